@@ -1,0 +1,45 @@
+# SPDX-License-Identifier: MIT
+# Build options. Each option is one concern; see README.md for use.
+
+option(PVCALLS_TESTS "Build the Check test suite (needs libcheck)" ON)
+option(PVCALLS_EXAMPLES "Build the tools in examples/" ON)
+option(PVCALLS_WERROR "Treat warnings as errors (CI turns this on)" OFF)
+option(PVCALLS_FUZZ "Build libFuzzer targets (needs clang)" OFF)
+set(PVCALLS_XEN "AUTO" CACHE STRING
+    "Xen support: AUTO (when libxen-dev's pkg-config modules are found), ON or OFF")
+set_property(CACHE PVCALLS_XEN PROPERTY STRINGS AUTO ON OFF)
+set(PVCALLS_SANITIZER "" CACHE STRING
+    "Sanitizers: empty, address, undefined, address,undefined or thread")
+
+if(PVCALLS_SANITIZER)
+  string(REPLACE "," ";" _san_list "${PVCALLS_SANITIZER}")
+  foreach(_san IN LISTS _san_list)
+    if(NOT _san MATCHES "^(address|undefined|thread)$")
+      message(FATAL_ERROR "PVCALLS_SANITIZER: unknown sanitizer '${_san}'")
+    endif()
+  endforeach()
+  if("thread" IN_LIST _san_list AND "address" IN_LIST _san_list)
+    message(FATAL_ERROR "PVCALLS_SANITIZER: thread cannot be combined with address")
+  endif()
+  add_compile_options(-fsanitize=${PVCALLS_SANITIZER} -fno-omit-frame-pointer -g)
+  add_link_options(-fsanitize=${PVCALLS_SANITIZER})
+  if("undefined" IN_LIST _san_list)
+    # Make UBSan reports fatal so Check counts them (ECOSYSTEM.md 2.4).
+    add_compile_options(-fno-sanitize-recover=undefined)
+  endif()
+endif()
+
+# Xen development files: the stable libraries only (no libxenctrl).
+set(PVCALLS_HAVE_XEN OFF)
+if(NOT PVCALLS_XEN STREQUAL "OFF")
+  find_package(PkgConfig)
+  if(PKG_CONFIG_FOUND)
+    pkg_check_modules(XEN IMPORTED_TARGET xenevtchn xengnttab xenstore xentoollog)
+  endif()
+  if(XEN_FOUND)
+    set(PVCALLS_HAVE_XEN ON)
+  elseif(PVCALLS_XEN STREQUAL "ON")
+    message(FATAL_ERROR "PVCALLS_XEN=ON but libxen-dev's pkg-config modules "
+                        "(xenevtchn xengnttab xenstore xentoollog) were not found")
+  endif()
+endif()

@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file pvcalls/shm.h
+ * @brief The shared-memory loopback transport: Xen's semantics between
+ *        processes (or threads) of one Linux host, no hypervisor needed.
+ *
+ * Topology. One side is the *hub*: it plays the backend domain and the
+ * store daemon (xenstored) and the toolstack. It listens on a Unix socket.
+ * Each process that connects is a *guest domain* with its own domid. Only
+ * hub<->guest pairs can share pages and event channels; a hub can also map
+ * its own grants (domid == its own, as a Xen domain may).
+ *
+ * Memory. Each domain owns a memfd page pool and a grant table in a second
+ * memfd; both are passed to the peer with SCM_RIGHTS at rendezvous. A grant
+ * is an entry the granting side writes; the mapping side validates the
+ * entry (in use, granted to it, write access, page inside the pool) before
+ * mmap()ing the page, so an ungranted, revoked or foreign ref fails with
+ * -ENOENT/-EACCES and a log line naming the ref.
+ *
+ * Events. Each domain has a port table (state, peer, pending and mask bits)
+ * in shared memory and one eventfd. Delivery masks the port until unmask,
+ * and events that arrive while masked are coalesced, as on Xen.
+ *
+ * Store. The hub keeps the tree; guests reach it with requests over the
+ * Unix socket and receive their watch events the same way. When a guest
+ * connects, the hub writes the device nodes a toolstack would
+ * (/local/domain/<G>/device/pvcalls/0 and
+ * /local/domain/<H>/backend/pvcalls/<G>/0 with state 1, frontend-id,
+ * backend-id, frontend, backend, online) so the same negotiation code runs
+ * over xen and shm.
+ *
+ * Peer death. A guest that disconnects or dies (socket hang-up) is removed:
+ * its whole /local/domain/<G> subtree and its backend directory are
+ * deleted (watches fire, as when Xen destroys a domain), its event channels
+ * become closed (notify returns -EPIPE) and its pages are released once the
+ * hub unmaps them; mappings held meanwhile stay valid memory. A guest whose
+ * hub dies sees -ENOTCONN from store operations and from
+ * store_read_watch, -EPIPE from notify, and every watch fires once so the
+ * negotiation code notices.
+ *
+ * Threads. The hub serves the socket from an internal thread, so guests get
+ * store answers whatever the hub's own event loop is doing. Guest handles
+ * have no thread of their own.
+ */
+#ifndef PVCALLS_SHM_H
+#define PVCALLS_SHM_H
+
+#include <stdint.h>
+
+#include <pvcalls/common.h>
+#include <pvcalls/transport.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Options for pvcalls_shm_listen / pvcalls_shm_connect; zero means default. */
+struct pvcalls_shm_opts {
+	/** Hub: its own domid (default 0). Guest: the domid to ask for (0: the hub picks). */
+	uint32_t domid;
+	/** Pages in this domain's pool (default 4096, i.e. 16 MiB; grown on demand up to max_pages). */
+	uint32_t max_pages;
+	/** Grant-table entries (default 8192). Refs 0..7 are reserved, as on Xen. */
+	uint32_t max_grants;
+	/** Event-channel ports (default 4096). Port 0 is never used, as on Xen. */
+	uint32_t max_ports;
+	/** Guest: how long a store request may wait for the hub, in ms (default 5000). */
+	uint32_t timeout_ms;
+};
+
+/**
+ * Creates a hub listening on the Unix socket @p path (a leading '@' means
+ * the Linux abstract namespace). An existing socket file at @p path is
+ * replaced.
+ * @param opts NULL for defaults.
+ * @param out  the hub's transport; pvcalls_transport_close() stops it,
+ *             disconnects every guest and unlinks the socket.
+ * @retval -EADDRINUSE, -EACCES, -ENAMETOOLONG, -ENOMEM, ...
+ */
+PVCALLS_API int pvcalls_shm_listen(const char *path,
+				   const struct pvcalls_shm_opts *opts,
+				   pvcalls_transport **out);
+
+/**
+ * Connects to the hub at @p path as a new guest domain.
+ * @param out the guest's transport; its local_domid is the domid the hub
+ *            assigned. Closing it is the guest "domain" going away.
+ * @retval -ECONNREFUSED / -ENOENT no hub there; -EEXIST the domid asked
+ *         for is taken; -ETIMEDOUT the hub did not answer.
+ */
+PVCALLS_API int pvcalls_shm_connect(const char *path,
+				    const struct pvcalls_shm_opts *opts,
+				    pvcalls_transport **out);
+
+/**
+ * In-process pair for tests and single-process demos: a hub and one guest
+ * joined by a socketpair, no filesystem name.
+ */
+PVCALLS_API int pvcalls_shm_pair(const struct pvcalls_shm_opts *hub_opts,
+				 const struct pvcalls_shm_opts *guest_opts,
+				 pvcalls_transport **hub,
+				 pvcalls_transport **guest);
+
+/**
+ * Hub only: adds a guest connected through @p fd (one end of a
+ * socketpair or an accepted connection). The hub owns @p fd afterwards.
+ * The other end is passed to pvcalls_shm_connect_fd().
+ */
+PVCALLS_API int pvcalls_shm_hub_adopt(pvcalls_transport *hub, int fd);
+
+/** Guest over an already connected socket @p fd (owned afterwards). */
+PVCALLS_API int pvcalls_shm_connect_fd(int fd, const struct pvcalls_shm_opts *opts,
+				       pvcalls_transport **out);
+
+/** Hub only: number of guests currently connected, or -EINVAL. */
+PVCALLS_API int pvcalls_shm_hub_nr_guests(pvcalls_transport *hub);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PVCALLS_SHM_H */

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+#include "common/log.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Logging is off the hot paths, so a mutex guarding the sink is enough and
+ * keeps set_logger() race-free against concurrent messages. */
+static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
+static pvcalls_log_fn sink_fn;
+static void *sink_arg;
+static int sink_max;
+
+void pvcalls_set_logger(pvcalls_log_fn fn, void *arg, enum pvcalls_log_level max_level)
+{
+	pthread_mutex_lock(&sink_lock);
+	sink_fn = fn;
+	sink_arg = arg;
+	sink_max = (int)max_level;
+	pthread_mutex_unlock(&sink_lock);
+}
+
+void pvc_log(enum pvcalls_log_level level, const char *msgid, const char *fmt, ...)
+{
+	pvcalls_log_fn fn;
+	void *arg;
+	char msg[512];
+	va_list ap;
+
+	pthread_mutex_lock(&sink_lock);
+	fn = sink_fn;
+	arg = sink_arg;
+	if ((int)level > sink_max)
+		fn = NULL;
+	pthread_mutex_unlock(&sink_lock);
+	if (!fn)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fn(arg, level, msgid, msg);
+}
+
+void pvcalls_log_stderr(void *arg, enum pvcalls_log_level level, const char *msgid,
+			const char *msg)
+{
+	static const char *const names[] = {
+		[PVCALLS_LOG_ERR] = "error", [PVCALLS_LOG_WARN] = "warning",
+		[PVCALLS_LOG_NOTICE] = "notice", [PVCALLS_LOG_INFO] = "info",
+		[PVCALLS_LOG_DEBUG] = "debug",
+	};
+	const char *name = (level >= PVCALLS_LOG_ERR && level <= PVCALLS_LOG_DEBUG)
+				   ? names[level]
+				   : "log";
+
+	(void)arg;
+	fprintf(stderr, "pvcalls: %s: %s: %s\n", name, msgid, msg);
+}
+
+const char *pvcalls_version(void)
+{
+	return "0.1.0";
+}
