@@ -1,0 +1,34 @@
+# SPDX-License-Identifier: MIT
+# Shared by demo.sh and test.sh: install what is missing, configure, build.
+
+PVCALLS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# Debian packages the build and the tests need (build-essential for gcc/make).
+PVCALLS_PACKAGES="build-essential cmake pkg-config check libsubunit-dev libxen-dev"
+
+ensure_packages() {
+	local missing=() p
+	for p in $PVCALLS_PACKAGES; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+			missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "Missing Debian packages. Install them with:" >&2
+		echo "  sudo apt-get install -y ${missing[*]}" >&2
+		exit 1
+	fi
+	echo "== installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# configure_and_build BUILD_DIR [extra cmake args...]
+configure_and_build() {
+	local dir=$1
+	shift
+	echo "== configuring $dir $*"
+	cmake -S "$PVCALLS_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+	echo "== building"
+	cmake --build "$dir" -j "$(nproc)"
+}
