@@ -75,18 +75,18 @@ bool pvcalls_cmd_front_push(pvcalls_cmd_front *r)
 		return false;
 	/* C1/C5: the backend sees the requests before req_prod, and we read
 	 * req_event only after req_prod is globally visible. */
+	r->req_pushed = new_prod; /* before the store: bounds front_available() */
 	pvc_store_seq(&r->sring->req_prod, new_prod);
-	r->req_pushed = new_prod;
 	return event_crossed(new_prod, old, pvc_load_seq(&r->sring->req_event));
 }
 
 /* Responses available, validated: the backend cannot have answered more
- * requests than we have written. */
+ * requests than we have published (it cannot see unpushed ones). */
 static int front_available(pvcalls_cmd_front *r, uint32_t *prod)
 {
 	uint32_t p = pvc_load_acquire(&r->sring->rsp_prod); /* C4 */
 
-	if ((uint32_t)(p - r->rsp_cons) > (uint32_t)(r->req_prod_pvt - r->rsp_cons))
+	if ((uint32_t)(p - r->rsp_cons) > (uint32_t)(r->req_pushed - r->rsp_cons))
 		return -EPROTO;
 	*prod = p;
 	return p != r->rsp_cons;

@@ -137,6 +137,7 @@ int pvcalls_data_tx_spans(pvcalls_data_ring *r, struct iovec iov[2])
 
 	if (n < 0) {
 		zero_spans(iov);
+		r->tx_avail = 0; /* nothing handed out: the next commit fails */
 		return n;
 	}
 	make_spans(r, r->tx_buf, r->tx_prod, (uint32_t)n, iov);
@@ -183,6 +184,7 @@ int pvcalls_data_rx_spans(pvcalls_data_ring *r, struct iovec iov[2])
 
 	if (n < 0) {
 		zero_spans(iov);
+		r->rx_avail = 0; /* nothing handed out: the next consume fails */
 		return n;
 	}
 	make_spans(r, r->rx_buf, r->rx_cons, (uint32_t)n, iov);

@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pvcalls-nc: a netcat-like PV Calls frontend client.
+ *
+ *   pvcalls-nc [--shm PATH] HOST PORT        connect, relay stdin/stdout
+ *   pvcalls-nc [--shm PATH] -l [HOST] PORT   listen, accept one, relay
+ *
+ * Every socket call goes to the backend over PV Calls; the sockets live
+ * in the backend's domain. stdin is sent until EOF; received data goes to
+ * stdout until the peer closes.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <pvcalls/frontend.h>
+#include <pvcalls/shm.h>
+
+struct relay {
+	pvcalls_front *fe;
+	int s;
+	int err;
+};
+
+/* stdin -> socket, in its own thread so the main thread can receive. */
+static void *pump_stdin(void *arg)
+{
+	struct relay *r = arg;
+	char buf[65536];
+	ssize_t n;
+
+	while ((n = read(0, buf, sizeof(buf))) > 0) {
+		ssize_t w = pvcalls_front_send(r->fe, r->s, buf, (size_t)n, 0);
+
+		if (w < 0) {
+			r->err = (int)w;
+			break;
+		}
+	}
+	return NULL;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: pvcalls-nc [--shm PATH] [-v] HOST PORT\n"
+		   "       pvcalls-nc [--shm PATH] [-v] -l [HOST] PORT\n"
+		   "  --shm PATH  the backend's shared-memory hub (default /run/pvcalls/hub,\n"
+		   "              or $PVCALLS_SHM)\n");
+}
+
+static int resolve(const char *host, const char *port, struct sockaddr_in *a)
+{
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM }, *res;
+	int rc = getaddrinfo(host, port, &hints, &res);
+
+	if (rc) {
+		fprintf(stderr, "pvcalls-nc: %s:%s: %s\n", host, port, gai_strerror(rc));
+		return -1;
+	}
+	memcpy(a, res->ai_addr, sizeof(*a));
+	freeaddrinfo(res);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "shm", required_argument, NULL, 's' },
+		{ "listen", no_argument, NULL, 'l' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *path = getenv("PVCALLS_SHM") ? getenv("PVCALLS_SHM") : "/run/pvcalls/hub";
+	const char *host, *port;
+	struct sockaddr_in a;
+	struct relay r = { 0 };
+	pvcalls_transport *t;
+	pthread_t th;
+	char buf[65536];
+	bool listen_mode = false;
+	int c, rc, s;
+	ssize_t n;
+
+	while ((c = getopt_long(argc, argv, "s:lvh", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': path = optarg; break;
+		case 'l': listen_mode = true; break;
+		case 'v': pvcalls_set_logger(pvcalls_log_stderr, NULL, PVCALLS_LOG_DEBUG); break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (argc - optind == 2) {
+		host = argv[optind];
+		port = argv[optind + 1];
+	} else if (listen_mode && argc - optind == 1) {
+		host = "0.0.0.0";
+		port = argv[optind];
+	} else {
+		usage(stderr);
+		return 2;
+	}
+	if (resolve(host, port, &a) < 0)
+		return 1;
+	rc = pvcalls_shm_connect(path, NULL, &t);
+	if (rc < 0) {
+		fprintf(stderr, "pvcalls-nc: backend at %s: %s\n", path, pvcalls_strerror(rc));
+		return 1;
+	}
+	rc = pvcalls_front_open(t, NULL, &r.fe);
+	if (rc < 0) {
+		fprintf(stderr, "pvcalls-nc: negotiation: %s\n", pvcalls_strerror(rc));
+		return 1;
+	}
+	s = pvcalls_front_socket(r.fe, AF_INET, SOCK_STREAM, 0);
+	if (s < 0) {
+		rc = s;
+		goto fail;
+	}
+	if (listen_mode) {
+		int l = s;
+
+		rc = pvcalls_front_bind(r.fe, l, (struct sockaddr *)&a, sizeof(a));
+		if (rc == 0)
+			rc = pvcalls_front_listen(r.fe, l, 1);
+		if (rc == 0)
+			rc = s = pvcalls_front_accept(r.fe, l, 0);
+		if (rc < 0)
+			goto fail;
+		pvcalls_front_release(r.fe, l);
+	} else {
+		rc = pvcalls_front_connect(r.fe, s, (struct sockaddr *)&a, sizeof(a));
+		if (rc < 0)
+			goto fail;
+	}
+	r.s = s;
+	pthread_create(&th, NULL, pump_stdin, &r);
+	pthread_detach(th);
+	while ((n = pvcalls_front_recv(r.fe, s, buf, sizeof(buf), 0)) > 0)
+		if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
+			break;
+	fflush(stdout);
+	rc = n < 0 ? (int)n : r.err;
+	if (rc < 0)
+		fprintf(stderr, "pvcalls-nc: %s\n", pvcalls_strerror(rc));
+	/* The stdin thread may still be blocked in read(): just leave. */
+	_exit(rc < 0 ? 1 : 0);
+fail:
+	fprintf(stderr, "pvcalls-nc: %s:%s: %s\n", host, port, pvcalls_strerror(rc));
+	pvcalls_front_close(r.fe);
+	pvcalls_transport_close(t);
+	return 1;
+}

@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file pvcalls/frontend.h
+ * @brief The PV Calls frontend: a socket-like API for guest-side code.
+ *
+ * A frontend connects to its backend through a transport (XenBus
+ * negotiation on the transport's store), then forwards socket calls over
+ * the command ring. Every connected socket gets its own data ring and
+ * event channel; send and receive touch only that ring.
+ *
+ * Sockets are small non-negative integers, like file descriptors, valid
+ * in the frontend that returned them until pvcalls_front_release().
+ * Every call returns a non-negative value on success and a negative host
+ * errno on failure; errno is not used. Wire errors are mapped to host
+ * values (pvcalls_errno_from_wire()).
+ *
+ * Blocking. Calls block by default (each socket can have send and receive
+ * timeouts and a non-blocking flag, pvcalls_front_setopt()). A blocked
+ * call first polls the ring for a short, bounded time (spin_us) and then
+ * sleeps on the event channel, so a busy socket costs no wakeups and an
+ * idle one no CPU.
+ *
+ * Event loops. pvcalls_front_fd() polls readable when events arrived;
+ * call pvcalls_front_process() then, and use non-blocking sockets (or
+ * MSG_DONTWAIT) with pvcalls_front_poll(..., 0).
+ *
+ * Threads. Different sockets may be used from different threads at once;
+ * one socket may have one sender and one receiver thread at once. At most
+ * 32 requests are in flight on the command ring (deferred ACCEPT and POLL
+ * included); further callers wait for a slot, they do not fail.
+ *
+ * A malformed response from the backend (unknown req_id, wrong cmd or id,
+ * impossible ret) never corrupts memory: the request it claims to answer
+ * fails with -EPROTO, or the response is dropped and counted.
+ */
+#ifndef PVCALLS_FRONTEND_H
+#define PVCALLS_FRONTEND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <pvcalls/common.h>
+#include <pvcalls/transport.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Data-ring order used when neither the options nor the socket say. */
+#define PVCALLS_FRONT_DEFAULT_ORDER 6u
+
+/** Frontend options; zero-initialise and set what you need. */
+struct pvcalls_front_opts {
+	/** Device number under device/pvcalls/ (default 0). */
+	uint32_t devid;
+	/** How long the negotiation may take, in ms (0: 10000). */
+	int connect_timeout_ms;
+	/**
+	 * Default data-ring order for new sockets (0: PVCALLS_FRONT_DEFAULT_ORDER;
+	 * use PVCALLS_FRONT_ORDER_0 for order 0). Always clamped to the
+	 * backend's max-page-order.
+	 */
+	uint32_t ring_order;
+	/** Bounded polling before sleeping, in µs (0: 20; PVCALLS_FRONT_NO_SPIN: none). */
+	uint32_t spin_us;
+	/** Do not offer the wait-hint extension (always notify, as Linux does). */
+	bool no_wait_hint;
+};
+
+#define PVCALLS_FRONT_NO_SPIN UINT32_MAX
+#define PVCALLS_FRONT_ORDER_0 UINT32_MAX
+
+/** Opaque frontend handle. */
+typedef struct pvcalls_front pvcalls_front;
+
+/**
+ * Negotiates with the backend of device @p opts->devid and returns a
+ * connected frontend.
+ *
+ * @param t    the transport; the frontend uses its store watches and event
+ *             channels exclusively and does not own it (close it after
+ *             pvcalls_front_close()).
+ * @retval -ENODEV no pvcalls device for this domain.
+ * @retval -ETIMEDOUT the backend did not get to InitWait/Connected in time.
+ * @retval -EPROTONOSUPPORT the backend does not offer version 1.
+ * @retval -ECONNREFUSED the backend closed the device.
+ */
+PVCALLS_API int pvcalls_front_open(pvcalls_transport *t, const struct pvcalls_front_opts *opts,
+				   pvcalls_front **out);
+
+/**
+ * Disconnects: switches the device to Closing (the backend releases every
+ * socket), waits briefly for the backend to follow, frees every ring, and
+ * switches to Closed. Sockets still open are gone; threads blocked in calls
+ * return -ENOTCONN. Call it when no other thread will start a call. NULL
+ * is accepted.
+ */
+PVCALLS_API void pvcalls_front_close(pvcalls_front *fe);
+
+/** Backend's max-page-order, as negotiated (ring orders are clamped to it). */
+PVCALLS_API uint32_t pvcalls_front_max_order(const pvcalls_front *fe);
+
+/** True if the wait-hint extension is in use on this connection. */
+PVCALLS_API bool pvcalls_front_wait_hint(const pvcalls_front *fe);
+
+/** A fd that polls readable when pvcalls_front_process() has work. */
+PVCALLS_API int pvcalls_front_fd(pvcalls_front *fe);
+
+/**
+ * Handles pending events without blocking: responses, data-ring
+ * notifications, backend state changes.
+ * @return 0, or -ENOTCONN once the backend is gone.
+ */
+PVCALLS_API int pvcalls_front_process(pvcalls_front *fe);
+
+/**
+ * Creates a socket (SOCKET command).
+ * @param domain AF_INET; @param type SOCK_STREAM, optionally with
+ *        SOCK_NONBLOCK; @param protocol 0 or IPPROTO_TCP.
+ * @return the socket, or -EAFNOSUPPORT, -ESOCKTNOSUPPORT, -EPROTONOSUPPORT,
+ *         -EMFILE (backend limit), -ENOTCONN (backend gone).
+ */
+PVCALLS_API int pvcalls_front_socket(pvcalls_front *fe, int domain, int type, int protocol);
+
+/**
+ * Connects (CONNECT): sets up the socket's data ring, then asks the backend.
+ * Non-blocking sockets get -EINPROGRESS; pvcalls_front_poll() then reports
+ * POLLOUT when done, and calling connect again returns the result (0 or
+ * the error, once) or -EALREADY while pending.
+ * @retval -ECONNREFUSED, -ETIMEDOUT, -ENETUNREACH, ... as the backend's host says.
+ * @retval -EISCONN already connected; -EBADF not a socket.
+ */
+PVCALLS_API int pvcalls_front_connect(pvcalls_front *fe, int s, const struct sockaddr *addr,
+				      socklen_t addrlen);
+
+/** Binds (BIND). @retval -EADDRINUSE, -EACCES, -EINVAL, ... */
+PVCALLS_API int pvcalls_front_bind(pvcalls_front *fe, int s, const struct sockaddr *addr,
+				   socklen_t addrlen);
+
+/** Listens (LISTEN) on a bound socket. @retval -EINVAL not bound. */
+PVCALLS_API int pvcalls_front_listen(pvcalls_front *fe, int s, int backlog);
+
+/**
+ * Accepts a connection (ACCEPT): prepares the new socket's data ring and
+ * waits for the backend's answer, which comes when a client connected.
+ * Non-blocking listeners get -EAGAIN (the ACCEPT stays queued at the
+ * backend; poll reports POLLIN when a connection is ready).
+ * @param flags 0 or SOCK_NONBLOCK (for the new socket).
+ * @return the new socket. The protocol does not carry the peer's address.
+ */
+PVCALLS_API int pvcalls_front_accept(pvcalls_front *fe, int s, int flags);
+
+/**
+ * Sends through the data ring. Blocking sockets wait for room until all
+ * of @p len is queued or the send timeout passes (then the bytes queued so
+ * far, or -EAGAIN if none). @p flags: 0 or MSG_DONTWAIT (MSG_NOSIGNAL is
+ * accepted and has no effect; others give -EOPNOTSUPP).
+ * @return bytes queued; -EPIPE/-ECONNRESET/... when the backend reported a
+ *         send error; -ENOTCONN when not connected.
+ */
+PVCALLS_API ssize_t pvcalls_front_send(pvcalls_front *fe, int s, const void *buf, size_t len,
+				       int flags);
+
+/**
+ * Receives from the data ring: returns as soon as some data is there.
+ * Data is always drained before an error is reported; end of stream
+ * returns 0. @p flags: MSG_DONTWAIT and MSG_PEEK.
+ * @return bytes read, 0 at EOF, -EAGAIN (non-blocking or timeout), or the
+ *         error the backend reported.
+ */
+PVCALLS_API ssize_t pvcalls_front_recv(pvcalls_front *fe, int s, void *buf, size_t len,
+				       int flags);
+
+/**
+ * Releases the socket (RELEASE) and frees its rings. Threads blocked on it
+ * return -EBADF. Always frees the handle, even when the backend does not
+ * answer (-ETIMEDOUT) or is gone.
+ */
+PVCALLS_API int pvcalls_front_release(pvcalls_front *fe, int s);
+
+/** One entry for pvcalls_front_poll(), like struct pollfd. */
+struct pvcalls_pollfd {
+	int sock;      /**< a socket, or negative to ignore the entry */
+	short events;  /**< POLLIN, POLLOUT */
+	short revents; /**< POLLIN, POLLOUT, POLLERR, POLLHUP, POLLNVAL */
+};
+
+/**
+ * Waits until one of the sockets is ready. Connected sockets are checked
+ * on their rings; listeners use the POLL command (or a queued ACCEPT).
+ * @param timeout_ms -1 forever, 0 check only.
+ * @return the number of entries with non-zero revents, 0 on timeout.
+ */
+PVCALLS_API int pvcalls_front_poll(pvcalls_front *fe, struct pvcalls_pollfd *fds, unsigned nfds,
+				   int timeout_ms);
+
+/** Socket options for pvcalls_front_setopt(). */
+enum pvcalls_front_opt {
+	PVCALLS_OPT_NONBLOCK = 1,   /**< 0 or 1 */
+	PVCALLS_OPT_SNDTIMEO_MS,    /**< send/connect timeout; -1 (default) none */
+	PVCALLS_OPT_RCVTIMEO_MS,    /**< recv/accept timeout; -1 (default) none */
+	PVCALLS_OPT_RING_ORDER,     /**< data-ring order for connect/accept; 0..max */
+};
+
+/**
+ * Sets an option. PVCALLS_OPT_RING_ORDER must be set before connect or
+ * accept; values above the backend's max-page-order give -EINVAL.
+ */
+PVCALLS_API int pvcalls_front_setopt(pvcalls_front *fe, int s, enum pvcalls_front_opt opt,
+				     int value);
+
+/** Frontend counters. */
+struct pvcalls_front_stats {
+	uint64_t requests;          /**< commands sent */
+	uint64_t bad_responses;     /**< malformed or unmatched responses */
+	uint64_t notifies_sent;
+	uint64_t notifies_suppressed;
+	uint64_t sleeps;            /**< waits that went to sleep */
+	uint64_t lost_slots;        /**< requests the backend never answered (released listeners) */
+};
+
+PVCALLS_API void pvcalls_front_get_stats(pvcalls_front *fe, struct pvcalls_front_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PVCALLS_FRONTEND_H */
