@@ -164,7 +164,12 @@ struct pvcalls_req {
  *    the value Linux's backend answers.
  *  - CONNECT, BIND: len in [16, 28] (a whole sockaddr_in, at most the field),
  *    else -EINVAL; family 2 (AF_INET), else -EAFNOSUPPORT. The order and the
- *    numbers are those a native Linux TCP socket gives connect() and bind().
+ *    numbers are those a native Linux TCP socket gives connect() and bind(),
+ *    which is what the guest application would have seen without PV Calls.
+ *    (Linux's backend answers -EINVAL for a bad family, and lets len 2..15
+ *    through only for its connect to fail with -EINVAL; it does not check
+ *    BIND at all. Linux's frontend passes ret on untouched, so the difference
+ *    is only in which errno the application sees.)
  *  - LISTEN: backlog is clamped into an int, never rejected.
  *  - RELEASE, ACCEPT, POLL: nothing to check.
  *

@@ -1,0 +1,386 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Frontend against a hand-written, misbehaving backend: every malformed
+ * response must fail the request it claims to answer (or be dropped and
+ * counted), never corrupt memory or hang. Runs over an in-process shm pair;
+ * the "backend" here speaks the wire protocol by hand.
+ */
+#include <check.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+
+#include <pvcalls/frontend.h>
+#include <pvcalls/proto.h>
+#include <pvcalls/ring.h>
+#include <pvcalls/shm.h>
+
+enum mode {
+	GOOD,          /* well-formed answers */
+	STALE_FIRST,   /* a response with a stale generation, then the right one */
+	WRONG_CMD,     /* echoes the wrong cmd */
+	WRONG_ID,      /* echoes the wrong id */
+	BAD_RET,       /* ret = +5 */
+	ENOTSUPP_RET,  /* ret = -524 */
+	GARBAGE_REQID, /* a response for a req_id nobody used, then the right one */
+	OVERFLOW,      /* rsp_prod claims more responses than requests */
+	SILENT,        /* never answers */
+};
+
+struct rawbe {
+	pvcalls_transport *hub, *guest;
+	uint32_t gid;
+	char bedir[128], fedir[128];
+	pvcalls_cmd_back ring;
+	void *page;
+	uint32_t port;
+	enum mode mode;
+	volatile int stop;
+	int answered;
+	int held;
+	struct pvcalls_wire_request held_req;
+	pthread_t th;
+};
+
+static int store_uint(pvcalls_transport *t, const char *dir, const char *key, uint32_t *v)
+{
+	char p[256];
+
+	snprintf(p, sizeof(p), "%s/%s", dir, key);
+	return pvcalls_transport_store_read_uint(t, 0, p, v);
+}
+
+static void store_put(pvcalls_transport *t, const char *dir, const char *key, const char *v)
+{
+	char p[256];
+
+	snprintf(p, sizeof(p), "%s/%s", dir, key);
+	ck_assert_int_eq(pvcalls_transport_store_write(t, 0, p, v), 0);
+}
+
+static void answer(struct rawbe *b, const struct pvcalls_wire_request *req)
+{
+	struct pvcalls_wire_response rsp;
+
+	pvcalls_rsp_build(&rsp, req, 0);
+	switch (b->mode) {
+	case STALE_FIRST:
+	case GARBAGE_REQID:
+		/*
+		 * A bogus response uses up the credit of the request it
+		 * pretends to answer, so the real answer to that request
+		 * can only go out on the credit of the next one (which then
+		 * stays unanswered).
+		 */
+		if (!b->held) {
+			struct pvcalls_wire_response bad = rsp;
+
+			bad.req_id = b->mode == STALE_FIRST ? rsp.req_id ^ (1u << 5) : 0xffffffffu;
+			b->held_req = *req;
+			b->held = 1;
+			pvcalls_cmd_back_put(&b->ring, &bad);
+		} else {
+			pvcalls_rsp_build(&rsp, &b->held_req, 0);
+			b->held = 0;
+			pvcalls_cmd_back_put(&b->ring, &rsp);
+		}
+		pvcalls_cmd_back_push(&b->ring);
+		pvcalls_transport_evtchn_notify(b->hub, b->port);
+		b->answered++;
+		return;
+	case WRONG_CMD:
+		rsp.cmd = PVCALLS_WIRE_CONNECT;
+		break;
+	case WRONG_ID:
+		rsp.u.id ^= 0x1000;
+		break;
+	case BAD_RET:
+		rsp.ret = 5;
+		break;
+	case ENOTSUPP_RET:
+		rsp.ret = -524;
+		break;
+	case OVERFLOW:
+		pvcalls_cmd_back_put(&b->ring, &rsp);
+		/* Publish ten more responses than there were requests. */
+		__atomic_store_n(&b->ring.sring->rsp_prod, b->ring.rsp_prod_pvt + 10,
+				 __ATOMIC_RELEASE);
+		pvcalls_transport_evtchn_notify(b->hub, b->port);
+		b->answered++;
+		return;
+	case SILENT:
+		return;
+	default:
+		break;
+	}
+	pvcalls_cmd_back_put(&b->ring, &rsp);
+	if (pvcalls_cmd_back_push(&b->ring))
+		pvcalls_transport_evtchn_notify(b->hub, b->port);
+	else /* suppression is the frontend's choice; notify anyway for the test */
+		pvcalls_transport_evtchn_notify(b->hub, b->port);
+	b->answered++;
+}
+
+static void *rawbe_main(void *arg)
+{
+	struct rawbe *b = arg;
+	struct pvcalls_wire_request req;
+
+	while (!b->stop) {
+		struct pollfd pfd = { .fd = pvcalls_transport_evtchn_fd(b->hub), .events = POLLIN };
+		uint32_t p;
+		int rc;
+
+		poll(&pfd, 1, 50);
+		while (pvcalls_transport_evtchn_pending(b->hub, &p) > 0)
+			pvcalls_transport_evtchn_unmask(b->hub, p);
+		for (;;) {
+			rc = pvcalls_cmd_back_get(&b->ring, &req);
+			if (rc == 0) {
+				if (pvcalls_cmd_back_final_check(&b->ring) > 0)
+					continue;
+				break;
+			}
+			if (rc < 0)
+				break;
+			answer(b, &req);
+		}
+	}
+	return NULL;
+}
+
+/* Plays the backend's side of the negotiation by hand, then serves. */
+static void *negotiate(void *arg)
+{
+	struct rawbe *b = arg;
+	uint32_t state = 0, ref, port;
+	void *page;
+
+	store_put(b->hub, b->bedir, "versions", "1");
+	store_put(b->hub, b->bedir, "max-page-order", "4");
+	store_put(b->hub, b->bedir, "function-calls", "1");
+	store_put(b->hub, b->bedir, "state", "2");
+	for (int i = 0; i < 500 && state != 3; i++) {
+		usleep(10000);
+		store_uint(b->hub, b->fedir, "state", &state);
+	}
+	if (state != 3)
+		return NULL;
+	store_uint(b->hub, b->fedir, "ring-ref", &ref);
+	store_uint(b->hub, b->fedir, "port", &port);
+	if (pvcalls_transport_map(b->hub, b->gid, 1, &ref, true, &page) < 0 ||
+	    pvcalls_transport_evtchn_bind(b->hub, b->gid, port, &b->port) < 0)
+		return NULL;
+	b->page = page;
+	pvcalls_cmd_back_init(&b->ring, page);
+	store_put(b->hub, b->bedir, "state", "4");
+	return rawbe_main(b);
+}
+
+static struct rawbe *be;
+static pvcalls_front *fe;
+
+static void setup(void)
+{
+	static struct rawbe storage;
+	struct pvcalls_front_opts o = { .connect_timeout_ms = 5000 };
+
+	be = &storage;
+	memset(be, 0, sizeof(*be));
+	ck_assert_int_eq(pvcalls_shm_pair(NULL, NULL, &be->hub, &be->guest), 0);
+	ck_assert_int_eq(pvcalls_transport_local_domid(be->guest, &be->gid), 0);
+	snprintf(be->bedir, sizeof(be->bedir), "/local/domain/0/backend/pvcalls/%u/0", be->gid);
+	snprintf(be->fedir, sizeof(be->fedir), "/local/domain/%u/device/pvcalls/0", be->gid);
+	pthread_create(&be->th, NULL, negotiate, be);
+	ck_assert_int_eq(pvcalls_front_open(be->guest, &o, &fe), 0);
+}
+
+static void teardown(void)
+{
+	be->stop = 1;
+	pthread_join(be->th, NULL);
+	pvcalls_front_close(fe);
+	if (be->page)
+		pvcalls_transport_unmap(be->hub, be->page, 1);
+	pvcalls_transport_close(be->guest);
+	pvcalls_transport_close(be->hub);
+}
+
+START_TEST(test_good_response)
+{
+	be->mode = GOOD;
+	ck_assert_int_ge(pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0), 0);
+	ck_assert_int_eq(pvcalls_front_max_order(fe), 4);
+}
+END_TEST
+
+struct sock_thr {
+	pthread_t th;
+	int rc;
+};
+
+static void *do_socket(void *arg)
+{
+	((struct sock_thr *)arg)->rc = pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0);
+	return NULL;
+}
+
+/* A bogus response is dropped and counted; the request it pretended to
+ * answer still completes when its real answer comes. */
+static void bogus_response_case(enum mode m)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(9),
+				 .sin_addr.s_addr = htonl(0x7f000001) };
+	struct pvcalls_front_stats st = { 0 };
+	struct sock_thr t;
+	int s;
+
+	be->mode = GOOD;
+	s = pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(s, 0);
+	be->mode = m;
+	pthread_create(&t.th, NULL, do_socket, &t);
+	for (int i = 0; i < 400 && st.bad_responses == 0; i++) {
+		usleep(5000);
+		pvcalls_front_get_stats(fe, &st);
+	}
+	ck_assert_uint_eq(st.bad_responses, 1);
+	/* The next request carries the real answer to the first one. */
+	ck_assert_int_eq(pvcalls_front_setopt(fe, s, PVCALLS_OPT_SNDTIMEO_MS, 300), 0);
+	ck_assert_int_eq(pvcalls_front_connect(fe, s, (struct sockaddr *)&a, sizeof(a)),
+			 -EINPROGRESS);
+	pthread_join(t.th, NULL);
+	ck_assert_int_ge(t.rc, 0);
+	pvcalls_front_get_stats(fe, &st);
+	ck_assert_uint_eq(st.bad_responses, 1);
+}
+
+START_TEST(test_stale_generation_dropped)
+{
+	bogus_response_case(STALE_FIRST);
+}
+END_TEST
+
+START_TEST(test_unknown_reqid_dropped)
+{
+	bogus_response_case(GARBAGE_REQID);
+}
+END_TEST
+
+START_TEST(test_wrong_cmd_fails_request)
+{
+	be->mode = WRONG_CMD;
+	ck_assert_int_eq(pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0), -EPROTO);
+	be->mode = GOOD; /* the frontend still works afterwards */
+	ck_assert_int_ge(pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0), 0);
+}
+END_TEST
+
+START_TEST(test_wrong_id_fails_request)
+{
+	be->mode = WRONG_ID;
+	ck_assert_int_eq(pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0), -EPROTO);
+}
+END_TEST
+
+START_TEST(test_impossible_ret_fails_request)
+{
+	be->mode = BAD_RET;
+	ck_assert_int_eq(pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0), -EPROTO);
+}
+END_TEST
+
+START_TEST(test_wire_enotsupp_maps)
+{
+	be->mode = ENOTSUPP_RET;
+	ck_assert_int_eq(pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0), -EOPNOTSUPP);
+}
+END_TEST
+
+START_TEST(test_response_overflow_kills_connection)
+{
+	be->mode = OVERFLOW;
+	ck_assert_int_eq(pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0), -ENOTCONN);
+	ck_assert_int_eq(pvcalls_front_process(fe), -ENOTCONN);
+	/* Every later call fails cleanly. */
+	ck_assert_int_eq(pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0), -ENOTCONN);
+}
+END_TEST
+
+START_TEST(test_bad_args_never_reach_backend)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET6 };
+
+	be->mode = GOOD;
+	ck_assert_int_eq(pvcalls_front_socket(fe, AF_INET6, SOCK_STREAM, 0), -EAFNOSUPPORT);
+	ck_assert_int_eq(pvcalls_front_socket(fe, AF_INET, SOCK_DGRAM, 0), -ESOCKTNOSUPPORT);
+	ck_assert_int_eq(pvcalls_front_connect(fe, 12345, (struct sockaddr *)&a, sizeof(a)),
+			 -EBADF);
+	int s = pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(s, 0);
+	ck_assert_int_eq(pvcalls_front_connect(fe, s, (struct sockaddr *)&a, sizeof(a)),
+			 -EAFNOSUPPORT);
+	ck_assert_int_eq(pvcalls_front_connect(fe, s, (struct sockaddr *)&a, 4), -EINVAL);
+	ck_assert_int_eq(pvcalls_front_send(fe, s, "x", 1, 0), -ENOTCONN);
+	ck_assert_int_eq(pvcalls_front_send(fe, s, "x", 1, MSG_OOB), -EOPNOTSUPP);
+	ck_assert_int_eq(pvcalls_front_listen(fe, s, 1), -EINVAL); /* not bound */
+	ck_assert_int_eq(pvcalls_front_accept(fe, s, 0), -EINVAL); /* not listening */
+	ck_assert_int_eq(pvcalls_front_setopt(fe, s, PVCALLS_OPT_RING_ORDER, 5), -EINVAL);
+	ck_assert_int_eq(pvcalls_front_setopt(fe, s, PVCALLS_OPT_RING_ORDER, 4), 0);
+	ck_assert_int_eq(be->answered, 1); /* only the one good SOCKET */
+}
+END_TEST
+
+START_TEST(test_silent_backend_times_out)
+{
+	int s;
+
+	be->mode = GOOD;
+	s = pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(s, 0);
+	be->mode = SILENT;
+	/* A blocking connect bounded by the send timeout: becomes in-progress. */
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(9),
+				 .sin_addr.s_addr = htonl(0x7f000001) };
+
+	ck_assert_int_eq(pvcalls_front_setopt(fe, s, PVCALLS_OPT_SNDTIMEO_MS, 200), 0);
+	ck_assert_int_eq(pvcalls_front_connect(fe, s, (struct sockaddr *)&a, sizeof(a)),
+			 -EINPROGRESS);
+	ck_assert_int_eq(pvcalls_front_connect(fe, s, (struct sockaddr *)&a, sizeof(a)),
+			 -EALREADY);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *su = suite_create("frontend");
+	TCase *tc = tcase_create("malformed-responses");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_good_response);
+	tcase_add_test(tc, test_stale_generation_dropped);
+	tcase_add_test(tc, test_unknown_reqid_dropped);
+	tcase_add_test(tc, test_wrong_cmd_fails_request);
+	tcase_add_test(tc, test_wrong_id_fails_request);
+	tcase_add_test(tc, test_impossible_ret_fails_request);
+	tcase_add_test(tc, test_wire_enotsupp_maps);
+	tcase_add_test(tc, test_response_overflow_kills_connection);
+	tcase_add_test(tc, test_bad_args_never_reach_backend);
+	tcase_add_test(tc, test_silent_backend_times_out);
+	suite_add_tcase(su, tc);
+	sr = srunner_create(su);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
