@@ -15,7 +15,8 @@
  * is an entry the granting side writes; the mapping side validates the
  * entry (in use, granted to it, write access, page inside the pool) before
  * mmap()ing the page, so an ungranted, revoked or foreign ref fails with
- * -ENOENT/-EACCES and a log line naming the ref.
+ * -ENOENT (a reserved or out-of-range ref with -EINVAL, write access to a
+ * read-only grant with -EPERM) and a log line naming the ref.
  *
  * Events. Each domain has a port table (state, peer, pending and mask bits)
  * in shared memory and one eventfd. Delivery masks the port until unmask,
@@ -36,7 +37,10 @@
  * hub unmaps them; mappings held meanwhile stay valid memory. A guest whose
  * hub dies sees -ENOTCONN from store operations and from
  * store_read_watch, -EPIPE from notify, and every watch fires once so the
- * negotiation code notices.
+ * negotiation code notices. (A guest has no thread: it learns of the death
+ * when it next reads the socket, in a store call or in store_read_watch;
+ * its store_fd polls readable at the hang-up, so an event loop learns at
+ * once. Until then notify still succeeds.)
  *
  * Threads. The hub serves the socket from an internal thread, so guests get
  * store answers whatever the hub's own event loop is doing. Guest handles

@@ -1,0 +1,819 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The hub: store daemon, toolstack and backend domain in one.
+ *
+ * One service thread owns every guest socket: it accepts connections, runs
+ * the hello, answers store requests and sends watch events. Other threads
+ * (the hub's own store calls firing guests' watches) only append to a
+ * guest's out-queue under hub->lock and kick the thread through an
+ * eventfd, so the hub never blocks on a guest and each guest sees its
+ * messages in order. A guest that stops reading until its queue overflows
+ * is disconnected.
+ *
+ * Guest death (hang-up, error, protocol violation, overflow) is handled on
+ * the thread too: the guest's domain is marked dead first (notify to it
+ * returns -EPIPE), its watches and transactions are dropped, its
+ * /local/domain/<G> and backend directories are removed (watches fire),
+ * and the grants it could still have mapped are reclaimed. Its memory stays
+ * mapped while the hub's own mappings or ports reference it.
+ *
+ * Lock order: store->lock, then hub->lock (watch callbacks run under the
+ * store lock and take hub->lock to queue a message).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "transport/shm/shm_priv.h"
+
+#define OUTQ_MAX 4096u
+#define MSGS_PER_WAKEUP 64
+
+struct outmsg {
+	struct outmsg *next;
+	size_t len;
+	char data[];
+};
+
+struct guest {
+	struct guest *next;
+	int sock;
+	uint32_t domid;
+	struct shm_dom *dom; /* set once the hello succeeded */
+	bool ready;
+	bool dying;
+	bool out_armed;
+	struct outmsg *out_head, *out_tail;
+	unsigned out_n;
+};
+
+struct shm_hub {
+	struct shm_ctx *ctx;
+	struct shm_store *store;
+	struct shm_evq local; /* the hub's own watch events */
+	pthread_t thread;
+	bool started;
+	bool stop; /* atomic */
+	int epfd;
+	int kickfd;
+	int lfd;
+	bool lfd_paused;
+	char *unlink_path;
+	pthread_mutex_t lock; /* guests list, their out-queues, domid allocation */
+	struct guest *guests;
+	uint32_t next_domid;
+	char *rbuf; /* service thread only */
+	char *sbuf;
+};
+
+/* Distinct addresses tag the non-guest fds in epoll. */
+static char tag_kick, tag_listen;
+
+/* The hub whose service thread is running here, if any. */
+static __thread struct shm_hub *self_hub;
+
+/* Wakes the service thread, unless we are it (it flushes before sleeping). */
+static void kick(struct shm_hub *h)
+{
+	if (self_hub != h)
+		pvc_shm_efd_signal(h->kickfd);
+}
+
+/*
+ * dying is set under hub->lock by any thread and read by the service
+ * thread without it; a relaxed flag suffices, the lock orders the rest.
+ */
+static bool is_dying(const struct guest *g)
+{
+	return __atomic_load_n(&g->dying, __ATOMIC_RELAXED);
+}
+
+static void set_dying(struct guest *g)
+{
+	__atomic_store_n(&g->dying, true, __ATOMIC_RELAXED);
+}
+
+/* Queues a message for @g. Takes hub->lock. */
+static void guest_queue(struct shm_hub *h, struct guest *g, const struct shm_msg_hdr *hdr,
+			const void *payload)
+{
+	struct outmsg *m = malloc(sizeof(*m) + sizeof(*hdr) + hdr->len);
+
+	pthread_mutex_lock(&h->lock);
+	if (!m || g->out_n >= OUTQ_MAX) {
+		if (!is_dying(g))
+			pvc_warn("shm.guest-slow",
+				 "domain %u does not read its messages: disconnecting", g->domid);
+		set_dying(g);
+		free(m);
+	} else {
+		m->next = NULL;
+		m->len = sizeof(*hdr) + hdr->len;
+		memcpy(m->data, hdr, sizeof(*hdr));
+		if (hdr->len)
+			memcpy(m->data + sizeof(*hdr), payload, hdr->len);
+		if (g->out_tail)
+			g->out_tail->next = m;
+		else
+			g->out_head = m;
+		g->out_tail = m;
+		g->out_n++;
+	}
+	pthread_mutex_unlock(&h->lock);
+	kick(h);
+}
+
+/* Store watch callback; the store lock is held. */
+static void hub_watch_cb(void *arg, void *owner, const char *path, const char *wpath,
+			 const char *token)
+{
+	struct shm_hub *h = arg;
+	size_t lp = strlen(path) + 1, lt = strlen(token) + 1, lw = strlen(wpath) + 1;
+	struct shm_msg_hdr hdr = { .type = SHM_MSG_WATCH };
+	char *buf;
+
+	if (!owner) {
+		if (pvc_shm_evq_push(&h->local, path, wpath, token))
+			pvc_err("shm.watch", "out of memory queueing a watch event for %s", path);
+		return;
+	}
+	buf = malloc(lp + lt + lw);
+	if (!buf) {
+		pvc_err("shm.watch", "out of memory queueing a watch event for %s", path);
+		return;
+	}
+	/* Payload: path, token, watch path; each NUL-terminated. */
+	memcpy(buf, path, lp);
+	memcpy(buf + lp, token, lt);
+	memcpy(buf + lp + lt, wpath, lw);
+	hdr.len = (uint32_t)(lp + lt + lw);
+	guest_queue(h, owner, &hdr, buf);
+	free(buf);
+}
+
+static void guest_free(struct guest *g)
+{
+	while (g->out_head) {
+		struct outmsg *m = g->out_head;
+
+		g->out_head = m->next;
+		free(m);
+	}
+	free(g);
+}
+
+static int add_guest(struct shm_hub *h, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct guest *g = calloc(1, sizeof(*g));
+	int fl = fcntl(fd, F_GETFL);
+
+	if (!g || fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		free(g);
+		close(fd);
+		return -ENOMEM;
+	}
+	g->sock = fd;
+	ev.data.ptr = g;
+	pthread_mutex_lock(&h->lock);
+	g->next = h->guests;
+	h->guests = g;
+	pthread_mutex_unlock(&h->lock);
+	if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		int rc = -errno;
+		struct guest **pp;
+
+		pthread_mutex_lock(&h->lock);
+		for (pp = &h->guests; *pp != g; pp = &(*pp)->next)
+			;
+		*pp = g->next;
+		pthread_mutex_unlock(&h->lock);
+		close(fd);
+		guest_free(g);
+		return rc;
+	}
+	return 0;
+}
+
+/* Removes a guest for good; service thread (or close) only. */
+static void drop_guest(struct shm_hub *h, struct guest *g)
+{
+	struct shm_ctx *ctx = h->ctx;
+	struct guest **pp;
+
+	epoll_ctl(h->epfd, EPOLL_CTL_DEL, g->sock, NULL);
+	close(g->sock);
+	pthread_mutex_lock(&h->lock);
+	for (pp = &h->guests; *pp != g; pp = &(*pp)->next)
+		;
+	*pp = g->next;
+	pthread_mutex_unlock(&h->lock);
+	/* After this the store never calls back for g. */
+	pvc_shm_store_drop_owner(h->store, g);
+	if (g->dom) {
+		char fe[64], be[96];
+		const char *paths[2] = { fe, be };
+		const char *vals[2] = { NULL, NULL };
+
+		/* Dead first, so watchers reacting to the removal get -EPIPE. */
+		pvc_shm_dom_set_dead(g->dom);
+		pvc_info("shm.peer-died", "domain %u disconnected", g->domid);
+		snprintf(fe, sizeof(fe), "/local/domain/%u", g->domid);
+		snprintf(be, sizeof(be), "/local/domain/%u/backend/pvcalls/%u", ctx->self.domid,
+			 g->domid);
+		pvc_shm_store_batch(h->store, paths, vals, 2);
+		pvc_shm_mem_peer_gone(ctx, g->domid);
+		pvc_shm_dom_put(g->dom);
+	}
+	guest_free(g);
+	if (h->lfd_paused) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &tag_listen };
+
+		h->lfd_paused = false;
+		epoll_ctl(h->epfd, EPOLL_CTL_MOD, h->lfd, &ev);
+	}
+}
+
+static bool domid_taken(struct shm_hub *h, uint32_t domid)
+{
+	if (domid == h->ctx->self.domid)
+		return true;
+	for (struct guest *g = h->guests; g; g = g->next)
+		if (g->ready && g->domid == domid)
+			return true;
+	return false;
+}
+
+static int pick_domid(struct shm_hub *h, uint32_t want, uint32_t *out)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&h->lock);
+	if (want) {
+		if (want > SHM_DOMID_MAX)
+			rc = -EINVAL;
+		else if (domid_taken(h, want))
+			rc = -EEXIST;
+		else
+			*out = want;
+	} else {
+		uint32_t tries;
+
+		/* Round robin, so a dead guest's id is not handed out again at once. */
+		for (tries = 0; tries < SHM_DOMID_MAX; tries++) {
+			uint32_t d = h->next_domid;
+
+			h->next_domid = d >= SHM_DOMID_MAX ? 1 : d + 1;
+			if (!domid_taken(h, d)) {
+				*out = d;
+				break;
+			}
+		}
+		if (tries == SHM_DOMID_MAX)
+			rc = -ENOSPC;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+/* The nodes a toolstack writes when it creates a pvcalls device. */
+static int write_device_nodes(struct shm_hub *h, uint32_t g)
+{
+	uint32_t b = h->ctx->self.domid;
+	char p[8][128], v[2][64], gs[16], bs[16];
+	const char *paths[8], *vals[8];
+
+	snprintf(gs, sizeof(gs), "%u", g);
+	snprintf(bs, sizeof(bs), "%u", b);
+	snprintf(v[0], sizeof(v[0]), "/local/domain/%u/backend/pvcalls/%u/0", b, g);
+	snprintf(v[1], sizeof(v[1]), "/local/domain/%u/device/pvcalls/0", g);
+	/* Frontend side first, backend side last, state last in each. */
+	snprintf(p[0], sizeof(p[0]), "/local/domain/%u/domid", g);
+	snprintf(p[1], sizeof(p[1]), "%s/backend-id", v[1]);
+	snprintf(p[2], sizeof(p[2]), "%s/backend", v[1]);
+	snprintf(p[3], sizeof(p[3]), "%s/state", v[1]);
+	snprintf(p[4], sizeof(p[4]), "%s/frontend-id", v[0]);
+	snprintf(p[5], sizeof(p[5]), "%s/frontend", v[0]);
+	snprintf(p[6], sizeof(p[6]), "%s/online", v[0]);
+	snprintf(p[7], sizeof(p[7]), "%s/state", v[0]);
+	vals[0] = gs;
+	vals[1] = bs;
+	vals[2] = v[0];
+	vals[3] = "1";
+	vals[4] = gs;
+	vals[5] = v[1];
+	vals[6] = "1";
+	vals[7] = "1";
+	for (int i = 0; i < 8; i++)
+		paths[i] = p[i];
+	return pvc_shm_store_batch(h->store, paths, vals, 8);
+}
+
+static void send_ack(struct shm_hub *h, struct guest *g, int32_t ret, uint32_t domid)
+{
+	struct shm_ctx *ctx = h->ctx;
+	struct {
+		struct shm_msg_hdr hdr;
+		struct shm_hello hello;
+	} m = {
+		.hdr = { .type = SHM_MSG_HELLO_ACK, .arg = ret, .len = sizeof(struct shm_hello) },
+		.hello = { .magic = SHM_HELLO_MAGIC, .version = SHM_HELLO_VERSION, .domid = domid,
+			   .hub_domid = ctx->self.domid, .max_pages = ctx->self.max_pages,
+			   .max_grants = ctx->self.max_grants, .max_ports = ctx->self.max_ports },
+	};
+	int fds[4] = { ctx->self.pool_fd, ctx->self.gnt_fd, ctx->self.evt_fd, ctx->self.efd };
+
+	/* The first message on an idle socket: it fits in the send buffer. */
+	if (pvc_shm_send(g->sock, &m, sizeof(m), fds, ret ? 0 : 4, MSG_DONTWAIT) < 0 || ret)
+		set_dying(g);
+}
+
+static void handle_hello(struct shm_hub *h, struct guest *g, const char *payload, size_t len,
+			 int *fds, unsigned nfds)
+{
+	struct shm_hello hello;
+	struct shm_dom *d;
+	uint32_t domid = 0;
+	int rc;
+
+	if (len != sizeof(hello) || nfds != 4) {
+		pvc_err("shm.bad-peer", "malformed hello from a connecting guest");
+		for (unsigned i = 0; i < nfds; i++)
+			close(fds[i]);
+		set_dying(g);
+		return;
+	}
+	memcpy(&hello, payload, sizeof(hello));
+	if (hello.magic != SHM_HELLO_MAGIC || hello.version != SHM_HELLO_VERSION) {
+		rc = -EPROTO;
+		goto refuse;
+	}
+	rc = pick_domid(h, hello.domid, &domid);
+	if (rc)
+		goto refuse;
+	rc = pvc_shm_dom_import(fds, domid, &hello, &d);
+	nfds = 0; /* consumed */
+	if (rc)
+		goto refuse;
+	pthread_mutex_lock(&h->lock);
+	g->domid = domid;
+	g->dom = d;
+	g->ready = true;
+	pthread_mutex_unlock(&h->lock);
+	rc = write_device_nodes(h, domid);
+	if (rc)
+		pvc_err("shm.store", "cannot write the device nodes of domain %u: %d", domid, rc);
+	pvc_info("shm.guest", "domain %u connected", domid);
+	send_ack(h, g, 0, domid);
+	return;
+refuse:
+	for (unsigned i = 0; i < nfds; i++)
+		close(fds[i]);
+	pvc_warn("shm.refused", "refusing a guest (domid %u requested): %s", hello.domid,
+		 strerror(-rc));
+	send_ack(h, g, rc, 0);
+}
+
+/* Splits a request payload into up to two NUL-terminated strings. */
+static int split(const char *p, size_t len, const char **a, const char **b)
+{
+	const char *e = memchr(p, '\0', len);
+
+	*a = *b = NULL;
+	if (!e)
+		return -EINVAL;
+	*a = p;
+	if ((size_t)(e + 1 - p) < len) {
+		*b = e + 1;
+		if (!memchr(*b, '\0', len - (size_t)(*b - p)))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/* A guest may change only its own subtree, as Xen's toolstack permissions allow. */
+static bool may_write(struct guest *g, const char *path)
+{
+	char pre[40];
+	int n = snprintf(pre, sizeof(pre), "/local/domain/%u/", g->domid);
+
+	return path && strncmp(path, pre, (size_t)n) == 0 && path[n] != '\0';
+}
+
+static void handle_req(struct shm_hub *h, struct guest *g, const struct shm_msg_hdr *req,
+		       const char *payload)
+{
+	struct shm_msg_hdr *rsp = (struct shm_msg_hdr *)h->sbuf;
+	char *out = h->sbuf + sizeof(*rsp);
+	const char *a, *b;
+	size_t cap;
+	int rc;
+
+	*rsp = (struct shm_msg_hdr){ .type = SHM_MSG_RSP, .id = req->id, .op = req->op };
+	rc = split(payload, req->len, &a, &b);
+	if (rc && req->op != SHM_OP_TXN_START && req->op != SHM_OP_TXN_END)
+		goto reply;
+	cap = req->arg < 0 ? 0 : (size_t)req->arg;
+	switch (req->op) {
+	case SHM_OP_READ:
+		if (cap > PVCALLS_STORE_MAX + 1)
+			cap = PVCALLS_STORE_MAX + 1;
+		rc = pvc_shm_store_read(h->store, g, req->txn, a, out, cap);
+		if (rc >= 0)
+			rsp->len = (uint32_t)rc + 1;
+		break;
+	case SHM_OP_WRITE:
+		rc = !b ? -EINVAL : !may_write(g, a) ? -EACCES :
+			pvc_shm_store_write(h->store, g, req->txn, a, b);
+		break;
+	case SHM_OP_RM:
+		rc = !may_write(g, a) ? -EACCES : pvc_shm_store_rm(h->store, g, req->txn, a);
+		break;
+	case SHM_OP_DIR:
+		if (cap > SHM_MAX_PAYLOAD)
+			cap = SHM_MAX_PAYLOAD;
+		rc = pvc_shm_store_dir(h->store, g, req->txn, a, out, cap);
+		for (int i = 0; i < rc; i++)
+			rsp->len += (uint32_t)strlen(out + rsp->len) + 1;
+		break;
+	case SHM_OP_TXN_START:
+		rc = pvc_shm_store_txn_start(h->store, g, &rsp->txn);
+		break;
+	case SHM_OP_TXN_END:
+		rc = pvc_shm_store_txn_end(h->store, g, req->txn, req->arg != 0);
+		break;
+	case SHM_OP_WATCH:
+		rc = !b ? -EINVAL : pvc_shm_store_watch(h->store, g, a, b);
+		break;
+	case SHM_OP_UNWATCH:
+		rc = !b ? -EINVAL : pvc_shm_store_unwatch(h->store, g, a, b);
+		break;
+	default:
+		rc = -EINVAL;
+		break;
+	}
+reply:
+	if (rc < 0)
+		rsp->len = 0;
+	rsp->arg = rc;
+	guest_queue(h, g, rsp, out);
+}
+
+static void handle_msg(struct shm_hub *h, struct guest *g, long n, int *fds, unsigned nfds)
+{
+	struct shm_msg_hdr hdr;
+
+	if ((size_t)n < sizeof(hdr))
+		goto bad;
+	memcpy(&hdr, h->rbuf, sizeof(hdr));
+	if (hdr.len != (size_t)n - sizeof(hdr))
+		goto bad;
+	if (!g->ready) {
+		if (hdr.type != SHM_MSG_HELLO)
+			goto bad;
+		handle_hello(h, g, h->rbuf + sizeof(hdr), hdr.len, fds, nfds);
+		return;
+	}
+	if (nfds || hdr.type != SHM_MSG_REQ)
+		goto bad;
+	handle_req(h, g, &hdr, h->rbuf + sizeof(hdr));
+	return;
+bad:
+	for (unsigned i = 0; i < nfds; i++)
+		close(fds[i]);
+	pvc_err("shm.bad-peer", "protocol violation by domain %u: disconnecting", g->domid);
+	set_dying(g);
+}
+
+static void guest_input(struct shm_hub *h, struct guest *g, uint32_t events)
+{
+	for (int i = 0; i < MSGS_PER_WAKEUP && !is_dying(g); i++) {
+		int fds[SHM_MAX_FDS];
+		unsigned nfds;
+		long n = pvc_shm_recv(g->sock, h->rbuf, SHM_MAX_MSG, fds, &nfds, MSG_DONTWAIT);
+
+		if (n == -EAGAIN || n == -EWOULDBLOCK) {
+			if (events & (EPOLLHUP | EPOLLERR))
+				set_dying(g);
+			return;
+		}
+		if (n <= 0) {
+			set_dying(g); /* EOF, reset, or an oversized message */
+			return;
+		}
+		handle_msg(h, g, n, fds, nfds);
+	}
+}
+
+static void guest_flush(struct shm_hub *h, struct guest *g)
+{
+	pthread_mutex_lock(&h->lock);
+	while (g->out_head && !is_dying(g)) {
+		struct outmsg *m = g->out_head;
+		int rc = pvc_shm_send(g->sock, m->data, m->len, NULL, 0, MSG_DONTWAIT);
+
+		if (rc == -EAGAIN || rc == -EWOULDBLOCK)
+			break;
+		if (rc < 0) {
+			set_dying(g);
+			break;
+		}
+		g->out_head = m->next;
+		if (!g->out_head)
+			g->out_tail = NULL;
+		g->out_n--;
+		free(m);
+	}
+	/* Wait for room only while something is queued. */
+	if (!is_dying(g) && !!g->out_head != g->out_armed) {
+		struct epoll_event ev = { .events = EPOLLIN | (g->out_head ? EPOLLOUT : 0),
+					  .data.ptr = g };
+
+		g->out_armed = !!g->out_head;
+		epoll_ctl(h->epfd, EPOLL_CTL_MOD, g->sock, &ev);
+	}
+	pthread_mutex_unlock(&h->lock);
+}
+
+static void accept_all(struct shm_hub *h)
+{
+	for (;;) {
+		int fd = accept4(h->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+		if (fd >= 0) {
+			if (add_guest(h, fd))
+				pvc_warn("shm.accept", "cannot add a connecting guest");
+			continue;
+		}
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return;
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			/* Stop polling the listener until a guest goes away, or we would spin. */
+			struct epoll_event ev = { .events = 0, .data.ptr = &tag_listen };
+
+			pvc_warn("shm.accept", "cannot accept: %s; pausing", strerror(errno));
+			h->lfd_paused = true;
+			epoll_ctl(h->epfd, EPOLL_CTL_MOD, h->lfd, &ev);
+			return;
+		}
+		pvc_err("shm.accept", "accept failed: %s", strerror(errno));
+		return;
+	}
+}
+
+/* Flushes every guest and drops the dying ones. */
+static void service_guests(struct shm_hub *h)
+{
+	struct guest *g;
+
+	pthread_mutex_lock(&h->lock);
+	for (g = h->guests; g; g = g->next) {
+		if (g->out_head && !is_dying(g)) {
+			pthread_mutex_unlock(&h->lock);
+			guest_flush(h, g); /* only this thread frees guests */
+			pthread_mutex_lock(&h->lock);
+		}
+	}
+	for (;;) {
+		for (g = h->guests; g && !is_dying(g); g = g->next)
+			;
+		if (!g)
+			break;
+		pthread_mutex_unlock(&h->lock);
+		drop_guest(h, g);
+		pthread_mutex_lock(&h->lock);
+	}
+	pthread_mutex_unlock(&h->lock);
+}
+
+static void *hub_thread(void *arg)
+{
+	struct shm_hub *h = arg;
+	struct epoll_event evs[32];
+
+	self_hub = h;
+	/* Acquire pairs with the release store in pvc_shm_hub_stop(). */
+	while (!__atomic_load_n(&h->stop, __ATOMIC_ACQUIRE)) {
+		int n = epoll_wait(h->epfd, evs, 32, -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			pvc_err("shm.hub", "epoll_wait failed: %s", strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			void *tag = evs[i].data.ptr;
+
+			if (tag == &tag_kick) {
+				uint64_t v;
+
+				while (read(h->kickfd, &v, sizeof(v)) < 0 && errno == EINTR)
+					;
+			} else if (tag == &tag_listen) {
+				accept_all(h);
+			} else {
+				struct guest *g = tag;
+
+				if (!is_dying(g) && (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+					guest_input(h, g, evs[i].events);
+			}
+		}
+		service_guests(h);
+	}
+	return NULL;
+}
+
+static int bind_listen(struct shm_hub *h, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t len = strlen(path);
+	socklen_t alen;
+	struct stat st;
+	int rc;
+
+	if (!len)
+		return -EINVAL;
+	if (path[0] == '@') {
+		if (len > sizeof(sa.sun_path))
+			return -ENAMETOOLONG;
+		memcpy(sa.sun_path + 1, path + 1, len - 1);
+		alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+	} else {
+		if (len >= sizeof(sa.sun_path))
+			return -ENAMETOOLONG;
+		memcpy(sa.sun_path, path, len);
+		alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
+		/* Replace a stale socket, never any other kind of file. */
+		if (lstat(path, &st) == 0) {
+			if (!S_ISSOCK(st.st_mode))
+				return -EADDRINUSE;
+			unlink(path);
+		}
+		h->unlink_path = strdup(path);
+		if (!h->unlink_path)
+			return -ENOMEM;
+	}
+	h->lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (h->lfd < 0)
+		return -errno;
+	if (bind(h->lfd, (struct sockaddr *)&sa, alen) < 0 || listen(h->lfd, 64) < 0) {
+		rc = -errno;
+		free(h->unlink_path);
+		h->unlink_path = NULL;
+		return rc;
+	}
+	return 0;
+}
+
+int pvc_shm_hub_start(struct shm_ctx *ctx, const char *path)
+{
+	struct shm_hub *h = calloc(1, sizeof(*h));
+	struct epoll_event ev = { .events = EPOLLIN };
+	char p[48], v[16];
+	int rc;
+
+	if (!h)
+		return -ENOMEM;
+	ctx->hub = h;
+	h->ctx = ctx;
+	h->epfd = h->kickfd = h->lfd = h->local.efd = -1;
+	h->next_domid = 1;
+	pthread_mutex_init(&h->lock, NULL);
+	h->rbuf = malloc(SHM_MAX_MSG);
+	h->sbuf = malloc(SHM_MAX_MSG);
+	h->store = pvc_shm_store_new(hub_watch_cb, h);
+	if (!h->rbuf || !h->sbuf || !h->store)
+		return -ENOMEM;
+	rc = pvc_shm_evq_init(&h->local);
+	if (rc)
+		return rc;
+	h->epfd = epoll_create1(EPOLL_CLOEXEC);
+	h->kickfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (h->epfd < 0 || h->kickfd < 0)
+		return -errno;
+	ev.data.ptr = &tag_kick;
+	if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, h->kickfd, &ev) < 0)
+		return -errno;
+	if (path) {
+		rc = bind_listen(h, path);
+		if (rc) {
+			pvc_err("shm.listen", "cannot listen on %s: %s", path, strerror(-rc));
+			return rc;
+		}
+		ev.data.ptr = &tag_listen;
+		if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, h->lfd, &ev) < 0)
+			return -errno;
+	}
+	snprintf(p, sizeof(p), "/local/domain/%u/domid", ctx->self.domid);
+	snprintf(v, sizeof(v), "%u", ctx->self.domid);
+	rc = pvc_shm_store_write(h->store, NULL, PVCALLS_STORE_NO_TXN, p, v);
+	if (rc)
+		return rc;
+	rc = pthread_create(&h->thread, NULL, hub_thread, h);
+	if (rc)
+		return -rc;
+	h->started = true;
+	return 0;
+}
+
+void pvc_shm_hub_stop(struct shm_ctx *ctx)
+{
+	struct shm_hub *h = ctx->hub;
+
+	if (!h)
+		return;
+	if (h->started) {
+		/* Release pairs with the thread's acquire load of stop. */
+		__atomic_store_n(&h->stop, true, __ATOMIC_RELEASE);
+		pvc_shm_efd_signal(h->kickfd);
+		pthread_join(h->thread, NULL);
+		h->started = false;
+	}
+	while (h->guests)
+		drop_guest(h, h->guests);
+	if (h->lfd >= 0)
+		close(h->lfd);
+	if (h->unlink_path) {
+		unlink(h->unlink_path);
+		free(h->unlink_path);
+	}
+	if (h->epfd >= 0)
+		close(h->epfd);
+	if (h->kickfd >= 0)
+		close(h->kickfd);
+	pvc_shm_store_free(h->store);
+	pvc_shm_evq_fini(&h->local);
+	pthread_mutex_destroy(&h->lock);
+	free(h->rbuf);
+	free(h->sbuf);
+	free(h);
+	ctx->hub = NULL;
+}
+
+int pvc_shm_hub_adopt_fd(struct shm_ctx *ctx, int fd)
+{
+	return add_guest(ctx->hub, fd);
+}
+
+int pvc_shm_hub_nr_guests_ctx(struct shm_ctx *ctx)
+{
+	struct shm_hub *h = ctx->hub;
+	int n = 0;
+
+	pthread_mutex_lock(&h->lock);
+	for (struct guest *g = h->guests; g; g = g->next)
+		n += g->ready && !is_dying(g);
+	pthread_mutex_unlock(&h->lock);
+	return n;
+}
+
+int pvc_shm_hub_lookup(struct shm_ctx *ctx, uint32_t domid, struct shm_dom **out)
+{
+	struct shm_hub *h = ctx->hub;
+	int rc = -ESRCH;
+
+	pthread_mutex_lock(&h->lock);
+	for (struct guest *g = h->guests; g; g = g->next) {
+		if (g->ready && g->domid == domid && !pvc_shm_dom_dead(g->dom)) {
+			pvc_shm_dom_get(g->dom);
+			*out = g->dom;
+			rc = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+int pvc_shm_hub_store_fd(struct shm_ctx *ctx)
+{
+	return ctx->hub->local.efd;
+}
+
+int pvc_shm_hub_read_watch(struct shm_ctx *ctx, char *path, size_t pathlen, char *token,
+			   size_t tokenlen)
+{
+	return pvc_shm_evq_pop(&ctx->hub->local, path, pathlen, token, tokenlen);
+}
+
+struct shm_store *pvc_shm_hub_store(struct shm_ctx *ctx)
+{
+	return ctx->hub->store;
+}
+
+void pvc_shm_hub_purge_local(struct shm_ctx *ctx, const char *wpath, const char *token)
+{
+	pvc_shm_evq_purge(&ctx->hub->local, wpath, token);
+}

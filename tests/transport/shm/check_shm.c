@@ -1,0 +1,1427 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tests of the shared-memory loopback transport: grants, event channels,
+ * the store, rendezvous between processes and peer death.
+ */
+#include <check.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <pvcalls/shm.h>
+#include <pvcalls/transport.h>
+
+#include "transport/shm/shm_priv.h"
+
+#define PAGE 4096u
+
+/* ------------------------------------------------------------------------
+ * Helpers.
+ */
+
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static char log_buf[16384];
+
+static void capture_log(void *arg, enum pvcalls_log_level level, const char *msgid,
+			const char *msg)
+{
+	(void)arg;
+	(void)level;
+	pthread_mutex_lock(&log_mu);
+	if (strlen(log_buf) + strlen(msgid) + strlen(msg) + 4 < sizeof(log_buf)) {
+		strcat(log_buf, msgid);
+		strcat(log_buf, ": ");
+		strcat(log_buf, msg);
+		strcat(log_buf, "\n");
+	}
+	pthread_mutex_unlock(&log_mu);
+}
+
+static void log_start(void)
+{
+	pthread_mutex_lock(&log_mu);
+	log_buf[0] = '\0';
+	pthread_mutex_unlock(&log_mu);
+	pvcalls_set_logger(capture_log, NULL, PVCALLS_LOG_DEBUG);
+}
+
+static bool log_has(const char *s)
+{
+	bool r;
+
+	pthread_mutex_lock(&log_mu);
+	r = strstr(log_buf, s) != NULL;
+	pthread_mutex_unlock(&log_mu);
+	return r;
+}
+
+static void make_pair(pvcalls_transport **hub, pvcalls_transport **guest)
+{
+	ck_assert_int_eq(pvcalls_shm_pair(NULL, NULL, hub, guest), 0);
+	ck_assert_ptr_nonnull(*hub);
+	ck_assert_ptr_nonnull(*guest);
+}
+
+static uint32_t domid_of(pvcalls_transport *t)
+{
+	uint32_t d = 0xffffffffu;
+
+	ck_assert_int_eq(pvcalls_transport_local_domid(t, &d), 0);
+	return d;
+}
+
+static int readable(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int r;
+
+	do {
+		r = poll(&p, 1, ms);
+	} while (r < 0 && errno == EINTR);
+	return r > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR));
+}
+
+/* Waits up to @ms for a port on @t's event channel fd. */
+static int wait_port(pvcalls_transport *t, uint32_t *port, int ms)
+{
+	int fd = pvcalls_transport_evtchn_fd(t);
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		int r = pvcalls_transport_evtchn_pending(t, port);
+		long el;
+
+		if (r)
+			return r;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		el = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+		if (el >= ms || !readable(fd, (int)(ms - el)))
+			return pvcalls_transport_evtchn_pending(t, port);
+	}
+}
+
+/* Waits up to @ms for a watch event; returns read_watch's result. */
+static int wait_watch(pvcalls_transport *t, char *path, char *token, int ms)
+{
+	int fd = pvcalls_transport_store_fd(t);
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		int r = pvcalls_transport_store_read_watch(t, path, 4096, token, 256);
+		long el;
+
+		if (r)
+			return r;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		el = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+		if (el >= ms)
+			return 0;
+		readable(fd, (int)(ms - el));
+	}
+}
+
+/* Waits (by polling) until @path exists; returns its value length. */
+static int wait_node(pvcalls_transport *t, const char *path, char *buf, size_t len, int ms)
+{
+	int r = -ENOENT;
+
+	for (int i = 0; i < ms; i++) {
+		r = pvcalls_transport_store_read(t, PVCALLS_STORE_NO_TXN, path, buf, len);
+		if (r != -ENOENT)
+			return r;
+		usleep(1000);
+	}
+	return r;
+}
+
+struct tmpd {
+	char dir[64];
+	char path[128];
+};
+
+static void tmpd_make(struct tmpd *d)
+{
+	strcpy(d->dir, "/tmp/pvcalls-shm-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(d->dir));
+	snprintf(d->path, sizeof(d->path), "%s/hub.sock", d->dir);
+}
+
+static void tmpd_clean(struct tmpd *d)
+{
+	unlink(d->path);
+	rmdir(d->dir);
+}
+
+static struct shm_ctx *ctx_of(pvcalls_transport *t)
+{
+	struct shm_ctx *c = pvc_shm_ctx(t);
+
+	ck_assert_ptr_nonnull(c);
+	return c;
+}
+
+/* ------------------------------------------------------------------------
+ * Basics and memory.
+ */
+
+START_TEST(test_pair_basic)
+{
+	pvcalls_transport *hub, *guest;
+
+	make_pair(&hub, &guest);
+	ck_assert_str_eq(pvcalls_transport_name(hub), "shm");
+	ck_assert_uint_eq(domid_of(hub), 0);
+	ck_assert_uint_ne(domid_of(guest), 0);
+	ck_assert_int_eq(pvcalls_shm_hub_nr_guests(hub), 1);
+	ck_assert_int_eq(pvcalls_shm_hub_nr_guests(guest), -EINVAL);
+	ck_assert_int_eq(pvcalls_shm_hub_adopt(guest, -1), -EINVAL);
+	pvcalls_transport_close(guest);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
+START_TEST(test_share_map_roundtrip)
+{
+	pvcalls_transport *hub, *guest;
+	uint32_t g, refs[3];
+	char *gp, *hp;
+	void *a, *b;
+
+	make_pair(&hub, &guest);
+	g = domid_of(guest);
+	/* guest -> hub, one page, both directions visible */
+	ck_assert_int_eq(pvcalls_transport_share(guest, 0, 1, true, refs, &a), 0);
+	ck_assert_uint_ge(refs[0], SHM_NR_RESERVED_REFS);
+	gp = a;
+	for (unsigned i = 0; i < PAGE; i++)
+		ck_assert_int_eq(gp[i], 0);
+	strcpy(gp, "from guest");
+	ck_assert_int_eq(pvcalls_transport_map(hub, g, 1, refs, true, &b), 0);
+	hp = b;
+	ck_assert_str_eq(hp, "from guest");
+	strcpy(hp + 100, "from hub");
+	ck_assert_str_eq(gp + 100, "from hub");
+	ck_assert_int_eq(pvcalls_transport_unmap(hub, b, 1), 0);
+	ck_assert_int_eq(pvcalls_transport_unmap(hub, b, 1), -EINVAL);
+	ck_assert_int_eq(pvcalls_transport_unshare(guest, a, 1), 0);
+	ck_assert_int_eq(pvcalls_transport_unshare(guest, a, 1), -EINVAL);
+
+	/* hub -> guest, three pages mapped contiguously in order */
+	ck_assert_int_eq(pvcalls_transport_share(hub, g, 3, true, refs, &a), 0);
+	hp = a;
+	for (unsigned i = 0; i < 3; i++)
+		memset(hp + i * PAGE, 'A' + (int)i, PAGE);
+	ck_assert_int_eq(pvcalls_transport_map(guest, 0, 3, refs, true, &b), 0);
+	gp = b;
+	for (unsigned i = 0; i < 3; i++) {
+		ck_assert_int_eq(gp[i * PAGE], 'A' + (int)i);
+		ck_assert_int_eq(gp[i * PAGE + PAGE - 1], 'A' + (int)i);
+	}
+	gp[2 * PAGE + 7] = 'z';
+	ck_assert_int_eq(hp[2 * PAGE + 7], 'z');
+	ck_assert_int_eq(pvcalls_transport_unmap(guest, b, 2), -EINVAL); /* wrong count */
+	ck_assert_int_eq(pvcalls_transport_unmap(guest, b, 3), 0);
+	ck_assert_int_eq(pvcalls_transport_unshare(hub, a, 3), 0);
+	pvcalls_transport_close(guest);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
+START_TEST(test_share_zeroed_on_reuse)
+{
+	struct pvcalls_shm_opts o = { .max_pages = 1 };
+	pvcalls_transport *hub, *guest;
+	uint32_t ref;
+	void *a;
+
+	ck_assert_int_eq(pvcalls_shm_pair(&o, NULL, &hub, &guest), 0);
+	ck_assert_int_eq(pvcalls_transport_share(hub, 1, 1, true, &ref, &a), 0);
+	memset(a, 0x5a, PAGE);
+	ck_assert_int_eq(pvcalls_transport_unshare(hub, a, 1), 0);
+	/* The only page comes back, and it must be zero. */
+	ck_assert_int_eq(pvcalls_transport_share(hub, 1, 1, true, &ref, &a), 0);
+	for (unsigned i = 0; i < PAGE; i++)
+		ck_assert_int_eq(((char *)a)[i], 0);
+	ck_assert_int_eq(pvcalls_transport_share(hub, 1, 1, true, &ref, &a), -ENOMEM);
+	pvcalls_transport_close(guest);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
+START_TEST(test_self_map)
+{
+	pvcalls_transport *hub, *guest;
+	uint32_t refs[2], g;
+	void *a, *b;
+
+	make_pair(&hub, &guest);
+	g = domid_of(guest);
+	ck_assert_int_eq(pvcalls_transport_share(hub, 0, 2, true, refs, &a), 0);
+	ck_assert_int_eq(pvcalls_transport_map(hub, 0, 2, refs, true, &b), 0);
+	ck_assert_ptr_ne(a, b);
+	strcpy((char *)a + PAGE, "self");
+	ck_assert_str_eq((char *)b + PAGE, "self");
+	ck_assert_int_eq(pvcalls_transport_unmap(hub, b, 2), 0);
+	ck_assert_int_eq(pvcalls_transport_unshare(hub, a, 2), 0);
+	/* A guest may map its own grants too. */
+	ck_assert_int_eq(pvcalls_transport_share(guest, g, 1, false, refs, &a), 0);
+	ck_assert_int_eq(pvcalls_transport_map(guest, g, 1, refs, false, &b), 0);
+	strcpy(a, "guest self");
+	ck_assert_str_eq(b, "guest self");
+	ck_assert_int_eq(pvcalls_transport_unmap(guest, b, 1), 0);
+	ck_assert_int_eq(pvcalls_transport_unshare(guest, a, 1), 0);
+	pvcalls_transport_close(guest);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
+START_TEST(test_map_errors)
+{
+	pvcalls_transport *hub, *guest;
+	uint32_t ref, refs[2], bad;
+	struct shm_ctx *hc;
+	void *a, *b;
+
+	make_pair(&hub, &guest);
+	hc = ctx_of(hub);
+	log_start();
+	/* ungranted */
+	bad = 100;
+	ck_assert_int_eq(pvcalls_transport_map(guest, 0, 1, &bad, false, &b), -ENOENT);
+	ck_assert(log_has("grant ref 100 of domain 0 is not granted"));
+	/* reserved and out of range */
+	bad = 3;
+	ck_assert_int_eq(pvcalls_transport_map(guest, 0, 1, &bad, false, &b), -EINVAL);
+	ck_assert(log_has("grant ref 3 of domain 0 is out of range"));
+	bad = 1000000;
+	ck_assert_int_eq(pvcalls_transport_map(guest, 0, 1, &bad, false, &b), -EINVAL);
+	ck_assert(log_has("grant ref 1000000"));
+	/* revoked */
+	ck_assert_int_eq(pvcalls_transport_share(hub, 1, 1, true, &ref, &a), 0);
+	ck_assert_int_eq(pvcalls_transport_unshare(hub, a, 1), 0);
+	ck_assert_int_eq(pvcalls_transport_map(guest, 0, 1, &ref, false, &b), -ENOENT);
+	/* foreign: granted to domain 7, not to the guest (nor to the hub itself) */
+	ck_assert_int_eq(pvcalls_transport_share(hub, 7, 1, true, &ref, &a), 0);
+	ck_assert_int_eq(pvcalls_transport_map(guest, 0, 1, &ref, false, &b), -ENOENT);
+	ck_assert(log_has("is granted to domain 7, not 1"));
+	ck_assert_int_eq(pvcalls_transport_map(hub, 0, 1, &ref, false, &b), -ENOENT);
+	ck_assert_int_eq(pvcalls_transport_unshare(hub, a, 1), 0);
+	/* read-only grant */
+	ck_assert_int_eq(pvcalls_transport_share(hub, 1, 1, false, &ref, &a), 0);
+	strcpy(a, "ro");
+	ck_assert_int_eq(pvcalls_transport_map(guest, 0, 1, &ref, true, &b), -EPERM);
+	ck_assert(log_has("is read-only"));
+	ck_assert_int_eq(pvcalls_transport_map(guest, 0, 1, &ref, false, &b), 0);
+	ck_assert_str_eq(b, "ro");
+	ck_assert_int_eq(pvcalls_transport_unmap(guest, b, 1), 0);
+	/* one bad ref fails the whole call and leaves no count behind */
+	refs[0] = ref;
+	refs[1] = 200;
+	ck_assert_int_eq(pvcalls_transport_map(guest, 0, 2, refs, false, &b), -ENOENT);
+	ck_assert_uint_eq(__atomic_load_n(&hc->self.gnt[ref].maps, __ATOMIC_SEQ_CST), 0);
+	ck_assert_int_eq(pvcalls_transport_unshare(hub, a, 1), 0);
+	ck_assert_uint_eq(hc->mem.nr_deferred, 0);
+	/* no such domain */
+	ck_assert_int_eq(pvcalls_transport_map(guest, 99, 1, &ref, false, &b), -ESRCH);
+	ck_assert_int_eq(pvcalls_transport_map(hub, 99, 1, &ref, false, &b), -ESRCH);
+	/* bad counts reach the op directly too */
+	ck_assert_int_eq(pvc_shm_map_refs(ctx_of(guest), 0, 0, &ref, false, &b), -EINVAL);
+	ck_assert_int_eq(pvc_shm_share_pages(hc, 1, PVCALLS_TRANSPORT_MAX_PAGES + 1, true, refs, &a),
+			 -EINVAL);
+	pvcalls_set_logger(NULL, NULL, PVCALLS_LOG_ERR);
+	pvcalls_transport_close(guest);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
+/* A hostile grant table must fail cleanly: no SIGBUS, no mapping. */
+START_TEST(test_hostile_grant_entry)
+{
+	pvcalls_transport *hub, *guest;
+	struct shm_ctx *hc;
+	uint32_t ref = 50, ref2 = 51;
+	void *b;
+
+	make_pair(&hub, &guest);
+	hc = ctx_of(hub);
+	/* a page beyond max_pages */
+	__atomic_store_n(&hc->self.gnt[ref].desc, SHM_GNT_DESC(1, 0xfffffffu, false),
+			 __ATOMIC_SEQ_CST);
+	/* a page below max_pages but beyond the pool's current size */
+	__atomic_store_n(&hc->self.gnt[ref2].desc, SHM_GNT_DESC(1, 4000, false), __ATOMIC_SEQ_CST);
+	log_start();
+	ck_assert_int_eq(pvcalls_transport_map(guest, 0, 1, &ref, false, &b), -EINVAL);
+	ck_assert_int_eq(pvcalls_transport_map(guest, 0, 1, &ref2, false, &b), -EINVAL);
+	ck_assert(log_has("names page 4000 outside the pool"));
+	pvcalls_set_logger(NULL, NULL, PVCALLS_LOG_ERR);
+	__atomic_store_n(&hc->self.gnt[ref].desc, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&hc->self.gnt[ref2].desc, 0, __ATOMIC_SEQ_CST);
+	pvcalls_transport_close(guest);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
+START_TEST(test_unshare_deferred)
+{
+	struct pvcalls_shm_opts o = { .max_pages = 2 };
+	pvcalls_transport *hub, *guest;
+	uint32_t ref, ref2, ref3;
+	void *a, *a2, *a3, *b;
+
+	ck_assert_int_eq(pvcalls_shm_pair(&o, NULL, &hub, &guest), 0);
+	ck_assert_int_eq(pvcalls_transport_share(hub, 1, 1, true, &ref, &a), 0);
+	ck_assert_int_eq(pvcalls_transport_map(guest, 0, 1, &ref, true, &b), 0);
+	memset(b, 0xab, PAGE);
+	ck_assert_int_eq(pvcalls_transport_unshare(hub, a, 1), 0);
+	ck_assert_uint_eq(ctx_of(hub)->mem.nr_deferred, 1);
+	/* revoked for new mappings, but the existing one stays valid */
+	ck_assert_int_eq(pvcalls_transport_map(guest, 0, 1, &ref, true, &a3), -ENOENT);
+	ck_assert_int_eq(((unsigned char *)b)[PAGE - 1], 0xab);
+	/* the other page is usable; the deferred one is not reused */
+	ck_assert_int_eq(pvcalls_transport_share(hub, 1, 1, true, &ref2, &a2), 0);
+	ck_assert_uint_ne(ref2, ref);
+	memset(a2, 0xcd, PAGE);
+	ck_assert_int_eq(pvcalls_transport_share(hub, 1, 1, true, &ref3, &a3), -ENOMEM);
+	for (unsigned i = 0; i < PAGE; i++)
+		ck_assert_int_eq(((unsigned char *)b)[i], 0xab);
+	/* the peer unmaps: the page is freed (zeroed) and can be shared again */
+	ck_assert_int_eq(pvcalls_transport_unmap(guest, b, 1), 0);
+	ck_assert_int_eq(pvcalls_transport_share(hub, 1, 1, true, &ref3, &a3), 0);
+	ck_assert_uint_eq(ctx_of(hub)->mem.nr_deferred, 0);
+	for (unsigned i = 0; i < PAGE; i++)
+		ck_assert_int_eq(((unsigned char *)a3)[i], 0);
+	ck_assert_int_eq(pvcalls_transport_unshare(hub, a2, 1), 0);
+	ck_assert_int_eq(pvcalls_transport_unshare(hub, a3, 1), 0);
+	pvcalls_transport_close(guest);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * Event channels.
+ */
+
+static void bind_pair(pvcalls_transport *hub, pvcalls_transport *guest, uint32_t *hp,
+		      uint32_t *gp)
+{
+	ck_assert_int_eq(pvcalls_transport_evtchn_alloc_unbound(hub, domid_of(guest), hp), 0);
+	ck_assert_uint_ne(*hp, 0);
+	ck_assert_int_eq(pvcalls_transport_evtchn_bind(guest, 0, *hp, gp), 0);
+	ck_assert_uint_ne(*gp, 0);
+}
+
+START_TEST(test_evtchn_deliver_mask_coalesce)
+{
+	pvcalls_transport *hub, *guest;
+	uint32_t hp, gp, p = 0;
+	int hfd;
+
+	make_pair(&hub, &guest);
+	bind_pair(hub, guest, &hp, &gp);
+	hfd = pvcalls_transport_evtchn_fd(hub);
+	ck_assert_int_ge(hfd, 0);
+	ck_assert(!readable(hfd, 0));
+	ck_assert_int_eq(pvcalls_transport_evtchn_pending(hub, &p), 0);
+
+	ck_assert_int_eq(pvcalls_transport_evtchn_notify(guest, gp), 0);
+	ck_assert(readable(hfd, 1000));
+	ck_assert_int_eq(pvcalls_transport_evtchn_pending(hub, &p), 1);
+	ck_assert_uint_eq(p, hp);
+	ck_assert(!readable(hfd, 0));
+	/* masked: more events coalesce and do not wake */
+	ck_assert_int_eq(pvcalls_transport_evtchn_notify(guest, gp), 0);
+	ck_assert_int_eq(pvcalls_transport_evtchn_notify(guest, gp), 0);
+	ck_assert(!readable(hfd, 50));
+	ck_assert_int_eq(pvcalls_transport_evtchn_pending(hub, &p), 0);
+	/* unmask redelivers exactly once */
+	ck_assert_int_eq(pvcalls_transport_evtchn_unmask(hub, hp), 0);
+	ck_assert(readable(hfd, 1000));
+	p = 0;
+	ck_assert_int_eq(pvcalls_transport_evtchn_pending(hub, &p), 1);
+	ck_assert_uint_eq(p, hp);
+	ck_assert_int_eq(pvcalls_transport_evtchn_pending(hub, &p), 0);
+	ck_assert_int_eq(pvcalls_transport_evtchn_unmask(hub, hp), 0);
+	ck_assert(!readable(hfd, 20));
+	ck_assert_int_eq(pvcalls_transport_evtchn_pending(hub, &p), 0);
+
+	/* the other direction */
+	ck_assert_int_eq(pvcalls_transport_evtchn_notify(hub, hp), 0);
+	ck_assert_int_eq(wait_port(guest, &p, 1000), 1);
+	ck_assert_uint_eq(p, gp);
+	ck_assert_int_eq(pvcalls_transport_evtchn_unmask(guest, gp), 0);
+	pvcalls_transport_close(guest);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
+START_TEST(test_evtchn_two_ports)
+{
+	pvcalls_transport *hub, *guest;
+	uint32_t hp1, gp1, hp2, gp2, p1 = 0, p2 = 0, p;
+	int hfd;
+
+	make_pair(&hub, &guest);
+	bind_pair(hub, guest, &hp1, &gp1);
+	bind_pair(hub, guest, &hp2, &gp2);
+	ck_assert_uint_ne(hp1, hp2);
+	hfd = pvcalls_transport_evtchn_fd(hub);
+	ck_assert_int_eq(pvcalls_transport_evtchn_notify(guest, gp1), 0);
+	ck_assert_int_eq(pvcalls_transport_evtchn_notify(guest, gp2), 0);
+	ck_assert(readable(hfd, 1000));
+	ck_assert_int_eq(pvcalls_transport_evtchn_pending(hub, &p1), 1);
+	/* one more is pending: the fd must still poll readable */
+	ck_assert(readable(hfd, 0));
+	ck_assert_int_eq(pvcalls_transport_evtchn_pending(hub, &p2), 1);
+	ck_assert_uint_ne(p1, p2);
+	ck_assert((p1 == hp1 && p2 == hp2) || (p1 == hp2 && p2 == hp1));
+	ck_assert_int_eq(pvcalls_transport_evtchn_pending(hub, &p), 0);
+	ck_assert(!readable(hfd, 0));
+	pvcalls_transport_close(guest);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
+START_TEST(test_evtchn_errors_and_close)
+{
+	pvcalls_transport *hub, *guest;
+	uint32_t hp, gp, gp2, p, hself, hself2;
+
+	make_pair(&hub, &guest);
+	bind_pair(hub, guest, &hp, &gp);
+	/* already bound, port 0, out of range, not allocated */
+	ck_assert_int_eq(pvcalls_transport_evtchn_bind(guest, 0, hp, &gp2), -EINVAL);
+	ck_assert_int_eq(pvcalls_transport_evtchn_bind(guest, 0, 0, &gp2), -EINVAL);
+	ck_assert_int_eq(pvcalls_transport_evtchn_bind(guest, 0, 1u << 30, &gp2), -EINVAL);
+	ck_assert_int_eq(pvcalls_transport_evtchn_bind(guest, 0, hp + 100, &gp2), -EINVAL);
+	ck_assert_int_eq(pvcalls_transport_evtchn_bind(guest, 42, hp, &gp2), -ESRCH);
+	ck_assert_int_eq(pvcalls_transport_evtchn_alloc_unbound(guest, 42, &gp2), -ESRCH);
+	/* unbound for another domain: the guest may not bind it */
+	ck_assert_int_eq(pvcalls_transport_evtchn_alloc_unbound(hub, 0, &hself), 0);
+	ck_assert_int_eq(pvcalls_transport_evtchn_bind(guest, 0, hself, &gp2), -EINVAL);
+	ck_assert_int_eq(pvcalls_transport_evtchn_notify(guest, 4000), -EINVAL);
+	ck_assert_int_eq(pvcalls_transport_evtchn_unmask(guest, 4000), -EINVAL);
+	ck_assert_int_eq(pvcalls_transport_evtchn_close(guest, 4000), -EINVAL);
+	/* notify on an unbound port is dropped silently, as on Xen */
+	ck_assert_int_eq(pvcalls_transport_evtchn_notify(hub, hself), 0);
+	/* self binding works: loopback */
+	ck_assert_int_eq(pvcalls_transport_evtchn_bind(hub, 0, hself, &hself2), 0);
+	ck_assert_int_eq(pvcalls_transport_evtchn_notify(hub, hself2), 0);
+	ck_assert_int_eq(wait_port(hub, &p, 1000), 1);
+	ck_assert_uint_eq(p, hself);
+	/* closing the binder: the hub's end reverts to unbound, notify is dropped */
+	ck_assert_int_eq(pvcalls_transport_evtchn_close(guest, gp), 0);
+	ck_assert_int_eq(pvcalls_transport_evtchn_notify(guest, gp), -EINVAL);
+	ck_assert_int_eq(pvcalls_transport_evtchn_notify(hub, hp), 0);
+	ck_assert_int_eq(wait_port(guest, &p, 50), 0);
+	/* ... and can be bound again */
+	ck_assert_int_eq(pvcalls_transport_evtchn_bind(guest, 0, hp, &gp2), 0);
+	ck_assert_int_eq(pvcalls_transport_evtchn_notify(guest, gp2), 0);
+	ck_assert_int_eq(wait_port(hub, &p, 1000), 1);
+	ck_assert_uint_eq(p, hp);
+	/* closing the allocator: the binder's notify is dropped */
+	ck_assert_int_eq(pvcalls_transport_evtchn_close(hub, hp), 0);
+	ck_assert_int_eq(pvcalls_transport_evtchn_notify(guest, gp2), 0);
+	ck_assert_int_eq(wait_port(hub, &p, 50), 0);
+	ck_assert_int_eq(pvcalls_transport_evtchn_close(guest, gp2), 0);
+	ck_assert_int_eq(pvcalls_transport_evtchn_close(hub, hself), 0);
+	ck_assert_int_eq(pvcalls_transport_evtchn_close(hub, hself2), 0);
+	pvcalls_transport_close(guest);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
+/* Pending bits a peer sets on ports we do not hold are ignored. */
+START_TEST(test_evtchn_hostile_bits)
+{
+	pvcalls_transport *hub, *guest;
+	struct shm_ctx *hc;
+	uint32_t p;
+
+	make_pair(&hub, &guest);
+	hc = ctx_of(hub);
+	/* what a rogue guest could write into the hub's table */
+	__atomic_fetch_or(&hc->self.pending[0], ~0ull, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&hc->self.mask[0], 0, __ATOMIC_SEQ_CST);
+	pvc_shm_efd_signal(hc->self.efd);
+	ck_assert_int_eq(pvcalls_transport_evtchn_pending(hub, &p), 0);
+	pvcalls_transport_close(guest);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
+struct pp {
+	pvcalls_transport *t;
+	uint32_t port;
+	int n;
+	bool starter;
+	int err;
+};
+
+static void *pingpong(void *arg)
+{
+	struct pp *a = arg;
+	int fd = pvcalls_transport_evtchn_fd(a->t);
+
+	if (a->starter && pvcalls_transport_evtchn_notify(a->t, a->port)) {
+		a->err = 1;
+		return NULL;
+	}
+	for (int i = 0; i < a->n; i++) {
+		uint32_t p;
+		int r;
+
+		while ((r = pvcalls_transport_evtchn_pending(a->t, &p)) == 0) {
+			if (!readable(fd, 5000)) {
+				a->err = 2; /* a lost wakeup */
+				return NULL;
+			}
+		}
+		if (r != 1 || p != a->port || pvcalls_transport_evtchn_unmask(a->t, p)) {
+			a->err = 3;
+			return NULL;
+		}
+		if ((!a->starter || i + 1 < a->n) && pvcalls_transport_evtchn_notify(a->t, a->port)) {
+			a->err = 4;
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+START_TEST(test_evtchn_pingpong_no_lost_wakeup)
+{
+	pvcalls_transport *hub, *guest;
+	struct pp a, b;
+	pthread_t ta, tb;
+	uint32_t hp, gp;
+
+	make_pair(&hub, &guest);
+	bind_pair(hub, guest, &hp, &gp);
+	/* 2 x 50000 = 100000 events */
+	a = (struct pp){ .t = hub, .port = hp, .n = 50000, .starter = true };
+	b = (struct pp){ .t = guest, .port = gp, .n = 50000 };
+	ck_assert_int_eq(pthread_create(&ta, NULL, pingpong, &a), 0);
+	ck_assert_int_eq(pthread_create(&tb, NULL, pingpong, &b), 0);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	ck_assert_int_eq(a.err, 0);
+	ck_assert_int_eq(b.err, 0);
+	pvcalls_transport_close(guest);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
+/* Many notifications while the receiver masks and unmasks: none is lost. */
+struct flood {
+	pvcalls_transport *t;
+	uint32_t port;
+	int n;
+	int *seen; /* atomic counter shared with the receiver */
+	int err;
+};
+
+static void *flood_send(void *arg)
+{
+	struct flood *f = arg;
+
+	for (int i = 0; i < f->n; i++) {
+		__atomic_fetch_add(f->seen, 1, __ATOMIC_SEQ_CST);
+		if (pvcalls_transport_evtchn_notify(f->t, f->port)) {
+			f->err = 1;
+			break;
+		}
+	}
+	return NULL;
+}
+
+START_TEST(test_evtchn_flood)
+{
+	pvcalls_transport *hub, *guest;
+	struct flood f;
+	pthread_t th;
+	uint32_t hp, gp, p;
+	int sent = 0, fd, got = 0;
+
+	make_pair(&hub, &guest);
+	bind_pair(hub, guest, &hp, &gp);
+	f = (struct flood){ .t = guest, .port = gp, .n = 50000, .seen = &sent };
+	fd = pvcalls_transport_evtchn_fd(hub);
+	ck_assert_int_eq(pthread_create(&th, NULL, flood_send, &f), 0);
+	/*
+	 * The sender never waits, so once a wakeup is lost every later notify
+	 * finds the port already pending and stays silent: poll() times out
+	 * with an event pending. That is the failure this loop detects.
+	 */
+	for (;;) {
+		int done = __atomic_load_n(&sent, __ATOMIC_SEQ_CST) == f.n;
+
+		if (pvcalls_transport_evtchn_pending(hub, &p) == 1) {
+			ck_assert_uint_eq(p, hp);
+			ck_assert_int_eq(pvcalls_transport_evtchn_unmask(hub, p), 0);
+			got++;
+			continue;
+		}
+		if (done)
+			break;
+		if (!readable(fd, 2000))
+			ck_assert_msg(pvcalls_transport_evtchn_pending(hub, &p) == 0,
+				      "lost wakeup: an event is pending but the fd is quiet");
+	}
+	pthread_join(th, NULL);
+	ck_assert_int_eq(f.err, 0);
+	ck_assert_int_gt(got, 0); /* coalesced, so usually far fewer than sent */
+	pvcalls_transport_close(guest);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
+/*
+ * Deterministic version of the lost-wakeup race: a notification that lands
+ * after pending() scanned the bitmap (and found nothing) must leave the fd
+ * readable. Draining the eventfd after the scan instead of before it fails.
+ */
+static pvcalls_transport *race_peer;
+static uint32_t race_port;
+static int race_fired;
+
+static void race_inject(void *ctx)
+{
+	(void)ctx;
+	if (!race_fired++)
+		ck_assert_int_eq(pvcalls_transport_evtchn_notify(race_peer, race_port), 0);
+}
+
+START_TEST(test_evtchn_notify_after_scan)
+{
+	pvcalls_transport *hub, *guest;
+	uint32_t hp, gp, p = 0;
+	int hfd;
+
+	make_pair(&hub, &guest);
+	bind_pair(hub, guest, &hp, &gp);
+	hfd = pvcalls_transport_evtchn_fd(hub);
+	race_peer = guest;
+	race_port = gp;
+	race_fired = 0;
+	pvc_shm_test_after_scan = race_inject;
+	ck_assert_int_eq(pvcalls_transport_evtchn_pending(hub, &p), 0);
+	pvc_shm_test_after_scan = NULL;
+	ck_assert_int_eq(race_fired, 1);
+	ck_assert_msg(readable(hfd, 0), "lost wakeup: notify after the scan left the fd quiet");
+	ck_assert_int_eq(pvcalls_transport_evtchn_pending(hub, &p), 1);
+	ck_assert_uint_eq(p, hp);
+	pvcalls_transport_close(guest);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * Store.
+ */
+
+static void store_basics(pvcalls_transport *t, const char *base)
+{
+	char p[256], q[256], buf[64], big[8192];
+	int r;
+
+	snprintf(p, sizeof(p), "%s/a/b/c", base);
+	ck_assert_int_eq(pvcalls_transport_store_write(t, 0, p, "hello"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read(t, 0, p, buf, sizeof(buf)), 5);
+	ck_assert_str_eq(buf, "hello");
+	ck_assert_int_eq(pvcalls_transport_store_read(t, 0, p, buf, 5), -ERANGE);
+	ck_assert_int_eq(pvcalls_transport_store_read(t, 0, p, buf, 6), 5);
+	/* parents are created with empty values */
+	snprintf(q, sizeof(q), "%s/a/b", base);
+	ck_assert_int_eq(pvcalls_transport_store_read(t, 0, q, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "");
+	/* overwrite */
+	ck_assert_int_eq(pvcalls_transport_store_write(t, 0, p, "x"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read(t, 0, p, buf, sizeof(buf)), 1);
+	/* directory */
+	snprintf(p, sizeof(p), "%s/a/b/d", base);
+	ck_assert_int_eq(pvcalls_transport_store_write(t, 0, p, "2"), 0);
+	r = pvcalls_transport_store_directory(t, 0, q, buf, sizeof(buf));
+	ck_assert_int_eq(r, 2);
+	ck_assert_str_eq(buf, "c");
+	ck_assert_str_eq(buf + 2, "d");
+	ck_assert_int_eq(pvcalls_transport_store_directory(t, 0, q, buf, 3), -ERANGE);
+	snprintf(p, sizeof(p), "%s/a/b/c", base);
+	ck_assert_int_eq(pvcalls_transport_store_directory(t, 0, p, buf, sizeof(buf)), 0);
+	snprintf(p, sizeof(p), "%s/nope", base);
+	ck_assert_int_eq(pvcalls_transport_store_directory(t, 0, p, buf, sizeof(buf)), -ENOENT);
+	ck_assert_int_eq(pvcalls_transport_store_read(t, 0, p, buf, sizeof(buf)), -ENOENT);
+	ck_assert_int_eq(pvcalls_transport_store_rm(t, 0, p), -ENOENT);
+	/* recursive rm */
+	snprintf(p, sizeof(p), "%s/a", base);
+	ck_assert_int_eq(pvcalls_transport_store_rm(t, 0, p), 0);
+	snprintf(p, sizeof(p), "%s/a/b/d", base);
+	ck_assert_int_eq(pvcalls_transport_store_read(t, 0, p, buf, sizeof(buf)), -ENOENT);
+	snprintf(p, sizeof(p), "%s/a", base);
+	ck_assert_int_eq(pvcalls_transport_store_read(t, 0, p, buf, sizeof(buf)), -ENOENT);
+	/* malformed paths */
+	ck_assert_int_eq(pvcalls_transport_store_read(t, 0, "relative", buf, sizeof(buf)), -EINVAL);
+	ck_assert_int_eq(pvcalls_transport_store_write(t, 0, "/a//b", "1"), -EINVAL);
+	ck_assert_int_eq(pvcalls_transport_store_write(t, 0, "/a/b/", "1"), -EINVAL);
+	ck_assert_int_eq(pvcalls_transport_store_write(t, 0, "/a b", "1"), -EINVAL);
+	/* a long value round-trips */
+	memset(big, 'v', 4000);
+	big[4000] = '\0';
+	snprintf(p, sizeof(p), "%s/big", base);
+	ck_assert_int_eq(pvcalls_transport_store_write(t, 0, p, big), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read(t, 0, p, big + 4096, 4096), 4000);
+	ck_assert_int_eq(memcmp(big, big + 4096, 4001), 0);
+	ck_assert_int_eq(pvcalls_transport_store_rm(t, 0, p), 0);
+}
+
+START_TEST(test_store_basic_hub_and_guest)
+{
+	pvcalls_transport *hub, *guest;
+	char buf[64];
+
+	make_pair(&hub, &guest);
+	store_basics(hub, "/test");
+	store_basics(guest, "/local/domain/1/test");
+	/* both see the same tree */
+	ck_assert_int_eq(pvcalls_transport_store_write(guest, 0, "/local/domain/1/x", "g"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read(hub, 0, "/local/domain/1/x", buf, sizeof(buf)),
+			 1);
+	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/shared/y", "h"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read(guest, 0, "/shared/y", buf, sizeof(buf)), 1);
+	ck_assert_str_eq(buf, "h");
+	/* a guest may change only its own subtree */
+	ck_assert_int_eq(pvcalls_transport_store_write(guest, 0, "/shared/y", "evil"), -EACCES);
+	ck_assert_int_eq(pvcalls_transport_store_rm(guest, 0, "/shared"), -EACCES);
+	ck_assert_int_eq(pvcalls_transport_store_write(guest, 0, "/local/domain/0/backend/x", "e"),
+			 -EACCES);
+	ck_assert_int_eq(pvcalls_transport_store_rm(guest, 0, "/local/domain/1"), -EACCES);
+	pvcalls_transport_close(guest);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
+START_TEST(test_store_guest_nodes)
+{
+	pvcalls_transport *hub, *guest;
+	char buf[128];
+	uint32_t v;
+
+	make_pair(&hub, &guest);
+	ck_assert_uint_eq(domid_of(guest), 1);
+	ck_assert_int_eq(pvcalls_transport_store_read_uint(hub, 0, "/local/domain/1/domid", &v), 0);
+	ck_assert_uint_eq(v, 1);
+	ck_assert_int_eq(pvcalls_transport_store_read_uint(guest, 0,
+				"/local/domain/1/device/pvcalls/0/state", &v), 0);
+	ck_assert_uint_eq(v, 1);
+	ck_assert_int_eq(pvcalls_transport_store_read_uint(guest, 0,
+				"/local/domain/1/device/pvcalls/0/backend-id", &v), 0);
+	ck_assert_uint_eq(v, 0);
+	ck_assert_int_ge(pvcalls_transport_store_read(guest, 0,
+				"/local/domain/1/device/pvcalls/0/backend", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "/local/domain/0/backend/pvcalls/1/0");
+	ck_assert_int_eq(pvcalls_transport_store_read_uint(hub, 0,
+				"/local/domain/0/backend/pvcalls/1/0/state", &v), 0);
+	ck_assert_uint_eq(v, 1);
+	ck_assert_int_eq(pvcalls_transport_store_read_uint(hub, 0,
+				"/local/domain/0/backend/pvcalls/1/0/frontend-id", &v), 0);
+	ck_assert_uint_eq(v, 1);
+	ck_assert_int_eq(pvcalls_transport_store_read_uint(hub, 0,
+				"/local/domain/0/backend/pvcalls/1/0/online", &v), 0);
+	ck_assert_uint_eq(v, 1);
+	ck_assert_int_ge(pvcalls_transport_store_read(hub, 0,
+				"/local/domain/0/backend/pvcalls/1/0/frontend", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "/local/domain/1/device/pvcalls/0");
+	pvcalls_transport_close(guest);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
+START_TEST(test_store_watch_hub)
+{
+	pvcalls_transport *hub, *guest;
+	char path[4096], tok[256];
+	int fd;
+
+	make_pair(&hub, &guest);
+	fd = pvcalls_transport_store_fd(hub);
+	ck_assert_int_eq(pvcalls_transport_store_watch(hub, "/w", "t1"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_watch(hub, "/w", "t1"), -EEXIST);
+	/* fires once at once */
+	ck_assert(readable(fd, 0));
+	ck_assert_int_eq(pvcalls_transport_store_read_watch(hub, path, sizeof(path), tok, 2), -ERANGE);
+	ck_assert_int_eq(pvcalls_transport_store_read_watch(hub, path, sizeof(path), tok, sizeof(tok)), 1);
+	ck_assert_str_eq(path, "/w");
+	ck_assert_str_eq(tok, "t1");
+	ck_assert(!readable(fd, 0));
+	ck_assert_int_eq(pvcalls_transport_store_read_watch(hub, path, sizeof(path), tok, sizeof(tok)), 0);
+	/* below the path fires with the changed path; elsewhere and "/wx" do not */
+	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/w/a/b", "1"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/wx", "1"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/other", "1"), 0);
+	ck_assert_int_eq(wait_watch(hub, path, tok, 1000), 1);
+	ck_assert_str_eq(path, "/w/a/b");
+	ck_assert_int_eq(pvcalls_transport_store_read_watch(hub, path, sizeof(path), tok, sizeof(tok)), 0);
+	/* a guest's change fires the hub's watch */
+	ck_assert_int_eq(pvcalls_transport_store_watch(hub, "/local/domain/1/dev", "t2"), 0);
+	ck_assert_int_eq(wait_watch(hub, path, tok, 1000), 1);
+	ck_assert_str_eq(tok, "t2");
+	ck_assert_int_eq(pvcalls_transport_store_write(guest, 0, "/local/domain/1/dev/state", "3"), 0);
+	ck_assert_int_eq(wait_watch(hub, path, tok, 1000), 1);
+	ck_assert_str_eq(path, "/local/domain/1/dev/state");
+	ck_assert_str_eq(tok, "t2");
+	/* rm fires for the removed path, and for watched descendants */
+	ck_assert_int_eq(pvcalls_transport_store_watch(hub, "/w/a/b", "t3"), 0);
+	ck_assert_int_eq(wait_watch(hub, path, tok, 1000), 1);
+	ck_assert_int_eq(pvcalls_transport_store_rm(hub, 0, "/w/a"), 0);
+	ck_assert_int_eq(wait_watch(hub, path, tok, 1000), 1);
+	ck_assert((!strcmp(tok, "t1") && !strcmp(path, "/w/a")) ||
+		  (!strcmp(tok, "t3") && !strcmp(path, "/w/a/b")));
+	ck_assert_int_eq(wait_watch(hub, path, tok, 1000), 1);
+	ck_assert((!strcmp(tok, "t1") && !strcmp(path, "/w/a")) ||
+		  (!strcmp(tok, "t3") && !strcmp(path, "/w/a/b")));
+	ck_assert_int_eq(pvcalls_transport_store_read_watch(hub, path, sizeof(path), tok, sizeof(tok)), 0);
+	/* unwatch: nothing more, and queued events of that watch are dropped */
+	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/w/z", "1"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_unwatch(hub, "/w", "t1"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_unwatch(hub, "/w", "t1"), -ENOENT);
+	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/w/y", "1"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read_watch(hub, path, sizeof(path), tok, sizeof(tok)), 0);
+	ck_assert(!readable(fd, 0));
+	pvcalls_transport_close(guest);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
+START_TEST(test_store_watch_guest)
+{
+	pvcalls_transport *hub, *guest;
+	char path[4096], tok[256], buf[16];
+	int fd;
+
+	make_pair(&hub, &guest);
+	fd = pvcalls_transport_store_fd(guest);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pvcalls_transport_store_watch(guest, "/local/domain/0/backend", "be"), 0);
+	ck_assert_int_eq(wait_watch(guest, path, tok, 1000), 1);
+	ck_assert_str_eq(path, "/local/domain/0/backend");
+	ck_assert_str_eq(tok, "be");
+	ck_assert_int_eq(pvcalls_transport_store_read_watch(guest, path, sizeof(path), tok, sizeof(tok)), 0);
+	/* the hub's change reaches the guest through its store fd */
+	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0,
+				"/local/domain/0/backend/pvcalls/1/0/state", "2"), 0);
+	ck_assert(readable(fd, 2000));
+	ck_assert_int_eq(wait_watch(guest, path, tok, 1000), 1);
+	ck_assert_str_eq(path, "/local/domain/0/backend/pvcalls/1/0/state");
+	/*
+	 * An event that a store call reads off the socket while waiting for its
+	 * answer must still make store_fd readable.
+	 */
+	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/local/domain/0/backend/x", "1"), 0);
+	/* queued for the guest before the write returned, so ahead of the answer */
+	ck_assert_int_eq(pvcalls_transport_store_read(guest, 0, "/local/domain/0/backend/x", buf,
+						      sizeof(buf)), 1);
+	ck_assert(readable(fd, 0));
+	ck_assert_int_eq(pvcalls_transport_store_read_watch(guest, path, sizeof(path), tok, sizeof(tok)), 1);
+	ck_assert_str_eq(path, "/local/domain/0/backend/x");
+	ck_assert_int_eq(pvcalls_transport_store_read_watch(guest, path, sizeof(path), tok, sizeof(tok)), 0);
+	ck_assert_int_eq(pvcalls_transport_store_unwatch(guest, "/local/domain/0/backend", "be"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/local/domain/0/backend/y", "1"), 0);
+	ck_assert_int_eq(wait_watch(guest, path, tok, 100), 0);
+	pvcalls_transport_close(guest);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
+static void txn_checks(pvcalls_transport *t, pvcalls_transport *other, const char *base)
+{
+	char p[128], q[128], buf[32];
+	uint32_t tx, tx2;
+
+	snprintf(p, sizeof(p), "%s/txn/a", base);
+	snprintf(q, sizeof(q), "%s/txn/b", base);
+	/* isolation and commit */
+	ck_assert_int_eq(pvcalls_transport_store_txn_start(t, &tx), 0);
+	ck_assert_uint_ne(tx, PVCALLS_STORE_NO_TXN);
+	ck_assert_int_eq(pvcalls_transport_store_write(t, tx, p, "1"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read(t, tx, p, buf, sizeof(buf)), 1);
+	ck_assert_int_eq(pvcalls_transport_store_read(t, 0, p, buf, sizeof(buf)), -ENOENT);
+	ck_assert_int_eq(pvcalls_transport_store_read(other, 0, p, buf, sizeof(buf)), -ENOENT);
+	ck_assert_int_eq(pvcalls_transport_store_txn_end(t, tx, false), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read(other, 0, p, buf, sizeof(buf)), 1);
+	/* abort discards */
+	ck_assert_int_eq(pvcalls_transport_store_txn_start(t, &tx), 0);
+	ck_assert_int_eq(pvcalls_transport_store_rm(t, tx, p), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read(t, tx, p, buf, sizeof(buf)), -ENOENT);
+	ck_assert_int_eq(pvcalls_transport_store_txn_end(t, tx, true), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read(t, 0, p, buf, sizeof(buf)), 1);
+	/* a concurrent commit makes a writing transaction fail with -EAGAIN */
+	ck_assert_int_eq(pvcalls_transport_store_txn_start(t, &tx), 0);
+	ck_assert_int_eq(pvcalls_transport_store_txn_start(t, &tx2), 0);
+	ck_assert_int_eq(pvcalls_transport_store_write(t, tx, q, "mine"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read(t, tx2, p, buf, sizeof(buf)), 1);
+	ck_assert_int_eq(pvcalls_transport_store_write(t, 0, p, "2"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_txn_end(t, tx, false), -EAGAIN);
+	ck_assert_int_eq(pvcalls_transport_store_read(t, 0, q, buf, sizeof(buf)), -ENOENT);
+	/* a read-only one saw a consistent snapshot and commits */
+	ck_assert_int_eq(pvcalls_transport_store_txn_end(t, tx2, false), 0);
+	/* ended transactions are gone */
+	ck_assert_int_eq(pvcalls_transport_store_txn_end(t, tx, false), -ENOENT);
+	ck_assert_int_eq(pvcalls_transport_store_read(t, tx, p, buf, sizeof(buf)), -ENOENT);
+}
+
+START_TEST(test_store_transactions)
+{
+	pvcalls_transport *hub, *guest;
+	char path[4096], tok[256];
+	uint32_t tx;
+
+	make_pair(&hub, &guest);
+	txn_checks(hub, guest, "/h");
+	txn_checks(guest, hub, "/local/domain/1");
+	/* the guest cannot use the hub's transaction */
+	ck_assert_int_eq(pvcalls_transport_store_txn_start(hub, &tx), 0);
+	ck_assert_int_eq(pvcalls_transport_store_write(guest, tx, "/local/domain/1/q", "1"), -ENOENT);
+	ck_assert_int_eq(pvcalls_transport_store_txn_end(guest, tx, false), -ENOENT);
+	ck_assert_int_eq(pvcalls_transport_store_txn_end(hub, tx, true), 0);
+	/* watches fire at commit, not before */
+	ck_assert_int_eq(pvcalls_transport_store_watch(hub, "/c", "c"), 0);
+	ck_assert_int_eq(wait_watch(hub, path, tok, 1000), 1);
+	ck_assert_int_eq(pvcalls_transport_store_txn_start(hub, &tx), 0);
+	ck_assert_int_eq(pvcalls_transport_store_write(hub, tx, "/c/x", "1"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read_watch(hub, path, sizeof(path), tok, sizeof(tok)), 0);
+	ck_assert_int_eq(pvcalls_transport_store_txn_end(hub, tx, false), 0);
+	ck_assert_int_eq(wait_watch(hub, path, tok, 1000), 1);
+	ck_assert_str_eq(path, "/c/x");
+	pvcalls_transport_close(guest);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * Rendezvous and peer death.
+ */
+
+START_TEST(test_listen_connect_errors)
+{
+	struct pvcalls_shm_opts want = { .domid = 5 };
+	pvcalls_transport *hub, *g1, *g2, *g3;
+	char longp[200], buf[8], abs_name[64];
+	struct tmpd d;
+	uint32_t ref;
+	void *a, *b;
+	FILE *f;
+
+	tmpd_make(&d);
+	ck_assert_int_eq(pvcalls_shm_connect(d.path, NULL, &g1), -ENOENT);
+	memset(longp, 'x', sizeof(longp) - 1);
+	longp[0] = '/';
+	longp[sizeof(longp) - 1] = '\0';
+	ck_assert_int_eq(pvcalls_shm_listen(longp, NULL, &hub), -ENAMETOOLONG);
+	/* an existing non-socket is never replaced */
+	f = fopen(d.path, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, NULL, &hub), -EADDRINUSE);
+	unlink(d.path);
+
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, NULL, &hub), 0);
+	ck_assert_int_eq(pvcalls_shm_connect(d.path, &want, &g1), 0);
+	ck_assert_uint_eq(domid_of(g1), 5);
+	ck_assert_int_eq(pvcalls_shm_connect(d.path, &want, &g2), -EEXIST);
+	ck_assert_int_eq(pvcalls_shm_connect(d.path, NULL, &g2), 0);
+	ck_assert_uint_ne(domid_of(g2), 5);
+	ck_assert_uint_ne(domid_of(g2), 0);
+	ck_assert_int_eq(pvcalls_shm_hub_nr_guests(hub), 2);
+	/* foreign: granted to g1, mapped by g2 */
+	ck_assert_int_eq(pvcalls_transport_share(hub, 5, 1, true, &ref, &a), 0);
+	ck_assert_int_eq(pvcalls_transport_map(g2, 0, 1, &ref, false, &b), -ENOENT);
+	ck_assert_int_eq(pvcalls_transport_map(g1, 0, 1, &ref, false, &b), 0);
+	ck_assert_int_eq(pvcalls_transport_unmap(g1, b, 1), 0);
+	ck_assert_int_eq(pvcalls_transport_unshare(hub, a, 1), 0);
+	/* guests cannot reach each other */
+	ck_assert_int_eq(pvcalls_transport_evtchn_alloc_unbound(g1, domid_of(g2), &ref), -ESRCH);
+	/* the second socket listening replaces a stale one */
+	pvcalls_transport_close(g1);
+	pvcalls_transport_close(g2);
+	pvcalls_transport_close(hub);
+	ck_assert_int_ne(access(d.path, F_OK), 0); /* close unlinks */
+
+	/* abstract namespace */
+	snprintf(abs_name, sizeof(abs_name), "@pvcalls-shm-test-%d", (int)getpid());
+	ck_assert_int_eq(pvcalls_shm_listen(abs_name, NULL, &hub), 0);
+	ck_assert_int_eq(pvcalls_shm_connect(abs_name, NULL, &g3), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read(g3, 0, "/local/domain/1/domid", buf,
+						      sizeof(buf)), 1);
+	pvcalls_transport_close(g3);
+	pvcalls_transport_close(hub);
+	tmpd_clean(&d);
+}
+END_TEST
+
+/* A guest that closes its transport is removed like a dead domain. */
+START_TEST(test_guest_close_is_death)
+{
+	pvcalls_transport *hub, *guest;
+	char path[4096], tok[256], buf[16];
+	uint32_t ref, hp, gp;
+	void *a, *b;
+
+	make_pair(&hub, &guest);
+	ck_assert_int_eq(pvcalls_transport_share(guest, 0, 1, true, &ref, &a), 0);
+	strcpy(a, "still here");
+	ck_assert_int_eq(pvcalls_transport_map(hub, 1, 1, &ref, true, &b), 0);
+	bind_pair(hub, guest, &hp, &gp);
+	ck_assert_int_eq(pvcalls_transport_store_watch(hub, "/local/domain/0/backend/pvcalls/1", "be"), 0);
+	ck_assert_int_eq(wait_watch(hub, path, tok, 1000), 1);
+	pvcalls_transport_close(guest);
+	ck_assert_int_eq(wait_watch(hub, path, tok, 2000), 1);
+	ck_assert_str_eq(path, "/local/domain/0/backend/pvcalls/1");
+	ck_assert_int_eq(pvcalls_transport_evtchn_notify(hub, hp), -EPIPE);
+	ck_assert_int_eq(pvcalls_transport_store_read(hub, 0, "/local/domain/1/domid", buf,
+						      sizeof(buf)), -ENOENT);
+	ck_assert_int_eq(pvcalls_shm_hub_nr_guests(hub), 0);
+	ck_assert_str_eq(b, "still here"); /* the memory outlives the domain */
+	ck_assert_int_eq(pvcalls_transport_map(hub, 1, 1, &ref, true, &a), -ESRCH);
+	ck_assert_int_eq(pvcalls_transport_unmap(hub, b, 1), 0);
+	ck_assert_int_eq(pvcalls_transport_evtchn_close(hub, hp), 0);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
+static void sync_write(int fd)
+{
+	char c = 'x';
+
+	(void)!write(fd, &c, 1);
+}
+
+static int sync_read(int fd)
+{
+	char c;
+
+	return read(fd, &c, 1) == 1 ? 0 : -1;
+}
+
+/* Child side of test_fork_rendezvous; returns the exit code. */
+static int child_guest(const char *path, int syncfd)
+{
+	char p[128], v[32], pt[4096], tok[256];
+	pvcalls_transport *t;
+	uint32_t ref, port, g;
+	void *a;
+
+	if (sync_read(syncfd) || pvcalls_shm_connect(path, NULL, &t))
+		return 10;
+	g = domid_of(t);
+	if (pvcalls_transport_share(t, 0, 1, true, &ref, &a))
+		return 11;
+	strcpy(a, "hello from the child");
+	if (pvcalls_transport_evtchn_alloc_unbound(t, 0, &port))
+		return 12;
+	snprintf(p, sizeof(p), "/local/domain/%u/test", g);
+	if (pvcalls_transport_store_watch(t, p, "t"))
+		return 13;
+	snprintf(p, sizeof(p), "/local/domain/%u/test/ref", g);
+	snprintf(v, sizeof(v), "%u", ref);
+	if (pvcalls_transport_store_write(t, 0, p, v))
+		return 14;
+	snprintf(p, sizeof(p), "/local/domain/%u/test/port", g);
+	snprintf(v, sizeof(v), "%u", port);
+	if (pvcalls_transport_store_write(t, 0, p, v))
+		return 15;
+	/* wait for the parent's "bound" */
+	snprintf(p, sizeof(p), "/local/domain/%u/test/bound", g);
+	for (int i = 0; i < 100; i++) {
+		if (wait_watch(t, pt, tok, 100) == 1 && !strcmp(pt, p))
+			break;
+	}
+	if (pvcalls_transport_store_read(t, 0, p, v, sizeof(v)) != 1)
+		return 16;
+	if (pvcalls_transport_evtchn_notify(t, port))
+		return 17;
+	snprintf(p, sizeof(p), "/local/domain/%u/test/done", g);
+	if (wait_node(t, p, v, sizeof(v), 5000) < 0)
+		return 18;
+	if (strcmp((char *)a + 2048, "reply from the hub"))
+		return 19;
+	pvcalls_transport_close(t);
+	return 0;
+}
+
+START_TEST(test_fork_rendezvous)
+{
+	pvcalls_transport *hub;
+	char buf[32];
+	uint32_t ref, port, hp, p;
+	struct tmpd d;
+	int sv[2], status;
+	pid_t pid;
+	void *b;
+
+	tmpd_make(&d);
+	ck_assert_int_eq(pipe(sv), 0);
+	pid = fork(); /* before any thread exists */
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(sv[1]);
+		_exit(child_guest(d.path, sv[0]));
+	}
+	close(sv[0]);
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, NULL, &hub), 0);
+	sync_write(sv[1]);
+	ck_assert_int_gt(wait_node(hub, "/local/domain/1/test/port", buf, sizeof(buf), 5000), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read_uint(hub, 0, "/local/domain/1/test/ref", &ref), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read_uint(hub, 0, "/local/domain/1/test/port", &port), 0);
+	ck_assert_int_eq(pvcalls_transport_map(hub, 1, 1, &ref, true, &b), 0);
+	ck_assert_str_eq(b, "hello from the child");
+	ck_assert_int_eq(pvcalls_transport_evtchn_bind(hub, 1, port, &hp), 0);
+	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/local/domain/1/test/bound", "1"), 0);
+	ck_assert_int_eq(wait_port(hub, &p, 5000), 1);
+	ck_assert_uint_eq(p, hp);
+	strcpy((char *)b + 2048, "reply from the hub");
+	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/local/domain/1/test/done", "1"), 0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	ck_assert_int_eq(pvcalls_transport_unmap(hub, b, 1), 0);
+	ck_assert_int_eq(pvcalls_transport_evtchn_close(hub, hp), 0);
+	pvcalls_transport_close(hub);
+	close(sv[1]);
+	tmpd_clean(&d);
+}
+END_TEST
+
+/* Child of test_peer_killed: streams a counter and events until killed. */
+static int child_streamer(const char *path, int syncfd)
+{
+	char p[128], v[32];
+	pvcalls_transport *t;
+	uint32_t ref, port, g;
+	volatile uint32_t *ctr;
+	void *a;
+
+	if (sync_read(syncfd) || pvcalls_shm_connect(path, NULL, &t))
+		return 10;
+	g = domid_of(t);
+	if (pvcalls_transport_share(t, 0, 1, true, &ref, &a) ||
+	    pvcalls_transport_evtchn_alloc_unbound(t, 0, &port))
+		return 11;
+	snprintf(p, sizeof(p), "/local/domain/%u/test/ref", g);
+	snprintf(v, sizeof(v), "%u", ref);
+	pvcalls_transport_store_write(t, 0, p, v);
+	snprintf(p, sizeof(p), "/local/domain/%u/test/port", g);
+	snprintf(v, sizeof(v), "%u", port);
+	pvcalls_transport_store_write(t, 0, p, v);
+	ctr = a;
+	for (;;) {
+		__atomic_store_n(ctr, *ctr + 1, __ATOMIC_RELEASE);
+		pvcalls_transport_evtchn_notify(t, port);
+		usleep(100);
+	}
+}
+
+START_TEST(test_peer_killed)
+{
+	pvcalls_transport *hub;
+	char buf[32], path[4096], tok[256];
+	uint32_t ref, port, hp, p, seen;
+	struct tmpd d;
+	int sv[2], status;
+	pid_t pid;
+	void *b;
+
+	tmpd_make(&d);
+	ck_assert_int_eq(pipe(sv), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(sv[1]);
+		_exit(child_streamer(d.path, sv[0]));
+	}
+	close(sv[0]);
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, NULL, &hub), 0);
+	sync_write(sv[1]);
+	ck_assert_int_gt(wait_node(hub, "/local/domain/1/test/port", buf, sizeof(buf), 5000), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read_uint(hub, 0, "/local/domain/1/test/ref", &ref), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read_uint(hub, 0, "/local/domain/1/test/port", &port), 0);
+	ck_assert_int_eq(pvcalls_transport_map(hub, 1, 1, &ref, false, &b), 0);
+	ck_assert_int_eq(pvcalls_transport_evtchn_bind(hub, 1, port, &hp), 0);
+	ck_assert_int_eq(pvcalls_transport_store_watch(hub, "/local/domain/1", "g"), 0);
+	ck_assert_int_eq(wait_watch(hub, path, tok, 1000), 1);
+	/* mid-transfer: take a few events */
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(wait_port(hub, &p, 5000), 1);
+		ck_assert_uint_eq(p, hp);
+		ck_assert_int_eq(pvcalls_transport_evtchn_unmask(hub, hp), 0);
+	}
+	kill(pid, SIGKILL);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFSIGNALED(status));
+	/* the hub notices: nodes removed, watch fired, ports closed */
+	for (;;) {
+		ck_assert_int_eq(wait_watch(hub, path, tok, 5000), 1);
+		if (!strcmp(path, "/local/domain/1"))
+			break;
+	}
+	ck_assert_int_eq(pvcalls_transport_store_read(hub, 0, "/local/domain/1/domid", buf,
+						      sizeof(buf)), -ENOENT);
+	ck_assert_int_eq(pvcalls_transport_store_directory(hub, 0,
+				"/local/domain/0/backend/pvcalls/1", buf, sizeof(buf)), -ENOENT);
+	ck_assert_int_eq(pvcalls_transport_evtchn_notify(hub, hp), -EPIPE);
+	ck_assert_int_eq(pvcalls_shm_hub_nr_guests(hub), 0);
+	seen = __atomic_load_n((uint32_t *)b, __ATOMIC_ACQUIRE);
+	ck_assert_uint_gt(seen, 0); /* still valid memory */
+	ck_assert_int_eq(pvcalls_transport_unmap(hub, b, 1), 0);
+	ck_assert_int_eq(pvcalls_transport_evtchn_close(hub, hp), 0);
+	pvcalls_transport_close(hub);
+	close(sv[1]);
+	tmpd_clean(&d);
+}
+END_TEST
+
+START_TEST(test_hub_killed)
+{
+	pvcalls_transport *g;
+	char path[4096], tok[256], buf[16];
+	uint32_t ref, port, got = 0;
+	struct tmpd d;
+	int sv[2], status, fd, r;
+	pid_t pid;
+	void *a;
+
+	tmpd_make(&d);
+	ck_assert_int_eq(pipe(sv), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		pvcalls_transport *hub;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(sv[0]);
+		if (pvcalls_shm_listen(d.path, NULL, &hub))
+			_exit(10);
+		sync_write(sv[1]);
+		for (;;)
+			pause();
+	}
+	close(sv[1]);
+	ck_assert_int_eq(sync_read(sv[0]), 0);
+	ck_assert_int_eq(pvcalls_shm_connect(d.path, NULL, &g), 0);
+	fd = pvcalls_transport_store_fd(g);
+	ck_assert_int_eq(pvcalls_transport_store_watch(g, "/local/domain/1", "w1"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_watch(g, "/elsewhere", "w2"), 0);
+	ck_assert_int_eq(wait_watch(g, path, tok, 1000), 1);
+	ck_assert_int_eq(wait_watch(g, path, tok, 1000), 1);
+	ck_assert_int_eq(pvcalls_transport_store_read_watch(g, path, sizeof(path), tok, sizeof(tok)), 0);
+	ck_assert_int_eq(pvcalls_transport_share(g, 0, 1, true, &ref, &a), 0);
+	ck_assert_int_eq(pvcalls_transport_evtchn_alloc_unbound(g, 0, &port), 0);
+	ck_assert_int_eq(pvcalls_transport_evtchn_notify(g, port), 0);
+
+	kill(pid, SIGKILL);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	/* store_fd wakes up; every watch fires once; then -ENOTCONN */
+	ck_assert(readable(fd, 5000));
+	for (int i = 0; i < 2; i++) {
+		r = wait_watch(g, path, tok, 2000);
+		ck_assert_int_eq(r, 1);
+		got |= !strcmp(tok, "w1") && !strcmp(path, "/local/domain/1") ? 1 : 0;
+		got |= !strcmp(tok, "w2") && !strcmp(path, "/elsewhere") ? 2 : 0;
+	}
+	ck_assert_uint_eq(got, 3);
+	ck_assert_int_eq(pvcalls_transport_store_read_watch(g, path, sizeof(path), tok, sizeof(tok)),
+			 -ENOTCONN);
+	ck_assert_int_eq(pvcalls_transport_store_read(g, 0, "/local/domain/1/domid", buf, sizeof(buf)),
+			 -ENOTCONN);
+	ck_assert_int_eq(pvcalls_transport_store_write(g, 0, "/local/domain/1/x", "1"), -ENOTCONN);
+	ck_assert_int_eq(pvcalls_transport_evtchn_notify(g, port), -EPIPE);
+	ck_assert_int_eq(pvcalls_transport_map(g, 0, 1, &ref, false, &a), -ESRCH);
+	pvcalls_transport_close(g);
+	close(sv[0]);
+	tmpd_clean(&d);
+}
+END_TEST
+
+/* Closing the hub disconnects its guests the same way. */
+START_TEST(test_hub_close_seen_by_guest)
+{
+	pvcalls_transport *hub, *guest;
+	char path[4096], tok[256], buf[8];
+
+	make_pair(&hub, &guest);
+	ck_assert_int_eq(pvcalls_transport_store_watch(guest, "/x", "t"), 0);
+	ck_assert_int_eq(wait_watch(guest, path, tok, 1000), 1);
+	pvcalls_transport_close(hub);
+	ck_assert_int_eq(pvcalls_transport_store_read(guest, 0, "/x", buf, sizeof(buf)), -ENOTCONN);
+	ck_assert_int_eq(pvcalls_transport_store_read_watch(guest, path, sizeof(path), tok, sizeof(tok)), 1);
+	ck_assert_str_eq(path, "/x");
+	ck_assert_int_eq(pvcalls_transport_store_read_watch(guest, path, sizeof(path), tok, sizeof(tok)),
+			 -ENOTCONN);
+	pvcalls_transport_close(guest);
+}
+END_TEST
+
+static Suite *shm_suite(void)
+{
+	Suite *s = suite_create("transport.shm");
+	TCase *mem = tcase_create("memory");
+	TCase *evt = tcase_create("evtchn");
+	TCase *st = tcase_create("store");
+	TCase *rv = tcase_create("rendezvous");
+
+	tcase_add_test(mem, test_pair_basic);
+	tcase_add_test(mem, test_share_map_roundtrip);
+	tcase_add_test(mem, test_share_zeroed_on_reuse);
+	tcase_add_test(mem, test_self_map);
+	tcase_add_test(mem, test_map_errors);
+	tcase_add_test(mem, test_hostile_grant_entry);
+	tcase_add_test(mem, test_unshare_deferred);
+	suite_add_tcase(s, mem);
+
+	tcase_add_test(evt, test_evtchn_deliver_mask_coalesce);
+	tcase_add_test(evt, test_evtchn_two_ports);
+	tcase_add_test(evt, test_evtchn_errors_and_close);
+	tcase_add_test(evt, test_evtchn_hostile_bits);
+	tcase_add_test(evt, test_evtchn_pingpong_no_lost_wakeup);
+	tcase_add_test(evt, test_evtchn_flood);
+	tcase_add_test(evt, test_evtchn_notify_after_scan);
+	suite_add_tcase(s, evt);
+
+	tcase_add_test(st, test_store_basic_hub_and_guest);
+	tcase_add_test(st, test_store_guest_nodes);
+	tcase_add_test(st, test_store_watch_hub);
+	tcase_add_test(st, test_store_watch_guest);
+	tcase_add_test(st, test_store_transactions);
+	suite_add_tcase(s, st);
+
+	tcase_add_test(rv, test_listen_connect_errors);
+	tcase_add_test(rv, test_guest_close_is_death);
+	tcase_add_test(rv, test_fork_rendezvous);
+	tcase_add_test(rv, test_peer_killed);
+	tcase_add_test(rv, test_hub_killed);
+	tcase_add_test(rv, test_hub_close_seen_by_guest);
+	suite_add_tcase(s, rv);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(shm_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
