@@ -2,12 +2,16 @@
 /*
  * pvcalls-nc: a netcat-like PV Calls frontend client.
  *
- *   pvcalls-nc [--shm PATH] HOST PORT        connect, relay stdin/stdout
- *   pvcalls-nc [--shm PATH] -l [HOST] PORT   listen, accept one, relay
+ *   pvcalls-nc [--shm PATH | --xen] HOST PORT        connect, relay stdin/stdout
+ *   pvcalls-nc [--shm PATH | --xen] -l [HOST] PORT   listen, accept one, relay
  *
  * Every socket call goes to the backend over PV Calls; the sockets live
  * in the backend's domain. stdin is sent until EOF; received data goes to
  * stdout until the peer closes.
+ *
+ * --xen runs over real Xen (a domU with a pvcalls device, or dom0 with one
+ * written by hand) instead of the shared-memory hub; it needs a build with
+ * PVCALLS_HAVE_XEN (libpvcalls-xen).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,6 +26,9 @@
 
 #include <pvcalls/frontend.h>
 #include <pvcalls/shm.h>
+#ifdef PVCALLS_HAVE_XEN
+#include <pvcalls/xen.h>
+#endif
 
 struct relay {
 	pvcalls_front *fe;
@@ -49,10 +56,16 @@ static void *pump_stdin(void *arg)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: pvcalls-nc [--shm PATH] [-v] HOST PORT\n"
-		   "       pvcalls-nc [--shm PATH] [-v] -l [HOST] PORT\n"
+	fprintf(f, "usage: pvcalls-nc [--shm PATH | --xen] [-v] HOST PORT\n"
+		   "       pvcalls-nc [--shm PATH | --xen] [-v] -l [HOST] PORT\n"
 		   "  --shm PATH  the backend's shared-memory hub (default /run/pvcalls/hub,\n"
-		   "              or $PVCALLS_SHM)\n");
+		   "              or $PVCALLS_SHM)\n"
+		   "  --xen       use real Xen: this domain's pvcalls device%s\n",
+#ifdef PVCALLS_HAVE_XEN
+		"");
+#else
+		" (not in this build)");
+#endif
 }
 
 static int resolve(const char *host, const char *port, struct sockaddr_in *a)
@@ -69,10 +82,34 @@ static int resolve(const char *host, const char *port, struct sockaddr_in *a)
 	return 0;
 }
 
+/* The Xen transport, or a clear error when it is missing or unusable. */
+static int open_xen(pvcalls_transport **t)
+{
+#ifdef PVCALLS_HAVE_XEN
+	char why[256];
+	int rc = pvcalls_xen_probe(why, sizeof(why));
+
+	if (rc < 0) {
+		fprintf(stderr, "pvcalls-nc: --xen: %s\n", why);
+		return rc;
+	}
+	rc = pvcalls_xen_open(NULL, t);
+	if (rc < 0)
+		fprintf(stderr, "pvcalls-nc: --xen: %s\n", pvcalls_strerror(rc));
+	return rc;
+#else
+	(void)t;
+	fprintf(stderr, "pvcalls-nc: --xen: this build has no Xen support "
+			"(rebuild with libxen-dev and -DPVCALLS_XEN=ON)\n");
+	return -ENOTSUP;
+#endif
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "shm", required_argument, NULL, 's' },
+		{ "xen", no_argument, NULL, 'x' },
 		{ "listen", no_argument, NULL, 'l' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -85,13 +122,14 @@ int main(int argc, char **argv)
 	pvcalls_transport *t;
 	pthread_t th;
 	char buf[65536];
-	bool listen_mode = false;
+	bool listen_mode = false, use_xen = false;
 	int c, rc, s;
 	ssize_t n;
 
 	while ((c = getopt_long(argc, argv, "s:lvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': path = optarg; break;
+		case 'x': use_xen = true; break;
 		case 'l': listen_mode = true; break;
 		case 'v': pvcalls_set_logger(pvcalls_log_stderr, NULL, PVCALLS_LOG_DEBUG); break;
 		case 'h': usage(stdout); return 0;
@@ -110,10 +148,17 @@ int main(int argc, char **argv)
 	}
 	if (resolve(host, port, &a) < 0)
 		return 1;
-	rc = pvcalls_shm_connect(path, NULL, &t);
-	if (rc < 0) {
-		fprintf(stderr, "pvcalls-nc: backend at %s: %s\n", path, pvcalls_strerror(rc));
-		return 1;
+	if (use_xen) {
+		rc = open_xen(&t);
+		if (rc < 0)
+			return rc == -ENOTSUP ? 2 : 1;
+	} else {
+		rc = pvcalls_shm_connect(path, NULL, &t);
+		if (rc < 0) {
+			fprintf(stderr, "pvcalls-nc: backend at %s: %s\n", path,
+				pvcalls_strerror(rc));
+			return 1;
+		}
 	}
 	rc = pvcalls_front_open(t, NULL, &r.fe);
 	if (rc < 0) {

@@ -42,6 +42,17 @@ void pvc_log(enum pvcalls_log_level level, const char *msgid, const char *fmt, .
 	fn(arg, level, msgid, msg);
 }
 
+void pvcalls_log(enum pvcalls_log_level level, const char *msgid, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pvc_log(level, msgid, "%s", msg);
+}
+
 void pvcalls_log_stderr(void *arg, enum pvcalls_log_level level, const char *msgid,
 			const char *msg)
 {

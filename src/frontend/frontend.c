@@ -1049,7 +1049,7 @@ static struct fsock *data_enter(pvcalls_front *fe, int h, bool tx, struct dsnap 
 	pthread_mutex_lock(&fe->lock);
 	s = sock_get(fe, h);
 	if (s) {
-		d->connected = s->state == FS_CONNECTED && s->r.valid;
+		d->connected = s->state == FS_CONNECTED && s->r.valid && !(tx && fe->dead);
 		d->nonblock = s->nonblock;
 		d->deadline = deadline_after(tx ? s->sndtimeo : s->rcvtimeo);
 	}
@@ -1119,7 +1119,7 @@ ssize_t pvcalls_front_send(pvcalls_front *fe, int h, const void *buf, size_t len
 		pthread_mutex_lock(&fe->lock);
 		rc = fe_wait(fe, pred_tx, &a, deadline, &s, 1);
 		if (rc == 0 && s->closing)
-			rc = -EBADF;
+			rc = fe->dead ? -ENOTCONN : -EBADF;
 		pthread_mutex_unlock(&fe->lock);
 		if (rc == -ETIMEDOUT)
 			rc = -EAGAIN;
@@ -1185,7 +1185,7 @@ ssize_t pvcalls_front_recv(pvcalls_front *fe, int h, void *buf, size_t len, int 
 		pthread_mutex_lock(&fe->lock);
 		rc = fe_wait(fe, pred_rx, &a, deadline, &s, 1);
 		if (rc == 0 && s->closing)
-			rc = -EBADF;
+			rc = fe->dead ? -ENOTCONN : -EBADF;
 		pthread_mutex_unlock(&fe->lock);
 		if (rc == -ETIMEDOUT)
 			rc = -EAGAIN;

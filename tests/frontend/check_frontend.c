@@ -137,7 +137,12 @@ static void *rawbe_main(void *arg)
 		uint32_t p;
 		int rc;
 
-		poll(&pfd, 1, 50);
+		uint32_t fstate = 0;
+
+		poll(&pfd, 1, 20);
+		/* Follow the frontend to Closing, as a backend must. */
+		if (store_uint(b->hub, b->fedir, "state", &fstate) == 0 && fstate == 5)
+			store_put(b->hub, b->bedir, "state", "5");
 		while (pvcalls_transport_evtchn_pending(b->hub, &p) > 0)
 			pvcalls_transport_evtchn_unmask(b->hub, p);
 		for (;;) {
@@ -203,9 +208,9 @@ static void setup(void)
 
 static void teardown(void)
 {
+	pvcalls_front_close(fe); /* the fake backend follows it to Closing */
 	be->stop = 1;
 	pthread_join(be->th, NULL);
-	pvcalls_front_close(fe);
 	if (be->page)
 		pvcalls_transport_unmap(be->hub, be->page, 1);
 	pvcalls_transport_close(be->guest);

@@ -1,0 +1,625 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The command ring and the seven commands.
+ *
+ * Each request is copied out of the ring once (pvcalls_cmd_back_get) and
+ * checked by pvcalls_req_parse(); only the copy is looked at afterwards.
+ * Every request gets exactly one response, echoing req_id, cmd and id.
+ * CONNECT, ACCEPT and POLL may be answered later, from the event loop;
+ * they keep their ring slot until then, so the frontend's 32 slots bound
+ * how much can be pending.
+ *
+ * Socket ids: a per-frontend hash table. SOCKET records an id; CONNECT
+ * and BIND also accept an id that never saw SOCKET (Linux keeps no state
+ * for SOCKET, so its frontends may rely on that) and forget it again if
+ * they fail. A live id is never created twice (-EEXIST).
+ *
+ * Choices where PROTOCOL.md leaves one, or where we differ from Linux on
+ * purpose (see also backend.h):
+ *  - a bad ring_order answers -EINVAL (Linux: -EFAULT, as for any mapping
+ *    failure); a ref or port the transport refuses answers -EFAULT;
+ *  - limits: -EMFILE for sockets and listeners, -ENOBUFS for pending
+ *    ACCEPTs and mapped pages;
+ *  - a CONNECT or ACCEPT pending on a socket being released is answered
+ *    -EBADF before the RELEASE, like a listener's pending ACCEPT/POLL;
+ *  - CONNECT on a bound socket connects from the bound address; on a
+ *    listener it answers -EISCONN (what connect(2) says);
+ *  - BIND sets SO_REUSEADDR, as servers do (PV Calls has no setsockopt and
+ *    Linux frontends leave RELEASE's reuse as garbage);
+ *  - LISTEN and ACCEPT on an unknown or non-listening id answer -EINVAL.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "backend/back_priv.h"
+#include "common/log.h"
+
+#define SOCK_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+#define LISTEN_EVENTS (EPOLLIN | EPOLLET)
+/* accept4() attempts per listener service call (bounds ECONNABORTED loops). */
+#define ACCEPT_BATCH 64
+
+/* ---------------------------------------------------------------------- */
+/* Responses                                                              */
+
+void pvc_back_respond(struct bfront *f, const struct pvcalls_wire_request *req, int err)
+{
+	struct pvcalls_wire_response rsp;
+
+	pvcalls_rsp_build(&rsp, req, err);
+	if (pvcalls_cmd_back_put(&f->cmd, &rsp) < 0)
+		pvc_err("back.bug", "frontend %u: response to %s req_id %u without a slot",
+			f->feid, pvcalls_cmd_name(req->cmd), req->req_id);
+}
+
+void pvc_back_flush(struct bfront *f)
+{
+	if (!f->connected || !pvcalls_cmd_back_push(&f->cmd))
+		return;
+	ST_ADD(f, notifies_sent, 1);
+	pvcalls_transport_evtchn_notify(f->b->t, (uint32_t)f->pe.n.key);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Socket table                                                           */
+
+static struct bsock *sock_find(struct bfront *f, uint64_t id)
+{
+	struct bh_node *n = pvc_bh_find(&f->ids, id);
+
+	return n ? container_of(n, struct bsock, idn) : NULL;
+}
+
+static struct bsock *sock_new(struct bfront *f, uint64_t id)
+{
+	struct bsock *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->f = f;
+	s->id = id;
+	s->fd = -1;
+	s->state = BS_NEW;
+	pvc_bh_insert(&f->ids, &s->idn, id);
+	s->next = f->socks;
+	if (f->socks)
+		f->socks->prev = s;
+	f->socks = s;
+	f->nsocks++;
+	return s;
+}
+
+/* Keeps the per-state counts right across a state change. */
+static void account(struct bsock *s, int d)
+{
+	struct bfront *f = s->f;
+
+	switch (s->state) {
+	case BS_ACTIVE:
+		f->nactive += (uint32_t)d;
+		ST_ADD(f, active_sockets, (uint32_t)d);
+		break;
+	case BS_BOUND:
+	case BS_LISTENING:
+		f->npassive += (uint32_t)d;
+		ST_ADD(f, passive_sockets, (uint32_t)d);
+		break;
+	case BS_ACCEPTING:
+		f->naccepting += (uint32_t)d;
+		break;
+	default:
+		break;
+	}
+}
+
+void pvc_back_sock_set_state(struct bsock *s, enum bs_state st)
+{
+	account(s, -1);
+	s->state = st;
+	account(s, 1);
+}
+
+static void acc_unlink(struct bsock *s)
+{
+	struct bsock *l = s->listener, **pp;
+
+	if (!l)
+		return;
+	for (pp = &l->acc_head; *pp; pp = &(*pp)->acc_next) {
+		if (*pp == s) {
+			*pp = s->acc_next;
+			break;
+		}
+	}
+	l->acc_tail = NULL;
+	for (struct bsock *a = l->acc_head; a; a = a->acc_next)
+		l->acc_tail = a;
+	s->listener = NULL;
+	s->acc_next = NULL;
+}
+
+/* Frees every host and shared resource of @s; the memory goes at round end. */
+static void sock_destroy(struct bsock *s)
+{
+	struct bfront *f = s->f;
+	pvcalls_back *b = f->b;
+
+	acc_unlink(s);
+	pvc_back_sock_set_state(s, BS_NEW);
+	pvc_back_sock_close_fd(s);
+	pvc_back_ring_unmap(f, s);
+	pvc_back_hot_del(b, s);
+	while (s->poll_head) {
+		struct bpoll *p = s->poll_head;
+
+		s->poll_head = p->next;
+		free(p);
+	}
+	for (struct bsock *a = s->acc_head; a; a = a->acc_next)
+		a->listener = NULL;
+	s->acc_head = s->acc_tail = NULL;
+	pvc_bh_remove(&f->ids, &s->idn);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		f->socks = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	f->nsocks--;
+	s->dead = true;
+	s->grave_next = b->grave_socks;
+	b->grave_socks = s;
+}
+
+/*
+ * RELEASE (@answer: pending requests get -EBADF first) or frontend
+ * teardown (@answer false: the ring is going away, nothing is sent).
+ * @graceful: what the out ring holds is still sent (not after a violation).
+ */
+static void sock_release(struct bsock *s, bool answer, bool graceful)
+{
+	struct bfront *f = s->f;
+
+	switch (s->state) {
+	case BS_ACTIVE:
+		if (graceful)
+			pvc_back_sock_finish(s);
+		break;
+	case BS_CONNECTING:
+	case BS_ACCEPTING:
+		if (answer)
+			pvc_back_respond(f, &s->req, -EBADF);
+		break;
+	case BS_BOUND:
+	case BS_LISTENING:
+		while (s->acc_head) {
+			struct bsock *a = s->acc_head;
+
+			if (answer)
+				pvc_back_respond(f, &a->req, -EBADF);
+			sock_destroy(a); /* unlinks a from s */
+		}
+		for (struct bpoll *p = s->poll_head; p && answer; p = p->next)
+			pvc_back_respond(f, &p->req, -EBADF);
+		break;
+	default:
+		break;
+	}
+	sock_destroy(s);
+}
+
+void pvc_back_release_all(struct bfront *f, bool graceful)
+{
+	while (f->socks)
+		sock_release(f->socks, false, graceful);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Deferred completions                                                   */
+
+void pvc_back_connect_done(struct bsock *s)
+{
+	struct bfront *f = s->f;
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err == EINPROGRESS || err == EALREADY)
+		return;
+	if (err == 0) {
+		pvc_debug("back.connect", "frontend %u socket %llu connected", f->feid,
+			  (unsigned long long)s->id);
+		pvc_back_respond(f, &s->req, 0);
+		pvc_back_sock_activate(s);
+	} else {
+		pvc_debug("back.connect", "frontend %u socket %llu: connect: %s", f->feid,
+			  (unsigned long long)s->id, strerror(err));
+		pvc_back_respond(f, &s->req, -err);
+		pvc_back_sock_close_fd(s);
+		pvc_back_ring_unmap(f, s);
+		pvc_back_sock_set_state(s, BS_NEW);
+		if (s->liberal)
+			sock_destroy(s);
+	}
+	pvc_back_flush(f);
+}
+
+/* Takes one connection for the oldest pending ACCEPT. Returns false to stop. */
+static bool accept_one(struct bsock *l)
+{
+	struct bfront *f = l->f;
+	struct bsock *s = l->acc_head;
+	int fd, rc;
+
+	fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0) {
+		if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+			return true;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return false;
+		/* A host shortage (EMFILE, ENOBUFS, ...): the oldest ACCEPT
+		 * carries it, as accept(2) would; the others keep waiting. */
+		rc = -errno;
+		pvc_warn("back.accept", "frontend %u listener %llu: accept: %s", f->feid,
+			 (unsigned long long)l->id, strerror(errno));
+		pvc_back_respond(f, &s->req, rc);
+		sock_destroy(s);
+		return false;
+	}
+	acc_unlink(s);
+	s->fd = fd;
+	rc = pvc_back_sock_epoll(s, SOCK_EVENTS);
+	if (rc < 0) {
+		pvc_back_respond(f, &s->req, rc);
+		sock_destroy(s);
+		return true;
+	}
+	pvc_debug("back.accept", "frontend %u listener %llu: accepted socket %llu", f->feid,
+		  (unsigned long long)l->id, (unsigned long long)s->id);
+	pvc_back_respond(f, &s->req, 0);
+	pvc_back_sock_activate(s);
+	return true;
+}
+
+/* Answers what a listener can answer now: ACCEPTs first (FIFO), then POLLs
+ * if connections are still queued. */
+void pvc_back_listener_service(struct bsock *l)
+{
+	struct bfront *f = l->f;
+	bool answered = false;
+
+	if (l->state != BS_LISTENING || l->dead)
+		return;
+	for (int i = 0; i < ACCEPT_BATCH && l->acc_head; i++) {
+		answered = true;
+		if (!accept_one(l))
+			break;
+	}
+	if (l->poll_head) {
+		struct pollfd p = { .fd = l->fd, .events = POLLIN };
+
+		if (poll(&p, 1, 0) > 0 && p.revents) {
+			while (l->poll_head) {
+				struct bpoll *q = l->poll_head;
+
+				l->poll_head = q->next;
+				pvc_back_respond(f, &q->req, 0);
+				free(q);
+			}
+			l->poll_tail = NULL;
+			answered = true;
+		}
+	}
+	if (answered)
+		pvc_back_flush(f);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Commands. Each returns an error to answer now, 0 to answer success, or */
+/* 1 when the answer was or will be given elsewhere.                      */
+
+static int cmd_socket(struct bfront *f, const struct pvcalls_req *req)
+{
+	if (sock_find(f, req->id))
+		return -EEXIST;
+	if (f->nsocks >= f->b->lim.max_sockets)
+		return -EMFILE;
+	return sock_new(f, req->id) ? 0 : -ENOMEM;
+}
+
+/* An id for CONNECT or BIND: an existing one in @ok1/@ok2 state, or a new one. */
+static int sock_for(struct bfront *f, uint64_t id, struct bsock **out)
+{
+	struct bsock *s = sock_find(f, id);
+
+	if (s) {
+		*out = s;
+		return 0;
+	}
+	if (f->nsocks >= f->b->lim.max_sockets)
+		return -EMFILE;
+	s = sock_new(f, id);
+	if (!s)
+		return -ENOMEM;
+	s->liberal = true;
+	*out = s;
+	return 0;
+}
+
+static void forget_liberal(struct bsock *s)
+{
+	if (s->liberal && s->state == BS_NEW)
+		sock_destroy(s);
+}
+
+static int cmd_connect(struct bfront *f, const struct pvcalls_wire_request *raw,
+		       const struct pvcalls_req *req)
+{
+	struct bsock *s = sock_find(f, req->id);
+	int rc;
+
+	if (s && s->state == BS_LISTENING)
+		return -EISCONN;
+	if (s && s->state != BS_NEW && s->state != BS_BOUND)
+		return -EEXIST;
+	rc = sock_for(f, req->id, &s);
+	if (rc < 0)
+		return rc;
+	rc = pvc_back_ring_map(f, s, req->u.connect.ref, req->u.connect.evtchn);
+	if (rc < 0) {
+		forget_liberal(s);
+		return rc;
+	}
+	if (s->fd < 0) {
+		s->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (s->fd < 0) {
+			rc = -errno;
+			pvc_back_ring_unmap(f, s);
+			forget_liberal(s);
+			return rc;
+		}
+	}
+	pvc_back_sock_set_state(s, BS_CONNECTING);
+	s->req = *raw;
+	rc = pvc_back_sock_epoll(s, SOCK_EVENTS);
+	if (rc == 0) {
+		if (connect(s->fd, (const struct sockaddr *)&req->u.connect.addr,
+			    sizeof(req->u.connect.addr)) == 0) {
+			pvc_back_respond(f, raw, 0);
+			pvc_back_sock_activate(s);
+			return 1;
+		}
+		/* Answered by pvc_back_connect_done() on EPOLLOUT. */
+		if (errno == EINPROGRESS || errno == EINTR)
+			return 1;
+		rc = -errno;
+	}
+	pvc_back_sock_close_fd(s);
+	pvc_back_ring_unmap(f, s);
+	pvc_back_sock_set_state(s, BS_NEW);
+	forget_liberal(s);
+	return rc;
+}
+
+static int cmd_bind(struct bfront *f, const struct pvcalls_req *req)
+{
+	struct bsock *s = sock_find(f, req->id);
+	int one = 1, fd, rc;
+
+	if (s && s->state != BS_NEW)
+		return -EEXIST;
+	if (f->npassive >= f->b->lim.max_listeners)
+		return -EMFILE;
+	rc = sock_for(f, req->id, &s);
+	if (rc < 0)
+		return rc;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		rc = -errno;
+		forget_liberal(s);
+		return rc;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&req->u.bind.addr, sizeof(req->u.bind.addr)) < 0) {
+		rc = -errno;
+		close(fd);
+		forget_liberal(s);
+		return rc;
+	}
+	s->fd = fd;
+	pvc_back_sock_set_state(s, BS_BOUND);
+	return 0;
+}
+
+static int cmd_listen(struct bfront *f, const struct pvcalls_req *req)
+{
+	struct bsock *s = sock_find(f, req->id);
+	int backlog = req->u.listen.backlog;
+	int rc;
+
+	if (!s || (s->state != BS_BOUND && s->state != BS_LISTENING))
+		return -EINVAL;
+	if ((uint32_t)backlog > f->b->lim.max_backlog)
+		backlog = (int)f->b->lim.max_backlog;
+	if (listen(s->fd, backlog) < 0)
+		return -errno;
+	if (s->state == BS_BOUND) {
+		rc = pvc_back_sock_epoll(s, LISTEN_EVENTS);
+		if (rc < 0)
+			return rc;
+		pvc_back_sock_set_state(s, BS_LISTENING);
+		/* POLLs may have waited since BIND. */
+		pvc_back_listener_service(s);
+	}
+	return 0;
+}
+
+static int cmd_accept(struct bfront *f, const struct pvcalls_wire_request *raw,
+		      const struct pvcalls_req *req)
+{
+	const struct pvcalls_back_limits *lim = &f->b->lim;
+	struct bsock *l = sock_find(f, req->id), *s;
+	int rc;
+
+	if (!l || l->state != BS_LISTENING)
+		return -EINVAL;
+	if (sock_find(f, req->u.accept.id_new))
+		return -EEXIST;
+	if (f->nsocks >= lim->max_sockets)
+		return -EMFILE;
+	if (f->naccepting >= lim->max_pending_accepts)
+		return -ENOBUFS;
+	s = sock_new(f, req->u.accept.id_new);
+	if (!s)
+		return -ENOMEM;
+	/* Mapped now, so a bad ref fails at once instead of losing a connection. */
+	rc = pvc_back_ring_map(f, s, req->u.accept.ref, req->u.accept.evtchn);
+	if (rc < 0) {
+		sock_destroy(s);
+		return rc;
+	}
+	pvc_back_sock_set_state(s, BS_ACCEPTING);
+	s->req = *raw;
+	s->listener = l;
+	if (l->acc_tail)
+		l->acc_tail->acc_next = s;
+	else
+		l->acc_head = s;
+	l->acc_tail = s;
+	pvc_back_listener_service(l);
+	return 1;
+}
+
+static int cmd_poll(struct bfront *f, const struct pvcalls_wire_request *raw,
+		    const struct pvcalls_req *req)
+{
+	struct bsock *l = sock_find(f, req->id);
+	struct bpoll *p;
+
+	if (!l || (l->state != BS_BOUND && l->state != BS_LISTENING))
+		return -EINVAL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->req = *raw;
+	if (l->poll_tail)
+		l->poll_tail->next = p;
+	else
+		l->poll_head = p;
+	l->poll_tail = p;
+	pvc_back_listener_service(l);
+	return 1;
+}
+
+static int cmd_release(struct bfront *f, const struct pvcalls_req *req)
+{
+	struct bsock *s = sock_find(f, req->id);
+
+	if (s)
+		sock_release(s, true, true);
+	return 0;
+}
+
+static void handle_req(struct bfront *f, const struct pvcalls_wire_request *raw)
+{
+	struct pvcalls_req req;
+	int rc = pvcalls_req_parse(raw, &req);
+
+	if (raw->cmd < PVCALLS_WIRE_NR_CMDS)
+		ST_ADD(f, commands[raw->cmd], 1);
+	if (rc) {
+		ST_ADD(f, bad_commands, 1);
+		pvc_debug("back.bad-cmd", "frontend %u: %s (cmd %u) req_id %u id %llu: %s", f->feid,
+			  pvcalls_cmd_name(raw->cmd), raw->cmd, raw->req_id,
+			  (unsigned long long)req.id, rc == -PVCALLS_WIRE_ENOTSUPP ? "unknown command"
+										  : strerror(-rc));
+		pvc_back_respond(f, raw, rc);
+		return;
+	}
+	switch (req.cmd) {
+	case PVCALLS_WIRE_SOCKET:
+		rc = cmd_socket(f, &req);
+		break;
+	case PVCALLS_WIRE_CONNECT:
+		rc = cmd_connect(f, raw, &req);
+		break;
+	case PVCALLS_WIRE_RELEASE:
+		rc = cmd_release(f, &req);
+		break;
+	case PVCALLS_WIRE_BIND:
+		rc = cmd_bind(f, &req);
+		break;
+	case PVCALLS_WIRE_LISTEN:
+		rc = cmd_listen(f, &req);
+		break;
+	case PVCALLS_WIRE_ACCEPT:
+		rc = cmd_accept(f, raw, &req);
+		break;
+	case PVCALLS_WIRE_POLL:
+		rc = cmd_poll(f, raw, &req);
+		break;
+	}
+	if (rc != 1) {
+		if (rc < 0)
+			pvc_debug("back.cmd", "frontend %u: %s id %llu: %s", f->feid,
+				  pvcalls_cmd_name(req.cmd), (unsigned long long)req.id,
+				  strerror(-rc));
+		pvc_back_respond(f, raw, rc);
+	}
+}
+
+/*
+ * Takes up to BACK_CMD_BATCH requests off @f's ring and answers what can
+ * be answered. Returns the number of requests taken.
+ */
+int pvc_back_cmd_service(struct bfront *f)
+{
+	pvcalls_back *b = f->b;
+	struct pvcalls_wire_request req;
+	int n = 0, rc;
+
+	f->cmd_more = false;
+	while (f->connected) {
+		if (n == (int)BACK_CMD_BATCH) {
+			/* Fairness: the rest waits for the next round. */
+			f->cmd_more = true;
+			f->last_us = pvc_back_now_us();
+			pvc_back_cmd_hot_add(b, f);
+			pvc_back_mark_work(b);
+			break;
+		}
+		rc = pvcalls_cmd_back_get(&f->cmd, &req);
+		if (rc == 0) {
+			if (f->cmd_hot)
+				break; /* polled: req_event stays unarmed */
+			if (n > 0 && b->spin_us) {
+				f->last_us = pvc_back_now_us();
+				pvc_back_cmd_hot_add(b, f);
+				break;
+			}
+			rc = pvcalls_cmd_back_final_check(&f->cmd);
+			if (rc == 0)
+				break;
+			if (rc > 0)
+				continue;
+		}
+		if (rc < 0) {
+			pvc_warn("back.cmd-proto",
+				 "frontend %u/%u: impossible command ring indexes; disconnecting",
+				 f->feid, f->devid);
+			pvc_back_front_disconnect(f, true);
+			return n;
+		}
+		handle_req(f, &req);
+		n++;
+	}
+	pvc_back_flush(f);
+	return n;
+}

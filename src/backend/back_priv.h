@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Backend internals, shared by its source files:
+ *   backend.c    object lifecycle, event loop, wait policy, stats
+ *   back_xenbus.c negotiation and the frontend lifecycle
+ *   back_cmd.c   the command ring and the seven commands
+ *   back_data.c  the data relay (socket <-> data ring) and socket events
+ *
+ * Everything runs on the thread that calls pvcalls_back_process(); the only
+ * cross-thread access is pvcalls_back_get_stats() (stats_lock, atomics).
+ */
+#ifndef PVCALLS_BACK_PRIV_H
+#define PVCALLS_BACK_PRIV_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <pvcalls/backend.h>
+#include <pvcalls/proto.h>
+#include <pvcalls/ring.h>
+#include <pvcalls/wire.h>
+
+#include "xenbus/xenbus.h"
+
+#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+
+/* Defaults of struct pvcalls_back_limits (documented in backend.h). */
+#define BACK_DEF_MAX_SOCKETS 1024u
+#define BACK_DEF_MAX_LISTENERS 64u
+#define BACK_DEF_MAX_PENDING_ACCEPTS 32u
+#define BACK_DEF_MAX_MAPPED_PAGES 65536u
+#define BACK_DEF_MAX_RING_ORDER 9u
+#define BACK_DEF_MAX_BACKLOG 128u
+#define BACK_DEF_SPIN_US 20u
+
+/* Requests taken from one frontend's command ring per round (fairness). */
+#define BACK_CMD_BATCH 32u
+/* Event-channel ports and store events handled per round; the fds are
+ * level-triggered, so the rest come in the next round. */
+#define BACK_PORT_BATCH 256u
+#define BACK_STORE_BATCH 64u
+/* Sockets polled while spinning; beyond, new ones are not polled. */
+#define BACK_HOT_MAX 64u
+/* Out-ring data still unsent when its socket is released is sent in the
+ * background ("lingering") for at most this long, within this budget. */
+#define BACK_LINGER_US (30 * 1000000LL)
+#define BACK_LINGER_MAX_BYTES (64u << 20)
+
+/* Wire (Linux) errno values the backend writes into shared memory. */
+#define WIRE_ENOTCONN (-107)
+#define WIRE_EPROTO (-71)
+
+/* ---------------------------------------------------------------------- */
+/* A small chained hash table keyed by u64 (socket ids, event ports).      */
+
+struct bh_node {
+	struct bh_node *next;
+	uint64_t key;
+};
+
+struct bh_tab {
+	struct bh_node **b;
+	uint32_t nb; /* power of two */
+	uint32_t n;
+};
+
+int pvc_bh_init(struct bh_tab *h, uint32_t nb);
+void pvc_bh_fini(struct bh_tab *h);
+struct bh_node *pvc_bh_find(const struct bh_tab *h, uint64_t key);
+/* Never fails: growing is best effort. */
+void pvc_bh_insert(struct bh_tab *h, struct bh_node *n, uint64_t key);
+void pvc_bh_remove(struct bh_tab *h, struct bh_node *n);
+
+/* ---------------------------------------------------------------------- */
+
+/* What an epoll event's data.ptr points at (the first member of each). */
+enum ep_kind {
+	EPK_EVTCHN = 1,
+	EPK_STORE,
+	EPK_KICK,
+	EPK_SOCK,
+	EPK_LINGER,
+};
+
+struct ep_tag {
+	enum ep_kind kind;
+};
+
+/* What a local event-channel port belongs to. */
+enum port_kind {
+	PORT_CMD = 1,
+	PORT_SOCK,
+};
+
+struct port_ent {
+	struct bh_node n; /* key: local port, in b->ports */
+	enum port_kind kind;
+	bool bound;
+};
+
+enum bs_state {
+	BS_NEW,        /* after SOCKET: an id, no host socket yet */
+	BS_CONNECTING, /* CONNECT answered when connect() completes */
+	BS_ACTIVE,     /* connected: data flows */
+	BS_BOUND,      /* passive: bound */
+	BS_LISTENING,  /* passive: listening */
+	BS_ACCEPTING,  /* id_new of a pending ACCEPT: rings mapped, queued */
+};
+
+/* The mapped data ring of an active (or accepting/connecting) socket. */
+struct bring {
+	struct pvcalls_wire_data_intf *intf;
+	void *data;
+	uint32_t order;
+	uint32_t npages; /* data pages */
+	bool mapped;
+	uint32_t port; /* local port bound to the frontend's */
+	pvcalls_data_ring ring;
+};
+
+/* A deferred POLL. */
+struct bpoll {
+	struct bpoll *next;
+	struct pvcalls_wire_request req;
+};
+
+/* A released socket still sending what its out ring held. */
+struct blinger {
+	struct ep_tag tag; /* EPK_LINGER */
+	struct blinger *next, *prev;
+	int fd;
+	uint8_t *buf;
+	size_t len, off;
+	int64_t deadline_us;
+};
+
+struct bfront;
+
+struct bsock {
+	struct ep_tag tag; /* EPK_SOCK */
+	struct bh_node idn; /* key: id, in f->ids */
+	struct port_ent pe; /* PORT_SOCK */
+	struct bfront *f;
+	struct bsock *next, *prev; /* f->socks */
+	uint64_t id;
+	enum bs_state state;
+	int fd;
+	bool in_epoll;
+	bool dead;    /* released; freed at the end of the round */
+	bool liberal; /* created by CONNECT/BIND without SOCKET: forgotten if it fails */
+	struct bring r;
+	/* The deferred CONNECT or ACCEPT (its copy, for the answer). */
+	struct pvcalls_wire_request req;
+
+	/* Active relay state. */
+	bool can_read;  /* the socket may have data (edge seen, no EAGAIN since) */
+	bool can_write; /* the socket may take data */
+	bool rd_stop;   /* in_error is set (by us or the frontend): no more reads */
+	bool wr_stop;   /* out_error is set: no more writes */
+	bool rdhup;     /* the peer closed or failed: read until 0 or an error */
+	bool in_full;   /* stalled on a full in ring (counted once) */
+	bool notify;    /* an index moved since the last notification */
+
+	/* Wait policy: polled while hot (our back_waiting word is 0). */
+	bool hot;
+	struct bsock *hnext, *hprev;
+	int64_t last_us; /* last productive moment */
+
+	/* Passive: ACCEPTs queued FIFO (their id_new sockets) and POLLs. */
+	struct bsock *acc_head, *acc_tail;
+	struct bpoll *poll_head, *poll_tail;
+	/* Accepting: the listener and the queue link. */
+	struct bsock *listener;
+	struct bsock *acc_next;
+
+	struct bsock *grave_next;
+};
+
+struct bfront {
+	struct bfront *next; /* b->fronts */
+	pvcalls_back *b;
+	uint32_t feid, devid;
+	char bedir[PVC_XB_PATH];
+	char fedir[PVC_XB_PATH];
+	char token[48]; /* watch token of fedir */
+	bool watching;
+	uint32_t state; /* ours, as last published */
+	bool connected;
+	bool dead;
+	bool hint; /* both ends use the wait-hint extension */
+
+	/* Command ring. */
+	struct port_ent pe; /* PORT_CMD */
+	void *cmd_page;
+	pvcalls_cmd_back cmd;
+	bool cmd_hot;   /* polled while spinning; req_event not re-armed */
+	bool cmd_more;  /* the batch limit left requests on the ring */
+	int64_t last_us; /* last request taken */
+	struct bfront *cnext; /* b->cmd_hot list */
+
+	/* Sockets. */
+	struct bh_tab ids;
+	struct bsock *socks;
+	uint32_t nsocks;     /* every id in ids */
+	uint32_t npassive;   /* BOUND + LISTENING */
+	uint32_t nactive;    /* ACTIVE */
+	uint32_t naccepting; /* pending ACCEPTs */
+	uint32_t npages;     /* mapped pages, command page included */
+
+	/* Counters: written by the loop thread only (relaxed atomic stores),
+	 * read by pvcalls_back_get_stats() from any thread. */
+	struct pvcalls_back_stats st;
+
+	struct bfront *grave_next;
+};
+
+struct pvcalls_back {
+	pvcalls_transport *t;
+	uint32_t domid;
+	struct pvcalls_back_limits lim;
+	uint32_t spin_us; /* 0: no spinning */
+	bool offer_hint;
+	char root[PVC_XB_PATH]; /* /local/domain/<own>/backend/pvcalls */
+	bool root_watched;
+
+	int epfd;
+	int kickfd; /* eventfd: "work is pending" for pvcalls_back_fd() pollers */
+	struct ep_tag evt_tag, store_tag, kick_tag;
+	bool kicked;
+	bool work_pending; /* something is left to do without waiting */
+
+	struct bfront *fronts;
+	struct bh_tab ports;
+
+	/* Wait policy. */
+	struct bsock *hot_head, *hot_tail;
+	uint32_t nhot;
+	struct bfront *cmd_hot;
+
+	/* Released sockets still sending (back_data.c). */
+	struct blinger *lingers;
+	size_t linger_bytes;
+
+	/* Deferred frees: epoll events of this round may still name them. */
+	struct bsock *grave_socks;
+	struct bfront *grave_fronts;
+
+	pthread_mutex_t stats_lock; /* fronts list vs. get_stats, and retired */
+	struct pvcalls_back_stats retired;
+
+	char *pathbuf; /* PVCALLS_STORE_MAX + 1, for watch events */
+	uint32_t *refbuf; /* 2^9 refs, copied out of an indexes page */
+};
+
+/* Counter helpers: one writer, so a relaxed load + store is enough. */
+#define ST_ADD(f, field, v) \
+	__atomic_store_n(&(f)->st.field, __atomic_load_n(&(f)->st.field, __ATOMIC_RELAXED) + (v), \
+			 __ATOMIC_RELAXED)
+#define ST_SUB(f, field, v) \
+	__atomic_store_n(&(f)->st.field, __atomic_load_n(&(f)->st.field, __ATOMIC_RELAXED) - (v), \
+			 __ATOMIC_RELAXED)
+
+int64_t pvc_back_now_us(void);
+
+/* backend.c */
+void pvc_back_port_add(pvcalls_back *b, struct port_ent *pe, enum port_kind kind, uint32_t port);
+void pvc_back_port_del(pvcalls_back *b, struct port_ent *pe);
+void pvc_back_mark_work(pvcalls_back *b);
+void pvc_back_hot_add(pvcalls_back *b, struct bsock *s);
+void pvc_back_hot_del(pvcalls_back *b, struct bsock *s);
+void pvc_back_cmd_hot_add(pvcalls_back *b, struct bfront *f);
+void pvc_back_cmd_hot_del(pvcalls_back *b, struct bfront *f);
+void pvc_back_kick(pvcalls_back *b);
+void pvc_back_stats_retire(pvcalls_back *b, struct bfront *f);
+
+/* back_xenbus.c */
+int pvc_back_xb_start(pvcalls_back *b);
+int pvc_back_xb_watch_event(pvcalls_back *b, const char *path, const char *token);
+void pvc_back_front_disconnect(struct bfront *f, bool violation);
+void pvc_back_front_shutdown(struct bfront *f); /* pvcalls_back_free */
+void pvc_back_front_free(struct bfront *f);
+
+/* back_cmd.c */
+int pvc_back_cmd_service(struct bfront *f);
+void pvc_back_respond(struct bfront *f, const struct pvcalls_wire_request *req, int err);
+void pvc_back_flush(struct bfront *f);
+void pvc_back_release_all(struct bfront *f, bool graceful);
+void pvc_back_connect_done(struct bsock *s);
+void pvc_back_sock_set_state(struct bsock *s, enum bs_state st);
+void pvc_back_listener_service(struct bsock *l);
+
+/* back_data.c */
+int pvc_back_ring_map(struct bfront *f, struct bsock *s, uint32_t ref, uint32_t evtchn);
+void pvc_back_ring_unmap(struct bfront *f, struct bsock *s);
+int pvc_back_sock_epoll(struct bsock *s, uint32_t events);
+void pvc_back_sock_close_fd(struct bsock *s);
+void pvc_back_sock_event(struct bsock *s, uint32_t events);
+bool pvc_back_sock_service(struct bsock *s);
+bool pvc_back_sock_has_work(struct bsock *s);
+void pvc_back_sock_activate(struct bsock *s);
+void pvc_back_sock_finish(struct bsock *s);
+void pvc_back_linger_event(pvcalls_back *b, struct blinger *l);
+void pvc_back_linger_sweep(pvcalls_back *b, bool all);
+
+#endif

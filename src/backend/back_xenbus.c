@@ -1,0 +1,537 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Negotiation and the life of a frontend (PROTOCOL.md section 2).
+ *
+ * We watch /local/domain/<own>/backend/pvcalls. Each <feid>/<devid>
+ * directory the toolstack creates there becomes a struct bfront: we read
+ * its "frontend" path and "frontend-id", publish versions, max-page-order,
+ * function-calls (and feature-wait-hint) together with state InitWait in
+ * one transaction, at once (Linux's frontend reads them once, at probe),
+ * and watch the frontend's directory. Then:
+ *
+ *   frontend state          we
+ *   Initialising            InitWait (again, after a close)
+ *   Initialised/Connected   map ring-ref, bind port, Connected (a failure
+ *                           is logged and leaves the state alone)
+ *   Closing                 release everything, Closing
+ *   Closed                  release everything, Closed
+ *   Unknown (node gone)     if we were connected: release, Closed
+ *   device directory gone   release everything and forget the frontend
+ *                           (the domain died; nothing is written back)
+ *
+ * Every state write checks, in the same transaction, that the device still
+ * exists, so a dead domain's directory is never re-created.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/back_priv.h"
+#include "common/log.h"
+
+#define ROOT_TOKEN "pvcalls-back"
+#define FE_TOKEN "pvcalls-back-fe/"
+#define TXN_TRIES 16
+
+/* Parses a decimal u32 of exactly @len characters. */
+static bool parse_u32(const char *s, size_t len, uint32_t *out)
+{
+	uint64_t v = 0;
+
+	if (len == 0 || len > 10)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (v > UINT32_MAX)
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+static int join(char *out, size_t len, const char *dir, const char *key)
+{
+	int n = snprintf(out, len, "%s/%s", dir, key);
+
+	return (n < 0 || (size_t)n >= len) ? -ENAMETOOLONG : 0;
+}
+
+static int read_uint(pvcalls_back *b, const char *dir, const char *key, uint32_t *v)
+{
+	char p[PVC_XB_PATH];
+	int rc = join(p, sizeof(p), dir, key);
+
+	return rc < 0 ? rc : pvcalls_transport_store_read_uint(b->t, PVCALLS_STORE_NO_TXN, p, v);
+}
+
+/* Lists the children of @path into a malloc'ed buffer; returns their number. */
+static int dir_list(pvcalls_back *b, const char *path, char **out)
+{
+	size_t cap = 1024;
+
+	for (;;) {
+		char *buf = malloc(cap);
+		int rc;
+
+		if (!buf)
+			return -ENOMEM;
+		rc = pvcalls_transport_store_directory(b->t, PVCALLS_STORE_NO_TXN, path, buf, cap);
+		if (rc == -ERANGE && cap < (1u << 20)) {
+			free(buf);
+			cap *= 4;
+			continue;
+		}
+		if (rc < 0) {
+			free(buf);
+			return rc;
+		}
+		*out = buf;
+		return rc;
+	}
+}
+
+/* 0 if @path exists, -ENOENT if not, or the transport's error. */
+static int dir_exists(pvcalls_back *b, const char *path)
+{
+	char buf[256];
+	int rc = pvcalls_transport_store_directory(b->t, PVCALLS_STORE_NO_TXN, path, buf,
+						   sizeof(buf));
+
+	return (rc >= 0 || rc == -ERANGE) ? 0 : rc;
+}
+
+static struct bfront *front_find(pvcalls_back *b, uint32_t feid, uint32_t devid)
+{
+	for (struct bfront *f = b->fronts; f; f = f->next)
+		if (f->feid == feid && f->devid == devid)
+			return f;
+	return NULL;
+}
+
+/*
+ * Writes our state (and, with @features, the nodes the frontend probes)
+ * in one transaction that first checks the device is still there.
+ */
+static int publish(struct bfront *f, uint32_t state, bool features)
+{
+	pvcalls_back *b = f->b;
+	pvcalls_transport *t = b->t;
+	char p[PVC_XB_PATH], v[16];
+	int rc = -EAGAIN;
+
+	for (int tries = 0; tries < TXN_TRIES && rc == -EAGAIN; tries++) {
+		uint32_t txn;
+
+		rc = pvcalls_transport_store_txn_start(t, &txn);
+		if (rc < 0)
+			break;
+		rc = join(p, sizeof(p), f->bedir, "frontend-id");
+		if (rc == 0)
+			rc = pvcalls_transport_store_read(t, txn, p, v, sizeof(v));
+		if (rc >= 0 && features) {
+			if ((rc = join(p, sizeof(p), f->bedir, PVCALLS_WIRE_KEY_VERSIONS)) == 0)
+				rc = pvcalls_transport_store_write(t, txn, p, PVCALLS_WIRE_VERSIONS);
+			if (rc == 0 && (rc = join(p, sizeof(p), f->bedir,
+						  PVCALLS_WIRE_KEY_MAX_PAGE_ORDER)) == 0)
+				rc = pvcalls_transport_store_printf(t, txn, p, "%u",
+								    b->lim.max_ring_order);
+			if (rc == 0 && (rc = join(p, sizeof(p), f->bedir,
+						  PVCALLS_WIRE_KEY_FUNCTION_CALLS)) == 0)
+				rc = pvcalls_transport_store_write(t, txn, p,
+								   PVCALLS_WIRE_FUNCTION_CALLS);
+			if (rc == 0 && b->offer_hint &&
+			    (rc = join(p, sizeof(p), f->bedir, PVC_XB_KEY_WAIT_HINT)) == 0)
+				rc = pvcalls_transport_store_write(t, txn, p, "1");
+		}
+		if (rc >= 0 && (rc = join(p, sizeof(p), f->bedir, PVCALLS_WIRE_KEY_STATE)) == 0)
+			rc = pvcalls_transport_store_printf(t, txn, p, "%u", state);
+		if (rc < 0) {
+			pvcalls_transport_store_txn_end(t, txn, true);
+			break;
+		}
+		rc = pvcalls_transport_store_txn_end(t, txn, false);
+	}
+	if (rc < 0) {
+		if (rc != -ENOENT)
+			pvc_err("back.store", "frontend %u/%u: cannot switch to %s: %s", f->feid,
+				f->devid, pvc_xb_state_name(state), pvcalls_strerror(rc));
+		return rc;
+	}
+	pvc_debug("back.state", "%s -> %s", f->bedir, pvc_xb_state_name(state));
+	f->state = state;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Connect and disconnect                                                 */
+
+static void front_connect(struct bfront *f)
+{
+	pvcalls_back *b = f->b;
+	uint32_t ref, port, lport, hint = 0;
+	void *page;
+	int rc;
+
+	rc = read_uint(b, f->fedir, PVCALLS_WIRE_KEY_RING_REF, &ref);
+	if (rc == 0)
+		rc = read_uint(b, f->fedir, PVCALLS_WIRE_KEY_PORT, &port);
+	if (rc < 0) {
+		pvc_warn("back.connect-failed", "frontend %u/%u: ring-ref/port unusable: %s",
+			 f->feid, f->devid, pvcalls_strerror(rc));
+		return;
+	}
+	f->hint = b->offer_hint && read_uint(b, f->fedir, PVC_XB_KEY_WAIT_HINT, &hint) == 0 &&
+		  hint == 1;
+	rc = pvcalls_transport_map(b->t, f->feid, 1, &ref, true, &page);
+	if (rc < 0) {
+		pvc_warn("back.connect-failed", "frontend %u/%u: cannot map ring-ref %u: %s",
+			 f->feid, f->devid, ref, pvcalls_strerror(rc));
+		return;
+	}
+	rc = pvcalls_transport_evtchn_bind(b->t, f->feid, port, &lport);
+	if (rc < 0) {
+		pvc_warn("back.connect-failed", "frontend %u/%u: cannot bind port %u: %s",
+			 f->feid, f->devid, port, pvcalls_strerror(rc));
+		pvcalls_transport_unmap(b->t, page, 1);
+		return;
+	}
+	f->cmd_page = page;
+	f->npages++;
+	pvcalls_cmd_back_init(&f->cmd, page);
+	pvc_back_port_add(b, &f->pe, PORT_CMD, lport);
+	f->connected = true;
+	ST_ADD(f, frontends, 1);
+	publish(f, PVCALLS_XENBUS_CONNECTED, false);
+	pvc_info("back.connected", "frontend %u/%u connected (ring-ref %u, port %u%s)", f->feid,
+		 f->devid, ref, port, f->hint ? ", wait hints" : "");
+	/* Requests sent before we looked; this also arms req_event. */
+	pvc_back_cmd_service(f);
+}
+
+void pvc_back_front_disconnect(struct bfront *f, bool violation)
+{
+	pvcalls_back *b = f->b;
+
+	if (!f->connected)
+		return;
+	pvc_back_release_all(f, !violation);
+	pvc_back_cmd_hot_del(b, f);
+	pvc_back_port_del(b, &f->pe);
+	pvcalls_transport_unmap(b->t, f->cmd_page, 1);
+	f->cmd_page = NULL;
+	f->npages--;
+	f->connected = false;
+	f->cmd_more = false;
+	ST_SUB(f, frontends, 1);
+	pvc_info("back.disconnected", "frontend %u/%u disconnected%s", f->feid, f->devid,
+		 violation ? " for violating the protocol" : "");
+	if (violation) {
+		ST_ADD(f, protocol_errors, 1);
+		publish(f, PVCALLS_XENBUS_CLOSING, false);
+	}
+}
+
+static void front_changed(struct bfront *f)
+{
+	uint32_t fs;
+	int rc = pvc_xb_read_state(f->b->t, f->fedir, &fs);
+
+	if (rc < 0) {
+		pvc_warn("back.store", "frontend %u/%u: state unreadable: %s", f->feid, f->devid,
+			 pvcalls_strerror(rc));
+		return;
+	}
+	pvc_debug("back.front-state", "frontend %u/%u is %s, we are %s", f->feid, f->devid,
+		  pvc_xb_state_name(fs), pvc_xb_state_name(f->state));
+	switch (fs) {
+	case PVCALLS_XENBUS_INITIALISING:
+		if (f->state != PVCALLS_XENBUS_INITWAIT) {
+			pvc_back_front_disconnect(f, false);
+			publish(f, PVCALLS_XENBUS_INITWAIT, false);
+		}
+		break;
+	case PVCALLS_XENBUS_INITIALISED:
+	case PVCALLS_XENBUS_CONNECTED:
+		if (!f->connected && f->state == PVCALLS_XENBUS_INITWAIT)
+			front_connect(f);
+		break;
+	case PVCALLS_XENBUS_CLOSING:
+		pvc_back_front_disconnect(f, false);
+		if (f->state != PVCALLS_XENBUS_CLOSING && f->state != PVCALLS_XENBUS_CLOSED)
+			publish(f, PVCALLS_XENBUS_CLOSING, false);
+		break;
+	case PVCALLS_XENBUS_CLOSED:
+		pvc_back_front_disconnect(f, false);
+		if (f->state != PVCALLS_XENBUS_CLOSED)
+			publish(f, PVCALLS_XENBUS_CLOSED, false);
+		break;
+	case PVCALLS_XENBUS_UNKNOWN:
+		/* The frontend's node vanished after it had been in use. */
+		if (f->connected || f->state == PVCALLS_XENBUS_CONNECTED ||
+		    f->state == PVCALLS_XENBUS_CLOSING) {
+			pvc_back_front_disconnect(f, false);
+			publish(f, PVCALLS_XENBUS_CLOSED, false);
+		}
+		break;
+	default: /* InitWait, Reconfiguring, Reconfigured: nothing for us */
+		break;
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* Devices appearing and disappearing                                     */
+
+static void unlink_front(struct bfront *f)
+{
+	pvcalls_back *b = f->b;
+	struct bfront **pp;
+
+	pthread_mutex_lock(&b->stats_lock);
+	for (pp = &b->fronts; *pp; pp = &(*pp)->next) {
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
+	}
+	pvc_back_stats_retire(b, f);
+	pthread_mutex_unlock(&b->stats_lock);
+	if (f->watching)
+		pvcalls_transport_store_unwatch(b->t, f->fedir, f->token);
+	f->watching = false;
+	f->dead = true;
+	f->grave_next = b->grave_fronts;
+	b->grave_fronts = f;
+}
+
+static void front_watch(struct bfront *f)
+{
+	int rc = pvcalls_transport_store_watch(f->b->t, f->fedir, f->token);
+
+	if (rc < 0) {
+		pvc_err("back.store", "frontend %u/%u: cannot watch %s: %s", f->feid, f->devid,
+			f->fedir, pvcalls_strerror(rc));
+		return;
+	}
+	f->watching = true; /* its first event runs front_changed() */
+}
+
+static void front_add(pvcalls_back *b, uint32_t feid, uint32_t devid, const char *bedir)
+{
+	char fedir[PVC_XB_PATH];
+	struct bfront *f;
+	uint32_t id;
+	int rc;
+
+	/* Not complete yet: a later write in the directory brings us back. */
+	if (read_uint(b, bedir, "frontend-id", &id) < 0)
+		return;
+	{
+		char p[PVC_XB_PATH];
+
+		rc = join(p, sizeof(p), bedir, "frontend");
+		if (rc == 0)
+			rc = pvcalls_transport_store_read(b->t, PVCALLS_STORE_NO_TXN, p, fedir,
+							  sizeof(fedir));
+		if (rc < 0)
+			return;
+	}
+	if (id != feid) {
+		pvc_warn("back.bad-device", "%s: frontend-id %u does not match the directory",
+			 bedir, id);
+		return;
+	}
+	/* We append "/ring-ref" and friends to it. */
+	if (fedir[0] != '/' || strlen(fedir) > PVC_XB_PATH - 32) {
+		pvc_warn("back.bad-device", "%s: unusable frontend path", bedir);
+		return;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f || pvc_bh_init(&f->ids, 64) < 0) {
+		free(f);
+		pvc_err("back.nomem", "frontend %u/%u: out of memory", feid, devid);
+		return;
+	}
+	f->b = b;
+	f->feid = feid;
+	f->devid = devid;
+	f->state = PVCALLS_XENBUS_UNKNOWN;
+	strcpy(f->bedir, bedir);
+	strcpy(f->fedir, fedir);
+	snprintf(f->token, sizeof(f->token), FE_TOKEN "%u/%u", feid, devid);
+	pthread_mutex_lock(&b->stats_lock);
+	f->next = b->fronts;
+	b->fronts = f;
+	pthread_mutex_unlock(&b->stats_lock);
+	pvc_info("back.new-device", "frontend %u/%u at %s", feid, devid, fedir);
+	if (publish(f, PVCALLS_XENBUS_INITWAIT, true) < 0)
+		return; /* retried on the next event in the directory */
+	front_watch(f);
+}
+
+static void front_remove(struct bfront *f)
+{
+	pvc_info("back.device-gone", "frontend %u/%u: device removed", f->feid, f->devid);
+	pvc_back_front_disconnect(f, false);
+	unlink_front(f);
+}
+
+/* Brings our view of one device in line with the store. */
+static void check_device(pvcalls_back *b, uint32_t feid, uint32_t devid)
+{
+	struct bfront *f = front_find(b, feid, devid);
+	char bedir[PVC_XB_PATH];
+	int n = snprintf(bedir, sizeof(bedir), "%s/%u/%u", b->root, feid, devid);
+	int rc;
+
+	if (n < 0 || (size_t)n >= sizeof(bedir))
+		return;
+	rc = dir_exists(b, bedir);
+	if (rc == -ENOENT) {
+		if (f)
+			front_remove(f);
+		return;
+	}
+	if (rc < 0)
+		return;
+	if (!f) {
+		front_add(b, feid, devid, bedir);
+		return;
+	}
+	/* Retry what failed before. */
+	if (f->state == PVCALLS_XENBUS_UNKNOWN && publish(f, PVCALLS_XENBUS_INITWAIT, true) < 0)
+		return;
+	if (!f->watching)
+		front_watch(f);
+}
+
+static void rescan_fe(pvcalls_back *b, uint32_t feid)
+{
+	char path[PVC_XB_PATH], *names = NULL;
+	struct bfront *f, *next;
+	int n = snprintf(path, sizeof(path), "%s/%u", b->root, feid);
+
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return;
+	n = dir_list(b, path, &names);
+	for (int i = 0, off = 0; i < n; i++) {
+		const char *name = names + off;
+		uint32_t devid;
+
+		off += (int)strlen(name) + 1;
+		if (parse_u32(name, strlen(name), &devid))
+			check_device(b, feid, devid);
+	}
+	free(names);
+	for (f = b->fronts; f; f = next) {
+		next = f->next;
+		if (f->feid == feid)
+			check_device(b, f->feid, f->devid);
+	}
+}
+
+static void rescan_all(pvcalls_back *b)
+{
+	struct bfront *f, *next;
+	char *names = NULL;
+	int n = dir_list(b, b->root, &names);
+
+	for (int i = 0, off = 0; i < n; i++) {
+		const char *name = names + off;
+		uint32_t feid;
+
+		off += (int)strlen(name) + 1;
+		if (parse_u32(name, strlen(name), &feid))
+			rescan_fe(b, feid);
+	}
+	free(names);
+	for (f = b->fronts; f; f = next) {
+		next = f->next;
+		check_device(b, f->feid, f->devid);
+	}
+}
+
+static void root_event(pvcalls_back *b, const char *path)
+{
+	size_t rl = strlen(b->root), n;
+	const char *p = path + rl;
+	uint32_t feid, devid;
+
+	if (strncmp(path, b->root, rl) != 0 || (*p && *p != '/'))
+		return;
+	if (!*p) {
+		rescan_all(b);
+		return;
+	}
+	p++;
+	n = strcspn(p, "/");
+	if (!parse_u32(p, n, &feid))
+		return;
+	p += n;
+	if (!*p) {
+		rescan_fe(b, feid);
+		return;
+	}
+	p++;
+	n = strcspn(p, "/");
+	if (parse_u32(p, n, &devid))
+		check_device(b, feid, devid);
+}
+
+int pvc_back_xb_watch_event(pvcalls_back *b, const char *path, const char *token)
+{
+	if (!strcmp(token, ROOT_TOKEN)) {
+		root_event(b, path);
+	} else if (!strncmp(token, FE_TOKEN, strlen(FE_TOKEN))) {
+		const char *p = token + strlen(FE_TOKEN);
+		size_t n = strcspn(p, "/");
+		uint32_t feid, devid;
+		struct bfront *f;
+
+		if (!parse_u32(p, n, &feid) || p[n] != '/' ||
+		    !parse_u32(p + n + 1, strlen(p + n + 1), &devid))
+			return 0;
+		f = front_find(b, feid, devid);
+		if (f && f->watching)
+			front_changed(f);
+	}
+	return 0;
+}
+
+int pvc_back_xb_start(pvcalls_back *b)
+{
+	int n = snprintf(b->root, sizeof(b->root), "/local/domain/%u/backend/%s", b->domid,
+			 PVCALLS_WIRE_DEVICE_TYPE);
+	int rc;
+
+	if (n < 0 || (size_t)n >= sizeof(b->root))
+		return -ENAMETOOLONG;
+	rc = pvcalls_transport_store_watch(b->t, b->root, ROOT_TOKEN);
+	if (rc < 0) {
+		pvc_err("back.store", "cannot watch %s: %s", b->root, pvcalls_strerror(rc));
+		return rc;
+	}
+	b->root_watched = true;
+	/* Publish for the devices already there before anyone waits on us. */
+	rescan_all(b);
+	return 0;
+}
+
+void pvc_back_front_shutdown(struct bfront *f)
+{
+	pvc_back_front_disconnect(f, false);
+	if (f->state != PVCALLS_XENBUS_UNKNOWN) {
+		if (f->state != PVCALLS_XENBUS_CLOSED)
+			publish(f, PVCALLS_XENBUS_CLOSING, false);
+		publish(f, PVCALLS_XENBUS_CLOSED, false);
+	}
+	unlink_front(f);
+}
+
+void pvc_back_front_free(struct bfront *f)
+{
+	pvc_bh_fini(&f->ids);
+	free(f);
+}

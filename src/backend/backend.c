@@ -1,0 +1,685 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The backend object and its event loop.
+ *
+ * One epoll set holds the transport's event-channel fd and store fd
+ * (level-triggered: we take a bounded number of events per round and come
+ * back for the rest), an eventfd we write when work is left over (so
+ * pvcalls_back_fd() polls readable), and every host socket
+ * (edge-triggered; each socket remembers whether it may be read or
+ * written until a syscall says EAGAIN).
+ *
+ * Wait policy (PERFORMANCE.md): a socket or command ring that did work is
+ * "hot". While anything is hot the loop does not sleep: it polls the hot
+ * rings and the epoll set (timeout 0). A hot socket that stayed idle for
+ * spin_us is cooled: with the wait-hint extension we raise its
+ * back_waiting word (H1 in ring/wait_hint.h) and look at the ring once
+ * more; a command ring is cooled with final_check, which re-arms req_event
+ * and looks once more. Only when nothing is hot does the loop sleep in
+ * epoll_wait(). Before pvcalls_back_process() returns, everything is
+ * cooled, so a frontend always notifies us while nobody is polling.
+ *
+ * Objects released during a round (sockets, frontends) are not freed
+ * until the round's epoll events have all been dispatched.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend/back_priv.h"
+#include "common/log.h"
+#include "ring/wait_hint.h"
+
+#define BACK_EPOLL_EVENTS 64
+/* The longest a busy pvcalls_back_process() runs before returning. */
+#define BACK_SLICE_US 50000
+
+int64_t pvc_back_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Hash table                                                             */
+
+static uint32_t bh_slot(const struct bh_tab *h, uint64_t key)
+{
+	/* Fibonacci hashing: ids may be pointers (aligned) or small counters. */
+	return (uint32_t)((key * 0x9e3779b97f4a7c15ull) >> 32) & (h->nb - 1);
+}
+
+int pvc_bh_init(struct bh_tab *h, uint32_t nb)
+{
+	h->b = calloc(nb, sizeof(*h->b));
+	h->nb = nb;
+	h->n = 0;
+	return h->b ? 0 : -ENOMEM;
+}
+
+void pvc_bh_fini(struct bh_tab *h)
+{
+	free(h->b);
+	h->b = NULL;
+	h->nb = h->n = 0;
+}
+
+struct bh_node *pvc_bh_find(const struct bh_tab *h, uint64_t key)
+{
+	struct bh_node *n;
+
+	for (n = h->b[bh_slot(h, key)]; n; n = n->next)
+		if (n->key == key)
+			return n;
+	return NULL;
+}
+
+static void bh_grow(struct bh_tab *h)
+{
+	struct bh_tab nh;
+
+	if (h->nb >= (1u << 24) || pvc_bh_init(&nh, h->nb * 2) < 0)
+		return; /* keep the longer chains */
+	for (uint32_t i = 0; i < h->nb; i++) {
+		struct bh_node *n = h->b[i], *next;
+
+		for (; n; n = next) {
+			uint32_t s = bh_slot(&nh, n->key);
+
+			next = n->next;
+			n->next = nh.b[s];
+			nh.b[s] = n;
+		}
+	}
+	nh.n = h->n;
+	free(h->b);
+	*h = nh;
+}
+
+void pvc_bh_insert(struct bh_tab *h, struct bh_node *n, uint64_t key)
+{
+	uint32_t s;
+
+	if (h->n >= h->nb * 2)
+		bh_grow(h);
+	s = bh_slot(h, key);
+	n->key = key;
+	n->next = h->b[s];
+	h->b[s] = n;
+	h->n++;
+}
+
+void pvc_bh_remove(struct bh_tab *h, struct bh_node *n)
+{
+	struct bh_node **pp;
+
+	for (pp = &h->b[bh_slot(h, n->key)]; *pp; pp = &(*pp)->next) {
+		if (*pp == n) {
+			*pp = n->next;
+			n->next = NULL;
+			h->n--;
+			return;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* Ports, kick, hot lists                                                 */
+
+void pvc_back_port_add(pvcalls_back *b, struct port_ent *pe, enum port_kind kind, uint32_t port)
+{
+	pe->kind = kind;
+	pe->bound = true;
+	pvc_bh_insert(&b->ports, &pe->n, port);
+}
+
+void pvc_back_port_del(pvcalls_back *b, struct port_ent *pe)
+{
+	if (!pe->bound)
+		return;
+	pvc_bh_remove(&b->ports, &pe->n);
+	pvcalls_transport_evtchn_close(b->t, (uint32_t)pe->n.key);
+	pe->bound = false;
+}
+
+void pvc_back_kick(pvcalls_back *b)
+{
+	uint64_t one = 1;
+
+	if (b->kicked)
+		return;
+	if (write(b->kickfd, &one, sizeof(one)) == (ssize_t)sizeof(one) || errno == EAGAIN)
+		b->kicked = true;
+}
+
+static void kick_drain(pvcalls_back *b)
+{
+	uint64_t v;
+
+	while (read(b->kickfd, &v, sizeof(v)) < 0 && errno == EINTR)
+		;
+	b->kicked = false;
+}
+
+void pvc_back_mark_work(pvcalls_back *b)
+{
+	b->work_pending = true;
+}
+
+/* A socket that just did work: poll it instead of waiting for events. */
+void pvc_back_hot_add(pvcalls_back *b, struct bsock *s)
+{
+	if (s->hot || !b->spin_us || b->nhot >= BACK_HOT_MAX)
+		return;
+	s->hot = true;
+	s->hprev = NULL;
+	s->hnext = b->hot_head;
+	if (b->hot_head)
+		b->hot_head->hprev = s;
+	b->hot_head = s;
+	b->nhot++;
+	/* We poll it now: the frontend need not notify (wait_hint.h). */
+	if (s->f->hint)
+		pvc_hint_awake(s->r.intf, true);
+}
+
+void pvc_back_hot_del(pvcalls_back *b, struct bsock *s)
+{
+	if (!s->hot)
+		return;
+	if (s->hprev)
+		s->hprev->hnext = s->hnext;
+	else
+		b->hot_head = s->hnext;
+	if (s->hnext)
+		s->hnext->hprev = s->hprev;
+	s->hnext = s->hprev = NULL;
+	s->hot = false;
+	b->nhot--;
+}
+
+void pvc_back_cmd_hot_add(pvcalls_back *b, struct bfront *f)
+{
+	if (f->cmd_hot)
+		return;
+	f->cmd_hot = true;
+	f->cnext = b->cmd_hot;
+	b->cmd_hot = f;
+}
+
+void pvc_back_cmd_hot_del(pvcalls_back *b, struct bfront *f)
+{
+	struct bfront **pp;
+
+	if (!f->cmd_hot)
+		return;
+	for (pp = &b->cmd_hot; *pp; pp = &(*pp)->cnext) {
+		if (*pp == f) {
+			*pp = f->cnext;
+			break;
+		}
+	}
+	f->cnext = NULL;
+	f->cmd_hot = false;
+}
+
+/*
+ * Stops polling @s: raise back_waiting, then look at the ring again (H1
+ * in wait_hint.h, pairs with the frontend's H2 after it moves an index).
+ * Returns true if work showed up, in which case @s stays hot.
+ */
+static bool cool_sock(pvcalls_back *b, struct bsock *s)
+{
+	bool hint = s->f->hint;
+
+	if (hint)
+		pvc_hint_sleep(s->r.intf, true);
+	if (pvc_back_sock_has_work(s)) {
+		if (hint)
+			pvc_hint_awake(s->r.intf, true);
+		return true;
+	}
+	pvc_back_hot_del(b, s);
+	return false;
+}
+
+/*
+ * Stops polling @f's command ring: final_check re-arms req_event and looks
+ * again (C6 in cmd_ring.c, pairs with the frontend's push C5).
+ * Returns true if requests showed up (@f stays hot).
+ */
+static bool cool_cmd(pvcalls_back *b, struct bfront *f)
+{
+	int rc;
+
+	if (f->cmd_more)
+		return true;
+	rc = pvcalls_cmd_back_final_check(&f->cmd);
+	if (rc > 0)
+		return true;
+	pvc_back_cmd_hot_del(b, f);
+	if (rc < 0) {
+		pvc_warn("back.cmd-proto", "frontend %u/%u: impossible command ring indexes",
+			 f->feid, f->devid);
+		pvc_back_front_disconnect(f, true);
+	}
+	return false;
+}
+
+/* Polls every hot command ring and socket once. Returns the work done. */
+static int poll_hot(pvcalls_back *b)
+{
+	int64_t now = pvc_back_now_us();
+	struct bfront *f, *fn;
+	struct bsock *s, *sn;
+	int done = 0;
+
+	b->work_pending = false;
+	for (f = b->cmd_hot; f; f = fn) {
+		int n;
+
+		fn = f->cnext;
+		if (f->dead || !f->connected) {
+			pvc_back_cmd_hot_del(b, f);
+			continue;
+		}
+		n = pvc_back_cmd_service(f);
+		if (n > 0) {
+			f->last_us = now;
+			done += n;
+		} else if (f->connected && now - f->last_us >= (int64_t)b->spin_us) {
+			if (cool_cmd(b, f))
+				b->work_pending = true;
+		}
+		if (f->cmd_more)
+			b->work_pending = true;
+	}
+	for (s = b->hot_head; s; s = sn) {
+		sn = s->hnext;
+		if (pvc_back_sock_service(s)) {
+			done++;
+		} else if (s->hot && now - s->last_us >= (int64_t)b->spin_us) {
+			if (cool_sock(b, s))
+				b->work_pending = true;
+		}
+		/* Servicing touches only @s: new hot sockets go to the head. */
+	}
+	return done;
+}
+
+/* Before sleeping in someone else's loop: cool everything, kick if needed. */
+static void go_idle(pvcalls_back *b)
+{
+	struct bfront *f, *fn;
+	struct bsock *s, *sn;
+	bool again = b->work_pending;
+
+	for (f = b->cmd_hot; f; f = fn) {
+		fn = f->cnext;
+		if (f->dead || !f->connected)
+			pvc_back_cmd_hot_del(b, f);
+		else if (cool_cmd(b, f))
+			again = true;
+	}
+	for (s = b->hot_head; s; s = sn) {
+		sn = s->hnext;
+		if (cool_sock(b, s))
+			again = true;
+	}
+	if (again)
+		pvc_back_kick(b);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Dispatch                                                               */
+
+static int handle_evtchn(pvcalls_back *b)
+{
+	int n = 0;
+
+	for (unsigned i = 0; i < BACK_PORT_BATCH; i++) {
+		struct bh_node *hn;
+		uint32_t port;
+		int rc = pvcalls_transport_evtchn_pending(b->t, &port);
+
+		if (rc <= 0)
+			break;
+		n++;
+		hn = pvc_bh_find(&b->ports, port);
+		if (hn) {
+			struct port_ent *pe = container_of(hn, struct port_ent, n);
+
+			if (pe->kind == PORT_CMD) {
+				struct bfront *f = container_of(pe, struct bfront, pe);
+
+				if (!f->dead && f->connected)
+					pvc_back_cmd_service(f);
+			} else {
+				struct bsock *s = container_of(pe, struct bsock, pe);
+
+				if (!s->dead)
+					pvc_back_sock_service(s);
+			}
+		}
+		/* After the work, as lateeoi: events that came meanwhile were
+		 * coalesced and are delivered again now, so a storm costs one
+		 * pass per round, not one per event. */
+		pvcalls_transport_evtchn_unmask(b->t, port);
+	}
+	return n;
+}
+
+static int handle_store(pvcalls_back *b)
+{
+	char token[64];
+	int n = 0;
+
+	for (unsigned i = 0; i < BACK_STORE_BATCH; i++) {
+		int rc = pvcalls_transport_store_read_watch(b->t, b->pathbuf, PVCALLS_STORE_MAX + 1,
+							    token, sizeof(token));
+
+		if (rc == 0)
+			break;
+		if (rc < 0) {
+			pvc_err("back.store", "reading watch events failed: %s", pvcalls_strerror(rc));
+			return rc;
+		}
+		n++;
+		pvc_back_xb_watch_event(b, b->pathbuf, token);
+	}
+	return n;
+}
+
+static int dispatch(pvcalls_back *b, const struct epoll_event *evs, int n)
+{
+	int handled = 0;
+
+	for (int i = 0; i < n; i++) {
+		struct ep_tag *tag = evs[i].data.ptr;
+		int rc;
+
+		switch (tag->kind) {
+		case EPK_EVTCHN:
+			handled += handle_evtchn(b);
+			break;
+		case EPK_STORE:
+			rc = handle_store(b);
+			if (rc < 0)
+				return rc;
+			handled += rc;
+			break;
+		case EPK_KICK:
+			kick_drain(b);
+			break;
+		case EPK_SOCK:
+			pvc_back_sock_event(container_of(tag, struct bsock, tag), evs[i].events);
+			handled++;
+			break;
+		case EPK_LINGER:
+			pvc_back_linger_event(b, container_of(tag, struct blinger, tag));
+			break;
+		}
+	}
+	return handled;
+}
+
+static void reap(pvcalls_back *b)
+{
+	while (b->grave_socks) {
+		struct bsock *s = b->grave_socks;
+
+		b->grave_socks = s->grave_next;
+		free(s);
+	}
+	while (b->grave_fronts) {
+		struct bfront *f = b->grave_fronts;
+
+		b->grave_fronts = f->grave_next;
+		pvc_back_front_free(f);
+	}
+}
+
+int pvcalls_back_process(pvcalls_back *b, int timeout_ms)
+{
+	struct epoll_event evs[BACK_EPOLL_EVENTS];
+	int64_t start = pvc_back_now_us();
+	int64_t deadline = timeout_ms < 0 ? -1 : start + (int64_t)timeout_ms * 1000;
+	int handled = 0, rc = 0;
+
+	if (!b)
+		return -EINVAL;
+	for (unsigned pass = 0;; pass++) {
+		int64_t now = pvc_back_now_us();
+		bool busy = b->work_pending || b->hot_head || b->cmd_hot;
+		int to, n;
+
+		if (busy) {
+			if (pass > 0 && (timeout_ms == 0 || now - start >= BACK_SLICE_US ||
+					 (deadline >= 0 && now >= deadline)))
+				break;
+			to = 0;
+		} else {
+			if (handled > 0 || (pass > 0 && timeout_ms == 0))
+				break;
+			if (deadline < 0) {
+				to = -1;
+			} else {
+				int64_t left = deadline - now;
+
+				if (left <= 0 && pass > 0)
+					break;
+				to = left <= 0 ? 0 : (int)((left + 999) / 1000);
+			}
+			/* Lingering sockets time out even when nothing happens. */
+			if (b->lingers) {
+				pvc_back_linger_sweep(b, false);
+				if (to < 0 || to > 1000)
+					to = 1000;
+			}
+		}
+		n = epoll_wait(b->epfd, evs, BACK_EPOLL_EVENTS, to);
+		if (n < 0) {
+			if (errno != EINTR)
+				rc = -errno;
+			break; /* a signal: let the caller look at its flags */
+		}
+		n = dispatch(b, evs, n);
+		if (n < 0) {
+			rc = n;
+			break;
+		}
+		handled += n;
+		handled += poll_hot(b);
+		reap(b);
+	}
+	go_idle(b);
+	reap(b);
+	return rc < 0 ? rc : handled;
+}
+
+int pvcalls_back_run(pvcalls_back *b, volatile int *stop)
+{
+	if (!b || !stop)
+		return -EINVAL;
+	/* An atomic read, so a caller's atomic store is seen race-free. */
+	while (!__atomic_load_n(stop, __ATOMIC_RELAXED)) {
+		int rc = pvcalls_back_process(b, 100);
+
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int pvcalls_back_fd(pvcalls_back *b)
+{
+	return b ? b->epfd : -EINVAL;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Stats                                                                  */
+
+#define LD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+static void stats_add(struct pvcalls_back_stats *to, const struct pvcalls_back_stats *from)
+{
+	to->frontends += LD(from->frontends);
+	to->active_sockets += LD(from->active_sockets);
+	to->passive_sockets += LD(from->passive_sockets);
+	for (unsigned i = 0; i < PVCALLS_WIRE_NR_CMDS; i++)
+		to->commands[i] += LD(from->commands[i]);
+	to->bad_commands += LD(from->bad_commands);
+	to->bytes_to_guest += LD(from->bytes_to_guest);
+	to->bytes_from_guest += LD(from->bytes_from_guest);
+	to->ring_full_stalls += LD(from->ring_full_stalls);
+	to->notifies_sent += LD(from->notifies_sent);
+	to->notifies_suppressed += LD(from->notifies_suppressed);
+	to->protocol_errors += LD(from->protocol_errors);
+}
+
+void pvcalls_back_get_stats(pvcalls_back *b, struct pvcalls_back_stats *st)
+{
+	if (!st)
+		return;
+	memset(st, 0, sizeof(*st));
+	if (!b)
+		return;
+	pthread_mutex_lock(&b->stats_lock);
+	*st = b->retired;
+	for (struct bfront *f = b->fronts; f; f = f->next)
+		stats_add(st, &f->st);
+	pthread_mutex_unlock(&b->stats_lock);
+}
+
+/* Called with the frontend already unlinked from b->fronts, lock held. */
+void pvc_back_stats_retire(pvcalls_back *b, struct bfront *f)
+{
+	struct pvcalls_back_stats tmp = f->st;
+
+	/* Gauges are zero for a frontend that has released everything. */
+	tmp.frontends = tmp.active_sockets = tmp.passive_sockets = 0;
+	stats_add(&b->retired, &tmp);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Lifecycle                                                              */
+
+static int check_limits(struct pvcalls_back_limits *l)
+{
+	if (l->max_ring_order > PVCALLS_WIRE_MAX_RING_ORDER)
+		return -EINVAL;
+	if (!l->max_sockets)
+		l->max_sockets = BACK_DEF_MAX_SOCKETS;
+	if (!l->max_listeners)
+		l->max_listeners = BACK_DEF_MAX_LISTENERS;
+	if (!l->max_pending_accepts)
+		l->max_pending_accepts = BACK_DEF_MAX_PENDING_ACCEPTS;
+	if (!l->max_mapped_pages)
+		l->max_mapped_pages = BACK_DEF_MAX_MAPPED_PAGES;
+	if (!l->max_ring_order)
+		l->max_ring_order = BACK_DEF_MAX_RING_ORDER;
+	if (!l->max_backlog)
+		l->max_backlog = BACK_DEF_MAX_BACKLOG;
+	if (l->max_backlog > INT32_MAX)
+		l->max_backlog = INT32_MAX;
+	return 0;
+}
+
+static int ep_add(pvcalls_back *b, int fd, struct ep_tag *tag, enum ep_kind kind)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = tag };
+
+	tag->kind = kind;
+	return epoll_ctl(b->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+int pvcalls_back_new(pvcalls_transport *t, const struct pvcalls_back_opts *opts,
+		     pvcalls_back **out)
+{
+	struct pvcalls_back_opts o = { 0 };
+	pvcalls_back *b;
+	int rc, fd;
+
+	if (!t || !out)
+		return -EINVAL;
+	*out = NULL;
+	if (opts)
+		o = *opts;
+	rc = check_limits(&o.limits);
+	if (rc < 0)
+		return rc;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->t = t;
+	b->lim = o.limits;
+	b->spin_us = o.spin_us == PVCALLS_BACK_NO_SPIN ? 0 : (o.spin_us ? o.spin_us : BACK_DEF_SPIN_US);
+	b->offer_hint = !o.no_wait_hint;
+	b->epfd = b->kickfd = -1;
+	pthread_mutex_init(&b->stats_lock, NULL);
+	b->pathbuf = malloc(PVCALLS_STORE_MAX + 1);
+	b->refbuf = malloc(sizeof(uint32_t) << PVCALLS_WIRE_MAX_RING_ORDER);
+	if (!b->pathbuf || !b->refbuf || pvc_bh_init(&b->ports, 64) < 0) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	rc = pvcalls_transport_local_domid(t, &b->domid);
+	if (rc < 0)
+		goto fail;
+	b->epfd = epoll_create1(EPOLL_CLOEXEC);
+	b->kickfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (b->epfd < 0 || b->kickfd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	fd = pvcalls_transport_evtchn_fd(t);
+	rc = fd < 0 ? fd : ep_add(b, fd, &b->evt_tag, EPK_EVTCHN);
+	if (rc < 0)
+		goto fail;
+	fd = pvcalls_transport_store_fd(t);
+	rc = fd < 0 ? fd : ep_add(b, fd, &b->store_tag, EPK_STORE);
+	if (rc < 0)
+		goto fail;
+	rc = ep_add(b, b->kickfd, &b->kick_tag, EPK_KICK);
+	if (rc < 0)
+		goto fail;
+	rc = pvc_back_xb_start(b);
+	if (rc < 0)
+		goto fail;
+	pvc_info("back.start", "backend on %s, domain %u: max-page-order %u, %u sockets, "
+		 "spin %u us%s", pvcalls_transport_name(t), b->domid, b->lim.max_ring_order,
+		 b->lim.max_sockets, b->spin_us, b->offer_hint ? ", wait hints offered" : "");
+	*out = b;
+	return 0;
+fail:
+	pvcalls_back_free(b);
+	return rc;
+}
+
+void pvcalls_back_free(pvcalls_back *b)
+{
+	if (!b)
+		return;
+	while (b->fronts)
+		pvc_back_front_shutdown(b->fronts);
+	pvc_back_linger_sweep(b, true);
+	if (b->root_watched)
+		pvcalls_transport_store_unwatch(b->t, b->root, "pvcalls-back");
+	reap(b);
+	if (b->epfd >= 0)
+		close(b->epfd);
+	if (b->kickfd >= 0)
+		close(b->kickfd);
+	pvc_bh_fini(&b->ports);
+	pthread_mutex_destroy(&b->stats_lock);
+	free(b->pathbuf);
+	free(b->refbuf);
+	free(b);
+}

@@ -1,0 +1,781 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Focused tests of the backend driver over an in-process shm pair: the
+ * negotiation, a hand-written frontend's raw requests, limits, frontend
+ * death and violations, and a smoke test of each data path. Everything
+ * runs on the test's thread: it drives pvcalls_back_process() itself
+ * while it waits (the hub answers the guest's store calls from its own
+ * thread). The wire-level conformance suite (tests/conformance) covers
+ * each command exhaustively; this file checks the backend's own plumbing.
+ */
+#include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <pvcalls/backend.h>
+#include <pvcalls/proto.h>
+#include <pvcalls/ring.h>
+#include <pvcalls/shm.h>
+
+#include "ring/barrier.h"
+#include "ring/wait_hint.h"
+
+#define T_MS 3000
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------------------
+ * A raw frontend: the guest end of the pair, driven by hand.
+ */
+struct rawfe {
+	pvcalls_back *b;
+	pvcalls_transport *hub, *t;
+	uint32_t domid;
+	char dev[128], be[128];
+	void *page;
+	uint32_t ref, port;
+	pvcalls_cmd_front cmd;
+	uint32_t next_req;
+};
+
+/* A data ring the raw frontend shares for CONNECT or ACCEPT. */
+struct rawring {
+	void *intf_page, *data;
+	uint32_t intf_ref, port, order;
+	pvcalls_data_ring r;
+};
+
+static char *rd(pvcalls_transport *t, const char *dir, const char *key, char *buf)
+{
+	char p[256];
+
+	snprintf(p, sizeof(p), "%s/%s", dir, key);
+	if (pvcalls_transport_store_read(t, PVCALLS_STORE_NO_TXN, p, buf, 64) < 0)
+		return NULL;
+	return buf;
+}
+
+static void wr(pvcalls_transport *t, const char *dir, const char *key, const char *v)
+{
+	char p[256];
+
+	snprintf(p, sizeof(p), "%s/%s", dir, key);
+	ck_assert_int_eq(pvcalls_transport_store_write(t, PVCALLS_STORE_NO_TXN, p, v), 0);
+}
+
+static unsigned be_state(struct rawfe *fe)
+{
+	char v[64];
+
+	return rd(fe->hub, fe->be, "state", v) ? (unsigned)atoi(v) : 0;
+}
+
+/* Runs the backend until @state shows in the backend directory. */
+static bool pump_state(struct rawfe *fe, unsigned state)
+{
+	int64_t end = now_ms() + T_MS;
+
+	while (now_ms() < end) {
+		if (be_state(fe) == state)
+			return true;
+		ck_assert_int_ge(pvcalls_back_process(fe->b, 5), 0);
+	}
+	return be_state(fe) == state;
+}
+
+static void pump(pvcalls_back *b, int ms)
+{
+	int64_t end = now_ms() + ms;
+
+	while (now_ms() < end)
+		ck_assert_int_ge(pvcalls_back_process(b, 5), 0);
+}
+
+static void fe_setup(struct rawfe *fe, const struct pvcalls_back_opts *opts)
+{
+	memset(fe, 0, sizeof(*fe));
+	ck_assert_int_eq(pvcalls_shm_pair(NULL, NULL, &fe->hub, &fe->t), 0);
+	ck_assert_int_eq(pvcalls_back_new(fe->hub, opts, &fe->b), 0);
+	ck_assert_int_eq(pvcalls_transport_local_domid(fe->t, &fe->domid), 0);
+	snprintf(fe->dev, sizeof(fe->dev), "/local/domain/%u/device/pvcalls/0", fe->domid);
+	snprintf(fe->be, sizeof(fe->be), "/local/domain/0/backend/pvcalls/%u/0", fe->domid);
+	fe->next_req = 0;
+}
+
+/* The frontend half of the negotiation, by hand. */
+static void fe_connect(struct rawfe *fe, bool hint)
+{
+	char v[16];
+
+	ck_assert(pump_state(fe, 2));
+	ck_assert_int_eq(pvcalls_transport_share(fe->t, 0, 1, true, &fe->ref, &fe->page), 0);
+	pvcalls_cmd_sring_init(fe->page);
+	pvcalls_cmd_front_init(&fe->cmd, fe->page);
+	ck_assert_int_eq(pvcalls_transport_evtchn_alloc_unbound(fe->t, 0, &fe->port), 0);
+	snprintf(v, sizeof(v), "%u", fe->ref);
+	wr(fe->t, fe->dev, "ring-ref", v);
+	snprintf(v, sizeof(v), "%u", fe->port);
+	wr(fe->t, fe->dev, "port", v);
+	if (hint)
+		wr(fe->t, fe->dev, "feature-wait-hint", "1");
+	wr(fe->t, fe->dev, "state", "3");
+	ck_assert(pump_state(fe, 4));
+}
+
+static void fe_teardown(struct rawfe *fe)
+{
+	pvcalls_back_free(fe->b);
+	pvcalls_transport_close(fe->t);
+	pvcalls_transport_close(fe->hub);
+}
+
+static void send_req(struct rawfe *fe, struct pvcalls_wire_request *req)
+{
+	req->req_id = fe->next_req++;
+	ck_assert_int_eq(pvcalls_cmd_front_put(&fe->cmd, req), 0);
+	if (pvcalls_cmd_front_push(&fe->cmd))
+		pvcalls_transport_evtchn_notify(fe->t, fe->port);
+}
+
+/* Runs the backend until a response arrives (1) or @ms pass (0). */
+static int get_rsp(struct rawfe *fe, struct pvcalls_wire_response *rsp, int ms)
+{
+	int64_t end = now_ms() + ms;
+
+	for (;;) {
+		int rc = pvcalls_cmd_front_get(&fe->cmd, rsp);
+
+		ck_assert_int_ge(rc, 0);
+		if (rc == 1)
+			return 1;
+		if (now_ms() >= end)
+			return 0;
+		ck_assert_int_ge(pvcalls_back_process(fe->b, 2), 0);
+	}
+}
+
+/* Sends @req and returns the ret of its response, checking the echo. */
+static int32_t call(struct rawfe *fe, struct pvcalls_wire_request *req)
+{
+	struct pvcalls_wire_response rsp;
+
+	send_req(fe, req);
+	ck_assert_int_eq(get_rsp(fe, &rsp, T_MS), 1);
+	ck_assert_uint_eq(rsp.req_id, req->req_id);
+	ck_assert_uint_eq(rsp.cmd, req->cmd);
+	ck_assert_uint_eq(rsp.u.id, req->u.poll.id);
+	return rsp.ret;
+}
+
+static int32_t do_socket(struct rawfe *fe, uint64_t id)
+{
+	struct pvcalls_wire_request req;
+
+	ck_assert_int_eq(pvcalls_req_socket(&req, 0, id, AF_INET, SOCK_STREAM, 0), 0);
+	return call(fe, &req);
+}
+
+static struct sockaddr_in loopback(uint16_t port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	return a;
+}
+
+/* A host TCP listener on an ephemeral loopback port. */
+static int host_listen(uint16_t *port)
+{
+	struct sockaddr_in a = loopback(0);
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(listen(fd, 8), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+static uint16_t free_port(void)
+{
+	uint16_t port;
+	int fd = host_listen(&port);
+
+	close(fd);
+	return port;
+}
+
+static void ring_share(struct rawfe *fe, struct rawring *rr, uint32_t order)
+{
+	uint32_t n = 1u << order, refs[512];
+	struct pvcalls_wire_data_intf *intf;
+
+	ck_assert_uint_le(n, 512);
+	memset(rr, 0, sizeof(*rr));
+	rr->order = order;
+	ck_assert_int_eq(pvcalls_transport_share(fe->t, 0, 1, true, &rr->intf_ref, &rr->intf_page), 0);
+	ck_assert_int_eq(pvcalls_transport_share(fe->t, 0, n, true, refs, &rr->data), 0);
+	ck_assert_int_eq(pvcalls_transport_evtchn_alloc_unbound(fe->t, 0, &rr->port), 0);
+	intf = rr->intf_page;
+	intf->ring_order = order;
+	memcpy(intf->ref, refs, n * sizeof(refs[0]));
+	ck_assert_int_eq(pvcalls_data_ring_attach(&rr->r, intf, rr->data, order,
+						  PVCALLS_DATA_FRONTEND), 0);
+}
+
+static void ring_unshare(struct rawfe *fe, struct rawring *rr)
+{
+	pvcalls_transport_evtchn_close(fe->t, rr->port);
+	pvcalls_transport_unshare(fe->t, rr->data, 1u << rr->order);
+	pvcalls_transport_unshare(fe->t, rr->intf_page, 1);
+}
+
+/* Reads from the in ring until @len bytes arrived or @ms passed. */
+static size_t ring_recv(struct rawfe *fe, struct rawring *rr, char *buf, size_t len, int ms)
+{
+	int64_t end = now_ms() + ms;
+	size_t got = 0;
+
+	while (got < len && now_ms() < end) {
+		ssize_t n = pvcalls_data_read(&rr->r, buf + got, len - got, 0);
+
+		ck_assert_int_ge(n, 0);
+		if (n > 0) {
+			got += (size_t)n;
+			pvcalls_transport_evtchn_notify(fe->t, rr->port);
+		} else {
+			ck_assert_int_ge(pvcalls_back_process(fe->b, 2), 0);
+		}
+	}
+	return got;
+}
+
+static struct pvcalls_back_stats stats(struct rawfe *fe)
+{
+	struct pvcalls_back_stats st;
+
+	pvcalls_back_get_stats(fe->b, &st);
+	return st;
+}
+
+/* ------------------------------------------------------------------------
+ * Negotiation.
+ */
+
+START_TEST(test_publish_and_initwait)
+{
+	struct rawfe fe;
+	char v[64];
+
+	fe_setup(&fe, NULL);
+	ck_assert(pump_state(&fe, 2));
+	/* The frontend reads these, so read them as the guest. */
+	ck_assert_str_eq(rd(fe.t, fe.be, "versions", v), "1");
+	ck_assert_str_eq(rd(fe.t, fe.be, "max-page-order", v), "9");
+	ck_assert_str_eq(rd(fe.t, fe.be, "function-calls", v), "1");
+	ck_assert_str_eq(rd(fe.t, fe.be, "feature-wait-hint", v), "1");
+	ck_assert_uint_eq(stats(&fe).frontends, 0);
+	fe_teardown(&fe);
+}
+END_TEST
+
+START_TEST(test_publish_options)
+{
+	struct pvcalls_back_opts o = { .limits.max_ring_order = 4, .no_wait_hint = true };
+	struct rawfe fe;
+	char v[64];
+
+	fe_setup(&fe, &o);
+	ck_assert(pump_state(&fe, 2));
+	ck_assert_str_eq(rd(fe.t, fe.be, "max-page-order", v), "4");
+	ck_assert_ptr_null(rd(fe.t, fe.be, "feature-wait-hint", v));
+	{
+		struct pvcalls_back_opts bad = { .limits.max_ring_order = 10 };
+		pvcalls_back *b2 = NULL;
+
+		ck_assert_int_eq(pvcalls_back_new(fe.hub, &bad, &b2), -EINVAL);
+		ck_assert_ptr_null(b2);
+	}
+	fe_teardown(&fe);
+}
+END_TEST
+
+START_TEST(test_connect_and_close)
+{
+	struct rawfe fe;
+
+	fe_setup(&fe, NULL);
+	fe_connect(&fe, false);
+	ck_assert_uint_eq(stats(&fe).frontends, 1);
+	ck_assert_int_eq(do_socket(&fe, 7), 0);
+
+	/* Closing: everything released, backend Closing; then Closed. */
+	wr(fe.t, fe.dev, "state", "5");
+	ck_assert(pump_state(&fe, 5));
+	ck_assert_uint_eq(stats(&fe).frontends, 0);
+	wr(fe.t, fe.dev, "state", "6");
+	ck_assert(pump_state(&fe, 6));
+	/* A frontend that comes back finds InitWait again. */
+	wr(fe.t, fe.dev, "state", "1");
+	ck_assert(pump_state(&fe, 2));
+	fe_teardown(&fe);
+}
+END_TEST
+
+START_TEST(test_bad_ring_ref_stays_put)
+{
+	struct rawfe fe;
+
+	fe_setup(&fe, NULL);
+	ck_assert(pump_state(&fe, 2));
+	wr(fe.t, fe.dev, "ring-ref", "12345");
+	wr(fe.t, fe.dev, "port", "1");
+	wr(fe.t, fe.dev, "state", "3");
+	pump(fe.b, 100);
+	ck_assert_uint_eq(be_state(&fe), 2);
+	wr(fe.t, fe.dev, "ring-ref", "not a number");
+	pump(fe.b, 50);
+	ck_assert_uint_eq(be_state(&fe), 2);
+	ck_assert_uint_eq(stats(&fe).frontends, 0);
+	fe_teardown(&fe);
+}
+END_TEST
+
+START_TEST(test_frontend_death)
+{
+	struct rawfe fe;
+	struct rawring rr;
+	uint16_t port;
+	int lfd = host_listen(&port);
+	struct pvcalls_wire_request req;
+	struct sockaddr_in a = loopback(port);
+	char v[64];
+
+	fe_setup(&fe, NULL);
+	fe_connect(&fe, true);
+	ring_share(&fe, &rr, 1);
+	ck_assert_int_eq(pvcalls_req_connect(&req, 0, 1, (struct sockaddr *)&a, sizeof(a),
+					     rr.intf_ref, rr.port), 0);
+	ck_assert_int_eq(call(&fe, &req), 0);
+	ck_assert_uint_eq(stats(&fe).active_sockets, 1);
+
+	/* The guest goes away without a word: the hub removes its nodes. */
+	pvcalls_transport_close(fe.t);
+	fe.t = NULL;
+	for (int64_t end = now_ms() + T_MS; now_ms() < end && stats(&fe).frontends;)
+		pump(fe.b, 5);
+	ck_assert_uint_eq(stats(&fe).frontends, 0);
+	ck_assert_uint_eq(stats(&fe).active_sockets, 0);
+	pump(fe.b, 20);
+	/* Nothing was written back into the dead domain's directory. */
+	ck_assert_ptr_null(rd(fe.hub, fe.be, "state", v));
+	ck_assert_int_eq(stats(&fe).commands[PVCALLS_WIRE_CONNECT], 1);
+	close(lfd);
+	fe_teardown(&fe);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * Raw requests.
+ */
+
+START_TEST(test_requests)
+{
+	struct pvcalls_wire_request req;
+	struct pvcalls_wire_response rsp;
+	struct rawfe fe;
+
+	fe_setup(&fe, NULL);
+	fe_connect(&fe, false);
+	ck_assert_int_eq(do_socket(&fe, 0x1122334455667788ull), 0);
+	ck_assert_int_eq(do_socket(&fe, 0x1122334455667788ull), -17);
+
+	memset(&req, 0, sizeof(req));
+	req.cmd = PVCALLS_WIRE_SOCKET;
+	req.u.socket.id = 9;
+	req.u.socket.domain = 10; /* AF_INET6 */
+	req.u.socket.type = 1;
+	ck_assert_int_eq(call(&fe, &req), -97);
+
+	memset(&req, 0, sizeof(req));
+	req.cmd = 42;
+	req.u.poll.id = 0xabcdef;
+	ck_assert_int_eq(call(&fe, &req), -524);
+
+	pvcalls_req_poll(&req, 0, 555);
+	ck_assert_int_eq(call(&fe, &req), -22);
+	pvcalls_req_listen(&req, 0, 555, 5);
+	ck_assert_int_eq(call(&fe, &req), -22);
+	pvcalls_req_release(&req, 0, 555);
+	ck_assert_int_eq(call(&fe, &req), 0);
+	/* POLL on an id that is not passive. */
+	pvcalls_req_poll(&req, 0, 0x1122334455667788ull);
+	ck_assert_int_eq(call(&fe, &req), -22);
+	pvcalls_req_release(&req, 0, 0x1122334455667788ull);
+	ck_assert_int_eq(call(&fe, &req), 0);
+	ck_assert_int_eq(do_socket(&fe, 0x1122334455667788ull), 0);
+	ck_assert_int_eq(get_rsp(&fe, &rsp, 50), 0); /* exactly one response each */
+
+	ck_assert_uint_eq(stats(&fe).bad_commands, 2);
+	ck_assert_uint_eq(stats(&fe).commands[PVCALLS_WIRE_SOCKET], 4);
+	fe_teardown(&fe);
+}
+END_TEST
+
+START_TEST(test_limits)
+{
+	struct pvcalls_back_opts o = { .limits = { .max_sockets = 3, .max_listeners = 1 } };
+	struct pvcalls_wire_request req;
+	struct sockaddr_in a = loopback(0);
+	struct rawfe fe;
+
+	fe_setup(&fe, &o);
+	fe_connect(&fe, false);
+	ck_assert_int_eq(do_socket(&fe, 1), 0);
+	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 1, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(call(&fe, &req), 0);
+	ck_assert_int_eq(do_socket(&fe, 2), 0);
+	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 2, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(call(&fe, &req), -24); /* EMFILE: one listener only */
+	ck_assert_int_eq(do_socket(&fe, 3), 0);
+	ck_assert_int_eq(do_socket(&fe, 4), -24); /* EMFILE: three ids only */
+	pvcalls_req_release(&req, 0, 3);
+	ck_assert_int_eq(call(&fe, &req), 0);
+	ck_assert_int_eq(do_socket(&fe, 4), 0);
+	ck_assert_uint_eq(stats(&fe).passive_sockets, 1);
+	fe_teardown(&fe);
+}
+END_TEST
+
+START_TEST(test_cmd_ring_violation)
+{
+	struct rawfe fe;
+	struct pvcalls_wire_cmd_sring *sr;
+
+	fe_setup(&fe, NULL);
+	fe_connect(&fe, false);
+	ck_assert_int_eq(do_socket(&fe, 1), 0);
+	sr = fe.page;
+	pvc_store_release(&sr->req_prod, pvc_read_once(&sr->req_prod) + 100);
+	pvcalls_transport_evtchn_notify(fe.t, fe.port);
+	ck_assert(pump_state(&fe, 5));
+	ck_assert_uint_eq(stats(&fe).protocol_errors, 1);
+	ck_assert_uint_eq(stats(&fe).frontends, 0);
+	wr(fe.t, fe.dev, "state", "6");
+	ck_assert(pump_state(&fe, 6));
+	fe_teardown(&fe);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * Data paths (smoke tests; the conformance suite goes further).
+ */
+
+static void active_relay(bool hint)
+{
+	struct pvcalls_wire_request req;
+	struct rawfe fe;
+	struct rawring rr;
+	uint16_t port;
+	int lfd = host_listen(&port), c;
+	struct sockaddr_in a = loopback(port);
+	char buf[64];
+
+	fe_setup(&fe, NULL);
+	fe_connect(&fe, hint);
+	ring_share(&fe, &rr, 1);
+	ck_assert_int_eq(do_socket(&fe, 5), 0);
+	ck_assert_int_eq(pvcalls_req_connect(&req, 0, 5, (struct sockaddr *)&a, sizeof(a),
+					     rr.intf_ref, rr.port), 0);
+	ck_assert_int_eq(call(&fe, &req), 0);
+	c = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(c, 0);
+
+	/* guest -> host */
+	ck_assert_int_eq(pvcalls_data_write(&rr.r, "ping", 4), 4);
+	if (!hint || pvc_hint_peer_waiting(rr.intf_page, false))
+		pvcalls_transport_evtchn_notify(fe.t, rr.port);
+	pump(fe.b, 20);
+	ck_assert_int_eq(recv(c, buf, sizeof(buf), MSG_DONTWAIT), 4);
+	ck_assert_int_eq(memcmp(buf, "ping", 4), 0);
+
+	/* host -> guest, then end of stream after the data */
+	ck_assert_int_eq(send(c, "pong", 4, 0), 4);
+	close(c);
+	ck_assert_uint_eq(ring_recv(&fe, &rr, buf, 4, T_MS), 4);
+	ck_assert_int_eq(memcmp(buf, "pong", 4), 0);
+	for (int64_t end = now_ms() + T_MS; now_ms() < end && !pvcalls_data_rx_error(&rr.r);)
+		pump(fe.b, 2);
+	ck_assert_int_eq(pvcalls_data_rx_error(&rr.r), -107);
+	ck_assert_uint_eq(stats(&fe).bytes_to_guest, 4);
+	ck_assert_uint_eq(stats(&fe).bytes_from_guest, 4);
+
+	pvcalls_req_release(&req, 0, 5);
+	ck_assert_int_eq(call(&fe, &req), 0);
+	ck_assert_uint_eq(stats(&fe).active_sockets, 0);
+	ring_unshare(&fe, &rr);
+	close(lfd);
+	fe_teardown(&fe);
+}
+
+START_TEST(test_active_relay)
+{
+	active_relay(false);
+}
+END_TEST
+
+START_TEST(test_active_relay_hint)
+{
+	active_relay(true);
+}
+END_TEST
+
+START_TEST(test_connect_refused_and_bad_rings)
+{
+	struct pvcalls_back_opts o = { .limits.max_ring_order = 2 };
+	struct pvcalls_wire_request req;
+	struct rawfe fe;
+	struct rawring rr;
+	struct sockaddr_in a = loopback(free_port());
+
+	fe_setup(&fe, &o);
+	fe_connect(&fe, false);
+	ring_share(&fe, &rr, 1);
+	/* Asynchronous failure: the wire errno, and the id is usable again. */
+	ck_assert_int_eq(pvcalls_req_connect(&req, 0, 1, (struct sockaddr *)&a, sizeof(a),
+					     rr.intf_ref, rr.port), 0);
+	ck_assert_int_eq(call(&fe, &req), -111);
+	ck_assert_uint_eq(stats(&fe).active_sockets, 0);
+	/* A ref nobody granted. */
+	ck_assert_int_eq(pvcalls_req_connect(&req, 0, 2, (struct sockaddr *)&a, sizeof(a),
+					     4000, rr.port), 0);
+	ck_assert_int_eq(call(&fe, &req), -14);
+	/* ring_order above max-page-order. */
+	((struct pvcalls_wire_data_intf *)rr.intf_page)->ring_order = 3;
+	ck_assert_int_eq(pvcalls_req_connect(&req, 0, 3, (struct sockaddr *)&a, sizeof(a),
+					     rr.intf_ref, rr.port), 0);
+	ck_assert_int_eq(call(&fe, &req), -22);
+	ring_unshare(&fe, &rr);
+	fe_teardown(&fe);
+}
+END_TEST
+
+START_TEST(test_passive)
+{
+	struct pvcalls_wire_request req, poll_req, acc;
+	struct pvcalls_wire_response rsp;
+	struct rawfe fe;
+	struct rawring rr, rr2;
+	uint16_t port = free_port();
+	struct sockaddr_in a = loopback(port);
+	char buf[16];
+	int c;
+
+	fe_setup(&fe, NULL);
+	fe_connect(&fe, false);
+	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 10, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(call(&fe, &req), 0);
+	pvcalls_req_listen(&req, 0, 10, 4);
+	ck_assert_int_eq(call(&fe, &req), 0);
+
+	/* POLL waits for a connection. */
+	pvcalls_req_poll(&poll_req, 0, 10);
+	send_req(&fe, &poll_req);
+	ck_assert_int_eq(get_rsp(&fe, &rsp, 50), 0);
+	c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_eq(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(get_rsp(&fe, &rsp, T_MS), 1);
+	ck_assert_uint_eq(rsp.req_id, poll_req.req_id);
+	ck_assert_uint_eq(rsp.cmd, PVCALLS_WIRE_POLL);
+	ck_assert_int_eq(rsp.ret, 0);
+
+	/* ACCEPT takes it; the response carries the listener's id. */
+	ring_share(&fe, &rr, 0);
+	pvcalls_req_accept(&acc, 0, 10, 11, rr.intf_ref, rr.port);
+	ck_assert_int_eq(call(&fe, &acc), 0);
+	ck_assert_int_eq(send(c, "hi", 2, 0), 2);
+	ck_assert_uint_eq(ring_recv(&fe, &rr, buf, 2, T_MS), 2);
+	ck_assert_int_eq(memcmp(buf, "hi", 2), 0);
+
+	/* A pending ACCEPT is answered -EBADF before the listener's RELEASE. */
+	ring_share(&fe, &rr2, 0);
+	pvcalls_req_accept(&acc, 0, 10, 12, rr2.intf_ref, rr2.port);
+	send_req(&fe, &acc);
+	ck_assert_int_eq(get_rsp(&fe, &rsp, 50), 0);
+	pvcalls_req_release(&req, 0, 10);
+	send_req(&fe, &req);
+	ck_assert_int_eq(get_rsp(&fe, &rsp, T_MS), 1);
+	ck_assert_uint_eq(rsp.req_id, acc.req_id);
+	ck_assert_uint_eq(rsp.u.id, 10);
+	ck_assert_int_eq(rsp.ret, -9);
+	ck_assert_int_eq(get_rsp(&fe, &rsp, T_MS), 1);
+	ck_assert_uint_eq(rsp.req_id, req.req_id);
+	ck_assert_int_eq(rsp.ret, 0);
+	ck_assert_uint_eq(stats(&fe).passive_sockets, 0);
+	ck_assert_uint_eq(stats(&fe).active_sockets, 1);
+
+	pvcalls_req_release(&req, 0, 11);
+	ck_assert_int_eq(call(&fe, &req), 0);
+	close(c);
+	ring_unshare(&fe, &rr);
+	ring_unshare(&fe, &rr2);
+	fe_teardown(&fe);
+}
+END_TEST
+
+static uint8_t pat_byte(size_t i)
+{
+	return (uint8_t)(i * 7 + (i >> 12));
+}
+
+/*
+ * send() then close() at once: nothing the out ring held may be lost,
+ * even when the host socket cannot take it yet (the backend lingers).
+ */
+START_TEST(test_release_flushes)
+{
+	struct pvcalls_wire_request req;
+	struct rawfe fe;
+	struct rawring rr;
+	uint16_t port;
+	int lfd = host_listen(&port), c;
+	struct sockaddr_in a = loopback(port);
+	uint8_t chunk[65536], got[65536];
+	size_t sent = 0, n = 0;
+
+	fe_setup(&fe, NULL);
+	fe_connect(&fe, true);
+	ring_share(&fe, &rr, 4);
+	ck_assert_int_eq(pvcalls_req_connect(&req, 0, 1, (struct sockaddr *)&a, sizeof(a),
+					     rr.intf_ref, rr.port), 0);
+	ck_assert_int_eq(call(&fe, &req), 0);
+	c = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(c, 0);
+	/* The host does not read: fill the kernel, then the out ring. */
+	for (int64_t end = now_ms() + 10 * T_MS; now_ms() < end;) {
+		ssize_t w;
+
+		for (size_t i = 0; i < sizeof(chunk); i++)
+			chunk[i] = pat_byte(sent + i);
+		w = pvcalls_data_write(&rr.r, chunk, sizeof(chunk));
+		ck_assert_int_ge(w, 0);
+		sent += (size_t)w;
+		pvcalls_transport_evtchn_notify(fe.t, rr.port);
+		pump(fe.b, 5);
+		if (pvcalls_data_tx_free(&rr.r) == 0)
+			break;
+	}
+	ck_assert_int_eq(pvcalls_data_tx_free(&rr.r), 0);
+	/* The last bytes go in with the RELEASE, without a round in between. */
+	pvcalls_req_release(&req, 0, 1);
+	ck_assert_int_eq(call(&fe, &req), 0);
+	ring_unshare(&fe, &rr);
+	for (int64_t end = now_ms() + 10 * T_MS; now_ms() < end;) {
+		ssize_t r = recv(c, got, sizeof(got), MSG_DONTWAIT);
+
+		if (r == 0)
+			break;
+		if (r > 0) {
+			for (ssize_t i = 0; i < r; i++)
+				chunk[i] = pat_byte(n + (size_t)i);
+			ck_assert_int_eq(memcmp(got, chunk, (size_t)r), 0);
+			n += (size_t)r;
+		}
+		ck_assert_int_ge(pvcalls_back_process(fe.b, 1), 0);
+	}
+	ck_assert_uint_eq(n, sent);
+	close(c);
+	close(lfd);
+	fe_teardown(&fe);
+}
+END_TEST
+
+START_TEST(test_data_ring_violation)
+{
+	struct pvcalls_wire_request req;
+	struct rawfe fe;
+	struct rawring rr, rr2;
+	uint16_t port;
+	int lfd = host_listen(&port);
+	struct sockaddr_in a = loopback(port);
+	struct pvcalls_wire_data_intf *intf;
+
+	fe_setup(&fe, NULL);
+	fe_connect(&fe, false);
+	ring_share(&fe, &rr, 1);
+	ring_share(&fe, &rr2, 1);
+	ck_assert_int_eq(pvcalls_req_connect(&req, 0, 1, (struct sockaddr *)&a, sizeof(a),
+					     rr.intf_ref, rr.port), 0);
+	ck_assert_int_eq(call(&fe, &req), 0);
+	ck_assert_int_eq(pvcalls_req_connect(&req, 0, 2, (struct sockaddr *)&a, sizeof(a),
+					     rr2.intf_ref, rr2.port), 0);
+	ck_assert_int_eq(call(&fe, &req), 0);
+	/* out_prod far beyond anything written: that socket stops with -EPROTO. */
+	intf = rr.intf_page;
+	pvc_store_release(&intf->out_prod, 1u << 30);
+	pvcalls_transport_evtchn_notify(fe.t, rr.port);
+	pump(fe.b, 50);
+	ck_assert_int_eq(pvc_load_acquire(&intf->in_error), -71);
+	ck_assert_int_eq(pvc_load_acquire(&intf->out_error), -71);
+	/* The frontend and its other socket carry on. */
+	ck_assert_uint_eq(stats(&fe).frontends, 1);
+	ck_assert_uint_eq(be_state(&fe), 4);
+	ck_assert_int_eq(pvc_load_acquire(&((struct pvcalls_wire_data_intf *)rr2.intf_page)->in_error), 0);
+	ck_assert_int_eq(do_socket(&fe, 3), 0);
+	ring_unshare(&fe, &rr);
+	ring_unshare(&fe, &rr2);
+	close(lfd);
+	fe_teardown(&fe);
+}
+END_TEST
+
+static Suite *backend_suite(void)
+{
+	Suite *s = suite_create("backend");
+	TCase *neg = tcase_create("negotiation");
+	TCase *cmd = tcase_create("commands");
+	TCase *data = tcase_create("data");
+
+	tcase_add_test(neg, test_publish_and_initwait);
+	tcase_add_test(neg, test_publish_options);
+	tcase_add_test(neg, test_connect_and_close);
+	tcase_add_test(neg, test_bad_ring_ref_stays_put);
+	tcase_add_test(neg, test_frontend_death);
+	suite_add_tcase(s, neg);
+	tcase_add_test(cmd, test_requests);
+	tcase_add_test(cmd, test_limits);
+	tcase_add_test(cmd, test_cmd_ring_violation);
+	suite_add_tcase(s, cmd);
+	tcase_add_test(data, test_active_relay);
+	tcase_add_test(data, test_active_relay_hint);
+	tcase_add_test(data, test_connect_refused_and_bad_rings);
+	tcase_add_test(data, test_passive);
+	tcase_add_test(data, test_release_flushes);
+	tcase_add_test(data, test_data_ring_violation);
+	suite_add_tcase(s, data);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(backend_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

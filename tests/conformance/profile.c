@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Backend profiles: every expectation that depends on which backend is
+ * under test. The cases pair each with what the spec says, so a result
+ * that matches a documented divergence is reported as DIVERGES rather
+ * than as a failure.
+ *
+ * libpvcalls: include/pvcalls/backend.h ("Differences from Linux's
+ * pvcalls-back"), include/pvcalls/proto.h (pvcalls_req_parse) and the
+ * choices listed at the top of src/backend/back_cmd.c.
+ * linux: PROTOCOL.md sections 3 and 5 (Linux pvcalls-back, >= 6.10).
+ */
+#include <string.h>
+
+#include "conformance.h"
+
+static const struct profile profiles[] = {
+	{
+		.name = "libpvcalls",
+		.versions = "1",
+		.max_order = 9,
+		.order0 = true,
+		.connect_async = true,
+		.accept_poll_both = true,
+		.second_pending = 0,
+		.poll_unknown = W_EINVAL,
+		.poll_active = W_EINVAL,
+		.release_pending = W_EBADF,
+		.release_connecting = W_EBADF,
+		.dup_socket = W_EEXIST,
+		.dup_connect = W_EEXIST,
+		.dup_bind = W_EEXIST,
+		.dup_bind_active = W_EEXIST,
+		.dup_accept_new = W_EEXIST,
+		.connect_bad_family = W_EAFNOSUPPORT,
+		.connect_no_socket = 0,    /* as Linux: SOCKET is optional */
+		.bind_no_socket = 0,
+		.map_fail = W_EFAULT,
+		.bad_order = W_EINVAL,
+		.bind_len_long = W_EINVAL,
+		.accept_not_listening = W_EINVAL,
+		.listen_active = W_EINVAL,
+		.unknown_cmd_echoes_id = true,
+		.cmd_violation = VIOL_DISCONNECT,
+		.data_violation = W_EPROTO,
+		.writes_after_in_error = true,
+		.private_indexes = true,
+		.max_sockets = 1024,
+		.max_sockets_err = W_EMFILE,
+	},
+	{
+		/* Linux pvcalls-back as described in PROTOCOL.md. */
+		.name = "linux",
+		.versions = "1",
+		.max_order = 4,
+		.order0 = true,            /* 1.5: not rejected */
+		.connect_async = false,    /* 3.4: blocking connect in the command thread */
+		.accept_poll_both = false, /* 3.7, 3.8: one reqcopy per listener */
+		.second_pending = W_EINTR,
+		.poll_unknown = X_NONE,    /* 3.8: never answered */
+		.poll_active = X_NONE,
+		.release_pending = X_NONE, /* 3.9: dropped */
+		.release_connecting = X_OK_OR_ERR, /* cannot be pending: HOL blocking */
+		.dup_socket = 0,           /* 3.3: SOCKET keeps no state */
+		.dup_connect = 0,          /* 3.4: active ids not checked */
+		.dup_bind = W_EEXIST,      /* 3.5: radix insert */
+		.dup_bind_active = 0,      /* separate structures */
+		.dup_accept_new = 0,
+		.connect_bad_family = W_EINVAL, /* 3.4 step 1 */
+		.connect_no_socket = 0,
+		.bind_no_socket = 0,
+		.map_fail = W_EFAULT,      /* 3.4 step 4 */
+		.bad_order = W_EFAULT,
+		.bind_len_long = 0,        /* 3.5: only inet_bind's lower bound */
+		.accept_not_listening = X_ANYERR, /* 3.7: unclear, my reading: crash risk */
+		.listen_active = W_EINVAL, /* radix lookup fails */
+		.unknown_cmd_echoes_id = false, /* 3.10: u not filled */
+		.cmd_violation = VIOL_TOLERATE, /* 5: bounded by RING_HAS_UNCONSUMED_REQUESTS */
+		.data_violation = 0,       /* 1.6: queued() is bounded, no error */
+		.writes_after_in_error = true,
+		.private_indexes = false,  /* 4.1, 4.2: reads its indexes back */
+		.max_sockets = 0,
+		.max_sockets_err = 0,
+	},
+};
+
+const struct profile *profile_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(profiles) / sizeof(profiles[0]); i++)
+		if (!strcmp(profiles[i].name, name))
+			return &profiles[i];
+	return NULL;
+}
