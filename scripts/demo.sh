@@ -8,4 +8,4 @@ ensure_packages
 BUILD=${BUILD:-$PVCALLS_ROOT/build}
 configure_and_build "$BUILD"
 echo "== running the demo"
-exec "$BUILD/examples/pvcalls-ring-demo" "$@"
+exec "$BUILD/examples/pvcalls-demo" "$@"
