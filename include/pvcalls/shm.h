@@ -107,12 +107,17 @@ PVCALLS_API int pvcalls_shm_pair(const struct pvcalls_shm_opts *hub_opts,
 
 /**
  * Hub only: adds a guest connected through @p fd (one end of a
- * socketpair or an accepted connection). The hub owns @p fd afterwards.
- * The other end is passed to pvcalls_shm_connect_fd().
+ * socketpair(AF_UNIX, SOCK_SEQPACKET, ...) or an accepted connection).
+ * The hub owns @p fd afterwards, also on failure. The other end is passed
+ * to pvcalls_shm_connect_fd().
+ * @retval -EINVAL not a hub, or @p fd is not a SOCK_SEQPACKET socket.
  */
 PVCALLS_API int pvcalls_shm_hub_adopt(pvcalls_transport *hub, int fd);
 
-/** Guest over an already connected socket @p fd (owned afterwards). */
+/**
+ * Guest over an already connected SOCK_SEQPACKET Unix socket @p fd (owned
+ * afterwards, also on failure). @retval -EINVAL other socket types.
+ */
 PVCALLS_API int pvcalls_shm_connect_fd(int fd, const struct pvcalls_shm_opts *opts,
 				       pvcalls_transport **out);
 

@@ -105,6 +105,26 @@ static void data_full_ring(struct tc *tc)
 	judge(tc, "in_error after the drained EOF", err ? err : X_NONE, W_ENOTCONN, W_ENOTCONN);
 }
 
+/*
+ * The peer reads nothing for a while: the backend's socket fills up
+ * (EAGAIN) and the out ring stalls; then everything flows again.
+ */
+static void data_slow_peer(struct tc *tc)
+{
+	struct xfer x = { .to_peer = 4u << 20, .seed_out = 67 };
+	struct fe *fe = fe_open(tc);
+	struct as *s;
+	int peerfd;
+
+	if (!fe || !(s = open_active_rcvbuf(fe, 1, 2, 4096, &peerfd)))
+		return;
+	x.sent_fe = 0;
+	fe_fill_until_stalled(s, x.seed_out, &x.sent_fe, x.to_peer, 200);
+	REQUIRE(tc, x.sent_fe < x.to_peer, "4 MiB went through a peer that reads nothing");
+	tc_log(tc, "stalled after %llu bytes", (unsigned long long)x.sent_fe);
+	pump(s, peerfd, &x, T_MS(10000));
+}
+
 /* Linux's ring order (4: 32 KiB each way), a megabyte each way. */
 static void data_large(struct tc *tc)
 {
@@ -188,6 +208,35 @@ static void data_order_changed(struct tc *tc)
 	pump(s, peerfd, &x, T_MS(5000));
 }
 
+/*
+ * The frontend writes in_error itself (Linux's frontend does, -EBADF, on
+ * release): the backend stops filling the in ring; the socket can still
+ * be released.
+ */
+static void data_frontend_in_error(struct tc *tc)
+{
+	struct xfer x = { .to_peer = 1000, .to_fe = 1000, .seed_out = 68, .seed_in = 69 };
+	struct fe *fe = fe_open(tc);
+	uint32_t prod;
+	struct as *s;
+	int peerfd;
+
+	if (!fe || !(s = open_active(fe, 1, 1, &peerfd)) || pump(s, peerfd, &x, T_MS(5000)) < 0)
+		return;
+	fe_events(fe, 20);
+	prod = RD(s->intf->in_prod);
+	WR(s->intf->in_error, W_EBADF);
+	as_notify(s);
+	fe_events(fe, 50);
+	if (peer_send_all(tc, peerfd, 70, 0, 100, T_RSP) < 0)
+		return;
+	fe_events(fe, T_QUIET);
+	REQUIRE(tc, RD(s->intf->in_prod) == prod,
+		"the backend went on filling the in ring after the frontend set in_error");
+	judge(tc, "RELEASE", do_release(fe, 1), 0, 0);
+	REQUIRE(tc, peer_wait_eof(peerfd, T_RSP), "the connection stays open after RELEASE");
+}
+
 /* 64 active sockets on one frontend, all served, all released. */
 static void data_many_sockets(struct tc *tc)
 {
@@ -241,10 +290,12 @@ const struct case_def cases_data[] = {
 	{ "data.notify_in", data_notify_in },
 	{ "data.notify_out", data_notify_out },
 	{ "data.full_ring", data_full_ring },
+	{ "data.slow_peer", data_slow_peer },
 	{ "data.large", data_large },
 	{ "data.half_close", data_half_close },
 	{ "data.index_wrap32", data_index_wrap },
 	{ "data.ring_order_changed", data_order_changed },
+	{ "data.frontend_in_error", data_frontend_in_error },
 	{ "data.many_sockets", data_many_sockets },
 	{ NULL, NULL },
 };

@@ -158,6 +158,59 @@ static void hostile_backend_indexes(struct tc *tc)
 }
 
 /*
+ * Grant refs and ports are per domain: another frontend's numbers, which
+ * this one never granted, must not map (a backend that maps with the
+ * wrong domid would succeed here).
+ */
+static void hostile_foreign_refs(struct tc *tc)
+{
+	struct fe *a = fe_open(tc), *b;
+	struct pvcalls_wire_request r;
+	struct as *sa = NULL, *sb;
+	uint32_t ref;
+	uint16_t port;
+	int lfd;
+
+	/* A owns higher refs and ports than anything B will own. */
+	if (!a || !(b = fe_open(tc)))
+		return;
+	for (int i = 0; i < 4; i++)
+		if (!(sa = as_new(a, 10 + (uint64_t)i, 3)))
+			return;
+	if (!(sb = as_new(b, 1, 0)) || (lfd = peer_listen(tc, 4, &port)) < 0 ||
+	    do_socket(b, 1) != 0)
+		return;
+	ref = sa->refs[7];
+	REQUIRE(tc, ref > sb->refs[0] && sa->port > sb->port,
+		"suite: cannot arrange foreign numbers (refs %u/%u, ports %u/%u)", ref,
+		sb->refs[0], sa->port, sb->port);
+	rq_connect(&r, 1, port, ref, sb->port);
+	judge(tc, "CONNECT with another domain's indexes ref", fe_call(b, &r, T_RSP),
+	      tc->p->map_fail, X_ANYERR);
+	rq_connect(&r, 1, port, sb->ref, sa->port);
+	judge(tc, "CONNECT with another domain's port", fe_call(b, &r, T_RSP), tc->p->map_fail,
+	      X_ANYERR);
+	/* Both still served. */
+	judge(tc, "SOCKET on the first frontend", do_socket(a, 2), 0, 0);
+	judge(tc, "SOCKET on the second frontend", do_socket(b, 2), 0, 0);
+}
+
+/* Socket ids are per frontend: the same id on two frontends is two sockets. */
+static void lifecycle_ids_per_frontend(struct tc *tc)
+{
+	struct fe *a = fe_open(tc), *b;
+	uint16_t pa, pb;
+
+	if (!a || !(b = fe_open(tc)) || open_listener(a, 1, &pa) < 0 || open_listener(b, 1, &pb) < 0)
+		return;
+	if (!judge(tc, "RELEASE on the first frontend", do_release(a, 1), 0, 0))
+		return;
+	REQUIRE(tc, peer_connect(tc, pb, T_MS(1000)) >= 0,
+		"releasing id 1 of one frontend closed the other frontend's listener");
+	REQUIRE(tc, peer_connect(tc, pa, 500) < 0, "the released listener still accepts");
+}
+
+/*
  * The guest dies mid-stream with an active socket, a listener with a
  * pending ACCEPT, and data both ways in flight. The backend must close
  * its sockets, free the port, and keep serving everyone else.
@@ -168,7 +221,7 @@ static void lifecycle_vanish(struct tc *tc)
 	struct pvcalls_wire_request r;
 	struct pvcalls_back_stats st;
 	struct as *s, *sa;
-	uint64_t pos = 0;
+	uint64_t pos = 0, got = 0;
 	uint16_t lport;
 	int64_t deadline;
 	int peerfd, rc;
@@ -189,8 +242,14 @@ static void lifecycle_vanish(struct tc *tc)
 
 	fe_vanish(fe);
 
-	REQUIRE(tc, peer_wait_eof(peerfd, T_MS(3000)),
-		"the TCP connection of a vanished frontend stays open");
+	/* Ours also delivers what the out ring held (backend.h); then EOF. */
+	rc = peer_recv_to_eof(tc, peerfd, 71, &got, T_MS(3000));
+	if (rc < 0)
+		return;
+	REQUIRE(tc, rc == 1, "the TCP connection of a vanished frontend stays open");
+	if (tc->p->release_flushes)
+		REQUIRE(tc, got == pos, "%llu of the %llu bytes written before vanishing arrived",
+			(unsigned long long)got, (unsigned long long)pos);
 	deadline = pvc_now_ms() + T_MS(3000);
 	while (peer_connect(tc, lport, T_MS(200)) >= 0) {
 		REQUIRE(tc, pvc_now_ms() < deadline,
@@ -291,10 +350,39 @@ static void limits_max_sockets(struct tc *tc)
 				xstr(ret, b));
 		}
 	}
-	judge(tc, "SOCKET beyond the limit", do_socket(fe, n + 1), tc->p->max_sockets_err,
+	judge(tc, "SOCKET beyond the limit", do_socket(fe, n + 1), tc->p->limit_err,
 	      X_UNSPEC);
 	judge(tc, "RELEASE of one", do_release(fe, 1), 0, 0);
 	judge(tc, "SOCKET after a RELEASE", do_socket(fe, n + 2), 0, 0);
+}
+
+/* The per-frontend listener limit. */
+static void limits_max_listeners(struct tc *tc)
+{
+	uint32_t n = tc->p->max_listeners;
+	struct fe *fe;
+
+	if (!n) {
+		tc_skip(tc, "the %s profile has no listener limit", tc->p->name);
+		return;
+	}
+	if (!(fe = fe_open(tc)))
+		return;
+	for (uint32_t i = 1; i <= n; i++) {
+		char b[32];
+		int32_t ret;
+
+		if (do_socket(fe, i) != 0)
+			return;
+		ret = do_bind(fe, i, 0);
+		REQUIRE(tc, ret == 0, "BIND %u of %u returned %s", i, n, xstr(ret, b));
+	}
+	if (!judge(tc, "SOCKET", do_socket(fe, n + 1), 0, 0))
+		return;
+	judge(tc, "BIND beyond the listener limit", do_bind(fe, n + 1, 0), tc->p->limit_err,
+	      X_UNSPEC);
+	judge(tc, "RELEASE of one", do_release(fe, 1), 0, 0);
+	judge(tc, "BIND after a RELEASE", do_bind(fe, n + 1, 0), 0, 0);
 }
 
 /* After everything, nothing is left behind in the backend. */
@@ -328,9 +416,12 @@ const struct case_def cases_hostile[] = {
 	{ "hostile.out_prod_ahead", hostile_out_prod },
 	{ "hostile.in_cons_ahead", hostile_in_cons },
 	{ "hostile.backend_indexes", hostile_backend_indexes },
+	{ "hostile.foreign_refs", hostile_foreign_refs },
+	{ "lifecycle.ids_per_frontend", lifecycle_ids_per_frontend },
 	{ "lifecycle.vanish", lifecycle_vanish },
 	{ "lifecycle.vanish_connecting", lifecycle_vanish_connecting },
 	{ "limits.max_sockets", limits_max_sockets },
+	{ "limits.max_listeners", limits_max_listeners },
 	{ NULL, NULL },
 };
 

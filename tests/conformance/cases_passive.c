@@ -69,6 +69,36 @@ static void accept_queued(struct tc *tc)
 	pump(s, c, &x, T_MS(5000));
 }
 
+/* The client sends and closes before ACCEPT: nothing is lost. */
+static void accept_data_first(struct tc *tc)
+{
+	struct xfer x = { .to_fe = 3000, .seed_in = 49 };
+	struct fe *fe = fe_open(tc);
+	struct pvcalls_wire_request r;
+	struct as *s;
+	uint16_t port;
+	int32_t err;
+	int c;
+
+	if (!fe || open_listener(fe, 1, &port) < 0 || !(s = as_new(fe, 2, 1)))
+		return;
+	c = peer_connect(tc, port, T_MS(1000));
+	REQUIRE(tc, c >= 0, "cannot connect to the listener");
+	if (peer_send_all(tc, c, x.seed_in, 0, x.to_fe, T_RSP) < 0)
+		return;
+	tc_close_fd(tc, c);
+	fe_events(fe, 100);
+	if (send_accept(fe, &r, 1, s) < 0 ||
+	    !judge(tc, "ACCEPT of a closed connection", fe_result(fe, &r, T_RSP), 0, 0))
+		return;
+	err = drain_to_error(s, &x, SIZE_MAX, T_RSP);
+	if (tc_failed(tc))
+		return;
+	REQUIRE(tc, x.got_fe == x.to_fe, "received %llu of %llu bytes (in_error %d)",
+		(unsigned long long)x.got_fe, (unsigned long long)x.to_fe, err);
+	judge(tc, "in_error after the data", err ? err : X_NONE, W_ENOTCONN, W_ENOTCONN);
+}
+
 static void accept_unknown(struct tc *tc)
 {
 	struct fe *fe = fe_open(tc);
@@ -468,6 +498,38 @@ static void release_pending_both(struct tc *tc)
 }
 
 /*
+ * The frontend writes its last bytes and releases at once (send, then
+ * close) while the peer's buffers are full: the bytes still arrive (ours
+ * lingers), or at least a correct prefix does (Linux), then EOF.
+ */
+static void release_flushes(struct tc *tc)
+{
+	struct fe *fe = fe_open(tc);
+	uint64_t pos = 0, got = 0;
+	struct as *s;
+	int peerfd, rc;
+
+	if (!fe || !(s = open_active_rcvbuf(fe, 1, 4, 4096, &peerfd)))
+		return;
+	/* Fill the peer, the backend's socket and our out ring. */
+	fe_fill_until_stalled(s, 81, &pos, 64u << 20, 200);
+	REQUIRE(tc, RD(s->intf->out_prod) != RD(s->intf->out_cons),
+		"the out ring drained although the peer reads nothing");
+	if (!judge(tc, "RELEASE with unsent data", do_release(fe, 1), 0, 0))
+		return;
+	rc = peer_recv_to_eof(tc, peerfd, 81, &got, T_MS(10000));
+	if (rc < 0)
+		return;
+	REQUIRE(tc, rc == 1, "no EOF after RELEASE (%llu of %llu bytes)", (unsigned long long)got,
+		(unsigned long long)pos);
+	if (tc->p->release_flushes)
+		REQUIRE(tc, got == pos, "%llu of the %llu bytes written before RELEASE arrived",
+			(unsigned long long)got, (unsigned long long)pos);
+	tc_log(tc, "%llu bytes written, %llu delivered", (unsigned long long)pos,
+	       (unsigned long long)got);
+}
+
+/*
  * reuse = 1: the frontend reuses the same pages and event channel for its
  * next active socket (spec "Release"); the backend may keep them or not.
  */
@@ -510,6 +572,7 @@ static void release_reuse(struct tc *tc)
 const struct case_def cases_passive[] = {
 	{ "accept.deferred", accept_deferred },
 	{ "accept.queued", accept_queued },
+	{ "accept.data_first", accept_data_first },
 	{ "accept.unknown_id", accept_unknown },
 	{ "accept.not_listening", accept_not_listening },
 	{ "accept.bad_ref", accept_bad_ref },
@@ -529,6 +592,7 @@ const struct case_def cases_passive[] = {
 	{ "release.pending_accept", release_pending_accept },
 	{ "release.pending_poll", release_pending_poll },
 	{ "release.pending_both", release_pending_both },
+	{ "release.flushes_out", release_flushes },
 	{ "release.reuse", release_reuse },
 	{ NULL, NULL },
 };

@@ -211,6 +211,35 @@ static void connect_reset(struct tc *tc)
 	      X_ANYERR);
 }
 
+/* The peer talks first, before the CONNECT response reaches us: kept. */
+static void connect_server_first(struct tc *tc)
+{
+	struct xfer x = { .to_fe = 500, .seed_in = 21 };
+	struct xfer y = { .to_peer = 5000, .to_fe = 5000, .seed_out = 22, .seed_in = 23 };
+	struct fe *fe = fe_open(tc);
+	struct pvcalls_wire_request r;
+	struct as *s;
+	uint16_t port;
+	int lfd, c;
+
+	if (!fe || (lfd = peer_listen(tc, 4, &port)) < 0 || !(s = as_new(fe, 1, 1)) ||
+	    do_socket(fe, 1) != 0)
+		return;
+	rq_connect(&r, 1, port, s->ref, s->port);
+	if (fe_send(fe, &r) < 0)
+		return;
+	c = peer_accept(tc, lfd, T_RSP);
+	REQUIRE(tc, c >= 0, "no connection reached the peer");
+	if (peer_send_all(tc, c, x.seed_in, 0, x.to_fe, T_RSP) < 0)
+		return;
+	x.sent_peer = x.to_fe;
+	if (!judge(tc, "CONNECT", fe_result(fe, &r, T_RSP), 0, 0))
+		return;
+	if (pump(s, c, &x, T_MS(5000)) < 0)
+		return;
+	pump(s, c, &y, T_MS(5000));
+}
+
 static void connect_refused(struct tc *tc)
 {
 	struct fe *fe = fe_open(tc);
@@ -280,7 +309,7 @@ static void connect_bad_family(struct tc *tc)
  * Bad shared memory in CONNECT: an error response, no TCP connection left
  * behind, and the backend keeps serving.
  */
-enum { BAD_REF, BAD_DATA_REF, BAD_EVTCHN, BAD_ORDER, BAD_ORDER_HUGE };
+enum { BAD_REF, BAD_DATA_REF, BAD_EVTCHN, BAD_EVTCHN_BUSY, BAD_ORDER, BAD_ORDER_HUGE };
 
 static void connect_bad_shared(struct tc *tc, int kind)
 {
@@ -310,6 +339,10 @@ static void connect_bad_shared(struct tc *tc, int kind)
 		break;
 	case BAD_EVTCHN:
 		r.u.connect.evtchn = dead_port;
+		break;
+	case BAD_EVTCHN_BUSY:
+		/* The command ring's port: bound by the backend already. */
+		r.u.connect.evtchn = fe->port;
 		break;
 	case BAD_ORDER:
 		WR(s->intf->ring_order, tc->p->max_order + 1);
@@ -350,6 +383,11 @@ static void connect_bad_data_ref(struct tc *tc)
 static void connect_bad_evtchn(struct tc *tc)
 {
 	connect_bad_shared(tc, BAD_EVTCHN);
+}
+
+static void connect_evtchn_busy(struct tc *tc)
+{
+	connect_bad_shared(tc, BAD_EVTCHN_BUSY);
 }
 
 static void connect_order_too_big(struct tc *tc)
@@ -640,6 +678,7 @@ const struct case_def cases_socket[] = {
 	{ "connect.order9", connect_order9 },
 	{ "connect.order_too_big", connect_order_too_big },
 	{ "connect.order_huge", connect_order_huge },
+	{ "connect.server_first", connect_server_first },
 	{ "connect.eof", connect_eof },
 	{ "connect.reset", connect_reset },
 	{ "connect.refused", connect_refused },
@@ -648,6 +687,7 @@ const struct case_def cases_socket[] = {
 	{ "connect.bad_ref", connect_bad_ref },
 	{ "connect.bad_data_ref", connect_bad_data_ref },
 	{ "connect.bad_evtchn", connect_bad_evtchn },
+	{ "connect.evtchn_in_use", connect_evtchn_busy },
 	{ "connect.pending_async", connect_pending_async },
 	{ "connect.release_pending", connect_release_pending },
 	{ "connect.without_socket", connect_without_socket },

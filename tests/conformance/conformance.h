@@ -107,7 +107,9 @@ struct profile {
 	bool writes_after_in_error; /* out ring still served after in_error */
 	bool private_indexes;      /* ignores scribbles on its own shared indexes */
 	uint32_t max_sockets;      /* 0: no limit to test */
-	int32_t max_sockets_err;   /* SOCKET beyond it */
+	uint32_t max_listeners;    /* 0: no limit to test */
+	int32_t limit_err;         /* SOCKET or BIND beyond a limit */
+	bool release_flushes;      /* out data written before RELEASE all arrives */
 };
 
 const struct profile *profile_find(const char *name);
@@ -329,12 +331,18 @@ int open_listener(struct fe *fe, uint64_t id, uint16_t *port);
  * peer's accepted fd in *peerfd. NULL after reporting a failure.
  */
 struct as *open_active(struct fe *fe, uint64_t id, unsigned order, int *peerfd);
+/* The same, with a small receive buffer at the peer. */
+struct as *open_active_rcvbuf(struct fe *fe, uint64_t id, unsigned order, int rcvbuf,
+			      int *peerfd);
 
 /* ------------------------------------------------------------------ */
 /* TCP peers and the data pump (peer.c)                                 */
 
 /* Listening socket on 127.0.0.1 (non-blocking); *port gets the port. */
 int peer_listen(struct tc *tc, int backlog, uint16_t *port);
+/* The same with a small receive buffer (0: the default), to make the
+ * backend's sends block. */
+int peer_listen_rcvbuf(struct tc *tc, int backlog, int rcvbuf, uint16_t *port);
 /* Accepts within timeout; non-blocking fd or -1. */
 int peer_accept(struct tc *tc, int lfd, int timeout_ms);
 /* Connects to 127.0.0.1:port within timeout; non-blocking fd or -1. */
@@ -345,6 +353,11 @@ int peer_connect_start(struct tc *tc, uint16_t port);
 uint16_t free_port(void);
 /* Closes with an RST. */
 void peer_reset(struct tc *tc, int fd);
+/*
+ * Receives stream @seed from *got on until EOF (or a reset), checking every
+ * byte. 1 at EOF, 0 on timeout, -1 after reporting corrupt data.
+ */
+int peer_recv_to_eof(struct tc *tc, int fd, uint64_t seed, uint64_t *got, int timeout_ms);
 /* Waits for EOF (or an error) on fd, discarding data. 1 EOF, 0 timeout. */
 int peer_wait_eof(int fd, int timeout_ms);
 /*
@@ -383,6 +396,12 @@ int pump(struct as *s, int peerfd, struct xfer *x, int timeout_ms);
  * most @chunk bytes per step.
  */
 int32_t drain_to_error(struct as *s, struct xfer *x, size_t chunk, int timeout_ms);
+/*
+ * Frontend writes stream @seed into out until nothing moves for @stall_ms
+ * (the backend's socket is full) or @max bytes went; returns the count.
+ */
+uint64_t fe_fill_until_stalled(struct as *s, uint64_t seed, uint64_t *pos, uint64_t max,
+			       int stall_ms);
 /* Frontend writes n bytes of seed into out (waiting for room). */
 int fe_write_all(struct as *s, uint64_t seed, uint64_t *pos, uint64_t n, int timeout_ms);
 

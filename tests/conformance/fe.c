@@ -632,10 +632,16 @@ int open_listener(struct fe *fe, uint64_t id, uint16_t *port)
 
 struct as *open_active(struct fe *fe, uint64_t id, unsigned order, int *peerfd)
 {
+	return open_active_rcvbuf(fe, id, order, 0, peerfd);
+}
+
+struct as *open_active_rcvbuf(struct fe *fe, uint64_t id, unsigned order, int rcvbuf,
+			      int *peerfd)
+{
 	struct tc *tc = fe->tc;
 	uint16_t port;
 	char b[32];
-	int lfd = peer_listen(tc, 8, &port);
+	int lfd = peer_listen_rcvbuf(tc, 8, rcvbuf, &port);
 	struct as *s;
 	int32_t ret;
 

@@ -25,7 +25,7 @@ static void loopback(struct sockaddr_in *sa, uint16_t port)
 	sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 }
 
-int peer_listen(struct tc *tc, int backlog, uint16_t *port)
+int peer_listen_rcvbuf(struct tc *tc, int backlog, int rcvbuf, uint16_t *port)
 {
 	struct sockaddr_in sa;
 	socklen_t len = sizeof(sa);
@@ -37,6 +37,9 @@ int peer_listen(struct tc *tc, int backlog, uint16_t *port)
 		return -1;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* Set before listen(): accepted sockets inherit it (and the window). */
+	if (rcvbuf)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	loopback(&sa, 0);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, backlog) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
@@ -46,6 +49,11 @@ int peer_listen(struct tc *tc, int backlog, uint16_t *port)
 	}
 	*port = ntohs(sa.sin_port);
 	return tc_fd(tc, fd);
+}
+
+int peer_listen(struct tc *tc, int backlog, uint16_t *port)
+{
+	return peer_listen_rcvbuf(tc, backlog, 0, port);
 }
 
 int peer_accept(struct tc *tc, int lfd, int timeout_ms)
@@ -139,6 +147,36 @@ int peer_wait_eof(int fd, int timeout_ms)
 			continue;
 		int64_t left = deadline - pvc_now_ms();
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+		if (left <= 0)
+			return 0;
+		poll(&pfd, 1, (int)left);
+	}
+}
+
+int peer_recv_to_eof(struct tc *tc, int fd, uint64_t seed, uint64_t *got, int timeout_ms)
+{
+	int64_t deadline = pvc_now_ms() + timeout_ms;
+	uint8_t buf[16384];
+
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+		if (n > 0) {
+			for (ssize_t i = 0; i < n; i++) {
+				if (buf[i] != stream_byte(seed, *got + (uint64_t)i)) {
+					tc_fail(tc, "peer: byte %llu is corrupt",
+						(unsigned long long)(*got + (uint64_t)i));
+					return -1;
+				}
+			}
+			*got += (uint64_t)n;
+			continue;
+		}
+		if (n == 0 || (errno != EAGAIN && errno != EINTR))
+			return 1;
+		int64_t left = deadline - pvc_now_ms();
 
 		if (left <= 0)
 			return 0;
@@ -444,6 +482,26 @@ int32_t drain_to_error(struct as *s, struct xfer *x, size_t chunk, int timeout_m
 			return 0;
 		fe_events(s->fe, 5);
 	}
+}
+
+uint64_t fe_fill_until_stalled(struct as *s, uint64_t seed, uint64_t *pos, uint64_t max,
+			       int stall_ms)
+{
+	int64_t last = pvc_now_ms();
+	uint64_t start = *pos;
+	unsigned ci = 0;
+
+	while (*pos - start < max && pvc_now_ms() - last < stall_ms) {
+		int rc = fe_tx_step(s, seed, pos, start + max, &ci);
+
+		if (rc < 0)
+			break;
+		if (rc > 0)
+			last = pvc_now_ms();
+		else
+			fe_events(s->fe, 5);
+	}
+	return *pos - start;
 }
 
 int fe_write_all(struct as *s, uint64_t seed, uint64_t *pos, uint64_t n, int timeout_ms)

@@ -46,7 +46,9 @@ static const struct profile profiles[] = {
 		.writes_after_in_error = true,
 		.private_indexes = true,
 		.max_sockets = 1024,
-		.max_sockets_err = W_EMFILE,
+		.max_listeners = 64,
+		.limit_err = W_EMFILE,
+		.release_flushes = true,   /* back_data.c: "lingering" */
 	},
 	{
 		/* Linux pvcalls-back as described in PROTOCOL.md. */
@@ -80,7 +82,9 @@ static const struct profile profiles[] = {
 		.writes_after_in_error = true,
 		.private_indexes = false,  /* 4.1, 4.2: reads its indexes back */
 		.max_sockets = 0,
-		.max_sockets_err = 0,
+		.max_listeners = 0,
+		.limit_err = 0,
+		.release_flushes = false,  /* a prefix; the ring's rest is dropped */
 	},
 };
 

@@ -185,17 +185,11 @@ int target_new_guest(struct target *tg, pvcalls_transport **out)
 
 int target_stats(struct target *tg, struct pvcalls_back_stats *st)
 {
-	int rc;
-
 	if (tg->mode != TGT_SELF || !tg->back)
 		return -EOPNOTSUPP;
-	/* The backend object is single-threaded: pause its loop. */
-	back_stop(tg);
+	/* Documented as callable from any thread, while the loop runs. */
 	pvcalls_back_get_stats(tg->back, st);
-	rc = __atomic_load_n(&tg->back_rc, __ATOMIC_ACQUIRE);
-	if (rc == 0)
-		rc = back_start(tg);
-	return rc;
+	return 0;
 }
 
 int target_backend_error(struct target *tg)

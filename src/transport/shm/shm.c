@@ -382,11 +382,25 @@ fail:
 	return rc;
 }
 
+/* The protocol relies on message boundaries: only SOCK_SEQPACKET works. */
+static bool is_seqpacket(int fd)
+{
+	int type = 0;
+	socklen_t len = sizeof(type);
+
+	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_SEQPACKET;
+}
+
 int pvcalls_shm_connect_fd(int fd, const struct pvcalls_shm_opts *opts, pvcalls_transport **out)
 {
 	struct shm_ctx *ctx;
 	int rc, fl;
 
+	if (fd >= 0 && !is_seqpacket(fd)) {
+		pvc_err("shm.connect", "fd %d is not a SOCK_SEQPACKET Unix socket", fd);
+		close(fd);
+		return -EINVAL;
+	}
 	if (fd < 0 || !out) {
 		if (fd >= 0)
 			close(fd);
@@ -502,7 +516,8 @@ int pvcalls_shm_hub_adopt(pvcalls_transport *hub, int fd)
 
 	if (fd < 0)
 		return -EINVAL;
-	if (!ctx || !ctx->is_hub) {
+	if (!ctx || !ctx->is_hub || !is_seqpacket(fd)) {
+		pvc_err("shm.adopt", "fd %d: not a hub, or not a SOCK_SEQPACKET Unix socket", fd);
 		close(fd);
 		return -EINVAL;
 	}

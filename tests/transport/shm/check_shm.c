@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -1372,6 +1373,21 @@ START_TEST(test_hub_close_seen_by_guest)
 }
 END_TEST
 
+START_TEST(test_stream_socket_refused)
+{
+	pvcalls_transport *hub = NULL, *g = NULL;
+	int sv[2];
+
+	ck_assert_int_eq(pvcalls_shm_pair(NULL, NULL, &hub, &g), 0);
+	pvcalls_transport_close(g);
+	/* A stream socket would lose message boundaries: refused at once. */
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	ck_assert_int_eq(pvcalls_shm_hub_adopt(hub, sv[0]), -EINVAL);
+	ck_assert_int_eq(pvcalls_shm_connect_fd(sv[1], NULL, &g), -EINVAL);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
 static Suite *shm_suite(void)
 {
 	Suite *s = suite_create("transport.shm");
@@ -1411,6 +1427,7 @@ static Suite *shm_suite(void)
 	tcase_add_test(rv, test_peer_killed);
 	tcase_add_test(rv, test_hub_killed);
 	tcase_add_test(rv, test_hub_close_seen_by_guest);
+	tcase_add_test(rv, test_stream_socket_refused);
 	suite_add_tcase(s, rv);
 	return s;
 }
