@@ -43,6 +43,7 @@ struct fsock {
 	uint32_t order;
 	struct fring r;
 	int users;    /* threads inside a call on this socket */
+	int sleepers; /* threads asleep on this socket's ring (wait hint raised) */
 	bool closing; /* RELEASE started: blocked callers leave with -EBADF */
 	pthread_mutex_t tx_lock, rx_lock;
 	/* Non-blocking connect: result kept until connect() is called again. */
@@ -86,6 +87,8 @@ struct pvcalls_front {
 	int nsocks;
 	uint64_t next_id;
 	bool poller_busy; /* a thread is sleeping in poll() on epfd */
+	bool event_loop;  /* the application sleeps on epfd itself: keep hints raised */
+	int kickfd;       /* eventfd in epfd: wakes the poller (release, close) */
 	bool dead;        /* backend gone or protocol violated */
 	int epfd;
 	uint32_t order_default, spin_us;

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -71,6 +72,15 @@ static void fe_kill(pvcalls_front *fe, const char *why)
 		pvc_err("front.dead", "backend connection lost: %s", why);
 	fe->dead = true;
 	pthread_cond_broadcast(&fe->cond);
+}
+
+/* Wakes the thread asleep in poll() on epfd, so it re-checks everything. */
+static void kick_poller(pvcalls_front *fe)
+{
+	uint64_t one = 1;
+
+	if (write(fe->kickfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		pvc_debug("front.kick", "kick fd: %d", errno);
 }
 
 static void ring_free(pvcalls_front *fe, struct fring *r)
@@ -231,11 +241,57 @@ static void dispatch(pvcalls_front *fe)
 
 	/* Unmask before looking at the rings: an event that arrives after
 	 * this is delivered again (the fd becomes readable). */
+	uint64_t kicks;
+
 	while (pvcalls_transport_evtchn_pending(fe->t, &port) > 0)
 		pvcalls_transport_evtchn_unmask(fe->t, port);
+	if (read(fe->kickfd, &kicks, sizeof(kicks)) < 0 && errno != EAGAIN)
+		pvc_debug("front.kick", "kick fd: %d", errno);
 	handle_responses(fe);
 	handle_store(fe);
 	pthread_cond_broadcast(&fe->cond);
+}
+
+/*
+ * Wait hints. A socket's word is raised while at least one thread sleeps
+ * on it (sleepers counts them, under fe->lock), so a sender waking up
+ * cannot lower the word under a receiver that still sleeps. Once the
+ * application sleeps on pvcalls_front_fd() itself (event_loop), words stay
+ * raised: we cannot know when it wakes. Lock held.
+ */
+static void hints_sleep(pvcalls_front *fe, struct fsock **hs, unsigned nhs)
+{
+	if (!fe->hint)
+		return;
+	for (unsigned k = 0; k < nhs; k++)
+		if (hs[k]->r.valid && hs[k]->sleepers++ == 0)
+			pvc_hint_sleep(hs[k]->r.ring.intf, false);
+}
+
+static void hints_awake(pvcalls_front *fe, struct fsock **hs, unsigned nhs)
+{
+	if (!fe->hint)
+		return;
+	for (unsigned k = 0; k < nhs; k++)
+		if (hs[k]->r.valid && --hs[k]->sleepers == 0 && !fe->event_loop)
+			pvc_hint_awake(hs[k]->r.ring.intf, false);
+}
+
+/* A poll that found nothing and returns to the caller's event loop. */
+static bool arm_hints(pvcalls_front *fe, struct fsock **hs, unsigned nhs)
+{
+	bool any = false;
+
+	if (!fe->hint || !nhs)
+		return false;
+	fe->event_loop = true;
+	for (unsigned k = 0; k < nhs; k++) {
+		if (hs[k]->r.valid) {
+			pvc_hint_sleep(hs[k]->r.ring.intf, false);
+			any = true;
+		}
+	}
+	return any;
 }
 
 typedef bool (*pred_fn)(pvcalls_front *fe, void *arg);
@@ -256,8 +312,13 @@ static int fe_wait(pvcalls_front *fe, pred_fn pred, void *arg, int64_t deadline,
 			return 0;
 		if (fe->dead)
 			return -ENOTCONN;
-		if (deadline >= 0 && pvc_now_ms() >= deadline)
+		if (deadline >= 0 && pvc_now_ms() >= deadline) {
+			/* The caller will sleep elsewhere (its own event loop,
+			 * or a later call): keep the backend notifying. */
+			if (arm_hints(fe, hs, nhs) && pred(fe, arg))
+				return 0;
 			return -ETIMEDOUT;
+		}
 		if (spin_end && now_us() < spin_end) {
 			pthread_mutex_unlock(&fe->lock);
 			for (int k = 0; k < 64; k++)
@@ -267,16 +328,10 @@ static int fe_wait(pvcalls_front *fe, pred_fn pred, void *arg, int64_t deadline,
 		}
 		spin_end = 0;
 		/* H1 (wait_hint.h): announce the sleep, then look once more. */
-		if (fe->hint) {
-			for (unsigned k = 0; k < nhs; k++)
-				if (hs[k]->r.valid)
-					pvc_hint_sleep(hs[k]->r.ring.intf, false);
-			if (pred(fe, arg)) {
-				for (unsigned k = 0; k < nhs; k++)
-					if (hs[k]->r.valid)
-						pvc_hint_awake(hs[k]->r.ring.intf, false);
-				return 0;
-			}
+		hints_sleep(fe, hs, nhs);
+		if (fe->hint && pred(fe, arg)) {
+			hints_awake(fe, hs, nhs);
+			return 0;
 		}
 		fe->stats.sleeps++;
 		if (!fe->poller_busy) {
@@ -300,10 +355,7 @@ static int fe_wait(pvcalls_front *fe, pred_fn pred, void *arg, int64_t deadline,
 			ts.tv_nsec = (ms % 1000) * 1000000;
 			pthread_cond_timedwait(&fe->cond, &fe->lock, &ts);
 		}
-		if (fe->hint)
-			for (unsigned k = 0; k < nhs; k++)
-				if (hs[k]->r.valid)
-					pvc_hint_awake(hs[k]->r.ring.intf, false);
+		hints_awake(fe, hs, nhs);
 	}
 }
 
@@ -520,6 +572,7 @@ int pvcalls_front_open(pvcalls_transport *t, const struct pvcalls_front_opts *op
 	fe->t = t;
 	fe->next_id = 1;
 	fe->epfd = -1;
+	fe->kickfd = -1;
 	pthread_mutex_init(&fe->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -551,8 +604,11 @@ int pvcalls_front_open(pvcalls_transport *t, const struct pvcalls_front_opts *op
 		rc = -errno;
 		goto fail_port;
 	}
-	if (epoll_ctl(fe->epfd, EPOLL_CTL_ADD, pvcalls_transport_evtchn_fd(t), &ev) < 0 ||
-	    epoll_ctl(fe->epfd, EPOLL_CTL_ADD, pvcalls_transport_store_fd(t), &ev) < 0) {
+	fe->kickfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fe->kickfd < 0 ||
+	    epoll_ctl(fe->epfd, EPOLL_CTL_ADD, pvcalls_transport_evtchn_fd(t), &ev) < 0 ||
+	    epoll_ctl(fe->epfd, EPOLL_CTL_ADD, pvcalls_transport_store_fd(t), &ev) < 0 ||
+	    epoll_ctl(fe->epfd, EPOLL_CTL_ADD, fe->kickfd, &ev) < 0) {
 		rc = -errno;
 		goto fail_port;
 	}
@@ -576,6 +632,8 @@ fail_page:
 fail:
 	if (fe->epfd >= 0)
 		close(fe->epfd);
+	if (fe->kickfd >= 0)
+		close(fe->kickfd);
 	pthread_cond_destroy(&fe->cond);
 	pthread_mutex_destroy(&fe->lock);
 	free(fe);
@@ -604,6 +662,7 @@ void pvcalls_front_close(pvcalls_front *fe)
 		pvcalls_transport_store_watch(fe->t, fe->xb.backend, "pvcalls-fe-close");
 		fe->dead = true; /* makes every blocked call leave */
 		pthread_cond_broadcast(&fe->cond);
+		kick_poller(fe);
 		for (int64_t end = pvc_now_ms() + CLOSE_TIMEOUT_MS;
 		     !pred_backend_closing(fe, NULL) && pvc_now_ms() < end;) {
 			pthread_mutex_unlock(&fe->lock);
@@ -650,6 +709,7 @@ void pvcalls_front_close(pvcalls_front *fe)
 	pvc_xb_set_state(fe->t, fe->xb.dev, PVCALLS_XENBUS_CLOSED);
 	pthread_mutex_unlock(&fe->lock);
 	close(fe->epfd);
+	close(fe->kickfd);
 	pthread_cond_destroy(&fe->cond);
 	pthread_mutex_destroy(&fe->lock);
 	free(fe);
@@ -1226,6 +1286,7 @@ int pvcalls_front_release(pvcalls_front *fe, int h)
 	}
 	s->closing = true;
 	pthread_cond_broadcast(&fe->cond);
+	kick_poller(fe);
 	/* Blocked callers see closing and leave; wait for them. */
 	fe_wait(fe, pred_sole_user, s, deadline, NULL, 0);
 	/* A CONNECT in flight must be answered first: the backend maps the
@@ -1276,6 +1337,15 @@ int pvcalls_front_release(pvcalls_front *fe, int h)
 	return rc == -ENOTCONN ? 0 : rc;
 }
 
+/* prod - cons from the shared copies, or -EPROTO when impossible. */
+static int shared_distance(uint32_t *prod, uint32_t *cons, uint32_t size)
+{
+	uint32_t c = pvc_load_acquire(cons);
+	uint32_t d = pvc_load_acquire(prod) - c;
+
+	return d > size ? -EPROTO : (int)d;
+}
+
 /* Readiness of one entry. Lock held. May queue a POLL for a listener. */
 static short poll_one(pvcalls_front *fe, struct fsock *s, short events)
 {
@@ -1285,8 +1355,16 @@ static short poll_one(pvcalls_front *fe, struct fsock *s, short events)
 	case FS_CONNECTED: {
 		int32_t rerr = pvcalls_data_rx_error(&s->r.ring);
 		int32_t terr = pvcalls_data_tx_error(&s->r.ring);
-		int q = pvcalls_data_rx_queued(&s->r.ring);
-		int f = pvcalls_data_tx_free(&s->r.ring);
+		/* Other threads may be sending and receiving on this socket
+		 * and own the ring's private counters: look at the shared
+		 * indexes only (our own side's were published with release). */
+		int q = shared_distance(s->r.ring.rx_prod_sh, s->r.ring.rx_cons_sh,
+					s->r.ring.size);
+		int f = shared_distance(s->r.ring.tx_prod_sh, s->r.ring.tx_cons_sh,
+					s->r.ring.size);
+
+		if (f >= 0)
+			f = (int)s->r.ring.size - f;
 
 		if (q < 0 || f < 0)
 			return POLLERR;

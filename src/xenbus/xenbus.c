@@ -13,6 +13,9 @@
 #include "common/log.h"
 #include "xenbus/xenbus.h"
 
+/* How long a frontend waits for a Closing/Closed backend to come back. */
+#define CLOSED_GRACE_MS 2000
+
 int64_t pvc_now_ms(void)
 {
 	struct timespec ts;
@@ -135,6 +138,7 @@ int pvc_xb_front_probe(pvcalls_transport *t, uint32_t devid, int timeout_ms,
 	int64_t deadline = pvc_now_ms() + timeout_ms;
 	char buf[PVC_XB_PATH];
 	uint32_t state, fc;
+	int64_t closed_since;
 	int rc, n;
 
 	memset(fe, 0, sizeof(*fe));
@@ -158,26 +162,43 @@ int pvc_xb_front_probe(pvcalls_transport *t, uint32_t devid, int timeout_ms,
 		return rc == -ENOENT ? -ENODEV : rc;
 	}
 
+	/*
+	 * Start (or start again, after an earlier frontend closed the device)
+	 * from Initialising: a backend that went Closed follows us back to
+	 * InitWait (PROTOCOL.md 2.4).
+	 */
+	rc = pvc_xb_read_state(t, fe->dev, &state);
+	if (rc == 0 && state != PVCALLS_XENBUS_INITIALISING)
+		rc = pvc_xb_set_state(t, fe->dev, PVCALLS_XENBUS_INITIALISING);
+	if (rc < 0)
+		return rc;
+
 	/* Watch the backend's state until it has published its nodes. */
 	rc = pvcalls_transport_store_watch(t, fe->backend, "pvcalls-fe-probe");
 	if (rc < 0)
 		return rc;
+	closed_since = 0;
 	for (;;) {
 		rc = pvc_xb_read_state(t, fe->backend, &state);
 		if (rc < 0)
 			goto out;
 		if (state >= PVCALLS_XENBUS_INITWAIT && state <= PVCALLS_XENBUS_CONNECTED)
 			break;
+		/* A closed backend gets a short grace to follow us back. */
 		if (state >= PVCALLS_XENBUS_CLOSING) {
-			pvc_err("xenbus.backend-closed", "backend %s is %s", fe->backend,
-				pvc_xb_state_name(state));
-			rc = -ECONNREFUSED;
-			goto out;
+			if (!closed_since)
+				closed_since = pvc_now_ms();
+			else if (pvc_now_ms() - closed_since > CLOSED_GRACE_MS) {
+				pvc_err("xenbus.backend-closed", "backend %s stays %s",
+					fe->backend, pvc_xb_state_name(state));
+				rc = -ECONNREFUSED;
+				goto out;
+			}
 		}
-		rc = pvc_xb_wait_event(t, deadline);
+		rc = pvc_xb_wait_event(t, closed_since ? pvc_now_ms() + 100 : deadline);
 		if (rc < 0)
 			goto out;
-		if (rc == 0) {
+		if (rc == 0 && pvc_now_ms() >= deadline) {
 			pvc_err("xenbus.timeout", "backend %s stayed %s", fe->backend,
 				pvc_xb_state_name(state));
 			rc = -ETIMEDOUT;

@@ -27,6 +27,7 @@ struct xfer {
 	double t0;
 	double fe_send_end, fe_recv_end, peer_send_end, peer_recv_end;
 	int peer_got_all; /* atomic */
+	double fe_send_worst, fe_recv_worst; /* longest single call */
 	ssize_t fe_eof_rc;
 	int peer_eof_rc;
 };
@@ -35,6 +36,7 @@ static void *fe_sender(void *arg)
 {
 	struct xfer *x = arg;
 	uint64_t off = 0, rs = 0x1234567u;
+	double t;
 
 	while (off < x->n) {
 		size_t avail, want = 1 + (size_t)(e2e_rand(&rs) % CHUNK_MAX);
@@ -44,7 +46,11 @@ static void *fe_sender(void *arg)
 
 		if (k > x->n - off)
 			k = (size_t)(x->n - off);
+		t = e2e_now();
 		r = pvcalls_front_send(x->e->fe, x->s, p, k, 0);
+		t = e2e_now() - t;
+		if (t > x->fe_send_worst)
+			x->fe_send_worst = t;
 		if (r <= 0) {
 			e2e_fail("frontend send of %zu bytes at offset %" PRIu64 ": %zd (%s)%s", k,
 				 off, r, r < 0 ? pvcalls_strerror((int)r) : "",
@@ -65,7 +71,12 @@ static void *fe_receiver(void *arg)
 
 	while (off < x->n) {
 		size_t want = 1 + (size_t)(e2e_rand(&rs) % CHUNK_MAX);
+		double t = e2e_now();
 		ssize_t r = pvcalls_front_recv(x->e->fe, x->s, buf, want, 0), bad;
+
+		t = e2e_now() - t;
+		if (t > x->fe_recv_worst)
+			x->fe_recv_worst = t;
 
 		if (r <= 0) {
 			e2e_fail("frontend recv at offset %" PRIu64 " of %" PRIu64 ": %zd (%s)%s", off,
@@ -218,6 +229,14 @@ static void transfer(struct e2e_env *e, int s, int fd, uint64_t n, const char *l
 		       mbps(n, x->fe_recv_end - x->t0), mbps(2 * n, dt));
 	}
 
+	printf("e2e.bulk[%s] %s: longest frontend call: send %.1f ms, recv %.1f ms\n",
+	       e2e_flavour(), label, x->fe_send_worst * 1000, x->fe_recv_worst * 1000);
+	/* The peer is always reading and writing: a call that blocks this long
+	 * slept through its wakeup (fe_wait's 1 s poll timeout rescued it). */
+	ck_assert_msg(x->fe_send_worst < 0.9 * (E2E_SLOW > 1 ? 2 : 1) &&
+			      x->fe_recv_worst < 0.9 * (E2E_SLOW > 1 ? 2 : 1),
+		      "%s: a frontend call blocked for %.0f ms (send) / %.0f ms (recv): lost wakeup?",
+		      label, x->fe_send_worst * 1000, x->fe_recv_worst * 1000);
 	/* Releasing closes the host socket: the peer sees EOF. */
 	e2e_release(e, s);
 	e2e_join(t[3], 30 * E2E_SLOW, "the peer receiver (waiting for EOF after release)");
@@ -284,6 +303,27 @@ START_TEST(bulk_order4)
 }
 END_TEST
 
+/* Order 0: a single 4 KiB page each way, every transfer wraps. */
+START_TEST(bulk_order0)
+{
+	struct e2e_env e;
+	uint64_t n = e2e_volume(1ull << 30, 64ull << 20) / 16;
+	uint16_t port = 0;
+	int lfd, s, fd, rc;
+
+	e2e_env_start(&e, NULL);
+	lfd = e2e_tcp_listen(&port, 4);
+	s = e2e_socket(&e, 0);
+	rc = e2e_front_connect(&e, s, port);
+	ck_assert_msg(rc == 0, "connect: %s", pvcalls_strerror(rc));
+	fd = e2e_tcp_accept(lfd, 10000);
+	close(lfd);
+	transfer(&e, s, fd, n, "connect, order 0");
+	e2e_wait_back(&e, 1, 0, 0, 5000);
+	e2e_env_stop(&e);
+}
+END_TEST
+
 START_TEST(bulk_accept)
 {
 	struct e2e_env e;
@@ -327,6 +367,7 @@ int main(void)
 	tcase_add_test(tc, bulk_default_order);
 	tcase_add_test(tc, bulk_order9);
 	tcase_add_test(tc, bulk_order4);
+	tcase_add_test(tc, bulk_order0);
 	tcase_add_test(tc, bulk_accept);
 	suite_add_tcase(s, tc);
 	return e2e_main(s);

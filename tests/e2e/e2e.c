@@ -443,6 +443,7 @@ int e2e_tcp_connect(uint16_t port)
 		close(fd);
 		return -err;
 	}
+	e2e_tcp_timeouts(fd, E2E_SOCK_TIMEO_MS);
 	return fd;
 }
 
@@ -457,6 +458,7 @@ int e2e_tcp_accept(int lfd, int timeout_ms)
 	ck_assert_msg(rc == 1, "peer: no connection arrived within %d ms", timeout_ms);
 	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	ck_assert_msg(fd >= 0, "accept: %s", strerror(errno));
+	e2e_tcp_timeouts(fd, E2E_SOCK_TIMEO_MS);
 	return fd;
 }
 

@@ -165,9 +165,9 @@ void e2e_release(struct e2e_env *e, int s);
 int e2e_tcp_listen(uint16_t *port, int backlog);
 /* A port on 127.0.0.1 that nobody listens on right now. */
 uint16_t e2e_free_port(void);
-/* Connected plain socket to 127.0.0.1:@port, or -errno. */
+/* Connected plain socket to 127.0.0.1:@port, or -errno (with safety-net timeouts). */
 int e2e_tcp_connect(uint16_t port);
-/* accept() with a timeout; fails the test on timeout. */
+/* accept() with a timeout; fails the test on timeout (safety-net timeouts set). */
 int e2e_tcp_accept(int lfd, int timeout_ms);
 void e2e_tcp_timeouts(int fd, int ms);
 void e2e_tcp_nodelay(int fd);
