@@ -58,6 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_ORDER PVCALLS_WIRE_MAX_RING_ORDER
 #define MAX_DATA ((size_t)PAGE << MAX_ORDER)
 #define MAX_OPS 1024
+/* Bytes one input may ask to move, so that no input is slow. */
+#define BUDGET (8u << 20)
 
 #define must(c)                                                                        \
 	do {                                                                           \
@@ -171,6 +173,7 @@ struct world {
 	unsigned order;
 	uint32_t size;
 	bool clean;
+	uint64_t budget;		/* bytes still allowed (BUDGET) */
 	struct side s[2];		/* 0: frontend, 1: backend */
 };
 
@@ -246,6 +249,8 @@ static void produce(struct world *w, int who, int how, struct input *in)
 	uint32_t prod0 = sd->r.tx_prod;
 	int64_t room = want_free(w, sd);
 	struct iovec iov[2];
+
+	w->budget -= len < w->budget ? len : w->budget;
 
 	must(!w->clean || room >= 0);
 	if (how == 0) {
@@ -330,6 +335,8 @@ static void consume(struct world *w, int who, int how, struct input *in)
 	int64_t q = want_queued(w, sd);
 	struct iovec iov[2];
 
+	w->budget -= len < w->budget ? len : w->budget;
+
 	must(!w->clean || q == (int64_t)(w->s[!who].sent - sd->got));
 	if (how < 2) {
 		ssize_t n;
@@ -409,10 +416,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	w.intf->in_prod = w.intf->in_cons = start_in;
 	w.intf->out_prod = w.intf->out_cons = start_out;
 	w.clean = true;
+	w.budget = BUDGET;
 	attach(&w, 0);
 	attach(&w, 1);
 
-	for (unsigned op = 0; in.n && op < MAX_OPS; op++) {
+	for (unsigned op = 0; in.n && op < MAX_OPS && w.budget; op++) {
 		uint8_t code = in8(&in);
 		int who = code & 1;
 		struct side *sd = &w.s[who];
