@@ -40,9 +40,9 @@ struct rawbe {
 	pvcalls_cmd_back ring;
 	void *page;
 	uint32_t port;
-	enum mode mode;
-	volatile int stop;
-	int answered;
+	_Atomic int mode; /* enum mode; read by the fake backend thread */
+	_Atomic int stop;
+	_Atomic int answered;
 	int held;
 	struct pvcalls_wire_request held_req;
 	pthread_t th;
