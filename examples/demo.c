@@ -297,7 +297,7 @@ int main(void)
 	waitpid(pid, &status, 0);
 	ok = ok && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 	pvcalls_back_get_stats(back, &st);
-	stop = 1;
+	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
 	pthread_join(bt, NULL);
 	printf("backend: %" PRIu64 " commands served, %" PRIu64 " bytes to the guest, "
 	       "%" PRIu64 " from it\n",

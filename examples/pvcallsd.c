@@ -4,23 +4,27 @@
  * serves every frontend its transport brings, and stops cleanly on
  * SIGINT or SIGTERM.
  *
- *   pvcallsd --shm PATH [--max-ring-order N] [--max-sockets N]
+ *   pvcallsd (--shm PATH | --xen) [--max-ring-order N] [--max-sockets N]
  *            [--max-listeners N] [--spin-us N] [-v]
  *
- * Transports are chosen through the table below; --xen joins it when the
- * Xen transport exists.
+ * --shm makes it the hub of the shared-memory transport (guests connect
+ * to PATH); --xen serves this Xen domain's backend/pvcalls devices (built
+ * only with libpvcalls-xen, PVCALLS_HAVE_XEN).
  */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <pvcalls/backend.h>
 #include <pvcalls/shm.h>
+#ifdef PVCALLS_HAVE_XEN
+#include <pvcalls/xen.h>
+#endif
 
 static volatile sig_atomic_t stop_signal;
 
@@ -31,27 +35,53 @@ static void on_signal(int sig)
 
 /* One way of obtaining the backend's transport. */
 struct transport_kind {
-	const char *option;
 	int (*open)(const char *arg, pvcalls_transport **t);
-	const char *what; /* for the status line */
+	const char *what; /* for messages and the status line */
 };
 
 static int open_shm(const char *path, pvcalls_transport **t)
 {
-	return pvcalls_shm_listen(path, NULL, t);
+	int rc = pvcalls_shm_listen(path, NULL, t);
+
+	if (rc < 0)
+		fprintf(stderr, "pvcallsd: shm hub %s: %s\n", path, pvcalls_strerror(rc));
+	return rc;
 }
 
-/* XEN: add { "xen", open_xen, "Xen" } once src/transport/xen exists. */
-static const struct transport_kind kinds[] = {
-	{ "shm", open_shm, "shm hub" },
-};
+static int open_xen(const char *arg, pvcalls_transport **t)
+{
+#ifdef PVCALLS_HAVE_XEN
+	char why[256];
+	int rc = pvcalls_xen_probe(why, sizeof(why));
+
+	(void)arg;
+	if (rc < 0) {
+		fprintf(stderr, "pvcallsd: --xen: %s\n", why);
+		return rc;
+	}
+	rc = pvcalls_xen_open(NULL, t);
+	if (rc < 0)
+		fprintf(stderr, "pvcallsd: --xen: %s\n", pvcalls_strerror(rc));
+	return rc;
+#else
+	(void)arg;
+	(void)t;
+	fprintf(stderr, "pvcallsd: --xen: this build has no Xen support "
+			"(rebuild with libxen-dev and -DPVCALLS_XEN=ON)\n");
+	return -ENOTSUP;
+#endif
+}
+
+static const struct transport_kind kind_shm = { open_shm, "shm hub" };
+static const struct transport_kind kind_xen = { open_xen, "Xen" };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: pvcallsd --shm PATH [options]\n"
+		"usage: pvcallsd (--shm PATH | --xen) [options]\n"
 		"  --shm PATH            serve guests of a shared-memory hub listening on PATH\n"
 		"                        ('@name' for the abstract namespace)\n"
+		"  --xen                 serve the pvcalls devices of this Xen domain%s\n"
 		"  --max-ring-order N    largest data ring order offered, 1..9 (default 9;\n"
 		"                        Linux frontends need at least 4)\n"
 		"  --max-sockets N       sockets per frontend (default 1024)\n"
@@ -59,18 +89,25 @@ static void usage(FILE *f)
 		"  --spin-us N           poll busy rings for N us before sleeping (default 20,\n"
 		"                        0: never poll)\n"
 		"  -v, --verbose         debug log on stderr\n"
-		"  -h, --help            this text\n");
+		"  -h, --help            this text\n",
+#ifdef PVCALLS_HAVE_XEN
+		""
+#else
+		" (not in this build)"
+#endif
+	);
 }
 
-static int parse_num(const char *opt, const char *s, unsigned long max, uint32_t *out)
+static int parse_num(const char *opt, const char *s, unsigned long min, unsigned long max,
+		     uint32_t *out)
 {
 	char *end;
 	unsigned long v;
 
 	errno = 0;
 	v = strtoul(s, &end, 10);
-	if (errno || !*s || *end || s[0] == '-' || v > max) {
-		fprintf(stderr, "pvcallsd: %s: bad number \"%s\" (0..%lu)\n", opt, s, max);
+	if (errno || !*s || *end || s[0] == '-' || v < min || v > max) {
+		fprintf(stderr, "pvcallsd: %s: bad number \"%s\" (%lu..%lu)\n", opt, s, min, max);
 		return -1;
 	}
 	*out = (uint32_t)v;
@@ -81,6 +118,7 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "shm", required_argument, NULL, 'S' },
+		{ "xen", no_argument, NULL, 'X' },
 		{ "max-ring-order", required_argument, NULL, 'o' },
 		{ "max-sockets", required_argument, NULL, 's' },
 		{ "max-listeners", required_argument, NULL, 'l' },
@@ -96,32 +134,35 @@ int main(int argc, char **argv)
 	pvcalls_transport *t = NULL;
 	struct sigaction sa;
 	pvcalls_back *b = NULL;
-	bool order_set = false;
 	uint32_t spin;
 	int c, rc, verbose = 0;
 
 	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'S':
-			kind = &kinds[0];
+			kind = &kind_shm;
 			arg = optarg;
 			break;
+		case 'X':
+			kind = &kind_xen;
+			arg = "";
+			break;
 		case 'o':
-			if (parse_num("--max-ring-order", optarg, 9, &opts.limits.max_ring_order))
+			/* 1..9: the spec's minimum (and 0 means "default" to the library). */
+			if (parse_num("--max-ring-order", optarg, 1, 9, &opts.limits.max_ring_order))
 				return 2;
-			order_set = true;
 			break;
 		case 's':
-			if (parse_num("--max-sockets", optarg, UINT32_MAX, &opts.limits.max_sockets))
+			if (parse_num("--max-sockets", optarg, 1, UINT32_MAX, &opts.limits.max_sockets))
 				return 2;
 			break;
 		case 'l':
-			if (parse_num("--max-listeners", optarg, UINT32_MAX,
+			if (parse_num("--max-listeners", optarg, 1, UINT32_MAX,
 				      &opts.limits.max_listeners))
 				return 2;
 			break;
 		case 'u':
-			if (parse_num("--spin-us", optarg, 1000000, &spin))
+			if (parse_num("--spin-us", optarg, 0, 1000000, &spin))
 				return 2;
 			opts.spin_us = spin ? spin : PVCALLS_BACK_NO_SPIN;
 			break;
@@ -140,11 +181,6 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	/* The spec's minimum is 1 (and the library reads 0 as "default"). */
-	if (order_set && opts.limits.max_ring_order == 0) {
-		fprintf(stderr, "pvcallsd: --max-ring-order: must be 1..9\n");
-		return 2;
-	}
 
 	pvcalls_set_logger(pvcalls_log_stderr, NULL, verbose ? PVCALLS_LOG_DEBUG : PVCALLS_LOG_WARN);
 	memset(&sa, 0, sizeof(sa));
@@ -153,21 +189,28 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* Every guest socket is a host descriptor: allow as many as we may. */
+	{
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 
 	rc = kind->open(arg, &t);
-	if (rc < 0) {
-		fprintf(stderr, "pvcallsd: %s %s: %s\n", kind->what, arg, pvcalls_strerror(rc));
+	if (rc < 0)
 		return 1;
-	}
 	rc = pvcalls_back_new(t, &opts, &b);
 	if (rc < 0) {
 		fprintf(stderr, "pvcallsd: backend: %s\n", pvcalls_strerror(rc));
 		pvcalls_transport_close(t);
 		return 1;
 	}
-	printf("pvcallsd %s: serving %s %s (max-page-order %u, max-sockets %u, "
+	printf("pvcallsd %s: serving %s%s%s (max-page-order %u, max-sockets %u, "
 	       "max-listeners %u, spin %s)\n",
-	       pvcalls_version(), kind->what, arg,
+	       pvcalls_version(), kind->what, *arg ? " " : "", arg,
 	       opts.limits.max_ring_order ? opts.limits.max_ring_order : 9,
 	       opts.limits.max_sockets ? opts.limits.max_sockets : 1024,
 	       opts.limits.max_listeners ? opts.limits.max_listeners : 64,

@@ -25,9 +25,19 @@
  *    costs the frontend a command-ring slot for good).
  *  - Duplicate socket ids are refused with -EEXIST (Linux takes the first).
  *  - max-page-order is 9 by default (Linux: 4).
+ *  - A ring_order above max-page-order gets -EINVAL; a grant ref or event
+ *    channel the transport refuses gets -EFAULT (Linux: -EFAULT for both).
+ *  - CONNECT and BIND also accept an id that never saw SOCKET (as Linux,
+ *    which keeps no state for SOCKET) and forget it again if they fail.
+ *
+ * Like Linux's backend, RELEASE (and a frontend's disconnection) first
+ * pushes what the socket's out ring still holds into the host socket;
+ * what the socket cannot take yet is copied and sent in the background
+ * (at most 30 s, 64 MiB per backend), so RELEASE is answered at once.
  *
  * Threading: a backend object is used by one thread at a time (its event
- * loop). Several backend objects may run in different threads.
+ * loop), except pvcalls_back_get_stats(), which any thread may call.
+ * Several backend objects may run in different threads.
  */
 #ifndef PVCALLS_BACKEND_H
 #define PVCALLS_BACKEND_H
@@ -42,7 +52,15 @@
 extern "C" {
 #endif
 
-/** Per-frontend resource limits. Zero means "use the default". */
+/**
+ * Per-frontend resource limits. Zero means "use the default". A request
+ * that would exceed one is answered with an error and changes nothing:
+ *  - max_sockets, max_listeners: -EMFILE (as socket(2) and accept(2) when
+ *    a process is out of descriptors);
+ *  - max_pending_accepts, max_mapped_pages: -ENOBUFS;
+ *  - max_ring_order: -EINVAL (CONNECT/ACCEPT with a larger ring_order);
+ *  - max_backlog: not an error, LISTEN's backlog is clamped.
+ */
 struct pvcalls_back_limits {
 	uint32_t max_sockets;         /**< active + passive + not yet used ids; default 1024 */
 	uint32_t max_listeners;       /**< passive sockets; default 64 */
@@ -105,8 +123,10 @@ PVCALLS_API int pvcalls_back_fd(pvcalls_back *b);
 PVCALLS_API int pvcalls_back_process(pvcalls_back *b, int timeout_ms);
 
 /**
- * Runs the event loop until *@p stop becomes non-zero (checked at least
- * every 100 ms), e.g. set from a signal handler.
+ * Runs the event loop until *@p stop becomes non-zero, checked at least
+ * every 100 ms with an atomic load. Set it from a signal handler, or from
+ * another thread with an atomic store (__atomic_store_n), so the write is
+ * not a data race.
  */
 PVCALLS_API int pvcalls_back_run(pvcalls_back *b, volatile int *stop);
 
@@ -125,7 +145,11 @@ struct pvcalls_back_stats {
 	uint64_t protocol_errors; /**< frontends disconnected for violations */
 };
 
-/** Fills @p st with the backend-wide totals. */
+/**
+ * Fills @p st with the backend-wide totals (frontends that went away
+ * included). Safe to call from any thread while the loop runs; each
+ * counter is read atomically, the set is not a snapshot.
+ */
 PVCALLS_API void pvcalls_back_get_stats(pvcalls_back *b, struct pvcalls_back_stats *st);
 
 #ifdef __cplusplus

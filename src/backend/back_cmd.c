@@ -334,7 +334,7 @@ static int cmd_socket(struct bfront *f, const struct pvcalls_req *req)
 	return sock_new(f, req->id) ? 0 : -ENOMEM;
 }
 
-/* An id for CONNECT or BIND: an existing one in @ok1/@ok2 state, or a new one. */
+/* The id for CONNECT or BIND: the existing socket, or a new (liberal) one. */
 static int sock_for(struct bfront *f, uint64_t id, struct bsock **out)
 {
 	struct bsock *s = sock_find(f, id);

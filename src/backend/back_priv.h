@@ -190,6 +190,7 @@ struct bfront {
 	bool connected;
 	bool dead;
 	bool hint; /* both ends use the wait-hint extension */
+	bool violated; /* disconnected for a violation, not restarted since */
 
 	/* Command ring. */
 	struct port_ent pe; /* PORT_CMD */

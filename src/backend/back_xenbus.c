@@ -12,7 +12,8 @@
  *   frontend state          we
  *   Initialising            InitWait (again, after a close)
  *   Initialised/Connected   map ring-ref, bind port, Connected (a failure
- *                           is logged and leaves the state alone)
+ *                           is logged and leaves the state alone); also
+ *                           from Closing/Closed, as Linux does
  *   Closing                 release everything, Closing
  *   Closed                  release everything, Closed
  *   Unknown (node gone)     if we were connected: release, Closed
@@ -111,6 +112,30 @@ static struct bfront *front_find(pvcalls_back *b, uint32_t feid, uint32_t devid)
 	return NULL;
 }
 
+/* The nodes Linux's frontend reads once, at probe (PROTOCOL.md 2.2). */
+static int write_features(struct bfront *f, uint32_t txn)
+{
+	pvcalls_back *b = f->b;
+	pvcalls_transport *t = b->t;
+	char p[PVC_XB_PATH];
+	int rc;
+
+	if ((rc = join(p, sizeof(p), f->bedir, PVCALLS_WIRE_KEY_VERSIONS)) == 0)
+		rc = pvcalls_transport_store_write(t, txn, p, PVCALLS_WIRE_VERSIONS);
+	if (rc == 0 && (rc = join(p, sizeof(p), f->bedir, PVCALLS_WIRE_KEY_MAX_PAGE_ORDER)) == 0)
+		rc = pvcalls_transport_store_printf(t, txn, p, "%u", b->lim.max_ring_order);
+	if (rc == 0 && (rc = join(p, sizeof(p), f->bedir, PVCALLS_WIRE_KEY_FUNCTION_CALLS)) == 0)
+		rc = pvcalls_transport_store_write(t, txn, p, PVCALLS_WIRE_FUNCTION_CALLS);
+	if (rc == 0 && b->offer_hint && (rc = join(p, sizeof(p), f->bedir, PVC_XB_KEY_WAIT_HINT)) == 0)
+		rc = pvcalls_transport_store_write(t, txn, p, "1");
+	return rc;
+}
+
+static int publish_features(struct bfront *f)
+{
+	return write_features(f, PVCALLS_STORE_NO_TXN);
+}
+
 /*
  * Writes our state (and, with @features, the nodes the frontend probes)
  * in one transaction that first checks the device is still there.
@@ -131,21 +156,8 @@ static int publish(struct bfront *f, uint32_t state, bool features)
 		rc = join(p, sizeof(p), f->bedir, "frontend-id");
 		if (rc == 0)
 			rc = pvcalls_transport_store_read(t, txn, p, v, sizeof(v));
-		if (rc >= 0 && features) {
-			if ((rc = join(p, sizeof(p), f->bedir, PVCALLS_WIRE_KEY_VERSIONS)) == 0)
-				rc = pvcalls_transport_store_write(t, txn, p, PVCALLS_WIRE_VERSIONS);
-			if (rc == 0 && (rc = join(p, sizeof(p), f->bedir,
-						  PVCALLS_WIRE_KEY_MAX_PAGE_ORDER)) == 0)
-				rc = pvcalls_transport_store_printf(t, txn, p, "%u",
-								    b->lim.max_ring_order);
-			if (rc == 0 && (rc = join(p, sizeof(p), f->bedir,
-						  PVCALLS_WIRE_KEY_FUNCTION_CALLS)) == 0)
-				rc = pvcalls_transport_store_write(t, txn, p,
-								   PVCALLS_WIRE_FUNCTION_CALLS);
-			if (rc == 0 && b->offer_hint &&
-			    (rc = join(p, sizeof(p), f->bedir, PVC_XB_KEY_WAIT_HINT)) == 0)
-				rc = pvcalls_transport_store_write(t, txn, p, "1");
-		}
+		if (rc >= 0 && features)
+			rc = write_features(f, txn);
 		if (rc >= 0 && (rc = join(p, sizeof(p), f->bedir, PVCALLS_WIRE_KEY_STATE)) == 0)
 			rc = pvcalls_transport_store_printf(t, txn, p, "%u", state);
 		if (rc < 0) {
@@ -153,6 +165,16 @@ static int publish(struct bfront *f, uint32_t state, bool features)
 			break;
 		}
 		rc = pvcalls_transport_store_txn_end(t, txn, false);
+	}
+	if (rc == -EAGAIN) {
+		/* A busy store kept conflicting: check, then write, unguarded. */
+		rc = join(p, sizeof(p), f->bedir, "frontend-id");
+		if (rc == 0)
+			rc = pvcalls_transport_store_read(t, PVCALLS_STORE_NO_TXN, p, v, sizeof(v));
+		if (rc >= 0 && features)
+			rc = publish_features(f);
+		if (rc >= 0 && (rc = join(p, sizeof(p), f->bedir, PVCALLS_WIRE_KEY_STATE)) == 0)
+			rc = pvcalls_transport_store_printf(t, PVCALLS_STORE_NO_TXN, p, "%u", state);
 	}
 	if (rc < 0) {
 		if (rc != -ENOENT)
@@ -229,6 +251,7 @@ void pvc_back_front_disconnect(struct bfront *f, bool violation)
 	pvc_info("back.disconnected", "frontend %u/%u disconnected%s", f->feid, f->devid,
 		 violation ? " for violating the protocol" : "");
 	if (violation) {
+		f->violated = true;
 		ST_ADD(f, protocol_errors, 1);
 		publish(f, PVCALLS_XENBUS_CLOSING, false);
 	}
@@ -239,6 +262,13 @@ static void front_changed(struct bfront *f)
 	uint32_t fs;
 	int rc = pvc_xb_read_state(f->b->t, f->fedir, &fs);
 
+	/* Garbage reads as Unknown, as in xenbus (and is not worth a warning:
+	 * only the guest itself can write it). */
+	if (rc == -EINVAL) {
+		pvc_debug("back.front-state", "frontend %u/%u: unparsable state", f->feid, f->devid);
+		fs = PVCALLS_XENBUS_UNKNOWN;
+		rc = 0;
+	}
 	if (rc < 0) {
 		pvc_warn("back.store", "frontend %u/%u: state unreadable: %s", f->feid, f->devid,
 			 pvcalls_strerror(rc));
@@ -246,6 +276,11 @@ static void front_changed(struct bfront *f)
 	}
 	pvc_debug("back.front-state", "frontend %u/%u is %s, we are %s", f->feid, f->devid,
 		  pvc_xb_state_name(fs), pvc_xb_state_name(f->state));
+	/* After a violation the frontend must close or restart before we
+	 * map its ring again (not on any write to its directory). */
+	if (fs == PVCALLS_XENBUS_INITIALISING || fs == PVCALLS_XENBUS_CLOSING ||
+	    fs == PVCALLS_XENBUS_CLOSED)
+		f->violated = false;
 	switch (fs) {
 	case PVCALLS_XENBUS_INITIALISING:
 		if (f->state != PVCALLS_XENBUS_INITWAIT) {
@@ -255,7 +290,10 @@ static void front_changed(struct bfront *f)
 		break;
 	case PVCALLS_XENBUS_INITIALISED:
 	case PVCALLS_XENBUS_CONNECTED:
-		if (!f->connected && f->state == PVCALLS_XENBUS_INITWAIT)
+		/* From Closing or Closed too, as Linux's backend (which walks
+		 * Closed -> InitWait -> Connected): a frontend may come back
+		 * without passing through Initialising. */
+		if (!f->connected && !f->violated && f->state != PVCALLS_XENBUS_UNKNOWN)
 			front_connect(f);
 		break;
 	case PVCALLS_XENBUS_CLOSING:

@@ -114,12 +114,13 @@ static void fe_setup(struct rawfe *fe, const struct pvcalls_back_opts *opts)
 	fe->next_req = 0;
 }
 
-/* The frontend half of the negotiation, by hand. */
-static void fe_connect(struct rawfe *fe, bool hint)
+/* The frontend half of the negotiation, by hand (@initwait: wait for it first). */
+static void fe_connect(struct rawfe *fe, bool hint, bool initwait)
 {
 	char v[16];
 
-	ck_assert(pump_state(fe, 2));
+	if (initwait)
+		ck_assert(pump_state(fe, 2));
 	ck_assert_int_eq(pvcalls_transport_share(fe->t, 0, 1, true, &fe->ref, &fe->page), 0);
 	pvcalls_cmd_sring_init(fe->page);
 	pvcalls_cmd_front_init(&fe->cmd, fe->page);
@@ -318,7 +319,7 @@ START_TEST(test_connect_and_close)
 	struct rawfe fe;
 
 	fe_setup(&fe, NULL);
-	fe_connect(&fe, false);
+	fe_connect(&fe, false, true);
 	ck_assert_uint_eq(stats(&fe).frontends, 1);
 	ck_assert_int_eq(do_socket(&fe, 7), 0);
 
@@ -328,9 +329,15 @@ START_TEST(test_connect_and_close)
 	ck_assert_uint_eq(stats(&fe).frontends, 0);
 	wr(fe.t, fe.dev, "state", "6");
 	ck_assert(pump_state(&fe, 6));
-	/* A frontend that comes back finds InitWait again. */
+	/* A frontend that comes back finds InitWait again... */
 	wr(fe.t, fe.dev, "state", "1");
 	ck_assert(pump_state(&fe, 2));
+	/* ...and one that reconnects straight from Closed is served, as by
+	 * Linux's backend, on its new ring. */
+	wr(fe.t, fe.dev, "state", "6");
+	ck_assert(pump_state(&fe, 6));
+	fe_connect(&fe, false, false);
+	ck_assert_int_eq(do_socket(&fe, 7), 0);
 	fe_teardown(&fe);
 }
 END_TEST
@@ -365,7 +372,7 @@ START_TEST(test_frontend_death)
 	char v[64];
 
 	fe_setup(&fe, NULL);
-	fe_connect(&fe, true);
+	fe_connect(&fe, true, true);
 	ring_share(&fe, &rr, 1);
 	ck_assert_int_eq(pvcalls_req_connect(&req, 0, 1, (struct sockaddr *)&a, sizeof(a),
 					     rr.intf_ref, rr.port), 0);
@@ -399,7 +406,7 @@ START_TEST(test_requests)
 	struct rawfe fe;
 
 	fe_setup(&fe, NULL);
-	fe_connect(&fe, false);
+	fe_connect(&fe, false, true);
 	ck_assert_int_eq(do_socket(&fe, 0x1122334455667788ull), 0);
 	ck_assert_int_eq(do_socket(&fe, 0x1122334455667788ull), -17);
 
@@ -443,7 +450,7 @@ START_TEST(test_limits)
 	struct rawfe fe;
 
 	fe_setup(&fe, &o);
-	fe_connect(&fe, false);
+	fe_connect(&fe, false, true);
 	ck_assert_int_eq(do_socket(&fe, 1), 0);
 	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 1, (struct sockaddr *)&a, sizeof(a)), 0);
 	ck_assert_int_eq(call(&fe, &req), 0);
@@ -460,13 +467,54 @@ START_TEST(test_limits)
 }
 END_TEST
 
+START_TEST(test_limits_pages_and_accepts)
+{
+	/* The command page counts too: 1 + (1 + 2) pages fit, no more. */
+	struct pvcalls_back_opts o = { .limits = { .max_mapped_pages = 4,
+						   .max_pending_accepts = 1 } };
+	struct pvcalls_wire_request req;
+	struct pvcalls_wire_response rsp;
+	struct sockaddr_in a = loopback(free_port());
+	struct rawring r1, r2;
+	struct rawfe fe;
+
+	fe_setup(&fe, &o);
+	fe_connect(&fe, false, true);
+	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 1, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(call(&fe, &req), 0);
+	pvcalls_req_listen(&req, 0, 1, 1);
+	ck_assert_int_eq(call(&fe, &req), 0);
+	ring_share(&fe, &r1, 1);
+	ring_share(&fe, &r2, 0);
+	pvcalls_req_accept(&req, 0, 1, 2, r1.intf_ref, r1.port);
+	send_req(&fe, &req);
+	ck_assert_int_eq(get_rsp(&fe, &rsp, 50), 0); /* pending */
+	pvcalls_req_accept(&req, 0, 1, 3, r2.intf_ref, r2.port);
+	ck_assert_int_eq(call(&fe, &req), -105); /* ENOBUFS: one pending ACCEPT */
+	ck_assert_int_eq(do_socket(&fe, 3), 0);
+	ck_assert_int_eq(pvcalls_req_connect(&req, 0, 3, (struct sockaddr *)&a, sizeof(a),
+					     r2.intf_ref, r2.port), 0);
+	ck_assert_int_eq(call(&fe, &req), -105); /* ENOBUFS: no pages left */
+	/* Releasing the listener answers its ACCEPT and frees the pages. */
+	pvcalls_req_release(&req, 0, 1);
+	send_req(&fe, &req);
+	ck_assert_int_eq(get_rsp(&fe, &rsp, T_MS), 1);
+	ck_assert_int_eq(rsp.ret, -9);
+	ck_assert_int_eq(get_rsp(&fe, &rsp, T_MS), 1);
+	ck_assert_int_eq(rsp.ret, 0);
+	ring_unshare(&fe, &r1);
+	ring_unshare(&fe, &r2);
+	fe_teardown(&fe);
+}
+END_TEST
+
 START_TEST(test_cmd_ring_violation)
 {
 	struct rawfe fe;
 	struct pvcalls_wire_cmd_sring *sr;
 
 	fe_setup(&fe, NULL);
-	fe_connect(&fe, false);
+	fe_connect(&fe, false, true);
 	ck_assert_int_eq(do_socket(&fe, 1), 0);
 	sr = fe.page;
 	pvc_store_release(&sr->req_prod, pvc_read_once(&sr->req_prod) + 100);
@@ -474,6 +522,11 @@ START_TEST(test_cmd_ring_violation)
 	ck_assert(pump_state(&fe, 5));
 	ck_assert_uint_eq(stats(&fe).protocol_errors, 1);
 	ck_assert_uint_eq(stats(&fe).frontends, 0);
+	/* Its state still says Connected: no reconnection on a mere write. */
+	wr(fe.t, fe.dev, "anything", "1");
+	pump(fe.b, 50);
+	ck_assert_uint_eq(be_state(&fe), 5);
+	ck_assert_uint_eq(stats(&fe).protocol_errors, 1);
 	wr(fe.t, fe.dev, "state", "6");
 	ck_assert(pump_state(&fe, 6));
 	fe_teardown(&fe);
@@ -495,7 +548,7 @@ static void active_relay(bool hint)
 	char buf[64];
 
 	fe_setup(&fe, NULL);
-	fe_connect(&fe, hint);
+	fe_connect(&fe, hint, true);
 	ring_share(&fe, &rr, 1);
 	ck_assert_int_eq(do_socket(&fe, 5), 0);
 	ck_assert_int_eq(pvcalls_req_connect(&req, 0, 5, (struct sockaddr *)&a, sizeof(a),
@@ -552,7 +605,7 @@ START_TEST(test_connect_refused_and_bad_rings)
 	struct sockaddr_in a = loopback(free_port());
 
 	fe_setup(&fe, &o);
-	fe_connect(&fe, false);
+	fe_connect(&fe, false, true);
 	ring_share(&fe, &rr, 1);
 	/* Asynchronous failure: the wire errno, and the id is usable again. */
 	ck_assert_int_eq(pvcalls_req_connect(&req, 0, 1, (struct sockaddr *)&a, sizeof(a),
@@ -585,7 +638,7 @@ START_TEST(test_passive)
 	int c;
 
 	fe_setup(&fe, NULL);
-	fe_connect(&fe, false);
+	fe_connect(&fe, false, true);
 	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 10, (struct sockaddr *)&a, sizeof(a)), 0);
 	ck_assert_int_eq(call(&fe, &req), 0);
 	pvcalls_req_listen(&req, 0, 10, 4);
@@ -657,7 +710,7 @@ START_TEST(test_release_flushes)
 	size_t sent = 0, n = 0;
 
 	fe_setup(&fe, NULL);
-	fe_connect(&fe, true);
+	fe_connect(&fe, true, true);
 	ring_share(&fe, &rr, 4);
 	ck_assert_int_eq(pvcalls_req_connect(&req, 0, 1, (struct sockaddr *)&a, sizeof(a),
 					     rr.intf_ref, rr.port), 0);
@@ -714,7 +767,7 @@ START_TEST(test_data_ring_violation)
 	struct pvcalls_wire_data_intf *intf;
 
 	fe_setup(&fe, NULL);
-	fe_connect(&fe, false);
+	fe_connect(&fe, false, true);
 	ring_share(&fe, &rr, 1);
 	ring_share(&fe, &rr2, 1);
 	ck_assert_int_eq(pvcalls_req_connect(&req, 0, 1, (struct sockaddr *)&a, sizeof(a),
@@ -757,6 +810,7 @@ static Suite *backend_suite(void)
 	suite_add_tcase(s, neg);
 	tcase_add_test(cmd, test_requests);
 	tcase_add_test(cmd, test_limits);
+	tcase_add_test(cmd, test_limits_pages_and_accepts);
 	tcase_add_test(cmd, test_cmd_ring_violation);
 	suite_add_tcase(s, cmd);
 	tcase_add_test(data, test_active_relay);
