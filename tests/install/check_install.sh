@@ -31,8 +31,12 @@ bad=$(nm -D --defined-only "$LIBDIR/libpvcalls.so.0" | awk '$2 ~ /[TDBR]/ {print
 if [ -n "$bad" ]; then
 	echo "non-API symbols exported:"; echo "$bad"; exit 1
 fi
-nm -D --defined-only "$LIBDIR/libpvcalls.so.0" | grep -q '@@LIBPVCALLS_0.1' ||
+# Capture first: with pipefail, grep -q closing the pipe early would make
+# nm die of SIGPIPE and fail the check at random.
+syms=$(nm -D --defined-only "$LIBDIR/libpvcalls.so.0")
+grep -q '@@LIBPVCALLS_0.1' <<<"$syms" ||
 	{ echo "symbols are not versioned LIBPVCALLS_0.1"; exit 1; }
-readelf -d "$LIBDIR/libpvcalls.so.0" | grep -q 'SONAME.*libpvcalls.so.0' ||
+dyn=$(readelf -d "$LIBDIR/libpvcalls.so.0")
+grep -q 'SONAME.*libpvcalls.so.0' <<<"$dyn" ||
 	{ echo "SONAME is not libpvcalls.so.0"; exit 1; }
 echo "install check passed"
