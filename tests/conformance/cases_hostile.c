@@ -228,6 +228,12 @@ static void lifecycle_vanish(struct tc *tc)
 	char b[32];
 	int32_t ret;
 
+	/* On Xen a guest cannot vanish without its domain dying. */
+	if (!target_guest_can_vanish(tc->tg)) {
+		tc_skip(tc, "the target cannot make a guest vanish");
+		return;
+	}
+
 	if (!fe || !(s = open_active(fe, 1, 1, &peerfd)) || open_listener(fe, 2, &lport) < 0 ||
 	    !(sa = as_new(fe, 3, 1)))
 		return;
@@ -291,6 +297,12 @@ static void lifecycle_vanish_connecting(struct tc *tc)
 	struct as *s;
 	uint16_t port;
 	int lfd, queued;
+
+	/* On Xen a guest cannot vanish without its domain dying. */
+	if (!target_guest_can_vanish(tc->tg)) {
+		tc_skip(tc, "the target cannot make a guest vanish");
+		return;
+	}
 
 	if (!tc->p->connect_async) {
 		tc_skip(tc, "the %s profile blocks the ring during CONNECT", tc->p->name);

@@ -125,6 +125,10 @@ int target_open(enum target_mode mode, const char *path, struct target **out);
 void target_close(struct target *tg);
 /* A new guest domain with a fresh pvcalls device 0. */
 int target_new_guest(struct target *tg, pvcalls_transport **out);
+/* The guest from target_new_guest() was closed (fe_vanish). */
+void target_guest_gone(struct target *tg);
+/* Whether closing a guest's transport looks like its domain dying. */
+bool target_guest_can_vanish(struct target *tg);
 /* Backend counters; -EOPNOTSUPP unless the backend runs in-process. */
 int target_stats(struct target *tg, struct pvcalls_back_stats *st);
 /* Non-zero once the in-process backend's loop has failed. */

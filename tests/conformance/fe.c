@@ -206,6 +206,7 @@ void fe_vanish(struct fe *fe)
 		return;
 	free_socks(fe, false);
 	pvcalls_transport_close(fe->t);
+	target_guest_gone(fe->tc->tg);
 	fe->t = NULL;
 	fe->sring = NULL;
 	fe->gone = true;

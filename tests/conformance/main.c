@@ -233,7 +233,7 @@ static void usage(FILE *f)
 		"                           [--timeout-scale N] [--list] [-v]\n"
 		"  --self          in-process shm hub running our backend (default)\n"
 		"  --shm PATH      guests of the shm hub at PATH (e.g. pvcallsd --shm PATH)\n"
-		"  --xen           the Xen transport (not available yet)\n"
+		"  --xen           the Xen transport (this domain, device 0)\n"
 		"  --profile NAME  expected backend behaviour (default libpvcalls)\n"
 		"  --only GLOB     run only the cases whose name matches (repeatable)\n"
 		"  --timeout-scale N  multiply every deadline by N (slow machines)\n"
