@@ -3,7 +3,7 @@
 
 PVCALLS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Debian packages the build and the tests need (build-essential for gcc/make).
-PVCALLS_PACKAGES="build-essential cmake pkg-config check libsubunit-dev libxen-dev"
+PVCALLS_PACKAGES="build-essential cmake pkg-config check libsubunit-dev libxen-dev libinih-dev libjson-c-dev python3"
 
 ensure_packages() {
 	local missing=() p

@@ -42,7 +42,9 @@
 #ifndef PVCALLS_BACKEND_H
 #define PVCALLS_BACKEND_H
 
+#include <netinet/in.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <pvcalls/common.h>
@@ -59,7 +61,10 @@ extern "C" {
  *    a process is out of descriptors);
  *  - max_pending_accepts, max_mapped_pages: -ENOBUFS;
  *  - max_ring_order: -EINVAL (CONNECT/ACCEPT with a larger ring_order);
- *  - max_backlog: not an error, LISTEN's backlog is clamped.
+ *  - max_backlog: not an error, LISTEN's backlog is clamped;
+ *  - connect_rate/connect_burst: -EAGAIN (CONNECT beyond the token bucket:
+ *    "try again later", what connect(2) says when it is out of local
+ *    ports; the socket stays usable for another CONNECT).
  */
 struct pvcalls_back_limits {
 	uint32_t max_sockets;         /**< active + passive + not yet used ids; default 1024 */
@@ -68,6 +73,8 @@ struct pvcalls_back_limits {
 	uint32_t max_mapped_pages;    /**< ring pages mapped for this frontend; default 65536 (256 MiB) */
 	uint32_t max_ring_order;      /**< advertised as max-page-order; default 9, at most 9 */
 	uint32_t max_backlog;         /**< LISTEN backlog is clamped to this; default 128 */
+	uint32_t connect_rate;        /**< CONNECTs per second; default 0 = unlimited */
+	uint32_t connect_burst;       /**< token bucket depth; default connect_rate */
 };
 
 /** Backend options. Zero-initialise and set what you need. */
@@ -143,6 +150,10 @@ struct pvcalls_back_stats {
 	uint64_t notifies_sent;
 	uint64_t notifies_suppressed;
 	uint64_t protocol_errors; /**< frontends disconnected for violations */
+	uint64_t commands_failed[7]; /**< per command number: answered with an error */
+	uint64_t policy_denied;   /**< CONNECT/BIND/LISTEN refused by the policy */
+	uint64_t rate_limited;    /**< CONNECTs refused by the token bucket */
+	uint64_t limit_hits;      /**< requests refused by a resource limit */
 };
 
 /**
@@ -151,6 +162,177 @@ struct pvcalls_back_stats {
  * counter is read atomically, the set is not a snapshot.
  */
 PVCALLS_API void pvcalls_back_get_stats(pvcalls_back *b, struct pvcalls_back_stats *st);
+
+/* ---------------------------------------------------------------------- */
+/** @name Policy
+ *
+ * Every CONNECT, BIND and LISTEN is put to the policy before anything is
+ * done for it. A denial is answered -EACCES (what connect(2) and bind(2)
+ * say when a firewall rule or a privileged port refuses them) and nothing
+ * else happens: the socket id stays usable. Either a rule set
+ * (pvcalls_policy, below) or a caller's callback decides; with neither,
+ * everything is allowed.
+ */
+/**@{*/
+
+/** A call put to the policy. */
+struct pvcalls_back_call {
+	uint32_t domid;          /**< the frontend's domain (shm: its peer id) */
+	uint32_t devid;
+	uint32_t cmd;            /**< PVCALLS_WIRE_CONNECT, _BIND or _LISTEN */
+	uint64_t id;             /**< the guest's socket id */
+	struct sockaddr_in addr; /**< CONNECT: destination; BIND, LISTEN: the bound address */
+};
+
+/**
+ * A decision callback. Returns 0 to allow, or a negative errno to answer
+ * instead (usually -EACCES). It may write a short explanation (logged and
+ * audited) into @p reason, NUL-terminated, at most @p reason_len bytes.
+ * It runs on the backend's thread and must not block.
+ */
+typedef int (*pvcalls_back_policy_fn)(void *arg, const struct pvcalls_back_call *call,
+				      char *reason, size_t reason_len);
+
+/** Opaque rule set. */
+typedef struct pvcalls_policy pvcalls_policy;
+
+/** Rules and limits under this "domid" apply to every frontend without its own. */
+#define PVCALLS_POLICY_DEFAULT UINT32_MAX
+
+/** @retval -ENOMEM */
+PVCALLS_API int pvcalls_policy_new(pvcalls_policy **out);
+PVCALLS_API void pvcalls_policy_free(pvcalls_policy *p);
+
+/**
+ * Appends a rule for @p domid (or PVCALLS_POLICY_DEFAULT). The rules of the
+ * frontend's domain are tried first, in order, then the default rules; the
+ * first that matches decides. Syntax:
+ *
+ *     (allow|deny) (connect|listen|any) [inet|inet6] [CIDR|any] [port P[-Q]]
+ *
+ * "listen" rules govern BIND (with the address bound) and LISTEN. Version 1
+ * of the protocol carries only IPv4, so inet6 rules never match yet.
+ * Examples: "allow connect 10.0.0.0/8 port 80-443", "deny listen",
+ * "allow listen port 8000-8999", "deny any".
+ *
+ * @retval -EINVAL a syntax error; @p err (if not NULL) says where.
+ */
+PVCALLS_API int pvcalls_policy_add_rule(pvcalls_policy *p, uint32_t domid, const char *rule,
+					char *err, size_t err_len);
+
+/**
+ * Limits for @p domid (or PVCALLS_POLICY_DEFAULT). Zero fields inherit: a
+ * domain's from the default section, the default's from the backend's
+ * options.
+ */
+PVCALLS_API int pvcalls_policy_set_limits(pvcalls_policy *p, uint32_t domid,
+					  const struct pvcalls_back_limits *lim);
+
+/** What happens when no rule matches (default: allow). */
+PVCALLS_API void pvcalls_policy_set_fallback(pvcalls_policy *p, bool allow);
+
+/**
+ * Decides @p call by the rules: 0 or -EACCES, with the matching rule (or
+ * "no rule matched") in @p reason.
+ */
+PVCALLS_API int pvcalls_policy_check(const pvcalls_policy *p, const struct pvcalls_back_call *call,
+				     char *reason, size_t reason_len);
+
+/**
+ * Installs @p p (the backend owns it from now on and frees the previous
+ * one; NULL removes it) and clears any callback. Limits and rules apply to
+ * requests from now on; live sockets are left alone. Call it on the
+ * backend's thread.
+ * @retval -EINVAL a limit out of range (p is then still freed).
+ */
+PVCALLS_API int pvcalls_back_set_policy(pvcalls_back *b, pvcalls_policy *p);
+
+/** Installs a decision callback instead of rules (NULL: none). */
+PVCALLS_API void pvcalls_back_set_policy_cb(pvcalls_back *b, pvcalls_back_policy_fn fn, void *arg);
+/**@}*/
+
+/* ---------------------------------------------------------------------- */
+/** @name Audit
+ *
+ * One record per command-ring request, handed to the caller's sink when
+ * the request is answered (for CONNECT, ACCEPT and POLL that may be much
+ * later). The sink runs on the backend's thread: it must not block (queue
+ * the record and write it elsewhere).
+ */
+/**@{*/
+
+enum pvcalls_back_decision {
+	PVCALLS_BACK_DECISION_NONE = 0, /**< the command is not put to the policy */
+	PVCALLS_BACK_DECISION_ALLOW,
+	PVCALLS_BACK_DECISION_DENY,
+};
+
+struct pvcalls_back_audit {
+	int64_t time_us;        /**< CLOCK_REALTIME when the request was taken, in us */
+	uint32_t domid, devid;  /**< the frontend */
+	uint32_t req_id;
+	uint32_t cmd;           /**< as on the wire (may be unknown) */
+	uint64_t id;            /**< the request's socket id (the 8 bytes at offset 8) */
+	uint64_t id_new;        /**< ACCEPT only */
+	bool has_addr;          /**< CONNECT, BIND: addr and addr_raw are set */
+	bool addr_valid;        /**< addr holds a decoded AF_INET address */
+	struct sockaddr_in addr;
+	uint8_t addr_raw[28];   /**< the address field as the guest wrote it */
+	uint32_t addr_len;      /**< the guest's len field */
+	enum pvcalls_back_decision decision;
+	const char *reason;     /**< the rule or callback's reason; "" if none */
+	int32_t ret;            /**< the wire result: 0 or a negative Linux errno */
+	uint32_t latency_us;    /**< request taken -> response written */
+};
+
+typedef void (*pvcalls_back_audit_fn)(void *arg, const struct pvcalls_back_audit *rec);
+
+/** Installs (or with NULL removes) the audit sink. */
+PVCALLS_API void pvcalls_back_set_audit(pvcalls_back *b, pvcalls_back_audit_fn fn, void *arg);
+
+/**
+ * Formats @p rec as one JSON object and a newline (JSON Lines), with every
+ * byte that came from the guest escaped. @return the length written
+ * (without the NUL), or -ENOSPC (2048 bytes always suffice).
+ */
+PVCALLS_API int pvcalls_back_audit_json(const struct pvcalls_back_audit *rec, char *buf,
+					size_t len);
+
+/**
+ * Writes @p in (any bytes) as the inside of a JSON string: '"', '\\' and
+ * control characters escaped, bytes >= 0x80 as \u00XX (read as Latin-1, so
+ * the output is always valid). @return the length the full output needs;
+ * at most @p out_len - 1 bytes are written, always NUL-terminated when
+ * out_len > 0 (never cutting an escape in two).
+ */
+PVCALLS_API size_t pvcalls_json_escape(char *out, size_t out_len, const void *in, size_t in_len);
+/**@}*/
+
+/* ---------------------------------------------------------------------- */
+/** @name Frontends */
+/**@{*/
+
+struct pvcalls_back_frontend {
+	uint32_t domid, devid;
+	bool connected;
+	struct pvcalls_back_stats st;
+};
+
+/**
+ * Fills up to @p max entries, one per frontend device the backend knows.
+ * @return the number of frontends (may exceed @p max). Any thread.
+ */
+PVCALLS_API int pvcalls_back_list_frontends(pvcalls_back *b, struct pvcalls_back_frontend *out,
+					    size_t max);
+
+/**
+ * Disconnects every device of domain @p domid: its sockets are released,
+ * the backend goes to Closing, and it is not served again until the
+ * frontend closes or restarts. Call it on the backend's thread.
+ * @return the number of devices disconnected, or -ENOENT.
+ */
+PVCALLS_API int pvcalls_back_close_frontend(pvcalls_back *b, uint32_t domid);
+/**@}*/
 
 #ifdef __cplusplus
 }

@@ -48,7 +48,9 @@
 /* ---------------------------------------------------------------------- */
 /* Responses                                                              */
 
-void pvc_back_respond(struct bfront *f, const struct pvcalls_wire_request *req, int err)
+/* @ax: the request's audit context (NULL: taken just now, no decision). */
+void pvc_back_respond(struct bfront *f, const struct pvcalls_wire_request *req, int err,
+		      const struct back_actx *ax)
 {
 	struct pvcalls_wire_response rsp;
 
@@ -56,6 +58,18 @@ void pvc_back_respond(struct bfront *f, const struct pvcalls_wire_request *req, 
 	if (pvcalls_cmd_back_put(&f->cmd, &rsp) < 0)
 		pvc_err("back.bug", "frontend %u: response to %s req_id %u without a slot",
 			f->feid, pvcalls_cmd_name(req->cmd), req->req_id);
+	if (rsp.ret && req->cmd < PVCALLS_WIRE_NR_CMDS)
+		ST_ADD(f, commands_failed[req->cmd], 1);
+	if (f->b->audit_fn)
+		pvc_back_audit_emit(f, req, rsp.ret, ax);
+}
+
+/* A deferred POLL's audit context. */
+static struct back_actx poll_ax(const struct bpoll *p)
+{
+	struct back_actx ax = { .t0 = p->t0 };
+
+	return ax;
 }
 
 void pvc_back_flush(struct bfront *f)
@@ -194,7 +208,7 @@ static void sock_release(struct bsock *s, bool answer, bool graceful)
 	case BS_CONNECTING:
 	case BS_ACCEPTING:
 		if (answer)
-			pvc_back_respond(f, &s->req, -EBADF);
+			pvc_back_respond(f, &s->req, -EBADF, &s->ax);
 		break;
 	case BS_BOUND:
 	case BS_LISTENING:
@@ -202,11 +216,14 @@ static void sock_release(struct bsock *s, bool answer, bool graceful)
 			struct bsock *a = s->acc_head;
 
 			if (answer)
-				pvc_back_respond(f, &a->req, -EBADF);
+				pvc_back_respond(f, &a->req, -EBADF, &a->ax);
 			sock_destroy(a); /* unlinks a from s */
 		}
-		for (struct bpoll *p = s->poll_head; p && answer; p = p->next)
-			pvc_back_respond(f, &p->req, -EBADF);
+		for (struct bpoll *p = s->poll_head; p && answer; p = p->next) {
+			struct back_actx ax = poll_ax(p);
+
+			pvc_back_respond(f, &p->req, -EBADF, &ax);
+		}
 		break;
 	default:
 		break;
@@ -236,12 +253,12 @@ void pvc_back_connect_done(struct bsock *s)
 	if (err == 0) {
 		pvc_debug("back.connect", "frontend %u socket %llu connected", f->feid,
 			  (unsigned long long)s->id);
-		pvc_back_respond(f, &s->req, 0);
+		pvc_back_respond(f, &s->req, 0, &s->ax);
 		pvc_back_sock_activate(s);
 	} else {
 		pvc_debug("back.connect", "frontend %u socket %llu: connect: %s", f->feid,
 			  (unsigned long long)s->id, strerror(err));
-		pvc_back_respond(f, &s->req, -err);
+		pvc_back_respond(f, &s->req, -err, &s->ax);
 		pvc_back_sock_close_fd(s);
 		pvc_back_ring_unmap(f, s);
 		pvc_back_sock_set_state(s, BS_NEW);
@@ -269,7 +286,7 @@ static bool accept_one(struct bsock *l)
 		rc = -errno;
 		pvc_warn("back.accept", "frontend %u listener %llu: accept: %s", f->feid,
 			 (unsigned long long)l->id, strerror(errno));
-		pvc_back_respond(f, &s->req, rc);
+		pvc_back_respond(f, &s->req, rc, &s->ax);
 		sock_destroy(s);
 		return false;
 	}
@@ -277,13 +294,13 @@ static bool accept_one(struct bsock *l)
 	s->fd = fd;
 	rc = pvc_back_sock_epoll(s, SOCK_EVENTS);
 	if (rc < 0) {
-		pvc_back_respond(f, &s->req, rc);
+		pvc_back_respond(f, &s->req, rc, &s->ax);
 		sock_destroy(s);
 		return true;
 	}
 	pvc_debug("back.accept", "frontend %u listener %llu: accepted socket %llu", f->feid,
 		  (unsigned long long)l->id, (unsigned long long)s->id);
-	pvc_back_respond(f, &s->req, 0);
+	pvc_back_respond(f, &s->req, 0, &s->ax);
 	pvc_back_sock_activate(s);
 	return true;
 }
@@ -308,9 +325,10 @@ void pvc_back_listener_service(struct bsock *l)
 		if (poll(&p, 1, 0) > 0 && p.revents) {
 			while (l->poll_head) {
 				struct bpoll *q = l->poll_head;
+				struct back_actx ax = poll_ax(q);
 
 				l->poll_head = q->next;
-				pvc_back_respond(f, &q->req, 0);
+				pvc_back_respond(f, &q->req, 0, &ax);
 				free(q);
 			}
 			l->poll_tail = NULL;
@@ -329,7 +347,7 @@ static int cmd_socket(struct bfront *f, const struct pvcalls_req *req)
 {
 	if (sock_find(f, req->id))
 		return -EEXIST;
-	if (f->nsocks >= f->b->lim.max_sockets)
+	if (f->nsocks >= f->lim.max_sockets)
 		return -EMFILE;
 	return sock_new(f, req->id) ? 0 : -ENOMEM;
 }
@@ -343,7 +361,7 @@ static int sock_for(struct bfront *f, uint64_t id, struct bsock **out)
 		*out = s;
 		return 0;
 	}
-	if (f->nsocks >= f->b->lim.max_sockets)
+	if (f->nsocks >= f->lim.max_sockets)
 		return -EMFILE;
 	s = sock_new(f, id);
 	if (!s)
@@ -360,7 +378,7 @@ static void forget_liberal(struct bsock *s)
 }
 
 static int cmd_connect(struct bfront *f, const struct pvcalls_wire_request *raw,
-		       const struct pvcalls_req *req)
+		       const struct pvcalls_req *req, const struct back_actx *ax)
 {
 	struct bsock *s = sock_find(f, req->id);
 	int rc;
@@ -388,11 +406,12 @@ static int cmd_connect(struct bfront *f, const struct pvcalls_wire_request *raw,
 	}
 	pvc_back_sock_set_state(s, BS_CONNECTING);
 	s->req = *raw;
+	s->ax = *ax;
 	rc = pvc_back_sock_epoll(s, SOCK_EVENTS);
 	if (rc == 0) {
 		if (connect(s->fd, (const struct sockaddr *)&req->u.connect.addr,
 			    sizeof(req->u.connect.addr)) == 0) {
-			pvc_back_respond(f, raw, 0);
+			pvc_back_respond(f, raw, 0, ax);
 			pvc_back_sock_activate(s);
 			return 1;
 		}
@@ -415,7 +434,7 @@ static int cmd_bind(struct bfront *f, const struct pvcalls_req *req)
 
 	if (s && s->state != BS_NEW)
 		return -EEXIST;
-	if (f->npassive >= f->b->lim.max_listeners)
+	if (f->npassive >= f->lim.max_listeners)
 		return -EMFILE;
 	rc = sock_for(f, req->id, &s);
 	if (rc < 0)
@@ -434,6 +453,7 @@ static int cmd_bind(struct bfront *f, const struct pvcalls_req *req)
 		return rc;
 	}
 	s->fd = fd;
+	s->laddr = req->u.bind.addr;
 	pvc_back_sock_set_state(s, BS_BOUND);
 	return 0;
 }
@@ -446,8 +466,8 @@ static int cmd_listen(struct bfront *f, const struct pvcalls_req *req)
 
 	if (!s || (s->state != BS_BOUND && s->state != BS_LISTENING))
 		return -EINVAL;
-	if ((uint32_t)backlog > f->b->lim.max_backlog)
-		backlog = (int)f->b->lim.max_backlog;
+	if ((uint32_t)backlog > f->lim.max_backlog)
+		backlog = (int)f->lim.max_backlog;
 	if (listen(s->fd, backlog) < 0)
 		return -errno;
 	if (s->state == BS_BOUND) {
@@ -462,9 +482,9 @@ static int cmd_listen(struct bfront *f, const struct pvcalls_req *req)
 }
 
 static int cmd_accept(struct bfront *f, const struct pvcalls_wire_request *raw,
-		      const struct pvcalls_req *req)
+		      const struct pvcalls_req *req, const struct back_actx *ax)
 {
-	const struct pvcalls_back_limits *lim = &f->b->lim;
+	const struct pvcalls_back_limits *lim = &f->lim;
 	struct bsock *l = sock_find(f, req->id), *s;
 	int rc;
 
@@ -487,6 +507,7 @@ static int cmd_accept(struct bfront *f, const struct pvcalls_wire_request *raw,
 	}
 	pvc_back_sock_set_state(s, BS_ACCEPTING);
 	s->req = *raw;
+	s->ax = *ax;
 	s->listener = l;
 	if (l->acc_tail)
 		l->acc_tail->acc_next = s;
@@ -498,7 +519,7 @@ static int cmd_accept(struct bfront *f, const struct pvcalls_wire_request *raw,
 }
 
 static int cmd_poll(struct bfront *f, const struct pvcalls_wire_request *raw,
-		    const struct pvcalls_req *req)
+		    const struct pvcalls_req *req, const struct back_actx *ax)
 {
 	struct bsock *l = sock_find(f, req->id);
 	struct bpoll *p;
@@ -509,6 +530,7 @@ static int cmd_poll(struct bfront *f, const struct pvcalls_wire_request *raw,
 	if (!p)
 		return -ENOMEM;
 	p->req = *raw;
+	p->t0 = ax->t0;
 	if (l->poll_tail)
 		l->poll_tail->next = p;
 	else
@@ -527,11 +549,45 @@ static int cmd_release(struct bfront *f, const struct pvcalls_req *req)
 	return 0;
 }
 
+/*
+ * Puts CONNECT, BIND and LISTEN to the policy (and CONNECT to the rate
+ * limit). Returns 0 or the error to answer.
+ */
+static int check_policy(struct bfront *f, const struct pvcalls_req *req, struct back_actx *ax)
+{
+	struct pvcalls_back_call c = { .domid = f->feid, .devid = f->devid, .cmd = req->cmd,
+				       .id = req->id };
+	struct bsock *s;
+
+	switch (req->cmd) {
+	case PVCALLS_WIRE_CONNECT:
+		c.addr = req->u.connect.addr;
+		break;
+	case PVCALLS_WIRE_BIND:
+		c.addr = req->u.bind.addr;
+		break;
+	case PVCALLS_WIRE_LISTEN:
+		/* Only a bound socket: the rest is answered -EINVAL anyway. */
+		s = sock_find(f, req->id);
+		if (!s || s->state != BS_BOUND)
+			return 0;
+		c.addr = s->laddr;
+		break;
+	default:
+		return 0;
+	}
+	return pvc_back_policy_decide(f, &c, ax);
+}
+
 static void handle_req(struct bfront *f, const struct pvcalls_wire_request *raw)
 {
+	struct back_actx ax;
 	struct pvcalls_req req;
 	int rc = pvcalls_req_parse(raw, &req);
 
+	ax.t0 = f->b->audit_fn ? pvc_back_now_us() : 0;
+	ax.decision = PVCALLS_BACK_DECISION_NONE;
+	ax.reason[0] = 0;
 	if (raw->cmd < PVCALLS_WIRE_NR_CMDS)
 		ST_ADD(f, commands[raw->cmd], 1);
 	if (rc) {
@@ -540,7 +596,12 @@ static void handle_req(struct bfront *f, const struct pvcalls_wire_request *raw)
 			  pvcalls_cmd_name(raw->cmd), raw->cmd, raw->req_id,
 			  (unsigned long long)req.id, rc == -PVCALLS_WIRE_ENOTSUPP ? "unknown command"
 										  : strerror(-rc));
-		pvc_back_respond(f, raw, rc);
+		pvc_back_respond(f, raw, rc, &ax);
+		return;
+	}
+	rc = check_policy(f, &req, &ax);
+	if (rc < 0) {
+		pvc_back_respond(f, raw, rc, &ax);
 		return;
 	}
 	switch (req.cmd) {
@@ -548,7 +609,7 @@ static void handle_req(struct bfront *f, const struct pvcalls_wire_request *raw)
 		rc = cmd_socket(f, &req);
 		break;
 	case PVCALLS_WIRE_CONNECT:
-		rc = cmd_connect(f, raw, &req);
+		rc = cmd_connect(f, raw, &req, &ax);
 		break;
 	case PVCALLS_WIRE_RELEASE:
 		rc = cmd_release(f, &req);
@@ -560,18 +621,20 @@ static void handle_req(struct bfront *f, const struct pvcalls_wire_request *raw)
 		rc = cmd_listen(f, &req);
 		break;
 	case PVCALLS_WIRE_ACCEPT:
-		rc = cmd_accept(f, raw, &req);
+		rc = cmd_accept(f, raw, &req, &ax);
 		break;
 	case PVCALLS_WIRE_POLL:
-		rc = cmd_poll(f, raw, &req);
+		rc = cmd_poll(f, raw, &req, &ax);
 		break;
 	}
+	if (rc == -EMFILE || rc == -ENOBUFS)
+		ST_ADD(f, limit_hits, 1);
 	if (rc != 1) {
 		if (rc < 0)
 			pvc_debug("back.cmd", "frontend %u: %s id %llu: %s", f->feid,
 				  pvcalls_cmd_name(req.cmd), (unsigned long long)req.id,
 				  strerror(-rc));
-		pvc_back_respond(f, raw, rc);
+		pvc_back_respond(f, raw, rc, &ax);
 	}
 }
 

@@ -64,7 +64,7 @@ int pvc_back_ring_map(struct bfront *f, struct bsock *s, uint32_t ref, uint32_t 
 	uint32_t order, npages, port;
 	int rc;
 
-	if (f->npages + 1 > b->lim.max_mapped_pages)
+	if (f->npages + 1 > f->lim.max_mapped_pages)
 		return -ENOBUFS;
 	rc = pvcalls_transport_map(b->t, f->feid, 1, &ref, true, &intf);
 	if (rc < 0) {
@@ -73,14 +73,14 @@ int pvc_back_ring_map(struct bfront *f, struct bsock *s, uint32_t ref, uint32_t 
 		return -EFAULT;
 	}
 	order = pvc_read_once(&((struct pvcalls_wire_data_intf *)intf)->ring_order);
-	if (pvcalls_proto_check_ring_order(order, b->lim.max_ring_order) < 0) {
+	if (pvcalls_proto_check_ring_order(order, f->lim.max_ring_order) < 0) {
 		pvc_debug("back.map", "frontend %u: ring_order %u above %u", f->feid, order,
-			  b->lim.max_ring_order);
+			  f->lim.max_ring_order);
 		rc = -EINVAL;
 		goto unmap_intf;
 	}
 	npages = 1u << order;
-	if (f->npages + 1 + npages > b->lim.max_mapped_pages) {
+	if (f->npages + 1 + npages > f->lim.max_mapped_pages) {
 		rc = -ENOBUFS;
 		goto unmap_intf;
 	}

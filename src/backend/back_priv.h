@@ -120,10 +120,18 @@ struct bring {
 	pvcalls_data_ring ring;
 };
 
+/* What the audit needs of a request until it is answered. */
+struct back_actx {
+	int64_t t0; /* monotonic us when taken; 0 when not auditing */
+	uint8_t decision; /* enum pvcalls_back_decision */
+	char reason[96];
+};
+
 /* A deferred POLL. */
 struct bpoll {
 	struct bpoll *next;
 	struct pvcalls_wire_request req;
+	int64_t t0;
 };
 
 /* A released socket still sending what its out ring held. */
@@ -153,6 +161,8 @@ struct bsock {
 	struct bring r;
 	/* The deferred CONNECT or ACCEPT (its copy, for the answer). */
 	struct pvcalls_wire_request req;
+	struct back_actx ax;
+	struct sockaddr_in laddr; /* BIND's address, for LISTEN's policy check */
 
 	/* Active relay state. */
 	bool can_read;  /* the socket may have data (edge seen, no EAGAIN since) */
@@ -210,6 +220,12 @@ struct bfront {
 	uint32_t naccepting; /* pending ACCEPTs */
 	uint32_t npages;     /* mapped pages, command page included */
 
+	/* Limits for this frontend (policy over options) and the CONNECT
+	 * token bucket, in millionths of a token. */
+	struct pvcalls_back_limits lim;
+	uint64_t tokens;
+	int64_t tokens_us;
+
 	/* Counters: written by the loop thread only (relaxed atomic stores),
 	 * read by pvcalls_back_get_stats() from any thread. */
 	struct pvcalls_back_stats st;
@@ -251,6 +267,13 @@ struct pvcalls_back {
 	pthread_mutex_t stats_lock; /* fronts list vs. get_stats, and retired */
 	struct pvcalls_back_stats retired;
 
+	/* Policy and audit (back_policy.c, back_audit.c). */
+	pvcalls_policy *policy;
+	pvcalls_back_policy_fn pol_cb;
+	void *pol_arg;
+	pvcalls_back_audit_fn audit_fn;
+	void *audit_arg;
+
 	char *pathbuf; /* PVCALLS_STORE_MAX + 1, for watch events */
 	uint32_t *refbuf; /* 2^9 refs, copied out of an indexes page */
 };
@@ -282,15 +305,26 @@ int pvc_back_xb_watch_event(pvcalls_back *b, const char *path, const char *token
 void pvc_back_front_disconnect(struct bfront *f, bool violation);
 void pvc_back_front_shutdown(struct bfront *f); /* pvcalls_back_free */
 void pvc_back_front_free(struct bfront *f);
+void pvc_back_front_kick_out(struct bfront *f);
 
 /* back_cmd.c */
 int pvc_back_cmd_service(struct bfront *f);
-void pvc_back_respond(struct bfront *f, const struct pvcalls_wire_request *req, int err);
+void pvc_back_respond(struct bfront *f, const struct pvcalls_wire_request *req, int err,
+		      const struct back_actx *ax);
 void pvc_back_flush(struct bfront *f);
 void pvc_back_release_all(struct bfront *f, bool graceful);
 void pvc_back_connect_done(struct bsock *s);
 void pvc_back_sock_set_state(struct bsock *s, enum bs_state st);
 void pvc_back_listener_service(struct bsock *l);
+
+/* back_policy.c */
+void pvc_back_front_limits(struct bfront *f);
+int pvc_back_policy_decide(struct bfront *f, const struct pvcalls_back_call *c,
+			   struct back_actx *ax);
+
+/* back_audit.c */
+void pvc_back_audit_emit(struct bfront *f, const struct pvcalls_wire_request *req, int32_t ret,
+			 const struct back_actx *ax);
 
 /* back_data.c */
 int pvc_back_ring_map(struct bfront *f, struct bsock *s, uint32_t ref, uint32_t evtchn);

@@ -123,7 +123,7 @@ static int write_features(struct bfront *f, uint32_t txn)
 	if ((rc = join(p, sizeof(p), f->bedir, PVCALLS_WIRE_KEY_VERSIONS)) == 0)
 		rc = pvcalls_transport_store_write(t, txn, p, PVCALLS_WIRE_VERSIONS);
 	if (rc == 0 && (rc = join(p, sizeof(p), f->bedir, PVCALLS_WIRE_KEY_MAX_PAGE_ORDER)) == 0)
-		rc = pvcalls_transport_store_printf(t, txn, p, "%u", b->lim.max_ring_order);
+		rc = pvcalls_transport_store_printf(t, txn, p, "%u", f->lim.max_ring_order);
 	if (rc == 0 && (rc = join(p, sizeof(p), f->bedir, PVCALLS_WIRE_KEY_FUNCTION_CALLS)) == 0)
 		rc = pvcalls_transport_store_write(t, txn, p, PVCALLS_WIRE_FUNCTION_CALLS);
 	if (rc == 0 && b->offer_hint && (rc = join(p, sizeof(p), f->bedir, PVC_XB_KEY_WAIT_HINT)) == 0)
@@ -396,6 +396,7 @@ static void front_add(pvcalls_back *b, uint32_t feid, uint32_t devid, const char
 	f->feid = feid;
 	f->devid = devid;
 	f->state = PVCALLS_XENBUS_UNKNOWN;
+	pvc_back_front_limits(f);
 	strcpy(f->bedir, bedir);
 	strcpy(f->fedir, fedir);
 	snprintf(f->token, sizeof(f->token), FE_TOKEN "%u/%u", feid, devid);
@@ -566,6 +567,18 @@ void pvc_back_front_shutdown(struct bfront *f)
 		publish(f, PVCALLS_XENBUS_CLOSED, false);
 	}
 	unlink_front(f);
+}
+
+/* pvcalls_back_close_frontend(): as after a violation, without blame. */
+void pvc_back_front_kick_out(struct bfront *f)
+{
+	bool was = f->connected;
+
+	pvc_back_front_disconnect(f, false);
+	f->violated = true; /* not served again until it closes or restarts */
+	if (was || f->state == PVCALLS_XENBUS_CONNECTED)
+		publish(f, PVCALLS_XENBUS_CLOSING, false);
+	pvc_info("back.closed-by-admin", "frontend %u/%u closed on request", f->feid, f->devid);
 }
 
 void pvc_back_front_free(struct bfront *f)

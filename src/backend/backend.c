@@ -542,6 +542,11 @@ static void stats_add(struct pvcalls_back_stats *to, const struct pvcalls_back_s
 	to->notifies_sent += LD(from->notifies_sent);
 	to->notifies_suppressed += LD(from->notifies_suppressed);
 	to->protocol_errors += LD(from->protocol_errors);
+	for (unsigned i = 0; i < PVCALLS_WIRE_NR_CMDS; i++)
+		to->commands_failed[i] += LD(from->commands_failed[i]);
+	to->policy_denied += LD(from->policy_denied);
+	to->rate_limited += LD(from->rate_limited);
+	to->limit_hits += LD(from->limit_hits);
 }
 
 void pvcalls_back_get_stats(pvcalls_back *b, struct pvcalls_back_stats *st)
@@ -556,6 +561,41 @@ void pvcalls_back_get_stats(pvcalls_back *b, struct pvcalls_back_stats *st)
 	for (struct bfront *f = b->fronts; f; f = f->next)
 		stats_add(st, &f->st);
 	pthread_mutex_unlock(&b->stats_lock);
+}
+
+int pvcalls_back_list_frontends(pvcalls_back *b, struct pvcalls_back_frontend *out, size_t max)
+{
+	int n = 0;
+
+	if (!b || (!out && max))
+		return -EINVAL;
+	pthread_mutex_lock(&b->stats_lock);
+	for (struct bfront *f = b->fronts; f; f = f->next, n++) {
+		if ((size_t)n >= max)
+			continue;
+		memset(&out[n], 0, sizeof(out[n]));
+		out[n].domid = f->feid;
+		out[n].devid = f->devid;
+		out[n].connected = LD(f->st.frontends) != 0;
+		stats_add(&out[n].st, &f->st);
+	}
+	pthread_mutex_unlock(&b->stats_lock);
+	return n;
+}
+
+int pvcalls_back_close_frontend(pvcalls_back *b, uint32_t domid)
+{
+	int n = 0;
+
+	if (!b)
+		return -EINVAL;
+	for (struct bfront *f = b->fronts; f; f = f->next) {
+		if (f->feid == domid && !f->dead) {
+			pvc_back_front_kick_out(f);
+			n++;
+		}
+	}
+	return n ? n : -ENOENT;
 }
 
 /* Called with the frontend already unlinked from b->fronts, lock held. */
@@ -589,6 +629,8 @@ static int check_limits(struct pvcalls_back_limits *l)
 		l->max_backlog = BACK_DEF_MAX_BACKLOG;
 	if (l->max_backlog > INT32_MAX)
 		l->max_backlog = INT32_MAX;
+	if (l->connect_rate && !l->connect_burst)
+		l->connect_burst = l->connect_rate;
 	return 0;
 }
 
@@ -679,6 +721,7 @@ void pvcalls_back_free(pvcalls_back *b)
 		close(b->kickfd);
 	pvc_bh_fini(&b->ports);
 	pthread_mutex_destroy(&b->stats_lock);
+	pvcalls_policy_free(b->policy);
 	free(b->pathbuf);
 	free(b->refbuf);
 	free(b);

@@ -5,6 +5,9 @@
 # Also checks that the shared library exports only pvcalls_ symbols.
 set -euo pipefail
 BUILD=$1
+# A sanitizer build's library needs the sanitizer runtime loaded first:
+# build the consumers with the same -fsanitize flags.
+SANFLAGS=${2:+-fsanitize=$2}
 SRC=$(cd "$(dirname "$0")" && pwd)
 STAGE=$(mktemp -d)
 trap 'rm -rf "$STAGE"' EXIT
@@ -15,14 +18,15 @@ test -f "$LIBDIR/pkgconfig/pvcalls.pc" || { echo "pvcalls.pc not installed"; exi
 test -f "$LIBDIR/cmake/pvcalls/pvcallsConfig.cmake" || { echo "CMake package missing"; exit 1; }
 
 echo "-- CMake package consumer"
-cmake -S "$SRC/consumer" -B "$STAGE/b1" -DCMAKE_PREFIX_PATH="$STAGE/usr" >/dev/null
+cmake -S "$SRC/consumer" -B "$STAGE/b1" -DCMAKE_PREFIX_PATH="$STAGE/usr" \
+	-DCMAKE_C_FLAGS="$SANFLAGS" -DCMAKE_EXE_LINKER_FLAGS="$SANFLAGS" >/dev/null
 cmake --build "$STAGE/b1" >/dev/null
 LD_LIBRARY_PATH="$LIBDIR" "$STAGE/b1/consumer"
 
 echo "-- pkg-config consumer"
 export PKG_CONFIG_PATH="$LIBDIR/pkgconfig"
 # shellcheck disable=SC2046
-cc -std=c11 -o "$STAGE/c2" "$SRC/consumer/consumer.c" $(pkg-config --cflags --libs pvcalls)
+cc -std=c11 $SANFLAGS -o "$STAGE/c2" "$SRC/consumer/consumer.c" $(pkg-config --cflags --libs pvcalls)
 LD_LIBRARY_PATH="$LIBDIR" "$STAGE/c2"
 
 echo "-- exported symbols"

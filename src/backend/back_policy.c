@@ -1,0 +1,422 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Policy: rule sets (pvcalls_policy), per-frontend limits and the CONNECT
+ * token bucket, and the decision the command handlers ask for.
+ *
+ * A rule set is a list of sections, one per domid plus the default one.
+ * Each section holds rules, tried in order, and optional limits. A call is
+ * tried against its domain's rules, then the default rules; the first
+ * match decides, else the fallback (allow unless told otherwise).
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/back_priv.h"
+#include "common/log.h"
+
+#define RULE_TEXT 80
+
+enum { W_CONNECT = 1, W_LISTEN = 2, W_ANY = 3 };
+
+struct prule {
+	bool allow;
+	uint8_t what;   /* W_* */
+	uint8_t family; /* 0 any, 4, 6 */
+	bool any_addr;
+	uint32_t net, mask; /* host order */
+	uint16_t plo, phi;
+	char text[RULE_TEXT];
+};
+
+struct psect {
+	uint32_t domid;
+	struct prule *rules;
+	size_t n, cap;
+	struct pvcalls_back_limits lim;
+};
+
+struct pvcalls_policy {
+	struct psect *s;
+	size_t n;
+	bool deny_fallback;
+};
+
+int pvcalls_policy_new(pvcalls_policy **out)
+{
+	if (!out)
+		return -EINVAL;
+	*out = calloc(1, sizeof(**out));
+	return *out ? 0 : -ENOMEM;
+}
+
+void pvcalls_policy_free(pvcalls_policy *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n; i++)
+		free(p->s[i].rules);
+	free(p->s);
+	free(p);
+}
+
+static const struct psect *sect_find(const pvcalls_policy *p, uint32_t domid)
+{
+	for (size_t i = 0; p && i < p->n; i++)
+		if (p->s[i].domid == domid)
+			return &p->s[i];
+	return NULL;
+}
+
+static struct psect *sect_get(pvcalls_policy *p, uint32_t domid)
+{
+	struct psect *s = (struct psect *)sect_find(p, domid);
+
+	if (s)
+		return s;
+	s = realloc(p->s, (p->n + 1) * sizeof(*s));
+	if (!s)
+		return NULL;
+	p->s = s;
+	s = &p->s[p->n++];
+	memset(s, 0, sizeof(*s));
+	s->domid = domid;
+	return s;
+}
+
+void pvcalls_policy_set_fallback(pvcalls_policy *p, bool allow)
+{
+	if (p)
+		p->deny_fallback = !allow;
+}
+
+int pvcalls_policy_set_limits(pvcalls_policy *p, uint32_t domid,
+			      const struct pvcalls_back_limits *lim)
+{
+	struct psect *s;
+
+	if (!p || !lim || lim->max_ring_order > PVCALLS_WIRE_MAX_RING_ORDER)
+		return -EINVAL;
+	s = sect_get(p, domid);
+	if (!s)
+		return -ENOMEM;
+	s->lim = *lim;
+	return 0;
+}
+
+static int perr(char *err, size_t len, const char *what, const char *tok)
+{
+	if (err && len)
+		snprintf(err, len, "%s%s%s%s", what, tok ? " \"" : "", tok ? tok : "",
+			 tok ? "\"" : "");
+	return -EINVAL;
+}
+
+static bool parse_port(const char *s, uint16_t *lo, uint16_t *hi)
+{
+	char *end;
+	unsigned long a, b;
+
+	if (!isdigit((unsigned char)*s))
+		return false;
+	a = strtoul(s, &end, 10);
+	b = a;
+	if (*end == '-') {
+		if (!isdigit((unsigned char)end[1]))
+			return false;
+		b = strtoul(end + 1, &end, 10);
+	}
+	if (*end || a > 65535 || b > 65535 || a > b)
+		return false;
+	*lo = (uint16_t)a;
+	*hi = (uint16_t)b;
+	return true;
+}
+
+static bool parse_cidr(const char *s, uint32_t *net, uint32_t *mask)
+{
+	char buf[32], *slash;
+	struct in_addr a;
+	unsigned long bits = 32;
+
+	if (strlen(s) >= sizeof(buf))
+		return false;
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (slash) {
+		char *end;
+
+		*slash = 0;
+		if (!isdigit((unsigned char)slash[1]))
+			return false;
+		bits = strtoul(slash + 1, &end, 10);
+		if (*end || bits > 32)
+			return false;
+	}
+	if (inet_pton(AF_INET, buf, &a) != 1)
+		return false;
+	*mask = bits ? ~0u << (32 - bits) : 0;
+	*net = ntohl(a.s_addr) & *mask;
+	return true;
+}
+
+int pvcalls_policy_add_rule(pvcalls_policy *p, uint32_t domid, const char *rule, char *err,
+			    size_t err_len)
+{
+	struct prule r = { .any_addr = true, .plo = 0, .phi = 65535 };
+	char buf[256], *tok, *save = NULL;
+	bool have_addr = false, have_port = false;
+	struct psect *s;
+	int n = 0;
+
+	if (!p || !rule)
+		return -EINVAL;
+	if (strlen(rule) >= sizeof(buf))
+		return perr(err, err_len, "rule too long", NULL);
+	strcpy(buf, rule);
+	for (tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save), n++) {
+		if (n == 0) {
+			if (!strcmp(tok, "allow"))
+				r.allow = true;
+			else if (strcmp(tok, "deny"))
+				return perr(err, err_len, "expected allow or deny, not", tok);
+		} else if (n == 1) {
+			if (!strcmp(tok, "connect"))
+				r.what = W_CONNECT;
+			else if (!strcmp(tok, "listen"))
+				r.what = W_LISTEN;
+			else if (!strcmp(tok, "any"))
+				r.what = W_ANY;
+			else
+				return perr(err, err_len, "expected connect, listen or any, not", tok);
+		} else if (!strcmp(tok, "inet") && !r.family) {
+			r.family = 4;
+		} else if (!strcmp(tok, "inet6") && !r.family) {
+			r.family = 6;
+		} else if (!strcmp(tok, "port") && !have_port) {
+			tok = strtok_r(NULL, " \t", &save);
+			if (!tok || !parse_port(tok, &r.plo, &r.phi))
+				return perr(err, err_len, "bad port range", tok);
+			have_port = true;
+		} else if (!strcmp(tok, "any") && !have_addr) {
+			have_addr = true;
+		} else if (!have_addr && parse_cidr(tok, &r.net, &r.mask)) {
+			have_addr = true;
+			r.any_addr = false;
+			if (r.family == 6)
+				return perr(err, err_len, "IPv4 network in an inet6 rule", tok);
+			r.family = 4;
+		} else {
+			return perr(err, err_len, "unexpected", tok);
+		}
+	}
+	if (n < 2)
+		return perr(err, err_len, "expected (allow|deny) (connect|listen|any) ...", NULL);
+	/* The normalised text, for the log and the audit. */
+	snprintf(r.text, sizeof(r.text), "%s", rule);
+	s = sect_get(p, domid);
+	if (!s)
+		return -ENOMEM;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 8;
+		struct prule *nr = realloc(s->rules, cap * sizeof(*nr));
+
+		if (!nr)
+			return -ENOMEM;
+		s->rules = nr;
+		s->cap = cap;
+	}
+	s->rules[s->n++] = r;
+	return 0;
+}
+
+static bool rule_match(const struct prule *r, const struct pvcalls_back_call *c)
+{
+	uint32_t a = ntohl(c->addr.sin_addr.s_addr);
+	uint16_t port = ntohs(c->addr.sin_port);
+	uint8_t what = c->cmd == PVCALLS_WIRE_CONNECT ? W_CONNECT : W_LISTEN;
+
+	if (!(r->what & what))
+		return false;
+	if (r->family && r->family != 4) /* version 1 carries only AF_INET */
+		return false;
+	if (!r->any_addr && (a & r->mask) != r->net)
+		return false;
+	return port >= r->plo && port <= r->phi;
+}
+
+static const struct prule *sect_match(const struct psect *s, const struct pvcalls_back_call *c,
+				      size_t *idx)
+{
+	for (size_t i = 0; s && i < s->n; i++) {
+		if (rule_match(&s->rules[i], c)) {
+			*idx = i + 1;
+			return &s->rules[i];
+		}
+	}
+	return NULL;
+}
+
+int pvcalls_policy_check(const pvcalls_policy *p, const struct pvcalls_back_call *c, char *reason,
+			 size_t reason_len)
+{
+	const struct prule *r = NULL;
+	size_t idx = 0;
+	bool dom = false;
+
+	if (!p || !c)
+		return -EINVAL;
+	if (c->domid != PVCALLS_POLICY_DEFAULT) {
+		r = sect_match(sect_find(p, c->domid), c, &idx);
+		dom = r != NULL;
+	}
+	if (!r)
+		r = sect_match(sect_find(p, PVCALLS_POLICY_DEFAULT), c, &idx);
+	if (!r) {
+		if (reason && reason_len)
+			snprintf(reason, reason_len, "no rule matched: %s",
+				 p->deny_fallback ? "deny" : "allow");
+		return p->deny_fallback ? -EACCES : 0;
+	}
+	if (reason && reason_len) {
+		if (dom)
+			snprintf(reason, reason_len, "domain %u rule %zu: %s", c->domid, idx, r->text);
+		else
+			snprintf(reason, reason_len, "default rule %zu: %s", idx, r->text);
+	}
+	return r->allow ? 0 : -EACCES;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The backend's side                                                     */
+
+static void overlay(struct pvcalls_back_limits *to, const struct pvcalls_back_limits *from)
+{
+#define OV(x) \
+	if (from->x) \
+		to->x = from->x
+	OV(max_sockets);
+	OV(max_listeners);
+	OV(max_pending_accepts);
+	OV(max_mapped_pages);
+	OV(max_ring_order);
+	OV(max_backlog);
+	OV(connect_rate);
+	OV(connect_burst);
+#undef OV
+}
+
+void pvc_back_front_limits(struct bfront *f)
+{
+	pvcalls_back *b = f->b;
+	const struct psect *s;
+
+	f->lim = b->lim;
+	if (b->policy) {
+		if ((s = sect_find(b->policy, PVCALLS_POLICY_DEFAULT)))
+			overlay(&f->lim, &s->lim);
+		if ((s = sect_find(b->policy, f->feid)))
+			overlay(&f->lim, &s->lim);
+	}
+	if (f->lim.max_backlog > INT32_MAX)
+		f->lim.max_backlog = INT32_MAX;
+	if (f->lim.connect_rate && !f->lim.connect_burst)
+		f->lim.connect_burst = f->lim.connect_rate;
+	/* A fresh bucket is full. */
+	f->tokens = (uint64_t)f->lim.connect_burst * 1000000u;
+	f->tokens_us = pvc_back_now_us();
+}
+
+int pvcalls_back_set_policy(pvcalls_back *b, pvcalls_policy *p)
+{
+	if (!b) {
+		pvcalls_policy_free(p);
+		return -EINVAL;
+	}
+	pvcalls_policy_free(b->policy);
+	b->policy = p;
+	b->pol_cb = NULL;
+	b->pol_arg = NULL;
+	pthread_mutex_lock(&b->stats_lock);
+	for (struct bfront *f = b->fronts; f; f = f->next)
+		pvc_back_front_limits(f);
+	pthread_mutex_unlock(&b->stats_lock);
+	return 0;
+}
+
+void pvcalls_back_set_policy_cb(pvcalls_back *b, pvcalls_back_policy_fn fn, void *arg)
+{
+	if (!b)
+		return;
+	pvcalls_policy_free(b->policy);
+	b->policy = NULL;
+	b->pol_cb = fn;
+	b->pol_arg = arg;
+	for (struct bfront *f = b->fronts; f; f = f->next)
+		pvc_back_front_limits(f);
+}
+
+/* One token per CONNECT; false when the bucket is empty. */
+static bool rate_take(struct bfront *f)
+{
+	int64_t now;
+	uint64_t cap;
+
+	if (!f->lim.connect_rate)
+		return true;
+	now = pvc_back_now_us();
+	cap = (uint64_t)f->lim.connect_burst * 1000000u;
+	if (now > f->tokens_us) {
+		f->tokens += (uint64_t)(now - f->tokens_us) * f->lim.connect_rate;
+		if (f->tokens > cap)
+			f->tokens = cap;
+	}
+	f->tokens_us = now;
+	if (f->tokens < 1000000u)
+		return false;
+	f->tokens -= 1000000u;
+	return true;
+}
+
+int pvc_back_policy_decide(struct bfront *f, const struct pvcalls_back_call *c,
+			   struct back_actx *ax)
+{
+	pvcalls_back *b = f->b;
+	char addr[INET_ADDRSTRLEN];
+	int rc;
+
+	ax->reason[0] = 0;
+	if (b->pol_cb)
+		rc = b->pol_cb(b->pol_arg, c, ax->reason, sizeof(ax->reason));
+	else if (b->policy)
+		rc = pvcalls_policy_check(b->policy, c, ax->reason, sizeof(ax->reason));
+	else
+		goto rate; /* nothing installed: no decision recorded */
+	ax->reason[sizeof(ax->reason) - 1] = 0;
+	if (rc > 0)
+		rc = -EACCES;
+	ax->decision = rc ? PVCALLS_BACK_DECISION_DENY : PVCALLS_BACK_DECISION_ALLOW;
+	inet_ntop(AF_INET, &c->addr.sin_addr, addr, sizeof(addr));
+	if (rc) {
+		ST_ADD(f, policy_denied, 1);
+		pvc_info("back.policy-deny", "frontend %u: %s socket %llu %s:%u denied (%s)",
+			 f->feid, pvcalls_cmd_name(c->cmd), (unsigned long long)c->id, addr,
+			 ntohs(c->addr.sin_port), ax->reason);
+		return rc;
+	}
+	pvc_debug("back.policy-allow", "frontend %u: %s socket %llu %s:%u allowed (%s)", f->feid,
+		  pvcalls_cmd_name(c->cmd), (unsigned long long)c->id, addr,
+		  ntohs(c->addr.sin_port), ax->reason);
+rate:
+	if (c->cmd == PVCALLS_WIRE_CONNECT && !rate_take(f)) {
+		ST_ADD(f, rate_limited, 1);
+		pvc_info("back.rate-limit", "frontend %u: CONNECT socket %llu: over %u/s (burst %u)",
+			 f->feid, (unsigned long long)c->id, f->lim.connect_rate,
+			 f->lim.connect_burst);
+		return -EAGAIN;
+	}
+	return 0;
+}

@@ -1,0 +1,589 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Policy rules (each field), per-domain limits, the CONNECT rate limit,
+ * the decision callback, and the audit records (parsed back with json-c),
+ * driven through a backend by a hand-written frontend over an shm pair.
+ */
+#include <check.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <pvcalls/backend.h>
+#include <pvcalls/proto.h>
+#include <pvcalls/ring.h>
+#include <pvcalls/shm.h>
+
+#define T_MS 3000
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- a raw frontend (as in tests/backend) ------------------------------ */
+struct rawfe {
+	pvcalls_back *b;
+	pvcalls_transport *hub, *t;
+	uint32_t domid;
+	char dev[128], be[128];
+	void *page;
+	uint32_t ref, port;
+	pvcalls_cmd_front cmd;
+	uint32_t next_req;
+};
+
+static void wr(pvcalls_transport *t, const char *dir, const char *key, const char *v)
+{
+	char p[256];
+
+	snprintf(p, sizeof(p), "%s/%s", dir, key);
+	ck_assert_int_eq(pvcalls_transport_store_write(t, PVCALLS_STORE_NO_TXN, p, v), 0);
+}
+
+static unsigned be_state(struct rawfe *fe)
+{
+	char p[256], v[64];
+
+	snprintf(p, sizeof(p), "%s/state", fe->be);
+	if (pvcalls_transport_store_read(fe->hub, PVCALLS_STORE_NO_TXN, p, v, sizeof(v)) < 0)
+		return 0;
+	return (unsigned)atoi(v);
+}
+
+static void pump_state(struct rawfe *fe, unsigned state)
+{
+	int64_t end = now_ms() + T_MS;
+
+	while (now_ms() < end && be_state(fe) != state)
+		ck_assert_int_ge(pvcalls_back_process(fe->b, 5), 0);
+	ck_assert_uint_eq(be_state(fe), state);
+}
+
+static void fe_setup(struct rawfe *fe, pvcalls_policy *pol)
+{
+	char v[16];
+
+	memset(fe, 0, sizeof(*fe));
+	ck_assert_int_eq(pvcalls_shm_pair(NULL, NULL, &fe->hub, &fe->t), 0);
+	ck_assert_int_eq(pvcalls_back_new(fe->hub, NULL, &fe->b), 0);
+	if (pol)
+		ck_assert_int_eq(pvcalls_back_set_policy(fe->b, pol), 0);
+	ck_assert_int_eq(pvcalls_transport_local_domid(fe->t, &fe->domid), 0);
+	snprintf(fe->dev, sizeof(fe->dev), "/local/domain/%u/device/pvcalls/0", fe->domid);
+	snprintf(fe->be, sizeof(fe->be), "/local/domain/0/backend/pvcalls/%u/0", fe->domid);
+	pump_state(fe, 2);
+	ck_assert_int_eq(pvcalls_transport_share(fe->t, 0, 1, true, &fe->ref, &fe->page), 0);
+	pvcalls_cmd_sring_init(fe->page);
+	pvcalls_cmd_front_init(&fe->cmd, fe->page);
+	ck_assert_int_eq(pvcalls_transport_evtchn_alloc_unbound(fe->t, 0, &fe->port), 0);
+	snprintf(v, sizeof(v), "%u", fe->ref);
+	wr(fe->t, fe->dev, "ring-ref", v);
+	snprintf(v, sizeof(v), "%u", fe->port);
+	wr(fe->t, fe->dev, "port", v);
+	wr(fe->t, fe->dev, "state", "3");
+	pump_state(fe, 4);
+}
+
+static void fe_teardown(struct rawfe *fe)
+{
+	pvcalls_back_free(fe->b);
+	pvcalls_transport_close(fe->t);
+	pvcalls_transport_close(fe->hub);
+}
+
+static int32_t call(struct rawfe *fe, struct pvcalls_wire_request *req)
+{
+	struct pvcalls_wire_response rsp;
+	int64_t end = now_ms() + T_MS;
+
+	req->req_id = fe->next_req++;
+	ck_assert_int_eq(pvcalls_cmd_front_put(&fe->cmd, req), 0);
+	if (pvcalls_cmd_front_push(&fe->cmd))
+		pvcalls_transport_evtchn_notify(fe->t, fe->port);
+	for (;;) {
+		int rc = pvcalls_cmd_front_get(&fe->cmd, &rsp);
+
+		ck_assert_int_ge(rc, 0);
+		if (rc == 1)
+			break;
+		ck_assert_msg(now_ms() < end, "no response");
+		ck_assert_int_ge(pvcalls_back_process(fe->b, 2), 0);
+	}
+	ck_assert_uint_eq(rsp.req_id, req->req_id);
+	return rsp.ret;
+}
+
+static struct sockaddr_in addr4(uint32_t host, uint16_t port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(host) };
+	return a;
+}
+
+static int32_t do_socket(struct rawfe *fe, uint64_t id)
+{
+	struct pvcalls_wire_request r;
+
+	ck_assert_int_eq(pvcalls_req_socket(&r, 0, id, AF_INET, SOCK_STREAM, 0), 0);
+	return call(fe, &r);
+}
+
+/* CONNECT with a ref nobody granted: past the policy it fails -EFAULT. */
+static int32_t do_connect(struct rawfe *fe, uint64_t id, uint32_t host, uint16_t port)
+{
+	struct pvcalls_wire_request r;
+	struct sockaddr_in a = addr4(host, port);
+
+	ck_assert_int_eq(pvcalls_req_connect(&r, 0, id, (struct sockaddr *)&a, sizeof(a), 99999,
+					     99999), 0);
+	return call(fe, &r);
+}
+
+static int32_t do_bind(struct rawfe *fe, uint64_t id, uint16_t port)
+{
+	struct pvcalls_wire_request r;
+	struct sockaddr_in a = addr4(INADDR_LOOPBACK, port);
+
+	ck_assert_int_eq(pvcalls_req_bind(&r, 0, id, (struct sockaddr *)&a, sizeof(a)), 0);
+	return call(fe, &r);
+}
+
+static int32_t do_listen(struct rawfe *fe, uint64_t id)
+{
+	struct pvcalls_wire_request r;
+
+	pvcalls_req_listen(&r, 0, id, 4);
+	return call(fe, &r);
+}
+
+static uint16_t free_port(void)
+{
+	struct sockaddr_in a = addr4(INADDR_LOOPBACK, 0);
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static struct pvcalls_back_stats stats(struct rawfe *fe)
+{
+	struct pvcalls_back_stats st;
+
+	pvcalls_back_get_stats(fe->b, &st);
+	return st;
+}
+
+#define W_EACCES (-13)
+#define W_EFAULT (-14)
+#define W_EMFILE (-24)
+#define W_EAGAIN (-11)
+#define W_EPERM (-1)
+#define W_EAFNOSUPPORT (-97)
+
+/* ---- rule sets alone ---------------------------------------------------- */
+
+static pvcalls_policy *pol(const char *const *rules, uint32_t domid)
+{
+	pvcalls_policy *p;
+	char err[128];
+
+	ck_assert_int_eq(pvcalls_policy_new(&p), 0);
+	for (; *rules; rules++)
+		ck_assert_msg(pvcalls_policy_add_rule(p, domid, *rules, err, sizeof(err)) == 0,
+			      "%s: %s", *rules, err);
+	return p;
+}
+
+static int chk(const pvcalls_policy *p, uint32_t domid, uint32_t cmd, uint32_t host,
+	       uint16_t port, char *why)
+{
+	struct pvcalls_back_call c = { .domid = domid, .cmd = cmd, .addr = addr4(host, port) };
+
+	return pvcalls_policy_check(p, &c, why, 128);
+}
+
+START_TEST(test_rule_syntax)
+{
+	static const char *const bad[] = {
+		"", "allow", "permit connect", "allow send", "allow connect 10.0.0.0/33",
+		"allow connect port 70000", "allow connect port 90-80", "allow connect port",
+		"allow connect 1.2.3.4 5.6.7.8", "allow connect inet6 10.0.0.0/8", "allow connect bogus",
+	};
+	pvcalls_policy *p;
+	char err[128];
+
+	ck_assert_int_eq(pvcalls_policy_new(&p), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = 0;
+		ck_assert_msg(pvcalls_policy_add_rule(p, 0, bad[i], err, sizeof(err)) == -EINVAL,
+			      "accepted \"%s\"", bad[i]);
+		ck_assert_msg(err[0], "no explanation for \"%s\"", bad[i]);
+	}
+	ck_assert_int_eq(pvcalls_policy_add_rule(p, 0, "allow any", NULL, 0), 0);
+	ck_assert_int_eq(pvcalls_policy_add_rule(p, 0, "deny connect inet any port 1-1023", NULL, 0), 0);
+	ck_assert_int_eq(pvcalls_policy_add_rule(p, 0, "allow listen inet6", NULL, 0), 0);
+	pvcalls_policy_free(p);
+}
+END_TEST
+
+START_TEST(test_rule_fields)
+{
+	static const char *const rules[] = {
+		"allow connect inet6",                  /* 1: never matches IPv4 */
+		"deny connect 10.1.0.0/16",             /* 2: network */
+		"allow connect 10.0.0.0/8 port 80-443", /* 3: network + port range */
+		"allow listen port 8000",               /* 4: listen, one port */
+		"deny any",                             /* 5 */
+		NULL,
+	};
+	pvcalls_policy *p = pol(rules, PVCALLS_POLICY_DEFAULT);
+	char why[128];
+
+	ck_assert_int_eq(chk(p, 3, PVCALLS_WIRE_CONNECT, 0x0a020304, 80, why), 0);
+	ck_assert_str_eq(why, "default rule 3: allow connect 10.0.0.0/8 port 80-443");
+	ck_assert_int_eq(chk(p, 3, PVCALLS_WIRE_CONNECT, 0x0a020304, 443, why), 0);
+	ck_assert_int_eq(chk(p, 3, PVCALLS_WIRE_CONNECT, 0x0a020304, 79, why), -EACCES);
+	ck_assert_int_eq(chk(p, 3, PVCALLS_WIRE_CONNECT, 0x0a020304, 444, why), -EACCES);
+	ck_assert_str_eq(why, "default rule 5: deny any");
+	ck_assert_int_eq(chk(p, 3, PVCALLS_WIRE_CONNECT, 0x0a010304, 80, why), -EACCES);
+	ck_assert_str_eq(why, "default rule 2: deny connect 10.1.0.0/16");
+	ck_assert_int_eq(chk(p, 3, PVCALLS_WIRE_CONNECT, 0x0b000001, 80, why), -EACCES);
+	/* listen rules govern BIND and LISTEN, not CONNECT */
+	ck_assert_int_eq(chk(p, 3, PVCALLS_WIRE_BIND, 0x7f000001, 8000, why), 0);
+	ck_assert_int_eq(chk(p, 3, PVCALLS_WIRE_LISTEN, 0, 8000, why), 0);
+	ck_assert_int_eq(chk(p, 3, PVCALLS_WIRE_BIND, 0x7f000001, 8001, why), -EACCES);
+	ck_assert_int_eq(chk(p, 3, PVCALLS_WIRE_CONNECT, 0x7f000001, 8000, why), -EACCES);
+	pvcalls_policy_free(p);
+}
+END_TEST
+
+START_TEST(test_rule_domains_and_fallback)
+{
+	static const char *const def[] = { "deny connect 192.168.0.0/16", NULL };
+	pvcalls_policy *p = pol(def, PVCALLS_POLICY_DEFAULT);
+	char why[128];
+
+	ck_assert_int_eq(pvcalls_policy_add_rule(p, 7, "allow connect 192.168.1.0/24", NULL, 0), 0);
+	ck_assert_int_eq(pvcalls_policy_add_rule(p, 7, "deny listen", NULL, 0), 0);
+	/* domain 7's own rules first */
+	ck_assert_int_eq(chk(p, 7, PVCALLS_WIRE_CONNECT, 0xc0a80101, 1, why), 0);
+	ck_assert_str_eq(why, "domain 7 rule 1: allow connect 192.168.1.0/24");
+	ck_assert_int_eq(chk(p, 8, PVCALLS_WIRE_CONNECT, 0xc0a80101, 1, why), -EACCES);
+	ck_assert_int_eq(chk(p, 7, PVCALLS_WIRE_CONNECT, 0xc0a80201, 1, why), -EACCES);
+	ck_assert_str_eq(why, "default rule 1: deny connect 192.168.0.0/16");
+	ck_assert_int_eq(chk(p, 7, PVCALLS_WIRE_BIND, 0, 80, why), -EACCES);
+	ck_assert_int_eq(chk(p, 8, PVCALLS_WIRE_BIND, 0, 80, why), 0);
+	ck_assert_str_eq(why, "no rule matched: allow");
+	pvcalls_policy_set_fallback(p, false);
+	ck_assert_int_eq(chk(p, 8, PVCALLS_WIRE_BIND, 0, 80, why), -EACCES);
+	ck_assert_str_eq(why, "no rule matched: deny");
+	pvcalls_policy_free(p);
+}
+END_TEST
+
+/* ---- through the backend ------------------------------------------------ */
+
+START_TEST(test_backend_connect_policy)
+{
+	static const char *const rules[] = { "deny connect 127.0.0.0/8 port 1-1023",
+					     "allow connect 127.0.0.1", "deny connect", NULL };
+	struct rawfe fe;
+
+	fe_setup(&fe, pol(rules, PVCALLS_POLICY_DEFAULT));
+	ck_assert_int_eq(do_socket(&fe, 1), 0);
+	ck_assert_int_eq(do_connect(&fe, 1, INADDR_LOOPBACK, 22), W_EACCES);
+	ck_assert_int_eq(do_connect(&fe, 1, 0x08080808, 4000), W_EACCES);
+	/* allowed: gets as far as mapping the (bogus) ring */
+	ck_assert_int_eq(do_connect(&fe, 1, INADDR_LOOPBACK, 4000), W_EFAULT);
+	ck_assert_uint_eq(stats(&fe).policy_denied, 2);
+	ck_assert_uint_eq(stats(&fe).commands_failed[PVCALLS_WIRE_CONNECT], 3);
+	fe_teardown(&fe);
+}
+END_TEST
+
+START_TEST(test_backend_listen_policy)
+{
+	static const char *const rules[] = { "allow listen port 1024-65535", "deny listen", NULL };
+	uint16_t port = free_port();
+	struct rawfe fe;
+
+	ck_assert_uint_ge(port, 1024);
+	fe_setup(&fe, pol(rules, PVCALLS_POLICY_DEFAULT));
+	ck_assert_int_eq(do_socket(&fe, 1), 0);
+	ck_assert_int_eq(do_bind(&fe, 1, 80), W_EACCES);
+	ck_assert_int_eq(do_bind(&fe, 1, port), 0);
+	ck_assert_int_eq(do_listen(&fe, 1), 0);
+	/* A reload that forbids listening: LISTEN on a bound socket is refused. */
+	{
+		static const char *const none[] = { "deny listen", NULL };
+
+		ck_assert_int_eq(do_socket(&fe, 2), 0);
+		ck_assert_int_eq(do_bind(&fe, 2, free_port()), 0);
+		ck_assert_int_eq(pvcalls_back_set_policy(fe.b, pol(none, PVCALLS_POLICY_DEFAULT)), 0);
+		ck_assert_int_eq(do_listen(&fe, 2), W_EACCES);
+		/* the live listener is left alone */
+		ck_assert_uint_eq(stats(&fe).passive_sockets, 2);
+	}
+	fe_teardown(&fe);
+}
+END_TEST
+
+START_TEST(test_backend_limits)
+{
+	struct pvcalls_back_limits dom = { .max_sockets = 3, .max_listeners = 1 };
+	struct pvcalls_back_limits def = { .max_sockets = 100 };
+	pvcalls_policy *p;
+	struct rawfe fe;
+
+	ck_assert_int_eq(pvcalls_policy_new(&p), 0);
+	ck_assert_int_eq(pvcalls_policy_set_limits(p, PVCALLS_POLICY_DEFAULT, &def), 0);
+	/* the shm pair's guest is domain 1 */
+	ck_assert_int_eq(pvcalls_policy_set_limits(p, 1, &dom), 0);
+	fe_setup(&fe, p);
+	ck_assert_uint_eq(fe.domid, 1);
+	ck_assert_int_eq(do_socket(&fe, 1), 0);
+	ck_assert_int_eq(do_socket(&fe, 2), 0);
+	ck_assert_int_eq(do_bind(&fe, 1, free_port()), 0);
+	ck_assert_int_eq(do_bind(&fe, 2, free_port()), W_EMFILE);
+	ck_assert_int_eq(do_socket(&fe, 3), 0);
+	ck_assert_int_eq(do_socket(&fe, 4), W_EMFILE);
+	ck_assert_uint_eq(stats(&fe).limit_hits, 2);
+	{
+		struct pvcalls_back_limits bad = { .max_ring_order = 10 };
+
+		ck_assert_int_eq(pvcalls_policy_set_limits(p, 1, &bad), -EINVAL);
+	}
+	fe_teardown(&fe);
+}
+END_TEST
+
+START_TEST(test_backend_rate)
+{
+	struct pvcalls_back_limits lim = { .connect_rate = 1, .connect_burst = 2 };
+	pvcalls_policy *p;
+	struct rawfe fe;
+
+	ck_assert_int_eq(pvcalls_policy_new(&p), 0);
+	ck_assert_int_eq(pvcalls_policy_set_limits(p, PVCALLS_POLICY_DEFAULT, &lim), 0);
+	fe_setup(&fe, p);
+	ck_assert_int_eq(do_connect(&fe, 1, INADDR_LOOPBACK, 4000), W_EFAULT);
+	ck_assert_int_eq(do_connect(&fe, 1, INADDR_LOOPBACK, 4000), W_EFAULT);
+	ck_assert_int_eq(do_connect(&fe, 1, INADDR_LOOPBACK, 4000), W_EAGAIN);
+	ck_assert_uint_eq(stats(&fe).rate_limited, 1);
+	usleep(1100 * 1000); /* one token back */
+	ck_assert_int_eq(do_connect(&fe, 1, INADDR_LOOPBACK, 4000), W_EFAULT);
+	ck_assert_int_eq(do_connect(&fe, 1, INADDR_LOOPBACK, 4000), W_EAGAIN);
+	fe_teardown(&fe);
+}
+END_TEST
+
+struct cbrec {
+	int calls;
+	struct pvcalls_back_call last;
+};
+
+static int decide(void *arg, const struct pvcalls_back_call *c, char *reason, size_t len)
+{
+	struct cbrec *r = arg;
+
+	r->calls++;
+	r->last = *c;
+	if (c->id == 42) {
+		snprintf(reason, len, "callback: id 42 is banned");
+		return -EPERM;
+	}
+	snprintf(reason, len, "callback: fine");
+	return 0;
+}
+
+START_TEST(test_backend_callback)
+{
+	struct cbrec r = { 0 };
+	struct rawfe fe;
+
+	fe_setup(&fe, NULL);
+	pvcalls_back_set_policy_cb(fe.b, decide, &r);
+	ck_assert_int_eq(do_connect(&fe, 42, 0x0a000001, 1234), W_EPERM);
+	ck_assert_int_eq(r.calls, 1);
+	ck_assert_uint_eq(r.last.domid, fe.domid);
+	ck_assert_uint_eq(r.last.cmd, PVCALLS_WIRE_CONNECT);
+	ck_assert_uint_eq(r.last.id, 42);
+	ck_assert_uint_eq(ntohl(r.last.addr.sin_addr.s_addr), 0x0a000001);
+	ck_assert_uint_eq(ntohs(r.last.addr.sin_port), 1234);
+	ck_assert_int_eq(do_connect(&fe, 43, 0x0a000001, 1234), W_EFAULT);
+	ck_assert_int_eq(do_socket(&fe, 44), 0); /* SOCKET is not put to the policy */
+	ck_assert_int_eq(r.calls, 2);
+	pvcalls_back_set_policy_cb(fe.b, NULL, NULL);
+	ck_assert_int_eq(do_connect(&fe, 42, 0x0a000001, 1234), W_EFAULT);
+	fe_teardown(&fe);
+}
+END_TEST
+
+/* ---- audit --------------------------------------------------------------- */
+
+struct sink {
+	int n;
+	char lines[16][2048];
+};
+
+static void audit_sink(void *arg, const struct pvcalls_back_audit *rec)
+{
+	struct sink *s = arg;
+	int n;
+
+	ck_assert_int_lt(s->n, 16);
+	n = pvcalls_back_audit_json(rec, s->lines[s->n], sizeof(s->lines[0]));
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_eq(s->lines[s->n][n - 1], '\n');
+	s->n++;
+}
+
+static json_object *parse(const char *line)
+{
+	json_object *o = json_tokener_parse(line);
+
+	ck_assert_msg(o && json_object_is_type(o, json_type_object), "not JSON: %s", line);
+	return o;
+}
+
+static json_object *get(json_object *o, const char *key)
+{
+	json_object *v = NULL;
+
+	ck_assert_msg(json_object_object_get_ex(o, key, &v), "no \"%s\"", key);
+	return v;
+}
+
+START_TEST(test_audit_hostile)
+{
+	static const char *const rules[] = { "deny connect 10.0.0.0/8", NULL };
+	struct pvcalls_wire_request r;
+	struct sink s = { 0 };
+	struct rawfe fe;
+	json_object *o;
+	uint8_t raw[28];
+	char want[128];
+	size_t w = 0;
+
+	fe_setup(&fe, pol(rules, PVCALLS_POLICY_DEFAULT));
+	pvcalls_back_set_audit(fe.b, audit_sink, &s);
+
+	/* BIND with a bad family and every awkward byte in the address. */
+	memset(&r, 0, sizeof(r));
+	r.cmd = PVCALLS_WIRE_BIND;
+	r.u.bind.id = UINT64_MAX;
+	for (int i = 0; i < 28; i++)
+		raw[i] = (uint8_t)("\"\\\n\x01\x7f\xff\xc3</>{}"[i % 12] + (i >= 12 ? i : 0));
+	raw[0] = 7; /* sa_family 7, little-endian */
+	raw[1] = 0;
+	memcpy(r.u.bind.addr, raw, 28);
+	r.u.bind.len = 28;
+	fe.next_req = 0xfffffffe;
+	ck_assert_int_eq(call(&fe, &r), W_EAFNOSUPPORT);
+	/* An unknown command and a denied CONNECT. */
+	memset(&r, 0, sizeof(r));
+	r.cmd = 99;
+	r.u.poll.id = 5;
+	ck_assert_int_eq(call(&fe, &r), -524);
+	ck_assert_int_eq(do_connect(&fe, 9, 0x0a000001, 80), W_EACCES);
+	ck_assert_int_eq(s.n, 3);
+
+	o = parse(s.lines[0]);
+	ck_assert_str_eq(json_object_get_string(get(o, "cmd")), "BIND");
+	ck_assert_uint_eq(json_object_get_uint64(get(o, "id")), UINT64_MAX);
+	ck_assert_uint_eq(json_object_get_uint64(get(o, "req_id")), 0xfffffffe);
+	ck_assert_int_eq(json_object_get_int(get(o, "frontend")), (int)fe.domid);
+	ck_assert_int_eq(json_object_get_int(get(o, "ret")), W_EAFNOSUPPORT);
+	ck_assert_str_eq(json_object_get_string(get(o, "errno")), "EAFNOSUPPORT");
+	ck_assert_int_eq(json_object_get_int(get(o, "addr_len")), 28);
+	/* The raw bytes come back as Latin-1 code points, in UTF-8. */
+	for (int i = 0; i < 28; i++) {
+		if (raw[i] < 0x80) {
+			want[w++] = (char)raw[i];
+		} else {
+			want[w++] = (char)(0xc0 | raw[i] >> 6);
+			want[w++] = (char)(0x80 | (raw[i] & 0x3f));
+		}
+	}
+	ck_assert_int_eq(json_object_get_string_len(get(o, "addr_raw")), (int)w);
+	ck_assert(memcmp(json_object_get_string(get(o, "addr_raw")), want, w) == 0);
+	ck_assert(strchr(s.lines[0], '\n') == s.lines[0] + strlen(s.lines[0]) - 1);
+	json_object_put(o);
+
+	o = parse(s.lines[1]);
+	ck_assert_int_eq(json_object_get_int(get(o, "cmd_num")), 99);
+	ck_assert_str_eq(json_object_get_string(get(o, "errno")), "ENOTSUPP");
+	json_object_put(o);
+
+	o = parse(s.lines[2]);
+	ck_assert_str_eq(json_object_get_string(get(o, "cmd")), "CONNECT");
+	ck_assert_str_eq(json_object_get_string(get(o, "addr")), "10.0.0.1");
+	ck_assert_int_eq(json_object_get_int(get(o, "port")), 80);
+	ck_assert_str_eq(json_object_get_string(get(o, "decision")), "deny");
+	ck_assert_str_eq(json_object_get_string(get(o, "rule")), "default rule 1: deny connect 10.0.0.0/8");
+	ck_assert_str_eq(json_object_get_string(get(o, "errno")), "EACCES");
+	ck_assert(json_object_get_int(get(o, "latency_us")) >= 0);
+	ck_assert_int_eq(strlen(json_object_get_string(get(o, "time"))), 27);
+	json_object_put(o);
+	fe_teardown(&fe);
+}
+END_TEST
+
+START_TEST(test_json_escape)
+{
+	char out[64];
+
+	ck_assert_uint_eq(pvcalls_json_escape(out, sizeof(out), "a\"b\\c\n\x01\xff", 8), 21);
+	ck_assert_str_eq(out, "a\\\"b\\\\c\\n\\u0001\\u00ff");
+	/* Truncation never cuts an escape in two. */
+	ck_assert_uint_eq(pvcalls_json_escape(out, 8, "ab\x01", 3), 8);
+	ck_assert_str_eq(out, "ab");
+	ck_assert_uint_eq(pvcalls_json_escape(NULL, 0, "\x01", 1), 6);
+	/* Deferred requests are audited once, when answered. */
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("policy");
+	TCase *tc = tcase_create("rules");
+
+	tcase_add_test(tc, test_rule_syntax);
+	tcase_add_test(tc, test_rule_fields);
+	tcase_add_test(tc, test_rule_domains_and_fallback);
+	tcase_add_test(tc, test_json_escape);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("backend");
+	tcase_add_test(tc, test_backend_connect_policy);
+	tcase_add_test(tc, test_backend_listen_policy);
+	tcase_add_test(tc, test_backend_limits);
+	tcase_add_test(tc, test_backend_rate);
+	tcase_add_test(tc, test_backend_callback);
+	tcase_add_test(tc, test_audit_hostile);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

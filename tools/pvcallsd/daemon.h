@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/* pvcallsd internals, shared by its source files. */
+#ifndef PVCALLSD_DAEMON_H
+#define PVCALLSD_DAEMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <pvcalls/backend.h>
+
+#define PVCALLSD_CONF "/etc/pvcalls/pvcallsd.conf"
+#define PVCALLSD_CTL "/run/pvcalls/pvcallsd.sock"
+
+/* ---- log.c: diagnostics to the journal, syslog or a terminal ---------- */
+enum dlog_mode { DLOG_PLAIN, DLOG_JOURNAL, DLOG_SYSLOG };
+
+void dlog_init(enum dlog_mode mode, int level);
+void dlog_set_level(int level);
+enum dlog_mode dlog_auto(bool daemonized);
+int dlog_parse_level(const char *s); /* -1 if unknown */
+void dlog(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- notify.c: sd_notify without libsystemd ----------------------------- */
+int sd_notify_send(const char *msg); /* 0 sent, 1 no $NOTIFY_SOCKET, <0 error */
+uint64_t sd_watchdog_usec(void);     /* 0: no watchdog wanted */
+
+/* ---- conf.c: the configuration file ------------------------------------- */
+struct dconf {
+	char transport[8];        /* "shm", "xen" or "" */
+	char shm_path[256];
+	char control[256];        /* "" or "none": no control socket */
+	char audit[256];          /* "" or "off", "-" stdout, else a file */
+	uint32_t audit_queue;     /* records */
+	int log_level;
+	uint32_t spin_us;         /* 0 default, PVCALLS_BACK_NO_SPIN off */
+	struct pvcalls_back_limits lim; /* options-level limits (flags) */
+	pvcalls_policy *policy;   /* rules and per-domain limits */
+	int nrules, ndomains;
+};
+
+/* Loads @path into @c (policy allocated). @must_exist: a missing file is an
+ * error (else it means "defaults"). Messages go to @err. */
+int dconf_load(struct dconf *c, const char *path, bool must_exist, char *err, size_t len);
+void dconf_free(struct dconf *c);
+
+/* ---- audit.c: bounded queue and writer thread --------------------------- */
+struct audit_q;
+
+struct audit_q *audit_q_new(int fd, size_t slots);
+/* Never blocks on the sink: false (and counted) when the queue is full. */
+bool audit_q_push(struct audit_q *q, const char *line, size_t len);
+void audit_q_counts(struct audit_q *q, uint64_t *written, uint64_t *dropped);
+/* Replaces the fd (reopen); the old one is closed by the writer. */
+void audit_q_set_fd(struct audit_q *q, int fd);
+/* Flushes for at most @flush_ms, stops the writer and frees (closes the fd). */
+void audit_q_free(struct audit_q *q, int flush_ms);
+/* The library's sink: formats JSON and pushes. */
+void audit_q_sink(void *arg, const struct pvcalls_back_audit *rec);
+
+/* ---- ctl.c: the control socket ------------------------------------------ */
+int ctl_open(const char *path);              /* listening fd or -errno */
+void ctl_close(int fd, const char *path);
+/* Serves every pending client (non-blocking accept). */
+void ctl_serve(int fd, pvcalls_back *b, struct audit_q *aq);
+
+#endif
