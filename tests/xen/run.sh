@@ -6,7 +6,7 @@
 #   tests/xen/run.sh [--build-dir DIR] [--scenario N...] [options]
 #
 #   --build-dir DIR   the CMake build directory holding the project's
-#                     binaries (default: ./build)
+#                     binaries (default: build/ at the top of the repo)
 #   --scenario N...   run only these scenarios (numbers; repeatable, or
 #                     several after one --scenario); default: all
 #   --list            list the scenarios and exit
@@ -66,7 +66,7 @@ list_scenarios() {
 
 BUILD=$ROOT/build
 WORK=
-CACHE=${PVCALLS_XEN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pvcalls-xen}
+CACHE=${PVCALLS_XEN_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/pvcalls-xen}
 SCENARIOS=()
 VERBOSE=
 while [ $# -gt 0 ]; do
@@ -103,6 +103,12 @@ WORK=$(cd "$WORK" && pwd)
 CACHE=$(cd "$CACHE" && pwd)
 
 log "Xen harness: scenarios ${SCENARIOS[*]}; build $BUILD; cache $CACHE"
+# One run at a time per cache (and so one QEMU at a time).
+exec 9> "$CACHE/.lock"
+if ! flock -n 9; then
+	log "   waiting for another run using $CACHE to finish"
+	flock 9
+fi
 prereqs
 resolve_versions
 fetch
@@ -111,4 +117,4 @@ kernel_modules
 helpers
 overlay
 boot
-report
+if report; then exit 0; else exit 1; fi

@@ -39,9 +39,17 @@ timeout 30 xen-init-dom0 > /tmp/xen-init-dom0.log 2>&1 || cat /tmp/xen-init-dom0
 xenconsoled --log=guest --log-dir=/var/log/xen
 ip link set lo up
 phase ready
+dmesg -c > /tmp/boot-dmesg.log
 
+# In number order, except that "# order: N" in a scenario sorts it as N
+# (scenario 5 runs last: its hostile input can oops Linux's pvcalls-back).
 for f in /harness/scenarios/[0-9]*.sh; do
 	case $f in *.domu.sh) continue ;; esac
+	o=$(sed -n 's/^# order: *//p' "$f")
+	b=${f##*/}
+	echo "${o:-${b%%-*}} $f"
+done | sort -n | cut -d' ' -f2 > /tmp/scenario-order
+for f in $(cat /tmp/scenario-order); do
 	base=${f##*/}
 	n=${base%%-*}
 	n=${n#0}
@@ -68,13 +76,23 @@ for f in /harness/scenarios/[0-9]*.sh; do
 	wait $pid 2>/dev/null
 	rc=$?
 	# Leave nothing behind for the next scenario.
-	for d in $(xl list 2>/dev/null | awk 'NR > 2 { print $1 }'); do xl destroy "$d"; done
+	for d in $(xenstore-list /local/domain 2>/dev/null); do
+		[ "$d" = 0 ] || xl destroy "$d"
+	done
 	for p in /tmp/*.pid; do [ -e "$p" ] && kill -KILL "$(cat "$p")" 2>/dev/null; done
 	rm -f /tmp/*.pid
-	xenstore-rm /local/domain/0/backend/pvcalls 2>/dev/null
-	xenstore-rm /local/domain/0/device/pvcalls 2>/dev/null
 	kmod_loaded pvcalls_kmod_test && timeout 10 rmmod pvcalls_kmod_test
-	kmod_loaded pvcalls_back && timeout 10 rmmod pvcalls_back
+	if kmod_loaded pvcalls_back; then
+		linux_back_unload
+	else
+		pv_dev_destroy_all
+	fi
+	# What the kernel said during the scenario (not on the console: -n 3).
+	dmesg -c > /tmp/scenario-dmesg.log
+	sed 's/^/  kernel| /' /tmp/scenario-dmesg.log
+	oops=$(grep -m1 -E 'BUG: |Oops|general protection fault|Kernel panic' /tmp/scenario-dmesg.log)
+	[ -z "$oops" ] || echo "PVCALLS-RESULT s$n.kernel FAIL dom0 kernel: $oops"
+	[ -z "$oops" ] || echo "PVCALLS-NOTE dom0's kernel oopsed in scenario $n: later scenarios ran on a damaged kernel"
 	echo "PVCALLS-SCENARIO-END $n $name rc=$rc secs=$(since "$t0")"
 done
 

@@ -7,7 +7,7 @@
 # time-stamped from the start of the boot, to LOG; shows markers as they come
 # and a heartbeat while nothing visible happens.
 serial_reader() {
-	local log=$1 line buf='' eof='' r t0 us where="Xen" last=$SECONDS seen_linux=
+	local log=$1 line buf='' eof='' r t0 us where="Xen" since=$SECONDS last=$SECONDS seen_linux=
 	t0=${EPOCHREALTIME/./}
 	exec 3>> "$log"
 	while [ -z "$eof" ]; do
@@ -19,7 +19,7 @@ serial_reader() {
 			if [ $r -gt 128 ]; then # timeout; keep a partial line
 				buf=$buf$line
 				if [ $((SECONDS - last)) -ge 30 ]; then
-					log "   ... $where (serial log: $(wc -l < "$log") lines)"
+					log "   ... $where, for $((SECONDS - since))s (serial log: $(wc -l < "$log") lines)"
 					last=$SECONDS
 				fi
 				continue
@@ -44,10 +44,10 @@ serial_reader() {
 			fi ;;
 		*PVCALLS-PHASE*)
 			line=${line#*PVCALLS-PHASE }
-			log "   dom0: $line"; where="dom0 ${line%% *}"; last=$SECONDS ;;
+			log "   dom0: $line"; where="dom0 ${line%% *}"; last=$SECONDS; since=$SECONDS ;;
 		*PVCALLS-SCENARIO-BEGIN*)
 			line=${line#*PVCALLS-SCENARIO-BEGIN }
-			log "-- scenario $line"; where="scenario ${line%% timeout*}"; last=$SECONDS ;;
+			log "-- scenario $line"; where="scenario ${line%% timeout*}"; last=$SECONDS; since=$SECONDS ;;
 		*PVCALLS-SCENARIO-END*)
 			log "   scenario ${line#*PVCALLS-SCENARIO-END } s"; last=$SECONDS ;;
 		*PVCALLS-RESULT*)
@@ -124,7 +124,7 @@ report() {
 		printf '%s %-34s %s\n' "$v" "$name" "$rest"
 	done < "$res"
 	if grep -q 'PVCALLS-NOTE' "$log"; then
-		echo "== notes (where a backend diverges from the spec, as its profile documents)"
+		echo "== notes (DIVERGES: a backend does what its conformance profile documents)"
 		grep -a -o 'PVCALLS-NOTE .*' "$log" | sed 's/^PVCALLS-NOTE /  /'
 	fi
 	echo "== timings: ${XH_TIMINGS[*]/%/;} total $((SECONDS - XH_T0))s; downloaded $(human "${XH_DOWNLOADED:-0}")"

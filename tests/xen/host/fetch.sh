@@ -21,16 +21,19 @@ xh_missing_host_packages() {
 	echo "${missing[*]}"
 }
 
-# Makes sure apt's package index knows the guest packages (apt-get update
-# once, as root, if it does not).
-xh_apt_index() {
-	if apt-cache show xen-utils-common linux-image-amd64 >/dev/null 2>&1; then
-		return 0
+# xh_meta: the two metapackages' records; they name the current kernel ABI
+# (linux-image-amd64 -> linux-image-6.1.0-N-amd64 (= version)) and Xen
+# series (xen-system-amd64 -> xen-hypervisor-4.17-amd64). As root, runs
+# apt-get update once if apt's index does not know them.
+xh_meta() {
+	local m
+	m=$(apt-cache show --no-all-versions linux-image-amd64 xen-system-amd64 2>/dev/null) || m=
+	if [ -z "$m" ] && is_root; then
+		log "   apt's index lacks the Xen/kernel packages: apt-get update" >&2
+		apt-get update -qq >/dev/null 2>&1 || true
+		m=$(apt-cache show --no-all-versions linux-image-amd64 xen-system-amd64 2>/dev/null) || m=
 	fi
-	is_root || return 1
-	log "   apt index lacks the Xen/kernel packages: apt-get update"
-	apt-get update -qq >/dev/null 2>&1 || return 1
-	apt-cache show linux-image-amd64 >/dev/null 2>&1
+	echo "$m"
 }
 
 prereqs() {
@@ -64,14 +67,11 @@ prereqs() {
 # index is unusable (offline, non-root, no apt-get update ever run).
 resolve_versions() {
 	phase resolve "package versions"
-	local manifest=$CACHE/manifest
-	if xh_apt_index; then
-		XV=$(apt-cache pkgnames xen-hypervisor- 2>/dev/null |
-			sed -n 's/^xen-hypervisor-\([0-9.]*\)-amd64$/\1/p' | sort -V | tail -1)
-		KVER=$(apt-cache depends linux-image-amd64 2>/dev/null |
-			awk '/Depends: linux-image-[0-9]/ { sub("linux-image-", "", $2); print $2; exit }')
-		KPKG=$(apt-cache policy "linux-image-$KVER" 2>/dev/null | awk '/Candidate:/ { print $2 }')
-	fi
+	local manifest=$CACHE/manifest meta
+	meta=$(xh_meta)
+	KVER=$(echo "$meta" | sed -n 's/^Depends: linux-image-\([0-9][^ ,]*\) (= \([^)]*\)).*/\1/p' | head -1)
+	KPKG=$(echo "$meta" | sed -n 's/^Depends: linux-image-\([0-9][^ ,]*\) (= \([^)]*\)).*/\2/p' | head -1)
+	XV=$(echo "$meta" | sed -n 's/^Depends: .*xen-hypervisor-\([0-9.]*\)-amd64.*/\1/p' | head -1)
 	if [ -z "${XV:-}" ] || [ -z "${KVER:-}" ] || [ -z "${KPKG:-}" ]; then
 		[ -f "$manifest" ] ||
 			skip "apt cannot resolve the Xen/kernel packages and the cache ($CACHE) is empty"
@@ -114,6 +114,12 @@ fetch() {
 	mkdir -p "$CACHE/debs"
 	XH_DOWNLOADED=0
 	if [ -n "${XH_OFFLINE:-}" ]; then
+		local p
+		for p in $(guest_packages) $(kbuild_packages); do
+			p=${p%%=*}
+			ls "$CACHE/debs/${p}"_*.deb > /dev/null 2>&1 ||
+				skip "apt cannot resolve packages (offline?) and $p is not in the cache"
+		done
 		phase_end "offline: using cached packages"
 		return 0
 	fi

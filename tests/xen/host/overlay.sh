@@ -5,8 +5,8 @@
 
 # find_bin NAME: the project's executable NAME in the build directory.
 find_bin() {
-	find "$BUILD" -type f -name "$1" -perm -u+x -not -path '*/CMakeFiles/*' 2>/dev/null |
-		head -1
+	find "$BUILD" -type f -name "$1" -perm -u+x -not -path '*/CMakeFiles/*' \
+		-not -path "$WORK/*" 2>/dev/null | head -1
 }
 
 # install_bin FILE ROOT LIBLIST: copies an executable into ROOT/opt/pvcalls/bin

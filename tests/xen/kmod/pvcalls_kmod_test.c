@@ -24,7 +24,9 @@
  *   PVCALLS-KMOD DONE failed=<n>
  * All waits are bounded: calls are made non-blocking and polled, and a
  * watchdog sends SIGKILL to the test thread, which interrupts the
- * frontend's interruptible waits, after `timeout` seconds.
+ * frontend's interruptible waits, after 3 * `timeout` seconds.
+ * At the end the frontend is unbound from its device (state Closed), so the
+ * module can be removed.
  */
 #include <linux/module.h>
 
@@ -141,7 +143,7 @@ static void kt_exchange(const char *name, struct socket *sock)
 	size_t out_len = 0, out_off = 0;
 	ulong tx = 0, rx = 0;
 	u64 rxh = KT_FNV_INIT, want;
-	unsigned long deadline = jiffies + timeout * HZ;
+	unsigned long start = jiffies, deadline = start + timeout * HZ, next_note = start + 5 * HZ;
 	const char *why = NULL;
 	struct kt_gen g;
 	char check[40];
@@ -203,14 +205,19 @@ static void kt_exchange(const char *name, struct socket *sock)
 		}
 		if (!progress)
 			usleep_range(200, 1000);
+		if (time_after(jiffies, next_note)) {
+			pr_info(KT_PREFIX "%s progress after %u ms: tx=%lu rx=%lu\n", name,
+				jiffies_to_msecs(jiffies - start), tx, rx);
+			next_note = jiffies + 5 * HZ;
+		}
 	}
 	want = kt_expect(in_bytes, in_seed);
 	if (why)
 		kt_report(check, false, "%s failed (rc=%d) after tx=%lu rx=%lu", why, rc, tx, rx);
 	else
 		kt_report(check, rx == in_bytes && rxh == want,
-			  "tx=%lu txsum=%016llx rx=%lu rxsum=%016llx want rx=%lu rxsum=%016llx eof=yes",
-			  tx, kt_expect(out_bytes, out_seed), rx, rxh, in_bytes, want);
+			  "tx=%lu rx=%lu rxsum=%016llx (want %lu %016llx), EOF, %u ms",
+			  tx, rx, rxh, in_bytes, want, jiffies_to_msecs(jiffies - start));
 }
 
 static int kt_sockaddr(struct sockaddr_in *sa, int p)
@@ -335,6 +342,14 @@ static int kt_thread(void *unused)
 		  dev->otherend, dev->otherend_id);
 	kt_test_connect();
 	kt_test_listen();
+	/*
+	 * Close the connection as a frontend going away does (the driver's
+	 * remove switches to Closed) and unbind, which also drops the module
+	 * reference xenbus holds while a device is bound: rmmod works after.
+	 */
+	device_release_driver(&dev->dev);
+	kt_report("close", dev->state == XenbusStateClosed, "frontend state %d after unbind",
+		  dev->state);
 done:
 	pr_info(KT_PREFIX "DONE failed=%d\n", kt_failed);
 	complete(&kt_done);

@@ -6,7 +6,7 @@
 # title: conformance suite: our frontend vs our backend, dom0 loopback
 # needs: pvcallsd pvcalls-conformance
 # timeout: 300
-need_bin backend pvcallsd || return 0
+need_xen backend pvcallsd || return 0
 step "pvcallsd --xen, device /local/domain/0/device/pvcalls/0"
 spawn pvcallsd pvcallsd --xen
 pv_dev_create 0 0 0

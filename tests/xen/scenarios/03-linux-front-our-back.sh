@@ -7,7 +7,7 @@
 # needs: pvcallsd
 # timeout: 240
 need_kmod kmod pvcalls_kmod_test || return 0
-need_bin backend pvcallsd || return 0
+need_xen backend pvcallsd || return 0
 step "pvcallsd --xen, device /local/domain/0/device/pvcalls/0"
 spawn pvcallsd pvcallsd --xen
 pv_dev_create 0 0 0

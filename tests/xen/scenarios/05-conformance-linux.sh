@@ -3,6 +3,8 @@
 # linux) against Linux's pvcalls-back, both in dom0. Cases where Linux does
 # what its profile documents instead of what the spec says are reported as
 # DIVERGES (notes in the summary), and pass.
+# Runs after the others: its hostile cases have oopsed Linux's pvcalls-back.
+# order: 99
 # title: conformance suite --profile linux vs Linux pvcalls-back
 # needs: pvcalls-conformance
 # timeout: 300

@@ -11,6 +11,10 @@
  *   xh-peer connect HOST PORT [options]   connect (retrying), exchange
  *     --send BYTES --seed SEED   what to send (default nothing)
  *     --expect BYTES             close once that much arrived (default: EOF)
+ *     --after-rx                 send only once everything expected arrived
+ *                                (a request, then the answer)
+ *     --close-delay MS           wait MS before closing (so that the FIN
+ *                                travels alone, not with the last data)
  *     --retry SECS               connect: keep retrying refused connects
  *     --timeout SECS             give up (default 60)
  *     --bind ADDR                serve: address to listen on (default 0.0.0.0)
@@ -143,8 +147,8 @@ static int cmd_expect(unsigned long long bytes, uint32_t seed)
 struct opts {
 	unsigned long long send, expect;
 	uint32_t seed;
-	int have_expect;
-	double retry, timeout;
+	int have_expect, after_rx;
+	double retry, timeout, close_delay;
 	const char *bind;
 };
 
@@ -164,6 +168,7 @@ static int exchange(int fd, const struct opts *o, double deadline)
 	while (!rx_done || tx < o->send) {
 		struct pollfd p = { .fd = fd, .events = 0 };
 		double left = deadline - now();
+		int may_send = tx < o->send && (!o->after_rx || rx_done);
 
 		if (left <= 0) {
 			status = "timeout";
@@ -171,7 +176,7 @@ static int exchange(int fd, const struct opts *o, double deadline)
 		}
 		if (!rx_done)
 			p.events |= POLLIN;
-		if (tx < o->send)
+		if (may_send)
 			p.events |= POLLOUT;
 		if (poll(&p, 1, left > 1 ? 1000 : (int)(left * 1000) + 1) < 0 && errno != EINTR) {
 			status = "poll-error";
@@ -192,7 +197,7 @@ static int exchange(int fd, const struct opts *o, double deadline)
 				break;
 			}
 		}
-		if (tx < o->send && (p.revents & POLLOUT)) {
+		if (may_send && (p.revents & POLLOUT)) {
 			if (out_off == out_len) {
 				unsigned long long left_b = o->send - tx;
 
@@ -213,6 +218,8 @@ static int exchange(int fd, const struct opts *o, double deadline)
 			}
 		}
 	}
+	if (o->close_delay > 0)
+		usleep((useconds_t)(o->close_delay * 1000));
 	close(fd);
 	printf("PEER rx=%llu rxsum=%016llx tx=%llu txsum=%016llx status=%s\n", rx,
 	       (unsigned long long)rxh, tx, (unsigned long long)txh, status);
@@ -296,7 +303,8 @@ static void usage(void)
 	fprintf(stderr, "usage: xh-peer gen BYTES SEED | sum | expect BYTES SEED\n"
 			"       xh-peer serve PORT [--bind ADDR] [opts]\n"
 			"       xh-peer connect HOST PORT [--retry SECS] [opts]\n"
-			"  opts: --send BYTES --seed SEED --expect BYTES --timeout SECS\n");
+			"  opts: --send BYTES --seed SEED --expect BYTES --after-rx\n"
+			"        --close-delay MS --timeout SECS\n");
 }
 
 int main(int argc, char **argv)
@@ -312,7 +320,7 @@ int main(int argc, char **argv)
 	for (int i = 2; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
-		if (a[0] == '-' && a[1] == '-' && !v) {
+		if (a[0] == '-' && a[1] == '-' && !v && strcmp(a, "--after-rx")) {
 			usage();
 			return 2;
 		}
@@ -322,6 +330,10 @@ int main(int argc, char **argv)
 			o.seed = (uint32_t)strtoul(v, NULL, 0), i++;
 		else if (!strcmp(a, "--expect"))
 			o.expect = strtoull(v, NULL, 0), o.have_expect = 1, i++;
+		else if (!strcmp(a, "--after-rx"))
+			o.after_rx = 1;
+		else if (!strcmp(a, "--close-delay"))
+			o.close_delay = atof(v), i++;
 		else if (!strcmp(a, "--retry"))
 			o.retry = atof(v), i++;
 		else if (!strcmp(a, "--timeout"))
