@@ -22,4 +22,14 @@ fi
 backend_ready domu.backend-initwait "$B" "pvcallsd --xen (dom0)" 30 || return 0
 OUT_BYTES=1000003 OUT_SEED=41 IN_BYTES=777777 IN_SEED=42 nc_exchange domu.connect 127.0.0.1 7400
 pv_front_reset "/local/domain/$ME/$F" "$B" || return 0
+# dom0's policy denies port 7402 (a peer listens there): EACCES, not a refusal.
+rm -f /tmp/denied.err
+echo x | timeout 60 pvcalls-nc --xen 127.0.0.1 7402 > /dev/null 2> /tmp/denied.err
+rc=$?
+if [ "$rc" != 0 ] && grep -q -i 'permission denied' /tmp/denied.err; then
+	pass domu.policy-deny "connect 127.0.0.1:7402: $(head -n1 /tmp/denied.err)"
+else
+	fail domu.policy-deny "pvcalls-nc --xen 127.0.0.1 7402 exited $rc: $(head -n1 /tmp/denied.err)"
+fi
+pv_front_reset "/local/domain/$ME/$F" "$B" || return 0
 OUT_BYTES=500001 OUT_SEED=43 IN_BYTES=654321 IN_SEED=44 NC_SECS=120 nc_exchange domu.accept -l 7401
