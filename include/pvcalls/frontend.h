@@ -48,7 +48,14 @@
 extern "C" {
 #endif
 
-/** Data-ring order used when neither the options nor the socket say. */
+/**
+ * Data-ring order used when neither the options nor the socket say:
+ * 2^6 pages, 128 KiB each way (as much as Linux's default TCP receive
+ * buffer). From order 6 the relay through the backend keeps up with a
+ * direct TCP connection; larger rings cost memory and set-up time for
+ * little more (docs/PERFORMANCE.md, pvcalls-bench --sweep). Clamped to the
+ * backend's max-page-order (4 for Linux's backend).
+ */
 #define PVCALLS_FRONT_DEFAULT_ORDER 6u
 
 /** Frontend options; zero-initialise and set what you need. */
@@ -63,7 +70,12 @@ struct pvcalls_front_opts {
 	 * backend's max-page-order.
 	 */
 	uint32_t ring_order;
-	/** Bounded polling before sleeping, in µs (0: 20; PVCALLS_FRONT_NO_SPIN: none). */
+	/**
+	 * Bounded polling before sleeping, in µs (0: 20; PVCALLS_FRONT_NO_SPIN:
+	 * none). It is the starting budget: each socket direction and each
+	 * command then adapts its own between spin_us / 4 and 4 * spin_us,
+	 * longer when waits just missed it, shorter when they run long.
+	 */
 	uint32_t spin_us;
 	/** Do not offer the wait-hint extension (always notify, as Linux does). */
 	bool no_wait_hint;

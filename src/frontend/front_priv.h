@@ -46,6 +46,9 @@ struct fsock {
 	int sleepers; /* threads asleep on this socket's ring (wait hint raised) */
 	bool closing; /* RELEASE started: blocked callers leave with -EBADF */
 	pthread_mutex_t tx_lock, rx_lock;
+	/* Adaptive spin budgets of data waits, us (frontend.c, spin_learn):
+	 * spin_tx under tx_lock, spin_rx under rx_lock; 0: not set yet. */
+	uint32_t spin_tx, spin_rx;
 	/* Non-blocking connect: result kept until connect() is called again. */
 	bool connect_done;
 	int connect_err;
@@ -86,12 +89,15 @@ struct pvcalls_front {
 	struct fsock **socks;
 	int nsocks;
 	uint64_t next_id;
-	bool poller_busy; /* a thread is sleeping in poll() on epfd */
+	bool poller_busy; /* a thread is sleeping in epoll_wait() on epfd */
+	bool kicked;      /* kickfd written, not drained yet */
 	bool event_loop;  /* the application sleeps on epfd itself: keep hints raised */
 	int kickfd;       /* eventfd in epfd: wakes the poller (release, close) */
 	bool dead;        /* backend gone or protocol violated */
 	int epfd;
 	uint32_t order_default, spin_us;
+	char watch_token[32]; /* ours alone: other frontends may share the transport */
+	uint32_t cmd_spin[PVCALLS_WIRE_NR_CMDS]; /* adaptive spin per command, us (0: unset) */
 	bool hint;
 	struct pvcalls_front_stats stats;
 };

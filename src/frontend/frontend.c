@@ -8,11 +8,20 @@
  * before fe->lock when both are needed.
  *
  * Waiting (fe_wait): a blocked caller first polls for spin_us, then
- * sleeps. Only one thread at a time sleeps in poll() on the event fd (the
- * "poller"); it dispatches whatever arrived and broadcasts fe->cond, on
- * which every other blocked thread waits. Every predicate is re-checked
- * under fe->lock after each dispatch, and dispatch runs under fe->lock, so
- * a broadcast cannot fall between a predicate check and the wait.
+ * sleeps. Only one thread at a time sleeps in epoll_wait() on the event
+ * fd (the "poller"); it dispatches whatever arrived and broadcasts
+ * fe->cond, on which every other blocked thread waits. Every predicate is
+ * re-checked under fe->lock after each dispatch, and dispatch runs under
+ * fe->lock, so a broadcast cannot fall between a predicate check and the
+ * wait. A state change made outside dispatch (release, close) also kicks
+ * the poller through kickfd, if there is one.
+ *
+ * What a wait costs (docs/PERFORMANCE.md): spinning reads the shared
+ * indexes and nothing else; only a thread about to sleep arms the
+ * command ring's rsp_event and raises wait hints (both followed by one
+ * more look, W1 below), and the poller's wakeup touches only the sources
+ * epoll reported (one event-channel delivery, the store only when its fd
+ * fired), so a blocking round trip costs three syscalls here.
  *
  * Requests: req_id = generation << 5 | slot. A response whose slot is
  * free or whose generation is stale is dropped and counted, so a late or
@@ -22,6 +31,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -66,21 +77,30 @@ static inline void cpu_relax(void)
 /* Events                                                                 */
 /* ---------------------------------------------------------------------- */
 
+/*
+ * Wakes the thread asleep in epoll_wait() on epfd, so it re-checks
+ * everything. Lock held: poller_busy is only true between the poller's
+ * last predicate check and its relock, so a change made under the lock
+ * before this call is either seen by that check or followed by the kick.
+ */
+static void kick_poller(pvcalls_front *fe)
+{
+	uint64_t one = 1;
+
+	if (!fe->poller_busy || fe->kicked)
+		return;
+	if (write(fe->kickfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		pvc_debug("front.kick", "kick fd: %d", errno);
+	fe->kicked = true;
+}
+
 static void fe_kill(pvcalls_front *fe, const char *why)
 {
 	if (!fe->dead)
 		pvc_err("front.dead", "backend connection lost: %s", why);
 	fe->dead = true;
 	pthread_cond_broadcast(&fe->cond);
-}
-
-/* Wakes the thread asleep in poll() on epfd, so it re-checks everything. */
-static void kick_poller(pvcalls_front *fe)
-{
-	uint64_t one = 1;
-
-	if (write(fe->kickfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		pvc_debug("front.kick", "kick fd: %d", errno);
+	kick_poller(fe);
 }
 
 static void ring_free(pvcalls_front *fe, struct fring *r)
@@ -162,8 +182,14 @@ static void complete(pvcalls_front *fe, unsigned i, int err)
 	pthread_cond_broadcast(&fe->cond);
 }
 
-/* Takes every response off the ring. Lock held. */
-static void handle_responses(pvcalls_front *fe)
+/*
+ * Takes every response off the ring. With @arm, also asks the backend for
+ * a notification of the next one and looks once more (final_check): only
+ * a thread that is about to sleep needs that; a spinning one would only
+ * write rsp_event on every pass, into the line the backend reads. Lock
+ * held.
+ */
+static void handle_responses(pvcalls_front *fe, bool arm)
 {
 	struct pvcalls_wire_response raw;
 	struct pvcalls_rsp rsp;
@@ -174,6 +200,8 @@ static void handle_responses(pvcalls_front *fe)
 	for (;;) {
 		rc = pvcalls_cmd_front_get(&fe->cmd, &raw);
 		if (rc == 0) {
+			if (!arm)
+				return;
 			rc = pvcalls_cmd_front_final_check(&fe->cmd);
 			if (rc == 0)
 				return;
@@ -234,21 +262,44 @@ static void handle_store(pvcalls_front *fe)
 		fe_kill(fe, rc < 0 ? "backend state unreadable" : pvc_xb_state_name(state));
 }
 
-/* Handles everything pending, without blocking. Lock held. */
-static void dispatch(pvcalls_front *fe)
+/* What woke the poller: epoll's data.u32 of each fd in epfd. */
+#define EV_EVTCHN 1u
+#define EV_STORE 2u
+#define EV_KICK 4u
+#define EV_ALL (EV_EVTCHN | EV_STORE | EV_KICK)
+
+/*
+ * Handles what is pending among @what, without blocking. Lock held.
+ *
+ * Event channels: each port only says "look at your rings", and the
+ * caller looks at all of them anyway, so the poller takes one delivery
+ * per wakeup: the transport keeps the fd readable while another port is
+ * deliverable, so nothing is left behind, and a second, empty
+ * pending() (a syscall) is saved. pvcalls_front_process() (@all) drains
+ * them all, as an event loop expects.
+ */
+static void dispatch(pvcalls_front *fe, unsigned what, bool all)
 {
 	uint32_t port;
+	uint64_t kicks;
 
 	/* Unmask before looking at the rings: an event that arrives after
 	 * this is delivered again (the fd becomes readable). */
-	uint64_t kicks;
-
-	while (pvcalls_transport_evtchn_pending(fe->t, &port) > 0)
-		pvcalls_transport_evtchn_unmask(fe->t, port);
-	if (read(fe->kickfd, &kicks, sizeof(kicks)) < 0 && errno != EAGAIN)
-		pvc_debug("front.kick", "kick fd: %d", errno);
-	handle_responses(fe);
-	handle_store(fe);
+	if (what & EV_EVTCHN) {
+		while (pvcalls_transport_evtchn_pending(fe->t, &port) > 0) {
+			pvcalls_transport_evtchn_unmask(fe->t, port);
+			if (!all)
+				break;
+		}
+	}
+	if ((what & EV_KICK) && (fe->kicked || all)) {
+		if (read(fe->kickfd, &kicks, sizeof(kicks)) < 0 && errno != EAGAIN)
+			pvc_debug("front.kick", "kick fd: %d", errno);
+		fe->kicked = false;
+	}
+	handle_responses(fe, all);
+	if (what & EV_STORE)
+		handle_store(fe);
 	pthread_cond_broadcast(&fe->cond);
 }
 
@@ -297,53 +348,155 @@ static bool arm_hints(pvcalls_front *fe, struct fsock **hs, unsigned nhs)
 typedef bool (*pred_fn)(pvcalls_front *fe, void *arg);
 
 /*
+ * One stretch of a command wait's spin: drops fe->lock (other threads
+ * may submit or dispatch meanwhile) and watches the shared rsp_prod, the
+ * only thing a backend changes that can satisfy a command predicate,
+ * until it moves or about a microsecond passed; the caller re-checks
+ * everything under the lock. A PAUSE costs ~30 ns on the machines we
+ * measured (docs/PERFORMANCE.md), so the index is read after every one:
+ * a response is seen within ~50 ns instead of half a long PAUSE train.
+ * Lock held on entry and exit.
+ */
+static void spin_cmd(pvcalls_front *fe)
+{
+	uint32_t seen = fe->cmd.rsp_cons; /* handle_responses() took up to here */
+
+	pthread_mutex_unlock(&fe->lock);
+	for (int k = 0; k < 32; k++) {
+		cpu_relax();
+		/* Pairs with the backend's release store of rsp_prod (push). */
+		if (pvc_load_acquire(&fe->cmd.sring->rsp_prod) != seen)
+			break;
+	}
+	pthread_mutex_lock(&fe->lock);
+}
+
+/*
+ * Adaptive spinning (docs/PERFORMANCE.md). A blocked send or recv first
+ * polls the ring for the socket's current budget (per direction, guarded
+ * by the direction's lock), and a blocked command for its command's
+ * budget (fe->cmd_spin, under fe->lock); each starts at spin_us:
+ *  - a wait that ended during the spin keeps the budget, drifting down
+ *    towards twice what it took;
+ *  - a wait that needed a sleep but ended within SPIN_MAX_MULT * spin_us
+ *    raises the budget to cover it next time (a peer that refills or
+ *    drains the ring every few tens of microseconds (a backend relaying
+ *    an order-4 ring to TCP), or answers a CONNECT after its own
+ *    connect(), should not cost us a wakeup, ~45 us across cores here);
+ *  - a longer wait halves the budget, down to spin_us / SPIN_MIN_DIV, so
+ *    an idle socket costs little CPU.
+ */
+#define SPIN_MAX_MULT 4u
+#define SPIN_MIN_DIV 4u
+
+static uint32_t spin_budget(pvcalls_front *fe, uint32_t *budget)
+{
+	if (!*budget)
+		*budget = fe->spin_us;
+	return *budget;
+}
+
+static void spin_learn(pvcalls_front *fe, uint32_t *budget, int64_t waited, bool slept)
+{
+	uint32_t max = fe->spin_us * SPIN_MAX_MULT, min = fe->spin_us / SPIN_MIN_DIV;
+	uint32_t b = *budget;
+
+	if (!slept) {
+		uint64_t want = (uint64_t)waited * 2;
+
+		if (want < b)
+			b -= (uint32_t)((b - want) / 8);
+	} else if (waited <= (int64_t)max) {
+		uint32_t want = (uint32_t)waited + (uint32_t)waited / 4;
+
+		b = want > b ? want : b;
+	} else {
+		b /= 2;
+	}
+	*budget = b < min ? min : b > max ? max : b;
+}
+
+/* fe_wait() flags. */
+#define FW_SPUN 1u /* the caller already spun (on a data ring): sleep at once */
+
+/*
  * Waits until pred() holds. Lock held on entry and exit.
  * @hs/@nhs: active sockets whose wait-hint word to raise while asleep.
  * Returns 0, -ETIMEDOUT or -ENOTCONN (backend gone).
  */
 static int fe_wait(pvcalls_front *fe, pred_fn pred, void *arg, int64_t deadline,
-		   struct fsock **hs, unsigned nhs)
+		   struct fsock **hs, unsigned nhs, unsigned flags, uint32_t *budget)
 {
-	int64_t spin_end = fe->spin_us ? now_us() + fe->spin_us : 0;
+	/* The clock is read once per pass, and not at all when pred() holds
+	 * at once: a clock read costs ~50 ns in a guest, a polled round
+	 * trip a few hundred. */
+	int64_t spin_end = -1; /* not started */
+	int64_t t0 = 0, now = 0;
+	bool slept = false;
 
 	for (;;) {
-		handle_responses(fe);
-		if (pred(fe, arg))
+		handle_responses(fe, false);
+		if (pred(fe, arg)) {
+			/* @now is at most one spin stretch (~1 us) old: good
+			 * enough to learn from, and saves a clock read. */
+			if (budget && t0 && fe->spin_us)
+				spin_learn(fe, budget, (slept ? now_us() : now) - t0, slept);
 			return 0;
+		}
 		if (fe->dead)
 			return -ENOTCONN;
-		if (deadline >= 0 && pvc_now_ms() >= deadline) {
+		now = now_us();
+		if (deadline >= 0 && now / 1000 >= deadline) {
 			/* The caller will sleep elsewhere (its own event loop,
 			 * or a later call): keep the backend notifying. */
 			if (arm_hints(fe, hs, nhs) && pred(fe, arg))
 				return 0;
 			return -ETIMEDOUT;
 		}
-		if (spin_end && now_us() < spin_end) {
-			pthread_mutex_unlock(&fe->lock);
-			for (int k = 0; k < 64; k++)
-				cpu_relax();
-			pthread_mutex_lock(&fe->lock);
+		if (spin_end < 0) {
+			t0 = now;
+			spin_end = 0;
+			if (fe->spin_us && !(flags & FW_SPUN))
+				spin_end = now + (budget ? spin_budget(fe, budget) : fe->spin_us);
+		}
+		if (now < spin_end) {
+			spin_cmd(fe);
 			continue;
 		}
 		spin_end = 0;
-		/* H1 (wait_hint.h): announce the sleep, then look once more. */
+		/*
+		 * W1: announce the sleep, then look once more. Data rings: H1
+		 * (wait_hint.h), pairs with the backend's H2. Command ring:
+		 * final_check arms rsp_event and re-reads rsp_prod, pairs with
+		 * the backend's push (RING_PUSH_RESPONSES_AND_CHECK_NOTIFY).
+		 */
 		hints_sleep(fe, hs, nhs);
-		if (fe->hint && pred(fe, arg)) {
+		handle_responses(fe, true);
+		if (pred(fe, arg)) {
 			hints_awake(fe, hs, nhs);
+			if (budget && fe->spin_us)
+				spin_learn(fe, budget, now - t0, slept);
 			return 0;
 		}
 		fe->stats.sleeps++;
+		slept = true;
 		if (!fe->poller_busy) {
 			int64_t left = deadline < 0 ? 1000 : deadline - pvc_now_ms();
-			struct pollfd pfd = { .fd = fe->epfd, .events = POLLIN };
+			struct epoll_event evs[4];
+			unsigned what = 0;
+			int n;
 
 			fe->poller_busy = true;
 			pthread_mutex_unlock(&fe->lock);
-			poll(&pfd, 1, left > 1000 ? 1000 : (left < 0 ? 0 : (int)left));
+			n = epoll_wait(fe->epfd, evs, 4,
+				       left > 1000 ? 1000 : (left < 0 ? 0 : (int)left));
 			pthread_mutex_lock(&fe->lock);
 			fe->poller_busy = false;
-			dispatch(fe);
+			for (int i = 0; i < n; i++)
+				what |= evs[i].data.u32;
+			if (n < 0) /* EINTR: look at everything */
+				what = EV_ALL;
+			dispatch(fe, what, false);
 		} else {
 			struct timespec ts;
 			int64_t ms = pvc_now_ms() + 1000;
@@ -385,7 +538,7 @@ static int submit(pvcalls_front *fe, struct pvcalls_wire_request *req, struct fs
 	unsigned i;
 	int rc;
 
-	rc = fe_wait(fe, pred_slot_free, NULL, deadline, NULL, 0);
+	rc = fe_wait(fe, pred_slot_free, NULL, deadline, NULL, 0, 0, NULL);
 	if (rc < 0)
 		return rc;
 	for (i = 0; i < NSLOTS; i++)
@@ -428,7 +581,8 @@ static int call(pvcalls_front *fe, struct pvcalls_wire_request *req, struct fsoc
 
 	if (rc < 0)
 		return rc;
-	rc = fe_wait(fe, pred_done, &w, deadline, NULL, 0);
+	rc = fe_wait(fe, pred_done, &w, deadline, NULL, 0, 0,
+		     req->cmd < PVCALLS_WIRE_NR_CMDS ? &fe->cmd_spin[req->cmd] : NULL);
 	if (rc < 0 && !w.done) {
 		/* Leave the request to complete asynchronously; its effect is
 		 * still applied when (if) the answer comes. */
@@ -493,8 +647,10 @@ static struct fsock *sock_get(pvcalls_front *fe, int h)
 
 static void sock_put(pvcalls_front *fe, struct fsock *s)
 {
-	if (--s->users == 0 && s->closing)
+	if (--s->users <= 1 && s->closing) { /* a releaser holds one */
 		pthread_cond_broadcast(&fe->cond);
+		kick_poller(fe); /* the releaser may be the poller */
+	}
 }
 
 /* Shares the data ring of @s and allocates its event channel. No lock needed. */
@@ -556,7 +712,8 @@ int pvcalls_front_open(pvcalls_transport *t, const struct pvcalls_front_opts *op
 {
 	struct pvcalls_front_opts o = { 0 };
 	pthread_condattr_t ca;
-	struct epoll_event ev = { .events = EPOLLIN };
+	struct epoll_event ev = { .events = EPOLLIN }, ev_store = { .events = EPOLLIN },
+			   ev_kick = { .events = EPOLLIN };
 	pvcalls_front *fe;
 	int rc, timeout;
 
@@ -605,18 +762,31 @@ int pvcalls_front_open(pvcalls_transport *t, const struct pvcalls_front_opts *op
 		goto fail_port;
 	}
 	fe->kickfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ev.data.u32 = EV_EVTCHN;
+	ev_store.data.u32 = EV_STORE;
+	ev_kick.data.u32 = EV_KICK;
 	if (fe->kickfd < 0 ||
 	    epoll_ctl(fe->epfd, EPOLL_CTL_ADD, pvcalls_transport_evtchn_fd(t), &ev) < 0 ||
-	    epoll_ctl(fe->epfd, EPOLL_CTL_ADD, pvcalls_transport_store_fd(t), &ev) < 0 ||
-	    epoll_ctl(fe->epfd, EPOLL_CTL_ADD, fe->kickfd, &ev) < 0) {
+	    epoll_ctl(fe->epfd, EPOLL_CTL_ADD, pvcalls_transport_store_fd(t), &ev_store) < 0 ||
+	    epoll_ctl(fe->epfd, EPOLL_CTL_ADD, fe->kickfd, &ev_kick) < 0) {
 		rc = -errno;
 		goto fail_port;
 	}
 	rc = pvc_xb_front_connect(t, &fe->xb, fe->cmd_ref, fe->cmd_port, fe->hint, timeout);
 	if (rc < 0)
 		goto fail_port;
-	/* From now on a change of the backend's state is an event. */
-	rc = pvcalls_transport_store_watch(t, fe->xb.backend, "pvcalls-fe");
+	/*
+	 * From now on a change of the backend's state is an event. The token
+	 * is unique per frontend: another one on this transport (or one that
+	 * was abandoned on it) may watch the same node.
+	 */
+	{
+		static atomic_uint next_token;
+
+		snprintf(fe->watch_token, sizeof(fe->watch_token), "pvcalls-fe-%u",
+			 atomic_fetch_add(&next_token, 1));
+	}
+	rc = pvcalls_transport_store_watch(t, fe->xb.backend, fe->watch_token);
 	if (rc < 0)
 		goto fail_port;
 	pvc_info("front.connected", "connected to %s (domain %u), max-page-order %u%s",
@@ -654,7 +824,7 @@ void pvcalls_front_close(pvcalls_front *fe)
 	if (!fe)
 		return;
 	pthread_mutex_lock(&fe->lock);
-	pvcalls_transport_store_unwatch(fe->t, fe->xb.backend, "pvcalls-fe");
+	pvcalls_transport_store_unwatch(fe->t, fe->xb.backend, fe->watch_token);
 	/* Closing makes the backend release every socket and unmap every
 	 * ring (PROTOCOL.md 2.4); only then are our grants ended. */
 	if (!fe->dead) {
@@ -740,7 +910,7 @@ int pvcalls_front_process(pvcalls_front *fe)
 	/* A thread asleep in poll() will dispatch; do not race it for the
 	 * same events. */
 	if (!fe->poller_busy)
-		dispatch(fe);
+		dispatch(fe, EV_ALL, true);
 	rc = fe->dead ? -ENOTCONN : 0;
 	pthread_mutex_unlock(&fe->lock);
 	return rc;
@@ -864,7 +1034,8 @@ int pvcalls_front_connect(pvcalls_front *fe, int h, const struct sockaddr *addr,
 		s->state = FS_NEW;
 		goto out;
 	}
-	rc = fe_wait(fe, pred_done, &w, deadline_after(s->sndtimeo), NULL, 0);
+	rc = fe_wait(fe, pred_done, &w, deadline_after(s->sndtimeo), NULL, 0, 0,
+		     &fe->cmd_spin[PVCALLS_WIRE_CONNECT]);
 	if (rc < 0 && !w.done) {
 		/* Timed out: the connect goes on; poll reports when it ends. */
 		if (fe->slots[w.slot].busy && fe->slots[w.slot].gen == w.gen)
@@ -1009,7 +1180,8 @@ int pvcalls_front_accept(pvcalls_front *fe, int h, int flags)
 			rc = -EAGAIN;
 			goto out_w;
 		}
-		rc = fe_wait(fe, pred_accept, &a, deadline, NULL, 0);
+		rc = fe_wait(fe, pred_accept, &a, deadline, NULL, 0, 0,
+			     &fe->cmd_spin[PVCALLS_WIRE_ACCEPT]);
 		if (rc == -ETIMEDOUT)
 			rc = -EAGAIN;
 		if (rc < 0)
@@ -1078,19 +1250,28 @@ static bool ring_rx_ready(pvcalls_front *fe, void *arg)
 	return pvcalls_data_rx_queued(&s->r.ring) != 0 || pvcalls_data_rx_error(&s->r.ring) != 0;
 }
 
-/* Spins on a ring condition without any lock; true if it came true. */
-static bool spin_ring(pvcalls_front *fe, pred_fn pred, void *arg)
+/*
+ * Spins on a ring condition without any lock, for up to *@budget us;
+ * true if it came true. *@t0 is when the spin started.
+ */
+static bool spin_ring(pvcalls_front *fe, pred_fn pred, void *arg, uint32_t *budget, int64_t *t0)
 {
 	int64_t end;
 
+	*t0 = now_us();
 	if (!fe->spin_us)
 		return false;
-	end = now_us() + fe->spin_us;
+	end = *t0 + spin_budget(fe, budget);
 	do {
-		for (int k = 0; k < 32; k++)
+		/* One PAUSE (~30 ns) per look: the predicate reads one or two
+		 * shared words; the clock is read every 16 looks. */
+		for (int k = 0; k < 16; k++) {
 			cpu_relax();
-		if (pred(fe, arg))
-			return true;
+			if (pred(fe, arg)) {
+				spin_learn(fe, budget, now_us() - *t0, false);
+				return true;
+			}
+		}
 	} while (now_us() < end);
 	return false;
 }
@@ -1133,7 +1314,7 @@ ssize_t pvcalls_front_send(pvcalls_front *fe, int h, const void *buf, size_t len
 	struct fsock *s;
 	size_t total = 0;
 	ssize_t rc = 0;
-	int64_t deadline;
+	int64_t deadline, t0;
 	struct dsnap d;
 
 	if (!fe || (!buf && len))
@@ -1174,13 +1355,15 @@ ssize_t pvcalls_front_send(pvcalls_front *fe, int h, const void *buf, size_t len
 			rc = -EAGAIN;
 			break;
 		}
-		if (spin_ring(fe, ring_tx_ready, &a))
+		if (spin_ring(fe, ring_tx_ready, &a, &s->spin_tx, &t0))
 			continue;
 		pthread_mutex_lock(&fe->lock);
-		rc = fe_wait(fe, pred_tx, &a, deadline, &s, 1);
+		rc = fe_wait(fe, pred_tx, &a, deadline, &s, 1, FW_SPUN, NULL);
 		if (rc == 0 && s->closing)
 			rc = fe->dead ? -ENOTCONN : -EBADF;
 		pthread_mutex_unlock(&fe->lock);
+		if (rc == 0 && fe->spin_us)
+			spin_learn(fe, &s->spin_tx, now_us() - t0, true);
 		if (rc == -ETIMEDOUT)
 			rc = -EAGAIN;
 		if (rc < 0)
@@ -1197,7 +1380,7 @@ ssize_t pvcalls_front_recv(pvcalls_front *fe, int h, void *buf, size_t len, int 
 	struct data_arg a;
 	struct fsock *s;
 	ssize_t rc;
-	int64_t deadline;
+	int64_t deadline, t0;
 	struct dsnap d;
 
 	if (!fe || (!buf && len))
@@ -1240,13 +1423,15 @@ ssize_t pvcalls_front_recv(pvcalls_front *fe, int h, void *buf, size_t len, int 
 			rc = -EAGAIN;
 			break;
 		}
-		if (spin_ring(fe, ring_rx_ready, &a))
+		if (spin_ring(fe, ring_rx_ready, &a, &s->spin_rx, &t0))
 			continue;
 		pthread_mutex_lock(&fe->lock);
-		rc = fe_wait(fe, pred_rx, &a, deadline, &s, 1);
+		rc = fe_wait(fe, pred_rx, &a, deadline, &s, 1, FW_SPUN, NULL);
 		if (rc == 0 && s->closing)
 			rc = fe->dead ? -ENOTCONN : -EBADF;
 		pthread_mutex_unlock(&fe->lock);
+		if (rc == 0 && fe->spin_us)
+			spin_learn(fe, &s->spin_rx, now_us() - t0, true);
 		if (rc == -ETIMEDOUT)
 			rc = -EAGAIN;
 		if (rc < 0)
@@ -1288,11 +1473,11 @@ int pvcalls_front_release(pvcalls_front *fe, int h)
 	pthread_cond_broadcast(&fe->cond);
 	kick_poller(fe);
 	/* Blocked callers see closing and leave; wait for them. */
-	fe_wait(fe, pred_sole_user, s, deadline, NULL, 0);
+	fe_wait(fe, pred_sole_user, s, deadline, NULL, 0, 0, NULL);
 	/* A CONNECT in flight must be answered first: the backend maps the
 	 * ring while connecting. */
 	if (s->state == FS_CONNECTING)
-		fe_wait(fe, pred_no_connect, s, deadline, NULL, 0);
+		fe_wait(fe, pred_no_connect, s, deadline, NULL, 0, 0, NULL);
 	if (!fe->dead) {
 		pvcalls_req_release(&req, 0, s->id);
 		rc = call(fe, &req, s, NULL, deadline);
@@ -1458,15 +1643,18 @@ int pvcalls_front_poll(pvcalls_front *fe, struct pvcalls_pollfd *fds, unsigned n
 	for (unsigned i = 0; i < nfds; i++) {
 		int h = fds[i].sock;
 
-		if (h >= 0 && h < fe->nsocks && fe->socks[h] &&
-		    fe->socks[h]->state == FS_CONNECTED)
-			hs[nhs++] = fe->socks[h];
+		/* Counted as users: a release waits until we let go of them. */
+		if (h >= 0 && h < fe->nsocks && fe->socks[h] && !fe->socks[h]->closing &&
+		    fe->socks[h]->state == FS_CONNECTED && (hs[nhs] = sock_get(fe, h)))
+			nhs++;
 	}
-	rc = fe_wait(fe, pred_poll, &a, deadline_after(timeout_ms), hs, nhs);
+	rc = fe_wait(fe, pred_poll, &a, deadline_after(timeout_ms), hs, nhs, 0, NULL);
 	if (rc == -ETIMEDOUT)
 		rc = 0;
 	else if (rc == 0)
 		rc = a.ready;
+	for (unsigned k = 0; k < nhs; k++)
+		sock_put(fe, hs[k]);
 	pthread_mutex_unlock(&fe->lock);
 	if (hs != stack_hs)
 		free(hs);
