@@ -132,6 +132,69 @@ static int read_uint(pvcalls_transport *t, const char *dir, const char *key, uin
 	return pvcalls_transport_store_read_uint(t, PVCALLS_STORE_NO_TXN, path, v);
 }
 
+/*
+ * Waits until the backend's state is one of @want (a bit mask of states),
+ * a store event at a time, up to @deadline. 0 when reached, -ETIMEDOUT.
+ */
+static int wait_backend(pvcalls_transport *t, const struct pvc_xb_front *fe, uint32_t want,
+			int64_t deadline)
+{
+	uint32_t state;
+	int rc;
+
+	for (;;) {
+		rc = pvc_xb_read_state(t, fe->backend, &state);
+		if (rc < 0)
+			return rc;
+		if (state < 32 && (want & (1u << state)))
+			return 0;
+		rc = pvc_xb_wait_event(t, deadline);
+		if (rc < 0)
+			return rc;
+		if (rc == 0 && pvc_now_ms() >= deadline)
+			return -ETIMEDOUT;
+	}
+}
+
+#define XB_BIT(s) (1u << PVCALLS_XENBUS_##s)
+
+/*
+ * The device was left Initialised, Connected or Closing by a frontend
+ * that is gone: Closing until the backend leaves Connected (it releases
+ * that session's sockets and rings), then Closed. Bounded by CLOSE_STALE_MS
+ * and the caller's deadline; a backend that does not follow is left to
+ * the main loop's checks.
+ */
+#define CLOSE_STALE_MS 10000
+static int close_stale(pvcalls_transport *t, const struct pvc_xb_front *fe, uint32_t state,
+		       int64_t deadline)
+{
+	int64_t until = pvc_now_ms() + CLOSE_STALE_MS;
+	int rc;
+
+	if (until > deadline)
+		until = deadline;
+	pvc_info("xenbus.stale", "%s was left %s by an earlier frontend: closing it first",
+		   fe->dev, pvc_xb_state_name(state));
+	rc = pvc_xb_set_state(t, fe->dev, PVCALLS_XENBUS_CLOSING);
+	if (rc < 0)
+		return rc;
+	rc = wait_backend(t, fe,
+			  XB_BIT(UNKNOWN) | XB_BIT(INITWAIT) | XB_BIT(CLOSING) | XB_BIT(CLOSED),
+			  until);
+	if (rc < 0 && rc != -ETIMEDOUT)
+		return rc;
+	if (rc == -ETIMEDOUT)
+		pvc_warn("xenbus.stale", "backend %s did not leave Connected", fe->backend);
+	rc = pvc_xb_set_state(t, fe->dev, PVCALLS_XENBUS_CLOSED);
+	if (rc < 0)
+		return rc;
+	/* Linux's backend goes Closed on our Closed; ours may skip to InitWait. */
+	rc = wait_backend(t, fe, XB_BIT(UNKNOWN) | XB_BIT(INITWAIT) | XB_BIT(CLOSED),
+			  pvc_now_ms() + 2000 < until ? pvc_now_ms() + 2000 : until);
+	return rc == -ETIMEDOUT ? 0 : rc;
+}
+
 int pvc_xb_front_probe(pvcalls_transport *t, uint32_t devid, int timeout_ms,
 		       struct pvc_xb_front *fe)
 {
@@ -162,21 +225,26 @@ int pvc_xb_front_probe(pvcalls_transport *t, uint32_t devid, int timeout_ms,
 		return rc == -ENOENT ? -ENODEV : rc;
 	}
 
-	/*
-	 * Start (or start again, after an earlier frontend closed the device)
-	 * from Initialising: a backend that went Closed follows us back to
-	 * InitWait (PROTOCOL.md 2.4).
-	 */
-	rc = pvc_xb_read_state(t, fe->dev, &state);
-	if (rc == 0 && state != PVCALLS_XENBUS_INITIALISING)
-		rc = pvc_xb_set_state(t, fe->dev, PVCALLS_XENBUS_INITIALISING);
-	if (rc < 0)
-		return rc;
-
-	/* Watch the backend's state until it has published its nodes. */
+	/* Watch the backend's state from here on. */
 	rc = pvcalls_transport_store_watch(t, fe->backend, "pvcalls-fe-probe");
 	if (rc < 0)
 		return rc;
+
+	/*
+	 * Start (or start again, after an earlier frontend closed the device)
+	 * from Initialising: a backend that went Closed follows us back to
+	 * InitWait (PROTOCOL.md 2.4). A device an earlier frontend left
+	 * Initialised or Connected (its process died without
+	 * pvcalls_front_close) is first closed in order, so that the backend
+	 * drops that session and its sockets before we start a new one.
+	 */
+	rc = pvc_xb_read_state(t, fe->dev, &state);
+	if (rc == 0 && state >= PVCALLS_XENBUS_INITIALISED && state <= PVCALLS_XENBUS_CLOSING)
+		rc = close_stale(t, fe, state, deadline);
+	if (rc == 0 && state != PVCALLS_XENBUS_INITIALISING)
+		rc = pvc_xb_set_state(t, fe->dev, PVCALLS_XENBUS_INITIALISING);
+	if (rc < 0)
+		goto out;
 	closed_since = 0;
 	for (;;) {
 		rc = pvc_xb_read_state(t, fe->backend, &state);

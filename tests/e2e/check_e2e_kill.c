@@ -18,6 +18,7 @@
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pvcalls/wire.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -777,6 +778,46 @@ START_TEST(guest_reopens_after_close)
 }
 END_TEST
 
+/*
+ * A frontend that died without pvcalls_front_close leaves its device
+ * Connected in the store, with its sockets open in the backend (on Xen
+ * the device outlives the process). The next pvcalls_front_open must close
+ * that session in order (the backend releases its sockets) and start a
+ * new one, not hang or join the dead one. The dead frontend is played by
+ * one that is simply abandoned (kept reachable, never used again).
+ */
+static pvcalls_front *abandoned_fe;
+
+START_TEST(guest_reopens_stale_device)
+{
+	struct e2e_env e;
+	struct conns c, c2;
+	uint32_t gid, st = 0;
+	char path[128];
+	int rc;
+
+	e2e_env_start(&e, NULL);
+	open_conns(&e, &c);
+	ck_assert_int_eq(pvcalls_transport_local_domid(e.guest, &gid), 0);
+	snprintf(path, sizeof(path), "/local/domain/%u/device/pvcalls/0/state", gid);
+	ck_assert_int_eq(pvcalls_transport_store_read_uint(e.guest, 0, path, &st), 0);
+	ck_assert_uint_eq(st, PVCALLS_XENBUS_CONNECTED);
+	abandoned_fe = e.fe;
+	e.fe = NULL;
+	rc = pvcalls_front_open(e.guest, NULL, &e.fe);
+	ck_assert_msg(rc == 0, "pvcalls_front_open on a device left Connected: %s",
+		      pvcalls_strerror(rc));
+	peers_see_end(&c, "after the stale session was closed");
+	e2e_wait_back(&e, 1, 0, 0, 5000);
+	open_conns(&e, &c2);
+	for (int i = 0; i < NCONN; i++)
+		e2e_release(&e, c2.s[i]);
+	peers_see_end(&c2, "after release");
+	e2e_wait_back(&e, 1, 0, 0, 5000);
+	e2e_env_stop(&e);
+}
+END_TEST
+
 /* The backend is freed under a busy guest: calls fail, nothing hangs. */
 START_TEST(backend_freed_under_guest)
 {
@@ -855,6 +896,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, guests_killed_repeatedly);
 	tcase_add_test(tc, guest_closes_with_open_sockets);
 	tcase_add_test(tc, guest_reopens_after_close);
+	tcase_add_test(tc, guest_reopens_stale_device);
 	tcase_add_test(tc, backend_freed_under_guest);
 	suite_add_tcase(s, tc);
 	return e2e_main(s);

@@ -325,6 +325,20 @@ domu_run() {
 	return $rc
 }
 
+# front_left CHECK FEDIR: after a pvcalls-nc run (which exits without
+# pvcalls_front_close, as a crashed program would), notes the state it
+# left the device in; the next pvcalls_front_open must recover from it on
+# its own (src/xenbus/xenbus.c, close_stale), so nothing resets it here.
+front_left() {
+	local s
+	s=$(xs_get "$2/state")
+	case $s in
+	4) pass "$1" "pvcalls-nc left $2 Connected: the next open must close that session itself" ;;
+	1 | 6) pass "$1" "$2 is in state $s: nothing stale" ;;
+	*) fail "$1" "pvcalls-nc left $2 in state '$s'" ;;
+	esac
+}
+
 # pv_front_reset FEDIR BEDIR: takes a device that a frontend program left
 # behind (it exited without closing) back to the start, as the frontend's
 # own close would: Closing, Closed, then Initialising, each time waiting for

@@ -24,7 +24,7 @@ OUT_BYTES=30011 OUT_SEED=21 IN_BYTES=20011 IN_SEED=22 nc_exchange connect 127.0.
 reap peer 10
 check_peer connect-peer /tmp/peer.log 30011 21
 
-pv_front_reset "$F" "$B" || return 0
+front_left stale-device "$F"
 step "listen: pvcalls-nc --xen -l 7201 <-> xh-peer connecting in dom0"
 spawn client xh-peer connect 127.0.0.1 7201 --retry 90 --send 20011 --seed 24 --expect 30011 --after-rx --close-delay 500 --timeout 110
 OUT_BYTES=30011 OUT_SEED=23 IN_BYTES=20011 IN_SEED=24 nc_exchange accept -l 7201

@@ -21,7 +21,7 @@ fi
 [ -n "$XH_HAVE" ] || return 0
 backend_ready domu.backend-initwait "$B" "pvcallsd --xen (dom0)" 30 || return 0
 OUT_BYTES=1000003 OUT_SEED=41 IN_BYTES=777777 IN_SEED=42 nc_exchange domu.connect 127.0.0.1 7400
-pv_front_reset "/local/domain/$ME/$F" "$B" || return 0
+front_left domu.stale-device-1 "/local/domain/$ME/$F"
 # dom0's policy denies port 7402 (a peer listens there): EACCES, not a refusal.
 rm -f /tmp/denied.err
 echo x | timeout 60 pvcalls-nc --xen 127.0.0.1 7402 > /dev/null 2> /tmp/denied.err
@@ -31,5 +31,5 @@ if [ "$rc" != 0 ] && grep -q -i 'permission denied' /tmp/denied.err; then
 else
 	fail domu.policy-deny "pvcalls-nc --xen 127.0.0.1 7402 exited $rc: $(head -n1 /tmp/denied.err)"
 fi
-pv_front_reset "/local/domain/$ME/$F" "$B" || return 0
+front_left domu.stale-device-2 "/local/domain/$ME/$F"
 OUT_BYTES=500001 OUT_SEED=43 IN_BYTES=654321 IN_SEED=44 NC_SECS=120 nc_exchange domu.accept -l 7401
