@@ -786,7 +786,7 @@ END_TEST
  * new one, not hang or join the dead one. The dead frontend is played by
  * one that is simply abandoned (kept reachable, never used again).
  */
-static pvcalls_front *abandoned_fe;
+static pvcalls_front *volatile abandoned_fe; /* volatile: the store must stay */
 
 START_TEST(guest_reopens_stale_device)
 {
