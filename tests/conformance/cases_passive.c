@@ -86,13 +86,14 @@ static void accept_data_first(struct tc *tc)
 	REQUIRE(tc, c >= 0, "cannot connect to the listener");
 	if (peer_send_all(tc, c, x.seed_in, 0, x.to_fe, T_RSP) < 0)
 		return;
+	x.sent_peer = x.to_fe;
 	tc_close_fd(tc, c);
 	fe_events(fe, 100);
 	if (send_accept(fe, &r, 1, s) < 0 ||
 	    !judge(tc, "ACCEPT of a closed connection", fe_result(fe, &r, T_RSP), 0, 0))
 		return;
 	err = drain_to_error(s, &x, SIZE_MAX, T_RSP);
-	if (tc_failed(tc))
+	if (tc_done(tc) || (!err && close_unreported(s, &x, false)))
 		return;
 	REQUIRE(tc, x.got_fe == x.to_fe, "received %llu of %llu bytes (in_error %d)",
 		(unsigned long long)x.got_fe, (unsigned long long)x.to_fe, err);
@@ -117,7 +118,14 @@ static void accept_not_listening(struct tc *tc)
 	struct as *s;
 
 	if (!fe || do_socket(fe, 1) != 0 || do_bind(fe, 1, free_port()) != 0 ||
-	    !(s = as_new(fe, 2, 1)) || send_accept(fe, &r, 1, s) < 0)
+	    !(s = as_new(fe, 2, 1)))
+		return;
+	if (crash_guard(tc, "ACCEPT before LISTEN",
+			"inet_accept() fails (-EINVAL) and __pvcalls_back_accept() still calls "
+			"pvcalls_new_active_socket(), which dereferences the new socket's NULL "
+			"sk (PROTOCOL.md 3.7 and 5; in the 6.1.192 source)"))
+		return;
+	if (send_accept(fe, &r, 1, s) < 0)
 		return;
 	judge(tc, "ACCEPT before LISTEN", fe_result(fe, &r, wait_for(tc->p->accept_not_listening)),
 	      tc->p->accept_not_listening, X_ANYERR);
@@ -147,6 +155,12 @@ static void accept_bad_shared(struct tc *tc, bool bad_order)
 		WR(s->intf->ring_order, tc->p->max_order + 1);
 	else
 		r.u.accept.ref = dead_ref;
+	/* Fails in __pvcalls_back_accept() once a connection comes. */
+	if (crash_guard(tc,
+			bad_order ? "ACCEPT with ring_order max-page-order + 1"
+				  : "ACCEPT with an indexes ref that is no longer granted",
+			why_map_fail))
+		return;
 	if (fe_send(fe, &r) < 0)
 		return;
 	c1 = peer_connect(tc, port, T_MS(1000));

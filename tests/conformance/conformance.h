@@ -67,6 +67,11 @@ extern int tscale;
 #define T_MS(ms) ((ms) * tscale)
 #define T_RSP T_MS(2000)
 #define T_QUIET 300
+/* How long data may stand still before a lost_eoi profile looks for the wedge. */
+#define T_WEDGE T_MS(3000)
+
+/* --unsafe: send the requests the profile says crash the backend. */
+extern bool unsafe;
 
 /* ------------------------------------------------------------------ */
 /* Profiles                                                             */
@@ -110,6 +115,27 @@ struct profile {
 	uint32_t max_listeners;    /* 0: no limit to test */
 	int32_t limit_err;         /* SOCKET or BIND beyond a limit */
 	bool release_flushes;      /* out data written before RELEASE all arrives */
+	/*
+	 * A CONNECT or ACCEPT whose mapping fails (bad ref, ring_order above
+	 * the maximum, bad port) or an ACCEPT before LISTEN takes the
+	 * backend down: such requests are not sent (DIVERGES) without
+	 * --unsafe.
+	 */
+	bool map_fail_crashes;
+	/*
+	 * A data-ring notification that finds nothing to send can leave the
+	 * port without its (late) EOI, so later notifications are lost and a
+	 * direction stalls: such a stall is reported as DIVERGES.
+	 */
+	bool lost_eoi;
+	/*
+	 * The peer's FIN, when it comes with its last data, never becomes
+	 * in_error = -ENOTCONN.
+	 */
+	bool eof_lost;
+	/* A reset by the peer shows up in in_error only once something else
+	 * wakes the backend's worker. */
+	bool reset_lost;
 };
 
 const struct profile *profile_find(const char *name);
@@ -158,6 +184,7 @@ struct tc {
 	int fds[256];
 	unsigned nfd;
 	int verbose;
+	bool stopped; /* a stall the profile explains ended the case (DIVERGES) */
 };
 
 void tc_fail(struct tc *tc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -168,6 +195,20 @@ static inline bool tc_failed(const struct tc *tc)
 {
 	return tc->verdict == V_FAIL;
 }
+/* Failed, or stopped by a documented stall: the rest would mean nothing. */
+static inline bool tc_done(const struct tc *tc)
+{
+	return tc->verdict == V_FAIL || tc->stopped;
+}
+/*
+ * Before a request that the profile says crashes the backend
+ * (map_fail_crashes): unless --unsafe, reports DIVERGES (what the request
+ * is, @why: what the backend does) and returns true; the case then must
+ * not send it.
+ */
+bool crash_guard(struct tc *tc, const char *what, const char *why);
+/* Why: a CONNECT or ACCEPT whose mapping fails. */
+extern const char why_map_fail[];
 /* Registers @fd to be closed when the case ends; returns it. */
 int tc_fd(struct tc *tc, int fd);
 /* Closes a registered fd early. */
@@ -305,6 +346,9 @@ struct as {
 	uint32_t port;
 	pvcalls_data_ring ring;
 	bool shared;
+	/* The indexes when we last notified (as_notify), for wedge checks. */
+	bool notified;
+	uint32_t nt_in_prod, nt_out_prod, nt_out_cons;
 };
 
 /* Shares the indexes page and 2^order data pages, allocates the port. */
@@ -391,13 +435,15 @@ struct xfer {
 /*
  * Moves data both ways between active socket @s and @peerfd until both
  * totals are reached, verifying every byte. Returns 0 or reports a
- * failure into the case and returns -1.
+ * failure (or a stall the profile explains: DIVERGES) into the case and
+ * returns -1.
  */
 int pump(struct as *s, int peerfd, struct xfer *x, int timeout_ms);
 /*
  * Reads the in ring (verifying against seed_in / got_fe) until in_error is
- * set and the ring is empty. Returns in_error, or 0 on timeout. Reads at
- * most @chunk bytes per step.
+ * set and the ring is empty. Returns in_error, or 0 on timeout or after a
+ * stall the profile explains (tc_done()). Reads at most @chunk bytes per
+ * step. x->sent_peer must count what the peer sent.
  */
 int32_t drain_to_error(struct as *s, struct xfer *x, size_t chunk, int timeout_ms);
 /*
@@ -406,6 +452,19 @@ int32_t drain_to_error(struct as *s, struct xfer *x, size_t chunk, int timeout_m
  */
 uint64_t fe_fill_until_stalled(struct as *s, uint64_t seed, uint64_t *pos, uint64_t max,
 			       int stall_ms);
+/*
+ * With a lost_eoi profile: whether @s stalls as that bug makes it (x may
+ * be NULL: the out direction only). If so, reports DIVERGES, releases the
+ * frontend's active sockets, sets tc->stopped and returns true.
+ */
+bool wedge_check(struct as *s, const struct xfer *x);
+/*
+ * After drain_to_error() returned 0 with everything the peer sent read:
+ * whether the profile explains the missing in_error (eof_lost, or
+ * reset_lost when @reset: the peer reset rather than closed). If so,
+ * reports DIVERGES like wedge_check() and returns true.
+ */
+bool close_unreported(struct as *s, const struct xfer *x, bool reset);
 /* Frontend writes n bytes of seed into out (waiting for room). */
 int fe_write_all(struct as *s, uint64_t seed, uint64_t *pos, uint64_t n, int timeout_ms);
 

@@ -558,6 +558,11 @@ void as_reattach(struct as *s)
 
 void as_notify(struct as *s)
 {
+	/* What the backend had to do when told (wedge_check()). */
+	s->nt_in_prod = RD(s->intf->in_prod);
+	s->nt_out_prod = RD(s->intf->out_prod);
+	s->nt_out_cons = RD(s->intf->out_cons);
+	s->notified = true;
 	pvcalls_transport_evtchn_notify(s->fe->t, s->port);
 }
 

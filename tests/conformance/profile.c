@@ -8,7 +8,8 @@
  * libpvcalls: include/pvcalls/backend.h ("Differences from Linux's
  * pvcalls-back"), include/pvcalls/proto.h (pvcalls_req_parse) and the
  * choices listed at the top of src/backend/back_cmd.c.
- * linux: PROTOCOL.md sections 3 and 5 (Linux pvcalls-back, >= 6.10).
+ * linux: PROTOCOL.md sections 3 and 5 (Linux pvcalls-back, >= 6.10), and
+ * what Debian's 6.1.192 did in tests/xen scenario 5.
  */
 #include <string.h>
 
@@ -49,6 +50,10 @@ static const struct profile profiles[] = {
 		.max_listeners = 64,
 		.limit_err = W_EMFILE,
 		.release_flushes = true,   /* back_data.c: "lingering" */
+		.map_fail_crashes = false,
+		.lost_eoi = false,
+		.eof_lost = false,
+		.reset_lost = false,
 	},
 	{
 		/* Linux pvcalls-back as described in PROTOCOL.md. */
@@ -85,6 +90,31 @@ static const struct profile profiles[] = {
 		.max_listeners = 0,
 		.limit_err = 0,
 		.release_flushes = false,  /* a prefix; the ring's rest is dropped */
+		/*
+		 * 5: pvcalls_new_active_socket()'s error path list_del()s a node
+		 * it never added (kernel BUG at lib/list_debug.c:49 on 6.1.192,
+		 * then a GPF; the backend answers nothing more). 3.7: ACCEPT
+		 * before LISTEN goes on to it with sock->sk == NULL.
+		 */
+		.map_fail_crashes = true,
+		/*
+		 * 4.2, 4.3: pvcalls_conn_back_write() leaves map->write set on an
+		 * empty out ring, so pvcalls_back_ioworker() never sends the late
+		 * EOI (docs/xen-harness.md; tests/xen/kmod/pvcalls-back-lateeoi.patch).
+		 */
+		.lost_eoi = true,
+		/*
+		 * pvcalls_conn_back_read() calls inet_recvmsg() only while the
+		 * receive queue is not empty; a FIN read with the last data
+		 * leaves it empty, so the 0 that means EOF is never seen
+		 * (docs/xen-harness.md).
+		 */
+		.eof_lost = true,
+		/*
+		 * 4.1: pvcalls_sk_state_change() only sets map->read and
+		 * notifies; a reset brings no sk_data_ready to queue the worker.
+		 */
+		.reset_lost = true,
 	},
 };
 
