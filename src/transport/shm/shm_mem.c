@@ -15,7 +15,15 @@
  * the descriptor; unsharing clears the descriptor and then reads maps.
  * Both sides use seq_cst, so at least one sees the other (Dekker): either
  * the mapper sees the revocation and backs out, or the granter sees the
- * count and defers freeing the page until the mapper unmaps.
+ * count and defers freeing the page until the mapper unmaps. A mapper
+ * takes (validates and counts) every ref of a call before it maps any, so
+ * one bad ref fails the call with nothing mapped and no count left behind.
+ *
+ * Runs. A ring is shared as a block of pages and mapped as one, so both
+ * sides mmap() each run of adjacent pool pages with one call, not one per
+ * page. The page free list is a stack; unshare frees a share's pages last
+ * first, so the next share of that size gets them back ascending (a
+ * single run), and punches their holes by runs too.
  *
  * Trust: a peer holds the raw pool fd and could mmap any page directly; the
  * grant table emulates Xen's semantics for well-behaved peers and keeps a
@@ -293,34 +301,71 @@ int pvc_shm_mem_init(struct shm_ctx *ctx)
 	return 0;
 }
 
-static void page_free(struct shm_ctx *ctx, uint32_t page)
+/*
+ * Pages freed together are returned to the kernel together: one
+ * fallocate(PUNCH_HOLE) per run of adjacent pages instead of one per page.
+ * The pages go on the free list at once; the holes are punched by
+ * punch_flush() before mem->lock is dropped, so no page is handed out
+ * again before its hole is punched (or it is marked dirty).
+ */
+struct shm_punch {
+	uint32_t start, n; /* the pending run: pages [start, start + n) */
+};
+
+/* Punching the hole returns the memory and makes the pages read as zeroes. */
+static void punch_flush(struct shm_ctx *ctx, struct shm_punch *pu)
 {
 	struct shm_mem *m = &ctx->mem;
 
-	/* Punching the hole returns the memory and makes the page read as zeroes. */
+	if (!pu->n)
+		return;
+	__atomic_fetch_add(&m->nr_punch_calls, 1, __ATOMIC_RELAXED);
 	if (fallocate(ctx->self.pool_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		      (off_t)page << SHM_PAGE_SHIFT, SHM_PAGE_SIZE) < 0)
-		m->page_dirty[page] = 1;
+		      (off_t)pu->start << SHM_PAGE_SHIFT, (off_t)pu->n << SHM_PAGE_SHIFT) < 0)
+		memset(&m->page_dirty[pu->start], 1, pu->n);
+	pu->n = 0;
+}
+
+/* Frees @page onto the free list; its hole joins the pending run. mem->lock held. */
+static void page_free(struct shm_ctx *ctx, uint32_t page, struct shm_punch *pu)
+{
+	struct shm_mem *m = &ctx->mem;
+
+	if (pu->n && page + 1 == pu->start) {
+		pu->start = page;
+		pu->n++;
+	} else if (pu->n && page == pu->start + pu->n) {
+		pu->n++;
+	} else {
+		punch_flush(ctx, pu);
+		pu->start = page;
+		pu->n = 1;
+	}
 	m->free_pages[m->nr_free_pages++] = page;
 }
 
-static void ref_free(struct shm_ctx *ctx, uint32_t ref)
+static void ref_free(struct shm_ctx *ctx, uint32_t ref, struct shm_punch *pu)
 {
 	struct shm_mem *m = &ctx->mem;
 
-	page_free(ctx, m->refs[ref].page);
+	page_free(ctx, m->refs[ref].page, pu);
 	m->refs[ref].state = SHM_REF_FREE;
 	m->free_refs[m->nr_free_refs++] = ref;
 }
 
-/* Frees deferred grants nobody maps any more. Called with mem->lock held. */
+/*
+ * Frees deferred grants nobody maps any more. Called with mem->lock held.
+ * Highest ref first, like unshare: the free lists then hand them out
+ * lowest first (see pvc_shm_unshare_pages()).
+ */
 static void sweep_deferred(struct shm_ctx *ctx)
 {
 	struct shm_mem *m = &ctx->mem;
+	struct shm_punch pu = { 0 };
 
 	if (!m->nr_deferred)
 		return;
-	for (uint32_t ref = SHM_NR_RESERVED_REFS; ref < ctx->self.max_grants; ref++) {
+	for (uint32_t ref = ctx->self.max_grants; ref-- > SHM_NR_RESERVED_REFS;) {
 		if (m->refs[ref].state != SHM_REF_DEFERRED)
 			continue;
 		/* Pairs with the mapper's decrement in maps_dec(). */
@@ -328,9 +373,10 @@ static void sweep_deferred(struct shm_ctx *ctx)
 			continue;
 		pvc_debug("shm.deferred-free", "grant ref %u: peer unmapped, page %u freed", ref,
 			  m->refs[ref].page);
-		ref_free(ctx, ref);
+		ref_free(ctx, ref, &pu);
 		m->nr_deferred--;
 	}
+	punch_flush(ctx, &pu);
 }
 
 void pvc_shm_mem_peer_gone(struct shm_ctx *ctx, uint32_t domid)
@@ -379,21 +425,75 @@ static int page_alloc(struct shm_ctx *ctx, uint32_t *page)
 	return 0;
 }
 
-/* Reserves a contiguous address range so each page can be placed with MAP_FIXED. */
-static void *reserve(unsigned count)
+/* Reserves a contiguous address range so that runs can be placed with MAP_FIXED. */
+static void *reserve(struct shm_mem *m, unsigned count)
 {
 	void *p = mmap(NULL, (size_t)count * SHM_PAGE_SIZE, PROT_NONE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
+	__atomic_fetch_add(&m->nr_mmap_calls, 1, __ATOMIC_RELAXED);
 	return p == MAP_FAILED ? NULL : p;
 }
 
-static int map_page(void *at, int fd, uint32_t page, bool writable)
+/* The length of the run of adjacent ascending pages starting at pages[i]. */
+static unsigned run_len(const uint32_t *pages, unsigned i, unsigned count)
 {
-	void *p = mmap(at, SHM_PAGE_SIZE, writable ? PROT_READ | PROT_WRITE : PROT_READ,
-		       MAP_SHARED | MAP_FIXED, fd, (off_t)page << SHM_PAGE_SHIFT);
+	unsigned j = i + 1;
 
-	return p == MAP_FAILED ? -errno : 0;
+	while (j < count && pages[j] == pages[j - 1] + 1)
+		j++;
+	return j - i;
+}
+
+/*
+ * Maps pool pages @pages[0..count) of @fd contiguously, pages[i] at
+ * base + i pages, with one mmap() per run of adjacent ascending pages: a
+ * ring whose pages were allocated together costs one call instead of one
+ * per page. A single run is mapped where the kernel likes; several go
+ * into a reserved range with MAP_FIXED. On failure nothing stays mapped.
+ * Returns the base, or NULL with *@err set.
+ */
+static void *map_pages(struct shm_mem *m, int fd, const uint32_t *pages, unsigned count,
+		       bool writable, int *err)
+{
+	int prot = writable ? PROT_READ | PROT_WRITE : PROT_READ;
+	char *base;
+	void *p;
+
+	if (run_len(pages, 0, count) == count) {
+		p = mmap(NULL, (size_t)count * SHM_PAGE_SIZE, prot, MAP_SHARED, fd,
+			 (off_t)pages[0] << SHM_PAGE_SHIFT);
+		__atomic_fetch_add(&m->nr_mmap_calls, 1, __ATOMIC_RELAXED);
+		if (p == MAP_FAILED) {
+			*err = -errno;
+			return NULL;
+		}
+		return p;
+	}
+	base = reserve(m, count);
+	if (!base) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	for (unsigned i = 0, n; i < count; i += n) {
+		n = run_len(pages, i, count);
+		p = mmap(base + (size_t)i * SHM_PAGE_SIZE, (size_t)n * SHM_PAGE_SIZE, prot,
+			 MAP_SHARED | MAP_FIXED, fd, (off_t)pages[i] << SHM_PAGE_SHIFT);
+		__atomic_fetch_add(&m->nr_mmap_calls, 1, __ATOMIC_RELAXED);
+		if (p == MAP_FAILED) {
+			*err = -errno;
+			munmap(base, (size_t)count * SHM_PAGE_SIZE);
+			return NULL;
+		}
+	}
+	return base;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
 }
 
 int pvc_shm_share_pages(void *c, uint32_t domid, unsigned count, bool writable,
@@ -401,22 +501,19 @@ int pvc_shm_share_pages(void *c, uint32_t domid, unsigned count, bool writable,
 {
 	struct shm_ctx *ctx = c;
 	struct shm_mem *m = &ctx->mem;
+	uint32_t pages[PVCALLS_TRANSPORT_MAX_PAGES];
+	struct shm_punch pu = { 0 };
 	struct shm_share *sh;
-	uint32_t *pages;
 	unsigned i, got = 0;
-	char *base;
+	char *base = NULL;
 	int rc;
 
 	if (!count || count > PVCALLS_TRANSPORT_MAX_PAGES || domid > SHM_DOMID_MAX || !refs ||
 	    !addr)
 		return -EINVAL;
 	sh = malloc(sizeof(*sh) + count * sizeof(uint32_t));
-	pages = malloc(count * sizeof(uint32_t));
-	base = reserve(count);
-	if (!sh || !pages || !base) {
-		rc = -ENOMEM;
-		goto out;
-	}
+	if (!sh)
+		return -ENOMEM;
 	pthread_mutex_lock(&m->lock);
 	sweep_deferred(ctx);
 	rc = -ENOMEM;
@@ -429,19 +526,20 @@ int pvc_shm_share_pages(void *c, uint32_t domid, unsigned count, bool writable,
 		rc = page_alloc(ctx, &pages[got]);
 		if (rc)
 			break;
-		rc = map_page(base + (size_t)got * SHM_PAGE_SIZE, ctx->self.pool_fd, pages[got], true);
-		if (rc) {
-			page_free(ctx, pages[got]);
-			break;
-		}
-		if (m->page_dirty[pages[got]]) {
-			memset(base + (size_t)got * SHM_PAGE_SIZE, 0, SHM_PAGE_SIZE);
-			m->page_dirty[pages[got]] = 0;
-		}
 	}
-	if (rc) {
+	/*
+	 * Unshare frees a share's pages so that they come back ascending
+	 * (one run); pages freed in another order are sorted into runs.
+	 */
+	if (!rc && run_len(pages, 0, count) != count)
+		qsort(pages, count, sizeof(pages[0]), cmp_u32);
+	if (!rc)
+		base = map_pages(m, ctx->self.pool_fd, pages, count, true, &rc);
+	if (!base) {
+		/* Back in reverse, so the free list is as it was. */
 		while (got--)
-			page_free(ctx, pages[got]);
+			page_free(ctx, pages[got], &pu);
+		punch_flush(ctx, &pu);
 		pthread_mutex_unlock(&m->lock);
 		pvc_warn("shm.no-pages", "cannot share %u pages: %s", count, strerror(-rc));
 		goto out;
@@ -449,11 +547,15 @@ int pvc_shm_share_pages(void *c, uint32_t domid, unsigned count, bool writable,
 	for (i = 0; i < count; i++) {
 		uint32_t ref = m->free_refs[--m->nr_free_refs];
 
+		if (m->page_dirty[pages[i]]) {
+			memset(base + (size_t)i * SHM_PAGE_SIZE, 0, SHM_PAGE_SIZE);
+			m->page_dirty[pages[i]] = 0;
+		}
 		m->refs[ref] = (struct shm_ref_priv){ .page = pages[i], .domid = (uint16_t)domid,
 						      .state = SHM_REF_LIVE };
 		/*
 		 * Publish the grant. Release pairs with the mapper's acquire
-		 * load of desc in map_one(); the zeroed page is visible first.
+		 * load of desc in grant_take(); the zeroed page is visible first.
 		 */
 		__atomic_store_n(&ctx->self.gnt[ref].desc, SHM_GNT_DESC(domid, pages[i], !writable),
 				 __ATOMIC_RELEASE);
@@ -466,29 +568,28 @@ int pvc_shm_share_pages(void *c, uint32_t domid, unsigned count, bool writable,
 	m->shares = sh;
 	pthread_mutex_unlock(&m->lock);
 	*addr = base;
-	free(pages);
 	return 0;
 out:
-	if (base)
-		munmap(base, (size_t)count * SHM_PAGE_SIZE);
 	free(sh);
-	free(pages);
 	return rc;
 }
 
-/* Revokes one grant; frees it now or defers until the peer unmaps. */
-static void grant_revoke(struct shm_ctx *ctx, uint32_t ref)
+/*
+ * Revokes one grant; frees it now (its hole joins @pu) or defers until the
+ * peer unmaps.
+ */
+static void grant_revoke(struct shm_ctx *ctx, uint32_t ref, struct shm_punch *pu)
 {
 	struct shm_mem *m = &ctx->mem;
 	struct shm_gnt_entry *e = &ctx->self.gnt[ref];
 
 	/*
 	 * seq_cst store then seq_cst load: pairs with the mapper's seq_cst
-	 * increment of maps followed by its re-read of desc in map_one().
+	 * increment of maps followed by its re-read of desc in grant_take().
 	 */
 	__atomic_store_n(&e->desc, 0, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&e->maps, __ATOMIC_SEQ_CST) == 0) {
-		ref_free(ctx, ref);
+		ref_free(ctx, ref, pu);
 		return;
 	}
 	pvc_debug("shm.deferred", "grant ref %u still mapped by domain %u: free deferred", ref,
@@ -501,6 +602,7 @@ int pvc_shm_unshare_pages(void *c, void *addr, unsigned count)
 {
 	struct shm_ctx *ctx = c;
 	struct shm_mem *m = &ctx->mem;
+	struct shm_punch pu = { 0 };
 	struct shm_share **pp, *sh;
 
 	pthread_mutex_lock(&m->lock);
@@ -513,8 +615,14 @@ int pvc_shm_unshare_pages(void *c, void *addr, unsigned count)
 	}
 	*pp = sh->next;
 	munmap(addr, (size_t)count * SHM_PAGE_SIZE);
-	for (unsigned i = 0; i < count; i++)
-		grant_revoke(ctx, sh->refs[i]);
+	/*
+	 * Last page first: the free lists are stacks, so the next share of
+	 * this size pops these pages (and refs) lowest first, ascending, and
+	 * maps them with one mmap(). The holes are punched by runs.
+	 */
+	for (unsigned i = count; i-- > 0;)
+		grant_revoke(ctx, sh->refs[i], &pu);
+	punch_flush(ctx, &pu);
 	sweep_deferred(ctx);
 	pthread_mutex_unlock(&m->lock);
 	free(sh);
@@ -540,14 +648,18 @@ static void maps_dec(struct shm_gnt_entry *e, uint32_t ref)
 					      __ATOMIC_RELAXED));
 }
 
-/* Validates one ref of @d, counts the mapping and maps it at @at. */
-static int map_one(struct shm_ctx *ctx, struct shm_dom *d, uint32_t ref, bool writable,
-		   off_t pool_bytes, void *at)
+/*
+ * Validates one ref of @d and counts the mapping in its entry; *@page is
+ * the pool page to map. The caller maps it afterwards (the count keeps
+ * the granter from freeing the page meanwhile) or undoes the count with
+ * maps_dec().
+ */
+static int grant_take(struct shm_ctx *ctx, struct shm_dom *d, uint32_t ref, bool writable,
+		      off_t pool_bytes, uint32_t *page)
 {
 	struct shm_gnt_entry *e;
 	uint64_t desc;
-	uint32_t page;
-	int rc;
+	uint32_t pg;
 
 	if (ref < SHM_NR_RESERVED_REFS || ref >= d->max_grants) {
 		pvc_err("shm.bad-ref", "grant ref %u of domain %u is out of range (%u..%u)", ref,
@@ -571,13 +683,13 @@ static int map_one(struct shm_ctx *ctx, struct shm_dom *d, uint32_t ref, bool wr
 		pvc_err("shm.bad-ref", "grant ref %u of domain %u is read-only", ref, d->domid);
 		return -EPERM;
 	}
-	page = SHM_GNT_PAGE(desc);
-	if (page >= d->max_pages || ((off_t)page + 1) << SHM_PAGE_SHIFT > pool_bytes) {
+	pg = SHM_GNT_PAGE(desc);
+	if (pg >= d->max_pages || ((off_t)pg + 1) << SHM_PAGE_SHIFT > pool_bytes) {
 		pvc_err("shm.bad-ref", "grant ref %u of domain %u names page %u outside the pool",
-			ref, d->domid, page);
+			ref, d->domid, pg);
 		return -EINVAL;
 	}
-	/* seq_cst increment then re-read: pairs with grant_grant_revoke()'s store then load. */
+	/* seq_cst increment then re-read: pairs with grant_revoke()'s store then load. */
 	__atomic_fetch_add(&e->maps, 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&e->desc, __ATOMIC_SEQ_CST) != desc) {
 		maps_dec(e, ref);
@@ -585,23 +697,19 @@ static int map_one(struct shm_ctx *ctx, struct shm_dom *d, uint32_t ref, bool wr
 			d->domid);
 		return -ENOENT;
 	}
-	rc = map_page(at, d->pool_fd, page, writable);
-	if (rc) {
-		maps_dec(e, ref);
-		pvc_err("shm.map", "cannot map grant ref %u of domain %u: %s", ref, d->domid,
-			strerror(-rc));
-	}
-	return rc;
+	*page = pg;
+	return 0;
 }
 
 int pvc_shm_map_refs(void *c, uint32_t domid, unsigned count, const uint32_t *refs,
 		     bool writable, void **addr)
 {
 	struct shm_ctx *ctx = c;
+	uint32_t pages[PVCALLS_TRANSPORT_MAX_PAGES];
 	struct shm_dom *d = NULL;
 	struct shm_map *mp = NULL;
 	struct stat st;
-	char *base = NULL;
+	char *base;
 	unsigned i = 0;
 	int rc;
 
@@ -611,21 +719,26 @@ int pvc_shm_map_refs(void *c, uint32_t domid, unsigned count, const uint32_t *re
 	if (rc)
 		return rc;
 	mp = malloc(sizeof(*mp) + count * sizeof(uint32_t));
-	base = reserve(count);
 	rc = -ENOMEM;
-	if (!mp || !base)
+	if (!mp)
 		goto fail;
 	/* The pool only grows (sealed), so this size stays a safe bound. */
 	if (fstat(d->pool_fd, &st) < 0) {
 		rc = -errno;
 		goto fail;
 	}
+	/* Every ref is validated and counted before anything is mapped. */
 	for (i = 0; i < count; i++) {
-		rc = map_one(ctx, d, refs[i], writable, st.st_size,
-			     base + (size_t)i * SHM_PAGE_SIZE);
+		rc = grant_take(ctx, d, refs[i], writable, st.st_size, &pages[i]);
 		if (rc)
 			goto fail;
 		mp->refs[i] = refs[i];
+	}
+	base = map_pages(&ctx->mem, d->pool_fd, pages, count, writable, &rc);
+	if (!base) {
+		pvc_err("shm.map", "cannot map %u pages of domain %u: %s", count, d->domid,
+			strerror(-rc));
+		goto fail;
 	}
 	mp->addr = base;
 	mp->count = count;
@@ -637,8 +750,6 @@ int pvc_shm_map_refs(void *c, uint32_t domid, unsigned count, const uint32_t *re
 	*addr = base;
 	return 0;
 fail:
-	if (base)
-		munmap(base, (size_t)count * SHM_PAGE_SIZE);
 	while (i--)
 		maps_dec(&d->gnt[refs[i]], refs[i]);
 	free(mp);

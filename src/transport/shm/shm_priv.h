@@ -159,6 +159,10 @@ struct shm_mem {
 	uint32_t nr_deferred;
 	struct shm_share *shares;
 	struct shm_map *maps;
+	/* Statistics for tests (atomic, relaxed): mmap() calls made by
+	 * share/map (reservations included), fallocate() hole punches. */
+	uint64_t nr_mmap_calls;
+	uint64_t nr_punch_calls;
 };
 
 enum { SHM_LP_FREE, SHM_LP_UNBOUND, SHM_LP_BOUND };

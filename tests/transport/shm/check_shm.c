@@ -410,6 +410,356 @@ START_TEST(test_unshare_deferred)
 END_TEST
 
 /* ------------------------------------------------------------------------
+ * Runs of pages: a share and a mapping of adjacent pool pages cost one
+ * mmap() (and one hole punch on release), whatever the number of pages.
+ */
+
+static uint64_t nr_mmaps(pvcalls_transport *t)
+{
+	return __atomic_load_n(&ctx_of(t)->mem.nr_mmap_calls, __ATOMIC_RELAXED);
+}
+
+static uint64_t nr_punches(pvcalls_transport *t)
+{
+	return __atomic_load_n(&ctx_of(t)->mem.nr_punch_calls, __ATOMIC_RELAXED);
+}
+
+/* The granter's pool page behind its ref. */
+static uint32_t page_of(pvcalls_transport *t, uint32_t ref)
+{
+	struct shm_ctx *c = ctx_of(t);
+	uint32_t pg;
+
+	pthread_mutex_lock(&c->mem.lock);
+	ck_assert_uint_eq(c->mem.refs[ref].state, SHM_REF_LIVE);
+	pg = c->mem.refs[ref].page;
+	pthread_mutex_unlock(&c->mem.lock);
+	return pg;
+}
+
+static uint32_t maps_of(pvcalls_transport *t, uint32_t ref)
+{
+	return __atomic_load_n(&ctx_of(t)->self.gnt[ref].maps, __ATOMIC_SEQ_CST);
+}
+
+/* Fills page i of @p with a pattern naming @tag and i. */
+static void fill_pages(void *p, unsigned n, unsigned tag)
+{
+	for (unsigned i = 0; i < n; i++)
+		memset((char *)p + (size_t)i * PAGE, (int)(tag * 16 + i + 1), PAGE);
+}
+
+static void check_page(const void *p, unsigned tag, unsigned i)
+{
+	const unsigned char *c = p;
+
+	ck_assert_uint_eq(c[0], (unsigned char)(tag * 16 + i + 1));
+	ck_assert_uint_eq(c[PAGE / 2], (unsigned char)(tag * 16 + i + 1));
+	ck_assert_uint_eq(c[PAGE - 1], (unsigned char)(tag * 16 + i + 1));
+}
+
+static bool all_zero(const void *p, size_t len)
+{
+	const unsigned char *c = p;
+
+	for (size_t i = 0; i < len; i++)
+		if (c[i])
+			return false;
+	return true;
+}
+
+START_TEST(test_run_share_map)
+{
+	enum { N = 16 };
+	pvcalls_transport *hub, *guest;
+	uint32_t refs[N], refs2[N], p0;
+	uint64_t m0, p;
+	void *a, *b;
+
+	make_pair(&hub, &guest);
+	/* a fresh pool hands out adjacent pages: one run, one mmap() */
+	m0 = nr_mmaps(hub);
+	ck_assert_int_eq(pvcalls_transport_share(hub, 1, N, true, refs, &a), 0);
+	ck_assert_uint_eq(nr_mmaps(hub) - m0, 1);
+	p0 = page_of(hub, refs[0]);
+	for (unsigned i = 1; i < N; i++)
+		ck_assert_uint_eq(page_of(hub, refs[i]), p0 + i);
+	fill_pages(a, N, 1);
+	/* the mapper sees the run in order, with one mmap() too */
+	m0 = nr_mmaps(guest);
+	ck_assert_int_eq(pvcalls_transport_map(guest, 0, N, refs, true, &b), 0);
+	ck_assert_uint_eq(nr_mmaps(guest) - m0, 1);
+	for (unsigned i = 0; i < N; i++) {
+		check_page((char *)b + (size_t)i * PAGE, 1, i);
+		ck_assert_uint_eq(maps_of(hub, refs[i]), 1);
+	}
+	/* shared memory both ways, at the last page too */
+	((char *)b)[(N - 1) * PAGE + 9] = 'g';
+	ck_assert_int_eq(((char *)a)[(N - 1) * PAGE + 9], 'g');
+	ck_assert_int_eq(pvcalls_transport_unmap(guest, b, N), 0);
+	for (unsigned i = 0; i < N; i++)
+		ck_assert_uint_eq(maps_of(hub, refs[i]), 0);
+	/* release punches the run's holes with one call */
+	p = nr_punches(hub);
+	ck_assert_int_eq(pvcalls_transport_unshare(hub, a, N), 0);
+	ck_assert_uint_eq(nr_punches(hub) - p, 1);
+	/* reuse after revoke: the same pages come back ascending, zeroed */
+	m0 = nr_mmaps(hub);
+	ck_assert_int_eq(pvcalls_transport_share(hub, 1, N, true, refs2, &a), 0);
+	ck_assert_uint_eq(nr_mmaps(hub) - m0, 1);
+	for (unsigned i = 0; i < N; i++)
+		ck_assert_uint_eq(page_of(hub, refs2[i]), p0 + i);
+	ck_assert(all_zero(a, (size_t)N * PAGE));
+	/* the old refs are revoked (or reused for the new share's pages) */
+	for (unsigned i = 0; i < N; i++) {
+		bool reused = false;
+
+		for (unsigned j = 0; j < N; j++)
+			reused |= refs[i] == refs2[j];
+		if (!reused)
+			ck_assert_int_eq(pvcalls_transport_map(guest, 0, 1, &refs[i], true, &b),
+					 -ENOENT);
+	}
+	ck_assert_int_eq(pvcalls_transport_unshare(hub, a, N), 0);
+	pvcalls_transport_close(guest);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
+/* Refs in any order: each run is mapped where it belongs. */
+START_TEST(test_run_noncontiguous)
+{
+	pvcalls_transport *hub, *guest;
+	uint32_t r[3], order[5];
+	void *a[3], *b;
+	uint64_t m0;
+
+	make_pair(&hub, &guest);
+	/* three shares of one page each: adjacent pool pages */
+	for (unsigned k = 0; k < 3; k++) {
+		ck_assert_int_eq(pvcalls_transport_share(hub, 1, 1, true, &r[k], &a[k]), 0);
+		fill_pages(a[k], 1, k);
+	}
+	ck_assert_uint_eq(page_of(hub, r[1]), page_of(hub, r[0]) + 1);
+	ck_assert_uint_eq(page_of(hub, r[2]), page_of(hub, r[0]) + 2);
+	/* in pool order: one run */
+	m0 = nr_mmaps(guest);
+	ck_assert_int_eq(pvcalls_transport_map(guest, 0, 3, r, false, &b), 0);
+	ck_assert_uint_eq(nr_mmaps(guest) - m0, 1);
+	for (unsigned k = 0; k < 3; k++)
+		check_page((char *)b + (size_t)k * PAGE, k, 0);
+	ck_assert_int_eq(pvcalls_transport_unmap(guest, b, 3), 0);
+	/* out of order, with repeats: runs {2}, {0, 1}, {1, 2} */
+	order[0] = r[2];
+	order[1] = r[0];
+	order[2] = r[1];
+	order[3] = r[1];
+	order[4] = r[2];
+	m0 = nr_mmaps(guest);
+	ck_assert_int_eq(pvcalls_transport_map(guest, 0, 5, order, false, &b), 0);
+	ck_assert_uint_eq(nr_mmaps(guest) - m0, 1 + 3); /* a reservation, then the runs */
+	check_page((char *)b + 0 * PAGE, 2, 0);
+	check_page((char *)b + 1 * PAGE, 0, 0);
+	check_page((char *)b + 2 * PAGE, 1, 0);
+	check_page((char *)b + 3 * PAGE, 1, 0);
+	check_page((char *)b + 4 * PAGE, 2, 0);
+	ck_assert_uint_eq(maps_of(hub, r[1]), 2);
+	/* the same memory: a write through one view shows in the others */
+	((char *)a[1])[5] = 'x';
+	ck_assert_int_eq(((char *)b)[2 * PAGE + 5], 'x');
+	ck_assert_int_eq(((char *)b)[3 * PAGE + 5], 'x');
+	ck_assert_int_eq(pvcalls_transport_unmap(guest, b, 5), 0);
+	for (unsigned k = 0; k < 3; k++) {
+		ck_assert_uint_eq(maps_of(hub, r[k]), 0);
+		ck_assert_int_eq(pvcalls_transport_unshare(hub, a[k], 1), 0);
+	}
+	pvcalls_transport_close(guest);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
+/*
+ * A bad ref inside a run fails the whole call: nothing mapped (not even a
+ * reservation), no mapping count left on any ref.
+ */
+START_TEST(test_run_bad_ref_in_middle)
+{
+	pvcalls_transport *hub, *guest;
+	uint32_t ra[4], rb, rc4[4], all[9];
+	struct shm_ctx *hc, *gc;
+	void *a, *pb, *c, *m;
+	uint64_t m0;
+
+	make_pair(&hub, &guest);
+	hc = ctx_of(hub);
+	gc = ctx_of(guest);
+	ck_assert_int_eq(pvcalls_transport_share(hub, 1, 4, true, ra, &a), 0);
+	ck_assert_int_eq(pvcalls_transport_share(hub, 1, 1, true, &rb, &pb), 0);
+	ck_assert_int_eq(pvcalls_transport_share(hub, 1, 4, true, rc4, &c), 0);
+	fill_pages(a, 4, 1);
+	fill_pages(pb, 1, 2);
+	fill_pages(c, 4, 3);
+	memcpy(all, ra, sizeof(ra));
+	all[4] = rb;
+	memcpy(all + 5, rc4, sizeof(rc4));
+	/* nine adjacent pages from three shares: one run */
+	ck_assert_uint_eq(page_of(hub, rc4[3]), page_of(hub, ra[0]) + 8);
+	m0 = nr_mmaps(guest);
+	ck_assert_int_eq(pvcalls_transport_map(guest, 0, 9, all, true, &m), 0);
+	ck_assert_uint_eq(nr_mmaps(guest) - m0, 1);
+	check_page((char *)m + 4 * PAGE, 2, 0);
+	check_page((char *)m + 8 * PAGE, 3, 3);
+	ck_assert_int_eq(pvcalls_transport_unmap(guest, m, 9), 0);
+
+	/* revoke the middle page */
+	ck_assert_int_eq(pvcalls_transport_unshare(hub, pb, 1), 0);
+	log_start();
+	m0 = nr_mmaps(guest);
+	ck_assert_int_eq(pvcalls_transport_map(guest, 0, 9, all, true, &m), -ENOENT);
+	ck_assert(log_has("is not granted (or revoked)"));
+	ck_assert_uint_eq(nr_mmaps(guest) - m0, 0);
+	ck_assert_ptr_null(gc->mem.maps);
+	for (unsigned i = 0; i < 9; i++)
+		ck_assert_uint_eq(maps_of(hub, all[i]), 0);
+	ck_assert_uint_eq(hc->mem.nr_deferred, 0);
+
+	/* a hostile entry in the middle (a page beyond the pool) fails likewise */
+	ck_assert_uint_eq(hc->mem.refs[rb].state, SHM_REF_FREE);
+	__atomic_store_n(&hc->self.gnt[rb].desc, SHM_GNT_DESC(1, 4000, false), __ATOMIC_SEQ_CST);
+	ck_assert_int_eq(pvcalls_transport_map(guest, 0, 9, all, true, &m), -EINVAL);
+	ck_assert(log_has("names page 4000 outside the pool"));
+	ck_assert_uint_eq(nr_mmaps(guest) - m0, 0);
+	for (unsigned i = 0; i < 9; i++)
+		ck_assert_uint_eq(maps_of(hub, all[i]), 0);
+	__atomic_store_n(&hc->self.gnt[rb].desc, 0, __ATOMIC_SEQ_CST);
+	pvcalls_set_logger(NULL, NULL, PVCALLS_LOG_ERR);
+
+	/* the freed page comes back to the next share, zeroed; the run maps again */
+	ck_assert_int_eq(pvcalls_transport_share(hub, 1, 1, true, &rb, &pb), 0);
+	ck_assert_uint_eq(page_of(hub, rb), page_of(hub, ra[0]) + 4);
+	ck_assert(all_zero(pb, PAGE));
+	all[4] = rb;
+	m0 = nr_mmaps(guest);
+	ck_assert_int_eq(pvcalls_transport_map(guest, 0, 9, all, true, &m), 0);
+	ck_assert_uint_eq(nr_mmaps(guest) - m0, 1);
+	ck_assert(all_zero((char *)m + 4 * PAGE, PAGE));
+	check_page((char *)m + 3 * PAGE, 1, 3);
+	check_page((char *)m + 5 * PAGE, 3, 0);
+	ck_assert_int_eq(pvcalls_transport_unmap(guest, m, 9), 0);
+	ck_assert_int_eq(pvcalls_transport_unshare(hub, a, 4), 0);
+	ck_assert_int_eq(pvcalls_transport_unshare(hub, pb, 1), 0);
+	ck_assert_int_eq(pvcalls_transport_unshare(hub, c, 4), 0);
+	pvcalls_transport_close(guest);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
+/* Pages freed in another order are sorted back into one run. */
+START_TEST(test_run_reuse_sorted)
+{
+	pvcalls_transport *hub, *guest;
+	uint32_t r1[2], r2[2], r[4], p0;
+	void *a1, *a2, *a;
+	uint64_t m0;
+
+	make_pair(&hub, &guest);
+	ck_assert_int_eq(pvcalls_transport_share(hub, 1, 2, true, r1, &a1), 0);
+	ck_assert_int_eq(pvcalls_transport_share(hub, 1, 2, true, r2, &a2), 0);
+	p0 = page_of(hub, r1[0]);
+	fill_pages(a1, 2, 1);
+	fill_pages(a2, 2, 2);
+	/* the free stack is now p0+2, p0+3, p0, p0+1 from the top */
+	ck_assert_int_eq(pvcalls_transport_unshare(hub, a1, 2), 0);
+	ck_assert_int_eq(pvcalls_transport_unshare(hub, a2, 2), 0);
+	m0 = nr_mmaps(hub);
+	ck_assert_int_eq(pvcalls_transport_share(hub, 1, 4, true, r, &a), 0);
+	ck_assert_uint_eq(nr_mmaps(hub) - m0, 1);
+	for (unsigned i = 0; i < 4; i++)
+		ck_assert_uint_eq(page_of(hub, r[i]), p0 + i);
+	ck_assert(all_zero(a, 4 * PAGE));
+	ck_assert_int_eq(pvcalls_transport_unshare(hub, a, 4), 0);
+	pvcalls_transport_close(guest);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
+/* Deferred frees (the peer still maps) also come back as a run. */
+START_TEST(test_run_deferred)
+{
+	enum { N = 8 };
+	pvcalls_transport *hub, *guest;
+	uint32_t refs[N], p0;
+	uint64_t m0, p;
+	void *a, *b;
+
+	make_pair(&hub, &guest);
+	ck_assert_int_eq(pvcalls_transport_share(hub, 1, N, true, refs, &a), 0);
+	p0 = page_of(hub, refs[0]);
+	ck_assert_int_eq(pvcalls_transport_map(guest, 0, N, refs, true, &b), 0);
+	fill_pages(b, N, 5);
+	ck_assert_int_eq(pvcalls_transport_unshare(hub, a, N), 0);
+	ck_assert_uint_eq(ctx_of(hub)->mem.nr_deferred, N);
+	/* revoked for new mappings; the existing one stays valid */
+	ck_assert_int_eq(pvcalls_transport_map(guest, 0, N, refs, true, &a), -ENOENT);
+	for (unsigned i = 0; i < N; i++)
+		check_page((char *)b + (size_t)i * PAGE, 5, i);
+	ck_assert_int_eq(pvcalls_transport_unmap(guest, b, N), 0);
+	/* the next share sweeps them (one punch) and gets them ascending */
+	p = nr_punches(hub);
+	m0 = nr_mmaps(hub);
+	ck_assert_int_eq(pvcalls_transport_share(hub, 1, N, true, refs, &a), 0);
+	ck_assert_uint_eq(ctx_of(hub)->mem.nr_deferred, 0);
+	ck_assert_uint_eq(nr_punches(hub) - p, 1);
+	ck_assert_uint_eq(nr_mmaps(hub) - m0, 1);
+	for (unsigned i = 0; i < N; i++)
+		ck_assert_uint_eq(page_of(hub, refs[i]), p0 + i);
+	ck_assert(all_zero(a, (size_t)N * PAGE));
+	ck_assert_int_eq(pvcalls_transport_unshare(hub, a, N), 0);
+	pvcalls_transport_close(guest);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
+/* A mapper that dies releases its counts on a whole run; the pages are reused. */
+START_TEST(test_run_peer_death)
+{
+	enum { N = 8 };
+	pvcalls_transport *hub, *guest;
+	uint32_t refs[N], p0;
+	struct shm_ctx *hc;
+	uint32_t left = N;
+	void *a, *b;
+
+	make_pair(&hub, &guest);
+	hc = ctx_of(hub);
+	ck_assert_int_eq(pvcalls_transport_share(hub, 1, N, true, refs, &a), 0);
+	p0 = page_of(hub, refs[0]);
+	ck_assert_int_eq(pvcalls_transport_map(guest, 0, N, refs, true, &b), 0);
+	fill_pages(b, N, 6);
+	ck_assert_int_eq(pvcalls_transport_unshare(hub, a, N), 0);
+	ck_assert_uint_eq(hc->mem.nr_deferred, N);
+	/* the guest goes away without unmapping */
+	pvcalls_transport_close(guest);
+	for (int i = 0; i < 5000 && left; i++) {
+		pthread_mutex_lock(&hc->mem.lock);
+		left = hc->mem.nr_deferred;
+		pthread_mutex_unlock(&hc->mem.lock);
+		if (left)
+			usleep(1000);
+	}
+	ck_assert_uint_eq(left, 0);
+	for (unsigned i = 0; i < N; i++)
+		ck_assert_uint_eq(maps_of(hub, refs[i]), 0);
+	ck_assert_int_eq(pvcalls_transport_share(hub, 0, N, true, refs, &a), 0);
+	for (unsigned i = 0; i < N; i++)
+		ck_assert_uint_eq(page_of(hub, refs[i]), p0 + i);
+	ck_assert(all_zero(a, (size_t)N * PAGE));
+	ck_assert_int_eq(pvcalls_transport_unshare(hub, a, N), 0);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
  * Event channels.
  */
 
@@ -1403,6 +1753,12 @@ static Suite *shm_suite(void)
 	tcase_add_test(mem, test_map_errors);
 	tcase_add_test(mem, test_hostile_grant_entry);
 	tcase_add_test(mem, test_unshare_deferred);
+	tcase_add_test(mem, test_run_share_map);
+	tcase_add_test(mem, test_run_noncontiguous);
+	tcase_add_test(mem, test_run_bad_ref_in_middle);
+	tcase_add_test(mem, test_run_reuse_sorted);
+	tcase_add_test(mem, test_run_deferred);
+	tcase_add_test(mem, test_run_peer_death);
 	suite_add_tcase(s, mem);
 
 	tcase_add_test(evt, test_evtchn_deliver_mask_coalesce);
