@@ -37,9 +37,8 @@
 
 /* Requests taken from one frontend's command ring per round (fairness). */
 #define BACK_CMD_BATCH 32u
-/* Event-channel ports and store events handled per round; the fds are
- * level-triggered, so the rest come in the next round. */
-#define BACK_PORT_BATCH 256u
+/* Store events handled per round (event-channel ports: one per round);
+ * the fds are level-triggered, so the rest come in the next round. */
 #define BACK_STORE_BATCH 64u
 /* Sockets polled while spinning; beyond, new ones are not polled. */
 #define BACK_HOT_MAX 64u

@@ -3,9 +3,9 @@
  * The backend object and its event loop.
  *
  * One epoll set holds the transport's event-channel fd and store fd
- * (level-triggered: we take a bounded number of events per round and come
- * back for the rest), an eventfd we write when work is left over (so
- * pvcalls_back_fd() polls readable), and every host socket
+ * (level-triggered: we take one port and a bounded number of store events
+ * per round and come back for the rest), an eventfd we write when work is
+ * left over (so pvcalls_back_fd() polls readable), and every host socket
  * (edge-triggered; each socket remembers whether it may be read or
  * written until a syscall says EAGAIN).
  *
@@ -340,40 +340,44 @@ static void go_idle(pvcalls_back *b)
 /* ---------------------------------------------------------------------- */
 /* Dispatch                                                               */
 
+/*
+ * Takes one event-channel port per wakeup of the transport's fd. The fd is
+ * level-triggered in our epoll set and the transport keeps it readable
+ * while another port is deliverable (transport.h, evtchn_fd), so the others
+ * come with the next epoll_wait() (timeout 0 while anything is hot, or the
+ * next pvcalls_back_process() call). Calling pending() until it returns 0
+ * would cost one more read() of the fd per wakeup, which nearly always
+ * finds nothing: one request and its answer are one port.
+ */
 static int handle_evtchn(pvcalls_back *b)
 {
-	int n = 0;
+	struct bh_node *hn;
+	uint32_t port;
+	int rc = pvcalls_transport_evtchn_pending(b->t, &port);
 
-	for (unsigned i = 0; i < BACK_PORT_BATCH; i++) {
-		struct bh_node *hn;
-		uint32_t port;
-		int rc = pvcalls_transport_evtchn_pending(b->t, &port);
+	if (rc <= 0)
+		return 0;
+	hn = pvc_bh_find(&b->ports, port);
+	if (hn) {
+		struct port_ent *pe = container_of(hn, struct port_ent, n);
 
-		if (rc <= 0)
-			break;
-		n++;
-		hn = pvc_bh_find(&b->ports, port);
-		if (hn) {
-			struct port_ent *pe = container_of(hn, struct port_ent, n);
+		if (pe->kind == PORT_CMD) {
+			struct bfront *f = container_of(pe, struct bfront, pe);
 
-			if (pe->kind == PORT_CMD) {
-				struct bfront *f = container_of(pe, struct bfront, pe);
+			if (!f->dead && f->connected)
+				pvc_back_cmd_service(f);
+		} else {
+			struct bsock *s = container_of(pe, struct bsock, pe);
 
-				if (!f->dead && f->connected)
-					pvc_back_cmd_service(f);
-			} else {
-				struct bsock *s = container_of(pe, struct bsock, pe);
-
-				if (!s->dead)
-					pvc_back_sock_service(s);
-			}
+			if (!s->dead)
+				pvc_back_sock_service(s);
 		}
-		/* After the work, as lateeoi: events that came meanwhile were
-		 * coalesced and are delivered again now, so a storm costs one
-		 * pass per round, not one per event. */
-		pvcalls_transport_evtchn_unmask(b->t, port);
 	}
-	return n;
+	/* After the work, as lateeoi: events that came meanwhile were
+	 * coalesced and are delivered again now, so a storm costs one
+	 * pass per port, not one per event. */
+	pvcalls_transport_evtchn_unmask(b->t, port);
+	return 1;
 }
 
 static int handle_store(pvcalls_back *b)

@@ -596,6 +596,72 @@ START_TEST(test_active_relay_hint)
 }
 END_TEST
 
+/*
+ * Many ports pending at once, the backend not polling: it takes one port
+ * per wakeup and relies on the transport's fd staying readable for the
+ * others, so every pvcalls_back_process() call must find work at once
+ * (a call that waits out its timeout means a port was left behind).
+ */
+START_TEST(test_many_ports_pending)
+{
+	enum { N = 8 };
+	struct pvcalls_back_opts o = { .spin_us = PVCALLS_BACK_NO_SPIN };
+	struct pvcalls_wire_request req;
+	struct rawring rr[N];
+	struct rawfe fe;
+	uint16_t port;
+	int lfd = host_listen(&port), c[N], calls = 0;
+	struct sockaddr_in a = loopback(port);
+	bool got[N] = { false };
+	unsigned left = N;
+	char buf[16];
+
+	fe_setup(&fe, &o);
+	fe_connect(&fe, false, true);
+	for (unsigned i = 0; i < N; i++) {
+		ring_share(&fe, &rr[i], 0);
+		ck_assert_int_eq(do_socket(&fe, 100 + i), 0);
+		ck_assert_int_eq(pvcalls_req_connect(&req, 0, 100 + i, (struct sockaddr *)&a,
+						     sizeof(a), rr[i].intf_ref, rr[i].port), 0);
+		ck_assert_int_eq(call(&fe, &req), 0);
+		c[i] = accept(lfd, NULL, NULL);
+		ck_assert_int_ge(c[i], 0);
+	}
+	/* everything settles: nothing is left to do */
+	pump(fe.b, 20);
+	/* one message on each ring, every port notified before the backend runs */
+	for (unsigned i = 0; i < N; i++) {
+		snprintf(buf, sizeof(buf), "msg%u", i);
+		ck_assert_int_eq(pvcalls_data_write(&rr[i].r, buf, 4), 4);
+	}
+	for (unsigned i = 0; i < N; i++)
+		ck_assert_int_eq(pvcalls_transport_evtchn_notify(fe.t, rr[i].port), 0);
+	while (left) {
+		ck_assert_int_lt(calls++, 4 * N);
+		ck_assert_int_gt(pvcalls_back_process(fe.b, T_MS), 0);
+		for (unsigned i = 0; i < N; i++) {
+			char want[16];
+
+			if (got[i] || recv(c[i], buf, sizeof(buf), MSG_DONTWAIT) != 4)
+				continue;
+			snprintf(want, sizeof(want), "msg%u", i);
+			ck_assert_int_eq(memcmp(buf, want, 4), 0);
+			got[i] = true;
+			left--;
+		}
+	}
+	ck_assert_uint_eq(stats(&fe).bytes_from_guest, 4 * N);
+	for (unsigned i = 0; i < N; i++) {
+		pvcalls_req_release(&req, 0, 100 + i);
+		ck_assert_int_eq(call(&fe, &req), 0);
+		ring_unshare(&fe, &rr[i]);
+		close(c[i]);
+	}
+	close(lfd);
+	fe_teardown(&fe);
+}
+END_TEST
+
 START_TEST(test_connect_refused_and_bad_rings)
 {
 	struct pvcalls_back_opts o = { .limits.max_ring_order = 2 };
@@ -815,6 +881,7 @@ static Suite *backend_suite(void)
 	suite_add_tcase(s, cmd);
 	tcase_add_test(data, test_active_relay);
 	tcase_add_test(data, test_active_relay_hint);
+	tcase_add_test(data, test_many_ports_pending);
 	tcase_add_test(data, test_connect_refused_and_bad_rings);
 	tcase_add_test(data, test_passive);
 	tcase_add_test(data, test_release_flushes);
