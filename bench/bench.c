@@ -113,6 +113,8 @@ struct shared {
 	double value;
 	/* wait statistics of the round (--verbose) */
 	uint64_t fe_sleeps, fe_notifies, fe_suppressed, peer_sleeps, peer_notifies, peer_suppressed;
+	/* the backend process over its loop: requests, read()/write() calls (--verbose) */
+	uint64_t b_reqs, b_syscr, b_syscw;
 	/* S1 */
 	int s1_conns, s1_rounds, s1_order;
 	double s1_one[MAX_ROUNDS], s1_all[MAX_ROUNDS];
@@ -159,6 +161,24 @@ static double cpu_self(void)
 	getrusage(RUSAGE_SELF, &ru);
 	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
 	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* read()- and write()-family calls of this process so far (/proc/self/io). */
+static void io_calls(uint64_t *r, uint64_t *w)
+{
+	char line[128];
+	FILE *f = fopen("/proc/self/io", "r");
+
+	*r = *w = 0;
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "syscr: ", 7))
+			*r = strtoull(line + 7, NULL, 10);
+		else if (!strncmp(line, "syscw: ", 7))
+			*w = strtoull(line + 7, NULL, 10);
+	}
+	fclose(f);
 }
 
 static inline void cpu_relax(void)
@@ -433,6 +453,8 @@ static int side_backend(void *arg)
 	struct pvcalls_back_opts bo = { .spin_us = c->spin_us ? c->spin_us : tune_back_spin };
 	pvcalls_transport *t;
 	pvcalls_back *b;
+	uint64_t r0, w0;
+	double cpu0;
 	int rc;
 
 	if (c->many) {
@@ -448,6 +470,8 @@ static int side_backend(void *arg)
 		return fail("backend: %s", pvcalls_strerror(rc));
 	}
 	sh->pid_b = getpid();
+	cpu0 = cpu_self();
+	io_calls(&r0, &w0);
 	STORE(&sh->ready_b, 1);
 	while (!LOAD(&sh->stop)) {
 		rc = pvcalls_back_process(b, 20);
@@ -456,12 +480,18 @@ static int side_backend(void *arg)
 			break;
 		}
 	}
+	sh->cpu_b = cpu_self() - cpu0;
+	io_calls(&sh->b_syscr, &sh->b_syscw);
+	sh->b_syscr -= r0;
+	sh->b_syscw -= w0;
 	{
 		struct pvcalls_back_stats st;
 
 		pvcalls_back_get_stats(b, &st);
 		sh->peer_notifies = st.notifies_sent;
 		sh->peer_suppressed = st.notifies_suppressed;
+		for (unsigned i = 0; i < PVCALLS_WIRE_NR_CMDS; i++)
+			sh->b_reqs += st.commands[i];
 	}
 	pvcalls_back_free(b);
 	pvcalls_transport_close(t);
@@ -1118,6 +1148,11 @@ static int round_lat_pvcalls(uint32_t spin_us, double *us)
 	STORE(&sh->stop, 1);
 	rc |= reap(b, "backend");
 	*us = lat_median();
+	if (!rc && cfg.verbose && sh->b_reqs)
+		fprintf(stderr, "  %.3f us; backend per request: %.2f us CPU, %.2f read() and "
+			"%.2f write() calls (%" PRIu64 " requests)\n", *us,
+			sh->cpu_b * 1e6 / (double)sh->b_reqs, (double)sh->b_syscr / (double)sh->b_reqs,
+			(double)sh->b_syscw / (double)sh->b_reqs, sh->b_reqs);
 	return rc ? -1 : 0;
 }
 
