@@ -71,6 +71,7 @@
 #define WATCHDOG_S 120
 #define SAMP_MAX 16384	/* receiver progress samples, at most one per ms */
 #define LAT_MAX 65536	/* per-operation (or per-batch) timings */
+#define S2_STEP_MAX 8192	/* S2 cycles whose steps are kept (--verbose) */
 
 /* ---------------------------------------------------------------------- */
 /* Settings                                                               */
@@ -129,6 +130,9 @@ struct shared {
 	/* latency cases: one entry per operation or batch, in us */
 	uint32_t nlat;
 	double lat[LAT_MAX];
+	/* S2 (--verbose): each step of each timed cycle, in us */
+	uint32_t nstep;
+	float step[S2_STEP_MAX][5];
 	/* L2 baseline: one word on its own cache line */
 	__attribute__((aligned(64))) uint32_t pp;
 	__attribute__((aligned(64))) uint32_t pp_pad;
@@ -1670,24 +1674,34 @@ static int side_setup_front(void *arg)
 		goto out;
 	}
 	for (int warm = 0;; warm++) {
-		int64_t t0 = now_ns(), t1;
+		int64_t t0 = now_ns(), t1, ts[5];
 		int c, a;
 
 		if (warm == 20)
 			end = t0 + (int64_t)(dur_conn * 1e9);
 		c = pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0);
+		ts[0] = now_ns();
 		rc = c < 0 ? c : pvcalls_front_connect(fe, c, (struct sockaddr *)&sa, sizeof(sa));
+		ts[1] = now_ns();
 		a = rc < 0 ? rc : pvcalls_front_accept(fe, l, 0);
+		ts[2] = now_ns();
 		if (a < 0) {
 			rc = a;
 			fail("S2: connect/accept: %s", pvcalls_strerror(rc));
 			goto out;
 		}
 		pvcalls_front_release(fe, a);
+		ts[3] = now_ns();
 		pvcalls_front_release(fe, c);
-		t1 = now_ns();
+		t1 = ts[4] = now_ns();
 		if (warm >= 20) {
 			lat_add((double)(t1 - t0) / 1e3);
+			if (sh->nstep < S2_STEP_MAX) {
+				for (int k = 0; k < 5; k++)
+					sh->step[sh->nstep][k] =
+						(float)((ts[k] - (k ? ts[k - 1] : t0)) / 1e3);
+				sh->nstep++;
+			}
 			if (t1 >= end)
 				break;
 		}
@@ -1696,6 +1710,7 @@ static int side_setup_front(void *arg)
 out:
 	if (l >= 0)
 		pvcalls_front_release(fe, l);
+	front_stats(fe);
 	guest_close(t, fe);
 	return rc < 0 ? -1 : 0;
 }
@@ -1753,6 +1768,25 @@ static int round_setup_pvcalls(double *rate)
 	STORE(&sh->stop, 1);
 	rc |= reap(b, "backend");
 	*rate = 1e6 / lat_median();
+	if (!rc && cfg.verbose && sh->nstep) {
+		static const char *const name[5] = { "SOCKET", "CONNECT", "ACCEPT", "RELEASE accepted",
+						     "RELEASE connected" };
+		static double v[S2_STEP_MAX];
+
+		fprintf(stderr, "  order %u: %.0f/s; median step, us:",
+			cfg.order < 0 ? PVCALLS_FRONT_DEFAULT_ORDER : (uint32_t)cfg.order, *rate);
+		for (int k = 0; k < 5; k++) {
+			uint32_t n = sh->nstep;
+
+			for (uint32_t i = 0; i < n; i++)
+				v[i] = sh->step[i][k];
+			qsort(v, n, sizeof(v[0]), cmp_dbl);
+			fprintf(stderr, "%s %s %.1f", k ? "," : "", name[k],
+				n & 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2);
+		}
+		fprintf(stderr, "; frontend %.2f sleeps per cycle\n",
+			(double)sh->fe_sleeps / (double)(sh->nstep + 20));
+	}
 	return rc ? -1 : 0;
 }
 
