@@ -185,12 +185,18 @@ struct tc {
 	unsigned nfd;
 	int verbose;
 	bool stopped; /* a stall the profile explains ended the case (DIVERGES) */
+	unsigned checks; /* checks that held (judge, pump, tc_ok): PASS needs one */
 };
 
 void tc_fail(struct tc *tc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void tc_diverge(struct tc *tc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void tc_skip(struct tc *tc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void tc_log(struct tc *tc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Counts a check that held; a case with none cannot PASS. */
+static inline void tc_ok(struct tc *tc)
+{
+	tc->checks++;
+}
 static inline bool tc_failed(const struct tc *tc)
 {
 	return tc->verdict == V_FAIL;
@@ -228,6 +234,7 @@ const char *xstr(int32_t v, char buf[32]);
 			tc_fail((tc), __VA_ARGS__); \
 			return;                     \
 		}                                   \
+		tc_ok(tc);                          \
 	} while (0)
 
 /* Case tables, each ends with { NULL, NULL }. */

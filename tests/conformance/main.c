@@ -188,6 +188,7 @@ bool judge(struct tc *tc, const char *what, int32_t got, int32_t exp, int32_t sp
 		tc_fail(tc, "%s: expected %s, got %s", what, xstr(exp, b1), xstr(got, b2));
 		return false;
 	}
+	tc_ok(tc);
 	if (!matches(got, spec))
 		tc_diverge(tc, "%s: got %s (expected: %s per the spec)", what, xstr(got, b1),
 			   xstr(spec, b2));
@@ -235,6 +236,10 @@ static void run_case(const struct case_def *def, struct target *tg, const struct
 	if (target_backend_error(tg))
 		tc_fail(&tc, "the in-process backend's loop failed");
 	alarm(0);
+	/* A case that returned early (a setup step failed quietly) or checks
+	 * nothing must not count as a pass. */
+	if (tc.verdict == V_PASS && tc.checks == 0)
+		tc_fail(&tc, "no check ran: a setup step failed without a verdict");
 	if (tc.verdict == V_PASS)
 		printf("PASS %s\n", def->name);
 	else
