@@ -63,6 +63,7 @@
 #include <pvcalls/shm.h>
 
 #include "ring/wait_hint.h"
+#include "daemon.h" /* pvcallsd's audit queue (A1, A2) */
 #include "xenbus/xenbus.h"
 
 #define CHUNK (64 * 1024)	/* application write/read size, both sides, every case */
@@ -116,6 +117,7 @@ struct shared {
 	uint64_t fe_sleeps, fe_notifies, fe_suppressed, peer_sleeps, peer_notifies, peer_suppressed;
 	/* the backend process over its loop: requests, read()/write() calls (--verbose) */
 	uint64_t b_reqs, b_syscr, b_syscw;
+	uint64_t audit_written, audit_dropped; /* A1: pvcallsd's audit queue */
 	/* S1 */
 	int s1_conns, s1_rounds, s1_order;
 	double s1_one[MAX_ROUNDS], s1_all[MAX_ROUNDS];
@@ -449,6 +451,7 @@ static uint8_t *pattern_buf(size_t len)
 struct back_cfg {
 	uint32_t spin_us;		/* 0: default; PVCALLS_BACK_NO_SPIN */
 	bool many;			/* S1: limits for 1,000 connections */
+	bool audit;			/* A1: pvcallsd's audit queue, to a file */
 };
 
 static int side_backend(void *arg)
@@ -457,6 +460,7 @@ static int side_backend(void *arg)
 	struct pvcalls_back_opts bo = { .spin_us = c->spin_us ? c->spin_us : tune_back_spin };
 	pvcalls_transport *t;
 	pvcalls_back *b;
+	struct audit_q *aq = NULL;
 	uint64_t r0, w0;
 	double cpu0;
 	int rc;
@@ -472,6 +476,20 @@ static int side_backend(void *arg)
 	if (rc < 0) {
 		pvcalls_transport_close(t);
 		return fail("backend: %s", pvcalls_strerror(rc));
+	}
+	if (c->audit) {
+		/* What pvcallsd does with "audit = FILE": the loop formats each
+		 * record and queues it; a writer thread appends it to the file. */
+		char path[] = "/tmp/pvcalls-bench-audit-XXXXXX";
+		int fd = mkstemp(path);
+
+		if (fd < 0 || !(aq = audit_q_new(fd, 4096))) {
+			pvcalls_back_free(b);
+			pvcalls_transport_close(t);
+			return fail("backend: audit log: %s", strerror(errno));
+		}
+		unlink(path);
+		pvcalls_back_set_audit(b, audit_q_sink, aq);
 	}
 	sh->pid_b = getpid();
 	cpu0 = cpu_self();
@@ -496,6 +514,13 @@ static int side_backend(void *arg)
 		sh->peer_suppressed = st.notifies_suppressed;
 		for (unsigned i = 0; i < PVCALLS_WIRE_NR_CMDS; i++)
 			sh->b_reqs += st.commands[i];
+	}
+	if (aq) {
+		/* Counted before the flush: a few records may still be queued. */
+		pvcalls_back_set_audit(b, NULL, NULL);
+		audit_q_counts(aq, &sh->audit_written, &sh->audit_dropped);
+		audit_q_free(aq, 5000);
+		aq = NULL;
 	}
 	pvcalls_back_free(b);
 	pvcalls_transport_close(t);
@@ -1136,9 +1161,9 @@ static int side_lat_front(void *arg)
 	return rc < 0 ? -1 : 0;
 }
 
-static int round_lat_pvcalls(uint32_t spin_us, double *us)
+static int round_lat_pvcalls(uint32_t spin_us, bool audit, double *us)
 {
-	struct back_cfg bc = { .spin_us = spin_us };
+	struct back_cfg bc = { .spin_us = spin_us, .audit = audit };
 	struct lat_cfg lc = {
 		.spin_us = spin_us == PVCALLS_BACK_NO_SPIN ? PVCALLS_FRONT_NO_SPIN : spin_us
 	};
@@ -1157,6 +1182,11 @@ static int round_lat_pvcalls(uint32_t spin_us, double *us)
 			"%.2f write() calls (%" PRIu64 " requests)\n", *us,
 			sh->cpu_b * 1e6 / (double)sh->b_reqs, (double)sh->b_syscr / (double)sh->b_reqs,
 			(double)sh->b_syscw / (double)sh->b_reqs, sh->b_reqs);
+	if (!rc && audit && cfg.verbose)
+		fprintf(stderr, "  audit: %" PRIu64 " records written, %" PRIu64 " dropped\n",
+			sh->audit_written, sh->audit_dropped);
+	if (!rc && audit && sh->audit_written == 0)
+		return fail("audit: no record reached the log");
 	return rc ? -1 : 0;
 }
 
@@ -1959,16 +1989,29 @@ static void run_lat(void)
 		struct result *r = result_new("L1", "command round trip, blocking (no spin)", "us",
 					      "64-byte AF_UNIX round trip", AT_MOST, 1.1);
 
-		INTERLEAVE(r, round_lat_pvcalls(PVCALLS_BACK_NO_SPIN, &cv_), round_pp_unix(&bv_));
+		INTERLEAVE(r, round_lat_pvcalls(PVCALLS_BACK_NO_SPIN, false, &cv_), round_pp_unix(&bv_));
 	}
 	if (wanted("L2")) {
 		struct result *r = result_new("L2", "command round trip, polling (default spin)",
 					      "us", "shared-atomic ping-pong", AT_MOST, 3.0);
 
-		INTERLEAVE(r, round_lat_pvcalls(0, &cv_), round_pp_atomic(&bv_));
+		INTERLEAVE(r, round_lat_pvcalls(0, false, &cv_), round_pp_atomic(&bv_));
 		r = result_new("L2ring", "the command ring alone (ring API, no work)", "us",
 			       "shared-atomic ping-pong", INFO, 0);
 		INTERLEAVE(r, round_cmdring(&cv_), round_pp_atomic(&bv_));
+	}
+	if (wanted("A1")) {
+		/* Issue 5: what auditing costs a command round trip, measured
+		 * as pvcallsd audits (format in the loop, queue, writer thread,
+		 * a file), against the same round trip unaudited. */
+		struct result *r = result_new("A1", "command round trip, blocking, audit log on",
+					      "us", "the same, audit log off", INFO, 0);
+
+		INTERLEAVE(r, round_lat_pvcalls(PVCALLS_BACK_NO_SPIN, true, &cv_),
+			   round_lat_pvcalls(PVCALLS_BACK_NO_SPIN, false, &bv_));
+		r = result_new("A2", "command round trip, polling, audit log on", "us",
+			       "the same, audit log off", INFO, 0);
+		INTERLEAVE(r, round_lat_pvcalls(0, true, &cv_), round_lat_pvcalls(0, false, &bv_));
 	}
 }
 
@@ -2201,8 +2244,9 @@ static void usage(FILE *f)
 		"  --quick          short rounds (under 30 s in all), for CI\n"
 		"  --json FILE      also write one JSON object per case (JSON Lines)\n"
 		"  --rounds N       rounds per case and baseline (default 7, --quick 5)\n"
-		"  --only IDS       comma-separated case ids: T1,T3,T2,L1,L2,R1,R2,S1,S2\n"
-		"                   (S1 also gives S1mem; T1 and T3 come from the same rounds)\n"
+		"  --only IDS       comma-separated case ids: T1,T3,T2,L1,L2,A1,R1,R2,S1,S2\n"
+		"                   (S1 also gives S1mem; T1 and T3 come from the same rounds;\n"
+		"                   A1 also gives A2: the cost of pvcallsd's audit log)\n"
 		"  --order N        ring order for S1 and S2 (default: the frontend's, %u)\n"
 		"  --sweep          also T, R and S2 at every ring order 0-9 (information)\n"
 		"  --verbose        per-round details on stderr\n"
