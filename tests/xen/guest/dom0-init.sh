@@ -82,7 +82,7 @@ for f in $(cat /tmp/scenario-order); do
 	for p in /tmp/*.pid; do [ -e "$p" ] && kill -KILL "$(cat "$p")" 2>/dev/null; done
 	rm -f /tmp/*.pid
 	kmod_loaded pvcalls_kmod_test && timeout 10 rmmod pvcalls_kmod_test
-	if kmod_loaded pvcalls_back; then
+	if kmod_loaded pvcalls_back || kmod_loaded pvcalls_back_fixed; then
 		linux_back_unload
 	else
 		pv_dev_destroy_all

@@ -221,11 +221,13 @@ pv_dev_dump() {
 
 kmod_loaded() { grep -q "^$1 " /proc/modules; }
 # linux_back_load CHECK: loads Linux's pvcalls-back (dom0).
+# LINUX_BACK=pvcalls-back-fixed loads the copy with the lost-EOI fix.
 linux_back_load() {
-	need_kmod "$1" pvcalls-back || return 1
-	kmod_loaded pvcalls_back && return 0
-	if ! insmod /lib/modules/pvcalls/pvcalls-back.ko 2>/tmp/insmod.err; then
-		fail "$1" "insmod pvcalls-back: $(cat /tmp/insmod.err)"
+	local m=${LINUX_BACK:-pvcalls-back}
+	need_kmod "$1" "$m" || return 1
+	kmod_loaded "$(echo "$m" | tr - _)" && return 0
+	if ! insmod "/lib/modules/pvcalls/$m.ko" 2>/tmp/insmod.err; then
+		fail "$1" "insmod $m: $(cat /tmp/insmod.err)"
 		return 1
 	fi
 }
@@ -233,15 +235,16 @@ linux_back_load() {
 # then unloads it. (Unloading it with a device still connected, or after a
 # connected device's directory was removed, oopses in pvcalls_back_fin().)
 linux_back_unload() {
-	local d f
-	kmod_loaded pvcalls_back || return 0
+	local d f m=
+	for d in pvcalls_back pvcalls_back_fixed; do kmod_loaded $d && m=$d; done
+	[ -n "$m" ] || return 0
 	for d in $(xenstore-list /local/domain/0/backend/pvcalls 2>/dev/null); do
 		for f in $(xenstore-list "/local/domain/0/backend/pvcalls/$d" 2>/dev/null); do
 			pv_front_close "/local/domain/0/backend/pvcalls/$d/$f"
 		done
 	done
 	pv_dev_destroy_all
-	timeout 10 rmmod pvcalls_back
+	timeout 10 rmmod "$m"
 }
 
 # pv_front_close BEDIR: if the backend is not Closed, writes Closed as its
