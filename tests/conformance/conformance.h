@@ -128,6 +128,9 @@ struct profile {
 	 * direction stalls: such a stall is reported as DIVERGES.
 	 */
 	bool lost_eoi;
+	/* CONNECT installs its socket callbacks without a first read: bytes the
+	 * peer sent before that wait until the frontend notifies (Linux). */
+	bool connect_first_read_lost;
 	/*
 	 * The peer's FIN, when it comes with its last data, never becomes
 	 * in_error = -ENOTCONN.

@@ -420,6 +420,26 @@ bool wedge_check(struct as *s, const struct xfer *x)
 	const char *what;
 	char buf[160];
 
+	/*
+	 * Before any notification of ours: Linux's pvcalls_back_connect()
+	 * connects, then pvcalls_new_active_socket() installs
+	 * pvcalls_sk_data_ready() without queueing a first read (its accept
+	 * path does queue one), so what the peer sent in between stays in the
+	 * socket until the frontend notifies. A spec frontend that waits for
+	 * the server to speak first (SMTP, SSH) then waits for ever.
+	 */
+	if (tc->p->connect_first_read_lost && x && !s->notified && RD(s->intf->in_prod) == 0 &&
+	    !RD(s->intf->in_error) && x->sent_peer > x->got_fe) {
+		tc_diverge(tc,
+			   "data stalled before any notification of ours: %llu bytes the peer "
+			   "sent wait in the backend's socket, the in ring is untouched: "
+			   "pvcalls_back_connect() installs pvcalls_sk_data_ready() after the "
+			   "connection is up and queues no first read (its accept path does), so "
+			   "bytes that arrived in between wait for the frontend's notification",
+			   (unsigned long long)(x->sent_peer - x->got_fe));
+		stop_case(s->fe);
+		return true;
+	}
 	what = wedge_what(s, x, buf, sizeof(buf));
 	if (!what)
 		return false;

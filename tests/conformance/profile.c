@@ -52,6 +52,7 @@ static const struct profile profiles[] = {
 		.release_flushes = true,   /* back_data.c: "lingering" */
 		.map_fail_crashes = false,
 		.lost_eoi = false,
+		.connect_first_read_lost = false,
 		.eof_lost = false,
 		.reset_lost = false,
 	},
@@ -103,6 +104,7 @@ static const struct profile profiles[] = {
 		 * EOI (docs/xen-harness.md; tests/xen/kmod/pvcalls-back-lateeoi.patch).
 		 */
 		.lost_eoi = true,
+		.connect_first_read_lost = true, /* pvcalls_back_connect(): no queue_work */
 		/*
 		 * pvcalls_conn_back_read() calls inet_recvmsg() only while the
 		 * receive queue is not empty; a FIN read with the last data
