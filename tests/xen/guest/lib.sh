@@ -400,7 +400,7 @@ nc_exchange() {
 	t0=$(now)
 	rm -f "/tmp/$c.rc"
 	xh-peer gen "$OUT_BYTES" "$OUT_SEED" |
-		{ timeout "${NC_SECS:-90}" pvcalls-nc --xen "$@" 2> "/tmp/$c.err"; echo $? > "/tmp/$c.rc"; } |
+		{ timeout "${NC_SECS:-90}" pvcalls-nc --xen -v "$@" 2> "/tmp/$c.err"; echo $? > "/tmp/$c.rc"; } |
 		xh-peer sum > "/tmp/$c.sum"
 	rc=$(cat "/tmp/$c.rc")
 	check_stream "$c-rx" "$(cat "/tmp/$c.sum")" "$IN_BYTES" "$IN_SEED"
