@@ -20,107 +20,15 @@
 #include <pvcalls/ring.h>
 #include <pvcalls/shm.h>
 
-#define T_MS 3000
+#include "../backend/rawfe.h"
 
-static int64_t now_ms(void)
+/* A raw frontend connected to a backend with @pol (NULL: none). */
+static void fe_open(struct rawfe *fe, pvcalls_policy *pol)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* ---- a raw frontend (as in tests/backend) ------------------------------ */
-struct rawfe {
-	pvcalls_back *b;
-	pvcalls_transport *hub, *t;
-	uint32_t domid;
-	char dev[128], be[128];
-	void *page;
-	uint32_t ref, port;
-	pvcalls_cmd_front cmd;
-	uint32_t next_req;
-};
-
-static void wr(pvcalls_transport *t, const char *dir, const char *key, const char *v)
-{
-	char p[256];
-
-	snprintf(p, sizeof(p), "%s/%s", dir, key);
-	ck_assert_int_eq(pvcalls_transport_store_write(t, PVCALLS_STORE_NO_TXN, p, v), 0);
-}
-
-static unsigned be_state(struct rawfe *fe)
-{
-	char p[256], v[64];
-
-	snprintf(p, sizeof(p), "%s/state", fe->be);
-	if (pvcalls_transport_store_read(fe->hub, PVCALLS_STORE_NO_TXN, p, v, sizeof(v)) < 0)
-		return 0;
-	return (unsigned)atoi(v);
-}
-
-static void pump_state(struct rawfe *fe, unsigned state)
-{
-	int64_t end = now_ms() + T_MS;
-
-	while (now_ms() < end && be_state(fe) != state)
-		ck_assert_int_ge(pvcalls_back_process(fe->b, 5), 0);
-	ck_assert_uint_eq(be_state(fe), state);
-}
-
-static void fe_setup(struct rawfe *fe, pvcalls_policy *pol)
-{
-	char v[16];
-
-	memset(fe, 0, sizeof(*fe));
-	ck_assert_int_eq(pvcalls_shm_pair(NULL, NULL, &fe->hub, &fe->t), 0);
-	ck_assert_int_eq(pvcalls_back_new(fe->hub, NULL, &fe->b), 0);
+	fe_setup(fe, NULL);
 	if (pol)
 		ck_assert_int_eq(pvcalls_back_set_policy(fe->b, pol), 0);
-	ck_assert_int_eq(pvcalls_transport_local_domid(fe->t, &fe->domid), 0);
-	snprintf(fe->dev, sizeof(fe->dev), "/local/domain/%u/device/pvcalls/0", fe->domid);
-	snprintf(fe->be, sizeof(fe->be), "/local/domain/0/backend/pvcalls/%u/0", fe->domid);
-	pump_state(fe, 2);
-	ck_assert_int_eq(pvcalls_transport_share(fe->t, 0, 1, true, &fe->ref, &fe->page), 0);
-	pvcalls_cmd_sring_init(fe->page);
-	pvcalls_cmd_front_init(&fe->cmd, fe->page);
-	ck_assert_int_eq(pvcalls_transport_evtchn_alloc_unbound(fe->t, 0, &fe->port), 0);
-	snprintf(v, sizeof(v), "%u", fe->ref);
-	wr(fe->t, fe->dev, "ring-ref", v);
-	snprintf(v, sizeof(v), "%u", fe->port);
-	wr(fe->t, fe->dev, "port", v);
-	wr(fe->t, fe->dev, "state", "3");
-	pump_state(fe, 4);
-}
-
-static void fe_teardown(struct rawfe *fe)
-{
-	pvcalls_back_free(fe->b);
-	pvcalls_transport_close(fe->t);
-	pvcalls_transport_close(fe->hub);
-}
-
-static int32_t call(struct rawfe *fe, struct pvcalls_wire_request *req)
-{
-	struct pvcalls_wire_response rsp;
-	int64_t end = now_ms() + T_MS;
-
-	req->req_id = fe->next_req++;
-	ck_assert_int_eq(pvcalls_cmd_front_put(&fe->cmd, req), 0);
-	if (pvcalls_cmd_front_push(&fe->cmd))
-		pvcalls_transport_evtchn_notify(fe->t, fe->port);
-	for (;;) {
-		int rc = pvcalls_cmd_front_get(&fe->cmd, &rsp);
-
-		ck_assert_int_ge(rc, 0);
-		if (rc == 1)
-			break;
-		ck_assert_msg(now_ms() < end, "no response");
-		ck_assert_int_ge(pvcalls_back_process(fe->b, 2), 0);
-	}
-	ck_assert_uint_eq(rsp.req_id, req->req_id);
-	return rsp.ret;
+	fe_connect(fe, false, true);
 }
 
 static struct sockaddr_in addr4(uint32_t host, uint16_t port)
@@ -130,13 +38,6 @@ static struct sockaddr_in addr4(uint32_t host, uint16_t port)
 	return a;
 }
 
-static int32_t do_socket(struct rawfe *fe, uint64_t id)
-{
-	struct pvcalls_wire_request r;
-
-	ck_assert_int_eq(pvcalls_req_socket(&r, 0, id, AF_INET, SOCK_STREAM, 0), 0);
-	return call(fe, &r);
-}
 
 /* CONNECT with a ref nobody granted: past the policy it fails -EFAULT. */
 static int32_t do_connect(struct rawfe *fe, uint64_t id, uint32_t host, uint16_t port)
@@ -166,25 +67,7 @@ static int32_t do_listen(struct rawfe *fe, uint64_t id)
 	return call(fe, &r);
 }
 
-static uint16_t free_port(void)
-{
-	struct sockaddr_in a = addr4(INADDR_LOOPBACK, 0);
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
-static struct pvcalls_back_stats stats(struct rawfe *fe)
-{
-	struct pvcalls_back_stats st;
-
-	pvcalls_back_get_stats(fe->b, &st);
-	return st;
-}
 
 #define W_EACCES (-13)
 #define W_EFAULT (-14)
@@ -302,7 +185,7 @@ START_TEST(test_backend_connect_policy)
 					     "allow connect 127.0.0.1", "deny connect", NULL };
 	struct rawfe fe;
 
-	fe_setup(&fe, pol(rules, PVCALLS_POLICY_DEFAULT));
+	fe_open(&fe, pol(rules, PVCALLS_POLICY_DEFAULT));
 	ck_assert_int_eq(do_socket(&fe, 1), 0);
 	ck_assert_int_eq(do_connect(&fe, 1, INADDR_LOOPBACK, 22), W_EACCES);
 	ck_assert_int_eq(do_connect(&fe, 1, 0x08080808, 4000), W_EACCES);
@@ -321,7 +204,7 @@ START_TEST(test_backend_listen_policy)
 	struct rawfe fe;
 
 	ck_assert_uint_ge(port, 1024);
-	fe_setup(&fe, pol(rules, PVCALLS_POLICY_DEFAULT));
+	fe_open(&fe, pol(rules, PVCALLS_POLICY_DEFAULT));
 	ck_assert_int_eq(do_socket(&fe, 1), 0);
 	ck_assert_int_eq(do_bind(&fe, 1, 80), W_EACCES);
 	ck_assert_int_eq(do_bind(&fe, 1, port), 0);
@@ -352,7 +235,7 @@ START_TEST(test_backend_limits)
 	ck_assert_int_eq(pvcalls_policy_set_limits(p, PVCALLS_POLICY_DEFAULT, &def), 0);
 	/* the shm pair's guest is domain 1 */
 	ck_assert_int_eq(pvcalls_policy_set_limits(p, 1, &dom), 0);
-	fe_setup(&fe, p);
+	fe_open(&fe, p);
 	ck_assert_uint_eq(fe.domid, 1);
 	ck_assert_int_eq(do_socket(&fe, 1), 0);
 	ck_assert_int_eq(do_socket(&fe, 2), 0);
@@ -378,7 +261,7 @@ START_TEST(test_backend_rate)
 
 	ck_assert_int_eq(pvcalls_policy_new(&p), 0);
 	ck_assert_int_eq(pvcalls_policy_set_limits(p, PVCALLS_POLICY_DEFAULT, &lim), 0);
-	fe_setup(&fe, p);
+	fe_open(&fe, p);
 	ck_assert_int_eq(do_connect(&fe, 1, INADDR_LOOPBACK, 4000), W_EFAULT);
 	ck_assert_int_eq(do_connect(&fe, 1, INADDR_LOOPBACK, 4000), W_EFAULT);
 	ck_assert_int_eq(do_connect(&fe, 1, INADDR_LOOPBACK, 4000), W_EAGAIN);
@@ -414,7 +297,7 @@ START_TEST(test_backend_callback)
 	struct cbrec r = { 0 };
 	struct rawfe fe;
 
-	fe_setup(&fe, NULL);
+	fe_open(&fe, NULL);
 	pvcalls_back_set_policy_cb(fe.b, decide, &r);
 	ck_assert_int_eq(do_connect(&fe, 42, 0x0a000001, 1234), W_EPERM);
 	ck_assert_int_eq(r.calls, 1);
@@ -478,7 +361,7 @@ START_TEST(test_audit_hostile)
 	char want[128];
 	size_t w = 0;
 
-	fe_setup(&fe, pol(rules, PVCALLS_POLICY_DEFAULT));
+	fe_open(&fe, pol(rules, PVCALLS_POLICY_DEFAULT));
 	pvcalls_back_set_audit(fe.b, audit_sink, &s);
 
 	/* BIND with a bad family and every awkward byte in the address. */
