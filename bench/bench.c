@@ -286,6 +286,23 @@ static void round_reset(void)
 	snprintf(hub_path, sizeof(hub_path), "@pvcalls-bench-%d-%u", (int)getpid(), hub_seq++);
 }
 
+/*
+ * One round of two processes: the host side (a server, a ring peer, the
+ * backend) first, then the guest side on cpu_guest; once the guest is
+ * done, the host side is told to stop. 0, or nonzero if either failed.
+ */
+static int host_then_guest(int host_cpu, int (*host)(void *), void *host_arg,
+			   const char *host_name, int (*guest)(void *), void *guest_arg,
+			   const char *guest_name)
+{
+	pid_t h = spawn(host_cpu, host, host_arg);
+	pid_t g = spawn(cpu_guest, guest, guest_arg);
+	int rc = reap(g, guest_name);
+
+	STORE(&sh->stop, 1);
+	return rc | reap(h, host_name);
+}
+
 /* A line of /proc/<pid>/status, in kB; -1 if absent. */
 static long status_kb(pid_t pid, const char *key)
 {
@@ -1067,15 +1084,11 @@ static int round_bulk_ring(uint32_t order, uint32_t spin_us, struct bulk_res *r)
 {
 	struct bulk_cfg c = { .order = order, .spin_us = spin_us };
 	uint32_t peer_spin = tune_back_spin ? tune_back_spin : 20; /* the backend's default */
-	pid_t b, a;
 	int rc;
 
 	round_reset();
-	b = spawn(cpu_host, side_ring_peer, &peer_spin);
-	a = spawn(cpu_guest, side_bulk_front, &c);
-	rc = reap(a, "frontend");
-	STORE(&sh->stop, 1);
-	rc |= reap(b, "ring peer");
+	rc = host_then_guest(cpu_host, side_ring_peer, &peer_spin, "ring peer",
+			     side_bulk_front, &c, "frontend");
 	if (rc || bulk_result(r))
 		return -1;
 	if (cfg.verbose)
@@ -1167,15 +1180,11 @@ static int round_lat_pvcalls(uint32_t spin_us, bool audit, double *us)
 	struct lat_cfg lc = {
 		.spin_us = spin_us == PVCALLS_BACK_NO_SPIN ? PVCALLS_FRONT_NO_SPIN : spin_us
 	};
-	pid_t b, a;
 	int rc;
 
 	round_reset();
-	b = spawn(cpu_host, side_backend, &bc);
-	a = spawn(cpu_guest, side_lat_front, &lc);
-	rc = reap(a, "frontend");
-	STORE(&sh->stop, 1);
-	rc |= reap(b, "backend");
+	rc = host_then_guest(cpu_host, side_backend, &bc, "backend",
+			     side_lat_front, &lc, "frontend");
 	*us = lat_median();
 	if (!rc && cfg.verbose && sh->b_reqs)
 		fprintf(stderr, "  %.3f us; backend per request: %.2f us CPU, %.2f read() and "
@@ -1294,15 +1303,11 @@ static int side_pp_atomic_server(void *arg)
 
 static int round_pp_atomic(double *us)
 {
-	pid_t b, a;
 	int rc;
 
 	round_reset();
-	b = spawn(cpu_host, side_pp_atomic_server, NULL);
-	a = spawn(cpu_guest, side_pp_atomic_client, NULL);
-	rc = reap(a, "ping-pong client");
-	STORE(&sh->stop, 1);
-	rc |= reap(b, "ping-pong server");
+	rc = host_then_guest(cpu_host, side_pp_atomic_server, NULL, "ping-pong server",
+			     side_pp_atomic_client, NULL, "ping-pong client");
 	*us = lat_median();
 	return rc ? -1 : 0;
 }
@@ -1369,16 +1374,12 @@ static int side_cmdring_server(void *arg)
 
 static int round_cmdring(double *us)
 {
-	pid_t b, a;
 	int rc;
 
 	round_reset();
 	pvcalls_cmd_sring_init(cmd_page);
-	b = spawn(cpu_host, side_cmdring_server, NULL);
-	a = spawn(cpu_guest, side_cmdring_client, NULL);
-	rc = reap(a, "command ring client");
-	STORE(&sh->stop, 1);
-	rc |= reap(b, "command ring server");
+	rc = host_then_guest(cpu_host, side_cmdring_server, NULL, "command ring server",
+			     side_cmdring_client, NULL, "command ring client");
 	*us = lat_median();
 	return rc ? -1 : 0;
 }
@@ -1502,15 +1503,11 @@ static int round_relay(uint32_t order, double *gbps)
 
 static int round_tcp(double *gbps)
 {
-	pid_t s, a;
 	int rc;
 
 	round_reset();
-	s = spawn(cpu_sink, side_sink, NULL);
-	a = spawn(cpu_guest, side_tcp_client, NULL);
-	rc = reap(a, "tcp client");
-	STORE(&sh->stop, 1);
-	rc |= reap(s, "sink");
+	rc = host_then_guest(cpu_sink, side_sink, NULL, "sink",
+			     side_tcp_client, NULL, "tcp client");
 	*gbps = sh->value;
 	return rc ? -1 : 0;
 }
@@ -1788,15 +1785,11 @@ static int side_setup_tcp(void *arg)
 static int round_setup_pvcalls(double *rate)
 {
 	struct back_cfg bc = { 0 };
-	pid_t b, a;
 	int rc;
 
 	round_reset();
-	b = spawn(cpu_host, side_backend, &bc);
-	a = spawn(cpu_guest, side_setup_front, NULL);
-	rc = reap(a, "frontend");
-	STORE(&sh->stop, 1);
-	rc |= reap(b, "backend");
+	rc = host_then_guest(cpu_host, side_backend, &bc, "backend",
+			     side_setup_front, NULL, "frontend");
 	*rate = 1e6 / lat_median();
 	if (!rc && cfg.verbose && sh->nstep) {
 		static const char *const name[5] = { "SOCKET", "CONNECT", "ACCEPT", "RELEASE accepted",
