@@ -70,6 +70,21 @@ static void set_nonblock(int fd)
 		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
+/* CLOCK_REALTIME @ms from now, for pthread_cond_timedwait(). */
+static struct timespec deadline_in(int ms)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	t.tv_sec += ms / 1000;
+	t.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	return t;
+}
+
 #define BATCH 32
 #define FLUSH_MS 10
 #define GATHER(q) ((q)->n / 4 ? (q)->n / 4 : 1) /* records that end a wait */
@@ -100,14 +115,8 @@ static void *writer(void *arg)
 			continue;
 		}
 		if (!q->stop && !q->flush_now && q->newfd < 0 && q->tail - q->head < GATHER(q)) {
-			struct timespec dl;
+			struct timespec dl = deadline_in(FLUSH_MS);
 
-			clock_gettime(CLOCK_REALTIME, &dl);
-			dl.tv_nsec += FLUSH_MS * 1000000L;
-			if (dl.tv_nsec >= 1000000000L) {
-				dl.tv_sec++;
-				dl.tv_nsec -= 1000000000L;
-			}
 			q->gathering = true;
 			while (!q->stop && !q->flush_now && q->tail - q->head < GATHER(q) &&
 			       pthread_cond_timedwait(&q->cond, &q->lock, &dl) != ETIMEDOUT)
@@ -210,13 +219,7 @@ void audit_q_free(struct audit_q *q, int flush_ms)
 
 	if (!q)
 		return;
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += flush_ms / 1000;
-	dl.tv_nsec += (long)(flush_ms % 1000) * 1000000;
-	if (dl.tv_nsec >= 1000000000) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000;
-	}
+	dl = deadline_in(flush_ms);
 	pthread_mutex_lock(&q->lock);
 	q->flush_now = true; /* no more gathering: write what is queued */
 	pthread_cond_broadcast(&q->cond);
