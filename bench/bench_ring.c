@@ -79,9 +79,19 @@ static int st_uint(pvcalls_transport *t, const char *dir, const char *key, uint3
 	return pvcalls_transport_store_read_uint(t, PVCALLS_STORE_NO_TXN, p, v);
 }
 
+/* Our side's XenBus state, from the enum rather than as a literal string. */
+static int st_state(pvcalls_transport *t, const char *dir, enum pvcalls_wire_xenbus_state state)
+{
+	char v[12];
+
+	snprintf(v, sizeof(v), "%u", (unsigned)state);
+	return st_put(t, dir, PVCALLS_WIRE_KEY_STATE, v);
+}
+
 static int rp_negotiate(struct rpeer *p)
 {
-	uint32_t me, state = 0, ref, port, hint = 0;
+	uint32_t me, state = PVCALLS_XENBUS_UNKNOWN, ref, port, hint = 0;
+	char order[12];
 	int64_t end;
 	int rc;
 
@@ -91,18 +101,20 @@ static int rp_negotiate(struct rpeer *p)
 	p->gid = LOAD(&sh->guest_domid);
 	snprintf(p->bedir, sizeof(p->bedir), "/local/domain/%u/backend/pvcalls/%u/0", me, p->gid);
 	snprintf(p->fedir, sizeof(p->fedir), "/local/domain/%u/device/pvcalls/0", p->gid);
-	rc = st_put(p->t, p->bedir, PVCALLS_WIRE_KEY_VERSIONS, "1");
+	snprintf(order, sizeof(order), "%u", PVCALLS_WIRE_MAX_RING_ORDER);
+	rc = st_put(p->t, p->bedir, PVCALLS_WIRE_KEY_VERSIONS, PVCALLS_WIRE_VERSIONS);
 	if (!rc)
-		rc = st_put(p->t, p->bedir, PVCALLS_WIRE_KEY_MAX_PAGE_ORDER, "9");
+		rc = st_put(p->t, p->bedir, PVCALLS_WIRE_KEY_MAX_PAGE_ORDER, order);
 	if (!rc)
-		rc = st_put(p->t, p->bedir, PVCALLS_WIRE_KEY_FUNCTION_CALLS, "1");
+		rc = st_put(p->t, p->bedir, PVCALLS_WIRE_KEY_FUNCTION_CALLS,
+			    PVCALLS_WIRE_FUNCTION_CALLS);
 	if (!rc)
 		rc = st_put(p->t, p->bedir, PVC_XB_KEY_WAIT_HINT, "1");
 	if (!rc)
-		rc = st_put(p->t, p->bedir, PVCALLS_WIRE_KEY_STATE, "2"); /* InitWait */
+		rc = st_state(p->t, p->bedir, PVCALLS_XENBUS_INITWAIT);
 	if (rc)
 		return fail("ring peer: store: %s", pvcalls_strerror(rc));
-	for (end = now_ns() + 20000000000ll; state != 3; sleep_us(200)) {
+	for (end = now_ns() + 20000000000ll; state != PVCALLS_XENBUS_INITIALISED; sleep_us(200)) {
 		if (now_ns() > end)
 			return fail("ring peer: the frontend never got to Initialised");
 		st_uint(p->t, p->fedir, PVCALLS_WIRE_KEY_STATE, &state);
@@ -117,7 +129,7 @@ static int rp_negotiate(struct rpeer *p)
 	if (rc)
 		return fail("ring peer: command ring: %s", pvcalls_strerror(rc));
 	pvcalls_cmd_back_init(&p->cmd, p->cmd_page);
-	return st_put(p->t, p->bedir, PVCALLS_WIRE_KEY_STATE, "4") ? -1 : 0;
+	return st_state(p->t, p->bedir, PVCALLS_XENBUS_CONNECTED) ? -1 : 0;
 }
 
 static void rp_notify_data(struct rpeer *p)
@@ -173,7 +185,7 @@ static int64_t rp_drain(struct rpeer *p)
 
 static int rp_connect(struct rpeer *p, const struct pvcalls_req *rq)
 {
-	uint32_t ref = rq->u.connect.ref, order, refs[512];
+	uint32_t ref = rq->u.connect.ref, order, refs[1u << PVCALLS_WIRE_MAX_RING_ORDER];
 	int rc;
 
 	if (p->active)
@@ -182,7 +194,7 @@ static int rp_connect(struct rpeer *p, const struct pvcalls_req *rq)
 	if (rc)
 		return -EFAULT;
 	order = pvc_read_once(&p->intf->ring_order);
-	if (order > 9) {
+	if (order > PVCALLS_WIRE_MAX_RING_ORDER) {
 		pvcalls_transport_unmap(p->t, p->intf, 1);
 		return -EINVAL;
 	}
@@ -252,7 +264,7 @@ static int side_ring_peer(void *arg)
 {
 	struct rpeer p = { .spin_us = *(uint32_t *)arg };
 	int64_t last = now_ns(), end;
-	uint32_t state = 0;
+	uint32_t state = PVCALLS_XENBUS_UNKNOWN;
 	int efd, rc = -1;
 
 	p.buf = malloc(CHUNK);
@@ -298,11 +310,11 @@ static int side_ring_peer(void *arg)
 	/* Follow the frontend to Closing, as a backend must, then go. */
 	for (end = now_ns() + 10000000000ll; now_ns() < end; sleep_us(500)) {
 		rp_commands(&p);
-		if (st_uint(p.t, p.fedir, PVCALLS_WIRE_KEY_STATE, &state) < 0 || state >= 5 ||
+		if (st_uint(p.t, p.fedir, PVCALLS_WIRE_KEY_STATE, &state) < 0 || state >= PVCALLS_XENBUS_CLOSING ||
 		    LOAD(&sh->stop))
 			break;
 	}
-	st_put(p.t, p.bedir, PVCALLS_WIRE_KEY_STATE, "6");
+	st_state(p.t, p.bedir, PVCALLS_XENBUS_CLOSED);
 	rc = 0;
 out:
 	pvcalls_transport_close(p.t);
