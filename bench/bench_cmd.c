@@ -47,16 +47,14 @@ static int side_lat_front(void *arg)
 	int pairs = c->spin_us == PVCALLS_FRONT_NO_SPIN ? 1 : 4;
 	pvcalls_transport *t;
 	pvcalls_front *fe;
-	int64_t end = 0;
+	struct timed_loop l = { .warm = 50, .dur = dur_lat };
 	int rc = 0;
 
 	if (guest_open(UINT32_MAX, c->spin_us, NULL, &t, &fe) < 0)
 		return -1;
-	for (int warm = 0;; warm++) {
-		int64_t t0 = now_ns();
+	for (;;) {
+		int64_t t0 = tl_start(&l);
 
-		if (warm == 50)
-			end = t0 + (int64_t)(dur_lat * 1e9);
 		for (int k = 0; k < pairs && rc >= 0; k++) {
 			int s = pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0);
 
@@ -66,13 +64,8 @@ static int side_lat_front(void *arg)
 			fail("front: socket/release: %s", pvcalls_strerror(rc));
 			break;
 		}
-		if (warm >= 50) {
-			int64_t t1 = now_ns();
-
-			lat_add((double)(t1 - t0) / 1e3 / (2 * pairs));
-			if (t1 >= end)
-				break;
-		}
+		if (tl_end(&l, t0, now_ns(), 2 * pairs))
+			break;
 	}
 	guest_close(t, fe);
 	return rc < 0 ? -1 : 0;
@@ -106,24 +99,18 @@ int round_lat_pvcalls(uint32_t spin_us, bool audit, double *us)
 static int side_pp_unix_client(void *arg)
 {
 	uint8_t msg[64] = { 1 };
-	int64_t end = 0;
+	struct timed_loop l = { .warm = 50, .dur = dur_lat };
 	int fd = unix_fds[0];
 
 	(void)arg;
 	close(unix_fds[1]);
-	for (int warm = 0;; warm++) {
-		int64_t t0 = now_ns(), t1;
+	for (;;) {
+		int64_t t0 = tl_start(&l);
 
-		if (warm == 50)
-			end = t0 + (int64_t)(dur_lat * 1e9);
 		if (write_all(fd, msg, sizeof(msg)) < 0 || read_all(fd, msg, sizeof(msg)) < 0)
 			return fail("ping-pong client: %s", strerror(errno));
-		t1 = now_ns();
-		if (warm >= 50) {
-			lat_add((double)(t1 - t0) / 1e3);
-			if (t1 >= end)
-				break;
-		}
+		if (tl_end(&l, t0, now_ns(), 1))
+			break;
 	}
 	close(fd);
 	return 0;
@@ -164,28 +151,22 @@ int round_pp_unix(double *us)
 /* A bare shared-atomic ping-pong: the floor of any polling round trip. */
 static int side_pp_atomic_client(void *arg)
 {
+	struct timed_loop l = { .warm = 20, .dur = dur_lat };
 	uint32_t v = 0;
-	int64_t end = 0;
 
 	(void)arg;
 	/* Batches of 256 round trips: a clock read per trip would be 20% of it. */
-	for (int warm = 0;; warm++) {
-		int64_t t0 = now_ns(), t1;
+	for (;;) {
+		int64_t t0 = tl_start(&l);
 
-		if (warm == 20)
-			end = t0 + (int64_t)(dur_lat * 1e9);
 		for (int k = 0; k < 256; k++) {
 			__atomic_store_n(&sh->pp, v + 1, __ATOMIC_RELEASE);
 			while (__atomic_load_n(&sh->pp, __ATOMIC_ACQUIRE) != v + 2)
 				cpu_relax();
 			v += 2;
 		}
-		t1 = now_ns();
-		if (warm >= 20) {
-			lat_add((double)(t1 - t0) / 1e3 / 256);
-			if (t1 >= end)
-				break;
-		}
+		if (tl_end(&l, t0, now_ns(), 256))
+			break;
 	}
 	STORE(&sh->stop, 1);
 	return 0;

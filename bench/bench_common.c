@@ -59,6 +59,14 @@ int cmp_dbl(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+double median(double *v, size_t n)
+{
+	if (n == 0)
+		return NAN;
+	qsort(v, n, sizeof(*v), cmp_dbl);
+	return n & 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Small helpers                                                          */
 
@@ -314,8 +322,7 @@ double window_rate(int64_t t0, int64_t t1)
 		r[n++] = (bytes_at(a + w) - bytes_at(a)) / secs(w) / 1e9;
 	if (n < 3)
 		return (bytes_at(t1) - bytes_at(t0)) / secs(t1 - t0) / 1e9;
-	qsort(r, (size_t)n, sizeof(*r), cmp_dbl);
-	return n & 1 ? r[n / 2] : (r[n / 2 - 1] + r[n / 2]) / 2;
+	return median(r, (size_t)n);
 }
 
 /* Latency cases: one timing in us (of one operation, or a batch's mean). */
@@ -332,12 +339,7 @@ void lat_add(double us)
  */
 double lat_median(void)
 {
-	uint32_t n = sh->nlat;
-
-	if (n == 0)
-		return NAN;
-	qsort(sh->lat, n, sizeof(double), cmp_dbl);
-	return n & 1 ? sh->lat[n / 2] : (sh->lat[n / 2 - 1] + sh->lat[n / 2]) / 2;
+	return median(sh->lat, sh->nlat);
 }
 
 uint8_t *pattern_buf(size_t len)

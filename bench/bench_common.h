@@ -142,6 +142,8 @@ int write_all(int fd, const void *buf, size_t len);
 int read_all(int fd, void *buf, size_t len);
 uint8_t *pattern_buf(size_t len);
 int cmp_dbl(const void *a, const void *b);
+/* The median of @v[0..n) (sorted in place on return); NAN if n is 0. */
+double median(double *v, size_t n);
 
 /* ---------------------------------------------------------------------- */
 /* Processes of a round                                                   */
@@ -166,6 +168,50 @@ double window_rate(int64_t t0, int64_t t1);
 void lat_add(double us);
 /* The median of the timings of a round. */
 double lat_median(void);
+
+/*
+ * The timed loop of a latency case: @warm iterations untimed, then timed
+ * ones until @dur seconds have passed since the first timed one:
+ *
+ *	struct timed_loop l = { .warm = 20, .dur = dur_lat };
+ *	for (;;) {
+ *		int64_t t0 = tl_start(&l);
+ *		... @ops operations ...
+ *		if (tl_end(&l, t0, now_ns(), ops))
+ *			break;
+ *	}
+ */
+struct timed_loop {
+	int warm;	/* iterations before the timed ones */
+	double dur;	/* seconds of timed iterations */
+	int i;
+	int64_t end;
+};
+
+static inline int64_t tl_start(struct timed_loop *l)
+{
+	int64_t t0 = now_ns();
+
+	if (l->i == l->warm)
+		l->end = t0 + (int64_t)(l->dur * 1e9);
+	return t0;
+}
+
+/* Whether the current iteration is a timed one. */
+static inline bool tl_timed(const struct timed_loop *l)
+{
+	return l->i >= l->warm;
+}
+
+/* Ends an iteration of @ops operations, [t0, t1): a timed one adds their
+ * mean (us) to the round's timings. True when the loop is over. */
+static inline bool tl_end(struct timed_loop *l, int64_t t0, int64_t t1, int ops)
+{
+	if (l->i++ < l->warm)
+		return false;
+	lat_add((double)(t1 - t0) / 1e3 / ops);
+	return t1 >= l->end;
+}
 
 /* ---------------------------------------------------------------------- */
 /* The host side: a shm hub running the real backend; its guest side      */

@@ -100,8 +100,7 @@ static void stats(const double *v, int n, double *med, double *mn, double *mx)
 		return;
 	}
 	memcpy(s, v, (size_t)n * sizeof(*s));
-	qsort(s, (size_t)n, sizeof(*s), cmp_dbl);
-	*med = n & 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+	*med = median(s, (size_t)n); /* sorts s */
 	*mn = s[0];
 	*mx = s[n - 1];
 }

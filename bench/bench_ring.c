@@ -498,15 +498,14 @@ static int side_cmdring_client(void *arg)
 	struct pvcalls_wire_request q;
 	struct pvcalls_wire_response p;
 	pvcalls_cmd_front f;
-	int64_t end = 0;
+	struct timed_loop l = { .warm = 20, .dur = dur_lat };
+	uint32_t id = 0;
 
 	(void)arg;
 	pvcalls_cmd_front_init(&f, cmdring_page);
-	for (uint32_t warm = 0, id = 0;; warm++) {
-		int64_t t0 = now_ns(), t1;
+	for (;;) {
+		int64_t t0 = tl_start(&l);
 
-		if (warm == 20)
-			end = t0 + (int64_t)(dur_lat * 1e9);
 		for (int k = 0; k < 64; k++, id++) {
 			pvcalls_req_socket(&q, id, id, AF_INET, SOCK_STREAM, 0);
 			pvcalls_cmd_front_put(&f, &q);
@@ -514,12 +513,8 @@ static int side_cmdring_client(void *arg)
 			while (pvcalls_cmd_front_get(&f, &p) <= 0)
 				cpu_relax();
 		}
-		t1 = now_ns();
-		if (warm >= 20) {
-			lat_add((double)(t1 - t0) / 1e3 / 64);
-			if (t1 >= end)
-				break;
-		}
+		if (tl_end(&l, t0, now_ns(), 64))
+			break;
 	}
 	STORE(&sh->stop, 1);
 	return 0;

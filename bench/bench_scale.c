@@ -217,7 +217,7 @@ static int side_setup_front(void *arg)
 	struct sockaddr_in sa;
 	pvcalls_transport *t;
 	pvcalls_front *fe;
-	int64_t end = 0;
+	struct timed_loop tl = { .warm = 20, .dur = dur_conn };
 	int l = -1, rc = -1;
 
 	(void)arg;
@@ -240,12 +240,10 @@ static int side_setup_front(void *arg)
 		fail("S2: listener: %s", pvcalls_strerror(rc));
 		goto out;
 	}
-	for (int warm = 0;; warm++) {
-		int64_t t0 = now_ns(), t1, ts[5];
+	for (;;) {
+		int64_t t0 = tl_start(&tl), ts[5];
 		int c, a;
 
-		if (warm == 20)
-			end = t0 + (int64_t)(dur_conn * 1e9);
 		c = pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0);
 		ts[0] = now_ns();
 		rc = c < 0 ? c : pvcalls_front_connect(fe, c, (struct sockaddr *)&sa, sizeof(sa));
@@ -260,18 +258,14 @@ static int side_setup_front(void *arg)
 		pvcalls_front_release(fe, a);
 		ts[3] = now_ns();
 		pvcalls_front_release(fe, c);
-		t1 = ts[4] = now_ns();
-		if (warm >= 20) {
-			lat_add((double)(t1 - t0) / 1e3);
-			if (sh->nstep < S2_STEP_MAX) {
-				for (int k = 0; k < 5; k++)
-					sh->step[sh->nstep][k] =
-						(float)((ts[k] - (k ? ts[k - 1] : t0)) / 1e3);
-				sh->nstep++;
-			}
-			if (t1 >= end)
-				break;
+		ts[4] = now_ns();
+		if (tl_timed(&tl) && sh->nstep < S2_STEP_MAX) {
+			for (int k = 0; k < 5; k++)
+				sh->step[sh->nstep][k] = (float)((ts[k] - (k ? ts[k - 1] : t0)) / 1e3);
+			sh->nstep++;
 		}
+		if (tl_end(&tl, t0, ts[4], 1))
+			break;
 	}
 	rc = 0;
 out:
@@ -287,7 +281,7 @@ static int side_setup_tcp(void *arg)
 {
 	struct sockaddr_in sa;
 	socklen_t sl = sizeof(sa);
-	int64_t end = 0;
+	struct timed_loop tl = { .warm = 20, .dur = dur_conn };
 	int one = 1, lfd;
 
 	(void)arg;
@@ -297,12 +291,10 @@ static int side_setup_tcp(void *arg)
 	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 128) < 0 ||
 	    getsockname(lfd, (struct sockaddr *)&sa, &sl) < 0)
 		return fail("S2 tcp: listen: %s", strerror(errno));
-	for (int warm = 0;; warm++) {
-		int64_t t0 = now_ns(), t1;
+	for (;;) {
+		int64_t t0 = tl_start(&tl);
 		int c, a;
 
-		if (warm == 20)
-			end = t0 + (int64_t)(dur_conn * 1e9);
 		c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (c < 0 || connect(c, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 			return fail("S2 tcp: connect: %s", strerror(errno));
@@ -311,12 +303,8 @@ static int side_setup_tcp(void *arg)
 			return fail("S2 tcp: accept: %s", strerror(errno));
 		close(a);
 		close(c);
-		t1 = now_ns();
-		if (warm >= 20) {
-			lat_add((double)(t1 - t0) / 1e3);
-			if (t1 >= end)
-				break;
-		}
+		if (tl_end(&tl, t0, now_ns(), 1))
+			break;
 	}
 	close(lfd);
 	return 0;
@@ -343,9 +331,7 @@ int round_setup_pvcalls(double *rate)
 
 			for (uint32_t i = 0; i < n; i++)
 				v[i] = sh->step[i][k];
-			qsort(v, n, sizeof(v[0]), cmp_dbl);
-			fprintf(stderr, "%s %s %.1f", k ? "," : "", name[k],
-				n & 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2);
+			fprintf(stderr, "%s %s %.1f", k ? "," : "", name[k], median(v, n));
 		}
 		fprintf(stderr, "; frontend %.2f sleeps per cycle\n",
 			(double)sh->fe_sleeps / (double)(sh->nstep + 20));
