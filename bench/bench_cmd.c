@@ -132,18 +132,11 @@ static int side_pp_unix_server(void *arg)
 
 int round_pp_unix(double *us)
 {
-	pid_t b, a;
 	int rc;
 
 	round_reset();
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, unix_fds) < 0)
-		return fail("socketpair: %s", strerror(errno));
-	b = spawn(cpu_host, side_pp_unix_server, NULL);
-	a = spawn(cpu_guest, side_pp_unix_client, NULL);
-	close(unix_fds[0]);
-	close(unix_fds[1]);
-	rc = reap(a, "ping-pong client");
-	rc |= reap(b, "ping-pong server");
+	rc = unix_pair(side_pp_unix_server, "ping-pong server", side_pp_unix_client,
+		       "ping-pong client");
 	*us = lat_median();
 	return rc ? -1 : 0;
 }

@@ -201,6 +201,47 @@ int host_then_guest(int host_cpu, int (*host)(void *), void *host_arg,
 	return rc | reap(h, host_name);
 }
 
+/*
+ * One round of three processes: the backend on cpu_host, the TCP sink on
+ * cpu_sink, then the frontend @guest on cpu_guest; once the frontend is
+ * done, the others are told to stop. 0, or -1 if any failed.
+ */
+int backend_sink_front(struct back_cfg *bc, int (*guest)(void *), void *guest_arg)
+{
+	pid_t b = spawn(cpu_host, side_backend, bc);
+	pid_t s = spawn(cpu_sink, side_sink, NULL);
+	pid_t a = spawn(cpu_guest, guest, guest_arg);
+	int rc = reap(a, "frontend");
+
+	STORE(&sh->stop, 1);
+	rc |= reap(b, "backend");
+	rc |= reap(s, "sink");
+	return rc ? -1 : 0;
+}
+
+/*
+ * One round of two processes joined by an AF_UNIX stream (unix_fds):
+ * @host on cpu_host, then @guest on cpu_guest. Each closes the end it
+ * does not use, and so does the parent, so that either sees the other
+ * go. 0, or -1 if either failed.
+ */
+int unix_pair(int (*host)(void *), const char *host_name, int (*guest)(void *),
+	      const char *guest_name)
+{
+	pid_t b, a;
+	int rc;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, unix_fds) < 0)
+		return fail("socketpair: %s", strerror(errno));
+	b = spawn(cpu_host, host, NULL);
+	a = spawn(cpu_guest, guest, NULL);
+	close(unix_fds[0]);
+	close(unix_fds[1]);
+	rc = reap(a, guest_name);
+	rc |= reap(b, host_name);
+	return rc ? -1 : 0;
+}
+
 /* A line of /proc/<pid>/status, in kB; -1 if absent. */
 long status_kb(pid_t pid, const char *key)
 {
@@ -228,6 +269,30 @@ void loopback(struct sockaddr_in *sa, uint16_t port)
 	sa->sin_family = AF_INET;
 	sa->sin_port = htons(port);
 	sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+}
+
+/*
+ * A TCP listener on loopback, on a port of the kernel's choice (in @sa
+ * on return): socket(@flags), SO_REUSEADDR, listen(@backlog). The
+ * socket, or -1 with errno set.
+ */
+int tcp_listen(int flags, int backlog, struct sockaddr_in *sa)
+{
+	socklen_t sl = sizeof(*sa);
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | flags, 0), err;
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	loopback(sa, 0);
+	if (bind(fd, (struct sockaddr *)sa, sizeof(*sa)) < 0 || listen(fd, backlog) < 0 ||
+	    getsockname(fd, (struct sockaddr *)sa, &sl) < 0) {
+		err = errno;
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
 }
 
 int write_all(int fd, const void *buf, size_t len)
@@ -477,18 +542,14 @@ void guest_close(pvcalls_transport *t, pvcalls_front *fe)
 int side_sink(void *arg)
 {
 	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
 	struct epoll_event ev = { .events = EPOLLIN }, evs[64];
 	uint8_t *buf = malloc(CHUNK);
 	uint64_t total = 0;
-	int one = 1, lfd, ep;
+	int lfd, ep;
 
 	(void)arg;
-	lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	loopback(&sa, 0);
-	if (!buf || lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(lfd, 4096) < 0 || getsockname(lfd, (struct sockaddr *)&sa, &sl) < 0)
+	lfd = tcp_listen(SOCK_NONBLOCK | SOCK_CLOEXEC, 4096, &sa);
+	if (!buf || lfd < 0)
 		return fail("sink: listen: %s", strerror(errno));
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	ev.data.fd = lfd;
@@ -537,6 +598,15 @@ int side_sink(void *arg)
 	return 0;
 }
 
+/* Waits for the sink of this round; its address in @sa. 0, or -1. */
+int sink_addr(const char *who, struct sockaddr_in *sa)
+{
+	if (!wait_flag(&sh->ready_c, 20000))
+		return fail("%s: no sink", who);
+	loopback(sa, sh->tcp_port);
+	return 0;
+}
+
 /* Waits until the sink counted @total bytes; returns the last arrival. */
 int64_t sink_wait(uint64_t total)
 {
@@ -551,3 +621,4 @@ int64_t sink_wait(uint64_t total)
 	}
 	return __atomic_load_n(&sh->t_last, __ATOMIC_RELAXED);
 }
+

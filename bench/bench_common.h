@@ -144,6 +144,8 @@ uint8_t *pattern_buf(size_t len);
 int cmp_dbl(const void *a, const void *b);
 /* The median of @v[0..n) (sorted in place on return); NAN if n is 0. */
 double median(double *v, size_t n);
+/* A TCP listener on loopback, port in @sa; the socket, or -1 (errno). */
+int tcp_listen(int flags, int backlog, struct sockaddr_in *sa);
 
 /* ---------------------------------------------------------------------- */
 /* Processes of a round                                                   */
@@ -154,8 +156,19 @@ pid_t spawn(int cpu, int (*fn)(void *), void *arg);
 int reap(pid_t pid, const char *who);
 /* Starts a round: fresh shared state and a fresh hub address. */
 void round_reset(void);
+/*
+ * One round of two processes: the host side (a server, a ring peer, the
+ * backend) first, then the guest side on cpu_guest; once the guest is
+ * done, the host side is told to stop. 0, or nonzero if either failed.
+ */
 int host_then_guest(int host_cpu, int (*host)(void *), void *host_arg, const char *host_name,
 		    int (*guest)(void *), void *guest_arg, const char *guest_name);
+struct back_cfg;
+/* Backend, TCP sink and frontend @guest (R1/R2, S1); 0, or -1. */
+int backend_sink_front(struct back_cfg *bc, int (*guest)(void *), void *guest_arg);
+/* @host and @guest joined by an AF_UNIX stream, unix_fds (the baselines). */
+int unix_pair(int (*host)(void *), const char *host_name, int (*guest)(void *),
+	      const char *guest_name);
 
 /* ---------------------------------------------------------------------- */
 /* Measuring inside a round                                               */
@@ -239,6 +252,8 @@ struct bulk_cfg {
 /* The TCP sink: accepts any number of connections, reads everything      */
 
 int side_sink(void *arg);
+/* Waits for the sink of this round; its address in @sa. 0, or -1. */
+int sink_addr(const char *who, struct sockaddr_in *sa);
 /* Waits until the sink counted @total bytes; returns the last arrival. */
 int64_t sink_wait(uint64_t total);
 

@@ -41,11 +41,8 @@ static int side_relay_front(void *arg)
 
 	if (!buf || guest_open(c->order, c->spin_us, NULL, &t, &fe) < 0)
 		return -1;
-	if (!wait_flag(&sh->ready_c, 20000)) {
-		rc = fail("front: no sink");
+	if ((rc = sink_addr("front", &sa)) < 0)
 		goto out;
-	}
-	loopback(&sa, sh->tcp_port);
 	s = pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0);
 	rc = s < 0 ? s : pvcalls_front_connect(fe, s, (struct sockaddr *)&sa, sizeof(sa));
 	if (rc < 0) {
@@ -92,9 +89,8 @@ static int side_tcp_client(void *arg)
 	int fd;
 
 	(void)arg;
-	if (!buf || !wait_flag(&sh->ready_c, 20000))
-		return fail("tcp client: no sink");
-	loopback(&sa, sh->tcp_port);
+	if (!buf || sink_addr("tcp client", &sa) < 0)
+		return -1;
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return fail("tcp client: connect: %s", strerror(errno));
@@ -121,17 +117,10 @@ int round_relay(uint32_t order, double *gbps)
 {
 	struct back_cfg bc = { 0 };
 	struct bulk_cfg c = { .order = order };
-	pid_t b, s, a;
 	int rc;
 
 	round_reset();
-	b = spawn(cpu_host, side_backend, &bc);
-	s = spawn(cpu_sink, side_sink, NULL);
-	a = spawn(cpu_guest, side_relay_front, &c);
-	rc = reap(a, "frontend");
-	STORE(&sh->stop, 1);
-	rc |= reap(b, "backend");
-	rc |= reap(s, "sink");
+	rc = backend_sink_front(&bc, side_relay_front, &c);
 	*gbps = sh->value;
 	if (!rc && cfg.verbose)
 		fprintf(stderr, "  order %u: %.2f GB/s (%.2f GB); frontend %" PRIu64 " sleeps, "

@@ -465,19 +465,9 @@ int round_bulk_ring(uint32_t order, uint32_t spin_us, struct bulk_res *r)
 
 int round_bulk_unix(struct bulk_res *r)
 {
-	pid_t b, a;
-	int rc;
-
 	round_reset();
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, unix_fds) < 0)
-		return fail("socketpair: %s", strerror(errno));
-	b = spawn(cpu_host, side_unix_reader, NULL);
-	a = spawn(cpu_guest, side_unix_writer, NULL);
-	close(unix_fds[0]);
-	close(unix_fds[1]);
-	rc = reap(a, "unix writer");
-	rc |= reap(b, "unix reader");
-	if (rc || bulk_result(r))
+	if (unix_pair(side_unix_reader, "unix reader", side_unix_writer, "unix writer") ||
+	    bulk_result(r))
 		return -1;
 	if (cfg.verbose)
 		fprintf(stderr, "  AF_UNIX: %.2f GB/s (%.2f GB in %.3f s), %.3f s/GB\n", r->gbps,

@@ -30,9 +30,25 @@
 /* ---------------------------------------------------------------------- */
 /* S1: 1,000 connections                                                  */
 
+/* The ring order of S1 and S2 for guest_open(): --order, or the default. */
 static uint32_t s_order(void)
 {
 	return cfg.order < 0 ? UINT32_MAX : (uint32_t)cfg.order;
+}
+
+/* The same as a number, for the figures. */
+static uint32_t s_order_number(void)
+{
+	return cfg.order < 0 ? PVCALLS_FRONT_DEFAULT_ORDER : (uint32_t)cfg.order;
+}
+
+/* S1mem: both sides' resident memory, before (0) or after (1) the connections. */
+static void s1_mem(int k, pid_t pb)
+{
+	sh->s1_b_anon[k] = status_kb(pb, "RssAnon");
+	sh->s1_b_shmem[k] = status_kb(pb, "RssShmem");
+	sh->s1_a_anon[k] = status_kb(getpid(), "RssAnon");
+	sh->s1_a_shmem[k] = status_kb(getpid(), "RssShmem");
 }
 
 /*
@@ -103,20 +119,14 @@ static int side_s1_front(void *arg)
 	pf = calloc((size_t)n, sizeof(*pf));
 	if (!buf || !socks || !pf || guest_open(s_order(), 0, &go, &t, &fe) < 0)
 		return -1;
-	if (!wait_flag(&sh->ready_c, 20000)) {
-		rc = fail("S1: no sink");
+	if ((rc = sink_addr("S1", &sa)) < 0)
 		goto out;
-	}
 	pb = sh->pid_b;
-	loopback(&sa, sh->tcp_port);
-	sh->s1_order = (int)(cfg.order < 0 ? PVCALLS_FRONT_DEFAULT_ORDER : (unsigned)cfg.order);
+	sh->s1_order = (int)s_order_number();
 	if ((uint32_t)sh->s1_order > pvcalls_front_max_order(fe))
 		sh->s1_order = (int)pvcalls_front_max_order(fe);
 	sleep_us(100000);
-	sh->s1_b_anon[0] = status_kb(pb, "RssAnon");
-	sh->s1_b_shmem[0] = status_kb(pb, "RssShmem");
-	sh->s1_a_anon[0] = status_kb(getpid(), "RssAnon");
-	sh->s1_a_shmem[0] = status_kb(getpid(), "RssShmem");
+	s1_mem(0, pb);
 	for (int i = 0; i < n; i++) {
 		socks[i] = pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0);
 		rc = socks[i] < 0 ? socks[i] :
@@ -130,10 +140,7 @@ static int side_s1_front(void *arg)
 	}
 	/* Idle: let the backend settle, then look at its memory. */
 	sleep_us(300000);
-	sh->s1_b_anon[1] = status_kb(pb, "RssAnon");
-	sh->s1_b_shmem[1] = status_kb(pb, "RssShmem");
-	sh->s1_a_anon[1] = status_kb(getpid(), "RssAnon");
-	sh->s1_a_shmem[1] = status_kb(getpid(), "RssShmem");
+	s1_mem(1, pb);
 	for (int r = 0; r < sh->s1_rounds; r++) {
 		fprintf(stderr, "  S1 round %d/%d ...\n", r + 1, sh->s1_rounds);
 		for (int k = 0; k < 2; k++) {
@@ -170,20 +177,11 @@ out:
 int round_s1(void)
 {
 	struct back_cfg bc = { .many = true };
-	pid_t b, s, a;
-	int rc;
 
 	round_reset();
 	sh->s1_conns = S1_CONNS;
 	sh->s1_rounds = cfg.rounds;
-	b = spawn(cpu_host, side_backend, &bc);
-	s = spawn(cpu_sink, side_sink, NULL);
-	a = spawn(cpu_guest, side_s1_front, NULL);
-	rc = reap(a, "frontend");
-	STORE(&sh->stop, 1);
-	rc |= reap(b, "backend");
-	rc |= reap(s, "sink");
-	return rc ? -1 : 0;
+	return backend_sink_front(&bc, side_s1_front, NULL);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -280,16 +278,12 @@ out:
 static int side_setup_tcp(void *arg)
 {
 	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
 	struct timed_loop tl = { .warm = 20, .dur = dur_conn };
-	int one = 1, lfd;
+	int lfd;
 
 	(void)arg;
-	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	loopback(&sa, 0);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 128) < 0 ||
-	    getsockname(lfd, (struct sockaddr *)&sa, &sl) < 0)
+	lfd = tcp_listen(SOCK_CLOEXEC, 128, &sa);
+	if (lfd < 0)
 		return fail("S2 tcp: listen: %s", strerror(errno));
 	for (;;) {
 		int64_t t0 = tl_start(&tl);
@@ -324,8 +318,7 @@ int round_setup_pvcalls(double *rate)
 						     "RELEASE connected" };
 		static double v[S2_STEP_MAX];
 
-		fprintf(stderr, "  order %u: %.0f/s; median step, us:",
-			cfg.order < 0 ? PVCALLS_FRONT_DEFAULT_ORDER : (uint32_t)cfg.order, *rate);
+		fprintf(stderr, "  order %u: %.0f/s; median step, us:", s_order_number(), *rate);
 		for (int k = 0; k < 5; k++) {
 			uint32_t n = sh->nstep;
 
