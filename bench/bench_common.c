@@ -622,3 +622,99 @@ int64_t sink_wait(uint64_t total)
 	return __atomic_load_n(&sh->t_last, __ATOMIC_RELAXED);
 }
 
+/* ---------------------------------------------------------------------- */
+/* The senders of the bulk cases (T, R) and of their baselines            */
+
+/*
+ * CHUNK-byte sends on @s, 16 between looks at the clock, for dur_bulk
+ * seconds: from sh->t_start to sh->t_end, sh->tx_bytes in all. 0, or -1.
+ */
+static int front_send_for(pvcalls_front *fe, int s, const uint8_t *buf)
+{
+	uint64_t total = 0;
+	int64_t end;
+
+	sh->t_start = now_ns();
+	end = sh->t_start + (int64_t)(dur_bulk * 1e9);
+	do {
+		for (int k = 0; k < 16; k++) {
+			ssize_t n = pvcalls_front_send(fe, s, buf, CHUNK, 0);
+
+			if (n != CHUNK)
+				return fail("front: send: %zd", n);
+			total += CHUNK;
+		}
+	} while (now_ns() < end);
+	sh->t_end = now_ns();
+	sh->tx_bytes = total;
+	return 0;
+}
+
+int fd_write_for(int fd, const uint8_t *buf, const char *who)
+{
+	uint64_t total = 0;
+	int64_t end;
+
+	sh->t_start = now_ns();
+	end = sh->t_start + (int64_t)(dur_bulk * 1e9);
+	do {
+		for (int k = 0; k < 16; k++) {
+			if (write_all(fd, buf, CHUNK) < 0)
+				return fail("%s: %s", who, strerror(errno));
+			total += CHUNK;
+		}
+	} while (now_ns() < end);
+	sh->t_end = now_ns();
+	sh->tx_bytes = total;
+	return 0;
+}
+
+/*
+ * The frontend of the bulk cases: one connection, CHUNK-byte sends for
+ * dur_bulk seconds, then RELEASE. To the ring peer (T1-T3) any address
+ * does and the peer counts what it received; through the backend (R1,
+ * R2, c->to_sink) it connects to the sink, waits until the sink has
+ * everything and takes the sink's rate (sh->value).
+ */
+int side_front_stream(void *arg)
+{
+	const struct bulk_cfg *c = arg;
+	struct sockaddr_in sa;
+	pvcalls_transport *t;
+	pvcalls_front *fe;
+	uint8_t *buf = pattern_buf(CHUNK);
+	double cpu0;
+	int s, rc;
+
+	if (!buf || guest_open(c->order, c->spin_us, NULL, &t, &fe) < 0)
+		return -1;
+	if (!c->to_sink)
+		loopback(&sa, 9);
+	else if ((rc = sink_addr("front", &sa)) < 0)
+		goto out;
+	s = pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0);
+	rc = s < 0 ? s : pvcalls_front_connect(fe, s, (struct sockaddr *)&sa, sizeof(sa));
+	if (rc < 0) {
+		fail("front: socket/connect: %s", pvcalls_strerror(rc));
+		goto out;
+	}
+	cpu0 = cpu_self();
+	rc = front_send_for(fe, s, buf);
+	if (rc < 0)
+		goto out;
+	sh->cpu_a = cpu_self() - cpu0;
+	if (c->to_sink) {
+		rc = sink_wait(sh->tx_bytes) < 0 ? -1 : 0;
+		if (rc < 0)
+			goto out;
+		sh->value = window_rate(sh->t_start, sh->t_end);
+	}
+	front_stats(fe);
+	rc = pvcalls_front_release(fe, s);
+	if (rc < 0)
+		fail("front: release: %s", pvcalls_strerror(rc));
+out:
+	guest_close(t, fe);
+	free(buf);
+	return rc < 0 ? -1 : 0;
+}

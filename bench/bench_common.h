@@ -246,7 +246,13 @@ void guest_close(pvcalls_transport *t, pvcalls_front *fe);
 struct bulk_cfg {
 	uint32_t order;
 	uint32_t spin_us;
+	bool to_sink;	/* R: through the backend to the TCP sink */
 };
+/* Their frontend (struct bulk_cfg): one connection, sends for dur_bulk. */
+int side_front_stream(void *arg);
+/* Their baselines' sender: CHUNK-byte writes on @fd for dur_bulk seconds,
+ * sh->t_start to sh->t_end, sh->tx_bytes in all; 0, or -1 ("@who: ..."). */
+int fd_write_for(int fd, const uint8_t *buf, const char *who);
 
 /* ---------------------------------------------------------------------- */
 /* The TCP sink: accepts any number of connections, reads everything      */

@@ -28,64 +28,13 @@
 /* ---------------------------------------------------------------------- */
 /* R1/R2: through the backend to a TCP peer vs direct TCP                 */
 
-static int side_relay_front(void *arg)
-{
-	const struct bulk_cfg *c = arg;
-	struct sockaddr_in sa;
-	pvcalls_transport *t;
-	pvcalls_front *fe;
-	uint8_t *buf = pattern_buf(CHUNK);
-	uint64_t total = 0;
-	int64_t end, last;
-	int s, rc;
-
-	if (!buf || guest_open(c->order, c->spin_us, NULL, &t, &fe) < 0)
-		return -1;
-	if ((rc = sink_addr("front", &sa)) < 0)
-		goto out;
-	s = pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0);
-	rc = s < 0 ? s : pvcalls_front_connect(fe, s, (struct sockaddr *)&sa, sizeof(sa));
-	if (rc < 0) {
-		fail("front: socket/connect: %s", pvcalls_strerror(rc));
-		goto out;
-	}
-	sh->t_start = now_ns();
-	end = sh->t_start + (int64_t)(dur_bulk * 1e9);
-	do {
-		for (int k = 0; k < 16; k++) {
-			ssize_t n = pvcalls_front_send(fe, s, buf, CHUNK, 0);
-
-			if (n != CHUNK) {
-				rc = fail("front: send: %zd", n);
-				goto out;
-			}
-			total += CHUNK;
-		}
-	} while (now_ns() < end);
-	sh->t_end = now_ns();
-	sh->tx_bytes = total;
-	last = sink_wait(total);
-	if (last < 0) {
-		rc = -1;
-		goto out;
-	}
-	sh->value = window_rate(sh->t_start, sh->t_end);
-	front_stats(fe);
-	rc = pvcalls_front_release(fe, s);
-	if (rc < 0)
-		fail("front: release: %s", pvcalls_strerror(rc));
-out:
-	guest_close(t, fe);
-	free(buf);
-	return rc < 0 ? -1 : 0;
-}
+/* The frontend is side_front_stream() (bench_common.c) with to_sink, as
+ * for T1-T3 but to the sink through the backend. */
 
 static int side_tcp_client(void *arg)
 {
 	struct sockaddr_in sa;
 	uint8_t *buf = pattern_buf(CHUNK);
-	uint64_t total = 0;
-	int64_t end, last;
 	int fd;
 
 	(void)arg;
@@ -94,18 +43,7 @@ static int side_tcp_client(void *arg)
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return fail("tcp client: connect: %s", strerror(errno));
-	sh->t_start = now_ns();
-	end = sh->t_start + (int64_t)(dur_bulk * 1e9);
-	do {
-		for (int k = 0; k < 16; k++) {
-			if (write_all(fd, buf, CHUNK) < 0)
-				return fail("tcp client: write: %s", strerror(errno));
-			total += CHUNK;
-		}
-	} while (now_ns() < end);
-	sh->t_end = now_ns();
-	last = sink_wait(total);
-	if (last < 0)
+	if (fd_write_for(fd, buf, "tcp client: write") < 0 || sink_wait(sh->tx_bytes) < 0)
 		return -1;
 	sh->value = window_rate(sh->t_start, sh->t_end);
 	close(fd);
@@ -116,11 +54,11 @@ static int side_tcp_client(void *arg)
 int round_relay(uint32_t order, double *gbps)
 {
 	struct back_cfg bc = { 0 };
-	struct bulk_cfg c = { .order = order };
+	struct bulk_cfg c = { .order = order, .to_sink = true };
 	int rc;
 
 	round_reset();
-	rc = backend_sink_front(&bc, side_relay_front, &c);
+	rc = backend_sink_front(&bc, side_front_stream, &c);
 	*gbps = sh->value;
 	if (!rc && cfg.verbose)
 		fprintf(stderr, "  order %u: %.2f GB/s (%.2f GB); frontend %" PRIu64 " sleeps, "

@@ -325,78 +325,20 @@ out:
 /* ---------------------------------------------------------------------- */
 /* T1/T2/T3: bulk through pvcalls_front_send() vs AF_UNIX                 */
 
-static int side_bulk_front(void *arg)
-{
-	const struct bulk_cfg *c = arg;
-	struct sockaddr_in sa;
-	pvcalls_transport *t;
-	pvcalls_front *fe;
-	uint8_t *buf = pattern_buf(CHUNK);
-	uint64_t total = 0;
-	int64_t end;
-	double cpu0;
-	int s, rc;
-
-	if (!buf || guest_open(c->order, c->spin_us, NULL, &t, &fe) < 0)
-		return -1;
-	loopback(&sa, 9);
-	s = pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0);
-	rc = s < 0 ? s : pvcalls_front_connect(fe, s, (struct sockaddr *)&sa, sizeof(sa));
-	if (rc < 0) {
-		fail("front: socket/connect: %s", pvcalls_strerror(rc));
-		goto out;
-	}
-	cpu0 = cpu_self();
-	sh->t_start = now_ns();
-	end = sh->t_start + (int64_t)(dur_bulk * 1e9);
-	do {
-		for (int k = 0; k < 16; k++) {
-			ssize_t n = pvcalls_front_send(fe, s, buf, CHUNK, 0);
-
-			if (n != CHUNK) {
-				fail("front: send: %zd", n);
-				rc = -1;
-				goto out;
-			}
-			total += CHUNK;
-		}
-	} while (now_ns() < end);
-	sh->t_end = now_ns();
-	sh->cpu_a = cpu_self() - cpu0;
-	sh->tx_bytes = total;
-	front_stats(fe);
-	rc = pvcalls_front_release(fe, s);
-	if (rc < 0)
-		fail("front: release: %s", pvcalls_strerror(rc));
-out:
-	guest_close(t, fe);
-	free(buf);
-	return rc < 0 ? -1 : 0;
-}
+/* The frontend is side_front_stream() (bench_common.c), as for R1/R2. */
 
 static int side_unix_writer(void *arg)
 {
 	uint8_t *buf = pattern_buf(CHUNK);
-	uint64_t total = 0;
-	int64_t end;
 	double cpu0;
 	int fd = unix_fds[0];
 
 	(void)arg;
 	close(unix_fds[1]);
 	cpu0 = cpu_self();
-	sh->t_start = now_ns();
-	end = sh->t_start + (int64_t)(dur_bulk * 1e9);
-	do {
-		for (int k = 0; k < 16; k++) {
-			if (write_all(fd, buf, CHUNK) < 0)
-				return fail("unix writer: %s", strerror(errno));
-			total += CHUNK;
-		}
-	} while (now_ns() < end);
-	sh->t_end = now_ns();
+	if (fd_write_for(fd, buf, "unix writer") < 0)
+		return -1;
 	sh->cpu_a = cpu_self() - cpu0;
-	sh->tx_bytes = total;
 	close(fd);
 	free(buf);
 	return 0;
@@ -450,7 +392,7 @@ int round_bulk_ring(uint32_t order, uint32_t spin_us, struct bulk_res *r)
 
 	round_reset();
 	rc = host_then_guest(cpu_host, side_ring_peer, &peer_spin, "ring peer",
-			     side_bulk_front, &c, "frontend");
+			     side_front_stream, &c, "frontend");
 	if (rc || bulk_result(r))
 		return -1;
 	if (cfg.verbose)
