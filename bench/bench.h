@@ -28,7 +28,7 @@ int round_cmdring(double *us);
  * for the default polling. */
 int round_lat_pvcalls(uint32_t spin_us, bool audit, double *us);
 int round_pp_unix(double *us);
-int round_pp_atomic(double *us);
+int round_pp_atomic(double *us); /* L2ring's baseline too */
 
 /* bench_relay.c: R1/R2 (frontend -> backend -> TCP -> sink vs a direct
  * TCP stream to the same sink). */

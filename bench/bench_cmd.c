@@ -5,24 +5,15 @@
  * shared-atomic ping-pong) and A1/A2 (the same round trips with
  * pvcallsd's audit log on, vs off).
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <pvcalls/backend.h>
 #include <pvcalls/frontend.h>
-#include <pvcalls/proto.h>
-#include <pvcalls/ring.h>
-#include <pvcalls/shm.h>
 
 #include "bench.h"
 #include "bench_common.h"

@@ -27,8 +27,8 @@
 
 #include <pvcalls/backend.h>
 #include <pvcalls/frontend.h>
-#include <pvcalls/proto.h>
 #include <pvcalls/shm.h>
+#include <pvcalls/wire.h>
 
 #include "bench_common.h"
 #include "daemon.h" /* pvcallsd's audit queue (A1, A2) */

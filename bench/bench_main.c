@@ -49,10 +49,9 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include <pvcalls/frontend.h>
-#include <pvcalls/proto.h>
 #include <pvcalls/backend.h>
 #include <pvcalls/common.h>
+#include <pvcalls/frontend.h>
 
 #include "bench.h"
 #include "bench_common.h"

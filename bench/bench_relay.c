@@ -3,24 +3,13 @@
  * pvcalls-bench, the relay cases: R1/R2 (frontend -> backend -> TCP ->
  * sink vs a direct TCP stream to the same sink).
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <pvcalls/backend.h>
-#include <pvcalls/frontend.h>
-#include <pvcalls/proto.h>
-#include <pvcalls/ring.h>
-#include <pvcalls/shm.h>
 
 #include "bench.h"
 #include "bench_common.h"

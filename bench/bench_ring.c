@@ -6,11 +6,8 @@
  * socket reader would, vs an AF_UNIX stream with 64 KiB writes) and
  * L2ring (the command ring alone, both ends polling).
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,11 +16,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <pvcalls/backend.h>
 #include <pvcalls/frontend.h>
 #include <pvcalls/proto.h>
 #include <pvcalls/ring.h>
 #include <pvcalls/shm.h>
+#include <pvcalls/wire.h>
 
 #include "bench.h"
 #include "bench_common.h"

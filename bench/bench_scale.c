@@ -5,23 +5,16 @@
  * vs its rings + 16 KiB) and S2 (socket+connect+accept+release x2
  * through the protocol vs the same on TCP loopback).
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <pvcalls/backend.h>
 #include <pvcalls/frontend.h>
-#include <pvcalls/proto.h>
-#include <pvcalls/ring.h>
 #include <pvcalls/shm.h>
 
 #include "bench.h"
