@@ -2283,6 +2283,7 @@ int main(int argc, char **argv)
 		{ "sink-cpu", required_argument, NULL, 'S' }, { "sweep", no_argument, NULL, 'W' },
 		{ "front-spin", required_argument, NULL, 'F' },
 		{ "back-spin", required_argument, NULL, 'K' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct rlimit rl;
@@ -2335,6 +2336,8 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'V':
+			return pvcalls_tool_version("pvcalls-bench");
 		case 'h':
 			usage(stdout);
 			return 0;
