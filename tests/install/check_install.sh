@@ -42,6 +42,7 @@ echo "-- pkg-config: version and default hub"
 
 echo "-- CMake package consumer"
 cmake -S "$SRC/consumer" -B "$STAGE/b1" -DCMAKE_PREFIX_PATH="$PREFIX" \
+	-DPVCALLS_EXPECTED_VERSION="$VERSION" \
 	-DCMAKE_C_FLAGS="$SANFLAGS" -DCMAKE_EXE_LINKER_FLAGS="$SANFLAGS" >/dev/null
 cmake --build "$STAGE/b1" >/dev/null
 out=$(LD_LIBRARY_PATH="$LIBDIR" "$STAGE/b1/consumer")
