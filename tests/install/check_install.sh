@@ -48,7 +48,7 @@ cmake --build "$STAGE/b1" >/dev/null
 out=$(LD_LIBRARY_PATH="$LIBDIR" "$STAGE/b1/consumer")
 echo "$out"
 # pvcalls_version() is project(VERSION) too.
-[ "$out" = "${out#libpvcalls $VERSION,}" ] &&
+[ "$out" = "${out#"libpvcalls $VERSION,"}" ] &&
 	{ echo "pvcalls_version() is not $VERSION"; exit 1; }
 
 echo "-- pkg-config consumer"
