@@ -53,6 +53,8 @@
 #include <pvcalls/common.h>
 #include <pvcalls/frontend.h>
 
+#include <pvcalls_tools.h>
+
 #include "bench.h"
 #include "bench_common.h"
 
@@ -492,6 +494,7 @@ int main(int argc, char **argv)
 		{ "sink-cpu", required_argument, NULL, 'S' }, { "sweep", no_argument, NULL, 'W' },
 		{ "front-spin", required_argument, NULL, 'F' },
 		{ "back-spin", required_argument, NULL, 'K' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct rlimit rl;
@@ -544,6 +547,8 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'V':
+			return pvcalls_tool_version("pvcalls-bench");
 		case 'h':
 			usage(stdout);
 			return 0;

@@ -32,3 +32,29 @@ function(pvcalls_test)
     SKIP_RETURN_CODE 77 TIMEOUT ${T_TIMEOUT} ENVIRONMENT "${_env}"
     LABELS "${T_LABELS}")
 endfunction()
+
+# pvcalls_check_header_version(): include/pvcalls/common.h repeats the
+# version for the preprocessor (PVCALLS_VERSION_MAJOR/MINOR/PATCH); it must
+# say what project(VERSION) says, or configuring stops here.
+function(pvcalls_check_header_version)
+  file(STRINGS ${PROJECT_SOURCE_DIR}/include/pvcalls/common.h _lines
+       REGEX "^#define PVCALLS_VERSION_(MAJOR|MINOR|PATCH) ")
+  foreach(_part MAJOR MINOR PATCH)
+    set(_found "")
+    foreach(_l IN LISTS _lines)
+      if(_l MATCHES "^#define PVCALLS_VERSION_${_part} +([0-9]+)")
+        set(_found ${CMAKE_MATCH_1})
+      endif()
+    endforeach()
+    if(NOT _found STREQUAL PROJECT_VERSION_${_part})
+      message(FATAL_ERROR "include/pvcalls/common.h: PVCALLS_VERSION_${_part} is "
+        "'${_found}', project(VERSION) says ${PROJECT_VERSION_${_part}}")
+    endif()
+  endforeach()
+endfunction()
+
+# pvcalls_tool(target): a program of the project: it reads the generated
+# <pvcalls_tools.h> (version, default paths, --version helper).
+function(pvcalls_tool _t)
+  target_link_libraries(${_t} PRIVATE pvcalls_tools)
+endfunction()

@@ -1,13 +1,22 @@
 # SPDX-License-Identifier: MIT
 # Build options. Each option is one concern; see README.md for use.
 
+include(CMakeDependentOption)
 option(PVCALLS_TESTS "Build the Check test suite (needs libcheck)" ON)
-option(PVCALLS_EXAMPLES "Build the tools in examples/" ON)
+option(PVCALLS_TOOLS "Build and install pvcallsd, pvcallsctl and pvcalls-conformance (tools/; needs libinih)" ON)
+option(PVCALLS_EXAMPLES "Build and install the example programs pvcalls-demo, pvcalls-nc, pvcalls-ring-demo (examples/)" ON)
+cmake_dependent_option(PVCALLS_BENCH "Build and install pvcalls-bench (bench/; uses pvcallsd's audit queue)"
+  ON "PVCALLS_TOOLS" OFF)
+option(PVCALLS_DOCS "Install the man pages and the example sources" ON)
 option(PVCALLS_WERROR "Treat warnings as errors (CI turns this on)" OFF)
 option(PVCALLS_FUZZ "Build libFuzzer targets (needs clang)" OFF)
 set(PVCALLS_XEN "AUTO" CACHE STRING
     "Xen support: AUTO (when libxen-dev's pkg-config modules are found), ON or OFF")
 set_property(CACHE PVCALLS_XEN PROPERTY STRINGS AUTO ON OFF)
+# The shared-memory hub every tool and document uses unless told otherwise
+# (pvcallsd's shm_path, pvcalls-nc --shm, pvcalls-conformance --shm).
+set(PVCALLS_SHM_HUB "/run/pvcalls/hub" CACHE STRING
+    "Default path of the shared-memory hub socket")
 set(PVCALLS_SANITIZER "" CACHE STRING
     "Sanitizers: empty, address, undefined, address,undefined or thread")
 

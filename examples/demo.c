@@ -27,6 +27,11 @@
 #include <pvcalls/frontend.h>
 #include <pvcalls/shm.h>
 
+/*
+ * Usage: pvcalls-demo [--help | --version]. It needs no backend of its own:
+ * it starts one, on a private hub in a temporary directory.
+ */
+
 #define FETCH_BYTES (64u << 20)
 
 static double now_s(void)
@@ -206,7 +211,17 @@ static void *backend_loop(void *arg)
 	return NULL;
 }
 
-int main(void)
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: pvcalls-demo [--help | --version]\n"
+		   "  Starts a PV Calls backend and, in a second process, a frontend, both\n"
+		   "  over a private shared-memory hub: the frontend fetches 64 MiB from a\n"
+		   "  local TCP server through the backend, then serves a connection made\n"
+		   "  from the host side. Exits 0 when every byte matched.\n"
+		   "  PVCALLS_DEBUG=1 in the environment logs the library's debug messages.\n");
+}
+
+int main(int argc, char **argv)
 {
 	char dir[] = "/tmp/pvcalls-demo-XXXXXX", hub_path[64], line[64], reply[64];
 	struct server sv = { 0 };
@@ -219,6 +234,19 @@ int main(void)
 	FILE *childerr;
 	pid_t pid;
 
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc == 2 && !strcmp(argv[1], "--version")) {
+		printf("pvcalls-demo (libpvcalls) %s\n", pvcalls_version());
+		return 0;
+	}
+	if (argc > 1) {
+		fprintf(stderr, "pvcalls-demo: unexpected argument '%s'\n", argv[1]);
+		usage(stderr);
+		return 2;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	if (getenv("PVCALLS_DEBUG"))
 		pvcalls_set_logger(pvcalls_log_stderr, NULL, PVCALLS_LOG_DEBUG);

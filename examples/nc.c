@@ -30,6 +30,12 @@
 #include <pvcalls/xen.h>
 #endif
 
+/* The hub pvcallsd serves by default: the build passes it (CMake:
+ * PVCALLS_SHM_HUB; installed: `pkg-config --variable=shm_hub pvcalls`). */
+#ifndef PVCALLS_SHM_HUB_DEFAULT
+#error "define PVCALLS_SHM_HUB_DEFAULT: -DPVCALLS_SHM_HUB_DEFAULT=\"$(pkg-config --variable=shm_hub pvcalls)\""
+#endif
+
 struct relay {
 	pvcalls_front *fe;
 	int s;
@@ -58,14 +64,46 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: pvcalls-nc [--shm PATH | --xen] [-v] HOST PORT\n"
 		   "       pvcalls-nc [--shm PATH | --xen] [-v] -l [HOST] PORT\n"
-		   "  --shm PATH  the backend's shared-memory hub (default /run/pvcalls/hub,\n"
-		   "              or $PVCALLS_SHM)\n"
-		   "  --xen       use real Xen: this domain's pvcalls device%s\n",
+		   "  --shm PATH  the backend's shared-memory hub (default $PVCALLS_SHM,\n"
+		   "              else " PVCALLS_SHM_HUB_DEFAULT ")\n"
+		   "  --xen       use real Xen: this domain's pvcalls device%s\n"
+		   "  -l          listen on HOST (default 0.0.0.0) PORT, accept one connection\n"
+		   "  -v          log the library's debug messages on stderr\n"
+		   "  --version   print the version and exit\n"
+		   "PORT: 1..65535 to connect, 0..65535 to listen (0: any free port).\n",
 #ifdef PVCALLS_HAVE_XEN
 		"");
 #else
 		" (not in this build)");
 #endif
+}
+
+/* A decimal port: 1..65535, or 0 too when listening. */
+static int check_port(const char *port, bool listen_mode)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(port, &end, 10);
+	if (!*port || *port == '-' || *port == '+' || *end || errno || v > 65535 ||
+	    (v == 0 && !listen_mode)) {
+		fprintf(stderr, "pvcalls-nc: bad port \"%s\" (%s..65535)\n", port,
+			listen_mode ? "0" : "1");
+		return -1;
+	}
+	return 0;
+}
+
+/* Why a socket call failed; EACCES is the backend's policy (pvcallsd.conf). */
+static void report(const char *what, const char *host, const char *port, int rc)
+{
+	if (rc == -EACCES)
+		fprintf(stderr, "pvcalls-nc: %s %s:%s: refused by the backend's policy (%s)\n",
+			what, host, port, pvcalls_strerror(rc));
+	else
+		fprintf(stderr, "pvcalls-nc: %s %s:%s: %s\n", what, host, port,
+			pvcalls_strerror(rc));
 }
 
 static int resolve(const char *host, const char *port, struct sockaddr_in *a)
@@ -113,9 +151,11 @@ int main(int argc, char **argv)
 		{ "listen", no_argument, NULL, 'l' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
-	const char *path = getenv("PVCALLS_SHM") ? getenv("PVCALLS_SHM") : "/run/pvcalls/hub";
+	const char *path = getenv("PVCALLS_SHM") ? getenv("PVCALLS_SHM") : PVCALLS_SHM_HUB_DEFAULT;
+	const char *what = "socket";
 	const char *host, *port;
 	struct sockaddr_in a;
 	struct relay r = { 0 };
@@ -133,6 +173,7 @@ int main(int argc, char **argv)
 		case 'l': listen_mode = true; break;
 		case 'v': pvcalls_set_logger(pvcalls_log_stderr, NULL, PVCALLS_LOG_DEBUG); break;
 		case 'h': usage(stdout); return 0;
+		case 'V': printf("pvcalls-nc (libpvcalls) %s\n", pvcalls_version()); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -146,6 +187,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (check_port(port, listen_mode) < 0)
+		return 2;
 	if (resolve(host, port, &a) < 0)
 		return 1;
 	if (use_xen) {
@@ -173,15 +216,21 @@ int main(int argc, char **argv)
 	if (listen_mode) {
 		int l = s;
 
+		what = "bind";
 		rc = pvcalls_front_bind(r.fe, l, (struct sockaddr *)&a, sizeof(a));
-		if (rc == 0)
+		if (rc == 0) {
+			what = "listen";
 			rc = pvcalls_front_listen(r.fe, l, 1);
-		if (rc == 0)
+		}
+		if (rc == 0) {
+			what = "accept";
 			rc = s = pvcalls_front_accept(r.fe, l, 0);
+		}
 		if (rc < 0)
 			goto fail;
 		pvcalls_front_release(r.fe, l);
 	} else {
+		what = "connect";
 		rc = pvcalls_front_connect(r.fe, s, (struct sockaddr *)&a, sizeof(a));
 		if (rc < 0)
 			goto fail;
@@ -199,7 +248,7 @@ int main(int argc, char **argv)
 	/* The stdin thread may still be blocked in read(): just leave. */
 	_exit(rc < 0 ? 1 : 0);
 fail:
-	fprintf(stderr, "pvcalls-nc: %s:%s: %s\n", host, port, pvcalls_strerror(rc));
+	report(what, host, port, rc);
 	pvcalls_front_close(r.fe);
 	pvcalls_transport_close(t);
 	return 1;

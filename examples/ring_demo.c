@@ -253,7 +253,7 @@ static int run_hub(pvcalls_transport *t, unsigned order, uint64_t total, double 
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: pvcalls-ring-demo [--order N] [--mib M]\n"
+	fprintf(f, "usage: pvcalls-ring-demo [--order N] [--mib M] | --help | --version\n"
 		   "  Moves M MiB (default 256) each way through one data ring of\n"
 		   "  order N (0..9, default 4) between two processes over shm.\n");
 }
@@ -264,6 +264,7 @@ int main(int argc, char **argv)
 		{ "order", required_argument, NULL, 'o' },
 		{ "mib", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	unsigned order = 4;
@@ -284,6 +285,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("pvcalls-ring-demo (libpvcalls) %s\n", pvcalls_version());
 			return 0;
 		default:
 			usage(stderr);

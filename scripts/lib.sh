@@ -3,6 +3,7 @@
 
 PVCALLS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Debian packages the build and the tests need (build-essential for gcc/make).
+# README.md and .ci/run name the same list (ctest pvcalls.packages checks).
 PVCALLS_PACKAGES="build-essential cmake pkg-config check libsubunit-dev libxen-dev libinih-dev libjson-c-dev python3"
 
 ensure_packages() {

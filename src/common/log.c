@@ -71,5 +71,5 @@ void pvcalls_log_stderr(void *arg, enum pvcalls_log_level level, const char *msg
 
 const char *pvcalls_version(void)
 {
-	return "0.1.0";
+	return PVCALLS_VERSION_STRING; /* from project(VERSION), CMakeLists.txt */
 }

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "conformance.h"
+#include <pvcalls_tools.h> /* generated: --version */
 
 int tscale = 1;
 bool unsafe;
@@ -312,6 +313,8 @@ int main(int argc, char **argv)
 			list = 1;
 		} else if (!strcmp(argv[i], "-v")) {
 			verbose = 1;
+		} else if (!strcmp(argv[i], "--version")) {
+			return pvcalls_tool_version("pvcalls-conformance");
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			usage(stdout);
 			return 0;

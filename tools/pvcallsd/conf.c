@@ -24,12 +24,6 @@ struct pctx {
 	struct dconf *c;
 	char *err;
 	size_t len;
-	/* Limits per section, installed at the end. */
-	struct {
-		uint32_t domid;
-		struct pvcalls_back_limits lim;
-	} *lims;
-	size_t nlims;
 };
 
 static int bad(struct pctx *x, const char *section, const char *name, const char *why)
@@ -59,20 +53,34 @@ static void copy(char *to, size_t len, const char *v)
 	snprintf(to, len, "%s", v);
 }
 
+/* Limits per section, kept in the dconf and installed at the end. */
 static struct pvcalls_back_limits *lim_for(struct pctx *x, uint32_t domid)
 {
+	struct dconf *c = x->c;
 	void *n;
 
-	for (size_t i = 0; i < x->nlims; i++)
-		if (x->lims[i].domid == domid)
-			return &x->lims[i].lim;
-	n = realloc(x->lims, (x->nlims + 1) * sizeof(*x->lims));
+	for (size_t i = 0; i < c->nlims; i++)
+		if (c->lims[i].domid == domid)
+			return &c->lims[i].lim;
+	n = realloc(c->lims, (c->nlims + 1) * sizeof(*c->lims));
 	if (!n)
 		return NULL;
-	x->lims = n;
-	memset(&x->lims[x->nlims], 0, sizeof(x->lims[0]));
-	x->lims[x->nlims].domid = domid;
-	return &x->lims[x->nlims++].lim;
+	c->lims = n;
+	memset(&c->lims[c->nlims], 0, sizeof(c->lims[0]));
+	c->lims[c->nlims].domid = domid;
+	return &c->lims[c->nlims++].lim;
+}
+
+static bool keep_rule(struct dconf *c, uint32_t domid, const char *text)
+{
+	void *n = realloc(c->rules, ((size_t)c->nrules + 1) * sizeof(*c->rules));
+
+	if (!n)
+		return false;
+	c->rules = n;
+	c->rules[c->nrules].domid = domid;
+	c->rules[c->nrules].text = strdup(text);
+	return c->rules[c->nrules].text != NULL;
 }
 
 static int limit_key(struct pctx *x, uint32_t domid, const char *s, const char *name,
@@ -161,13 +169,16 @@ static int handler(void *user, const char *section, const char *name, const char
 		rc = pvcalls_policy_add_rule(x->c->policy, domid, value, e, sizeof(e));
 		if (rc < 0)
 			return bad(x, section, name, rc == -EINVAL ? e : strerror(-rc));
+		if (!keep_rule(x->c, domid, value))
+			return bad(x, section, name, "out of memory");
 		x->c->nrules++;
 		return 1;
 	}
 	if (!strcmp(name, "fallback") && domid == PVCALLS_POLICY_DEFAULT) {
 		if (strcmp(value, "allow") && strcmp(value, "deny"))
 			return bad(x, section, name, "expected allow or deny");
-		pvcalls_policy_set_fallback(x->c->policy, !strcmp(value, "allow"));
+		x->c->fallback_allow = !strcmp(value, "allow");
+		pvcalls_policy_set_fallback(x->c->policy, x->c->fallback_allow);
 		return 1;
 	}
 	return limit_key(x, domid, section, name, value);
@@ -182,7 +193,9 @@ int dconf_load(struct dconf *c, const char *path, bool must_exist, char *err, si
 	memset(c, 0, sizeof(*c));
 	c->log_level = LOG_INFO;
 	c->audit_queue = 4096;
+	c->fallback_allow = true; /* the policy's own default */
 	copy(c->control, sizeof(c->control), PVCALLSD_CTL);
+	copy(c->shm_path, sizeof(c->shm_path), PVCALLS_SHM_HUB_DEFAULT);
 	if (pvcalls_policy_new(&c->policy) < 0) {
 		snprintf(err, len, "out of memory");
 		return -ENOMEM;
@@ -194,22 +207,24 @@ int dconf_load(struct dconf *c, const char *path, bool must_exist, char *err, si
 		if (rc == -ENOENT && !must_exist)
 			return 0;
 		snprintf(err, len, "%s: %s", path, strerror(-rc));
+		dconf_free(c);
 		return rc;
 	}
+	c->file_found = true;
 	rc = ini_parse_file(f, handler, &x);
 	fclose(f);
-	for (size_t i = 0; rc == 0 && i < x.nlims; i++) {
-		if (pvcalls_policy_set_limits(c->policy, x.lims[i].domid, &x.lims[i].lim) < 0)
+	for (size_t i = 0; rc == 0 && i < c->nlims; i++) {
+		if (pvcalls_policy_set_limits(c->policy, c->lims[i].domid, &c->lims[i].lim) < 0)
 			rc = -EINVAL;
-		if (x.lims[i].domid != PVCALLS_POLICY_DEFAULT)
+		if (c->lims[i].domid != PVCALLS_POLICY_DEFAULT)
 			c->ndomains++;
 	}
-	free(x.lims);
 	if (rc != 0) {
 		char tmp[256];
 
 		snprintf(tmp, sizeof(tmp), "%s", err[0] ? err : "syntax error");
 		snprintf(err, len, "%s:%d: %s", path, rc, tmp);
+		dconf_free(c);
 		return -EINVAL;
 	}
 	return 0;
@@ -219,4 +234,111 @@ void dconf_free(struct dconf *c)
 {
 	pvcalls_policy_free(c->policy);
 	c->policy = NULL;
+	for (int i = 0; i < c->nrules; i++)
+		free(c->rules[i].text);
+	free(c->rules);
+	c->rules = NULL;
+	c->nrules = 0;
+	free(c->lims);
+	c->lims = NULL;
+	c->nlims = 0;
+}
+
+static const char *level_name(int level)
+{
+	switch (level) {
+	case LOG_ERR: return "error";
+	case LOG_WARNING: return "warning";
+	case LOG_NOTICE: return "notice";
+	case LOG_DEBUG: return "debug";
+	default: return "info";
+	}
+}
+
+/* One limit: the value; when 0, [default] shows the built-in value as a
+ * comment, a [domain N] nothing (it inherits from [default]). */
+static void print_limit(FILE *f, const char *name, uint32_t v, const char *builtin)
+{
+	if (v)
+		fprintf(f, "%s = %u\n", name, v);
+	else if (builtin)
+		fprintf(f, ";%s = %s\n", name, builtin);
+}
+
+/* @flags: --max-* (the backend's options), under [default]'s own values. */
+static void print_limits(FILE *f, const struct pvcalls_back_limits *l, bool deflt,
+			 const struct pvcalls_back_limits *flags)
+{
+	char sock[48], lis[48], order[48];
+
+	snprintf(sock, sizeof(sock), flags && flags->max_sockets ? "%u (--max-sockets)" :
+		 "1024 (built-in)", flags ? flags->max_sockets : 0);
+	snprintf(lis, sizeof(lis), flags && flags->max_listeners ? "%u (--max-listeners)" :
+		 "64 (built-in)", flags ? flags->max_listeners : 0);
+	snprintf(order, sizeof(order), flags && flags->max_ring_order ?
+		 "%u (--max-ring-order)" : "9 (built-in)", flags ? flags->max_ring_order : 0);
+	print_limit(f, "max_sockets", l->max_sockets, deflt ? sock : NULL);
+	print_limit(f, "max_listeners", l->max_listeners, deflt ? lis : NULL);
+	print_limit(f, "max_pending_accepts", l->max_pending_accepts,
+		    deflt ? "32 (built-in)" : NULL);
+	print_limit(f, "max_mapped_pages", l->max_mapped_pages,
+		    deflt ? "65536 (built-in)" : NULL);
+	print_limit(f, "max_ring_order", l->max_ring_order, deflt ? order : NULL);
+	print_limit(f, "max_backlog", l->max_backlog, deflt ? "128 (built-in)" : NULL);
+	print_limit(f, "connect_rate", l->connect_rate,
+		    deflt ? "0 (built-in: unlimited)" : NULL);
+	print_limit(f, "connect_burst", l->connect_burst,
+		    deflt ? "connect_rate (built-in)" : NULL);
+}
+
+void dconf_print(FILE *f, const struct dconf *c)
+{
+	static const struct pvcalls_back_limits none;
+	const struct pvcalls_back_limits *dl = &none;
+	const struct pvcalls_back_limits *fl = &c->lim;
+
+	fprintf(f, "[daemon]\n");
+	if (c->transport[0])
+		fprintf(f, "transport = %s\n", c->transport);
+	else
+		fprintf(f, ";transport = (none: pass --shm PATH or --xen)\n");
+	fprintf(f, "shm_path = %s\n", c->shm_path);
+	fprintf(f, "control_socket = %s\n", c->control[0] ? c->control : "none");
+	fprintf(f, "audit = %s\n", c->audit[0] ? c->audit : "off");
+	fprintf(f, "audit_queue = %u\n", c->audit_queue);
+	fprintf(f, "log_level = %s\n", level_name(c->log_level));
+	if (c->spin_us == PVCALLS_BACK_NO_SPIN)
+		fprintf(f, "spin_us = 0\n");
+	else if (c->spin_us)
+		fprintf(f, "spin_us = %u\n", c->spin_us);
+	else
+		fprintf(f, ";spin_us = 20 (built-in)\n");
+	for (size_t i = 0; i < c->nlims; i++)
+		if (c->lims[i].domid == PVCALLS_POLICY_DEFAULT)
+			dl = &c->lims[i].lim;
+	fprintf(f, "\n[default]\nfallback = %s\n", c->fallback_allow ? "allow" : "deny");
+	for (int i = 0; i < c->nrules; i++)
+		if (c->rules[i].domid == PVCALLS_POLICY_DEFAULT)
+			fprintf(f, "rule = %s\n", c->rules[i].text);
+	print_limits(f, dl, true, fl);
+
+	/* Each [domain N] once, in the order first seen (rules or limits). */
+	for (int i = 0; i < c->nrules + (int)c->nlims; i++) {
+		uint32_t d = i < c->nrules ? c->rules[i].domid : c->lims[i - c->nrules].domid;
+		bool seen = false;
+
+		if (d == PVCALLS_POLICY_DEFAULT)
+			continue;
+		for (int j = 0; j < i && !seen; j++)
+			seen = (j < c->nrules ? c->rules[j].domid : c->lims[j - c->nrules].domid) == d;
+		if (seen)
+			continue;
+		fprintf(f, "\n[domain %u]\n", d);
+		for (int j = 0; j < c->nrules; j++)
+			if (c->rules[j].domid == d)
+				fprintf(f, "rule = %s\n", c->rules[j].text);
+		for (size_t j = 0; j < c->nlims; j++)
+			if (c->lims[j].domid == d)
+				print_limits(f, &c->lims[j].lim, false, NULL);
+	}
 }

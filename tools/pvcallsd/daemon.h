@@ -7,10 +7,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <pvcalls/backend.h>
+#include <stdio.h>
 
-#define PVCALLSD_CONF "/etc/pvcalls/pvcallsd.conf"
-#define PVCALLSD_CTL "/run/pvcalls/pvcallsd.sock"
+#include <pvcalls/backend.h>
+#include <pvcalls_tools.h> /* generated: version, default paths */
+
+#define PVCALLSD_CONF PVCALLSD_CONF_DEFAULT
+#define PVCALLSD_CTL PVCALLSD_CTL_DEFAULT
 
 /* ---- log.c: diagnostics to the journal, syslog or a terminal ---------- */
 enum dlog_mode { DLOG_PLAIN, DLOG_JOURNAL, DLOG_SYSLOG };
@@ -37,12 +40,27 @@ struct dconf {
 	struct pvcalls_back_limits lim; /* options-level limits (flags) */
 	pvcalls_policy *policy;   /* rules and per-domain limits */
 	int nrules, ndomains;
+	/* What the policy was built from, for --check-config. */
+	bool fallback_allow;
+	bool file_found;          /* false: a missing default file, defaults */
+	struct dconf_rule {
+		uint32_t domid;   /* PVCALLS_POLICY_DEFAULT: [default] */
+		char *text;
+	} *rules;
+	struct dconf_lim {
+		uint32_t domid;
+		struct pvcalls_back_limits lim;
+	} *lims;
+	size_t nlims;
 };
 
 /* Loads @path into @c (policy allocated). @must_exist: a missing file is an
  * error (else it means "defaults"). Messages go to @err. */
 int dconf_load(struct dconf *c, const char *path, bool must_exist, char *err, size_t len);
 void dconf_free(struct dconf *c);
+/* Writes the effective configuration as a pvcallsd.conf(5) file, defaults
+ * included (as comments where a value means "built-in"). */
+void dconf_print(FILE *f, const struct dconf *c);
 
 /* ---- audit.c: bounded queue and writer thread --------------------------- */
 struct audit_q;

@@ -40,7 +40,7 @@ static void on_signal(int sig)
 /* Command-line values, which win over the file's (also after a reload). */
 struct flags {
 	const char *config;
-	bool config_given, check, daemonize;
+	bool config_given, check, daemonize, shm_given, xen_given;
 	const char *transport, *shm_path, *control, *audit;
 	int log_level;
 	struct pvcalls_back_limits lim;
@@ -53,8 +53,9 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: pvcallsd [options]\n"
 		"  -c, --config PATH       configuration file (default " PVCALLSD_CONF ")\n"
-		"      --check-config      check the configuration and exit\n"
-		"      --shm PATH          serve guests of a shared-memory hub at PATH ('@name': abstract)\n"
+		"      --check-config      check the configuration, print it with the defaults, exit\n"
+		"      --shm PATH          serve guests of a shared-memory hub at PATH ('@name': abstract;\n"
+		"                          shm_path's default: " PVCALLS_SHM_HUB_DEFAULT ")\n"
 		"      --xen               serve the pvcalls devices of this Xen domain%s\n"
 		"      --control PATH      control socket (default " PVCALLSD_CTL ", 'none': off)\n"
 		"      --audit PATH        audit log (JSON Lines; '-': stdout, 'off': none)\n"
@@ -66,7 +67,9 @@ static void usage(FILE *f)
 		"      --spin-us N         poll busy rings for N us before sleeping (0: never)\n"
 		"      --daemon            detach; log to syslog\n"
 		"      --foreground        stay in the foreground (the default)\n"
-		"  -h, --help              this text\n",
+		"  -h, --help              this text\n"
+		"      --version           print the version and exit\n"
+		"--shm and --xen exclude each other.\n",
 #ifdef PVCALLS_HAVE_XEN
 		""
 #else
@@ -94,7 +97,7 @@ static int parse_num(const char *opt, const char *s, unsigned long min, unsigned
 static int parse_flags(int argc, char **argv, struct flags *fl)
 {
 	enum { O_CHECK = 256, O_SHM, O_XEN, O_CTL, O_AUDIT, O_LEVEL, O_ORDER, O_SOCKS,
-	       O_LISTENERS, O_SPIN, O_DAEMON, O_FG };
+	       O_LISTENERS, O_SPIN, O_DAEMON, O_FG, O_VERSION };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, O_CHECK },
@@ -111,6 +114,7 @@ static int parse_flags(int argc, char **argv, struct flags *fl)
 		{ "daemon", no_argument, NULL, O_DAEMON },
 		{ "foreground", no_argument, NULL, O_FG },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, O_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -130,9 +134,11 @@ static int parse_flags(int argc, char **argv, struct flags *fl)
 		case O_SHM:
 			fl->transport = "shm";
 			fl->shm_path = optarg;
+			fl->shm_given = true;
 			break;
 		case O_XEN:
 			fl->transport = "xen";
+			fl->xen_given = true;
 			break;
 		case O_CTL:
 			fl->control = optarg;
@@ -177,16 +183,39 @@ static int parse_flags(int argc, char **argv, struct flags *fl)
 		case 'h':
 			usage(stdout);
 			exit(0);
+		case O_VERSION:
+			exit(pvcalls_tool_version("pvcallsd"));
 		default:
 			usage(stderr);
 			return 2;
 		}
 	}
 	if (optind < argc) {
+		fprintf(stderr, "pvcallsd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (fl->shm_given && fl->xen_given) {
+		fprintf(stderr, "pvcallsd: --shm and --xen exclude each other\n");
 		usage(stderr);
 		return 2;
 	}
 	return 0;
+}
+
+/* Creates the directory of a default path (/run/pvcalls) if it is missing. */
+static void make_parent(const char *path, mode_t mode)
+{
+	char dir[256];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return;
+	*slash = 0;
+	if (mkdir(dir, mode) < 0 && errno != EEXIST)
+		dlog(LOG_WARNING, "%s: %s", dir, strerror(errno));
 }
 
 /* Loads the file and lays the flags over it. */
@@ -243,6 +272,9 @@ static int open_transport(const struct dconf *c, pvcalls_transport **t)
 	int rc;
 
 	if (!strcmp(c->transport, "shm")) {
+		/* Guests of the default hub may be other users: 0755. */
+		if (!strcmp(c->shm_path, PVCALLS_SHM_HUB_DEFAULT))
+			make_parent(c->shm_path, 0755);
 		rc = pvcalls_shm_listen(c->shm_path, NULL, t);
 		if (rc < 0)
 			dlog(LOG_ERR, "shm hub %s: %s", c->shm_path, pvcalls_strerror(rc));
@@ -287,8 +319,8 @@ static void ctl_setup(struct daemon *d)
 
 	if (!p[0] || !strcmp(p, "none"))
 		return;
-	if (!strcmp(p, PVCALLSD_CTL) && mkdir("/run/pvcalls", 0700) < 0 && errno != EEXIST)
-		dlog(LOG_WARNING, "/run/pvcalls: %s", strerror(errno));
+	if (!strcmp(p, PVCALLSD_CTL))
+		make_parent(p, 0700);
 	fd = ctl_open(p);
 	if (fd < 0) {
 		dlog(LOG_WARNING, "control socket %s: %s; pvcallsctl will not work", p,
@@ -397,13 +429,17 @@ int main(int argc, char **argv)
 		return rc;
 	dlog_init(dlog_auto(false), d.fl.log_level >= 0 ? d.fl.log_level : LOG_INFO);
 	if (d.fl.check) {
-		/* The default file must exist too when asked to check it. */
-		d.fl.config_given = true;
+		/* As the daemon would start: a missing default file means the
+		 * built-in defaults, a missing file named with -c is an error. */
 		if (load(&d.fl, &d.c) < 0)
 			return 1;
-		printf("%s: ok (%d rules)\n", d.fl.config, d.c.nrules);
+		printf("; %s: ok (%d rules%s)\n; the effective configuration, defaults included"
+		       " (commented: built-in values):\n",
+		       d.fl.config, d.c.nrules,
+		       d.c.file_found ? "" : "; no such file: built-in defaults");
+		dconf_print(stdout, &d.c);
 		dconf_free(&d.c);
-		return 0;
+		return fflush(stdout) == 0 ? 0 : 1;
 	}
 	if (load(&d.fl, &d.c) < 0)
 		return 1;
@@ -457,8 +493,10 @@ int main(int argc, char **argv)
 	d.c.policy = NULL;
 	audit_setup(&d);
 	ctl_setup(&d);
-	dlog(LOG_NOTICE, "pvcallsd %s: serving %s%s%s, %d rules", pvcalls_version(),
-	     d.c.transport, d.c.shm_path[0] ? " " : "", d.c.shm_path, d.c.nrules);
+	dlog(LOG_NOTICE, "pvcallsd %s (libpvcalls %s): serving %s%s%s, %d rules",
+	     PVCALLS_TOOLS_VERSION, pvcalls_version(), d.c.transport,
+	     strcmp(d.c.transport, "shm") ? "" : " ",
+	     strcmp(d.c.transport, "shm") ? "" : d.c.shm_path, d.c.nrules);
 	/* The store watch is armed and the existing devices published. */
 	sd_notify_send("READY=1");
 	wd_us = sd_watchdog_usec();
