@@ -225,24 +225,17 @@ int fe_backend_state(struct fe *fe)
 
 int fe_wait_backend_state(struct fe *fe, uint32_t lo, uint32_t hi, int timeout_ms)
 {
-	int64_t deadline = pvc_now_ms() + timeout_ms;
-	int st, rc;
+	uint32_t mask = PVC_XB_MASK_FROM(lo), st;
+	int rc;
 
+	if (hi < 31)
+		mask &= ~PVC_XB_MASK_FROM(hi + 1);
 	rc = pvcalls_transport_store_watch(fe->t, fe->xb.backend, "conf-state");
 	if (rc < 0)
 		return rc;
-	for (;;) {
-		st = fe_backend_state(fe);
-		if (st >= 0 && (uint32_t)st >= lo && (uint32_t)st <= hi)
-			break;
-		rc = pvc_xb_wait_event(fe->t, deadline);
-		if (rc <= 0) {
-			st = rc < 0 ? rc : -ETIMEDOUT;
-			break;
-		}
-	}
+	rc = pvc_xb_wait_state(fe->t, fe->xb.backend, mask, pvc_now_ms() + timeout_ms, &st);
 	pvcalls_transport_store_unwatch(fe->t, fe->xb.backend, "conf-state");
-	return st;
+	return rc < 0 ? rc : (int)st;
 }
 
 /* ------------------------------------------------------------------ */
