@@ -194,15 +194,12 @@ int pvc_xb_front_connect(pvcalls_transport *t, const struct pvc_xb_front *fe,
 	pvc_debug("xenbus.state", "%s -> %s", fe->dev,
 		  pvc_xb_state_name(PVCALLS_XENBUS_INITIALISED));
 
-	rc = pvcalls_transport_store_watch(t, fe->backend, "pvcalls-fe-connect");
-	if (rc < 0)
-		return rc;
 	/* Anything from Closing on, or the node gone, is a refusal. */
-	rc = pvc_xb_wait_state(t, fe->backend,
-			       PVC_XB_MASK(PVCALLS_XENBUS_CONNECTED) |
-				       PVC_XB_MASK(PVCALLS_XENBUS_UNKNOWN) |
-				       PVC_XB_MASK_FROM(PVCALLS_XENBUS_CLOSING),
-			       deadline, &state);
+	rc = pvc_xb_watch_state(t, fe->backend, "pvcalls-fe-connect",
+				PVC_XB_MASK(PVCALLS_XENBUS_CONNECTED) |
+					PVC_XB_MASK(PVCALLS_XENBUS_UNKNOWN) |
+					PVC_XB_MASK_FROM(PVCALLS_XENBUS_CLOSING),
+				deadline, &state);
 	if (rc == -ETIMEDOUT) {
 		pvc_err("xenbus.timeout", "backend %s did not connect (still %s)", fe->backend,
 			pvc_xb_state_name(state));
@@ -213,6 +210,5 @@ int pvc_xb_front_connect(pvcalls_transport *t, const struct pvc_xb_front *fe,
 			fe->backend, pvc_xb_state_name(state));
 		rc = -ECONNREFUSED;
 	}
-	pvcalls_transport_store_unwatch(t, fe->backend, "pvcalls-fe-connect");
 	return rc;
 }

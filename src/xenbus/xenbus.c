@@ -187,6 +187,18 @@ int pvc_xb_wait_state(pvcalls_transport *t, const char *dir, uint32_t mask,
 	}
 }
 
+int pvc_xb_watch_state(pvcalls_transport *t, const char *dir, const char *token,
+		       uint32_t mask, int64_t deadline_ms, uint32_t *state)
+{
+	int rc = pvcalls_transport_store_watch(t, dir, token);
+
+	if (rc < 0)
+		return rc;
+	rc = pvc_xb_wait_state(t, dir, mask, deadline_ms, state);
+	pvcalls_transport_store_unwatch(t, dir, token);
+	return rc;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Versions                                                               */
 

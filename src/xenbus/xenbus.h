@@ -109,6 +109,9 @@ static inline bool pvc_xb_state_in(uint32_t state, uint32_t mask)
  */
 int pvc_xb_wait_state(pvcalls_transport *t, const char *dir, uint32_t mask,
 		      int64_t deadline_ms, uint32_t *state);
+/* The same inside its own watch of @dir (@token: unique on @t). */
+int pvc_xb_watch_state(pvcalls_transport *t, const char *dir, const char *token,
+		       uint32_t mask, int64_t deadline_ms, uint32_t *state);
 
 /*
  * Waits until a watch event arrives on the transport's store or the

@@ -230,11 +230,8 @@ int fe_wait_backend_state(struct fe *fe, uint32_t lo, uint32_t hi, int timeout_m
 
 	if (hi < 31)
 		mask &= ~PVC_XB_MASK_FROM(hi + 1);
-	rc = pvcalls_transport_store_watch(fe->t, fe->xb.backend, "conf-state");
-	if (rc < 0)
-		return rc;
-	rc = pvc_xb_wait_state(fe->t, fe->xb.backend, mask, pvc_now_ms() + timeout_ms, &st);
-	pvcalls_transport_store_unwatch(fe->t, fe->xb.backend, "conf-state");
+	rc = pvc_xb_watch_state(fe->t, fe->xb.backend, "conf-state", mask,
+				pvc_now_ms() + timeout_ms, &st);
 	return rc < 0 ? rc : (int)st;
 }
 

@@ -157,12 +157,10 @@ static void *negotiate(void *arg)
 	int rc;
 
 	if (pvc_xb_write_offer(b->hub, PVCALLS_STORE_NO_TXN, b->bedir, &offer) < 0 ||
-	    pvc_xb_set_state(b->hub, b->bedir, PVCALLS_XENBUS_INITWAIT) < 0 ||
-	    pvcalls_transport_store_watch(b->hub, b->fedir, "rawbe") < 0)
+	    pvc_xb_set_state(b->hub, b->bedir, PVCALLS_XENBUS_INITWAIT) < 0)
 		return NULL;
-	rc = pvc_xb_wait_state(b->hub, b->fedir, PVC_XB_MASK(PVCALLS_XENBUS_INITIALISED),
-			       pvc_now_ms() + 5000, NULL);
-	pvcalls_transport_store_unwatch(b->hub, b->fedir, "rawbe");
+	rc = pvc_xb_watch_state(b->hub, b->fedir, "rawbe", PVC_XB_MASK(PVCALLS_XENBUS_INITIALISED),
+				pvc_now_ms() + 5000, NULL);
 	if (rc < 0 || pvc_xb_read_ring(b->hub, b->fedir, &r) < 0)
 		return NULL;
 	if (pvcalls_transport_map(b->hub, b->gid, 1, &r.ring_ref, true, &page) < 0 ||

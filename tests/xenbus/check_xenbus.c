@@ -245,6 +245,11 @@ START_TEST(test_wait_state)
 	/* Already there: no wait at all, also without a deadline. */
 	ck_assert_int_eq(pvc_xb_wait_state(guest, be, want, -1, NULL), 0);
 	pvcalls_transport_store_unwatch(guest, be, "t");
+	/* With its own watch, which it removes: the same token works again. */
+	ck_assert_int_eq(pvc_xb_watch_state(guest, be, "t", want, -1, &st), 0);
+	ck_assert_int_eq(pvc_xb_watch_state(guest, be, "t", PVC_XB_MASK(PVCALLS_XENBUS_CLOSED),
+					    pvc_now_ms() + 50, &st), -ETIMEDOUT);
+	ck_assert_uint_eq(st, PVCALLS_XENBUS_CONNECTED);
 }
 END_TEST
 
