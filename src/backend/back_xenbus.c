@@ -22,6 +22,10 @@
  *
  * Every state write checks, in the same transaction, that the device still
  * exists, so a dead domain's directory is never re-created.
+ *
+ * This file is the backend's state machine only; the nodes, the paths
+ * and the transaction loop are the helpers both sides share
+ * (src/xenbus/xenbus.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -33,40 +37,6 @@
 
 #define ROOT_TOKEN "pvcalls-back"
 #define FE_TOKEN "pvcalls-back-fe/"
-#define TXN_TRIES 16
-
-/* Parses a decimal u32 of exactly @len characters. */
-static bool parse_u32(const char *s, size_t len, uint32_t *out)
-{
-	uint64_t v = 0;
-
-	if (len == 0 || len > 10)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	if (v > UINT32_MAX)
-		return false;
-	*out = (uint32_t)v;
-	return true;
-}
-
-static int join(char *out, size_t len, const char *dir, const char *key)
-{
-	int n = snprintf(out, len, "%s/%s", dir, key);
-
-	return (n < 0 || (size_t)n >= len) ? -ENAMETOOLONG : 0;
-}
-
-static int read_uint(pvcalls_back *b, const char *dir, const char *key, uint32_t *v)
-{
-	char p[PVC_XB_PATH];
-	int rc = join(p, sizeof(p), dir, key);
-
-	return rc < 0 ? rc : pvcalls_transport_store_read_uint(b->t, PVCALLS_STORE_NO_TXN, p, v);
-}
 
 /* Lists the children of @path into a malloc'ed buffer; returns their number. */
 static int dir_list(pvcalls_back *b, const char *path, char **out)
@@ -112,70 +82,41 @@ static struct bfront *front_find(pvcalls_back *b, uint32_t feid, uint32_t devid)
 	return NULL;
 }
 
-/* The nodes Linux's frontend reads once, at probe (PROTOCOL.md 2.2). */
-static int write_features(struct bfront *f, uint32_t txn)
-{
-	pvcalls_back *b = f->b;
-	pvcalls_transport *t = b->t;
-	char p[PVC_XB_PATH];
-	int rc;
+struct publish {
+	struct bfront *f;
+	uint32_t state;
+	bool offer; /* also the nodes Linux's frontend reads once, at probe (PROTOCOL.md 2.2) */
+};
 
-	if ((rc = join(p, sizeof(p), f->bedir, PVCALLS_WIRE_KEY_VERSIONS)) == 0)
-		rc = pvcalls_transport_store_write(t, txn, p, PVCALLS_WIRE_VERSIONS);
-	if (rc == 0 && (rc = join(p, sizeof(p), f->bedir, PVCALLS_WIRE_KEY_MAX_PAGE_ORDER)) == 0)
-		rc = pvcalls_transport_store_printf(t, txn, p, "%u", f->lim.max_ring_order);
-	if (rc == 0 && (rc = join(p, sizeof(p), f->bedir, PVCALLS_WIRE_KEY_FUNCTION_CALLS)) == 0)
-		rc = pvcalls_transport_store_write(t, txn, p, PVCALLS_WIRE_FUNCTION_CALLS);
-	if (rc == 0 && b->offer_hint && (rc = join(p, sizeof(p), f->bedir, PVC_XB_KEY_WAIT_HINT)) == 0)
-		rc = pvcalls_transport_store_write(t, txn, p, "1");
-	return rc;
-}
-
-static int publish_features(struct bfront *f)
+/* Checks that the device still exists, then writes the offer and state. */
+static int write_publish(pvcalls_transport *t, uint32_t txn, void *arg)
 {
-	return write_features(f, PVCALLS_STORE_NO_TXN);
+	const struct publish *pu = arg;
+	struct bfront *f = pu->f;
+	struct pvc_xb_offer o = { .max_order = f->lim.max_ring_order,
+				  .wait_hint = f->b->offer_hint };
+	char v[16];
+	int rc = pvc_xb_read(t, txn, f->bedir, PVC_XB_KEY_FRONTEND_ID, v, sizeof(v));
+
+	if (rc >= 0 && pu->offer)
+		rc = pvc_xb_write_offer(t, txn, f->bedir, &o);
+	if (rc >= 0)
+		rc = pvc_xb_write_state(t, txn, f->bedir, pu->state);
+	return rc < 0 ? rc : 0;
 }
 
 /*
- * Writes our state (and, with @features, the nodes the frontend probes)
+ * Writes our state (and, with @offer, the nodes the frontend probes)
  * in one transaction that first checks the device is still there.
  */
-static int publish(struct bfront *f, uint32_t state, bool features)
+static int publish(struct bfront *f, uint32_t state, bool offer)
 {
-	pvcalls_back *b = f->b;
-	pvcalls_transport *t = b->t;
-	char p[PVC_XB_PATH], v[16];
-	int rc = -EAGAIN;
+	struct publish pu = { .f = f, .state = state, .offer = offer };
+	int rc = pvc_xb_transact(f->b->t, write_publish, &pu);
 
-	for (int tries = 0; tries < TXN_TRIES && rc == -EAGAIN; tries++) {
-		uint32_t txn;
-
-		rc = pvcalls_transport_store_txn_start(t, &txn);
-		if (rc < 0)
-			break;
-		rc = join(p, sizeof(p), f->bedir, "frontend-id");
-		if (rc == 0)
-			rc = pvcalls_transport_store_read(t, txn, p, v, sizeof(v));
-		if (rc >= 0 && features)
-			rc = write_features(f, txn);
-		if (rc >= 0 && (rc = join(p, sizeof(p), f->bedir, PVCALLS_WIRE_KEY_STATE)) == 0)
-			rc = pvcalls_transport_store_printf(t, txn, p, "%u", state);
-		if (rc < 0) {
-			pvcalls_transport_store_txn_end(t, txn, true);
-			break;
-		}
-		rc = pvcalls_transport_store_txn_end(t, txn, false);
-	}
-	if (rc == -EAGAIN) {
-		/* A busy store kept conflicting: check, then write, unguarded. */
-		rc = join(p, sizeof(p), f->bedir, "frontend-id");
-		if (rc == 0)
-			rc = pvcalls_transport_store_read(t, PVCALLS_STORE_NO_TXN, p, v, sizeof(v));
-		if (rc >= 0 && features)
-			rc = publish_features(f);
-		if (rc >= 0 && (rc = join(p, sizeof(p), f->bedir, PVCALLS_WIRE_KEY_STATE)) == 0)
-			rc = pvcalls_transport_store_printf(t, PVCALLS_STORE_NO_TXN, p, "%u", state);
-	}
+	/* A busy store kept conflicting: check, then write, unguarded. */
+	if (rc == -EAGAIN)
+		rc = write_publish(f->b->t, PVCALLS_STORE_NO_TXN, &pu);
 	if (rc < 0) {
 		if (rc != -ENOENT)
 			pvc_err("back.store", "frontend %u/%u: cannot switch to %s: %s", f->feid,
@@ -193,30 +134,28 @@ static int publish(struct bfront *f, uint32_t state, bool features)
 static void front_connect(struct bfront *f)
 {
 	pvcalls_back *b = f->b;
-	uint32_t ref, port, lport, hint = 0;
+	struct pvc_xb_ring r;
+	uint32_t lport;
 	void *page;
 	int rc;
 
-	rc = read_uint(b, f->fedir, PVCALLS_WIRE_KEY_RING_REF, &ref);
-	if (rc == 0)
-		rc = read_uint(b, f->fedir, PVCALLS_WIRE_KEY_PORT, &port);
+	rc = pvc_xb_read_ring(b->t, f->fedir, &r);
 	if (rc < 0) {
 		pvc_warn("back.connect-failed", "frontend %u/%u: ring-ref/port unusable: %s",
 			 f->feid, f->devid, pvcalls_strerror(rc));
 		return;
 	}
-	f->hint = b->offer_hint && read_uint(b, f->fedir, PVC_XB_KEY_WAIT_HINT, &hint) == 0 &&
-		  hint == 1;
-	rc = pvcalls_transport_map(b->t, f->feid, 1, &ref, true, &page);
+	f->hint = b->offer_hint && r.wait_hint;
+	rc = pvcalls_transport_map(b->t, f->feid, 1, &r.ring_ref, true, &page);
 	if (rc < 0) {
 		pvc_warn("back.connect-failed", "frontend %u/%u: cannot map ring-ref %u: %s",
-			 f->feid, f->devid, ref, pvcalls_strerror(rc));
+			 f->feid, f->devid, r.ring_ref, pvcalls_strerror(rc));
 		return;
 	}
-	rc = pvcalls_transport_evtchn_bind(b->t, f->feid, port, &lport);
+	rc = pvcalls_transport_evtchn_bind(b->t, f->feid, r.port, &lport);
 	if (rc < 0) {
 		pvc_warn("back.connect-failed", "frontend %u/%u: cannot bind port %u: %s",
-			 f->feid, f->devid, port, pvcalls_strerror(rc));
+			 f->feid, f->devid, r.port, pvcalls_strerror(rc));
 		pvcalls_transport_unmap(b->t, page, 1);
 		return;
 	}
@@ -228,7 +167,7 @@ static void front_connect(struct bfront *f)
 	ST_ADD(f, frontends, 1);
 	publish(f, PVCALLS_XENBUS_CONNECTED, false);
 	pvc_info("back.connected", "frontend %u/%u connected (ring-ref %u, port %u%s)", f->feid,
-		 f->devid, ref, port, f->hint ? ", wait hints" : "");
+		 f->devid, r.ring_ref, r.port, f->hint ? ", wait hints" : "");
 	/* Requests sent before we looked; this also arms req_event. */
 	pvc_back_cmd_service(f);
 }
@@ -364,18 +303,12 @@ static void front_add(pvcalls_back *b, uint32_t feid, uint32_t devid, const char
 	int rc;
 
 	/* Not complete yet: a later write in the directory brings us back. */
-	if (read_uint(b, bedir, "frontend-id", &id) < 0)
+	if (pvc_xb_read_uint(b->t, PVCALLS_STORE_NO_TXN, bedir, PVC_XB_KEY_FRONTEND_ID, &id) < 0)
 		return;
-	{
-		char p[PVC_XB_PATH];
-
-		rc = join(p, sizeof(p), bedir, "frontend");
-		if (rc == 0)
-			rc = pvcalls_transport_store_read(b->t, PVCALLS_STORE_NO_TXN, p, fedir,
-							  sizeof(fedir));
-		if (rc < 0)
-			return;
-	}
+	rc = pvc_xb_read(b->t, PVCALLS_STORE_NO_TXN, bedir, PVC_XB_KEY_FRONTEND, fedir,
+			 sizeof(fedir));
+	if (rc < 0)
+		return;
 	if (id != feid) {
 		pvc_warn("back.bad-device", "%s: frontend-id %u does not match the directory",
 			 bedir, id);
@@ -422,10 +355,9 @@ static void check_device(pvcalls_back *b, uint32_t feid, uint32_t devid)
 {
 	struct bfront *f = front_find(b, feid, devid);
 	char bedir[PVC_XB_PATH];
-	int n = snprintf(bedir, sizeof(bedir), "%s/%u/%u", b->root, feid, devid);
-	int rc;
+	int rc = pvc_xb_back_dir(bedir, sizeof(bedir), b->domid, feid, devid);
 
-	if (n < 0 || (size_t)n >= sizeof(bedir))
+	if (rc < 0)
 		return;
 	rc = dir_exists(b, bedir);
 	if (rc == -ENOENT) {
@@ -460,7 +392,7 @@ static void rescan_fe(pvcalls_back *b, uint32_t feid)
 		uint32_t devid;
 
 		off += (int)strlen(name) + 1;
-		if (parse_u32(name, strlen(name), &devid))
+		if (pvc_xb_parse_u32(name, strlen(name), &devid))
 			check_device(b, feid, devid);
 	}
 	free(names);
@@ -482,7 +414,7 @@ static void rescan_all(pvcalls_back *b)
 		uint32_t feid;
 
 		off += (int)strlen(name) + 1;
-		if (parse_u32(name, strlen(name), &feid))
+		if (pvc_xb_parse_u32(name, strlen(name), &feid))
 			rescan_fe(b, feid);
 	}
 	free(names);
@@ -506,7 +438,7 @@ static void root_event(pvcalls_back *b, const char *path)
 	}
 	p++;
 	n = strcspn(p, "/");
-	if (!parse_u32(p, n, &feid))
+	if (!pvc_xb_parse_u32(p, n, &feid))
 		return;
 	p += n;
 	if (!*p) {
@@ -515,7 +447,7 @@ static void root_event(pvcalls_back *b, const char *path)
 	}
 	p++;
 	n = strcspn(p, "/");
-	if (parse_u32(p, n, &devid))
+	if (pvc_xb_parse_u32(p, n, &devid))
 		check_device(b, feid, devid);
 }
 
@@ -529,8 +461,8 @@ int pvc_back_xb_watch_event(pvcalls_back *b, const char *path, const char *token
 		uint32_t feid, devid;
 		struct bfront *f;
 
-		if (!parse_u32(p, n, &feid) || p[n] != '/' ||
-		    !parse_u32(p + n + 1, strlen(p + n + 1), &devid))
+		if (!pvc_xb_parse_u32(p, n, &feid) || p[n] != '/' ||
+		    !pvc_xb_parse_u32(p + n + 1, strlen(p + n + 1), &devid))
 			return 0;
 		f = front_find(b, feid, devid);
 		if (f && f->watching)
@@ -541,12 +473,10 @@ int pvc_back_xb_watch_event(pvcalls_back *b, const char *path, const char *token
 
 int pvc_back_xb_start(pvcalls_back *b)
 {
-	int n = snprintf(b->root, sizeof(b->root), "/local/domain/%u/backend/%s", b->domid,
-			 PVCALLS_WIRE_DEVICE_TYPE);
-	int rc;
+	int rc = pvc_xb_back_root(b->root, sizeof(b->root), b->domid);
 
-	if (n < 0 || (size_t)n >= sizeof(b->root))
-		return -ENAMETOOLONG;
+	if (rc < 0)
+		return rc;
 	rc = pvcalls_transport_store_watch(b->t, b->root, ROOT_TOKEN);
 	if (rc < 0) {
 		pvc_err("back.store", "cannot watch %s: %s", b->root, pvcalls_strerror(rc));

@@ -11,7 +11,7 @@
 #include <pvcalls/proto.h>
 #include <pvcalls/ring.h>
 
-#include "xenbus/xenbus.h"
+#include "frontend/front_xenbus.h"
 
 #define NSLOTS PVCALLS_WIRE_CMD_RING_SIZE
 

@@ -1,44 +1,114 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * XenBus negotiation helpers. The frontend side is written as blocking
- * calls with deadlines (it runs once, at open); the backend drives its
- * side from its event loop with the small helpers at the top.
+ * The XenBus helpers both drivers share (see xenbus.h for the split).
+ * Nothing here decides anything: each driver's state machine does.
  */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/log.h"
 #include "xenbus/xenbus.h"
 
-/* How long a frontend waits for a Closing/Closed backend to come back. */
-#define CLOSED_GRACE_MS 2000
+/* ---------------------------------------------------------------------- */
+/* Paths                                                                  */
 
-int64_t pvc_now_ms(void)
+static int fit(int n, size_t len)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (n < 0 || (size_t)n >= len) ? -ENAMETOOLONG : 0;
 }
 
-static int join(char *out, const char *dir, const char *key)
+int pvc_xb_join(char *out, size_t len, const char *dir, const char *key)
 {
-	int n = snprintf(out, PVC_XB_PATH, "%s/%s", dir, key);
-
-	return (n < 0 || n >= PVC_XB_PATH) ? -ENAMETOOLONG : 0;
+	return fit(snprintf(out, len, "%s/%s", dir, key), len);
 }
+
+int pvc_xb_front_dir(char *out, size_t len, uint32_t fe_domid, uint32_t devid)
+{
+	return fit(snprintf(out, len, "/local/domain/%u/device/%s/%u", fe_domid,
+			    PVCALLS_WIRE_DEVICE_TYPE, devid),
+		   len);
+}
+
+int pvc_xb_back_root(char *out, size_t len, uint32_t be_domid)
+{
+	return fit(snprintf(out, len, "/local/domain/%u/backend/%s", be_domid,
+			    PVCALLS_WIRE_DEVICE_TYPE),
+		   len);
+}
+
+int pvc_xb_back_dir(char *out, size_t len, uint32_t be_domid, uint32_t fe_domid,
+		    uint32_t devid)
+{
+	return fit(snprintf(out, len, "/local/domain/%u/backend/%s/%u/%u", be_domid,
+			    PVCALLS_WIRE_DEVICE_TYPE, fe_domid, devid),
+		   len);
+}
+
+bool pvc_xb_parse_u32(const char *s, size_t len, uint32_t *out)
+{
+	uint64_t v = 0;
+
+	if (len == 0 || len > 10)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (v > UINT32_MAX)
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Nodes                                                                  */
+
+int pvc_xb_read(pvcalls_transport *t, uint32_t txn, const char *dir, const char *key,
+		char *buf, size_t len)
+{
+	char path[PVC_XB_PATH];
+	int rc = pvc_xb_join(path, sizeof(path), dir, key);
+
+	return rc < 0 ? rc : pvcalls_transport_store_read(t, txn, path, buf, len);
+}
+
+int pvc_xb_read_uint(pvcalls_transport *t, uint32_t txn, const char *dir, const char *key,
+		     uint32_t *v)
+{
+	char path[PVC_XB_PATH];
+	int rc = pvc_xb_join(path, sizeof(path), dir, key);
+
+	return rc < 0 ? rc : pvcalls_transport_store_read_uint(t, txn, path, v);
+}
+
+int pvc_xb_write(pvcalls_transport *t, uint32_t txn, const char *dir, const char *key,
+		 const char *value)
+{
+	char path[PVC_XB_PATH];
+	int rc = pvc_xb_join(path, sizeof(path), dir, key);
+
+	return rc < 0 ? rc : pvcalls_transport_store_write(t, txn, path, value);
+}
+
+int pvc_xb_write_uint(pvcalls_transport *t, uint32_t txn, const char *dir, const char *key,
+		      uint32_t v)
+{
+	char path[PVC_XB_PATH];
+	int rc = pvc_xb_join(path, sizeof(path), dir, key);
+
+	return rc < 0 ? rc : pvcalls_transport_store_printf(t, txn, path, "%u", v);
+}
+
+/* ---------------------------------------------------------------------- */
+/* State                                                                  */
 
 int pvc_xb_read_state(pvcalls_transport *t, const char *dir, uint32_t *state)
 {
-	char path[PVC_XB_PATH];
-	int rc = join(path, dir, PVCALLS_WIRE_KEY_STATE);
+	int rc = pvc_xb_read_uint(t, PVCALLS_STORE_NO_TXN, dir, PVCALLS_WIRE_KEY_STATE, state);
 
-	if (rc < 0)
-		return rc;
-	rc = pvcalls_transport_store_read_uint(t, PVCALLS_STORE_NO_TXN, path, state);
 	if (rc == -ENOENT) {
 		*state = PVCALLS_XENBUS_UNKNOWN;
 		return 0;
@@ -46,15 +116,15 @@ int pvc_xb_read_state(pvcalls_transport *t, const char *dir, uint32_t *state)
 	return rc;
 }
 
+int pvc_xb_write_state(pvcalls_transport *t, uint32_t txn, const char *dir, uint32_t state)
+{
+	return pvc_xb_write_uint(t, txn, dir, PVCALLS_WIRE_KEY_STATE, state);
+}
+
 int pvc_xb_set_state(pvcalls_transport *t, const char *dir, uint32_t state)
 {
-	char path[PVC_XB_PATH];
-	int rc = join(path, dir, PVCALLS_WIRE_KEY_STATE);
-
-	if (rc < 0)
-		return rc;
 	pvc_debug("xenbus.state", "%s -> %s", dir, pvc_xb_state_name(state));
-	return pvcalls_transport_store_printf(t, PVCALLS_STORE_NO_TXN, path, "%u", state);
+	return pvc_xb_write_state(t, PVCALLS_STORE_NO_TXN, dir, state);
 }
 
 const char *pvc_xb_state_name(uint32_t state)
@@ -65,22 +135,6 @@ const char *pvc_xb_state_name(uint32_t state)
 	};
 
 	return state < sizeof(names) / sizeof(names[0]) ? names[state] : "Invalid";
-}
-
-bool pvc_xb_versions_has_1(const char *versions)
-{
-	const char *p = versions;
-
-	while (*p) {
-		size_t n = strcspn(p, ",");
-
-		if (n == 1 && p[0] == '1')
-			return true;
-		p += n;
-		if (*p == ',')
-			p++;
-	}
-	return false;
 }
 
 int pvc_xb_wait_event(pvcalls_transport *t, int64_t deadline_ms)
@@ -99,273 +153,177 @@ int pvc_xb_wait_event(pvcalls_transport *t, int64_t deadline_ms)
 			return rc;
 		if (seen)
 			return 1;
-		int64_t left = deadline_ms - pvc_now_ms();
+		int64_t left = deadline_ms < 0 ? 1000 : deadline_ms - pvc_now_ms();
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 
 		if (left <= 0)
 			return 0;
+		/* At most a second at a time: a lost wakeup costs no more. */
 		rc = poll(&pfd, 1, left > 1000 ? 1000 : (int)left);
 		if (rc < 0 && errno != EINTR)
 			return -errno;
 	}
 }
 
-/* Reads a string node into buf; -ENOENT/-ERANGE as the transport says. */
-static int read_str(pvcalls_transport *t, const char *dir, const char *key, char *buf,
-		    size_t len)
+int pvc_xb_wait_state(pvcalls_transport *t, const char *dir, uint32_t mask,
+		      int64_t deadline_ms, uint32_t *state)
 {
-	char path[PVC_XB_PATH];
-	int rc = join(path, dir, key);
-
-	if (rc < 0)
-		return rc;
-	return pvcalls_transport_store_read(t, PVCALLS_STORE_NO_TXN, path, buf, len);
-}
-
-static int read_uint(pvcalls_transport *t, const char *dir, const char *key, uint32_t *v)
-{
-	char path[PVC_XB_PATH];
-	int rc = join(path, dir, key);
-
-	if (rc < 0)
-		return rc;
-	return pvcalls_transport_store_read_uint(t, PVCALLS_STORE_NO_TXN, path, v);
-}
-
-/*
- * Waits until the backend's state is one of @want (a bit mask of states),
- * a store event at a time, up to @deadline. 0 when reached, -ETIMEDOUT.
- */
-static int wait_backend(pvcalls_transport *t, const struct pvc_xb_front *fe, uint32_t want,
-			int64_t deadline)
-{
-	uint32_t state;
+	uint32_t st;
 	int rc;
 
 	for (;;) {
-		rc = pvc_xb_read_state(t, fe->backend, &state);
+		rc = pvc_xb_read_state(t, dir, &st);
 		if (rc < 0)
 			return rc;
-		if (state < 32 && (want & (1u << state)))
+		if (state)
+			*state = st;
+		if (pvc_xb_state_in(st, mask))
 			return 0;
-		rc = pvc_xb_wait_event(t, deadline);
+		rc = pvc_xb_wait_event(t, deadline_ms);
 		if (rc < 0)
 			return rc;
-		if (rc == 0 && pvc_now_ms() >= deadline)
+		if (rc == 0 && deadline_ms >= 0 && pvc_now_ms() >= deadline_ms)
 			return -ETIMEDOUT;
 	}
 }
 
-#define XB_BIT(s) (1u << PVCALLS_XENBUS_##s)
-
-/*
- * The device was left Initialised, Connected or Closing by a frontend
- * that is gone: Closing until the backend leaves Connected (it releases
- * that session's sockets and rings), then Closed. Bounded by CLOSE_STALE_MS
- * and the caller's deadline; a backend that does not follow is left to
- * the main loop's checks.
- */
-#define CLOSE_STALE_MS 10000
-static int close_stale(pvcalls_transport *t, const struct pvc_xb_front *fe, uint32_t state,
-		       int64_t deadline)
+int pvc_xb_watch_state(pvcalls_transport *t, const char *dir, const char *token,
+		       uint32_t mask, int64_t deadline_ms, uint32_t *state)
 {
-	int64_t until = pvc_now_ms() + CLOSE_STALE_MS;
-	int rc;
+	int rc = pvcalls_transport_store_watch(t, dir, token);
 
-	if (until > deadline)
-		until = deadline;
-	pvc_info("xenbus.stale", "%s was left %s by an earlier frontend: closing it first",
-		   fe->dev, pvc_xb_state_name(state));
-	rc = pvc_xb_set_state(t, fe->dev, PVCALLS_XENBUS_CLOSING);
 	if (rc < 0)
 		return rc;
-	rc = wait_backend(t, fe,
-			  XB_BIT(UNKNOWN) | XB_BIT(INITWAIT) | XB_BIT(CLOSING) | XB_BIT(CLOSED),
-			  until);
-	if (rc < 0 && rc != -ETIMEDOUT)
-		return rc;
-	if (rc == -ETIMEDOUT)
-		pvc_warn("xenbus.stale", "backend %s did not leave Connected", fe->backend);
-	rc = pvc_xb_set_state(t, fe->dev, PVCALLS_XENBUS_CLOSED);
-	if (rc < 0)
-		return rc;
-	/* Linux's backend goes Closed on our Closed; ours may skip to InitWait. */
-	rc = wait_backend(t, fe, XB_BIT(UNKNOWN) | XB_BIT(INITWAIT) | XB_BIT(CLOSED),
-			  pvc_now_ms() + 2000 < until ? pvc_now_ms() + 2000 : until);
-	return rc == -ETIMEDOUT ? 0 : rc;
-}
-
-int pvc_xb_front_probe(pvcalls_transport *t, uint32_t devid, int timeout_ms,
-		       struct pvc_xb_front *fe)
-{
-	int64_t deadline = pvc_now_ms() + timeout_ms;
-	char buf[PVC_XB_PATH];
-	uint32_t state, fc;
-	int64_t closed_since;
-	int rc, n;
-
-	memset(fe, 0, sizeof(*fe));
-	rc = pvcalls_transport_local_domid(t, &fe->domid);
-	if (rc < 0)
-		return rc;
-	n = snprintf(fe->dev, sizeof(fe->dev), "/local/domain/%u/device/%s/%u", fe->domid,
-		     PVCALLS_WIRE_DEVICE_TYPE, devid);
-	if (n < 0 || n >= (int)sizeof(fe->dev))
-		return -ENAMETOOLONG;
-	rc = read_str(t, fe->dev, "backend", fe->backend, sizeof(fe->backend));
-	if (rc == -ENOENT) {
-		pvc_err("xenbus.no-device", "no pvcalls device at %s", fe->dev);
-		return -ENODEV;
-	}
-	if (rc < 0)
-		return rc;
-	rc = read_uint(t, fe->dev, "backend-id", &fe->backend_id);
-	if (rc < 0) {
-		pvc_err("xenbus.no-device", "%s/backend-id unreadable: %d", fe->dev, rc);
-		return rc == -ENOENT ? -ENODEV : rc;
-	}
-
-	/* Watch the backend's state from here on. */
-	rc = pvcalls_transport_store_watch(t, fe->backend, "pvcalls-fe-probe");
-	if (rc < 0)
-		return rc;
-
-	/*
-	 * Start (or start again, after an earlier frontend closed the device)
-	 * from Initialising: a backend that went Closed follows us back to
-	 * InitWait (PROTOCOL.md 2.4). A device an earlier frontend left
-	 * Initialised or Connected (its process died without
-	 * pvcalls_front_close) is first closed in order, so that the backend
-	 * drops that session and its sockets before we start a new one.
-	 */
-	rc = pvc_xb_read_state(t, fe->dev, &state);
-	if (rc == 0 && state >= PVCALLS_XENBUS_INITIALISED && state <= PVCALLS_XENBUS_CLOSING)
-		rc = close_stale(t, fe, state, deadline);
-	if (rc == 0 && state != PVCALLS_XENBUS_INITIALISING)
-		rc = pvc_xb_set_state(t, fe->dev, PVCALLS_XENBUS_INITIALISING);
-	if (rc < 0)
-		goto out;
-	closed_since = 0;
-	for (;;) {
-		rc = pvc_xb_read_state(t, fe->backend, &state);
-		if (rc < 0)
-			goto out;
-		if (state >= PVCALLS_XENBUS_INITWAIT && state <= PVCALLS_XENBUS_CONNECTED)
-			break;
-		/* A closed backend gets a short grace to follow us back. */
-		if (state >= PVCALLS_XENBUS_CLOSING) {
-			if (!closed_since)
-				closed_since = pvc_now_ms();
-			else if (pvc_now_ms() - closed_since > CLOSED_GRACE_MS) {
-				pvc_err("xenbus.backend-closed", "backend %s stays %s",
-					fe->backend, pvc_xb_state_name(state));
-				rc = -ECONNREFUSED;
-				goto out;
-			}
-		}
-		rc = pvc_xb_wait_event(t, closed_since ? pvc_now_ms() + 100 : deadline);
-		if (rc < 0)
-			goto out;
-		if (rc == 0 && pvc_now_ms() >= deadline) {
-			pvc_err("xenbus.timeout", "backend %s stayed %s", fe->backend,
-				pvc_xb_state_name(state));
-			rc = -ETIMEDOUT;
-			goto out;
-		}
-	}
-
-	rc = read_str(t, fe->backend, PVCALLS_WIRE_KEY_VERSIONS, buf, sizeof(buf));
-	if (rc < 0 || !pvc_xb_versions_has_1(buf)) {
-		pvc_err("xenbus.version", "backend versions \"%s\" lack 1", rc < 0 ? "" : buf);
-		rc = -EPROTONOSUPPORT;
-		goto out;
-	}
-	rc = read_uint(t, fe->backend, PVCALLS_WIRE_KEY_FUNCTION_CALLS, &fc);
-	if (rc < 0 || fc != 1) {
-		pvc_err("xenbus.version", "backend function-calls is not 1");
-		rc = -EPROTONOSUPPORT;
-		goto out;
-	}
-	rc = read_uint(t, fe->backend, PVCALLS_WIRE_KEY_MAX_PAGE_ORDER, &fe->max_order);
-	if (rc < 0) {
-		pvc_err("xenbus.version", "backend max-page-order unreadable");
-		rc = -EPROTONOSUPPORT;
-		goto out;
-	}
-	if (fe->max_order > PVCALLS_WIRE_MAX_RING_ORDER)
-		fe->max_order = PVCALLS_WIRE_MAX_RING_ORDER;
-	{
-		uint32_t hint = 0;
-
-		fe->wait_hint = read_uint(t, fe->backend, PVC_XB_KEY_WAIT_HINT, &hint) == 0 &&
-				hint == 1;
-	}
-	rc = 0;
-out:
-	pvcalls_transport_store_unwatch(t, fe->backend, "pvcalls-fe-probe");
+	rc = pvc_xb_wait_state(t, dir, mask, deadline_ms, state);
+	pvcalls_transport_store_unwatch(t, dir, token);
 	return rc;
 }
 
-int pvc_xb_front_connect(pvcalls_transport *t, const struct pvc_xb_front *fe,
-			 uint32_t ring_ref, uint32_t port, bool wait_hint, int timeout_ms)
-{
-	int64_t deadline = pvc_now_ms() + timeout_ms;
-	char path[PVC_XB_PATH];
-	uint32_t txn, state;
-	int rc, tries = 0;
+/* ---------------------------------------------------------------------- */
+/* Versions                                                               */
 
-	/* version, ring-ref and port appear together with Initialised. */
-	do {
+bool pvc_xb_versions_has(const char *versions, uint32_t version)
+{
+	char want[16];
+	size_t wn = (size_t)snprintf(want, sizeof(want), "%u", version);
+	const char *p = versions;
+
+	while (*p) {
+		size_t n = strcspn(p, ",");
+
+		if (n == wn && !memcmp(p, want, n))
+			return true;
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return false;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Published nodes                                                        */
+
+int pvc_xb_write_offer(pvcalls_transport *t, uint32_t txn, const char *bedir,
+		       const struct pvc_xb_offer *o)
+{
+	int rc = pvc_xb_write(t, txn, bedir, PVCALLS_WIRE_KEY_VERSIONS, PVCALLS_WIRE_VERSIONS);
+
+	if (rc == 0)
+		rc = pvc_xb_write_uint(t, txn, bedir, PVCALLS_WIRE_KEY_MAX_PAGE_ORDER,
+				       o->max_order);
+	if (rc == 0)
+		rc = pvc_xb_write(t, txn, bedir, PVCALLS_WIRE_KEY_FUNCTION_CALLS,
+				  PVCALLS_WIRE_FUNCTION_CALLS);
+	if (rc == 0 && o->wait_hint)
+		rc = pvc_xb_write(t, txn, bedir, PVC_XB_KEY_WAIT_HINT, "1");
+	return rc;
+}
+
+int pvc_xb_read_offer(pvcalls_transport *t, const char *bedir, struct pvc_xb_offer *o)
+{
+	char buf[PVC_XB_PATH];
+	uint32_t fc, hint = 0;
+	int rc;
+
+	memset(o, 0, sizeof(*o));
+	rc = pvc_xb_read(t, PVCALLS_STORE_NO_TXN, bedir, PVCALLS_WIRE_KEY_VERSIONS, buf,
+			 sizeof(buf));
+	if (rc < 0 || !pvc_xb_versions_has(buf, PVC_XB_VERSION)) {
+		pvc_err("xenbus.version", "backend versions \"%s\" lack 1", rc < 0 ? "" : buf);
+		return -EPROTONOSUPPORT;
+	}
+	rc = pvc_xb_read_uint(t, PVCALLS_STORE_NO_TXN, bedir, PVCALLS_WIRE_KEY_FUNCTION_CALLS,
+			      &fc);
+	if (rc < 0 || fc != 1) {
+		pvc_err("xenbus.version", "backend function-calls is not 1");
+		return -EPROTONOSUPPORT;
+	}
+	rc = pvc_xb_read_uint(t, PVCALLS_STORE_NO_TXN, bedir, PVCALLS_WIRE_KEY_MAX_PAGE_ORDER,
+			      &o->max_order);
+	if (rc < 0) {
+		pvc_err("xenbus.version", "backend max-page-order unreadable");
+		return -EPROTONOSUPPORT;
+	}
+	if (o->max_order > PVCALLS_WIRE_MAX_RING_ORDER)
+		o->max_order = PVCALLS_WIRE_MAX_RING_ORDER;
+	o->wait_hint = pvc_xb_read_uint(t, PVCALLS_STORE_NO_TXN, bedir, PVC_XB_KEY_WAIT_HINT,
+					&hint) == 0 &&
+		       hint == 1;
+	return 0;
+}
+
+int pvc_xb_write_ring(pvcalls_transport *t, uint32_t txn, const char *fedir,
+		      const struct pvc_xb_ring *r)
+{
+	int rc = pvc_xb_write_uint(t, txn, fedir, PVCALLS_WIRE_KEY_VERSION, PVC_XB_VERSION);
+
+	if (rc == 0)
+		rc = pvc_xb_write_uint(t, txn, fedir, PVCALLS_WIRE_KEY_RING_REF, r->ring_ref);
+	if (rc == 0)
+		rc = pvc_xb_write_uint(t, txn, fedir, PVCALLS_WIRE_KEY_PORT, r->port);
+	if (rc == 0 && r->wait_hint)
+		rc = pvc_xb_write(t, txn, fedir, PVC_XB_KEY_WAIT_HINT, "1");
+	return rc;
+}
+
+int pvc_xb_read_ring(pvcalls_transport *t, const char *fedir, struct pvc_xb_ring *r)
+{
+	uint32_t hint = 0;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	rc = pvc_xb_read_uint(t, PVCALLS_STORE_NO_TXN, fedir, PVCALLS_WIRE_KEY_RING_REF,
+			      &r->ring_ref);
+	if (rc == 0)
+		rc = pvc_xb_read_uint(t, PVCALLS_STORE_NO_TXN, fedir, PVCALLS_WIRE_KEY_PORT,
+				      &r->port);
+	if (rc < 0)
+		return rc;
+	r->wait_hint = pvc_xb_read_uint(t, PVCALLS_STORE_NO_TXN, fedir, PVC_XB_KEY_WAIT_HINT,
+					&hint) == 0 &&
+		       hint == 1;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Transactions                                                           */
+
+int pvc_xb_transact(pvcalls_transport *t, pvc_xb_txn_fn *fn, void *arg)
+{
+	int rc = -EAGAIN;
+
+	for (int tries = 0; tries < PVC_XB_TXN_TRIES && rc == -EAGAIN; tries++) {
+		uint32_t txn;
+
 		rc = pvcalls_transport_store_txn_start(t, &txn);
 		if (rc < 0)
 			return rc;
-		if ((rc = join(path, fe->dev, PVCALLS_WIRE_KEY_VERSION)) == 0)
-			rc = pvcalls_transport_store_write(t, txn, path, "1");
-		if (rc == 0 && (rc = join(path, fe->dev, PVCALLS_WIRE_KEY_RING_REF)) == 0)
-			rc = pvcalls_transport_store_printf(t, txn, path, "%u", ring_ref);
-		if (rc == 0 && (rc = join(path, fe->dev, PVCALLS_WIRE_KEY_PORT)) == 0)
-			rc = pvcalls_transport_store_printf(t, txn, path, "%u", port);
-		if (rc == 0 && wait_hint && (rc = join(path, fe->dev, PVC_XB_KEY_WAIT_HINT)) == 0)
-			rc = pvcalls_transport_store_write(t, txn, path, "1");
-		if (rc == 0 && (rc = join(path, fe->dev, PVCALLS_WIRE_KEY_STATE)) == 0)
-			rc = pvcalls_transport_store_printf(t, txn, path, "%u",
-							    PVCALLS_XENBUS_INITIALISED);
+		rc = fn(t, txn, arg);
 		if (rc < 0) {
 			pvcalls_transport_store_txn_end(t, txn, true);
 			return rc;
 		}
 		rc = pvcalls_transport_store_txn_end(t, txn, false);
-	} while (rc == -EAGAIN && ++tries < 16);
-	if (rc < 0)
-		return rc;
-
-	rc = pvcalls_transport_store_watch(t, fe->backend, "pvcalls-fe-connect");
-	if (rc < 0)
-		return rc;
-	for (;;) {
-		rc = pvc_xb_read_state(t, fe->backend, &state);
-		if (rc < 0)
-			break;
-		if (state == PVCALLS_XENBUS_CONNECTED) {
-			rc = pvc_xb_set_state(t, fe->dev, PVCALLS_XENBUS_CONNECTED);
-			break;
-		}
-		if (state >= PVCALLS_XENBUS_CLOSING || state == PVCALLS_XENBUS_UNKNOWN) {
-			pvc_err("xenbus.backend-closed", "backend %s went %s while connecting",
-				fe->backend, pvc_xb_state_name(state));
-			rc = -ECONNREFUSED;
-			break;
-		}
-		rc = pvc_xb_wait_event(t, deadline);
-		if (rc < 0)
-			break;
-		if (rc == 0) {
-			pvc_err("xenbus.timeout", "backend %s did not connect (still %s)",
-				fe->backend, pvc_xb_state_name(state));
-			rc = -ETIMEDOUT;
-			break;
-		}
 	}
-	pvcalls_transport_store_unwatch(t, fe->backend, "pvcalls-fe-connect");
 	return rc;
 }

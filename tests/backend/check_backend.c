@@ -26,6 +26,7 @@
 #include "ring/barrier.h"
 #include "ring/wait_hint.h"
 #include "rawfe.h"
+#include "xenbus/xenbus.h"
 
 /* A data ring the raw frontend shares for CONNECT or ACCEPT. */
 struct rawring {
@@ -105,12 +106,12 @@ START_TEST(test_publish_and_initwait)
 	char v[64];
 
 	fe_setup(&fe, NULL);
-	ck_assert(pump_state(&fe, 2));
+	ck_assert(pump_state(&fe, PVCALLS_XENBUS_INITWAIT));
 	/* The frontend reads these, so read them as the guest. */
-	ck_assert_str_eq(rd(fe.t, fe.be, "versions", v), "1");
-	ck_assert_str_eq(rd(fe.t, fe.be, "max-page-order", v), "9");
-	ck_assert_str_eq(rd(fe.t, fe.be, "function-calls", v), "1");
-	ck_assert_str_eq(rd(fe.t, fe.be, "feature-wait-hint", v), "1");
+	ck_assert_str_eq(rd(fe.t, fe.be, PVCALLS_WIRE_KEY_VERSIONS, v), "1");
+	ck_assert_str_eq(rd(fe.t, fe.be, PVCALLS_WIRE_KEY_MAX_PAGE_ORDER, v), "9");
+	ck_assert_str_eq(rd(fe.t, fe.be, PVCALLS_WIRE_KEY_FUNCTION_CALLS, v), "1");
+	ck_assert_str_eq(rd(fe.t, fe.be, PVC_XB_KEY_WAIT_HINT, v), "1");
 	ck_assert_uint_eq(stats(&fe).frontends, 0);
 	fe_teardown(&fe);
 }
@@ -123,9 +124,9 @@ START_TEST(test_publish_options)
 	char v[64];
 
 	fe_setup(&fe, &o);
-	ck_assert(pump_state(&fe, 2));
-	ck_assert_str_eq(rd(fe.t, fe.be, "max-page-order", v), "4");
-	ck_assert_ptr_null(rd(fe.t, fe.be, "feature-wait-hint", v));
+	ck_assert(pump_state(&fe, PVCALLS_XENBUS_INITWAIT));
+	ck_assert_str_eq(rd(fe.t, fe.be, PVCALLS_WIRE_KEY_MAX_PAGE_ORDER, v), "4");
+	ck_assert_ptr_null(rd(fe.t, fe.be, PVC_XB_KEY_WAIT_HINT, v));
 	{
 		struct pvcalls_back_opts bad = { .limits.max_ring_order = 10 };
 		pvcalls_back *b2 = NULL;
@@ -147,18 +148,18 @@ START_TEST(test_connect_and_close)
 	ck_assert_int_eq(do_socket(&fe, 7), 0);
 
 	/* Closing: everything released, backend Closing; then Closed. */
-	wr(fe.t, fe.dev, "state", "5");
-	ck_assert(pump_state(&fe, 5));
+	fe_set_state(&fe, PVCALLS_XENBUS_CLOSING);
+	ck_assert(pump_state(&fe, PVCALLS_XENBUS_CLOSING));
 	ck_assert_uint_eq(stats(&fe).frontends, 0);
-	wr(fe.t, fe.dev, "state", "6");
-	ck_assert(pump_state(&fe, 6));
+	fe_set_state(&fe, PVCALLS_XENBUS_CLOSED);
+	ck_assert(pump_state(&fe, PVCALLS_XENBUS_CLOSED));
 	/* A frontend that comes back finds InitWait again... */
-	wr(fe.t, fe.dev, "state", "1");
-	ck_assert(pump_state(&fe, 2));
+	fe_set_state(&fe, PVCALLS_XENBUS_INITIALISING);
+	ck_assert(pump_state(&fe, PVCALLS_XENBUS_INITWAIT));
 	/* ...and one that reconnects straight from Closed is served, as by
 	 * Linux's backend, on its new ring. */
-	wr(fe.t, fe.dev, "state", "6");
-	ck_assert(pump_state(&fe, 6));
+	fe_set_state(&fe, PVCALLS_XENBUS_CLOSED);
+	ck_assert(pump_state(&fe, PVCALLS_XENBUS_CLOSED));
 	fe_connect(&fe, false, false);
 	ck_assert_int_eq(do_socket(&fe, 7), 0);
 	fe_teardown(&fe);
@@ -170,15 +171,15 @@ START_TEST(test_bad_ring_ref_stays_put)
 	struct rawfe fe;
 
 	fe_setup(&fe, NULL);
-	ck_assert(pump_state(&fe, 2));
-	wr(fe.t, fe.dev, "ring-ref", "12345");
-	wr(fe.t, fe.dev, "port", "1");
-	wr(fe.t, fe.dev, "state", "3");
+	ck_assert(pump_state(&fe, PVCALLS_XENBUS_INITWAIT));
+	wr(fe.t, fe.dev, PVCALLS_WIRE_KEY_RING_REF, "12345");
+	wr(fe.t, fe.dev, PVCALLS_WIRE_KEY_PORT, "1");
+	fe_set_state(&fe, PVCALLS_XENBUS_INITIALISED);
 	pump(fe.b, 100);
-	ck_assert_uint_eq(be_state(&fe), 2);
-	wr(fe.t, fe.dev, "ring-ref", "not a number");
+	ck_assert_uint_eq(be_state(&fe), PVCALLS_XENBUS_INITWAIT);
+	wr(fe.t, fe.dev, PVCALLS_WIRE_KEY_RING_REF, "not a number");
 	pump(fe.b, 50);
-	ck_assert_uint_eq(be_state(&fe), 2);
+	ck_assert_uint_eq(be_state(&fe), PVCALLS_XENBUS_INITWAIT);
 	ck_assert_uint_eq(stats(&fe).frontends, 0);
 	fe_teardown(&fe);
 }
@@ -211,7 +212,7 @@ START_TEST(test_frontend_death)
 	ck_assert_uint_eq(stats(&fe).active_sockets, 0);
 	pump(fe.b, 20);
 	/* Nothing was written back into the dead domain's directory. */
-	ck_assert_ptr_null(rd(fe.hub, fe.be, "state", v));
+	ck_assert_ptr_null(rd(fe.hub, fe.be, PVCALLS_WIRE_KEY_STATE, v));
 	ck_assert_int_eq(stats(&fe).commands[PVCALLS_WIRE_CONNECT], 1);
 	close(lfd);
 	fe_teardown(&fe);
@@ -342,16 +343,16 @@ START_TEST(test_cmd_ring_violation)
 	sr = fe.page;
 	pvc_store_release(&sr->req_prod, pvc_read_once(&sr->req_prod) + 100);
 	pvcalls_transport_evtchn_notify(fe.t, fe.port);
-	ck_assert(pump_state(&fe, 5));
+	ck_assert(pump_state(&fe, PVCALLS_XENBUS_CLOSING));
 	ck_assert_uint_eq(stats(&fe).protocol_errors, 1);
 	ck_assert_uint_eq(stats(&fe).frontends, 0);
 	/* Its state still says Connected: no reconnection on a mere write. */
 	wr(fe.t, fe.dev, "anything", "1");
 	pump(fe.b, 50);
-	ck_assert_uint_eq(be_state(&fe), 5);
+	ck_assert_uint_eq(be_state(&fe), PVCALLS_XENBUS_CLOSING);
 	ck_assert_uint_eq(stats(&fe).protocol_errors, 1);
-	wr(fe.t, fe.dev, "state", "6");
-	ck_assert(pump_state(&fe, 6));
+	fe_set_state(&fe, PVCALLS_XENBUS_CLOSED);
+	ck_assert(pump_state(&fe, PVCALLS_XENBUS_CLOSED));
 	fe_teardown(&fe);
 }
 END_TEST
@@ -674,7 +675,7 @@ START_TEST(test_data_ring_violation)
 	ck_assert_int_eq(pvc_load_acquire(&intf->out_error), -71);
 	/* The frontend and its other socket carry on. */
 	ck_assert_uint_eq(stats(&fe).frontends, 1);
-	ck_assert_uint_eq(be_state(&fe), 4);
+	ck_assert_uint_eq(be_state(&fe), PVCALLS_XENBUS_CONNECTED);
 	ck_assert_int_eq(pvc_load_acquire(&((struct pvcalls_wire_data_intf *)rr2.intf_page)->in_error), 0);
 	ck_assert_int_eq(do_socket(&fe, 3), 0);
 	ring_unshare(&fe, &rr);

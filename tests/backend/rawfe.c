@@ -9,17 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "rawfe.h"
+#include "xenbus/xenbus.h"
 
+/* The library's clock (common/clock.h), for tests that do not include it. */
 int64_t now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return pvc_now_ms();
 }
 
 char *rd(pvcalls_transport *t, const char *dir, const char *key, char *buf)
@@ -40,11 +38,17 @@ void wr(pvcalls_transport *t, const char *dir, const char *key, const char *v)
 	ck_assert_int_eq(pvcalls_transport_store_write(t, PVCALLS_STORE_NO_TXN, p, v), 0);
 }
 
+/* As the hub sees it; absent or garbage reads as Unknown. */
 unsigned be_state(struct rawfe *fe)
 {
-	char v[64];
+	uint32_t st;
 
-	return rd(fe->hub, fe->be, "state", v) ? (unsigned)atoi(v) : 0;
+	return pvc_xb_read_state(fe->hub, fe->be, &st) == 0 ? st : PVCALLS_XENBUS_UNKNOWN;
+}
+
+void fe_set_state(struct rawfe *fe, uint32_t state)
+{
+	ck_assert_int_eq(pvc_xb_set_state(fe->t, fe->dev, state), 0);
 }
 
 /* Runs the backend until @state shows in the backend directory. */
@@ -74,30 +78,28 @@ void fe_setup(struct rawfe *fe, const struct pvcalls_back_opts *opts)
 	ck_assert_int_eq(pvcalls_shm_pair(NULL, NULL, &fe->hub, &fe->t), 0);
 	ck_assert_int_eq(pvcalls_back_new(fe->hub, opts, &fe->b), 0);
 	ck_assert_int_eq(pvcalls_transport_local_domid(fe->t, &fe->domid), 0);
-	snprintf(fe->dev, sizeof(fe->dev), "/local/domain/%u/device/pvcalls/0", fe->domid);
-	snprintf(fe->be, sizeof(fe->be), "/local/domain/0/backend/pvcalls/%u/0", fe->domid);
+	ck_assert_int_eq(pvc_xb_front_dir(fe->dev, sizeof(fe->dev), fe->domid, 0), 0);
+	ck_assert_int_eq(pvc_xb_back_dir(fe->be, sizeof(fe->be), 0, fe->domid, 0), 0);
 	fe->next_req = 0;
 }
 
-/* The frontend half of the negotiation, by hand (@initwait: wait for it first). */
+/* The frontend half of the negotiation, by hand (@initwait: wait for it
+ * first): the ring's nodes, then Initialised, each its own write. */
 void fe_connect(struct rawfe *fe, bool hint, bool initwait)
 {
-	char v[16];
+	struct pvc_xb_ring r = { .wait_hint = hint };
 
 	if (initwait)
-		ck_assert(pump_state(fe, 2));
+		ck_assert(pump_state(fe, PVCALLS_XENBUS_INITWAIT));
 	ck_assert_int_eq(pvcalls_transport_share(fe->t, 0, 1, true, &fe->ref, &fe->page), 0);
 	pvcalls_cmd_sring_init(fe->page);
 	pvcalls_cmd_front_init(&fe->cmd, fe->page);
 	ck_assert_int_eq(pvcalls_transport_evtchn_alloc_unbound(fe->t, 0, &fe->port), 0);
-	snprintf(v, sizeof(v), "%u", fe->ref);
-	wr(fe->t, fe->dev, "ring-ref", v);
-	snprintf(v, sizeof(v), "%u", fe->port);
-	wr(fe->t, fe->dev, "port", v);
-	if (hint)
-		wr(fe->t, fe->dev, "feature-wait-hint", "1");
-	wr(fe->t, fe->dev, "state", "3");
-	ck_assert(pump_state(fe, 4));
+	r.ring_ref = fe->ref;
+	r.port = fe->port;
+	ck_assert_int_eq(pvc_xb_write_ring(fe->t, PVCALLS_STORE_NO_TXN, fe->dev, &r), 0);
+	fe_set_state(fe, PVCALLS_XENBUS_INITIALISED);
+	ck_assert(pump_state(fe, PVCALLS_XENBUS_CONNECTED));
 }
 
 void fe_teardown(struct rawfe *fe)

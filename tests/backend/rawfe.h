@@ -31,11 +31,15 @@ struct rawfe {
 	uint32_t next_req;
 };
 
+/* pvc_now_ms(), for tests that do not include src/common/clock.h. */
 int64_t now_ms(void);
 /* Store nodes under @dir; rd returns NULL when absent (buf: 64 bytes). */
 char *rd(pvcalls_transport *t, const char *dir, const char *key, char *buf);
 void wr(pvcalls_transport *t, const char *dir, const char *key, const char *v);
+/* The backend's state (a PVCALLS_XENBUS_* value; absent: Unknown). */
 unsigned be_state(struct rawfe *fe);
+/* Writes the frontend's state (a PVCALLS_XENBUS_* value). */
+void fe_set_state(struct rawfe *fe, uint32_t state);
 /* Runs the backend until @state shows in its directory (T_MS at most). */
 bool pump_state(struct rawfe *fe, unsigned state);
 /* Runs the backend for @ms. */

@@ -12,10 +12,7 @@
 
 static int read_node(struct fe *fe, const char *key, char *buf, size_t len)
 {
-	char path[PVC_XB_PATH + 32];
-
-	snprintf(path, sizeof(path), "%s/%s", fe->xb.backend, key);
-	return pvcalls_transport_store_read(fe->t, PVCALLS_STORE_NO_TXN, path, buf, len);
+	return pvc_xb_read(fe->t, PVCALLS_STORE_NO_TXN, fe->xb.backend, key, buf, len);
 }
 
 /* Backend nodes are published, with the right values, before InitWait. */

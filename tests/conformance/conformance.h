@@ -25,7 +25,7 @@
 #include <pvcalls/transport.h>
 #include <pvcalls/wire.h>
 
-#include "xenbus/xenbus.h"
+#include "frontend/front_xenbus.h" /* struct pvc_xb_front: we probe as the frontend does */
 
 /*
  * Wire errno values (Linux numbering, negative). Spelled out so that the

@@ -225,24 +225,14 @@ int fe_backend_state(struct fe *fe)
 
 int fe_wait_backend_state(struct fe *fe, uint32_t lo, uint32_t hi, int timeout_ms)
 {
-	int64_t deadline = pvc_now_ms() + timeout_ms;
-	int st, rc;
+	uint32_t mask = PVC_XB_MASK_FROM(lo), st;
+	int rc;
 
-	rc = pvcalls_transport_store_watch(fe->t, fe->xb.backend, "conf-state");
-	if (rc < 0)
-		return rc;
-	for (;;) {
-		st = fe_backend_state(fe);
-		if (st >= 0 && (uint32_t)st >= lo && (uint32_t)st <= hi)
-			break;
-		rc = pvc_xb_wait_event(fe->t, deadline);
-		if (rc <= 0) {
-			st = rc < 0 ? rc : -ETIMEDOUT;
-			break;
-		}
-	}
-	pvcalls_transport_store_unwatch(fe->t, fe->xb.backend, "conf-state");
-	return st;
+	if (hi < 31)
+		mask &= ~PVC_XB_MASK_FROM(hi + 1);
+	rc = pvc_xb_watch_state(fe->t, fe->xb.backend, "conf-state", mask,
+				pvc_now_ms() + timeout_ms, &st);
+	return rc < 0 ? rc : (int)st;
 }
 
 /* ------------------------------------------------------------------ */

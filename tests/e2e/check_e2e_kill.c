@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "e2e.h"
+#include "xenbus/xenbus.h"
 
 extern char **environ;
 
@@ -793,14 +794,14 @@ START_TEST(guest_reopens_stale_device)
 	struct e2e_env e;
 	struct conns c, c2;
 	uint32_t gid, st = 0;
-	char path[128];
+	char dev[PVC_XB_PATH];
 	int rc;
 
 	e2e_env_start(&e, NULL);
 	open_conns(&e, &c);
 	ck_assert_int_eq(pvcalls_transport_local_domid(e.guest, &gid), 0);
-	snprintf(path, sizeof(path), "/local/domain/%u/device/pvcalls/0/state", gid);
-	ck_assert_int_eq(pvcalls_transport_store_read_uint(e.guest, 0, path, &st), 0);
+	ck_assert_int_eq(pvc_xb_front_dir(dev, sizeof(dev), gid, 0), 0);
+	ck_assert_int_eq(pvc_xb_read_state(e.guest, dev, &st), 0);
 	ck_assert_uint_eq(st, PVCALLS_XENBUS_CONNECTED);
 	abandoned_fe = e.fe;
 	e.fe = NULL;

@@ -21,6 +21,8 @@
 #include <pvcalls/ring.h>
 #include <pvcalls/shm.h>
 
+#include "xenbus/xenbus.h"
+
 enum mode {
 	GOOD,          /* well-formed answers */
 	STALE_FIRST,   /* a response with a stale generation, then the right one */
@@ -47,22 +49,6 @@ struct rawbe {
 	struct pvcalls_wire_request held_req;
 	pthread_t th;
 };
-
-static int store_uint(pvcalls_transport *t, const char *dir, const char *key, uint32_t *v)
-{
-	char p[256];
-
-	snprintf(p, sizeof(p), "%s/%s", dir, key);
-	return pvcalls_transport_store_read_uint(t, 0, p, v);
-}
-
-static void store_put(pvcalls_transport *t, const char *dir, const char *key, const char *v)
-{
-	char p[256];
-
-	snprintf(p, sizeof(p), "%s/%s", dir, key);
-	ck_assert_int_eq(pvcalls_transport_store_write(t, 0, p, v), 0);
-}
 
 static void answer(struct rawbe *b, const struct pvcalls_wire_request *req)
 {
@@ -141,8 +127,9 @@ static void *rawbe_main(void *arg)
 
 		poll(&pfd, 1, 20);
 		/* Follow the frontend to Closing, as a backend must. */
-		if (store_uint(b->hub, b->fedir, "state", &fstate) == 0 && fstate == 5)
-			store_put(b->hub, b->bedir, "state", "5");
+		if (pvc_xb_read_state(b->hub, b->fedir, &fstate) == 0 &&
+		    fstate == PVCALLS_XENBUS_CLOSING)
+			pvc_xb_set_state(b->hub, b->bedir, PVCALLS_XENBUS_CLOSING);
 		while (pvcalls_transport_evtchn_pending(b->hub, &p) > 0)
 			pvcalls_transport_evtchn_unmask(b->hub, p);
 		for (;;) {
@@ -164,27 +151,24 @@ static void *rawbe_main(void *arg)
 static void *negotiate(void *arg)
 {
 	struct rawbe *b = arg;
-	uint32_t state = 0, ref, port;
+	struct pvc_xb_offer offer = { .max_order = 4 }; /* and no wait hints */
+	struct pvc_xb_ring r;
 	void *page;
+	int rc;
 
-	store_put(b->hub, b->bedir, "versions", "1");
-	store_put(b->hub, b->bedir, "max-page-order", "4");
-	store_put(b->hub, b->bedir, "function-calls", "1");
-	store_put(b->hub, b->bedir, "state", "2");
-	for (int i = 0; i < 500 && state != 3; i++) {
-		usleep(10000);
-		store_uint(b->hub, b->fedir, "state", &state);
-	}
-	if (state != 3)
+	if (pvc_xb_write_offer(b->hub, PVCALLS_STORE_NO_TXN, b->bedir, &offer) < 0 ||
+	    pvc_xb_set_state(b->hub, b->bedir, PVCALLS_XENBUS_INITWAIT) < 0)
 		return NULL;
-	store_uint(b->hub, b->fedir, "ring-ref", &ref);
-	store_uint(b->hub, b->fedir, "port", &port);
-	if (pvcalls_transport_map(b->hub, b->gid, 1, &ref, true, &page) < 0 ||
-	    pvcalls_transport_evtchn_bind(b->hub, b->gid, port, &b->port) < 0)
+	rc = pvc_xb_watch_state(b->hub, b->fedir, "rawbe", PVC_XB_MASK(PVCALLS_XENBUS_INITIALISED),
+				pvc_now_ms() + 5000, NULL);
+	if (rc < 0 || pvc_xb_read_ring(b->hub, b->fedir, &r) < 0)
+		return NULL;
+	if (pvcalls_transport_map(b->hub, b->gid, 1, &r.ring_ref, true, &page) < 0 ||
+	    pvcalls_transport_evtchn_bind(b->hub, b->gid, r.port, &b->port) < 0)
 		return NULL;
 	b->page = page;
 	pvcalls_cmd_back_init(&b->ring, page);
-	store_put(b->hub, b->bedir, "state", "4");
+	pvc_xb_set_state(b->hub, b->bedir, PVCALLS_XENBUS_CONNECTED);
 	return rawbe_main(b);
 }
 
@@ -200,8 +184,8 @@ static void setup(void)
 	memset(be, 0, sizeof(*be));
 	ck_assert_int_eq(pvcalls_shm_pair(NULL, NULL, &be->hub, &be->guest), 0);
 	ck_assert_int_eq(pvcalls_transport_local_domid(be->guest, &be->gid), 0);
-	snprintf(be->bedir, sizeof(be->bedir), "/local/domain/0/backend/pvcalls/%u/0", be->gid);
-	snprintf(be->fedir, sizeof(be->fedir), "/local/domain/%u/device/pvcalls/0", be->gid);
+	ck_assert_int_eq(pvc_xb_back_dir(be->bedir, sizeof(be->bedir), 0, be->gid, 0), 0);
+	ck_assert_int_eq(pvc_xb_front_dir(be->fedir, sizeof(be->fedir), be->gid, 0), 0);
 	pthread_create(&be->th, NULL, negotiate, be);
 	ck_assert_int_eq(pvcalls_front_open(be->guest, &o, &fe), 0);
 }
