@@ -228,8 +228,9 @@ struct pvcalls_ext_dgram_hdr {
 #define PVCALLS_EXT_DGRAM_MAX_INET 65507u
 #define PVCALLS_EXT_DGRAM_MAX_INET6 65527u
 /** Ring bytes a record of @p len payload bytes takes. */
-#define PVCALLS_EXT_DGRAM_RECORD_LEN(len) \
-	(PVCALLS_EXT_DGRAM_HDR_LEN + (((len) + PVCALLS_EXT_DGRAM_ALIGN - 1u) & ~(PVCALLS_EXT_DGRAM_ALIGN - 1u)))
+#define PVCALLS_EXT_DGRAM_RECORD_LEN(len)                                 \
+	(PVCALLS_EXT_DGRAM_HDR_LEN +                                      \
+	 (((len) + PVCALLS_EXT_DGRAM_ALIGN - 1u) & ~(PVCALLS_EXT_DGRAM_ALIGN - 1u)))
 /**@}*/
 
 /** @name The wait-hint extension (docs/extensions.md, "Wait hints") */
@@ -244,6 +245,8 @@ struct pvcalls_ext_dgram_hdr {
 #else
 #define PVCALLS_EXT_ASSERT(c, m) _Static_assert(c, m)
 #endif
+#define PVCALLS_EXT_MSZ(m, n) \
+	PVCALLS_EXT_ASSERT(sizeof(((struct pvcalls_ext_request *)0)->u.m) == (n), #m " is " #n " bytes")
 #define PVCALLS_EXT_OFF(t, f, o) \
 	PVCALLS_EXT_ASSERT(offsetof(struct t, f) == (o), #t "." #f " at " #o)
 
@@ -270,11 +273,11 @@ PVCALLS_EXT_OFF(pvcalls_ext_request, u.dgram_rings.id, 8);
 PVCALLS_EXT_OFF(pvcalls_ext_request, u.dgram_rings.ref, 16);
 PVCALLS_EXT_OFF(pvcalls_ext_request, u.dgram_rings.evtchn, 20);
 PVCALLS_EXT_ASSERT(sizeof(((struct pvcalls_ext_request *)0)->u) == 56, "union is 56 bytes");
-PVCALLS_EXT_ASSERT(sizeof(((struct pvcalls_ext_request *)0)->u.shutdown) == 16, "shutdown is 16 bytes");
-PVCALLS_EXT_ASSERT(sizeof(((struct pvcalls_ext_request *)0)->u.getname) == 16, "getname is 16 bytes");
-PVCALLS_EXT_ASSERT(sizeof(((struct pvcalls_ext_request *)0)->u.setsockopt) == 32, "setsockopt is 32 bytes");
-PVCALLS_EXT_ASSERT(sizeof(((struct pvcalls_ext_request *)0)->u.getsockopt) == 16, "getsockopt is 16 bytes");
-PVCALLS_EXT_ASSERT(sizeof(((struct pvcalls_ext_request *)0)->u.dgram_rings) == 16, "dgram_rings is 16 bytes");
+PVCALLS_EXT_MSZ(shutdown, 16);
+PVCALLS_EXT_MSZ(getname, 16);
+PVCALLS_EXT_MSZ(setsockopt, 32);
+PVCALLS_EXT_MSZ(getsockopt, 16);
+PVCALLS_EXT_MSZ(dgram_rings, 16);
 
 PVCALLS_EXT_ASSERT(sizeof(struct pvcalls_ext_response) == sizeof(struct pvcalls_wire_response),
 		   "extension responses are v1-sized");
@@ -344,6 +347,7 @@ PVCALLS_EXT_ASSERT((PVCALLS_EXT_SHUTDOWN & PVCALLS_EXT_CMD_MASK) == PVCALLS_EXT_
 PVCALLS_EXT_ASSERT(PVCALLS_EXT_CMD_BASE < 0x80000000u, "below 2^31");
 
 #undef PVCALLS_EXT_OFF
+#undef PVCALLS_EXT_MSZ
 
 #ifdef __cplusplus
 }
