@@ -4,7 +4,7 @@
  * fe->lock on the way: one sender (s->tx_lock) and one receiver
  * (s->rx_lock) per socket own their direction of the ring; fe->lock is
  * taken only to look the socket up and, when the ring stays full or
- * empty past the spin, to sleep.
+ * empty past the spin, to sleep (data_wait).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -26,50 +26,38 @@ static void notify_data(pvcalls_front *fe, struct fsock *s)
 	pvcalls_transport_evtchn_notify(fe->t, s->r.port);
 }
 
+/* One direction of one socket's ring: what a data wait watches. */
 struct data_arg {
 	struct fsock *s;
+	bool tx;
 };
 
-static bool pred_tx(pvcalls_front *fe, void *arg)
+/* The ring alone can go on: room to send (or data to read) or an error.
+ * Reads no socket state, so it is safe without fe->lock, under the
+ * direction's lock. */
+static bool ring_ready(const struct data_arg *a)
 {
-	struct fsock *s = ((struct data_arg *)arg)->s;
+	pvcalls_data_ring *r = &a->s->r.ring;
 
-	(void)fe;
-	return s->closing || !s->r.valid || pvcalls_data_tx_free(&s->r.ring) != 0 ||
-	       pvcalls_data_tx_error(&s->r.ring) != 0;
+	if (a->tx)
+		return pvcalls_data_tx_free(r) != 0 || pvcalls_data_tx_error(r) != 0;
+	return pvcalls_data_rx_queued(r) != 0 || pvcalls_data_rx_error(r) != 0;
 }
 
-static bool pred_rx(pvcalls_front *fe, void *arg)
+/* The same, or the socket is going away. Lock held. */
+static bool pred_data(pvcalls_front *fe, void *arg)
 {
-	struct fsock *s = ((struct data_arg *)arg)->s;
+	struct data_arg *a = arg;
 
 	(void)fe;
-	return s->closing || !s->r.valid || pvcalls_data_rx_queued(&s->r.ring) != 0 ||
-	       pvcalls_data_rx_error(&s->r.ring) != 0;
-}
-
-/* Ring-only conditions, safe without fe->lock (no socket state read). */
-static bool ring_tx_ready(pvcalls_front *fe, void *arg)
-{
-	struct fsock *s = ((struct data_arg *)arg)->s;
-
-	(void)fe;
-	return pvcalls_data_tx_free(&s->r.ring) != 0 || pvcalls_data_tx_error(&s->r.ring) != 0;
-}
-
-static bool ring_rx_ready(pvcalls_front *fe, void *arg)
-{
-	struct fsock *s = ((struct data_arg *)arg)->s;
-
-	(void)fe;
-	return pvcalls_data_rx_queued(&s->r.ring) != 0 || pvcalls_data_rx_error(&s->r.ring) != 0;
+	return a->s->closing || !a->s->r.valid || ring_ready(a);
 }
 
 /*
- * Spins on a ring condition without any lock, for up to *@budget us;
- * true if it came true. *@t0 is when the spin started.
+ * Spins on the ring without any lock, for up to *@budget us; true if it
+ * became ready. *@t0 is when the spin started.
  */
-static bool spin_ring(pvcalls_front *fe, pred_fn pred, void *arg, uint32_t *budget, int64_t *t0)
+static bool spin_ring(pvcalls_front *fe, const struct data_arg *a, uint32_t *budget, int64_t *t0)
 {
 	int64_t end;
 
@@ -78,11 +66,11 @@ static bool spin_ring(pvcalls_front *fe, pred_fn pred, void *arg, uint32_t *budg
 		return false;
 	end = *t0 + pvc_fe_spin_budget(fe, budget);
 	do {
-		/* One PAUSE (~30 ns) per look: the predicate reads one or two
+		/* One PAUSE (~30 ns) per look: ring_ready() reads one or two
 		 * shared words; the clock is read every 16 looks. */
 		for (int k = 0; k < 16; k++) {
 			cpu_relax();
-			if (pred(fe, arg)) {
+			if (ring_ready(a)) {
 				pvc_fe_spin_learn(fe, budget, pvc_now_us() - *t0, false);
 				return true;
 			}
@@ -91,13 +79,47 @@ static bool spin_ring(pvcalls_front *fe, pred_fn pred, void *arg, uint32_t *budg
 	return false;
 }
 
-/* Enters a data call: looks the socket up and takes one of its locks. */
+/*
+ * Waits until the ring of @s can go on in direction @tx: spins for the
+ * direction's budget, then sleeps with the socket's wait hint raised.
+ * The direction's lock held, fe->lock not.
+ * @return 0: look at the ring again; -EAGAIN at @deadline; -EBADF
+ *         (released) or -ENOTCONN (backend gone).
+ */
+static int data_wait(pvcalls_front *fe, struct fsock *s, bool tx, int64_t deadline)
+{
+	struct data_arg a = { .s = s, .tx = tx };
+	uint32_t *budget = tx ? &s->spin_tx : &s->spin_rx;
+	struct fe_waiter w = {
+		.pred = pred_data,
+		.arg = &a,
+		.deadline = deadline,
+		.hints = &s,
+		.nhints = 1,
+		.spun = true,
+	};
+	int64_t t0;
+	int rc;
+
+	if (spin_ring(fe, &a, budget, &t0))
+		return 0;
+	pthread_mutex_lock(&fe->lock);
+	rc = pvc_fe_wait(fe, &w);
+	if (rc == 0 && s->closing)
+		rc = fe->dead ? -ENOTCONN : -EBADF;
+	pthread_mutex_unlock(&fe->lock);
+	if (rc == 0 && fe->spin_us)
+		pvc_fe_spin_learn(fe, budget, pvc_now_us() - t0, true);
+	return rc == -ETIMEDOUT ? -EAGAIN : rc;
+}
+
+/* Socket state a data call needs, read under fe->lock once. */
 struct dsnap {
 	bool connected, nonblock;
 	int64_t deadline;
 };
 
-/* Socket state a data call needs, read under fe->lock once. */
+/* Enters a data call: looks the socket up and takes one of its locks. */
 static struct fsock *data_enter(pvcalls_front *fe, int h, bool tx, struct dsnap *d)
 {
 	struct fsock *s;
@@ -125,11 +147,9 @@ static void data_leave(pvcalls_front *fe, struct fsock *s, bool tx)
 
 ssize_t pvcalls_front_send(pvcalls_front *fe, int h, const void *buf, size_t len, int flags)
 {
-	struct data_arg a;
 	struct fsock *s;
 	size_t total = 0;
 	ssize_t rc = 0;
-	int64_t deadline, t0;
 	struct dsnap d;
 
 	if (!fe || (!buf && len))
@@ -139,8 +159,6 @@ ssize_t pvcalls_front_send(pvcalls_front *fe, int h, const void *buf, size_t len
 	s = data_enter(fe, h, true, &d);
 	if (!s)
 		return -EBADF;
-	a.s = s;
-	deadline = d.deadline;
 	if (!d.connected) {
 		rc = -ENOTCONN;
 		goto out;
@@ -170,19 +188,7 @@ ssize_t pvcalls_front_send(pvcalls_front *fe, int h, const void *buf, size_t len
 			rc = -EAGAIN;
 			break;
 		}
-		if (spin_ring(fe, ring_tx_ready, &a, &s->spin_tx, &t0))
-			continue;
-		pthread_mutex_lock(&fe->lock);
-		rc = pvc_fe_wait(fe, &(struct fe_waiter){ .pred = pred_tx, .arg = &a,
-							  .deadline = deadline, .hints = &s,
-							  .nhints = 1, .spun = true });
-		if (rc == 0 && s->closing)
-			rc = fe->dead ? -ENOTCONN : -EBADF;
-		pthread_mutex_unlock(&fe->lock);
-		if (rc == 0 && fe->spin_us)
-			pvc_fe_spin_learn(fe, &s->spin_tx, pvc_now_us() - t0, true);
-		if (rc == -ETIMEDOUT)
-			rc = -EAGAIN;
+		rc = data_wait(fe, s, true, d.deadline);
 		if (rc < 0)
 			break;
 	}
@@ -194,10 +200,8 @@ out:
 ssize_t pvcalls_front_recv(pvcalls_front *fe, int h, void *buf, size_t len, int flags)
 {
 	unsigned rflags = (flags & MSG_PEEK) ? PVCALLS_DATA_PEEK : 0;
-	struct data_arg a;
 	struct fsock *s;
 	ssize_t rc;
-	int64_t deadline, t0;
 	struct dsnap d;
 
 	if (!fe || (!buf && len))
@@ -207,8 +211,6 @@ ssize_t pvcalls_front_recv(pvcalls_front *fe, int h, void *buf, size_t len, int 
 	s = data_enter(fe, h, false, &d);
 	if (!s)
 		return -EBADF;
-	a.s = s;
-	deadline = d.deadline;
 	if (!d.connected) {
 		rc = -ENOTCONN;
 		goto out;
@@ -240,19 +242,7 @@ ssize_t pvcalls_front_recv(pvcalls_front *fe, int h, void *buf, size_t len, int 
 			rc = -EAGAIN;
 			break;
 		}
-		if (spin_ring(fe, ring_rx_ready, &a, &s->spin_rx, &t0))
-			continue;
-		pthread_mutex_lock(&fe->lock);
-		rc = pvc_fe_wait(fe, &(struct fe_waiter){ .pred = pred_rx, .arg = &a,
-							  .deadline = deadline, .hints = &s,
-							  .nhints = 1, .spun = true });
-		if (rc == 0 && s->closing)
-			rc = fe->dead ? -ENOTCONN : -EBADF;
-		pthread_mutex_unlock(&fe->lock);
-		if (rc == 0 && fe->spin_us)
-			pvc_fe_spin_learn(fe, &s->spin_rx, pvc_now_us() - t0, true);
-		if (rc == -ETIMEDOUT)
-			rc = -EAGAIN;
+		rc = data_wait(fe, s, false, d.deadline);
 		if (rc < 0)
 			break;
 	}
