@@ -12,18 +12,8 @@
 
 #include "common/clock.h"
 #include "frontend/front_priv.h"
-#include "ring/barrier.h"
 
 #define WIRE_ENOTCONN (-107) /* Linux's ENOTCONN: end of stream */
-
-/* prod - cons from the shared copies, or -EPROTO when impossible. */
-static int shared_distance(uint32_t *prod, uint32_t *cons, uint32_t size)
-{
-	uint32_t c = pvc_load_acquire(cons);
-	uint32_t d = pvc_load_acquire(prod) - c;
-
-	return d > size ? -EPROTO : (int)d;
-}
 
 /* Readiness of one entry. Lock held. May queue a POLL for a listener. */
 static short poll_one(pvcalls_front *fe, struct fsock *s, short events)
@@ -37,13 +27,8 @@ static short poll_one(pvcalls_front *fe, struct fsock *s, short events)
 		/* Other threads may be sending and receiving on this socket
 		 * and own the ring's private counters: look at the shared
 		 * indexes only (our own side's were published with release). */
-		int q = shared_distance(s->r.ring.rx_prod_sh, s->r.ring.rx_cons_sh,
-					s->r.ring.size);
-		int f = shared_distance(s->r.ring.tx_prod_sh, s->r.ring.tx_cons_sh,
-					s->r.ring.size);
-
-		if (f >= 0)
-			f = (int)s->r.ring.size - f;
+		int q = pvcalls_data_rx_queued_shared(&s->r.ring);
+		int f = pvcalls_data_tx_free_shared(&s->r.ring);
 
 		if (q < 0 || f < 0)
 			return POLLERR;

@@ -25,7 +25,6 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "frontend/front_priv.h"
-#include "ring/barrier.h"
 #include "ring/wait_hint.h"
 
 /*
@@ -164,13 +163,14 @@ static bool arm_hints(pvcalls_front *fe, struct fsock **hs, unsigned nhs)
  */
 static void spin_cmd(pvcalls_front *fe)
 {
-	uint32_t seen = fe->cmd.rsp_cons; /* pvc_fe_handle_responses() took up to here */
+	/* pvc_fe_handle_responses() took up to here. */
+	uint32_t seen = pvcalls_cmd_front_rsp_cons(&fe->cmd);
 
 	pthread_mutex_unlock(&fe->lock);
 	for (int k = 0; k < 32; k++) {
 		cpu_relax();
-		/* Pairs with the backend's release store of rsp_prod (push). */
-		if (pvc_load_acquire(&fe->cmd.sring->rsp_prod) != seen)
+		/* Any thread may peek (ring.h); the owner's get re-reads. */
+		if (pvcalls_cmd_front_rsp_prod(&fe->cmd) != seen)
 			break;
 	}
 	pthread_mutex_lock(&fe->lock);
