@@ -130,7 +130,10 @@ out:
 	return rc;
 }
 
-/* Tells the backend about ring progress unless the hint says it is awake. */
+/* ---------------------------------------------------------------------- */
+/* Socket calls                                                           */
+/* ---------------------------------------------------------------------- */
+
 int pvcalls_front_socket(pvcalls_front *fe, int domain, int type, int protocol)
 {
 	struct pvcalls_wire_request req;
@@ -410,6 +413,7 @@ out:
 	pthread_mutex_unlock(&fe->lock);
 	return rc;
 }
+
 static bool pred_sole_user(pvcalls_front *fe, void *arg)
 {
 	(void)fe;
@@ -494,6 +498,7 @@ int pvcalls_front_release(pvcalls_front *fe, int h)
 	pthread_mutex_unlock(&fe->lock);
 	return rc == -ENOTCONN ? 0 : rc;
 }
+
 int pvcalls_front_setopt(pvcalls_front *fe, int h, enum pvcalls_front_opt opt, int value)
 {
 	struct fsock *s;

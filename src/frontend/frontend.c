@@ -97,8 +97,8 @@ int pvcalls_front_open(pvcalls_transport *t, const struct pvcalls_front_opts *op
 		fe->order_default = 0;
 	else
 		fe->order_default = o.ring_order ? o.ring_order : PVCALLS_FRONT_DEFAULT_ORDER;
-	if (fe->order_default > fe->xb->max_order)
-		fe->order_default = fe->xb->max_order;
+	if (fe->order_default > fe->max_order)
+		fe->order_default = fe->max_order;
 	fe->hint = fe->xb->wait_hint && !o.no_wait_hint;
 
 	rc = pvcalls_transport_share(t, fe->xb->backend_id, 1, true, &fe->cmd_ref, &fe->cmd_page);
@@ -159,7 +159,7 @@ fail:
 		close(fe->kickfd);
 	pthread_cond_destroy(&fe->cond);
 	pthread_mutex_destroy(&fe->lock);
-	free(fe);
+	free(a);
 	return rc;
 }
 
@@ -235,7 +235,7 @@ void pvcalls_front_close(pvcalls_front *fe)
 	close(fe->kickfd);
 	pthread_cond_destroy(&fe->cond);
 	pthread_mutex_destroy(&fe->lock);
-	free(fe);
+	free(fe); /* the whole struct front_alloc: fe is its first member */
 }
 
 uint32_t pvcalls_front_max_order(const pvcalls_front *fe)
@@ -247,6 +247,7 @@ bool pvcalls_front_wait_hint(const pvcalls_front *fe)
 {
 	return fe->hint;
 }
+
 void pvcalls_front_get_stats(pvcalls_front *fe, struct pvcalls_front_stats *st)
 {
 	pthread_mutex_lock(&fe->lock);
