@@ -119,6 +119,25 @@ PVCALLS_API int pvcalls_cmd_front_get(pvcalls_cmd_front *r,
  */
 PVCALLS_API int pvcalls_cmd_front_final_check(pvcalls_cmd_front *r);
 
+/**
+ * Responses consumed so far (the private rsp_cons). Owner only, like get.
+ * Taken before handing the ring to other threads, it is the mark to pass
+ * to pvcalls_cmd_front_rsp_prod() comparisons: "has the backend produced
+ * past what I consumed".
+ */
+PVCALLS_API uint32_t pvcalls_cmd_front_rsp_cons(const pvcalls_cmd_front *r);
+
+/**
+ * The backend's rsp_prod as it is now, read once with acquire ordering
+ * (the responses it covers are visible). Unlike the calls above it may be
+ * used by any thread while the owner uses the ring: it reads only the
+ * shared word. For waiting: a thread that spins without the owner's lock
+ * watches it until it differs from a pvcalls_cmd_front_rsp_cons() mark,
+ * then lets the owner call get. The value is not validated: never use
+ * it to index the ring.
+ */
+PVCALLS_API uint32_t pvcalls_cmd_front_rsp_prod(const pvcalls_cmd_front *r);
+
 /** Attaches a backend to a page the frontend initialised; counters start at 0. */
 PVCALLS_API void pvcalls_cmd_back_init(pvcalls_cmd_back *r,
 				       struct pvcalls_wire_cmd_sring *sring);
@@ -281,6 +300,29 @@ PVCALLS_API ssize_t pvcalls_data_read(pvcalls_data_ring *r, void *buf, size_t le
 PVCALLS_API int pvcalls_data_rx_queued(pvcalls_data_ring *r);
 /** Free bytes in tx (for poll); -EPROTO on an impossible index. */
 PVCALLS_API int pvcalls_data_tx_free(pvcalls_data_ring *r);
+
+/**
+ * Bytes queued in rx, from the shared indexes only: the peer's producer
+ * index and the shared copy of our consumer index, each read once with
+ * acquire ordering. Unlike pvcalls_data_rx_queued() it reads no private
+ * counter, so any thread may call it while other threads send and
+ * receive on the ring (e.g. a poll on a socket that is being read).
+ *
+ * The answer is advisory: the peer can rewrite the shared copy of our
+ * index too, and a whole ring's worth passing between the two loads can
+ * look impossible. It is never outside [0, size]; do not size a copy by
+ * it, use pvcalls_data_rx_spans().
+ * @retval -EPROTO the shared indexes are more than size apart.
+ */
+PVCALLS_API int pvcalls_data_rx_queued_shared(const pvcalls_data_ring *r);
+
+/**
+ * Free bytes in tx, from the shared indexes only (the shared copy of our
+ * producer index and the peer's consumer index), for any thread; as
+ * advisory as pvcalls_data_rx_queued_shared().
+ * @retval -EPROTO the shared indexes are more than size apart.
+ */
+PVCALLS_API int pvcalls_data_tx_free_shared(const pvcalls_data_ring *r);
 
 /**
  * Error fields. in_error/out_error are written by the backend: in_error

@@ -1,5 +1,24 @@
 /* SPDX-License-Identifier: MIT */
-/* Frontend internals, shared by its source files. */
+/*
+ * Frontend internals, shared by its source files:
+ *   frontend.c    open, close, the backend's state (the only file that
+ *                 sees the XenBus negotiation), stats
+ *   front_wait.c  waiting: spinning, sleeping, the poller and dispatch
+ *   front_cmd.c   request slots, submitting and completing commands
+ *   front_sock.c  the socket table and the socket calls
+ *   front_data.c  send and recv on the data rings
+ *   front_poll.c  pvcalls_front_poll()
+ *
+ * Locking: fe->lock guards the socket table, the request slots, the
+ * command ring and all socket state. Data-ring traffic is lockless: one
+ * sender (s->tx_lock) and one receiver (s->rx_lock) per socket, taken
+ * before fe->lock when both are needed.
+ *
+ * Time: deadlines are absolute ms of CLOCK_MONOTONIC (common/clock.h).
+ * xenbus/xenbus.h still declares its own pvc_now_ms(), which clashes with
+ * clock.h's; so this header includes neither, frontend.c includes only
+ * xenbus.h and the other files only clock.h. Same clock either way.
+ */
 #ifndef PVCALLS_FRONT_PRIV_H
 #define PVCALLS_FRONT_PRIV_H
 
@@ -11,9 +30,8 @@
 #include <pvcalls/proto.h>
 #include <pvcalls/ring.h>
 
-#include "frontend/front_xenbus.h"
-
 #define NSLOTS PVCALLS_WIRE_CMD_RING_SIZE
+#define RELEASE_TIMEOUT_MS 30000 /* how long a command may take to be answered */
 
 enum fstate {
 	FS_NEW,        /* after SOCKET */
@@ -46,8 +64,9 @@ struct fsock {
 	int sleepers; /* threads asleep on this socket's ring (wait hint raised) */
 	bool closing; /* RELEASE started: blocked callers leave with -EBADF */
 	pthread_mutex_t tx_lock, rx_lock;
-	/* Adaptive spin budgets of data waits, us (frontend.c, spin_learn):
-	 * spin_tx under tx_lock, spin_rx under rx_lock; 0: not set yet. */
+	/* Adaptive spin budgets of data waits, us (front_wait.c,
+	 * pvc_fe_spin_learn): spin_tx under tx_lock, spin_rx under rx_lock;
+	 * 0: not set yet. */
 	uint32_t spin_tx, spin_rx;
 	/* Non-blocking connect: result kept until connect() is called again. */
 	bool connect_done;
@@ -59,7 +78,8 @@ struct fsock {
 	struct fsock *next; /* accept queue link */
 };
 
-struct waiter {
+/* A caller waiting for the answer to its request. */
+struct req_waiter {
 	bool done;
 	int err;
 	unsigned slot;
@@ -73,12 +93,16 @@ struct slot {
 	uint64_t id;
 	struct fsock *sock;    /* CONNECT: the socket; ACCEPT/POLL: the listener */
 	struct fsock *newsock; /* ACCEPT: the socket being accepted */
-	struct waiter *w;      /* NULL when nobody waits (asynchronous) */
+	struct req_waiter *w;  /* NULL when nobody waits (asynchronous) */
 };
+
+struct pvc_xb_front;
 
 struct pvcalls_front {
 	pvcalls_transport *t;
-	struct pvc_xb_front xb;
+	struct pvc_xb_front *xb; /* the negotiation's results; frontend.c only */
+	uint32_t backend_id;     /* copied from xb: the backend's domain */
+	uint32_t max_order;      /* copied from xb: backend's max-page-order */
 	pthread_mutex_t lock; /* everything below, except data-ring traffic */
 	pthread_cond_t cond;  /* broadcast on every state change */
 	void *cmd_page;
@@ -101,5 +125,85 @@ struct pvcalls_front {
 	bool hint;
 	struct pvcalls_front_stats stats;
 };
+
+/* What woke the poller: epoll's data.u32 of each fd in epfd. */
+#define EV_EVTCHN 1u
+#define EV_STORE 2u
+#define EV_KICK 4u
+#define EV_ALL (EV_EVTCHN | EV_STORE | EV_KICK)
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* ---- frontend.c ------------------------------------------------------ */
+
+/* Store events: re-reads the backend's state. Lock held. */
+void pvc_fe_handle_store(pvcalls_front *fe);
+
+/* ---- front_wait.c ---------------------------------------------------- */
+
+/* Something a blocked call waits for; pvc_fe_wait() returns once pred()
+ * holds. Called with fe->lock held, after every dispatch. */
+typedef bool (*pred_fn)(pvcalls_front *fe, void *arg);
+
+/* What pvc_fe_wait() waits for, and how. Zero-initialise, then set. */
+struct fe_waiter {
+	pred_fn pred;
+	void *arg;
+	int64_t deadline;     /* absolute ms; -1: forever */
+	struct fsock **hints; /* active sockets whose wait-hint word to raise while asleep */
+	unsigned nhints;
+	bool spun;            /* the caller already spun (on a data ring): sleep at once */
+	uint32_t *budget;     /* adaptive spin budget to use and learn; NULL: spin_us */
+};
+
+/* Waits until w->pred() holds. Lock held on entry and exit.
+ * Returns 0, -ETIMEDOUT or -ENOTCONN (backend gone). */
+int pvc_fe_wait(pvcalls_front *fe, const struct fe_waiter *w);
+/* Wakes the poller so that it re-checks everything. Lock held. */
+void pvc_fe_kick_poller(pvcalls_front *fe);
+/* The backend is gone or broke the protocol: every call leaves. Lock held. */
+void pvc_fe_kill(pvcalls_front *fe, const char *why);
+/* Handles pending events among @what (EV_*) without blocking. Lock held. */
+void pvc_fe_dispatch(pvcalls_front *fe, unsigned what, bool all);
+/* The adaptive spin budget *@budget (set to spin_us if unset), us. */
+uint32_t pvc_fe_spin_budget(pvcalls_front *fe, uint32_t *budget);
+/* Adapts *@budget to a wait that took @waited us (and slept or not). */
+void pvc_fe_spin_learn(pvcalls_front *fe, uint32_t *budget, int64_t waited, bool slept);
+
+/* ---- front_cmd.c ----------------------------------------------------- */
+
+/* Takes every response off the command ring; @arm: and asks to be
+ * notified of the next (only before sleeping). Lock held. */
+void pvc_fe_handle_responses(pvcalls_front *fe, bool arm);
+/* Sends @req, waiting for a slot until @deadline; @w NULL: nobody waits
+ * for the answer. Lock held. */
+int pvc_fe_submit(pvcalls_front *fe, struct pvcalls_wire_request *req, struct fsock *sock,
+		  struct fsock *newsock, struct req_waiter *w, int64_t deadline);
+/* Waits for the answer to a request submitted with @w. Returns the
+ * request's result once w->done; otherwise (timeout, backend gone) the
+ * wait's error, and the request completes without a waiter. Lock held. */
+int pvc_fe_await(pvcalls_front *fe, struct req_waiter *w, uint32_t cmd, int64_t deadline);
+/* pvc_fe_submit() then pvc_fe_await(). Lock held. */
+int pvc_fe_call(pvcalls_front *fe, struct pvcalls_wire_request *req, struct fsock *sock,
+		struct fsock *newsock, int64_t deadline);
+
+/* ---- front_sock.c ---------------------------------------------------- */
+
+/* Looks up a socket and counts the caller as a user (NULL: no such
+ * socket, or being released). Lock held. */
+struct fsock *pvc_fe_sock_get(pvcalls_front *fe, int h);
+/* Drops a user taken by pvc_fe_sock_get(). Lock held. */
+void pvc_fe_sock_put(pvcalls_front *fe, struct fsock *s);
+/* Frees a socket that is in no table and no slot, with its ring. */
+void pvc_fe_sock_destroy(pvcalls_front *fe, struct fsock *s);
+/* Ends the sharing of a socket's data ring and closes its port. */
+void pvc_fe_ring_free(pvcalls_front *fe, struct fring *r);
 
 #endif

@@ -19,6 +19,9 @@
  *     load of prod. With both sides sequentially consistent, at least one
  *     of them sees the other's store: either the producer notifies or the
  *     consumer sees the new work (the classic Dekker argument).
+ *  C7 front peek: load_acquire(rsp_prod), any thread; pairs with C3 like
+ *     C4, but only tells a waiter to go and look: get validates and
+ *     orders the copy itself (C4).
  */
 #include <errno.h>
 #include <string.h>
@@ -106,6 +109,16 @@ int pvcalls_cmd_front_get(pvcalls_cmd_front *r, struct pvcalls_wire_response *rs
 	 * *next* response cannot reorder above this copy: single thread. */
 	r->rsp_cons++;
 	return 1;
+}
+
+uint32_t pvcalls_cmd_front_rsp_cons(const pvcalls_cmd_front *r)
+{
+	return r->rsp_cons;
+}
+
+uint32_t pvcalls_cmd_front_rsp_prod(const pvcalls_cmd_front *r)
+{
+	return pvc_load_acquire(&r->sring->rsp_prod); /* C7 */
 }
 
 int pvcalls_cmd_front_final_check(pvcalls_cmd_front *r)

@@ -25,6 +25,9 @@
  *     pairs with D6.
  *  D6 frontend: load_acquire(in_error), then D3 on in_prod: if the error
  *     is seen, every byte produced before it is visible too.
+ *  D7 shared peek (any thread): load_acquire(cons), then load_acquire(prod)
+ *     of one direction; each pairs with its owner's release store (D2,
+ *     D4), whichever side or thread that is.
  */
 #include <errno.h>
 #include <string.h>
@@ -129,6 +132,32 @@ int pvcalls_data_tx_free(pvcalls_data_ring *r)
 int pvcalls_data_rx_queued(pvcalls_data_ring *r)
 {
 	return rx_queued(r);
+}
+
+/*
+ * prod - cons from the shared copies (D7), or -EPROTO. The consumer index
+ * first: an honest producer is never behind a consumer index read
+ * earlier, so the distance cannot go negative; it exceeds size only if a
+ * whole ring went through between the loads.
+ */
+static int shared_distance(const uint32_t *prod, const uint32_t *cons, uint32_t size)
+{
+	uint32_t c = pvc_load_acquire(cons);
+	uint32_t d = pvc_load_acquire(prod) - c;
+
+	return d > size ? -EPROTO : (int)d;
+}
+
+int pvcalls_data_rx_queued_shared(const pvcalls_data_ring *r)
+{
+	return shared_distance(r->rx_prod_sh, r->rx_cons_sh, r->size);
+}
+
+int pvcalls_data_tx_free_shared(const pvcalls_data_ring *r)
+{
+	int used = shared_distance(r->tx_prod_sh, r->tx_cons_sh, r->size);
+
+	return used < 0 ? used : (int)r->size - used;
 }
 
 int pvcalls_data_tx_spans(pvcalls_data_ring *r, struct iovec iov[2])

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -52,10 +53,14 @@ struct rawbe {
 
 static void answer(struct rawbe *b, const struct pvcalls_wire_request *req)
 {
+	/* Read once, as a plain int: a switch on an _Atomic lvalue is
+	 * rejected by clang ("statement requires expression of integer
+	 * type"), and the mode may change under us between two reads. */
+	enum mode mode = (enum mode)atomic_load(&b->mode);
 	struct pvcalls_wire_response rsp;
 
 	pvcalls_rsp_build(&rsp, req, 0);
-	switch (b->mode) {
+	switch (mode) {
 	case STALE_FIRST:
 	case GARBAGE_REQID:
 		/*
@@ -67,7 +72,7 @@ static void answer(struct rawbe *b, const struct pvcalls_wire_request *req)
 		if (!b->held) {
 			struct pvcalls_wire_response bad = rsp;
 
-			bad.req_id = b->mode == STALE_FIRST ? rsp.req_id ^ (1u << 5) : 0xffffffffu;
+			bad.req_id = mode == STALE_FIRST ? rsp.req_id ^ (1u << 5) : 0xffffffffu;
 			b->held_req = *req;
 			b->held = 1;
 			pvcalls_cmd_back_put(&b->ring, &bad);

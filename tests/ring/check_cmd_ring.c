@@ -6,6 +6,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -920,6 +921,118 @@ START_TEST(test_private_indexes)
 }
 END_TEST
 
+/*
+ * The lock-free peeks: rsp_cons is the owner's mark, rsp_prod follows
+ * only what the backend pushed, across the 2^32 wrap, and an impossible
+ * rsp_prod is returned as it is (the peek never validates; get does).
+ */
+START_TEST(test_front_peek)
+{
+	static const uint32_t bases[] = { 0, 1000, UINT32_MAX - 1 };
+	struct pvcalls_wire_request rq;
+	struct pvcalls_wire_response rs;
+
+	for (unsigned k = 0; k < sizeof(bases) / sizeof(bases[0]); k++) {
+		struct pair *p = pair_new();
+		uint32_t base = bases[k], mark;
+
+		pair_rebase(p, base);
+		mark = pvcalls_cmd_front_rsp_cons(&p->f);
+		ck_assert_uint_eq(mark, base);
+		ck_assert_uint_eq(pvcalls_cmd_front_rsp_prod(&p->f), mark);
+		for (uint32_t i = 0; i < 3; i++) {
+			mkreq(&rq, i);
+			ck_assert_int_eq(pvcalls_cmd_front_put(&p->f, &rq), 0);
+		}
+		pvcalls_cmd_front_push(&p->f);
+		for (uint32_t i = 0; i < 3; i++)
+			ck_assert_int_eq(pvcalls_cmd_back_get(&p->b, &rq), 1);
+		mkrsp(&rs, 0);
+		pvcalls_cmd_back_put(&p->b, &rs);
+		mkrsp(&rs, 1);
+		pvcalls_cmd_back_put(&p->b, &rs);
+		/* Written but not pushed: nothing to see yet. */
+		ck_assert_uint_eq(pvcalls_cmd_front_rsp_prod(&p->f), mark);
+		pvcalls_cmd_back_push(&p->b);
+		ck_assert_uint_eq(pvcalls_cmd_front_rsp_prod(&p->f), base + 2);
+		/* Peeking consumes nothing. */
+		ck_assert_uint_eq(pvcalls_cmd_front_rsp_cons(&p->f), base);
+		ck_assert_int_eq(pvcalls_cmd_front_get(&p->f, &rs), 1);
+		check_rsp(&rs, 0);
+		ck_assert_uint_eq(pvcalls_cmd_front_rsp_cons(&p->f), base + 1);
+		ck_assert_int_eq(pvcalls_cmd_front_get(&p->f, &rs), 1);
+		check_rsp(&rs, 1);
+		mark = pvcalls_cmd_front_rsp_cons(&p->f);
+		ck_assert_uint_eq(mark, base + 2);
+		ck_assert_uint_eq(pvcalls_cmd_front_rsp_prod(&p->f), mark);
+
+		/* A hostile rsp_prod: the peek reports it, get refuses it. */
+		p->s->rsp_prod = base + 40;
+		ck_assert_uint_eq(pvcalls_cmd_front_rsp_prod(&p->f), base + 40);
+		ck_assert_int_eq(pvcalls_cmd_front_get(&p->f, &rs), -EPROTO);
+		ck_assert_uint_eq(pvcalls_cmd_front_rsp_cons(&p->f), mark);
+		pair_free(p);
+	}
+}
+END_TEST
+
+/*
+ * A third thread watches rsp_prod while the owner and the backend work
+ * the ring: it must see the responses arrive in order, and under
+ * ThreadSanitizer the peek must not race with either of them.
+ */
+#define PEEK_ROUNDS 20000u
+
+struct watcher {
+	const pvcalls_cmd_front *f;
+	uint32_t base;
+	int bad;
+};
+
+static void *watch_rsp_prod(void *arg)
+{
+	struct watcher *w = arg;
+	uint32_t last = w->base, now;
+
+	do {
+		now = pvcalls_cmd_front_rsp_prod(w->f);
+		/* Never backwards, never ahead of what could be pushed. */
+		if ((uint32_t)(now - last) > PEEK_ROUNDS ||
+		    (uint32_t)(now - w->base) > PEEK_ROUNDS)
+			w->bad = 1;
+		last = now;
+	} while (!w->bad && now != w->base + PEEK_ROUNDS);
+	return NULL;
+}
+
+START_TEST(test_front_peek_thread)
+{
+	struct pair *p = pair_new();
+	struct pvcalls_wire_request rq;
+	struct pvcalls_wire_response rs;
+	struct watcher w = { &p->f, UINT32_MAX - PEEK_ROUNDS / 2, 0 };
+	pthread_t th;
+
+	pair_rebase(p, w.base);
+	ck_assert_int_eq(pthread_create(&th, NULL, watch_rsp_prod, &w), 0);
+	for (uint32_t i = 0; i < PEEK_ROUNDS; i++) {
+		mkreq(&rq, i);
+		EQ(pvcalls_cmd_front_put(&p->f, &rq), 0);
+		pvcalls_cmd_front_push(&p->f);
+		EQ(pvcalls_cmd_back_get(&p->b, &rq), 1);
+		mkrsp(&rs, i);
+		EQ(pvcalls_cmd_back_put(&p->b, &rs), 0);
+		pvcalls_cmd_back_push(&p->b);
+		EQ(pvcalls_cmd_front_get(&p->f, &rs), 1);
+		check_rsp(&rs, i);
+		EQ(pvcalls_cmd_front_rsp_cons(&p->f), w.base + i + 1);
+	}
+	pthread_join(th, NULL);
+	ck_assert_int_eq(w.bad, 0);
+	pair_free(p);
+}
+END_TEST
+
 #define NELEM(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static Suite *cmd_ring_suite(void)
@@ -935,6 +1048,8 @@ static Suite *cmd_ring_suite(void)
 	tcase_add_test(tc, test_deferred);
 	tcase_add_test(tc, test_back_put_nothing_outstanding);
 	tcase_add_test(tc, test_private_indexes);
+	tcase_add_test(tc, test_front_peek);
+	tcase_add_test(tc, test_front_peek_thread);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("notify");

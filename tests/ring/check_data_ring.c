@@ -596,6 +596,72 @@ START_TEST(test_peek)
 }
 END_TEST
 
+/*
+ * The shared-only views match the owners' views in every state they can
+ * agree on (empty, partly full, full, across the index wrap), follow the
+ * shared words only (what an owner has not published is not seen), and
+ * report -EPROTO for an impossible distance.
+ */
+START_TEST(test_shared_views)
+{
+	static const uint32_t bases[] = { 0, 12345, UINT32_MAX - 1000 };
+
+	for (unsigned k = 0; k < sizeof(bases) / sizeof(bases[0]); k++) {
+		struct env *e = env_new(_i);
+		uint32_t size = e->size;
+		uint8_t *buf = malloc(size);
+		struct iovec iov[2];
+
+		ck_assert_ptr_nonnull(buf);
+		sfill(buf, size, 3, 0);
+		env_rebase(e, bases[k], bases[k] + 7);
+		for (int dir = 0; dir < 2; dir++) {
+			pvcalls_data_ring *p = prod_of(e, dir), *c = cons_of(e, dir);
+			uint32_t saved;
+
+			ck_assert_int_eq(pvcalls_data_rx_queued_shared(c), 0);
+			ck_assert_int_eq(pvcalls_data_tx_free_shared(p), (int)size);
+			ck_assert_int_eq(pvcalls_data_write(p, buf, 100), 100);
+			ck_assert_int_eq(pvcalls_data_rx_queued_shared(c), 100);
+			ck_assert_int_eq(pvcalls_data_tx_free_shared(p), (int)size - 100);
+			ck_assert_int_eq(pvcalls_data_rx_queued_shared(c),
+					 pvcalls_data_rx_queued(c));
+			ck_assert_int_eq(pvcalls_data_tx_free_shared(p), pvcalls_data_tx_free(p));
+			/* Handed out but not committed or consumed: unseen. */
+			ck_assert_int_eq(pvcalls_data_tx_spans(p, iov), (int)size - 100);
+			ck_assert_int_eq(pvcalls_data_rx_spans(c, iov), 100);
+			ck_assert_int_eq(pvcalls_data_rx_queued_shared(c), 100);
+			ck_assert_int_eq(pvcalls_data_tx_free_shared(p), (int)size - 100);
+			ck_assert_int_eq(pvcalls_data_rx_consume(c, 30), 0);
+			ck_assert_int_eq(pvcalls_data_rx_queued_shared(c), 70);
+			ck_assert_int_eq(pvcalls_data_tx_free_shared(p), (int)size - 70);
+			/* Full, then empty. */
+			ck_assert_int_eq(pvcalls_data_write(p, buf, size), (ssize_t)size - 70);
+			ck_assert_int_eq(pvcalls_data_rx_queued_shared(c), (int)size);
+			ck_assert_int_eq(pvcalls_data_tx_free_shared(p), 0);
+			ck_assert_int_eq(pvcalls_data_read(c, buf, size, 0), (ssize_t)size);
+			ck_assert_int_eq(pvcalls_data_rx_queued_shared(c), 0);
+			ck_assert_int_eq(pvcalls_data_tx_free_shared(p), (int)size);
+			/* Impossible distances, whoever wrote them. */
+			saved = *c->rx_prod_sh;
+			*c->rx_prod_sh = *c->rx_cons_sh + size + 1;
+			ck_assert_int_eq(pvcalls_data_rx_queued_shared(c), -EPROTO);
+			ck_assert_int_eq(pvcalls_data_tx_free_shared(p), -EPROTO);
+			*c->rx_prod_sh = *c->rx_cons_sh - 1;
+			ck_assert_int_eq(pvcalls_data_rx_queued_shared(c), -EPROTO);
+			ck_assert_int_eq(pvcalls_data_tx_free_shared(p), -EPROTO);
+			*c->rx_prod_sh = saved;
+			ck_assert_int_eq(pvcalls_data_rx_queued_shared(c), 0);
+			/* The other direction never moved. */
+			ck_assert_int_eq(pvcalls_data_rx_queued_shared(p), 0);
+			ck_assert_int_eq(pvcalls_data_tx_free_shared(c), (int)size);
+		}
+		free(buf);
+		env_free(e);
+	}
+}
+END_TEST
+
 START_TEST(test_errors)
 {
 	struct env *e = env_new(0);
@@ -880,19 +946,59 @@ static void *tside_run(void *arg)
 	return NULL;
 }
 
+/*
+ * A poller: looks at both directions through the shared-only views while
+ * the two sides stream, as pvcalls_front_poll() does from a third thread.
+ * Values stay in [0, size]; -EPROTO may appear (a whole ring passed
+ * between its two loads) but must stay rare.
+ */
+struct tpeek {
+	struct env *e;
+	int stop; /* __atomic builtins */
+	unsigned looks, eproto;
+	int bad;
+};
+
+static void *tpeek_run(void *arg)
+{
+	struct tpeek *t = arg;
+	const pvcalls_data_ring *views[4] = { &t->e->f, &t->e->b, &t->e->f, &t->e->b };
+
+	while (!__atomic_load_n(&t->stop, __ATOMIC_RELAXED)) {
+		for (int i = 0; i < 4; i++) {
+			int v = i < 2 ? pvcalls_data_rx_queued_shared(views[i])
+				      : pvcalls_data_tx_free_shared(views[i]);
+
+			if (v == -EPROTO)
+				t->eproto++;
+			else if (v < 0 || (uint32_t)v > t->e->size)
+				t->bad = 1;
+			t->looks++;
+		}
+		sched_yield();
+	}
+	return NULL;
+}
+
 START_TEST(test_threads)
 {
 	static const unsigned orders[] = { 0, 4 };
 	struct env *e = env_new(orders[_i]);
 	struct tside a = { e, &e->f, 0, 8u << 20, 0 }, b = { e, &e->b, 1, 8u << 20, 0 };
-	pthread_t ta, tb;
+	struct tpeek pk = { .e = e };
+	pthread_t ta, tb, tp;
 
 	ck_assert_int_eq(pthread_create(&ta, NULL, tside_run, &a), 0);
 	ck_assert_int_eq(pthread_create(&tb, NULL, tside_run, &b), 0);
+	ck_assert_int_eq(pthread_create(&tp, NULL, tpeek_run, &pk), 0);
 	pthread_join(ta, NULL);
 	pthread_join(tb, NULL);
+	__atomic_store_n(&pk.stop, 1, __ATOMIC_RELAXED);
+	pthread_join(tp, NULL);
 	ck_assert_int_eq(a.bad, 0);
 	ck_assert_int_eq(b.bad, 0);
+	ck_assert_int_eq(pk.bad, 0);
+	ck_assert_uint_le(pk.eproto, pk.looks / 2);
 	ck_assert_uint_eq(e->intf->out_cons, (uint32_t)a.total);
 	ck_assert_uint_eq(e->intf->in_cons, (uint32_t)b.total);
 	env_free(e);
@@ -911,6 +1017,7 @@ static Suite *data_ring_suite(void)
 	tcase_add_loop_test(tc, test_empty_full, 0, PVCALLS_WIRE_MAX_RING_ORDER + 1);
 	tcase_add_test(tc, test_commit_consume_limits);
 	tcase_add_test(tc, test_peek);
+	tcase_add_loop_test(tc, test_shared_views, 0, 5);
 	tcase_add_test(tc, test_errors);
 	tcase_add_test(tc, test_private_copies);
 	suite_add_tcase(s, tc);

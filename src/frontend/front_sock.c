@@ -1,0 +1,539 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Sockets: the table of handles, the data ring each active socket shares
+ * with the backend, and the calls that create, connect, bind, listen on,
+ * accept from, release and configure a socket.
+ *
+ * A socket in use by a call is counted in s->users (pvc_fe_sock_get); a
+ * release marks it closing, wakes blocked callers and waits until it is
+ * the only user before it frees anything.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "frontend/front_priv.h"
+
+void pvc_fe_ring_free(pvcalls_front *fe, struct fring *r)
+{
+	if (!r->valid)
+		return;
+	pvcalls_transport_evtchn_close(fe->t, r->port);
+	pvcalls_transport_unshare(fe->t, r->data, r->npages);
+	pvcalls_transport_unshare(fe->t, r->intf_page, 1);
+	r->valid = false;
+}
+
+void pvc_fe_sock_destroy(pvcalls_front *fe, struct fsock *s)
+{
+	pvc_fe_ring_free(fe, &s->r);
+	pthread_mutex_destroy(&s->tx_lock);
+	pthread_mutex_destroy(&s->rx_lock);
+	free(s);
+}
+
+static struct fsock *sock_new(pvcalls_front *fe)
+{
+	struct fsock *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->handle = -1;
+	s->id = fe->next_id++;
+	s->sndtimeo = s->rcvtimeo = -1;
+	s->order = fe->order_default;
+	pthread_mutex_init(&s->tx_lock, NULL);
+	pthread_mutex_init(&s->rx_lock, NULL);
+	return s;
+}
+
+static int sock_insert(pvcalls_front *fe, struct fsock *s)
+{
+	int i;
+
+	for (i = 0; i < fe->nsocks; i++)
+		if (!fe->socks[i])
+			break;
+	if (i == fe->nsocks) {
+		int n = fe->nsocks ? fe->nsocks * 2 : 64;
+		struct fsock **p = realloc(fe->socks, (size_t)n * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		memset(p + fe->nsocks, 0, (size_t)(n - fe->nsocks) * sizeof(*p));
+		fe->socks = p;
+		fe->nsocks = n;
+	}
+	fe->socks[i] = s;
+	s->handle = i;
+	return i;
+}
+
+struct fsock *pvc_fe_sock_get(pvcalls_front *fe, int h)
+{
+	struct fsock *s;
+
+	if (h < 0 || h >= fe->nsocks || !(s = fe->socks[h]) || s->closing)
+		return NULL;
+	s->users++;
+	return s;
+}
+
+void pvc_fe_sock_put(pvcalls_front *fe, struct fsock *s)
+{
+	if (--s->users <= 1 && s->closing) { /* a releaser holds one */
+		pthread_cond_broadcast(&fe->cond);
+		pvc_fe_kick_poller(fe); /* the releaser may be the poller */
+	}
+}
+
+/* Shares the data ring of @s and allocates its event channel. No lock needed. */
+static int ring_alloc(pvcalls_front *fe, struct fsock *s)
+{
+	struct fring *r = &s->r;
+	struct pvcalls_wire_data_intf *intf;
+	uint32_t *refs;
+	int rc;
+
+	r->npages = 1u << s->order;
+	refs = calloc(r->npages, sizeof(*refs));
+	if (!refs)
+		return -ENOMEM;
+	rc = pvcalls_transport_share(fe->t, fe->backend_id, 1, true, &r->intf_ref,
+				     &r->intf_page);
+	if (rc < 0)
+		goto out;
+	rc = pvcalls_transport_share(fe->t, fe->backend_id, r->npages, true, refs, &r->data);
+	if (rc < 0) {
+		pvcalls_transport_unshare(fe->t, r->intf_page, 1);
+		goto out;
+	}
+	rc = pvcalls_transport_evtchn_alloc_unbound(fe->t, fe->backend_id, &r->port);
+	if (rc < 0) {
+		pvcalls_transport_unshare(fe->t, r->data, r->npages);
+		pvcalls_transport_unshare(fe->t, r->intf_page, 1);
+		goto out;
+	}
+	intf = r->intf_page;
+	intf->ring_order = s->order;
+	memcpy(intf->ref, refs, r->npages * sizeof(*refs));
+	/* The backend reads the page only after the request that names it is
+	 * published with a release store (cmd ring C1). */
+	pvcalls_data_ring_attach(&r->ring, intf, r->data, s->order, PVCALLS_DATA_FRONTEND);
+	r->valid = true;
+out:
+	free(refs);
+	return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Socket calls                                                           */
+/* ---------------------------------------------------------------------- */
+
+int pvcalls_front_socket(pvcalls_front *fe, int domain, int type, int protocol)
+{
+	struct pvcalls_wire_request req;
+	bool nonblock = type & SOCK_NONBLOCK;
+	struct fsock *s;
+	int rc;
+
+	if (!fe)
+		return -EINVAL;
+	type &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+	pthread_mutex_lock(&fe->lock);
+	if (fe->dead) {
+		rc = -ENOTCONN;
+		goto out;
+	}
+	s = sock_new(fe);
+	if (!s) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = pvcalls_req_socket(&req, 0, s->id, domain, type, protocol);
+	if (rc == 0)
+		rc = pvc_fe_call(fe, &req, NULL, NULL, pvc_deadline_ms(RELEASE_TIMEOUT_MS));
+	if (rc == 0)
+		rc = sock_insert(fe, s);
+	if (rc < 0) {
+		pvc_fe_sock_destroy(fe, s);
+		goto out;
+	}
+	s->nonblock = nonblock;
+out:
+	pthread_mutex_unlock(&fe->lock);
+	return rc;
+}
+
+int pvcalls_front_connect(pvcalls_front *fe, int h, const struct sockaddr *addr,
+			  socklen_t addrlen)
+{
+	struct pvcalls_wire_request req;
+	struct req_waiter w = { 0 };
+	struct fsock *s;
+	int rc;
+
+	if (!fe)
+		return -EINVAL;
+	pthread_mutex_lock(&fe->lock);
+	s = pvc_fe_sock_get(fe, h);
+	if (!s) {
+		pthread_mutex_unlock(&fe->lock);
+		return -EBADF;
+	}
+	switch (s->state) {
+	case FS_CONNECTED:
+		if (s->connect_done) { /* result of a non-blocking connect */
+			s->connect_done = false;
+			rc = 0;
+		} else {
+			rc = -EISCONN;
+		}
+		goto out;
+	case FS_CONNECTING:
+		rc = -EALREADY;
+		goto out;
+	case FS_NEW:
+		if (s->connect_done) {
+			s->connect_done = false;
+			rc = s->connect_err;
+			goto out;
+		}
+		break;
+	default:
+		rc = -EINVAL; /* bound or listening: not supported by the protocol */
+		goto out;
+	}
+	if (fe->dead) {
+		rc = -ENOTCONN;
+		goto out;
+	}
+	/* Validate the address before sharing memory for the ring. */
+	rc = pvcalls_req_connect(&req, 0, s->id, addr, addrlen, 0, 0);
+	if (rc < 0)
+		goto out;
+	s->state = FS_CONNECTING;
+	pthread_mutex_unlock(&fe->lock);
+	rc = ring_alloc(fe, s);
+	pthread_mutex_lock(&fe->lock);
+	if (rc < 0) {
+		s->state = FS_NEW;
+		goto out;
+	}
+	req.u.connect.ref = s->r.intf_ref;
+	req.u.connect.evtchn = s->r.port;
+	if (s->nonblock) {
+		rc = pvc_fe_submit(fe, &req, s, NULL, NULL, pvc_deadline_ms(s->sndtimeo));
+		if (rc == 0)
+			rc = -EINPROGRESS;
+		else {
+			pvc_fe_ring_free(fe, &s->r);
+			s->state = FS_NEW;
+		}
+		goto out;
+	}
+	rc = pvc_fe_submit(fe, &req, s, NULL, &w, pvc_deadline_ms(s->sndtimeo));
+	if (rc < 0) {
+		pvc_fe_ring_free(fe, &s->r);
+		s->state = FS_NEW;
+		goto out;
+	}
+	rc = pvc_fe_await(fe, &w, PVCALLS_WIRE_CONNECT, pvc_deadline_ms(s->sndtimeo));
+	if (rc == -ETIMEDOUT && !w.done) /* the connect goes on; poll reports when it ends */
+		rc = -EINPROGRESS;
+out:
+	pvc_fe_sock_put(fe, s);
+	pthread_mutex_unlock(&fe->lock);
+	return rc;
+}
+
+int pvcalls_front_bind(pvcalls_front *fe, int h, const struct sockaddr *addr, socklen_t addrlen)
+{
+	struct pvcalls_wire_request req;
+	struct fsock *s;
+	int rc;
+
+	if (!fe)
+		return -EINVAL;
+	pthread_mutex_lock(&fe->lock);
+	s = pvc_fe_sock_get(fe, h);
+	if (!s) {
+		pthread_mutex_unlock(&fe->lock);
+		return -EBADF;
+	}
+	if (s->state != FS_NEW)
+		rc = -EINVAL;
+	else if ((rc = pvcalls_req_bind(&req, 0, s->id, addr, addrlen)) == 0)
+		rc = pvc_fe_call(fe, &req, s, NULL, pvc_deadline_ms(RELEASE_TIMEOUT_MS));
+	pvc_fe_sock_put(fe, s);
+	pthread_mutex_unlock(&fe->lock);
+	return rc;
+}
+
+int pvcalls_front_listen(pvcalls_front *fe, int h, int backlog)
+{
+	struct pvcalls_wire_request req;
+	struct fsock *s;
+	int rc;
+
+	if (!fe)
+		return -EINVAL;
+	pthread_mutex_lock(&fe->lock);
+	s = pvc_fe_sock_get(fe, h);
+	if (!s) {
+		pthread_mutex_unlock(&fe->lock);
+		return -EBADF;
+	}
+	if (s->state != FS_BOUND && s->state != FS_LISTENING) {
+		rc = -EINVAL;
+	} else {
+		pvcalls_req_listen(&req, 0, s->id, backlog);
+		rc = pvc_fe_call(fe, &req, s, NULL, pvc_deadline_ms(RELEASE_TIMEOUT_MS));
+	}
+	pvc_fe_sock_put(fe, s);
+	pthread_mutex_unlock(&fe->lock);
+	return rc;
+}
+
+/* Queues one more ACCEPT on listener @l. Lock held on entry and exit. */
+static int issue_accept(pvcalls_front *fe, struct fsock *l, int64_t deadline)
+{
+	struct pvcalls_wire_request req;
+	struct fsock *ns = sock_new(fe);
+	int rc;
+
+	if (!ns)
+		return -ENOMEM;
+	ns->order = l->order;
+	l->accepts_inflight++; /* counted now so a second thread does not double up */
+	pthread_mutex_unlock(&fe->lock);
+	rc = ring_alloc(fe, ns);
+	pthread_mutex_lock(&fe->lock);
+	if (rc == 0 && (l->closing || fe->dead))
+		rc = fe->dead ? -ENOTCONN : -EBADF;
+	if (rc == 0) {
+		pvcalls_req_accept(&req, 0, l->id, ns->id, ns->r.intf_ref, ns->r.port);
+		rc = pvc_fe_submit(fe, &req, l, ns, NULL, deadline);
+	}
+	if (rc < 0) {
+		l->accepts_inflight--;
+		pvc_fe_sock_destroy(fe, ns);
+	}
+	return rc;
+}
+
+struct accept_arg {
+	struct fsock *l;
+};
+
+static bool pred_accept(pvcalls_front *fe, void *arg)
+{
+	struct fsock *l = ((struct accept_arg *)arg)->l;
+
+	(void)fe;
+	return l->acc_head || l->closing || l->accepts_inflight < l->accept_waiters;
+}
+
+int pvcalls_front_accept(pvcalls_front *fe, int h, int flags)
+{
+	struct accept_arg a;
+	struct fe_waiter w = { .pred = pred_accept, .arg = &a };
+	struct fsock *l, *ns;
+	int64_t deadline;
+	int rc;
+
+	if (!fe || (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)))
+		return -EINVAL;
+	pthread_mutex_lock(&fe->lock);
+	l = pvc_fe_sock_get(fe, h);
+	if (!l) {
+		pthread_mutex_unlock(&fe->lock);
+		return -EBADF;
+	}
+	if (l->state != FS_LISTENING) {
+		rc = -EINVAL;
+		goto out;
+	}
+	a.l = l;
+	deadline = pvc_deadline_ms(l->nonblock ? 0 : l->rcvtimeo);
+	w.deadline = deadline;
+	w.budget = &fe->cmd_spin[PVCALLS_WIRE_ACCEPT];
+	l->accept_waiters++;
+	for (;;) {
+		if (l->acc_head)
+			break;
+		if (l->closing) {
+			rc = -EBADF;
+			goto out_w;
+		}
+		if (fe->dead) {
+			rc = -ENOTCONN;
+			goto out_w;
+		}
+		if (l->accepts_inflight < l->accept_waiters) {
+			rc = issue_accept(fe, l, deadline);
+			if (rc < 0)
+				goto out_w;
+			continue;
+		}
+		if (l->nonblock) {
+			rc = -EAGAIN;
+			goto out_w;
+		}
+		rc = pvc_fe_wait(fe, &w);
+		if (rc == -ETIMEDOUT)
+			rc = -EAGAIN;
+		if (rc < 0)
+			goto out_w;
+	}
+	ns = l->acc_head;
+	l->acc_head = ns->next;
+	if (!l->acc_head)
+		l->acc_tail = NULL;
+	l->poll_ready = false;
+	ns->next = NULL;
+	rc = sock_insert(fe, ns);
+	if (rc < 0) {
+		/* Out of memory for the table: give the connection back. */
+		ns->next = l->acc_head;
+		l->acc_head = ns;
+		if (!l->acc_tail)
+			l->acc_tail = ns;
+		goto out_w;
+	}
+	ns->nonblock = flags & SOCK_NONBLOCK;
+out_w:
+	l->accept_waiters--;
+out:
+	pvc_fe_sock_put(fe, l);
+	pthread_mutex_unlock(&fe->lock);
+	return rc;
+}
+
+static bool pred_sole_user(pvcalls_front *fe, void *arg)
+{
+	(void)fe;
+	return ((struct fsock *)arg)->users == 1;
+}
+
+static bool pred_no_connect(pvcalls_front *fe, void *arg)
+{
+	(void)fe;
+	return ((struct fsock *)arg)->state != FS_CONNECTING;
+}
+
+int pvcalls_front_release(pvcalls_front *fe, int h)
+{
+	struct pvcalls_wire_request req;
+	int64_t deadline = pvc_deadline_ms(RELEASE_TIMEOUT_MS);
+	struct fe_waiter w = { .deadline = deadline };
+	struct fsock *s;
+	int rc = 0;
+
+	if (!fe)
+		return -EINVAL;
+	pthread_mutex_lock(&fe->lock);
+	s = pvc_fe_sock_get(fe, h);
+	if (!s) {
+		pthread_mutex_unlock(&fe->lock);
+		return -EBADF;
+	}
+	w.arg = s;
+	s->closing = true;
+	pthread_cond_broadcast(&fe->cond);
+	pvc_fe_kick_poller(fe);
+	/* Blocked callers see closing and leave; wait for them. */
+	w.pred = pred_sole_user;
+	pvc_fe_wait(fe, &w);
+	/* A CONNECT in flight must be answered first: the backend maps the
+	 * ring while connecting. */
+	if (s->state == FS_CONNECTING) {
+		w.pred = pred_no_connect;
+		pvc_fe_wait(fe, &w);
+	}
+	if (!fe->dead) {
+		pvcalls_req_release(&req, 0, s->id);
+		rc = pvc_fe_call(fe, &req, s, NULL, deadline);
+		if (rc < 0)
+			pvc_warn("front.release", "RELEASE of socket %d: %s", h,
+				 pvcalls_strerror(rc));
+	}
+	/* Requests the backend will never answer (Linux leaves a released
+	 * listener's ACCEPT/POLL unanswered): free our side of them. */
+	for (unsigned i = 0; i < NSLOTS; i++) {
+		struct slot *sl = &fe->slots[i];
+
+		if (!sl->busy || sl->sock != s)
+			continue;
+		fe->stats.lost_slots++;
+		if (sl->cmd == PVCALLS_WIRE_ACCEPT)
+			pvc_fe_sock_destroy(fe, sl->newsock);
+		if (sl->w) {
+			sl->w->err = -EBADF;
+			sl->w->done = true;
+		}
+		sl->busy = false;
+		sl->w = NULL;
+		fe->slots_busy--;
+	}
+	/* Accepted connections nobody picked up are released too. */
+	while (s->acc_head) {
+		struct fsock *n = s->acc_head;
+
+		s->acc_head = n->next;
+		if (!fe->dead) {
+			pvcalls_req_release(&req, 0, n->id);
+			pvc_fe_call(fe, &req, n, NULL, deadline);
+		}
+		pvc_fe_sock_destroy(fe, n);
+	}
+	fe->socks[h] = NULL;
+	s->users--;
+	pvc_fe_sock_destroy(fe, s);
+	pthread_cond_broadcast(&fe->cond);
+	pthread_mutex_unlock(&fe->lock);
+	return rc == -ENOTCONN ? 0 : rc;
+}
+
+int pvcalls_front_setopt(pvcalls_front *fe, int h, enum pvcalls_front_opt opt, int value)
+{
+	struct fsock *s;
+	int rc = 0;
+
+	if (!fe)
+		return -EINVAL;
+	pthread_mutex_lock(&fe->lock);
+	s = pvc_fe_sock_get(fe, h);
+	if (!s) {
+		pthread_mutex_unlock(&fe->lock);
+		return -EBADF;
+	}
+	switch (opt) {
+	case PVCALLS_OPT_NONBLOCK:
+		s->nonblock = value != 0;
+		break;
+	case PVCALLS_OPT_SNDTIMEO_MS:
+		s->sndtimeo = value < 0 ? -1 : value;
+		break;
+	case PVCALLS_OPT_RCVTIMEO_MS:
+		s->rcvtimeo = value < 0 ? -1 : value;
+		break;
+	case PVCALLS_OPT_RING_ORDER:
+		if (value < 0 || (uint32_t)value > fe->max_order)
+			rc = -EINVAL;
+		else if (s->state == FS_CONNECTED || s->state == FS_CONNECTING)
+			rc = -EISCONN;
+		else
+			s->order = (uint32_t)value;
+		break;
+	default:
+		rc = -ENOPROTOOPT;
+	}
+	pvc_fe_sock_put(fe, s);
+	pthread_mutex_unlock(&fe->lock);
+	return rc;
+}
