@@ -169,7 +169,7 @@ void pvc_back_audit_emit(struct bfront *f, const struct pvcalls_wire_request *re
 	pvcalls_back *b = f->b;
 	struct pvcalls_back_audit r;
 	struct timespec rt;
-	int64_t now = pvc_back_now_us();
+	int64_t now = pvc_now_us();
 	int64_t t0 = ax && ax->t0 ? ax->t0 : now;
 	struct pvcalls_req pr;
 

@@ -585,7 +585,7 @@ static void handle_req(struct bfront *f, const struct pvcalls_wire_request *raw)
 	struct pvcalls_req req;
 	int rc = pvcalls_req_parse(raw, &req);
 
-	ax.t0 = f->b->audit_fn ? pvc_back_now_us() : 0;
+	ax.t0 = f->b->audit_fn ? pvc_now_us() : 0;
 	ax.decision = PVCALLS_BACK_DECISION_NONE;
 	ax.reason[0] = 0;
 	if (raw->cmd < PVCALLS_WIRE_NR_CMDS)
@@ -653,7 +653,7 @@ int pvc_back_cmd_service(struct bfront *f)
 		if (n == (int)BACK_CMD_BATCH) {
 			/* Fairness: the rest waits for the next round. */
 			f->cmd_more = true;
-			f->last_us = pvc_back_now_us();
+			f->last_us = pvc_now_us();
 			pvc_back_cmd_hot_add(b, f);
 			pvc_back_mark_work(b);
 			break;
@@ -663,7 +663,7 @@ int pvc_back_cmd_service(struct bfront *f)
 			if (f->cmd_hot)
 				break; /* polled: req_event stays unarmed */
 			if (n > 0 && b->spin_us) {
-				f->last_us = pvc_back_now_us();
+				f->last_us = pvc_now_us();
 				pvc_back_cmd_hot_add(b, f);
 				break;
 			}

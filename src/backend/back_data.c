@@ -318,7 +318,7 @@ bool pvc_back_sock_service(struct bsock *s)
 	if (s->notify)
 		notify_front(s);
 	if (moved) {
-		s->last_us = pvc_back_now_us();
+		s->last_us = pvc_now_us();
 		pvc_back_hot_add(s->f->b, s);
 	}
 	return moved;
@@ -396,7 +396,7 @@ void pvc_back_linger_event(pvcalls_back *b, struct blinger *l)
 /* Frees lingers past their deadline, or (@all) every one. */
 void pvc_back_linger_sweep(pvcalls_back *b, bool all)
 {
-	int64_t now = pvc_back_now_us();
+	int64_t now = pvc_now_us();
 	struct blinger *l, *next;
 
 	for (l = b->lingers; l; l = next) {
@@ -450,7 +450,7 @@ void pvc_back_sock_finish(struct bsock *s)
 	l->len = (size_t)n;
 	l->tag.kind = EPK_LINGER;
 	l->fd = s->fd;
-	l->deadline_us = pvc_back_now_us() + BACK_LINGER_US;
+	l->deadline_us = pvc_now_us() + BACK_LINGER_US;
 	{
 		struct epoll_event ev = { .events = EPOLLOUT | EPOLLET, .data.ptr = &l->tag };
 

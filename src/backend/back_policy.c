@@ -327,7 +327,7 @@ void pvc_back_front_limits(struct bfront *f)
 		f->lim.connect_burst = f->lim.connect_rate;
 	/* A fresh bucket is full. */
 	f->tokens = (uint64_t)f->lim.connect_burst * 1000000u;
-	f->tokens_us = pvc_back_now_us();
+	f->tokens_us = pvc_now_us();
 }
 
 int pvcalls_back_set_policy(pvcalls_back *b, pvcalls_policy *p)
@@ -367,7 +367,7 @@ static bool rate_take(struct bfront *f)
 
 	if (!f->lim.connect_rate)
 		return true;
-	now = pvc_back_now_us();
+	now = pvc_now_us();
 	cap = (uint64_t)f->lim.connect_burst * 1000000u;
 	if (now > f->tokens_us) {
 		f->tokens += (uint64_t)(now - f->tokens_us) * f->lim.connect_rate;

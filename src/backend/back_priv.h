@@ -22,6 +22,7 @@
 #include <pvcalls/ring.h>
 #include <pvcalls/wire.h>
 
+#include "common/clock.h"
 #include "xenbus/xenbus.h"
 
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
@@ -284,8 +285,6 @@ struct pvcalls_back {
 #define ST_SUB(f, field, v) \
 	__atomic_store_n(&(f)->st.field, __atomic_load_n(&(f)->st.field, __ATOMIC_RELAXED) - (v), \
 			 __ATOMIC_RELAXED)
-
-int64_t pvc_back_now_us(void);
 
 /* backend.c */
 void pvc_back_port_add(pvcalls_back *b, struct port_ent *pe, enum port_kind kind, uint32_t port);

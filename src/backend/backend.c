@@ -28,7 +28,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "backend/back_priv.h"
@@ -38,14 +37,6 @@
 #define BACK_EPOLL_EVENTS 64
 /* The longest a busy pvcalls_back_process() runs before returning. */
 #define BACK_SLICE_US 50000
-
-int64_t pvc_back_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* ---------------------------------------------------------------------- */
 /* Hash table                                                             */
@@ -276,7 +267,7 @@ static bool cool_cmd(pvcalls_back *b, struct bfront *f)
 /* Polls every hot command ring and socket once. Returns the work done. */
 static int poll_hot(pvcalls_back *b)
 {
-	int64_t now = pvc_back_now_us();
+	int64_t now = pvc_now_us();
 	struct bfront *f, *fn;
 	struct bsock *s, *sn;
 	int done = 0;
@@ -453,14 +444,14 @@ static void reap(pvcalls_back *b)
 int pvcalls_back_process(pvcalls_back *b, int timeout_ms)
 {
 	struct epoll_event evs[BACK_EPOLL_EVENTS];
-	int64_t start = pvc_back_now_us();
+	int64_t start = pvc_now_us();
 	int64_t deadline = timeout_ms < 0 ? -1 : start + (int64_t)timeout_ms * 1000;
 	int handled = 0, rc = 0;
 
 	if (!b)
 		return -EINVAL;
 	for (unsigned pass = 0;; pass++) {
-		int64_t now = pvc_back_now_us();
+		int64_t now = pvc_now_us();
 		bool busy = b->work_pending || b->hot_head || b->cmd_hot;
 		int to, n;
 
