@@ -85,7 +85,7 @@ void pvc_back_flush(struct bfront *f)
 
 static struct bsock *sock_find(struct bfront *f, uint64_t id)
 {
-	struct bh_node *n = pvc_bh_find(&f->ids, id);
+	struct pvc_idmap_node *n = pvc_idmap_find(&f->ids, id);
 
 	return n ? container_of(n, struct bsock, idn) : NULL;
 }
@@ -100,7 +100,7 @@ static struct bsock *sock_new(struct bfront *f, uint64_t id)
 	s->id = id;
 	s->fd = -1;
 	s->state = BS_NEW;
-	pvc_bh_insert(&f->ids, &s->idn, id);
+	pvc_idmap_insert(&f->ids, &s->idn, id);
 	s->next = f->socks;
 	if (f->socks)
 		f->socks->prev = s;
@@ -178,7 +178,7 @@ static void sock_destroy(struct bsock *s)
 	for (struct bsock *a = s->acc_head; a; a = a->acc_next)
 		a->listener = NULL;
 	s->acc_head = s->acc_tail = NULL;
-	pvc_bh_remove(&f->ids, &s->idn);
+	pvc_idmap_remove(&f->ids, &s->idn);
 	if (s->prev)
 		s->prev->next = s->next;
 	else

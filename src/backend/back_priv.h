@@ -23,6 +23,7 @@
 #include <pvcalls/wire.h>
 
 #include "common/clock.h"
+#include "common/idmap.h"
 #include "xenbus/xenbus.h"
 
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
@@ -53,27 +54,6 @@
 #define WIRE_EPROTO (-71)
 
 /* ---------------------------------------------------------------------- */
-/* A small chained hash table keyed by u64 (socket ids, event ports).      */
-
-struct bh_node {
-	struct bh_node *next;
-	uint64_t key;
-};
-
-struct bh_tab {
-	struct bh_node **b;
-	uint32_t nb; /* power of two */
-	uint32_t n;
-};
-
-int pvc_bh_init(struct bh_tab *h, uint32_t nb);
-void pvc_bh_fini(struct bh_tab *h);
-struct bh_node *pvc_bh_find(const struct bh_tab *h, uint64_t key);
-/* Never fails: growing is best effort. */
-void pvc_bh_insert(struct bh_tab *h, struct bh_node *n, uint64_t key);
-void pvc_bh_remove(struct bh_tab *h, struct bh_node *n);
-
-/* ---------------------------------------------------------------------- */
 
 /* What an epoll event's data.ptr points at (the first member of each). */
 enum ep_kind {
@@ -95,7 +75,7 @@ enum port_kind {
 };
 
 struct port_ent {
-	struct bh_node n; /* key: local port, in b->ports */
+	struct pvc_idmap_node n; /* key: local port, in b->ports */
 	enum port_kind kind;
 	bool bound;
 };
@@ -148,7 +128,7 @@ struct bfront;
 
 struct bsock {
 	struct ep_tag tag; /* EPK_SOCK */
-	struct bh_node idn; /* key: id, in f->ids */
+	struct pvc_idmap_node idn; /* key: id, in f->ids */
 	struct port_ent pe; /* PORT_SOCK */
 	struct bfront *f;
 	struct bsock *next, *prev; /* f->socks */
@@ -212,7 +192,7 @@ struct bfront {
 	struct bfront *cnext; /* b->cmd_hot list */
 
 	/* Sockets. */
-	struct bh_tab ids;
+	struct pvc_idmap ids;
 	struct bsock *socks;
 	uint32_t nsocks;     /* every id in ids */
 	uint32_t npassive;   /* BOUND + LISTENING */
@@ -249,7 +229,7 @@ struct pvcalls_back {
 	bool work_pending; /* something is left to do without waiting */
 
 	struct bfront *fronts;
-	struct bh_tab ports;
+	struct pvc_idmap ports;
 
 	/* Wait policy. */
 	struct bsock *hot_head, *hot_tail;

@@ -387,7 +387,7 @@ static void front_add(pvcalls_back *b, uint32_t feid, uint32_t devid, const char
 		return;
 	}
 	f = calloc(1, sizeof(*f));
-	if (!f || pvc_bh_init(&f->ids, 64) < 0) {
+	if (!f || pvc_idmap_init(&f->ids, 64) < 0) {
 		free(f);
 		pvc_err("back.nomem", "frontend %u/%u: out of memory", feid, devid);
 		return;
@@ -583,6 +583,6 @@ void pvc_back_front_kick_out(struct bfront *f)
 
 void pvc_back_front_free(struct bfront *f)
 {
-	pvc_bh_fini(&f->ids);
+	pvc_idmap_fini(&f->ids);
 	free(f);
 }

@@ -39,103 +39,20 @@
 #define BACK_SLICE_US 50000
 
 /* ---------------------------------------------------------------------- */
-/* Hash table                                                             */
-
-static uint32_t bh_slot(const struct bh_tab *h, uint64_t key)
-{
-	/* Fibonacci hashing: ids may be pointers (aligned) or small counters. */
-	return (uint32_t)((key * 0x9e3779b97f4a7c15ull) >> 32) & (h->nb - 1);
-}
-
-int pvc_bh_init(struct bh_tab *h, uint32_t nb)
-{
-	h->b = calloc(nb, sizeof(*h->b));
-	h->nb = nb;
-	h->n = 0;
-	return h->b ? 0 : -ENOMEM;
-}
-
-void pvc_bh_fini(struct bh_tab *h)
-{
-	free(h->b);
-	h->b = NULL;
-	h->nb = h->n = 0;
-}
-
-struct bh_node *pvc_bh_find(const struct bh_tab *h, uint64_t key)
-{
-	struct bh_node *n;
-
-	for (n = h->b[bh_slot(h, key)]; n; n = n->next)
-		if (n->key == key)
-			return n;
-	return NULL;
-}
-
-static void bh_grow(struct bh_tab *h)
-{
-	struct bh_tab nh;
-
-	if (h->nb >= (1u << 24) || pvc_bh_init(&nh, h->nb * 2) < 0)
-		return; /* keep the longer chains */
-	for (uint32_t i = 0; i < h->nb; i++) {
-		struct bh_node *n = h->b[i], *next;
-
-		for (; n; n = next) {
-			uint32_t s = bh_slot(&nh, n->key);
-
-			next = n->next;
-			n->next = nh.b[s];
-			nh.b[s] = n;
-		}
-	}
-	nh.n = h->n;
-	free(h->b);
-	*h = nh;
-}
-
-void pvc_bh_insert(struct bh_tab *h, struct bh_node *n, uint64_t key)
-{
-	uint32_t s;
-
-	if (h->n >= h->nb * 2)
-		bh_grow(h);
-	s = bh_slot(h, key);
-	n->key = key;
-	n->next = h->b[s];
-	h->b[s] = n;
-	h->n++;
-}
-
-void pvc_bh_remove(struct bh_tab *h, struct bh_node *n)
-{
-	struct bh_node **pp;
-
-	for (pp = &h->b[bh_slot(h, n->key)]; *pp; pp = &(*pp)->next) {
-		if (*pp == n) {
-			*pp = n->next;
-			n->next = NULL;
-			h->n--;
-			return;
-		}
-	}
-}
-
-/* ---------------------------------------------------------------------- */
 /* Ports, kick, hot lists                                                 */
 
 void pvc_back_port_add(pvcalls_back *b, struct port_ent *pe, enum port_kind kind, uint32_t port)
 {
 	pe->kind = kind;
 	pe->bound = true;
-	pvc_bh_insert(&b->ports, &pe->n, port);
+	pvc_idmap_insert(&b->ports, &pe->n, port);
 }
 
 void pvc_back_port_del(pvcalls_back *b, struct port_ent *pe)
 {
 	if (!pe->bound)
 		return;
-	pvc_bh_remove(&b->ports, &pe->n);
+	pvc_idmap_remove(&b->ports, &pe->n);
 	pvcalls_transport_evtchn_close(b->t, (uint32_t)pe->n.key);
 	pe->bound = false;
 }
@@ -342,13 +259,13 @@ static void go_idle(pvcalls_back *b)
  */
 static int handle_evtchn(pvcalls_back *b)
 {
-	struct bh_node *hn;
+	struct pvc_idmap_node *hn;
 	uint32_t port;
 	int rc = pvcalls_transport_evtchn_pending(b->t, &port);
 
 	if (rc <= 0)
 		return 0;
-	hn = pvc_bh_find(&b->ports, port);
+	hn = pvc_idmap_find(&b->ports, port);
 	if (hn) {
 		struct port_ent *pe = container_of(hn, struct port_ent, n);
 
@@ -663,7 +580,7 @@ int pvcalls_back_new(pvcalls_transport *t, const struct pvcalls_back_opts *opts,
 	pthread_mutex_init(&b->stats_lock, NULL);
 	b->pathbuf = malloc(PVCALLS_STORE_MAX + 1);
 	b->refbuf = malloc(sizeof(uint32_t) << PVCALLS_WIRE_MAX_RING_ORDER);
-	if (!b->pathbuf || !b->refbuf || pvc_bh_init(&b->ports, 64) < 0) {
+	if (!b->pathbuf || !b->refbuf || pvc_idmap_init(&b->ports, 64) < 0) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -714,7 +631,7 @@ void pvcalls_back_free(pvcalls_back *b)
 		close(b->epfd);
 	if (b->kickfd >= 0)
 		close(b->kickfd);
-	pvc_bh_fini(&b->ports);
+	pvc_idmap_fini(&b->ports);
 	pthread_mutex_destroy(&b->stats_lock);
 	pvcalls_policy_free(b->policy);
 	free(b->pathbuf);
