@@ -186,9 +186,9 @@ static void ring_violation(struct bsock *s, const char *dir)
 	pvc_warn("back.data-proto", "frontend %u socket %llu: impossible %s ring indexes; "
 		 "socket stopped", f->feid, (unsigned long long)s->id, dir);
 	if (!s->rd_stop)
-		pvcalls_data_set_in_error(&s->r.ring, WIRE_EPROTO);
+		pvcalls_data_set_in_error(&s->r.ring, -PVCALLS_WIRE_EPROTO);
 	if (!s->wr_stop)
-		pvcalls_data_set_out_error(&s->r.ring, WIRE_EPROTO);
+		pvcalls_data_set_out_error(&s->r.ring, -PVCALLS_WIRE_EPROTO);
 	s->rd_stop = s->wr_stop = true;
 	s->can_read = s->can_write = false;
 	s->notify = true;
@@ -289,7 +289,7 @@ static bool do_read(struct bsock *s)
 			break;
 		}
 		/* End of stream or error, after every byte before it (D5). */
-		pvcalls_data_set_in_error(ring, r == 0 ? WIRE_ENOTCONN : pvcalls_errno_to_wire(-errno));
+		pvcalls_data_set_in_error(ring, r == 0 ? -PVCALLS_WIRE_ENOTCONN : pvcalls_errno_to_wire(-errno));
 		s->rd_stop = true;
 		s->in_full = false;
 		s->notify = true;

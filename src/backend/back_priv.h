@@ -49,10 +49,6 @@
 #define BACK_LINGER_US (30 * 1000000LL)
 #define BACK_LINGER_MAX_BYTES (64u << 20)
 
-/* Wire (Linux) errno values the backend writes into shared memory. */
-#define WIRE_ENOTCONN (-107)
-#define WIRE_EPROTO (-71)
-
 /* ---------------------------------------------------------------------- */
 
 /* What an epoll event's data.ptr points at (the first member of each). */
