@@ -150,8 +150,8 @@ void pvcalls_back_set_audit(pvcalls_back *b, pvcalls_back_audit_fn fn, void *arg
 	b->audit_arg = arg;
 }
 
-void pvc_back_audit_emit(struct bfront *f, const struct pvcalls_wire_request *req, int32_t ret,
-			 const struct back_actx *ax)
+void pvc_back_audit_emit(struct back_frontend *f, const struct pvcalls_wire_request *req,
+			 int32_t ret, const struct back_audit_ctx *ax)
 {
 	pvcalls_back *b = f->b;
 	struct pvcalls_back_audit r;

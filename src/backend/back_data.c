@@ -56,10 +56,10 @@
  * max-page-order) or -EFAULT (a ref or port the transport refused, as
  * Linux answers).
  */
-int pvc_back_ring_map(struct bfront *f, struct bsock *s, uint32_t ref, uint32_t evtchn)
+int pvc_back_ring_map(struct back_frontend *f, struct back_socket *s, uint32_t ref, uint32_t evtchn)
 {
 	pvcalls_back *b = f->b;
-	struct bring *r = &s->r;
+	struct back_ring *r = &s->r;
 	void *intf, *data;
 	uint32_t order, npages, port;
 	int rc;
@@ -122,10 +122,10 @@ unmap_intf:
 	return rc;
 }
 
-void pvc_back_ring_unmap(struct bfront *f, struct bsock *s)
+void pvc_back_ring_unmap(struct back_frontend *f, struct back_socket *s)
 {
 	pvcalls_back *b = f->b;
-	struct bring *r = &s->r;
+	struct back_ring *r = &s->r;
 
 	if (!r->mapped)
 		return;
@@ -140,7 +140,7 @@ void pvc_back_ring_unmap(struct bfront *f, struct bsock *s)
 /* ---------------------------------------------------------------------- */
 /* Host socket plumbing                                                   */
 
-int pvc_back_sock_epoll(struct bsock *s, uint32_t events)
+int pvc_back_sock_epoll(struct back_socket *s, uint32_t events)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = &s->tag };
 
@@ -151,7 +151,7 @@ int pvc_back_sock_epoll(struct bsock *s, uint32_t events)
 	return 0;
 }
 
-void pvc_back_sock_close_fd(struct bsock *s)
+void pvc_back_sock_close_fd(struct back_socket *s)
 {
 	if (s->fd < 0)
 		return;
@@ -165,9 +165,9 @@ void pvc_back_sock_close_fd(struct bsock *s)
 /* ---------------------------------------------------------------------- */
 /* Relay                                                                  */
 
-static void notify_front(struct bsock *s)
+static void notify_front(struct back_socket *s)
 {
-	struct bfront *f = s->f;
+	struct back_frontend *f = s->f;
 
 	s->notify = false;
 	/* H2: we moved an index; tell the frontend only if it sleeps. */
@@ -179,9 +179,9 @@ static void notify_front(struct bsock *s)
 	pvcalls_transport_evtchn_notify(f->b->t, s->r.port);
 }
 
-static void ring_violation(struct bsock *s, const char *dir)
+static void ring_violation(struct back_socket *s, const char *dir)
 {
-	struct bfront *f = s->f;
+	struct back_frontend *f = s->f;
 
 	pvc_warn("back.data-proto", "frontend %u socket %llu: impossible %s ring indexes; "
 		 "socket stopped", f->feid, (unsigned long long)s->id, dir);
@@ -201,7 +201,7 @@ static void ring_violation(struct bsock *s, const char *dir)
 }
 
 /* Out ring -> socket. Returns true if anything moved. */
-static bool do_write(struct bsock *s)
+static bool do_write(struct back_socket *s)
 {
 	pvcalls_data_ring *ring = &s->r.ring;
 	bool moved = false;
@@ -247,7 +247,7 @@ static bool do_write(struct bsock *s)
 }
 
 /* Socket -> in ring. Returns true if anything moved. */
-static bool do_read(struct bsock *s)
+static bool do_read(struct back_socket *s)
 {
 	pvcalls_data_ring *ring = &s->r.ring;
 	bool moved = false;
@@ -302,7 +302,7 @@ static bool do_read(struct bsock *s)
  * Moves whatever can move on an active socket, then notifies the frontend
  * once if an index moved. Returns true if anything moved.
  */
-bool pvc_back_sock_service(struct bsock *s)
+bool pvc_back_sock_service(struct back_socket *s)
 {
 	bool moved;
 
@@ -325,7 +325,7 @@ bool pvc_back_sock_service(struct bsock *s)
 }
 
 /* Would pvc_back_sock_service() find something to do? (Reads each index once.) */
-bool pvc_back_sock_has_work(struct bsock *s)
+bool pvc_back_sock_has_work(struct back_socket *s)
 {
 	pvcalls_data_ring *ring = &s->r.ring;
 
@@ -339,10 +339,10 @@ bool pvc_back_sock_has_work(struct bsock *s)
 }
 
 /* A socket just became ACTIVE (connect done or accepted): start relaying. */
-void pvc_back_sock_activate(struct bsock *s)
+void pvc_back_sock_activate(struct back_socket *s)
 {
 	pvc_back_sock_set_state(s, BS_ACTIVE);
-	s->liberal = false;
+	s->implicit = false;
 	s->can_read = s->can_write = true;
 	pvc_back_sock_service(s);
 }
@@ -350,7 +350,7 @@ void pvc_back_sock_activate(struct bsock *s)
 /* ---------------------------------------------------------------------- */
 /* Release and linger                                                     */
 
-static void linger_free(pvcalls_back *b, struct blinger *l)
+static void linger_free(pvcalls_back *b, struct back_linger *l)
 {
 	if (l->prev)
 		l->prev->next = l->next;
@@ -366,7 +366,7 @@ static void linger_free(pvcalls_back *b, struct blinger *l)
 }
 
 /* Sends what is left; returns true when done or hopeless. */
-static bool linger_send(struct blinger *l)
+static bool linger_send(struct back_linger *l)
 {
 	while (l->off < l->len) {
 		ssize_t w = send(l->fd, l->buf + l->off, l->len - l->off,
@@ -387,7 +387,7 @@ static bool linger_send(struct blinger *l)
 
 /* EPOLLOUT on a lingering socket (its only event in a round: freeing it
  * here cannot leave a stale pointer in the round's event list). */
-void pvc_back_linger_event(pvcalls_back *b, struct blinger *l)
+void pvc_back_linger_event(pvcalls_back *b, struct back_linger *l)
 {
 	if (linger_send(l))
 		linger_free(b, l);
@@ -397,7 +397,7 @@ void pvc_back_linger_event(pvcalls_back *b, struct blinger *l)
 void pvc_back_linger_sweep(pvcalls_back *b, bool all)
 {
 	int64_t now = pvc_now_us();
-	struct blinger *l, *next;
+	struct back_linger *l, *next;
 
 	for (l = b->lingers; l; l = next) {
 		next = l->next;
@@ -417,11 +417,11 @@ void pvc_back_linger_sweep(pvcalls_back *b, bool all)
  * flush the out ring into the socket, keep the rest lingering, close.
  * The caller unmaps the rings afterwards.
  */
-void pvc_back_sock_finish(struct bsock *s)
+void pvc_back_sock_finish(struct back_socket *s)
 {
 	pvcalls_back *b = s->f->b;
 	struct iovec iov[2];
-	struct blinger *l;
+	struct back_linger *l;
 	int n;
 
 	if (s->state != BS_ACTIVE || s->fd < 0 || !s->r.mapped || s->wr_stop)
@@ -471,7 +471,7 @@ void pvc_back_sock_finish(struct bsock *s)
 }
 
 /* An epoll event on a host socket. */
-void pvc_back_sock_event(struct bsock *s, uint32_t ev)
+void pvc_back_sock_event(struct back_socket *s, uint32_t ev)
 {
 	if (s->dead)
 		return;

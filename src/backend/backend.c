@@ -41,14 +41,14 @@
 /* ---------------------------------------------------------------------- */
 /* Ports, kick, hot lists                                                 */
 
-void pvc_back_port_add(pvcalls_back *b, struct port_ent *pe, enum port_kind kind, uint32_t port)
+void pvc_back_port_add(pvcalls_back *b, struct back_port *pe, enum port_kind kind, uint32_t port)
 {
 	pe->kind = kind;
 	pe->bound = true;
 	pvc_idmap_insert(&b->ports, &pe->n, port);
 }
 
-void pvc_back_port_del(pvcalls_back *b, struct port_ent *pe)
+void pvc_back_port_del(pvcalls_back *b, struct back_port *pe)
 {
 	if (!pe->bound)
 		return;
@@ -82,7 +82,7 @@ void pvc_back_mark_work(pvcalls_back *b)
 }
 
 /* A socket that just did work: poll it instead of waiting for events. */
-void pvc_back_hot_add(pvcalls_back *b, struct bsock *s)
+void pvc_back_hot_add(pvcalls_back *b, struct back_socket *s)
 {
 	if (s->hot || !b->spin_us || b->nhot >= BACK_HOT_MAX)
 		return;
@@ -98,7 +98,7 @@ void pvc_back_hot_add(pvcalls_back *b, struct bsock *s)
 		pvc_hint_awake(s->r.intf, true);
 }
 
-void pvc_back_hot_del(pvcalls_back *b, struct bsock *s)
+void pvc_back_hot_del(pvcalls_back *b, struct back_socket *s)
 {
 	if (!s->hot)
 		return;
@@ -113,7 +113,7 @@ void pvc_back_hot_del(pvcalls_back *b, struct bsock *s)
 	b->nhot--;
 }
 
-void pvc_back_cmd_hot_add(pvcalls_back *b, struct bfront *f)
+void pvc_back_cmd_hot_add(pvcalls_back *b, struct back_frontend *f)
 {
 	if (f->cmd_hot)
 		return;
@@ -122,9 +122,9 @@ void pvc_back_cmd_hot_add(pvcalls_back *b, struct bfront *f)
 	b->cmd_hot = f;
 }
 
-void pvc_back_cmd_hot_del(pvcalls_back *b, struct bfront *f)
+void pvc_back_cmd_hot_del(pvcalls_back *b, struct back_frontend *f)
 {
-	struct bfront **pp;
+	struct back_frontend **pp;
 
 	if (!f->cmd_hot)
 		return;
@@ -143,7 +143,7 @@ void pvc_back_cmd_hot_del(pvcalls_back *b, struct bfront *f)
  * in wait_hint.h, pairs with the frontend's H2 after it moves an index).
  * Returns true if work showed up, in which case @s stays hot.
  */
-static bool cool_sock(pvcalls_back *b, struct bsock *s)
+static bool cool_sock(pvcalls_back *b, struct back_socket *s)
 {
 	bool hint = s->f->hint;
 
@@ -163,7 +163,7 @@ static bool cool_sock(pvcalls_back *b, struct bsock *s)
  * again (C6 in cmd_ring.c, pairs with the frontend's push C5).
  * Returns true if requests showed up (@f stays hot).
  */
-static bool cool_cmd(pvcalls_back *b, struct bfront *f)
+static bool cool_cmd(pvcalls_back *b, struct back_frontend *f)
 {
 	int rc;
 
@@ -185,8 +185,8 @@ static bool cool_cmd(pvcalls_back *b, struct bfront *f)
 static int poll_hot(pvcalls_back *b)
 {
 	int64_t now = pvc_now_us();
-	struct bfront *f, *fn;
-	struct bsock *s, *sn;
+	struct back_frontend *f, *fn;
+	struct back_socket *s, *sn;
 	int done = 0;
 
 	b->work_pending = false;
@@ -225,8 +225,8 @@ static int poll_hot(pvcalls_back *b)
 /* Before sleeping in someone else's loop: cool everything, kick if needed. */
 static void go_idle(pvcalls_back *b)
 {
-	struct bfront *f, *fn;
-	struct bsock *s, *sn;
+	struct back_frontend *f, *fn;
+	struct back_socket *s, *sn;
 	bool again = b->work_pending;
 
 	for (f = b->cmd_hot; f; f = fn) {
@@ -267,15 +267,15 @@ static int handle_evtchn(pvcalls_back *b)
 		return 0;
 	hn = pvc_idmap_find(&b->ports, port);
 	if (hn) {
-		struct port_ent *pe = container_of(hn, struct port_ent, n);
+		struct back_port *pe = container_of(hn, struct back_port, n);
 
 		if (pe->kind == PORT_CMD) {
-			struct bfront *f = container_of(pe, struct bfront, pe);
+			struct back_frontend *f = container_of(pe, struct back_frontend, pe);
 
 			if (!f->dead && f->connected)
 				pvc_back_cmd_service(f);
 		} else {
-			struct bsock *s = container_of(pe, struct bsock, pe);
+			struct back_socket *s = container_of(pe, struct back_socket, pe);
 
 			if (!s->dead)
 				pvc_back_sock_service(s);
@@ -331,11 +331,11 @@ static int dispatch(pvcalls_back *b, const struct epoll_event *evs, int n)
 			kick_drain(b);
 			break;
 		case EPK_SOCK:
-			pvc_back_sock_event(container_of(tag, struct bsock, tag), evs[i].events);
+			pvc_back_sock_event(container_of(tag, struct back_socket, tag), evs[i].events);
 			handled++;
 			break;
 		case EPK_LINGER:
-			pvc_back_linger_event(b, container_of(tag, struct blinger, tag));
+			pvc_back_linger_event(b, container_of(tag, struct back_linger, tag));
 			break;
 		}
 	}
@@ -344,16 +344,16 @@ static int dispatch(pvcalls_back *b, const struct epoll_event *evs, int n)
 
 static void reap(pvcalls_back *b)
 {
-	while (b->grave_socks) {
-		struct bsock *s = b->grave_socks;
+	while (b->socks_to_free) {
+		struct back_socket *s = b->socks_to_free;
 
-		b->grave_socks = s->grave_next;
+		b->socks_to_free = s->free_next;
 		free(s);
 	}
-	while (b->grave_fronts) {
-		struct bfront *f = b->grave_fronts;
+	while (b->fronts_to_free) {
+		struct back_frontend *f = b->fronts_to_free;
 
-		b->grave_fronts = f->grave_next;
+		b->fronts_to_free = f->free_next;
 		pvc_back_front_free(f);
 	}
 }
@@ -470,7 +470,7 @@ void pvcalls_back_get_stats(pvcalls_back *b, struct pvcalls_back_stats *st)
 		return;
 	pthread_mutex_lock(&b->stats_lock);
 	*st = b->retired;
-	for (struct bfront *f = b->fronts; f; f = f->next)
+	for (struct back_frontend *f = b->fronts; f; f = f->next)
 		stats_add(st, &f->st);
 	pthread_mutex_unlock(&b->stats_lock);
 }
@@ -482,7 +482,7 @@ int pvcalls_back_list_frontends(pvcalls_back *b, struct pvcalls_back_frontend *o
 	if (!b || (!out && max))
 		return -EINVAL;
 	pthread_mutex_lock(&b->stats_lock);
-	for (struct bfront *f = b->fronts; f; f = f->next, n++) {
+	for (struct back_frontend *f = b->fronts; f; f = f->next, n++) {
 		if ((size_t)n >= max)
 			continue;
 		memset(&out[n], 0, sizeof(out[n]));
@@ -501,7 +501,7 @@ int pvcalls_back_close_frontend(pvcalls_back *b, uint32_t domid)
 
 	if (!b)
 		return -EINVAL;
-	for (struct bfront *f = b->fronts; f; f = f->next) {
+	for (struct back_frontend *f = b->fronts; f; f = f->next) {
 		if (f->feid == domid && !f->dead) {
 			pvc_back_front_kick_out(f);
 			n++;
@@ -511,7 +511,7 @@ int pvcalls_back_close_frontend(pvcalls_back *b, uint32_t domid)
 }
 
 /* Called with the frontend already unlinked from b->fronts, lock held. */
-void pvc_back_stats_retire(pvcalls_back *b, struct bfront *f)
+void pvc_back_stats_retire(pvcalls_back *b, struct back_frontend *f)
 {
 	struct pvcalls_back_stats tmp = f->st;
 
