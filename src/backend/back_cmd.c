@@ -9,7 +9,7 @@
  * they keep their ring slot until then, so the frontend's 32 slots bound
  * how much can be pending.
  *
- * Socket ids: a per-frontend id map. SOCKET records an id; CONNECT
+ * Socket ids (the table is back_sock.c's). SOCKET records an id; CONNECT
  * and BIND also accept an id that never saw SOCKET (Linux keeps no state
  * for SOCKET, so its frontends may rely on that): such a socket is
  * "implicit", and forgotten again if that CONNECT or BIND fails. A live
@@ -82,115 +82,7 @@ void pvc_back_flush(struct back_frontend *f)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Socket table                                                           */
-
-static struct back_socket *sock_find(struct back_frontend *f, uint64_t id)
-{
-	struct pvc_idmap_node *n = pvc_idmap_find(&f->ids, id);
-
-	return n ? container_of(n, struct back_socket, idn) : NULL;
-}
-
-static struct back_socket *sock_new(struct back_frontend *f, uint64_t id)
-{
-	struct back_socket *s = calloc(1, sizeof(*s));
-
-	if (!s)
-		return NULL;
-	s->f = f;
-	s->id = id;
-	s->fd = -1;
-	s->state = BS_NEW;
-	pvc_idmap_insert(&f->ids, &s->idn, id);
-	s->next = f->socks;
-	if (f->socks)
-		f->socks->prev = s;
-	f->socks = s;
-	f->nsocks++;
-	return s;
-}
-
-/* Keeps the per-state counts right across a state change. */
-static void account(struct back_socket *s, int d)
-{
-	struct back_frontend *f = s->f;
-
-	switch (s->state) {
-	case BS_ACTIVE:
-		f->nactive += (uint32_t)d;
-		ST_ADD(f, active_sockets, (uint32_t)d);
-		break;
-	case BS_BOUND:
-	case BS_LISTENING:
-		f->npassive += (uint32_t)d;
-		ST_ADD(f, passive_sockets, (uint32_t)d);
-		break;
-	case BS_ACCEPTING:
-		f->naccepting += (uint32_t)d;
-		break;
-	default:
-		break;
-	}
-}
-
-void pvc_back_sock_set_state(struct back_socket *s, enum back_sock_state st)
-{
-	account(s, -1);
-	s->state = st;
-	account(s, 1);
-}
-
-static void acc_unlink(struct back_socket *s)
-{
-	struct back_socket *l = s->listener, **pp;
-
-	if (!l)
-		return;
-	for (pp = &l->acc_head; *pp; pp = &(*pp)->acc_next) {
-		if (*pp == s) {
-			*pp = s->acc_next;
-			break;
-		}
-	}
-	l->acc_tail = NULL;
-	for (struct back_socket *a = l->acc_head; a; a = a->acc_next)
-		l->acc_tail = a;
-	s->listener = NULL;
-	s->acc_next = NULL;
-}
-
-/* Frees every host and shared resource of @s; the memory goes at round end. */
-static void sock_destroy(struct back_socket *s)
-{
-	struct back_frontend *f = s->f;
-	pvcalls_back *b = f->b;
-
-	acc_unlink(s);
-	pvc_back_sock_set_state(s, BS_NEW);
-	pvc_back_sock_close_fd(s);
-	pvc_back_ring_unmap(f, s);
-	pvc_back_hot_del(b, s);
-	while (s->poll_head) {
-		struct back_poll *p = s->poll_head;
-
-		s->poll_head = p->next;
-		free(p);
-	}
-	for (struct back_socket *a = s->acc_head; a; a = a->acc_next)
-		a->listener = NULL;
-	s->acc_head = s->acc_tail = NULL;
-	pvc_idmap_remove(&f->ids, &s->idn);
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		f->socks = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	f->nsocks--;
-	s->dead = true;
-	s->free_next = b->socks_to_free;
-	b->socks_to_free = s;
-}
+/* Release                                                                */
 
 /*
  * RELEASE (@answer: pending requests get -EBADF first) or frontend
@@ -218,7 +110,7 @@ static void sock_release(struct back_socket *s, bool answer, bool graceful)
 
 			if (answer)
 				pvc_back_respond(f, &a->req, -EBADF, &a->ax);
-			sock_destroy(a); /* unlinks a from s */
+			pvc_back_sock_destroy(a); /* unlinks a from s */
 		}
 		for (struct back_poll *p = s->poll_head; p && answer; p = p->next) {
 			struct back_audit_ctx ax = poll_ax(p);
@@ -229,7 +121,7 @@ static void sock_release(struct back_socket *s, bool answer, bool graceful)
 	default:
 		break;
 	}
-	sock_destroy(s);
+	pvc_back_sock_destroy(s);
 }
 
 void pvc_back_release_all(struct back_frontend *f, bool graceful)
@@ -264,7 +156,7 @@ void pvc_back_connect_done(struct back_socket *s)
 		pvc_back_ring_unmap(f, s);
 		pvc_back_sock_set_state(s, BS_NEW);
 		if (s->implicit)
-			sock_destroy(s);
+			pvc_back_sock_destroy(s);
 	}
 	pvc_back_flush(f);
 }
@@ -288,15 +180,15 @@ static bool accept_one(struct back_socket *l)
 		pvc_warn("back.accept", "frontend %u listener %llu: accept: %s", f->feid,
 			 (unsigned long long)l->id, strerror(errno));
 		pvc_back_respond(f, &s->req, rc, &s->ax);
-		sock_destroy(s);
+		pvc_back_sock_destroy(s);
 		return false;
 	}
-	acc_unlink(s);
+	pvc_back_accept_unlink(s);
 	s->fd = fd;
 	rc = pvc_back_sock_epoll(s, SOCK_EVENTS);
 	if (rc < 0) {
 		pvc_back_respond(f, &s->req, rc, &s->ax);
-		sock_destroy(s);
+		pvc_back_sock_destroy(s);
 		return true;
 	}
 	pvc_debug("back.accept", "frontend %u listener %llu: accepted socket %llu", f->feid,
@@ -346,17 +238,17 @@ void pvc_back_listener_service(struct back_socket *l)
 
 static int cmd_socket(struct back_frontend *f, const struct pvcalls_req *req)
 {
-	if (sock_find(f, req->id))
+	if (pvc_back_sock_find(f, req->id))
 		return -EEXIST;
 	if (f->nsocks >= f->lim.max_sockets)
 		return -EMFILE;
-	return sock_new(f, req->id) ? 0 : -ENOMEM;
+	return pvc_back_sock_new(f, req->id) ? 0 : -ENOMEM;
 }
 
 /* The id for CONNECT or BIND: the existing socket, or a new (implicit) one. */
 static int sock_for(struct back_frontend *f, uint64_t id, struct back_socket **out)
 {
-	struct back_socket *s = sock_find(f, id);
+	struct back_socket *s = pvc_back_sock_find(f, id);
 
 	if (s) {
 		*out = s;
@@ -364,7 +256,7 @@ static int sock_for(struct back_frontend *f, uint64_t id, struct back_socket **o
 	}
 	if (f->nsocks >= f->lim.max_sockets)
 		return -EMFILE;
-	s = sock_new(f, id);
+	s = pvc_back_sock_new(f, id);
 	if (!s)
 		return -ENOMEM;
 	s->implicit = true;
@@ -375,13 +267,13 @@ static int sock_for(struct back_frontend *f, uint64_t id, struct back_socket **o
 static void forget_implicit(struct back_socket *s)
 {
 	if (s->implicit && s->state == BS_NEW)
-		sock_destroy(s);
+		pvc_back_sock_destroy(s);
 }
 
 static int cmd_connect(struct back_frontend *f, const struct pvcalls_wire_request *raw,
 		       const struct pvcalls_req *req, const struct back_audit_ctx *ax)
 {
-	struct back_socket *s = sock_find(f, req->id);
+	struct back_socket *s = pvc_back_sock_find(f, req->id);
 	int rc;
 
 	if (s && s->state == BS_LISTENING)
@@ -430,7 +322,7 @@ static int cmd_connect(struct back_frontend *f, const struct pvcalls_wire_reques
 
 static int cmd_bind(struct back_frontend *f, const struct pvcalls_req *req)
 {
-	struct back_socket *s = sock_find(f, req->id);
+	struct back_socket *s = pvc_back_sock_find(f, req->id);
 	int one = 1, fd, rc;
 
 	if (s && s->state != BS_NEW)
@@ -461,7 +353,7 @@ static int cmd_bind(struct back_frontend *f, const struct pvcalls_req *req)
 
 static int cmd_listen(struct back_frontend *f, const struct pvcalls_req *req)
 {
-	struct back_socket *s = sock_find(f, req->id);
+	struct back_socket *s = pvc_back_sock_find(f, req->id);
 	int backlog = req->u.listen.backlog;
 	int rc;
 
@@ -486,24 +378,24 @@ static int cmd_accept(struct back_frontend *f, const struct pvcalls_wire_request
 		      const struct pvcalls_req *req, const struct back_audit_ctx *ax)
 {
 	const struct pvcalls_back_limits *lim = &f->lim;
-	struct back_socket *l = sock_find(f, req->id), *s;
+	struct back_socket *l = pvc_back_sock_find(f, req->id), *s;
 	int rc;
 
 	if (!l || l->state != BS_LISTENING)
 		return -EINVAL;
-	if (sock_find(f, req->u.accept.id_new))
+	if (pvc_back_sock_find(f, req->u.accept.id_new))
 		return -EEXIST;
 	if (f->nsocks >= lim->max_sockets)
 		return -EMFILE;
 	if (f->naccepting >= lim->max_pending_accepts)
 		return -ENOBUFS;
-	s = sock_new(f, req->u.accept.id_new);
+	s = pvc_back_sock_new(f, req->u.accept.id_new);
 	if (!s)
 		return -ENOMEM;
 	/* Mapped now, so a bad ref fails at once instead of losing a connection. */
 	rc = pvc_back_ring_map(f, s, req->u.accept.ref, req->u.accept.evtchn);
 	if (rc < 0) {
-		sock_destroy(s);
+		pvc_back_sock_destroy(s);
 		return rc;
 	}
 	pvc_back_sock_set_state(s, BS_ACCEPTING);
@@ -522,7 +414,7 @@ static int cmd_accept(struct back_frontend *f, const struct pvcalls_wire_request
 static int cmd_poll(struct back_frontend *f, const struct pvcalls_wire_request *raw,
 		    const struct pvcalls_req *req, const struct back_audit_ctx *ax)
 {
-	struct back_socket *l = sock_find(f, req->id);
+	struct back_socket *l = pvc_back_sock_find(f, req->id);
 	struct back_poll *p;
 
 	if (!l || (l->state != BS_BOUND && l->state != BS_LISTENING))
@@ -543,7 +435,7 @@ static int cmd_poll(struct back_frontend *f, const struct pvcalls_wire_request *
 
 static int cmd_release(struct back_frontend *f, const struct pvcalls_req *req)
 {
-	struct back_socket *s = sock_find(f, req->id);
+	struct back_socket *s = pvc_back_sock_find(f, req->id);
 
 	if (s)
 		sock_release(s, true, true);
@@ -570,7 +462,7 @@ static int check_policy(struct back_frontend *f, const struct pvcalls_req *req,
 		break;
 	case PVCALLS_WIRE_LISTEN:
 		/* Only a bound socket: the rest is answered -EINVAL anyway. */
-		s = sock_find(f, req->id);
+		s = pvc_back_sock_find(f, req->id);
 		if (!s || s->state != BS_BOUND)
 			return 0;
 		c.addr = s->laddr;

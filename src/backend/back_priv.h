@@ -1,10 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Backend internals, shared by its source files:
- *   backend.c    object lifecycle, event loop, wait policy, stats
+ *   backend.c     object lifecycle, event loop, wait policy, stats
  *   back_xenbus.c negotiation and the frontend lifecycle
- *   back_cmd.c   the command ring and the seven commands
- *   back_data.c  the data relay (socket <-> data ring) and socket events
+ *   back_sock.c   the socket table, socket state, ring mapping, fds and
+ *                 epoll, lingering close
+ *   back_cmd.c    the command ring and the seven commands
+ *   back_data.c   the data relay (socket <-> data ring)
+ *   back_policy.c rules, limits and the decision callback
+ *   back_audit.c  audit records and their JSON
+ *
+ * back_cmd.c and back_data.c never call each other: both work on sockets
+ * through back_sock.c, and the loop (backend.c) routes a socket's epoll
+ * events to one or the other by its state.
  *
  * Everything runs on the thread that calls pvcalls_back_process(); the only
  * cross-thread access is pvcalls_back_get_stats() (stats_lock, atomics).
@@ -16,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include <pvcalls/backend.h>
 #include <pvcalls/proto.h>
@@ -110,7 +119,8 @@ struct back_poll {
 	int64_t t0;
 };
 
-/* A released socket still sending what its out ring held. */
+/* A released socket still sending what its out ring held (back_sock.c):
+ * it owns the fd now, the struct back_socket is gone. */
 struct back_linger {
 	struct ep_tag tag; /* EPK_LINGER */
 	struct back_linger *next, *prev;
@@ -234,7 +244,7 @@ struct pvcalls_back {
 	uint32_t nhot;
 	struct back_frontend *cmd_hot;
 
-	/* Released sockets still sending (back_data.c). */
+	/* Released sockets still sending (back_sock.c). */
 	struct back_linger *lingers;
 	size_t linger_bytes;
 
@@ -265,7 +275,7 @@ struct pvcalls_back {
 	__atomic_store_n(&(f)->st.field, __atomic_load_n(&(f)->st.field, __ATOMIC_RELAXED) - (v), \
 			 __ATOMIC_RELAXED)
 
-/* backend.c */
+/* backend.c: the loop's services */
 void pvc_back_port_add(pvcalls_back *b, struct back_port *pe, enum port_kind kind, uint32_t port);
 void pvc_back_port_del(pvcalls_back *b, struct back_port *pe);
 void pvc_back_mark_work(pvcalls_back *b);
@@ -284,15 +294,43 @@ void pvc_back_front_shutdown(struct back_frontend *f); /* pvcalls_back_free */
 void pvc_back_front_free(struct back_frontend *f);
 void pvc_back_front_kick_out(struct back_frontend *f);
 
-/* back_cmd.c */
+/* back_sock.c: the socket table, socket state, mapping, fds and epoll */
+struct back_socket *pvc_back_sock_find(struct back_frontend *f, uint64_t id);
+/* A new BS_NEW socket in f's table (the caller checked the limit), or NULL. */
+struct back_socket *pvc_back_sock_new(struct back_frontend *f, uint64_t id);
+void pvc_back_sock_set_state(struct back_socket *s, enum back_sock_state st);
+/* BS_ACTIVE, and the relay starts. */
+void pvc_back_sock_activate(struct back_socket *s);
+/* Takes an accepting socket off its listener's queue. */
+void pvc_back_accept_unlink(struct back_socket *s);
+/* Before destroying an ACTIVE socket gracefully: flush, linger the rest. */
+void pvc_back_sock_finish(struct back_socket *s);
+/* Out of the table, everything released; freed at the end of the round. */
+void pvc_back_sock_destroy(struct back_socket *s);
+int pvc_back_ring_map(struct back_frontend *f, struct back_socket *s, uint32_t ref,
+		      uint32_t evtchn);
+void pvc_back_ring_unmap(struct back_frontend *f, struct back_socket *s);
+int pvc_back_sock_epoll(struct back_socket *s, uint32_t events);
+void pvc_back_sock_epoll_del(struct back_socket *s);
+void pvc_back_sock_close_fd(struct back_socket *s);
+void pvc_back_linger_event(pvcalls_back *b, struct back_linger *l);
+void pvc_back_linger_sweep(pvcalls_back *b, bool all);
+
+/* back_cmd.c: the command ring, the commands, deferred answers */
 int pvc_back_cmd_service(struct back_frontend *f);
 void pvc_back_respond(struct back_frontend *f, const struct pvcalls_wire_request *req, int err,
 		      const struct back_audit_ctx *ax);
 void pvc_back_flush(struct back_frontend *f);
 void pvc_back_release_all(struct back_frontend *f, bool graceful);
 void pvc_back_connect_done(struct back_socket *s);
-void pvc_back_sock_set_state(struct back_socket *s, enum back_sock_state st);
 void pvc_back_listener_service(struct back_socket *l);
+
+/* back_data.c: the relay of ACTIVE sockets */
+bool pvc_back_relay_service(struct back_socket *s);
+bool pvc_back_relay_has_work(struct back_socket *s);
+void pvc_back_relay_start(struct back_socket *s);
+void pvc_back_relay_event(struct back_socket *s, uint32_t events);
+int pvc_back_relay_flush(struct back_socket *s, struct iovec iov[2]);
 
 /* back_policy.c */
 void pvc_back_front_limits(struct back_frontend *f);
@@ -302,18 +340,5 @@ int pvc_back_policy_decide(struct back_frontend *f, const struct pvcalls_back_ca
 /* back_audit.c */
 void pvc_back_audit_emit(struct back_frontend *f, const struct pvcalls_wire_request *req,
 			 int32_t ret, const struct back_audit_ctx *ax);
-
-/* back_data.c */
-int pvc_back_ring_map(struct back_frontend *f, struct back_socket *s, uint32_t ref, uint32_t evtchn);
-void pvc_back_ring_unmap(struct back_frontend *f, struct back_socket *s);
-int pvc_back_sock_epoll(struct back_socket *s, uint32_t events);
-void pvc_back_sock_close_fd(struct back_socket *s);
-void pvc_back_sock_event(struct back_socket *s, uint32_t events);
-bool pvc_back_sock_service(struct back_socket *s);
-bool pvc_back_sock_has_work(struct back_socket *s);
-void pvc_back_sock_activate(struct back_socket *s);
-void pvc_back_sock_finish(struct back_socket *s);
-void pvc_back_linger_event(pvcalls_back *b, struct back_linger *l);
-void pvc_back_linger_sweep(pvcalls_back *b, bool all);
 
 #endif

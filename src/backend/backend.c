@@ -149,7 +149,7 @@ static bool cool_sock(pvcalls_back *b, struct back_socket *s)
 
 	if (hint)
 		pvc_hint_sleep(s->r.intf, true);
-	if (pvc_back_sock_has_work(s)) {
+	if (pvc_back_relay_has_work(s)) {
 		if (hint)
 			pvc_hint_awake(s->r.intf, true);
 		return true;
@@ -211,7 +211,7 @@ static int poll_hot(pvcalls_back *b)
 	}
 	for (s = b->hot_head; s; s = sn) {
 		sn = s->hnext;
-		if (pvc_back_sock_service(s)) {
+		if (pvc_back_relay_service(s)) {
 			done++;
 		} else if (s->hot && now - s->last_us >= (int64_t)b->spin_us) {
 			if (cool_sock(b, s))
@@ -278,7 +278,7 @@ static int handle_evtchn(pvcalls_back *b)
 			struct back_socket *s = container_of(pe, struct back_socket, pe);
 
 			if (!s->dead)
-				pvc_back_sock_service(s);
+				pvc_back_relay_service(s);
 		}
 	}
 	/* After the work, as lateeoi: events that came meanwhile were
@@ -309,6 +309,28 @@ static int handle_store(pvcalls_back *b)
 	return n;
 }
 
+/* An epoll event on a host socket: what it means depends on the state. */
+static void sock_event(struct back_socket *s, uint32_t ev)
+{
+	if (s->dead)
+		return;
+	switch (s->state) {
+	case BS_CONNECTING:
+		if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+			pvc_back_connect_done(s);
+		break;
+	case BS_LISTENING:
+		if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP))
+			pvc_back_listener_service(s);
+		break;
+	case BS_ACTIVE:
+		pvc_back_relay_event(s, ev);
+		break;
+	default:
+		break;
+	}
+}
+
 static int dispatch(pvcalls_back *b, const struct epoll_event *evs, int n)
 {
 	int handled = 0;
@@ -331,7 +353,7 @@ static int dispatch(pvcalls_back *b, const struct epoll_event *evs, int n)
 			kick_drain(b);
 			break;
 		case EPK_SOCK:
-			pvc_back_sock_event(container_of(tag, struct back_socket, tag), evs[i].events);
+			sock_event(container_of(tag, struct back_socket, tag), evs[i].events);
 			handled++;
 			break;
 		case EPK_LINGER:
