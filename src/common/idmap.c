@@ -10,8 +10,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/random.h>
-#include <time.h>
 
+#include "common/clock.h"
 #include "common/idmap.h"
 
 #define IDMAP_MAX_BUCKETS (1u << 24)
@@ -50,7 +50,6 @@ static uint64_t siphash13_u64(const uint64_t k[2], uint64_t m)
 
 static void seed_init(uint64_t seed[2])
 {
-	struct timespec ts;
 	uint64_t x;
 
 	/* GRND_NONBLOCK: early in boot the pool may not be ready; a daemon
@@ -58,8 +57,7 @@ static void seed_init(uint64_t seed[2])
 	if (getrandom(seed, 2 * sizeof(seed[0]), GRND_NONBLOCK) == (ssize_t)(2 * sizeof(seed[0])))
 		return;
 	/* Weaker, still unknown to a guest: the clock and an address. */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	x = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	x = (uint64_t)pvc_now_us();
 	seed[0] = x ^ (uint64_t)(uintptr_t)seed;
 	seed[1] = siphash13_u64(seed, x);
 }
