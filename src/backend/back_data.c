@@ -32,16 +32,12 @@
  * mapping and epoll registration belong to back_sock.c.
  */
 #include <errno.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <unistd.h>
 
 #include "backend/back_priv.h"
 #include "common/log.h"
-#include "ring/barrier.h"
 #include "ring/wait_hint.h"
 
 /* ---------------------------------------------------------------------- */
