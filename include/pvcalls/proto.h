@@ -32,18 +32,8 @@
 extern "C" {
 #endif
 
-/**
- * Linux's kernel-internal ENOTSUPP. Linux's backend answers a command it
- * does not know with ret = -524, and so do we. It is no host errno: the
- * library uses -PVCALLS_WIRE_ENOTSUPP only as the result of
- * pvcalls_req_parse() for an unknown command, so that the value can be passed
- * straight to pvcalls_rsp_build(). pvcalls_errno_from_wire() turns it into
- * -EOPNOTSUPP.
- */
-#define PVCALLS_WIRE_ENOTSUPP 524
-
-/** Largest errno magnitude on the wire (Linux's MAX_ERRNO). */
-#define PVCALLS_WIRE_MAX_ERRNO 4095
+/* PVCALLS_WIRE_ENOTSUPP (Linux's -524 for an unknown command),
+ * PVCALLS_WIRE_MAX_ERRNO and every wire errno: pvcalls/wire.h. */
 
 /** @name Builders (frontend side)
  *

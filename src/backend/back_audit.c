@@ -16,7 +16,7 @@
 #include <time.h>
 
 #include "backend/back_priv.h"
-#include "proto/errno_table.h"
+#include "common/errno_table.h"
 
 size_t pvcalls_json_escape(char *out, size_t out_len, const void *in, size_t in_len)
 {
@@ -59,19 +59,6 @@ size_t pvcalls_json_escape(char *out, size_t out_len, const void *in, size_t in_
 	if (out && out_len)
 		out[o] = 0;
 	return need;
-}
-
-static const char *errno_name(int32_t ret)
-{
-	size_t n;
-	const struct pvc_errno_entry *t = pvc_errno_table(&n);
-
-	if (ret == -PVCALLS_WIRE_ENOTSUPP)
-		return "ENOTSUPP";
-	for (size_t i = 0; i < n; i++)
-		if (t[i].wire == -ret)
-			return t[i].name;
-	return NULL;
 }
 
 /* Appends with snprintf semantics; *off may grow beyond len (overflow). */
@@ -140,7 +127,7 @@ int pvcalls_back_audit_json(const struct pvcalls_back_audit *r, char *buf, size_
 	}
 	PUT(",\"ret\":%" PRId32, r->ret);
 	if (r->ret) {
-		const char *en = errno_name(r->ret);
+		const char *en = pvc_errno_wire_name(r->ret);
 
 		if (en)
 			PUT(",\"errno\":\"%s\"", en);
@@ -163,13 +150,13 @@ void pvcalls_back_set_audit(pvcalls_back *b, pvcalls_back_audit_fn fn, void *arg
 	b->audit_arg = arg;
 }
 
-void pvc_back_audit_emit(struct bfront *f, const struct pvcalls_wire_request *req, int32_t ret,
-			 const struct back_actx *ax)
+void pvc_back_audit_emit(struct back_frontend *f, const struct pvcalls_wire_request *req,
+			 int32_t ret, const struct back_audit_ctx *ax)
 {
 	pvcalls_back *b = f->b;
 	struct pvcalls_back_audit r;
 	struct timespec rt;
-	int64_t now = pvc_back_now_us();
+	int64_t now = pvc_now_us();
 	int64_t t0 = ax && ax->t0 ? ax->t0 : now;
 	struct pvcalls_req pr;
 

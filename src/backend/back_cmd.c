@@ -9,10 +9,11 @@
  * they keep their ring slot until then, so the frontend's 32 slots bound
  * how much can be pending.
  *
- * Socket ids: a per-frontend hash table. SOCKET records an id; CONNECT
+ * Socket ids (the table is back_sock.c's). SOCKET records an id; CONNECT
  * and BIND also accept an id that never saw SOCKET (Linux keeps no state
- * for SOCKET, so its frontends may rely on that) and forget it again if
- * they fail. A live id is never created twice (-EEXIST).
+ * for SOCKET, so its frontends may rely on that): such a socket is
+ * "implicit", and forgotten again if that CONNECT or BIND fails. A live
+ * id is never created twice (-EEXIST).
  *
  * Choices where PROTOCOL.md leaves one, or where we differ from Linux on
  * purpose (see also backend.h):
@@ -49,8 +50,8 @@
 /* Responses                                                              */
 
 /* @ax: the request's audit context (NULL: taken just now, no decision). */
-void pvc_back_respond(struct bfront *f, const struct pvcalls_wire_request *req, int err,
-		      const struct back_actx *ax)
+void pvc_back_respond(struct back_frontend *f, const struct pvcalls_wire_request *req, int err,
+		      const struct back_audit_ctx *ax)
 {
 	struct pvcalls_wire_response rsp;
 
@@ -65,14 +66,14 @@ void pvc_back_respond(struct bfront *f, const struct pvcalls_wire_request *req, 
 }
 
 /* A deferred POLL's audit context. */
-static struct back_actx poll_ax(const struct bpoll *p)
+static struct back_audit_ctx poll_ax(const struct back_poll *p)
 {
-	struct back_actx ax = { .t0 = p->t0 };
+	struct back_audit_ctx ax = { .t0 = p->t0 };
 
 	return ax;
 }
 
-void pvc_back_flush(struct bfront *f)
+void pvc_back_flush(struct back_frontend *f)
 {
 	if (!f->connected || !pvcalls_cmd_back_push(&f->cmd))
 		return;
@@ -81,124 +82,16 @@ void pvc_back_flush(struct bfront *f)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Socket table                                                           */
-
-static struct bsock *sock_find(struct bfront *f, uint64_t id)
-{
-	struct bh_node *n = pvc_bh_find(&f->ids, id);
-
-	return n ? container_of(n, struct bsock, idn) : NULL;
-}
-
-static struct bsock *sock_new(struct bfront *f, uint64_t id)
-{
-	struct bsock *s = calloc(1, sizeof(*s));
-
-	if (!s)
-		return NULL;
-	s->f = f;
-	s->id = id;
-	s->fd = -1;
-	s->state = BS_NEW;
-	pvc_bh_insert(&f->ids, &s->idn, id);
-	s->next = f->socks;
-	if (f->socks)
-		f->socks->prev = s;
-	f->socks = s;
-	f->nsocks++;
-	return s;
-}
-
-/* Keeps the per-state counts right across a state change. */
-static void account(struct bsock *s, int d)
-{
-	struct bfront *f = s->f;
-
-	switch (s->state) {
-	case BS_ACTIVE:
-		f->nactive += (uint32_t)d;
-		ST_ADD(f, active_sockets, (uint32_t)d);
-		break;
-	case BS_BOUND:
-	case BS_LISTENING:
-		f->npassive += (uint32_t)d;
-		ST_ADD(f, passive_sockets, (uint32_t)d);
-		break;
-	case BS_ACCEPTING:
-		f->naccepting += (uint32_t)d;
-		break;
-	default:
-		break;
-	}
-}
-
-void pvc_back_sock_set_state(struct bsock *s, enum bs_state st)
-{
-	account(s, -1);
-	s->state = st;
-	account(s, 1);
-}
-
-static void acc_unlink(struct bsock *s)
-{
-	struct bsock *l = s->listener, **pp;
-
-	if (!l)
-		return;
-	for (pp = &l->acc_head; *pp; pp = &(*pp)->acc_next) {
-		if (*pp == s) {
-			*pp = s->acc_next;
-			break;
-		}
-	}
-	l->acc_tail = NULL;
-	for (struct bsock *a = l->acc_head; a; a = a->acc_next)
-		l->acc_tail = a;
-	s->listener = NULL;
-	s->acc_next = NULL;
-}
-
-/* Frees every host and shared resource of @s; the memory goes at round end. */
-static void sock_destroy(struct bsock *s)
-{
-	struct bfront *f = s->f;
-	pvcalls_back *b = f->b;
-
-	acc_unlink(s);
-	pvc_back_sock_set_state(s, BS_NEW);
-	pvc_back_sock_close_fd(s);
-	pvc_back_ring_unmap(f, s);
-	pvc_back_hot_del(b, s);
-	while (s->poll_head) {
-		struct bpoll *p = s->poll_head;
-
-		s->poll_head = p->next;
-		free(p);
-	}
-	for (struct bsock *a = s->acc_head; a; a = a->acc_next)
-		a->listener = NULL;
-	s->acc_head = s->acc_tail = NULL;
-	pvc_bh_remove(&f->ids, &s->idn);
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		f->socks = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	f->nsocks--;
-	s->dead = true;
-	s->grave_next = b->grave_socks;
-	b->grave_socks = s;
-}
+/* Release                                                                */
 
 /*
  * RELEASE (@answer: pending requests get -EBADF first) or frontend
  * teardown (@answer false: the ring is going away, nothing is sent).
  * @graceful: what the out ring holds is still sent (not after a violation).
  */
-static void sock_release(struct bsock *s, bool answer, bool graceful)
+static void sock_release(struct back_socket *s, bool answer, bool graceful)
 {
-	struct bfront *f = s->f;
+	struct back_frontend *f = s->f;
 
 	switch (s->state) {
 	case BS_ACTIVE:
@@ -213,14 +106,14 @@ static void sock_release(struct bsock *s, bool answer, bool graceful)
 	case BS_BOUND:
 	case BS_LISTENING:
 		while (s->acc_head) {
-			struct bsock *a = s->acc_head;
+			struct back_socket *a = s->acc_head;
 
 			if (answer)
 				pvc_back_respond(f, &a->req, -EBADF, &a->ax);
-			sock_destroy(a); /* unlinks a from s */
+			pvc_back_sock_destroy(a); /* unlinks a from s */
 		}
-		for (struct bpoll *p = s->poll_head; p && answer; p = p->next) {
-			struct back_actx ax = poll_ax(p);
+		for (struct back_poll *p = s->poll_head; p && answer; p = p->next) {
+			struct back_audit_ctx ax = poll_ax(p);
 
 			pvc_back_respond(f, &p->req, -EBADF, &ax);
 		}
@@ -228,10 +121,10 @@ static void sock_release(struct bsock *s, bool answer, bool graceful)
 	default:
 		break;
 	}
-	sock_destroy(s);
+	pvc_back_sock_destroy(s);
 }
 
-void pvc_back_release_all(struct bfront *f, bool graceful)
+void pvc_back_release_all(struct back_frontend *f, bool graceful)
 {
 	while (f->socks)
 		sock_release(f->socks, false, graceful);
@@ -240,9 +133,9 @@ void pvc_back_release_all(struct bfront *f, bool graceful)
 /* ---------------------------------------------------------------------- */
 /* Deferred completions                                                   */
 
-void pvc_back_connect_done(struct bsock *s)
+void pvc_back_connect_done(struct back_socket *s)
 {
-	struct bfront *f = s->f;
+	struct back_frontend *f = s->f;
 	socklen_t len = sizeof(int);
 	int err = 0;
 
@@ -262,17 +155,17 @@ void pvc_back_connect_done(struct bsock *s)
 		pvc_back_sock_close_fd(s);
 		pvc_back_ring_unmap(f, s);
 		pvc_back_sock_set_state(s, BS_NEW);
-		if (s->liberal)
-			sock_destroy(s);
+		if (s->implicit)
+			pvc_back_sock_destroy(s);
 	}
 	pvc_back_flush(f);
 }
 
 /* Takes one connection for the oldest pending ACCEPT. Returns false to stop. */
-static bool accept_one(struct bsock *l)
+static bool accept_one(struct back_socket *l)
 {
-	struct bfront *f = l->f;
-	struct bsock *s = l->acc_head;
+	struct back_frontend *f = l->f;
+	struct back_socket *s = l->acc_head;
 	int fd, rc;
 
 	fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -287,15 +180,15 @@ static bool accept_one(struct bsock *l)
 		pvc_warn("back.accept", "frontend %u listener %llu: accept: %s", f->feid,
 			 (unsigned long long)l->id, strerror(errno));
 		pvc_back_respond(f, &s->req, rc, &s->ax);
-		sock_destroy(s);
+		pvc_back_sock_destroy(s);
 		return false;
 	}
-	acc_unlink(s);
+	pvc_back_accept_unlink(s);
 	s->fd = fd;
 	rc = pvc_back_sock_epoll(s, SOCK_EVENTS);
 	if (rc < 0) {
 		pvc_back_respond(f, &s->req, rc, &s->ax);
-		sock_destroy(s);
+		pvc_back_sock_destroy(s);
 		return true;
 	}
 	pvc_debug("back.accept", "frontend %u listener %llu: accepted socket %llu", f->feid,
@@ -307,9 +200,9 @@ static bool accept_one(struct bsock *l)
 
 /* Answers what a listener can answer now: ACCEPTs first (FIFO), then POLLs
  * if connections are still queued. */
-void pvc_back_listener_service(struct bsock *l)
+void pvc_back_listener_service(struct back_socket *l)
 {
-	struct bfront *f = l->f;
+	struct back_frontend *f = l->f;
 	bool answered = false;
 
 	if (l->state != BS_LISTENING || l->dead)
@@ -324,8 +217,8 @@ void pvc_back_listener_service(struct bsock *l)
 
 		if (poll(&p, 1, 0) > 0 && p.revents) {
 			while (l->poll_head) {
-				struct bpoll *q = l->poll_head;
-				struct back_actx ax = poll_ax(q);
+				struct back_poll *q = l->poll_head;
+				struct back_audit_ctx ax = poll_ax(q);
 
 				l->poll_head = q->next;
 				pvc_back_respond(f, &q->req, 0, &ax);
@@ -343,19 +236,19 @@ void pvc_back_listener_service(struct bsock *l)
 /* Commands. Each returns an error to answer now, 0 to answer success, or */
 /* 1 when the answer was or will be given elsewhere.                      */
 
-static int cmd_socket(struct bfront *f, const struct pvcalls_req *req)
+static int cmd_socket(struct back_frontend *f, const struct pvcalls_req *req)
 {
-	if (sock_find(f, req->id))
+	if (pvc_back_sock_find(f, req->id))
 		return -EEXIST;
 	if (f->nsocks >= f->lim.max_sockets)
 		return -EMFILE;
-	return sock_new(f, req->id) ? 0 : -ENOMEM;
+	return pvc_back_sock_new(f, req->id) ? 0 : -ENOMEM;
 }
 
-/* The id for CONNECT or BIND: the existing socket, or a new (liberal) one. */
-static int sock_for(struct bfront *f, uint64_t id, struct bsock **out)
+/* The id for CONNECT or BIND: the existing socket, or a new (implicit) one. */
+static int sock_for(struct back_frontend *f, uint64_t id, struct back_socket **out)
 {
-	struct bsock *s = sock_find(f, id);
+	struct back_socket *s = pvc_back_sock_find(f, id);
 
 	if (s) {
 		*out = s;
@@ -363,24 +256,24 @@ static int sock_for(struct bfront *f, uint64_t id, struct bsock **out)
 	}
 	if (f->nsocks >= f->lim.max_sockets)
 		return -EMFILE;
-	s = sock_new(f, id);
+	s = pvc_back_sock_new(f, id);
 	if (!s)
 		return -ENOMEM;
-	s->liberal = true;
+	s->implicit = true;
 	*out = s;
 	return 0;
 }
 
-static void forget_liberal(struct bsock *s)
+static void forget_implicit(struct back_socket *s)
 {
-	if (s->liberal && s->state == BS_NEW)
-		sock_destroy(s);
+	if (s->implicit && s->state == BS_NEW)
+		pvc_back_sock_destroy(s);
 }
 
-static int cmd_connect(struct bfront *f, const struct pvcalls_wire_request *raw,
-		       const struct pvcalls_req *req, const struct back_actx *ax)
+static int cmd_connect(struct back_frontend *f, const struct pvcalls_wire_request *raw,
+		       const struct pvcalls_req *req, const struct back_audit_ctx *ax)
 {
-	struct bsock *s = sock_find(f, req->id);
+	struct back_socket *s = pvc_back_sock_find(f, req->id);
 	int rc;
 
 	if (s && s->state == BS_LISTENING)
@@ -392,7 +285,7 @@ static int cmd_connect(struct bfront *f, const struct pvcalls_wire_request *raw,
 		return rc;
 	rc = pvc_back_ring_map(f, s, req->u.connect.ref, req->u.connect.evtchn);
 	if (rc < 0) {
-		forget_liberal(s);
+		forget_implicit(s);
 		return rc;
 	}
 	if (s->fd < 0) {
@@ -400,7 +293,7 @@ static int cmd_connect(struct bfront *f, const struct pvcalls_wire_request *raw,
 		if (s->fd < 0) {
 			rc = -errno;
 			pvc_back_ring_unmap(f, s);
-			forget_liberal(s);
+			forget_implicit(s);
 			return rc;
 		}
 	}
@@ -423,13 +316,13 @@ static int cmd_connect(struct bfront *f, const struct pvcalls_wire_request *raw,
 	pvc_back_sock_close_fd(s);
 	pvc_back_ring_unmap(f, s);
 	pvc_back_sock_set_state(s, BS_NEW);
-	forget_liberal(s);
+	forget_implicit(s);
 	return rc;
 }
 
-static int cmd_bind(struct bfront *f, const struct pvcalls_req *req)
+static int cmd_bind(struct back_frontend *f, const struct pvcalls_req *req)
 {
-	struct bsock *s = sock_find(f, req->id);
+	struct back_socket *s = pvc_back_sock_find(f, req->id);
 	int one = 1, fd, rc;
 
 	if (s && s->state != BS_NEW)
@@ -442,14 +335,14 @@ static int cmd_bind(struct bfront *f, const struct pvcalls_req *req)
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		rc = -errno;
-		forget_liberal(s);
+		forget_implicit(s);
 		return rc;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (const struct sockaddr *)&req->u.bind.addr, sizeof(req->u.bind.addr)) < 0) {
 		rc = -errno;
 		close(fd);
-		forget_liberal(s);
+		forget_implicit(s);
 		return rc;
 	}
 	s->fd = fd;
@@ -458,9 +351,9 @@ static int cmd_bind(struct bfront *f, const struct pvcalls_req *req)
 	return 0;
 }
 
-static int cmd_listen(struct bfront *f, const struct pvcalls_req *req)
+static int cmd_listen(struct back_frontend *f, const struct pvcalls_req *req)
 {
-	struct bsock *s = sock_find(f, req->id);
+	struct back_socket *s = pvc_back_sock_find(f, req->id);
 	int backlog = req->u.listen.backlog;
 	int rc;
 
@@ -481,28 +374,28 @@ static int cmd_listen(struct bfront *f, const struct pvcalls_req *req)
 	return 0;
 }
 
-static int cmd_accept(struct bfront *f, const struct pvcalls_wire_request *raw,
-		      const struct pvcalls_req *req, const struct back_actx *ax)
+static int cmd_accept(struct back_frontend *f, const struct pvcalls_wire_request *raw,
+		      const struct pvcalls_req *req, const struct back_audit_ctx *ax)
 {
 	const struct pvcalls_back_limits *lim = &f->lim;
-	struct bsock *l = sock_find(f, req->id), *s;
+	struct back_socket *l = pvc_back_sock_find(f, req->id), *s;
 	int rc;
 
 	if (!l || l->state != BS_LISTENING)
 		return -EINVAL;
-	if (sock_find(f, req->u.accept.id_new))
+	if (pvc_back_sock_find(f, req->u.accept.id_new))
 		return -EEXIST;
 	if (f->nsocks >= lim->max_sockets)
 		return -EMFILE;
 	if (f->naccepting >= lim->max_pending_accepts)
 		return -ENOBUFS;
-	s = sock_new(f, req->u.accept.id_new);
+	s = pvc_back_sock_new(f, req->u.accept.id_new);
 	if (!s)
 		return -ENOMEM;
 	/* Mapped now, so a bad ref fails at once instead of losing a connection. */
 	rc = pvc_back_ring_map(f, s, req->u.accept.ref, req->u.accept.evtchn);
 	if (rc < 0) {
-		sock_destroy(s);
+		pvc_back_sock_destroy(s);
 		return rc;
 	}
 	pvc_back_sock_set_state(s, BS_ACCEPTING);
@@ -518,11 +411,11 @@ static int cmd_accept(struct bfront *f, const struct pvcalls_wire_request *raw,
 	return 1;
 }
 
-static int cmd_poll(struct bfront *f, const struct pvcalls_wire_request *raw,
-		    const struct pvcalls_req *req, const struct back_actx *ax)
+static int cmd_poll(struct back_frontend *f, const struct pvcalls_wire_request *raw,
+		    const struct pvcalls_req *req, const struct back_audit_ctx *ax)
 {
-	struct bsock *l = sock_find(f, req->id);
-	struct bpoll *p;
+	struct back_socket *l = pvc_back_sock_find(f, req->id);
+	struct back_poll *p;
 
 	if (!l || (l->state != BS_BOUND && l->state != BS_LISTENING))
 		return -EINVAL;
@@ -540,9 +433,9 @@ static int cmd_poll(struct bfront *f, const struct pvcalls_wire_request *raw,
 	return 1;
 }
 
-static int cmd_release(struct bfront *f, const struct pvcalls_req *req)
+static int cmd_release(struct back_frontend *f, const struct pvcalls_req *req)
 {
-	struct bsock *s = sock_find(f, req->id);
+	struct back_socket *s = pvc_back_sock_find(f, req->id);
 
 	if (s)
 		sock_release(s, true, true);
@@ -553,11 +446,12 @@ static int cmd_release(struct bfront *f, const struct pvcalls_req *req)
  * Puts CONNECT, BIND and LISTEN to the policy (and CONNECT to the rate
  * limit). Returns 0 or the error to answer.
  */
-static int check_policy(struct bfront *f, const struct pvcalls_req *req, struct back_actx *ax)
+static int check_policy(struct back_frontend *f, const struct pvcalls_req *req,
+			struct back_audit_ctx *ax)
 {
 	struct pvcalls_back_call c = { .domid = f->feid, .devid = f->devid, .cmd = req->cmd,
 				       .id = req->id };
-	struct bsock *s;
+	struct back_socket *s;
 
 	switch (req->cmd) {
 	case PVCALLS_WIRE_CONNECT:
@@ -568,7 +462,7 @@ static int check_policy(struct bfront *f, const struct pvcalls_req *req, struct 
 		break;
 	case PVCALLS_WIRE_LISTEN:
 		/* Only a bound socket: the rest is answered -EINVAL anyway. */
-		s = sock_find(f, req->id);
+		s = pvc_back_sock_find(f, req->id);
 		if (!s || s->state != BS_BOUND)
 			return 0;
 		c.addr = s->laddr;
@@ -579,13 +473,13 @@ static int check_policy(struct bfront *f, const struct pvcalls_req *req, struct 
 	return pvc_back_policy_decide(f, &c, ax);
 }
 
-static void handle_req(struct bfront *f, const struct pvcalls_wire_request *raw)
+static void handle_req(struct back_frontend *f, const struct pvcalls_wire_request *raw)
 {
-	struct back_actx ax;
+	struct back_audit_ctx ax;
 	struct pvcalls_req req;
 	int rc = pvcalls_req_parse(raw, &req);
 
-	ax.t0 = f->b->audit_fn ? pvc_back_now_us() : 0;
+	ax.t0 = f->b->audit_fn ? pvc_now_us() : 0;
 	ax.decision = PVCALLS_BACK_DECISION_NONE;
 	ax.reason[0] = 0;
 	if (raw->cmd < PVCALLS_WIRE_NR_CMDS)
@@ -642,7 +536,7 @@ static void handle_req(struct bfront *f, const struct pvcalls_wire_request *raw)
  * Takes up to BACK_CMD_BATCH requests off @f's ring and answers what can
  * be answered. Returns the number of requests taken.
  */
-int pvc_back_cmd_service(struct bfront *f)
+int pvc_back_cmd_service(struct back_frontend *f)
 {
 	pvcalls_back *b = f->b;
 	struct pvcalls_wire_request req;
@@ -653,7 +547,7 @@ int pvc_back_cmd_service(struct bfront *f)
 		if (n == (int)BACK_CMD_BATCH) {
 			/* Fairness: the rest waits for the next round. */
 			f->cmd_more = true;
-			f->last_us = pvc_back_now_us();
+			f->last_us = pvc_now_us();
 			pvc_back_cmd_hot_add(b, f);
 			pvc_back_mark_work(b);
 			break;
@@ -663,7 +557,7 @@ int pvc_back_cmd_service(struct bfront *f)
 			if (f->cmd_hot)
 				break; /* polled: req_event stays unarmed */
 			if (n > 0 && b->spin_us) {
-				f->last_us = pvc_back_now_us();
+				f->last_us = pvc_now_us();
 				pvc_back_cmd_hot_add(b, f);
 				break;
 			}

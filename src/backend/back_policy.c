@@ -309,7 +309,7 @@ static void overlay(struct pvcalls_back_limits *to, const struct pvcalls_back_li
 #undef OV
 }
 
-void pvc_back_front_limits(struct bfront *f)
+void pvc_back_front_limits(struct back_frontend *f)
 {
 	pvcalls_back *b = f->b;
 	const struct psect *s;
@@ -327,7 +327,7 @@ void pvc_back_front_limits(struct bfront *f)
 		f->lim.connect_burst = f->lim.connect_rate;
 	/* A fresh bucket is full. */
 	f->tokens = (uint64_t)f->lim.connect_burst * 1000000u;
-	f->tokens_us = pvc_back_now_us();
+	f->tokens_us = pvc_now_us();
 }
 
 int pvcalls_back_set_policy(pvcalls_back *b, pvcalls_policy *p)
@@ -341,7 +341,7 @@ int pvcalls_back_set_policy(pvcalls_back *b, pvcalls_policy *p)
 	b->pol_cb = NULL;
 	b->pol_arg = NULL;
 	pthread_mutex_lock(&b->stats_lock);
-	for (struct bfront *f = b->fronts; f; f = f->next)
+	for (struct back_frontend *f = b->fronts; f; f = f->next)
 		pvc_back_front_limits(f);
 	pthread_mutex_unlock(&b->stats_lock);
 	return 0;
@@ -355,19 +355,19 @@ void pvcalls_back_set_policy_cb(pvcalls_back *b, pvcalls_back_policy_fn fn, void
 	b->policy = NULL;
 	b->pol_cb = fn;
 	b->pol_arg = arg;
-	for (struct bfront *f = b->fronts; f; f = f->next)
+	for (struct back_frontend *f = b->fronts; f; f = f->next)
 		pvc_back_front_limits(f);
 }
 
 /* One token per CONNECT; false when the bucket is empty. */
-static bool rate_take(struct bfront *f)
+static bool rate_take(struct back_frontend *f)
 {
 	int64_t now;
 	uint64_t cap;
 
 	if (!f->lim.connect_rate)
 		return true;
-	now = pvc_back_now_us();
+	now = pvc_now_us();
 	cap = (uint64_t)f->lim.connect_burst * 1000000u;
 	if (now > f->tokens_us) {
 		f->tokens += (uint64_t)(now - f->tokens_us) * f->lim.connect_rate;
@@ -381,8 +381,8 @@ static bool rate_take(struct bfront *f)
 	return true;
 }
 
-int pvc_back_policy_decide(struct bfront *f, const struct pvcalls_back_call *c,
-			   struct back_actx *ax)
+int pvc_back_policy_decide(struct back_frontend *f, const struct pvcalls_back_call *c,
+			   struct back_audit_ctx *ax)
 {
 	pvcalls_back *b = f->b;
 	char addr[INET_ADDRSTRLEN];

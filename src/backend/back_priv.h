@@ -1,10 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Backend internals, shared by its source files:
- *   backend.c    object lifecycle, event loop, wait policy, stats
+ *   backend.c     object lifecycle, event loop, wait policy, stats
  *   back_xenbus.c negotiation and the frontend lifecycle
- *   back_cmd.c   the command ring and the seven commands
- *   back_data.c  the data relay (socket <-> data ring) and socket events
+ *   back_sock.c   the socket table, socket state, ring mapping, fds and
+ *                 epoll, lingering close
+ *   back_cmd.c    the command ring and the seven commands
+ *   back_data.c   the data relay (socket <-> data ring)
+ *   back_policy.c rules, limits and the decision callback
+ *   back_audit.c  audit records and their JSON
+ *
+ * back_cmd.c and back_data.c never call each other: both work on sockets
+ * through back_sock.c, and the loop (backend.c) routes a socket's epoll
+ * events to one or the other by its state.
  *
  * Everything runs on the thread that calls pvcalls_back_process(); the only
  * cross-thread access is pvcalls_back_get_stats() (stats_lock, atomics).
@@ -16,12 +24,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include <pvcalls/backend.h>
 #include <pvcalls/proto.h>
 #include <pvcalls/ring.h>
 #include <pvcalls/wire.h>
 
+#include "common/clock.h"
+#include "common/idmap.h"
 #include "xenbus/xenbus.h"
 
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
@@ -47,31 +58,6 @@
 #define BACK_LINGER_US (30 * 1000000LL)
 #define BACK_LINGER_MAX_BYTES (64u << 20)
 
-/* Wire (Linux) errno values the backend writes into shared memory. */
-#define WIRE_ENOTCONN (-107)
-#define WIRE_EPROTO (-71)
-
-/* ---------------------------------------------------------------------- */
-/* A small chained hash table keyed by u64 (socket ids, event ports).      */
-
-struct bh_node {
-	struct bh_node *next;
-	uint64_t key;
-};
-
-struct bh_tab {
-	struct bh_node **b;
-	uint32_t nb; /* power of two */
-	uint32_t n;
-};
-
-int pvc_bh_init(struct bh_tab *h, uint32_t nb);
-void pvc_bh_fini(struct bh_tab *h);
-struct bh_node *pvc_bh_find(const struct bh_tab *h, uint64_t key);
-/* Never fails: growing is best effort. */
-void pvc_bh_insert(struct bh_tab *h, struct bh_node *n, uint64_t key);
-void pvc_bh_remove(struct bh_tab *h, struct bh_node *n);
-
 /* ---------------------------------------------------------------------- */
 
 /* What an epoll event's data.ptr points at (the first member of each). */
@@ -93,13 +79,13 @@ enum port_kind {
 	PORT_SOCK,
 };
 
-struct port_ent {
-	struct bh_node n; /* key: local port, in b->ports */
+struct back_port {
+	struct pvc_idmap_node n; /* key: local port, in b->ports */
 	enum port_kind kind;
 	bool bound;
 };
 
-enum bs_state {
+enum back_sock_state {
 	BS_NEW,        /* after SOCKET: an id, no host socket yet */
 	BS_CONNECTING, /* CONNECT answered when connect() completes */
 	BS_ACTIVE,     /* connected: data flows */
@@ -109,7 +95,7 @@ enum bs_state {
 };
 
 /* The mapped data ring of an active (or accepting/connecting) socket. */
-struct bring {
+struct back_ring {
 	struct pvcalls_wire_data_intf *intf;
 	void *data;
 	uint32_t order;
@@ -120,47 +106,50 @@ struct bring {
 };
 
 /* What the audit needs of a request until it is answered. */
-struct back_actx {
+struct back_audit_ctx {
 	int64_t t0; /* monotonic us when taken; 0 when not auditing */
 	uint8_t decision; /* enum pvcalls_back_decision */
 	char reason[96];
 };
 
 /* A deferred POLL. */
-struct bpoll {
-	struct bpoll *next;
+struct back_poll {
+	struct back_poll *next;
 	struct pvcalls_wire_request req;
 	int64_t t0;
 };
 
-/* A released socket still sending what its out ring held. */
-struct blinger {
+/* A released socket still sending what its out ring held (back_sock.c):
+ * it owns the fd now, the struct back_socket is gone. */
+struct back_linger {
 	struct ep_tag tag; /* EPK_LINGER */
-	struct blinger *next, *prev;
+	struct back_linger *next, *prev;
 	int fd;
 	uint8_t *buf;
 	size_t len, off;
 	int64_t deadline_us;
 };
 
-struct bfront;
+struct back_frontend;
 
-struct bsock {
+struct back_socket {
 	struct ep_tag tag; /* EPK_SOCK */
-	struct bh_node idn; /* key: id, in f->ids */
-	struct port_ent pe; /* PORT_SOCK */
-	struct bfront *f;
-	struct bsock *next, *prev; /* f->socks */
+	struct pvc_idmap_node idn; /* key: id, in f->ids */
+	struct back_port pe; /* PORT_SOCK */
+	struct back_frontend *f;
+	struct back_socket *next, *prev; /* f->socks */
 	uint64_t id;
-	enum bs_state state;
+	enum back_sock_state state;
 	int fd;
 	bool in_epoll;
-	bool dead;    /* released; freed at the end of the round */
-	bool liberal; /* created by CONNECT/BIND without SOCKET: forgotten if it fails */
-	struct bring r;
+	bool dead;     /* released; freed at the end of the round */
+	/* Created by a CONNECT or BIND whose id never saw SOCKET (Linux's
+	 * frontends may skip it): forgotten again if that call fails. */
+	bool implicit;
+	struct back_ring r;
 	/* The deferred CONNECT or ACCEPT (its copy, for the answer). */
 	struct pvcalls_wire_request req;
-	struct back_actx ax;
+	struct back_audit_ctx ax;
 	struct sockaddr_in laddr; /* BIND's address, for LISTEN's policy check */
 
 	/* Active relay state. */
@@ -174,21 +163,21 @@ struct bsock {
 
 	/* Wait policy: polled while hot (our back_waiting word is 0). */
 	bool hot;
-	struct bsock *hnext, *hprev;
+	struct back_socket *hnext, *hprev;
 	int64_t last_us; /* last productive moment */
 
 	/* Passive: ACCEPTs queued FIFO (their id_new sockets) and POLLs. */
-	struct bsock *acc_head, *acc_tail;
-	struct bpoll *poll_head, *poll_tail;
+	struct back_socket *acc_head, *acc_tail;
+	struct back_poll *poll_head, *poll_tail;
 	/* Accepting: the listener and the queue link. */
-	struct bsock *listener;
-	struct bsock *acc_next;
+	struct back_socket *listener;
+	struct back_socket *acc_next;
 
-	struct bsock *grave_next;
+	struct back_socket *free_next; /* b->socks_to_free */
 };
 
-struct bfront {
-	struct bfront *next; /* b->fronts */
+struct back_frontend {
+	struct back_frontend *next; /* b->fronts */
 	pvcalls_back *b;
 	uint32_t feid, devid;
 	char bedir[PVC_XB_PATH];
@@ -202,17 +191,17 @@ struct bfront {
 	bool violated; /* disconnected for a violation, not restarted since */
 
 	/* Command ring. */
-	struct port_ent pe; /* PORT_CMD */
+	struct back_port pe; /* PORT_CMD */
 	void *cmd_page;
 	pvcalls_cmd_back cmd;
 	bool cmd_hot;   /* polled while spinning; req_event not re-armed */
 	bool cmd_more;  /* the batch limit left requests on the ring */
 	int64_t last_us; /* last request taken */
-	struct bfront *cnext; /* b->cmd_hot list */
+	struct back_frontend *cnext; /* b->cmd_hot list */
 
 	/* Sockets. */
-	struct bh_tab ids;
-	struct bsock *socks;
+	struct pvc_idmap ids;
+	struct back_socket *socks;
 	uint32_t nsocks;     /* every id in ids */
 	uint32_t npassive;   /* BOUND + LISTENING */
 	uint32_t nactive;    /* ACTIVE */
@@ -229,7 +218,7 @@ struct bfront {
 	 * read by pvcalls_back_get_stats() from any thread. */
 	struct pvcalls_back_stats st;
 
-	struct bfront *grave_next;
+	struct back_frontend *free_next; /* b->fronts_to_free */
 };
 
 struct pvcalls_back {
@@ -247,21 +236,22 @@ struct pvcalls_back {
 	bool kicked;
 	bool work_pending; /* something is left to do without waiting */
 
-	struct bfront *fronts;
-	struct bh_tab ports;
+	struct back_frontend *fronts;
+	struct pvc_idmap ports;
 
 	/* Wait policy. */
-	struct bsock *hot_head, *hot_tail;
+	struct back_socket *hot_head, *hot_tail;
 	uint32_t nhot;
-	struct bfront *cmd_hot;
+	struct back_frontend *cmd_hot;
 
-	/* Released sockets still sending (back_data.c). */
-	struct blinger *lingers;
+	/* Released sockets still sending (back_sock.c). */
+	struct back_linger *lingers;
 	size_t linger_bytes;
 
-	/* Deferred frees: epoll events of this round may still name them. */
-	struct bsock *grave_socks;
-	struct bfront *grave_fronts;
+	/* Released this round, freed when it ends (reap() in backend.c):
+	 * its epoll events may still name them. */
+	struct back_socket *socks_to_free;
+	struct back_frontend *fronts_to_free;
 
 	pthread_mutex_t stats_lock; /* fronts list vs. get_stats, and retired */
 	struct pvcalls_back_stats retired;
@@ -285,57 +275,70 @@ struct pvcalls_back {
 	__atomic_store_n(&(f)->st.field, __atomic_load_n(&(f)->st.field, __ATOMIC_RELAXED) - (v), \
 			 __ATOMIC_RELAXED)
 
-int64_t pvc_back_now_us(void);
-
-/* backend.c */
-void pvc_back_port_add(pvcalls_back *b, struct port_ent *pe, enum port_kind kind, uint32_t port);
-void pvc_back_port_del(pvcalls_back *b, struct port_ent *pe);
+/* backend.c: the loop's services */
+void pvc_back_port_add(pvcalls_back *b, struct back_port *pe, enum port_kind kind, uint32_t port);
+void pvc_back_port_del(pvcalls_back *b, struct back_port *pe);
 void pvc_back_mark_work(pvcalls_back *b);
-void pvc_back_hot_add(pvcalls_back *b, struct bsock *s);
-void pvc_back_hot_del(pvcalls_back *b, struct bsock *s);
-void pvc_back_cmd_hot_add(pvcalls_back *b, struct bfront *f);
-void pvc_back_cmd_hot_del(pvcalls_back *b, struct bfront *f);
+void pvc_back_hot_add(pvcalls_back *b, struct back_socket *s);
+void pvc_back_hot_del(pvcalls_back *b, struct back_socket *s);
+void pvc_back_cmd_hot_add(pvcalls_back *b, struct back_frontend *f);
+void pvc_back_cmd_hot_del(pvcalls_back *b, struct back_frontend *f);
 void pvc_back_kick(pvcalls_back *b);
-void pvc_back_stats_retire(pvcalls_back *b, struct bfront *f);
+void pvc_back_stats_retire(pvcalls_back *b, struct back_frontend *f);
 
 /* back_xenbus.c */
 int pvc_back_xb_start(pvcalls_back *b);
 int pvc_back_xb_watch_event(pvcalls_back *b, const char *path, const char *token);
-void pvc_back_front_disconnect(struct bfront *f, bool violation);
-void pvc_back_front_shutdown(struct bfront *f); /* pvcalls_back_free */
-void pvc_back_front_free(struct bfront *f);
-void pvc_back_front_kick_out(struct bfront *f);
+void pvc_back_front_disconnect(struct back_frontend *f, bool violation);
+void pvc_back_front_shutdown(struct back_frontend *f); /* pvcalls_back_free */
+void pvc_back_front_free(struct back_frontend *f);
+void pvc_back_front_kick_out(struct back_frontend *f);
 
-/* back_cmd.c */
-int pvc_back_cmd_service(struct bfront *f);
-void pvc_back_respond(struct bfront *f, const struct pvcalls_wire_request *req, int err,
-		      const struct back_actx *ax);
-void pvc_back_flush(struct bfront *f);
-void pvc_back_release_all(struct bfront *f, bool graceful);
-void pvc_back_connect_done(struct bsock *s);
-void pvc_back_sock_set_state(struct bsock *s, enum bs_state st);
-void pvc_back_listener_service(struct bsock *l);
+/* back_sock.c: the socket table, socket state, mapping, fds and epoll */
+struct back_socket *pvc_back_sock_find(struct back_frontend *f, uint64_t id);
+/* A new BS_NEW socket in f's table (the caller checked the limit), or NULL. */
+struct back_socket *pvc_back_sock_new(struct back_frontend *f, uint64_t id);
+void pvc_back_sock_set_state(struct back_socket *s, enum back_sock_state st);
+/* BS_ACTIVE, and the relay starts. */
+void pvc_back_sock_activate(struct back_socket *s);
+/* Takes an accepting socket off its listener's queue. */
+void pvc_back_accept_unlink(struct back_socket *s);
+/* Before destroying an ACTIVE socket gracefully: flush, linger the rest. */
+void pvc_back_sock_finish(struct back_socket *s);
+/* Out of the table, everything released; freed at the end of the round. */
+void pvc_back_sock_destroy(struct back_socket *s);
+int pvc_back_ring_map(struct back_frontend *f, struct back_socket *s, uint32_t ref,
+		      uint32_t evtchn);
+void pvc_back_ring_unmap(struct back_frontend *f, struct back_socket *s);
+int pvc_back_sock_epoll(struct back_socket *s, uint32_t events);
+void pvc_back_sock_epoll_del(struct back_socket *s);
+void pvc_back_sock_close_fd(struct back_socket *s);
+void pvc_back_linger_event(pvcalls_back *b, struct back_linger *l);
+void pvc_back_linger_sweep(pvcalls_back *b, bool all);
+
+/* back_cmd.c: the command ring, the commands, deferred answers */
+int pvc_back_cmd_service(struct back_frontend *f);
+void pvc_back_respond(struct back_frontend *f, const struct pvcalls_wire_request *req, int err,
+		      const struct back_audit_ctx *ax);
+void pvc_back_flush(struct back_frontend *f);
+void pvc_back_release_all(struct back_frontend *f, bool graceful);
+void pvc_back_connect_done(struct back_socket *s);
+void pvc_back_listener_service(struct back_socket *l);
+
+/* back_data.c: the relay of ACTIVE sockets */
+bool pvc_back_relay_service(struct back_socket *s);
+bool pvc_back_relay_has_work(struct back_socket *s);
+void pvc_back_relay_start(struct back_socket *s);
+void pvc_back_relay_event(struct back_socket *s, uint32_t events);
+int pvc_back_relay_flush(struct back_socket *s, struct iovec iov[2]);
 
 /* back_policy.c */
-void pvc_back_front_limits(struct bfront *f);
-int pvc_back_policy_decide(struct bfront *f, const struct pvcalls_back_call *c,
-			   struct back_actx *ax);
+void pvc_back_front_limits(struct back_frontend *f);
+int pvc_back_policy_decide(struct back_frontend *f, const struct pvcalls_back_call *c,
+			   struct back_audit_ctx *ax);
 
 /* back_audit.c */
-void pvc_back_audit_emit(struct bfront *f, const struct pvcalls_wire_request *req, int32_t ret,
-			 const struct back_actx *ax);
-
-/* back_data.c */
-int pvc_back_ring_map(struct bfront *f, struct bsock *s, uint32_t ref, uint32_t evtchn);
-void pvc_back_ring_unmap(struct bfront *f, struct bsock *s);
-int pvc_back_sock_epoll(struct bsock *s, uint32_t events);
-void pvc_back_sock_close_fd(struct bsock *s);
-void pvc_back_sock_event(struct bsock *s, uint32_t events);
-bool pvc_back_sock_service(struct bsock *s);
-bool pvc_back_sock_has_work(struct bsock *s);
-void pvc_back_sock_activate(struct bsock *s);
-void pvc_back_sock_finish(struct bsock *s);
-void pvc_back_linger_event(pvcalls_back *b, struct blinger *l);
-void pvc_back_linger_sweep(pvcalls_back *b, bool all);
+void pvc_back_audit_emit(struct back_frontend *f, const struct pvcalls_wire_request *req,
+			 int32_t ret, const struct back_audit_ctx *ax);
 
 #endif

@@ -3,7 +3,7 @@
  * Negotiation and the life of a frontend (PROTOCOL.md section 2).
  *
  * We watch /local/domain/<own>/backend/pvcalls. Each <feid>/<devid>
- * directory the toolstack creates there becomes a struct bfront: we read
+ * directory the toolstack creates there becomes a struct back_frontend: we read
  * its "frontend" path and "frontend-id", publish versions, max-page-order,
  * function-calls (and feature-wait-hint) together with state InitWait in
  * one transaction, at once (Linux's frontend reads them once, at probe),
@@ -74,16 +74,16 @@ static int dir_exists(pvcalls_back *b, const char *path)
 	return (rc >= 0 || rc == -ERANGE) ? 0 : rc;
 }
 
-static struct bfront *front_find(pvcalls_back *b, uint32_t feid, uint32_t devid)
+static struct back_frontend *front_find(pvcalls_back *b, uint32_t feid, uint32_t devid)
 {
-	for (struct bfront *f = b->fronts; f; f = f->next)
+	for (struct back_frontend *f = b->fronts; f; f = f->next)
 		if (f->feid == feid && f->devid == devid)
 			return f;
 	return NULL;
 }
 
 struct publish {
-	struct bfront *f;
+	struct back_frontend *f;
 	uint32_t state;
 	bool offer; /* also the nodes Linux's frontend reads once, at probe (PROTOCOL.md 2.2) */
 };
@@ -92,7 +92,7 @@ struct publish {
 static int write_publish(pvcalls_transport *t, uint32_t txn, void *arg)
 {
 	const struct publish *pu = arg;
-	struct bfront *f = pu->f;
+	struct back_frontend *f = pu->f;
 	struct pvc_xb_offer o = { .max_order = f->lim.max_ring_order,
 				  .wait_hint = f->b->offer_hint };
 	char v[16];
@@ -109,7 +109,7 @@ static int write_publish(pvcalls_transport *t, uint32_t txn, void *arg)
  * Writes our state (and, with @offer, the nodes the frontend probes)
  * in one transaction that first checks the device is still there.
  */
-static int publish(struct bfront *f, uint32_t state, bool offer)
+static int publish(struct back_frontend *f, uint32_t state, bool offer)
 {
 	struct publish pu = { .f = f, .state = state, .offer = offer };
 	int rc = pvc_xb_transact(f->b->t, write_publish, &pu);
@@ -131,7 +131,7 @@ static int publish(struct bfront *f, uint32_t state, bool offer)
 /* ---------------------------------------------------------------------- */
 /* Connect and disconnect                                                 */
 
-static void front_connect(struct bfront *f)
+static void front_connect(struct back_frontend *f)
 {
 	pvcalls_back *b = f->b;
 	struct pvc_xb_ring r;
@@ -172,7 +172,7 @@ static void front_connect(struct bfront *f)
 	pvc_back_cmd_service(f);
 }
 
-void pvc_back_front_disconnect(struct bfront *f, bool violation)
+void pvc_back_front_disconnect(struct back_frontend *f, bool violation)
 {
 	pvcalls_back *b = f->b;
 
@@ -196,7 +196,7 @@ void pvc_back_front_disconnect(struct bfront *f, bool violation)
 	}
 }
 
-static void front_changed(struct bfront *f)
+static void front_changed(struct back_frontend *f)
 {
 	uint32_t fs;
 	int rc = pvc_xb_read_state(f->b->t, f->fedir, &fs);
@@ -261,10 +261,10 @@ static void front_changed(struct bfront *f)
 /* ---------------------------------------------------------------------- */
 /* Devices appearing and disappearing                                     */
 
-static void unlink_front(struct bfront *f)
+static void unlink_front(struct back_frontend *f)
 {
 	pvcalls_back *b = f->b;
-	struct bfront **pp;
+	struct back_frontend **pp;
 
 	pthread_mutex_lock(&b->stats_lock);
 	for (pp = &b->fronts; *pp; pp = &(*pp)->next) {
@@ -279,11 +279,11 @@ static void unlink_front(struct bfront *f)
 		pvcalls_transport_store_unwatch(b->t, f->fedir, f->token);
 	f->watching = false;
 	f->dead = true;
-	f->grave_next = b->grave_fronts;
-	b->grave_fronts = f;
+	f->free_next = b->fronts_to_free;
+	b->fronts_to_free = f;
 }
 
-static void front_watch(struct bfront *f)
+static void front_watch(struct back_frontend *f)
 {
 	int rc = pvcalls_transport_store_watch(f->b->t, f->fedir, f->token);
 
@@ -298,7 +298,7 @@ static void front_watch(struct bfront *f)
 static void front_add(pvcalls_back *b, uint32_t feid, uint32_t devid, const char *bedir)
 {
 	char fedir[PVC_XB_PATH];
-	struct bfront *f;
+	struct back_frontend *f;
 	uint32_t id;
 	int rc;
 
@@ -320,7 +320,7 @@ static void front_add(pvcalls_back *b, uint32_t feid, uint32_t devid, const char
 		return;
 	}
 	f = calloc(1, sizeof(*f));
-	if (!f || pvc_bh_init(&f->ids, 64) < 0) {
+	if (!f || pvc_idmap_init(&f->ids, 64) < 0) {
 		free(f);
 		pvc_err("back.nomem", "frontend %u/%u: out of memory", feid, devid);
 		return;
@@ -343,7 +343,7 @@ static void front_add(pvcalls_back *b, uint32_t feid, uint32_t devid, const char
 	front_watch(f);
 }
 
-static void front_remove(struct bfront *f)
+static void front_remove(struct back_frontend *f)
 {
 	pvc_info("back.device-gone", "frontend %u/%u: device removed", f->feid, f->devid);
 	pvc_back_front_disconnect(f, false);
@@ -353,7 +353,7 @@ static void front_remove(struct bfront *f)
 /* Brings our view of one device in line with the store. */
 static void check_device(pvcalls_back *b, uint32_t feid, uint32_t devid)
 {
-	struct bfront *f = front_find(b, feid, devid);
+	struct back_frontend *f = front_find(b, feid, devid);
 	char bedir[PVC_XB_PATH];
 	int rc = pvc_xb_back_dir(bedir, sizeof(bedir), b->domid, feid, devid);
 
@@ -381,7 +381,7 @@ static void check_device(pvcalls_back *b, uint32_t feid, uint32_t devid)
 static void rescan_fe(pvcalls_back *b, uint32_t feid)
 {
 	char path[PVC_XB_PATH], *names = NULL;
-	struct bfront *f, *next;
+	struct back_frontend *f, *next;
 	int n = snprintf(path, sizeof(path), "%s/%u", b->root, feid);
 
 	if (n < 0 || (size_t)n >= sizeof(path))
@@ -405,7 +405,7 @@ static void rescan_fe(pvcalls_back *b, uint32_t feid)
 
 static void rescan_all(pvcalls_back *b)
 {
-	struct bfront *f, *next;
+	struct back_frontend *f, *next;
 	char *names = NULL;
 	int n = dir_list(b, b->root, &names);
 
@@ -459,7 +459,7 @@ int pvc_back_xb_watch_event(pvcalls_back *b, const char *path, const char *token
 		const char *p = token + strlen(FE_TOKEN);
 		size_t n = strcspn(p, "/");
 		uint32_t feid, devid;
-		struct bfront *f;
+		struct back_frontend *f;
 
 		if (!pvc_xb_parse_u32(p, n, &feid) || p[n] != '/' ||
 		    !pvc_xb_parse_u32(p + n + 1, strlen(p + n + 1), &devid))
@@ -488,7 +488,7 @@ int pvc_back_xb_start(pvcalls_back *b)
 	return 0;
 }
 
-void pvc_back_front_shutdown(struct bfront *f)
+void pvc_back_front_shutdown(struct back_frontend *f)
 {
 	pvc_back_front_disconnect(f, false);
 	if (f->state != PVCALLS_XENBUS_UNKNOWN) {
@@ -500,7 +500,7 @@ void pvc_back_front_shutdown(struct bfront *f)
 }
 
 /* pvcalls_back_close_frontend(): as after a violation, without blame. */
-void pvc_back_front_kick_out(struct bfront *f)
+void pvc_back_front_kick_out(struct back_frontend *f)
 {
 	bool was = f->connected;
 
@@ -511,8 +511,8 @@ void pvc_back_front_kick_out(struct bfront *f)
 	pvc_info("back.closed-by-admin", "frontend %u/%u closed on request", f->feid, f->devid);
 }
 
-void pvc_back_front_free(struct bfront *f)
+void pvc_back_front_free(struct back_frontend *f)
 {
-	pvc_bh_fini(&f->ids);
+	pvc_idmap_fini(&f->ids);
 	free(f);
 }

@@ -28,7 +28,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "backend/back_priv.h"
@@ -39,112 +38,21 @@
 /* The longest a busy pvcalls_back_process() runs before returning. */
 #define BACK_SLICE_US 50000
 
-int64_t pvc_back_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* ---------------------------------------------------------------------- */
-/* Hash table                                                             */
-
-static uint32_t bh_slot(const struct bh_tab *h, uint64_t key)
-{
-	/* Fibonacci hashing: ids may be pointers (aligned) or small counters. */
-	return (uint32_t)((key * 0x9e3779b97f4a7c15ull) >> 32) & (h->nb - 1);
-}
-
-int pvc_bh_init(struct bh_tab *h, uint32_t nb)
-{
-	h->b = calloc(nb, sizeof(*h->b));
-	h->nb = nb;
-	h->n = 0;
-	return h->b ? 0 : -ENOMEM;
-}
-
-void pvc_bh_fini(struct bh_tab *h)
-{
-	free(h->b);
-	h->b = NULL;
-	h->nb = h->n = 0;
-}
-
-struct bh_node *pvc_bh_find(const struct bh_tab *h, uint64_t key)
-{
-	struct bh_node *n;
-
-	for (n = h->b[bh_slot(h, key)]; n; n = n->next)
-		if (n->key == key)
-			return n;
-	return NULL;
-}
-
-static void bh_grow(struct bh_tab *h)
-{
-	struct bh_tab nh;
-
-	if (h->nb >= (1u << 24) || pvc_bh_init(&nh, h->nb * 2) < 0)
-		return; /* keep the longer chains */
-	for (uint32_t i = 0; i < h->nb; i++) {
-		struct bh_node *n = h->b[i], *next;
-
-		for (; n; n = next) {
-			uint32_t s = bh_slot(&nh, n->key);
-
-			next = n->next;
-			n->next = nh.b[s];
-			nh.b[s] = n;
-		}
-	}
-	nh.n = h->n;
-	free(h->b);
-	*h = nh;
-}
-
-void pvc_bh_insert(struct bh_tab *h, struct bh_node *n, uint64_t key)
-{
-	uint32_t s;
-
-	if (h->n >= h->nb * 2)
-		bh_grow(h);
-	s = bh_slot(h, key);
-	n->key = key;
-	n->next = h->b[s];
-	h->b[s] = n;
-	h->n++;
-}
-
-void pvc_bh_remove(struct bh_tab *h, struct bh_node *n)
-{
-	struct bh_node **pp;
-
-	for (pp = &h->b[bh_slot(h, n->key)]; *pp; pp = &(*pp)->next) {
-		if (*pp == n) {
-			*pp = n->next;
-			n->next = NULL;
-			h->n--;
-			return;
-		}
-	}
-}
-
 /* ---------------------------------------------------------------------- */
 /* Ports, kick, hot lists                                                 */
 
-void pvc_back_port_add(pvcalls_back *b, struct port_ent *pe, enum port_kind kind, uint32_t port)
+void pvc_back_port_add(pvcalls_back *b, struct back_port *pe, enum port_kind kind, uint32_t port)
 {
 	pe->kind = kind;
 	pe->bound = true;
-	pvc_bh_insert(&b->ports, &pe->n, port);
+	pvc_idmap_insert(&b->ports, &pe->n, port);
 }
 
-void pvc_back_port_del(pvcalls_back *b, struct port_ent *pe)
+void pvc_back_port_del(pvcalls_back *b, struct back_port *pe)
 {
 	if (!pe->bound)
 		return;
-	pvc_bh_remove(&b->ports, &pe->n);
+	pvc_idmap_remove(&b->ports, &pe->n);
 	pvcalls_transport_evtchn_close(b->t, (uint32_t)pe->n.key);
 	pe->bound = false;
 }
@@ -174,7 +82,7 @@ void pvc_back_mark_work(pvcalls_back *b)
 }
 
 /* A socket that just did work: poll it instead of waiting for events. */
-void pvc_back_hot_add(pvcalls_back *b, struct bsock *s)
+void pvc_back_hot_add(pvcalls_back *b, struct back_socket *s)
 {
 	if (s->hot || !b->spin_us || b->nhot >= BACK_HOT_MAX)
 		return;
@@ -190,7 +98,7 @@ void pvc_back_hot_add(pvcalls_back *b, struct bsock *s)
 		pvc_hint_awake(s->r.intf, true);
 }
 
-void pvc_back_hot_del(pvcalls_back *b, struct bsock *s)
+void pvc_back_hot_del(pvcalls_back *b, struct back_socket *s)
 {
 	if (!s->hot)
 		return;
@@ -205,7 +113,7 @@ void pvc_back_hot_del(pvcalls_back *b, struct bsock *s)
 	b->nhot--;
 }
 
-void pvc_back_cmd_hot_add(pvcalls_back *b, struct bfront *f)
+void pvc_back_cmd_hot_add(pvcalls_back *b, struct back_frontend *f)
 {
 	if (f->cmd_hot)
 		return;
@@ -214,9 +122,9 @@ void pvc_back_cmd_hot_add(pvcalls_back *b, struct bfront *f)
 	b->cmd_hot = f;
 }
 
-void pvc_back_cmd_hot_del(pvcalls_back *b, struct bfront *f)
+void pvc_back_cmd_hot_del(pvcalls_back *b, struct back_frontend *f)
 {
-	struct bfront **pp;
+	struct back_frontend **pp;
 
 	if (!f->cmd_hot)
 		return;
@@ -235,13 +143,13 @@ void pvc_back_cmd_hot_del(pvcalls_back *b, struct bfront *f)
  * in wait_hint.h, pairs with the frontend's H2 after it moves an index).
  * Returns true if work showed up, in which case @s stays hot.
  */
-static bool cool_sock(pvcalls_back *b, struct bsock *s)
+static bool cool_sock(pvcalls_back *b, struct back_socket *s)
 {
 	bool hint = s->f->hint;
 
 	if (hint)
 		pvc_hint_sleep(s->r.intf, true);
-	if (pvc_back_sock_has_work(s)) {
+	if (pvc_back_relay_has_work(s)) {
 		if (hint)
 			pvc_hint_awake(s->r.intf, true);
 		return true;
@@ -255,7 +163,7 @@ static bool cool_sock(pvcalls_back *b, struct bsock *s)
  * again (C6 in cmd_ring.c, pairs with the frontend's push C5).
  * Returns true if requests showed up (@f stays hot).
  */
-static bool cool_cmd(pvcalls_back *b, struct bfront *f)
+static bool cool_cmd(pvcalls_back *b, struct back_frontend *f)
 {
 	int rc;
 
@@ -276,9 +184,9 @@ static bool cool_cmd(pvcalls_back *b, struct bfront *f)
 /* Polls every hot command ring and socket once. Returns the work done. */
 static int poll_hot(pvcalls_back *b)
 {
-	int64_t now = pvc_back_now_us();
-	struct bfront *f, *fn;
-	struct bsock *s, *sn;
+	int64_t now = pvc_now_us();
+	struct back_frontend *f, *fn;
+	struct back_socket *s, *sn;
 	int done = 0;
 
 	b->work_pending = false;
@@ -303,7 +211,7 @@ static int poll_hot(pvcalls_back *b)
 	}
 	for (s = b->hot_head; s; s = sn) {
 		sn = s->hnext;
-		if (pvc_back_sock_service(s)) {
+		if (pvc_back_relay_service(s)) {
 			done++;
 		} else if (s->hot && now - s->last_us >= (int64_t)b->spin_us) {
 			if (cool_sock(b, s))
@@ -317,8 +225,8 @@ static int poll_hot(pvcalls_back *b)
 /* Before sleeping in someone else's loop: cool everything, kick if needed. */
 static void go_idle(pvcalls_back *b)
 {
-	struct bfront *f, *fn;
-	struct bsock *s, *sn;
+	struct back_frontend *f, *fn;
+	struct back_socket *s, *sn;
 	bool again = b->work_pending;
 
 	for (f = b->cmd_hot; f; f = fn) {
@@ -351,26 +259,26 @@ static void go_idle(pvcalls_back *b)
  */
 static int handle_evtchn(pvcalls_back *b)
 {
-	struct bh_node *hn;
+	struct pvc_idmap_node *hn;
 	uint32_t port;
 	int rc = pvcalls_transport_evtchn_pending(b->t, &port);
 
 	if (rc <= 0)
 		return 0;
-	hn = pvc_bh_find(&b->ports, port);
+	hn = pvc_idmap_find(&b->ports, port);
 	if (hn) {
-		struct port_ent *pe = container_of(hn, struct port_ent, n);
+		struct back_port *pe = container_of(hn, struct back_port, n);
 
 		if (pe->kind == PORT_CMD) {
-			struct bfront *f = container_of(pe, struct bfront, pe);
+			struct back_frontend *f = container_of(pe, struct back_frontend, pe);
 
 			if (!f->dead && f->connected)
 				pvc_back_cmd_service(f);
 		} else {
-			struct bsock *s = container_of(pe, struct bsock, pe);
+			struct back_socket *s = container_of(pe, struct back_socket, pe);
 
 			if (!s->dead)
-				pvc_back_sock_service(s);
+				pvc_back_relay_service(s);
 		}
 	}
 	/* After the work, as lateeoi: events that came meanwhile were
@@ -401,6 +309,28 @@ static int handle_store(pvcalls_back *b)
 	return n;
 }
 
+/* An epoll event on a host socket: what it means depends on the state. */
+static void sock_event(struct back_socket *s, uint32_t ev)
+{
+	if (s->dead)
+		return;
+	switch (s->state) {
+	case BS_CONNECTING:
+		if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+			pvc_back_connect_done(s);
+		break;
+	case BS_LISTENING:
+		if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP))
+			pvc_back_listener_service(s);
+		break;
+	case BS_ACTIVE:
+		pvc_back_relay_event(s, ev);
+		break;
+	default:
+		break;
+	}
+}
+
 static int dispatch(pvcalls_back *b, const struct epoll_event *evs, int n)
 {
 	int handled = 0;
@@ -423,11 +353,11 @@ static int dispatch(pvcalls_back *b, const struct epoll_event *evs, int n)
 			kick_drain(b);
 			break;
 		case EPK_SOCK:
-			pvc_back_sock_event(container_of(tag, struct bsock, tag), evs[i].events);
+			sock_event(container_of(tag, struct back_socket, tag), evs[i].events);
 			handled++;
 			break;
 		case EPK_LINGER:
-			pvc_back_linger_event(b, container_of(tag, struct blinger, tag));
+			pvc_back_linger_event(b, container_of(tag, struct back_linger, tag));
 			break;
 		}
 	}
@@ -436,16 +366,16 @@ static int dispatch(pvcalls_back *b, const struct epoll_event *evs, int n)
 
 static void reap(pvcalls_back *b)
 {
-	while (b->grave_socks) {
-		struct bsock *s = b->grave_socks;
+	while (b->socks_to_free) {
+		struct back_socket *s = b->socks_to_free;
 
-		b->grave_socks = s->grave_next;
+		b->socks_to_free = s->free_next;
 		free(s);
 	}
-	while (b->grave_fronts) {
-		struct bfront *f = b->grave_fronts;
+	while (b->fronts_to_free) {
+		struct back_frontend *f = b->fronts_to_free;
 
-		b->grave_fronts = f->grave_next;
+		b->fronts_to_free = f->free_next;
 		pvc_back_front_free(f);
 	}
 }
@@ -453,14 +383,14 @@ static void reap(pvcalls_back *b)
 int pvcalls_back_process(pvcalls_back *b, int timeout_ms)
 {
 	struct epoll_event evs[BACK_EPOLL_EVENTS];
-	int64_t start = pvc_back_now_us();
+	int64_t start = pvc_now_us();
 	int64_t deadline = timeout_ms < 0 ? -1 : start + (int64_t)timeout_ms * 1000;
 	int handled = 0, rc = 0;
 
 	if (!b)
 		return -EINVAL;
 	for (unsigned pass = 0;; pass++) {
-		int64_t now = pvc_back_now_us();
+		int64_t now = pvc_now_us();
 		bool busy = b->work_pending || b->hot_head || b->cmd_hot;
 		int to, n;
 
@@ -562,7 +492,7 @@ void pvcalls_back_get_stats(pvcalls_back *b, struct pvcalls_back_stats *st)
 		return;
 	pthread_mutex_lock(&b->stats_lock);
 	*st = b->retired;
-	for (struct bfront *f = b->fronts; f; f = f->next)
+	for (struct back_frontend *f = b->fronts; f; f = f->next)
 		stats_add(st, &f->st);
 	pthread_mutex_unlock(&b->stats_lock);
 }
@@ -574,7 +504,7 @@ int pvcalls_back_list_frontends(pvcalls_back *b, struct pvcalls_back_frontend *o
 	if (!b || (!out && max))
 		return -EINVAL;
 	pthread_mutex_lock(&b->stats_lock);
-	for (struct bfront *f = b->fronts; f; f = f->next, n++) {
+	for (struct back_frontend *f = b->fronts; f; f = f->next, n++) {
 		if ((size_t)n >= max)
 			continue;
 		memset(&out[n], 0, sizeof(out[n]));
@@ -593,7 +523,7 @@ int pvcalls_back_close_frontend(pvcalls_back *b, uint32_t domid)
 
 	if (!b)
 		return -EINVAL;
-	for (struct bfront *f = b->fronts; f; f = f->next) {
+	for (struct back_frontend *f = b->fronts; f; f = f->next) {
 		if (f->feid == domid && !f->dead) {
 			pvc_back_front_kick_out(f);
 			n++;
@@ -603,7 +533,7 @@ int pvcalls_back_close_frontend(pvcalls_back *b, uint32_t domid)
 }
 
 /* Called with the frontend already unlinked from b->fronts, lock held. */
-void pvc_back_stats_retire(pvcalls_back *b, struct bfront *f)
+void pvc_back_stats_retire(pvcalls_back *b, struct back_frontend *f)
 {
 	struct pvcalls_back_stats tmp = f->st;
 
@@ -672,7 +602,7 @@ int pvcalls_back_new(pvcalls_transport *t, const struct pvcalls_back_opts *opts,
 	pthread_mutex_init(&b->stats_lock, NULL);
 	b->pathbuf = malloc(PVCALLS_STORE_MAX + 1);
 	b->refbuf = malloc(sizeof(uint32_t) << PVCALLS_WIRE_MAX_RING_ORDER);
-	if (!b->pathbuf || !b->refbuf || pvc_bh_init(&b->ports, 64) < 0) {
+	if (!b->pathbuf || !b->refbuf || pvc_idmap_init(&b->ports, 64) < 0) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -723,7 +653,7 @@ void pvcalls_back_free(pvcalls_back *b)
 		close(b->epfd);
 	if (b->kickfd >= 0)
 		close(b->kickfd);
-	pvc_bh_fini(&b->ports);
+	pvc_idmap_fini(&b->ports);
 	pthread_mutex_destroy(&b->stats_lock);
 	pvcalls_policy_free(b->policy);
 	free(b->pathbuf);

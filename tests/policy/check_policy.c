@@ -425,6 +425,43 @@ START_TEST(test_audit_hostile)
 }
 END_TEST
 
+/*
+ * The errno name of any ret, even one no backend writes: a sink may be
+ * handed a record it built itself. INT32_MIN was negated before its range
+ * was checked (undefined behaviour, found by fuzz_json; issue 13).
+ */
+START_TEST(test_audit_json_ret_range)
+{
+	static const struct {
+		int32_t ret;
+		const char *name; /* NULL: "errno":null */
+	} cases[] = {
+		{ INT32_MIN, NULL }, { INT32_MIN + 1, NULL }, { -4096, NULL }, { -4095, NULL },
+		{ -524, "ENOTSUPP" }, { -133, "EHWPOISON" }, { -111, "ECONNREFUSED" },
+		{ -41, NULL }, { -11, "EAGAIN" }, { -1, "EPERM" }, { 0, NULL }, { 1, NULL },
+		{ INT32_MAX, NULL },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct pvcalls_back_audit r = { .cmd = PVCALLS_WIRE_SOCKET, .reason = "" };
+		char line[2048];
+		json_object *o, *e;
+
+		r.ret = cases[i].ret;
+		ck_assert_int_gt(pvcalls_back_audit_json(&r, line, sizeof(line)), 0);
+		o = parse(line);
+		ck_assert_int_eq(json_object_get_int(get(o, "ret")), cases[i].ret);
+		e = get(o, "errno");
+		if (cases[i].name)
+			ck_assert_str_eq(json_object_get_string(e), cases[i].name);
+		else
+			ck_assert_msg(json_object_is_type(e, json_type_null), "ret %d: errno %s",
+				      (int)cases[i].ret, json_object_get_string(e));
+		json_object_put(o);
+	}
+}
+END_TEST
+
 START_TEST(test_json_escape)
 {
 	char out[64];
@@ -448,6 +485,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_rule_fields);
 	tcase_add_test(tc, test_rule_domains_and_fallback);
 	tcase_add_test(tc, test_json_escape);
+	tcase_add_test(tc, test_audit_json_ret_range);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("backend");
 	tcase_add_test(tc, test_backend_connect_policy);

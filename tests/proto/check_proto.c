@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/errno_table.h"
+#include "common/errno_table.h"
 
 #define JUNK 0xa5
 

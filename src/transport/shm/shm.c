@@ -327,7 +327,7 @@ static int rendezvous(struct shm_ctx *ctx, int fd, uint32_t want)
 	}, ack;
 	int fds[SHM_MAX_FDS] = { ctx->self.pool_fd, ctx->self.gnt_fd, ctx->self.evt_fd,
 				 ctx->self.efd };
-	uint64_t deadline = pvc_shm_now_ms() + ctx->timeout_ms;
+	uint64_t deadline = (uint64_t)pvc_now_ms() + ctx->timeout_ms;
 	unsigned nfds = 0;
 	long n;
 	int rc;
@@ -466,7 +466,7 @@ int pvcalls_shm_connect(const char *path, const struct pvcalls_shm_opts *opts,
 			socklen_t sl = sizeof(rc);
 			int err = 0;
 
-			rc = pvc_shm_wait(fd, POLLOUT, pvc_shm_now_ms() + SHM_DEF_TIMEOUT_MS);
+			rc = pvc_shm_wait(fd, POLLOUT, (uint64_t)pvc_now_ms() + SHM_DEF_TIMEOUT_MS);
 			if (!rc && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
 				err = errno;
 			rc = rc ? rc : -err;

@@ -245,7 +245,7 @@ int pvc_shm_client_request(struct shm_ctx *ctx, uint32_t op, uint32_t txn, const
 	struct shm_client *cl = ctx->client;
 	size_t la = a ? strlen(a) + 1 : 0, lb = b ? strlen(b) + 1 : 0;
 	struct shm_msg_hdr hdr = { .type = SHM_MSG_REQ, .op = op, .txn = txn, .arg = arg };
-	uint64_t deadline = pvc_shm_now_ms() + ctx->timeout_ms;
+	uint64_t deadline = (uint64_t)pvc_now_ms() + ctx->timeout_ms;
 	char *msg;
 	int rc;
 

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "transport/shm/shm_priv.h"
@@ -99,19 +98,11 @@ long pvc_shm_recv(int fd, void *buf, size_t len, int *fds, unsigned *nfds, int f
 	return n;
 }
 
-uint64_t pvc_shm_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 int pvc_shm_wait(int fd, short events, uint64_t deadline_ms)
 {
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = events };
-		uint64_t now = pvc_shm_now_ms();
+		uint64_t now = (uint64_t)pvc_now_ms();
 		int r;
 
 		if (now >= deadline_ms)

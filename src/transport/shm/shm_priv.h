@@ -21,6 +21,8 @@
 #include <pvcalls/shm.h>
 #include <pvcalls/transport.h>
 
+#include "common/clock.h"
+
 #define SHM_PAGE_SIZE 4096u
 #define SHM_PAGE_SHIFT 12
 /* Xen's DOMID_FIRST_RESERVED is 0x7ff0; ids above are special there. */
@@ -266,7 +268,6 @@ int pvc_shm_send(int fd, const void *buf, size_t len, const int *fds, unsigned n
 long pvc_shm_recv(int fd, void *buf, size_t len, int *fds, unsigned *nfds, int flags);
 /* Waits for @events on @fd until @deadline_ms (CLOCK_MONOTONIC ms). */
 int pvc_shm_wait(int fd, short events, uint64_t deadline_ms);
-uint64_t pvc_shm_now_ms(void);
 
 /*
  * A queue of watch events with an eventfd that is readable exactly while

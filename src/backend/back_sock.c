@@ -1,0 +1,402 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A backend socket: its table, its state, and what it holds on the host
+ * and in shared memory. The command handling (back_cmd.c) and the relay
+ * (back_data.c) both work on sockets through this file, never through
+ * each other.
+ *
+ * The table: per frontend, an id map (common/idmap.h) from the guest's
+ * socket ids to struct back_socket, and a list for teardown. The per-state
+ * counts that the limits and the stats read follow every state change
+ * (pvc_back_sock_set_state()).
+ *
+ * What a socket holds: a host fd, registered edge-triggered in the
+ * backend's epoll set; the mapped data ring (indexes page, data pages, the
+ * bound port). pvc_back_sock_destroy() lets go of all of it at once; the
+ * memory itself is freed at the end of the round (backend.c, reap()),
+ * because the round's epoll events may still name the socket.
+ *
+ * Lingering close. A frontend may write its last bytes and send RELEASE at
+ * once (send() then close()); Linux's backend flushes the socket's pending
+ * write work before it lets go. pvc_back_sock_finish() has the relay push
+ * what the out ring holds into the socket, copies out what does not fit,
+ * and keeps the fd to send it in the background ("lingering", bounded in
+ * time and bytes), so the RELEASE is answered at once and the rings can be
+ * unmapped.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "backend/back_priv.h"
+#include "common/log.h"
+#include "ring/barrier.h"
+#include "ring/wait_hint.h"
+
+/* ---------------------------------------------------------------------- */
+/* The socket table and socket state                                     */
+
+struct back_socket *pvc_back_sock_find(struct back_frontend *f, uint64_t id)
+{
+	struct pvc_idmap_node *n = pvc_idmap_find(&f->ids, id);
+
+	return n ? container_of(n, struct back_socket, idn) : NULL;
+}
+
+struct back_socket *pvc_back_sock_new(struct back_frontend *f, uint64_t id)
+{
+	struct back_socket *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->f = f;
+	s->id = id;
+	s->fd = -1;
+	s->state = BS_NEW;
+	pvc_idmap_insert(&f->ids, &s->idn, id);
+	s->next = f->socks;
+	if (f->socks)
+		f->socks->prev = s;
+	f->socks = s;
+	f->nsocks++;
+	return s;
+}
+
+/* Keeps the per-state counts right across a state change. */
+static void account(struct back_socket *s, int d)
+{
+	struct back_frontend *f = s->f;
+
+	switch (s->state) {
+	case BS_ACTIVE:
+		f->nactive += (uint32_t)d;
+		ST_ADD(f, active_sockets, (uint32_t)d);
+		break;
+	case BS_BOUND:
+	case BS_LISTENING:
+		f->npassive += (uint32_t)d;
+		ST_ADD(f, passive_sockets, (uint32_t)d);
+		break;
+	case BS_ACCEPTING:
+		f->naccepting += (uint32_t)d;
+		break;
+	default:
+		break;
+	}
+}
+
+void pvc_back_sock_set_state(struct back_socket *s, enum back_sock_state st)
+{
+	account(s, -1);
+	s->state = st;
+	account(s, 1);
+}
+
+void pvc_back_accept_unlink(struct back_socket *s)
+{
+	struct back_socket *l = s->listener, **pp;
+
+	if (!l)
+		return;
+	for (pp = &l->acc_head; *pp; pp = &(*pp)->acc_next) {
+		if (*pp == s) {
+			*pp = s->acc_next;
+			break;
+		}
+	}
+	l->acc_tail = NULL;
+	for (struct back_socket *a = l->acc_head; a; a = a->acc_next)
+		l->acc_tail = a;
+	s->listener = NULL;
+	s->acc_next = NULL;
+}
+
+/* Frees every host and shared resource of @s; the memory goes at round end. */
+void pvc_back_sock_destroy(struct back_socket *s)
+{
+	struct back_frontend *f = s->f;
+	pvcalls_back *b = f->b;
+
+	pvc_back_accept_unlink(s);
+	pvc_back_sock_set_state(s, BS_NEW);
+	pvc_back_sock_close_fd(s);
+	pvc_back_ring_unmap(f, s);
+	pvc_back_hot_del(b, s);
+	while (s->poll_head) {
+		struct back_poll *p = s->poll_head;
+
+		s->poll_head = p->next;
+		free(p);
+	}
+	for (struct back_socket *a = s->acc_head; a; a = a->acc_next)
+		a->listener = NULL;
+	s->acc_head = s->acc_tail = NULL;
+	pvc_idmap_remove(&f->ids, &s->idn);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		f->socks = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	f->nsocks--;
+	s->dead = true;
+	s->free_next = b->socks_to_free;
+	b->socks_to_free = s;
+}
+
+/* A socket just became ACTIVE (connect done or accepted): start relaying. */
+void pvc_back_sock_activate(struct back_socket *s)
+{
+	pvc_back_sock_set_state(s, BS_ACTIVE);
+	s->implicit = false;
+	pvc_back_relay_start(s);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The data ring's mapping                                                */
+
+/*
+ * Maps the indexes page @ref, the 2^ring_order data pages it lists, and
+ * binds the frontend's port @evtchn. ring_order and the refs are read out
+ * of the shared page exactly once, into locals, before they are used.
+ * Returns 0, -ENOBUFS (page limit), -EINVAL (ring_order above our
+ * max-page-order) or -EFAULT (a ref or port the transport refused, as
+ * Linux answers).
+ */
+int pvc_back_ring_map(struct back_frontend *f, struct back_socket *s, uint32_t ref, uint32_t evtchn)
+{
+	pvcalls_back *b = f->b;
+	struct back_ring *r = &s->r;
+	void *intf, *data;
+	uint32_t order, npages, port;
+	int rc;
+
+	if (f->npages + 1 > f->lim.max_mapped_pages)
+		return -ENOBUFS;
+	rc = pvcalls_transport_map(b->t, f->feid, 1, &ref, true, &intf);
+	if (rc < 0) {
+		pvc_debug("back.map", "frontend %u: indexes page ref %u: %s", f->feid, ref,
+			  pvcalls_strerror(rc));
+		return -EFAULT;
+	}
+	order = pvc_read_once(&((struct pvcalls_wire_data_intf *)intf)->ring_order);
+	if (pvcalls_proto_check_ring_order(order, f->lim.max_ring_order) < 0) {
+		pvc_debug("back.map", "frontend %u: ring_order %u above %u", f->feid, order,
+			  f->lim.max_ring_order);
+		rc = -EINVAL;
+		goto unmap_intf;
+	}
+	npages = 1u << order;
+	if (f->npages + 1 + npages > f->lim.max_mapped_pages) {
+		rc = -ENOBUFS;
+		goto unmap_intf;
+	}
+	/* One read per ref; 2^9 refs always fit the page (wire.h). */
+	for (uint32_t i = 0; i < npages; i++)
+		b->refbuf[i] = pvc_read_once(&((struct pvcalls_wire_data_intf *)intf)->ref[i]);
+	rc = pvcalls_transport_map(b->t, f->feid, npages, b->refbuf, true, &data);
+	if (rc < 0) {
+		pvc_debug("back.map", "frontend %u: %u data pages: %s", f->feid, npages,
+			  pvcalls_strerror(rc));
+		rc = -EFAULT;
+		goto unmap_intf;
+	}
+	rc = pvcalls_transport_evtchn_bind(b->t, f->feid, evtchn, &port);
+	if (rc < 0) {
+		pvc_debug("back.map", "frontend %u: port %u: %s", f->feid, evtchn,
+			  pvcalls_strerror(rc));
+		rc = -EFAULT;
+		goto unmap_data;
+	}
+	r->intf = intf;
+	r->data = data;
+	r->order = order;
+	r->npages = npages;
+	r->port = port;
+	r->mapped = true;
+	pvcalls_data_ring_attach(&r->ring, intf, data, order, PVCALLS_DATA_BACKEND);
+	pvc_back_port_add(b, &s->pe, PORT_SOCK, port);
+	f->npages += 1 + npages;
+	/* Not polled yet: the frontend must notify us (H1 in wait_hint.h). */
+	if (f->hint)
+		pvc_hint_sleep(r->intf, true);
+	return 0;
+
+unmap_data:
+	pvcalls_transport_unmap(b->t, data, npages);
+unmap_intf:
+	pvcalls_transport_unmap(b->t, intf, 1);
+	return rc;
+}
+
+void pvc_back_ring_unmap(struct back_frontend *f, struct back_socket *s)
+{
+	pvcalls_back *b = f->b;
+	struct back_ring *r = &s->r;
+
+	if (!r->mapped)
+		return;
+	pvc_back_hot_del(b, s);
+	pvc_back_port_del(b, &s->pe);
+	pvcalls_transport_unmap(b->t, r->data, r->npages);
+	pvcalls_transport_unmap(b->t, r->intf, 1);
+	f->npages -= 1 + r->npages;
+	memset(r, 0, sizeof(*r));
+}
+
+/* ---------------------------------------------------------------------- */
+/* Host socket plumbing                                                   */
+
+int pvc_back_sock_epoll(struct back_socket *s, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = &s->tag };
+
+	s->tag.kind = EPK_SOCK;
+	if (epoll_ctl(s->f->b->epfd, s->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s->fd, &ev) < 0)
+		return -errno;
+	s->in_epoll = true;
+	return 0;
+}
+
+/* Stops the socket's events (the fd stays open, e.g. shut down). */
+void pvc_back_sock_epoll_del(struct back_socket *s)
+{
+	if (!s->in_epoll)
+		return;
+	epoll_ctl(s->f->b->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+	s->in_epoll = false;
+}
+
+void pvc_back_sock_close_fd(struct back_socket *s)
+{
+	if (s->fd < 0)
+		return;
+	pvc_back_sock_epoll_del(s);
+	close(s->fd);
+	s->fd = -1;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Lingering close                                                        */
+
+static void linger_free(pvcalls_back *b, struct back_linger *l)
+{
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		b->lingers = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	epoll_ctl(b->epfd, EPOLL_CTL_DEL, l->fd, NULL);
+	close(l->fd);
+	b->linger_bytes -= l->len;
+	free(l->buf);
+	free(l);
+}
+
+/* Sends what is left; returns true when done or hopeless. */
+static bool linger_send(struct back_linger *l)
+{
+	while (l->off < l->len) {
+		ssize_t w = send(l->fd, l->buf + l->off, l->len - l->off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (w > 0) {
+			l->off += (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return false;
+		break; /* the peer is gone: nothing more to do */
+	}
+	return true;
+}
+
+/* EPOLLOUT on a lingering socket (its only event in a round: freeing it
+ * here cannot leave a stale pointer in the round's event list). */
+void pvc_back_linger_event(pvcalls_back *b, struct back_linger *l)
+{
+	if (linger_send(l))
+		linger_free(b, l);
+}
+
+/* Frees lingers past their deadline, or (@all) every one. */
+void pvc_back_linger_sweep(pvcalls_back *b, bool all)
+{
+	int64_t now = pvc_now_us();
+	struct back_linger *l, *next;
+
+	for (l = b->lingers; l; l = next) {
+		next = l->next;
+		if (all)
+			linger_send(l); /* a last try, without waiting */
+		else if (now < l->deadline_us)
+			continue;
+		if (l->off < l->len)
+			pvc_debug("back.linger", "dropping %zu unsent bytes after release",
+				  l->len - l->off);
+		linger_free(b, l);
+	}
+}
+
+/*
+ * The last act of an active socket on RELEASE or frontend disconnect:
+ * flush the out ring into the socket, keep the rest lingering, close.
+ * The caller unmaps the rings afterwards.
+ */
+void pvc_back_sock_finish(struct back_socket *s)
+{
+	pvcalls_back *b = s->f->b;
+	struct iovec iov[2];
+	struct back_linger *l;
+	int n;
+
+	if (s->state != BS_ACTIVE || s->fd < 0 || !s->r.mapped || s->wr_stop)
+		return;
+	n = pvc_back_relay_flush(s, iov);
+	if (n <= 0)
+		return; /* all sent (or the ring is garbage): a plain close */
+	if (b->linger_bytes + (size_t)n > BACK_LINGER_MAX_BYTES) {
+		pvc_warn("back.linger", "frontend %u socket %llu: %d unsent bytes dropped at "
+			 "release (linger budget exhausted)", s->f->feid,
+			 (unsigned long long)s->id, n);
+		return;
+	}
+	l = calloc(1, sizeof(*l));
+	if (l)
+		l->buf = malloc((size_t)n);
+	if (!l || !l->buf) {
+		free(l);
+		return;
+	}
+	memcpy(l->buf, iov[0].iov_base, iov[0].iov_len);
+	if (iov[1].iov_len)
+		memcpy(l->buf + iov[0].iov_len, iov[1].iov_base, iov[1].iov_len);
+	l->len = (size_t)n;
+	l->tag.kind = EPK_LINGER;
+	l->fd = s->fd;
+	l->deadline_us = pvc_now_us() + BACK_LINGER_US;
+	{
+		struct epoll_event ev = { .events = EPOLLOUT | EPOLLET, .data.ptr = &l->tag };
+
+		if (epoll_ctl(b->epfd, s->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, l->fd, &ev) < 0) {
+			free(l->buf);
+			free(l);
+			return;
+		}
+	}
+	/* The fd is the linger's now. */
+	s->fd = -1;
+	s->in_epoll = false;
+	l->next = b->lingers;
+	if (b->lingers)
+		b->lingers->prev = l;
+	b->lingers = l;
+	b->linger_bytes += l->len;
+}
