@@ -13,7 +13,6 @@
 #include "common/clock.h"
 #include "frontend/front_priv.h"
 
-#define WIRE_ENOTCONN (-107) /* Linux's ENOTCONN: end of stream */
 
 /* Readiness of one entry. Lock held. May queue a POLL for a listener. */
 static short poll_one(pvcalls_front *fe, struct fsock *s, short events)
@@ -36,9 +35,9 @@ static short poll_one(pvcalls_front *fe, struct fsock *s, short events)
 			re |= POLLIN;
 		if (f > 0 || terr)
 			re |= POLLOUT;
-		if ((rerr && rerr != WIRE_ENOTCONN) || (terr && terr != WIRE_ENOTCONN))
+		if ((rerr && rerr != -PVCALLS_WIRE_ENOTCONN) || (terr && terr != -PVCALLS_WIRE_ENOTCONN))
 			re |= POLLERR;
-		if (rerr == WIRE_ENOTCONN && q == 0)
+		if (rerr == -PVCALLS_WIRE_ENOTCONN && q == 0)
 			re |= POLLHUP;
 		if (s->connect_done) /* non-blocking connect finished */
 			re |= POLLOUT;
