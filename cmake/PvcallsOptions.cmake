@@ -40,7 +40,7 @@ if(PVCALLS_SANITIZER)
     add_compile_options(-Wno-tsan)
   endif()
   if("undefined" IN_LIST _san_list)
-    # Make UBSan reports fatal so Check counts them (ECOSYSTEM.md 2.4).
+    # Make UBSan reports fatal so Check counts them (docs/design-notes.md, "Tests under sanitizers").
     add_compile_options(-fno-sanitize-recover=undefined)
   endif()
 endif()

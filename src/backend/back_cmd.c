@@ -15,7 +15,7 @@
  * "implicit", and forgotten again if that CONNECT or BIND fails. A live
  * id is never created twice (-EEXIST).
  *
- * Choices where PROTOCOL.md leaves one, or where we differ from Linux on
+ * Choices where the protocol leaves one (docs/protocol-notes.md, "Commands"), or where we differ from Linux on
  * purpose (see also backend.h):
  *  - a bad ring_order answers -EINVAL (Linux: -EFAULT, as for any mapping
  *    failure); a ref or port the transport refuses answers -EFAULT;

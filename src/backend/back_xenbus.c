@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Negotiation and the life of a frontend (PROTOCOL.md section 2).
+ * Negotiation and the life of a frontend (docs/protocol-notes.md, "Negotiation" and the three sections after it).
  *
  * We watch /local/domain/<own>/backend/pvcalls. Each <feid>/<devid>
  * directory the toolstack creates there becomes a struct back_frontend: we read
@@ -85,7 +85,7 @@ static struct back_frontend *front_find(pvcalls_back *b, uint32_t feid, uint32_t
 struct publish {
 	struct back_frontend *f;
 	uint32_t state;
-	bool offer; /* also the nodes Linux's frontend reads once, at probe (PROTOCOL.md 2.2) */
+	bool offer; /* also the nodes Linux's frontend reads once, at probe (docs/protocol-notes.md, "Negotiation keys") */
 };
 
 /* Checks that the device still exists, then writes the offer and state. */

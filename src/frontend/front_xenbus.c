@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The frontend's XenBus state machine (PROTOCOL.md section 2):
+ * The frontend's XenBus state machine (docs/protocol-notes.md, "Negotiation" to "Negotiation order"):
  *
  *   we                      until the backend is
  *   (stale device: Closing  out of Connected, then Closed until it
@@ -68,7 +68,7 @@ static int close_stale(pvcalls_transport *t, const struct pvc_xb_front *fe, uint
 	return rc == -ETIMEDOUT ? 0 : rc;
 }
 
-/* Waits for the backend to be InitWait or Connected (PROTOCOL.md 2.3). */
+/* Waits for the backend to be InitWait or Connected (docs/protocol-notes.md, "Negotiation order"). */
 static int wait_initwait(pvcalls_transport *t, const struct pvc_xb_front *fe,
 			 int64_t deadline)
 {
@@ -141,7 +141,7 @@ int pvc_xb_front_probe(pvcalls_transport *t, uint32_t devid, int timeout_ms,
 	/*
 	 * Start (or start again, after an earlier frontend closed the device)
 	 * from Initialising: a backend that went Closed follows us back to
-	 * InitWait (PROTOCOL.md 2.4). A device an earlier frontend left
+	 * InitWait (docs/protocol-notes.md, "Negotiation states"). A device an earlier frontend left
 	 * Initialised or Connected (its process died without
 	 * pvcalls_front_close) is first closed in order, so that the backend
 	 * drops that session and its sockets before we start a new one.

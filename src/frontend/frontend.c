@@ -180,7 +180,7 @@ void pvcalls_front_close(pvcalls_front *fe)
 	pthread_mutex_lock(&fe->lock);
 	pvcalls_transport_store_unwatch(fe->t, fe->xb->backend, fe->watch_token);
 	/* Closing makes the backend release every socket and unmap every
-	 * ring (PROTOCOL.md 2.4); only then are our grants ended. */
+	 * ring (docs/protocol-notes.md, "Negotiation states"); only then are our grants ended. */
 	if (!fe->dead) {
 		pvc_xb_set_state(fe->t, fe->xb->dev, PVCALLS_XENBUS_CLOSING);
 		pvcalls_transport_store_watch(fe->t, fe->xb->backend, "pvcalls-fe-close");

@@ -13,7 +13,7 @@
  * [0, size) after masking: hostile indexes cannot cause out-of-bounds
  * access, only garbage data or an error.
  *
- * Barrier pairs (PROTOCOL.md 4.7, spec "Workflow"):
+ * Barrier pairs (docs/protocol-notes.md, "Data ring workflow"; spec "Workflow"):
  *  D1 producer: load_acquire(peer cons) before writing into the freed
  *     space (the spec's general barrier); pairs with D4.
  *  D2 producer: store_release(prod) after writing data (write barrier);

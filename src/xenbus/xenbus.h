@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What both ends of the XenBus negotiation of PV Calls share (PROTOCOL.md
- * section 2), written only against the transport's control store so it
+ * What both ends of the XenBus negotiation of PV Calls share
+ * (docs/protocol-notes.md, "Negotiation" to "Negotiation order"), written only against the transport's control store so it
  * runs unchanged over xen and shm.
  *
  * The split:

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Data rings (spec "Indexes Page and Data ring", PROTOCOL.md section 4):
+ * Data rings (spec "Indexes Page and Data ring", docs/protocol-notes.md, "Data ring workflow" to "Linux backend data path"):
  * notifications, flow control on a full ring, large transfers, half
  * close, 32-bit index wrap, values the backend must read only once, and
  * many sockets on one frontend.

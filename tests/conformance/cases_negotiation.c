@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * XenBus negotiation (spec "Xenstore", PROTOCOL.md section 2): the
+ * XenBus negotiation (spec "Xenstore", docs/protocol-notes.md, "Negotiation" to "Negotiation order"): the
  * backend's nodes, the state machine up to Connected, refusal of bad
  * transport parameters, shutdown and reconnection.
  */

@@ -2,7 +2,7 @@
 /*
  * pvcalls-conformance: drives a PV Calls backend at the wire level (raw
  * requests, raw ring indexes) and checks each command against the spec and
- * PROTOCOL.md. Everything a particular backend does differently lives in a
+ * docs/protocol-notes.md. Everything a particular backend does differently lives in a
  * profile (profile.c); the cases themselves only know the spec.
  *
  * Files:

@@ -8,7 +8,7 @@
  * libpvcalls: include/pvcalls/backend.h ("Differences from Linux's
  * pvcalls-back"), include/pvcalls/proto.h (pvcalls_req_parse) and the
  * choices listed at the top of src/backend/back_cmd.c.
- * linux: PROTOCOL.md sections 3 and 5 (Linux pvcalls-back, >= 6.10), and
+ * linux: docs/protocol-notes.md, "Commands", "Linux backend behaviour" and "Hostile frontend" (Linux pvcalls-back, >= 6.10), and
  * what Debian's 6.1.192 did in tests/xen scenario 5.
  */
 #include <string.h>
@@ -57,49 +57,49 @@ static const struct profile profiles[] = {
 		.reset_lost = false,
 	},
 	{
-		/* Linux pvcalls-back as described in PROTOCOL.md. */
+		/* Linux pvcalls-back as described in docs/protocol-notes.md. */
 		.name = "linux",
 		.versions = "1",
 		.max_order = 4,
-		.order0 = true,            /* 1.5: not rejected */
-		.connect_async = false,    /* 3.4: blocking connect in the command thread */
-		.accept_poll_both = false, /* 3.7, 3.8: one reqcopy per listener */
+		.order0 = true,            /* Spec errata 11: not rejected */
+		.connect_async = false,    /* Commands, CONNECT: blocking connect in the command thread */
+		.accept_poll_both = false, /* Commands, ACCEPT and POLL: one reqcopy per listener */
 		.second_pending = W_EINTR,
-		.poll_unknown = X_NONE,    /* 3.8: never answered */
+		.poll_unknown = X_NONE,    /* Commands, POLL: never answered */
 		.poll_active = X_NONE,
-		.release_pending = X_NONE, /* 3.9: dropped */
+		.release_pending = X_NONE, /* Commands, RELEASE: dropped */
 		.release_connecting = X_OK_OR_ERR, /* cannot be pending: HOL blocking */
-		.dup_socket = 0,           /* 3.3: SOCKET keeps no state */
-		.dup_connect = 0,          /* 3.4: active ids not checked */
-		.dup_bind = W_EEXIST,      /* 3.5: radix insert */
+		.dup_socket = 0,           /* Commands, SOCKET: keeps no state */
+		.dup_connect = 0,          /* Commands, CONNECT: active ids not checked */
+		.dup_bind = W_EEXIST,      /* Commands, BIND: radix insert */
 		.dup_bind_active = 0,      /* separate structures */
 		.dup_accept_new = 0,
-		.connect_bad_family = W_EINVAL, /* 3.4 step 1 */
+		.connect_bad_family = W_EINVAL, /* Commands, CONNECT step 1 */
 		.connect_no_socket = 0,
 		.bind_no_socket = 0,
-		.map_fail = W_EFAULT,      /* 3.4 step 4 */
+		.map_fail = W_EFAULT,      /* Commands, CONNECT step 3 */
 		.bad_order = W_EFAULT,
-		.bind_len_long = 0,        /* 3.5: only inet_bind's lower bound */
-		.accept_not_listening = X_ANYERR, /* 3.7: unclear, my reading: crash risk */
+		.bind_len_long = 0,        /* Commands, BIND: only inet_bind's lower bound */
+		.accept_not_listening = X_ANYERR, /* Commands, ACCEPT; Hostile frontend: crash risk (reading) */
 		.listen_active = W_EINVAL, /* radix lookup fails */
-		.unknown_cmd_echoes_id = false, /* 3.10: u not filled */
-		.cmd_violation = VIOL_TOLERATE, /* 5: bounded by RING_HAS_UNCONSUMED_REQUESTS */
-		.data_violation = 0,       /* 1.6: queued() is bounded, no error */
+		.unknown_cmd_echoes_id = false, /* Commands, Unknown commands: id not filled */
+		.cmd_violation = VIOL_TOLERATE, /* Hostile frontend: bounded by RING_HAS_UNCONSUMED_REQUESTS */
+		.data_violation = 0,       /* Wire layout, Data ring: queued() is bounded, no error */
 		.writes_after_in_error = true,
-		.private_indexes = false,  /* 4.1, 4.2: reads its indexes back */
+		.private_indexes = false,  /* Linux backend data path: reads its indexes back */
 		.max_sockets = 0,
 		.max_listeners = 0,
 		.limit_err = 0,
 		.release_flushes = false,  /* a prefix; the ring's rest is dropped */
 		/*
-		 * 5: pvcalls_new_active_socket()'s error path list_del()s a node
+		 * Hostile frontend: pvcalls_new_active_socket()'s error path list_del()s a node
 		 * it never added (kernel BUG at lib/list_debug.c:49 on 6.1.192,
 		 * then a GPF; the backend answers nothing more). 3.7: ACCEPT
 		 * before LISTEN goes on to it with sock->sk == NULL.
 		 */
 		.map_fail_crashes = true,
 		/*
-		 * 4.2, 4.3: pvcalls_conn_back_write() leaves map->write set on an
+		 * Linux backend data path, Linux bugs (lost late EOI): pvcalls_conn_back_write() leaves map->write set on an
 		 * empty out ring, so pvcalls_back_ioworker() never sends the late
 		 * EOI (docs/xen-harness.md; tests/xen/kmod/pvcalls-back-lateeoi.patch).
 		 */
@@ -113,7 +113,7 @@ static const struct profile profiles[] = {
 		 */
 		.eof_lost = true,
 		/*
-		 * 4.1: pvcalls_sk_state_change() only sets map->read and
+		 * Linux backend data path, Linux bugs (reset not reported): pvcalls_sk_state_change() only sets map->read and
 		 * notifies; a reset brings no sk_data_ready to queue the worker.
 		 */
 		.reset_lost = true,

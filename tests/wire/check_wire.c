@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The layout numbers of PROTOCOL.md section 1, checked at run time against
+ * The layout numbers of docs/protocol-notes.md, "Wire layout", checked at run time against
  * pvcalls/wire.h. The header checks itself at compile time too; this test
  * states the numbers a second time, from the protocol notes, and says which
  * one is wrong when they disagree.
@@ -36,7 +36,7 @@ static unsigned long long rounddown_pow2(unsigned long long x)
 }
 
 static struct num nums[] = {
-	/* 1.2: request */
+	/* Wire layout, Request */
 	NUM(sizeof(REQ), 64),
 	OFF(REQ, req_id, 0), SZ(REQ, req_id, 4),
 	OFF(REQ, cmd, 4), SZ(REQ, cmd, 4),
@@ -75,7 +75,7 @@ static struct num nums[] = {
 	NUM(sizeof(struct pvcalls_wire_listen), 16),
 	NUM(sizeof(struct pvcalls_wire_accept), 24),
 	NUM(sizeof(struct pvcalls_wire_poll), 8),
-	/* 1.3: response */
+	/* Wire layout, Response */
 	NUM(sizeof(RSP), 24),
 	OFF(RSP, req_id, 0), SZ(RSP, req_id, 4),
 	OFF(RSP, cmd, 4), SZ(RSP, cmd, 4),
@@ -83,7 +83,7 @@ static struct num nums[] = {
 	OFF(RSP, pad, 12), SZ(RSP, pad, 4),
 	OFF(RSP, u.id, 16), SZ(RSP, u.id, 8),
 	NUM(sizeof(union pvcalls_wire_cmd_slot), 64),
-	/* 1.4: command ring page */
+	/* Wire layout, Command ring page */
 	NUM(sizeof(SRING), 2112), /* 64 + 32 * 64: the rest of the page is unused */
 	NUM(sizeof(SRING) <= 4096, 1),
 	OFF(SRING, req_prod, 0), SZ(SRING, req_prod, 4),
@@ -94,7 +94,7 @@ static struct num nums[] = {
 	OFF(SRING, ring, 64), SZ(SRING, ring[0], 64),
 	NUM(PVCALLS_WIRE_CMD_RING_SIZE, 32),
 	NUM(sizeof(((SRING *)0)->ring) / sizeof(((SRING *)0)->ring[0]), 32),
-	/* 1.5: indexes page */
+	/* Wire layout, Indexes page */
 	OFF(INTF, in_cons, 0), SZ(INTF, in_cons, 4),
 	OFF(INTF, in_prod, 4), SZ(INTF, in_prod, 4),
 	OFF(INTF, in_error, 8), SZ(INTF, in_error, 4),
@@ -110,7 +110,7 @@ static struct num nums[] = {
 	NUM(PVCALLS_WIRE_DATA_INTF_MAX_REFS, 991),
 	NUM(PVCALLS_WIRE_MAX_RING_ORDER, 9),
 	NUM(PVCALLS_WIRE_LINUX_RING_ORDER, 4),
-	/* 1.1, 1.6: pages and data rings */
+	/* Wire layout, Data ring */
 	NUM(PVCALLS_WIRE_PAGE_SHIFT, 12),
 	NUM(PVCALLS_WIRE_PAGE_SIZE, 4096),
 	NUM(PVCALLS_WIRE_DATA_RING_SIZE(0), 2048),
@@ -151,12 +151,12 @@ static struct num nums[] = {
 
 START_TEST(layout_number)
 {
-	ck_assert_msg(nums[_i].got == nums[_i].want, "%s: wire.h gives %llu, PROTOCOL.md %llu",
+	ck_assert_msg(nums[_i].got == nums[_i].want, "%s: wire.h gives %llu, protocol-notes.md %llu",
 		      nums[_i].what, nums[_i].got, nums[_i].want);
 }
 END_TEST
 
-/* The page-capacity argument of 1.5: 2^9 refs fit after the header, 2^10 do not. */
+/* The page-capacity argument of "Wire layout", Indexes page: 2^9 refs fit after the header, 2^10 do not. */
 START_TEST(ring_order_capacity)
 {
 	for (unsigned order = 0; order <= 10; order++) {
@@ -172,7 +172,7 @@ START_TEST(ring_order_capacity)
 }
 END_TEST
 
-/* 1.4: (4096 - 64) / 64 = 63 slots of room, rounded down to a power of two. */
+/* Wire layout, Command ring page: (4096 - 64) / 64 = 63 slots of room, rounded down to a power of two. */
 START_TEST(cmd_ring_slots)
 {
 	unsigned long long room = (4096 - offsetof(SRING, ring)) / sizeof(union pvcalls_wire_cmd_slot);
