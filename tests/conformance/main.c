@@ -33,7 +33,7 @@ const char why_map_fail[] =
 	"pvcalls_new_active_socket() fails (ring_order above 4, or a grant map or event "
 	"channel bind refused) and its error path does list_del() on a node it never "
 	"added: kernel BUG in pvcalls_new_active_socket error path (list_del of an "
-	"unlinked node), seen on 6.1.192 (docs/protocol-notes.md, "Hostile frontend")";
+	"unlinked node), seen on 6.1.192 (docs/protocol-notes.md, \"Hostile frontend\")";
 
 /* ------------------------------------------------------------------ */
 /* Verdicts                                                             */
