@@ -359,8 +359,8 @@ int peer_send_all(struct tc *tc, int fd, uint64_t seed, uint64_t pos, uint64_t n
 /* Stalls from a lost event-channel EOI (profile lost_eoi)              */
 
 /*
- * Linux's pvcalls-back (6.1.192; docs/protocol-notes.md, "Linux backend data path" and "Linux bugs"): every notification
- * on a socket's port makes pvcalls_back_conn_event() count a write and a
+ * Linux's pvcalls-back (6.1.192; docs/protocol-notes.md, "Linux backend
+ * data path" and "Linux bugs"): every notification on a socket's port makes pvcalls_back_conn_event() count a write and a
  * pending EOI, and pvcalls_back_ioworker() sends the late EOI only once
  * the write count is 0. pvcalls_conn_back_write() returns early on an
  * empty out ring without clearing it, so a notification that finds the
@@ -467,7 +467,7 @@ bool close_unreported(struct as *s, const struct xfer *x, bool reset)
 			   "pvcalls_sk_state_change() only marks a read and notifies the "
 			   "frontend, and a reset brings no sk_data_ready, so nothing runs "
 			   "pvcalls_back_ioworker() to see the error until the frontend "
-			   "notifies for another reason (docs/protocol-notes.md, "Linux backend data path")",
+			   "notifies for another reason (docs/protocol-notes.md, \"Linux backend data path\")",
 			   (unsigned long long)x->got_fe);
 	else
 		tc_diverge(tc,
