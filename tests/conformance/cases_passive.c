@@ -123,7 +123,8 @@ static void accept_not_listening(struct tc *tc)
 	if (crash_guard(tc, "ACCEPT before LISTEN",
 			"inet_accept() fails (-EINVAL) and __pvcalls_back_accept() still calls "
 			"pvcalls_new_active_socket(), which dereferences the new socket's NULL "
-			"sk (docs/protocol-notes.md, "Commands" (ACCEPT) and "Hostile frontend"; in the 6.1.192 source)"))
+			"sk (docs/protocol-notes.md, \"Commands\" (ACCEPT) and \"Hostile "
+			"frontend\"; in the 6.1.192 source)"))
 		return;
 	if (send_accept(fe, &r, 1, s) < 0)
 		return;
