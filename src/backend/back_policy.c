@@ -7,6 +7,14 @@
  * Each section holds rules, tried in order, and optional limits. A call is
  * tried against its domain's rules, then the default rules; the first
  * match decides, else the fallback (allow unless told otherwise).
+ *
+ * A CONNECT is judged by where the kernel will take it, not only by the
+ * address the guest wrote: 0.0.0.0 and every address of the host's own
+ * interfaces reach the host itself, services bound to 0.0.0.0 included, so
+ * such a CONNECT must also pass the rules as 127.0.0.1 (a "deny connect
+ * 127.0.0.0/8" cannot be walked around through 0.0.0.0 or the host's LAN
+ * address). Whether an address is the host's own is asked of the kernel's
+ * routing (see reaches_host()), so interfaces that come and go are seen.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -14,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "backend/back_priv.h"
 #include "common/log.h"
@@ -381,6 +391,47 @@ static bool rate_take(struct back_frontend *f)
 	return true;
 }
 
+/*
+ * Whether a CONNECT to @a lands on this host although @a is not in
+ * 127.0.0.0/8. 0.0.0.0 does (Linux connects it to 127.0.0.1). For any other
+ * address the kernel's routing decides: a route of type local picks the
+ * destination itself as the source address, which a connected UDP socket
+ * reports through getsockname(). No packet is sent; no route means not
+ * local (the real CONNECT fails the same way).
+ */
+static bool reaches_host(const struct sockaddr_in *a)
+{
+	uint32_t h = ntohl(a->sin_addr.s_addr);
+	struct sockaddr_in probe = *a, src;
+	socklen_t len = sizeof(src);
+	bool local = false;
+	int fd;
+
+	if (h == INADDR_ANY)
+		return true;
+	if ((h >> 24) == 127)
+		return false; /* loopback already: judged as it is */
+	if ((fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
+		return true; /* cannot tell: judge it as local too (stricter) */
+	if (!probe.sin_port)
+		probe.sin_port = htons(9);
+	if (connect(fd, (struct sockaddr *)&probe, sizeof(probe)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&src, &len) == 0)
+		local = src.sin_addr.s_addr == a->sin_addr.s_addr;
+	close(fd);
+	return local;
+}
+
+/* The installed callback or rule set on one call; > 0 counts as -EACCES. */
+static int judge(pvcalls_back *b, const struct pvcalls_back_call *c, char *reason, size_t len)
+{
+	int rc = b->pol_cb ? b->pol_cb(b->pol_arg, c, reason, len)
+			   : pvcalls_policy_check(b->policy, c, reason, len);
+
+	reason[len - 1] = 0;
+	return rc > 0 ? -EACCES : rc;
+}
+
 int pvc_back_policy_decide(struct back_frontend *f, const struct pvcalls_back_call *c,
 			   struct back_audit_ctx *ax)
 {
@@ -389,17 +440,22 @@ int pvc_back_policy_decide(struct back_frontend *f, const struct pvcalls_back_ca
 	int rc;
 
 	ax->reason[0] = 0;
-	if (b->pol_cb)
-		rc = b->pol_cb(b->pol_arg, c, ax->reason, sizeof(ax->reason));
-	else if (b->policy)
-		rc = pvcalls_policy_check(b->policy, c, ax->reason, sizeof(ax->reason));
-	else
+	if (!b->pol_cb && !b->policy)
 		goto rate; /* nothing installed: no decision recorded */
-	ax->reason[sizeof(ax->reason) - 1] = 0;
-	if (rc > 0)
-		rc = -EACCES;
-	ax->decision = rc ? PVCALLS_BACK_DECISION_DENY : PVCALLS_BACK_DECISION_ALLOW;
+	rc = judge(b, c, ax->reason, sizeof(ax->reason));
 	inet_ntop(AF_INET, &c->addr.sin_addr, addr, sizeof(addr));
+	if (rc == 0 && c->cmd == PVCALLS_WIRE_CONNECT && reaches_host(&c->addr)) {
+		struct pvcalls_back_call lo = *c;
+		char why[sizeof(ax->reason)];
+
+		lo.addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		rc = judge(b, &lo, why, sizeof(why));
+		/* a long rule's text is cut; the rule number comes first */
+		if (snprintf(ax->reason, sizeof(ax->reason), "%s is this host, as 127.0.0.1: %s",
+			     addr, why) >= (int)sizeof(ax->reason))
+			pvc_debug("back.policy-reason", "reason cut: %s", why);
+	}
+	ax->decision = rc ? PVCALLS_BACK_DECISION_DENY : PVCALLS_BACK_DECISION_ALLOW;
 	if (rc) {
 		ST_ADD(f, policy_denied, 1);
 		pvc_info("back.policy-deny", "frontend %u: %s socket %llu %s:%u denied (%s)",

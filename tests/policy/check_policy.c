@@ -6,6 +6,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <ifaddrs.h>
 #include <json-c/json.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -193,6 +194,58 @@ START_TEST(test_backend_connect_policy)
 	ck_assert_int_eq(do_connect(&fe, 1, INADDR_LOOPBACK, 4000), W_EFAULT);
 	ck_assert_uint_eq(stats(&fe).policy_denied, 2);
 	ck_assert_uint_eq(stats(&fe).commands_failed[PVCALLS_WIRE_CONNECT], 3);
+	fe_teardown(&fe);
+}
+END_TEST
+
+/* Some IPv4 address of this host's own interfaces outside 127.0.0.0/8, or 0. */
+static uint32_t host_own_addr(void)
+{
+	struct ifaddrs *ifs, *i;
+	uint32_t found = 0;
+
+	if (getifaddrs(&ifs) < 0)
+		return 0;
+	for (i = ifs; i && !found; i = i->ifa_next) {
+		uint32_t h;
+
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+			continue;
+		h = ntohl(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr);
+		if ((h >> 24) != 127)
+			found = h;
+	}
+	freeifaddrs(ifs);
+	return found;
+}
+
+/*
+ * Issue 13, attack 1: "deny connect 127.0.0.0/8" then "allow connect any"
+ * let a CONNECT to 0.0.0.0 (and to the host's own addresses) reach
+ * services bound to loopback. They are judged as 127.0.0.1 too.
+ */
+START_TEST(test_backend_connect_host_aliases)
+{
+	static const char *const rules[] = { "deny connect 127.0.0.0/8", "allow connect any",
+					     NULL };
+	struct rawfe fe;
+	uint32_t own = host_own_addr();
+	uint64_t denied = 2;
+
+	fe_open(&fe, pol(rules, PVCALLS_POLICY_DEFAULT));
+	ck_assert_int_eq(do_socket(&fe, 1), 0);
+	ck_assert_int_eq(do_connect(&fe, 1, INADDR_LOOPBACK, 4000), W_EACCES);
+	ck_assert_int_eq(do_connect(&fe, 1, INADDR_ANY, 4000), W_EACCES);
+	if (own) {
+		ck_assert_int_eq(do_connect(&fe, 1, own, 4000), W_EACCES);
+		denied++;
+	} else {
+		fprintf(stderr, "no non-loopback IPv4 address here: host-address case not run\n");
+	}
+	/* TEST-NET-2 is nobody's address: allowed, then fails on the bogus ring before
+	 * any host socket exists (no packet leaves) */
+	ck_assert_int_eq(do_connect(&fe, 1, 0xc6336401, 4000), W_EFAULT);
+	ck_assert_uint_eq(stats(&fe).policy_denied, denied);
 	fe_teardown(&fe);
 }
 END_TEST
@@ -489,6 +542,7 @@ static Suite *suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("backend");
 	tcase_add_test(tc, test_backend_connect_policy);
+	tcase_add_test(tc, test_backend_connect_host_aliases);
 	tcase_add_test(tc, test_backend_listen_policy);
 	tcase_add_test(tc, test_backend_limits);
 	tcase_add_test(tc, test_backend_rate);
