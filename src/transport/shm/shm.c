@@ -296,7 +296,7 @@ static int hub_create(const char *path, const struct pvcalls_shm_opts *opts,
 	rc = ctx_new(opts, true, &ctx);
 	if (rc)
 		return rc;
-	rc = pvc_shm_hub_start(ctx, path);
+	rc = pvc_shm_hub_start(ctx, path, opts);
 	if (rc) {
 		ctx_free(ctx);
 		return rc;

@@ -31,6 +31,15 @@
 #define SHM_DEF_MAX_GRANTS 8192u
 #define SHM_DEF_MAX_PORTS 4096u
 #define SHM_DEF_TIMEOUT_MS 5000u
+/* Hub: access control and per-guest costs (pvcalls_shm_opts, shm.h). */
+#define SHM_DEF_HELLO_TIMEOUT_MS 2000u
+#define SHM_DEF_MAX_GUESTS 256u
+#define SHM_DEF_MAX_PENDING 16u
+#define SHM_DEF_QUOTA_NODES 1000u
+#define SHM_DEF_QUOTA_BYTES (256u * 1024u)
+#define SHM_DEF_QUOTA_WATCHES 128u
+#define SHM_DEF_QUOTA_TXNS 8u
+#define SHM_DEF_MAX_MAPS 1024u
 
 /* Upper bounds for limits, also applied to what a peer advertises. */
 #define SHM_CAP_MAX_PAGES (1u << 20)
@@ -317,7 +326,7 @@ void pvc_shm_store_drop_owner(struct shm_store *st, void *owner);
 bool pvc_shm_path_valid(const char *path);
 
 /* shm_hub.c */
-int pvc_shm_hub_start(struct shm_ctx *ctx, const char *path);
+int pvc_shm_hub_start(struct shm_ctx *ctx, const char *path, const struct pvcalls_shm_opts *o);
 void pvc_shm_hub_stop(struct shm_ctx *ctx);
 int pvc_shm_hub_adopt_fd(struct shm_ctx *ctx, int fd);
 int pvc_shm_hub_nr_guests_ctx(struct shm_ctx *ctx);

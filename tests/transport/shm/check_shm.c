@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1738,6 +1739,176 @@ START_TEST(test_stream_socket_refused)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------
+ * The hub as a security boundary (issue 13): every guest is an attacker.
+ */
+
+static int raw_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_uint_lt(strlen(path), sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+/* The hub closed @fd within @ms (EOF or reset). */
+static bool hung_up(int fd, int ms)
+{
+	char c;
+
+	if (!readable(fd, ms))
+		return false;
+	return recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
+}
+
+/* Attack 9: a second hub on a live hub's path. */
+START_TEST(test_listen_live_hub_kept)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	pvcalls_transport *h1, *h2 = NULL, *g;
+	struct tmpd d;
+	int fd;
+
+	tmpd_make(&d);
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, NULL, &h1), 0);
+	/* refused, and the live hub keeps its path */
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, NULL, &h2), -EADDRINUSE);
+	ck_assert_ptr_null(h2);
+	ck_assert_int_eq(pvcalls_shm_connect(d.path, NULL, &g), 0);
+	ck_assert_int_eq(pvcalls_shm_hub_nr_guests(h1), 1);
+	pvcalls_transport_close(g);
+	/* someone else's socket took the path: closing the first hub leaves it */
+	ck_assert_int_eq(unlink(d.path), 0);
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, NULL, &h2), 0);
+	pvcalls_transport_close(h1);
+	ck_assert_int_eq(access(d.path, F_OK), 0);
+	ck_assert_int_eq(pvcalls_shm_connect(d.path, NULL, &g), 0);
+	ck_assert_int_eq(pvcalls_shm_hub_nr_guests(h2), 1);
+	pvcalls_transport_close(g);
+	pvcalls_transport_close(h2);
+	ck_assert_int_ne(access(d.path, F_OK), 0);
+	/* a stale socket (nobody listens) is replaced */
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	ck_assert_uint_lt(strlen(d.path), sizeof(sa.sun_path));
+	memcpy(sa.sun_path, d.path, strlen(d.path) + 1);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+	ck_assert_int_eq(access(d.path, F_OK), 0);
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, NULL, &h1), 0);
+	ck_assert_int_eq(pvcalls_shm_connect(d.path, NULL, &g), 0);
+	pvcalls_transport_close(g);
+	pvcalls_transport_close(h1);
+	tmpd_clean(&d);
+}
+END_TEST
+
+static unsigned sock_mode(const char *path)
+{
+	struct stat st;
+
+	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	return st.st_mode & 07777;
+}
+
+/* Attack 7: the socket file's mode does not depend on the umask. */
+START_TEST(test_listen_socket_mode)
+{
+	struct pvcalls_shm_opts o = { 0 };
+	pvcalls_transport *hub = NULL;
+	mode_t old = umask(0);
+	struct tmpd d;
+
+	tmpd_make(&d);
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, NULL, &hub), 0);
+	ck_assert_uint_eq(sock_mode(d.path), 0600);
+	pvcalls_transport_close(hub);
+	o.socket_mode = 0660;
+	umask(0077); /* bits the umask takes away come back */
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, &o, &hub), 0);
+	ck_assert_uint_eq(sock_mode(d.path), 0660);
+	pvcalls_transport_close(hub);
+	o.socket_mode = 0666;
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, &o, &hub), -EINVAL);
+	o.socket_mode = 0400;
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, &o, &hub), -EINVAL);
+	umask(old);
+	tmpd_clean(&d);
+}
+END_TEST
+
+/* Attack 7: only allowed uids/gids become guests, abstract names included. */
+START_TEST(test_peer_credentials)
+{
+	uint32_t other = (uint32_t)geteuid() == 4242u ? 4243u : 4242u, gid = (uint32_t)getegid();
+	struct pvcalls_shm_opts o = { .allow_uids = &other, .nr_allow_uids = 1 };
+	pvcalls_transport *hub, *g = NULL;
+	char abs_name[64];
+	struct tmpd d;
+
+	tmpd_make(&d);
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, &o, &hub), 0);
+	ck_assert_int_eq(pvcalls_shm_connect(d.path, NULL, &g), -EACCES);
+	ck_assert_ptr_null(g);
+	ck_assert_int_eq(pvcalls_shm_hub_nr_guests(hub), 0);
+	pvcalls_transport_close(hub);
+	snprintf(abs_name, sizeof(abs_name), "@pvcalls-shm-cred-%d", (int)getpid());
+	ck_assert_int_eq(pvcalls_shm_listen(abs_name, &o, &hub), 0);
+	ck_assert_int_eq(pvcalls_shm_connect(abs_name, NULL, &g), -EACCES);
+	pvcalls_transport_close(hub);
+	/* a matching gid is enough */
+	o.allow_gids = &gid;
+	o.nr_allow_gids = 1;
+	ck_assert_int_eq(pvcalls_shm_listen(abs_name, &o, &hub), 0);
+	ck_assert_int_eq(pvcalls_shm_connect(abs_name, NULL, &g), 0);
+	pvcalls_transport_close(g);
+	pvcalls_transport_close(hub);
+	/* the default: the hub's own uid (and root) */
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, NULL, &hub), 0);
+	ck_assert_int_eq(pvcalls_shm_connect(d.path, NULL, &g), 0);
+	pvcalls_transport_close(g);
+	pvcalls_transport_close(hub);
+	tmpd_clean(&d);
+}
+END_TEST
+
+/* Attack 7: connections that never say hello cannot pile up. */
+START_TEST(test_hello_timeout_and_caps)
+{
+	struct pvcalls_shm_opts o = { .hello_timeout_ms = 1000, .max_pending = 4,
+				      .max_guests = 6 };
+	pvcalls_transport *hub, *g[7];
+	int raw[5];
+	struct tmpd d;
+
+	tmpd_make(&d);
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, &o, &hub), 0);
+	for (int i = 0; i < 5; i++)
+		raw[i] = raw_connect(d.path);
+	/* the fifth is over max_pending: closed at once */
+	ck_assert(hung_up(raw[4], 500));
+	ck_assert_int_eq(pvcalls_shm_connect(d.path, NULL, &g[0]), -ECONNREFUSED);
+	/* the silent ones are closed after the hello timeout */
+	for (int i = 0; i < 4; i++)
+		ck_assert(hung_up(raw[i], 3000));
+	for (int i = 0; i < 5; i++)
+		close(raw[i]);
+	/* then room again, up to max_guests */
+	for (int i = 0; i < 6; i++)
+		ck_assert_int_eq(pvcalls_shm_connect(d.path, NULL, &g[i]), 0);
+	ck_assert_int_eq(pvcalls_shm_connect(d.path, NULL, &g[6]), -ECONNREFUSED);
+	ck_assert_int_eq(pvcalls_shm_hub_nr_guests(hub), 6);
+	for (int i = 0; i < 6; i++)
+		pvcalls_transport_close(g[i]);
+	pvcalls_transport_close(hub);
+	tmpd_clean(&d);
+}
+END_TEST
+
 static Suite *shm_suite(void)
 {
 	Suite *s = suite_create("transport.shm");
@@ -1745,6 +1916,7 @@ static Suite *shm_suite(void)
 	TCase *evt = tcase_create("evtchn");
 	TCase *st = tcase_create("store");
 	TCase *rv = tcase_create("rendezvous");
+	TCase *sec = tcase_create("security");
 
 	tcase_add_test(mem, test_pair_basic);
 	tcase_add_test(mem, test_share_map_roundtrip);
@@ -1785,6 +1957,13 @@ static Suite *shm_suite(void)
 	tcase_add_test(rv, test_hub_close_seen_by_guest);
 	tcase_add_test(rv, test_stream_socket_refused);
 	suite_add_tcase(s, rv);
+
+	tcase_add_test(sec, test_listen_live_hub_kept);
+	tcase_add_test(sec, test_listen_socket_mode);
+	tcase_add_test(sec, test_peer_credentials);
+	tcase_add_test(sec, test_hello_timeout_and_caps);
+	tcase_set_timeout(sec, 30);
+	suite_add_tcase(s, sec);
 	return s;
 }
 
