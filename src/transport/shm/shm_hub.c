@@ -54,6 +54,9 @@
 #include "transport/shm/shm_priv.h"
 
 #define OUTQ_MAX 4096u
+/* Bytes queued for one guest: a guest that asks for 64 KiB listings and
+ * never reads them must not make the hub hold 4096 of them. */
+#define OUTQ_MAX_BYTES (1024u * 1024u)
 #define MSGS_PER_WAKEUP 64
 
 struct outmsg {
@@ -74,6 +77,7 @@ struct guest {
 	bool out_armed;
 	struct outmsg *out_head, *out_tail;
 	unsigned out_n;
+	size_t out_bytes;
 };
 
 struct shm_hub {
@@ -95,6 +99,7 @@ struct shm_hub {
 	uint32_t *allow_gids, nr_allow_gids;
 	uint32_t hello_timeout_ms;
 	uint32_t max_guests, max_pending;
+	struct shm_store_quota quota;
 	uint64_t last_cap_warn; /* service thread only */
 	pthread_mutex_t lock; /* guests list, their out-queues, domid allocation, counts */
 	struct guest *guests;
@@ -139,7 +144,7 @@ static void guest_queue(struct shm_hub *h, struct guest *g, const struct shm_msg
 	struct outmsg *m = malloc(sizeof(*m) + sizeof(*hdr) + hdr->len);
 
 	pthread_mutex_lock(&h->lock);
-	if (!m || g->out_n >= OUTQ_MAX) {
+	if (!m || g->out_n >= OUTQ_MAX || g->out_bytes + hdr->len > OUTQ_MAX_BYTES) {
 		if (!is_dying(g))
 			pvc_warn("shm.guest-slow",
 				 "domain %u does not read its messages: disconnecting", g->domid);
@@ -157,6 +162,7 @@ static void guest_queue(struct shm_hub *h, struct guest *g, const struct shm_msg
 			g->out_head = m;
 		g->out_tail = m;
 		g->out_n++;
+		g->out_bytes += hdr->len;
 	}
 	pthread_mutex_unlock(&h->lock);
 	kick(h);
@@ -586,6 +592,7 @@ static void guest_flush(struct shm_hub *h, struct guest *g)
 		if (!g->out_head)
 			g->out_tail = NULL;
 		g->out_n--;
+		g->out_bytes -= m->len - sizeof(struct shm_msg_hdr);
 		free(m);
 	}
 	/* Wait for room only while something is queued. */
@@ -897,6 +904,10 @@ static int hub_config(struct shm_hub *h, const struct pvcalls_shm_opts *o)
 	h->max_pending = o->max_pending ? o->max_pending : SHM_DEF_MAX_PENDING;
 	if (h->hello_timeout_ms > INT32_MAX)
 		return -EINVAL;
+	h->quota.nodes = o->quota_nodes ? o->quota_nodes : SHM_DEF_QUOTA_NODES;
+	h->quota.bytes = o->quota_bytes ? o->quota_bytes : SHM_DEF_QUOTA_BYTES;
+	h->quota.watches = o->quota_watches ? o->quota_watches : SHM_DEF_QUOTA_WATCHES;
+	h->quota.txns = o->quota_txns ? o->quota_txns : SHM_DEF_QUOTA_TXNS;
 	return 0;
 }
 
@@ -916,12 +927,12 @@ int pvc_shm_hub_start(struct shm_ctx *ctx, const char *path, const struct pvcall
 	pthread_mutex_init(&h->lock, NULL);
 	h->rbuf = malloc(SHM_MAX_MSG);
 	h->sbuf = malloc(SHM_MAX_MSG);
-	h->store = pvc_shm_store_new(hub_watch_cb, h);
-	if (!h->rbuf || !h->sbuf || !h->store)
-		return -ENOMEM;
 	rc = hub_config(h, o);
 	if (rc)
 		return rc;
+	h->store = pvc_shm_store_new(hub_watch_cb, h, &h->quota);
+	if (!h->rbuf || !h->sbuf || !h->store)
+		return -ENOMEM;
 	rc = pvc_shm_evq_init(&h->local);
 	if (rc)
 		return rc;

@@ -303,7 +303,15 @@ struct shm_store;
 typedef void (*shm_watch_fn)(void *arg, void *owner, const char *path,
 			     const char *wpath, const char *token);
 
-struct shm_store *pvc_shm_store_new(shm_watch_fn fn, void *arg);
+/* Per-owner limits; the hub (owner NULL) has none. */
+struct shm_store_quota {
+	uint32_t nodes;
+	uint32_t bytes;
+	uint32_t watches;
+	uint32_t txns;
+};
+
+struct shm_store *pvc_shm_store_new(shm_watch_fn fn, void *arg, const struct shm_store_quota *q);
 void pvc_shm_store_free(struct shm_store *st);
 int pvc_shm_store_read(struct shm_store *st, void *owner, uint32_t txn, const char *path,
 		       char *buf, size_t buflen);

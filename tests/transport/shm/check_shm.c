@@ -5,6 +5,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -1909,6 +1910,185 @@ START_TEST(test_hello_timeout_and_caps)
 }
 END_TEST
 
+/* Attack 2: one guest filling the store locks nobody else out. */
+START_TEST(test_store_quota_two_guests)
+{
+	pvcalls_transport *hub, *a, *b;
+	char p[128], buf[16];
+	uint32_t da, db, tx[9];
+	struct tmpd d;
+	int rc = 0, i;
+
+	tmpd_make(&d);
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, NULL, &hub), 0);
+	ck_assert_int_eq(pvcalls_shm_connect(d.path, NULL, &a), 0);
+	da = domid_of(a);
+	for (i = 0; i < 20000; i++) {
+		snprintf(p, sizeof(p), "/local/domain/%u/fill/%d", da, i);
+		rc = pvcalls_transport_store_write(a, 0, p, "x");
+		if (rc)
+			break;
+	}
+	/* a's quota (1000 nodes by default) stops it, as xenstored would */
+	ck_assert_int_eq(rc, -ENOSPC);
+	ck_assert_int_le(i, 1000);
+	ck_assert_int_ge(i, 900);
+	/* a guest connecting now still gets its device and may write */
+	ck_assert_int_eq(pvcalls_shm_connect(d.path, NULL, &b), 0);
+	db = domid_of(b);
+	snprintf(p, sizeof(p), "/local/domain/%u/device/pvcalls/0/state", db);
+	ck_assert_int_eq(pvcalls_transport_store_read(b, 0, p, buf, sizeof(buf)), 1);
+	snprintf(p, sizeof(p), "/local/domain/%u/data/x", db);
+	ck_assert_int_eq(pvcalls_transport_store_write(b, 0, p, "1"), 0);
+	/* the hub itself has no quota */
+	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/hub/x", "1"), 0);
+	/* watches and transactions are per guest too */
+	for (i = 0; i < 128; i++) {
+		snprintf(p, sizeof(p), "/w/%d", i);
+		ck_assert_int_eq(pvcalls_transport_store_watch(a, p, "t"), 0);
+	}
+	ck_assert_int_eq(pvcalls_transport_store_watch(a, "/w/x", "t"), -ENOSPC);
+	ck_assert_int_eq(pvcalls_transport_store_watch(b, "/w/x", "t"), 0);
+	for (i = 0; i < 8; i++)
+		ck_assert_int_eq(pvcalls_transport_store_txn_start(a, &tx[i]), 0);
+	ck_assert_int_eq(pvcalls_transport_store_txn_start(a, &tx[8]), -EBUSY);
+	ck_assert_int_eq(pvcalls_transport_store_txn_start(b, &tx[8]), 0);
+	ck_assert_int_eq(pvcalls_transport_store_txn_end(b, tx[8], true), 0);
+	for (i = 0; i < 8; i++)
+		ck_assert_int_eq(pvcalls_transport_store_txn_end(a, tx[i], true), 0);
+	/* removing its nodes gives a its room back */
+	snprintf(p, sizeof(p), "/local/domain/%u/fill", da);
+	ck_assert_int_eq(pvcalls_transport_store_rm(a, 0, p), 0);
+	snprintf(p, sizeof(p), "/local/domain/%u/fill/again", da);
+	ck_assert_int_eq(pvcalls_transport_store_write(a, 0, p, "1"), 0);
+	pvcalls_transport_close(a);
+	pvcalls_transport_close(b);
+	pvcalls_transport_close(hub);
+	tmpd_clean(&d);
+}
+END_TEST
+
+/* Bytes the allocator hands out now (all arenas), or 0 if it cannot tell. */
+static size_t heap_used(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	return mi.uordblks + mi.hblkhd;
+}
+
+/* Attack 3: store memory is bounded per guest; a transaction costs O(1). */
+START_TEST(test_store_memory_bounded)
+{
+	pvcalls_transport *hub, *g;
+	char p[128], *big = malloc(4001);
+	uint32_t tx[8];
+	size_t h0, h1, h2;
+	bool measurable;
+	int rc = 0, i;
+
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'v', 4000);
+	big[4000] = '\0';
+	make_pair(&hub, &g);
+	h0 = heap_used();
+	for (i = 0; i < 15000; i++) {
+		snprintf(p, sizeof(p), "/big/%d", i);
+		ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, p, "value"), 0);
+	}
+	h1 = heap_used();
+	/* Sanitizer allocators do not report through mallinfo2(). */
+	measurable = h1 > h0 + 1000000;
+	for (i = 0; i < 8; i++) {
+		ck_assert_int_eq(pvcalls_transport_store_txn_start(g, &tx[i]), 0);
+		ck_assert_int_eq(pvcalls_transport_store_read(g, tx[i], "/big/7", p, sizeof(p)), 5);
+	}
+	h2 = heap_used();
+	if (measurable)
+		ck_assert_msg(h2 < h1 + 65536, "8 transactions cost %zu bytes", h2 - h1);
+	for (i = 0; i < 8; i++)
+		ck_assert_int_eq(pvcalls_transport_store_txn_end(g, tx[i], false), 0);
+	/* big values: the byte quota (256 KiB by default) stops the guest */
+	h1 = heap_used();
+	for (i = 0; i < 2000; i++) {
+		snprintf(p, sizeof(p), "/local/domain/1/v/%d", i);
+		rc = pvcalls_transport_store_write(g, 0, p, big);
+		if (rc)
+			break;
+	}
+	ck_assert_int_eq(rc, -ENOSPC);
+	ck_assert_int_le(i, 64);
+	h2 = heap_used();
+	if (measurable)
+		ck_assert_msg(h2 < h1 + 1024 * 1024, "the guest grew the hub by %zu bytes", h2 - h1);
+	/* the same inside a transaction, which then commits within quota */
+	ck_assert_int_eq(pvcalls_transport_store_rm(g, 0, "/local/domain/1/v"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_txn_start(g, &tx[0]), 0);
+	for (i = 0; i < 2000; i++) {
+		snprintf(p, sizeof(p), "/local/domain/1/v/%d", i);
+		rc = pvcalls_transport_store_write(g, tx[0], p, big);
+		if (rc)
+			break;
+	}
+	ck_assert_int_eq(rc, -ENOSPC);
+	ck_assert_int_le(i, 64);
+	ck_assert_int_eq(pvcalls_transport_store_txn_end(g, tx[0], false), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read(g, 0, "/local/domain/1/v/0", big, 4001), 4000);
+	pvcalls_transport_close(g);
+	pvcalls_transport_close(hub);
+	free(big);
+}
+END_TEST
+
+/* Transactions are logs over the live tree: the view, dooming, accounting. */
+START_TEST(test_store_txn_overlay)
+{
+	pvcalls_transport *hub, *g;
+	char buf[256];
+	uint32_t tx;
+
+	make_pair(&hub, &g);
+	ck_assert_int_eq(pvcalls_transport_store_write(g, 0, "/local/domain/1/t/a", "1"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_write(g, 0, "/local/domain/1/t/b", "2"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_txn_start(g, &tx), 0);
+	ck_assert_int_eq(pvcalls_transport_store_rm(g, tx, "/local/domain/1/t"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_write(g, tx, "/local/domain/1/t/c/d", "4"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_write(g, tx, "/local/domain/1/t/a", "5"), 0);
+	/* the transaction's view */
+	ck_assert_int_eq(pvcalls_transport_store_read(g, tx, "/local/domain/1/t/b", buf, sizeof(buf)), -ENOENT);
+	ck_assert_int_eq(pvcalls_transport_store_read(g, tx, "/local/domain/1/t", buf, sizeof(buf)), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read(g, tx, "/local/domain/1/t/c", buf, sizeof(buf)), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read(g, tx, "/local/domain/1/t/a", buf, sizeof(buf)), 1);
+	ck_assert_str_eq(buf, "5");
+	/* (order unspecified, as with xenstored) */
+	ck_assert_int_eq(pvcalls_transport_store_directory(g, tx, "/local/domain/1/t", buf, sizeof(buf)), 2);
+	ck_assert((!strcmp(buf, "c") && !strcmp(buf + 2, "a")) ||
+		  (!strcmp(buf, "a") && !strcmp(buf + 2, "c")));
+	/* the live tree is untouched */
+	ck_assert_int_eq(pvcalls_transport_store_directory(g, 0, "/local/domain/1/t", buf, sizeof(buf)), 2);
+	ck_assert_str_eq(buf, "a");
+	ck_assert_str_eq(buf + 2, "b");
+	ck_assert_int_eq(pvcalls_transport_store_txn_end(g, tx, false), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read(g, 0, "/local/domain/1/t/b", buf, sizeof(buf)), -ENOENT);
+	ck_assert_int_eq(pvcalls_transport_store_read(g, 0, "/local/domain/1/t/c/d", buf, sizeof(buf)), 1);
+	ck_assert_int_eq(pvcalls_transport_store_read(g, 0, "/local/domain/1/t/a", buf, sizeof(buf)), 1);
+	ck_assert_str_eq(buf, "5");
+	/* a read after a concurrent commit may see newer data: -EAGAIN */
+	ck_assert_int_eq(pvcalls_transport_store_txn_start(g, &tx), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read(g, tx, "/local/domain/1/t/a", buf, sizeof(buf)), 1);
+	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/other", "1"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read(g, tx, "/local/domain/1/t/a", buf, sizeof(buf)), 1);
+	ck_assert_int_eq(pvcalls_transport_store_txn_end(g, tx, false), -EAGAIN);
+	/* reservations are returned whatever the outcome */
+	ck_assert_int_eq(pvcalls_transport_store_txn_start(g, &tx), 0);
+	ck_assert_int_eq(pvcalls_transport_store_write(g, tx, "/local/domain/1/u/v/w", "x"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_txn_end(g, tx, true), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read(g, 0, "/local/domain/1/u", buf, sizeof(buf)), -ENOENT);
+	ck_assert_int_eq(pvcalls_transport_store_rm(g, 0, "/local/domain/1/t"), 0);
+	pvcalls_transport_close(g);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
 static Suite *shm_suite(void)
 {
 	Suite *s = suite_create("transport.shm");
@@ -1962,6 +2142,9 @@ static Suite *shm_suite(void)
 	tcase_add_test(sec, test_listen_socket_mode);
 	tcase_add_test(sec, test_peer_credentials);
 	tcase_add_test(sec, test_hello_timeout_and_caps);
+	tcase_add_test(sec, test_store_quota_two_guests);
+	tcase_add_test(sec, test_store_memory_bounded);
+	tcase_add_test(sec, test_store_txn_overlay);
 	tcase_set_timeout(sec, 30);
 	suite_add_tcase(s, sec);
 	return s;
