@@ -105,6 +105,7 @@ static int ctx_new(const struct pvcalls_shm_opts *opts, bool hub, struct shm_ctx
 		return -ENOMEM;
 	ctx->is_hub = hub;
 	ctx->timeout_ms = o.timeout_ms;
+	ctx->max_maps = o.max_maps_per_guest ? o.max_maps_per_guest : SHM_DEF_MAX_MAPS;
 	rc = pvc_shm_dom_create(&ctx->self, o.max_pages, o.max_grants, o.max_ports);
 	if (rc) {
 		free(ctx);

@@ -104,6 +104,7 @@ struct shm_dom {
 	uint64_t *mask;    /* evt + nwords */
 	uint64_t *bind;    /* evt + 2 * nwords, max_ports entries */
 	int refs;          /* atomic; the local domain is never freed by put */
+	uint32_t nr_vmas;  /* atomic; hub: mmap() regions it holds on this guest's pages */
 	bool dead;         /* atomic */
 	bool is_self;
 };
@@ -197,6 +198,7 @@ struct shm_client;
 struct shm_ctx {
 	bool is_hub;
 	uint32_t timeout_ms;
+	uint32_t max_maps; /* hub: mmap() regions per guest domain (nr_vmas) */
 	struct shm_dom self;
 	struct shm_mem mem;
 	struct shm_evt evt;

@@ -2089,6 +2089,49 @@ START_TEST(test_store_txn_overlay)
 }
 END_TEST
 
+/* Attack 6: refs in descending page order cost one mmap() region each. */
+START_TEST(test_map_regions_per_guest)
+{
+	struct pvcalls_shm_opts ho = { .max_maps_per_guest = 64 };
+	pvcalls_transport *hub, *g, *g2;
+	uint32_t r[130], rev[100], r2[40], rev2[40];
+	void *a[130], *a2[40], *m1, *m2, *m3, *m4;
+	int sv[2];
+
+	ck_assert_int_eq(pvcalls_shm_pair(&ho, NULL, &hub, &g), 0);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	ck_assert_int_eq(pvcalls_shm_hub_adopt(hub, sv[0]), 0);
+	ck_assert_int_eq(pvcalls_shm_connect_fd(sv[1], NULL, &g2), 0);
+	/* one page per share: ascending pages, reversed by the attacker */
+	for (int i = 0; i < 130; i++)
+		ck_assert_int_eq(pvcalls_transport_share(g, 0, 1, true, &r[i], &a[i]), 0);
+	for (int i = 0; i < 100; i++)
+		rev[i] = r[99 - i];
+	ck_assert_int_eq(pvcalls_transport_map(hub, 1, 100, rev, true, &m1), -ENOBUFS);
+	ck_assert_int_eq(pvcalls_transport_map(hub, 1, 50, rev, true, &m1), 0);
+	ck_assert_int_eq(pvcalls_transport_map(hub, 1, 20, rev + 50, true, &m2), -ENOBUFS);
+	/* nothing was left counted by the refused calls */
+	ck_assert_uint_eq(maps_of(g, rev[60]), 0);
+	/* adjacent pages cost one region however many */
+	ck_assert_int_eq(pvcalls_transport_map(hub, 1, 30, r + 100, true, &m3), 0);
+	/* another guest is unaffected */
+	for (int i = 0; i < 40; i++)
+		ck_assert_int_eq(pvcalls_transport_share(g2, 0, 1, true, &r2[i], &a2[i]), 0);
+	for (int i = 0; i < 40; i++)
+		rev2[i] = r2[39 - i];
+	ck_assert_int_eq(pvcalls_transport_map(hub, domid_of(g2), 40, rev2, true, &m4), 0);
+	/* unmapping gives the regions back */
+	ck_assert_int_eq(pvcalls_transport_unmap(hub, m1, 50), 0);
+	ck_assert_int_eq(pvcalls_transport_map(hub, 1, 20, rev + 50, true, &m2), 0);
+	ck_assert_int_eq(pvcalls_transport_unmap(hub, m2, 20), 0);
+	ck_assert_int_eq(pvcalls_transport_unmap(hub, m3, 30), 0);
+	ck_assert_int_eq(pvcalls_transport_unmap(hub, m4, 40), 0);
+	pvcalls_transport_close(g2);
+	pvcalls_transport_close(g);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
 static Suite *shm_suite(void)
 {
 	Suite *s = suite_create("transport.shm");
@@ -2145,6 +2188,7 @@ static Suite *shm_suite(void)
 	tcase_add_test(sec, test_store_quota_two_guests);
 	tcase_add_test(sec, test_store_memory_bounded);
 	tcase_add_test(sec, test_store_txn_overlay);
+	tcase_add_test(sec, test_map_regions_per_guest);
 	tcase_set_timeout(sec, 30);
 	suite_add_tcase(s, sec);
 	return s;
