@@ -121,10 +121,12 @@ struct pvcalls_shm_opts {
 	uint32_t quota_txns;
 	/**
 	 * Most mmap() regions the hub may hold on one guest's pages (default
-	 * 1024). A mapping costs one region per run of adjacent pages, so
-	 * refs in scattered order cost up to one per page; a map_refs of a
-	 * guest's refs that would exceed this fails with -ENOBUFS and maps
-	 * nothing (the host's vm.max_map_count is shared by all guests).
+	 * 4096: two per socket at the backend's default socket limit). A
+	 * mapping costs one region per run of adjacent pages, so refs in
+	 * scattered order cost up to one per page; a map_refs of a guest's
+	 * refs that would exceed this, or take all guests together past half
+	 * of vm.max_map_count (read at start; the hub process needs the rest),
+	 * fails with -ENOBUFS and maps nothing.
 	 */
 	uint32_t max_maps_per_guest;
 };

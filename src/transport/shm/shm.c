@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -76,6 +77,22 @@ static void ctx_free(struct shm_ctx *ctx)
 	free(ctx);
 }
 
+/* vm.max_map_count: the mmap() regions this process may hold. */
+static uint32_t max_map_count(void)
+{
+	unsigned long v = 0;
+	FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
+
+	if (f) {
+		if (fscanf(f, "%lu", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	if (v < 1024 || v > UINT32_MAX)
+		v = 65530; /* the kernel's default */
+	return (uint32_t)v;
+}
+
 static int ctx_new(const struct pvcalls_shm_opts *opts, bool hub, struct shm_ctx **out)
 {
 	struct pvcalls_shm_opts o = opts ? *opts : (struct pvcalls_shm_opts){ 0 };
@@ -106,6 +123,7 @@ static int ctx_new(const struct pvcalls_shm_opts *opts, bool hub, struct shm_ctx
 	ctx->is_hub = hub;
 	ctx->timeout_ms = o.timeout_ms;
 	ctx->max_maps = o.max_maps_per_guest ? o.max_maps_per_guest : SHM_DEF_MAX_MAPS;
+	ctx->max_maps_total = hub ? max_map_count() / 2 : 0;
 	rc = pvc_shm_dom_create(&ctx->self, o.max_pages, o.max_grants, o.max_ports);
 	if (rc) {
 		free(ctx);

@@ -282,6 +282,7 @@ static void drop_guest(struct shm_hub *h, struct guest *g)
 
 		/* Dead first, so watchers reacting to the removal get -EPIPE. */
 		pvc_shm_dom_set_dead(g->dom);
+		pvc_shm_evt_del_guest(ctx, g->dom);
 		pvc_info("shm.peer-died", "domain %u disconnected", g->domid);
 		snprintf(fe, sizeof(fe), "/local/domain/%u", g->domid);
 		snprintf(be, sizeof(be), "/local/domain/%u/backend/pvcalls/%u", ctx->self.domid,
@@ -386,8 +387,13 @@ static void send_ack(struct shm_hub *h, struct guest *g, int32_t ret, uint32_t d
 			   .hub_domid = ctx->self.domid, .max_pages = ctx->self.max_pages,
 			   .max_grants = ctx->self.max_grants, .max_ports = ctx->self.max_ports },
 	};
-	int fds[4] = { ctx->self.pool_fd, ctx->self.gnt_fd, ctx->self.evt_fd, ctx->self.efd };
+	int fds[4] = { ctx->self.pool_fd, ctx->self.gnt_fd, -1, -1 };
 
+	/* Never our own port table: the guest's copy (shm_evtchn.c). */
+	if (!ret) {
+		fds[2] = g->dom->htab->fd;
+		fds[3] = g->dom->htab->efd;
+	}
 	/* The first message on an idle socket: it fits in the send buffer. */
 	if (pvc_shm_send(g->sock, &m, sizeof(m), fds, ret ? 0 : 4, MSG_DONTWAIT) < 0 || ret)
 		set_dying(g);
@@ -424,6 +430,19 @@ static void handle_hello(struct shm_hub *h, struct guest *g, const char *payload
 	nfds = 0; /* consumed */
 	if (rc)
 		goto refuse;
+	/* The guest's own copy of our port table, and its own eventfd. */
+	d->htab = calloc(1, sizeof(*d->htab));
+	rc = d->htab ? pvc_shm_evtab_create(d->htab, h->ctx->self.max_ports) : -ENOMEM;
+	if (rc) {
+		free(d->htab);
+		d->htab = NULL;
+	} else {
+		rc = pvc_shm_evt_add_guest(h->ctx, d);
+	}
+	if (rc) {
+		pvc_shm_dom_put(d);
+		goto refuse;
+	}
 	pthread_mutex_lock(&h->lock);
 	g->domid = domid;
 	g->dom = d;

@@ -31,7 +31,9 @@
  * such CONNECTs reached the limit, issue 13 attack 6). The hub charges the
  * regions of every mapping of a guest's pages to that guest (shm_dom's
  * nr_vmas) and refuses a map_refs that would exceed max_maps_per_guest
- * with -ENOBUFS, before mapping anything; the backend answers that one
+ * with -ENOBUFS, before mapping anything, as it refuses one that would
+ * take all guests together past half of vm.max_map_count (the hub's own
+ * allocations and threads need regions too); the backend answers that one
  * request with an error and the guest's other sockets go on.
  *
  * Trust: a peer holds the raw pool fd and could mmap any page directly; the
@@ -103,6 +105,51 @@ static int make_memfd(const char *name, size_t size, unsigned seals)
 	return fd;
 }
 
+int pvc_shm_evtab_create(struct shm_evtab *t, uint32_t max_ports)
+{
+	uint32_t w = shm_evt_words(max_ports);
+	int rc;
+
+	t->len = pvc_shm_evt_bytes(max_ports);
+	t->mem = MAP_FAILED;
+	t->efd = -1;
+	t->fd = make_memfd("pvcalls-shm-ports", t->len, F_SEAL_SHRINK | F_SEAL_GROW);
+	if (t->fd < 0)
+		return t->fd;
+	t->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (t->efd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	t->mem = mmap(NULL, t->len, PROT_READ | PROT_WRITE, MAP_SHARED, t->fd, 0);
+	if (t->mem == MAP_FAILED) {
+		rc = -errno;
+		goto fail;
+	}
+	t->pending = t->mem;
+	t->mask = t->pending + w;
+	t->bind = t->mask + w;
+	/* Every port masked until it is allocated for this table's reader. */
+	for (uint32_t i = 0; i < w; i++)
+		__atomic_store_n(&t->mask[i], ~0ull, __ATOMIC_RELAXED);
+	return 0;
+fail:
+	pvc_shm_evtab_destroy(t);
+	return rc;
+}
+
+void pvc_shm_evtab_destroy(struct shm_evtab *t)
+{
+	if (t->mem != MAP_FAILED && t->mem)
+		munmap(t->mem, t->len);
+	if (t->fd >= 0)
+		close(t->fd);
+	if (t->efd >= 0)
+		close(t->efd);
+	t->mem = MAP_FAILED;
+	t->fd = t->efd = -1;
+}
+
 static void set_evt_pointers(struct shm_dom *d)
 {
 	uint32_t w = shm_evt_words(d->max_ports);
@@ -171,6 +218,10 @@ fail:
 
 void pvc_shm_dom_destroy(struct shm_dom *d)
 {
+	if (d->htab) {
+		pvc_shm_evtab_destroy(d->htab);
+		free(d->htab);
+	}
 	if (d->gnt != MAP_FAILED && d->gnt)
 		munmap(d->gnt, d->gnt_len);
 	if (d->evt != MAP_FAILED && d->evt)
@@ -521,7 +572,7 @@ static int vmas_charge(struct shm_ctx *ctx, struct shm_dom *d, unsigned n)
 
 	if (!ctx->is_hub || d->is_self)
 		return 0;
-	/* Relaxed: a counter, no data is published through it. */
+	/* Relaxed: counters, no data is published through them. */
 	now = __atomic_add_fetch(&d->nr_vmas, n, __ATOMIC_RELAXED);
 	if (now > ctx->max_maps) {
 		__atomic_sub_fetch(&d->nr_vmas, n, __ATOMIC_RELAXED);
@@ -530,13 +581,24 @@ static int vmas_charge(struct shm_ctx *ctx, struct shm_dom *d, unsigned n)
 			 n, ctx->max_maps);
 		return -ENOBUFS;
 	}
+	now = __atomic_add_fetch(&ctx->nr_vmas, n, __ATOMIC_RELAXED);
+	if (now > ctx->max_maps_total) {
+		__atomic_sub_fetch(&ctx->nr_vmas, n, __ATOMIC_RELAXED);
+		__atomic_sub_fetch(&d->nr_vmas, n, __ATOMIC_RELAXED);
+		pvc_warn("shm.too-many-maps",
+			 "domain %u: mapping %u more regions would exceed the hub's limit of %u",
+			 d->domid, n, ctx->max_maps_total);
+		return -ENOBUFS;
+	}
 	return 0;
 }
 
 static void vmas_uncharge(struct shm_ctx *ctx, struct shm_dom *d, unsigned n)
 {
-	if (ctx->is_hub && !d->is_self)
+	if (ctx->is_hub && !d->is_self) {
 		__atomic_sub_fetch(&d->nr_vmas, n, __ATOMIC_RELAXED);
+		__atomic_sub_fetch(&ctx->nr_vmas, n, __ATOMIC_RELAXED);
+	}
 }
 
 static int cmp_u32(const void *a, const void *b)

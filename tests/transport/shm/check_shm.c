@@ -2132,6 +2132,83 @@ START_TEST(test_map_regions_per_guest)
 }
 END_TEST
 
+/* Everything a guest can do to the hub's port table as it sees it. */
+static void trash_hub_table(pvcalls_transport *guest, bool mask)
+{
+	struct shm_dom *hd = ctx_of(guest)->hubdom;
+	uint64_t v;
+
+	for (uint32_t w = 0; w < shm_evt_words(hd->max_ports); w++) {
+		if (mask)
+			__atomic_store_n(&hd->mask[w], ~0ull, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&hd->pending[w], 0, __ATOMIC_SEQ_CST);
+	}
+	while (read(hd->efd, &v, sizeof(v)) > 0)
+		;
+}
+
+/* Attack 5: one guest's writes to shared event state starve another. */
+START_TEST(test_evtchn_guest_isolation)
+{
+	pvcalls_transport *hub, *a, *b;
+	uint32_t hpa, gpa, hpb, gpb, p = 0;
+	struct shm_dom *ha;
+	int hfd, sv[2];
+
+	make_pair(&hub, &a);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	ck_assert_int_eq(pvcalls_shm_hub_adopt(hub, sv[0]), 0);
+	ck_assert_int_eq(pvcalls_shm_connect_fd(sv[1], NULL, &b), 0);
+	bind_pair(hub, a, &hpa, &gpa);
+	bind_pair(hub, b, &hpb, &gpb);
+	hfd = pvcalls_transport_evtchn_fd(hub);
+	ha = ctx_of(a)->hubdom;
+	/* a masks every port and drains the hub's wakeups: b still gets through */
+	trash_hub_table(a, true);
+	ck_assert_int_eq(pvcalls_transport_evtchn_notify(b, gpb), 0);
+	trash_hub_table(a, true);
+	ck_assert_msg(readable(hfd, 1000), "b's notification did not wake the hub");
+	ck_assert_int_eq(pvcalls_transport_evtchn_pending(hub, &p), 1);
+	ck_assert_uint_eq(p, hpb);
+	ck_assert_int_eq(pvcalls_transport_evtchn_unmask(hub, hpb), 0);
+	/* a clears pending bits right after b's notification: not lost */
+	ck_assert_int_eq(pvcalls_transport_evtchn_notify(b, gpb), 0);
+	trash_hub_table(a, false);
+	ck_assert_msg(readable(hfd, 1000), "b's notification was lost");
+	ck_assert_int_eq(pvcalls_transport_evtchn_pending(hub, &p), 1);
+	ck_assert_uint_eq(p, hpb);
+	ck_assert_int_eq(pvcalls_transport_evtchn_unmask(hub, hpb), 0);
+	/* a cannot even see b's binding */
+	ck_assert_uint_eq(__atomic_load_n(&ha->bind[hpb], __ATOMIC_SEQ_CST), 0);
+	/* a's forged pending bit for b's port is not delivered */
+	__atomic_fetch_or(&ha->pending[hpb / 64], 1ull << (hpb % 64), __ATOMIC_SEQ_CST);
+	pvc_shm_efd_signal(ha->efd);
+	ck_assert_int_eq(pvcalls_transport_evtchn_pending(hub, &p), 0);
+	/*
+	 * a only hurt itself: it masked its own channel in its view, so its
+	 * event waits, pending, until the hub's next unmask repairs the view.
+	 */
+	ck_assert_int_eq(pvcalls_transport_evtchn_notify(a, gpa), 0);
+	ck_assert_int_eq(pvcalls_transport_evtchn_unmask(hub, hpa), 0);
+	ck_assert_int_eq(wait_port(hub, &p, 1000), 1);
+	ck_assert_uint_eq(p, hpa);
+	/* and mask-until-unmask still holds per guest table */
+	ck_assert_int_eq(pvcalls_transport_evtchn_notify(a, gpa), 0);
+	ck_assert_int_eq(pvcalls_transport_evtchn_pending(hub, &p), 0);
+	ck_assert_int_eq(pvcalls_transport_evtchn_unmask(hub, hpa), 0);
+	ck_assert_int_eq(wait_port(hub, &p, 1000), 1);
+	ck_assert_uint_eq(p, hpa);
+	ck_assert_int_eq(pvcalls_transport_evtchn_unmask(hub, hpa), 0);
+	pvcalls_transport_close(a);
+	/* a's death leaves b's channel alone */
+	ck_assert_int_eq(pvcalls_transport_evtchn_notify(b, gpb), 0);
+	ck_assert_int_eq(wait_port(hub, &p, 1000), 1);
+	ck_assert_uint_eq(p, hpb);
+	pvcalls_transport_close(b);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
 static Suite *shm_suite(void)
 {
 	Suite *s = suite_create("transport.shm");
@@ -2189,6 +2266,7 @@ static Suite *shm_suite(void)
 	tcase_add_test(sec, test_store_memory_bounded);
 	tcase_add_test(sec, test_store_txn_overlay);
 	tcase_add_test(sec, test_map_regions_per_guest);
+	tcase_add_test(sec, test_evtchn_guest_isolation);
 	tcase_set_timeout(sec, 30);
 	suite_add_tcase(s, sec);
 	return s;
