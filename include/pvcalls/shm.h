@@ -19,8 +19,19 @@
  * read-only grant with -EPERM) and a log line naming the ref.
  *
  * Events. Each domain has a port table (state, peer, pending and mask bits)
- * in shared memory and one eventfd. Delivery masks the port until unmask,
+ * in shared memory and one eventfd. The hub gives each guest its own copy
+ * of its port table and its own eventfd, so a guest only ever touches
+ * event state of its own channels. Delivery masks the port until unmask,
  * and events that arrive while masked are coalesced, as on Xen.
+ *
+ * Security. The hub is meant to be a security boundary: guests may be
+ * hostile processes. Who may connect (socket mode, SO_PEERCRED allow
+ * lists), how many connections and for how long without a hello, and what
+ * one guest may cost (store quotas, mmap() regions) are bounded by
+ * struct pvcalls_shm_opts; one guest cannot lock another out of the
+ * store or starve its events. Not yet a boundary: a guest receives the
+ * hub's page pool fd (it could map any hub page) and may read any store
+ * node (docs/ARCHITECTURE.md lists what remains).
  *
  * Store. The hub keeps the tree; guests reach it with requests over the
  * Unix socket and receive their watch events the same way. When a guest

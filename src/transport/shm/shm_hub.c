@@ -34,6 +34,11 @@
  *    max_guests connections or max_pending un-helloed ones a new
  *    connection is closed at accept. Adopted fds (pvcalls_shm_pair) come
  *    from the hub's own process: no credential check, no cap.
+ *  - What a guest makes the hub keep is bounded per guest: store quotas
+ *    (shm_store.c), bytes queued for it (OUTQ_MAX_BYTES: a guest that
+ *    asks and never reads is disconnected), mmap() regions (shm_mem.c).
+ *  - Each guest gets its own copy of our port table and its own eventfd
+ *    in the hello answer, never ours (shm_evtchn.c).
  *
  * Lock order: store->lock, then hub->lock (watch callbacks run under the
  * store lock and take hub->lock to queue a message).
