@@ -359,10 +359,21 @@ static int rendezvous(struct shm_ctx *ctx, int fd, uint32_t want)
 		if (rc)
 			return rc;
 	}
-	if (rc)
-		return rc == -EPIPE || rc == -ECONNRESET ? -ECONNREFUSED : rc;
-	for (;;) {
+	if (rc && rc != -EPIPE && rc != -ECONNRESET)
+		return rc;
+	/*
+	 * EPIPE: the hub may have refused us and hung up before our hello;
+	 * its answer is queued before the hang-up. ECONNRESET (it hung up
+	 * with our hello unread) is reported once, before that answer.
+	 */
+	for (bool reset = false;;) {
 		n = pvc_shm_recv(fd, &ack, sizeof(ack), fds, &nfds, MSG_DONTWAIT);
+		if (n == -ECONNRESET && !reset) {
+			reset = true;
+			continue;
+		}
+		if (rc && (n == -EAGAIN || n == -EWOULDBLOCK))
+			return -ECONNREFUSED; /* hung up without an answer */
 		if (n != -EAGAIN && n != -EWOULDBLOCK)
 			break;
 		rc = pvc_shm_wait(fd, POLLIN, deadline);

@@ -28,7 +28,7 @@
  *    widen it. Every accepted connection's SO_PEERCRED must match the
  *    allow lists (default: the hub's euid and root); abstract names have
  *    no file permissions, so this check is their only gate. A refused
- *    peer is kept until its hello and answered -EACCES, so it knows why.
+ *    peer is answered -EACCES at once and hung up on: it holds no slot.
  *  - Connections cost descriptors before they are guests: one that has
  *    not completed its hello within hello_timeout_ms is closed, and beyond
  *    max_guests connections or max_pending un-helloed ones a new
@@ -77,7 +77,6 @@ struct guest {
 	struct shm_dom *dom; /* set once the hello succeeded */
 	uint64_t hello_deadline; /* CLOCK_MONOTONIC ms; until ready */
 	bool ready;
-	bool refused; /* credentials not allowed: the hello gets -EACCES */
 	bool dying;
 	bool out_armed;
 	struct outmsg *out_head, *out_tail;
@@ -216,7 +215,7 @@ static void guest_free(struct guest *g)
  * Adds a connection. @capped: refuse it (-EUSERS, fd closed) when the
  * connection caps are reached; adopted fds are the caller's and uncapped.
  */
-static int add_guest(struct shm_hub *h, int fd, bool capped, bool refused)
+static int add_guest(struct shm_hub *h, int fd, bool capped)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct guest *g = calloc(1, sizeof(*g));
@@ -228,7 +227,6 @@ static int add_guest(struct shm_hub *h, int fd, bool capped, bool refused)
 		return -ENOMEM;
 	}
 	g->sock = fd;
-	g->refused = refused;
 	g->hello_deadline = pvc_shm_now_ms() + h->hello_timeout_ms;
 	ev.data.ptr = g;
 	pthread_mutex_lock(&h->lock);
@@ -420,10 +418,6 @@ static void handle_hello(struct shm_hub *h, struct guest *g, const char *payload
 		return;
 	}
 	memcpy(&hello, payload, sizeof(hello));
-	if (g->refused) {
-		rc = -EACCES;
-		goto refuse;
-	}
 	if (hello.magic != SHM_HELLO_MAGIC || hello.version != SHM_HELLO_VERSION) {
 		rc = -EPROTO;
 		goto refuse;
@@ -656,6 +650,26 @@ static bool peer_allowed(struct shm_hub *h, int fd)
 	return false;
 }
 
+/*
+ * Answers a refused peer's hello before it is sent, and hangs up: it costs
+ * no guest slot. The answer is queued before the hang-up, so the peer reads
+ * it even if its own hello then fails with EPIPE (see rendezvous()).
+ */
+static void refuse_now(struct shm_hub *h, int fd)
+{
+	struct {
+		struct shm_msg_hdr hdr;
+		struct shm_hello hello;
+	} m = {
+		.hdr = { .type = SHM_MSG_HELLO_ACK, .arg = -EACCES, .len = sizeof(struct shm_hello) },
+		.hello = { .magic = SHM_HELLO_MAGIC, .version = SHM_HELLO_VERSION,
+			   .hub_domid = h->ctx->self.domid },
+	};
+
+	pvc_shm_send(fd, &m, sizeof(m), NULL, 0, MSG_DONTWAIT);
+	close(fd);
+}
+
 /* One warning per second at most: a flood must not flood the log too. */
 static void cap_warn(struct shm_hub *h)
 {
@@ -674,9 +688,13 @@ static void accept_all(struct shm_hub *h)
 		int fd = accept4(h->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 		if (fd >= 0) {
-			/* A refused peer stays until its hello, to be told -EACCES. */
-			int rc = add_guest(h, fd, true, !peer_allowed(h, fd));
+			int rc;
 
+			if (!peer_allowed(h, fd)) {
+				refuse_now(h, fd);
+				continue;
+			}
+			rc = add_guest(h, fd, true);
 			if (rc == -EUSERS)
 				cap_warn(h);
 			else if (rc)
@@ -1029,7 +1047,7 @@ void pvc_shm_hub_stop(struct shm_ctx *ctx)
 
 int pvc_shm_hub_adopt_fd(struct shm_ctx *ctx, int fd)
 {
-	return add_guest(ctx->hub, fd, false, false);
+	return add_guest(ctx->hub, fd, false);
 }
 
 int pvc_shm_hub_nr_guests_ctx(struct shm_ctx *ctx)

@@ -526,89 +526,174 @@ static bool txn_view(struct shm_store *st, struct txn *t, const char *path, cons
 	return n || implied;
 }
 
-/* Upper bound of what a logged write costs at commit (see write_delta()). */
+/* Components of @p: "/" has none, "/a/b" two. */
+static unsigned comps(const char *p)
+{
+	unsigned n = 0;
+
+	if (!p[1])
+		return 0;
+	for (; *p; p++)
+		n += *p == '/';
+	return n;
+}
+
+/* How many leading components @a and @b have in common. */
+static unsigned common_comps(const char *a, const char *b)
+{
+	unsigned n = 0;
+
+	if (!a[1] || !b[1])
+		return 0;
+	for (size_t i = 1;; i++) {
+		char x = a[i], y = b[i];
+		bool ex = x == '/' || x == '\0', ey = y == '/' || y == '\0';
+
+		if (ex && ey) {
+			n++;
+			if (!x || !y)
+				return n;
+		} else if (x != y) {
+			return n;
+		}
+	}
+}
+
+/*
+ * Upper bound of what a logged write costs at commit (see write_delta()),
+ * in one pass over the log: the newest op touching prefix k of @path
+ * decides whether it exists. A write decides every prefix it lies under
+ * (exists), a removal every prefix at or below it (absent); what stays
+ * undecided is always a middle range [lo, hi], answered by the live tree.
+ */
 static void txn_write_delta(struct shm_store *st, struct txn *t, const char *path,
 			    const char *value, size_t *dn, size_t *db)
 {
-	char pre[PVCALLS_STORE_MAX];
-	size_t len = strlen(path), vlen = strlen(value);
-	const char *v;
+	unsigned char miss[PVCALLS_STORE_MAX / 2 + 2] = { 0 };
+	unsigned depth = comps(path), lo = 1, hi = depth, k;
+	struct node *n = st->root;
+	const char *s = path + 1;
 
-	*dn = 0;
-	*db = cost_of(0, vlen); /* the written node itself, in full */
-	memcpy(pre, path, len + 1);
-	for (size_t i = 1, start = 1; i <= len; i++) {
-		if (pre[i] != '/' && pre[i] != '\0')
+	for (unsigned i = t->nr_ops; i-- > 0 && lo <= hi;) {
+		const struct txn_op *o = &t->ops[i];
+		unsigned m = common_comps(o->path, path), r;
+
+		if (o->value) {
+			if (m >= lo)
+				lo = m + 1;
 			continue;
-		pre[i] = '\0';
-		if (!txn_view(st, t, pre, &v)) {
-			(*dn)++;
-			*db += cost_of(i - start, 0);
-		} else if (i == len) {
-			*db += i - start;
 		}
-		pre[i] = path[i];
-		start = i + 1;
+		r = comps(o->path);
+		if (m != r)
+			continue;
+		for (k = r > lo ? r : lo; k <= hi; k++)
+			miss[k] = 1;
+		if (r - 1 < hi)
+			hi = r - 1;
+	}
+	*dn = 0;
+	*db = cost_of(0, strlen(value)); /* the written node itself, in full */
+	for (k = 1; *s; k++) {
+		const char *e = strchr(s, '/');
+		size_t len = e ? (size_t)(e - s) : strlen(s);
+
+		/* Undecided: as in the live tree. */
+		n = n ? child_find(n, s, len) : NULL;
+		if (k >= lo && k <= hi)
+			miss[k] = !n;
+		if (miss[k]) {
+			(*dn)++;
+			*db += cost_of(len, 0);
+		} else if (!e) {
+			*db += len;
+		}
+		s += len;
+		if (*s == '/')
+			s++;
 	}
 }
 
-struct dir_out {
-	char *buf;
-	size_t buflen, off;
-	int count;
+struct dir_dec {
+	const char *name;
+	size_t len;
+	bool exists;
 };
 
-/* Adds child @name (@len bytes) of @child's directory if @t sees it and it is new. */
-static int dir_add(struct shm_store *st, struct txn *t, char *child, size_t base,
-		   const char *name, size_t len, struct dir_out *o)
+static struct dir_dec *dec_find(struct dir_dec *d, unsigned nd, const char *name, size_t len)
 {
-	const char *v;
+	for (unsigned i = 0; i < nd; i++)
+		if (d[i].len == len && !memcmp(d[i].name, name, len))
+			return &d[i];
+	return NULL;
+}
 
-	memcpy(child + base + 1, name, len);
-	child[base + 1 + len] = '\0';
-	if (!txn_view(st, t, child, &v))
-		return 0;
-	for (size_t p = 0; p < o->off; p += strlen(o->buf + p) + 1)
-		if (strlen(o->buf + p) == len && !memcmp(o->buf + p, name, len))
-			return 0;
-	if (o->off + len + 1 > o->buflen)
+static int dir_put(char *buf, size_t buflen, size_t *off, const char *name, size_t len)
+{
+	if (*off + len + 1 > buflen)
 		return -ERANGE;
-	memcpy(o->buf + o->off, name, len);
-	o->buf[o->off + len] = '\0';
-	o->off += len + 1;
-	o->count++;
+	memcpy(buf + *off, name, len);
+	buf[*off + len] = '\0';
+	*off += len + 1;
 	return 0;
 }
 
-/* Lists @t's children of @path into @buf (see pvc_shm_store_dir()). */
+/*
+ * Lists @t's children of @path into @buf (see pvc_shm_store_dir()), in one
+ * pass over the log: the newest op touching a child decides whether it
+ * exists; a removal of @path or above hides every live child.
+ */
 static int txn_dir(struct shm_store *st, struct txn *t, const char *path, char *buf,
 		   size_t buflen)
 {
-	size_t plen = strlen(path), base = plen == 1 ? 0 : plen;
-	struct dir_out o = { buf, buflen, 0, 0 };
-	char child[2 * PVCALLS_STORE_MAX];
+	unsigned pc = comps(path), nd = 0;
+	struct dir_dec *dec = NULL;
+	bool wiped = false;
 	struct node *n;
 	const char *v;
-	int rc = 0;
+	size_t off = 0;
+	int rc = 0, count = 0;
 
 	if (!txn_view(st, t, path, &v))
 		return -ENOENT;
-	memcpy(child, path, base);
-	child[base] = '/';
-	/* Live children first, then the ones the log creates, in log order. */
-	n = lookup(st->root, path);
-	for (struct node *c = n ? n->child : NULL; c && !rc; c = c->next)
-		rc = dir_add(st, t, child, base, c->name, strlen(c->name), &o);
-	for (unsigned i = 0; i < t->nr_ops && !rc; i++) {
-		const char *w = t->ops[i].path, *name, *e;
+	if (t->nr_ops && !(dec = malloc(t->nr_ops * sizeof(*dec))))
+		return -ENOMEM;
+	for (unsigned i = t->nr_ops; i-- > 0 && !wiped;) {
+		const struct txn_op *o = &t->ops[i];
+		unsigned m = common_comps(o->path, path), oc = comps(o->path);
+		const char *name, *e;
+		size_t len;
 
-		if (!t->ops[i].value || !is_prefix(path, w) || !strcmp(path, w))
+		if (m == oc && oc <= pc) {
+			wiped = !o->value; /* @path or an ancestor removed */
 			continue;
-		name = w + base + 1;
+		}
+		if (m != pc || (!o->value && oc != pc + 1))
+			continue;
+		name = o->path + (pc ? strlen(path) : 0) + 1;
 		e = strchr(name, '/');
-		rc = dir_add(st, t, child, base, name, e ? (size_t)(e - name) : strlen(name), &o);
+		len = e ? (size_t)(e - name) : strlen(name);
+		if (!dec_find(dec, nd, name, len))
+			dec[nd++] = (struct dir_dec){ name, len, o->value != NULL };
 	}
-	return rc ? rc : o.count;
+	/* Live children first, in order, then the ones the log creates. */
+	n = wiped ? NULL : lookup(st->root, path);
+	for (struct node *c = n ? n->child : NULL; c && !rc; c = c->next) {
+		size_t len = strlen(c->name);
+		struct dir_dec *d = dec_find(dec, nd, c->name, len);
+
+		if (!d || d->exists) {
+			rc = dir_put(buf, buflen, &off, c->name, len);
+			count++;
+		}
+	}
+	for (unsigned i = 0; i < nd && !rc; i++) {
+		if (!dec[i].exists || (n && child_find(n, dec[i].name, dec[i].len)))
+			continue;
+		rc = dir_put(buf, buflen, &off, dec[i].name, dec[i].len);
+		count++;
+	}
+	free(dec);
+	return rc ? rc : count;
 }
 
 static void watch_free(struct watch *w)

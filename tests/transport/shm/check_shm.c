@@ -2209,6 +2209,47 @@ START_TEST(test_evtchn_guest_isolation)
 }
 END_TEST
 
+static void nop_watch(void *arg, void *owner, const char *path, const char *wpath,
+		      const char *token)
+{
+	(void)arg, (void)owner, (void)path, (void)wpath, (void)token;
+}
+
+/* A logged write reserves only the nodes its commit can create. */
+START_TEST(test_store_txn_reservation)
+{
+	struct shm_store_quota q = { .nodes = 5, .bytes = 1 << 20, .watches = 4, .txns = 2 };
+	struct shm_store *st = pvc_shm_store_new(nop_watch, NULL, &q);
+	static int owner;
+	char buf[64];
+	uint32_t tx;
+
+	ck_assert_ptr_nonnull(st);
+	ck_assert_int_eq(pvc_shm_store_write(st, &owner, 0, "/a/b/c", "1"), 0);
+	ck_assert_int_eq(pvc_shm_store_txn_start(st, &owner, &tx), 0);
+	ck_assert_int_eq(pvc_shm_store_write(st, &owner, tx, "/a/b/c", "2"), 0);
+	ck_assert_int_eq(pvc_shm_store_write(st, &owner, tx, "/a/b/d", "3"), 0);
+	ck_assert_int_eq(pvc_shm_store_write(st, &owner, tx, "/a/b/d", "4"), 0);
+	ck_assert_int_eq(pvc_shm_store_write(st, &owner, tx, "/a/e/f", "5"), -ENOSPC);
+	ck_assert_int_eq(pvc_shm_store_write(st, &owner, tx, "/a/e", "5"), 0);
+	/* a removal in the log makes the nodes below it missing again */
+	ck_assert_int_eq(pvc_shm_store_rm(st, &owner, tx, "/a/b"), 0);
+	ck_assert_int_eq(pvc_shm_store_write(st, &owner, tx, "/a/b", "6"), -ENOSPC);
+	ck_assert_int_eq(pvc_shm_store_dir(st, &owner, tx, "/a", buf, sizeof(buf)), 1);
+	ck_assert_str_eq(buf, "e");
+	ck_assert_int_eq(pvc_shm_store_txn_end(st, &owner, tx, false), 0);
+	ck_assert_int_eq(pvc_shm_store_read(st, &owner, 0, "/a/e", buf, sizeof(buf)), 1);
+	ck_assert_int_eq(pvc_shm_store_read(st, &owner, 0, "/a/b", buf, sizeof(buf)), -ENOENT);
+	/* 2 nodes now (/a, /a/e): room for 3 more, not 4 */
+	ck_assert_int_eq(pvc_shm_store_write(st, &owner, 0, "/a/x/y/z", "1"), 0);
+	ck_assert_int_eq(pvc_shm_store_write(st, &owner, 0, "/a/w", "1"), -ENOSPC);
+	/* the owner goes; the hub removes its nodes */
+	pvc_shm_store_drop_owner(st, &owner);
+	ck_assert_int_eq(pvc_shm_store_rm(st, NULL, 0, "/a"), 0);
+	pvc_shm_store_free(st);
+}
+END_TEST
+
 static Suite *shm_suite(void)
 {
 	Suite *s = suite_create("transport.shm");
@@ -2265,6 +2306,7 @@ static Suite *shm_suite(void)
 	tcase_add_test(sec, test_store_quota_two_guests);
 	tcase_add_test(sec, test_store_memory_bounded);
 	tcase_add_test(sec, test_store_txn_overlay);
+	tcase_add_test(sec, test_store_txn_reservation);
 	tcase_add_test(sec, test_map_regions_per_guest);
 	tcase_add_test(sec, test_evtchn_guest_isolation);
 	tcase_set_timeout(sec, 30);
