@@ -6,8 +6,11 @@
  * Each domain (the hub and every guest) owns a page pool, a grant table and
  * a port table, each a sealed memfd, plus an eventfd (shm_mem.c). At
  * rendezvous a guest sends its four fds and limits over a SOCK_SEQPACKET
- * Unix socket (SCM_RIGHTS) and the hub answers with its own and the domid
- * it assigned (this file). After that, memory and events go directly
+ * Unix socket (SCM_RIGHTS) and the hub answers with its pool and grant
+ * table, a port table and eventfd made for this guest alone
+ * (shm_evtchn.c), and the domid it assigned (this file). A hub that
+ * refuses a peer (credentials) answers before reading its hello and hangs
+ * up, so rendezvous() also looks for that answer after EPIPE or a reset. After that, memory and events go directly
  * through shared memory (shm_mem.c, shm_evtchn.c); only store traffic
  * stays on the socket: the hub's service thread keeps the tree
  * (shm_store.c, shm_hub.c) and guests call it synchronously
