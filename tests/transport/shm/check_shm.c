@@ -4,6 +4,7 @@
  * the store, rendezvous between processes and peer death.
  */
 #include <check.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <malloc.h>
 #include <poll.h>
@@ -20,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pvcalls/backend.h>
+#include <pvcalls/frontend.h>
 #include <pvcalls/shm.h>
 #include <pvcalls/transport.h>
 
@@ -2250,6 +2253,84 @@ START_TEST(test_store_txn_reservation)
 }
 END_TEST
 
+struct back_thread {
+	pvcalls_back *b;
+	volatile int stop;
+	pthread_t th;
+};
+
+static void *back_main(void *arg)
+{
+	struct back_thread *bt = arg;
+
+	pvcalls_back_run(bt->b, &bt->stop);
+	return NULL;
+}
+
+/* Attack 6 end to end: the region limit fails one CONNECT, nothing else. */
+START_TEST(test_map_limit_fails_one_connect)
+{
+	struct pvcalls_shm_opts ho = { .max_maps_per_guest = 7 };
+	struct pvcalls_front_opts fo = { .ring_order = PVCALLS_FRONT_ORDER_0 };
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	struct back_thread bt = { 0 };
+	pvcalls_transport *hub, *g;
+	int lfd, s[8], peer[8], n, rc = 0;
+	pvcalls_front *fe;
+	char c;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(lfd, 0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(lfd, 16), 0);
+	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+	ck_assert_int_eq(pvcalls_shm_pair(&ho, NULL, &hub, &g), 0);
+	ck_assert_int_eq(pvcalls_back_new(hub, NULL, &bt.b), 0);
+	ck_assert_int_eq(pthread_create(&bt.th, NULL, back_main, &bt), 0);
+	ck_assert_int_eq(pvcalls_front_open(g, &fo, &fe), 0);
+	/* the command ring costs 1 region, each socket 2: the fourth fails */
+	for (n = 0; n < 8; n++) {
+		s[n] = pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0);
+		ck_assert_int_ge(s[n], 0);
+		rc = pvcalls_front_connect(fe, s[n], (struct sockaddr *)&sa, sizeof(sa));
+		if (rc)
+			break;
+		peer[n] = accept(lfd, NULL, NULL);
+		ck_assert_int_ge(peer[n], 0);
+	}
+	ck_assert_int_eq(n, 3);
+	ck_assert_int_lt(rc, 0);
+	/* the connected sockets and the frontend go on */
+	for (int i = 0; i < n; i++) {
+		ck_assert_int_eq(pvcalls_front_send(fe, s[i], "x", 1, 0), 1);
+		ck_assert_int_eq(recv(peer[i], &c, 1, 0), 1);
+		ck_assert_int_eq(send(peer[i], "y", 1, 0), 1);
+		ck_assert_int_eq(pvcalls_front_recv(fe, s[i], &c, 1, 0), 1);
+		ck_assert_int_eq(c, 'y');
+	}
+	/* releasing one gives its regions back */
+	ck_assert_int_eq(pvcalls_front_release(fe, s[n]), 0);
+	ck_assert_int_eq(pvcalls_front_release(fe, s[0]), 0);
+	close(peer[0]);
+	s[0] = pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_eq(pvcalls_front_connect(fe, s[0], (struct sockaddr *)&sa, sizeof(sa)), 0);
+	peer[0] = accept(lfd, NULL, NULL);
+	for (int i = 0; i < n; i++) {
+		ck_assert_int_eq(pvcalls_front_release(fe, s[i]), 0);
+		close(peer[i]);
+	}
+	pvcalls_front_close(fe);
+	__atomic_store_n(&bt.stop, 1, __ATOMIC_SEQ_CST);
+	pthread_join(bt.th, NULL);
+	pvcalls_back_free(bt.b);
+	pvcalls_transport_close(g);
+	pvcalls_transport_close(hub);
+	close(lfd);
+}
+END_TEST
+
 static Suite *shm_suite(void)
 {
 	Suite *s = suite_create("transport.shm");
@@ -2308,6 +2389,7 @@ static Suite *shm_suite(void)
 	tcase_add_test(sec, test_store_txn_overlay);
 	tcase_add_test(sec, test_store_txn_reservation);
 	tcase_add_test(sec, test_map_regions_per_guest);
+	tcase_add_test(sec, test_map_limit_fails_one_connect);
 	tcase_add_test(sec, test_evtchn_guest_isolation);
 	tcase_set_timeout(sec, 30);
 	suite_add_tcase(s, sec);
