@@ -19,8 +19,19 @@
  * read-only grant with -EPERM) and a log line naming the ref.
  *
  * Events. Each domain has a port table (state, peer, pending and mask bits)
- * in shared memory and one eventfd. Delivery masks the port until unmask,
+ * in shared memory and one eventfd. The hub gives each guest its own copy
+ * of its port table and its own eventfd, so a guest only ever touches
+ * event state of its own channels. Delivery masks the port until unmask,
  * and events that arrive while masked are coalesced, as on Xen.
+ *
+ * Security. The hub is meant to be a security boundary: guests may be
+ * hostile processes. Who may connect (socket mode, SO_PEERCRED allow
+ * lists), how many connections and for how long without a hello, and what
+ * one guest may cost (store quotas, mmap() regions) are bounded by
+ * struct pvcalls_shm_opts; one guest cannot lock another out of the
+ * store or starve its events. Not yet a boundary: a guest receives the
+ * hub's page pool fd (it could map any hub page) and may read any store
+ * node (docs/ARCHITECTURE.md lists what remains).
  *
  * Store. The hub keeps the tree; guests reach it with requests over the
  * Unix socket and receive their watch events the same way. When a guest
@@ -70,16 +81,79 @@ struct pvcalls_shm_opts {
 	uint32_t max_ports;
 	/** Guest: how long a store request may wait for the hub, in ms (default 5000). */
 	uint32_t timeout_ms;
+
+	/*
+	 * Hub only: what a guest may cost and who may be one. The shm
+	 * transport is a security boundary: every guest is assumed hostile,
+	 * and one guest must not be able to hurt the hub or another guest.
+	 * Zero means the default in each case.
+	 */
+
+	/**
+	 * Permission bits of the socket file of a path hub (default 0600).
+	 * Only subsets of 0660 that include 0600 are accepted (-EINVAL
+	 * otherwise); the file never has other modes, whatever the umask.
+	 * Ignored for abstract ('@') names, which have no permissions.
+	 */
+	uint32_t socket_mode;
+	/**
+	 * Who may connect (accepted connections only; pvcalls_shm_hub_adopt()
+	 * and pvcalls_shm_pair() trust their caller): the SO_PEERCRED uid of
+	 * the connecting process must be in @p allow_uids or its gid in
+	 * @p allow_gids. Both lists empty (the default) allow the hub's
+	 * effective uid and root; a list given replaces that default
+	 * entirely. The hub copies the lists. A refused peer's hello is
+	 * answered with -EACCES.
+	 */
+	const uint32_t *allow_uids;
+	uint32_t nr_allow_uids;
+	const uint32_t *allow_gids;
+	uint32_t nr_allow_gids;
+	/** A connection that has not completed its hello within this many ms is closed (default 2000). */
+	uint32_t hello_timeout_ms;
+	/**
+	 * Most connections at once, helloed or not (default 256); beyond, a
+	 * new connection is closed at once (the guest sees -ECONNREFUSED).
+	 */
+	uint32_t max_guests;
+	/** Most connections that have not completed their hello (default 16); beyond, as above. */
+	uint32_t max_pending;
+	/**
+	 * Per-guest store quotas: nodes (default 1000), bytes of names,
+	 * values, open transaction logs and a fixed 64-byte overhead per node
+	 * (default 256 KiB), watches (default 128) and open transactions
+	 * (default 8). Beyond them a request fails with -ENOSPC (nodes,
+	 * bytes, watches) or -EBUSY (transactions), as xenstored answers;
+	 * other guests are unaffected. The hub's own calls have no quota.
+	 */
+	uint32_t quota_nodes;
+	uint32_t quota_bytes;
+	uint32_t quota_watches;
+	uint32_t quota_txns;
+	/**
+	 * Most mmap() regions the hub may hold on one guest's pages (default
+	 * 4096: two per socket at the backend's default socket limit). A
+	 * mapping costs one region per run of adjacent pages, so refs in
+	 * scattered order cost up to one per page; a map_refs of a guest's
+	 * refs that would exceed this, or take all guests together past half
+	 * of vm.max_map_count (read at start; the hub process needs the rest),
+	 * fails with -ENOBUFS and maps nothing.
+	 */
+	uint32_t max_maps_per_guest;
 };
 
 /**
  * Creates a hub listening on the Unix socket @p path (a leading '@' means
- * the Linux abstract namespace). An existing socket file at @p path is
- * replaced.
+ * the Linux abstract namespace). A socket file at @p path is replaced only
+ * if it is stale (connecting to it is refused); a live hub there, or any
+ * other kind of file, gives -EADDRINUSE. The socket file is created with
+ * opts->socket_mode (default 0600) atomically: it never exists with other
+ * permissions.
  * @param opts NULL for defaults.
  * @param out  the hub's transport; pvcalls_transport_close() stops it,
- *             disconnects every guest and unlinks the socket.
- * @retval -EADDRINUSE, -EACCES, -ENAMETOOLONG, -ENOMEM, ...
+ *             disconnects every guest and unlinks the socket file if it
+ *             is still the one this hub created (same device and inode).
+ * @retval -EADDRINUSE, -EACCES, -ENAMETOOLONG, -ENOMEM, -EINVAL (bad opts), ...
  */
 PVCALLS_API int pvcalls_shm_listen(const char *path,
 				   const struct pvcalls_shm_opts *opts,

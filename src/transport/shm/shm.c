@@ -6,8 +6,11 @@
  * Each domain (the hub and every guest) owns a page pool, a grant table and
  * a port table, each a sealed memfd, plus an eventfd (shm_mem.c). At
  * rendezvous a guest sends its four fds and limits over a SOCK_SEQPACKET
- * Unix socket (SCM_RIGHTS) and the hub answers with its own and the domid
- * it assigned (this file). After that, memory and events go directly
+ * Unix socket (SCM_RIGHTS) and the hub answers with its pool and grant
+ * table, a port table and eventfd made for this guest alone
+ * (shm_evtchn.c), and the domid it assigned (this file). A hub that
+ * refuses a peer (credentials) answers before reading its hello and hangs
+ * up, so rendezvous() also looks for that answer after EPIPE or a reset. After that, memory and events go directly
  * through shared memory (shm_mem.c, shm_evtchn.c); only store traffic
  * stays on the socket: the hub's service thread keeps the tree
  * (shm_store.c, shm_hub.c) and guests call it synchronously
@@ -20,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -76,6 +80,22 @@ static void ctx_free(struct shm_ctx *ctx)
 	free(ctx);
 }
 
+/* vm.max_map_count: the mmap() regions this process may hold. */
+static uint32_t max_map_count(void)
+{
+	unsigned long v = 0;
+	FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
+
+	if (f) {
+		if (fscanf(f, "%lu", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	if (v < 1024 || v > UINT32_MAX)
+		v = 65530; /* the kernel's default */
+	return (uint32_t)v;
+}
+
 static int ctx_new(const struct pvcalls_shm_opts *opts, bool hub, struct shm_ctx **out)
 {
 	struct pvcalls_shm_opts o = opts ? *opts : (struct pvcalls_shm_opts){ 0 };
@@ -105,6 +125,8 @@ static int ctx_new(const struct pvcalls_shm_opts *opts, bool hub, struct shm_ctx
 		return -ENOMEM;
 	ctx->is_hub = hub;
 	ctx->timeout_ms = o.timeout_ms;
+	ctx->max_maps = o.max_maps_per_guest ? o.max_maps_per_guest : SHM_DEF_MAX_MAPS;
+	ctx->max_maps_total = hub ? max_map_count() / 2 : 0;
 	rc = pvc_shm_dom_create(&ctx->self, o.max_pages, o.max_grants, o.max_ports);
 	if (rc) {
 		free(ctx);
@@ -296,7 +318,7 @@ static int hub_create(const char *path, const struct pvcalls_shm_opts *opts,
 	rc = ctx_new(opts, true, &ctx);
 	if (rc)
 		return rc;
-	rc = pvc_shm_hub_start(ctx, path);
+	rc = pvc_shm_hub_start(ctx, path, opts);
 	if (rc) {
 		ctx_free(ctx);
 		return rc;
@@ -340,10 +362,21 @@ static int rendezvous(struct shm_ctx *ctx, int fd, uint32_t want)
 		if (rc)
 			return rc;
 	}
-	if (rc)
-		return rc == -EPIPE || rc == -ECONNRESET ? -ECONNREFUSED : rc;
-	for (;;) {
+	if (rc && rc != -EPIPE && rc != -ECONNRESET)
+		return rc;
+	/*
+	 * EPIPE: the hub may have refused us and hung up before our hello;
+	 * its answer is queued before the hang-up. ECONNRESET (it hung up
+	 * with our hello unread) is reported once, before that answer.
+	 */
+	for (bool reset = false;;) {
 		n = pvc_shm_recv(fd, &ack, sizeof(ack), fds, &nfds, MSG_DONTWAIT);
+		if (n == -ECONNRESET && !reset) {
+			reset = true;
+			continue;
+		}
+		if (rc && (n == -EAGAIN || n == -EWOULDBLOCK))
+			return -ECONNREFUSED; /* hung up without an answer */
 		if (n != -EAGAIN && n != -EWOULDBLOCK)
 			break;
 		rc = pvc_shm_wait(fd, POLLIN, deadline);

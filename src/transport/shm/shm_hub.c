@@ -17,6 +17,29 @@
  * and the grants it could still have mapped are reclaimed. Its memory stays
  * mapped while the hub's own mappings or ports reference it.
  *
+ * Security boundary. Guests are untrusted processes; the hub must survive
+ * any of them and keep them from hurting each other:
+ *  - The path is ours only while we hold it: listen refuses (-EADDRINUSE)
+ *    when a live hub answers on it and replaces only a stale socket
+ *    (connect() refused); at exit we unlink the file only if it is still
+ *    the socket we bound (same st_dev/st_ino), never a successor's.
+ *  - The socket file is created with its final mode (default 0600, at
+ *    most 0660): fchmod() of the socket before bind(), so no umask can
+ *    widen it. Every accepted connection's SO_PEERCRED must match the
+ *    allow lists (default: the hub's euid and root); abstract names have
+ *    no file permissions, so this check is their only gate. A refused
+ *    peer is answered -EACCES at once and hung up on: it holds no slot.
+ *  - Connections cost descriptors before they are guests: one that has
+ *    not completed its hello within hello_timeout_ms is closed, and beyond
+ *    max_guests connections or max_pending un-helloed ones a new
+ *    connection is closed at accept. Adopted fds (pvcalls_shm_pair) come
+ *    from the hub's own process: no credential check, no cap.
+ *  - What a guest makes the hub keep is bounded per guest: store quotas
+ *    (shm_store.c), bytes queued for it (OUTQ_MAX_BYTES: a guest that
+ *    asks and never reads is disconnected), mmap() regions (shm_mem.c).
+ *  - Each guest gets its own copy of our port table and its own eventfd
+ *    in the hello answer, never ours (shm_evtchn.c).
+ *
  * Lock order: store->lock, then hub->lock (watch callbacks run under the
  * store lock and take hub->lock to queue a message).
  */
@@ -36,6 +59,9 @@
 #include "transport/shm/shm_priv.h"
 
 #define OUTQ_MAX 4096u
+/* Bytes queued for one guest: a guest that asks for 64 KiB listings and
+ * never reads them must not make the hub hold 4096 of them. */
+#define OUTQ_MAX_BYTES (1024u * 1024u)
 #define MSGS_PER_WAKEUP 64
 
 struct outmsg {
@@ -49,11 +75,13 @@ struct guest {
 	int sock;
 	uint32_t domid;
 	struct shm_dom *dom; /* set once the hello succeeded */
+	uint64_t hello_deadline; /* CLOCK_MONOTONIC ms; until ready */
 	bool ready;
 	bool dying;
 	bool out_armed;
 	struct outmsg *out_head, *out_tail;
 	unsigned out_n;
+	size_t out_bytes;
 };
 
 struct shm_hub {
@@ -68,8 +96,19 @@ struct shm_hub {
 	int lfd;
 	bool lfd_paused;
 	char *unlink_path;
-	pthread_mutex_t lock; /* guests list, their out-queues, domid allocation */
+	dev_t sock_dev; /* the socket file we created, unlinked only if still ours */
+	ino_t sock_ino;
+	/* Access control and caps (pvcalls_shm_opts), fixed at start. */
+	uint32_t *allow_uids, nr_allow_uids;
+	uint32_t *allow_gids, nr_allow_gids;
+	uint32_t hello_timeout_ms;
+	uint32_t max_guests, max_pending;
+	struct shm_store_quota quota;
+	uint64_t last_cap_warn; /* service thread only */
+	pthread_mutex_t lock; /* guests list, their out-queues, domid allocation, counts */
 	struct guest *guests;
+	unsigned nr_conns;   /* connections, helloed or not */
+	unsigned nr_pending; /* connections still in their hello */
 	uint32_t next_domid;
 	char *rbuf; /* service thread only */
 	char *sbuf;
@@ -109,7 +148,7 @@ static void guest_queue(struct shm_hub *h, struct guest *g, const struct shm_msg
 	struct outmsg *m = malloc(sizeof(*m) + sizeof(*hdr) + hdr->len);
 
 	pthread_mutex_lock(&h->lock);
-	if (!m || g->out_n >= OUTQ_MAX) {
+	if (!m || g->out_n >= OUTQ_MAX || g->out_bytes + hdr->len > OUTQ_MAX_BYTES) {
 		if (!is_dying(g))
 			pvc_warn("shm.guest-slow",
 				 "domain %u does not read its messages: disconnecting", g->domid);
@@ -127,6 +166,7 @@ static void guest_queue(struct shm_hub *h, struct guest *g, const struct shm_msg
 			g->out_head = m;
 		g->out_tail = m;
 		g->out_n++;
+		g->out_bytes += hdr->len;
 	}
 	pthread_mutex_unlock(&h->lock);
 	kick(h);
@@ -171,7 +211,11 @@ static void guest_free(struct guest *g)
 	free(g);
 }
 
-static int add_guest(struct shm_hub *h, int fd)
+/*
+ * Adds a connection. @capped: refuse it (-EUSERS, fd closed) when the
+ * connection caps are reached; adopted fds are the caller's and uncapped.
+ */
+static int add_guest(struct shm_hub *h, int fd, bool capped)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct guest *g = calloc(1, sizeof(*g));
@@ -183,10 +227,19 @@ static int add_guest(struct shm_hub *h, int fd)
 		return -ENOMEM;
 	}
 	g->sock = fd;
+	g->hello_deadline = pvc_shm_now_ms() + h->hello_timeout_ms;
 	ev.data.ptr = g;
 	pthread_mutex_lock(&h->lock);
+	if (capped && (h->nr_conns >= h->max_guests || h->nr_pending >= h->max_pending)) {
+		pthread_mutex_unlock(&h->lock);
+		free(g);
+		close(fd);
+		return -EUSERS;
+	}
 	g->next = h->guests;
 	h->guests = g;
+	h->nr_conns++;
+	h->nr_pending++;
 	pthread_mutex_unlock(&h->lock);
 	if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		int rc = -errno;
@@ -196,11 +249,14 @@ static int add_guest(struct shm_hub *h, int fd)
 		for (pp = &h->guests; *pp != g; pp = &(*pp)->next)
 			;
 		*pp = g->next;
+		h->nr_conns--;
+		h->nr_pending--;
 		pthread_mutex_unlock(&h->lock);
 		close(fd);
 		guest_free(g);
 		return rc;
 	}
+	kick(h); /* the service thread recomputes its hello deadline */
 	return 0;
 }
 
@@ -216,6 +272,9 @@ static void drop_guest(struct shm_hub *h, struct guest *g)
 	for (pp = &h->guests; *pp != g; pp = &(*pp)->next)
 		;
 	*pp = g->next;
+	h->nr_conns--;
+	if (!g->ready)
+		h->nr_pending--;
 	pthread_mutex_unlock(&h->lock);
 	/* After this the store never calls back for g. */
 	pvc_shm_store_drop_owner(h->store, g);
@@ -226,6 +285,7 @@ static void drop_guest(struct shm_hub *h, struct guest *g)
 
 		/* Dead first, so watchers reacting to the removal get -EPIPE. */
 		pvc_shm_dom_set_dead(g->dom);
+		pvc_shm_evt_del_guest(ctx, g->dom);
 		pvc_info("shm.peer-died", "domain %u disconnected", g->domid);
 		snprintf(fe, sizeof(fe), "/local/domain/%u", g->domid);
 		snprintf(be, sizeof(be), "/local/domain/%u/backend/pvcalls/%u", ctx->self.domid,
@@ -330,8 +390,13 @@ static void send_ack(struct shm_hub *h, struct guest *g, int32_t ret, uint32_t d
 			   .hub_domid = ctx->self.domid, .max_pages = ctx->self.max_pages,
 			   .max_grants = ctx->self.max_grants, .max_ports = ctx->self.max_ports },
 	};
-	int fds[4] = { ctx->self.pool_fd, ctx->self.gnt_fd, ctx->self.evt_fd, ctx->self.efd };
+	int fds[4] = { ctx->self.pool_fd, ctx->self.gnt_fd, -1, -1 };
 
+	/* Never our own port table: the guest's copy (shm_evtchn.c). */
+	if (!ret) {
+		fds[2] = g->dom->htab->fd;
+		fds[3] = g->dom->htab->efd;
+	}
 	/* The first message on an idle socket: it fits in the send buffer. */
 	if (pvc_shm_send(g->sock, &m, sizeof(m), fds, ret ? 0 : 4, MSG_DONTWAIT) < 0 || ret)
 		set_dying(g);
@@ -364,10 +429,24 @@ static void handle_hello(struct shm_hub *h, struct guest *g, const char *payload
 	nfds = 0; /* consumed */
 	if (rc)
 		goto refuse;
+	/* The guest's own copy of our port table, and its own eventfd. */
+	d->htab = calloc(1, sizeof(*d->htab));
+	rc = d->htab ? pvc_shm_evtab_create(d->htab, h->ctx->self.max_ports) : -ENOMEM;
+	if (rc) {
+		free(d->htab);
+		d->htab = NULL;
+	} else {
+		rc = pvc_shm_evt_add_guest(h->ctx, d);
+	}
+	if (rc) {
+		pvc_shm_dom_put(d);
+		goto refuse;
+	}
 	pthread_mutex_lock(&h->lock);
 	g->domid = domid;
 	g->dom = d;
 	g->ready = true;
+	h->nr_pending--;
 	pthread_mutex_unlock(&h->lock);
 	rc = write_device_nodes(h, domid);
 	if (rc)
@@ -531,6 +610,7 @@ static void guest_flush(struct shm_hub *h, struct guest *g)
 		if (!g->out_head)
 			g->out_tail = NULL;
 		g->out_n--;
+		g->out_bytes -= m->len - sizeof(struct shm_msg_hdr);
 		free(m);
 	}
 	/* Wait for room only while something is queued. */
@@ -544,13 +624,80 @@ static void guest_flush(struct shm_hub *h, struct guest *g)
 	pthread_mutex_unlock(&h->lock);
 }
 
+static bool id_in(uint32_t id, const uint32_t *list, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (list[i] == id)
+			return true;
+	return false;
+}
+
+/* SO_PEERCRED: the credentials of the process that connected. */
+static bool peer_allowed(struct shm_hub *h, int fd)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 || len != sizeof(cr)) {
+		pvc_warn("shm.peercred", "cannot read a connecting peer's credentials: refused");
+		return false;
+	}
+	if (id_in((uint32_t)cr.uid, h->allow_uids, h->nr_allow_uids) ||
+	    id_in((uint32_t)cr.gid, h->allow_gids, h->nr_allow_gids))
+		return true;
+	pvc_warn("shm.refused", "refusing a guest: pid %ld uid %u gid %u not allowed",
+		 (long)cr.pid, (unsigned)cr.uid, (unsigned)cr.gid);
+	return false;
+}
+
+/*
+ * Answers a refused peer's hello before it is sent, and hangs up: it costs
+ * no guest slot. The answer is queued before the hang-up, so the peer reads
+ * it even if its own hello then fails with EPIPE (see rendezvous()).
+ */
+static void refuse_now(struct shm_hub *h, int fd)
+{
+	struct {
+		struct shm_msg_hdr hdr;
+		struct shm_hello hello;
+	} m = {
+		.hdr = { .type = SHM_MSG_HELLO_ACK, .arg = -EACCES, .len = sizeof(struct shm_hello) },
+		.hello = { .magic = SHM_HELLO_MAGIC, .version = SHM_HELLO_VERSION,
+			   .hub_domid = h->ctx->self.domid },
+	};
+
+	pvc_shm_send(fd, &m, sizeof(m), NULL, 0, MSG_DONTWAIT);
+	close(fd);
+}
+
+/* One warning per second at most: a flood must not flood the log too. */
+static void cap_warn(struct shm_hub *h)
+{
+	uint64_t now = pvc_shm_now_ms();
+
+	if (now - h->last_cap_warn < 1000)
+		return;
+	h->last_cap_warn = now;
+	pvc_warn("shm.too-many", "connection cap reached (%u guests, %u in hello): refusing",
+		 h->max_guests, h->max_pending);
+}
+
 static void accept_all(struct shm_hub *h)
 {
 	for (;;) {
 		int fd = accept4(h->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 		if (fd >= 0) {
-			if (add_guest(h, fd))
+			int rc;
+
+			if (!peer_allowed(h, fd)) {
+				refuse_now(h, fd);
+				continue;
+			}
+			rc = add_guest(h, fd, true);
+			if (rc == -EUSERS)
+				cap_warn(h);
+			else if (rc)
 				pvc_warn("shm.accept", "cannot add a connecting guest");
 			continue;
 		}
@@ -572,13 +719,28 @@ static void accept_all(struct shm_hub *h)
 	}
 }
 
-/* Flushes every guest and drops the dying ones. */
-static void service_guests(struct shm_hub *h)
+/*
+ * Flushes every guest, closes connections whose hello is overdue and drops
+ * the dying ones. Returns the epoll timeout until the next hello deadline.
+ */
+static int service_guests(struct shm_hub *h)
 {
+	uint64_t now = pvc_shm_now_ms(), next = UINT64_MAX;
 	struct guest *g;
 
 	pthread_mutex_lock(&h->lock);
 	for (g = h->guests; g; g = g->next) {
+		if (!g->ready && !is_dying(g)) {
+			if (g->hello_deadline <= now) {
+				pvc_warn("shm.hello-timeout",
+					 "a connection sent no hello within %u ms: closing",
+					 h->hello_timeout_ms);
+				set_dying(g);
+				continue;
+			}
+			if (g->hello_deadline < next)
+				next = g->hello_deadline;
+		}
 		if (g->out_head && !is_dying(g)) {
 			pthread_mutex_unlock(&h->lock);
 			guest_flush(h, g); /* only this thread frees guests */
@@ -595,17 +757,22 @@ static void service_guests(struct shm_hub *h)
 		pthread_mutex_lock(&h->lock);
 	}
 	pthread_mutex_unlock(&h->lock);
+	if (next == UINT64_MAX)
+		return -1;
+	return next - now > INT32_MAX ? INT32_MAX : (int)(next - now);
 }
 
 static void *hub_thread(void *arg)
 {
 	struct shm_hub *h = arg;
 	struct epoll_event evs[32];
+	int timeout;
 
 	self_hub = h;
+	timeout = service_guests(h);
 	/* Acquire pairs with the release store in pvc_shm_hub_stop(). */
 	while (!__atomic_load_n(&h->stop, __ATOMIC_ACQUIRE)) {
-		int n = epoll_wait(h->epfd, evs, 32, -1);
+		int n = epoll_wait(h->epfd, evs, 32, timeout);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -630,12 +797,30 @@ static void *hub_thread(void *arg)
 					guest_input(h, g, evs[i].events);
 			}
 		}
-		service_guests(h);
+		timeout = service_guests(h);
 	}
 	return NULL;
 }
 
-static int bind_listen(struct shm_hub *h, const char *path)
+/*
+ * Is a listener alive at @sa? Connecting is the only reliable test: a
+ * socket file outlives its process. 0: something answered (or its backlog
+ * is full); -ECONNREFUSED: stale; other errors are returned as they are.
+ */
+static int probe_live(const struct sockaddr_un *sa, socklen_t alen)
+{
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (const struct sockaddr *)sa, alen) < 0)
+		rc = errno == EAGAIN || errno == EPROTOTYPE ? 0 : -errno;
+	close(fd);
+	return rc;
+}
+
+static int bind_listen(struct shm_hub *h, const char *path, mode_t mode)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	size_t len = strlen(path);
@@ -655,29 +840,120 @@ static int bind_listen(struct shm_hub *h, const char *path)
 			return -ENAMETOOLONG;
 		memcpy(sa.sun_path, path, len);
 		alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
-		/* Replace a stale socket, never any other kind of file. */
+		/*
+		 * Replace a stale socket only: a live hub keeps its path (a
+		 * second hub would make it unreachable), and other files are
+		 * never touched. Two hubs starting at the same instant can
+		 * still race between the probe and bind(); the loser's bind()
+		 * then fails with -EADDRINUSE, unless both saw the same stale
+		 * file and one unlinks the other's fresh socket: start hubs
+		 * from one supervisor.
+		 */
 		if (lstat(path, &st) == 0) {
 			if (!S_ISSOCK(st.st_mode))
 				return -EADDRINUSE;
+			rc = probe_live(&sa, alen);
+			if (rc == 0) {
+				pvc_err("shm.listen", "a hub is already listening on %s", path);
+				return -EADDRINUSE;
+			}
+			if (rc != -ECONNREFUSED)
+				return rc;
 			unlink(path);
 		}
-		h->unlink_path = strdup(path);
-		if (!h->unlink_path)
-			return -ENOMEM;
 	}
 	h->lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (h->lfd < 0)
 		return -errno;
-	if (bind(h->lfd, (struct sockaddr *)&sa, alen) < 0 || listen(h->lfd, 64) < 0) {
-		rc = -errno;
-		free(h->unlink_path);
-		h->unlink_path = NULL;
-		return rc;
+	/*
+	 * bind() creates the file with the socket inode's mode minus the
+	 * umask, so setting the mode first means the file never exists with
+	 * more permissions than @mode; the chmod() after only restores bits
+	 * the umask took away. Either way SO_PEERCRED is checked at accept.
+	 */
+	if (path[0] != '@' && fchmod(h->lfd, mode) < 0)
+		return -errno;
+	if (bind(h->lfd, (struct sockaddr *)&sa, alen) < 0)
+		return -errno;
+	if (path[0] != '@') {
+		h->unlink_path = strdup(path);
+		if (!h->unlink_path || lstat(path, &st) < 0) {
+			rc = h->unlink_path ? -errno : -ENOMEM;
+			unlink(path);
+			return rc;
+		}
+		/* Remembered so that we unlink our own socket only, never a successor's. */
+		h->sock_dev = st.st_dev;
+		h->sock_ino = st.st_ino;
+		if ((st.st_mode & 07777) != mode && chmod(path, mode) < 0)
+			return -errno;
 	}
+	if (listen(h->lfd, 64) < 0)
+		return -errno;
 	return 0;
 }
 
-int pvc_shm_hub_start(struct shm_ctx *ctx, const char *path)
+/* Unlinks the socket file if it is still the one bind_listen() created. */
+static void unlink_own(struct shm_hub *h)
+{
+	struct stat st;
+
+	if (!h->unlink_path)
+		return;
+	if (lstat(h->unlink_path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == h->sock_dev &&
+	    st.st_ino == h->sock_ino)
+		unlink(h->unlink_path);
+	else
+		pvc_info("shm.listen", "%s is no longer our socket: left in place", h->unlink_path);
+	free(h->unlink_path);
+	h->unlink_path = NULL;
+}
+
+static uint32_t *dup_ids(const uint32_t *ids, uint32_t n)
+{
+	uint32_t *c = malloc((n ? n : 1) * sizeof(*c));
+
+	if (c && n)
+		memcpy(c, ids, n * sizeof(*c));
+	return c;
+}
+
+/* Takes the access-control and cap settings from @o (defaults for zeroes). */
+static int hub_config(struct shm_hub *h, const struct pvcalls_shm_opts *o)
+{
+	struct pvcalls_shm_opts z = { 0 };
+
+	if (!o)
+		o = &z;
+	if ((o->nr_allow_uids && !o->allow_uids) || (o->nr_allow_gids && !o->allow_gids) ||
+	    o->nr_allow_uids > 65536 || o->nr_allow_gids > 65536)
+		return -EINVAL;
+	if (!o->nr_allow_uids && !o->nr_allow_gids) {
+		uint32_t def[2] = { (uint32_t)geteuid(), 0 };
+
+		h->allow_uids = dup_ids(def, def[0] ? 2 : 1);
+		h->nr_allow_uids = def[0] ? 2 : 1;
+	} else {
+		h->allow_uids = dup_ids(o->allow_uids, o->nr_allow_uids);
+		h->nr_allow_uids = o->nr_allow_uids;
+	}
+	h->allow_gids = dup_ids(o->allow_gids, o->nr_allow_gids);
+	h->nr_allow_gids = o->nr_allow_gids;
+	if (!h->allow_uids || !h->allow_gids)
+		return -ENOMEM;
+	h->hello_timeout_ms = o->hello_timeout_ms ? o->hello_timeout_ms : SHM_DEF_HELLO_TIMEOUT_MS;
+	h->max_guests = o->max_guests ? o->max_guests : SHM_DEF_MAX_GUESTS;
+	h->max_pending = o->max_pending ? o->max_pending : SHM_DEF_MAX_PENDING;
+	if (h->hello_timeout_ms > INT32_MAX)
+		return -EINVAL;
+	h->quota.nodes = o->quota_nodes ? o->quota_nodes : SHM_DEF_QUOTA_NODES;
+	h->quota.bytes = o->quota_bytes ? o->quota_bytes : SHM_DEF_QUOTA_BYTES;
+	h->quota.watches = o->quota_watches ? o->quota_watches : SHM_DEF_QUOTA_WATCHES;
+	h->quota.txns = o->quota_txns ? o->quota_txns : SHM_DEF_QUOTA_TXNS;
+	return 0;
+}
+
+int pvc_shm_hub_start(struct shm_ctx *ctx, const char *path, const struct pvcalls_shm_opts *o)
 {
 	struct shm_hub *h = calloc(1, sizeof(*h));
 	struct epoll_event ev = { .events = EPOLLIN };
@@ -693,7 +969,10 @@ int pvc_shm_hub_start(struct shm_ctx *ctx, const char *path)
 	pthread_mutex_init(&h->lock, NULL);
 	h->rbuf = malloc(SHM_MAX_MSG);
 	h->sbuf = malloc(SHM_MAX_MSG);
-	h->store = pvc_shm_store_new(hub_watch_cb, h);
+	rc = hub_config(h, o);
+	if (rc)
+		return rc;
+	h->store = pvc_shm_store_new(hub_watch_cb, h, &h->quota);
 	if (!h->rbuf || !h->sbuf || !h->store)
 		return -ENOMEM;
 	rc = pvc_shm_evq_init(&h->local);
@@ -707,7 +986,12 @@ int pvc_shm_hub_start(struct shm_ctx *ctx, const char *path)
 	if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, h->kickfd, &ev) < 0)
 		return -errno;
 	if (path) {
-		rc = bind_listen(h, path);
+		mode_t mode = o && o->socket_mode ? (mode_t)o->socket_mode : 0600;
+
+		/* Owner read-write always, group at most, never others. */
+		if ((mode & ~(mode_t)0660) || (mode & 0600) != 0600)
+			return -EINVAL;
+		rc = bind_listen(h, path, mode);
 		if (rc) {
 			pvc_err("shm.listen", "cannot listen on %s: %s", path, strerror(-rc));
 			return rc;
@@ -745,10 +1029,9 @@ void pvc_shm_hub_stop(struct shm_ctx *ctx)
 		drop_guest(h, h->guests);
 	if (h->lfd >= 0)
 		close(h->lfd);
-	if (h->unlink_path) {
-		unlink(h->unlink_path);
-		free(h->unlink_path);
-	}
+	unlink_own(h);
+	free(h->allow_uids);
+	free(h->allow_gids);
 	if (h->epfd >= 0)
 		close(h->epfd);
 	if (h->kickfd >= 0)
@@ -764,7 +1047,7 @@ void pvc_shm_hub_stop(struct shm_ctx *ctx)
 
 int pvc_shm_hub_adopt_fd(struct shm_ctx *ctx, int fd)
 {
-	return add_guest(ctx->hub, fd);
+	return add_guest(ctx->hub, fd, false);
 }
 
 int pvc_shm_hub_nr_guests_ctx(struct shm_ctx *ctx)

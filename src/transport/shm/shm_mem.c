@@ -25,6 +25,17 @@
  * first, so the next share of that size gets them back ascending (a
  * single run), and punches their holes by runs too.
  *
+ * Mapping costs. Each run is one mmap() region (VMA) of the mapping
+ * process, and vm.max_map_count is per process: a guest granting its refs
+ * in descending page order made the hub spend one region per page (127
+ * such CONNECTs reached the limit, issue 13 attack 6). The hub charges the
+ * regions of every mapping of a guest's pages to that guest (shm_dom's
+ * nr_vmas) and refuses a map_refs that would exceed max_maps_per_guest
+ * with -ENOBUFS, before mapping anything, as it refuses one that would
+ * take all guests together past half of vm.max_map_count (the hub's own
+ * allocations and threads need regions too); the backend answers that one
+ * request with an error and the guest's other sockets go on.
+ *
  * Trust: a peer holds the raw pool fd and could mmap any page directly; the
  * grant table emulates Xen's semantics for well-behaved peers and keeps a
  * hostile table from crashing or misleading the mapper, it is not a
@@ -59,6 +70,7 @@ struct shm_map {
 	struct shm_map *next;
 	void *addr;
 	unsigned count;
+	unsigned vmas; /* charged to dom->nr_vmas */
 	struct shm_dom *dom;
 	uint32_t refs[];
 };
@@ -91,6 +103,51 @@ static int make_memfd(const char *name, size_t size, unsigned seals)
 		return rc;
 	}
 	return fd;
+}
+
+int pvc_shm_evtab_create(struct shm_evtab *t, uint32_t max_ports)
+{
+	uint32_t w = shm_evt_words(max_ports);
+	int rc;
+
+	t->len = pvc_shm_evt_bytes(max_ports);
+	t->mem = MAP_FAILED;
+	t->efd = -1;
+	t->fd = make_memfd("pvcalls-shm-ports", t->len, F_SEAL_SHRINK | F_SEAL_GROW);
+	if (t->fd < 0)
+		return t->fd;
+	t->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (t->efd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	t->mem = mmap(NULL, t->len, PROT_READ | PROT_WRITE, MAP_SHARED, t->fd, 0);
+	if (t->mem == MAP_FAILED) {
+		rc = -errno;
+		goto fail;
+	}
+	t->pending = t->mem;
+	t->mask = t->pending + w;
+	t->bind = t->mask + w;
+	/* Every port masked until it is allocated for this table's reader. */
+	for (uint32_t i = 0; i < w; i++)
+		__atomic_store_n(&t->mask[i], ~0ull, __ATOMIC_RELAXED);
+	return 0;
+fail:
+	pvc_shm_evtab_destroy(t);
+	return rc;
+}
+
+void pvc_shm_evtab_destroy(struct shm_evtab *t)
+{
+	if (t->mem != MAP_FAILED && t->mem)
+		munmap(t->mem, t->len);
+	if (t->fd >= 0)
+		close(t->fd);
+	if (t->efd >= 0)
+		close(t->efd);
+	t->mem = MAP_FAILED;
+	t->fd = t->efd = -1;
 }
 
 static void set_evt_pointers(struct shm_dom *d)
@@ -161,6 +218,10 @@ fail:
 
 void pvc_shm_dom_destroy(struct shm_dom *d)
 {
+	if (d->htab) {
+		pvc_shm_evtab_destroy(d->htab);
+		free(d->htab);
+	}
 	if (d->gnt != MAP_FAILED && d->gnt)
 		munmap(d->gnt, d->gnt_len);
 	if (d->evt != MAP_FAILED && d->evt)
@@ -489,6 +550,57 @@ static void *map_pages(struct shm_mem *m, int fd, const uint32_t *pages, unsigne
 	return base;
 }
 
+/* mmap() regions a mapping of @pages costs: one per run (see map_pages()). */
+static unsigned nr_runs(const uint32_t *pages, unsigned count)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < count; i += run_len(pages, i, count))
+		n++;
+	return n;
+}
+
+/*
+ * Charges @n regions to guest domain @d, or fails with -ENOBUFS if that
+ * would exceed the hub's per-guest limit. Only the hub's mappings of a
+ * guest are charged: they are the hub process's cost, one guest must not
+ * spend all of vm.max_map_count. A guest's own process is its own business.
+ */
+static int vmas_charge(struct shm_ctx *ctx, struct shm_dom *d, unsigned n)
+{
+	uint32_t now;
+
+	if (!ctx->is_hub || d->is_self)
+		return 0;
+	/* Relaxed: counters, no data is published through them. */
+	now = __atomic_add_fetch(&d->nr_vmas, n, __ATOMIC_RELAXED);
+	if (now > ctx->max_maps) {
+		__atomic_sub_fetch(&d->nr_vmas, n, __ATOMIC_RELAXED);
+		pvc_warn("shm.too-many-maps",
+			 "domain %u: mapping %u more regions would exceed its limit of %u", d->domid,
+			 n, ctx->max_maps);
+		return -ENOBUFS;
+	}
+	now = __atomic_add_fetch(&ctx->nr_vmas, n, __ATOMIC_RELAXED);
+	if (now > ctx->max_maps_total) {
+		__atomic_sub_fetch(&ctx->nr_vmas, n, __ATOMIC_RELAXED);
+		__atomic_sub_fetch(&d->nr_vmas, n, __ATOMIC_RELAXED);
+		pvc_warn("shm.too-many-maps",
+			 "domain %u: mapping %u more regions would exceed the hub's limit of %u",
+			 d->domid, n, ctx->max_maps_total);
+		return -ENOBUFS;
+	}
+	return 0;
+}
+
+static void vmas_uncharge(struct shm_ctx *ctx, struct shm_dom *d, unsigned n)
+{
+	if (ctx->is_hub && !d->is_self) {
+		__atomic_sub_fetch(&d->nr_vmas, n, __ATOMIC_RELAXED);
+		__atomic_sub_fetch(&ctx->nr_vmas, n, __ATOMIC_RELAXED);
+	}
+}
+
 static int cmp_u32(const void *a, const void *b)
 {
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -734,10 +846,16 @@ int pvc_shm_map_refs(void *c, uint32_t domid, unsigned count, const uint32_t *re
 			goto fail;
 		mp->refs[i] = refs[i];
 	}
+	/* Refs in scattered order cost one region per page: bounded per guest. */
+	mp->vmas = nr_runs(pages, count);
+	rc = vmas_charge(ctx, d, mp->vmas);
+	if (rc)
+		goto fail;
 	base = map_pages(&ctx->mem, d->pool_fd, pages, count, writable, &rc);
 	if (!base) {
 		pvc_err("shm.map", "cannot map %u pages of domain %u: %s", count, d->domid,
 			strerror(-rc));
+		vmas_uncharge(ctx, d, mp->vmas);
 		goto fail;
 	}
 	mp->addr = base;
@@ -762,9 +880,9 @@ static void unmap_one(struct shm_ctx *ctx, struct shm_map *mp)
 	munmap(mp->addr, (size_t)mp->count * SHM_PAGE_SIZE);
 	for (unsigned i = 0; i < mp->count; i++)
 		maps_dec(&mp->dom->gnt[mp->refs[i]], mp->refs[i]);
+	vmas_uncharge(ctx, mp->dom, mp->vmas);
 	pvc_shm_dom_put(mp->dom);
 	free(mp);
-	(void)ctx;
 }
 
 int pvc_shm_unmap(void *c, void *addr, unsigned count)

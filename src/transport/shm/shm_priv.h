@@ -33,6 +33,17 @@
 #define SHM_DEF_MAX_GRANTS 8192u
 #define SHM_DEF_MAX_PORTS 4096u
 #define SHM_DEF_TIMEOUT_MS 5000u
+/* Hub: access control and per-guest costs (pvcalls_shm_opts, shm.h). */
+#define SHM_DEF_HELLO_TIMEOUT_MS 2000u
+#define SHM_DEF_MAX_GUESTS 256u
+#define SHM_DEF_MAX_PENDING 16u
+#define SHM_DEF_QUOTA_NODES 1000u
+#define SHM_DEF_QUOTA_BYTES (256u * 1024u)
+#define SHM_DEF_QUOTA_WATCHES 128u
+#define SHM_DEF_QUOTA_TXNS 8u
+/* Two regions per socket (indexes page, data ring) at the backend's
+ * default of 1024 sockets per frontend, plus slack. */
+#define SHM_DEF_MAX_MAPS 4096u
 
 /* Upper bounds for limits, also applied to what a peer advertises. */
 #define SHM_CAP_MAX_PAGES (1u << 20)
@@ -75,6 +86,24 @@ struct shm_gnt_entry {
 #define SHM_BIND_DOMID(w) ((uint32_t)(((w) >> 32) & 0xffffu))
 #define SHM_BIND_PORT(w) ((uint32_t)(w))
 
+/*
+ * A port table (pending, mask, bind words) in a sealed memfd, and the
+ * eventfd its notifiers write. The hub gives each guest its own table for
+ * the hub's ports (see shm_evtchn.c); a domain's own table is in shm_dom.
+ */
+struct shm_evtab {
+	int fd;
+	int efd;
+	void *mem;
+	size_t len;
+	uint64_t *pending;
+	uint64_t *mask;
+	uint64_t *bind;
+};
+
+int pvc_shm_evtab_create(struct shm_evtab *t, uint32_t max_ports);
+void pvc_shm_evtab_destroy(struct shm_evtab *t);
+
 /* ------------------------------------------------------------------------
  * A domain: its four shared objects. The local domain has one (ctx->self);
  * peers are imported from the fds received at rendezvous and refcounted,
@@ -97,6 +126,8 @@ struct shm_dom {
 	uint64_t *mask;    /* evt + nwords */
 	uint64_t *bind;    /* evt + 2 * nwords, max_ports entries */
 	int refs;          /* atomic; the local domain is never freed by put */
+	uint32_t nr_vmas;  /* atomic; hub: mmap() regions it holds on this guest's pages */
+	struct shm_evtab *htab; /* hub: its own ports as this guest sees them */
 	bool dead;         /* atomic */
 	bool is_self;
 };
@@ -179,6 +210,7 @@ struct shm_evt {
 	pthread_mutex_t lock;
 	struct shm_port_priv *ports;
 	uint64_t *lmask; /* authoritative mask bits; mirrored to the shared table */
+	int epfd;        /* hub: evtchn_fd, over self.efd and every guest's htab efd */
 	uint32_t *free_ports;
 	uint32_t nr_free;
 	uint32_t scan_pos;
@@ -190,6 +222,9 @@ struct shm_client;
 struct shm_ctx {
 	bool is_hub;
 	uint32_t timeout_ms;
+	uint32_t max_maps; /* hub: mmap() regions per guest domain (nr_vmas) */
+	uint32_t max_maps_total; /* hub: all guests together, half vm.max_map_count */
+	uint32_t nr_vmas;  /* atomic; hub: regions held on all guests' pages */
 	struct shm_dom self;
 	struct shm_mem mem;
 	struct shm_evt evt;
@@ -224,6 +259,9 @@ int pvc_shm_evtchn_close(void *c, uint32_t port);
 int pvc_shm_evtchn_fd(void *c);
 int pvc_shm_evtchn_pending(void *c, uint32_t *port);
 int pvc_shm_evtchn_unmask(void *c, uint32_t port);
+/* Hub: a guest's table joins / leaves the set evtchn_pending() looks at. */
+int pvc_shm_evt_add_guest(struct shm_ctx *ctx, struct shm_dom *d);
+void pvc_shm_evt_del_guest(struct shm_ctx *ctx, struct shm_dom *d);
 void pvc_shm_efd_signal(int efd);
 /* Tests only: called by evtchn_pending when its scan found nothing. */
 extern void (*pvc_shm_test_after_scan)(void *ctx);
@@ -295,7 +333,15 @@ struct shm_store;
 typedef void (*shm_watch_fn)(void *arg, void *owner, const char *path,
 			     const char *wpath, const char *token);
 
-struct shm_store *pvc_shm_store_new(shm_watch_fn fn, void *arg);
+/* Per-owner limits; the hub (owner NULL) has none. */
+struct shm_store_quota {
+	uint32_t nodes;
+	uint32_t bytes;
+	uint32_t watches;
+	uint32_t txns;
+};
+
+struct shm_store *pvc_shm_store_new(shm_watch_fn fn, void *arg, const struct shm_store_quota *q);
 void pvc_shm_store_free(struct shm_store *st);
 int pvc_shm_store_read(struct shm_store *st, void *owner, uint32_t txn, const char *path,
 		       char *buf, size_t buflen);
@@ -318,7 +364,7 @@ void pvc_shm_store_drop_owner(struct shm_store *st, void *owner);
 bool pvc_shm_path_valid(const char *path);
 
 /* shm_hub.c */
-int pvc_shm_hub_start(struct shm_ctx *ctx, const char *path);
+int pvc_shm_hub_start(struct shm_ctx *ctx, const char *path, const struct pvcalls_shm_opts *o);
 void pvc_shm_hub_stop(struct shm_ctx *ctx);
 int pvc_shm_hub_adopt_fd(struct shm_ctx *ctx, int fd);
 int pvc_shm_hub_nr_guests_ctx(struct shm_ctx *ctx);

@@ -9,16 +9,36 @@
  * path; a removal also fires watches on removed descendants with their own
  * path, as xenstored does.
  *
- * Transactions are optimistic and coarse: starting one snapshots the whole
- * tree and the store's generation (bumped by every committed change).
- * Operations in the transaction act on the snapshot and are logged. At
- * commit, a transaction that changed nothing always succeeds (it read a
- * consistent snapshot); one that changed something fails with -EAGAIN if
- * the generation moved, otherwise its log is replayed on the live tree,
- * which fires the watches. Replay cannot fail: with no intervening commit
- * it reproduces the snapshot exactly. Conflicts are therefore detected on
- * any concurrent commit, not per node, so callers may retry more than with
- * xenstored; correctness (serialisability) is the same.
+ * Quotas. Guests are hostile, so everything a guest makes the hub keep is
+ * charged to the guest's account (struct acct, one per owner) and bounded
+ * per guest: nodes, bytes (names, values, a fixed NODE_OVERHEAD per node,
+ * watches, open transaction logs), watches and open transactions. A node
+ * is charged to whoever wrote its value last (the hub: nobody); guests may
+ * only write below their own /local/domain/<G>, so all a guest is charged
+ * for goes when its directory is removed at its death. There is no global
+ * node limit any more: one guest filling it locked every other guest out
+ * of its device (issue 13, attack 2); the caps on connections times the
+ * per-guest quota bound the total instead. Errors follow xenstored: over
+ * the node, byte or watch quota -ENOSPC, too many transactions -EBUSY.
+ * The hub's own calls (owner NULL) are trusted and have no quota.
+ *
+ * Transactions are optimistic and cost what they change, not the size of
+ * the tree (issue 13, attack 3: each transaction used to clone the whole
+ * tree). A transaction is a log of its writes and removals; reads and
+ * directory listings inside it are answered from the live tree overlaid
+ * with the log. A transaction records the store's generation (bumped by
+ * every committed change) at start. An operation that runs after the
+ * generation moved may see newer data than the earlier ones, so it dooms
+ * the transaction; as long as the generation has not moved, the live
+ * tree is exactly the snapshot the transaction started from. At commit:
+ * a doomed transaction fails with -EAGAIN; one that changed nothing
+ * succeeds (it saw a consistent snapshot); one that changed something
+ * fails with -EAGAIN if the generation moved, otherwise its log is
+ * replayed on the live tree, which fires the watches. Replay cannot fail:
+ * it acts on the very tree the log was checked against, and the quota the
+ * changes need was reserved when they were logged. Conflicts are detected
+ * on any concurrent commit, not per node, so callers may retry more than
+ * with xenstored; correctness (serialisability) is the same.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,22 +48,36 @@
 #include "common/log.h"
 #include "transport/shm/shm_priv.h"
 
-/* Limits that keep a misbehaving guest from exhausting the hub. */
-#define STORE_MAX_NODES 16384u
-#define STORE_MAX_TXNS_PER_OWNER 8u
-#define STORE_MAX_WATCHES_PER_OWNER 128u
+/* Bytes charged per node (and per log entry, watch) beyond its strings: the
+ * allocations' own cost, so that the byte quota bounds real memory. */
+#define NODE_OVERHEAD 128u
+/* Operations in one guest transaction: reads in it scan the log. */
+#define TXN_MAX_OPS 1024u
+
+/* What one owner (a guest) holds in the store. */
+struct acct {
+	struct acct *next; /* in st->accts until the owner is dropped */
+	void *owner;
+	size_t bytes;   /* charged: nodes, watches, transaction logs */
+	size_t rbytes;  /* reserved by open transactions for their commit */
+	unsigned nodes; /* charged nodes */
+	unsigned rnodes;
+	unsigned watches;
+	unsigned txns;
+	bool dropped; /* owner gone; freed when nothing is charged any more */
+};
 
 struct node {
 	struct node *parent;
 	struct node *child; /* first child */
 	struct node *last;  /* last child, for insertion order */
 	struct node *next;  /* sibling */
+	struct acct *acct;  /* charged to; NULL: the hub */
 	char *value;
 	char name[];
 };
 
 struct txn_op {
-	struct txn_op *next;
 	char *path;
 	char *value; /* NULL: rm */
 };
@@ -51,16 +85,21 @@ struct txn_op {
 struct txn {
 	struct txn *next;
 	void *owner;
+	struct acct *acct; /* NULL: the hub */
 	uint32_t id;
 	uint64_t gen;
-	struct node *root;
-	unsigned nr_nodes;
-	struct txn_op *ops, *ops_tail;
+	bool doomed; /* an operation ran after a concurrent commit */
+	struct txn_op *ops;
+	unsigned nr_ops, cap_ops;
+	size_t log_bytes; /* charged to acct->bytes */
+	size_t rbytes;    /* reserved in acct->rbytes */
+	unsigned rnodes;  /* reserved in acct->rnodes */
 };
 
 struct watch {
 	struct watch *next;
 	void *owner;
+	struct acct *acct;
 	char *path;
 	char *token;
 };
@@ -68,11 +107,12 @@ struct watch {
 struct shm_store {
 	pthread_mutex_t lock;
 	struct node *root;
-	unsigned nr_nodes;
 	uint64_t gen;
 	uint32_t next_txn;
 	struct txn *txns;
 	struct watch *watches;
+	struct acct *accts;
+	struct shm_store_quota q;
 	shm_watch_fn fn;
 	void *arg;
 };
@@ -110,6 +150,85 @@ static bool is_prefix(const char *a, const char *b)
 	return strncmp(a, b, n) == 0 && (b[n] == '\0' || b[n] == '/');
 }
 
+/* ------------------------------------------------------------------------
+ * Accounts.
+ */
+
+static size_t cost_of(size_t namelen, size_t vallen)
+{
+	return NODE_OVERHEAD + namelen + 1 + vallen + 1;
+}
+
+static size_t node_cost(const struct node *n)
+{
+	return cost_of(strlen(n->name), strlen(n->value));
+}
+
+/* The account of @owner (created on first use); NULL for the hub. Lock held. */
+static int acct_get(struct shm_store *st, void *owner, struct acct **out)
+{
+	struct acct *a;
+
+	*out = NULL;
+	if (!owner)
+		return 0;
+	for (a = st->accts; a; a = a->next) {
+		if (a->owner == owner) {
+			*out = a;
+			return 0;
+		}
+	}
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	a->owner = owner;
+	a->next = st->accts;
+	st->accts = a;
+	*out = a;
+	return 0;
+}
+
+/* A dropped owner's account lives while nodes are still charged to it. */
+static void acct_maybe_free(struct acct *a)
+{
+	if (a && a->dropped && !a->nodes && !a->bytes && !a->rbytes && !a->rnodes)
+		free(a);
+}
+
+/* Would @dn more nodes and @db more bytes fit @a's quota? */
+static bool quota_ok(const struct shm_store *st, const struct acct *a, size_t dn, size_t db)
+{
+	if (!a)
+		return true;
+	return (size_t)a->nodes + a->rnodes + dn <= st->q.nodes &&
+	       a->bytes + a->rbytes + db <= st->q.bytes;
+}
+
+static void charge(struct node *n, struct acct *a)
+{
+	n->acct = a;
+	if (a) {
+		a->nodes++;
+		a->bytes += node_cost(n);
+	}
+}
+
+static void uncharge(struct node *n)
+{
+	struct acct *a = n->acct;
+
+	if (!a)
+		return;
+	a->nodes--;
+	a->bytes -= node_cost(n);
+	n->acct = NULL;
+	acct_maybe_free(a);
+}
+
+/* ------------------------------------------------------------------------
+ * The tree.
+ */
+
 static struct node *node_new(const char *name, size_t nlen, const char *value)
 {
 	struct node *n = calloc(1, sizeof(*n) + nlen + 1);
@@ -125,48 +244,18 @@ static struct node *node_new(const char *name, size_t nlen, const char *value)
 	return n;
 }
 
+/* Frees @n, its siblings after it and all their descendants. */
 static void node_free(struct node *n)
 {
 	while (n) {
 		struct node *next = n->next;
 
 		node_free(n->child);
+		uncharge(n);
 		free(n->value);
 		free(n);
 		n = next;
 	}
-}
-
-static unsigned node_count(const struct node *n)
-{
-	unsigned c = 0;
-
-	for (; n; n = n->next)
-		c += 1 + node_count(n->child);
-	return c;
-}
-
-static struct node *node_clone(const struct node *n, struct node *parent)
-{
-	struct node *c = node_new(n->name, strlen(n->name), n->value), *k, *prev = NULL;
-
-	if (!c)
-		return NULL;
-	c->parent = parent;
-	for (const struct node *s = n->child; s; s = s->next) {
-		k = node_clone(s, c);
-		if (!k) {
-			node_free(c);
-			return NULL;
-		}
-		if (prev)
-			prev->next = k;
-		else
-			c->child = k;
-		prev = k;
-	}
-	c->last = prev;
-	return c;
 }
 
 static struct node *child_find(struct node *n, const char *name, size_t len)
@@ -177,22 +266,16 @@ static struct node *child_find(struct node *n, const char *name, size_t len)
 	return NULL;
 }
 
-/* Walks @path; *@missing counts the components that do not exist. */
-static struct node *lookup(struct node *root, const char *path, unsigned *missing)
+static struct node *lookup(struct node *root, const char *path)
 {
 	struct node *n = root;
 	const char *s = path + 1;
 
-	if (missing)
-		*missing = 0;
-	while (*s) {
+	while (*s && n) {
 		const char *e = strchr(s, '/');
 		size_t len = e ? (size_t)(e - s) : strlen(s);
-		struct node *c = n ? child_find(n, s, len) : NULL;
 
-		if (!c && missing)
-			(*missing)++;
-		n = c;
+		n = child_find(n, s, len);
 		s += len;
 		if (*s == '/')
 			s++;
@@ -200,17 +283,49 @@ static struct node *lookup(struct node *root, const char *path, unsigned *missin
 	return n;
 }
 
-static int tree_write(struct node *root, unsigned *nr_nodes, const char *path, const char *value)
+/*
+ * What writing @value at @path costs @a: *@dn new nodes, *@db bytes
+ * (exact; may be below zero when a shorter value replaces @a's own).
+ */
+static void write_delta(struct node *root, const char *path, const char *value,
+			const struct acct *a, size_t *dn, long *db)
+{
+	size_t vlen = strlen(value);
+	struct node *n = root;
+	const char *s = path + 1;
+
+	*dn = 0;
+	*db = 0;
+	if (!*s) {
+		*db = (long)cost_of(0, vlen) - (root->acct == a ? (long)node_cost(root) : 0);
+		return;
+	}
+	while (*s) {
+		const char *e = strchr(s, '/');
+		size_t len = e ? (size_t)(e - s) : strlen(s);
+		bool last = !e;
+		struct node *c = n ? child_find(n, s, len) : NULL;
+
+		if (!c) {
+			(*dn)++;
+			*db += (long)cost_of(len, last ? vlen : 0);
+		} else if (last) {
+			*db += (long)cost_of(len, vlen) - (c->acct == a ? (long)node_cost(c) : 0);
+		}
+		n = c;
+		s += len;
+		if (*s == '/')
+			s++;
+	}
+}
+
+/* Writes @value at @path, creating missing nodes, charging @a. */
+static int tree_write(struct node *root, const char *path, const char *value, struct acct *a)
 {
 	struct node *n = root;
 	const char *s = path + 1;
-	unsigned missing;
-	char *v;
+	char *v = strdup(value);
 
-	lookup(root, path, &missing);
-	if (*nr_nodes + missing > STORE_MAX_NODES)
-		return -ENOSPC;
-	v = strdup(value);
 	if (!v)
 		return -ENOMEM;
 	while (*s) {
@@ -230,15 +345,18 @@ static int tree_write(struct node *root, unsigned *nr_nodes, const char *path, c
 			else
 				n->child = c;
 			n->last = c;
-			(*nr_nodes)++;
+			charge(c, a);
 		}
 		n = c;
 		s += len;
 		if (*s == '/')
 			s++;
 	}
+	/* The value's bytes go to the last writer. */
+	uncharge(n);
 	free(n->value);
 	n->value = v;
+	charge(n, a);
 	return 0;
 }
 
@@ -269,7 +387,7 @@ static void fire_write(struct shm_store *st, const char *path)
 /* Removes @path from the live tree and fires watches. Lock held. */
 static int live_rm(struct shm_store *st, const char *path)
 {
-	struct node *n = lookup(st->root, path, NULL);
+	struct node *n = lookup(st->root, path);
 
 	if (!n)
 		return -ENOENT;
@@ -278,19 +396,18 @@ static int live_rm(struct shm_store *st, const char *path)
 	for (struct watch *w = st->watches; w; w = w->next) {
 		if (is_prefix(w->path, path))
 			fire(st, w, path);
-		else if (is_prefix(path, w->path) && lookup(st->root, w->path, NULL))
+		else if (is_prefix(path, w->path) && lookup(st->root, w->path))
 			fire(st, w, w->path);
 	}
 	tree_unlink(n);
-	st->nr_nodes -= node_count(n->child) + 1;
 	node_free(n);
 	st->gen++;
 	return 0;
 }
 
-static int live_write(struct shm_store *st, const char *path, const char *value)
+static int live_write(struct shm_store *st, const char *path, const char *value, struct acct *a)
 {
-	int rc = tree_write(st->root, &st->nr_nodes, path, value);
+	int rc = tree_write(st->root, path, value, a);
 
 	if (!rc) {
 		st->gen++;
@@ -299,7 +416,7 @@ static int live_write(struct shm_store *st, const char *path, const char *value)
 	return rc;
 }
 
-struct shm_store *pvc_shm_store_new(shm_watch_fn fn, void *arg)
+struct shm_store *pvc_shm_store_new(shm_watch_fn fn, void *arg, const struct shm_store_quota *q)
 {
 	struct shm_store *st = calloc(1, sizeof(*st));
 
@@ -310,30 +427,284 @@ struct shm_store *pvc_shm_store_new(shm_watch_fn fn, void *arg)
 		free(st);
 		return NULL;
 	}
-	st->nr_nodes = 1;
 	st->next_txn = 1;
+	st->q = *q;
 	st->fn = fn;
 	st->arg = arg;
 	pthread_mutex_init(&st->lock, NULL);
 	return st;
 }
 
-static void txn_free(struct txn *t)
-{
-	while (t->ops) {
-		struct txn_op *o = t->ops;
+/* ------------------------------------------------------------------------
+ * Transactions: a log over the live tree.
+ */
 
-		t->ops = o->next;
-		free(o->path);
-		free(o->value);
-		free(o);
+static size_t op_cost(const char *path, const char *value)
+{
+	return NODE_OVERHEAD + strlen(path) + 1 + (value ? strlen(value) + 1 : 0);
+}
+
+/* Returns what @t reserved and logged to its account. Lock held. */
+static void txn_release(struct txn *t)
+{
+	struct acct *a = t->acct;
+
+	if (a) {
+		a->rnodes -= t->rnodes;
+		a->rbytes -= t->rbytes;
+		a->bytes -= t->log_bytes;
+		a->txns--;
 	}
-	node_free(t->root);
+	t->rnodes = 0;
+	t->rbytes = 0;
+	t->log_bytes = 0;
+	t->acct = NULL;
+	acct_maybe_free(a);
+}
+
+static void txn_destroy(struct txn *t)
+{
+	for (unsigned i = 0; i < t->nr_ops; i++) {
+		free(t->ops[i].path);
+		free(t->ops[i].value);
+	}
+	free(t->ops);
 	free(t);
+}
+
+static int txn_log(struct txn *t, const char *path, const char *value)
+{
+	struct txn_op o = { strdup(path), value ? strdup(value) : NULL };
+
+	if (!o.path || (value && !o.value))
+		goto nomem;
+	if (t->nr_ops == t->cap_ops) {
+		unsigned cap = t->cap_ops ? 2 * t->cap_ops : 8;
+		struct txn_op *ops = realloc(t->ops, cap * sizeof(*ops));
+
+		if (!ops)
+			goto nomem;
+		t->ops = ops;
+		t->cap_ops = cap;
+	}
+	t->ops[t->nr_ops++] = o;
+	return 0;
+nomem:
+	free(o.path);
+	free(o.value);
+	return -ENOMEM;
+}
+
+/*
+ * @path as @t sees it: the live tree (equal to @t's snapshot while @t is
+ * not doomed) under @t's log. The newest logged write of @path decides;
+ * a logged write below @path makes it exist (created empty if it did not);
+ * a logged removal of @path or an ancestor hides the older state.
+ */
+static bool txn_view(struct shm_store *st, struct txn *t, const char *path, const char **val)
+{
+	bool implied = false;
+	struct node *n;
+
+	for (unsigned i = t->nr_ops; i-- > 0;) {
+		const struct txn_op *o = &t->ops[i];
+
+		if (o->value) {
+			if (!strcmp(o->path, path)) {
+				*val = o->value;
+				return true;
+			}
+			if (is_prefix(path, o->path))
+				implied = true;
+		} else if (is_prefix(o->path, path)) {
+			*val = "";
+			return implied;
+		}
+	}
+	n = lookup(st->root, path);
+	*val = n ? n->value : "";
+	return n || implied;
+}
+
+/* Components of @p: "/" has none, "/a/b" two. */
+static unsigned comps(const char *p)
+{
+	unsigned n = 0;
+
+	if (!p[1])
+		return 0;
+	for (; *p; p++)
+		n += *p == '/';
+	return n;
+}
+
+/* How many leading components @a and @b have in common. */
+static unsigned common_comps(const char *a, const char *b)
+{
+	unsigned n = 0;
+
+	if (!a[1] || !b[1])
+		return 0;
+	for (size_t i = 1;; i++) {
+		char x = a[i], y = b[i];
+		bool ex = x == '/' || x == '\0', ey = y == '/' || y == '\0';
+
+		if (ex && ey) {
+			n++;
+			if (!x || !y)
+				return n;
+		} else if (x != y) {
+			return n;
+		}
+	}
+}
+
+/*
+ * Upper bound of what a logged write costs at commit (see write_delta()),
+ * in one pass over the log: the newest op touching prefix k of @path
+ * decides whether it exists. A write decides every prefix it lies under
+ * (exists), a removal every prefix at or below it (absent); what stays
+ * undecided is always a middle range [lo, hi], answered by the live tree.
+ */
+static void txn_write_delta(struct shm_store *st, struct txn *t, const char *path,
+			    const char *value, size_t *dn, size_t *db)
+{
+	unsigned char miss[PVCALLS_STORE_MAX / 2 + 2] = { 0 };
+	unsigned depth = comps(path), lo = 1, hi = depth, k;
+	struct node *n = st->root;
+	const char *s = path + 1;
+
+	for (unsigned i = t->nr_ops; i-- > 0 && lo <= hi;) {
+		const struct txn_op *o = &t->ops[i];
+		unsigned m = common_comps(o->path, path), r;
+
+		if (o->value) {
+			if (m >= lo)
+				lo = m + 1;
+			continue;
+		}
+		r = comps(o->path);
+		if (m != r)
+			continue;
+		for (k = r > lo ? r : lo; k <= hi; k++)
+			miss[k] = 1;
+		if (r - 1 < hi)
+			hi = r - 1;
+	}
+	*dn = 0;
+	*db = cost_of(0, strlen(value)); /* the written node itself, in full */
+	for (k = 1; *s; k++) {
+		const char *e = strchr(s, '/');
+		size_t len = e ? (size_t)(e - s) : strlen(s);
+
+		/* Undecided: as in the live tree. */
+		n = n ? child_find(n, s, len) : NULL;
+		if (k >= lo && k <= hi)
+			miss[k] = !n;
+		if (miss[k]) {
+			(*dn)++;
+			*db += cost_of(len, 0);
+		} else if (!e) {
+			*db += len;
+		}
+		s += len;
+		if (*s == '/')
+			s++;
+	}
+}
+
+struct dir_dec {
+	const char *name;
+	size_t len;
+	bool exists;
+};
+
+static struct dir_dec *dec_find(struct dir_dec *d, unsigned nd, const char *name, size_t len)
+{
+	for (unsigned i = 0; i < nd; i++)
+		if (d[i].len == len && !memcmp(d[i].name, name, len))
+			return &d[i];
+	return NULL;
+}
+
+static int dir_put(char *buf, size_t buflen, size_t *off, const char *name, size_t len)
+{
+	if (*off + len + 1 > buflen)
+		return -ERANGE;
+	memcpy(buf + *off, name, len);
+	buf[*off + len] = '\0';
+	*off += len + 1;
+	return 0;
+}
+
+/*
+ * Lists @t's children of @path into @buf (see pvc_shm_store_dir()), in one
+ * pass over the log: the newest op touching a child decides whether it
+ * exists; a removal of @path or above hides every live child.
+ */
+static int txn_dir(struct shm_store *st, struct txn *t, const char *path, char *buf,
+		   size_t buflen)
+{
+	unsigned pc = comps(path), nd = 0;
+	struct dir_dec *dec = NULL;
+	bool wiped = false;
+	struct node *n;
+	const char *v;
+	size_t off = 0;
+	int rc = 0, count = 0;
+
+	if (!txn_view(st, t, path, &v))
+		return -ENOENT;
+	if (t->nr_ops && !(dec = malloc(t->nr_ops * sizeof(*dec))))
+		return -ENOMEM;
+	for (unsigned i = t->nr_ops; i-- > 0 && !wiped;) {
+		const struct txn_op *o = &t->ops[i];
+		unsigned m = common_comps(o->path, path), oc = comps(o->path);
+		const char *name, *e;
+		size_t len;
+
+		if (m == oc && oc <= pc) {
+			wiped = !o->value; /* @path or an ancestor removed */
+			continue;
+		}
+		if (m != pc || (!o->value && oc != pc + 1))
+			continue;
+		name = o->path + (pc ? strlen(path) : 0) + 1;
+		e = strchr(name, '/');
+		len = e ? (size_t)(e - name) : strlen(name);
+		if (!dec_find(dec, nd, name, len))
+			dec[nd++] = (struct dir_dec){ name, len, o->value != NULL };
+	}
+	/* Live children first, in order, then the ones the log creates. */
+	n = wiped ? NULL : lookup(st->root, path);
+	for (struct node *c = n ? n->child : NULL; c && !rc; c = c->next) {
+		size_t len = strlen(c->name);
+		struct dir_dec *d = dec_find(dec, nd, c->name, len);
+
+		if (!d || d->exists) {
+			rc = dir_put(buf, buflen, &off, c->name, len);
+			count++;
+		}
+	}
+	for (unsigned i = 0; i < nd && !rc; i++) {
+		if (!dec[i].exists || (n && child_find(n, dec[i].name, dec[i].len)))
+			continue;
+		rc = dir_put(buf, buflen, &off, dec[i].name, dec[i].len);
+		count++;
+	}
+	free(dec);
+	return rc ? rc : count;
 }
 
 static void watch_free(struct watch *w)
 {
+	struct acct *a = w->acct;
+
+	if (a) {
+		a->watches--;
+		a->bytes -= op_cost(w->path, w->token);
+		acct_maybe_free(a);
+	}
 	free(w->path);
 	free(w->token);
 	free(w);
@@ -347,7 +718,8 @@ void pvc_shm_store_free(struct shm_store *st)
 		struct txn *t = st->txns;
 
 		st->txns = t->next;
-		txn_free(t);
+		txn_release(t);
+		txn_destroy(t);
 	}
 	while (st->watches) {
 		struct watch *w = st->watches;
@@ -356,6 +728,12 @@ void pvc_shm_store_free(struct shm_store *st)
 		watch_free(w);
 	}
 	node_free(st->root);
+	while (st->accts) {
+		struct acct *a = st->accts;
+
+		st->accts = a->next;
+		free(a);
+	}
 	pthread_mutex_destroy(&st->lock);
 	free(st);
 }
@@ -368,25 +746,28 @@ static struct txn *txn_find(struct shm_store *st, void *owner, uint32_t id)
 	return NULL;
 }
 
-/* Resolves the tree an operation acts on. Lock held. */
-static int resolve(struct shm_store *st, void *owner, uint32_t txn, struct txn **tp,
-		   struct node **root)
+/*
+ * Resolves the transaction an operation acts in (NULL: none). An operation
+ * after a concurrent commit may see data newer than the transaction's
+ * earlier ones did: it dooms the transaction. Lock held.
+ */
+static int resolve(struct shm_store *st, void *owner, uint32_t txn, struct txn **tp)
 {
 	*tp = NULL;
-	*root = st->root;
 	if (txn == PVCALLS_STORE_NO_TXN)
 		return 0;
 	*tp = txn_find(st, owner, txn);
 	if (!*tp)
 		return -ENOENT;
-	*root = (*tp)->root;
+	if ((*tp)->gen != st->gen)
+		(*tp)->doomed = true;
 	return 0;
 }
 
 int pvc_shm_store_read(struct shm_store *st, void *owner, uint32_t txn, const char *path,
 		       char *buf, size_t buflen)
 {
-	struct node *root, *n;
+	const char *val = NULL;
 	struct txn *t;
 	size_t len;
 	int rc;
@@ -394,87 +775,75 @@ int pvc_shm_store_read(struct shm_store *st, void *owner, uint32_t txn, const ch
 	if (!pvc_shm_path_valid(path))
 		return -EINVAL;
 	pthread_mutex_lock(&st->lock);
-	rc = resolve(st, owner, txn, &t, &root);
+	rc = resolve(st, owner, txn, &t);
 	if (rc)
 		goto out;
-	n = lookup(root, path, NULL);
-	if (!n) {
+	if (t) {
+		if (!txn_view(st, t, path, &val))
+			val = NULL;
+	} else {
+		struct node *n = lookup(st->root, path);
+
+		val = n ? n->value : NULL;
+	}
+	if (!val) {
 		rc = -ENOENT;
 		goto out;
 	}
-	len = strlen(n->value);
+	len = strlen(val);
 	if (len + 1 > buflen) {
 		rc = -ERANGE;
 		goto out;
 	}
-	memcpy(buf, n->value, len + 1);
+	memcpy(buf, val, len + 1);
 	rc = (int)len;
 out:
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
 
-static int log_op(struct txn *t, const char *path, const char *value)
-{
-	struct txn_op *o = calloc(1, sizeof(*o));
-
-	if (!o)
-		return -ENOMEM;
-	o->path = strdup(path);
-	o->value = value ? strdup(value) : NULL;
-	if (!o->path || (value && !o->value)) {
-		free(o->path);
-		free(o->value);
-		free(o);
-		return -ENOMEM;
-	}
-	if (t->ops_tail)
-		t->ops_tail->next = o;
-	else
-		t->ops = o;
-	t->ops_tail = o;
-	return 0;
-}
-
-static void log_drop_tail(struct txn *t, struct txn_op *prev)
-{
-	struct txn_op *o = t->ops_tail;
-
-	if (prev)
-		prev->next = NULL;
-	else
-		t->ops = NULL;
-	t->ops_tail = prev;
-	free(o->path);
-	free(o->value);
-	free(o);
-}
-
 int pvc_shm_store_write(struct shm_store *st, void *owner, uint32_t txn, const char *path,
 			const char *value)
 {
-	struct txn_op *prev;
-	struct node *root;
+	struct acct *a;
 	struct txn *t;
+	size_t dn, db, lb;
+	long d;
 	int rc;
 
 	if (!pvc_shm_path_valid(path) || !value || strlen(value) >= PVCALLS_STORE_MAX)
 		return -EINVAL;
 	pthread_mutex_lock(&st->lock);
-	rc = resolve(st, owner, txn, &t, &root);
+	rc = resolve(st, owner, txn, &t);
+	if (!rc)
+		rc = acct_get(st, owner, &a);
 	if (rc)
 		goto out;
 	if (!t) {
-		rc = live_write(st, path, value);
+		write_delta(st->root, path, value, a, &dn, &d);
+		if (!quota_ok(st, a, dn, d > 0 ? (size_t)d : 0)) {
+			rc = -ENOSPC;
+			goto out;
+		}
+		rc = live_write(st, path, value, a);
 		goto out;
 	}
-	prev = t->ops_tail;
-	rc = log_op(t, path, value);
-	if (!rc) {
-		rc = tree_write(t->root, &t->nr_nodes, path, value);
-		if (rc)
-			log_drop_tail(t, prev); /* keep the log in step with the snapshot */
+	/* Reserve now what the commit will charge: replay must not fail. */
+	txn_write_delta(st, t, path, value, &dn, &db);
+	lb = op_cost(path, value);
+	if (a && (t->nr_ops >= TXN_MAX_OPS || !quota_ok(st, a, dn, db + lb))) {
+		rc = -ENOSPC;
+		goto out;
 	}
+	rc = txn_log(t, path, value);
+	if (rc || !a)
+		goto out;
+	t->rnodes += (unsigned)dn;
+	a->rnodes += (unsigned)dn;
+	t->rbytes += db;
+	a->rbytes += db;
+	t->log_bytes += lb;
+	a->bytes += lb;
 out:
 	pthread_mutex_unlock(&st->lock);
 	return rc;
@@ -482,31 +851,38 @@ out:
 
 int pvc_shm_store_rm(struct shm_store *st, void *owner, uint32_t txn, const char *path)
 {
-	struct node *root, *n;
+	struct acct *a;
 	struct txn *t;
+	const char *v;
+	size_t lb;
 	int rc;
 
 	if (!pvc_shm_path_valid(path) || !strcmp(path, "/"))
 		return -EINVAL;
 	pthread_mutex_lock(&st->lock);
-	rc = resolve(st, owner, txn, &t, &root);
+	rc = resolve(st, owner, txn, &t);
+	if (!rc)
+		rc = acct_get(st, owner, &a);
 	if (rc)
 		goto out;
 	if (!t) {
 		rc = live_rm(st, path);
 		goto out;
 	}
-	n = lookup(t->root, path, NULL);
-	if (!n) {
+	if (!txn_view(st, t, path, &v)) {
 		rc = -ENOENT;
 		goto out;
 	}
-	rc = log_op(t, path, NULL);
-	if (rc)
+	lb = op_cost(path, NULL);
+	if (a && (t->nr_ops >= TXN_MAX_OPS || !quota_ok(st, a, 0, lb))) {
+		rc = -ENOSPC;
 		goto out;
-	tree_unlink(n);
-	t->nr_nodes -= node_count(n->child) + 1;
-	node_free(n);
+	}
+	rc = txn_log(t, path, NULL);
+	if (!rc && a) {
+		t->log_bytes += lb;
+		a->bytes += lb;
+	}
 out:
 	pthread_mutex_unlock(&st->lock);
 	return rc;
@@ -515,7 +891,7 @@ out:
 int pvc_shm_store_dir(struct shm_store *st, void *owner, uint32_t txn, const char *path,
 		      char *buf, size_t buflen)
 {
-	struct node *root, *n;
+	struct node *n;
 	struct txn *t;
 	size_t off = 0;
 	int rc, count = 0;
@@ -523,10 +899,14 @@ int pvc_shm_store_dir(struct shm_store *st, void *owner, uint32_t txn, const cha
 	if (!pvc_shm_path_valid(path))
 		return -EINVAL;
 	pthread_mutex_lock(&st->lock);
-	rc = resolve(st, owner, txn, &t, &root);
+	rc = resolve(st, owner, txn, &t);
 	if (rc)
 		goto out;
-	n = lookup(root, path, NULL);
+	if (t) {
+		rc = txn_dir(st, t, path, buf, buflen);
+		goto out;
+	}
+	n = lookup(st->root, path);
 	if (!n) {
 		rc = -ENOENT;
 		goto out;
@@ -550,26 +930,29 @@ out:
 
 int pvc_shm_store_txn_start(struct shm_store *st, void *owner, uint32_t *txn)
 {
+	struct acct *a;
 	struct txn *t;
-	unsigned n = 0;
-	int rc = 0;
+	int rc;
 
 	pthread_mutex_lock(&st->lock);
-	for (t = st->txns; t; t = t->next)
-		n += t->owner == owner;
-	if (n >= STORE_MAX_TXNS_PER_OWNER) {
+	rc = acct_get(st, owner, &a);
+	if (rc)
+		goto out;
+	if (a && a->txns >= st->q.txns) {
 		rc = -EBUSY;
 		goto out;
 	}
 	t = calloc(1, sizeof(*t));
-	if (!t || !(t->root = node_clone(st->root, NULL))) {
-		free(t);
+	if (!t) {
 		rc = -ENOMEM;
 		goto out;
 	}
+	/* O(1): the live tree is the snapshot until the next commit. */
 	t->owner = owner;
+	t->acct = a;
+	if (a)
+		a->txns++;
 	t->gen = st->gen;
-	t->nr_nodes = st->nr_nodes;
 	do {
 		t->id = st->next_txn++;
 	} while (t->id == PVCALLS_STORE_NO_TXN || txn_find(st, owner, t->id));
@@ -584,6 +967,7 @@ out:
 int pvc_shm_store_txn_end(struct shm_store *st, void *owner, uint32_t txn, bool abort)
 {
 	struct txn **pp, *t;
+	struct acct *a;
 	int rc = 0;
 
 	pthread_mutex_lock(&st->lock);
@@ -595,20 +979,24 @@ int pvc_shm_store_txn_end(struct shm_store *st, void *owner, uint32_t txn, bool 
 		goto out;
 	}
 	*pp = t->next;
-	if (abort || !t->ops)
+	a = t->acct;
+	/* The reservations become real charges during the replay. */
+	txn_release(t);
+	if (abort)
 		goto done;
-	if (t->gen != st->gen) {
+	if (t->doomed || (t->nr_ops && t->gen != st->gen)) {
 		rc = -EAGAIN;
 		goto done;
 	}
-	for (struct txn_op *o = t->ops; o; o = o->next) {
-		int r = o->value ? live_write(st, o->path, o->value) : live_rm(st, o->path);
+	for (unsigned i = 0; i < t->nr_ops; i++) {
+		const struct txn_op *o = &t->ops[i];
+		int r = o->value ? live_write(st, o->path, o->value, a) : live_rm(st, o->path);
 
 		if (r)
 			pvc_err("shm.store", "transaction replay of %s failed: %d", o->path, r);
 	}
 done:
-	txn_free(t);
+	txn_destroy(t);
 out:
 	pthread_mutex_unlock(&st->lock);
 	return rc;
@@ -616,25 +1004,25 @@ out:
 
 int pvc_shm_store_watch(struct shm_store *st, void *owner, const char *path, const char *token)
 {
+	struct acct *a;
 	struct watch *w;
-	unsigned n = 0;
-	int rc = 0;
+	int rc;
 
 	if (!pvc_shm_path_valid(path) || !token || strlen(token) >= PVCALLS_STORE_MAX)
 		return -EINVAL;
 	pthread_mutex_lock(&st->lock);
+	rc = acct_get(st, owner, &a);
+	if (rc)
+		goto out;
 	for (w = st->watches; w; w = w->next) {
-		if (w->owner != owner)
-			continue;
-		n++;
-		if (!strcmp(w->path, path) && !strcmp(w->token, token)) {
+		if (w->owner == owner && !strcmp(w->path, path) && !strcmp(w->token, token)) {
 			rc = -EEXIST;
 			goto out;
 		}
 	}
 	/* Guests are bounded; the hub's own process (a backend watching one
 	 * node per frontend) is trusted and only bounded by memory. */
-	if (owner && n >= STORE_MAX_WATCHES_PER_OWNER) {
+	if (a && (a->watches >= st->q.watches || !quota_ok(st, a, 0, op_cost(path, token)))) {
 		rc = -ENOSPC;
 		goto out;
 	}
@@ -650,6 +1038,11 @@ int pvc_shm_store_watch(struct shm_store *st, void *owner, const char *path, con
 		goto out;
 	}
 	w->owner = owner;
+	w->acct = a;
+	if (a) {
+		a->watches++;
+		a->bytes += op_cost(path, token);
+	}
 	w->next = st->watches;
 	st->watches = w;
 	fire(st, w, path); /* once at registration, as xenstore does */
@@ -687,7 +1080,7 @@ int pvc_shm_store_batch(struct shm_store *st, const char *const *paths,
 	pthread_mutex_lock(&st->lock);
 	for (unsigned i = 0; i < n && !rc; i++) {
 		if (values[i]) {
-			rc = live_write(st, paths[i], values[i]);
+			rc = live_write(st, paths[i], values[i], NULL);
 		} else {
 			rc = live_rm(st, paths[i]);
 			if (rc == -ENOENT)
@@ -704,7 +1097,8 @@ void pvc_shm_store_drop_owner(struct shm_store *st, void *owner)
 	for (struct txn **pp = &st->txns, *t; (t = *pp);) {
 		if (t->owner == owner) {
 			*pp = t->next;
-			txn_free(t);
+			txn_release(t);
+			txn_destroy(t);
 		} else {
 			pp = &t->next;
 		}
@@ -715,6 +1109,20 @@ void pvc_shm_store_drop_owner(struct shm_store *st, void *owner)
 			watch_free(w);
 		} else {
 			pp = &w->next;
+		}
+	}
+	/*
+	 * A new guest may get the same owner pointer: it must get a new
+	 * account. This one lives on while nodes are charged to it, until the
+	 * hub removes the guest's directory.
+	 */
+	for (struct acct **pp = &st->accts, *a; (a = *pp); pp = &a->next) {
+		if (a->owner == owner) {
+			*pp = a->next;
+			a->owner = NULL;
+			a->dropped = true;
+			acct_maybe_free(a);
+			break;
 		}
 	}
 	pthread_mutex_unlock(&st->lock);

@@ -4,7 +4,9 @@
  * the store, rendezvous between processes and peer death.
  */
 #include <check.h>
+#include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -14,10 +16,13 @@
 #include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <pvcalls/backend.h>
+#include <pvcalls/frontend.h>
 #include <pvcalls/shm.h>
 #include <pvcalls/transport.h>
 
@@ -1738,6 +1743,594 @@ START_TEST(test_stream_socket_refused)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------
+ * The hub as a security boundary (issue 13): every guest is an attacker.
+ */
+
+static int raw_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_uint_lt(strlen(path), sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+/* The hub closed @fd within @ms (EOF or reset). */
+static bool hung_up(int fd, int ms)
+{
+	char c;
+
+	if (!readable(fd, ms))
+		return false;
+	return recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
+}
+
+/* Attack 9: a second hub on a live hub's path. */
+START_TEST(test_listen_live_hub_kept)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	pvcalls_transport *h1, *h2 = NULL, *g;
+	struct tmpd d;
+	int fd;
+
+	tmpd_make(&d);
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, NULL, &h1), 0);
+	/* refused, and the live hub keeps its path */
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, NULL, &h2), -EADDRINUSE);
+	ck_assert_ptr_null(h2);
+	ck_assert_int_eq(pvcalls_shm_connect(d.path, NULL, &g), 0);
+	ck_assert_int_eq(pvcalls_shm_hub_nr_guests(h1), 1);
+	pvcalls_transport_close(g);
+	/* someone else's socket took the path: closing the first hub leaves it */
+	ck_assert_int_eq(unlink(d.path), 0);
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, NULL, &h2), 0);
+	pvcalls_transport_close(h1);
+	ck_assert_int_eq(access(d.path, F_OK), 0);
+	ck_assert_int_eq(pvcalls_shm_connect(d.path, NULL, &g), 0);
+	ck_assert_int_eq(pvcalls_shm_hub_nr_guests(h2), 1);
+	pvcalls_transport_close(g);
+	pvcalls_transport_close(h2);
+	ck_assert_int_ne(access(d.path, F_OK), 0);
+	/* a stale socket (nobody listens) is replaced */
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	ck_assert_uint_lt(strlen(d.path), sizeof(sa.sun_path));
+	memcpy(sa.sun_path, d.path, strlen(d.path) + 1);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+	ck_assert_int_eq(access(d.path, F_OK), 0);
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, NULL, &h1), 0);
+	ck_assert_int_eq(pvcalls_shm_connect(d.path, NULL, &g), 0);
+	pvcalls_transport_close(g);
+	pvcalls_transport_close(h1);
+	tmpd_clean(&d);
+}
+END_TEST
+
+static unsigned sock_mode(const char *path)
+{
+	struct stat st;
+
+	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	return st.st_mode & 07777;
+}
+
+/* Attack 7: the socket file's mode does not depend on the umask. */
+START_TEST(test_listen_socket_mode)
+{
+	struct pvcalls_shm_opts o = { 0 };
+	pvcalls_transport *hub = NULL;
+	mode_t old = umask(0);
+	struct tmpd d;
+
+	tmpd_make(&d);
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, NULL, &hub), 0);
+	ck_assert_uint_eq(sock_mode(d.path), 0600);
+	pvcalls_transport_close(hub);
+	o.socket_mode = 0660;
+	umask(0077); /* bits the umask takes away come back */
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, &o, &hub), 0);
+	ck_assert_uint_eq(sock_mode(d.path), 0660);
+	pvcalls_transport_close(hub);
+	o.socket_mode = 0666;
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, &o, &hub), -EINVAL);
+	o.socket_mode = 0400;
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, &o, &hub), -EINVAL);
+	umask(old);
+	tmpd_clean(&d);
+}
+END_TEST
+
+/* Attack 7: only allowed uids/gids become guests, abstract names included. */
+START_TEST(test_peer_credentials)
+{
+	uint32_t other = (uint32_t)geteuid() == 4242u ? 4243u : 4242u, gid = (uint32_t)getegid();
+	struct pvcalls_shm_opts o = { .allow_uids = &other, .nr_allow_uids = 1 };
+	pvcalls_transport *hub, *g = NULL;
+	char abs_name[64];
+	struct tmpd d;
+
+	tmpd_make(&d);
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, &o, &hub), 0);
+	ck_assert_int_eq(pvcalls_shm_connect(d.path, NULL, &g), -EACCES);
+	ck_assert_ptr_null(g);
+	ck_assert_int_eq(pvcalls_shm_hub_nr_guests(hub), 0);
+	pvcalls_transport_close(hub);
+	snprintf(abs_name, sizeof(abs_name), "@pvcalls-shm-cred-%d", (int)getpid());
+	ck_assert_int_eq(pvcalls_shm_listen(abs_name, &o, &hub), 0);
+	ck_assert_int_eq(pvcalls_shm_connect(abs_name, NULL, &g), -EACCES);
+	pvcalls_transport_close(hub);
+	/* a matching gid is enough */
+	o.allow_gids = &gid;
+	o.nr_allow_gids = 1;
+	ck_assert_int_eq(pvcalls_shm_listen(abs_name, &o, &hub), 0);
+	ck_assert_int_eq(pvcalls_shm_connect(abs_name, NULL, &g), 0);
+	pvcalls_transport_close(g);
+	pvcalls_transport_close(hub);
+	/* the default: the hub's own uid (and root) */
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, NULL, &hub), 0);
+	ck_assert_int_eq(pvcalls_shm_connect(d.path, NULL, &g), 0);
+	pvcalls_transport_close(g);
+	pvcalls_transport_close(hub);
+	tmpd_clean(&d);
+}
+END_TEST
+
+/* Attack 7: connections that never say hello cannot pile up. */
+START_TEST(test_hello_timeout_and_caps)
+{
+	struct pvcalls_shm_opts o = { .hello_timeout_ms = 1000, .max_pending = 4,
+				      .max_guests = 6 };
+	pvcalls_transport *hub, *g[7];
+	int raw[5];
+	struct tmpd d;
+
+	tmpd_make(&d);
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, &o, &hub), 0);
+	for (int i = 0; i < 5; i++)
+		raw[i] = raw_connect(d.path);
+	/* the fifth is over max_pending: closed at once */
+	ck_assert(hung_up(raw[4], 500));
+	ck_assert_int_eq(pvcalls_shm_connect(d.path, NULL, &g[0]), -ECONNREFUSED);
+	/* the silent ones are closed after the hello timeout */
+	for (int i = 0; i < 4; i++)
+		ck_assert(hung_up(raw[i], 3000));
+	for (int i = 0; i < 5; i++)
+		close(raw[i]);
+	/* then room again, up to max_guests */
+	for (int i = 0; i < 6; i++)
+		ck_assert_int_eq(pvcalls_shm_connect(d.path, NULL, &g[i]), 0);
+	ck_assert_int_eq(pvcalls_shm_connect(d.path, NULL, &g[6]), -ECONNREFUSED);
+	ck_assert_int_eq(pvcalls_shm_hub_nr_guests(hub), 6);
+	for (int i = 0; i < 6; i++)
+		pvcalls_transport_close(g[i]);
+	pvcalls_transport_close(hub);
+	tmpd_clean(&d);
+}
+END_TEST
+
+/* Attack 2: one guest filling the store locks nobody else out. */
+START_TEST(test_store_quota_two_guests)
+{
+	pvcalls_transport *hub, *a, *b;
+	char p[128], buf[16];
+	uint32_t da, db, tx[9];
+	struct tmpd d;
+	int rc = 0, i;
+
+	tmpd_make(&d);
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, NULL, &hub), 0);
+	ck_assert_int_eq(pvcalls_shm_connect(d.path, NULL, &a), 0);
+	da = domid_of(a);
+	for (i = 0; i < 20000; i++) {
+		snprintf(p, sizeof(p), "/local/domain/%u/fill/%d", da, i);
+		rc = pvcalls_transport_store_write(a, 0, p, "x");
+		if (rc)
+			break;
+	}
+	/* a's quota (1000 nodes by default) stops it, as xenstored would */
+	ck_assert_int_eq(rc, -ENOSPC);
+	ck_assert_int_le(i, 1000);
+	ck_assert_int_ge(i, 900);
+	/* a guest connecting now still gets its device and may write */
+	ck_assert_int_eq(pvcalls_shm_connect(d.path, NULL, &b), 0);
+	db = domid_of(b);
+	snprintf(p, sizeof(p), "/local/domain/%u/device/pvcalls/0/state", db);
+	ck_assert_int_eq(pvcalls_transport_store_read(b, 0, p, buf, sizeof(buf)), 1);
+	snprintf(p, sizeof(p), "/local/domain/%u/data/x", db);
+	ck_assert_int_eq(pvcalls_transport_store_write(b, 0, p, "1"), 0);
+	/* the hub itself has no quota */
+	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/hub/x", "1"), 0);
+	/* watches and transactions are per guest too */
+	for (i = 0; i < 128; i++) {
+		snprintf(p, sizeof(p), "/w/%d", i);
+		ck_assert_int_eq(pvcalls_transport_store_watch(a, p, "t"), 0);
+	}
+	ck_assert_int_eq(pvcalls_transport_store_watch(a, "/w/x", "t"), -ENOSPC);
+	ck_assert_int_eq(pvcalls_transport_store_watch(b, "/w/x", "t"), 0);
+	for (i = 0; i < 8; i++)
+		ck_assert_int_eq(pvcalls_transport_store_txn_start(a, &tx[i]), 0);
+	ck_assert_int_eq(pvcalls_transport_store_txn_start(a, &tx[8]), -EBUSY);
+	ck_assert_int_eq(pvcalls_transport_store_txn_start(b, &tx[8]), 0);
+	ck_assert_int_eq(pvcalls_transport_store_txn_end(b, tx[8], true), 0);
+	for (i = 0; i < 8; i++)
+		ck_assert_int_eq(pvcalls_transport_store_txn_end(a, tx[i], true), 0);
+	/* removing its nodes gives a its room back */
+	snprintf(p, sizeof(p), "/local/domain/%u/fill", da);
+	ck_assert_int_eq(pvcalls_transport_store_rm(a, 0, p), 0);
+	snprintf(p, sizeof(p), "/local/domain/%u/fill/again", da);
+	ck_assert_int_eq(pvcalls_transport_store_write(a, 0, p, "1"), 0);
+	pvcalls_transport_close(a);
+	pvcalls_transport_close(b);
+	pvcalls_transport_close(hub);
+	tmpd_clean(&d);
+}
+END_TEST
+
+/* Bytes the allocator hands out now (all arenas), or 0 if it cannot tell. */
+static size_t heap_used(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	return mi.uordblks + mi.hblkhd;
+}
+
+/* Attack 3: store memory is bounded per guest; a transaction costs O(1). */
+START_TEST(test_store_memory_bounded)
+{
+	pvcalls_transport *hub, *g;
+	char p[128], *big = malloc(4001);
+	uint32_t tx[8];
+	size_t h0, h1, h2;
+	bool measurable;
+	int rc = 0, i;
+
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'v', 4000);
+	big[4000] = '\0';
+	make_pair(&hub, &g);
+	h0 = heap_used();
+	for (i = 0; i < 15000; i++) {
+		snprintf(p, sizeof(p), "/big/%d", i);
+		ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, p, "value"), 0);
+	}
+	h1 = heap_used();
+	/* Sanitizer allocators do not report through mallinfo2(). */
+	measurable = h1 > h0 + 1000000;
+	for (i = 0; i < 8; i++) {
+		ck_assert_int_eq(pvcalls_transport_store_txn_start(g, &tx[i]), 0);
+		ck_assert_int_eq(pvcalls_transport_store_read(g, tx[i], "/big/7", p, sizeof(p)), 5);
+	}
+	h2 = heap_used();
+	if (measurable)
+		ck_assert_msg(h2 < h1 + 65536, "8 transactions cost %zu bytes", h2 - h1);
+	for (i = 0; i < 8; i++)
+		ck_assert_int_eq(pvcalls_transport_store_txn_end(g, tx[i], false), 0);
+	/* big values: the byte quota (256 KiB by default) stops the guest */
+	h1 = heap_used();
+	for (i = 0; i < 2000; i++) {
+		snprintf(p, sizeof(p), "/local/domain/1/v/%d", i);
+		rc = pvcalls_transport_store_write(g, 0, p, big);
+		if (rc)
+			break;
+	}
+	ck_assert_int_eq(rc, -ENOSPC);
+	ck_assert_int_le(i, 64);
+	h2 = heap_used();
+	if (measurable)
+		ck_assert_msg(h2 < h1 + 1024 * 1024, "the guest grew the hub by %zu bytes", h2 - h1);
+	/* the same inside a transaction, which then commits within quota */
+	ck_assert_int_eq(pvcalls_transport_store_rm(g, 0, "/local/domain/1/v"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_txn_start(g, &tx[0]), 0);
+	for (i = 0; i < 2000; i++) {
+		snprintf(p, sizeof(p), "/local/domain/1/v/%d", i);
+		rc = pvcalls_transport_store_write(g, tx[0], p, big);
+		if (rc)
+			break;
+	}
+	ck_assert_int_eq(rc, -ENOSPC);
+	ck_assert_int_le(i, 64);
+	ck_assert_int_eq(pvcalls_transport_store_txn_end(g, tx[0], false), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read(g, 0, "/local/domain/1/v/0", big, 4001), 4000);
+	pvcalls_transport_close(g);
+	pvcalls_transport_close(hub);
+	free(big);
+}
+END_TEST
+
+/* Transactions are logs over the live tree: the view, dooming, accounting. */
+START_TEST(test_store_txn_overlay)
+{
+	pvcalls_transport *hub, *g;
+	char buf[256];
+	uint32_t tx;
+
+	make_pair(&hub, &g);
+	ck_assert_int_eq(pvcalls_transport_store_write(g, 0, "/local/domain/1/t/a", "1"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_write(g, 0, "/local/domain/1/t/b", "2"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_txn_start(g, &tx), 0);
+	ck_assert_int_eq(pvcalls_transport_store_rm(g, tx, "/local/domain/1/t"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_write(g, tx, "/local/domain/1/t/c/d", "4"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_write(g, tx, "/local/domain/1/t/a", "5"), 0);
+	/* the transaction's view */
+	ck_assert_int_eq(pvcalls_transport_store_read(g, tx, "/local/domain/1/t/b", buf, sizeof(buf)), -ENOENT);
+	ck_assert_int_eq(pvcalls_transport_store_read(g, tx, "/local/domain/1/t", buf, sizeof(buf)), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read(g, tx, "/local/domain/1/t/c", buf, sizeof(buf)), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read(g, tx, "/local/domain/1/t/a", buf, sizeof(buf)), 1);
+	ck_assert_str_eq(buf, "5");
+	/* (order unspecified, as with xenstored) */
+	ck_assert_int_eq(pvcalls_transport_store_directory(g, tx, "/local/domain/1/t", buf, sizeof(buf)), 2);
+	ck_assert((!strcmp(buf, "c") && !strcmp(buf + 2, "a")) ||
+		  (!strcmp(buf, "a") && !strcmp(buf + 2, "c")));
+	/* the live tree is untouched */
+	ck_assert_int_eq(pvcalls_transport_store_directory(g, 0, "/local/domain/1/t", buf, sizeof(buf)), 2);
+	ck_assert_str_eq(buf, "a");
+	ck_assert_str_eq(buf + 2, "b");
+	ck_assert_int_eq(pvcalls_transport_store_txn_end(g, tx, false), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read(g, 0, "/local/domain/1/t/b", buf, sizeof(buf)), -ENOENT);
+	ck_assert_int_eq(pvcalls_transport_store_read(g, 0, "/local/domain/1/t/c/d", buf, sizeof(buf)), 1);
+	ck_assert_int_eq(pvcalls_transport_store_read(g, 0, "/local/domain/1/t/a", buf, sizeof(buf)), 1);
+	ck_assert_str_eq(buf, "5");
+	/* a read after a concurrent commit may see newer data: -EAGAIN */
+	ck_assert_int_eq(pvcalls_transport_store_txn_start(g, &tx), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read(g, tx, "/local/domain/1/t/a", buf, sizeof(buf)), 1);
+	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/other", "1"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read(g, tx, "/local/domain/1/t/a", buf, sizeof(buf)), 1);
+	ck_assert_int_eq(pvcalls_transport_store_txn_end(g, tx, false), -EAGAIN);
+	/* reservations are returned whatever the outcome */
+	ck_assert_int_eq(pvcalls_transport_store_txn_start(g, &tx), 0);
+	ck_assert_int_eq(pvcalls_transport_store_write(g, tx, "/local/domain/1/u/v/w", "x"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_txn_end(g, tx, true), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read(g, 0, "/local/domain/1/u", buf, sizeof(buf)), -ENOENT);
+	ck_assert_int_eq(pvcalls_transport_store_rm(g, 0, "/local/domain/1/t"), 0);
+	pvcalls_transport_close(g);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
+/* Attack 6: refs in descending page order cost one mmap() region each. */
+START_TEST(test_map_regions_per_guest)
+{
+	struct pvcalls_shm_opts ho = { .max_maps_per_guest = 64 };
+	pvcalls_transport *hub, *g, *g2;
+	uint32_t r[130], rev[100], r2[40], rev2[40];
+	void *a[130], *a2[40], *m1, *m2, *m3, *m4;
+	int sv[2];
+
+	ck_assert_int_eq(pvcalls_shm_pair(&ho, NULL, &hub, &g), 0);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	ck_assert_int_eq(pvcalls_shm_hub_adopt(hub, sv[0]), 0);
+	ck_assert_int_eq(pvcalls_shm_connect_fd(sv[1], NULL, &g2), 0);
+	/* one page per share: ascending pages, reversed by the attacker */
+	for (int i = 0; i < 130; i++)
+		ck_assert_int_eq(pvcalls_transport_share(g, 0, 1, true, &r[i], &a[i]), 0);
+	for (int i = 0; i < 100; i++)
+		rev[i] = r[99 - i];
+	ck_assert_int_eq(pvcalls_transport_map(hub, 1, 100, rev, true, &m1), -ENOBUFS);
+	ck_assert_int_eq(pvcalls_transport_map(hub, 1, 50, rev, true, &m1), 0);
+	ck_assert_int_eq(pvcalls_transport_map(hub, 1, 20, rev + 50, true, &m2), -ENOBUFS);
+	/* nothing was left counted by the refused calls */
+	ck_assert_uint_eq(maps_of(g, rev[60]), 0);
+	/* adjacent pages cost one region however many */
+	ck_assert_int_eq(pvcalls_transport_map(hub, 1, 30, r + 100, true, &m3), 0);
+	/* another guest is unaffected */
+	for (int i = 0; i < 40; i++)
+		ck_assert_int_eq(pvcalls_transport_share(g2, 0, 1, true, &r2[i], &a2[i]), 0);
+	for (int i = 0; i < 40; i++)
+		rev2[i] = r2[39 - i];
+	ck_assert_int_eq(pvcalls_transport_map(hub, domid_of(g2), 40, rev2, true, &m4), 0);
+	/* unmapping gives the regions back */
+	ck_assert_int_eq(pvcalls_transport_unmap(hub, m1, 50), 0);
+	ck_assert_int_eq(pvcalls_transport_map(hub, 1, 20, rev + 50, true, &m2), 0);
+	ck_assert_int_eq(pvcalls_transport_unmap(hub, m2, 20), 0);
+	ck_assert_int_eq(pvcalls_transport_unmap(hub, m3, 30), 0);
+	ck_assert_int_eq(pvcalls_transport_unmap(hub, m4, 40), 0);
+	pvcalls_transport_close(g2);
+	pvcalls_transport_close(g);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
+/* Everything a guest can do to the hub's port table as it sees it. */
+static void trash_hub_table(pvcalls_transport *guest, bool mask)
+{
+	struct shm_dom *hd = ctx_of(guest)->hubdom;
+	uint64_t v;
+
+	for (uint32_t w = 0; w < shm_evt_words(hd->max_ports); w++) {
+		if (mask)
+			__atomic_store_n(&hd->mask[w], ~0ull, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&hd->pending[w], 0, __ATOMIC_SEQ_CST);
+	}
+	while (read(hd->efd, &v, sizeof(v)) > 0)
+		;
+}
+
+/* Attack 5: one guest's writes to shared event state starve another. */
+START_TEST(test_evtchn_guest_isolation)
+{
+	pvcalls_transport *hub, *a, *b;
+	uint32_t hpa, gpa, hpb, gpb, p = 0;
+	struct shm_dom *ha;
+	int hfd, sv[2];
+
+	make_pair(&hub, &a);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	ck_assert_int_eq(pvcalls_shm_hub_adopt(hub, sv[0]), 0);
+	ck_assert_int_eq(pvcalls_shm_connect_fd(sv[1], NULL, &b), 0);
+	bind_pair(hub, a, &hpa, &gpa);
+	bind_pair(hub, b, &hpb, &gpb);
+	hfd = pvcalls_transport_evtchn_fd(hub);
+	ha = ctx_of(a)->hubdom;
+	/* a masks every port and drains the hub's wakeups: b still gets through */
+	trash_hub_table(a, true);
+	ck_assert_int_eq(pvcalls_transport_evtchn_notify(b, gpb), 0);
+	trash_hub_table(a, true);
+	ck_assert_msg(readable(hfd, 1000), "b's notification did not wake the hub");
+	ck_assert_int_eq(pvcalls_transport_evtchn_pending(hub, &p), 1);
+	ck_assert_uint_eq(p, hpb);
+	ck_assert_int_eq(pvcalls_transport_evtchn_unmask(hub, hpb), 0);
+	/* a clears pending bits right after b's notification: not lost */
+	ck_assert_int_eq(pvcalls_transport_evtchn_notify(b, gpb), 0);
+	trash_hub_table(a, false);
+	ck_assert_msg(readable(hfd, 1000), "b's notification was lost");
+	ck_assert_int_eq(pvcalls_transport_evtchn_pending(hub, &p), 1);
+	ck_assert_uint_eq(p, hpb);
+	ck_assert_int_eq(pvcalls_transport_evtchn_unmask(hub, hpb), 0);
+	/* a cannot even see b's binding */
+	ck_assert_uint_eq(__atomic_load_n(&ha->bind[hpb], __ATOMIC_SEQ_CST), 0);
+	/* a's forged pending bit for b's port is not delivered */
+	__atomic_fetch_or(&ha->pending[hpb / 64], 1ull << (hpb % 64), __ATOMIC_SEQ_CST);
+	pvc_shm_efd_signal(ha->efd);
+	ck_assert_int_eq(pvcalls_transport_evtchn_pending(hub, &p), 0);
+	/*
+	 * a only hurt itself: it masked its own channel in its view, so its
+	 * event waits, pending, until the hub's next unmask repairs the view.
+	 */
+	ck_assert_int_eq(pvcalls_transport_evtchn_notify(a, gpa), 0);
+	ck_assert_int_eq(pvcalls_transport_evtchn_unmask(hub, hpa), 0);
+	ck_assert_int_eq(wait_port(hub, &p, 1000), 1);
+	ck_assert_uint_eq(p, hpa);
+	/* and mask-until-unmask still holds per guest table */
+	ck_assert_int_eq(pvcalls_transport_evtchn_notify(a, gpa), 0);
+	ck_assert_int_eq(pvcalls_transport_evtchn_pending(hub, &p), 0);
+	ck_assert_int_eq(pvcalls_transport_evtchn_unmask(hub, hpa), 0);
+	ck_assert_int_eq(wait_port(hub, &p, 1000), 1);
+	ck_assert_uint_eq(p, hpa);
+	ck_assert_int_eq(pvcalls_transport_evtchn_unmask(hub, hpa), 0);
+	pvcalls_transport_close(a);
+	/* a's death leaves b's channel alone */
+	ck_assert_int_eq(pvcalls_transport_evtchn_notify(b, gpb), 0);
+	ck_assert_int_eq(wait_port(hub, &p, 1000), 1);
+	ck_assert_uint_eq(p, hpb);
+	pvcalls_transport_close(b);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
+static void nop_watch(void *arg, void *owner, const char *path, const char *wpath,
+		      const char *token)
+{
+	(void)arg, (void)owner, (void)path, (void)wpath, (void)token;
+}
+
+/* A logged write reserves only the nodes its commit can create. */
+START_TEST(test_store_txn_reservation)
+{
+	struct shm_store_quota q = { .nodes = 5, .bytes = 1 << 20, .watches = 4, .txns = 2 };
+	struct shm_store *st = pvc_shm_store_new(nop_watch, NULL, &q);
+	static int owner;
+	char buf[64];
+	uint32_t tx;
+
+	ck_assert_ptr_nonnull(st);
+	ck_assert_int_eq(pvc_shm_store_write(st, &owner, 0, "/a/b/c", "1"), 0);
+	ck_assert_int_eq(pvc_shm_store_txn_start(st, &owner, &tx), 0);
+	ck_assert_int_eq(pvc_shm_store_write(st, &owner, tx, "/a/b/c", "2"), 0);
+	ck_assert_int_eq(pvc_shm_store_write(st, &owner, tx, "/a/b/d", "3"), 0);
+	ck_assert_int_eq(pvc_shm_store_write(st, &owner, tx, "/a/b/d", "4"), 0);
+	ck_assert_int_eq(pvc_shm_store_write(st, &owner, tx, "/a/e/f", "5"), -ENOSPC);
+	ck_assert_int_eq(pvc_shm_store_write(st, &owner, tx, "/a/e", "5"), 0);
+	/* a removal in the log makes the nodes below it missing again */
+	ck_assert_int_eq(pvc_shm_store_rm(st, &owner, tx, "/a/b"), 0);
+	ck_assert_int_eq(pvc_shm_store_write(st, &owner, tx, "/a/b", "6"), -ENOSPC);
+	ck_assert_int_eq(pvc_shm_store_dir(st, &owner, tx, "/a", buf, sizeof(buf)), 1);
+	ck_assert_str_eq(buf, "e");
+	ck_assert_int_eq(pvc_shm_store_txn_end(st, &owner, tx, false), 0);
+	ck_assert_int_eq(pvc_shm_store_read(st, &owner, 0, "/a/e", buf, sizeof(buf)), 1);
+	ck_assert_int_eq(pvc_shm_store_read(st, &owner, 0, "/a/b", buf, sizeof(buf)), -ENOENT);
+	/* 2 nodes now (/a, /a/e): room for 3 more, not 4 */
+	ck_assert_int_eq(pvc_shm_store_write(st, &owner, 0, "/a/x/y/z", "1"), 0);
+	ck_assert_int_eq(pvc_shm_store_write(st, &owner, 0, "/a/w", "1"), -ENOSPC);
+	/* the owner goes; the hub removes its nodes */
+	pvc_shm_store_drop_owner(st, &owner);
+	ck_assert_int_eq(pvc_shm_store_rm(st, NULL, 0, "/a"), 0);
+	pvc_shm_store_free(st);
+}
+END_TEST
+
+struct back_thread {
+	pvcalls_back *b;
+	volatile int stop;
+	pthread_t th;
+};
+
+static void *back_main(void *arg)
+{
+	struct back_thread *bt = arg;
+
+	pvcalls_back_run(bt->b, &bt->stop);
+	return NULL;
+}
+
+/* Attack 6 end to end: the region limit fails one CONNECT, nothing else. */
+START_TEST(test_map_limit_fails_one_connect)
+{
+	struct pvcalls_shm_opts ho = { .max_maps_per_guest = 7 };
+	struct pvcalls_front_opts fo = { .ring_order = PVCALLS_FRONT_ORDER_0 };
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	struct back_thread bt = { 0 };
+	pvcalls_transport *hub, *g;
+	int lfd, s[8], peer[8], n, rc = 0;
+	pvcalls_front *fe;
+	char c;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(lfd, 0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(lfd, 16), 0);
+	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+	ck_assert_int_eq(pvcalls_shm_pair(&ho, NULL, &hub, &g), 0);
+	ck_assert_int_eq(pvcalls_back_new(hub, NULL, &bt.b), 0);
+	ck_assert_int_eq(pthread_create(&bt.th, NULL, back_main, &bt), 0);
+	ck_assert_int_eq(pvcalls_front_open(g, &fo, &fe), 0);
+	/* the command ring costs 1 region, each socket 2: the fourth fails */
+	for (n = 0; n < 8; n++) {
+		s[n] = pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0);
+		ck_assert_int_ge(s[n], 0);
+		rc = pvcalls_front_connect(fe, s[n], (struct sockaddr *)&sa, sizeof(sa));
+		if (rc)
+			break;
+		peer[n] = accept(lfd, NULL, NULL);
+		ck_assert_int_ge(peer[n], 0);
+	}
+	ck_assert_int_eq(n, 3);
+	ck_assert_int_lt(rc, 0);
+	/* the connected sockets and the frontend go on */
+	for (int i = 0; i < n; i++) {
+		ck_assert_int_eq(pvcalls_front_send(fe, s[i], "x", 1, 0), 1);
+		ck_assert_int_eq(recv(peer[i], &c, 1, 0), 1);
+		ck_assert_int_eq(send(peer[i], "y", 1, 0), 1);
+		ck_assert_int_eq(pvcalls_front_recv(fe, s[i], &c, 1, 0), 1);
+		ck_assert_int_eq(c, 'y');
+	}
+	/* releasing one gives its regions back */
+	ck_assert_int_eq(pvcalls_front_release(fe, s[n]), 0);
+	ck_assert_int_eq(pvcalls_front_release(fe, s[0]), 0);
+	close(peer[0]);
+	s[0] = pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_eq(pvcalls_front_connect(fe, s[0], (struct sockaddr *)&sa, sizeof(sa)), 0);
+	peer[0] = accept(lfd, NULL, NULL);
+	for (int i = 0; i < n; i++) {
+		ck_assert_int_eq(pvcalls_front_release(fe, s[i]), 0);
+		close(peer[i]);
+	}
+	pvcalls_front_close(fe);
+	__atomic_store_n(&bt.stop, 1, __ATOMIC_SEQ_CST);
+	pthread_join(bt.th, NULL);
+	pvcalls_back_free(bt.b);
+	pvcalls_transport_close(g);
+	pvcalls_transport_close(hub);
+	close(lfd);
+}
+END_TEST
+
 static Suite *shm_suite(void)
 {
 	Suite *s = suite_create("transport.shm");
@@ -1745,6 +2338,7 @@ static Suite *shm_suite(void)
 	TCase *evt = tcase_create("evtchn");
 	TCase *st = tcase_create("store");
 	TCase *rv = tcase_create("rendezvous");
+	TCase *sec = tcase_create("security");
 
 	tcase_add_test(mem, test_pair_basic);
 	tcase_add_test(mem, test_share_map_roundtrip);
@@ -1785,6 +2379,20 @@ static Suite *shm_suite(void)
 	tcase_add_test(rv, test_hub_close_seen_by_guest);
 	tcase_add_test(rv, test_stream_socket_refused);
 	suite_add_tcase(s, rv);
+
+	tcase_add_test(sec, test_listen_live_hub_kept);
+	tcase_add_test(sec, test_listen_socket_mode);
+	tcase_add_test(sec, test_peer_credentials);
+	tcase_add_test(sec, test_hello_timeout_and_caps);
+	tcase_add_test(sec, test_store_quota_two_guests);
+	tcase_add_test(sec, test_store_memory_bounded);
+	tcase_add_test(sec, test_store_txn_overlay);
+	tcase_add_test(sec, test_store_txn_reservation);
+	tcase_add_test(sec, test_map_regions_per_guest);
+	tcase_add_test(sec, test_map_limit_fails_one_connect);
+	tcase_add_test(sec, test_evtchn_guest_isolation);
+	tcase_set_timeout(sec, 30);
+	suite_add_tcase(s, sec);
 	return s;
 }
 
