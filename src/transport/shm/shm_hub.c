@@ -227,7 +227,7 @@ static int add_guest(struct shm_hub *h, int fd, bool capped)
 		return -ENOMEM;
 	}
 	g->sock = fd;
-	g->hello_deadline = pvc_shm_now_ms() + h->hello_timeout_ms;
+	g->hello_deadline = (uint64_t)pvc_now_ms() + h->hello_timeout_ms;
 	ev.data.ptr = g;
 	pthread_mutex_lock(&h->lock);
 	if (capped && (h->nr_conns >= h->max_guests || h->nr_pending >= h->max_pending)) {
@@ -673,7 +673,7 @@ static void refuse_now(struct shm_hub *h, int fd)
 /* One warning per second at most: a flood must not flood the log too. */
 static void cap_warn(struct shm_hub *h)
 {
-	uint64_t now = pvc_shm_now_ms();
+	uint64_t now = (uint64_t)pvc_now_ms();
 
 	if (now - h->last_cap_warn < 1000)
 		return;
@@ -725,7 +725,7 @@ static void accept_all(struct shm_hub *h)
  */
 static int service_guests(struct shm_hub *h)
 {
-	uint64_t now = pvc_shm_now_ms(), next = UINT64_MAX;
+	uint64_t now = (uint64_t)pvc_now_ms(), next = UINT64_MAX;
 	struct guest *g;
 
 	pthread_mutex_lock(&h->lock);
