@@ -122,10 +122,10 @@ int fail(const char *fmt, ...)
 
 bool wait_flag(int *flag, int timeout_ms)
 {
-	int64_t end = now_ns() + (int64_t)timeout_ms * 1000000;
+	int64_t end = pvc_now_ns() + (int64_t)timeout_ms * 1000000;
 
 	while (!LOAD(flag)) {
-		if (now_ns() > end)
+		if (pvc_now_ns() > end)
 			return false;
 		sleep_us(100);
 	}
@@ -335,7 +335,7 @@ int read_all(int fd, void *buf, size_t len)
  */
 void note_progress(uint64_t total)
 {
-	int64_t t = now_ns();
+	int64_t t = pvc_now_ns();
 	uint32_t n = sh->nsamp;
 
 	__atomic_store_n(&sh->t_last, t, __ATOMIC_RELAXED);
@@ -610,10 +610,10 @@ int sink_addr(const char *who, struct sockaddr_in *sa)
 /* Waits until the sink counted @total bytes; returns the last arrival. */
 int64_t sink_wait(uint64_t total)
 {
-	int64_t end = now_ns() + 20 * 1000000000ll;
+	int64_t end = pvc_now_ns() + 20 * 1000000000ll;
 
 	while (LOAD(&sh->rx_bytes) < total) {
-		if (now_ns() > end) {
+		if (pvc_now_ns() > end) {
 			fail("sink got %" PRIu64 " of %" PRIu64 " bytes", LOAD(&sh->rx_bytes), total);
 			return -1;
 		}
@@ -634,7 +634,7 @@ static int front_send_for(pvcalls_front *fe, int s, const uint8_t *buf)
 	uint64_t total = 0;
 	int64_t end;
 
-	sh->t_start = now_ns();
+	sh->t_start = pvc_now_ns();
 	end = sh->t_start + (int64_t)(dur_bulk * 1e9);
 	do {
 		for (int k = 0; k < 16; k++) {
@@ -644,8 +644,8 @@ static int front_send_for(pvcalls_front *fe, int s, const uint8_t *buf)
 				return fail("front: send: %zd", n);
 			total += CHUNK;
 		}
-	} while (now_ns() < end);
-	sh->t_end = now_ns();
+	} while (pvc_now_ns() < end);
+	sh->t_end = pvc_now_ns();
 	sh->tx_bytes = total;
 	return 0;
 }
@@ -655,7 +655,7 @@ int fd_write_for(int fd, const uint8_t *buf, const char *who)
 	uint64_t total = 0;
 	int64_t end;
 
-	sh->t_start = now_ns();
+	sh->t_start = pvc_now_ns();
 	end = sh->t_start + (int64_t)(dur_bulk * 1e9);
 	do {
 		for (int k = 0; k < 16; k++) {
@@ -663,8 +663,8 @@ int fd_write_for(int fd, const uint8_t *buf, const char *who)
 				return fail("%s: %s", who, strerror(errno));
 			total += CHUNK;
 		}
-	} while (now_ns() < end);
-	sh->t_end = now_ns();
+	} while (pvc_now_ns() < end);
+	sh->t_end = pvc_now_ns();
 	sh->tx_bytes = total;
 	return 0;
 }

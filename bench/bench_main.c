@@ -501,7 +501,7 @@ int main(int argc, char **argv)
 	struct utsname un;
 	int sink_cpu = -2;
 	double load[3] = { 0 };
-	int64_t t0 = now_ns();
+	int64_t t0 = pvc_now_ns();
 	int c;
 
 	while ((c = getopt_long(argc, argv, "qj:r:o:O:hBvS:F:K:W", lo, NULL)) != -1) {
@@ -600,7 +600,7 @@ int main(int argc, char **argv)
 	print_table(stdout);
 	getloadavg(load, 3);
 	printf("\n%d cases in %.1f s; load at the end %.2f %.2f %.2f\n", nresults,
-	       secs(now_ns() - t0), load[0], load[1], load[2]);
+	       secs(pvc_now_ns() - t0), load[0], load[1], load[2]);
 	if (cfg.json && write_json(cfg.json) < 0)
 		broken = true;
 	return broken ? 1 : 0;
