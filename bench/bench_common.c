@@ -295,12 +295,12 @@ int tcp_listen(int flags, int backlog, struct sockaddr_in *sa)
 	return fd;
 }
 
-int write_all(int fd, const void *buf, size_t len)
+/* All @len bytes through read() or write(), again after EINTR; -1 on an
+ * error or end of file. (@p is only read when @out.) */
+static int xfer_all(int fd, uint8_t *p, size_t len, bool out)
 {
-	const uint8_t *p = buf;
-
 	while (len) {
-		ssize_t n = write(fd, p, len);
+		ssize_t n = out ? write(fd, p, len) : read(fd, p, len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -312,21 +312,14 @@ int write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+int write_all(int fd, const void *buf, size_t len)
+{
+	return xfer_all(fd, (uint8_t *)(uintptr_t)buf, len, true);
+}
+
 int read_all(int fd, void *buf, size_t len)
 {
-	uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = read(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return xfer_all(fd, buf, len, false);
 }
 
 /*
