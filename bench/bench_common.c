@@ -618,11 +618,15 @@ int64_t sink_wait(uint64_t total)
 /* ---------------------------------------------------------------------- */
 /* The senders of the bulk cases (T, R) and of their baselines            */
 
+/* One CHUNK-byte send of @buf to @dst; 0, or -1 (after fail()). */
+typedef int send_chunk_fn(void *dst, const uint8_t *buf);
+
 /*
- * CHUNK-byte sends on @s, 16 between looks at the clock, for dur_bulk
- * seconds: from sh->t_start to sh->t_end, sh->tx_bytes in all. 0, or -1.
+ * CHUNK-byte sends through @send, 16 between looks at the clock, for
+ * dur_bulk seconds: from sh->t_start to sh->t_end, sh->tx_bytes in all.
+ * 0, or -1.
  */
-static int front_send_for(pvcalls_front *fe, int s, const uint8_t *buf)
+static int send_for(send_chunk_fn *send, void *dst, const uint8_t *buf)
 {
 	uint64_t total = 0;
 	int64_t end;
@@ -631,10 +635,8 @@ static int front_send_for(pvcalls_front *fe, int s, const uint8_t *buf)
 	end = sh->t_start + (int64_t)(dur_bulk * 1e9);
 	do {
 		for (int k = 0; k < 16; k++) {
-			ssize_t n = pvcalls_front_send(fe, s, buf, CHUNK, 0);
-
-			if (n != CHUNK)
-				return fail("front: send: %zd", n);
+			if (send(dst, buf) < 0)
+				return -1;
 			total += CHUNK;
 		}
 	} while (pvc_now_ns() < end);
@@ -643,23 +645,36 @@ static int front_send_for(pvcalls_front *fe, int s, const uint8_t *buf)
 	return 0;
 }
 
+struct front_dst {
+	pvcalls_front *fe;
+	int s;
+};
+
+static int front_send_chunk(void *dst, const uint8_t *buf)
+{
+	struct front_dst *d = dst;
+	ssize_t n = pvcalls_front_send(d->fe, d->s, buf, CHUNK, 0);
+
+	return n == CHUNK ? 0 : fail("front: send: %zd", n);
+}
+
+struct fd_dst {
+	int fd;
+	const char *who;
+};
+
+static int fd_write_chunk(void *dst, const uint8_t *buf)
+{
+	struct fd_dst *d = dst;
+
+	return write_all(d->fd, buf, CHUNK) < 0 ? fail("%s: %s", d->who, strerror(errno)) : 0;
+}
+
 int fd_write_for(int fd, const uint8_t *buf, const char *who)
 {
-	uint64_t total = 0;
-	int64_t end;
+	struct fd_dst d = { fd, who };
 
-	sh->t_start = pvc_now_ns();
-	end = sh->t_start + (int64_t)(dur_bulk * 1e9);
-	do {
-		for (int k = 0; k < 16; k++) {
-			if (write_all(fd, buf, CHUNK) < 0)
-				return fail("%s: %s", who, strerror(errno));
-			total += CHUNK;
-		}
-	} while (pvc_now_ns() < end);
-	sh->t_end = pvc_now_ns();
-	sh->tx_bytes = total;
-	return 0;
+	return send_for(fd_write_chunk, &d, buf);
 }
 
 /*
@@ -692,7 +707,7 @@ int side_front_stream(void *arg)
 		goto out;
 	}
 	cpu0 = cpu_self();
-	rc = front_send_for(fe, s, buf);
+	rc = send_for(front_send_chunk, &(struct front_dst){ fe, s }, buf);
 	if (rc < 0)
 		goto out;
 	sh->cpu_a = cpu_self() - cpu0;
