@@ -60,9 +60,19 @@ struct rpeer {
 	bool released;
 };
 
+/* The offer (max-page-order 9, wait hints) and InitWait together, as the
+ * backend publishes them (back_xenbus.c). */
+static int rp_publish(pvcalls_transport *t, uint32_t txn, void *arg)
+{
+	const struct rpeer *p = arg;
+	struct pvc_xb_offer o = { .max_order = PVCALLS_WIRE_MAX_RING_ORDER, .wait_hint = true };
+	int rc = pvc_xb_write_offer(t, txn, p->bedir, &o);
+
+	return rc < 0 ? rc : pvc_xb_write_state(t, txn, p->bedir, PVCALLS_XENBUS_INITWAIT);
+}
+
 static int rp_negotiate(struct rpeer *p)
 {
-	struct pvc_xb_offer o = { .max_order = PVCALLS_WIRE_MAX_RING_ORDER, .wait_hint = true };
 	struct pvc_xb_ring r;
 	uint32_t me;
 	int rc;
@@ -75,9 +85,9 @@ static int rp_negotiate(struct rpeer *p)
 	if (!rc)
 		rc = pvc_xb_front_dir(p->fedir, sizeof(p->fedir), p->gid, 0);
 	if (!rc)
-		rc = pvc_xb_write_offer(p->t, PVCALLS_STORE_NO_TXN, p->bedir, &o);
-	if (!rc)
-		rc = pvc_xb_set_state(p->t, p->bedir, PVCALLS_XENBUS_INITWAIT);
+		rc = pvc_xb_transact(p->t, rp_publish, p);
+	if (rc == -EAGAIN) /* a busy store kept conflicting: write unguarded */
+		rc = rp_publish(p->t, PVCALLS_STORE_NO_TXN, p);
 	if (rc)
 		return fail("ring peer: store: %s", pvcalls_strerror(rc));
 	rc = pvc_xb_watch_state(p->t, p->fedir, "bench-ring-peer",
