@@ -55,7 +55,7 @@ static int side_lat_front(void *arg)
 			fail("front: socket/release: %s", pvcalls_strerror(rc));
 			break;
 		}
-		if (tl_end(&l, t0, now_ns(), 2 * pairs))
+		if (tl_end(&l, t0, pvc_now_ns(), 2 * pairs))
 			break;
 	}
 	guest_close(t, fe);
@@ -100,7 +100,7 @@ static int side_pp_unix_client(void *arg)
 
 		if (write_all(fd, msg, sizeof(msg)) < 0 || read_all(fd, msg, sizeof(msg)) < 0)
 			return fail("ping-pong client: %s", strerror(errno));
-		if (tl_end(&l, t0, now_ns(), 1))
+		if (tl_end(&l, t0, pvc_now_ns(), 1))
 			break;
 	}
 	close(fd);
@@ -149,7 +149,7 @@ static int side_pp_atomic_client(void *arg)
 				cpu_relax();
 			v += 2;
 		}
-		if (tl_end(&l, t0, now_ns(), 256))
+		if (tl_end(&l, t0, pvc_now_ns(), 256))
 			break;
 	}
 	STORE(&sh->stop, 1);

@@ -122,10 +122,10 @@ int fail(const char *fmt, ...)
 
 bool wait_flag(int *flag, int timeout_ms)
 {
-	int64_t end = now_ns() + (int64_t)timeout_ms * 1000000;
+	int64_t end = pvc_now_ns() + (int64_t)timeout_ms * 1000000;
 
 	while (!LOAD(flag)) {
-		if (now_ns() > end)
+		if (pvc_now_ns() > end)
 			return false;
 		sleep_us(100);
 	}
@@ -295,12 +295,12 @@ int tcp_listen(int flags, int backlog, struct sockaddr_in *sa)
 	return fd;
 }
 
-int write_all(int fd, const void *buf, size_t len)
+/* All @len bytes through read() or write(), again after EINTR; -1 on an
+ * error or end of file. (@p is only read when @out.) */
+static int xfer_all(int fd, uint8_t *p, size_t len, bool out)
 {
-	const uint8_t *p = buf;
-
 	while (len) {
-		ssize_t n = write(fd, p, len);
+		ssize_t n = out ? write(fd, p, len) : read(fd, p, len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -312,21 +312,14 @@ int write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+int write_all(int fd, const void *buf, size_t len)
+{
+	return xfer_all(fd, (uint8_t *)(uintptr_t)buf, len, true);
+}
+
 int read_all(int fd, void *buf, size_t len)
 {
-	uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = read(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return xfer_all(fd, buf, len, false);
 }
 
 /*
@@ -335,7 +328,7 @@ int read_all(int fd, void *buf, size_t len)
  */
 void note_progress(uint64_t total)
 {
-	int64_t t = now_ns();
+	int64_t t = pvc_now_ns();
 	uint32_t n = sh->nsamp;
 
 	__atomic_store_n(&sh->t_last, t, __ATOMIC_RELAXED);
@@ -610,10 +603,10 @@ int sink_addr(const char *who, struct sockaddr_in *sa)
 /* Waits until the sink counted @total bytes; returns the last arrival. */
 int64_t sink_wait(uint64_t total)
 {
-	int64_t end = now_ns() + 20 * 1000000000ll;
+	int64_t end = pvc_now_ns() + 20 * 1000000000ll;
 
 	while (LOAD(&sh->rx_bytes) < total) {
-		if (now_ns() > end) {
+		if (pvc_now_ns() > end) {
 			fail("sink got %" PRIu64 " of %" PRIu64 " bytes", LOAD(&sh->rx_bytes), total);
 			return -1;
 		}
@@ -625,48 +618,63 @@ int64_t sink_wait(uint64_t total)
 /* ---------------------------------------------------------------------- */
 /* The senders of the bulk cases (T, R) and of their baselines            */
 
+/* One CHUNK-byte send of @buf to @dst; 0, or -1 (after fail()). */
+typedef int send_chunk_fn(void *dst, const uint8_t *buf);
+
 /*
- * CHUNK-byte sends on @s, 16 between looks at the clock, for dur_bulk
- * seconds: from sh->t_start to sh->t_end, sh->tx_bytes in all. 0, or -1.
+ * CHUNK-byte sends through @send, 16 between looks at the clock, for
+ * dur_bulk seconds: from sh->t_start to sh->t_end, sh->tx_bytes in all.
+ * 0, or -1.
  */
-static int front_send_for(pvcalls_front *fe, int s, const uint8_t *buf)
+static int send_for(send_chunk_fn *send, void *dst, const uint8_t *buf)
 {
 	uint64_t total = 0;
 	int64_t end;
 
-	sh->t_start = now_ns();
+	sh->t_start = pvc_now_ns();
 	end = sh->t_start + (int64_t)(dur_bulk * 1e9);
 	do {
 		for (int k = 0; k < 16; k++) {
-			ssize_t n = pvcalls_front_send(fe, s, buf, CHUNK, 0);
-
-			if (n != CHUNK)
-				return fail("front: send: %zd", n);
+			if (send(dst, buf) < 0)
+				return -1;
 			total += CHUNK;
 		}
-	} while (now_ns() < end);
-	sh->t_end = now_ns();
+	} while (pvc_now_ns() < end);
+	sh->t_end = pvc_now_ns();
 	sh->tx_bytes = total;
 	return 0;
 }
 
+struct front_dst {
+	pvcalls_front *fe;
+	int s;
+};
+
+static int front_send_chunk(void *dst, const uint8_t *buf)
+{
+	struct front_dst *d = dst;
+	ssize_t n = pvcalls_front_send(d->fe, d->s, buf, CHUNK, 0);
+
+	return n == CHUNK ? 0 : fail("front: send: %zd", n);
+}
+
+struct fd_dst {
+	int fd;
+	const char *who;
+};
+
+static int fd_write_chunk(void *dst, const uint8_t *buf)
+{
+	struct fd_dst *d = dst;
+
+	return write_all(d->fd, buf, CHUNK) < 0 ? fail("%s: %s", d->who, strerror(errno)) : 0;
+}
+
 int fd_write_for(int fd, const uint8_t *buf, const char *who)
 {
-	uint64_t total = 0;
-	int64_t end;
+	struct fd_dst d = { fd, who };
 
-	sh->t_start = now_ns();
-	end = sh->t_start + (int64_t)(dur_bulk * 1e9);
-	do {
-		for (int k = 0; k < 16; k++) {
-			if (write_all(fd, buf, CHUNK) < 0)
-				return fail("%s: %s", who, strerror(errno));
-			total += CHUNK;
-		}
-	} while (now_ns() < end);
-	sh->t_end = now_ns();
-	sh->tx_bytes = total;
-	return 0;
+	return send_for(fd_write_chunk, &d, buf);
 }
 
 /*
@@ -699,7 +707,7 @@ int side_front_stream(void *arg)
 		goto out;
 	}
 	cpu0 = cpu_self();
-	rc = front_send_for(fe, s, buf);
+	rc = send_for(front_send_chunk, &(struct front_dst){ fe, s }, buf);
 	if (rc < 0)
 		goto out;
 	sh->cpu_a = cpu_self() - cpu0;

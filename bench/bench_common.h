@@ -18,6 +18,9 @@
 #include <pvcalls/frontend.h>
 #include <pvcalls/shm.h>
 
+#include "common/clock.h"
+#include "common/relax.h"
+
 #define CHUNK (64 * 1024)	/* application write/read size, both sides, every case */
 #define MAX_ROUNDS 32
 #define S1_CONNS 1000
@@ -102,27 +105,12 @@ int shared_map(void);
 /* ---------------------------------------------------------------------- */
 /* Small helpers                                                          */
 
-/* Inline: the timed loops read the clock and relax between looks. */
-static inline int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+/* The timed loops read the library's clock (pvc_now_ns(), common/clock.h)
+ * and relax between looks (cpu_relax(), common/relax.h). */
 
 static inline double secs(int64_t ns)
 {
 	return (double)ns / 1e9;
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
 }
 
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
@@ -190,7 +178,7 @@ double lat_median(void);
  *	for (;;) {
  *		int64_t t0 = tl_start(&l);
  *		... @ops operations ...
- *		if (tl_end(&l, t0, now_ns(), ops))
+ *		if (tl_end(&l, t0, pvc_now_ns(), ops))
  *			break;
  *	}
  */
@@ -203,7 +191,7 @@ struct timed_loop {
 
 static inline int64_t tl_start(struct timed_loop *l)
 {
-	int64_t t0 = now_ns();
+	int64_t t0 = pvc_now_ns();
 
 	if (l->i == l->warm)
 		l->end = t0 + (int64_t)(l->dur * 1e9);

@@ -391,6 +391,19 @@ static void json_num(FILE *f, double v)
 		fprintf(f, "%.6g", v);
 }
 
+/* ,"key":value after the first member of an object. */
+static void json_str_at(FILE *f, const char *key, const char *s)
+{
+	fprintf(f, ",\"%s\":", key);
+	json_str(f, s);
+}
+
+static void json_num_at(FILE *f, const char *key, double v)
+{
+	fprintf(f, ",\"%s\":", key);
+	json_num(f, v);
+}
+
 static int write_json(const char *path)
 {
 	FILE *f = fopen(path, "w");
@@ -408,32 +421,20 @@ static int write_json(const char *path)
 				 r->target);
 		fputs("{\"id\":", f);
 		json_str(f, r->id);
-		fputs(",\"what\":", f);
-		json_str(f, r->what);
-		fputs(",\"value\":", f);
-		json_num(f, r->value);
-		fputs(",\"unit\":", f);
-		json_str(f, r->unit);
-		fputs(",\"baseline\":", f);
-		json_str(f, r->baseline);
-		fputs(",\"baseline_value\":", f);
-		json_num(f, r->bvalue);
-		fputs(",\"ratio\":", f);
-		json_num(f, r->ratio);
-		fputs(",\"target\":", f);
-		json_str(f, tg);
+		json_str_at(f, "what", r->what);
+		json_num_at(f, "value", r->value);
+		json_str_at(f, "unit", r->unit);
+		json_str_at(f, "baseline", r->baseline);
+		json_num_at(f, "baseline_value", r->bvalue);
+		json_num_at(f, "ratio", r->ratio);
+		json_str_at(f, "target", tg);
 		fprintf(f, ",\"met\":%s", r->dir == INFO ? "null" : r->met ? "true" : "false");
-		fputs(",\"min\":", f);
-		json_num(f, r->vmin);
-		fputs(",\"max\":", f);
-		json_num(f, r->vmax);
-		fputs(",\"baseline_min\":", f);
-		json_num(f, r->bmin);
-		fputs(",\"baseline_max\":", f);
-		json_num(f, r->bmax);
-		fprintf(f, ",\"rounds\":%d,\"error\":%s,\"note\":", r->n,
-			r->error ? "true" : "false");
-		json_str(f, r->note);
+		json_num_at(f, "min", r->vmin);
+		json_num_at(f, "max", r->vmax);
+		json_num_at(f, "baseline_min", r->bmin);
+		json_num_at(f, "baseline_max", r->bmax);
+		fprintf(f, ",\"rounds\":%d,\"error\":%s", r->n, r->error ? "true" : "false");
+		json_str_at(f, "note", r->note);
 		fputs("}\n", f);
 	}
 	return fclose(f) ? -1 : 0;
@@ -501,7 +502,7 @@ int main(int argc, char **argv)
 	struct utsname un;
 	int sink_cpu = -2;
 	double load[3] = { 0 };
-	int64_t t0 = now_ns();
+	int64_t t0 = pvc_now_ns();
 	int c;
 
 	while ((c = getopt_long(argc, argv, "qj:r:o:O:hBvS:F:K:W", lo, NULL)) != -1) {
@@ -600,7 +601,7 @@ int main(int argc, char **argv)
 	print_table(stdout);
 	getloadavg(load, 3);
 	printf("\n%d cases in %.1f s; load at the end %.2f %.2f %.2f\n", nresults,
-	       secs(now_ns() - t0), load[0], load[1], load[2]);
+	       secs(pvc_now_ns() - t0), load[0], load[1], load[2]);
 	if (cfg.json && write_json(cfg.json) < 0)
 		broken = true;
 	return broken ? 1 : 0;

@@ -41,7 +41,7 @@
 struct rpeer {
 	pvcalls_transport *t;
 	uint32_t gid;
-	char bedir[128], fedir[128];
+	char bedir[PVC_XB_PATH], fedir[PVC_XB_PATH];
 	pvcalls_cmd_back cmd;
 	void *cmd_page;
 	uint32_t cmd_port;
@@ -60,73 +60,51 @@ struct rpeer {
 	bool released;
 };
 
-static int st_put(pvcalls_transport *t, const char *dir, const char *key, const char *v)
+/* The offer (max-page-order 9, wait hints) and InitWait together, as the
+ * backend publishes them (back_xenbus.c). */
+static int rp_publish(pvcalls_transport *t, uint32_t txn, void *arg)
 {
-	char p[256];
+	const struct rpeer *p = arg;
+	struct pvc_xb_offer o = { .max_order = PVCALLS_WIRE_MAX_RING_ORDER, .wait_hint = true };
+	int rc = pvc_xb_write_offer(t, txn, p->bedir, &o);
 
-	snprintf(p, sizeof(p), "%s/%s", dir, key);
-	return pvcalls_transport_store_write(t, PVCALLS_STORE_NO_TXN, p, v);
-}
-
-static int st_uint(pvcalls_transport *t, const char *dir, const char *key, uint32_t *v)
-{
-	char p[256];
-
-	snprintf(p, sizeof(p), "%s/%s", dir, key);
-	return pvcalls_transport_store_read_uint(t, PVCALLS_STORE_NO_TXN, p, v);
-}
-
-/* Our side's XenBus state, from the enum rather than as a literal string. */
-static int st_state(pvcalls_transport *t, const char *dir, enum pvcalls_wire_xenbus_state state)
-{
-	char v[12];
-
-	snprintf(v, sizeof(v), "%u", (unsigned)state);
-	return st_put(t, dir, PVCALLS_WIRE_KEY_STATE, v);
+	return rc < 0 ? rc : pvc_xb_write_state(t, txn, p->bedir, PVCALLS_XENBUS_INITWAIT);
 }
 
 static int rp_negotiate(struct rpeer *p)
 {
-	uint32_t me, state = PVCALLS_XENBUS_UNKNOWN, ref, port, hint = 0;
-	char order[12];
-	int64_t end;
+	struct pvc_xb_ring r;
+	uint32_t me;
 	int rc;
 
 	pvcalls_transport_local_domid(p->t, &me);
 	if (!wait_flag((int *)&sh->guest_domid, 20000))
 		return fail("ring peer: no guest");
 	p->gid = LOAD(&sh->guest_domid);
-	snprintf(p->bedir, sizeof(p->bedir), "/local/domain/%u/backend/pvcalls/%u/0", me, p->gid);
-	snprintf(p->fedir, sizeof(p->fedir), "/local/domain/%u/device/pvcalls/0", p->gid);
-	snprintf(order, sizeof(order), "%u", PVCALLS_WIRE_MAX_RING_ORDER);
-	rc = st_put(p->t, p->bedir, PVCALLS_WIRE_KEY_VERSIONS, PVCALLS_WIRE_VERSIONS);
+	rc = pvc_xb_back_dir(p->bedir, sizeof(p->bedir), me, p->gid, 0);
 	if (!rc)
-		rc = st_put(p->t, p->bedir, PVCALLS_WIRE_KEY_MAX_PAGE_ORDER, order);
+		rc = pvc_xb_front_dir(p->fedir, sizeof(p->fedir), p->gid, 0);
 	if (!rc)
-		rc = st_put(p->t, p->bedir, PVCALLS_WIRE_KEY_FUNCTION_CALLS,
-			    PVCALLS_WIRE_FUNCTION_CALLS);
-	if (!rc)
-		rc = st_put(p->t, p->bedir, PVC_XB_KEY_WAIT_HINT, "1");
-	if (!rc)
-		rc = st_state(p->t, p->bedir, PVCALLS_XENBUS_INITWAIT);
+		rc = pvc_xb_transact(p->t, rp_publish, p);
+	if (rc == -EAGAIN) /* a busy store kept conflicting: write unguarded */
+		rc = rp_publish(p->t, PVCALLS_STORE_NO_TXN, p);
 	if (rc)
 		return fail("ring peer: store: %s", pvcalls_strerror(rc));
-	for (end = now_ns() + 20000000000ll; state != PVCALLS_XENBUS_INITIALISED; sleep_us(200)) {
-		if (now_ns() > end)
-			return fail("ring peer: the frontend never got to Initialised");
-		st_uint(p->t, p->fedir, PVCALLS_WIRE_KEY_STATE, &state);
-	}
-	if (st_uint(p->t, p->fedir, PVCALLS_WIRE_KEY_RING_REF, &ref) < 0 ||
-	    st_uint(p->t, p->fedir, PVCALLS_WIRE_KEY_PORT, &port) < 0)
+	rc = pvc_xb_watch_state(p->t, p->fedir, "bench-ring-peer",
+				PVC_XB_MASK(PVCALLS_XENBUS_INITIALISED), pvc_now_ms() + 20000, NULL);
+	if (rc)
+		return fail("ring peer: the frontend never got to Initialised: %s",
+			    pvcalls_strerror(rc));
+	if (pvc_xb_read_ring(p->t, p->fedir, &r) < 0)
 		return fail("ring peer: ring-ref/port");
-	p->hint = st_uint(p->t, p->fedir, PVC_XB_KEY_WAIT_HINT, &hint) == 0 && hint == 1;
-	rc = pvcalls_transport_map(p->t, p->gid, 1, &ref, true, &p->cmd_page);
+	p->hint = r.wait_hint;
+	rc = pvcalls_transport_map(p->t, p->gid, 1, &r.ring_ref, true, &p->cmd_page);
 	if (!rc)
-		rc = pvcalls_transport_evtchn_bind(p->t, p->gid, port, &p->cmd_port);
+		rc = pvcalls_transport_evtchn_bind(p->t, p->gid, r.port, &p->cmd_port);
 	if (rc)
 		return fail("ring peer: command ring: %s", pvcalls_strerror(rc));
 	pvcalls_cmd_back_init(&p->cmd, p->cmd_page);
-	return st_state(p->t, p->bedir, PVCALLS_XENBUS_CONNECTED) ? -1 : 0;
+	return pvc_xb_set_state(p->t, p->bedir, PVCALLS_XENBUS_CONNECTED) ? -1 : 0;
 }
 
 static void rp_notify_data(struct rpeer *p)
@@ -260,7 +238,7 @@ static int rp_commands(struct rpeer *p)
 static int side_ring_peer(void *arg)
 {
 	struct rpeer p = { .spin_us = *(uint32_t *)arg };
-	int64_t last = now_ns(), end;
+	int64_t last = pvc_now_ns(), end;
 	uint32_t state = PVCALLS_XENBUS_UNKNOWN;
 	int efd, rc = -1;
 
@@ -280,10 +258,10 @@ static int side_ring_peer(void *arg)
 		if (p.active && (moved = rp_drain(&p)) < 0)
 			goto out;
 		if (n || moved) {
-			last = now_ns();
+			last = pvc_now_ns();
 			continue;
 		}
-		if (now_ns() - last < (int64_t)p.spin_us * 1000) {
+		if (pvc_now_ns() - last < (int64_t)p.spin_us * 1000) {
 			cpu_relax(); /* ~30 ns: look again at once */
 			continue;
 		}
@@ -302,16 +280,18 @@ static int side_ring_peer(void *arg)
 		}
 		if (p.active && p.hint)
 			pvc_hint_awake(p.intf, true);
-		last = now_ns();
+		last = pvc_now_ns();
 	}
 	/* Follow the frontend to Closing, as a backend must, then go. */
-	for (end = now_ns() + 10000000000ll; now_ns() < end; sleep_us(500)) {
+	for (end = pvc_now_ns() + 10000000000ll; pvc_now_ns() < end; sleep_us(500)) {
 		rp_commands(&p);
-		if (st_uint(p.t, p.fedir, PVCALLS_WIRE_KEY_STATE, &state) < 0 || state >= PVCALLS_XENBUS_CLOSING ||
+		/* A missing node (the guest is gone) reads as Unknown. */
+		if (pvc_xb_read_state(p.t, p.fedir, &state) < 0 ||
+		    state == PVCALLS_XENBUS_UNKNOWN || state >= PVCALLS_XENBUS_CLOSING ||
 		    LOAD(&sh->stop))
 			break;
 	}
-	st_state(p.t, p.bedir, PVCALLS_XENBUS_CLOSED);
+	pvc_xb_set_state(p.t, p.bedir, PVCALLS_XENBUS_CLOSED);
 	rc = 0;
 out:
 	pvcalls_transport_close(p.t);
@@ -442,7 +422,7 @@ static int side_cmdring_client(void *arg)
 			while (pvcalls_cmd_front_get(&f, &p) <= 0)
 				cpu_relax();
 		}
-		if (tl_end(&l, t0, now_ns(), 64))
+		if (tl_end(&l, t0, pvc_now_ns(), 64))
 			break;
 	}
 	STORE(&sh->stop, 1);

@@ -54,12 +54,12 @@ static double s1_phase(pvcalls_front *fe, const int *socks, int n, const uint8_t
 		       struct pvcalls_pollfd *pf)
 {
 	uint64_t base = LOAD(&sh->rx_bytes), total = 0, polls = 0, timeouts = 0;
-	int64_t t0 = now_ns(), end = t0 + (int64_t)(dur_s1 * 1e9), last;
+	int64_t t0 = pvc_now_ns(), end = t0 + (int64_t)(dur_s1 * 1e9), last;
 	struct pvcalls_front_stats st0, st1;
 	double cpu0 = cpu_self();
 
 	pvcalls_front_get_stats(fe, &st0);
-	while (now_ns() < end) {
+	while (pvc_now_ns() < end) {
 		bool moved = false;
 
 		for (int i = 0; i < n; i++) {
@@ -81,7 +81,7 @@ static double s1_phase(pvcalls_front *fe, const int *socks, int n, const uint8_t
 				timeouts++;
 		}
 	}
-	end = now_ns();
+	end = pvc_now_ns();
 	last = sink_wait(base + total);
 	if (last < 0)
 		return -1;
@@ -90,7 +90,7 @@ static double s1_phase(pvcalls_front *fe, const int *socks, int n, const uint8_t
 		fprintf(stderr, "    %d connection(s): %.2f GB/s, %.2f GB, frontend CPU %.0f%%; %" PRIu64
 			" polls (%" PRIu64 " timed out), %" PRIu64 " sleeps, %" PRIu64 " notifies (%" PRIu64
 			" suppressed)\n", n, window_rate(t0, end), total / 1e9,
-			100 * (cpu_self() - cpu0) / secs(now_ns() - t0), polls, timeouts,
+			100 * (cpu_self() - cpu0) / secs(pvc_now_ns() - t0), polls, timeouts,
 			st1.sleeps - st0.sleeps, st1.notifies_sent - st0.notifies_sent,
 			st1.notifies_suppressed - st0.notifies_suppressed);
 	return window_rate(t0, end);
@@ -236,20 +236,20 @@ static int side_setup_front(void *arg)
 		int c, a;
 
 		c = pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0);
-		ts[0] = now_ns();
+		ts[0] = pvc_now_ns();
 		rc = c < 0 ? c : pvcalls_front_connect(fe, c, (struct sockaddr *)&sa, sizeof(sa));
-		ts[1] = now_ns();
+		ts[1] = pvc_now_ns();
 		a = rc < 0 ? rc : pvcalls_front_accept(fe, l, 0);
-		ts[2] = now_ns();
+		ts[2] = pvc_now_ns();
 		if (a < 0) {
 			rc = a;
 			fail("S2: connect/accept: %s", pvcalls_strerror(rc));
 			goto out;
 		}
 		pvcalls_front_release(fe, a);
-		ts[3] = now_ns();
+		ts[3] = pvc_now_ns();
 		pvcalls_front_release(fe, c);
-		ts[4] = now_ns();
+		ts[4] = pvc_now_ns();
 		if (tl_timed(&tl) && sh->nstep < S2_STEP_MAX) {
 			for (int k = 0; k < 5; k++)
 				sh->step[sh->nstep][k] = (float)((ts[k] - (k ? ts[k - 1] : t0)) / 1e3);
@@ -290,7 +290,7 @@ static int side_setup_tcp(void *arg)
 			return fail("S2 tcp: accept: %s", strerror(errno));
 		close(a);
 		close(c);
-		if (tl_end(&tl, t0, now_ns(), 1))
+		if (tl_end(&tl, t0, pvc_now_ns(), 1))
 			break;
 	}
 	close(lfd);

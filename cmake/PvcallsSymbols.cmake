@@ -13,6 +13,15 @@
 #       and exported, the map has no wildcard in global: and no name that is
 #       not declared, and the library exports nothing else.
 
+# The end of each pvcalls_*_names(): _names, sorted and without
+# duplicates, into the caller's variable @_var. (A macro, so PARENT_SCOPE
+# is the calling function's caller.)
+macro(pvcalls_return_names _var)
+  list(REMOVE_DUPLICATES _names)
+  list(SORT _names)
+  set(${_var} ${_names} PARENT_SCOPE)
+endmacro()
+
 # Names declared with PVCALLS_API at the start of a line (the declaration
 # may go on over the following lines until its '(').
 function(pvcalls_api_names _out)
@@ -34,9 +43,7 @@ function(pvcalls_api_names _out)
       endif()
     endforeach()
   endforeach()
-  list(REMOVE_DUPLICATES _names)
-  list(SORT _names)
-  set(${_out} ${_names} PARENT_SCOPE)
+  pvcalls_return_names(${_out})
 endfunction()
 
 # Names in the global: parts of a version script (every node).
@@ -58,9 +65,7 @@ function(pvcalls_map_names _map _out)
       list(APPEND _names ${_tok})
     endforeach()
   endforeach()
-  list(REMOVE_DUPLICATES _names)
-  list(SORT _names)
-  set(${_out} ${_names} PARENT_SCOPE)
+  pvcalls_return_names(${_out})
 endfunction()
 
 # Dynamic symbols the library defines (version node names excluded).
@@ -79,9 +84,7 @@ function(pvcalls_lib_names _lib _nm _out)
       endif()
     endif()
   endforeach()
-  list(REMOVE_DUPLICATES _names)
-  list(SORT _names)
-  set(${_out} ${_names} PARENT_SCOPE)
+  pvcalls_return_names(${_out})
 endfunction()
 
 # a - b, as a string for messages

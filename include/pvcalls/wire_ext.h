@@ -239,12 +239,8 @@ struct pvcalls_ext_dgram_hdr {
 #define PVCALLS_EXT_HINT_BACK_OFFSET 76u  /**< indexes page: first word of pad2 */
 /**@}*/
 
-/* Compile-time layout checks. */
-#if defined(__cplusplus)
-#define PVCALLS_EXT_ASSERT(c, m) static_assert(c, m)
-#else
-#define PVCALLS_EXT_ASSERT(c, m) _Static_assert(c, m)
-#endif
+/* Compile-time layout checks (C or C++ as wire.h decides). */
+#define PVCALLS_EXT_ASSERT(c, m) PVCALLS_WIRE_ASSERT(c, m)
 #define PVCALLS_EXT_MSZ(m, n) \
 	PVCALLS_EXT_ASSERT(sizeof(((struct pvcalls_ext_request *)0)->u.m) == (n), #m " is " #n " bytes")
 #define PVCALLS_EXT_OFF(t, f, o) \

@@ -31,6 +31,27 @@
 #include <pvcalls/ring.h>
 #include <pvcalls/wire.h>
 
+/* The backend's intrusive doubly-linked lists (a frontend's sockets, the
+ * lingering closes, the hot sockets): @head is the list's first node,
+ * @next/@prev the member names of the links. */
+#define PVC_LIST_PUSH(head, n, next, prev)   \
+	do {                                 \
+		(n)->prev = NULL;            \
+		(n)->next = (head);          \
+		if (head)                    \
+			(head)->prev = (n);  \
+		(head) = (n);                \
+	} while (0)
+#define PVC_LIST_UNLINK(head, n, next, prev)         \
+	do {                                         \
+		if ((n)->prev)                       \
+			(n)->prev->next = (n)->next; \
+		else                                 \
+			(head) = (n)->next;          \
+		if ((n)->next)                       \
+			(n)->next->prev = (n)->prev; \
+	} while (0)
+
 #include "common/clock.h"
 #include "common/idmap.h"
 #include "xenbus/xenbus.h"

@@ -58,10 +58,7 @@ struct back_socket *pvc_back_sock_new(struct back_frontend *f, uint64_t id)
 	s->fd = -1;
 	s->state = BS_NEW;
 	pvc_idmap_insert(&f->ids, &s->idn, id);
-	s->next = f->socks;
-	if (f->socks)
-		f->socks->prev = s;
-	f->socks = s;
+	PVC_LIST_PUSH(f->socks, s, next, prev);
 	f->nsocks++;
 	return s;
 }
@@ -136,12 +133,7 @@ void pvc_back_sock_destroy(struct back_socket *s)
 		a->listener = NULL;
 	s->acc_head = s->acc_tail = NULL;
 	pvc_idmap_remove(&f->ids, &s->idn);
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		f->socks = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
+	PVC_LIST_UNLINK(f->socks, s, next, prev);
 	f->nsocks--;
 	s->dead = true;
 	s->free_next = b->socks_to_free;
@@ -285,12 +277,7 @@ void pvc_back_sock_close_fd(struct back_socket *s)
 
 static void linger_free(pvcalls_back *b, struct back_linger *l)
 {
-	if (l->prev)
-		l->prev->next = l->next;
-	else
-		b->lingers = l->next;
-	if (l->next)
-		l->next->prev = l->prev;
+	PVC_LIST_UNLINK(b->lingers, l, next, prev);
 	epoll_ctl(b->epfd, EPOLL_CTL_DEL, l->fd, NULL);
 	close(l->fd);
 	b->linger_bytes -= l->len;
@@ -394,9 +381,6 @@ void pvc_back_sock_finish(struct back_socket *s)
 	/* The fd is the linger's now. */
 	s->fd = -1;
 	s->in_epoll = false;
-	l->next = b->lingers;
-	if (b->lingers)
-		b->lingers->prev = l;
-	b->lingers = l;
+	PVC_LIST_PUSH(b->lingers, l, next, prev);
 	b->linger_bytes += l->len;
 }

@@ -87,11 +87,7 @@ void pvc_back_hot_add(pvcalls_back *b, struct back_socket *s)
 	if (s->hot || !b->spin_us || b->nhot >= BACK_HOT_MAX)
 		return;
 	s->hot = true;
-	s->hprev = NULL;
-	s->hnext = b->hot_head;
-	if (b->hot_head)
-		b->hot_head->hprev = s;
-	b->hot_head = s;
+	PVC_LIST_PUSH(b->hot_head, s, hnext, hprev);
 	b->nhot++;
 	/* We poll it now: the frontend need not notify (wait_hint.h). */
 	if (s->f->hint)
@@ -102,12 +98,7 @@ void pvc_back_hot_del(pvcalls_back *b, struct back_socket *s)
 {
 	if (!s->hot)
 		return;
-	if (s->hprev)
-		s->hprev->hnext = s->hnext;
-	else
-		b->hot_head = s->hnext;
-	if (s->hnext)
-		s->hnext->hprev = s->hprev;
+	PVC_LIST_UNLINK(b->hot_head, s, hnext, hprev);
 	s->hnext = s->hprev = NULL;
 	s->hot = false;
 	b->nhot--;

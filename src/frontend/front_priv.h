@@ -30,6 +30,8 @@
 #include <pvcalls/proto.h>
 #include <pvcalls/ring.h>
 
+#include "common/relax.h"
+
 #define NSLOTS PVCALLS_WIRE_CMD_RING_SIZE
 #define RELEASE_TIMEOUT_MS 30000 /* how long a command may take to be answered */
 
@@ -131,15 +133,6 @@ struct pvcalls_front {
 #define EV_STORE 2u
 #define EV_KICK 4u
 #define EV_ALL (EV_EVTCHN | EV_STORE | EV_KICK)
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
 
 /* ---- frontend.c ------------------------------------------------------ */
 

@@ -91,6 +91,36 @@ void pvc_fe_sock_put(pvcalls_front *fe, struct fsock *s)
 	}
 }
 
+/*
+ * How every call on a handle starts: takes fe->lock and a user reference
+ * on socket @h. NULL (lock not held) with *@rc = -EINVAL without @fe,
+ * -EBADF for a handle that names no open socket.
+ */
+static struct fsock *sock_enter(pvcalls_front *fe, int h, int *rc)
+{
+	struct fsock *s;
+
+	if (!fe) {
+		*rc = -EINVAL;
+		return NULL;
+	}
+	pthread_mutex_lock(&fe->lock);
+	s = pvc_fe_sock_get(fe, h);
+	if (!s) {
+		pthread_mutex_unlock(&fe->lock);
+		*rc = -EBADF;
+	}
+	return s;
+}
+
+/* And how it ends: drops the reference and the lock; returns @rc. */
+static int sock_leave(pvcalls_front *fe, struct fsock *s, int rc)
+{
+	pvc_fe_sock_put(fe, s);
+	pthread_mutex_unlock(&fe->lock);
+	return rc;
+}
+
 /* Shares the data ring of @s and allocates its event channel. No lock needed. */
 static int ring_alloc(pvcalls_front *fe, struct fsock *s)
 {
@@ -177,14 +207,9 @@ int pvcalls_front_connect(pvcalls_front *fe, int h, const struct sockaddr *addr,
 	struct fsock *s;
 	int rc;
 
-	if (!fe)
-		return -EINVAL;
-	pthread_mutex_lock(&fe->lock);
-	s = pvc_fe_sock_get(fe, h);
-	if (!s) {
-		pthread_mutex_unlock(&fe->lock);
-		return -EBADF;
-	}
+	s = sock_enter(fe, h, &rc);
+	if (!s)
+		return rc;
 	switch (s->state) {
 	case FS_CONNECTED:
 		if (s->connect_done) { /* result of a non-blocking connect */
@@ -246,9 +271,7 @@ int pvcalls_front_connect(pvcalls_front *fe, int h, const struct sockaddr *addr,
 	if (rc == -ETIMEDOUT && !w.done) /* the connect goes on; poll reports when it ends */
 		rc = -EINPROGRESS;
 out:
-	pvc_fe_sock_put(fe, s);
-	pthread_mutex_unlock(&fe->lock);
-	return rc;
+	return sock_leave(fe, s, rc);
 }
 
 int pvcalls_front_bind(pvcalls_front *fe, int h, const struct sockaddr *addr, socklen_t addrlen)
@@ -257,21 +280,14 @@ int pvcalls_front_bind(pvcalls_front *fe, int h, const struct sockaddr *addr, so
 	struct fsock *s;
 	int rc;
 
-	if (!fe)
-		return -EINVAL;
-	pthread_mutex_lock(&fe->lock);
-	s = pvc_fe_sock_get(fe, h);
-	if (!s) {
-		pthread_mutex_unlock(&fe->lock);
-		return -EBADF;
-	}
+	s = sock_enter(fe, h, &rc);
+	if (!s)
+		return rc;
 	if (s->state != FS_NEW)
 		rc = -EINVAL;
 	else if ((rc = pvcalls_req_bind(&req, 0, s->id, addr, addrlen)) == 0)
 		rc = pvc_fe_call(fe, &req, s, NULL, pvc_deadline_ms(RELEASE_TIMEOUT_MS));
-	pvc_fe_sock_put(fe, s);
-	pthread_mutex_unlock(&fe->lock);
-	return rc;
+	return sock_leave(fe, s, rc);
 }
 
 int pvcalls_front_listen(pvcalls_front *fe, int h, int backlog)
@@ -280,23 +296,16 @@ int pvcalls_front_listen(pvcalls_front *fe, int h, int backlog)
 	struct fsock *s;
 	int rc;
 
-	if (!fe)
-		return -EINVAL;
-	pthread_mutex_lock(&fe->lock);
-	s = pvc_fe_sock_get(fe, h);
-	if (!s) {
-		pthread_mutex_unlock(&fe->lock);
-		return -EBADF;
-	}
+	s = sock_enter(fe, h, &rc);
+	if (!s)
+		return rc;
 	if (s->state != FS_BOUND && s->state != FS_LISTENING) {
 		rc = -EINVAL;
 	} else {
 		pvcalls_req_listen(&req, 0, s->id, backlog);
 		rc = pvc_fe_call(fe, &req, s, NULL, pvc_deadline_ms(RELEASE_TIMEOUT_MS));
 	}
-	pvc_fe_sock_put(fe, s);
-	pthread_mutex_unlock(&fe->lock);
-	return rc;
+	return sock_leave(fe, s, rc);
 }
 
 /* Queues one more ACCEPT on listener @l. Lock held on entry and exit. */
@@ -346,14 +355,11 @@ int pvcalls_front_accept(pvcalls_front *fe, int h, int flags)
 	int64_t deadline;
 	int rc;
 
-	if (!fe || (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)))
+	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
 		return -EINVAL;
-	pthread_mutex_lock(&fe->lock);
-	l = pvc_fe_sock_get(fe, h);
-	if (!l) {
-		pthread_mutex_unlock(&fe->lock);
-		return -EBADF;
-	}
+	l = sock_enter(fe, h, &rc);
+	if (!l)
+		return rc;
 	if (l->state != FS_LISTENING) {
 		rc = -EINVAL;
 		goto out;
@@ -409,9 +415,7 @@ int pvcalls_front_accept(pvcalls_front *fe, int h, int flags)
 out_w:
 	l->accept_waiters--;
 out:
-	pvc_fe_sock_put(fe, l);
-	pthread_mutex_unlock(&fe->lock);
-	return rc;
+	return sock_leave(fe, l, rc);
 }
 
 static bool pred_sole_user(pvcalls_front *fe, void *arg)
@@ -434,14 +438,9 @@ int pvcalls_front_release(pvcalls_front *fe, int h)
 	struct fsock *s;
 	int rc = 0;
 
-	if (!fe)
-		return -EINVAL;
-	pthread_mutex_lock(&fe->lock);
-	s = pvc_fe_sock_get(fe, h);
-	if (!s) {
-		pthread_mutex_unlock(&fe->lock);
-		return -EBADF;
-	}
+	s = sock_enter(fe, h, &rc);
+	if (!s)
+		return rc;
 	w.arg = s;
 	s->closing = true;
 	pthread_cond_broadcast(&fe->cond);
@@ -504,14 +503,9 @@ int pvcalls_front_setopt(pvcalls_front *fe, int h, enum pvcalls_front_opt opt, i
 	struct fsock *s;
 	int rc = 0;
 
-	if (!fe)
-		return -EINVAL;
-	pthread_mutex_lock(&fe->lock);
-	s = pvc_fe_sock_get(fe, h);
-	if (!s) {
-		pthread_mutex_unlock(&fe->lock);
-		return -EBADF;
-	}
+	s = sock_enter(fe, h, &rc);
+	if (!s)
+		return rc;
 	switch (opt) {
 	case PVCALLS_OPT_NONBLOCK:
 		s->nonblock = value != 0;
@@ -533,7 +527,5 @@ int pvcalls_front_setopt(pvcalls_front *fe, int h, enum pvcalls_front_opt opt, i
 	default:
 		rc = -ENOPROTOOPT;
 	}
-	pvc_fe_sock_put(fe, s);
-	pthread_mutex_unlock(&fe->lock);
-	return rc;
+	return sock_leave(fe, s, rc);
 }

@@ -12,18 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct num {
-	const char *what;
-	unsigned long long got, want;
-};
+#include "layout_nums.h"
 
 #define REQ struct pvcalls_wire_request
 #define RSP struct pvcalls_wire_response
 #define SRING struct pvcalls_wire_cmd_sring
 #define INTF struct pvcalls_wire_data_intf
-#define OFF(t, f, w) { #t "." #f " offset", offsetof(t, f), (w) }
-#define SZ(t, f, w) { "sizeof " #t "." #f, sizeof(((t *)0)->f), (w) }
-#define NUM(x, w) { #x, (x), (w) }
 
 /* Smallest power of two <= x (x > 0), written independently of ring.h. */
 static unsigned long long rounddown_pow2(unsigned long long x)

@@ -13,19 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct num {
-	const char *what;
-	unsigned long long got, want;
-};
+#include "layout_nums.h"
 
 #define REQ struct pvcalls_ext_request
 #define RSP struct pvcalls_ext_response
 #define SIN6 struct pvcalls_ext_sockaddr_in6
 #define SIN struct pvcalls_ext_sockaddr_in
 #define DGH struct pvcalls_ext_dgram_hdr
-#define OFF(t, f, w) { #t "." #f " offset", offsetof(t, f), (w) }
-#define SZ(t, f, w) { "sizeof " #t "." #f, sizeof(((t *)0)->f), (w) }
-#define NUM(x, w) { #x, (x), (w) }
 
 static struct num nums[] = {
 	/* "Requests and responses" */
