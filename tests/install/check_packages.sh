@@ -12,7 +12,7 @@ lib=$(sed -n 's/^PVCALLS_PACKAGES="\(.*\)"/\1/p' "$ROOT/scripts/lib.sh" | norm)
 readme=$(tr '\n' ' ' <"$ROOT/README.md" | sed -n 's/.*packages they need (`\([^`]*\)`).*/\1/p' | norm)
 ci=$(sed -n '/apt-get install/,/>\/dev\/null/p' "$ROOT/.ci/run" | tr -d '\\' |
 	sed 's/apt-get install//; s/>\/dev\/null//' | tr '\n\t' '  ' | tr ' ' '\n' |
-	grep -v -e '^-' -e '^clang$' | norm)
+	grep -v -e '^-' -e '^clang$' -e '^clang-format$' | norm)
 fail=0
 [ -n "$lib" ] || { echo "no PVCALLS_PACKAGES in scripts/lib.sh"; exit 1; }
 [ "$readme" = "$lib" ] || { echo "README.md: $readme"; echo "lib.sh:    $lib"; fail=1; }
