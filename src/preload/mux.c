@@ -88,6 +88,17 @@ int pv_ready(struct mux_pv *pv, unsigned npv)
 	return ready;
 }
 
+/* The frontend fd fired: handle its events even if no PV socket we look
+ * at is live (they may be for others), or it stays readable. */
+static void front_drain(pvcalls_front *fe)
+{
+	if (!fe)
+		return;
+	LIB_ENTER();
+	pvcalls_front_process(fe);
+	LIB_LEAVE();
+}
+
 static int slice(int64_t deadline)
 {
 	int64_t left;
@@ -143,10 +154,11 @@ int mux_wait(struct pollfd *kfds, nfds_t nk, struct mux_pv *pv, unsigned npv, in
 		if (n > nk && kfds[nk].revents) {
 			fe_fired = true;
 			rc--;
+			front_drain(fe);
 		}
 		if (pvn || rc > 0)
 			return pvn + rc;
-		if (!fe_fired && deadline >= 0 && shim_now_ms() >= deadline)
+		if (deadline >= 0 && shim_now_ms() >= deadline && (!fe_fired || ms == 0))
 			return 0;
 	}
 }
@@ -767,6 +779,8 @@ static int do_epoll_wait(int epfd, struct epoll_event *evs, int max, int64_t tim
 			struct epoll_event *ev = &evs[got + i];
 
 			if (ev->data.u64 == tag_of(p)) {
+				if (!fired)
+					front_drain(shim_fe_now());
 				fired = true;
 				continue;
 			}
@@ -774,7 +788,7 @@ static int do_epoll_wait(int epfd, struct epoll_event *evs, int max, int64_t tim
 		}
 		if (k > 0)
 			return k;
-		if (!fired && deadline >= 0 && shim_now_ms() >= deadline)
+		if (deadline >= 0 && shim_now_ms() >= deadline && (!fired || ms == 0))
 			return 0;
 	}
 }
