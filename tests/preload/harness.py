@@ -26,7 +26,7 @@ SEM_CASES = {"nbconnect", "refused", "denied", "eof-reset", "epoll-lt", "epoll-e
 PROGRAM_TOOLS = {"curl-get": ["curl"], "curl-keepalive": ["curl"], "curl-post": ["curl"],
                  "python-server": ["curl", "python3"], "asyncio": ["python3"],
                  "redis": ["redis-server", "redis-benchmark"], "iperf3": ["iperf3"],
-                 "nodeny": []}
+                 "nodeny": [], "hosts": ["curl"]}
 
 
 def skip(why):
@@ -398,6 +398,23 @@ def case_iperf3():
     print("ok: iperf3 client inside: " + ", ".join(res))
 
 
+def case_hosts():
+    """Names from /etc/hosts: glibc's files module needs no network."""
+    port = http_server()
+    r = run(["curl", "-sS", f"http://localhost:{port}/named"], timeout=30)
+    if r.returncode or r.stdout != b"hello /named\n":
+        fail(f"curl localhost: {r.returncode} {r.stdout!r} {r.stderr!r}")
+    src = os.path.join(d, "gai.py")
+    open(src, "w").write("import socket, sys\n"
+                         "s = socket.create_connection(('localhost', int(sys.argv[1])), timeout=10)\n"
+                         "s.sendall(b'GET /py HTTP/1.0\\r\\n\\r\\n')\n"
+                         "print(s.recv(100).split()[1].decode())\n")
+    r = run([sys.executable, src, str(port)], timeout=30)
+    if r.returncode or r.stdout.strip() != b"200":
+        fail(f"python create_connection(localhost): {r.returncode} {r.stdout!r} {r.stderr!r}")
+    print("ok: localhost from /etc/hosts, through curl and python")
+
+
 def case_nodeny():
     """Fail closed: no backend, socket() fails with ENETDOWN and one line."""
     procs[0].terminate()
@@ -419,6 +436,6 @@ try:
         {"curl-get": case_curl_get, "curl-keepalive": case_curl_keepalive,
          "curl-post": case_curl_post, "python-server": case_python_server,
          "asyncio": case_asyncio, "redis": case_redis, "iperf3": case_iperf3,
-         "nodeny": case_nodeny}[CASE]()
+         "nodeny": case_nodeny, "hosts": case_hosts}[CASE]()
 finally:
     cleanup()
