@@ -442,7 +442,7 @@ SHIM_EXPORT int shutdown(int fd, int how)
 			e->shut_rd = true;
 		if (how != SHUT_RD)
 			e->shut_wr = true;
-		if ((e->shut_rd && e->shut_wr) || e->state == PS_LISTEN) {
+		if ((e->shut_rd && e->shut_wr) || (e->state == PS_LISTEN && how != SHUT_WR)) {
 			pthread_mutex_lock(&g_lock);
 			/* Only the fds' references and ours: nobody uses the handle. */
 			if (e->h >= 0 && __atomic_load_n(&e->refs, __ATOMIC_ACQUIRE) == e->nfd + 1) {
