@@ -336,19 +336,20 @@ static void drop_name(struct pvsock *e, bool last)
 int pvs_install(int fd, struct pvsock *e)
 {
 	struct pvsock *old;
+	bool last = false;
 
 	if (fd < 0 || (unsigned)fd >= g_tabsize)
 		return -EMFILE;
 	pthread_mutex_lock(&g_lock);
 	old = g_tab[fd];
 	if (old)
-		old->nfd--;
+		last = --old->nfd == 0;
 	e->nfd++;
 	pvs_ref(e);
 	__atomic_store_n(&g_tab[fd], e, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&g_lock);
 	if (old)
-		drop_name(old, old->nfd == 0);
+		drop_name(old, last);
 	return 0;
 }
 

@@ -8,6 +8,7 @@
  * SA_RESTART are done here (pv_wait), so a signal interrupts a blocked
  * call as the kernel's would.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
@@ -847,6 +848,26 @@ static ssize_t pv_recv(struct pvsock *e, void *buf, size_t len, int flags)
 	}
 }
 
+static long syscall_sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
+{
+	static int (*real)(int, struct mmsghdr *, unsigned, int);
+
+	if (!real)
+		real = (int (*)(int, struct mmsghdr *, unsigned, int))dlsym(RTLD_NEXT, "sendmmsg");
+	return real ? real(fd, v, n, flags) : ERR(ENOSYS);
+}
+
+static long syscall_recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags,
+			     struct timespec *tmo)
+{
+	static int (*real)(int, struct mmsghdr *, unsigned, int, struct timespec *);
+
+	if (!real)
+		real = (int (*)(int, struct mmsghdr *, unsigned, int, struct timespec *))dlsym(
+			RTLD_NEXT, "recvmmsg");
+	return real ? real(fd, v, n, flags, tmo) : ERR(ENOSYS);
+}
+
 #define RET(x)                                  \
 	({                                      \
 		ssize_t _x = (x);               \
@@ -1043,6 +1064,59 @@ SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 		rc = RET(pv_sendv(e, m->msg_iov, (int)m->msg_iovlen, flags));
 	pvs_put(e);
 	return rc;
+}
+
+SHIM_EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
+{
+	struct pvsock *e = (shim_init(), pvs_get(fd));
+	int done = 0;
+	ssize_t rc = 0;
+
+	if (!e)
+		return (int)syscall_sendmmsg(fd, v, n, flags);
+	note();
+	for (; (unsigned)done < n; done++) {
+		if (v[done].msg_hdr.msg_controllen) {
+			rc = -EOPNOTSUPP;
+			break;
+		}
+		rc = pv_sendv(e, v[done].msg_hdr.msg_iov, (int)v[done].msg_hdr.msg_iovlen,
+			      done ? flags | MSG_DONTWAIT : flags);
+		if (rc < 0)
+			break;
+		v[done].msg_len = (unsigned)rc;
+	}
+	pvs_put(e);
+	if (done == 0 && rc < 0)
+		return (int)RET(rc);
+	return done;
+}
+
+SHIM_EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags, struct timespec *tmo)
+{
+	struct pvsock *e = (shim_init(), pvs_get(fd));
+	int done = 0;
+	ssize_t rc = 0;
+
+	if (!e)
+		return (int)syscall_recvmmsg(fd, v, n, flags, tmo);
+	note();
+	for (; (unsigned)done < n; done++) {
+		rc = pv_recvv(e, v[done].msg_hdr.msg_iov, (int)v[done].msg_hdr.msg_iovlen,
+			      done ? flags | MSG_DONTWAIT : flags & ~MSG_WAITFORONE);
+		if (rc <= 0)
+			break;
+		v[done].msg_len = (unsigned)rc;
+		v[done].msg_hdr.msg_namelen = 0;
+		v[done].msg_hdr.msg_controllen = 0;
+		v[done].msg_hdr.msg_flags = 0;
+		if (flags & MSG_WAITFORONE)
+			flags |= MSG_DONTWAIT;
+	}
+	pvs_put(e);
+	if (done == 0 && rc < 0)
+		return (int)RET(rc);
+	return done;
 }
 
 /* Fortified variants (_FORTIFY_SOURCE): check, then the same. */
