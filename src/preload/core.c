@@ -156,15 +156,23 @@ int64_t shim_now_ms(void)
 
 /*
  * SA_RESTART, as the kernel applies it: we cannot tell which signal
- * interrupted a wait, so restart only if every caught signal's handler
- * has SA_RESTART (only looked at after an EINTR).
+ * interrupted a wait, so restart only if the handler of every signal that
+ * could have (caught, not blocked in this thread, not a fault signal that
+ * only a faulting instruction raises) has SA_RESTART. Only looked at after
+ * an EINTR.
  */
 bool shim_restart_ok(void)
 {
+	sigset_t blocked;
+
+	pthread_sigmask(SIG_BLOCK, NULL, &blocked);
 	for (int sig = 1; sig < NSIG; sig++) {
 		struct sigaction sa;
 
-		if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa) < 0)
+		if (sig == SIGKILL || sig == SIGSTOP || sig == SIGSEGV || sig == SIGBUS ||
+		    sig == SIGFPE || sig == SIGILL || sig == SIGTRAP || sig == SIGSYS)
+			continue;
+		if (sigismember(&blocked, sig) == 1 || sigaction(sig, NULL, &sa) < 0)
 			continue;
 		if (!(sa.sa_flags & SA_SIGINFO) &&
 		    (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN))
