@@ -24,6 +24,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/uio.h>
@@ -174,6 +175,23 @@ static void case_nbconnect(void)
 			}
 		}
 		CHECK(memcmp(b, "abcd", 4) == 0, "sendmmsg echo: %.4s", b);
+	}
+	{ /* sendfile from a file, with and without an offset */
+		char path[] = "/tmp/pvcalls-sem-XXXXXX", b[64];
+		int f = mkstemp(path);
+		off_t off = 4;
+
+		CHECK(f >= 0 && write(f, "0123456789", 10) == 10, "temp file");
+		unlink(path);
+		CHECK(sendfile(s, f, &off, 3) == 3 && off == 7, "sendfile with offset");
+		CHECK(lseek(f, 0, SEEK_CUR) == 10, "file position kept");
+		recv_all(s, b, 3);
+		CHECK(memcmp(b, "456", 3) == 0, "sendfile data");
+		CHECK(lseek(f, 1, SEEK_SET) == 1, "seek");
+		CHECK(sendfile(s, f, NULL, 100) == 9 && lseek(f, 0, SEEK_CUR) == 10, "sendfile to EOF");
+		recv_all(s, b, 9);
+		CHECK(memcmp(b, "123456789", 9) == 0, "sendfile data 2");
+		close(f);
 	}
 	CHECK(close(s) == 0, "close");
 }
