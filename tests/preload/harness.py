@@ -26,7 +26,8 @@ SEM_CASES = {"nbconnect", "refused", "denied", "eof-reset", "epoll-lt", "epoll-e
 PROGRAM_TOOLS = {"curl-get": ["curl"], "curl-keepalive": ["curl"], "curl-post": ["curl"],
                  "python-server": ["curl", "python3"], "asyncio": ["python3"],
                  "redis": ["redis-server", "redis-benchmark"], "iperf3": ["iperf3"],
-                 "nodeny": [], "hosts": ["curl"]}
+                 "nodeny": [], "hosts": ["curl"],
+                 "nginx": ["nginx", "curl"]}
 
 
 def skip(why):
@@ -419,6 +420,57 @@ def case_hosts():
     print("ok: localhost from /etc/hosts, through curl and python")
 
 
+def case_nginx():
+    """nginx inside: accept4, edge-triggered epoll, sendfile64, writev.
+
+    One process (master_process off): forked workers would inherit the
+    listener, which a child cannot use (docs/running-programs.md)."""
+    port = free_port()
+    www = os.path.join(d, "www")
+    os.mkdir(www)
+    data = os.urandom(8 << 20)
+    open(os.path.join(www, "f.bin"), "wb").write(data)
+    nconf = os.path.join(d, "nginx.conf")
+    open(nconf, "w").write(f"""daemon off;
+master_process off;
+error_log {d}/nginx.err info;
+pid {d}/nginx.pid;
+events {{ worker_connections 256; use epoll; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_timeout 5;
+    client_body_temp_path {d}/cb; proxy_temp_path {d}/px; fastcgi_temp_path {d}/fc;
+    uwsgi_temp_path {d}/uw; scgi_temp_path {d}/sc;
+    server {{ listen 127.0.0.1:{port}; root {www}; }}
+}}
+""")
+    p = subprocess.Popen(netns(["nginx", "-c", nconf, "-p", d]), stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    procs.append(p)
+    out = os.path.join(d, "f.out")
+    for _ in range(100):
+        r = subprocess.run(["curl", "-sS", "-o", out, f"http://127.0.0.1:{port}/f.bin"],
+                           capture_output=True, timeout=30)
+        if r.returncode == 0:
+            break
+        if p.poll() is not None:
+            fail(f"nginx exited: {p.stdout.read()!r} {open(d + '/nginx.err').read()[-2000:]}")
+        time.sleep(0.1)
+    else:
+        fail(f"nginx inside never answered: {r.stderr!r}")
+    if open(out, "rb").read() != data:
+        fail("data differs")
+    rs = [subprocess.Popen(["curl", "-sS", "-o", "/dev/null", "-o", "/dev/null", "-w", "%{http_code} ",
+                            f"http://127.0.0.1:{port}/f.bin", f"http://127.0.0.1:{port}/nope"],
+                           stdout=subprocess.PIPE) for _ in range(6)]
+    codes = [x.communicate(timeout=60)[0] for x in rs]
+    if codes != [b"200 404 "] * 6:
+        fail(f"parallel fetches: {codes}")
+    print("ok: nginx inside served 8 MiB (sendfile) and 12 more requests to the host")
+
+
 def case_nodeny():
     """Fail closed: no backend, socket() fails with ENETDOWN and one line."""
     procs[0].terminate()
@@ -440,6 +492,6 @@ try:
         {"curl-get": case_curl_get, "curl-keepalive": case_curl_keepalive,
          "curl-post": case_curl_post, "python-server": case_python_server,
          "asyncio": case_asyncio, "redis": case_redis, "iperf3": case_iperf3,
-         "nodeny": case_nodeny, "hosts": case_hosts}[CASE]()
+         "nodeny": case_nodeny, "hosts": case_hosts, "nginx": case_nginx}[CASE]()
 finally:
     cleanup()
