@@ -555,6 +555,10 @@ static int ep_tag(struct pvep *p)
 	ev.data.u64 = tag_of(p);
 	if (R.epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 && errno != EEXIST)
 		return -errno;
+	/* A set inherited across fork still holds the parent's frontend fd,
+	 * which fires for the parent's events: not ours to look at. */
+	if (p->tagged_fd >= 0)
+		R.epoll_ctl(p->epfd, EPOLL_CTL_DEL, p->tagged_fd, NULL);
 	p->tagged_fd = fd;
 	return 0;
 }
