@@ -26,6 +26,7 @@
 #include <sys/select.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -638,6 +639,17 @@ static void case_dup(void)
 	close(d2);
 	/* A closed number is not ours any more. */
 	CHECK(send(d2, "x", 1, MSG_NOSIGNAL) == -1 && errno == EBADF, "closed fd");
+	/* Closed behind the shim's back (a raw syscall), then handed out
+	 * again by the kernel: the number is a plain file now. */
+	{
+		int r = dial(p_echo), f;
+
+		CHECK(syscall(SYS_close, r) == 0, "raw close");
+		f = open("/dev/zero", O_RDONLY);
+		CHECK(f == r, "the kernel reuses the lowest number (%d, %d)", f, r);
+		CHECK(read(f, b, 4) == 4 && b[0] == 0, "reads the file, not the old socket");
+		close(f);
+	}
 	(void)b;
 	/* Listening + a connection to ourselves through the backend. */
 	{
