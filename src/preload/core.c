@@ -232,7 +232,8 @@ static int fe_open_locked(char *why, size_t whylen)
 	if (rc < 0)
 		return rc;
 	g_t = t;
-	g_fe = fe;
+	/* Pairs with the lock-free acquire load in shim_fe(). */
+	__atomic_store_n(&g_fe, fe, __ATOMIC_RELEASE);
 	return 0;
 }
 
