@@ -27,7 +27,7 @@ PROGRAM_TOOLS = {"curl-get": ["curl"], "curl-keepalive": ["curl"], "curl-post": 
                  "python-server": ["curl", "python3"], "asyncio": ["python3"],
                  "redis": ["redis-server", "redis-benchmark"], "iperf3": ["iperf3"],
                  "nodeny": [], "hosts": ["curl"],
-                 "nginx": ["nginx", "curl"]}
+                 "nginx": ["nginx", "curl"], "run-cli": []}
 
 
 def skip(why):
@@ -471,6 +471,33 @@ http {{
     print("ok: nginx inside served 8 MiB (sendfile) and 12 more requests to the host")
 
 
+def case_run_cli():
+    """pvcalls-run itself: help, version, usage errors, a missing program."""
+    def cli(*a, **kw):
+        return subprocess.run([A.run] + list(a), capture_output=True, timeout=30, **kw)
+
+    r = cli("--help")
+    if r.returncode or b"--isolate" not in r.stdout:
+        fail(f"--help: {r.returncode} {r.stdout!r}")
+    r = cli("--version")
+    if r.returncode or not r.stdout.startswith(b"pvcalls-run "):
+        fail(f"--version: {r.returncode} {r.stdout!r}")
+    if cli().returncode != 2 or cli("--shm", hub, "--xen", "true").returncode != 2:
+        fail("usage errors must exit 2")
+    r = cli("--shm", hub, "--", "/nonexistent/prog")
+    if r.returncode != 127:
+        fail(f"missing program: {r.returncode} {r.stderr!r}")
+    r = cli("--shm", "rel-hub", "--", "sh", "-c", "echo $LD_PRELOAD; echo $PVCALLS_SHM", cwd=d)
+    lines = r.stdout.decode().split()
+    if r.returncode or not lines[0].endswith("libpvcalls-preload.so") or \
+            lines[1] != os.path.join(os.path.realpath(d), "rel-hub"):
+        fail(f"environment: {r.stdout!r}")
+    r = cli("--shm", hub, "--isolate", "--", "sh", "-c", "cat /proc/net/dev | wc -l")
+    if r.returncode or int(r.stdout) != 3:  # two header lines and lo
+        fail(f"--isolate: {r.returncode} {r.stdout!r} {r.stderr!r}")
+    print("ok: pvcalls-run --help, --version, usage errors, 127, environment, --isolate")
+
+
 def case_nodeny():
     """Fail closed: no backend, socket() fails with ENETDOWN and one line."""
     procs[0].terminate()
@@ -492,6 +519,6 @@ try:
         {"curl-get": case_curl_get, "curl-keepalive": case_curl_keepalive,
          "curl-post": case_curl_post, "python-server": case_python_server,
          "asyncio": case_asyncio, "redis": case_redis, "iperf3": case_iperf3,
-         "nodeny": case_nodeny, "hosts": case_hosts, "nginx": case_nginx}[CASE]()
+         "nodeny": case_nodeny, "hosts": case_hosts, "nginx": case_nginx, "run-cli": case_run_cli}[CASE]()
 finally:
     cleanup()

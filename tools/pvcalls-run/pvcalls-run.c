@@ -149,9 +149,17 @@ int main(int argc, char **argv)
 		char abs[PATH_MAX];
 		const char *p = shm ? shm : DEFAULT_HUB;
 
-		/* Absolute, so the program may chdir. */
-		if (p[0] != '/' && p[0] != '@' && realpath(p, abs))
-			p = abs;
+		/* Absolute, so the program may chdir (the hub may not exist yet). */
+		if (p[0] != '/' && p[0] != '@') {
+			char cwd[PATH_MAX];
+
+			if (realpath(p, abs)) {
+				p = abs;
+			} else if (getcwd(cwd, sizeof(cwd)) &&
+				   (size_t)snprintf(abs, sizeof(abs), "%s/%s", cwd, p) < sizeof(abs)) {
+				p = abs;
+			}
+		}
 		setenv("PVCALLS_SHM", p, 1);
 		unsetenv("PVCALLS_XEN");
 	}
