@@ -135,12 +135,20 @@ int mux_wait(struct pollfd *kfds, nfds_t nk, struct mux_pv *pv, unsigned npv, in
 
 	for (;;) {
 		pvcalls_front *fe = shim_fe_now();
-		int pvn = pv_ready(pv, npv), rc, ms;
+		sigset_t all, old;
+		int pvn, rc, ms, err;
 		nfds_t n = nk;
 		bool fe_fired = false;
 
-		if (pvn < 0)
+		/* Signals wait until the kernel wait, as in the kernel: one
+		 * that arrives while we look is delivered by ppoll (EINTR). */
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
+		pvn = pv_ready(pv, npv);
+		if (pvn < 0) {
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
 			return pvn;
+		}
 		ms = pvn ? 0 : slice(deadline);
 		if (fe && npv) {
 			kfds[nk].fd = pvcalls_front_fd(fe);
@@ -148,9 +156,11 @@ int mux_wait(struct pollfd *kfds, nfds_t nk, struct mux_pv *pv, unsigned npv, in
 			kfds[nk].revents = 0;
 			n++;
 		}
-		rc = real_ppoll(kfds, n, ms, sigmask);
+		rc = real_ppoll(kfds, n, ms, sigmask ? sigmask : &old);
+		err = errno;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		if (rc < 0)
-			return pvn && errno == EINTR ? pvn : -errno;
+			return pvn && err == EINTR ? pvn : -err;
 		if (n > nk && kfds[nk].revents) {
 			fe_fired = true;
 			rc--;
@@ -757,25 +767,31 @@ static int do_epoll_wait(int epfd, struct epoll_event *evs, int max, int64_t tim
 		return ERR(EINVAL);
 	shim_note_thread();
 	for (;;) {
-		int got, rc, ms, k;
+		int got, rc, ms, k, err;
 		bool fired = false;
+		sigset_t all, old;
 
+		/* As in mux_wait: signals only in the kernel wait. */
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
 		pthread_mutex_lock(&p->lock);
 		if (p->nm)
 			ep_tag(p); /* a new frontend after fork */
 		/* Leave one slot to the kernel so its fds cannot starve. */
 		got = p->nm ? ep_collect(p, evs, max > 1 ? max - 1 : 1) : 0;
 		pthread_mutex_unlock(&p->lock);
-		if (got < 0)
-			return ERR(-got);
+		if (got < 0 || got == max) {
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+			return got < 0 ? ERR(-got) : got;
+		}
 		ms = got ? 0 : slice(deadline);
-		if (got == max)
-			return got;
-		rc = R.epoll_pwait(epfd, evs + got, max - got, ms, mask);
+		rc = R.epoll_pwait(epfd, evs + got, max - got, ms, mask ? mask : &old);
+		err = errno;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		if (rc < 0) {
-			if (got && errno == EINTR)
+			if (got && err == EINTR)
 				return got;
-			return -1;
+			return ERR(err);
 		}
 		/* Take our tags out. */
 		k = got;
