@@ -19,9 +19,6 @@
 #include <unistd.h>
 
 #include <pvcalls/shm.h>
-#ifdef PVCALLS_HAVE_XEN
-#include <pvcalls/xen.h>
-#endif
 
 #include "shim.h"
 
@@ -204,14 +201,22 @@ static int fe_open_locked(char *why, size_t whylen)
 
 	LIB_ENTER();
 	if (xen && *xen && strcmp(xen, "0")) {
-#ifdef PVCALLS_HAVE_XEN
-		rc = pvcalls_xen_open(NULL, &t);
-		if (rc < 0)
-			snprintf(why, whylen, "Xen transport: %s", pvcalls_strerror(rc));
-#else
-		rc = -ENOTSUP;
-		snprintf(why, whylen, "PVCALLS_XEN set but this build has no Xen support");
-#endif
+		/* Loaded only when asked for: the Xen libraries stay out of
+		 * every other program the shim is preloaded into. */
+		void *lib = dlopen("libpvcalls-xen.so.0", RTLD_NOW | RTLD_LOCAL);
+		int (*xopen)(const void *, pvcalls_transport **) =
+			lib ? (int (*)(const void *, pvcalls_transport **))dlsym(lib, "pvcalls_xen_open")
+			    : NULL;
+
+		if (!xopen) {
+			rc = -ENOTSUP;
+			snprintf(why, whylen, "PVCALLS_XEN set but libpvcalls-xen.so.0 is not usable: %s",
+				 dlerror());
+		} else {
+			rc = xopen(NULL, &t);
+			if (rc < 0)
+				snprintf(why, whylen, "Xen transport: %s", pvcalls_strerror(rc));
+		}
 	} else if (shm && *shm) {
 		rc = pvcalls_shm_connect(shm, NULL, &t);
 		if (rc < 0)
