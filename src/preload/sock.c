@@ -720,7 +720,7 @@ static int data_state(pvcalls_front *fe, struct pvsock *e, bool tx)
 		return err;
 	}
 	if (e->state == PS_CONNECTING)
-		return tx ? EAGAIN : EAGAIN;
+		return EAGAIN; /* the caller waits for the connect if it blocks */
 	if (e->state != PS_CONNECTED && e->state != PS_CLOSED)
 		return tx ? EPIPE : ENOTCONN;
 	return 0;
@@ -745,8 +745,6 @@ static ssize_t pv_send(struct pvsock *e, const void *buf, size_t len, int flags)
 	nb = e->nonblock || (flags & MSG_DONTWAIT);
 	tmo = e->sndtimeo_ms;
 	h = e->h;
-	if (!err && e->state == PS_CONNECTING && !nb)
-		err = 0; /* wait below */
 	pthread_mutex_unlock(&e->lock);
 	if (err == EAGAIN && !nb) {
 		/* A blocking send during a connect waits for it, like Linux. */
