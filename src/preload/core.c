@@ -15,6 +15,8 @@
 #include <sys/mman.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -737,4 +739,38 @@ SHIM_EXPORT int epoll_create(int size)
 SHIM_EXPORT int epoll_create1(int flags)
 {
 	FRESH(R.epoll_create1(flags));
+}
+
+/* More calls that hand out numbers (fortified open, timers, signalfd). */
+SHIM_EXPORT int __open_2(const char *path, int flags)
+{
+	FRESH(R.open(path, flags, 0));
+}
+
+SHIM_EXPORT int __open64_2(const char *path, int flags)
+{
+	FRESH(R.open64 ? R.open64(path, flags, 0) : R.open(path, flags, 0));
+}
+
+SHIM_EXPORT int creat(const char *path, mode_t mode)
+{
+	FRESH(R.open(path, O_CREAT | O_WRONLY | O_TRUNC, mode));
+}
+
+SHIM_EXPORT int timerfd_create(int clock, int flags)
+{
+	static int (*real)(int, int);
+
+	if (!real)
+		real = (int (*)(int, int))sym("timerfd_create");
+	FRESH(real ? real(clock, flags) : ERR(ENOSYS));
+}
+
+SHIM_EXPORT int signalfd(int fd, const sigset_t *mask, int flags)
+{
+	static int (*real)(int, const sigset_t *, int);
+
+	if (!real)
+		real = (int (*)(int, const sigset_t *, int))sym("signalfd");
+	FRESH(real ? real(fd, mask, flags) : ERR(ENOSYS));
 }

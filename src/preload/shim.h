@@ -176,6 +176,8 @@ ssize_t sendfile64(int out, int in, off_t *off, size_t count);
 int epoll_pwait2(int epfd, struct epoll_event *evs, int max, const struct timespec *ts,
 		 const sigset_t *mask);
 int close_range(unsigned first, unsigned last, int flags);
+int __open_2(const char *path, int flags);
+int __open64_2(const char *path, int flags);
 void closefrom(int lowfd);
 
 #define ERR(e) (errno = (e), -1)
