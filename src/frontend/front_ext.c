@@ -61,8 +61,8 @@ static struct fsock *ext_sock(pvcalls_front *fe, int h)
 }
 
 /* One look at every entry. Lock held. */
-static int ext_scan(pvcalls_front *fe, struct pvcalls_ready *r, const struct pvcalls_pollfd *pf,
-		    unsigned nr, int rc)
+static int ext_scan(pvcalls_front *fe, struct pvcalls_ready *r, const short *lrev, unsigned nr,
+		    int rc)
 {
 	int ready = 0;
 
@@ -83,7 +83,7 @@ static int ext_scan(pvcalls_front *fe, struct pvcalls_ready *r, const struct pvc
 		else if (s->state == FS_CONNECTING)
 			re = 0;
 		else if (s->state == FS_LISTENING)
-			re = pf[i].revents & (POLLIN | POLLERR);
+			re = lrev[i] & (POLLIN | POLLERR);
 		else if (s->connect_done) /* a non-blocking connect failed */
 			re = POLLOUT | POLLERR | POLLHUP;
 		else
@@ -97,26 +97,48 @@ static int ext_scan(pvcalls_front *fe, struct pvcalls_ready *r, const struct pvc
 
 int pvcalls_front_ready(pvcalls_front *fe, struct pvcalls_ready *r, unsigned nr)
 {
-	struct pvcalls_pollfd stack[32], *pf = stack;
+	struct pvcalls_pollfd stack[16], *pf = stack;
+	unsigned stack_idx[16], *idx = stack_idx, nl = 0;
+	short stack_lrev[64], *lrev = stack_lrev;
 	int ready = 0, rc;
 
 	if (!fe || (!r && nr))
 		return -EINVAL;
-	if (nr > 32) {
+	if (nr > 16) {
 		pf = calloc(nr, sizeof(*pf));
-		if (!pf)
-			return -ENOMEM;
+		idx = calloc(nr, sizeof(*idx));
 	}
-	for (unsigned i = 0; i < nr; i++) {
-		pf[i].sock = r[i].sock;
-		pf[i].events = (short)(r[i].events & (POLLIN | POLLOUT));
-		pf[i].revents = 0;
+	if (nr > 64)
+		lrev = calloc(nr, sizeof(*lrev));
+	if (!pf || !idx || !lrev) {
+		rc = -ENOMEM;
+		goto out;
 	}
 	rc = pvcalls_front_process(fe);
-	if (rc == 0)
-		rc = pvcalls_front_poll(fe, pf, nr, 0);
+	/* Only listeners need pvcalls_front_poll() (it queues the POLL
+	 * command); everything else is read off the rings below, so a call
+	 * costs a few loads per socket, not a pass through poll's machinery. */
 	pthread_mutex_lock(&fe->lock);
-	ready = ext_scan(fe, r, pf, nr, rc);
+	for (unsigned i = 0; i < nr; i++) {
+		struct fsock *s = ext_sock(fe, r[i].sock);
+
+		lrev[i] = 0;
+		if (s && s->state == FS_LISTENING && (r[i].events & POLLIN)) {
+			pf[nl] = (struct pvcalls_pollfd){ .sock = r[i].sock, .events = POLLIN };
+			idx[nl++] = i;
+		}
+	}
+	pthread_mutex_unlock(&fe->lock);
+	if (rc == 0 && nl) {
+		int prc = pvcalls_front_poll(fe, pf, nl, 0);
+
+		if (prc < 0)
+			rc = prc;
+		for (unsigned k = 0; k < nl; k++)
+			lrev[idx[k]] = pf[k].revents;
+	}
+	pthread_mutex_lock(&fe->lock);
+	ready = ext_scan(fe, r, lrev, nr, rc);
 	if (ready == 0 && fe->hint && !fe->dead) {
 		/* The caller will sleep on pvcalls_front_fd(): raise every
 		 * ring's wait hint (H1) and look once more. The words stay
@@ -128,11 +150,16 @@ int pvcalls_front_ready(pvcalls_front *fe, struct pvcalls_ready *r, unsigned nr)
 			if (s && s->state == FS_CONNECTED && s->r.valid)
 				pvc_hint_sleep(s->r.ring.intf, false);
 		}
-		ready = ext_scan(fe, r, pf, nr, rc);
+		ready = ext_scan(fe, r, lrev, nr, rc);
 	}
 	pthread_mutex_unlock(&fe->lock);
-	if (pf != stack)
+out:
+	if (pf && pf != stack)
 		free(pf);
+	if (idx && idx != stack_idx)
+		free(idx);
+	if (lrev && lrev != stack_lrev)
+		free(lrev);
 	return rc < 0 && rc != -ENOTCONN ? rc : ready;
 }
 

@@ -220,7 +220,12 @@ static int fe_open_locked(char *why, size_t whylen)
 				snprintf(why, whylen, "Xen transport: %s", pvcalls_strerror(rc));
 		}
 	} else if (shm && *shm) {
-		rc = pvcalls_shm_connect(shm, NULL, &t);
+		/* A program may hold thousands of sockets: room for them in the
+		 * guest pool (grown on demand, so the caps cost nothing). */
+		struct pvcalls_shm_opts so = { .max_pages = 1u << 18, .max_grants = 1u << 18,
+					       .max_ports = 1u << 15 };
+
+		rc = pvcalls_shm_connect(shm, &so, &t);
 		if (rc < 0)
 			snprintf(why, whylen, "hub %s: %s", shm, pvcalls_strerror(rc));
 	} else {
@@ -229,7 +234,13 @@ static int fe_open_locked(char *why, size_t whylen)
 				      "(pvcalls-run does)");
 	}
 	if (rc == 0) {
-		rc = pvcalls_front_open(t, NULL, &fe);
+		struct pvcalls_front_opts fo = { 0 };
+		const char *order = getenv("PVCALLS_RING_ORDER");
+
+		/* Smaller rings for programs with very many sockets. */
+		if (order && *order)
+			fo.ring_order = atoi(order) == 0 ? PVCALLS_FRONT_ORDER_0 : (uint32_t)atoi(order);
+		rc = pvcalls_front_open(t, &fo, &fe);
 		if (rc < 0) {
 			snprintf(why, whylen, "backend negotiation: %s", pvcalls_strerror(rc));
 			pvcalls_transport_close(t);
