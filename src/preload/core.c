@@ -71,6 +71,7 @@ static void atfork_child(void)
 	g_gen++;
 	g_said_fail = false;
 	g_threads = t_counted ? 1 : 0;
+	mux_atfork_child();
 }
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -341,6 +342,8 @@ static void pvs_release(struct pvsock *e)
 		LIB_ENTER();
 		pvcalls_front_release(fe, e->h);
 		LIB_LEAVE();
+		if (__atomic_load_n(&g_threads, __ATOMIC_RELAXED) > 1)
+			shim_kick_sleepers();
 	}
 	pthread_mutex_destroy(&e->lock);
 	free(e);

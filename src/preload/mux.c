@@ -13,16 +13,151 @@
  *
  * Lost wakeups: a thread that handles the frontend's events may take an
  * event another thread was about to sleep on. Once more than one thread
- * uses PV sockets, waits are cut into MT_SLICE_MS slices, each followed
- * by a fresh look; a single-threaded program waits exactly.
+ * uses PV sockets, a waiter first registers as a sleeper (with its own
+ * eventfd), then looks, then sleeps on the frontend fd and its eventfd; a
+ * thread that handled events (the frontend fd was readable before it
+ * looked, or it fired, or a command call slept inside libpvcalls) kicks
+ * every other sleeper, which looks again. A single-threaded program needs
+ * none of it. One window stays open: an event that arrives between a
+ * thread's "was the frontend fd readable?" and its handling is taken
+ * without a kick; the waits' MT_SAFETY_MS slices bound that case.
  */
 #include <errno.h>
+#include <sys/eventfd.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "shim.h"
 
-#define MT_SLICE_MS 10
+#define MT_SAFETY_MS 250
+
+/* ---------------------------------------------------------------------- */
+/* Sleepers                                                               */
+/* ---------------------------------------------------------------------- */
+
+struct sleeper {
+	int fd; /* eventfd, this thread's; -1 until needed */
+	struct sleeper *next;
+	bool on;
+};
+
+static pthread_mutex_t g_sl_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sleeper *g_sl;
+static int g_nsl;
+static __thread struct sleeper t_sl __attribute__((tls_model("initial-exec"))) = { .fd = -1 };
+static pthread_key_t g_sl_key;
+static pthread_once_t g_sl_once = PTHREAD_ONCE_INIT;
+
+static void sl_thread_exit(void *arg)
+{
+	struct sleeper *me = arg;
+
+	if (me && me->fd >= 0) {
+		R.close(me->fd);
+		me->fd = -1;
+	}
+}
+
+static void sl_init(void)
+{
+	pthread_key_create(&g_sl_key, sl_thread_exit);
+}
+
+static bool multi(void)
+{
+	return __atomic_load_n(&g_threads, __ATOMIC_RELAXED) > 1;
+}
+
+/* Registers this thread as a sleeper; false if it cannot (no eventfd). */
+static bool sleeper_on(void)
+{
+	if (t_sl.fd < 0) {
+		pthread_once(&g_sl_once, sl_init);
+		t_sl.fd = R.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (t_sl.fd < 0)
+			return false;
+		fd_fresh(t_sl.fd);
+		pthread_setspecific(g_sl_key, &t_sl);
+	}
+	pthread_mutex_lock(&g_sl_lock);
+	t_sl.next = g_sl;
+	g_sl = &t_sl;
+	__atomic_fetch_add(&g_nsl, 1, __ATOMIC_RELAXED);
+	t_sl.on = true;
+	pthread_mutex_unlock(&g_sl_lock);
+	return true;
+}
+
+static void sleeper_drain(void)
+{
+	uint64_t v;
+
+	if (R.read(t_sl.fd, &v, sizeof(v)) < 0)
+		return;
+}
+
+static void sleeper_off(void)
+{
+	pthread_mutex_lock(&g_sl_lock);
+	for (struct sleeper **pp = &g_sl; *pp; pp = &(*pp)->next)
+		if (*pp == &t_sl) {
+			*pp = t_sl.next;
+			__atomic_fetch_sub(&g_nsl, 1, __ATOMIC_RELAXED);
+			break;
+		}
+	t_sl.on = false;
+	pthread_mutex_unlock(&g_sl_lock);
+	sleeper_drain();
+}
+
+/* This thread handled frontend events: every other sleeper looks again. */
+void shim_kick_sleepers(void)
+{
+	uint64_t one = 1;
+
+	if (!__atomic_load_n(&g_nsl, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&g_sl_lock);
+	for (struct sleeper *s = g_sl; s; s = s->next)
+		if (s != &t_sl && R.write(s->fd, &one, sizeof(one)) < 0)
+			continue;
+	pthread_mutex_unlock(&g_sl_lock);
+}
+
+/* After fork: only this thread exists; its eventfd is shared with the
+ * parent's thread, so take a new one. */
+void mux_atfork_child(void)
+{
+	pthread_mutex_init(&g_sl_lock, NULL);
+	g_sl = NULL;
+	g_nsl = 0;
+	t_sl.fd = -1;
+	t_sl.on = false;
+}
+
+static bool front_readable(pvcalls_front *fe)
+{
+	struct pollfd f = { .fd = pvcalls_front_fd(fe), .events = POLLIN };
+
+	return R.poll(&f, 1, 0) == 1;
+}
+
+/*
+ * pvcalls_front_ready() for the shim: with other threads around, kicks
+ * them when it handled events they may have been about to sleep on.
+ */
+int shim_front_ready(pvcalls_front *fe, struct pvcalls_ready *r, unsigned n)
+{
+	bool kick = multi() && front_readable(fe);
+	int rc;
+
+	LIB_ENTER();
+	rc = pvcalls_front_ready(fe, r, n);
+	LIB_LEAVE();
+	if (kick)
+		shim_kick_sleepers();
+	return rc;
+}
 
 /* Readiness of PV entries (revents, seq); returns how many are ready. */
 int pv_ready(struct mux_pv *pv, unsigned npv)
@@ -53,11 +188,8 @@ int pv_ready(struct mux_pv *pv, unsigned npv)
 		if (r[i].sock >= 0)
 			nr++;
 	}
-	if (nr) {
-		LIB_ENTER();
-		pvcalls_front_ready(fe, r, npv);
-		LIB_LEAVE();
-	}
+	if (nr)
+		shim_front_ready(fe, r, npv);
 	for (unsigned i = 0; i < npv; i++) {
 		struct pvsock *e = pv[i].e;
 		short re = r[i].revents;
@@ -97,12 +229,14 @@ static void front_drain(pvcalls_front *fe)
 	LIB_ENTER();
 	pvcalls_front_process(fe);
 	LIB_LEAVE();
+	if (multi())
+		shim_kick_sleepers();
 }
 
 static int slice(int64_t deadline)
 {
 	int64_t left;
-	int cap = __atomic_load_n(&g_threads, __ATOMIC_RELAXED) > 1 ? MT_SLICE_MS : -1;
+	int cap = multi() ? MT_SAFETY_MS : -1;
 
 	if (deadline < 0)
 		return cap;
@@ -132,12 +266,14 @@ int mux_wait(struct pollfd *kfds, nfds_t nk, struct mux_pv *pv, unsigned npv, in
 	     const sigset_t *sigmask)
 {
 	int64_t deadline = timeout_ms < 0 ? -1 : shim_now_ms() + timeout_ms;
+	bool sl = npv && multi() && sleeper_on();
+	int ret;
 
 	for (;;) {
 		pvcalls_front *fe = shim_fe_now();
 		sigset_t all, old;
 		int pvn, rc, ms, err;
-		nfds_t n = nk;
+		nfds_t n = nk, wslot = 0;
 		bool fe_fired = false;
 
 		/* Signals wait until the kernel wait, as in the kernel: one
@@ -147,36 +283,57 @@ int mux_wait(struct pollfd *kfds, nfds_t nk, struct mux_pv *pv, unsigned npv, in
 		pvn = pv_ready(pv, npv);
 		if (pvn < 0) {
 			pthread_sigmask(SIG_SETMASK, &old, NULL);
-			return pvn;
+			ret = pvn;
+			break;
 		}
 		ms = pvn ? 0 : slice(deadline);
 		if (fe && npv) {
-			kfds[nk].fd = pvcalls_front_fd(fe);
-			kfds[nk].events = POLLIN;
-			kfds[nk].revents = 0;
+			kfds[n].fd = pvcalls_front_fd(fe);
+			kfds[n].events = POLLIN;
+			kfds[n].revents = 0;
+			n++;
+		}
+		if (sl) {
+			wslot = n;
+			kfds[n].fd = t_sl.fd;
+			kfds[n].events = POLLIN;
+			kfds[n].revents = 0;
 			n++;
 		}
 		rc = real_ppoll(kfds, n, ms, sigmask ? sigmask : &old);
 		err = errno;
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		if (rc < 0)
-			return pvn && err == EINTR ? pvn : -err;
-		if (n > nk && kfds[nk].revents) {
+		if (rc < 0) {
+			ret = pvn && err == EINTR ? pvn : -err;
+			break;
+		}
+		if (sl && kfds[wslot].revents) {
+			sleeper_drain();
+			rc--;
+		}
+		if (fe && npv && kfds[nk].revents) {
 			fe_fired = true;
 			rc--;
 			front_drain(fe);
 		}
-		if (pvn || rc > 0)
-			return pvn + rc;
-		if (deadline >= 0 && shim_now_ms() >= deadline && (!fe_fired || ms == 0))
-			return 0;
+		if (pvn || rc > 0) {
+			ret = pvn + rc;
+			break;
+		}
+		if (deadline >= 0 && shim_now_ms() >= deadline && (!fe_fired || ms == 0)) {
+			ret = 0;
+			break;
+		}
 	}
+	if (sl)
+		sleeper_off();
+	return ret;
 }
 
 /* Waits for @ev on one socket: 0, -EAGAIN on timeout, -EINTR. */
 int pv_wait(struct pvsock *e, short ev, int timeout_ms)
 {
-	struct pollfd k[1];
+	struct pollfd k[2];
 	struct mux_pv p = { .e = e, .events = ev };
 	int64_t deadline = timeout_ms < 0 ? -1 : shim_now_ms() + timeout_ms;
 
@@ -228,8 +385,8 @@ static int do_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ms, const sigse
 		return R.ppoll(fds, n, tp, mask);
 	}
 	shim_note_thread();
-	if (n + 1 > 64) {
-		k = calloc(n + 1, sizeof(*k));
+	if (n + 2 > 64) {
+		k = calloc(n + 2, sizeof(*k));
 		where = calloc(n, sizeof(*where));
 	}
 	if (n > 32)
@@ -754,11 +911,36 @@ static int ep_collect(struct pvep *p, struct epoll_event *out, int max)
 	return got;
 }
 
+/*
+ * The kernel half of an epoll wait. With other threads around, sleeps in
+ * ppoll on the epoll fd and this thread's sleeper eventfd first, so a kick
+ * wakes it; then takes the events without waiting. Returns as epoll_pwait.
+ */
+static int ep_kernel_wait(int epfd, struct epoll_event *evs, int max, int ms, const sigset_t *mask,
+			  bool sl)
+{
+	struct pollfd pf[2] = { { .fd = epfd, .events = POLLIN }, { .fd = t_sl.fd, .events = POLLIN } };
+	int rc;
+
+	if (!sl)
+		return R.epoll_pwait(epfd, evs, max, ms, mask);
+	rc = real_ppoll(pf, 2, ms, mask);
+	if (rc <= 0)
+		return rc;
+	if (pf[1].revents)
+		sleeper_drain();
+	if (!pf[0].revents)
+		return 0;
+	return R.epoll_pwait(epfd, evs, max, 0, NULL);
+}
+
 static int do_epoll_wait(int epfd, struct epoll_event *evs, int max, int64_t timeout_ms,
 			 const sigset_t *mask)
 {
 	int64_t deadline = timeout_ms < 0 ? -1 : shim_now_ms() + timeout_ms;
 	struct pvep *p = ep_find(epfd, false);
+	bool sl;
+	int ret;
 
 	if (!p)
 		return R.epoll_pwait(epfd, evs, max, timeout_ms > INT32_MAX ? INT32_MAX : (int)timeout_ms,
@@ -766,6 +948,7 @@ static int do_epoll_wait(int epfd, struct epoll_event *evs, int max, int64_t tim
 	if (max <= 0)
 		return ERR(EINVAL);
 	shim_note_thread();
+	sl = multi() && sleeper_on();
 	for (;;) {
 		int got, rc, ms, k, err;
 		bool fired = false;
@@ -782,16 +965,16 @@ static int do_epoll_wait(int epfd, struct epoll_event *evs, int max, int64_t tim
 		pthread_mutex_unlock(&p->lock);
 		if (got < 0 || got == max) {
 			pthread_sigmask(SIG_SETMASK, &old, NULL);
-			return got < 0 ? ERR(-got) : got;
+			ret = got < 0 ? ERR(-got) : got;
+			break;
 		}
 		ms = got ? 0 : slice(deadline);
-		rc = R.epoll_pwait(epfd, evs + got, max - got, ms, mask ? mask : &old);
+		rc = ep_kernel_wait(epfd, evs + got, max - got, ms, mask ? mask : &old, sl);
 		err = errno;
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		if (rc < 0) {
-			if (got && err == EINTR)
-				return got;
-			return ERR(err);
+			ret = got && err == EINTR ? got : ERR(err);
+			break;
 		}
 		/* Take our tags out. */
 		k = got;
@@ -806,11 +989,18 @@ static int do_epoll_wait(int epfd, struct epoll_event *evs, int max, int64_t tim
 			}
 			evs[k++] = *ev;
 		}
-		if (k > 0)
-			return k;
-		if (deadline >= 0 && shim_now_ms() >= deadline && (!fired || ms == 0))
-			return 0;
+		if (k > 0) {
+			ret = k;
+			break;
+		}
+		if (deadline >= 0 && shim_now_ms() >= deadline && (!fired || ms == 0)) {
+			ret = 0;
+			break;
+		}
 	}
+	if (sl)
+		sleeper_off();
+	return ret;
 }
 
 SHIM_EXPORT int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout)

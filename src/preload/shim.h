@@ -153,13 +153,16 @@ struct mux_pv {
 	short events, revents;
 	uint32_t seq;
 };
-/* kfds has room for nk + 1 entries. Returns ready count or -errno. */
+/* kfds has room for nk + 2 entries. Returns ready count or -errno. */
 int mux_wait(struct pollfd *kfds, nfds_t nk, struct mux_pv *pv, unsigned npv, int64_t timeout_ms,
 	     const sigset_t *sigmask);
 int pv_ready(struct mux_pv *pv, unsigned npv);
 /* Waits for @ev on one socket: 0, -EAGAIN (timeout), -EINTR (no restart). */
 int pv_wait(struct pvsock *e, short ev, int timeout_ms);
 void ep_forget_sock(struct pvsock *e);
+int shim_front_ready(pvcalls_front *fe, struct pvcalls_ready *r, unsigned n);
+void shim_kick_sleepers(void);
+void mux_atfork_child(void);
 void ep_forget_fd(int epfd);
 bool ep_is(int epfd);
 

@@ -31,6 +31,18 @@
 		_r;                  \
 	})
 
+/*
+ * Command calls: they may sleep inside libpvcalls and handle events other
+ * threads were waiting for; those threads look again (mux.c, sleepers).
+ */
+#define FEC(expr)                                                       \
+	({                                                              \
+		__typeof__(expr) _c = FE(expr);                         \
+		if (__atomic_load_n(&g_threads, __ATOMIC_RELAXED) > 1) \
+			shim_kick_sleepers();                           \
+		_c;                                                     \
+	})
+
 static int placeholder(int type_flags)
 {
 	return R.socket(AF_UNIX, SOCK_STREAM | (type_flags & (SOCK_CLOEXEC | SOCK_NONBLOCK)), 0);
@@ -45,7 +57,7 @@ static int adopt(pvcalls_front *fe, int h, int flags, enum pvstate st)
 	if (fd < 0) {
 		int err = errno;
 
-		FE(pvcalls_front_release(fe, h));
+		FEC(pvcalls_front_release(fe, h));
 		return ERR(err);
 	}
 	fd_fresh(fd);
@@ -54,7 +66,7 @@ static int adopt(pvcalls_front *fe, int h, int flags, enum pvstate st)
 		R.close(fd);
 		if (e)
 			free(e);
-		FE(pvcalls_front_release(fe, h));
+		FEC(pvcalls_front_release(fe, h));
 		return ERR(e ? EMFILE : ENOMEM);
 	}
 	e->state = st;
@@ -81,7 +93,7 @@ SHIM_EXPORT int socket(int domain, int type, int protocol)
 	fe = shim_fe(&err);
 	if (!fe)
 		return ERR(err);
-	h = FE(pvcalls_front_socket(fe, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0));
+	h = FEC(pvcalls_front_socket(fe, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0));
 	if (h < 0)
 		return ERR(h == -ENOTCONN ? ENETDOWN : -h);
 	return adopt(fe, h, type, PS_NEW);
@@ -135,7 +147,7 @@ static void settle_connect(pvcalls_front *fe, struct pvsock *e)
 
 	if (e->state != PS_CONNECTING)
 		return;
-	rc = FE(pvcalls_front_connect(fe, e->h, (struct sockaddr *)&e->peer, sizeof(e->peer)));
+	rc = FEC(pvcalls_front_connect(fe, e->h, (struct sockaddr *)&e->peer, sizeof(e->peer)));
 	if (rc == -EALREADY || rc == -EINPROGRESS)
 		return;
 	if (rc == 0 || rc == -EISCONN) {
@@ -154,7 +166,7 @@ static void poll_connect(pvcalls_front *fe, struct pvsock *e)
 
 	if (e->state != PS_CONNECTING)
 		return;
-	if (FE(pvcalls_front_ready(fe, &r, 1)) > 0)
+	if (shim_front_ready(fe, &r, 1) > 0)
 		settle_connect(fe, e);
 }
 
@@ -198,7 +210,7 @@ static int do_connect(struct pvsock *e, const struct sockaddr *addr, socklen_t l
 		}
 		e->peer = sin;
 		e->has_peer = true;
-		rc = FE(pvcalls_front_connect(fe, e->h, (struct sockaddr *)&sin, sizeof(sin)));
+		rc = FEC(pvcalls_front_connect(fe, e->h, (struct sockaddr *)&sin, sizeof(sin)));
 		if (rc == 0) {
 			e->state = PS_CONNECTED;
 			pthread_mutex_unlock(&e->lock);
@@ -280,7 +292,7 @@ SHIM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 		if (rc == 0 && e->state != PS_NEW)
 			rc = -EINVAL;
 		if (rc == 0)
-			rc = FE(pvcalls_front_bind(fe, e->h, (struct sockaddr *)&sin, sizeof(sin)));
+			rc = FEC(pvcalls_front_bind(fe, e->h, (struct sockaddr *)&sin, sizeof(sin)));
 		if (rc == 0) {
 			e->state = PS_BOUND;
 			e->local = sin;
@@ -307,7 +319,7 @@ SHIM_EXPORT int listen(int fd, int backlog)
 			/* Linux binds an unbound socket to an ephemeral port. */
 			struct sockaddr_in sin = { .sin_family = AF_INET };
 
-			rc = FE(pvcalls_front_bind(fe, e->h, (struct sockaddr *)&sin, sizeof(sin)));
+			rc = FEC(pvcalls_front_bind(fe, e->h, (struct sockaddr *)&sin, sizeof(sin)));
 			if (rc == 0) {
 				e->state = PS_BOUND;
 				e->local = sin;
@@ -315,7 +327,7 @@ SHIM_EXPORT int listen(int fd, int backlog)
 			}
 		}
 		if (e->state == PS_BOUND || e->state == PS_LISTEN)
-			rc = FE(pvcalls_front_listen(fe, e->h, backlog < 0 ? 0 : backlog));
+			rc = FEC(pvcalls_front_listen(fe, e->h, backlog < 0 ? 0 : backlog));
 		else
 			rc = -EINVAL;
 		if (rc == 0)
@@ -348,7 +360,7 @@ static int do_accept(struct pvsock *e, struct sockaddr *addr, socklen_t *alen, i
 		nb = e->nonblock;
 		tmo = e->rcvtimeo_ms;
 		pthread_mutex_unlock(&e->lock);
-		h = FE(pvcalls_front_accept(fe, e->h, SOCK_NONBLOCK));
+		h = FEC(pvcalls_front_accept(fe, e->h, SOCK_NONBLOCK));
 		if (h >= 0)
 			break;
 		if (h != -EAGAIN)
@@ -458,7 +470,7 @@ SHIM_EXPORT int shutdown(int fd, int how)
 	}
 	pthread_mutex_unlock(&e->lock);
 	if (h >= 0)
-		FE(pvcalls_front_release(fe, h));
+		FEC(pvcalls_front_release(fe, h));
 	pvs_put(e);
 	return rc;
 }
