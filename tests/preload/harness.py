@@ -27,7 +27,8 @@ PROGRAM_TOOLS = {"curl-get": ["curl"], "curl-keepalive": ["curl"], "curl-post": 
                  "python-server": ["curl", "python3"], "asyncio": ["python3"],
                  "redis": ["redis-server", "redis-benchmark"], "iperf3": ["iperf3"],
                  "nodeny": [], "hosts": ["curl"],
-                 "nginx": ["nginx", "curl"], "run-cli": [], "many": ["python3"]}
+                 "nginx": ["nginx", "curl"], "run-cli": [], "many": ["python3"],
+                 "idle-threads": ["python3"]}
 
 
 def skip(why):
@@ -401,6 +402,44 @@ def case_many():
     print(out.strip())
 
 
+IDLE = r'''
+import socket, threading, time, resource, sys
+socks = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(8)]
+got = []
+def rd(s):
+    got.append(s.recv(10))
+ts = [threading.Thread(target=rd, args=(s,), daemon=True) for s in socks]
+for t in ts:
+    t.start()
+time.sleep(0.3)
+r0 = resource.getrusage(resource.RUSAGE_SELF)
+time.sleep(3)
+r1 = resource.getrusage(resource.RUSAGE_SELF)
+cpu = r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime
+t0 = time.time()
+for s in socks:
+    s.sendall(b"ping")
+for t in ts:
+    t.join(10)
+print("idle cpu %.3f s in 3 s, %d voluntary switches; woke %d/8 in %.3f s"
+      % (cpu, r1.ru_nvcsw - r0.ru_nvcsw, len(got), time.time() - t0))
+sys.exit(0 if cpu < 0.3 and len(got) == 8 else 1)
+'''
+
+
+def case_idle_threads():
+    """Eight threads blocked in recv on idle PV sockets cost (almost) no
+    CPU, and each wakes when its data comes."""
+    echo = serve(Echo)
+    src = os.path.join(d, "idle.py")
+    open(src, "w").write(IDLE)
+    r = run([sys.executable, src, str(echo)], timeout=60)
+    out = r.stdout.decode() + r.stderr.decode()
+    if r.returncode:
+        fail(f"idle threads: {r.returncode}\n{out[-3000:]}")
+    print("ok: " + out.strip())
+
+
 def case_redis():
     port = free_port()
     p = subprocess.Popen(netns(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
@@ -558,6 +597,7 @@ try:
         {"curl-get": case_curl_get, "curl-keepalive": case_curl_keepalive,
          "curl-post": case_curl_post, "python-server": case_python_server,
          "asyncio": case_asyncio, "redis": case_redis, "iperf3": case_iperf3,
-         "nodeny": case_nodeny, "hosts": case_hosts, "nginx": case_nginx, "run-cli": case_run_cli, "many": case_many}[CASE]()
+         "nodeny": case_nodeny, "hosts": case_hosts, "nginx": case_nginx, "run-cli": case_run_cli, "many": case_many,
+         "idle-threads": case_idle_threads}[CASE]()
 finally:
     cleanup()
