@@ -235,6 +235,59 @@ struct pvcalls_front_stats {
 
 PVCALLS_API void pvcalls_front_get_stats(pvcalls_front *fe, struct pvcalls_front_stats *st);
 
+/* ---------------------------------------------------------------------- */
+/* Extensions for event loops and socket emulation (src/frontend/front_ext.c) */
+/* ---------------------------------------------------------------------- */
+
+/** One entry for pvcalls_front_ready(). */
+struct pvcalls_ready {
+	int sock;      /**< a socket, or negative to ignore the entry */
+	short events;  /**< POLLIN, POLLOUT, POLLRDHUP (others are ignored) */
+	short revents; /**< out: see pvcalls_front_ready() */
+	uint32_t seq;  /**< out: connected sockets: changes whenever data arrived
+			    or ring space was freed since the last call; else 0 */
+};
+
+/**
+ * Readiness of many sockets, the way a Linux TCP socket would report it,
+ * without ever blocking: first handles pending events (as
+ * pvcalls_front_process()), then looks at every socket once.
+ *
+ * revents (filtered by @c events, plus POLLERR, POLLHUP, POLLNVAL always):
+ *  - connected: POLLIN when data is queued or the stream ended; POLLRDHUP
+ *    (and POLLIN) once the peer ended its stream; POLLERR|POLLHUP (and
+ *    POLLIN) when the connection was reset or failed; POLLOUT when the
+ *    out-ring has room (or the send side failed, so a send reports it);
+ *    POLLOUT also once a non-blocking connect succeeded.
+ *  - connecting: nothing until the CONNECT is answered.
+ *  - a failed non-blocking connect (until connect() returns the error):
+ *    POLLOUT|POLLERR|POLLHUP.
+ *  - new or bound: POLLOUT|POLLHUP (as Linux reports a socket that is not
+ *    connected).
+ *  - listening: POLLIN when an accept would not block. Asking for POLLIN
+ *    on a listener may queue a POLL command at the backend (as
+ *    pvcalls_front_poll() does).
+ *  - unknown or released socket: POLLNVAL.
+ *
+ * After a call that found nothing, any later change of the sockets in the
+ * set (data, room, a response, the backend going away) makes
+ * pvcalls_front_fd() readable: wait on it (with your other fds), then call
+ * this again. @c seq lets an edge-triggered emulation report every new
+ * arrival, as Linux does, not only a not-ready-to-ready transition.
+ *
+ * @return the number of entries with non-zero revents; -EINVAL; -ENOMEM.
+ *         Once the backend is gone every valid entry reports
+ *         POLLERR|POLLHUP and the call returns their number.
+ */
+PVCALLS_API int pvcalls_front_ready(pvcalls_front *fe, struct pvcalls_ready *r, unsigned nr);
+
+/**
+ * Bytes that a recv on @p s would return now without blocking (FIONREAD).
+ * @return >= 0; -EBADF not a socket; -EINVAL a listener; 0 when not
+ *         connected (as Linux).
+ */
+PVCALLS_API int pvcalls_front_nread(pvcalls_front *fe, int s);
+
 #ifdef __cplusplus
 }
 #endif
