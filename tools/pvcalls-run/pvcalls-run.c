@@ -43,13 +43,14 @@ static bool is_file(const char *p)
 	return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* The shim: $PVCALLS_PRELOAD_LIB, then ../LIBDIR next to our binary
- * (installed), then the build tree. */
+/* The shim: $PVCALLS_PRELOAD_LIB, then ../LIBDIR/pvcalls next to our
+ * binary (installed: a private directory, since no program links it), then
+ * the build tree. */
 static int find_lib(char *out, size_t len)
 {
 	char self[PATH_MAX], *slash;
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	const char *cand[] = { "/../" PVCALLS_RUN_LIBDIR "/" LIBNAME, "/../lib/" LIBNAME,
+	const char *cand[] = { "/../" PVCALLS_RUN_LIBDIR "/pvcalls/" LIBNAME, "/../lib/pvcalls/" LIBNAME,
 			       "/../../src/preload/" LIBNAME, "/" LIBNAME };
 
 	if (n < 0)
