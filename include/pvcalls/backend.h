@@ -26,7 +26,11 @@
  *  - Duplicate socket ids are refused with -EEXIST (Linux takes the first).
  *  - max-page-order is 9 by default (Linux: 4).
  *  - A ring_order above max-page-order gets -EINVAL; a grant ref or event
- *    channel the transport refuses gets -EFAULT (Linux: -EFAULT for both).
+ *    channel the transport refuses gets -EFAULT (Linux: -EFAULT for both),
+ *    but a shortage the transport reports is passed on: -ENOBUFS (its
+ *    mapping budget for the frontend, e.g. the shm hub's
+ *    max_maps_per_guest) and -ENOMEM, so a frontend can tell a bad ref
+ *    from a retry that may succeed.
  *  - CONNECT and BIND also accept an id that never saw SOCKET (as Linux,
  *    which keeps no state for SOCKET) and forget it again if they fail.
  *

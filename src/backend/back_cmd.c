@@ -18,7 +18,9 @@
  * Choices where the protocol leaves one (docs/protocol-notes.md, "Commands"), or where we differ from Linux on
  * purpose (see also backend.h):
  *  - a bad ring_order answers -EINVAL (Linux: -EFAULT, as for any mapping
- *    failure); a ref or port the transport refuses answers -EFAULT;
+ *    failure); a ref or port the transport refuses answers -EFAULT, but
+ *    the transport's shortage (-ENOBUFS: its mapping budget for this
+ *    frontend; -ENOMEM) is answered as such, since a retry may succeed;
  *  - limits: -EMFILE for sockets and listeners, -ENOBUFS for pending
  *    ACCEPTs and mapped pages;
  *  - a CONNECT or ACCEPT pending on a socket being released is answered

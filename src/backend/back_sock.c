@@ -163,10 +163,17 @@ void pvc_back_sock_activate(struct back_socket *s)
  * Maps the indexes page @ref, the 2^ring_order data pages it lists, and
  * binds the frontend's port @evtchn. ring_order and the refs are read out
  * of the shared page exactly once, into locals, before they are used.
- * Returns 0, -ENOBUFS (page limit), -EINVAL (ring_order above our
- * max-page-order) or -EFAULT (a ref or port the transport refused, as
- * Linux answers).
+ * Returns 0, -ENOBUFS (our page limit, or the transport's mapping budget
+ * for this frontend, e.g. shm's max_maps_per_guest), -ENOMEM (the host's
+ * shortage), -EINVAL (ring_order above our max-page-order) or -EFAULT (a
+ * ref or port the transport refused, as Linux answers). A shortage is not
+ * the guest's bad ref: the same request may succeed later.
  */
+static int map_err(int rc)
+{
+	return rc == -ENOBUFS || rc == -ENOMEM ? rc : -EFAULT;
+}
+
 int pvc_back_ring_map(struct back_frontend *f, struct back_socket *s, uint32_t ref, uint32_t evtchn)
 {
 	pvcalls_back *b = f->b;
@@ -181,7 +188,7 @@ int pvc_back_ring_map(struct back_frontend *f, struct back_socket *s, uint32_t r
 	if (rc < 0) {
 		pvc_debug("back.map", "frontend %u: indexes page ref %u: %s", f->feid, ref,
 			  pvcalls_strerror(rc));
-		return -EFAULT;
+		return map_err(rc);
 	}
 	order = pvc_read_once(&((struct pvcalls_wire_data_intf *)intf)->ring_order);
 	if (pvcalls_proto_check_ring_order(order, f->lim.max_ring_order) < 0) {
@@ -202,14 +209,14 @@ int pvc_back_ring_map(struct back_frontend *f, struct back_socket *s, uint32_t r
 	if (rc < 0) {
 		pvc_debug("back.map", "frontend %u: %u data pages: %s", f->feid, npages,
 			  pvcalls_strerror(rc));
-		rc = -EFAULT;
+		rc = map_err(rc);
 		goto unmap_intf;
 	}
 	rc = pvcalls_transport_evtchn_bind(b->t, f->feid, evtchn, &port);
 	if (rc < 0) {
 		pvc_debug("back.map", "frontend %u: port %u: %s", f->feid, evtchn,
 			  pvcalls_strerror(rc));
-		rc = -EFAULT;
+		rc = rc == -ENOMEM ? rc : -EFAULT;
 		goto unmap_data;
 	}
 	r->intf = intf;

@@ -516,6 +516,41 @@ START_TEST(test_connect_refused_and_bad_rings)
 }
 END_TEST
 
+/*
+ * The transport's own shortage is not a bad ref: a hub whose mapping budget
+ * for this guest is spent answers -ENOBUFS (issue 13), and the same ring
+ * maps once the budget is back; a ref nobody granted stays -EFAULT.
+ */
+START_TEST(test_map_budget_enobufs)
+{
+	/* Command page 1 region, indexes page 1; 4 scattered data pages 4. */
+	struct pvcalls_shm_opts ho = { .max_maps_per_guest = 4 };
+	struct pvcalls_wire_request req;
+	struct rawfe fe;
+	struct rawring rr;
+	struct sockaddr_in a = loopback(free_port());
+	struct pvcalls_wire_data_intf *intf;
+	uint32_t t;
+
+	fe_setup_hub(&fe, NULL, &ho);
+	fe_connect(&fe, false, true);
+	ring_share(&fe, &rr, 2);
+	intf = rr.intf_page;
+	/* Reversed refs: one region per page. */
+	t = intf->ref[0], intf->ref[0] = intf->ref[3], intf->ref[3] = t;
+	t = intf->ref[1], intf->ref[1] = intf->ref[2], intf->ref[2] = t;
+	ck_assert_int_eq(pvcalls_req_connect(&req, 0, 1, (struct sockaddr *)&a, sizeof(a),
+					     rr.intf_ref, rr.port), 0);
+	ck_assert_int_eq(call(&fe, &req), -105); /* ENOBUFS, not EFAULT */
+	ck_assert_int_eq(pvcalls_req_connect(&req, 0, 2, (struct sockaddr *)&a, sizeof(a),
+					     4000, rr.port), 0);
+	ck_assert_int_eq(call(&fe, &req), -14); /* EFAULT: a bad ref */
+	ck_assert_uint_eq(stats(&fe).active_sockets, 0);
+	ring_unshare(&fe, &rr);
+	fe_teardown(&fe);
+}
+END_TEST
+
 START_TEST(test_passive)
 {
 	struct pvcalls_wire_request req, poll_req, acc;
@@ -707,6 +742,7 @@ static Suite *backend_suite(void)
 	tcase_add_test(data, test_active_relay_hint);
 	tcase_add_test(data, test_many_ports_pending);
 	tcase_add_test(data, test_connect_refused_and_bad_rings);
+	tcase_add_test(data, test_map_budget_enobufs);
 	tcase_add_test(data, test_passive);
 	tcase_add_test(data, test_release_flushes);
 	tcase_add_test(data, test_data_ring_violation);

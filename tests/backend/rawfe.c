@@ -74,8 +74,14 @@ void pump(pvcalls_back *b, int ms)
 
 void fe_setup(struct rawfe *fe, const struct pvcalls_back_opts *opts)
 {
+	fe_setup_hub(fe, opts, NULL);
+}
+
+void fe_setup_hub(struct rawfe *fe, const struct pvcalls_back_opts *opts,
+		  const struct pvcalls_shm_opts *hub)
+{
 	memset(fe, 0, sizeof(*fe));
-	ck_assert_int_eq(pvcalls_shm_pair(NULL, NULL, &fe->hub, &fe->t), 0);
+	ck_assert_int_eq(pvcalls_shm_pair(hub, NULL, &fe->hub, &fe->t), 0);
 	ck_assert_int_eq(pvcalls_back_new(fe->hub, opts, &fe->b), 0);
 	ck_assert_int_eq(pvcalls_transport_local_domid(fe->t, &fe->domid), 0);
 	ck_assert_int_eq(pvc_xb_front_dir(fe->dev, sizeof(fe->dev), fe->domid, 0), 0);

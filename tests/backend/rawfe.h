@@ -46,6 +46,9 @@ bool pump_state(struct rawfe *fe, unsigned state);
 void pump(pvcalls_back *b, int ms);
 /* A pair and a backend (@opts may be NULL); fe_connect negotiates. */
 void fe_setup(struct rawfe *fe, const struct pvcalls_back_opts *opts);
+/* As fe_setup, with the hub's shm options (@hub may be NULL). */
+void fe_setup_hub(struct rawfe *fe, const struct pvcalls_back_opts *opts,
+		  const struct pvcalls_shm_opts *hub);
 void fe_connect(struct rawfe *fe, bool hint, bool initwait);
 void fe_teardown(struct rawfe *fe);
 void send_req(struct rawfe *fe, struct pvcalls_wire_request *req);
