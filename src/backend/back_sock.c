@@ -159,6 +159,12 @@ void pvc_back_sock_activate(struct back_socket *s)
 /* ---------------------------------------------------------------------- */
 /* The data ring's mapping                                                */
 
+/* A transport's map error as the frontend sees it (pvc_back_ring_map). */
+static int map_err(int rc)
+{
+	return rc == -ENOBUFS || rc == -ENOMEM ? rc : -EFAULT;
+}
+
 /*
  * Maps the indexes page @ref, the 2^ring_order data pages it lists, and
  * binds the frontend's port @evtchn. ring_order and the refs are read out
@@ -169,10 +175,6 @@ void pvc_back_sock_activate(struct back_socket *s)
  * ref or port the transport refused, as Linux answers). A shortage is not
  * the guest's bad ref: the same request may succeed later.
  */
-static int map_err(int rc)
-{
-	return rc == -ENOBUFS || rc == -ENOMEM ? rc : -EFAULT;
-}
 
 int pvc_back_ring_map(struct back_frontend *f, struct back_socket *s, uint32_t ref, uint32_t evtchn)
 {
