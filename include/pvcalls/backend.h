@@ -39,6 +39,14 @@
  * what the socket cannot take yet is copied and sent in the background
  * (at most 30 s, 64 MiB per backend), so RELEASE is answered at once.
  *
+ * Log messages a frontend can cause (its requests, its sockets, and what
+ * the transport logs while working for it, e.g. a bad grant ref) are
+ * rate-limited per frontend: a burst of 20, then 5 a second, at levels
+ * ERR..INFO (DEBUG is not limited); the rest are counted and reported at
+ * most every 2 s as one NOTICE "frontend N: M messages suppressed"
+ * (msgid back.log-suppressed), and once more when the frontend goes. So a
+ * guest's flood of bad requests cannot flood the log or slow the loop.
+ *
  * Threading: a backend object is used by one thread at a time (its event
  * loop), except pvcalls_back_get_stats(), which any thread may call.
  * Several backend objects may run in different threads.

@@ -33,6 +33,7 @@
 
 #include "common/clock.h"
 #include "common/idmap.h"
+#include "common/log.h"
 #include "xenbus/xenbus.h"
 
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
@@ -57,6 +58,13 @@
  * background ("lingering") for at most this long, within this budget. */
 #define BACK_LINGER_US (30 * 1000000LL)
 #define BACK_LINGER_MAX_BYTES (64u << 20)
+/* Messages a frontend's requests and sockets may cause (ERR..INFO, the
+ * transport's included): a bucket of this many, refilled at this rate;
+ * the rest are counted and summarised at most every BACK_LOG_SUMMARY_US
+ * ("frontend N: M messages suppressed"). */
+#define BACK_LOG_BURST 20u
+#define BACK_LOG_RATE 5u
+#define BACK_LOG_SUMMARY_US (2 * 1000000LL)
 
 /* ---------------------------------------------------------------------- */
 
@@ -218,6 +226,10 @@ struct back_frontend {
 	 * read by pvcalls_back_get_stats() from any thread. */
 	struct pvcalls_back_stats st;
 
+	/* Rate limit of the messages this frontend causes (pvc_back_gate). */
+	struct pvc_log_gate log_gate;
+	int64_t log_summary_us; /* last "suppressed" summary */
+
 	struct back_frontend *free_next; /* b->fronts_to_free */
 };
 
@@ -243,6 +255,11 @@ struct pvcalls_back {
 	struct back_socket *hot_head, *hot_tail;
 	uint32_t nhot;
 	struct back_frontend *cmd_hot;
+
+	/* Some frontend has suppressed messages not reported yet; when the
+	 * loop looks next. */
+	bool log_pending;
+	int64_t log_check_us;
 
 	/* Released sockets still sending (back_sock.c). */
 	struct back_linger *lingers;
@@ -276,6 +293,15 @@ struct pvcalls_back {
 			 __ATOMIC_RELAXED)
 
 /* backend.c: the loop's services */
+/* Installs @f's log gate on this thread (work done for @f from here on
+ * is rate-limited); returns the previous gate for pvc_log_gate_swap(). */
+struct pvc_log_gate *pvc_back_gate(struct back_frontend *f);
+/* Puts @prev back; notes whether @f has messages to report. */
+void pvc_back_ungate(struct back_frontend *f, struct pvc_log_gate *prev);
+/* Reports suppressed messages ("frontend N: M messages suppressed"):
+ * those due (@all: every frontend's now). */
+void pvc_back_log_summary(pvcalls_back *b, bool all);
+void pvc_back_log_summary_front(struct back_frontend *f);
 void pvc_back_port_add(pvcalls_back *b, struct back_port *pe, enum port_kind kind, uint32_t port);
 void pvc_back_port_del(pvcalls_back *b, struct back_port *pe);
 void pvc_back_mark_work(pvcalls_back *b);
