@@ -31,6 +31,12 @@
  *    mapping budget for the frontend, e.g. the shm hub's
  *    max_maps_per_guest) and -ENOMEM, so a frontend can tell a bad ref
  *    from a retry that may succeed.
+ *  - BIND to an address and port that a bound or listening socket of any
+ *    frontend of this backend holds (the same address, or either one
+ *    INADDR_ANY) gets -EADDRINUSE: one guest cannot take over another's
+ *    port between its BIND and LISTEN. BIND to a port sets SO_REUSEADDR
+ *    only so that TIME_WAIT does not block rebinding; BIND to port 0 does
+ *    not set it (Linux then picks a port nobody holds).
  *  - CONNECT and BIND also accept an id that never saw SOCKET (as Linux,
  *    which keeps no state for SOCKET) and forget it again if they fail.
  *

@@ -27,8 +27,17 @@
  *    -EBADF before the RELEASE, like a listener's pending ACCEPT/POLL;
  *  - CONNECT on a bound socket connects from the bound address; on a
  *    listener it answers -EISCONN (what connect(2) says);
- *  - BIND sets SO_REUSEADDR, as servers do (PV Calls has no setsockopt and
- *    Linux frontends leave RELEASE's reuse as garbage);
+ *  - BIND to a port sets SO_REUSEADDR, as servers do, so a TIME_WAIT left
+ *    by an earlier socket does not block rebinding (PV Calls has no
+ *    setsockopt and Linux frontends leave RELEASE's reuse as garbage). But
+ *    Linux lets two SO_REUSEADDR sockets bind one address and port while
+ *    neither listens, and the first to LISTEN wins: one guest could take
+ *    over another's port between its BIND and its LISTEN. So a BIND to an
+ *    address and port that a BOUND or LISTENING socket of any frontend
+ *    holds (same address, or either one INADDR_ANY) is refused with
+ *    -EADDRINUSE; the kernel refuses a bind over a listener anyway. BIND
+ *    to port 0 sets no SO_REUSEADDR: the kernel then picks a port nobody
+ *    holds;
  *  - LISTEN and ACCEPT on an unknown or non-listening id answer -EINVAL.
  */
 #include <errno.h>
@@ -325,6 +334,7 @@ static int cmd_connect(struct back_frontend *f, const struct pvcalls_wire_reques
 static int cmd_bind(struct back_frontend *f, const struct pvcalls_req *req)
 {
 	struct back_socket *s = pvc_back_sock_find(f, req->id);
+	socklen_t alen;
 	int one = 1, fd, rc;
 
 	if (s && s->state != BS_NEW)
@@ -340,13 +350,23 @@ static int cmd_bind(struct back_frontend *f, const struct pvcalls_req *req)
 		forget_implicit(s);
 		return rc;
 	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (req->u.bind.addr.sin_port) {
+		if (pvc_back_addr_taken(f->b, &req->u.bind.addr)) {
+			close(fd);
+			forget_implicit(s);
+			return -EADDRINUSE;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	}
 	if (bind(fd, (const struct sockaddr *)&req->u.bind.addr, sizeof(req->u.bind.addr)) < 0) {
 		rc = -errno;
 		close(fd);
 		forget_implicit(s);
 		return rc;
 	}
+	alen = sizeof(s->baddr);
+	if (getsockname(fd, (struct sockaddr *)&s->baddr, &alen) < 0)
+		s->baddr = req->u.bind.addr;
 	s->fd = fd;
 	s->laddr = req->u.bind.addr;
 	pvc_back_sock_set_state(s, BS_BOUND);

@@ -159,6 +159,8 @@ struct back_socket {
 	struct pvcalls_wire_request req;
 	struct back_audit_ctx ax;
 	struct sockaddr_in laddr; /* BIND's address, for LISTEN's policy check */
+	struct sockaddr_in baddr; /* the address bound (getsockname), for BIND's check */
+	struct back_socket *pnext, *pprev; /* b->passive: BOUND or LISTENING */
 
 	/* Active relay state. */
 	bool can_read;  /* the socket may have data (edge seen, no EAGAIN since) */
@@ -250,6 +252,9 @@ struct pvcalls_back {
 
 	struct back_frontend *fronts;
 	struct pvc_idmap ports;
+	/* Every frontend's BOUND and LISTENING sockets (back_sock.c), for
+	 * BIND's check that no other socket holds the address. */
+	struct back_socket *passive;
 
 	/* Wait policy. */
 	struct back_socket *hot_head, *hot_tail;
@@ -325,6 +330,9 @@ struct back_socket *pvc_back_sock_find(struct back_frontend *f, uint64_t id);
 /* A new BS_NEW socket in f's table (the caller checked the limit), or NULL. */
 struct back_socket *pvc_back_sock_new(struct back_frontend *f, uint64_t id);
 void pvc_back_sock_set_state(struct back_socket *s, enum back_sock_state st);
+/* Whether a BOUND or LISTENING socket of any frontend holds @a's port on
+ * @a's address (or either is INADDR_ANY). */
+bool pvc_back_addr_taken(pvcalls_back *b, const struct sockaddr_in *a);
 /* BS_ACTIVE, and the relay starts. */
 void pvc_back_sock_activate(struct back_socket *s);
 /* Takes an accepting socket off its listener's queue. */

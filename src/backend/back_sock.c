@@ -80,6 +80,21 @@ static void account(struct back_socket *s, int d)
 	case BS_LISTENING:
 		f->npassive += (uint32_t)d;
 		ST_ADD(f, passive_sockets, (uint32_t)d);
+		if (d > 0) {
+			s->pprev = NULL;
+			s->pnext = f->b->passive;
+			if (s->pnext)
+				s->pnext->pprev = s;
+			f->b->passive = s;
+		} else {
+			if (s->pprev)
+				s->pprev->pnext = s->pnext;
+			else
+				f->b->passive = s->pnext;
+			if (s->pnext)
+				s->pnext->pprev = s->pprev;
+			s->pnext = s->pprev = NULL;
+		}
 		break;
 	case BS_ACCEPTING:
 		f->naccepting += (uint32_t)d;
@@ -94,6 +109,19 @@ void pvc_back_sock_set_state(struct back_socket *s, enum back_sock_state st)
 	account(s, -1);
 	s->state = st;
 	account(s, 1);
+}
+
+bool pvc_back_addr_taken(pvcalls_back *b, const struct sockaddr_in *a)
+{
+	for (struct back_socket *p = b->passive; p; p = p->pnext) {
+		if (p->baddr.sin_port != a->sin_port)
+			continue;
+		if (p->baddr.sin_addr.s_addr == a->sin_addr.s_addr ||
+		    p->baddr.sin_addr.s_addr == htonl(INADDR_ANY) ||
+		    a->sin_addr.s_addr == htonl(INADDR_ANY))
+			return true;
+	}
+	return false;
 }
 
 void pvc_back_accept_unlink(struct back_socket *s)

@@ -518,8 +518,8 @@ END_TEST
 
 /*
  * The transport's own shortage is not a bad ref: a hub whose mapping budget
- * for this guest is spent answers -ENOBUFS (issue 13), and the same ring
- * maps once the budget is back; a ref nobody granted stays -EFAULT.
+ * for this guest is spent answers -ENOBUFS (issue 13); a ref nobody
+ * granted stays -EFAULT.
  */
 START_TEST(test_map_budget_enobufs)
 {
@@ -548,6 +548,89 @@ START_TEST(test_map_budget_enobufs)
 	ck_assert_uint_eq(stats(&fe).active_sockets, 0);
 	ring_unshare(&fe, &rr);
 	fe_teardown(&fe);
+}
+END_TEST
+
+/*
+ * What Linux does with SO_REUSEADDR (the backend sets it on BIND): two
+ * sockets may bind one address and port while neither listens, and the
+ * first to listen wins; a bind over a listener is refused.
+ */
+START_TEST(test_linux_reuseaddr)
+{
+	struct sockaddr_in a = loopback(0);
+	socklen_t len = sizeof(a);
+	int one = 1, s1, s2, s3;
+
+	s1 = socket(AF_INET, SOCK_STREAM, 0);
+	s2 = socket(AF_INET, SOCK_STREAM, 0);
+	s3 = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert(s1 >= 0 && s2 >= 0 && s3 >= 0);
+	setsockopt(s1, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(s2, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(s3, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	ck_assert_int_eq(bind(s1, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(getsockname(s1, (struct sockaddr *)&a, &len), 0);
+	/* Neither listens: the second bind succeeds... */
+	ck_assert_int_eq(bind(s2, (struct sockaddr *)&a, sizeof(a)), 0);
+	/* ...and whoever listens first takes the port. */
+	ck_assert_int_eq(listen(s2, 1), 0);
+	ck_assert_int_eq(listen(s1, 1), -1);
+	ck_assert_int_eq(errno, EADDRINUSE);
+	/* Over a listener, bind is refused. */
+	ck_assert_int_eq(bind(s3, (struct sockaddr *)&a, sizeof(a)), -1);
+	ck_assert_int_eq(errno, EADDRINUSE);
+	close(s1);
+	close(s2);
+	close(s3);
+}
+END_TEST
+
+/*
+ * Issue 13: a guest could take over another guest's port. Guest B binds
+ * the address guest A has bound (SO_REUSEADDR lets it) and listens first.
+ * The backend refuses a BIND to an address:port any frontend's bound or
+ * listening socket holds, wildcards included; once A releases, B may.
+ */
+START_TEST(test_bind_taken_across_frontends)
+{
+	struct pvcalls_wire_request req;
+	struct sockaddr_in a = loopback(free_port()), any = a;
+	struct rawfe fa, fb;
+
+	any.sin_addr.s_addr = htonl(INADDR_ANY);
+	fe_setup(&fa, NULL);
+	fe_connect(&fa, false, true);
+	fe_setup_more(&fb, &fa);
+	fe_connect(&fb, false, true);
+	ck_assert_uint_ne(fa.domid, fb.domid);
+	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 1, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(call(&fa, &req), 0);
+	/* B: the same address, then the wildcard: both taken (A only bound). */
+	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 7, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(call(&fb, &req), -98);
+	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 7, (struct sockaddr *)&any, sizeof(any)), 0);
+	ck_assert_int_eq(call(&fb, &req), -98);
+	/* A's own second socket on its address: refused too. */
+	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 2, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(call(&fa, &req), -98);
+	pvcalls_req_listen(&req, 0, 1, 4);
+	ck_assert_int_eq(call(&fa, &req), 0);
+	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 7, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(call(&fb, &req), -98);
+	/* Released: B may have it (SO_REUSEADDR: no TIME_WAIT in the way). */
+	pvcalls_req_release(&req, 0, 1);
+	ck_assert_int_eq(call(&fa, &req), 0);
+	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 7, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(call(&fb, &req), 0);
+	pvcalls_req_listen(&req, 0, 7, 4);
+	ck_assert_int_eq(call(&fb, &req), 0);
+	/* Port 0: a port nobody holds. */
+	a.sin_port = 0;
+	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 3, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(call(&fa, &req), 0);
+	fe_teardown_more(&fb);
+	fe_teardown(&fa);
 }
 END_TEST
 
@@ -743,6 +826,8 @@ static Suite *backend_suite(void)
 	tcase_add_test(data, test_many_ports_pending);
 	tcase_add_test(data, test_connect_refused_and_bad_rings);
 	tcase_add_test(data, test_map_budget_enobufs);
+	tcase_add_test(data, test_linux_reuseaddr);
+	tcase_add_test(data, test_bind_taken_across_frontends);
 	tcase_add_test(data, test_passive);
 	tcase_add_test(data, test_release_flushes);
 	tcase_add_test(data, test_data_ring_violation);

@@ -50,6 +50,10 @@ void fe_setup(struct rawfe *fe, const struct pvcalls_back_opts *opts);
 void fe_setup_hub(struct rawfe *fe, const struct pvcalls_back_opts *opts,
 		  const struct pvcalls_shm_opts *hub);
 void fe_connect(struct rawfe *fe, bool hint, bool initwait);
+/* Another guest of @first's hub and backend (fe_connect it next);
+ * fe_teardown_more closes only its own transport. */
+void fe_setup_more(struct rawfe *fe, const struct rawfe *first);
+void fe_teardown_more(struct rawfe *fe);
 void fe_teardown(struct rawfe *fe);
 void send_req(struct rawfe *fe, struct pvcalls_wire_request *req);
 /* Runs the backend until a response arrives (1) or @ms pass (0). */
