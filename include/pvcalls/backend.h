@@ -43,7 +43,10 @@
  * Like Linux's backend, RELEASE (and a frontend's disconnection) first
  * pushes what the socket's out ring still holds into the host socket;
  * what the socket cannot take yet is copied and sent in the background
- * (at most 30 s, 64 MiB per backend), so RELEASE is answered at once.
+ * (at most 30 s, 64 MiB and 4096 sockets per backend), so RELEASE is
+ * answered at once. A lingering socket is still a host descriptor: it
+ * counts against its frontend's max_sockets until it ends, so
+ * connect/write/release loops cannot open host sockets without bound.
  *
  * Log messages a frontend can cause (its requests, its sockets, and what
  * the transport logs while working for it, e.g. a bad grant ref) are
@@ -85,7 +88,7 @@ extern "C" {
  *    ports; the socket stays usable for another CONNECT).
  */
 struct pvcalls_back_limits {
-	uint32_t max_sockets;         /**< active + passive + not yet used ids; default 1024 */
+	uint32_t max_sockets;         /**< active + passive + not yet used ids + released ones still lingering; default 1024 */
 	uint32_t max_listeners;       /**< passive sockets; default 64 */
 	uint32_t max_pending_accepts; /**< ACCEPTs waiting for a connection; default 32 */
 	uint32_t max_mapped_pages;    /**< ring pages mapped for this frontend; default 65536 (256 MiB) */

@@ -251,7 +251,7 @@ static int cmd_socket(struct back_frontend *f, const struct pvcalls_req *req)
 {
 	if (pvc_back_sock_find(f, req->id))
 		return -EEXIST;
-	if (f->nsocks >= f->lim.max_sockets)
+	if (!pvc_back_sock_budget(f))
 		return -EMFILE;
 	return pvc_back_sock_new(f, req->id) ? 0 : -ENOMEM;
 }
@@ -265,7 +265,7 @@ static int sock_for(struct back_frontend *f, uint64_t id, struct back_socket **o
 		*out = s;
 		return 0;
 	}
-	if (f->nsocks >= f->lim.max_sockets)
+	if (!pvc_back_sock_budget(f))
 		return -EMFILE;
 	s = pvc_back_sock_new(f, id);
 	if (!s)
@@ -407,7 +407,7 @@ static int cmd_accept(struct back_frontend *f, const struct pvcalls_wire_request
 		return -EINVAL;
 	if (pvc_back_sock_find(f, req->u.accept.id_new))
 		return -EEXIST;
-	if (f->nsocks >= lim->max_sockets)
+	if (!pvc_back_sock_budget(f))
 		return -EMFILE;
 	if (f->naccepting >= lim->max_pending_accepts)
 		return -ENOBUFS;

@@ -58,6 +58,10 @@
  * background ("lingering") for at most this long, within this budget. */
 #define BACK_LINGER_US (30 * 1000000LL)
 #define BACK_LINGER_MAX_BYTES (64u << 20)
+/* Lingering sockets are host fds too: each counts against its frontend's
+ * max_sockets until it ends, and at most this many linger per backend
+ * (beyond, a release drops its unsent bytes and closes at once). */
+#define BACK_LINGER_MAX_SOCKS 4096u
 /* Messages a frontend's requests and sockets may cause (ERR..INFO, the
  * transport's included): a bucket of this many, refilled at this rate;
  * the rest are counted and summarised at most every BACK_LOG_SUMMARY_US
@@ -132,6 +136,7 @@ struct back_poll {
 struct back_linger {
 	struct ep_tag tag; /* EPK_LINGER */
 	struct back_linger *next, *prev;
+	struct back_frontend *f; /* whose budget it counts in; NULL once gone */
 	int fd;
 	uint8_t *buf;
 	size_t len, off;
@@ -217,6 +222,7 @@ struct back_frontend {
 	uint32_t nactive;    /* ACTIVE */
 	uint32_t naccepting; /* pending ACCEPTs */
 	uint32_t npages;     /* mapped pages, command page included */
+	uint32_t nlinger;    /* released sockets still lingering (back_sock.c) */
 
 	/* Limits for this frontend (policy over options) and the CONNECT
 	 * token bucket, in millionths of a token. */
@@ -269,6 +275,7 @@ struct pvcalls_back {
 	/* Released sockets still sending (back_sock.c). */
 	struct back_linger *lingers;
 	size_t linger_bytes;
+	uint32_t nlingers;
 
 	/* Released this round, freed when it ends (reap() in backend.c):
 	 * its epoll events may still name them. */
@@ -349,6 +356,11 @@ void pvc_back_sock_epoll_del(struct back_socket *s);
 void pvc_back_sock_close_fd(struct back_socket *s);
 void pvc_back_linger_event(pvcalls_back *b, struct back_linger *l);
 void pvc_back_linger_sweep(pvcalls_back *b, bool all);
+/* @f is going: its lingers count in no budget any more. */
+void pvc_back_linger_orphan(struct back_frontend *f);
+/* Whether @f may have one more socket: its ids and its lingering
+ * released sockets together stay within max_sockets. */
+bool pvc_back_sock_budget(const struct back_frontend *f);
 
 /* back_cmd.c: the command ring, the commands, deferred answers */
 int pvc_back_cmd_service(struct back_frontend *f);

@@ -331,6 +331,9 @@ static void linger_free(pvcalls_back *b, struct back_linger *l)
 	epoll_ctl(b->epfd, EPOLL_CTL_DEL, l->fd, NULL);
 	close(l->fd);
 	b->linger_bytes -= l->len;
+	b->nlingers--;
+	if (l->f)
+		l->f->nlinger--;
 	free(l->buf);
 	free(l);
 }
@@ -361,6 +364,21 @@ void pvc_back_linger_event(pvcalls_back *b, struct back_linger *l)
 {
 	if (linger_send(l))
 		linger_free(b, l);
+}
+
+void pvc_back_linger_orphan(struct back_frontend *f)
+{
+	for (struct back_linger *l = f->b->lingers; l && f->nlinger; l = l->next) {
+		if (l->f == f) {
+			l->f = NULL;
+			f->nlinger--;
+		}
+	}
+}
+
+bool pvc_back_sock_budget(const struct back_frontend *f)
+{
+	return (uint64_t)f->nsocks + f->nlinger < f->lim.max_sockets;
 }
 
 /* Frees lingers past their deadline, or (@all) every one. */
@@ -399,7 +417,8 @@ void pvc_back_sock_finish(struct back_socket *s)
 	n = pvc_back_relay_flush(s, iov);
 	if (n <= 0)
 		return; /* all sent (or the ring is garbage): a plain close */
-	if (b->linger_bytes + (size_t)n > BACK_LINGER_MAX_BYTES) {
+	if (b->linger_bytes + (size_t)n > BACK_LINGER_MAX_BYTES ||
+	    b->nlingers >= BACK_LINGER_MAX_SOCKS) {
 		pvc_warn("back.linger", "frontend %u socket %llu: %d unsent bytes dropped at "
 			 "release (linger budget exhausted)", s->f->feid,
 			 (unsigned long long)s->id, n);
@@ -436,4 +455,7 @@ void pvc_back_sock_finish(struct back_socket *s)
 		b->lingers->prev = l;
 	b->lingers = l;
 	b->linger_bytes += l->len;
+	b->nlingers++;
+	l->f = s->f;
+	s->f->nlinger++;
 }

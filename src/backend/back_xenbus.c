@@ -514,6 +514,7 @@ void pvc_back_front_kick_out(struct back_frontend *f)
 void pvc_back_front_free(struct back_frontend *f)
 {
 	pvc_back_log_summary_front(f); /* what was suppressed, said once more */
+	pvc_back_linger_orphan(f);
 	pvc_idmap_fini(&f->ids);
 	free(f);
 }

@@ -764,6 +764,61 @@ START_TEST(test_release_flushes)
 }
 END_TEST
 
+/*
+ * Issue 13: a released socket whose bytes still linger is a host fd the
+ * guest no longer counts: connect/fill/release loops opened host sockets
+ * without bound. It now counts against max_sockets until it ends.
+ */
+START_TEST(test_linger_counts_in_max_sockets)
+{
+	struct pvcalls_back_opts o = { .limits.max_sockets = 2 };
+	struct pvcalls_wire_request req;
+	struct rawfe fe;
+	struct rawring rr;
+	uint16_t port;
+	int lfd = host_listen(&port), c;
+	struct sockaddr_in a = loopback(port);
+	uint8_t chunk[65536];
+
+	fe_setup(&fe, &o);
+	fe_connect(&fe, false, true);
+	ring_share(&fe, &rr, 4);
+	ck_assert_int_eq(pvcalls_req_connect(&req, 0, 1, (struct sockaddr *)&a, sizeof(a),
+					     rr.intf_ref, rr.port), 0);
+	ck_assert_int_eq(call(&fe, &req), 0);
+	c = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(c, 0);
+	memset(chunk, 'x', sizeof(chunk));
+	for (int64_t end = now_ms() + 10 * T_MS; now_ms() < end;) {
+		ck_assert_int_ge(pvcalls_data_write(&rr.r, chunk, sizeof(chunk)), 0);
+		pvcalls_transport_evtchn_notify(fe.t, rr.port);
+		pump(fe.b, 5);
+		if (pvcalls_data_tx_free(&rr.r) == 0)
+			break;
+	}
+	ck_assert_int_eq(pvcalls_data_tx_free(&rr.r), 0);
+	pvcalls_req_release(&req, 0, 1);
+	ck_assert_int_eq(call(&fe, &req), 0);
+	ring_unshare(&fe, &rr);
+	/* One id and one lingering socket: the budget of two is spent. */
+	ck_assert_int_eq(do_socket(&fe, 2), 0);
+	ck_assert_int_eq(do_socket(&fe, 3), -24); /* EMFILE */
+	/* The host reads it all: the linger ends, the slot is back. */
+	for (int64_t end = now_ms() + 10 * T_MS; now_ms() < end;) {
+		ssize_t r = recv(c, chunk, sizeof(chunk), MSG_DONTWAIT);
+
+		if (r == 0)
+			break;
+		ck_assert_int_ge(pvcalls_back_process(fe.b, 1), 0);
+	}
+	pump(fe.b, 20);
+	ck_assert_int_eq(do_socket(&fe, 3), 0);
+	close(c);
+	close(lfd);
+	fe_teardown(&fe);
+}
+END_TEST
+
 START_TEST(test_data_ring_violation)
 {
 	struct pvcalls_wire_request req;
@@ -830,6 +885,7 @@ static Suite *backend_suite(void)
 	tcase_add_test(data, test_bind_taken_across_frontends);
 	tcase_add_test(data, test_passive);
 	tcase_add_test(data, test_release_flushes);
+	tcase_add_test(data, test_linger_counts_in_max_sockets);
 	tcase_add_test(data, test_data_ring_violation);
 	suite_add_tcase(s, data);
 	return s;
