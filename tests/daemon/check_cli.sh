@@ -137,6 +137,39 @@ if [ -n "${P[pvcalls-nc]:-}" ] && [ -n "${P[pvcallsd]:-}" ]; then
 	wait "$dpid" && ok "pvcallsd stopped cleanly" || { bad "pvcallsd exit status"; cat "$T/d.log"; }
 fi
 
+# pvcallsd's default is safe for a sandbox (issue 13): with an empty
+# configuration a guest reaches neither the host's loopback services (nor
+# 0.0.0.0) nor privileged ports; "allow connect 127.0.0.0/8" opens loopback.
+if [ -n "${P[pvcalls-nc]:-}" ] && [ -n "${P[pvcallsd]:-}" ]; then
+	: >"$T/empty.conf"
+	printf '[default]\nrule = allow connect 127.0.0.0/8\n' >"$T/lo.conf"
+	for conf in empty lo; do
+		"${P[pvcallsd]}" -c "$T/$conf.conf" --shm "$T/hub-$conf" --control none >"$T/d-$conf.log" 2>&1 &
+		dpid=$!
+		for _ in $(seq 100); do [ -S "$T/hub-$conf" ] && break; sleep 0.05; done
+		if [ $conf = empty ]; then
+			for a in 127.0.0.1 127.1.2.3 0.0.0.0; do
+				expect 1 "default policy: connect $a denied" -- "${P[pvcalls-nc]}" --shm "$T/hub-$conf" $a 9
+				has "$T/err" "refused by the backend's policy" "connect $a: policy named"
+			done
+			expect 1 "default policy: listen on port 80 denied" -- "${P[pvcalls-nc]}" --shm "$T/hub-$conf" -l 127.0.0.1 80
+			has "$T/err" "refused by the backend's policy" "listen 80: policy named"
+		else
+			# Allowed: the CONNECT reaches the host and finds no listener.
+			expect 1 "allow connect 127.0.0.0/8: connect 127.0.0.1 allowed" -- "${P[pvcalls-nc]}" --shm "$T/hub-$conf" 127.0.0.1 9
+			grep -q "policy" "$T/err" && bad "connect 127.0.0.1 refused by the policy" ||
+				ok "connect 127.0.0.1 past the policy"
+		fi
+		kill -TERM "$dpid"; wait "$dpid"
+	done
+	"${P[pvcallsd]}" -c "$T/empty.conf" --check-config >"$T/out" 2>&1
+	has "$T/out" ";rule = deny connect 127.0.0.0/8" "--check-config shows the sandbox rules"
+	printf '[default]\nsandbox_rules = no\n' >"$T/nosb.conf"
+	"${P[pvcallsd]}" -c "$T/nosb.conf" --check-config >"$T/out" 2>&1
+	grep -q ";rule = deny connect" "$T/out" && bad "sandbox_rules = no still shows the rules" ||
+		ok "sandbox_rules = no"
+fi
+
 # audit_required: a write error at run time stops pvcallsd (exit 1).
 if [ -n "${P[pvcalls-nc]:-}" ] && [ -n "${P[pvcallsd]:-}" ] && [ -w /dev/full ]; then
 	"${P[pvcallsd]}" --shm "$T/hub-full" --control none --audit /dev/full --audit-required >"$T/df.log" 2>&1 &

@@ -8,7 +8,8 @@
  *                 socket_mode, allow_users, allow_groups, hello_timeout_ms,
  *                 max_guests, max_pending, quota_nodes, quota_bytes,
  *                 quota_watches, quota_txns, max_maps_per_guest
- *   [default]     rule = ..., fallback = allow|deny, and the limits
+ *   [default]     rule = ..., fallback = allow|deny, sandbox_rules = yes|no,
+ *                 and the limits
  *   [domain N]    rule = ... and the limits, for domain N only
  *
  * Limits: max_sockets, max_listeners, max_pending_accepts,
@@ -26,6 +27,18 @@
 #include <unistd.h>
 
 #include "daemon.h"
+
+/*
+ * pvcallsd's default is safe for a sandbox, the library's (no policy: allow)
+ * is not changed: unless [default] says sandbox_rules = no, these rules come
+ * after every rule of the file (first match wins, so a rule of the file such
+ * as "allow connect 127.0.0.0/8" opens loopback again).
+ */
+const char *const dconf_sandbox_rules[] = {
+	"deny connect 127.0.0.0/8", /* also 0.0.0.0 and the host's own addresses */
+	"deny listen port 1-1023",
+	NULL,
+};
 
 struct pctx {
 	struct dconf *c;
@@ -293,6 +306,11 @@ static int handler(void *user, const char *section, const char *name, const char
 		x->c->nrules++;
 		return 1;
 	}
+	if (!strcmp(name, "sandbox_rules") && domid == PVCALLS_POLICY_DEFAULT) {
+		if (!yesno(value, &x->c->sandbox_rules))
+			return bad(x, section, name, "expected yes or no");
+		return 1;
+	}
 	if (!strcmp(name, "fallback") && domid == PVCALLS_POLICY_DEFAULT) {
 		if (strcmp(value, "allow") && strcmp(value, "deny"))
 			return bad(x, section, name, "expected allow or deny");
@@ -301,6 +319,21 @@ static int handler(void *user, const char *section, const char *name, const char
 		return 1;
 	}
 	return limit_key(x, domid, section, name, value);
+}
+
+/* After the file: the sandbox rules at the end of [default]'s. */
+static int add_sandbox_rules(struct dconf *c, char *err, size_t len)
+{
+	if (!c->sandbox_rules)
+		return 0;
+	for (int i = 0; dconf_sandbox_rules[i]; i++) {
+		int rc = pvcalls_policy_add_rule(c->policy, PVCALLS_POLICY_DEFAULT,
+						 dconf_sandbox_rules[i], err, len);
+
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
 }
 
 int dconf_load(struct dconf *c, const char *path, bool must_exist, char *err, size_t len)
@@ -313,6 +346,7 @@ int dconf_load(struct dconf *c, const char *path, bool must_exist, char *err, si
 	c->log_level = LOG_INFO;
 	c->audit_queue = 4096;
 	c->fallback_allow = true; /* the policy's own default */
+	c->sandbox_rules = true;
 	copy(c->control, sizeof(c->control), PVCALLSD_CTL);
 	copy(c->shm_path, sizeof(c->shm_path), PVCALLS_SHM_HUB_DEFAULT);
 	if (pvcalls_policy_new(&c->policy) < 0) {
@@ -324,7 +358,7 @@ int dconf_load(struct dconf *c, const char *path, bool must_exist, char *err, si
 	if (!f) {
 		rc = -errno;
 		if (rc == -ENOENT && !must_exist)
-			return 0;
+			return add_sandbox_rules(c, err, len);
 		snprintf(err, len, "%s: %s", path, strerror(-rc));
 		dconf_free(c);
 		return rc;
@@ -346,7 +380,7 @@ int dconf_load(struct dconf *c, const char *path, bool must_exist, char *err, si
 		dconf_free(c);
 		return -EINVAL;
 	}
-	return 0;
+	return add_sandbox_rules(c, err, len);
 }
 
 void dconf_free(struct dconf *c)
@@ -504,6 +538,12 @@ void dconf_print(FILE *f, const struct dconf *c)
 	for (int i = 0; i < c->nrules; i++)
 		if (c->rules[i].domid == PVCALLS_POLICY_DEFAULT)
 			fprintf(f, "rule = %s\n", c->rules[i].text);
+	fprintf(f, "sandbox_rules = %s\n", c->sandbox_rules ? "yes" : "no");
+	if (c->sandbox_rules) {
+		fprintf(f, "; built in, after every rule above (sandbox_rules = no drops them):\n");
+		for (int i = 0; dconf_sandbox_rules[i]; i++)
+			fprintf(f, ";rule = %s\n", dconf_sandbox_rules[i]);
+	}
 	print_limits(f, dl, true, fl);
 
 	/* Each [domain N] once, in the order first seen (rules or limits). */

@@ -55,6 +55,7 @@ struct dconf {
 	int nrules, ndomains;
 	/* What the policy was built from, for --check-config. */
 	bool fallback_allow;
+	bool sandbox_rules;       /* [default] sandbox_rules: the built-in tail */
 	bool file_found;          /* false: a missing default file, defaults */
 	struct dconf_rule {
 		uint32_t domid;   /* PVCALLS_POLICY_DEFAULT: [default] */
@@ -66,6 +67,12 @@ struct dconf {
 	} *lims;
 	size_t nlims;
 };
+
+/* The rules pvcallsd adds after [default]'s own unless sandbox_rules = no:
+ * a guest reaches neither this host's own services (loopback, 0.0.0.0 and
+ * the host's addresses, which the policy judges as 127.0.0.1 too) nor
+ * privileged ports to listen on, unless a rule of the file opens them. */
+extern const char *const dconf_sandbox_rules[];
 
 /* Loads @path into @c (policy allocated). @must_exist: a missing file is an
  * error (else it means "defaults"). Messages go to @err. */
