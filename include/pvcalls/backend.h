@@ -37,6 +37,11 @@
  *    port between its BIND and LISTEN. BIND to a port sets SO_REUSEADDR
  *    only so that TIME_WAIT does not block rebinding; BIND to port 0 does
  *    not set it (Linux then picks a port nobody holds).
+ *  - When accept4() fails for a host shortage (EMFILE, ENFILE, ENOBUFS,
+ *    ENOMEM) the oldest pending ACCEPT gets that error, once per
+ *    shortage; the other ACCEPTs keep waiting and the listener retries
+ *    every 100 ms, so connections already queued are served as soon as
+ *    descriptors are back (no new connection needed).
  *  - CONNECT and BIND also accept an id that never saw SOCKET (as Linux,
  *    which keeps no state for SOCKET) and forget it again if they fail.
  *

@@ -38,7 +38,10 @@
  *    -EADDRINUSE; the kernel refuses a bind over a listener anyway. BIND
  *    to port 0 sets no SO_REUSEADDR: the kernel then picks a port nobody
  *    holds;
- *  - LISTEN and ACCEPT on an unknown or non-listening id answer -EINVAL.
+ *  - LISTEN and ACCEPT on an unknown or non-listening id answer -EINVAL;
+ *  - accept4() short of host fds or memory fails the oldest ACCEPT once
+ *    per shortage, and the listener is retried until it works again
+ *    (accept_one).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -183,17 +186,28 @@ static bool accept_one(struct back_socket *l)
 	if (fd < 0) {
 		if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
 			return true;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			pvc_back_set_starved(l, false);
 			return false;
-		/* A host shortage (EMFILE, ENOBUFS, ...): the oldest ACCEPT
-		 * carries it, as accept(2) would; the others keep waiting. */
+		}
+		/*
+		 * A host shortage (EMFILE, ENFILE, ENOBUFS, ENOMEM): the oldest
+		 * ACCEPT carries it, as accept(2) would, once per shortage; the
+		 * others keep waiting. The connections stay queued and no new
+		 * edge comes for them, so the listener is retried every
+		 * BACK_STARVED_US until accept4() works again.
+		 */
 		rc = -errno;
-		pvc_warn("back.accept", "frontend %u listener %llu: accept: %s", f->feid,
-			 (unsigned long long)l->id, strerror(errno));
-		pvc_back_respond(f, &s->req, rc, &s->ax);
-		pvc_back_sock_destroy(s);
+		if (!l->starved) {
+			pvc_warn("back.accept", "frontend %u listener %llu: accept: %s", f->feid,
+				 (unsigned long long)l->id, strerror(errno));
+			pvc_back_respond(f, &s->req, rc, &s->ax);
+			pvc_back_sock_destroy(s);
+		}
+		pvc_back_set_starved(l, true);
 		return false;
 	}
+	pvc_back_set_starved(l, false);
 	pvc_back_accept_unlink(s);
 	s->fd = fd;
 	rc = pvc_back_sock_epoll(s, SOCK_EVENTS);
@@ -207,6 +221,45 @@ static bool accept_one(struct back_socket *l)
 	pvc_back_respond(f, &s->req, 0, &s->ax);
 	pvc_back_sock_activate(s);
 	return true;
+}
+
+void pvc_back_set_starved(struct back_socket *l, bool starved)
+{
+	pvcalls_back *b = l->f->b;
+
+	if (l->starved == starved)
+		return;
+	l->starved = starved;
+	if (starved) {
+		if (!b->nstarved++)
+			b->starved_us = pvc_now_us() + BACK_STARVED_US;
+	} else {
+		b->nstarved--;
+	}
+}
+
+void pvc_back_starved_retry(pvcalls_back *b)
+{
+	int64_t now = pvc_now_us();
+	struct back_socket *l, *next;
+
+	if (!b->nstarved || now < b->starved_us)
+		return;
+	b->starved_us = now + BACK_STARVED_US;
+	for (l = b->passive; l; l = next) {
+		struct pvc_log_gate *g;
+
+		next = l->pnext;
+		if (!l->starved)
+			continue;
+		if (!l->acc_head) { /* nobody waits: the next edge will do */
+			pvc_back_set_starved(l, false);
+			continue;
+		}
+		g = pvc_back_gate(l->f);
+		pvc_back_listener_service(l);
+		pvc_back_ungate(l->f, g);
+	}
 }
 
 /* Answers what a listener can answer now: ACCEPTs first (FIFO), then POLLs

@@ -47,6 +47,9 @@
 #define BACK_DEF_MAX_BACKLOG 128u
 #define BACK_DEF_SPIN_US 20u
 
+/* How often a listener starved of host fds retries accept4(). */
+#define BACK_STARVED_US 100000
+
 /* Requests taken from one frontend's command ring per round (fairness). */
 #define BACK_CMD_BATCH 32u
 /* Store events handled per round (event-channel ports: one per round);
@@ -166,6 +169,7 @@ struct back_socket {
 	struct sockaddr_in laddr; /* BIND's address, for LISTEN's policy check */
 	struct sockaddr_in baddr; /* the address bound (getsockname), for BIND's check */
 	struct back_socket *pnext, *pprev; /* b->passive: BOUND or LISTENING */
+	bool starved; /* listening: accept4() hit a host shortage (EMFILE...) */
 
 	/* Active relay state. */
 	bool can_read;  /* the socket may have data (edge seen, no EAGAIN since) */
@@ -261,6 +265,11 @@ struct pvcalls_back {
 	/* Every frontend's BOUND and LISTENING sockets (back_sock.c), for
 	 * BIND's check that no other socket holds the address. */
 	struct back_socket *passive;
+	/* Listeners whose accept4() hit a host fd/memory shortage while
+	 * connections were queued: retried every BACK_STARVED_US, since no
+	 * new edge comes for connections already queued. */
+	uint32_t nstarved;
+	int64_t starved_us;
 
 	/* Wait policy. */
 	struct back_socket *hot_head, *hot_tail;
@@ -370,6 +379,9 @@ void pvc_back_flush(struct back_frontend *f);
 void pvc_back_release_all(struct back_frontend *f, bool graceful);
 void pvc_back_connect_done(struct back_socket *s);
 void pvc_back_listener_service(struct back_socket *l);
+void pvc_back_set_starved(struct back_socket *l, bool starved);
+/* Retries the starved listeners (every BACK_STARVED_US). */
+void pvc_back_starved_retry(pvcalls_back *b);
 
 /* back_data.c: the relay of ACTIVE sockets */
 bool pvc_back_relay_service(struct back_socket *s);

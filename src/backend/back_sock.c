@@ -150,6 +150,7 @@ void pvc_back_sock_destroy(struct back_socket *s)
 	pvcalls_back *b = f->b;
 
 	pvc_back_accept_unlink(s);
+	pvc_back_set_starved(s, false);
 	pvc_back_sock_set_state(s, BS_NEW);
 	pvc_back_sock_close_fd(s);
 	pvc_back_ring_unmap(f, s);

@@ -489,6 +489,8 @@ int pvcalls_back_process(pvcalls_back *b, int timeout_ms)
 			}
 			if (b->log_pending && (to < 0 || to > 500))
 				to = 500;
+			if (b->nstarved && (to < 0 || to > BACK_STARVED_US / 1000))
+				to = BACK_STARVED_US / 1000;
 		}
 		n = epoll_wait(b->epfd, evs, BACK_EPOLL_EVENTS, to);
 		if (n < 0) {
@@ -505,6 +507,8 @@ int pvcalls_back_process(pvcalls_back *b, int timeout_ms)
 		handled += poll_hot(b);
 		if (b->log_pending)
 			pvc_back_log_summary(b, false);
+		if (b->nstarved)
+			pvc_back_starved_retry(b);
 		reap(b);
 	}
 	go_idle(b);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -819,6 +820,69 @@ START_TEST(test_linger_counts_in_max_sockets)
 }
 END_TEST
 
+/*
+ * Issue 13: after accept4() failed with EMFILE, the other pending ACCEPTs
+ * waited for a new connection although connections were queued (the
+ * listener is edge-triggered). The oldest ACCEPT gets EMFILE; the next is
+ * served from the queue once descriptors are back. Check forks each test,
+ * so the lowered RLIMIT_NOFILE stays in this test's child.
+ */
+START_TEST(test_accept_emfile_retries)
+{
+	struct pvcalls_wire_request req, acc3;
+	struct pvcalls_wire_response rsp;
+	struct sockaddr_in a = loopback(free_port());
+	struct rlimit saved, low;
+	struct rawring r1, r2;
+	struct rawfe fe;
+	int c1, c2, probe;
+
+	fe_setup(&fe, NULL);
+	fe_connect(&fe, false, true);
+	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 1, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(call(&fe, &req), 0);
+	pvcalls_req_listen(&req, 0, 1, 4);
+	ck_assert_int_eq(call(&fe, &req), 0);
+	ring_share(&fe, &r1, 0);
+	ring_share(&fe, &r2, 0);
+	/* Two ACCEPTs wait; no connection yet. */
+	pvcalls_req_accept(&req, 0, 1, 2, r1.intf_ref, r1.port);
+	send_req(&fe, &req);
+	pvcalls_req_accept(&acc3, 0, 1, 3, r2.intf_ref, r2.port);
+	send_req(&fe, &acc3);
+	ck_assert_int_eq(get_rsp(&fe, &rsp, 50), 0);
+	/* The clients' sockets now; no descriptor left after them. */
+	c1 = socket(AF_INET, SOCK_STREAM, 0);
+	c2 = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert(c1 >= 0 && c2 >= 0);
+	probe = dup(0);
+	ck_assert_int_ge(probe, 0);
+	close(probe);
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	low = saved;
+	low.rlim_cur = (rlim_t)probe;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	/* Both connections are queued at once: one edge. */
+	ck_assert_int_eq(connect(c1, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(connect(c2, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(get_rsp(&fe, &rsp, T_MS), 1);
+	ck_assert_int_eq(rsp.ret, -24); /* the oldest ACCEPT: EMFILE, as accept(2) */
+	ck_assert_uint_eq(rsp.req_id, req.req_id);
+	ck_assert_int_eq(get_rsp(&fe, &rsp, 300), 0); /* still short: waits */
+	/* Descriptors are back: the queued connection is served, no new one. */
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	ck_assert_int_eq(get_rsp(&fe, &rsp, T_MS), 1);
+	ck_assert_int_eq(rsp.ret, 0);
+	ck_assert_uint_eq(rsp.req_id, acc3.req_id);
+	ck_assert_uint_eq(stats(&fe).active_sockets, 1);
+	close(c1);
+	close(c2);
+	ring_unshare(&fe, &r1);
+	ring_unshare(&fe, &r2);
+	fe_teardown(&fe);
+}
+END_TEST
+
 START_TEST(test_data_ring_violation)
 {
 	struct pvcalls_wire_request req;
@@ -886,6 +950,7 @@ static Suite *backend_suite(void)
 	tcase_add_test(data, test_passive);
 	tcase_add_test(data, test_release_flushes);
 	tcase_add_test(data, test_linger_counts_in_max_sockets);
+	tcase_add_test(data, test_accept_emfile_retries);
 	tcase_add_test(data, test_data_ring_violation);
 	suite_add_tcase(s, data);
 	return s;
