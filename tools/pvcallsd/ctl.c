@@ -193,7 +193,8 @@ static void answer(const char *req, struct out *o, pvcalls_back *b, struct audit
 }
 
 struct conn {
-	int fd; /* -1: free */
+	bool used;
+	int fd;
 	int64_t deadline_ms;
 	char req[128];
 	size_t len;
@@ -202,7 +203,7 @@ struct conn {
 	size_t off;
 };
 
-static struct conn conns[CTL_CONNS] = { [0 ... CTL_CONNS - 1] = { .fd = -1 } };
+static struct conn conns[CTL_CONNS]; /* zeroed: all free */
 
 static int64_t mono_ms(void)
 {
@@ -217,7 +218,6 @@ static void conn_close(struct conn *c)
 	close(c->fd);
 	free(c->o.buf);
 	memset(c, 0, sizeof(*c));
-	c->fd = -1;
 }
 
 /* As far as it goes without waiting; false when the connection is done. */
@@ -267,19 +267,20 @@ void ctl_serve(int fd, pvcalls_back *b, struct audit_q *aq)
 		if (c < 0)
 			break;
 		for (int j = 0; j < CTL_CONNS && !slot; j++)
-			if (conns[j].fd < 0)
+			if (!conns[j].used)
 				slot = &conns[j];
 		if (!slot) {
 			close(c); /* busy: the client sees EOF, no answer */
 			continue;
 		}
+		slot->used = true;
 		slot->fd = c;
 		slot->deadline_ms = now + CTL_DEADLINE_MS;
 	}
 	for (int i = 0; i < CTL_CONNS; i++) {
 		struct conn *c = &conns[i];
 
-		if (c->fd < 0)
+		if (!c->used)
 			continue;
 		if (!conn_step(c, b, aq) || mono_ms() >= c->deadline_ms)
 			conn_close(c);
@@ -289,6 +290,6 @@ void ctl_serve(int fd, pvcalls_back *b, struct audit_q *aq)
 static void ctl_drop_all(void)
 {
 	for (int i = 0; i < CTL_CONNS; i++)
-		if (conns[i].fd >= 0)
+		if (conns[i].used)
 			conn_close(&conns[i]);
 }
