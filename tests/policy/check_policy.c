@@ -392,7 +392,7 @@ START_TEST(test_backend_log_flood)
 	bound = 20 + 5 * (unsigned)((now_ms() - t0) / 1000 + 1);
 	ck_assert_msg(lines <= bound, "%u guest-triggered lines (at most %u expected)", lines,
 		      bound);
-	ck_assert_uint_ge(lines, 20); /* the burst is logged */
+	ck_assert_uint_ge(lines, 15); /* the burst is logged (less the negotiation's) */
 	pump(fe.b, 2600); /* the periodic summary */
 	ck_assert_uint_ge(__atomic_load_n(&log_summaries, __ATOMIC_RELAXED), 1);
 	ck_assert_uint_ge(__atomic_load_n(&log_summarised, __ATOMIC_RELAXED), 400 - lines);
