@@ -26,14 +26,40 @@
  *  - Duplicate socket ids are refused with -EEXIST (Linux takes the first).
  *  - max-page-order is 9 by default (Linux: 4).
  *  - A ring_order above max-page-order gets -EINVAL; a grant ref or event
- *    channel the transport refuses gets -EFAULT (Linux: -EFAULT for both).
+ *    channel the transport refuses gets -EFAULT (Linux: -EFAULT for both),
+ *    but a shortage the transport reports is passed on: -ENOBUFS (its
+ *    mapping budget for the frontend, e.g. the shm hub's
+ *    max_maps_per_guest) and -ENOMEM, so a frontend can tell a bad ref
+ *    from a retry that may succeed.
+ *  - BIND to an address and port that a bound or listening socket of any
+ *    frontend of this backend holds (the same address, or either one
+ *    INADDR_ANY) gets -EADDRINUSE: one guest cannot take over another's
+ *    port between its BIND and LISTEN. BIND to a port sets SO_REUSEADDR
+ *    only so that TIME_WAIT does not block rebinding; BIND to port 0 does
+ *    not set it (Linux then picks a port nobody holds).
+ *  - When accept4() fails for a host shortage (EMFILE, ENFILE, ENOBUFS,
+ *    ENOMEM) the oldest pending ACCEPT gets that error, once per
+ *    shortage; the other ACCEPTs keep waiting and the listener retries
+ *    every 100 ms, so connections already queued are served as soon as
+ *    descriptors are back (no new connection needed).
  *  - CONNECT and BIND also accept an id that never saw SOCKET (as Linux,
  *    which keeps no state for SOCKET) and forget it again if they fail.
  *
  * Like Linux's backend, RELEASE (and a frontend's disconnection) first
  * pushes what the socket's out ring still holds into the host socket;
  * what the socket cannot take yet is copied and sent in the background
- * (at most 30 s, 64 MiB per backend), so RELEASE is answered at once.
+ * (at most 30 s, 64 MiB and 4096 sockets per backend), so RELEASE is
+ * answered at once. A lingering socket is still a host descriptor: it
+ * counts against its frontend's max_sockets until it ends, so
+ * connect/write/release loops cannot open host sockets without bound.
+ *
+ * Log messages a frontend can cause (its requests, its sockets, and what
+ * the transport logs while working for it, e.g. a bad grant ref) are
+ * rate-limited per frontend: a burst of 20, then 5 a second, at levels
+ * ERR..INFO (DEBUG is not limited); the rest are counted and reported at
+ * most every 2 s as one NOTICE "frontend N: M messages suppressed"
+ * (msgid back.log-suppressed), and once more when the frontend goes. So a
+ * guest's flood of bad requests cannot flood the log or slow the loop.
  *
  * Threading: a backend object is used by one thread at a time (its event
  * loop), except pvcalls_back_get_stats(), which any thread may call.
@@ -67,7 +93,7 @@ extern "C" {
  *    ports; the socket stays usable for another CONNECT).
  */
 struct pvcalls_back_limits {
-	uint32_t max_sockets;         /**< active + passive + not yet used ids; default 1024 */
+	uint32_t max_sockets;         /**< active + passive + not yet used ids + released ones still lingering; default 1024 */
 	uint32_t max_listeners;       /**< passive sockets; default 64 */
 	uint32_t max_pending_accepts; /**< ACCEPTs waiting for a connection; default 32 */
 	uint32_t max_mapped_pages;    /**< ring pages mapped for this frontend; default 65536 (256 MiB) */

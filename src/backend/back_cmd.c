@@ -18,16 +18,30 @@
  * Choices where the protocol leaves one (docs/protocol-notes.md, "Commands"), or where we differ from Linux on
  * purpose (see also backend.h):
  *  - a bad ring_order answers -EINVAL (Linux: -EFAULT, as for any mapping
- *    failure); a ref or port the transport refuses answers -EFAULT;
+ *    failure); a ref or port the transport refuses answers -EFAULT, but
+ *    the transport's shortage (-ENOBUFS: its mapping budget for this
+ *    frontend; -ENOMEM) is answered as such, since a retry may succeed;
  *  - limits: -EMFILE for sockets and listeners, -ENOBUFS for pending
  *    ACCEPTs and mapped pages;
  *  - a CONNECT or ACCEPT pending on a socket being released is answered
  *    -EBADF before the RELEASE, like a listener's pending ACCEPT/POLL;
  *  - CONNECT on a bound socket connects from the bound address; on a
  *    listener it answers -EISCONN (what connect(2) says);
- *  - BIND sets SO_REUSEADDR, as servers do (PV Calls has no setsockopt and
- *    Linux frontends leave RELEASE's reuse as garbage);
- *  - LISTEN and ACCEPT on an unknown or non-listening id answer -EINVAL.
+ *  - BIND to a port sets SO_REUSEADDR, as servers do, so a TIME_WAIT left
+ *    by an earlier socket does not block rebinding (PV Calls has no
+ *    setsockopt and Linux frontends leave RELEASE's reuse as garbage). But
+ *    Linux lets two SO_REUSEADDR sockets bind one address and port while
+ *    neither listens, and the first to LISTEN wins: one guest could take
+ *    over another's port between its BIND and its LISTEN. So a BIND to an
+ *    address and port that a BOUND or LISTENING socket of any frontend
+ *    holds (same address, or either one INADDR_ANY) is refused with
+ *    -EADDRINUSE; the kernel refuses a bind over a listener anyway. BIND
+ *    to port 0 sets no SO_REUSEADDR: the kernel then picks a port nobody
+ *    holds;
+ *  - LISTEN and ACCEPT on an unknown or non-listening id answer -EINVAL;
+ *  - accept4() short of host fds or memory fails the oldest ACCEPT once
+ *    per shortage, and the listener is retried until it works again
+ *    (accept_one).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -172,17 +186,28 @@ static bool accept_one(struct back_socket *l)
 	if (fd < 0) {
 		if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
 			return true;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			pvc_back_set_starved(l, false);
 			return false;
-		/* A host shortage (EMFILE, ENOBUFS, ...): the oldest ACCEPT
-		 * carries it, as accept(2) would; the others keep waiting. */
+		}
+		/*
+		 * A host shortage (EMFILE, ENFILE, ENOBUFS, ENOMEM): the oldest
+		 * ACCEPT carries it, as accept(2) would, once per shortage; the
+		 * others keep waiting. The connections stay queued and no new
+		 * edge comes for them, so the listener is retried every
+		 * BACK_STARVED_US until accept4() works again.
+		 */
 		rc = -errno;
-		pvc_warn("back.accept", "frontend %u listener %llu: accept: %s", f->feid,
-			 (unsigned long long)l->id, strerror(errno));
-		pvc_back_respond(f, &s->req, rc, &s->ax);
-		pvc_back_sock_destroy(s);
+		if (!l->starved) {
+			pvc_warn("back.accept", "frontend %u listener %llu: accept: %s", f->feid,
+				 (unsigned long long)l->id, strerror(errno));
+			pvc_back_respond(f, &s->req, rc, &s->ax);
+			pvc_back_sock_destroy(s);
+		}
+		pvc_back_set_starved(l, true);
 		return false;
 	}
+	pvc_back_set_starved(l, false);
 	pvc_back_accept_unlink(s);
 	s->fd = fd;
 	rc = pvc_back_sock_epoll(s, SOCK_EVENTS);
@@ -196,6 +221,45 @@ static bool accept_one(struct back_socket *l)
 	pvc_back_respond(f, &s->req, 0, &s->ax);
 	pvc_back_sock_activate(s);
 	return true;
+}
+
+void pvc_back_set_starved(struct back_socket *l, bool starved)
+{
+	pvcalls_back *b = l->f->b;
+
+	if (l->starved == starved)
+		return;
+	l->starved = starved;
+	if (starved) {
+		if (!b->nstarved++)
+			b->starved_us = pvc_now_us() + BACK_STARVED_US;
+	} else {
+		b->nstarved--;
+	}
+}
+
+void pvc_back_starved_retry(pvcalls_back *b)
+{
+	int64_t now = pvc_now_us();
+	struct back_socket *l, *next;
+
+	if (!b->nstarved || now < b->starved_us)
+		return;
+	b->starved_us = now + BACK_STARVED_US;
+	for (l = b->passive; l; l = next) {
+		struct pvc_log_gate *g;
+
+		next = l->pnext;
+		if (!l->starved)
+			continue;
+		if (!l->acc_head) { /* nobody waits: the next edge will do */
+			pvc_back_set_starved(l, false);
+			continue;
+		}
+		g = pvc_back_gate(l->f);
+		pvc_back_listener_service(l);
+		pvc_back_ungate(l->f, g);
+	}
 }
 
 /* Answers what a listener can answer now: ACCEPTs first (FIFO), then POLLs
@@ -240,7 +304,7 @@ static int cmd_socket(struct back_frontend *f, const struct pvcalls_req *req)
 {
 	if (pvc_back_sock_find(f, req->id))
 		return -EEXIST;
-	if (f->nsocks >= f->lim.max_sockets)
+	if (!pvc_back_sock_budget(f))
 		return -EMFILE;
 	return pvc_back_sock_new(f, req->id) ? 0 : -ENOMEM;
 }
@@ -254,7 +318,7 @@ static int sock_for(struct back_frontend *f, uint64_t id, struct back_socket **o
 		*out = s;
 		return 0;
 	}
-	if (f->nsocks >= f->lim.max_sockets)
+	if (!pvc_back_sock_budget(f))
 		return -EMFILE;
 	s = pvc_back_sock_new(f, id);
 	if (!s)
@@ -323,6 +387,7 @@ static int cmd_connect(struct back_frontend *f, const struct pvcalls_wire_reques
 static int cmd_bind(struct back_frontend *f, const struct pvcalls_req *req)
 {
 	struct back_socket *s = pvc_back_sock_find(f, req->id);
+	socklen_t alen;
 	int one = 1, fd, rc;
 
 	if (s && s->state != BS_NEW)
@@ -338,13 +403,23 @@ static int cmd_bind(struct back_frontend *f, const struct pvcalls_req *req)
 		forget_implicit(s);
 		return rc;
 	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (req->u.bind.addr.sin_port) {
+		if (pvc_back_addr_taken(f->b, &req->u.bind.addr)) {
+			close(fd);
+			forget_implicit(s);
+			return -EADDRINUSE;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	}
 	if (bind(fd, (const struct sockaddr *)&req->u.bind.addr, sizeof(req->u.bind.addr)) < 0) {
 		rc = -errno;
 		close(fd);
 		forget_implicit(s);
 		return rc;
 	}
+	alen = sizeof(s->baddr);
+	if (getsockname(fd, (struct sockaddr *)&s->baddr, &alen) < 0)
+		s->baddr = req->u.bind.addr;
 	s->fd = fd;
 	s->laddr = req->u.bind.addr;
 	pvc_back_sock_set_state(s, BS_BOUND);
@@ -385,7 +460,7 @@ static int cmd_accept(struct back_frontend *f, const struct pvcalls_wire_request
 		return -EINVAL;
 	if (pvc_back_sock_find(f, req->u.accept.id_new))
 		return -EEXIST;
-	if (f->nsocks >= lim->max_sockets)
+	if (!pvc_back_sock_budget(f))
 		return -EMFILE;
 	if (f->naccepting >= lim->max_pending_accepts)
 		return -ENOBUFS;

@@ -54,6 +54,7 @@
 
 #include "common/clock.h"
 #include "common/idmap.h"
+#include "common/log.h"
 #include "xenbus/xenbus.h"
 
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
@@ -67,6 +68,9 @@
 #define BACK_DEF_MAX_BACKLOG 128u
 #define BACK_DEF_SPIN_US 20u
 
+/* How often a listener starved of host fds retries accept4(). */
+#define BACK_STARVED_US 100000
+
 /* Requests taken from one frontend's command ring per round (fairness). */
 #define BACK_CMD_BATCH 32u
 /* Store events handled per round (event-channel ports: one per round);
@@ -78,6 +82,17 @@
  * background ("lingering") for at most this long, within this budget. */
 #define BACK_LINGER_US (30 * 1000000LL)
 #define BACK_LINGER_MAX_BYTES (64u << 20)
+/* Lingering sockets are host fds too: each counts against its frontend's
+ * max_sockets until it ends, and at most this many linger per backend
+ * (beyond, a release drops its unsent bytes and closes at once). */
+#define BACK_LINGER_MAX_SOCKS 4096u
+/* Messages a frontend's requests and sockets may cause (ERR..INFO, the
+ * transport's included): a bucket of this many, refilled at this rate;
+ * the rest are counted and summarised at most every BACK_LOG_SUMMARY_US
+ * ("frontend N: M messages suppressed"). */
+#define BACK_LOG_BURST 20u
+#define BACK_LOG_RATE 5u
+#define BACK_LOG_SUMMARY_US (2 * 1000000LL)
 
 /* ---------------------------------------------------------------------- */
 
@@ -145,6 +160,7 @@ struct back_poll {
 struct back_linger {
 	struct ep_tag tag; /* EPK_LINGER */
 	struct back_linger *next, *prev;
+	struct back_frontend *f; /* whose budget it counts in; NULL once gone */
 	int fd;
 	uint8_t *buf;
 	size_t len, off;
@@ -172,6 +188,9 @@ struct back_socket {
 	struct pvcalls_wire_request req;
 	struct back_audit_ctx ax;
 	struct sockaddr_in laddr; /* BIND's address, for LISTEN's policy check */
+	struct sockaddr_in baddr; /* the address bound (getsockname), for BIND's check */
+	struct back_socket *pnext, *pprev; /* b->passive: BOUND or LISTENING */
+	bool starved; /* listening: accept4() hit a host shortage (EMFILE...) */
 
 	/* Active relay state. */
 	bool can_read;  /* the socket may have data (edge seen, no EAGAIN since) */
@@ -228,6 +247,7 @@ struct back_frontend {
 	uint32_t nactive;    /* ACTIVE */
 	uint32_t naccepting; /* pending ACCEPTs */
 	uint32_t npages;     /* mapped pages, command page included */
+	uint32_t nlinger;    /* released sockets still lingering (back_sock.c) */
 
 	/* Limits for this frontend (policy over options) and the CONNECT
 	 * token bucket, in millionths of a token. */
@@ -238,6 +258,10 @@ struct back_frontend {
 	/* Counters: written by the loop thread only (relaxed atomic stores),
 	 * read by pvcalls_back_get_stats() from any thread. */
 	struct pvcalls_back_stats st;
+
+	/* Rate limit of the messages this frontend causes (pvc_back_gate). */
+	struct pvc_log_gate log_gate;
+	int64_t log_summary_us; /* last "suppressed" summary */
 
 	struct back_frontend *free_next; /* b->fronts_to_free */
 };
@@ -259,15 +283,29 @@ struct pvcalls_back {
 
 	struct back_frontend *fronts;
 	struct pvc_idmap ports;
+	/* Every frontend's BOUND and LISTENING sockets (back_sock.c), for
+	 * BIND's check that no other socket holds the address. */
+	struct back_socket *passive;
+	/* Listeners whose accept4() hit a host fd/memory shortage while
+	 * connections were queued: retried every BACK_STARVED_US, since no
+	 * new edge comes for connections already queued. */
+	uint32_t nstarved;
+	int64_t starved_us;
 
 	/* Wait policy. */
 	struct back_socket *hot_head, *hot_tail;
 	uint32_t nhot;
 	struct back_frontend *cmd_hot;
 
+	/* Some frontend has suppressed messages not reported yet; when the
+	 * loop looks next. */
+	bool log_pending;
+	int64_t log_check_us;
+
 	/* Released sockets still sending (back_sock.c). */
 	struct back_linger *lingers;
 	size_t linger_bytes;
+	uint32_t nlingers;
 
 	/* Released this round, freed when it ends (reap() in backend.c):
 	 * its epoll events may still name them. */
@@ -297,6 +335,15 @@ struct pvcalls_back {
 			 __ATOMIC_RELAXED)
 
 /* backend.c: the loop's services */
+/* Installs @f's log gate on this thread (work done for @f from here on
+ * is rate-limited); returns the previous gate for pvc_log_gate_swap(). */
+struct pvc_log_gate *pvc_back_gate(struct back_frontend *f);
+/* Puts @prev back; notes whether @f has messages to report. */
+void pvc_back_ungate(struct back_frontend *f, struct pvc_log_gate *prev);
+/* Reports suppressed messages ("frontend N: M messages suppressed"):
+ * those due (@all: every frontend's now). */
+void pvc_back_log_summary(pvcalls_back *b, bool all);
+void pvc_back_log_summary_front(struct back_frontend *f);
 void pvc_back_port_add(pvcalls_back *b, struct back_port *pe, enum port_kind kind, uint32_t port);
 void pvc_back_port_del(pvcalls_back *b, struct back_port *pe);
 void pvc_back_mark_work(pvcalls_back *b);
@@ -320,6 +367,9 @@ struct back_socket *pvc_back_sock_find(struct back_frontend *f, uint64_t id);
 /* A new BS_NEW socket in f's table (the caller checked the limit), or NULL. */
 struct back_socket *pvc_back_sock_new(struct back_frontend *f, uint64_t id);
 void pvc_back_sock_set_state(struct back_socket *s, enum back_sock_state st);
+/* Whether a BOUND or LISTENING socket of any frontend holds @a's port on
+ * @a's address (or either is INADDR_ANY). */
+bool pvc_back_addr_taken(pvcalls_back *b, const struct sockaddr_in *a);
 /* BS_ACTIVE, and the relay starts. */
 void pvc_back_sock_activate(struct back_socket *s);
 /* Takes an accepting socket off its listener's queue. */
@@ -336,6 +386,11 @@ void pvc_back_sock_epoll_del(struct back_socket *s);
 void pvc_back_sock_close_fd(struct back_socket *s);
 void pvc_back_linger_event(pvcalls_back *b, struct back_linger *l);
 void pvc_back_linger_sweep(pvcalls_back *b, bool all);
+/* @f is going: its lingers count in no budget any more. */
+void pvc_back_linger_orphan(struct back_frontend *f);
+/* Whether @f may have one more socket: its ids and its lingering
+ * released sockets together stay within max_sockets. */
+bool pvc_back_sock_budget(const struct back_frontend *f);
 
 /* back_cmd.c: the command ring, the commands, deferred answers */
 int pvc_back_cmd_service(struct back_frontend *f);
@@ -345,6 +400,9 @@ void pvc_back_flush(struct back_frontend *f);
 void pvc_back_release_all(struct back_frontend *f, bool graceful);
 void pvc_back_connect_done(struct back_socket *s);
 void pvc_back_listener_service(struct back_socket *l);
+void pvc_back_set_starved(struct back_socket *l, bool starved);
+/* Retries the starved listeners (every BACK_STARVED_US). */
+void pvc_back_starved_retry(pvcalls_back *b);
 
 /* back_data.c: the relay of ACTIVE sockets */
 bool pvc_back_relay_service(struct back_socket *s);

@@ -77,6 +77,21 @@ static void account(struct back_socket *s, int d)
 	case BS_LISTENING:
 		f->npassive += (uint32_t)d;
 		ST_ADD(f, passive_sockets, (uint32_t)d);
+		if (d > 0) {
+			s->pprev = NULL;
+			s->pnext = f->b->passive;
+			if (s->pnext)
+				s->pnext->pprev = s;
+			f->b->passive = s;
+		} else {
+			if (s->pprev)
+				s->pprev->pnext = s->pnext;
+			else
+				f->b->passive = s->pnext;
+			if (s->pnext)
+				s->pnext->pprev = s->pprev;
+			s->pnext = s->pprev = NULL;
+		}
 		break;
 	case BS_ACCEPTING:
 		f->naccepting += (uint32_t)d;
@@ -91,6 +106,19 @@ void pvc_back_sock_set_state(struct back_socket *s, enum back_sock_state st)
 	account(s, -1);
 	s->state = st;
 	account(s, 1);
+}
+
+bool pvc_back_addr_taken(pvcalls_back *b, const struct sockaddr_in *a)
+{
+	for (struct back_socket *p = b->passive; p; p = p->pnext) {
+		if (p->baddr.sin_port != a->sin_port)
+			continue;
+		if (p->baddr.sin_addr.s_addr == a->sin_addr.s_addr ||
+		    p->baddr.sin_addr.s_addr == htonl(INADDR_ANY) ||
+		    a->sin_addr.s_addr == htonl(INADDR_ANY))
+			return true;
+	}
+	return false;
 }
 
 void pvc_back_accept_unlink(struct back_socket *s)
@@ -119,6 +147,7 @@ void pvc_back_sock_destroy(struct back_socket *s)
 	pvcalls_back *b = f->b;
 
 	pvc_back_accept_unlink(s);
+	pvc_back_set_starved(s, false);
 	pvc_back_sock_set_state(s, BS_NEW);
 	pvc_back_sock_close_fd(s);
 	pvc_back_ring_unmap(f, s);
@@ -151,14 +180,23 @@ void pvc_back_sock_activate(struct back_socket *s)
 /* ---------------------------------------------------------------------- */
 /* The data ring's mapping                                                */
 
+/* A transport's map error as the frontend sees it (pvc_back_ring_map). */
+static int map_err(int rc)
+{
+	return rc == -ENOBUFS || rc == -ENOMEM ? rc : -EFAULT;
+}
+
 /*
  * Maps the indexes page @ref, the 2^ring_order data pages it lists, and
  * binds the frontend's port @evtchn. ring_order and the refs are read out
  * of the shared page exactly once, into locals, before they are used.
- * Returns 0, -ENOBUFS (page limit), -EINVAL (ring_order above our
- * max-page-order) or -EFAULT (a ref or port the transport refused, as
- * Linux answers).
+ * Returns 0, -ENOBUFS (our page limit, or the transport's mapping budget
+ * for this frontend, e.g. shm's max_maps_per_guest), -ENOMEM (the host's
+ * shortage), -EINVAL (ring_order above our max-page-order) or -EFAULT (a
+ * ref or port the transport refused, as Linux answers). A shortage is not
+ * the guest's bad ref: the same request may succeed later.
  */
+
 int pvc_back_ring_map(struct back_frontend *f, struct back_socket *s, uint32_t ref, uint32_t evtchn)
 {
 	pvcalls_back *b = f->b;
@@ -173,7 +211,7 @@ int pvc_back_ring_map(struct back_frontend *f, struct back_socket *s, uint32_t r
 	if (rc < 0) {
 		pvc_debug("back.map", "frontend %u: indexes page ref %u: %s", f->feid, ref,
 			  pvcalls_strerror(rc));
-		return -EFAULT;
+		return map_err(rc);
 	}
 	order = pvc_read_once(&((struct pvcalls_wire_data_intf *)intf)->ring_order);
 	if (pvcalls_proto_check_ring_order(order, f->lim.max_ring_order) < 0) {
@@ -194,14 +232,14 @@ int pvc_back_ring_map(struct back_frontend *f, struct back_socket *s, uint32_t r
 	if (rc < 0) {
 		pvc_debug("back.map", "frontend %u: %u data pages: %s", f->feid, npages,
 			  pvcalls_strerror(rc));
-		rc = -EFAULT;
+		rc = map_err(rc);
 		goto unmap_intf;
 	}
 	rc = pvcalls_transport_evtchn_bind(b->t, f->feid, evtchn, &port);
 	if (rc < 0) {
 		pvc_debug("back.map", "frontend %u: port %u: %s", f->feid, evtchn,
 			  pvcalls_strerror(rc));
-		rc = -EFAULT;
+		rc = rc == -ENOMEM ? rc : -EFAULT;
 		goto unmap_data;
 	}
 	r->intf = intf;
@@ -281,6 +319,9 @@ static void linger_free(pvcalls_back *b, struct back_linger *l)
 	epoll_ctl(b->epfd, EPOLL_CTL_DEL, l->fd, NULL);
 	close(l->fd);
 	b->linger_bytes -= l->len;
+	b->nlingers--;
+	if (l->f)
+		l->f->nlinger--;
 	free(l->buf);
 	free(l);
 }
@@ -311,6 +352,21 @@ void pvc_back_linger_event(pvcalls_back *b, struct back_linger *l)
 {
 	if (linger_send(l))
 		linger_free(b, l);
+}
+
+void pvc_back_linger_orphan(struct back_frontend *f)
+{
+	for (struct back_linger *l = f->b->lingers; l && f->nlinger; l = l->next) {
+		if (l->f == f) {
+			l->f = NULL;
+			f->nlinger--;
+		}
+	}
+}
+
+bool pvc_back_sock_budget(const struct back_frontend *f)
+{
+	return (uint64_t)f->nsocks + f->nlinger < f->lim.max_sockets;
 }
 
 /* Frees lingers past their deadline, or (@all) every one. */
@@ -349,7 +405,8 @@ void pvc_back_sock_finish(struct back_socket *s)
 	n = pvc_back_relay_flush(s, iov);
 	if (n <= 0)
 		return; /* all sent (or the ring is garbage): a plain close */
-	if (b->linger_bytes + (size_t)n > BACK_LINGER_MAX_BYTES) {
+	if (b->linger_bytes + (size_t)n > BACK_LINGER_MAX_BYTES ||
+	    b->nlingers >= BACK_LINGER_MAX_SOCKS) {
 		pvc_warn("back.linger", "frontend %u socket %llu: %d unsent bytes dropped at "
 			 "release (linger budget exhausted)", s->f->feid,
 			 (unsigned long long)s->id, n);
@@ -383,4 +440,7 @@ void pvc_back_sock_finish(struct back_socket *s)
 	s->in_epoll = false;
 	PVC_LIST_PUSH(b->lingers, l, next, prev);
 	b->linger_bytes += l->len;
+	b->nlingers++;
+	l->f = s->f;
+	s->f->nlinger++;
 }

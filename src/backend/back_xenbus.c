@@ -465,8 +465,14 @@ int pvc_back_xb_watch_event(pvcalls_back *b, const char *path, const char *token
 		    !pvc_xb_parse_u32(p + n + 1, strlen(p + n + 1), &devid))
 			return 0;
 		f = front_find(b, feid, devid);
-		if (f && f->watching)
+		if (f && f->watching) {
+			/* What the frontend wrote is its input: its log gate
+			 * (f is freed at the end of the round at the earliest). */
+			struct pvc_log_gate *g = pvc_back_gate(f);
+
 			front_changed(f);
+			pvc_back_ungate(f, g);
+		}
 	}
 	return 0;
 }
@@ -513,6 +519,8 @@ void pvc_back_front_kick_out(struct back_frontend *f)
 
 void pvc_back_front_free(struct back_frontend *f)
 {
+	pvc_back_log_summary_front(f); /* what was suppressed, said once more */
+	pvc_back_linger_orphan(f);
 	pvc_idmap_fini(&f->ids);
 	free(f);
 }

@@ -178,6 +178,7 @@ static int poll_hot(pvcalls_back *b)
 	int64_t now = pvc_now_us();
 	struct back_frontend *f, *fn;
 	struct back_socket *s, *sn;
+	struct pvc_log_gate *g;
 	int done = 0;
 
 	b->work_pending = false;
@@ -189,7 +190,9 @@ static int poll_hot(pvcalls_back *b)
 			pvc_back_cmd_hot_del(b, f);
 			continue;
 		}
+		g = pvc_back_gate(f);
 		n = pvc_back_cmd_service(f);
+		pvc_back_ungate(f, g);
 		if (n > 0) {
 			f->last_us = now;
 			done += n;
@@ -201,8 +204,13 @@ static int poll_hot(pvcalls_back *b)
 			b->work_pending = true;
 	}
 	for (s = b->hot_head; s; s = sn) {
+		bool did;
+
 		sn = s->hnext;
-		if (pvc_back_relay_service(s)) {
+		g = pvc_back_gate(s->f);
+		did = pvc_back_relay_service(s);
+		pvc_back_ungate(s->f, g);
+		if (did) {
 			done++;
 		} else if (s->hot && now - s->last_us >= (int64_t)b->spin_us) {
 			if (cool_sock(b, s))
@@ -260,16 +268,24 @@ static int handle_evtchn(pvcalls_back *b)
 	if (hn) {
 		struct back_port *pe = container_of(hn, struct back_port, n);
 
+		struct pvc_log_gate *g;
+
 		if (pe->kind == PORT_CMD) {
 			struct back_frontend *f = container_of(pe, struct back_frontend, pe);
 
-			if (!f->dead && f->connected)
+			if (!f->dead && f->connected) {
+				g = pvc_back_gate(f);
 				pvc_back_cmd_service(f);
+				pvc_back_ungate(f, g);
+			}
 		} else {
 			struct back_socket *s = container_of(pe, struct back_socket, pe);
 
-			if (!s->dead)
+			if (!s->dead) {
+				g = pvc_back_gate(s->f);
 				pvc_back_relay_service(s);
+				pvc_back_ungate(s->f, g);
+			}
 		}
 	}
 	/* After the work, as lateeoi: events that came meanwhile were
@@ -303,8 +319,11 @@ static int handle_store(pvcalls_back *b)
 /* An epoll event on a host socket: what it means depends on the state. */
 static void sock_event(struct back_socket *s, uint32_t ev)
 {
+	struct pvc_log_gate *g;
+
 	if (s->dead)
 		return;
+	g = pvc_back_gate(s->f);
 	switch (s->state) {
 	case BS_CONNECTING:
 		if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))
@@ -320,6 +339,7 @@ static void sock_event(struct back_socket *s, uint32_t ev)
 	default:
 		break;
 	}
+	pvc_back_ungate(s->f, g);
 }
 
 static int dispatch(pvcalls_back *b, const struct epoll_event *evs, int n)
@@ -353,6 +373,55 @@ static int dispatch(pvcalls_back *b, const struct epoll_event *evs, int n)
 		}
 	}
 	return handled;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Guest-triggered messages                                               */
+
+struct pvc_log_gate *pvc_back_gate(struct back_frontend *f)
+{
+	if (!f->log_gate.rate) {
+		f->log_gate.rate = BACK_LOG_RATE;
+		f->log_gate.burst = BACK_LOG_BURST;
+	}
+	return pvc_log_gate_swap(&f->log_gate);
+}
+
+void pvc_back_ungate(struct back_frontend *f, struct pvc_log_gate *prev)
+{
+	pvc_log_gate_swap(prev);
+	if (f->log_gate.suppressed)
+		f->b->log_pending = true;
+}
+
+void pvc_back_log_summary_front(struct back_frontend *f)
+{
+	uint64_t n = f->log_gate.suppressed;
+
+	if (!n)
+		return;
+	f->log_gate.suppressed = 0;
+	f->log_summary_us = pvc_now_us();
+	pvc_notice("back.log-suppressed", "frontend %u: %llu messages suppressed", f->feid,
+		   (unsigned long long)n);
+}
+
+void pvc_back_log_summary(pvcalls_back *b, bool all)
+{
+	int64_t now = pvc_now_us();
+
+	if (!b->log_pending || (!all && now < b->log_check_us))
+		return;
+	b->log_check_us = now + 100000;
+	b->log_pending = false;
+	for (struct back_frontend *f = b->fronts; f; f = f->next) {
+		if (!f->log_gate.suppressed)
+			continue;
+		if (all || now - f->log_summary_us >= BACK_LOG_SUMMARY_US)
+			pvc_back_log_summary_front(f);
+		else
+			b->log_pending = true;
+	}
 }
 
 static void reap(pvcalls_back *b)
@@ -402,12 +471,17 @@ int pvcalls_back_process(pvcalls_back *b, int timeout_ms)
 					break;
 				to = left <= 0 ? 0 : (int)((left + 999) / 1000);
 			}
-			/* Lingering sockets time out even when nothing happens. */
+			/* Lingering sockets time out even when nothing happens;
+			 * suppressed messages are reported even so. */
 			if (b->lingers) {
 				pvc_back_linger_sweep(b, false);
 				if (to < 0 || to > 1000)
 					to = 1000;
 			}
+			if (b->log_pending && (to < 0 || to > 500))
+				to = 500;
+			if (b->nstarved && (to < 0 || to > BACK_STARVED_US / 1000))
+				to = BACK_STARVED_US / 1000;
 		}
 		n = epoll_wait(b->epfd, evs, BACK_EPOLL_EVENTS, to);
 		if (n < 0) {
@@ -422,6 +496,10 @@ int pvcalls_back_process(pvcalls_back *b, int timeout_ms)
 		}
 		handled += n;
 		handled += poll_hot(b);
+		if (b->log_pending)
+			pvc_back_log_summary(b, false);
+		if (b->nstarved)
+			pvc_back_starved_retry(b);
 		reap(b);
 	}
 	go_idle(b);

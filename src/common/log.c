@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include "common/log.h"
+#include "common/clock.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,6 +23,36 @@ void pvcalls_set_logger(pvcalls_log_fn fn, void *arg, enum pvcalls_log_level max
 	pthread_mutex_unlock(&sink_lock);
 }
 
+static __thread struct pvc_log_gate *cur_gate;
+
+struct pvc_log_gate *pvc_log_gate_swap(struct pvc_log_gate *g)
+{
+	struct pvc_log_gate *old = cur_gate;
+
+	cur_gate = g;
+	return old;
+}
+
+/* Spends a token of @g, refilled at g->rate per second up to g->burst. */
+static bool gate_take(struct pvc_log_gate *g)
+{
+	const uint64_t one = 1000000, cap = (uint64_t)g->burst * one;
+	int64_t now = pvc_now_us();
+
+	if (!g->t_us) {
+		g->tokens = cap;
+	} else if (now > g->t_us) {
+		uint64_t add = (uint64_t)(now - g->t_us) * g->rate;
+
+		g->tokens = add >= cap - g->tokens ? cap : g->tokens + add;
+	}
+	g->t_us = now;
+	if (g->tokens < one)
+		return false;
+	g->tokens -= one;
+	return true;
+}
+
 void pvc_log(enum pvcalls_log_level level, const char *msgid, const char *fmt, ...)
 {
 	pvcalls_log_fn fn;
@@ -36,6 +68,10 @@ void pvc_log(enum pvcalls_log_level level, const char *msgid, const char *fmt, .
 	pthread_mutex_unlock(&sink_lock);
 	if (!fn)
 		return;
+	if (cur_gate && level != PVCALLS_LOG_DEBUG && !gate_take(cur_gate)) {
+		cur_gate->suppressed++;
+		return;
+	}
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -516,6 +517,124 @@ START_TEST(test_connect_refused_and_bad_rings)
 }
 END_TEST
 
+/*
+ * The transport's own shortage is not a bad ref: a hub whose mapping budget
+ * for this guest is spent answers -ENOBUFS (issue 13); a ref nobody
+ * granted stays -EFAULT.
+ */
+START_TEST(test_map_budget_enobufs)
+{
+	/* Command page 1 region, indexes page 1; 4 scattered data pages 4. */
+	struct pvcalls_shm_opts ho = { .max_maps_per_guest = 4 };
+	struct pvcalls_wire_request req;
+	struct rawfe fe;
+	struct rawring rr;
+	struct sockaddr_in a = loopback(free_port());
+	struct pvcalls_wire_data_intf *intf;
+	uint32_t t;
+
+	fe_setup_hub(&fe, NULL, &ho);
+	fe_connect(&fe, false, true);
+	ring_share(&fe, &rr, 2);
+	intf = rr.intf_page;
+	/* Reversed refs: one region per page. */
+	t = intf->ref[0], intf->ref[0] = intf->ref[3], intf->ref[3] = t;
+	t = intf->ref[1], intf->ref[1] = intf->ref[2], intf->ref[2] = t;
+	ck_assert_int_eq(pvcalls_req_connect(&req, 0, 1, (struct sockaddr *)&a, sizeof(a),
+					     rr.intf_ref, rr.port), 0);
+	ck_assert_int_eq(call(&fe, &req), -105); /* ENOBUFS, not EFAULT */
+	ck_assert_int_eq(pvcalls_req_connect(&req, 0, 2, (struct sockaddr *)&a, sizeof(a),
+					     4000, rr.port), 0);
+	ck_assert_int_eq(call(&fe, &req), -14); /* EFAULT: a bad ref */
+	ck_assert_uint_eq(stats(&fe).active_sockets, 0);
+	ring_unshare(&fe, &rr);
+	fe_teardown(&fe);
+}
+END_TEST
+
+/*
+ * What Linux does with SO_REUSEADDR (the backend sets it on BIND): two
+ * sockets may bind one address and port while neither listens, and the
+ * first to listen wins; a bind over a listener is refused.
+ */
+START_TEST(test_linux_reuseaddr)
+{
+	struct sockaddr_in a = loopback(0);
+	socklen_t len = sizeof(a);
+	int one = 1, s1, s2, s3;
+
+	s1 = socket(AF_INET, SOCK_STREAM, 0);
+	s2 = socket(AF_INET, SOCK_STREAM, 0);
+	s3 = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert(s1 >= 0 && s2 >= 0 && s3 >= 0);
+	setsockopt(s1, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(s2, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(s3, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	ck_assert_int_eq(bind(s1, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(getsockname(s1, (struct sockaddr *)&a, &len), 0);
+	/* Neither listens: the second bind succeeds... */
+	ck_assert_int_eq(bind(s2, (struct sockaddr *)&a, sizeof(a)), 0);
+	/* ...and whoever listens first takes the port. */
+	ck_assert_int_eq(listen(s2, 1), 0);
+	ck_assert_int_eq(listen(s1, 1), -1);
+	ck_assert_int_eq(errno, EADDRINUSE);
+	/* Over a listener, bind is refused. */
+	ck_assert_int_eq(bind(s3, (struct sockaddr *)&a, sizeof(a)), -1);
+	ck_assert_int_eq(errno, EADDRINUSE);
+	close(s1);
+	close(s2);
+	close(s3);
+}
+END_TEST
+
+/*
+ * Issue 13: a guest could take over another guest's port. Guest B binds
+ * the address guest A has bound (SO_REUSEADDR lets it) and listens first.
+ * The backend refuses a BIND to an address:port any frontend's bound or
+ * listening socket holds, wildcards included; once A releases, B may.
+ */
+START_TEST(test_bind_taken_across_frontends)
+{
+	struct pvcalls_wire_request req;
+	struct sockaddr_in a = loopback(free_port()), any = a;
+	struct rawfe fa, fb;
+
+	any.sin_addr.s_addr = htonl(INADDR_ANY);
+	fe_setup(&fa, NULL);
+	fe_connect(&fa, false, true);
+	fe_setup_more(&fb, &fa);
+	fe_connect(&fb, false, true);
+	ck_assert_uint_ne(fa.domid, fb.domid);
+	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 1, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(call(&fa, &req), 0);
+	/* B: the same address, then the wildcard: both taken (A only bound). */
+	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 7, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(call(&fb, &req), -98);
+	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 7, (struct sockaddr *)&any, sizeof(any)), 0);
+	ck_assert_int_eq(call(&fb, &req), -98);
+	/* A's own second socket on its address: refused too. */
+	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 2, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(call(&fa, &req), -98);
+	pvcalls_req_listen(&req, 0, 1, 4);
+	ck_assert_int_eq(call(&fa, &req), 0);
+	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 7, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(call(&fb, &req), -98);
+	/* Released: B may have it (SO_REUSEADDR: no TIME_WAIT in the way). */
+	pvcalls_req_release(&req, 0, 1);
+	ck_assert_int_eq(call(&fa, &req), 0);
+	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 7, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(call(&fb, &req), 0);
+	pvcalls_req_listen(&req, 0, 7, 4);
+	ck_assert_int_eq(call(&fb, &req), 0);
+	/* Port 0: a port nobody holds. */
+	a.sin_port = 0;
+	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 3, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(call(&fa, &req), 0);
+	fe_teardown_more(&fb);
+	fe_teardown(&fa);
+}
+END_TEST
+
 START_TEST(test_passive)
 {
 	struct pvcalls_wire_request req, poll_req, acc;
@@ -646,6 +765,124 @@ START_TEST(test_release_flushes)
 }
 END_TEST
 
+/*
+ * Issue 13: a released socket whose bytes still linger is a host fd the
+ * guest no longer counts: connect/fill/release loops opened host sockets
+ * without bound. It now counts against max_sockets until it ends.
+ */
+START_TEST(test_linger_counts_in_max_sockets)
+{
+	struct pvcalls_back_opts o = { .limits.max_sockets = 2 };
+	struct pvcalls_wire_request req;
+	struct rawfe fe;
+	struct rawring rr;
+	uint16_t port;
+	int lfd = host_listen(&port), c;
+	struct sockaddr_in a = loopback(port);
+	uint8_t chunk[65536];
+
+	fe_setup(&fe, &o);
+	fe_connect(&fe, false, true);
+	ring_share(&fe, &rr, 4);
+	ck_assert_int_eq(pvcalls_req_connect(&req, 0, 1, (struct sockaddr *)&a, sizeof(a),
+					     rr.intf_ref, rr.port), 0);
+	ck_assert_int_eq(call(&fe, &req), 0);
+	c = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(c, 0);
+	memset(chunk, 'x', sizeof(chunk));
+	for (int64_t end = now_ms() + 10 * T_MS; now_ms() < end;) {
+		ck_assert_int_ge(pvcalls_data_write(&rr.r, chunk, sizeof(chunk)), 0);
+		pvcalls_transport_evtchn_notify(fe.t, rr.port);
+		pump(fe.b, 5);
+		if (pvcalls_data_tx_free(&rr.r) == 0)
+			break;
+	}
+	ck_assert_int_eq(pvcalls_data_tx_free(&rr.r), 0);
+	pvcalls_req_release(&req, 0, 1);
+	ck_assert_int_eq(call(&fe, &req), 0);
+	ring_unshare(&fe, &rr);
+	/* One id and one lingering socket: the budget of two is spent. */
+	ck_assert_int_eq(do_socket(&fe, 2), 0);
+	ck_assert_int_eq(do_socket(&fe, 3), -24); /* EMFILE */
+	/* The host reads it all: the linger ends, the slot is back. */
+	for (int64_t end = now_ms() + 10 * T_MS; now_ms() < end;) {
+		ssize_t r = recv(c, chunk, sizeof(chunk), MSG_DONTWAIT);
+
+		if (r == 0)
+			break;
+		ck_assert_int_ge(pvcalls_back_process(fe.b, 1), 0);
+	}
+	pump(fe.b, 20);
+	ck_assert_int_eq(do_socket(&fe, 3), 0);
+	close(c);
+	close(lfd);
+	fe_teardown(&fe);
+}
+END_TEST
+
+/*
+ * Issue 13: after accept4() failed with EMFILE, the other pending ACCEPTs
+ * waited for a new connection although connections were queued (the
+ * listener is edge-triggered). The oldest ACCEPT gets EMFILE; the next is
+ * served from the queue once descriptors are back. Check forks each test,
+ * so the lowered RLIMIT_NOFILE stays in this test's child.
+ */
+START_TEST(test_accept_emfile_retries)
+{
+	struct pvcalls_wire_request req, acc3;
+	struct pvcalls_wire_response rsp;
+	struct sockaddr_in a = loopback(free_port());
+	struct rlimit saved, low;
+	struct rawring r1, r2;
+	struct rawfe fe;
+	int c1, c2, probe;
+
+	fe_setup(&fe, NULL);
+	fe_connect(&fe, false, true);
+	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 1, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(call(&fe, &req), 0);
+	pvcalls_req_listen(&req, 0, 1, 4);
+	ck_assert_int_eq(call(&fe, &req), 0);
+	ring_share(&fe, &r1, 0);
+	ring_share(&fe, &r2, 0);
+	/* Two ACCEPTs wait; no connection yet. */
+	pvcalls_req_accept(&req, 0, 1, 2, r1.intf_ref, r1.port);
+	send_req(&fe, &req);
+	pvcalls_req_accept(&acc3, 0, 1, 3, r2.intf_ref, r2.port);
+	send_req(&fe, &acc3);
+	ck_assert_int_eq(get_rsp(&fe, &rsp, 50), 0);
+	/* The clients' sockets now; no descriptor left after them. */
+	c1 = socket(AF_INET, SOCK_STREAM, 0);
+	c2 = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert(c1 >= 0 && c2 >= 0);
+	probe = dup(0);
+	ck_assert_int_ge(probe, 0);
+	close(probe);
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	low = saved;
+	low.rlim_cur = (rlim_t)probe;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	/* Both connections are queued at once: one edge. */
+	ck_assert_int_eq(connect(c1, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(connect(c2, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(get_rsp(&fe, &rsp, T_MS), 1);
+	ck_assert_int_eq(rsp.ret, -24); /* the oldest ACCEPT: EMFILE, as accept(2) */
+	ck_assert_uint_eq(rsp.req_id, req.req_id);
+	ck_assert_int_eq(get_rsp(&fe, &rsp, 300), 0); /* still short: waits */
+	/* Descriptors are back: the queued connection is served, no new one. */
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	ck_assert_int_eq(get_rsp(&fe, &rsp, T_MS), 1);
+	ck_assert_int_eq(rsp.ret, 0);
+	ck_assert_uint_eq(rsp.req_id, acc3.req_id);
+	ck_assert_uint_eq(stats(&fe).active_sockets, 1);
+	close(c1);
+	close(c2);
+	ring_unshare(&fe, &r1);
+	ring_unshare(&fe, &r2);
+	fe_teardown(&fe);
+}
+END_TEST
+
 START_TEST(test_data_ring_violation)
 {
 	struct pvcalls_wire_request req;
@@ -707,8 +944,13 @@ static Suite *backend_suite(void)
 	tcase_add_test(data, test_active_relay_hint);
 	tcase_add_test(data, test_many_ports_pending);
 	tcase_add_test(data, test_connect_refused_and_bad_rings);
+	tcase_add_test(data, test_map_budget_enobufs);
+	tcase_add_test(data, test_linux_reuseaddr);
+	tcase_add_test(data, test_bind_taken_across_frontends);
 	tcase_add_test(data, test_passive);
 	tcase_add_test(data, test_release_flushes);
+	tcase_add_test(data, test_linger_counts_in_max_sockets);
+	tcase_add_test(data, test_accept_emfile_retries);
 	tcase_add_test(data, test_data_ring_violation);
 	suite_add_tcase(s, data);
 	return s;

@@ -74,13 +74,40 @@ void pump(pvcalls_back *b, int ms)
 
 void fe_setup(struct rawfe *fe, const struct pvcalls_back_opts *opts)
 {
+	fe_setup_hub(fe, opts, NULL);
+}
+
+void fe_setup_hub(struct rawfe *fe, const struct pvcalls_back_opts *opts,
+		  const struct pvcalls_shm_opts *hub)
+{
 	memset(fe, 0, sizeof(*fe));
-	ck_assert_int_eq(pvcalls_shm_pair(NULL, NULL, &fe->hub, &fe->t), 0);
+	ck_assert_int_eq(pvcalls_shm_pair(hub, NULL, &fe->hub, &fe->t), 0);
 	ck_assert_int_eq(pvcalls_back_new(fe->hub, opts, &fe->b), 0);
 	ck_assert_int_eq(pvcalls_transport_local_domid(fe->t, &fe->domid), 0);
 	ck_assert_int_eq(pvc_xb_front_dir(fe->dev, sizeof(fe->dev), fe->domid, 0), 0);
 	ck_assert_int_eq(pvc_xb_back_dir(fe->be, sizeof(fe->be), 0, fe->domid, 0), 0);
 	fe->next_req = 0;
+}
+
+void fe_setup_more(struct rawfe *fe, const struct rawfe *first)
+{
+	int sv[2];
+
+	memset(fe, 0, sizeof(*fe));
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	ck_assert_int_eq(pvcalls_shm_hub_adopt(first->hub, sv[0]), 0);
+	ck_assert_int_eq(pvcalls_shm_connect_fd(sv[1], NULL, &fe->t), 0);
+	fe->b = first->b;
+	fe->hub = first->hub;
+	ck_assert_int_eq(pvcalls_transport_local_domid(fe->t, &fe->domid), 0);
+	ck_assert_int_eq(pvc_xb_front_dir(fe->dev, sizeof(fe->dev), fe->domid, 0), 0);
+	ck_assert_int_eq(pvc_xb_back_dir(fe->be, sizeof(fe->be), 0, fe->domid, 0), 0);
+}
+
+void fe_teardown_more(struct rawfe *fe)
+{
+	pvcalls_transport_close(fe->t);
+	pump(fe->b, 50);
 }
 
 /* The frontend half of the negotiation, by hand (@initwait: wait for it

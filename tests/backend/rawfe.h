@@ -46,7 +46,14 @@ bool pump_state(struct rawfe *fe, unsigned state);
 void pump(pvcalls_back *b, int ms);
 /* A pair and a backend (@opts may be NULL); fe_connect negotiates. */
 void fe_setup(struct rawfe *fe, const struct pvcalls_back_opts *opts);
+/* As fe_setup, with the hub's shm options (@hub may be NULL). */
+void fe_setup_hub(struct rawfe *fe, const struct pvcalls_back_opts *opts,
+		  const struct pvcalls_shm_opts *hub);
 void fe_connect(struct rawfe *fe, bool hint, bool initwait);
+/* Another guest of @first's hub and backend (fe_connect it next);
+ * fe_teardown_more closes only its own transport. */
+void fe_setup_more(struct rawfe *fe, const struct rawfe *first);
+void fe_teardown_more(struct rawfe *fe);
 void fe_teardown(struct rawfe *fe);
 void send_req(struct rawfe *fe, struct pvcalls_wire_request *req);
 /* Runs the backend until a response arrives (1) or @ms pass (0). */

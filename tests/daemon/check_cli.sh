@@ -71,6 +71,38 @@ if [ -n "${P[pvcallsd]:-}" ]; then
 	tail -n +2 "$T/out" >"$T/b2"; tail -n +2 "$T/b.conf" >"$T/b1"
 	cmp -s "$T/b1" "$T/b2" && ok "--check-config output is a fixed point" ||
 		bad "--check-config output changes when read back"
+	# [shm]: the hub's access controls (issue 13), names resolved now.
+	has "$T/b.conf" "; no allow list: only pvcallsd's own uid" "--check-config: the hub's default allow list said"
+	printf '[shm]\nsocket_mode = 0660\nallow_users = root, 4242\nallow_groups = 0\nmax_guests = 8\nquota_nodes = 50\nmax_maps_per_guest = 100\n' >"$T/shm.conf"
+	expect 0 "pvcallsd --check-config ([shm])" -- "$d" -c "$T/shm.conf" --check-config
+	has "$T/out" "socket_mode = 0660" "[shm] socket_mode"
+	has "$T/out" "allow_users = 0,4242" "[shm] allow_users by name and number"
+	has "$T/out" "allow_groups = 0" "[shm] allow_groups"
+	has "$T/out" "max_guests = 8" "[shm] max_guests"
+	has "$T/out" "quota_nodes = 50" "[shm] quota_nodes"
+	has "$T/out" ";quota_bytes = 262144 (built-in)" "[shm] built-in quota shown"
+	has "$T/out" "max_maps_per_guest = 100" "[shm] max_maps_per_guest"
+	printf '[shm]\nallow_users = no-such-user-pvcalls\n' >"$T/shm-bad.conf"
+	expect 1 "pvcallsd --check-config (unknown user)" -- "$d" -c "$T/shm-bad.conf" --check-config
+	has "$T/err" "allow_users: unknown user" "unknown user named"
+	printf '[shm]\nsocket_mode = 0666\n' >"$T/shm-bad.conf"
+	expect 1 "pvcallsd --check-config (socket_mode 0666)" -- "$d" -c "$T/shm-bad.conf" --check-config
+	# The hub is created with the configured mode.
+	printf '[shm]\nsocket_mode = 0660\n' >"$T/shm-mode.conf"
+	"$d" -c "$T/shm-mode.conf" --shm "$T/hub-mode" --control none >"$T/dm.log" 2>&1 &
+	dpid=$!
+	for _ in $(seq 100); do [ -S "$T/hub-mode" ] && break; sleep 0.05; done
+	[ "$(stat -c %a "$T/hub-mode" 2>/dev/null)" = 660 ] && ok "hub socket mode from [shm]" ||
+		bad "hub socket mode $(stat -c %a "$T/hub-mode" 2>&1), expected 660"
+	kill -TERM "$dpid"; wait "$dpid"
+	# audit_required: an audit log that cannot be opened stops the start.
+	expect 1 "pvcallsd --check-config --audit-required (unopenable)" -- "$d" --audit "$T/no/dir/a.log" --audit-required --check-config
+	has "$T/err" "audit_required" "--check-config names audit_required"
+	expect 0 "pvcallsd --check-config (unopenable, not required)" -- "$d" --audit "$T/no/dir/a.log" --check-config
+	printf '[daemon]\naudit = off\naudit_required = yes\n' >"$T/ar.conf"
+	expect 1 "pvcallsd --check-config (audit off, required)" -- "$d" -c "$T/ar.conf" --check-config
+	expect 1 "pvcallsd --audit-required (unopenable) does not start" -- "$d" --shm "$T/hub-ar" --control none --audit "$T/no/dir/a.log" --audit-required
+	[ ! -e "$T/hub-ar" ] && ok "no hub without the required audit log" || bad "hub created"
 	expect 2 "pvcallsd --shm P --xen" -- "$d" --shm "$T/hub" --xen
 	has "$T/err" "exclude each other" "--shm/--xen message"
 	expect 2 "pvcallsd extra argument" -- "$d" extra
@@ -103,6 +135,51 @@ if [ -n "${P[pvcalls-nc]:-}" ] && [ -n "${P[pvcallsd]:-}" ]; then
 	has "$T/err" "bind 127.0.0.1:0: refused by the backend's policy" "bind: policy named"
 	kill -TERM "$dpid"
 	wait "$dpid" && ok "pvcallsd stopped cleanly" || { bad "pvcallsd exit status"; cat "$T/d.log"; }
+fi
+
+# pvcallsd's default is safe for a sandbox (issue 13): with an empty
+# configuration a guest reaches neither the host's loopback services (nor
+# 0.0.0.0) nor privileged ports; "allow connect 127.0.0.0/8" opens loopback.
+if [ -n "${P[pvcalls-nc]:-}" ] && [ -n "${P[pvcallsd]:-}" ]; then
+	: >"$T/empty.conf"
+	printf '[default]\nrule = allow connect 127.0.0.0/8\n' >"$T/lo.conf"
+	for conf in empty lo; do
+		"${P[pvcallsd]}" -c "$T/$conf.conf" --shm "$T/hub-$conf" --control none >"$T/d-$conf.log" 2>&1 &
+		dpid=$!
+		for _ in $(seq 100); do [ -S "$T/hub-$conf" ] && break; sleep 0.05; done
+		if [ $conf = empty ]; then
+			for a in 127.0.0.1 127.1.2.3 0.0.0.0; do
+				expect 1 "default policy: connect $a denied" -- "${P[pvcalls-nc]}" --shm "$T/hub-$conf" $a 9
+				has "$T/err" "refused by the backend's policy" "connect $a: policy named"
+			done
+			expect 1 "default policy: listen on port 80 denied" -- "${P[pvcalls-nc]}" --shm "$T/hub-$conf" -l 127.0.0.1 80
+			has "$T/err" "refused by the backend's policy" "listen 80: policy named"
+		else
+			# Allowed: the CONNECT reaches the host and finds no listener.
+			expect 1 "allow connect 127.0.0.0/8: connect 127.0.0.1 allowed" -- "${P[pvcalls-nc]}" --shm "$T/hub-$conf" 127.0.0.1 9
+			grep -q "policy" "$T/err" && bad "connect 127.0.0.1 refused by the policy" ||
+				ok "connect 127.0.0.1 past the policy"
+		fi
+		kill -TERM "$dpid"; wait "$dpid"
+	done
+	"${P[pvcallsd]}" -c "$T/empty.conf" --check-config >"$T/out" 2>&1
+	has "$T/out" ";rule = deny connect 127.0.0.0/8" "--check-config shows the sandbox rules"
+	printf '[default]\nsandbox_rules = no\n' >"$T/nosb.conf"
+	"${P[pvcallsd]}" -c "$T/nosb.conf" --check-config >"$T/out" 2>&1
+	grep -q ";rule = deny connect" "$T/out" && bad "sandbox_rules = no still shows the rules" ||
+		ok "sandbox_rules = no"
+fi
+
+# audit_required: a write error at run time stops pvcallsd (exit 1).
+if [ -n "${P[pvcalls-nc]:-}" ] && [ -n "${P[pvcallsd]:-}" ] && [ -w /dev/full ]; then
+	"${P[pvcallsd]}" --shm "$T/hub-full" --control none --audit /dev/full --audit-required >"$T/df.log" 2>&1 &
+	dpid=$!
+	for _ in $(seq 100); do [ -S "$T/hub-full" ] && break; sleep 0.05; done
+	"${P[pvcalls-nc]}" --shm "$T/hub-full" 127.0.0.1 9 </dev/null >/dev/null 2>&1
+	for _ in $(seq 100); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.05; done
+	if kill -0 "$dpid" 2>/dev/null; then bad "pvcallsd kept serving after an audit write error"; kill -TERM "$dpid"; wait "$dpid"
+	else wait "$dpid"; rc=$?; [ "$rc" -eq 1 ] && ok "audit write error: pvcallsd stops, exit 1" || bad "audit write error: exit $rc"; fi
+	has "$T/df.log" "write failed; audit_required: stopping" "audit write error named"
 fi
 
 if [ -n "${P[pvcallsctl]:-}" ]; then

@@ -150,6 +150,37 @@ def live_line():
 live.stdin.write(b"one\n")
 live.stdin.flush()
 check(live_line() == b"one\n", "live connection: no echo")
+# A control client that sends a byte every 190 ms (issue 13: it froze
+# every guest for seconds) must not hold up the guests' traffic, nor
+# other control clients.
+slow_stop = threading.Event()
+
+
+def slow_client():
+    with socket.socket(socket.AF_UNIX) as c:
+        c.connect(ctl)
+        try:
+            while not slow_stop.wait(0.19):
+                c.send(b"l")
+        except OSError:
+            pass  # cut off at its deadline: fine
+
+
+slow = threading.Thread(target=slow_client, daemon=True)
+slow.start()
+time.sleep(0.5)
+t0 = time.time()
+live.stdin.write(b"slow\n")
+live.stdin.flush()
+check(live_line() == b"slow\n", "live connection: no echo during a slow control client")
+took = time.time() - t0
+check(took < 1.0 * SLOW, f"a slow control client held the guests up for {took:.2f} s")
+t0 = time.time()
+out = subprocess.run([pvcallsctl, "-s", ctl, "stats"], capture_output=True, text=True)
+took = time.time() - t0
+check(out.returncode == 0 and took < 1.0 * SLOW, f"pvcallsctl behind a slow client: {took:.2f} s {out}")
+slow_stop.set()
+slow.join()
 out = subprocess.run([pvcallsctl, "-s", ctl, "list"], capture_output=True, text=True)
 check(out.returncode == 0 and "connected" in out.stdout, f"pvcallsctl list: {out}")
 live_domid = [l.split()[0] for l in out.stdout.splitlines()[1:] if "connected" in l][0]

@@ -345,6 +345,62 @@ static int decide(void *arg, const struct pvcalls_back_call *c, char *reason, si
 	return 0;
 }
 
+/* ---- guest-triggered log floods (issue 13) ------------------------------ */
+
+static unsigned log_lines, log_summaries;
+static unsigned long long log_summarised;
+
+static void count_log(void *arg, enum pvcalls_log_level level, const char *msgid,
+		      const char *msg)
+{
+	(void)arg;
+	(void)level;
+	if (!strcmp(msgid, "back.log-suppressed")) {
+		unsigned f;
+		unsigned long long n;
+
+		ck_assert_int_eq(sscanf(msg, "frontend %u: %llu messages suppressed", &f, &n), 2);
+		__atomic_add_fetch(&log_summarised, n, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&log_summaries, 1, __ATOMIC_RELAXED);
+	} else if (!strcmp(msgid, "back.policy-deny") || !strncmp(msgid, "shm.bad-ref", 11)) {
+		__atomic_add_fetch(&log_lines, 1, __ATOMIC_RELAXED);
+	}
+}
+
+/*
+ * 400 bad CONNECTs (half denied by the policy, half with a ref nobody
+ * granted) used to give 400 synchronous log lines on the loop thread. The
+ * frontend's messages are rate-limited (a burst of 20, 5 a second) and the
+ * rest reported in one summary line.
+ */
+START_TEST(test_backend_log_flood)
+{
+	static const char *const rules[] = { "deny connect 10.0.0.0/8", "allow connect any",
+					     NULL };
+	struct rawfe fe;
+	int64_t t0;
+	unsigned lines, bound;
+
+	pvcalls_set_logger(count_log, NULL, PVCALLS_LOG_INFO);
+	fe_open(&fe, pol(rules, PVCALLS_POLICY_DEFAULT));
+	t0 = now_ms();
+	for (int i = 0; i < 200; i++) {
+		ck_assert_int_eq(do_connect(&fe, 1, 0x0a000001, 80), W_EACCES);
+		ck_assert_int_eq(do_connect(&fe, 1, INADDR_LOOPBACK, 4000), W_EFAULT);
+	}
+	lines = __atomic_load_n(&log_lines, __ATOMIC_RELAXED);
+	bound = 20 + 5 * (unsigned)((now_ms() - t0) / 1000 + 1);
+	ck_assert_msg(lines <= bound, "%u guest-triggered lines (at most %u expected)", lines,
+		      bound);
+	ck_assert_uint_ge(lines, 15); /* the burst is logged (less the negotiation's) */
+	pump(fe.b, 2600); /* the periodic summary */
+	ck_assert_uint_ge(__atomic_load_n(&log_summaries, __ATOMIC_RELAXED), 1);
+	ck_assert_uint_ge(__atomic_load_n(&log_summarised, __ATOMIC_RELAXED), 400 - lines);
+	fe_teardown(&fe);
+	pvcalls_set_logger(NULL, NULL, PVCALLS_LOG_ERR);
+}
+END_TEST
+
 START_TEST(test_backend_callback)
 {
 	struct cbrec r = { 0 };
@@ -547,6 +603,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_backend_limits);
 	tcase_add_test(tc, test_backend_rate);
 	tcase_add_test(tc, test_backend_callback);
+	tcase_add_test(tc, test_backend_log_flood);
 	tcase_add_test(tc, test_audit_hostile);
 	suite_add_tcase(s, tc);
 	return s;

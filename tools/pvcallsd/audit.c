@@ -34,6 +34,7 @@ struct audit_q {
 	size_t n, head, tail; /* tail - head records queued */
 	int fd, newfd;
 	bool stop, busy, sleeping, gathering, flush_now;
+	bool failed; /* a write to the sink failed (audit_q_failed) */
 	uint64_t written, dropped;
 };
 
@@ -137,10 +138,13 @@ static void *writer(void *arg)
 		ok = fd >= 0 && write_all(q, fd, buf, len);
 		pthread_mutex_lock(&q->lock);
 		q->busy = false;
-		if (ok)
+		if (ok) {
 			q->written += n;
-		else
+		} else {
 			q->dropped += n;
+			if (!q->stop)
+				q->failed = true;
+		}
 		pthread_cond_broadcast(&q->cond);
 	}
 	pthread_mutex_unlock(&q->lock);
@@ -199,6 +203,16 @@ void audit_q_counts(struct audit_q *q, uint64_t *written, uint64_t *dropped)
 	*written = q->written;
 	*dropped = q->dropped;
 	pthread_mutex_unlock(&q->lock);
+}
+
+bool audit_q_failed(struct audit_q *q)
+{
+	bool f;
+
+	pthread_mutex_lock(&q->lock);
+	f = q->failed;
+	pthread_mutex_unlock(&q->lock);
+	return f;
 }
 
 void audit_q_set_fd(struct audit_q *q, int fd)

@@ -2,9 +2,14 @@
 /*
  * The configuration file (pvcallsd.conf(5)), read with inih:
  *
- *   [daemon]      transport, shm_path, control_socket, audit, audit_queue,
- *                 log_level, spin_us
- *   [default]     rule = ..., fallback = allow|deny, and the limits
+ *   [daemon]      transport, shm_path, control_socket, audit,
+ *                 audit_required, audit_queue, log_level, spin_us
+ *   [shm]         the hub's access controls (struct pvcalls_shm_opts):
+ *                 socket_mode, allow_users, allow_groups, hello_timeout_ms,
+ *                 max_guests, max_pending, quota_nodes, quota_bytes,
+ *                 quota_watches, quota_txns, max_maps_per_guest
+ *   [default]     rule = ..., fallback = allow|deny, sandbox_rules = yes|no,
+ *                 and the limits
  *   [domain N]    rule = ... and the limits, for domain N only
  *
  * Limits: max_sockets, max_listeners, max_pending_accepts,
@@ -12,13 +17,28 @@
  * connect_burst.
  */
 #include <errno.h>
+#include <grp.h>
 #include <ini.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "daemon.h"
+
+/*
+ * pvcallsd's default is safe for a sandbox, the library's (no policy: allow)
+ * is not changed: unless [default] says sandbox_rules = no, these rules come
+ * after every rule of the file (first match wins, so a rule of the file such
+ * as "allow connect 127.0.0.0/8" opens loopback again).
+ */
+const char *const dconf_sandbox_rules[] = {
+	"deny connect 127.0.0.0/8", /* also 0.0.0.0 and the host's own addresses */
+	"deny listen port 1-1023",
+	NULL,
+};
 
 struct pctx {
 	struct dconf *c;
@@ -117,6 +137,113 @@ static int limit_key(struct pctx *x, uint32_t domid, const char *s, const char *
 	return bad(x, s, name, "unknown key");
 }
 
+static bool yesno(const char *v, bool *out)
+{
+	if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on") || !strcmp(v, "1"))
+		*out = true;
+	else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "off") || !strcmp(v, "0"))
+		*out = false;
+	else
+		return false;
+	return true;
+}
+
+/* A list of user or group names or numbers, separated by commas or blanks;
+ * each resolved now (getpwnam/getgrnam), so a typo fails the load. A list
+ * given replaces the earlier one. */
+static int id_list(struct pctx *x, const char *s, const char *name, const char *v,
+		   bool groups, uint32_t **out, uint32_t *nout)
+{
+	char buf[1024], *save = NULL, *tok;
+	uint32_t *ids = NULL, n = 0;
+
+	if (strlen(v) >= sizeof(buf))
+		return bad(x, s, name, "list too long");
+	snprintf(buf, sizeof(buf), "%s", v);
+	for (tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		uint32_t id;
+		void *nn;
+
+		if (!num(tok, UINT32_MAX - 1, &id)) {
+			if (groups) {
+				struct group *g = getgrnam(tok);
+
+				if (!g) {
+					free(ids);
+					return bad(x, s, name, "unknown group");
+				}
+				id = (uint32_t)g->gr_gid;
+			} else {
+				struct passwd *pw = getpwnam(tok);
+
+				if (!pw) {
+					free(ids);
+					return bad(x, s, name, "unknown user");
+				}
+				id = (uint32_t)pw->pw_uid;
+			}
+		}
+		nn = realloc(ids, (n + 1) * sizeof(*ids));
+		if (!nn) {
+			free(ids);
+			return bad(x, s, name, "out of memory");
+		}
+		ids = nn;
+		ids[n++] = id;
+	}
+	if (!n)
+		return bad(x, s, name, "empty list");
+	free(*out);
+	*out = ids;
+	*nout = n;
+	return 1;
+}
+
+static int on_shm(struct pctx *x, const char *s, const char *name, const char *v)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+		unsigned long max;
+	} keys[] = {
+#define K(n, m) { #n, offsetof(struct dconf_shm, n), m }
+		K(hello_timeout_ms, 3600000),
+		K(max_guests, 1000000),
+		K(max_pending, 1000000),
+		K(quota_nodes, UINT32_MAX),
+		K(quota_bytes, UINT32_MAX),
+		K(quota_watches, UINT32_MAX),
+		K(quota_txns, UINT32_MAX),
+		K(max_maps_per_guest, UINT32_MAX),
+#undef K
+	};
+	struct dconf_shm *h = &x->c->shm;
+
+	if (!strcmp(name, "socket_mode")) {
+		char *end;
+		unsigned long m;
+
+		errno = 0;
+		m = strtoul(v, &end, 8);
+		if (errno || !*v || *end || (m & ~0660ul) || (m & 0600) != 0600)
+			return bad(x, s, name, "expected 0600, 0620, 0640 or 0660 (octal)");
+		h->socket_mode = (uint32_t)m;
+		return 1;
+	}
+	if (!strcmp(name, "allow_users"))
+		return id_list(x, s, name, v, false, &h->uids, &h->nuids);
+	if (!strcmp(name, "allow_groups"))
+		return id_list(x, s, name, v, true, &h->gids, &h->ngids);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (strcmp(name, keys[i].name))
+			continue;
+		if (!num(v, keys[i].max, (uint32_t *)((char *)h + keys[i].off)))
+			return bad(x, s, name, "bad number");
+		return 1;
+	}
+	return bad(x, s, name, "unknown key");
+}
+
 static int on_daemon(struct pctx *x, const char *s, const char *name, const char *v)
 {
 	struct dconf *c = x->c;
@@ -131,6 +258,9 @@ static int on_daemon(struct pctx *x, const char *s, const char *name, const char
 		copy(c->control, sizeof(c->control), v);
 	} else if (!strcmp(name, "audit")) {
 		copy(c->audit, sizeof(c->audit), v);
+	} else if (!strcmp(name, "audit_required")) {
+		if (!yesno(v, &c->audit_required))
+			return bad(x, s, name, "expected yes or no");
 	} else if (!strcmp(name, "audit_queue")) {
 		if (!num(v, 1u << 20, &c->audit_queue) || !c->audit_queue)
 			return bad(x, s, name, "expected 1..1048576");
@@ -159,6 +289,8 @@ static int handler(void *user, const char *section, const char *name, const char
 
 	if (!strcmp(section, "daemon"))
 		return on_daemon(x, section, name, value);
+	if (!strcmp(section, "shm"))
+		return on_shm(x, section, name, value);
 	if (!strncmp(section, "domain ", 7)) {
 		if (!num(section + 7, UINT32_MAX - 1, &domid))
 			return bad(x, section, name, "bad domain id in the section name");
@@ -174,6 +306,11 @@ static int handler(void *user, const char *section, const char *name, const char
 		x->c->nrules++;
 		return 1;
 	}
+	if (!strcmp(name, "sandbox_rules") && domid == PVCALLS_POLICY_DEFAULT) {
+		if (!yesno(value, &x->c->sandbox_rules))
+			return bad(x, section, name, "expected yes or no");
+		return 1;
+	}
 	if (!strcmp(name, "fallback") && domid == PVCALLS_POLICY_DEFAULT) {
 		if (strcmp(value, "allow") && strcmp(value, "deny"))
 			return bad(x, section, name, "expected allow or deny");
@@ -182,6 +319,21 @@ static int handler(void *user, const char *section, const char *name, const char
 		return 1;
 	}
 	return limit_key(x, domid, section, name, value);
+}
+
+/* After the file: the sandbox rules at the end of [default]'s. */
+static int add_sandbox_rules(struct dconf *c, char *err, size_t len)
+{
+	if (!c->sandbox_rules)
+		return 0;
+	for (int i = 0; dconf_sandbox_rules[i]; i++) {
+		int rc = pvcalls_policy_add_rule(c->policy, PVCALLS_POLICY_DEFAULT,
+						 dconf_sandbox_rules[i], err, len);
+
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
 }
 
 int dconf_load(struct dconf *c, const char *path, bool must_exist, char *err, size_t len)
@@ -194,6 +346,7 @@ int dconf_load(struct dconf *c, const char *path, bool must_exist, char *err, si
 	c->log_level = LOG_INFO;
 	c->audit_queue = 4096;
 	c->fallback_allow = true; /* the policy's own default */
+	c->sandbox_rules = true;
 	copy(c->control, sizeof(c->control), PVCALLSD_CTL);
 	copy(c->shm_path, sizeof(c->shm_path), PVCALLS_SHM_HUB_DEFAULT);
 	if (pvcalls_policy_new(&c->policy) < 0) {
@@ -205,7 +358,7 @@ int dconf_load(struct dconf *c, const char *path, bool must_exist, char *err, si
 	if (!f) {
 		rc = -errno;
 		if (rc == -ENOENT && !must_exist)
-			return 0;
+			return add_sandbox_rules(c, err, len);
 		snprintf(err, len, "%s: %s", path, strerror(-rc));
 		dconf_free(c);
 		return rc;
@@ -227,7 +380,7 @@ int dconf_load(struct dconf *c, const char *path, bool must_exist, char *err, si
 		dconf_free(c);
 		return -EINVAL;
 	}
-	return 0;
+	return add_sandbox_rules(c, err, len);
 }
 
 void dconf_free(struct dconf *c)
@@ -242,6 +395,69 @@ void dconf_free(struct dconf *c)
 	free(c->lims);
 	c->lims = NULL;
 	c->nlims = 0;
+	free(c->shm.uids);
+	free(c->shm.gids);
+	memset(&c->shm, 0, sizeof(c->shm));
+}
+
+void dconf_shm_opts(const struct dconf *c, struct pvcalls_shm_opts *o)
+{
+	const struct dconf_shm *h = &c->shm;
+
+	memset(o, 0, sizeof(*o));
+	o->socket_mode = h->socket_mode;
+	o->allow_uids = h->uids;
+	o->nr_allow_uids = h->nuids;
+	o->allow_gids = h->gids;
+	o->nr_allow_gids = h->ngids;
+	o->hello_timeout_ms = h->hello_timeout_ms;
+	o->max_guests = h->max_guests;
+	o->max_pending = h->max_pending;
+	o->quota_nodes = h->quota_nodes;
+	o->quota_bytes = h->quota_bytes;
+	o->quota_watches = h->quota_watches;
+	o->quota_txns = h->quota_txns;
+	o->max_maps_per_guest = h->max_maps_per_guest;
+}
+
+static void print_limit(FILE *f, const char *name, uint32_t v, const char *builtin);
+
+static void print_ids(FILE *f, const char *name, const uint32_t *ids, uint32_t n)
+{
+	fprintf(f, "%s = ", name);
+	for (uint32_t i = 0; i < n; i++)
+		fprintf(f, "%s%u", i ? "," : "", ids[i]);
+	fputc('\n', f);
+}
+
+static void print_shm(FILE *f, const struct dconf *c)
+{
+	const struct dconf_shm *h = &c->shm;
+
+	fprintf(f, "\n[shm]\n");
+	if (h->socket_mode)
+		fprintf(f, "socket_mode = 0%o\n", h->socket_mode);
+	else
+		fprintf(f, ";socket_mode = 0600 (built-in)\n");
+	if (!h->nuids && !h->ngids)
+		fprintf(f, "; no allow list: only pvcallsd's own uid (%u) and root may connect\n",
+			(unsigned)geteuid());
+	if (h->nuids)
+		print_ids(f, "allow_users", h->uids, h->nuids);
+	else
+		fprintf(f, ";allow_users = (none)\n");
+	if (h->ngids)
+		print_ids(f, "allow_groups", h->gids, h->ngids);
+	else
+		fprintf(f, ";allow_groups = (none)\n");
+	print_limit(f, "hello_timeout_ms", h->hello_timeout_ms, "2000 (built-in)");
+	print_limit(f, "max_guests", h->max_guests, "256 (built-in)");
+	print_limit(f, "max_pending", h->max_pending, "16 (built-in)");
+	print_limit(f, "quota_nodes", h->quota_nodes, "1000 (built-in)");
+	print_limit(f, "quota_bytes", h->quota_bytes, "262144 (built-in)");
+	print_limit(f, "quota_watches", h->quota_watches, "128 (built-in)");
+	print_limit(f, "quota_txns", h->quota_txns, "8 (built-in)");
+	print_limit(f, "max_maps_per_guest", h->max_maps_per_guest, "4096 (built-in)");
 }
 
 static const char *level_name(int level)
@@ -305,6 +521,7 @@ void dconf_print(FILE *f, const struct dconf *c)
 	fprintf(f, "shm_path = %s\n", c->shm_path);
 	fprintf(f, "control_socket = %s\n", c->control[0] ? c->control : "none");
 	fprintf(f, "audit = %s\n", c->audit[0] ? c->audit : "off");
+	fprintf(f, "audit_required = %s\n", c->audit_required ? "yes" : "no");
 	fprintf(f, "audit_queue = %u\n", c->audit_queue);
 	fprintf(f, "log_level = %s\n", level_name(c->log_level));
 	if (c->spin_us == PVCALLS_BACK_NO_SPIN)
@@ -316,10 +533,17 @@ void dconf_print(FILE *f, const struct dconf *c)
 	for (size_t i = 0; i < c->nlims; i++)
 		if (c->lims[i].domid == PVCALLS_POLICY_DEFAULT)
 			dl = &c->lims[i].lim;
+	print_shm(f, c);
 	fprintf(f, "\n[default]\nfallback = %s\n", c->fallback_allow ? "allow" : "deny");
 	for (int i = 0; i < c->nrules; i++)
 		if (c->rules[i].domid == PVCALLS_POLICY_DEFAULT)
 			fprintf(f, "rule = %s\n", c->rules[i].text);
+	fprintf(f, "sandbox_rules = %s\n", c->sandbox_rules ? "yes" : "no");
+	if (c->sandbox_rules) {
+		fprintf(f, "; built in, after every rule above (sandbox_rules = no drops them):\n");
+		for (int i = 0; dconf_sandbox_rules[i]; i++)
+			fprintf(f, ";rule = %s\n", dconf_sandbox_rules[i]);
+	}
 	print_limits(f, dl, true, fl);
 
 	/* Each [domain N] once, in the order first seen (rules or limits). */

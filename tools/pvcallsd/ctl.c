@@ -3,8 +3,12 @@
  * The control socket: a root-only (0600) SOCK_STREAM Unix socket. A client
  * sends one line ("list", "stats", "close DOMID") and reads the answer
  * until EOF; an answer starting with "error:" is a failure. Served on the
- * backend's thread between event-loop rounds, with short timeouts so a
- * stuck client cannot stall the backend.
+ * backend's thread between event-loop rounds, and never waits there: each
+ * connection is non-blocking with its own request and answer buffers, is
+ * read and written as far as it goes without blocking, and is closed at
+ * its deadline (CTL_DEADLINE_MS from accept) whatever it has done. A
+ * client that sends a byte now and then (root's, but still) once froze
+ * every guest for seconds; now it costs a read() per round.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +21,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <pvcalls/proto.h>
@@ -24,7 +29,8 @@
 
 #include "daemon.h"
 
-#define CTL_TIMEOUT_MS 200
+#define CTL_DEADLINE_MS 2000 /* a connection's whole life */
+#define CTL_CONNS 8          /* at once; beyond, new ones are closed */
 #define MAX_FRONTS 4096
 
 int ctl_open(const char *path)
@@ -60,10 +66,13 @@ int ctl_open(const char *path)
 	return fd;
 }
 
+static void ctl_drop_all(void);
+
 void ctl_close(int fd, const char *path)
 {
 	if (fd < 0)
 		return;
+	ctl_drop_all();
 	close(fd);
 	unlink(path);
 }
@@ -183,48 +192,104 @@ static void answer(const char *req, struct out *o, pvcalls_back *b, struct audit
 	outf(o, "error: unknown request \"%.40s\" (list, stats, close DOMID)\n", req);
 }
 
-static void serve_one(int c, pvcalls_back *b, struct audit_q *aq)
-{
-	struct pollfd p = { .fd = c, .events = POLLIN };
+struct conn {
+	bool used;
+	int fd;
+	int64_t deadline_ms;
 	char req[128];
-	size_t len = 0;
-	struct out o = { 0 };
+	size_t len;
+	bool answered;
+	struct out o;
+	size_t off;
+};
 
-	/* One line, within CTL_TIMEOUT_MS. */
-	while (len < sizeof(req) - 1 && poll(&p, 1, CTL_TIMEOUT_MS) > 0) {
-		ssize_t r = read(c, req + len, sizeof(req) - 1 - len);
+static struct conn conns[CTL_CONNS]; /* zeroed: all free */
 
-		if (r <= 0)
-			break;
-		len += (size_t)r;
-		if (memchr(req, '\n', len))
-			break;
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void conn_close(struct conn *c)
+{
+	close(c->fd);
+	free(c->o.buf);
+	memset(c, 0, sizeof(*c));
+}
+
+/* As far as it goes without waiting; false when the connection is done. */
+static bool conn_step(struct conn *c, pvcalls_back *b, struct audit_q *aq)
+{
+	while (!c->answered) {
+		ssize_t r = recv(c->fd, c->req + c->len, sizeof(c->req) - 1 - c->len,
+				 MSG_DONTWAIT);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return true; /* the rest later */
+		if (r > 0)
+			c->len += (size_t)r;
+		/* A line, a full buffer, or the end (or an error): answer. */
+		if (r <= 0 || memchr(c->req, '\n', c->len) || c->len == sizeof(c->req) - 1) {
+			c->req[c->len] = 0;
+			c->req[strcspn(c->req, "\r\n")] = 0;
+			answer(c->req, &c->o, b, aq);
+			c->answered = true;
+		}
 	}
-	req[len] = 0;
-	req[strcspn(req, "\r\n")] = 0;
-	answer(req, &o, b, aq);
-	for (size_t off = 0; off < o.len;) {
-		ssize_t w;
+	while (c->off < c->o.len) {
+		ssize_t w = send(c->fd, c->o.buf + c->off, c->o.len - c->off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
 
-		p.events = POLLOUT;
-		if (poll(&p, 1, CTL_TIMEOUT_MS) <= 0)
-			break;
-		w = send(c, o.buf + off, o.len - off, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return true;
 		if (w <= 0)
-			break;
-		off += (size_t)w;
+			return false;
+		c->off += (size_t)w;
 	}
-	free(o.buf);
+	return false;
 }
 
 void ctl_serve(int fd, pvcalls_back *b, struct audit_q *aq)
 {
-	for (int i = 0; i < 8; i++) {
+	int64_t now = mono_ms();
+
+	for (int i = 0; i < CTL_CONNS; i++) {
 		int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct conn *slot = NULL;
 
 		if (c < 0)
-			return;
-		serve_one(c, b, aq);
-		close(c);
+			break;
+		for (int j = 0; j < CTL_CONNS && !slot; j++)
+			if (!conns[j].used)
+				slot = &conns[j];
+		if (!slot) {
+			close(c); /* busy: the client sees EOF, no answer */
+			continue;
+		}
+		slot->used = true;
+		slot->fd = c;
+		slot->deadline_ms = now + CTL_DEADLINE_MS;
 	}
+	for (int i = 0; i < CTL_CONNS; i++) {
+		struct conn *c = &conns[i];
+
+		if (!c->used)
+			continue;
+		if (!conn_step(c, b, aq) || mono_ms() >= c->deadline_ms)
+			conn_close(c);
+	}
+}
+
+static void ctl_drop_all(void)
+{
+	for (int i = 0; i < CTL_CONNS; i++)
+		if (conns[i].used)
+			conn_close(&conns[i]);
 }

@@ -40,7 +40,7 @@ static void on_signal(int sig)
 /* Command-line values, which win over the file's (also after a reload). */
 struct flags {
 	const char *config;
-	bool config_given, check, daemonize, shm_given, xen_given;
+	bool config_given, check, daemonize, shm_given, xen_given, audit_required;
 	const char *transport, *shm_path, *control, *audit;
 	int log_level;
 	struct pvcalls_back_limits lim;
@@ -59,6 +59,8 @@ static void usage(FILE *f)
 		"      --xen               serve the pvcalls devices of this Xen domain%s\n"
 		"      --control PATH      control socket (default " PVCALLSD_CTL ", 'none': off)\n"
 		"      --audit PATH        audit log (JSON Lines; '-': stdout, 'off': none)\n"
+		"      --audit-required    refuse to start without a working audit log; stop\n"
+		"                          when writing it fails\n"
 		"      --log-level LEVEL   error, warning, notice, info (default) or debug\n"
 		"  -v, --verbose           --log-level debug\n"
 		"      --max-ring-order N  largest data ring order offered, 1..9 (default 9)\n"
@@ -96,7 +98,7 @@ static int parse_num(const char *opt, const char *s, unsigned long min, unsigned
 
 static int parse_flags(int argc, char **argv, struct flags *fl)
 {
-	enum { O_CHECK = 256, O_SHM, O_XEN, O_CTL, O_AUDIT, O_LEVEL, O_ORDER, O_SOCKS,
+	enum { O_CHECK = 256, O_SHM, O_XEN, O_CTL, O_AUDIT, O_AUDIT_REQ, O_LEVEL, O_ORDER, O_SOCKS,
 	       O_LISTENERS, O_SPIN, O_DAEMON, O_FG, O_VERSION };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -105,6 +107,7 @@ static int parse_flags(int argc, char **argv, struct flags *fl)
 		{ "xen", no_argument, NULL, O_XEN },
 		{ "control", required_argument, NULL, O_CTL },
 		{ "audit", required_argument, NULL, O_AUDIT },
+		{ "audit-required", no_argument, NULL, O_AUDIT_REQ },
 		{ "log-level", required_argument, NULL, O_LEVEL },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "max-ring-order", required_argument, NULL, O_ORDER },
@@ -145,6 +148,9 @@ static int parse_flags(int argc, char **argv, struct flags *fl)
 			break;
 		case O_AUDIT:
 			fl->audit = optarg;
+			break;
+		case O_AUDIT_REQ:
+			fl->audit_required = true;
 			break;
 		case O_LEVEL:
 			fl->log_level = dlog_parse_level(optarg);
@@ -237,6 +243,8 @@ static int load(const struct flags *fl, struct dconf *c)
 		snprintf(c->control, sizeof(c->control), "%s", fl->control);
 	if (fl->audit)
 		snprintf(c->audit, sizeof(c->audit), "%s", fl->audit);
+	if (fl->audit_required)
+		c->audit_required = true;
 	if (fl->log_level >= 0)
 		c->log_level = fl->log_level;
 	if (fl->spin_set)
@@ -262,8 +270,50 @@ static int audit_open(const char *path)
 	if (!strcmp(path, "-"))
 		return 1;
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
-	if (fd < 0)
+	if (fd < 0) {
+		fd = -errno;
 		dlog(LOG_ERR, "audit log %s: %s", path, strerror(errno));
+	}
+	return fd;
+}
+
+/*
+ * audit_required: the audit log must be on and openable for appending
+ * (a missing file: its directory writable). Checked before the transport
+ * opens, and by --check-config. 0 or -errno (logged).
+ */
+static int audit_check(const struct dconf *c)
+{
+	char dir[256], *slash;
+	int fd;
+
+	if (!c->audit_required)
+		return 0;
+	if (!audit_on(c)) {
+		dlog(LOG_ERR, "audit_required, but the audit log is off");
+		return -EINVAL;
+	}
+	if (!strcmp(c->audit, "-"))
+		return 0;
+	fd = open(c->audit, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	if (errno == ENOENT) {
+		snprintf(dir, sizeof(dir), "%s", c->audit);
+		slash = strrchr(dir, '/');
+		if (!slash)
+			snprintf(dir, sizeof(dir), ".");
+		else if (slash == dir)
+			dir[1] = 0;
+		else
+			*slash = 0;
+		if (access(dir, W_OK | X_OK) == 0)
+			return 0;
+	}
+	fd = -errno;
+	dlog(LOG_ERR, "audit log %s: %s (audit_required)", c->audit, strerror(-fd));
 	return fd;
 }
 
@@ -272,10 +322,14 @@ static int open_transport(const struct dconf *c, pvcalls_transport **t)
 	int rc;
 
 	if (!strcmp(c->transport, "shm")) {
-		/* Guests of the default hub may be other users: 0755. */
+		struct pvcalls_shm_opts o;
+
+		/* Guests of the default hub may be other users: 0755 (who may
+		 * connect is the hub's socket mode and allow lists, [shm]). */
 		if (!strcmp(c->shm_path, PVCALLS_SHM_HUB_DEFAULT))
 			make_parent(c->shm_path, 0755);
-		rc = pvcalls_shm_listen(c->shm_path, NULL, t);
+		dconf_shm_opts(c, &o);
+		rc = pvcalls_shm_listen(c->shm_path, &o, t);
 		if (rc < 0)
 			dlog(LOG_ERR, "shm hub %s: %s", c->shm_path, pvcalls_strerror(rc));
 		return rc;
@@ -332,8 +386,10 @@ static void ctl_setup(struct daemon *d)
 	dlog(LOG_INFO, "control socket %s", p);
 }
 
-/* Starts, restarts (a new path: reopened) or stops the audit log. */
-static void audit_setup(struct daemon *d)
+/* Starts, restarts (a new path: reopened) or stops the audit log.
+ * -errno if the log is wanted but could not be opened (the old one, on a
+ * reload, is kept). */
+static int audit_setup(struct daemon *d)
 {
 	int fd;
 
@@ -344,11 +400,11 @@ static void audit_setup(struct daemon *d)
 			d->aq = NULL;
 			dlog(LOG_INFO, "audit log off");
 		}
-		return;
+		return d->c.audit_required ? -EINVAL : 0;
 	}
 	fd = audit_open(d->c.audit);
 	if (fd < 0)
-		return;
+		return fd;
 	if (d->aq) {
 		audit_q_set_fd(d->aq, fd); /* SIGHUP reopens, for logrotate */
 	} else {
@@ -357,11 +413,13 @@ static void audit_setup(struct daemon *d)
 			dlog(LOG_ERR, "audit log: out of memory");
 			if (fd != 1)
 				close(fd);
-			return;
+			return -ENOMEM;
 		}
 		pvcalls_back_set_audit(d->b, audit_q_sink, d->aq);
 	}
-	dlog(LOG_INFO, "audit log %s", !strcmp(d->c.audit, "-") ? "on stdout" : d->c.audit);
+	dlog(LOG_INFO, "audit log %s%s", !strcmp(d->c.audit, "-") ? "on stdout" : d->c.audit,
+	     d->c.audit_required ? " (required)" : "");
+	return 0;
 }
 
 static void reload(struct daemon *d)
@@ -387,7 +445,9 @@ static void reload(struct daemon *d)
 	snprintf(nc.shm_path, sizeof(nc.shm_path), "%s", d->c.shm_path);
 	snprintf(nc.control, sizeof(nc.control), "%s", d->c.control);
 	d->c = nc;
-	audit_setup(d);
+	if (audit_setup(d) < 0 && d->c.audit_required)
+		dlog(LOG_ERR, "audit_required: the new audit log could not be opened; "
+			      "still writing the old one");
 	dlog(LOG_NOTICE, "reloaded: %d rules", d->c.nrules);
 	sd_notify_send("READY=1");
 }
@@ -422,6 +482,7 @@ int main(int argc, char **argv)
 	struct sigaction sa;
 	uint64_t wd_us;
 	int64_t next_status = 0, next_wd = 0;
+	bool audit_failed = false;
 	int rc;
 
 	rc = parse_flags(argc, argv, &d.fl);
@@ -433,6 +494,10 @@ int main(int argc, char **argv)
 		 * built-in defaults, a missing file named with -c is an error. */
 		if (load(&d.fl, &d.c) < 0)
 			return 1;
+		if (audit_check(&d.c) < 0) {
+			dconf_free(&d.c);
+			return 1;
+		}
 		printf("; %s: ok (%d rules%s)\n; the effective configuration, defaults included"
 		       " (commented: built-in values):\n",
 		       d.fl.config, d.c.nrules,
@@ -448,6 +513,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		dconf_free(&d.c);
 		return 2;
+	}
+	if (audit_check(&d.c) < 0) {
+		dconf_free(&d.c);
+		return 1;
 	}
 	if (d.fl.daemonize) {
 		/* Before any thread exists. */
@@ -491,7 +560,13 @@ int main(int argc, char **argv)
 	}
 	pvcalls_back_set_policy(d.b, d.c.policy);
 	d.c.policy = NULL;
-	audit_setup(&d);
+	if (audit_setup(&d) < 0 && d.c.audit_required) {
+		dlog(LOG_ERR, "audit_required: not starting without the audit log");
+		pvcalls_back_free(d.b);
+		pvcalls_transport_close(t);
+		dconf_free(&d.c);
+		return 1;
+	}
 	ctl_setup(&d);
 	dlog(LOG_NOTICE, "pvcallsd %s (libpvcalls %s): serving %s%s%s, %d rules",
 	     PVCALLS_TOOLS_VERSION, pvcalls_version(), d.c.transport,
@@ -514,6 +589,14 @@ int main(int argc, char **argv)
 		}
 		if (d.ctl >= 0)
 			ctl_serve(d.ctl, d.b, d.aq);
+		/* audit_required and records could not be written: stop, as
+		 * pvcallsd.conf(5) says, rather than serve unaudited. */
+		if (d.c.audit_required && d.aq && audit_q_failed(d.aq)) {
+			dlog(LOG_ERR, "audit log %s: write failed; audit_required: stopping",
+			     d.c.audit);
+			audit_failed = true;
+			break;
+		}
 		now = mono_us();
 		if (now >= next_status) {
 			update_status(&d);
@@ -528,7 +611,8 @@ int main(int argc, char **argv)
 	/* Stop accepting, release every guest socket, tell the frontends. */
 	sd_notify_send("STOPPING=1");
 	dlog(LOG_NOTICE, "%s: shutting down", stop_signal == SIGINT ? "SIGINT" :
-			 stop_signal == SIGTERM ? "SIGTERM" : "event loop failure");
+			 stop_signal == SIGTERM ? "SIGTERM" :
+			 audit_failed ? "audit log failure" : "event loop failure");
 	ctl_close(d.ctl, d.ctl_path);
 	pvcalls_back_free(d.b);
 	pvcalls_transport_close(t);
@@ -538,5 +622,5 @@ int main(int argc, char **argv)
 		dlog(LOG_ERR, "event loop failed: %s", pvcalls_strerror(rc));
 		return 1;
 	}
-	return 0;
+	return audit_failed ? 1 : 0;
 }
