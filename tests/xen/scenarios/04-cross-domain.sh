@@ -23,6 +23,9 @@ if [ -n "$HAVE" ]; then
 	[default]
 	fallback = allow
 	rule = deny connect 127.0.0.0/8 port 7402
+	# the other peers are dom0's loopback services, which pvcallsd's
+	# built-in rules would deny (sandbox_rules, pvcallsd.conf(5))
+	rule = allow connect 127.0.0.0/8
 	CONF
 	spawn pvcallsd pvcallsd --xen --config /tmp/pvcallsd.conf --control none \
 		--audit /tmp/audit.jsonl
