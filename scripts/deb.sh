@@ -39,4 +39,19 @@ pkg-config --modversion pvcalls
 test -f /lib/systemd/system/pvcallsd.service
 grep -q '^ExecStart=/usr/bin/pvcallsd ' /lib/systemd/system/pvcallsd.service
 pvcalls-demo
+echo "== the installed pvcalls-run: curl in an empty network namespace"
+T=$(mktemp -d)
+echo "fetched through PV Calls" >"$T/hello.txt"
+printf '[default]\nrule = allow connect 127.0.0.0/8\n' >"$T/pvcallsd.conf"
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python3 -m http.server --bind 127.0.0.1 --directory "$T" "$port" >/dev/null 2>&1 &
+web=$!
+pvcallsd --shm "$T/hub" -c "$T/pvcallsd.conf" --control none --log-level warning &
+daemon=$!
+trap 'kill $web $daemon 2>/dev/null; apt-get purge -y -qq $PKGS >/dev/null' EXIT
+for _ in $(seq 50); do [ -S "$T/hub" ] && break; sleep 0.1; done
+got=$(timeout 30 pvcalls-run --shm "$T/hub" --isolate -- \
+	curl -sf --retry 5 --retry-connrefused --retry-delay 0 "http://127.0.0.1:$port/hello.txt")
+[ "$got" = "fetched through PV Calls" ] || { echo "pvcalls-run + curl got: $got"; exit 1; }
+echo "curl under pvcalls-run --isolate: $got"
 echo "== deb: OK"
