@@ -171,7 +171,12 @@ ssize_t pvcalls_front_send(pvcalls_front *fe, int h, const void *buf, size_t len
 			rc = pvcalls_errno_from_wire(err);
 			break;
 		}
+		if (!pvc_fe_ext_tx_enter(s)) { /* SHUTDOWN SHUT_WR: as send(2) */
+			rc = -EPIPE;
+			break;
+		}
 		n = pvcalls_data_write(&s->r.ring, (const uint8_t *)buf + total, len - total);
+		pvc_fe_ext_tx_leave(s);
 		if (n < 0) {
 			pvc_warn("front.bad-ring", "socket %d: impossible out-ring indexes", h);
 			rc = n;
