@@ -64,9 +64,8 @@ static void complete(pvcalls_front *fe, unsigned i, int err, uint32_t val)
 	default:
 		break;
 	}
+	pvc_fe_ext_complete(fe, sl->cmd, s, i, err, val, sl->w);
 	if (sl->w) {
-		if (!err)
-			pvc_fe_ext_complete(fe, sl->cmd, i, val, sl->w);
 		sl->w->err = err;
 		sl->w->done = true;
 	}

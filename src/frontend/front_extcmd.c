@@ -72,10 +72,22 @@ void pvc_fe_ext_prepare(struct pvcalls_wire_request *req, unsigned slot)
 	}
 }
 
-void pvc_fe_ext_complete(pvcalls_front *fe, uint32_t cmd, unsigned slot, uint32_t val,
-			 struct req_waiter *w)
+void pvc_fe_ext_complete(pvcalls_front *fe, uint32_t cmd, struct fsock *s, unsigned slot,
+			 int err, uint32_t val, struct req_waiter *w)
 {
 	if (!is_ext(cmd))
+		return;
+	if (cmd == PVCALLS_EXT_SHUTDOWN && s && s->shut_rd_sent) {
+		s->shut_rd_sent = false;
+		/* The backend answered the listener's pending ACCEPTs and POLLs
+		 * -EINVAL first; it is bound again ("Other states"). Applied
+		 * here, with those answers, so a blocked accept sees it. */
+		if (!err && s->state == FS_LISTENING) {
+			s->state = FS_BOUND;
+			s->poll_ready = false;
+		}
+	}
+	if (!w || err)
 		return;
 	w->val = val;
 	if (cmd == PVCALLS_EXT_GETSOCKNAME || cmd == PVCALLS_EXT_GETPEERNAME ||
@@ -130,16 +142,14 @@ static int ext_call(pvcalls_front *fe, int h, struct pvcalls_ext_request *req,
 		while (__atomic_load_n(&s->tx_busy, __ATOMIC_SEQ_CST))
 			cpu_relax();
 	}
-	rc = pvc_fe_submit(fe, (struct pvcalls_wire_request *)req, NULL, NULL, w,
+	if (how >= 0 && how != SHUT_WR && s->state == FS_LISTENING)
+		s->shut_rd_sent = true;
+	rc = pvc_fe_submit(fe, (struct pvcalls_wire_request *)req, s, NULL, w,
 			   pvc_deadline_ms(RELEASE_TIMEOUT_MS));
 	if (rc == 0)
 		rc = pvc_fe_await(fe, w, req->cmd, pvc_deadline_ms(RELEASE_TIMEOUT_MS));
-	if (rc == 0 && how >= 0 && how != SHUT_WR && s->state == FS_LISTENING) {
-		/* The backend answered the pending ACCEPTs and POLLs -EINVAL
-		 * first; the socket is bound again ("Other states"). */
-		s->state = FS_BOUND;
-		s->poll_ready = false;
-	}
+	else
+		s->shut_rd_sent = false;
 out:
 	pvc_fe_sock_put(fe, s);
 	pthread_mutex_unlock(&fe->lock);

@@ -81,6 +81,7 @@ struct fsock {
 	 * their ring write (both seq_cst, see pvc_fe_ext_tx_enter()). */
 	int shut_wr;
 	int tx_busy;
+	bool shut_rd_sent; /* a SHUTDOWN reading side is outstanding (listener case) */
 };
 
 /* A caller waiting for the answer to its request. */
@@ -212,10 +213,11 @@ int pvc_fe_ext_rsp_parse(const struct pvcalls_wire_response *raw, struct pvcalls
 /* Before a request is put in slot @slot: names reply area @slot if the
  * command returns one. */
 void pvc_fe_ext_prepare(struct pvcalls_wire_request *req, unsigned slot);
-/* When the response to @req_cmd in slot @slot came: keeps val and the
- * reply area for the waiter @w. Lock held. */
-void pvc_fe_ext_complete(pvcalls_front *fe, uint32_t cmd, unsigned slot, uint32_t val,
-			 struct req_waiter *w);
+/* When the response to @cmd (on socket @s) in slot @slot came: applies its
+ * effect and keeps val and the reply area for the waiter @w (may be NULL).
+ * Lock held. */
+void pvc_fe_ext_complete(pvcalls_front *fe, uint32_t cmd, struct fsock *s, unsigned slot,
+			 int err, uint32_t val, struct req_waiter *w);
 /* Around a send's ring write: false (and nothing to leave) after SHUT_WR. */
 bool pvc_fe_ext_tx_enter(struct fsock *s);
 void pvc_fe_ext_tx_leave(struct fsock *s);
