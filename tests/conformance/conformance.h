@@ -247,6 +247,7 @@ extern const struct case_def cases_socket[];
 extern const struct case_def cases_passive[];
 extern const struct case_def cases_data[];
 extern const struct case_def cases_hostile[];
+extern const struct case_def cases_ext[];
 extern const struct case_def cases_final[];
 
 /* ------------------------------------------------------------------ */
