@@ -256,9 +256,11 @@ void pvc_back_ext_relay(struct back_socket *s)
 	pvcalls_data_ring *ring = &s->r.ring;
 
 	if (s->shut_rd && s->can_read) {
-		/* Discard what the host queues (MSG_TRUNC: no buffer needed). */
-		for (;;) {
-			char sink[512];
+		/* Discard what the host queues, a bounded amount per pass so a
+		 * flooding peer cannot hold the loop: what stays is discarded
+		 * on the next arrival's edge, or never read at all. */
+		for (int i = 0; i < 64; i++) {
+			char sink[4096];
 			ssize_t r = recv(s->fd, sink, sizeof(sink), MSG_DONTWAIT | MSG_TRUNC);
 
 			if (r > 0)

@@ -151,6 +151,8 @@ enum target_mode { TGT_SELF, TGT_SHM, TGT_XEN };
 struct target;
 
 int target_open(enum target_mode mode, const char *path, struct target **out);
+/* TGT_SELF: extensions our backend does not offer (PVCALLS_FEATURE_*). */
+extern uint32_t target_self_ext_off;
 void target_close(struct target *tg);
 /* A new guest domain with a fresh pvcalls device 0. */
 int target_new_guest(struct target *tg, pvcalls_transport **out);
