@@ -9,6 +9,7 @@
  *   back_data.c   the data relay (socket <-> data ring)
  *   back_policy.c rules, limits and the decision callback
  *   back_audit.c  audit records and their JSON
+ *   back_ext.c    the extension commands (docs/extensions.md)
  *
  * back_cmd.c and back_data.c never call each other: both work on sockets
  * through back_sock.c, and the loop (backend.c) routes a socket's epoll

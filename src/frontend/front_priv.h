@@ -8,6 +8,7 @@
  *   front_sock.c  the socket table and the socket calls
  *   front_data.c  send and recv on the data rings
  *   front_poll.c  pvcalls_front_poll()
+ *   front_extcmd.c the extensions' calls (docs/extensions.md)
  *
  * Locking: fe->lock guards the socket table, the request slots, the
  * command ring and all socket state. Data-ring traffic is lockless: one
