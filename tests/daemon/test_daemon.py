@@ -92,6 +92,18 @@ max_sockets = 16
 write_conf(port)
 r = subprocess.run([pvcallsd, "-c", conf, "--check-config"], capture_output=True, text=True)
 check(r.returncode == 0 and "ok (2 rules)" in r.stdout, f"--check-config: {r.returncode} {r.stdout} {r.stderr}")
+# extensions = a list: printed back as read; a bad one is refused.
+ext = os.path.join(d, "ext.conf")
+for val, want in (("names, sockopt", "extensions = names,sockopt"), ("shutdown,sockopt", "extensions = shutdown,sockopt"),
+                  ("shutdown", "extensions = shutdown"), ("none", "extensions = none"), ("all", "extensions = all")):
+    with open(ext, "w") as f:
+        f.write(f"[daemon]\nextensions = {val}\n")
+    r = subprocess.run([pvcallsd, "-c", ext, "--check-config"], capture_output=True, text=True)
+    check(r.returncode == 0 and want + "\n" in r.stdout, f"extensions = {val}: {r.returncode} {r.stdout} {r.stderr}")
+with open(ext, "w") as f:
+    f.write("[daemon]\nextensions = inet6\n")
+r = subprocess.run([pvcallsd, "-c", ext, "--check-config"], capture_output=True, text=True)
+check(r.returncode == 1 and "ext.conf:2" in r.stderr, f"extensions = inet6 accepted: {r.returncode} {r.stderr}")
 bad = os.path.join(d, "bad.conf")
 with open(bad, "w") as f:
     f.write("[default]\nrule = allow connect 10.0.0.0/99\n")
