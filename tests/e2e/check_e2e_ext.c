@@ -196,6 +196,74 @@ START_TEST(half_close_client)
 }
 END_TEST
 
+struct sender {
+	pvcalls_front *fe;
+	int s;
+	uint64_t sent;
+	ssize_t last;
+};
+
+/* Sends stream 77 until a send fails. */
+static void *send_until_error(void *arg)
+{
+	struct sender *sd = arg;
+	uint8_t buf[1500];
+
+	for (;;) {
+		ssize_t n;
+
+		e2e_fill(77, sd->sent, buf, sizeof(buf));
+		n = pvcalls_front_send(sd->fe, sd->s, buf, sizeof(buf), 0);
+		if (n <= 0) {
+			sd->last = n;
+			return NULL;
+		}
+		sd->sent += (uint64_t)n;
+	}
+}
+
+/*
+ * SHUT_WR while another thread is sending: every byte a send reported as
+ * queued reaches the host peer, then end of stream, and the sender gets
+ * -EPIPE (rule 1 of "Writing side": nothing advances out_prod once
+ * SHUTDOWN is on the ring, or the backend would drop it).
+ */
+START_TEST(half_close_racing_sender)
+{
+	struct sender sd = { 0 };
+	struct e2e_env e;
+	uint8_t buf[65536];
+	uint64_t got = 0;
+	pthread_t t;
+	ssize_t r;
+	int fd;
+
+	e2e_env_start(&e, NULL);
+	sd.fe = e.fe;
+	sd.s = connected_pair(&e, &fd);
+	t = e2e_thread(send_until_error, &sd);
+	for (int i = 0; i < 3; i++) { /* read while it sends */
+		r = read(fd, buf, sizeof(buf));
+		ck_assert_int_gt(r, 0);
+		ck_assert_int_eq(e2e_verify(77, got, buf, (size_t)r), -1);
+		got += (uint64_t)r;
+	}
+	ck_assert_int_eq(pvcalls_front_shutdown(e.fe, sd.s, SHUT_WR), 0);
+	while ((r = read(fd, buf, sizeof(buf))) > 0) {
+		ck_assert_int_eq(e2e_verify(77, got, buf, (size_t)r), -1);
+		got += (uint64_t)r;
+	}
+	ck_assert_int_eq(r, 0);
+	e2e_join(t, 20 * E2E_SLOW, "sender");
+	ck_assert_int_eq(sd.last, -EPIPE);
+	ck_assert_msg(got == sd.sent, "host got %llu bytes, sends queued %llu",
+		      (unsigned long long)got, (unsigned long long)sd.sent);
+	close(fd);
+	e2e_release(&e, sd.s);
+	finish(&e);
+}
+END_TEST
+
 /* The host peer shuts its write side: EOF for the frontend, which can still send. */
 START_TEST(half_close_peer)
 {
@@ -489,6 +557,7 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 120 * E2E_SLOW);
 	tcase_add_test(tc, features_default_and_opt_out);
 	tcase_add_test(tc, half_close_client);
+	tcase_add_test(tc, half_close_racing_sender);
 	tcase_add_test(tc, half_close_peer);
 	tcase_add_test(tc, shut_rd);
 	tcase_add_test(tc, names_agree_with_host);
