@@ -39,8 +39,9 @@ static bool ring_ready(const struct data_arg *a)
 {
 	pvcalls_data_ring *r = &a->s->r.ring;
 
-	if (a->tx)
-		return pvcalls_data_tx_free(r) != 0 || pvcalls_data_tx_error(r) != 0;
+	if (a->tx) /* shut_wr: SHUTDOWN SHUT_WR wakes a blocked send (-EPIPE) */
+		return pvcalls_data_tx_free(r) != 0 || pvcalls_data_tx_error(r) != 0 ||
+		       __atomic_load_n(&a->s->shut_wr, __ATOMIC_SEQ_CST);
 	return pvcalls_data_rx_queued(r) != 0 || pvcalls_data_rx_error(r) != 0;
 }
 

@@ -141,6 +141,9 @@ static int ext_call(pvcalls_front *fe, int h, struct pvcalls_ext_request *req,
 		__atomic_store_n(&s->shut_wr, 1, __ATOMIC_SEQ_CST);
 		while (__atomic_load_n(&s->tx_busy, __ATOMIC_SEQ_CST))
 			cpu_relax();
+		/* A send asleep waiting for room leaves with -EPIPE, as on Linux. */
+		pthread_cond_broadcast(&fe->cond);
+		pvc_fe_kick_poller(fe);
 	}
 	if (how >= 0 && how != SHUT_WR && s->state == FS_LISTENING)
 		s->shut_rd_sent = true;

@@ -264,6 +264,66 @@ START_TEST(half_close_racing_sender)
 }
 END_TEST
 
+struct big_send {
+	pvcalls_front *fe;
+	int s;
+	size_t len;
+	ssize_t rc;
+};
+
+static void *one_big_send(void *arg)
+{
+	struct big_send *b = arg;
+	uint8_t *buf = malloc(b->len);
+
+	e2e_fill(78, 0, buf, b->len);
+	b->rc = pvcalls_front_send(b->fe, b->s, buf, b->len, 0);
+	free(buf);
+	return NULL;
+}
+
+/* A send blocked on a full ring (the host peer does not read) leaves when
+ * the write side is shut down, reporting what it queued; the next -EPIPE. */
+START_TEST(shut_wr_wakes_blocked_sender)
+{
+	struct big_send b = { .len = 32u << 20 };
+	struct e2e_env e;
+	uint8_t buf[65536];
+	uint64_t got = 0;
+	uint16_t port = 0;
+	int small = 4096, lfd, fd;
+	pthread_t t;
+	ssize_t r;
+
+	e2e_env_start(&e, NULL);
+	lfd = e2e_tcp_listen(&port, 4);
+	setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	b.fe = e.fe;
+	b.s = e2e_socket(&e, 0);
+	ck_assert_int_eq(pvcalls_front_setsockopt(e.fe, b.s, SOL_SOCKET, SO_SNDBUF, &small,
+						  sizeof(small)),
+			 0);
+	ck_assert_int_eq(e2e_front_connect(&e, b.s, port), 0);
+	fd = e2e_tcp_accept(lfd, 10000);
+	close(lfd);
+	t = e2e_thread(one_big_send, &b);
+	e2e_sleep_ms(300 * E2E_SLOW); /* everything is full: the send sleeps */
+	ck_assert_int_eq(pvcalls_front_shutdown(e.fe, b.s, SHUT_WR), 0);
+	e2e_join(t, 10 * E2E_SLOW, "blocked send");
+	ck_assert_msg(b.rc > 0 && (size_t)b.rc < b.len, "blocked send returned %zd", b.rc);
+	ck_assert_int_eq(pvcalls_front_send(e.fe, b.s, "x", 1, 0), -EPIPE);
+	while ((r = read(fd, buf, sizeof(buf))) > 0) {
+		ck_assert_int_eq(e2e_verify(78, got, buf, (size_t)r), -1);
+		got += (uint64_t)r;
+	}
+	ck_assert_int_eq(r, 0);
+	ck_assert_uint_eq(got, (uint64_t)b.rc);
+	close(fd);
+	e2e_release(&e, b.s);
+	finish(&e);
+}
+END_TEST
+
 /* The host peer shuts its write side: EOF for the frontend, which can still send. */
 START_TEST(half_close_peer)
 {
@@ -558,6 +618,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, features_default_and_opt_out);
 	tcase_add_test(tc, half_close_client);
 	tcase_add_test(tc, half_close_racing_sender);
+	tcase_add_test(tc, shut_wr_wakes_blocked_sender);
 	tcase_add_test(tc, half_close_peer);
 	tcase_add_test(tc, shut_rd);
 	tcase_add_test(tc, names_agree_with_host);
