@@ -202,7 +202,8 @@ static int getname(pvcalls_front *fe, int s, struct sockaddr *addr, socklen_t *a
 	sin.sin_family = AF_INET;
 	sin.sin_port = a.port;
 	sin.sin_addr.s_addr = a.addr;
-	memcpy(addr, &sin, *addrlen < sizeof(sin) ? *addrlen : sizeof(sin));
+	if (*addrlen)
+		memcpy(addr, &sin, *addrlen < sizeof(sin) ? *addrlen : sizeof(sin));
 	*addrlen = sizeof(sin);
 	return 0;
 }
@@ -306,10 +307,12 @@ int pvcalls_front_getsockopt(pvcalls_front *fe, int s, int level, int optname, v
 	if (id == PVCALLS_EXT_OPT_SO_LINGER) {
 		struct linger lg = { .l_onoff = v[0], .l_linger = v[1] };
 
-		memcpy(optval, &lg, *optlen < sizeof(lg) ? *optlen : sizeof(lg));
+		if (*optlen)
+			memcpy(optval, &lg, *optlen < sizeof(lg) ? *optlen : sizeof(lg));
 		*optlen = sizeof(lg);
 	} else {
-		memcpy(optval, &v[0], *optlen < sizeof(int) ? *optlen : sizeof(int));
+		if (*optlen)
+			memcpy(optval, &v[0], *optlen < sizeof(int) ? *optlen : sizeof(int));
 		*optlen = sizeof(int);
 	}
 	return 0;

@@ -198,6 +198,7 @@ vals = {l.split()[0]: l.split()[1:] for l in tot.splitlines()[1:] if l.startswit
 check(int(vals["bytes_from_guest"][0]) >= 26 + 8, f"bytes_from_guest: {tot}")
 check(int(vals["bytes_to_guest"][0]) >= 26 + 8, f"bytes_to_guest: {tot}")
 check(int(vals["policy_denied"][0]) == 2, f"policy_denied: {tot}")
+check(int(vals["cmd_SHUTDOWN"][0]) >= 1 and vals["cmd_SHUTDOWN"][2] == "0", f"cmd_SHUTDOWN: {tot}")
 check(vals["cmd_CONNECT"][0] == "3" and vals["cmd_CONNECT"][2] == "2", f"cmd_CONNECT: {tot}")
 
 # pvcallsctl close: the live frontend is cut off.
