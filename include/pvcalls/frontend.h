@@ -257,7 +257,10 @@ PVCALLS_API uint32_t pvcalls_front_features(const pvcalls_front *fe);
  * SHUT_RDWR) the backend delivers what was already sent, then shuts its
  * host socket's write side; sends then fail with -EPIPE, receiving goes on
  * until the peer's end of stream. With SHUTDOWN in force the peer's end of
- * stream is a half-close: recv returns 0, sends still work. SHUT_RD on a
+ * stream is a half-close: recv returns 0, sends still work, and
+ * pvcalls_front_poll() reports POLLIN (not POLLHUP) until this side has
+ * shut its write side too. A send blocked on a full ring when the write
+ * side is shut down returns what it queued (then -EPIPE). SHUT_RD on a
  * listener wakes its pending accepts (-EINVAL) and leaves it bound.
  * @param how SHUT_RD, SHUT_WR or SHUT_RDWR.
  * @retval -EOPNOTSUPP SHUTDOWN not in force; -ENOTCONN not connected;
