@@ -267,6 +267,7 @@ END_TEST
 struct big_send {
 	pvcalls_front *fe;
 	int s;
+	uint8_t *buf;
 	size_t len;
 	ssize_t rc;
 };
@@ -274,11 +275,8 @@ struct big_send {
 static void *one_big_send(void *arg)
 {
 	struct big_send *b = arg;
-	uint8_t *buf = malloc(b->len);
 
-	e2e_fill(78, 0, buf, b->len);
-	b->rc = pvcalls_front_send(b->fe, b->s, buf, b->len, 0);
-	free(buf);
+	b->rc = pvcalls_front_send(b->fe, b->s, b->buf, b->len, 0);
 	return NULL;
 }
 
@@ -306,8 +304,20 @@ START_TEST(shut_wr_wakes_blocked_sender)
 	ck_assert_int_eq(e2e_front_connect(&e, b.s, port), 0);
 	fd = e2e_tcp_accept(lfd, 10000);
 	close(lfd);
+	b.buf = malloc(b.len);
+	e2e_fill(78, 0, b.buf, b.len); /* before the thread: filling takes a while */
 	t = e2e_thread(one_big_send, &b);
-	e2e_sleep_ms(300 * E2E_SLOW); /* everything is full: the send sleeps */
+	/* Sending has begun (the backend moved bytes), then everything fills
+	 * and the send sleeps. */
+	for (int i = 0; i < 100 * E2E_SLOW; i++) {
+		struct pvcalls_back_stats st;
+
+		e2e_back_stats(&e, &st);
+		if (st.bytes_from_guest)
+			break;
+		e2e_sleep_ms(50);
+	}
+	e2e_sleep_ms(300 * E2E_SLOW);
 	ck_assert_int_eq(pvcalls_front_shutdown(e.fe, b.s, SHUT_WR), 0);
 	e2e_join(t, 10 * E2E_SLOW, "blocked send");
 	ck_assert_msg(b.rc > 0 && (size_t)b.rc < b.len, "blocked send returned %zd", b.rc);
@@ -318,6 +328,7 @@ START_TEST(shut_wr_wakes_blocked_sender)
 	}
 	ck_assert_int_eq(r, 0);
 	ck_assert_uint_eq(got, (uint64_t)b.rc);
+	free(b.buf);
 	close(fd);
 	e2e_release(&e, b.s);
 	finish(&e);
