@@ -7,7 +7,10 @@
  *
  * Every socket call goes to the backend over PV Calls; the sockets live
  * in the backend's domain. stdin is sent until EOF; received data goes to
- * stdout until the peer closes.
+ * stdout until the peer closes. When the backend offers the SHUTDOWN
+ * extension (docs/extensions.md), the end of stdin is passed on as a
+ * half-close (shutdown(SHUT_WR)), so a server that reads its request to
+ * end of stream still answers; without it the peer never learns of it.
  *
  * --xen runs over real Xen (a domU with a pvcalls device, or dom0 with one
  * written by hand) instead of the shared-memory hub; it needs a build with
@@ -22,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <pvcalls/frontend.h>
@@ -54,8 +58,14 @@ static void *pump_stdin(void *arg)
 
 		if (w < 0) {
 			r->err = (int)w;
-			break;
+			return NULL;
 		}
+	}
+	if (pvcalls_front_features(r->fe) & PVCALLS_FEATURE_SHUTDOWN) {
+		int rc = pvcalls_front_shutdown(r->fe, r->s, SHUT_WR);
+
+		if (rc < 0 && rc != -ENOTCONN)
+			r->err = rc;
 	}
 	return NULL;
 }

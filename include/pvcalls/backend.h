@@ -114,6 +114,11 @@ struct pvcalls_back_opts {
 	uint32_t spin_us;
 	/** Offer the wait-hint extension (default on; set true to disable). */
 	bool no_wait_hint;
+	/**
+	 * PVCALLS_FEATURE_* bits not to offer (default 0: offer every
+	 * extension this library implements, docs/extensions.md).
+	 */
+	uint32_t ext_off;
 };
 
 #define PVCALLS_BACK_NO_SPIN UINT32_MAX
@@ -164,6 +169,9 @@ PVCALLS_API int pvcalls_back_process(pvcalls_back *b, int timeout_ms);
 PVCALLS_API int pvcalls_back_run(pvcalls_back *b, volatile int *stop);
 
 /** Counters for one frontend (or, summed, for the backend). */
+/** Extension command counters in struct pvcalls_back_stats. */
+#define PVCALLS_BACK_EXT_CMDS 6
+
 struct pvcalls_back_stats {
 	uint32_t frontends;       /**< connected frontends */
 	uint32_t active_sockets;
@@ -180,6 +188,13 @@ struct pvcalls_back_stats {
 	uint64_t policy_denied;   /**< CONNECT/BIND/LISTEN refused by the policy */
 	uint64_t rate_limited;    /**< CONNECTs refused by the token bucket */
 	uint64_t limit_hits;      /**< requests refused by a resource limit */
+	/**
+	 * Extension commands in force (docs/extensions.md), by cmd - 0x6c700001:
+	 * SHUTDOWN, GETSOCKNAME, GETPEERNAME, SETSOCKOPT, GETSOCKOPT, DGRAM_RINGS.
+	 * Extension numbers not in force count as bad_commands (unknown).
+	 */
+	uint64_t ext_commands[PVCALLS_BACK_EXT_CMDS];
+	uint64_t ext_commands_failed[PVCALLS_BACK_EXT_CMDS]; /**< of those, answered with an error */
 };
 
 /**
@@ -198,6 +213,12 @@ PVCALLS_API void pvcalls_back_get_stats(pvcalls_back *b, struct pvcalls_back_sta
  * else happens: the socket id stays usable. Either a rule set
  * (pvcalls_policy, below) or a caller's callback decides; with neither,
  * everything is allowed.
+ *
+ * With the sockopt extension in force, every SETSOCKOPT is put to the
+ * policy too (cmd PVCALLS_EXT_SETSOCKOPT, opt and opt_val set, addr
+ * zero); a refusal (any error from a callback or a rule) is answered -EPERM
+ * (docs/extensions.md, "Socket options"). A callback that judges only by
+ * address must let cmd PVCALLS_EXT_SETSOCKOPT through.
  */
 /**@{*/
 
@@ -205,9 +226,13 @@ PVCALLS_API void pvcalls_back_get_stats(pvcalls_back *b, struct pvcalls_back_sta
 struct pvcalls_back_call {
 	uint32_t domid;          /**< the frontend's domain (shm: its peer id) */
 	uint32_t devid;
-	uint32_t cmd;            /**< PVCALLS_WIRE_CONNECT, _BIND or _LISTEN */
+	uint32_t cmd;            /**< PVCALLS_WIRE_CONNECT, _BIND, _LISTEN, or PVCALLS_EXT_SETSOCKOPT */
 	uint64_t id;             /**< the guest's socket id */
 	struct sockaddr_in addr; /**< CONNECT: destination; BIND, LISTEN: the bound address */
+	/** SETSOCKOPT (addr unset): the option id (PVCALLS_EXT_OPT_* of
+	 *  <pvcalls/wire_ext.h>) and its value (SO_LINGER: onoff, linger). */
+	uint32_t opt;
+	int32_t opt_val[2];
 };
 
 /**
@@ -235,11 +260,17 @@ PVCALLS_API void pvcalls_policy_free(pvcalls_policy *p);
  * first that matches decides. Syntax:
  *
  *     (allow|deny) (connect|listen|any) [inet|inet6] [CIDR|any] [port P[-Q]]
+ *     (allow|deny) sockopt (OPTION|any)
  *
  * "listen" rules govern BIND (with the address bound) and LISTEN. Version 1
  * of the protocol carries only IPv4, so inet6 rules never match yet.
+ * "sockopt" rules govern SETSOCKOPT only (OPTION: TCP_NODELAY, SO_KEEPALIVE,
+ * TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, SO_LINGER, SO_RCVBUF, SO_SNDBUF,
+ * TCP_USER_TIMEOUT, SO_REUSEADDR, SO_REUSEPORT, IP_TOS, IPV6_V6ONLY,
+ * IPV6_TCLASS); "any" rules never match SETSOCKOPT, and a SETSOCKOPT no
+ * sockopt rule matches is allowed whatever the fallback.
  * Examples: "allow connect 10.0.0.0/8 port 80-443", "deny listen",
- * "allow listen port 8000-8999", "deny any".
+ * "allow listen port 8000-8999", "deny any", "deny sockopt SO_REUSEPORT".
  *
  * @retval -EINVAL a syntax error; @p err (if not NULL) says where.
  */
@@ -309,6 +340,16 @@ struct pvcalls_back_audit {
 	const char *reason;     /**< the rule or callback's reason; "" if none */
 	int32_t ret;            /**< the wire result: 0 or a negative Linux errno */
 	uint32_t latency_us;    /**< request taken -> response written */
+	/**
+	 * Extension commands (docs/extensions.md, "Policy and audit"):
+	 * SHUTDOWN's how, or SETSOCKOPT/GETSOCKOPT's option id, in ext_arg;
+	 * SETSOCKOPT's value in ext_val (ext_nval of them: 2 for SO_LINGER).
+	 * GETSOCKNAME/GETPEERNAME put the address returned in has_addr/addr.
+	 */
+	bool has_ext;
+	uint32_t ext_arg;
+	uint32_t ext_nval;
+	int32_t ext_val[2];
 };
 
 typedef void (*pvcalls_back_audit_fn)(void *arg, const struct pvcalls_back_audit *rec);

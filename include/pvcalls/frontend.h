@@ -79,6 +79,11 @@ struct pvcalls_front_opts {
 	uint32_t spin_us;
 	/** Do not offer the wait-hint extension (always notify, as Linux does). */
 	bool no_wait_hint;
+	/**
+	 * PVCALLS_FEATURE_* bits not to accept (default 0: use every
+	 * extension the backend offers; ~0u: exactly version 1).
+	 */
+	uint32_t ext_off;
 };
 
 #define PVCALLS_FRONT_NO_SPIN UINT32_MAX
@@ -287,6 +292,63 @@ PVCALLS_API int pvcalls_front_ready(pvcalls_front *fe, struct pvcalls_ready *r, 
  *         connected (as Linux).
  */
 PVCALLS_API int pvcalls_front_nread(pvcalls_front *fe, int s);
+/**
+ * @name Negotiated extensions (docs/extensions.md)
+ *
+ * Used only when the backend offered them and pvcalls_front_opts.ext_off
+ * did not refuse them; against a Linux backend (or with ext_off = ~0u) the
+ * connection is plain version 1 and these calls fail as documented.
+ */
+/**@{*/
+
+/** The PVCALLS_FEATURE_* bits in force on this connection (0: version 1). */
+PVCALLS_API uint32_t pvcalls_front_features(const pvcalls_front *fe);
+
+/**
+ * shutdown(2) of a connected socket (SHUTDOWN). After SHUT_WR (or
+ * SHUT_RDWR) the backend delivers what was already sent, then shuts its
+ * host socket's write side; sends then fail with -EPIPE, receiving goes on
+ * until the peer's end of stream. With SHUTDOWN in force the peer's end of
+ * stream is a half-close: recv returns 0, sends still work, and
+ * pvcalls_front_poll() reports POLLIN (not POLLHUP) until this side has
+ * shut its write side too. A send blocked on a full ring when the write
+ * side is shut down returns what it queued (then -EPIPE). SHUT_RD on a
+ * listener wakes its pending accepts (-EINVAL) and leaves it bound.
+ * @param how SHUT_RD, SHUT_WR or SHUT_RDWR.
+ * @retval -EOPNOTSUPP SHUTDOWN not in force; -ENOTCONN not connected;
+ *         -EBADF not a socket; -EINVAL bad @p how.
+ */
+PVCALLS_API int pvcalls_front_shutdown(pvcalls_front *fe, int s, int how);
+
+/**
+ * getsockname(2)/getpeername(2) of the backend's host socket (GETSOCKNAME,
+ * GETPEERNAME): after a bind to port 0, the port the host chose; for an
+ * accepted socket, both ends of the connection. At most @p *addrlen bytes
+ * are written; @p *addrlen is set to the address's full size.
+ * @retval -EOPNOTSUPP names not in force; -ENOTCONN no peer; -EBADF.
+ */
+PVCALLS_API int pvcalls_front_getsockname(pvcalls_front *fe, int s, struct sockaddr *addr,
+					  socklen_t *addrlen);
+PVCALLS_API int pvcalls_front_getpeername(pvcalls_front *fe, int s, struct sockaddr *addr,
+					  socklen_t *addrlen);
+
+/**
+ * setsockopt(2)/getsockopt(2) on the backend's host socket (SETSOCKOPT,
+ * GETSOCKOPT), for this host's (level, optname) pairs of: TCP_NODELAY,
+ * SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, SO_LINGER (a
+ * struct linger; emulated: release never blocks, {1, 0} resets, {1, N}
+ * bounds the background flush to N s), SO_RCVBUF, SO_SNDBUF,
+ * TCP_USER_TIMEOUT, SO_REUSEADDR, SO_REUSEPORT (both take effect at bind),
+ * IP_TOS. Values are ints; the host's range checks and quirks apply.
+ * @retval -ENOPROTOOPT any other option, or sockopt not in force;
+ *         -EPERM the backend's policy refuses it; -EINVAL short @p optlen
+ *         or a value the host refuses; -EBADF.
+ */
+PVCALLS_API int pvcalls_front_setsockopt(pvcalls_front *fe, int s, int level, int optname,
+					 const void *optval, socklen_t optlen);
+PVCALLS_API int pvcalls_front_getsockopt(pvcalls_front *fe, int s, int level, int optname,
+					 void *optval, socklen_t *optlen);
+/**@}*/
 
 #ifdef __cplusplus
 }

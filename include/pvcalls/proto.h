@@ -272,7 +272,9 @@ PVCALLS_API int pvcalls_errno_from_wire(int32_t wire);
 
 /**
  * Name of a command: "SOCKET", "CONNECT", "RELEASE", "BIND", "LISTEN",
- * "ACCEPT", "POLL", or "UNKNOWN" for anything else. Never NULL; static.
+ * "ACCEPT", "POLL", the extensions' "SHUTDOWN", "GETSOCKNAME",
+ * "GETPEERNAME", "SETSOCKOPT", "GETSOCKOPT", "DGRAM_RINGS", "SENDTO"
+ * (<pvcalls/wire_ext.h>), or "UNKNOWN" for anything else. Never NULL; static.
  */
 PVCALLS_API const char *pvcalls_cmd_name(uint32_t cmd);
 

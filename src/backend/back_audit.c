@@ -15,6 +15,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <pvcalls/wire_ext.h>
+
 #include "backend/back_priv.h"
 #include "common/errno_table.h"
 
@@ -104,7 +106,7 @@ int pvcalls_back_audit_json(const struct pvcalls_back_audit *r, char *buf, size_
 	    ts, us, r->domid, r->devid, r->req_id);
 	off = put_str(buf, len, off, name, strlen(name));
 	PUT("\"");
-	if (r->cmd >= PVCALLS_WIRE_NR_CMDS)
+	if (!strcmp(name, "UNKNOWN"))
 		PUT(",\"cmd_num\":%" PRIu32, r->cmd);
 	PUT(",\"id\":%" PRIu64, r->id);
 	if (r->cmd == PVCALLS_WIRE_ACCEPT)
@@ -118,6 +120,20 @@ int pvcalls_back_audit_json(const struct pvcalls_back_audit *r, char *buf, size_
 		PUT(",\"addr_len\":%" PRIu32 ",\"addr_raw\":\"", r->addr_len);
 		off = put_str(buf, len, off, r->addr_raw, n);
 		PUT("\"");
+	}
+	if (r->has_ext && r->cmd == PVCALLS_EXT_SHUTDOWN) {
+		PUT(",\"how\":%" PRIu32, r->ext_arg);
+	} else if (r->has_ext) {
+		const char *on = pvc_back_opt_name(r->ext_arg);
+
+		if (on)
+			PUT(",\"opt\":\"%s\"", on);
+		else
+			PUT(",\"opt_num\":%" PRIu32, r->ext_arg);
+		if (r->ext_nval >= 1)
+			PUT(",\"value\":%" PRId32, r->ext_val[0]);
+		if (r->ext_nval >= 2)
+			PUT(",\"linger\":%" PRId32, r->ext_val[1]);
 	}
 	if (r->decision != PVCALLS_BACK_DECISION_NONE) {
 		PUT(",\"decision\":\"%s\",\"rule\":\"", dec[r->decision == PVCALLS_BACK_DECISION_DENY ? 2 : 1]);
@@ -179,6 +195,17 @@ void pvc_back_audit_emit(struct back_frontend *f, const struct pvcalls_wire_requ
 			r.addr_valid = true;
 			r.addr = pr.u.bind.addr;
 		}
+	}
+	if (ax && ax->ext) {
+		r.has_ext = true;
+		r.ext_arg = ax->ext_arg;
+		r.ext_nval = ax->ext_nval;
+		r.ext_val[0] = ax->ext_val[0];
+		r.ext_val[1] = ax->ext_val[1];
+	}
+	if (ax && ax->has_name) { /* GETSOCKNAME, GETPEERNAME: the address returned */
+		r.has_addr = r.addr_valid = true;
+		r.addr = ax->name;
 	}
 	r.decision = ax ? (enum pvcalls_back_decision)ax->decision : PVCALLS_BACK_DECISION_NONE;
 	r.reason = ax ? ax->reason : "";

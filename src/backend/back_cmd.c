@@ -52,6 +52,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <pvcalls/wire_ext.h>
+
 #include "backend/back_priv.h"
 #include "common/log.h"
 
@@ -210,6 +212,9 @@ static bool accept_one(struct back_socket *l)
 	pvc_back_set_starved(l, false);
 	pvc_back_accept_unlink(s);
 	s->fd = fd;
+	/* The SO_LINGER record is inherited as the host's options are. */
+	s->linger_on = l->linger_on;
+	s->linger_s = l->linger_s;
 	rc = pvc_back_sock_epoll(s, SOCK_EVENTS);
 	if (rc < 0) {
 		pvc_back_respond(f, &s->req, rc, &s->ax);
@@ -302,11 +307,26 @@ void pvc_back_listener_service(struct back_socket *l)
 
 static int cmd_socket(struct back_frontend *f, const struct pvcalls_req *req)
 {
+	struct back_socket *s;
+	int rc;
+
 	if (pvc_back_sock_find(f, req->id))
 		return -EEXIST;
 	if (!pvc_back_sock_budget(f))
 		return -EMFILE;
-	return pvc_back_sock_new(f, req->id) ? 0 : -ENOMEM;
+	s = pvc_back_sock_new(f, req->id);
+	if (!s)
+		return -ENOMEM;
+	/* docs/extensions.md, "Host socket at SOCKET": options and names
+	 * asked before CONNECT or BIND apply to the socket they then use. */
+	if (f->ext & (PVCALLS_FEATURE_NAMES | PVCALLS_FEATURE_SOCKOPT)) {
+		rc = pvc_back_ext_socket(s);
+		if (rc < 0) {
+			pvc_back_sock_destroy(s);
+			return rc;
+		}
+	}
+	return 0;
 }
 
 /* The id for CONNECT or BIND: the existing socket, or a new (implicit) one. */
@@ -384,6 +404,29 @@ static int cmd_connect(struct back_frontend *f, const struct pvcalls_wire_reques
 	return rc;
 }
 
+/* BIND on the host socket SOCKET made: the options set before it apply;
+ * on failure the socket stays NEW with its host socket. */
+static int bind_ext(struct back_socket *s, const struct sockaddr_in *addr)
+{
+	int rc = pvc_back_ext_bind_check(s, addr), off = 0, on = 1;
+	bool restore = rc == 1;
+
+	if (rc < 0)
+		return rc;
+	/* A port-0 bind is never shared: the host must not pick a port
+	 * another socket of this host user holds with SO_REUSEPORT. */
+	if (restore)
+		setsockopt(s->fd, SOL_SOCKET, SO_REUSEPORT, &off, sizeof(off));
+	rc = bind(s->fd, (const struct sockaddr *)addr, sizeof(*addr)) < 0 ? -errno : 0;
+	if (restore)
+		setsockopt(s->fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
+	if (rc < 0)
+		return rc;
+	s->laddr = *addr;
+	pvc_back_sock_set_state(s, BS_BOUND);
+	return 0;
+}
+
 static int cmd_bind(struct back_frontend *f, const struct pvcalls_req *req)
 {
 	struct back_socket *s = pvc_back_sock_find(f, req->id);
@@ -397,6 +440,8 @@ static int cmd_bind(struct back_frontend *f, const struct pvcalls_req *req)
 	rc = sock_for(f, req->id, &s);
 	if (rc < 0)
 		return rc;
+	if (s->fd >= 0) /* made at SOCKET (an extension is in force): back_ext.c */
+		return bind_ext(s, &req->u.bind.addr);
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		rc = -errno;
@@ -550,10 +595,16 @@ static int check_policy(struct back_frontend *f, const struct pvcalls_req *req,
 
 static void handle_req(struct back_frontend *f, const struct pvcalls_wire_request *raw)
 {
-	struct back_audit_ctx ax;
+	struct back_audit_ctx ax = { 0 };
 	struct pvcalls_req req;
-	int rc = pvcalls_req_parse(raw, &req);
+	int rc;
 
+	/* docs/extensions.md: ours only when in force; otherwise the
+	 * unknown command v1 answers below. */
+	if ((raw->cmd & PVCALLS_EXT_CMD_MASK) == PVCALLS_EXT_CMD_BASE &&
+	    pvc_back_ext_request(f, raw))
+		return;
+	rc = pvcalls_req_parse(raw, &req);
 	ax.t0 = f->b->audit_fn ? pvc_now_us() : 0;
 	ax.decision = PVCALLS_BACK_DECISION_NONE;
 	ax.reason[0] = 0;

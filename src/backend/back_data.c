@@ -81,6 +81,8 @@ static bool do_write(struct back_socket *s)
 	pvcalls_data_ring *ring = &s->r.ring;
 	bool moved = false;
 
+	if (s->shut_wr_done)
+		return false; /* SHUTDOWN: pvc_back_ext_relay() drops late bytes */
 	while (!s->wr_stop && s->can_write) {
 		struct iovec iov[2];
 		struct msghdr mh = { .msg_iov = iov };
@@ -190,6 +192,8 @@ bool pvc_back_relay_service(struct back_socket *s)
 	}
 	moved = do_write(s);
 	moved |= do_read(s);
+	if (s->shut_wr || s->shut_rd)
+		pvc_back_ext_relay(s);
 	if (s->notify)
 		notify_front(s);
 	if (moved) {

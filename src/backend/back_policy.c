@@ -25,12 +25,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <pvcalls/wire_ext.h>
+
 #include "backend/back_priv.h"
 #include "common/log.h"
 
 #define RULE_TEXT 80
 
-enum { W_CONNECT = 1, W_LISTEN = 2, W_ANY = 3 };
+enum { W_CONNECT = 1, W_LISTEN = 2, W_ANY = 3, W_SOCKOPT = 4 };
 
 struct prule {
 	bool allow;
@@ -39,6 +41,7 @@ struct prule {
 	bool any_addr;
 	uint32_t net, mask; /* host order */
 	uint16_t plo, phi;
+	uint32_t opt; /* W_SOCKOPT: PVCALLS_EXT_OPT_*, 0 any */
 	char text[RULE_TEXT];
 };
 
@@ -200,8 +203,17 @@ int pvcalls_policy_add_rule(pvcalls_policy *p, uint32_t domid, const char *rule,
 				r.what = W_LISTEN;
 			else if (!strcmp(tok, "any"))
 				r.what = W_ANY;
+			else if (!strcmp(tok, "sockopt"))
+				r.what = W_SOCKOPT;
 			else
-				return perr(err, err_len, "expected connect, listen or any, not", tok);
+				return perr(err, err_len,
+					    "expected connect, listen, any or sockopt, not", tok);
+		} else if (r.what == W_SOCKOPT) {
+			/* "sockopt" takes exactly one option name or "any". */
+			if (n != 2)
+				return perr(err, err_len, "unexpected", tok);
+			if (strcmp(tok, "any") && !(r.opt = pvc_back_opt_by_name(tok)))
+				return perr(err, err_len, "unknown socket option", tok);
 		} else if (!strcmp(tok, "inet") && !r.family) {
 			r.family = 4;
 		} else if (!strcmp(tok, "inet6") && !r.family) {
@@ -225,6 +237,8 @@ int pvcalls_policy_add_rule(pvcalls_policy *p, uint32_t domid, const char *rule,
 	}
 	if (n < 2)
 		return perr(err, err_len, "expected (allow|deny) (connect|listen|any) ...", NULL);
+	if (r.what == W_SOCKOPT && n != 3)
+		return perr(err, err_len, "expected (allow|deny) sockopt (OPTION|any)", NULL);
 	/* The normalised text, for the log and the audit. */
 	snprintf(r.text, sizeof(r.text), "%s", rule);
 	s = sect_get(p, domid);
@@ -249,6 +263,8 @@ static bool rule_match(const struct prule *r, const struct pvcalls_back_call *c)
 	uint16_t port = ntohs(c->addr.sin_port);
 	uint8_t what = c->cmd == PVCALLS_WIRE_CONNECT ? W_CONNECT : W_LISTEN;
 
+	if (c->cmd == PVCALLS_EXT_SETSOCKOPT)
+		return r->what == W_SOCKOPT && (!r->opt || r->opt == c->opt);
 	if (!(r->what & what))
 		return false;
 	if (r->family && r->family != 4) /* version 1 carries only AF_INET */
@@ -285,6 +301,11 @@ int pvcalls_policy_check(const pvcalls_policy *p, const struct pvcalls_back_call
 	}
 	if (!r)
 		r = sect_match(sect_find(p, PVCALLS_POLICY_DEFAULT), c, &idx);
+	if (!r && c->cmd == PVCALLS_EXT_SETSOCKOPT) {
+		if (reason && reason_len)
+			snprintf(reason, reason_len, "no sockopt rule matched: allow");
+		return 0;
+	}
 	if (!r) {
 		if (reason && reason_len)
 			snprintf(reason, reason_len, "no rule matched: %s",
@@ -432,6 +453,23 @@ static int judge(pvcalls_back *b, const struct pvcalls_back_call *c, char *reaso
 	return rc > 0 ? -EACCES : rc;
 }
 
+/* SETSOCKOPT (docs/extensions.md, "Socket options"): no address, no rate. */
+static int sockopt_decide(struct back_frontend *f, const struct pvcalls_back_call *c,
+			  struct back_audit_ctx *ax)
+{
+	const char *name = pvc_back_opt_name(c->opt);
+	int rc = judge(f->b, c, ax->reason, sizeof(ax->reason));
+
+	ax->decision = rc ? PVCALLS_BACK_DECISION_DENY : PVCALLS_BACK_DECISION_ALLOW;
+	if (rc) {
+		ST_ADD(f, policy_denied, 1);
+		pvc_info("back.policy-deny", "frontend %u: SETSOCKOPT socket %llu %s = %d denied (%s)",
+			 f->feid, (unsigned long long)c->id, name ? name : "?", c->opt_val[0],
+			 ax->reason);
+	}
+	return rc;
+}
+
 int pvc_back_policy_decide(struct back_frontend *f, const struct pvcalls_back_call *c,
 			   struct back_audit_ctx *ax)
 {
@@ -442,6 +480,8 @@ int pvc_back_policy_decide(struct back_frontend *f, const struct pvcalls_back_ca
 	ax->reason[0] = 0;
 	if (!b->pol_cb && !b->policy)
 		goto rate; /* nothing installed: no decision recorded */
+	if (c->cmd == PVCALLS_EXT_SETSOCKOPT)
+		return sockopt_decide(f, c, ax);
 	rc = judge(b, c, ax->reason, sizeof(ax->reason));
 	inet_ntop(AF_INET, &c->addr.sin_addr, addr, sizeof(addr));
 	if (rc == 0 && c->cmd == PVCALLS_WIRE_CONNECT && reaches_host(&c->addr)) {

@@ -9,6 +9,7 @@
  *   back_data.c   the data relay (socket <-> data ring)
  *   back_policy.c rules, limits and the decision callback
  *   back_audit.c  audit records and their JSON
+ *   back_ext.c    the extension commands (docs/extensions.md)
  *
  * back_cmd.c and back_data.c never call each other: both work on sockets
  * through back_sock.c, and the loop (backend.c) routes a socket's epoll
@@ -146,6 +147,13 @@ struct back_audit_ctx {
 	int64_t t0; /* monotonic us when taken; 0 when not auditing */
 	uint8_t decision; /* enum pvcalls_back_decision */
 	char reason[96];
+	/* Extension commands (back_ext.c): what their audit record carries. */
+	bool ext;          /* ext_arg (how / option id) is set */
+	uint32_t ext_arg;
+	uint8_t ext_nval;  /* SETSOCKOPT: values in ext_val (1, or 2 for SO_LINGER) */
+	int32_t ext_val[2];
+	bool has_name;     /* GETSOCKNAME/GETPEERNAME answered: the address */
+	struct sockaddr_in name;
 };
 
 /* A deferred POLL. */
@@ -165,6 +173,7 @@ struct back_linger {
 	uint8_t *buf;
 	size_t len, off;
 	int64_t deadline_us;
+	bool reset; /* SO_LINGER with a time: reset the connection at the deadline */
 };
 
 struct back_frontend;
@@ -191,6 +200,13 @@ struct back_socket {
 	struct sockaddr_in baddr; /* the address bound (getsockname), for BIND's check */
 	struct back_socket *pnext, *pprev; /* b->passive: BOUND or LISTENING */
 	bool starved; /* listening: accept4() hit a host shortage (EMFILE...) */
+
+	/* Extensions (back_ext.c, docs/extensions.md). */
+	bool shut_wr;      /* SHUTDOWN SHUT_WR taken: host shutdown once the out ring drains */
+	bool shut_wr_done; /* host shutdown(SHUT_WR) made: later out bytes are dropped */
+	bool shut_rd;      /* SHUTDOWN SHUT_RD: host data is discarded */
+	bool reuseaddr_set; /* the frontend set SO_REUSEADDR: BIND keeps its choice */
+	int32_t linger_on, linger_s; /* the SO_LINGER record, applied at RELEASE */
 
 	/* Active relay state. */
 	bool can_read;  /* the socket may have data (edge seen, no EAGAIN since) */
@@ -228,6 +244,7 @@ struct back_frontend {
 	bool connected;
 	bool dead;
 	bool hint; /* both ends use the wait-hint extension */
+	uint32_t ext; /* PVCALLS_FEATURE_* in force (back_ext.c); set at connect */
 	bool violated; /* disconnected for a violation, not restarted since */
 
 	/* Command ring. */
@@ -272,6 +289,7 @@ struct pvcalls_back {
 	struct pvcalls_back_limits lim;
 	uint32_t spin_us; /* 0: no spinning */
 	bool offer_hint;
+	uint32_t offer_ext; /* PVCALLS_FEATURE_* we offer */
 	char root[PVC_XB_PATH]; /* /local/domain/<own>/backend/pvcalls */
 	bool root_watched;
 
@@ -410,6 +428,22 @@ bool pvc_back_relay_has_work(struct back_socket *s);
 void pvc_back_relay_start(struct back_socket *s);
 void pvc_back_relay_event(struct back_socket *s, uint32_t events);
 int pvc_back_relay_flush(struct back_socket *s, struct iovec iov[2]);
+
+/* back_ext.c: the extension commands (docs/extensions.md) */
+/* Handles @req if it is an extension command in force for @f; false: not
+ * one (the caller answers it as v1 does: an unknown command). */
+bool pvc_back_ext_request(struct back_frontend *f, const struct pvcalls_wire_request *req);
+/* SOCKET with an extension in force: the host socket now. 0 or -errno. */
+int pvc_back_ext_socket(struct back_socket *s);
+/* BIND on a socket that has its host socket: SO_REUSEADDR default and the
+ * port-sharing check. 0, 1 (a port-0 bind with SO_REUSEPORT on: bind with
+ * it off, then restore it), or the error to answer. */
+int pvc_back_ext_bind_check(struct back_socket *s, const struct sockaddr_in *addr);
+/* Option names (PVCALLS_EXT_OPT_*): NULL / 0 when unknown. */
+const char *pvc_back_opt_name(uint32_t opt);
+uint32_t pvc_back_opt_by_name(const char *name);
+/* back_data.c: the relay's share of SHUTDOWN (drops, host shutdown). */
+void pvc_back_ext_relay(struct back_socket *s);
 
 /* back_policy.c */
 void pvc_back_front_limits(struct back_frontend *f);

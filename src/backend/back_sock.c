@@ -384,6 +384,11 @@ void pvc_back_linger_sweep(pvcalls_back *b, bool all)
 		if (l->off < l->len)
 			pvc_debug("back.linger", "dropping %zu unsent bytes after release",
 				  l->len - l->off);
+		if (l->off < l->len && l->reset) {
+			struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+			setsockopt(l->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		}
 		linger_free(b, l);
 	}
 }
@@ -400,7 +405,17 @@ void pvc_back_sock_finish(struct back_socket *s)
 	struct back_linger *l;
 	int n;
 
-	if (s->state != BS_ACTIVE || s->fd < 0 || !s->r.mapped || s->wr_stop)
+	if (s->state != BS_ACTIVE || s->fd < 0 || !s->r.mapped)
+		return;
+	if (s->linger_on && s->linger_s == 0) {
+		/* SO_LINGER {1, 0} (docs/extensions.md): abortive close, the out
+		 * ring is discarded; a zero linger time never blocks close. */
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+		setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		return;
+	}
+	if (s->wr_stop || s->shut_wr_done)
 		return;
 	n = pvc_back_relay_flush(s, iov);
 	if (n <= 0)
@@ -426,6 +441,12 @@ void pvc_back_sock_finish(struct back_socket *s)
 	l->tag.kind = EPK_LINGER;
 	l->fd = s->fd;
 	l->deadline_us = pvc_now_us() + BACK_LINGER_US;
+	if (s->linger_on) {
+		/* SO_LINGER {1, N}: bounded by N s, then the connection is reset. */
+		if ((int64_t)s->linger_s * 1000000 < BACK_LINGER_US)
+			l->deadline_us = pvc_now_us() + (int64_t)s->linger_s * 1000000;
+		l->reset = true;
+	}
 	{
 		struct epoll_event ev = { .events = EPOLLOUT | EPOLLET, .data.ptr = &l->tag };
 

@@ -94,7 +94,8 @@ static int write_publish(pvcalls_transport *t, uint32_t txn, void *arg)
 	const struct publish *pu = arg;
 	struct back_frontend *f = pu->f;
 	struct pvc_xb_offer o = { .max_order = f->lim.max_ring_order,
-				  .wait_hint = f->b->offer_hint };
+				  .wait_hint = f->b->offer_hint,
+				  .ext = f->b->offer_ext };
 	char v[16];
 	int rc = pvc_xb_read(t, txn, f->bedir, PVC_XB_KEY_FRONTEND_ID, v, sizeof(v));
 
@@ -146,6 +147,9 @@ static void front_connect(struct back_frontend *f)
 		return;
 	}
 	f->hint = b->offer_hint && r.wait_hint;
+	/* docs/extensions.md, "Negotiation": in force = offered and accepted;
+	 * a key we did not offer is ignored. */
+	f->ext = b->offer_ext & r.ext;
 	rc = pvcalls_transport_map(b->t, f->feid, 1, &r.ring_ref, true, &page);
 	if (rc < 0) {
 		pvc_warn("back.connect-failed", "frontend %u/%u: cannot map ring-ref %u: %s",
@@ -166,8 +170,8 @@ static void front_connect(struct back_frontend *f)
 	f->connected = true;
 	ST_ADD(f, frontends, 1);
 	publish(f, PVCALLS_XENBUS_CONNECTED, false);
-	pvc_info("back.connected", "frontend %u/%u connected (ring-ref %u, port %u%s)", f->feid,
-		 f->devid, r.ring_ref, r.port, f->hint ? ", wait hints" : "");
+	pvc_info("back.connected", "frontend %u/%u connected (ring-ref %u, port %u%s, extensions 0x%x)",
+		 f->feid, f->devid, r.ring_ref, r.port, f->hint ? ", wait hints" : "", f->ext);
 	/* Requests sent before we looked; this also arms req_event. */
 	pvc_back_cmd_service(f);
 }

@@ -550,6 +550,10 @@ static void stats_add(struct pvcalls_back_stats *to, const struct pvcalls_back_s
 	to->policy_denied += LD(from->policy_denied);
 	to->rate_limited += LD(from->rate_limited);
 	to->limit_hits += LD(from->limit_hits);
+	for (unsigned i = 0; i < PVCALLS_BACK_EXT_CMDS; i++) {
+		to->ext_commands[i] += LD(from->ext_commands[i]);
+		to->ext_commands_failed[i] += LD(from->ext_commands_failed[i]);
+	}
 }
 
 void pvcalls_back_get_stats(pvcalls_back *b, struct pvcalls_back_stats *st)
@@ -667,6 +671,7 @@ int pvcalls_back_new(pvcalls_transport *t, const struct pvcalls_back_opts *opts,
 	b->lim = o.limits;
 	b->spin_us = o.spin_us == PVCALLS_BACK_NO_SPIN ? 0 : (o.spin_us ? o.spin_us : BACK_DEF_SPIN_US);
 	b->offer_hint = !o.no_wait_hint;
+	b->offer_ext = PVCALLS_FEATURES_IMPLEMENTED & ~o.ext_off;
 	b->epfd = b->kickfd = -1;
 	pthread_mutex_init(&b->stats_lock, NULL);
 	b->pathbuf = malloc(PVCALLS_STORE_MAX + 1);

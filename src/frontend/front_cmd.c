@@ -14,7 +14,7 @@
 #include "frontend/front_priv.h"
 
 /* Applies a completed request's effect and wakes its waiter. Lock held. */
-static void complete(pvcalls_front *fe, unsigned i, int err)
+static void complete(pvcalls_front *fe, unsigned i, int err, uint32_t val)
 {
 	struct slot *sl = &fe->slots[i];
 	struct fsock *s = sl->sock, *ns = sl->newsock;
@@ -64,6 +64,7 @@ static void complete(pvcalls_front *fe, unsigned i, int err)
 	default:
 		break;
 	}
+	pvc_fe_ext_complete(fe, sl->cmd, s, i, err, val, sl->w);
 	if (sl->w) {
 		sl->w->err = err;
 		sl->w->done = true;
@@ -117,7 +118,7 @@ void pvc_fe_handle_responses(pvcalls_front *fe, bool arm)
 					 raw.req_id, raw.cmd);
 				continue;
 			}
-			if (pvcalls_rsp_parse(&raw, &rsp) < 0 || rsp.cmd != sl->cmd ||
+			if (pvc_fe_ext_rsp_parse(&raw, &rsp) < 0 || rsp.cmd != sl->cmd ||
 			    rsp.id != sl->id) {
 				fe->stats.bad_responses++;
 				pvc_warn("front.bad-response",
@@ -127,7 +128,7 @@ void pvc_fe_handle_responses(pvcalls_front *fe, bool arm)
 			} else {
 				err = rsp.err;
 			}
-			complete(fe, i, err);
+			complete(fe, i, err, raw.pad);
 		}
 	}
 }
@@ -172,6 +173,7 @@ int pvc_fe_submit(pvcalls_front *fe, struct pvcalls_wire_request *req, struct fs
 	sl->w = w;
 	fe->slots_busy++;
 	req->req_id = sl->gen << 5 | i;
+	pvc_fe_ext_prepare(req, i);
 	if (w) {
 		w->done = false;
 		w->slot = i;

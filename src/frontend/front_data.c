@@ -39,8 +39,9 @@ static bool ring_ready(const struct data_arg *a)
 {
 	pvcalls_data_ring *r = &a->s->r.ring;
 
-	if (a->tx)
-		return pvcalls_data_tx_free(r) != 0 || pvcalls_data_tx_error(r) != 0;
+	if (a->tx) /* shut_wr: SHUTDOWN SHUT_WR wakes a blocked send (-EPIPE) */
+		return pvcalls_data_tx_free(r) != 0 || pvcalls_data_tx_error(r) != 0 ||
+		       __atomic_load_n(&a->s->shut_wr, __ATOMIC_SEQ_CST);
 	return pvcalls_data_rx_queued(r) != 0 || pvcalls_data_rx_error(r) != 0;
 }
 
@@ -171,7 +172,12 @@ ssize_t pvcalls_front_send(pvcalls_front *fe, int h, const void *buf, size_t len
 			rc = pvcalls_errno_from_wire(err);
 			break;
 		}
+		if (!pvc_fe_ext_tx_enter(s)) { /* SHUTDOWN SHUT_WR: as send(2) */
+			rc = -EPIPE;
+			break;
+		}
 		n = pvcalls_data_write(&s->r.ring, (const uint8_t *)buf + total, len - total);
+		pvc_fe_ext_tx_leave(s);
 		if (n < 0) {
 			pvc_warn("front.bad-ring", "socket %d: impossible out-ring indexes", h);
 			rc = n;

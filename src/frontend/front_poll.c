@@ -37,7 +37,10 @@ static short poll_one(pvcalls_front *fe, struct fsock *s, short events)
 			re |= POLLOUT;
 		if ((rerr && rerr != -PVCALLS_WIRE_ENOTCONN) || (terr && terr != -PVCALLS_WIRE_ENOTCONN))
 			re |= POLLERR;
-		if (rerr == -PVCALLS_WIRE_ENOTCONN && q == 0)
+		/* With SHUTDOWN in force the peer's end of stream is a
+		 * half-close: hung up only once we shut our side too. */
+		if (rerr == -PVCALLS_WIRE_ENOTCONN && q == 0 &&
+		    (!(fe->ext & PVCALLS_FEATURE_SHUTDOWN) || __atomic_load_n(&s->shut_wr, __ATOMIC_SEQ_CST)))
 			re |= POLLHUP;
 		if (s->connect_done) /* non-blocking connect finished */
 			re |= POLLOUT;

@@ -8,6 +8,7 @@
  *   front_sock.c  the socket table and the socket calls
  *   front_data.c  send and recv on the data rings
  *   front_poll.c  pvcalls_front_poll()
+ *   front_extcmd.c the extensions' calls (docs/extensions.md)
  *
  * Locking: fe->lock guards the socket table, the request slots, the
  * command ring and all socket state. Data-ring traffic is lockless: one
@@ -78,6 +79,12 @@ struct fsock {
 	struct fsock *acc_head, *acc_tail; /* accepted, not yet returned */
 	bool poll_inflight, poll_ready;
 	struct fsock *next; /* accept queue link */
+	/* SHUTDOWN (front_extcmd.c): once shut_wr is set no send advances
+	 * out_prod; tx_busy counts senders between their check of shut_wr and
+	 * their ring write (both seq_cst, see pvc_fe_ext_tx_enter()). */
+	int shut_wr;
+	int tx_busy;
+	bool shut_rd_sent; /* a SHUTDOWN reading side is outstanding (listener case) */
 };
 
 /* A caller waiting for the answer to its request. */
@@ -86,6 +93,10 @@ struct req_waiter {
 	int err;
 	unsigned slot;
 	uint32_t gen;
+	/* Extension commands: the response's val and, for those that name
+	 * one, the reply area as it was when the response was taken. */
+	uint32_t val;
+	uint8_t area[56];
 };
 
 struct slot {
@@ -125,6 +136,7 @@ struct pvcalls_front {
 	char watch_token[32]; /* ours alone: other frontends may share the transport */
 	uint32_t cmd_spin[PVCALLS_WIRE_NR_CMDS]; /* adaptive spin per command, us (0: unset) */
 	bool hint;
+	uint32_t ext; /* PVCALLS_FEATURE_* in force (front_extcmd.c) */
 	struct pvcalls_front_stats stats;
 };
 
@@ -186,6 +198,23 @@ int pvc_fe_await(pvcalls_front *fe, struct req_waiter *w, uint32_t cmd, int64_t 
 /* pvc_fe_submit() then pvc_fe_await(). Lock held. */
 int pvc_fe_call(pvcalls_front *fe, struct pvcalls_wire_request *req, struct fsock *sock,
 		struct fsock *newsock, int64_t deadline);
+
+/* ---- front_extcmd.c -------------------------------------------------- */
+
+/* Parses any response: v1 (pvcalls_rsp_parse) or an extension command's.
+ * -EPROTO if malformed. */
+int pvc_fe_ext_rsp_parse(const struct pvcalls_wire_response *raw, struct pvcalls_rsp *rsp);
+/* Before a request is put in slot @slot: names reply area @slot if the
+ * command returns one. */
+void pvc_fe_ext_prepare(struct pvcalls_wire_request *req, unsigned slot);
+/* When the response to @cmd (on socket @s) in slot @slot came: applies its
+ * effect and keeps val and the reply area for the waiter @w (may be NULL).
+ * Lock held. */
+void pvc_fe_ext_complete(pvcalls_front *fe, uint32_t cmd, struct fsock *s, unsigned slot,
+			 int err, uint32_t val, struct req_waiter *w);
+/* Around a send's ring write: false (and nothing to leave) after SHUT_WR. */
+bool pvc_fe_ext_tx_enter(struct fsock *s);
+void pvc_fe_ext_tx_leave(struct fsock *s);
 
 /* ---- front_sock.c ---------------------------------------------------- */
 

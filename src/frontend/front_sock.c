@@ -376,6 +376,10 @@ int pvcalls_front_accept(pvcalls_front *fe, int h, int flags)
 			rc = -EBADF;
 			goto out_w;
 		}
+		if (l->state != FS_LISTENING) { /* SHUTDOWN SHUT_RD (front_extcmd.c) */
+			rc = -EINVAL;
+			goto out_w;
+		}
 		if (fe->dead) {
 			rc = -ENOTCONN;
 			goto out_w;

@@ -158,6 +158,7 @@ int pvc_xb_front_probe(pvcalls_transport *t, uint32_t devid, int timeout_ms,
 	if (rc == 0) {
 		fe->max_order = offer.max_order;
 		fe->wait_hint = offer.wait_hint;
+		fe->ext = offer.ext;
 	}
 	pvcalls_transport_store_unwatch(t, fe->backend, "pvcalls-fe-probe");
 	return rc;
@@ -178,12 +179,13 @@ static int write_initialised(pvcalls_transport *t, uint32_t txn, void *arg)
 }
 
 int pvc_xb_front_connect(pvcalls_transport *t, const struct pvc_xb_front *fe,
-			 uint32_t ring_ref, uint32_t port, bool wait_hint, int timeout_ms)
+			 uint32_t ring_ref, uint32_t port, bool wait_hint, uint32_t ext,
+			 int timeout_ms)
 {
 	int64_t deadline = pvc_now_ms() + timeout_ms;
 	struct initialised in = {
 		.fe = fe,
-		.ring = { .ring_ref = ring_ref, .port = port, .wait_hint = wait_hint },
+		.ring = { .ring_ref = ring_ref, .port = port, .wait_hint = wait_hint, .ext = ext },
 	};
 	uint32_t state = PVCALLS_XENBUS_UNKNOWN;
 	int rc;

@@ -23,6 +23,7 @@ struct pvc_xb_front {
 	uint32_t backend_id;       /* the backend's domain */
 	uint32_t max_order;        /* backend's max-page-order */
 	bool wait_hint;            /* backend offers the wait-hint extension */
+	uint32_t ext;              /* PVCALLS_FEATURE_* the backend offers */
 };
 
 /*
@@ -45,6 +46,6 @@ int pvc_xb_front_probe(pvcalls_transport *t, uint32_t devid, int timeout_ms,
  */
 int pvc_xb_front_connect(pvcalls_transport *t, const struct pvc_xb_front *fe,
 			 uint32_t ring_ref, uint32_t port, bool wait_hint,
-			 int timeout_ms);
+			 uint32_t ext, int timeout_ms);
 
 #endif

@@ -101,6 +101,8 @@ int pvcalls_front_open(pvcalls_transport *t, const struct pvcalls_front_opts *op
 	if (fe->order_default > fe->max_order)
 		fe->order_default = fe->max_order;
 	fe->hint = fe->xb->wait_hint && !o.no_wait_hint;
+	/* docs/extensions.md, "Negotiation": never accept what was not offered. */
+	fe->ext = fe->xb->ext & PVCALLS_FEATURES_IMPLEMENTED & ~o.ext_off;
 
 	rc = pvcalls_transport_share(t, fe->xb->backend_id, 1, true, &fe->cmd_ref, &fe->cmd_page);
 	if (rc < 0)
@@ -126,7 +128,8 @@ int pvcalls_front_open(pvcalls_transport *t, const struct pvcalls_front_opts *op
 		rc = -errno;
 		goto fail_port;
 	}
-	rc = pvc_xb_front_connect(t, fe->xb, fe->cmd_ref, fe->cmd_port, fe->hint, timeout);
+	rc = pvc_xb_front_connect(t, fe->xb, fe->cmd_ref, fe->cmd_port, fe->hint, fe->ext,
+				  timeout);
 	if (rc < 0)
 		goto fail_port;
 	/*

@@ -6,6 +6,8 @@
 #include <limits.h>
 #include <string.h>
 
+#include <pvcalls/wire_ext.h>
+
 /* All ids sit at offset 8, whatever the command. */
 _Static_assert(offsetof(struct pvcalls_wire_request, u.socket.id) ==
 		       offsetof(struct pvcalls_wire_request, u.poll.id),
@@ -222,7 +224,17 @@ const char *pvcalls_cmd_name(uint32_t cmd)
 		[PVCALLS_WIRE_POLL] = "POLL",
 	};
 
-	return cmd < PVCALLS_WIRE_NR_CMDS ? names[cmd] : "UNKNOWN";
+	/* docs/extensions.md, "Command numbers". */
+	static const char *const ext[] = { "SHUTDOWN", "GETSOCKNAME", "GETPEERNAME",
+					   "SETSOCKOPT", "GETSOCKOPT", "DGRAM_RINGS" };
+
+	if (cmd < PVCALLS_WIRE_NR_CMDS)
+		return names[cmd];
+	if (cmd >= PVCALLS_EXT_SHUTDOWN && cmd <= PVCALLS_EXT_DGRAM_RINGS)
+		return ext[cmd - PVCALLS_EXT_SHUTDOWN];
+	if (cmd == PVCALLS_EXT_SENDTO)
+		return "SENDTO";
+	return "UNKNOWN";
 }
 
 int pvcalls_proto_check_ring_order(uint32_t order, uint32_t max_order)

@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <pvcalls/common.h>
+#include <pvcalls/wire_ext.h>
+
 #include "common/log.h"
 #include "xenbus/xenbus.h"
 
@@ -223,6 +226,41 @@ bool pvc_xb_versions_has(const char *versions, uint32_t version)
 /* ---------------------------------------------------------------------- */
 /* Published nodes                                                        */
 
+/* docs/extensions.md, "Negotiation": the keys of the PVCALLS_FEATURE_* bits. */
+static const struct {
+	uint32_t bit;
+	const char *key;
+} ext_keys[] = {
+	{ PVCALLS_FEATURE_SHUTDOWN, PVCALLS_EXT_KEY_SHUTDOWN },
+	{ PVCALLS_FEATURE_NAMES, PVCALLS_EXT_KEY_NAMES },
+	{ PVCALLS_FEATURE_SOCKOPT, PVCALLS_EXT_KEY_SOCKOPT },
+	{ PVCALLS_FEATURE_INET6, PVCALLS_EXT_KEY_INET6 },
+	{ PVCALLS_FEATURE_DGRAM, PVCALLS_EXT_KEY_DGRAM },
+};
+
+int pvc_xb_write_ext(pvcalls_transport *t, uint32_t txn, const char *dir, uint32_t ext)
+{
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < sizeof(ext_keys) / sizeof(ext_keys[0]); i++)
+		/* "0" for the others: a key an earlier frontend (or backend)
+		 * left in the directory must not stay an acceptance. */
+		rc = pvc_xb_write(t, txn, dir, ext_keys[i].key,
+				  ext & ext_keys[i].bit ? PVCALLS_EXT_KEY_VALUE : "0");
+	return rc;
+}
+
+uint32_t pvc_xb_read_ext(pvcalls_transport *t, const char *dir)
+{
+	uint32_t ext = 0, v;
+
+	for (size_t i = 0; i < sizeof(ext_keys) / sizeof(ext_keys[0]); i++)
+		if (pvc_xb_read_uint(t, PVCALLS_STORE_NO_TXN, dir, ext_keys[i].key, &v) == 0 &&
+		    v == 1)
+			ext |= ext_keys[i].bit;
+	return ext;
+}
+
 int pvc_xb_write_offer(pvcalls_transport *t, uint32_t txn, const char *bedir,
 		       const struct pvc_xb_offer *o)
 {
@@ -236,6 +274,8 @@ int pvc_xb_write_offer(pvcalls_transport *t, uint32_t txn, const char *bedir,
 				  PVCALLS_WIRE_FUNCTION_CALLS);
 	if (rc == 0 && o->wait_hint)
 		rc = pvc_xb_write(t, txn, bedir, PVC_XB_KEY_WAIT_HINT, "1");
+	if (rc == 0)
+		rc = pvc_xb_write_ext(t, txn, bedir, o->ext);
 	return rc;
 }
 
@@ -269,6 +309,7 @@ int pvc_xb_read_offer(pvcalls_transport *t, const char *bedir, struct pvc_xb_off
 	o->wait_hint = pvc_xb_read_uint(t, PVCALLS_STORE_NO_TXN, bedir, PVC_XB_KEY_WAIT_HINT,
 					&hint) == 0 &&
 		       hint == 1;
+	o->ext = pvc_xb_read_ext(t, bedir);
 	return 0;
 }
 
@@ -283,6 +324,8 @@ int pvc_xb_write_ring(pvcalls_transport *t, uint32_t txn, const char *fedir,
 		rc = pvc_xb_write_uint(t, txn, fedir, PVCALLS_WIRE_KEY_PORT, r->port);
 	if (rc == 0 && r->wait_hint)
 		rc = pvc_xb_write(t, txn, fedir, PVC_XB_KEY_WAIT_HINT, "1");
+	if (rc == 0)
+		rc = pvc_xb_write_ext(t, txn, fedir, r->ext);
 	return rc;
 }
 
@@ -302,6 +345,7 @@ int pvc_xb_read_ring(pvcalls_transport *t, const char *fedir, struct pvc_xb_ring
 	r->wait_hint = pvc_xb_read_uint(t, PVCALLS_STORE_NO_TXN, fedir, PVC_XB_KEY_WAIT_HINT,
 					&hint) == 0 &&
 		       hint == 1;
+	r->ext = pvc_xb_read_ext(t, fedir);
 	return 0;
 }
 

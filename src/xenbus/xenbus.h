@@ -50,6 +50,12 @@
  * padding of the indexes page (see docs/ARCHITECTURE.md). Linux ignores it. */
 #define PVC_XB_KEY_WAIT_HINT "feature-wait-hint"
 
+/* Writes "1" under each key of @ext (PVCALLS_FEATURE_*), "0" under the other
+ * known ones, in @txn. */
+int pvc_xb_write_ext(pvcalls_transport *t, uint32_t txn, const char *dir, uint32_t ext);
+/* The PVCALLS_FEATURE_* bits whose key in @dir reads exactly 1. */
+uint32_t pvc_xb_read_ext(pvcalls_transport *t, const char *dir);
+
 /* The protocol version a frontend picks ("version"); the only one. */
 #define PVC_XB_VERSION 1u
 
@@ -143,6 +149,7 @@ static inline bool pvc_xb_versions_has_1(const char *versions)
 struct pvc_xb_offer {
 	uint32_t max_order; /* max-page-order */
 	bool wait_hint;     /* feature-wait-hint = 1 */
+	uint32_t ext;       /* PVCALLS_FEATURE_* offered (feature-libpvcalls-*) */
 };
 
 /* Backend: writes versions, max-page-order, function-calls and, if
@@ -161,6 +168,7 @@ struct pvc_xb_ring {
 	uint32_t ring_ref;
 	uint32_t port;
 	bool wait_hint; /* feature-wait-hint = 1 */
+	uint32_t ext;   /* PVCALLS_FEATURE_* accepted (feature-libpvcalls-*) */
 };
 
 /* Frontend: writes version, ring-ref, port and, if asked, feature-wait-hint. */

@@ -124,6 +124,7 @@ void fe_connect(struct rawfe *fe, bool hint, bool initwait)
 	ck_assert_int_eq(pvcalls_transport_evtchn_alloc_unbound(fe->t, 0, &fe->port), 0);
 	r.ring_ref = fe->ref;
 	r.port = fe->port;
+	r.ext = fe->ext;
 	ck_assert_int_eq(pvc_xb_write_ring(fe->t, PVCALLS_STORE_NO_TXN, fe->dev, &r), 0);
 	fe_set_state(fe, PVCALLS_XENBUS_INITIALISED);
 	ck_assert(pump_state(fe, PVCALLS_XENBUS_CONNECTED));

@@ -29,6 +29,7 @@ struct rawfe {
 	uint32_t ref, port;
 	pvcalls_cmd_front cmd;
 	uint32_t next_req;
+	uint32_t ext; /* PVCALLS_FEATURE_* fe_connect() accepts (set before it) */
 };
 
 /* pvc_now_ms(), for tests that do not include src/common/clock.h. */

@@ -95,7 +95,7 @@ static void bad_transport(struct tc *tc, bool bad_ref)
 		pvcalls_cmd_sring_init(page);
 		pvcalls_transport_evtchn_close(fe->t, port);
 	}
-	rc = pvc_xb_front_connect(fe->t, &fe->xb, ref, port, false, T_MS(1000));
+	rc = pvc_xb_front_connect(fe->t, &fe->xb, ref, port, false, 0, T_MS(1000));
 	st = fe_backend_state(fe);
 	REQUIRE(tc, rc < 0 && st != PVCALLS_XENBUS_CONNECTED,
 		"backend went Connected with %s",

@@ -151,6 +151,8 @@ enum target_mode { TGT_SELF, TGT_SHM, TGT_XEN };
 struct target;
 
 int target_open(enum target_mode mode, const char *path, struct target **out);
+/* TGT_SELF: extensions our backend does not offer (PVCALLS_FEATURE_*). */
+extern uint32_t target_self_ext_off;
 void target_close(struct target *tg);
 /* A new guest domain with a fresh pvcalls device 0. */
 int target_new_guest(struct target *tg, pvcalls_transport **out);
@@ -247,6 +249,7 @@ extern const struct case_def cases_socket[];
 extern const struct case_def cases_passive[];
 extern const struct case_def cases_data[];
 extern const struct case_def cases_hostile[];
+extern const struct case_def cases_ext[];
 extern const struct case_def cases_final[];
 
 /* ------------------------------------------------------------------ */
@@ -281,6 +284,8 @@ struct fe {
 	bool broken; /* ring deliberately corrupted or backend gone */
 	bool allow_stray; /* unsolicited responses are expected */
 	bool gone;       /* transport closed */
+	uint32_t ext_want; /* PVCALLS_FEATURE_* to accept if offered (before fe_connect) */
+	uint32_t ext;      /* PVCALLS_FEATURE_* in force */
 };
 
 /* Guest + probe only (negotiation cases finish by hand). */
@@ -289,6 +294,12 @@ int fe_new(struct tc *tc, struct fe **out);
 int fe_connect(struct fe *fe);
 /* fe_new + fe_connect; reports failures into tc. */
 struct fe *fe_open(struct tc *tc);
+/*
+ * fe_new, then accepts the extensions @want (PVCALLS_FEATURE_*) and
+ * connects. NULL after skipping the case (with the reason) when the
+ * backend does not offer all of them, or after a failure.
+ */
+struct fe *fe_open_ext(struct tc *tc, uint32_t want);
 /* Graceful shutdown (Closing/Closed) unless broken, then drop the guest. */
 void fe_close(struct fe *fe);
 /* Drops the guest abruptly, as if the domain died. */

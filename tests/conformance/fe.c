@@ -152,7 +152,11 @@ int fe_connect(struct fe *fe)
 		return rc;
 	}
 	/* No wait-hint extension: the backend must notify on every step. */
-	rc = pvc_xb_front_connect(fe->t, &fe->xb, fe->ring_ref, fe->port, false, T_MS(3000));
+	/* Extensions: only those a case asked for (fe_open_ext) and the
+	 * backend offered; every other case speaks plain version 1. */
+	fe->ext = fe->ext_want & fe->xb.ext;
+	rc = pvc_xb_front_connect(fe->t, &fe->xb, fe->ring_ref, fe->port, false, fe->ext,
+				  T_MS(3000));
 	if (rc < 0) {
 		tc_fail(fe->tc, "xenbus connect failed: %s (backend state %d)",
 			pvcalls_strerror(rc), fe_backend_state(fe));
@@ -160,6 +164,23 @@ int fe_connect(struct fe *fe)
 	}
 	fe->connected = true;
 	return 0;
+}
+
+struct fe *fe_open_ext(struct tc *tc, uint32_t want)
+{
+	struct fe *fe;
+
+	if (fe_new(tc, &fe) < 0)
+		return NULL;
+	if ((fe->xb.ext & want) != want) {
+		tc_skip(tc, "the backend does not offer extension 0x%x (offers 0x%x)",
+			want & ~fe->xb.ext, fe->xb.ext);
+		return NULL;
+	}
+	fe->ext_want = want;
+	if (fe_connect(fe) < 0)
+		return NULL;
+	return fe;
 }
 
 struct fe *fe_open(struct tc *tc)

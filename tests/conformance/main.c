@@ -201,7 +201,7 @@ bool judge(struct tc *tc, const char *what, int32_t got, int32_t exp, int32_t sp
 
 static const struct case_def *const tables[] = {
 	cases_negotiation, cases_cmdring, cases_socket, cases_passive,
-	cases_data,        cases_hostile, cases_final,
+	cases_data,        cases_hostile, cases_ext, cases_final,
 };
 
 static const char *current_case;
@@ -252,10 +252,11 @@ static void run_case(const struct case_def *def, struct target *tg, const struct
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: pvcalls-conformance [--self | --shm PATH | --xen]\n"
+		"usage: pvcalls-conformance [--self | --self-v1 | --shm PATH | --xen]\n"
 		"                           [--profile libpvcalls|linux] [--only GLOB]...\n"
 		"                           [--timeout-scale N] [--unsafe] [--list] [-v]\n"
 		"  --self          in-process shm hub running our backend (default)\n"
+		"  --self-v1       the same, offering no extension (the ext. cases skip)\n"
 		"  --shm PATH      guests of the shm hub at PATH (e.g. pvcallsd --shm PATH)\n"
 		"  --xen           the Xen transport (this domain, device 0)\n"
 		"  --profile NAME  expected backend behaviour (default libpvcalls)\n"
@@ -292,6 +293,9 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--self")) {
 			mode = TGT_SELF;
+		} else if (!strcmp(argv[i], "--self-v1")) {
+			mode = TGT_SELF;
+			target_self_ext_off = ~0u;
 		} else if (!strcmp(argv[i], "--shm") && i + 1 < argc) {
 			mode = TGT_SHM;
 			path = argv[++i];

@@ -91,8 +91,11 @@ static void back_stop(struct target *tg)
 	tg->running = false;
 }
 
+uint32_t target_self_ext_off;
+
 static int open_self(struct target *tg)
 {
+	struct pvcalls_back_opts bo = { .ext_off = target_self_ext_off };
 	int rc;
 
 	rc = pvcalls_shm_pair(NULL, &guest_opts, &tg->hub, &tg->first_guest);
@@ -100,7 +103,7 @@ static int open_self(struct target *tg)
 		fprintf(stderr, "pvcalls-conformance: shm pair: %s\n", pvcalls_strerror(rc));
 		return rc;
 	}
-	rc = pvcalls_back_new(tg->hub, NULL, &tg->back);
+	rc = pvcalls_back_new(tg->hub, &bo, &tg->back);
 	if (rc < 0) {
 		fprintf(stderr, "pvcalls-conformance: backend: %s\n", pvcalls_strerror(rc));
 		return rc;

@@ -31,7 +31,8 @@ def check(cond, msg):
         fail(msg)
 
 
-# An echo server on loopback; "bye" closes.
+# An echo server on loopback; "bye" closes. A connection that starts with
+# "READ-TO-EOF" is read to end of stream, then answered "got N".
 srv = socket.socket()
 srv.bind(("127.0.0.1", 0))
 srv.listen(16)
@@ -40,8 +41,17 @@ port = srv.getsockname()[1]
 
 def echo(c):
     with c:
+        first = True
         while True:
             b = c.recv(4096)
+            if first and b.startswith(b"READ-TO-EOF"):
+                n = len(b)
+                while b:
+                    b = c.recv(65536)
+                    n += len(b)
+                c.sendall(b"got %d\n" % n)
+                return
+            first = False
             if not b:
                 return
             c.sendall(b)
@@ -82,6 +92,18 @@ max_sockets = 16
 write_conf(port)
 r = subprocess.run([pvcallsd, "-c", conf, "--check-config"], capture_output=True, text=True)
 check(r.returncode == 0 and "ok (2 rules)" in r.stdout, f"--check-config: {r.returncode} {r.stdout} {r.stderr}")
+# extensions = a list: printed back as read; a bad one is refused.
+ext = os.path.join(d, "ext.conf")
+for val, want in (("names, sockopt", "extensions = names,sockopt"), ("shutdown,sockopt", "extensions = shutdown,sockopt"),
+                  ("shutdown", "extensions = shutdown"), ("none", "extensions = none"), ("all", "extensions = all")):
+    with open(ext, "w") as f:
+        f.write(f"[daemon]\nextensions = {val}\n")
+    r = subprocess.run([pvcallsd, "-c", ext, "--check-config"], capture_output=True, text=True)
+    check(r.returncode == 0 and want + "\n" in r.stdout, f"extensions = {val}: {r.returncode} {r.stdout} {r.stderr}")
+with open(ext, "w") as f:
+    f.write("[daemon]\nextensions = inet6\n")
+r = subprocess.run([pvcallsd, "-c", ext, "--check-config"], capture_output=True, text=True)
+check(r.returncode == 1 and "ext.conf:2" in r.stderr, f"extensions = inet6 accepted: {r.returncode} {r.stderr}")
 bad = os.path.join(d, "bad.conf")
 with open(bad, "w") as f:
     f.write("[default]\nrule = allow connect 10.0.0.0/99\n")
@@ -126,6 +148,10 @@ def nc_run(p, data, timeout=10):
 # Allowed traffic.
 r = nc_run(port, b"hello through pvcalls bye\n")
 check(r.returncode == 0 and r.stdout == b"hello through pvcalls bye\n", f"echo: {r}")
+# End of stdin reaches the server as a half-close (SHUTDOWN extension).
+req = b"READ-TO-EOF\n" + b"x" * 100000
+r = nc_run(port, req)
+check(r.returncode == 0 and r.stdout == b"got %d\n" % len(req), f"half-close: {r}")
 # Denied by the fallback.
 r = nc_run(port + 1 if port < 65535 else port - 1, b"x")
 check(r.returncode != 0 and b"denied" in r.stderr, f"denied connect went through: {r}")
@@ -203,7 +229,8 @@ vals = {l.split()[0]: l.split()[1:] for l in tot.splitlines()[1:] if l.startswit
 check(int(vals["bytes_from_guest"][0]) >= 26 + 8, f"bytes_from_guest: {tot}")
 check(int(vals["bytes_to_guest"][0]) >= 26 + 8, f"bytes_to_guest: {tot}")
 check(int(vals["policy_denied"][0]) == 2, f"policy_denied: {tot}")
-check(vals["cmd_CONNECT"][0] == "2" and vals["cmd_CONNECT"][2] == "2", f"cmd_CONNECT: {tot}")
+check(int(vals["cmd_SHUTDOWN"][0]) >= 1 and vals["cmd_SHUTDOWN"][2] == "0", f"cmd_SHUTDOWN: {tot}")
+check(vals["cmd_CONNECT"][0] == "3" and vals["cmd_CONNECT"][2] == "2", f"cmd_CONNECT: {tot}")
 
 # pvcallsctl close: the live frontend is cut off.
 r = subprocess.run([pvcallsctl, "-s", ctl, "close", live_domid], capture_output=True, text=True)
@@ -238,6 +265,8 @@ recs = [json.loads(l) for l in open(audit)]
 cmds = [(r["cmd"], r.get("decision"), r["ret"]) for r in recs]
 check(("CONNECT", "allow", 0) in cmds, f"no allowed CONNECT audited: {cmds}")
 check(("CONNECT", "deny", -13) in cmds, f"no denied CONNECT audited: {cmds}")
+check(any(x.get("cmd") == "SHUTDOWN" and x.get("how") == 1 and x.get("ret") == 0 for x in recs),
+      "no SHUTDOWN (how 1) audited")
 for r in recs:
     check(r["time"].endswith("Z") and len(r["time"]) == 27, f"time: {r}")
     check(isinstance(r["latency_us"], int) and r["latency_us"] >= 0, f"latency: {r}")

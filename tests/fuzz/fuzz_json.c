@@ -113,6 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(&r, data, size < sizeof(r) ? size : sizeof(r));
 		r.has_addr = size & 1;
 		r.addr_valid = false;
+		r.has_ext = size & 2; /* bools from raw bytes are not bools */
 		r.decision = (enum pvcalls_back_decision)(size % 3);
 		memset(reason, 0, sizeof(reason));
 		memcpy(reason, data, size < sizeof(reason) - 1 ? size : sizeof(reason) - 1);

@@ -20,8 +20,11 @@
 #include <pvcalls/proto.h>
 #include <pvcalls/ring.h>
 #include <pvcalls/shm.h>
+#include <pvcalls/wire_ext.h>
 
 #include "../backend/rawfe.h"
+
+#define W_ENOTCONN (-107)
 
 /* A raw frontend connected to a backend with @pol (NULL: none). */
 static void fe_open(struct rawfe *fe, pvcalls_policy *pol)
@@ -424,6 +427,66 @@ START_TEST(test_backend_callback)
 }
 END_TEST
 
+/* ---- SETSOCKOPT (docs/extensions.md, "Socket options") ------------------- */
+
+START_TEST(test_sockopt_rules)
+{
+	static const char *const bad[] = { "deny sockopt", "deny sockopt FOO", "deny sockopt 1",
+					   "deny sockopt TCP_NODELAY port 80",
+					   "deny sockopt any TCP_NODELAY", NULL };
+	static const char *const rules[] = { "deny sockopt SO_REUSEPORT", "allow sockopt IP_TOS",
+					     "deny sockopt any", "deny any", NULL };
+	struct pvcalls_back_call c = { .domid = 3, .cmd = PVCALLS_EXT_SETSOCKOPT };
+	pvcalls_policy *p;
+	char why[128];
+
+	ck_assert_int_eq(pvcalls_policy_new(&p), 0);
+	for (const char *const *r = bad; *r; r++)
+		ck_assert_msg(pvcalls_policy_add_rule(p, 3, *r, why, sizeof(why)) == -EINVAL,
+			      "accepted: %s", *r);
+	pvcalls_policy_free(p);
+	p = pol(rules, PVCALLS_POLICY_DEFAULT);
+	c.opt = PVCALLS_EXT_OPT_SO_REUSEPORT;
+	ck_assert_int_eq(pvcalls_policy_check(p, &c, why, sizeof(why)), -EACCES);
+	ck_assert_msg(strstr(why, "SO_REUSEPORT"), "%s", why);
+	c.opt = PVCALLS_EXT_OPT_IP_TOS;
+	ck_assert_int_eq(pvcalls_policy_check(p, &c, why, sizeof(why)), 0);
+	c.opt = PVCALLS_EXT_OPT_TCP_NODELAY;
+	ck_assert_int_eq(pvcalls_policy_check(p, &c, why, sizeof(why)), -EACCES);
+	/* "deny any" and a deny fallback do not refuse options by themselves. */
+	pvcalls_policy_free(p);
+	{
+		static const char *const r2[] = { "deny sockopt TCP_KEEPIDLE", "deny any", NULL };
+
+		p = pol(r2, PVCALLS_POLICY_DEFAULT);
+		pvcalls_policy_set_fallback(p, false);
+		ck_assert_int_eq(pvcalls_policy_check(p, &c, why, sizeof(why)), 0);
+		c.opt = PVCALLS_EXT_OPT_TCP_KEEPIDLE;
+		ck_assert_int_eq(pvcalls_policy_check(p, &c, why, sizeof(why)), -EACCES);
+		/* sockopt rules never match CONNECT or BIND */
+		ck_assert_int_eq(chk(p, 3, PVCALLS_WIRE_CONNECT, 0x7f000001, 80, why), -EACCES);
+		ck_assert_msg(strstr(why, "deny any"), "%s", why);
+		pvcalls_policy_free(p);
+	}
+}
+END_TEST
+
+static int32_t setopt(struct rawfe *fe, uint64_t id, uint32_t opt, int32_t v)
+{
+	struct pvcalls_ext_request r;
+
+	memset(&r, 0, sizeof(r));
+	r.cmd = PVCALLS_EXT_SETSOCKOPT;
+	r.u.setsockopt.id = id;
+	r.u.setsockopt.opt = opt;
+	r.u.setsockopt.len = 4;
+	memcpy(r.u.setsockopt.val, &v, 4);
+	return call(fe, (struct pvcalls_wire_request *)&r);
+}
+
+struct sink;
+static void audit_sink(void *arg, const struct pvcalls_back_audit *rec);
+
 /* ---- audit --------------------------------------------------------------- */
 
 struct sink {
@@ -458,6 +521,56 @@ static json_object *get(json_object *o, const char *key)
 	ck_assert_msg(json_object_object_get_ex(o, key, &v), "no \"%s\"", key);
 	return v;
 }
+
+/* The backend: a refused option is -EPERM, audited with its name and value. */
+START_TEST(test_backend_sockopt_policy)
+{
+	static const char *const rules[] = { "deny sockopt IP_TOS", "deny any", NULL };
+	struct sink s = { 0 };
+	struct rawfe fe;
+	json_object *o;
+
+	fe_setup(&fe, NULL);
+	ck_assert_int_eq(pvcalls_back_set_policy(fe.b, pol(rules, PVCALLS_POLICY_DEFAULT)), 0);
+	fe.ext = PVCALLS_FEATURE_SOCKOPT | PVCALLS_FEATURE_SHUTDOWN;
+	fe_connect(&fe, false, true);
+	pvcalls_back_set_audit(fe.b, audit_sink, &s);
+	ck_assert_int_eq(do_socket(&fe, 1), 0);
+	ck_assert_int_eq(setopt(&fe, 1, PVCALLS_EXT_OPT_IP_TOS, 0x10), -1);
+	ck_assert_int_eq(setopt(&fe, 1, PVCALLS_EXT_OPT_TCP_NODELAY, 1), 0);
+	ck_assert_uint_eq(stats(&fe).policy_denied, 1);
+	ck_assert_uint_eq(stats(&fe).ext_commands[3], 2);
+	ck_assert_uint_eq(stats(&fe).ext_commands_failed[3], 1);
+	ck_assert_int_eq(s.n, 3);
+	o = parse(s.lines[1]);
+	ck_assert_str_eq(json_object_get_string(get(o, "cmd")), "SETSOCKOPT");
+	ck_assert_str_eq(json_object_get_string(get(o, "opt")), "IP_TOS");
+	ck_assert_int_eq(json_object_get_int(get(o, "value")), 0x10);
+	ck_assert_str_eq(json_object_get_string(get(o, "decision")), "deny");
+	ck_assert_int_eq(json_object_get_int(get(o, "ret")), -1);
+	ck_assert_str_eq(json_object_get_string(get(o, "errno")), "EPERM");
+	json_object_put(o);
+	o = parse(s.lines[2]);
+	ck_assert_str_eq(json_object_get_string(get(o, "decision")), "allow");
+	ck_assert_int_eq(json_object_get_int(get(o, "ret")), 0);
+	json_object_put(o);
+	/* SHUTDOWN's audit record carries how. */
+	{
+		struct pvcalls_ext_request r;
+
+		memset(&r, 0, sizeof(r));
+		r.cmd = PVCALLS_EXT_SHUTDOWN;
+		r.u.shutdown.id = 1;
+		r.u.shutdown.how = 2;
+		ck_assert_int_eq(call(&fe, (struct pvcalls_wire_request *)&r), W_ENOTCONN);
+		o = parse(s.lines[3]);
+		ck_assert_str_eq(json_object_get_string(get(o, "cmd")), "SHUTDOWN");
+		ck_assert_int_eq(json_object_get_int(get(o, "how")), 2);
+		json_object_put(o);
+	}
+	fe_teardown(&fe);
+}
+END_TEST
 
 START_TEST(test_audit_hostile)
 {
@@ -595,6 +708,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_rule_domains_and_fallback);
 	tcase_add_test(tc, test_json_escape);
 	tcase_add_test(tc, test_audit_json_ret_range);
+	tcase_add_test(tc, test_sockopt_rules);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("backend");
 	tcase_add_test(tc, test_backend_connect_policy);
@@ -605,6 +719,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_backend_callback);
 	tcase_add_test(tc, test_backend_log_flood);
 	tcase_add_test(tc, test_audit_hostile);
+	tcase_add_test(tc, test_backend_sockopt_policy);
 	suite_add_tcase(s, tc);
 	return s;
 }

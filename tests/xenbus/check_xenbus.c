@@ -190,6 +190,44 @@ START_TEST(test_ring)
 }
 END_TEST
 
+/* docs/extensions.md, "Negotiation": the feature-libpvcalls-* keys. */
+START_TEST(test_ext_keys)
+{
+	struct pvc_xb_offer o = { .max_order = 4,
+				  .ext = PVCALLS_FEATURE_SHUTDOWN | PVCALLS_FEATURE_SOCKOPT }, r;
+	struct pvc_xb_ring w = { .ring_ref = 8, .port = 5, .ext = PVCALLS_FEATURE_NAMES }, rr;
+	static const char *const no[] = { "0", "2", "1 ", "yes", "", "-1", "4294967297", NULL };
+	char v[16];
+
+	ck_assert_int_eq(pvc_xb_write_offer(hub, PVCALLS_STORE_NO_TXN, be, &o), 0);
+	ck_assert_int_eq(pvc_xb_read(guest, PVCALLS_STORE_NO_TXN, be, "feature-libpvcalls-shutdown",
+				     v, sizeof(v)), 1);
+	ck_assert_str_eq(v, "1");
+	/* What is not offered is written "0": a stale "1" must not stay. */
+	ck_assert_int_eq(pvc_xb_read(guest, PVCALLS_STORE_NO_TXN, be, "feature-libpvcalls-names",
+				     v, sizeof(v)), 1);
+	ck_assert_str_eq(v, "0");
+	ck_assert_int_eq(pvc_xb_read_offer(guest, be, &r), 0);
+	ck_assert_uint_eq(r.ext, PVCALLS_FEATURE_SHUTDOWN | PVCALLS_FEATURE_SOCKOPT);
+	/* Only the value 1 offers. */
+	for (const char *const *n = no; *n; n++) {
+		ck_assert_int_eq(pvc_xb_write(hub, PVCALLS_STORE_NO_TXN, be,
+					      "feature-libpvcalls-shutdown", *n), 0);
+		ck_assert_int_eq(pvc_xb_read_offer(guest, be, &r), 0);
+		ck_assert_msg(!(r.ext & PVCALLS_FEATURE_SHUTDOWN), "\"%s\" offers", *n);
+	}
+	ck_assert_uint_eq(pvc_xb_read_ext(guest, "/no/such/dir"), 0);
+	/* The frontend's side. */
+	ck_assert_int_eq(pvc_xb_write_ring(guest, PVCALLS_STORE_NO_TXN, dev, &w), 0);
+	ck_assert_int_eq(pvc_xb_read_ring(hub, dev, &rr), 0);
+	ck_assert_uint_eq(rr.ext, PVCALLS_FEATURE_NAMES);
+	w.ext = 0;
+	ck_assert_int_eq(pvc_xb_write_ring(guest, PVCALLS_STORE_NO_TXN, dev, &w), 0);
+	ck_assert_int_eq(pvc_xb_read_ring(hub, dev, &rr), 0);
+	ck_assert_uint_eq(rr.ext, 0);
+}
+END_TEST
+
 static int txn_two(pvcalls_transport *t, uint32_t txn, void *arg)
 {
 	int rc = pvc_xb_write(t, txn, be, "a", "1");
@@ -268,6 +306,7 @@ static Suite *xenbus_suite(void)
 	tcase_add_test(store, test_offer);
 	tcase_add_test(store, test_offer_without_hint);
 	tcase_add_test(store, test_ring);
+	tcase_add_test(store, test_ext_keys);
 	tcase_add_test(store, test_transact);
 	tcase_add_test(store, test_wait_state);
 	suite_add_tcase(s, store);

@@ -3,7 +3,8 @@
  * The configuration file (pvcallsd.conf(5)), read with inih:
  *
  *   [daemon]      transport, shm_path, control_socket, audit,
- *                 audit_required, audit_queue, log_level, spin_us
+ *                 audit_required, audit_queue, log_level, spin_us,
+ *                 extensions
  *   [shm]         the hub's access controls (struct pvcalls_shm_opts):
  *                 socket_mode, allow_users, allow_groups, hello_timeout_ms,
  *                 max_guests, max_pending, quota_nodes, quota_bytes,
@@ -244,6 +245,46 @@ static int on_shm(struct pctx *x, const char *s, const char *name, const char *v
 	return bad(x, s, name, "unknown key");
 }
 
+/* "all", "none" or a comma-separated list of extensions to offer
+ * (docs/extensions.md); *@off gets the PVCALLS_FEATURE_* bits not offered. */
+static int parse_extensions(const char *v, uint32_t *off)
+{
+	static const struct {
+		const char *name;
+		uint32_t bit;
+	} names[] = { { "shutdown", PVCALLS_FEATURE_SHUTDOWN },
+		      { "names", PVCALLS_FEATURE_NAMES },
+		      { "sockopt", PVCALLS_FEATURE_SOCKOPT } };
+	uint32_t on = 0;
+	char buf[128], *tok, *save = NULL;
+
+	if (!strcmp(v, "all")) {
+		*off = 0;
+		return 0;
+	}
+	if (!strcmp(v, "none")) {
+		*off = ~0u;
+		return 0;
+	}
+	if (strlen(v) >= sizeof(buf))
+		return -1;
+	strcpy(buf, v);
+	for (tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		size_t i;
+
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (!strcmp(tok, names[i].name))
+				break;
+		if (i == sizeof(names) / sizeof(names[0]))
+			return -1;
+		on |= names[i].bit;
+	}
+	if (!on)
+		return -1;
+	*off = ~on;
+	return 0;
+}
+
 static int on_daemon(struct pctx *x, const char *s, const char *name, const char *v)
 {
 	struct dconf *c = x->c;
@@ -274,6 +315,9 @@ static int on_daemon(struct pctx *x, const char *s, const char *name, const char
 		if (!num(v, 1000000, &us))
 			return bad(x, s, name, "expected 0..1000000");
 		c->spin_us = us ? us : PVCALLS_BACK_NO_SPIN;
+	} else if (!strcmp(name, "extensions")) {
+		if (parse_extensions(v, &c->ext_off) < 0)
+			return bad(x, s, name, "expected all, none, or a list of shutdown, names, sockopt");
 	} else {
 		return bad(x, s, name, "unknown key");
 	}
@@ -530,6 +574,21 @@ void dconf_print(FILE *f, const struct dconf *c)
 		fprintf(f, "spin_us = %u\n", c->spin_us);
 	else
 		fprintf(f, ";spin_us = 20 (built-in)\n");
+	if (c->ext_off == 0)
+		fprintf(f, "extensions = all\n");
+	else if ((c->ext_off & PVCALLS_FEATURES_IMPLEMENTED) == PVCALLS_FEATURES_IMPLEMENTED)
+		fprintf(f, "extensions = none\n");
+	else
+		fprintf(f, "extensions = %s%s%s%s%s\n",
+			c->ext_off & PVCALLS_FEATURE_SHUTDOWN ? "" : "shutdown",
+			(c->ext_off & (PVCALLS_FEATURE_SHUTDOWN | PVCALLS_FEATURE_NAMES)) ? "" : ",",
+			c->ext_off & PVCALLS_FEATURE_NAMES ? "" : "names",
+			(c->ext_off & PVCALLS_FEATURE_SOCKOPT) ||
+					(c->ext_off & (PVCALLS_FEATURE_SHUTDOWN | PVCALLS_FEATURE_NAMES)) ==
+						(PVCALLS_FEATURE_SHUTDOWN | PVCALLS_FEATURE_NAMES)
+				? ""
+				: ",",
+			c->ext_off & PVCALLS_FEATURE_SOCKOPT ? "" : "sockopt");
 	for (size_t i = 0; i < c->nlims; i++)
 		if (c->lims[i].domid == PVCALLS_POLICY_DEFAULT)
 			dl = &c->lims[i].lim;

@@ -26,6 +26,7 @@
 
 #include <pvcalls/proto.h>
 #include <pvcalls/wire.h>
+#include <pvcalls/wire_ext.h>
 
 #include "daemon.h"
 
@@ -118,6 +119,11 @@ static void put_stats(struct out *o, const struct pvcalls_back_stats *st)
 		outf(o, "  cmd_%s %llu ok %llu failed\n", pvcalls_cmd_name(i),
 		     (unsigned long long)(st->commands[i] - st->commands_failed[i]),
 		     (unsigned long long)st->commands_failed[i]);
+	/* The extensions' commands (docs/extensions.md), cmd - 0x6c700001. */
+	for (unsigned i = 0; i < PVCALLS_BACK_EXT_CMDS; i++)
+		outf(o, "  cmd_%s %llu ok %llu failed\n", pvcalls_cmd_name(PVCALLS_EXT_SHUTDOWN + i),
+		     (unsigned long long)(st->ext_commands[i] - st->ext_commands_failed[i]),
+		     (unsigned long long)st->ext_commands_failed[i]);
 	outf(o, "  bad_commands %llu\n  policy_denied %llu\n  rate_limited %llu\n"
 		"  limit_hits %llu\n  bytes_to_guest %llu\n  bytes_from_guest %llu\n"
 		"  ring_full_stalls %llu\n  notifies_sent %llu\n  notifies_suppressed %llu\n"

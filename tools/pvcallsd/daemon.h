@@ -49,6 +49,7 @@ struct dconf {
 	uint32_t audit_queue;     /* records */
 	int log_level;
 	uint32_t spin_us;         /* 0 default, PVCALLS_BACK_NO_SPIN off */
+	uint32_t ext_off;         /* PVCALLS_FEATURE_* not offered ("extensions") */
 	struct pvcalls_back_limits lim; /* options-level limits (flags) */
 	struct dconf_shm shm;
 	pvcalls_policy *policy;   /* rules and per-domain limits */

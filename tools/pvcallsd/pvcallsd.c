@@ -551,6 +551,7 @@ int main(int argc, char **argv)
 	}
 	opts.limits = d.c.lim;
 	opts.spin_us = d.c.spin_us;
+	opts.ext_off = d.c.ext_off;
 	rc = pvcalls_back_new(t, &opts, &d.b);
 	if (rc < 0) {
 		dlog(LOG_ERR, "backend: %s", pvcalls_strerror(rc));

@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Writes the seed inputs of fuzz_back_cmd into corpus/back_cmd/.
+
+Byte 0: the extensions the frontend accepts (1 shutdown, 2 names,
+4 sockopt); then 64-byte requests. Byte 4 of a request selects the command
+(fuzz_back_cmd.c): 0..6 the v1 command, 0x70 + j the extension command
+0x6c700001 + j, >= 0xf0 the raw cmd word.
+"""
+import os
+import struct
+
+HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "back_cmd")
+SOCKET, CONNECT, RELEASE, BIND, LISTEN, ACCEPT, POLL = range(7)
+SHUTDOWN, GETSOCKNAME, GETPEERNAME, SETSOCKOPT, GETSOCKOPT, DGRAM_RINGS, UNASSIGNED = (
+    0x70 + j for j in range(7))
+
+
+def req(sel, body=b""):
+    return (struct.pack("<II", 0, sel) + body).ljust(64, b"\0")
+
+
+def socket_(id_):
+    return req(SOCKET, struct.pack("<QIII", id_, 2, 1, 0))
+
+
+def bind(id_, port):
+    addr = struct.pack("<H", 2) + struct.pack(">H", port) + bytes([127, 0, 0, 1])
+    return req(BIND, struct.pack("<Q", id_) + addr.ljust(28, b"\0") + struct.pack("<I", 16))
+
+
+def listen(id_, backlog=4):
+    return req(LISTEN, struct.pack("<QI", id_, backlog))
+
+
+def shutdown(id_, how, pad=0):
+    return req(SHUTDOWN, struct.pack("<QII", id_, how, pad))
+
+
+def getname(sel, id_, area, pad=0):
+    return req(sel, struct.pack("<QII", id_, area, pad))
+
+
+def setopt(id_, opt, length, val=b"", tail=b""):
+    return req(SETSOCKOPT, struct.pack("<QII", id_, opt, length) + val.ljust(16, b"\0") + tail)
+
+
+def getopt(id_, opt, area, tail=b""):
+    return req(GETSOCKOPT, struct.pack("<QII", id_, opt, area) + tail)
+
+
+def i32(*v):
+    return b"".join(struct.pack("<i", x) for x in v)
+
+
+SEEDS = {
+    "v1_only_ext_cmds": bytes([0]) + socket_(1) + b"".join(
+        req(s, struct.pack("<Q", 1)) for s in (SHUTDOWN, GETSOCKNAME, GETPEERNAME, SETSOCKOPT,
+                                                 GETSOCKOPT, DGRAM_RINGS, UNASSIGNED)),
+    "shutdown": bytes([7]) + socket_(1) + shutdown(1, 1) + shutdown(1, 3) + shutdown(1, 1, 1)
+    + shutdown(5, 2) + bind(1, 0) + shutdown(1, 0) + listen(1) + shutdown(1, 1) + shutdown(1, 0)
+    + listen(1) + req(POLL, struct.pack("<Q", 1)) + shutdown(1, 2) + req(RELEASE, struct.pack("<Q", 1))
+    + shutdown(1, 1),
+    "names": bytes([7]) + socket_(1) + getname(GETSOCKNAME, 1, 5) + getname(GETPEERNAME, 1, 6)
+    + getname(GETSOCKNAME, 1, 32) + getname(GETSOCKNAME, 1, 0xffffffff) + getname(GETSOCKNAME, 1, 3, 9)
+    + bind(1, 0) + getname(GETSOCKNAME, 1, 31) + listen(1) + getname(GETSOCKNAME, 1, 0)
+    + getname(GETPEERNAME, 1, 0) + getname(GETSOCKNAME, 7, 0),
+    "sockopt": bytes([7]) + socket_(1)
+    + b"".join(setopt(1, o, 8 if o == 6 else 4, i32(1, 3)[:8 if o == 6 else 4]) for o in range(16))
+    + b"".join(getopt(1, o, o % 33) for o in range(16))
+    + setopt(1, 1, 17) + setopt(1, 1, 4, i32(1) + b"\1") + setopt(1, 1, 4, i32(1), b"\0" * 8 + b"\1")
+    + setopt(1, 6, 8, i32(1, -1)) + setopt(1, 6, 8, i32(1, 0)) + getopt(1, 1, 0, b"\0" * 8 + b"\1")
+    + setopt(1, 11, 4, i32(1)) + bind(1, 0) + setopt(1, 10, 4, i32(0)) + listen(1) + getopt(1, 10, 2),
+    "mixed_partial": bytes([5]) + socket_(2) + getname(GETSOCKNAME, 2, 1) + setopt(2, 1, 4, i32(1))
+    + shutdown(2, 1) + req(0xf1, struct.pack("<Q", 2)),
+    "raw_cmds": bytes([7]) + b"".join(
+        (struct.pack("<II", 0, c) + struct.pack("<Q", 1)).ljust(64, b"\0")
+        for c in (0x6c7080f1, 0x6c70fff0, 0xfffffff0, 0x6c7000f5)),
+}
+
+os.makedirs(HERE, exist_ok=True)
+for name, data in SEEDS.items():
+    with open(os.path.join(HERE, name), "wb") as f:
+        f.write(data)
