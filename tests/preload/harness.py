@@ -98,14 +98,28 @@ dlog = open(os.path.join(d, "pvcallsd.log"), "w")
 env = dict(os.environ)
 for k in ("LD_PRELOAD", "ASAN_OPTIONS"):
     env.pop(k, None)
+# Ready means READY=1 on $NOTIFY_SOCKET (sd_notify), sent once the hub
+# listens. The hub's file exists from bind(), before listen(): a client
+# that saw the file could still be refused (ECONNREFUSED: the preload
+# tests' ENETDOWN flake under load).
+notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+notify.bind(os.path.join(d, "notify"))
+env["NOTIFY_SOCKET"] = os.path.join(d, "notify")
 procs.append(subprocess.Popen([A.pvcallsd, "-c", conf], stdout=dlog, stderr=dlog, env=env))
-for _ in range(100):
-    if os.path.exists(hub):
-        break
-    time.sleep(0.05)
-else:
-    cleanup()
-    fail("pvcallsd did not create its hub")
+deadline = time.monotonic() + 30
+while True:
+    left = deadline - time.monotonic()
+    if left <= 0 or procs[0].poll() is not None:
+        why = open(os.path.join(d, "pvcallsd.log")).read()[-2000:]
+        cleanup()
+        fail(f"pvcallsd did not become ready (READY=1) in 30 s: {why}")
+    notify.settimeout(min(left, 0.5))
+    try:
+        if b"READY=1" in notify.recv(4096).split(b"\n"):
+            break
+    except socket.timeout:
+        pass
+notify.close()
 
 
 def netns(argv, **kw):
