@@ -169,19 +169,26 @@ class Bye(socketserver.BaseRequestHandler):
 
 
 class Rst(socketserver.BaseRequestHandler):
+    # Resets once the client says it has the greeting, not after a delay:
+    # a reset that came before pvcallsd saw its connect complete would be
+    # the connect's error (SO_ERROR), not the data's (eof-reset flake).
     def handle(self):
         self.request.sendall(b"rst\n")
-        time.sleep(0.3)
+        self.request.recv(1)
         self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.request.close()
 
 
 class Late(socketserver.BaseRequestHandler):
+    # Sends "late\n" 1.5 s after the client asks for it ("g"), never unasked:
+    # a case that needs a blocked recv does not depend on how fast it got
+    # to the recv (eintr flaked when the connect took longer than 1.5 s).
     def handle(self):
-        time.sleep(1.5)
         try:
-            self.request.sendall(b"late\n")
-            time.sleep(3)
+            if self.request.recv(1) == b"g":
+                time.sleep(1.5)
+                self.request.sendall(b"late\n")
+                time.sleep(3)
         except OSError:
             pass
 
