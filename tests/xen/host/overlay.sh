@@ -97,7 +97,14 @@ overlay() {
 
 	mkcpio "$du" "$WORK/domu-overlay.cpio.gz"
 	# Linux unpacks concatenated archives in order: base, then overlay.
-	cat "$BASE/domu-base.cpio.gz" "$WORK/domu-overlay.cpio.gz" > "$d0/boot/domu.cpio.gz"
+	# The domU's are concatenated uncompressed, in one gzip stream: xl's
+	# domain builder (libxenguest) inflates a gzipped ramdisk itself, sized
+	# by the gzip trailer at the end of the file (the last stream's) and
+	# inflating only the first stream; with two streams and an overlay
+	# bigger than the base, the domU got the base alone (no /init: "VFS:
+	# Unable to mount root fs").
+	{ gzip -dc "$BASE/domu-base.cpio.gz" && gzip -dc "$WORK/domu-overlay.cpio.gz"; } |
+		gzip -1 > "$d0/boot/domu.cpio.gz"
 	mkcpio "$d0" "$WORK/dom0-overlay.cpio.gz"
 	cat "$BASE/dom0-base.cpio.gz" "$WORK/dom0-overlay.cpio.gz" > "$WORK/dom0.cpio.gz"
 	phase_end "dom0 initrd $(du -h "$WORK/dom0.cpio.gz" | cut -f1)"
