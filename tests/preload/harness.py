@@ -136,7 +136,12 @@ def run(argv, timeout=60, **kw):
     try:
         return subprocess.run(netns(argv), capture_output=True, timeout=timeout, **kw)
     except subprocess.TimeoutExpired as e:
-        fail(f"{argv[0]} timed out after {timeout}s: {e.stdout!r} {e.stderr!r}")
+        try:
+            dl = open(os.path.join(d, "pvcallsd.log")).read()[-3000:]
+        except OSError:
+            dl = ""
+        fail(f"{argv[0]} timed out after {timeout}s: {e.stdout!r} {e.stderr!r}\n"
+             f"--- pvcallsd's log (end)\n{dl}")
 
 
 # --- host-side peers -------------------------------------------------------
