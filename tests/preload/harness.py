@@ -98,14 +98,28 @@ dlog = open(os.path.join(d, "pvcallsd.log"), "w")
 env = dict(os.environ)
 for k in ("LD_PRELOAD", "ASAN_OPTIONS"):
     env.pop(k, None)
+# Ready means READY=1 on $NOTIFY_SOCKET (sd_notify), sent once the hub
+# listens. The hub's file exists from bind(), before listen(): a client
+# that saw the file could still be refused (ECONNREFUSED: the preload
+# tests' ENETDOWN flake under load).
+notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+notify.bind(os.path.join(d, "notify"))
+env["NOTIFY_SOCKET"] = os.path.join(d, "notify")
 procs.append(subprocess.Popen([A.pvcallsd, "-c", conf], stdout=dlog, stderr=dlog, env=env))
-for _ in range(100):
-    if os.path.exists(hub):
-        break
-    time.sleep(0.05)
-else:
-    cleanup()
-    fail("pvcallsd did not create its hub")
+deadline = time.monotonic() + 30
+while True:
+    left = deadline - time.monotonic()
+    if left <= 0 or procs[0].poll() is not None:
+        why = open(os.path.join(d, "pvcallsd.log")).read()[-2000:]
+        cleanup()
+        fail(f"pvcallsd did not become ready (READY=1) in 30 s: {why}")
+    notify.settimeout(min(left, 0.5))
+    try:
+        if b"READY=1" in notify.recv(4096).split(b"\n"):
+            break
+    except socket.timeout:
+        pass
+notify.close()
 
 
 def netns(argv, **kw):
@@ -122,7 +136,12 @@ def run(argv, timeout=60, **kw):
     try:
         return subprocess.run(netns(argv), capture_output=True, timeout=timeout, **kw)
     except subprocess.TimeoutExpired as e:
-        fail(f"{argv[0]} timed out after {timeout}s: {e.stdout!r} {e.stderr!r}")
+        try:
+            dl = open(os.path.join(d, "pvcallsd.log")).read()[-3000:]
+        except OSError:
+            dl = ""
+        fail(f"{argv[0]} timed out after {timeout}s: {e.stdout!r} {e.stderr!r}\n"
+             f"--- pvcallsd's log (end)\n{dl}")
 
 
 # --- host-side peers -------------------------------------------------------
@@ -155,19 +174,26 @@ class Bye(socketserver.BaseRequestHandler):
 
 
 class Rst(socketserver.BaseRequestHandler):
+    # Resets once the client says it has the greeting, not after a delay:
+    # a reset that came before pvcallsd saw its connect complete would be
+    # the connect's error (SO_ERROR), not the data's (eof-reset flake).
     def handle(self):
         self.request.sendall(b"rst\n")
-        time.sleep(0.3)
+        self.request.recv(1)
         self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.request.close()
 
 
 class Late(socketserver.BaseRequestHandler):
+    # Sends "late\n" 1.5 s after the client asks for it ("g"), never unasked:
+    # a case that needs a blocked recv does not depend on how fast it got
+    # to the recv (eintr flaked when the connect took longer than 1.5 s).
     def handle(self):
-        time.sleep(1.5)
         try:
-            self.request.sendall(b"late\n")
-            time.sleep(3)
+            if self.request.recv(1) == b"g":
+                time.sleep(1.5)
+                self.request.sendall(b"late\n")
+                time.sleep(3)
         except OSError:
             pass
 

@@ -151,6 +151,20 @@ check_stream() {
 	fi
 }
 
+# pvcallsd_conf FILE [RULE...]: writes a pvcallsd config for tests whose
+# peers listen on dom0's loopback: the RULEs first, then connects to
+# 127.0.0.0/8 allowed by name (a daemon's built-in default may deny
+# loopback), and anything else allowed (fallback).
+pvcallsd_conf() {
+	local f=$1 r
+	shift
+	{
+		printf '[daemon]\nlog_level = info\n[default]\nfallback = allow\n'
+		for r in "$@"; do echo "rule = $r"; done
+		echo "rule = allow connect 127.0.0.0/8"
+	} > "$f"
+}
+
 # --- xenstore and pvcalls devices ------------------------------------------
 
 fe_dir() { echo "/local/domain/$1/device/pvcalls/$2"; }        # FE DEVID

@@ -9,10 +9,8 @@
 need_kmod kmod pvcalls_kmod_test || return 0
 need_xen backend pvcallsd || return 0
 step "pvcallsd --xen, device /local/domain/0/device/pvcalls/0"
-# pvcallsd's built-in rules deny loopback (safe for a sandbox); the peers
-# here are dom0's loopback services, so this config allows them.
-printf '[default]\nrule = allow connect 127.0.0.0/8\n' > /tmp/pvcallsd-loopback.conf
-spawn pvcallsd pvcallsd --xen --config /tmp/pvcallsd-loopback.conf
+pvcallsd_conf /tmp/pvcallsd.conf
+spawn pvcallsd pvcallsd --xen --config /tmp/pvcallsd.conf
 pv_dev_create 0 0 0
 if ! backend_ready backend-initwait "$(be_dir 0 0 0)" "pvcallsd --xen"; then
 	show /tmp/pvcallsd.log

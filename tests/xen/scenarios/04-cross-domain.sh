@@ -17,16 +17,7 @@ HAVE=1
 need_xen backend pvcallsd || HAVE=
 need_xen nc pvcalls-nc || HAVE=
 if [ -n "$HAVE" ]; then
-	cat > /tmp/pvcallsd.conf <<-'CONF'
-	[daemon]
-	log_level = info
-	[default]
-	fallback = allow
-	rule = deny connect 127.0.0.0/8 port 7402
-	# the other peers are dom0's loopback services, which pvcallsd's
-	# built-in rules would deny (sandbox_rules, pvcallsd.conf(5))
-	rule = allow connect 127.0.0.0/8
-	CONF
+	pvcallsd_conf /tmp/pvcallsd.conf "deny connect 127.0.0.0/8 port 7402"
 	spawn pvcallsd pvcallsd --xen --config /tmp/pvcallsd.conf --control none \
 		--audit /tmp/audit.jsonl
 	# Listening, so that a refusal can only come from the policy.
