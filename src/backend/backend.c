@@ -326,8 +326,15 @@ static void sock_event(struct back_socket *s, uint32_t ev)
 	g = pvc_back_gate(s->f);
 	switch (s->state) {
 	case BS_CONNECTING:
-		if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+		if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
 			pvc_back_connect_done(s);
+			/* Edge-triggered: when the loop gets here late, the same
+			 * event also carries the peer's first data and its FIN,
+			 * and neither is reported again; the relay takes them now. */
+			if (s->state == BS_ACTIVE &&
+			    (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+				pvc_back_relay_event(s, ev);
+		}
 		break;
 	case BS_LISTENING:
 		if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP))
