@@ -197,21 +197,36 @@ static void answer(struct fakebe *b, const struct pvcalls_wire_request *req)
 	struct input *in = &b->script;
 	uint8_t mode = in->n ? in8(in) : 0;
 	struct bring *r = NULL;
+	unsigned spare;
 
 	if (b->held) { /* a held answer goes out first */
 		pvcalls_rsp_build(&rsp, &b->held_req, 0);
 		pvcalls_cmd_back_put(&b->ring, &rsp);
 		b->held = false;
 	}
+	/*
+	 * Requests not yet answered, this one included. An answer with a
+	 * req_id nobody is waiting for is dropped by the frontend but still
+	 * uses up a slot's credit: it is only sent when another request
+	 * lends one, and the real answer follows. Otherwise the request
+	 * would go unanswered for good, which is a silent backend, not a
+	 * frontend bug (a call without a timeout waits, as on Linux).
+	 */
+	spare = pvcalls_cmd_back_outstanding(&b->ring) - 1;
 	pvcalls_rsp_build(&rsp, req, 0);
 	if (req->cmd == PVCALLS_WIRE_CONNECT && !(mode & 0x80))
 		r = map_ring(b, req->u.connect.ref, req->u.connect.evtchn);
 	else if (req->cmd == PVCALLS_WIRE_ACCEPT && !(mode & 0x80))
 		r = map_ring(b, req->u.accept.ref, req->u.accept.evtchn);
 	switch (mode & 15) {
-	case 1:
-		rsp.req_id = in32(in);
+	case 1: {
+		struct pvcalls_wire_response bad = rsp;
+
+		bad.req_id = in32(in);
+		if (spare && bad.req_id != rsp.req_id)
+			pvcalls_cmd_back_put(&b->ring, &bad);
 		break;
+	}
 	case 2:
 		rsp.cmd = in32(in);
 		break;
@@ -234,7 +249,8 @@ static void answer(struct fakebe *b, const struct pvcalls_wire_request *req)
 		}
 		break;
 	case 7: /* twice */
-		pvcalls_cmd_back_put(&b->ring, &rsp);
+		if (spare)
+			pvcalls_cmd_back_put(&b->ring, &rsp);
 		break;
 	case 8: /* the response index runs ahead */
 		pvcalls_cmd_back_put(&b->ring, &rsp);
@@ -242,12 +258,15 @@ static void answer(struct fakebe *b, const struct pvcalls_wire_request *req)
 				 __ATOMIC_RELEASE);
 		pvcalls_transport_evtchn_notify(b->hub, b->port);
 		return;
-	case 9: { /* junk in the slot */
+	case 9: { /* junk in the slot, then the real answer */
+		struct pvcalls_wire_response bad;
 		uint8_t raw[24];
 
 		for (int i = 0; i < 24; i++)
 			raw[i] = in8(in);
-		memcpy(&rsp, raw, sizeof(rsp));
+		memcpy(&bad, raw, sizeof(bad));
+		if (spare)
+			pvcalls_cmd_back_put(&b->ring, &bad);
 		break;
 	}
 	default:
