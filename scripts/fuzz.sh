@@ -61,8 +61,14 @@ for t in "${TARGETS[@]}"; do
 	merged=$SCRATCH/merged/$t
 	log=$SCRATCH/$t.log
 	mkdir -p "$run" "$merged"
-	if [ -n "$RUNS" ]; then limit=(-runs="$RUNS"); else limit=(-max_total_time="$SECS"); fi
-	echo "== fuzz_$t (${RUNS:+$RUNS runs}${RUNS:-$SECS s}), log: $log"
+	if [ -n "$RUNS" ]; then
+		limit=(-runs="$RUNS")
+		what="$RUNS runs after the corpus"
+	else
+		limit=(-max_total_time="$SECS")
+		what="$SECS s"
+	fi
+	echo "== fuzz_$t ($what), log: $log"
 	before=$(find "$SCRATCH/artifacts" -name "$t-*" | wc -l)
 	# -timeout: a unit running 10 s is a hang (every target bounds its waits).
 	"$bin" "${limit[@]}" -timeout=10 -print_final_stats=1 \
