@@ -223,14 +223,21 @@ static void teardown(struct guest *g)
 	int c;
 
 	if (!g->dead) {
+		int64_t end = pvc_now_ms() + 1000;
+		uint32_t st = 0;
+
 		pump(g, 0);
-		/* A clean guest closes: Closing, then Closed once the backend
-		 * follows. */
+		/* A clean guest closes: Closing, and the backend follows. */
 		pvc_xb_set_state(g->t, g->dev, PVCALLS_XENBUS_CLOSING);
-		pump(g, 5);
+		do
+			must(pvcalls_back_process(g->b, 1) >= 0);
+		while (pvc_now_ms() < end &&
+		       (pvc_xb_read_state(g->hub, g->be, &st) != 0 ||
+			st < PVCALLS_XENBUS_CLOSING));
 		pvcalls_transport_close(g->t);
 	}
-	pump(g, 5);
+	for (int i = 0; i < 3; i++)
+		pump(g, 0);
 	pvcalls_back_free(g->b);
 	pvcalls_transport_close(g->hub);
 	for (int i = 0; i < 8; i++)
