@@ -295,6 +295,10 @@ int pvc_shm_dom_import(const int fds[4], uint32_t domid, const struct shm_hello 
 	fl = fcntl(d->efd, F_GETFL);
 	if (fl < 0 || !(fl & O_NONBLOCK)) {
 		pvc_err("shm.bad-peer", "peer's event fd is not non-blocking");
+		/* rc is 0 here (the memfd checks passed): failing with it
+		 * returned success and no domain, and the hub went on with
+		 * an uninitialised pointer (fuzz_hub found it). */
+		rc = -EPROTO;
 		goto fail;
 	}
 	d->gnt = mmap(NULL, d->gnt_len, PROT_READ | PROT_WRITE, MAP_SHARED, d->gnt_fd, 0);

@@ -83,7 +83,12 @@ long pvc_shm_recv(int fd, void *buf, size_t len, int *fds, unsigned *nfds, int f
 		for (size_t i = 0; i < k && got < 64; i++)
 			memcpy(&tmp[got++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
 	}
-	if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || !fds || got > SHM_MAX_FDS) {
+	/*
+	 * An empty datagram reads as EOF to every caller, which then returns
+	 * without looking at fds: a peer could pass fds on one and leak them
+	 * into our table, one hello at a time (fuzz_hub found it).
+	 */
+	if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || !fds || got > SHM_MAX_FDS || n == 0) {
 		close_fds(tmp, got);
 		if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
 			return -EMSGSIZE;
