@@ -406,7 +406,7 @@ static void handle_hello(struct shm_hub *h, struct guest *g, const char *payload
 			 int *fds, unsigned nfds)
 {
 	struct shm_hello hello;
-	struct shm_dom *d;
+	struct shm_dom *d = NULL;
 	uint32_t domid = 0;
 	int rc;
 
@@ -427,6 +427,8 @@ static void handle_hello(struct shm_hub *h, struct guest *g, const char *payload
 		goto refuse;
 	rc = pvc_shm_dom_import(fds, domid, &hello, &d);
 	nfds = 0; /* consumed */
+	if (rc == 0 && !d)
+		rc = -EPROTO; /* never trust a success without a domain */
 	if (rc)
 		goto refuse;
 	/* The guest's own copy of our port table, and its own eventfd. */
