@@ -443,17 +443,17 @@ def fmt(m, lo, hi, n):
 
 
 def print_table(res):
-    print("\n%-18s %-26s %-8s %-26s %-7s %-7s %s" % ("id", "value [min-max]", "unit",
+    print("\n%-24s %-26s %-8s %-26s %-7s %-7s %s" % ("id", "value [min-max]", "unit",
           "baseline [min-max]", "ratio", "target", "met"))
     for r in res:
         met = "ERROR" if r["error"] and r["ratio"] is None else \
             "-" if r["met"] is None else "yes" if r["met"] else "no"
-        print("%-18s %-26s %-8s %-26s %-7s %-7s %s" % (
+        print("%-24s %-26s %-8s %-26s %-7s %-7s %s" % (
             r["id"], fmt(r["value"], r["min"], r["max"], r["rounds"]), r["unit"],
             fmt(r["baseline_value"], r["baseline_min"], r["baseline_max"], r["rounds"]),
             "%.2f" % r["ratio"] if r["ratio"] is not None else "-",
             r["target"].replace("none", "-"), met))
-        print("%-18s   %s; baseline: %s%s" % ("", r["what"], r["baseline"],
+        print("%-24s   %s; baseline: %s%s" % ("", r["what"], r["baseline"],
                                               ("; " + r["note"]) if r["note"] else ""))
 
 
