@@ -116,6 +116,18 @@ def wait_port(port, proc, what, secs=10):
     die("%s does not listen on 127.0.0.1:%d after %ds" % (what, port, secs))
 
 
+def killpg(p):
+    """SIGKILL a child's process group (it was started in a new session)."""
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    try:
+        p.wait(5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
 class Env:
     """Temp dir, pvcallsd, the host-side servers; all stopped by close()."""
 
@@ -247,12 +259,18 @@ http {
                 "-T", ports, "--"] + guest + argv_of_host("127.0.0.1")
         elif variant == "slirp4netns":
             return self.run_slirp(guest + argv_of_host("10.0.2.2"), timeout)
+        # Its own process group, killed whole on a timeout or when we are
+        # interrupted: pasta's and pvcalls-run's children go with it.
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, start_new_session=True)
         try:
-            r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
-                               timeout=timeout, start_new_session=True)
+            out, err = p.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             return 124, "", "timed out after %ds" % timeout
-        return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+        finally:
+            if p.returncode is None:
+                killpg(p)
+        return p.returncode, out.decode(errors="replace"), err.decode(errors="replace")
 
     def run_slirp(self, argv, timeout):
         # The client waits on stdin until slirp4netns has configured tap0.
@@ -278,13 +296,13 @@ http {
             try:
                 out, err = c.communicate(b"go\n" if ready == b"1" else b"no\n", timeout=timeout)
             except subprocess.TimeoutExpired:
-                os.killpg(c.pid, signal.SIGKILL)
-                c.communicate()
                 return 124, "", "timed out after %ds" % timeout
             if ready != b"1":
                 return 1, "", "slirp4netns did not get ready (see its log)"
             return c.returncode, out.decode(errors="replace"), err.decode(errors="replace")
         finally:
+            if c.returncode is None:
+                killpg(c)
             if s.poll() is None:
                 s.terminate()
                 try:
@@ -562,4 +580,8 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:         # cleaned up by main's finally
+        log("run.sh: interrupted")
+        sys.exit(130)
