@@ -190,6 +190,7 @@ log_level = warning
 fallback = deny
 rule = allow connect 127.0.0.0/8
 max_sockets = 4096
+max_ring_order = 9
 connect_rate = 0
 """ % (self.hub, os.path.join(d, "ctl")))
         p = self.spawn("pvcallsd", [self.a.pvcallsd, "-c", conf])
@@ -250,7 +251,9 @@ http {
         if variant == "direct":
             cmd = guest + argv_of_host("127.0.0.1")
         elif variant == "pvcalls":
-            cmd = guest + [self.a.pvcalls_run, "--shm", self.hub, "--isolate", "--"] + \
+            order = ["env", "PVCALLS_RING_ORDER=%d" % self.a.ring_order] \
+                if self.a.ring_order is not None else []
+            cmd = guest + order + [self.a.pvcalls_run, "--shm", self.hub, "--isolate", "--"] + \
                 argv_of_host("127.0.0.1")
         elif variant == "pasta":
             runas = ["--runas", "0"] if os.geteuid() == 0 else []
@@ -444,10 +447,10 @@ def results_of(rows, variants):
     out = []
     for row in rows:
         out.append(result(row, "pvcalls", "direct", row.t_direct, row.id,
-                          row.what + "; pvcalls-run --isolate"))
+                          row.what + "; " + VDESC["pvcalls"]))
         for alt in [x for x in ("pasta", "slirp4netns") if x in variants]:
             out.append(result(row, "pvcalls", alt, row.t_pasta if alt == "pasta" else None,
-                              row.id + ".vs-" + alt, row.what + "; pvcalls-run --isolate"))
+                              row.id + ".vs-" + alt, row.what + "; " + VDESC["pvcalls"]))
         for alt in [x for x in ("pasta", "slirp4netns") if x in variants]:
             out.append(result(row, alt, "direct", None, row.id + "." + alt,
                               row.what + "; " + VDESC[alt] + " (information)"))
@@ -493,6 +496,8 @@ def main():
     ap.add_argument("--no-install", action="store_true", help="never apt-get install")
     ap.add_argument("--no-pin", action="store_true",
                     help="do not pin the client to CPU 0 and host side to CPU 1")
+    ap.add_argument("--ring-order", type=int, metavar="N",
+                    help="PVCALLS_RING_ORDER for pvcalls-run (default: its own, 6)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
     ap.add_argument("--verbose", "-v", action="store_true", help="print every measurement")
     a = ap.parse_args()
@@ -500,6 +505,10 @@ def main():
         a.rounds = 1
     if not 1 <= a.rounds <= 100:
         die("--rounds: 1..100")
+    if a.ring_order is not None and not 0 <= a.ring_order <= 9:
+        die("--ring-order: 0..9")
+    if a.ring_order is not None:
+        VDESC["pvcalls"] += " (PVCALLS_RING_ORDER=%d)" % a.ring_order
     a.pvcallsd = os.path.join(a.build, "tools/pvcallsd/pvcallsd")
     a.pvcalls_run = os.path.join(a.build, "tools/pvcalls-run/pvcalls-run")
     for p in (a.pvcallsd, a.pvcalls_run):
