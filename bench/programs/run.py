@@ -580,8 +580,9 @@ def main():
         print_table(res)
         if a.json:
             with open(a.json, "w") as f:
-                for r in res:
-                    f.write(json.dumps(r) + "\n")
+                for r in res:      # 6 significant digits, as pvcalls-bench's %.6g
+                    f.write(json.dumps({k: float("%.6g" % x) if isinstance(x, float) else x
+                                        for k, x in r.items()}) + "\n")
         broken = any(r["ratio"] is None for r in res)
         return 1 if broken else 0
     finally:
