@@ -65,19 +65,20 @@ static int side_lat_front(void *arg)
 int round_lat_pvcalls(uint32_t spin_us, bool audit, double *us)
 {
 	struct back_cfg bc = { .spin_us = spin_us, .audit = audit };
-	struct lat_cfg lc = {
-		.spin_us = spin_us == PVCALLS_BACK_NO_SPIN ? PVCALLS_FRONT_NO_SPIN : spin_us
-	};
+	struct lat_cfg lc = { .spin_us = spin_us == PVCALLS_BACK_NO_SPIN ? PVCALLS_FRONT_NO_SPIN
+									 : spin_us };
 	int rc;
 
 	round_reset();
-	rc = host_then_guest(cpu_host, side_backend, &bc, "backend",
-			     side_lat_front, &lc, "frontend");
+	rc = host_then_guest(cpu_host, side_backend, &bc, "backend", side_lat_front, &lc,
+			     "frontend");
 	*us = lat_median();
 	if (!rc && cfg.verbose && sh->b_reqs)
-		fprintf(stderr, "  %.3f us; backend per request: %.2f us CPU, %.2f read() and "
-			"%.2f write() calls (%" PRIu64 " requests)\n", *us,
-			sh->cpu_b * 1e6 / (double)sh->b_reqs, (double)sh->b_syscr / (double)sh->b_reqs,
+		fprintf(stderr,
+			"  %.3f us; backend per request: %.2f us CPU, %.2f read() and "
+			"%.2f write() calls (%" PRIu64 " requests)\n",
+			*us, sh->cpu_b * 1e6 / (double)sh->b_reqs,
+			(double)sh->b_syscr / (double)sh->b_reqs,
 			(double)sh->b_syscw / (double)sh->b_reqs, sh->b_reqs);
 	if (!rc && audit && cfg.verbose)
 		fprintf(stderr, "  audit: %" PRIu64 " records written, %" PRIu64 " dropped\n",
@@ -180,4 +181,3 @@ int round_pp_atomic(double *us)
 	*us = lat_median();
 	return rc ? -1 : 0;
 }
-

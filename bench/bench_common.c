@@ -189,9 +189,8 @@ void round_reset(void)
  * backend) first, then the guest side on cpu_guest; once the guest is
  * done, the host side is told to stop. 0, or nonzero if either failed.
  */
-int host_then_guest(int host_cpu, int (*host)(void *), void *host_arg,
-			   const char *host_name, int (*guest)(void *), void *guest_arg,
-			   const char *guest_name)
+int host_then_guest(int host_cpu, int (*host)(void *), void *host_arg, const char *host_name,
+		    int (*guest)(void *), void *guest_arg, const char *guest_name)
 {
 	pid_t h = spawn(host_cpu, host, host_arg);
 	pid_t g = spawn(cpu_guest, guest, guest_arg);
@@ -357,9 +356,9 @@ static double bytes_at(int64_t t)
 		else
 			hi = mid;
 	}
-	return (double)sh->samp[lo].bytes +
-	       (double)(sh->samp[hi].bytes - sh->samp[lo].bytes) *
-		       (double)(t - sh->samp[lo].t) / (double)(sh->samp[hi].t - sh->samp[lo].t);
+	return (double)sh->samp[lo].bytes + (double)(sh->samp[hi].bytes - sh->samp[lo].bytes) *
+						    (double)(t - sh->samp[lo].t) /
+						    (double)(sh->samp[hi].t - sh->samp[lo].t);
 }
 
 /*
@@ -488,7 +487,7 @@ int side_backend(void *arg)
 
 /* The guest side: connects to the hub of this round and opens a frontend. */
 int guest_open(uint32_t order, uint32_t spin_us, const struct pvcalls_shm_opts *go,
-		      pvcalls_transport **tp, pvcalls_front **fep)
+	       pvcalls_transport **tp, pvcalls_front **fep)
 {
 	struct pvcalls_front_opts fo = { .spin_us = spin_us ? spin_us : tune_front_spin,
 					 .connect_timeout_ms = 20000 };
@@ -559,7 +558,8 @@ int side_sink(void *arg)
 			if (fd == lfd) {
 				int c;
 
-				while ((c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+				while ((c = accept4(lfd, NULL, NULL,
+						    SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
 					ev.data.fd = c;
 					epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev);
 				}
@@ -607,7 +607,8 @@ int64_t sink_wait(uint64_t total)
 
 	while (LOAD(&sh->rx_bytes) < total) {
 		if (pvc_now_ns() > end) {
-			fail("sink got %" PRIu64 " of %" PRIu64 " bytes", LOAD(&sh->rx_bytes), total);
+			fail("sink got %" PRIu64 " of %" PRIu64 " bytes", LOAD(&sh->rx_bytes),
+			     total);
 			return -1;
 		}
 		sleep_us(50);

@@ -21,13 +21,13 @@
 #include "common/clock.h"
 #include "common/relax.h"
 
-#define CHUNK (64 * 1024)	/* application write/read size, both sides, every case */
+#define CHUNK (64 * 1024) /* application write/read size, both sides, every case */
 #define MAX_ROUNDS 32
 #define S1_CONNS 1000
 #define WATCHDOG_S 120
-#define SAMP_MAX 16384	/* receiver progress samples, at most one per ms */
-#define LAT_MAX 65536	/* per-operation (or per-batch) timings */
-#define S2_STEP_MAX 8192	/* S2 cycles whose steps are kept (--verbose) */
+#define SAMP_MAX 16384   /* receiver progress samples, at most one per ms */
+#define LAT_MAX 65536    /* per-operation (or per-batch) timings */
+#define S2_STEP_MAX 8192 /* S2 cycles whose steps are kept (--verbose) */
 
 /* ---------------------------------------------------------------------- */
 /* Settings (bench_main.c fills them from the command line)               */
@@ -37,7 +37,7 @@ struct bench_cfg {
 	const char *json;
 	int rounds;
 	const char *only;
-	int order;	/* -1: the frontend's default order for S1/S2 */
+	int order;        /* -1: the frontend's default order for S1/S2 */
 	bool no_baseline; /* tuning aid: run the cases only */
 	bool verbose;     /* per-round details on stderr */
 	bool sweep;       /* also: T, R and S2 at every ring order (choosing the default) */
@@ -183,8 +183,8 @@ double lat_median(void);
  *	}
  */
 struct timed_loop {
-	int warm;	/* iterations before the timed ones */
-	double dur;	/* seconds of timed iterations */
+	int warm;   /* iterations before the timed ones */
+	double dur; /* seconds of timed iterations */
 	int i;
 	int64_t end;
 };
@@ -218,9 +218,9 @@ static inline bool tl_end(struct timed_loop *l, int64_t t0, int64_t t1, int ops)
 /* The host side: a shm hub running the real backend; its guest side      */
 
 struct back_cfg {
-	uint32_t spin_us;		/* 0: default; PVCALLS_BACK_NO_SPIN */
-	bool many;			/* S1: limits for 1,000 connections */
-	bool audit;			/* A1: pvcallsd's audit queue, to a file */
+	uint32_t spin_us; /* 0: default; PVCALLS_BACK_NO_SPIN */
+	bool many;        /* S1: limits for 1,000 connections */
+	bool audit;       /* A1: pvcallsd's audit queue, to a file */
 };
 
 int side_backend(void *arg);
@@ -234,7 +234,7 @@ void guest_close(pvcalls_transport *t, pvcalls_front *fe);
 struct bulk_cfg {
 	uint32_t order;
 	uint32_t spin_us;
-	bool to_sink;	/* R: through the backend to the TCP sink */
+	bool to_sink; /* R: through the backend to the TCP sink */
 };
 /* Their frontend (struct bulk_cfg): one connection, sends for dur_bulk. */
 int side_front_stream(void *arg);

@@ -87,8 +87,12 @@ static struct result *result_new(const char *id, const char *what, const char *u
 {
 	struct result *r = &results[nresults++];
 
-	*r = (struct result){ .id = id, .what = what, .unit = unit, .baseline = baseline,
-			      .dir = dir, .target = target };
+	*r = (struct result){ .id = id,
+			      .what = what,
+			      .unit = unit,
+			      .baseline = baseline,
+			      .dir = dir,
+			      .target = target };
 	return r;
 }
 
@@ -146,28 +150,27 @@ static void progress(const char *id, int r, int n, const char *what)
 }
 
 /* Runs @n interleaved rounds of a case and its baseline. */
-#define INTERLEAVE(res, CASE, BASE)                                                  \
-	do {                                                                         \
-		for (int r_ = 0; r_ < cfg.rounds && !(res)->error; r_++) {           \
-			double cv_ = NAN, bv_ = NAN;                                 \
-			int rc_ = 0;                                                 \
-			progress((res)->id, r_, cfg.rounds, "");                     \
-			for (int k_ = 0; k_ < 2 && !rc_; k_++) {                     \
-				if ((k_ == 0) == !(r_ & 1))                          \
-					rc_ = (CASE);                                \
-				else if (!cfg.no_baseline)                           \
-					rc_ = (BASE);                                \
-			}                                                            \
-			if (rc_) {                                                   \
-				(res)->error = true;                                 \
-				snprintf((res)->note, sizeof((res)->note), "%s",     \
-					 sh->err);                                   \
-				break;                                               \
-			}                                                            \
-			(res)->v[(res)->n] = cv_;                                    \
-			(res)->b[(res)->n++] = bv_;                                  \
-		}                                                                    \
-		result_finish(res);                                                  \
+#define INTERLEAVE(res, CASE, BASE)                                                        \
+	do {                                                                               \
+		for (int r_ = 0; r_ < cfg.rounds && !(res)->error; r_++) {                 \
+			double cv_ = NAN, bv_ = NAN;                                       \
+			int rc_ = 0;                                                       \
+			progress((res)->id, r_, cfg.rounds, "");                           \
+			for (int k_ = 0; k_ < 2 && !rc_; k_++) {                           \
+				if ((k_ == 0) == !(r_ & 1))                                \
+					rc_ = (CASE);                                      \
+				else if (!cfg.no_baseline)                                 \
+					rc_ = (BASE);                                      \
+			}                                                                  \
+			if (rc_) {                                                         \
+				(res)->error = true;                                       \
+				snprintf((res)->note, sizeof((res)->note), "%s", sh->err); \
+				break;                                                     \
+			}                                                                  \
+			(res)->v[(res)->n] = cv_;                                          \
+			(res)->b[(res)->n++] = bv_;                                        \
+		}                                                                          \
+		result_finish(res);                                                        \
 	} while (0)
 
 static void run_bulk(void)
@@ -179,10 +182,11 @@ static void run_bulk(void)
 	if (wanted("T1") || wanted("T3")) {
 		t1 = result_new("T1", "data ring bulk, order 9, pvcalls_front_send -> ring peer",
 				"GB/s", "AF_UNIX stream, 64 KiB writes", AT_LEAST, 2.0);
-		INTERLEAVE(t1, (cv_ = (round_bulk_ring(9, 0, &cr) ? NAN : cr.gbps),
-				c3[r_] = cr.cpu_per_gb, isnan(cv_) ? -1 : 0),
-			   (bv_ = (round_bulk_unix(&br) ? NAN : br.gbps),
-			    b3[r_] = br.cpu_per_gb, isnan(bv_) ? -1 : 0));
+		INTERLEAVE(t1,
+			   (cv_ = (round_bulk_ring(9, 0, &cr) ? NAN : cr.gbps),
+			    c3[r_] = cr.cpu_per_gb, isnan(cv_) ? -1 : 0),
+			   (bv_ = (round_bulk_unix(&br) ? NAN : br.gbps), b3[r_] = br.cpu_per_gb,
+			    isnan(bv_) ? -1 : 0));
 		t3 = result_new("T3", "CPU seconds per GB (both sides), order 9", "s/GB",
 				"AF_UNIX stream, 64 KiB writes", AT_MOST, 0.6);
 		memcpy(t3->v, c3, sizeof(c3));
@@ -194,9 +198,10 @@ static void run_bulk(void)
 	if (wanted("T2")) {
 		t2 = result_new("T2", "data ring bulk, order 4, default wait policy", "GB/s",
 				"AF_UNIX stream, 64 KiB writes", AT_LEAST, 1.0);
-		INTERLEAVE(t2, (cv_ = (round_bulk_ring(4, 0, &cr) ? NAN : cr.gbps),
-				isnan(cv_) ? -1 : 0),
-			   (bv_ = (round_bulk_unix(&br) ? NAN : br.gbps), isnan(bv_) ? -1 : 0));
+		INTERLEAVE(
+			t2,
+			(cv_ = (round_bulk_ring(4, 0, &cr) ? NAN : cr.gbps), isnan(cv_) ? -1 : 0),
+			(bv_ = (round_bulk_unix(&br) ? NAN : br.gbps), isnan(bv_) ? -1 : 0));
 	}
 }
 
@@ -206,7 +211,8 @@ static void run_lat(void)
 		struct result *r = result_new("L1", "command round trip, blocking (no spin)", "us",
 					      "64-byte AF_UNIX round trip", AT_MOST, 1.1);
 
-		INTERLEAVE(r, round_lat_pvcalls(PVCALLS_BACK_NO_SPIN, false, &cv_), round_pp_unix(&bv_));
+		INTERLEAVE(r, round_lat_pvcalls(PVCALLS_BACK_NO_SPIN, false, &cv_),
+			   round_pp_unix(&bv_));
 	}
 	if (wanted("L2")) {
 		struct result *r = result_new("L2", "command round trip, polling (default spin)",
@@ -256,8 +262,8 @@ static void run_s1(void)
 		return;
 	r = result_new("S1", "1,000 connections sending at once, aggregate", "GB/s",
 		       "one connection, same harness", AT_LEAST, 0.8);
-	m = result_new("S1mem", "backend memory per idle connection", "KiB",
-		       "its rings + 16 KiB", AT_MOST, 1.0);
+	m = result_new("S1mem", "backend memory per idle connection", "KiB", "its rings + 16 KiB",
+		       AT_MOST, 1.0);
 	fprintf(stderr, "S1 setting up %d connections...\n", S1_CONNS);
 	if (round_s1()) {
 		r->error = m->error = true;
@@ -290,9 +296,9 @@ static void run_s1(void)
 static void run_s2(void)
 {
 	if (wanted("S2")) {
-		struct result *r = result_new("S2", "connect+accept+release x2 through the protocol",
-					      "conn/s", "TCP loopback connect/accept/close",
-					      AT_LEAST, 1.0);
+		struct result *r =
+			result_new("S2", "connect+accept+release x2 through the protocol", "conn/s",
+				   "TCP loopback connect/accept/close", AT_LEAST, 1.0);
 
 		INTERLEAVE(r, round_setup_pvcalls(&cv_), round_setup_tcp(&bv_));
 	}
@@ -322,15 +328,16 @@ static void run_sweep(void)
 
 		r = result_new(tid[o], "data ring bulk at this order", "GB/s", "AF_UNIX stream",
 			       INFO, 0);
-		INTERLEAVE(r, (cv_ = (round_bulk_ring(o, 0, &cr) ? NAN : cr.gbps),
-			       isnan(cv_) ? -1 : 0),
-			   (bv_ = (round_bulk_unix(&br) ? NAN : br.gbps), isnan(bv_) ? -1 : 0));
+		INTERLEAVE(
+			r,
+			(cv_ = (round_bulk_ring(o, 0, &cr) ? NAN : cr.gbps), isnan(cv_) ? -1 : 0),
+			(bv_ = (round_bulk_unix(&br) ? NAN : br.gbps), isnan(bv_) ? -1 : 0));
 		r = result_new(rid[o], "through the backend to a TCP peer at this order", "GB/s",
 			       "direct TCP loopback", INFO, 0);
 		INTERLEAVE(r, round_relay(o, &cv_), round_tcp(&bv_));
 		cfg.order = (int)o;
-		r = result_new(sid[o], "connection set-up at this order", "conn/s",
-			       "TCP loopback", INFO, 0);
+		r = result_new(sid[o], "connection set-up at this order", "conn/s", "TCP loopback",
+			       INFO, 0);
 		INTERLEAVE(r, round_setup_pvcalls(&cv_), round_setup_tcp(&bv_));
 		cfg.order = saved;
 	}
@@ -359,11 +366,14 @@ static void print_table(FILE *f)
 		if (r->dir == INFO)
 			snprintf(tg, sizeof(tg), "-");
 		else
-			snprintf(tg, sizeof(tg), "%s %.1fx", r->dir == AT_LEAST ? ">=" : "<=",
-				 r->target);
+			snprintf(tg, sizeof(tg), "%s %.1fx",
+				 r->dir == AT_LEAST ? ">=" : "<=", r->target);
 		fprintf(f, "%-6s %-50s %-19s %-6s %-26s %-7.2f %-8s %s\n", r->id, r->what, v,
 			r->unit, b, r->ratio, tg,
-			r->error ? "ERROR" : r->dir == INFO ? "-" : r->met ? "yes" : "no");
+			r->error         ? "ERROR"
+			: r->dir == INFO ? "-"
+			: r->met         ? "yes"
+					 : "no");
 		fprintf(f, "%-6s   baseline: %s%s%s\n", "", r->baseline, r->note[0] ? "; " : "",
 			r->note);
 	}
@@ -417,8 +427,8 @@ static int write_json(const char *path)
 		if (r->dir == INFO)
 			snprintf(tg, sizeof(tg), "none");
 		else
-			snprintf(tg, sizeof(tg), "%s%.1f", r->dir == AT_LEAST ? ">=" : "<=",
-				 r->target);
+			snprintf(tg, sizeof(tg), "%s%.1f",
+				 r->dir == AT_LEAST ? ">=" : "<=", r->target);
 		fputs("{\"id\":", f);
 		json_str(f, r->id);
 		json_str_at(f, "what", r->what);
@@ -488,11 +498,16 @@ static void pick_cpus(void)
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "quick", no_argument, NULL, 'q' },  { "json", required_argument, NULL, 'j' },
-		{ "rounds", required_argument, NULL, 'r' }, { "only", required_argument, NULL, 'o' },
-		{ "order", required_argument, NULL, 'O' }, { "help", no_argument, NULL, 'h' },
-		{ "no-baseline", no_argument, NULL, 'B' }, { "verbose", no_argument, NULL, 'v' },
-		{ "sink-cpu", required_argument, NULL, 'S' }, { "sweep", no_argument, NULL, 'W' },
+		{ "quick", no_argument, NULL, 'q' },
+		{ "json", required_argument, NULL, 'j' },
+		{ "rounds", required_argument, NULL, 'r' },
+		{ "only", required_argument, NULL, 'o' },
+		{ "order", required_argument, NULL, 'O' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "no-baseline", no_argument, NULL, 'B' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "sink-cpu", required_argument, NULL, 'S' },
+		{ "sweep", no_argument, NULL, 'W' },
 		{ "front-spin", required_argument, NULL, 'F' },
 		{ "back-spin", required_argument, NULL, 'K' },
 		{ "version", no_argument, NULL, 'V' },
@@ -586,7 +601,8 @@ int main(int argc, char **argv)
 		cpu_sink = sink_cpu;
 	uname(&un);
 	getloadavg(load, 3);
-	fprintf(stderr, "pvcalls-bench %s: %s %s, %ld CPUs online, guest side on CPU %d, host side "
+	fprintf(stderr,
+		"pvcalls-bench %s: %s %s, %ld CPUs online, guest side on CPU %d, host side "
 		"on CPU %d, load %.2f %.2f %.2f, %d rounds%s\n",
 		pvcalls_version(), un.sysname, un.release, sysconf(_SC_NPROCESSORS_ONLN), cpu_guest,
 		cpu_host, load[0], load[1], load[2], cfg.rounds, cfg.quick ? ", quick" : "");

@@ -50,11 +50,12 @@ int round_relay(uint32_t order, double *gbps)
 	rc = backend_sink_front(&bc, side_front_stream, &c);
 	*gbps = sh->value;
 	if (!rc && cfg.verbose)
-		fprintf(stderr, "  order %u: %.2f GB/s (%.2f GB); frontend %" PRIu64 " sleeps, "
+		fprintf(stderr,
+			"  order %u: %.2f GB/s (%.2f GB); frontend %" PRIu64 " sleeps, "
 			"%" PRIu64 " notifies (%" PRIu64 " suppressed); backend %" PRIu64
-			" notifies (%" PRIu64 " suppressed)\n", order, *gbps, sh->tx_bytes / 1e9,
-			sh->fe_sleeps, sh->fe_notifies, sh->fe_suppressed, sh->peer_notifies,
-			sh->peer_suppressed);
+			" notifies (%" PRIu64 " suppressed)\n",
+			order, *gbps, sh->tx_bytes / 1e9, sh->fe_sleeps, sh->fe_notifies,
+			sh->fe_suppressed, sh->peer_notifies, sh->peer_suppressed);
 	return rc ? -1 : 0;
 }
 
@@ -63,9 +64,8 @@ int round_tcp(double *gbps)
 	int rc;
 
 	round_reset();
-	rc = host_then_guest(cpu_sink, side_sink, NULL, "sink",
-			     side_tcp_client, NULL, "tcp client");
+	rc = host_then_guest(cpu_sink, side_sink, NULL, "sink", side_tcp_client, NULL,
+			     "tcp client");
 	*gbps = sh->value;
 	return rc ? -1 : 0;
 }
-

@@ -91,7 +91,8 @@ static int rp_negotiate(struct rpeer *p)
 	if (rc)
 		return fail("ring peer: store: %s", pvcalls_strerror(rc));
 	rc = pvc_xb_watch_state(p->t, p->fedir, "bench-ring-peer",
-				PVC_XB_MASK(PVCALLS_XENBUS_INITIALISED), pvc_now_ms() + 20000, NULL);
+				PVC_XB_MASK(PVCALLS_XENBUS_INITIALISED), pvc_now_ms() + 20000,
+				NULL);
 	if (rc)
 		return fail("ring peer: the frontend never got to Initialised: %s",
 			    pvcalls_strerror(rc));
@@ -355,7 +356,8 @@ static int bulk_result(struct bulk_res *r)
 	double s = secs(sh->t_last - sh->t_start);
 
 	if (sh->rx_bytes != sh->tx_bytes || s <= 0)
-		return fail("bulk: sent %" PRIu64 ", received %" PRIu64, sh->tx_bytes, sh->rx_bytes);
+		return fail("bulk: sent %" PRIu64 ", received %" PRIu64, sh->tx_bytes,
+			    sh->rx_bytes);
 	r->gbps = window_rate(sh->t_start, sh->t_end);
 	r->cpu_per_gb = (sh->cpu_a + sh->cpu_b) / ((double)sh->rx_bytes / 1e9);
 	return 0;
@@ -368,12 +370,13 @@ int round_bulk_ring(uint32_t order, uint32_t spin_us, struct bulk_res *r)
 	int rc;
 
 	round_reset();
-	rc = host_then_guest(cpu_host, side_ring_peer, &peer_spin, "ring peer",
-			     side_front_stream, &c, "frontend");
+	rc = host_then_guest(cpu_host, side_ring_peer, &peer_spin, "ring peer", side_front_stream,
+			     &c, "frontend");
 	if (rc || bulk_result(r))
 		return -1;
 	if (cfg.verbose)
-		fprintf(stderr, "  order %u: %.2f GB/s (%.2f GB in %.3f s), %.3f s/GB; frontend "
+		fprintf(stderr,
+			"  order %u: %.2f GB/s (%.2f GB in %.3f s), %.3f s/GB; frontend "
 			"%" PRIu64 " sleeps, %" PRIu64 " notifies (%" PRIu64 " suppressed); peer "
 			"%" PRIu64 " sleeps, %" PRIu64 " notifies\n",
 			order, r->gbps, sh->rx_bytes / 1e9, secs(sh->t_last - sh->t_start),
@@ -454,7 +457,8 @@ int round_cmdring(double *us)
 	int rc;
 
 	if (!cmdring_page) {
-		void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		void *p =
+			mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
 		if (p == MAP_FAILED)
 			return fail("mmap: %s", strerror(errno));
@@ -467,4 +471,3 @@ int round_cmdring(double *us)
 	*us = lat_median();
 	return rc ? -1 : 0;
 }
-

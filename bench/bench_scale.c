@@ -75,7 +75,8 @@ static double s1_phase(pvcalls_front *fe, const int *socks, int n, const uint8_t
 		}
 		if (!moved) {
 			for (int i = 0; i < n; i++)
-				pf[i] = (struct pvcalls_pollfd){ .sock = socks[i], .events = POLLOUT };
+				pf[i] = (struct pvcalls_pollfd){ .sock = socks[i],
+								 .events = POLLOUT };
 			polls++;
 			if (pvcalls_front_poll(fe, pf, (unsigned)n, 10) == 0)
 				timeouts++;
@@ -87,9 +88,11 @@ static double s1_phase(pvcalls_front *fe, const int *socks, int n, const uint8_t
 		return -1;
 	pvcalls_front_get_stats(fe, &st1);
 	if (cfg.verbose)
-		fprintf(stderr, "    %d connection(s): %.2f GB/s, %.2f GB, frontend CPU %.0f%%; %" PRIu64
-			" polls (%" PRIu64 " timed out), %" PRIu64 " sleeps, %" PRIu64 " notifies (%" PRIu64
-			" suppressed)\n", n, window_rate(t0, end), total / 1e9,
+		fprintf(stderr,
+			"    %d connection(s): %.2f GB/s, %.2f GB, frontend CPU %.0f%%; %" PRIu64
+			" polls (%" PRIu64 " timed out), %" PRIu64 " sleeps, %" PRIu64
+			" notifies (%" PRIu64 " suppressed)\n",
+			n, window_rate(t0, end), total / 1e9,
 			100 * (cpu_self() - cpu0) / secs(pvc_now_ns() - t0), polls, timeouts,
 			st1.sleeps - st0.sleeps, st1.notifies_sent - st0.notifies_sent,
 			st1.notifies_suppressed - st0.notifies_suppressed);
@@ -122,8 +125,9 @@ static int side_s1_front(void *arg)
 	s1_mem(0, pb);
 	for (int i = 0; i < n; i++) {
 		socks[i] = pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0);
-		rc = socks[i] < 0 ? socks[i] :
-				    pvcalls_front_connect(fe, socks[i], (struct sockaddr *)&sa, sizeof(sa));
+		rc = socks[i] < 0 ? socks[i]
+				  : pvcalls_front_connect(fe, socks[i], (struct sockaddr *)&sa,
+							  sizeof(sa));
 		if (rc < 0) {
 			fail("S1: connection %d: %s", i, pvcalls_strerror(rc));
 			n = i + (socks[i] >= 0);
@@ -252,7 +256,8 @@ static int side_setup_front(void *arg)
 		ts[4] = pvc_now_ns();
 		if (tl_timed(&tl) && sh->nstep < S2_STEP_MAX) {
 			for (int k = 0; k < 5; k++)
-				sh->step[sh->nstep][k] = (float)((ts[k] - (k ? ts[k - 1] : t0)) / 1e3);
+				sh->step[sh->nstep][k] =
+					(float)((ts[k] - (k ? ts[k - 1] : t0)) / 1e3);
 			sh->nstep++;
 		}
 		if (tl_end(&tl, t0, ts[4], 1))
@@ -303,12 +308,12 @@ int round_setup_pvcalls(double *rate)
 	int rc;
 
 	round_reset();
-	rc = host_then_guest(cpu_host, side_backend, &bc, "backend",
-			     side_setup_front, NULL, "frontend");
+	rc = host_then_guest(cpu_host, side_backend, &bc, "backend", side_setup_front, NULL,
+			     "frontend");
 	*rate = 1e6 / lat_median();
 	if (!rc && cfg.verbose && sh->nstep) {
-		static const char *const name[5] = { "SOCKET", "CONNECT", "ACCEPT", "RELEASE accepted",
-						     "RELEASE connected" };
+		static const char *const name[5] = { "SOCKET", "CONNECT", "ACCEPT",
+						     "RELEASE accepted", "RELEASE connected" };
 		static double v[S2_STEP_MAX];
 
 		fprintf(stderr, "  order %u: %.0f/s; median step, us:", s_order_number(), *rate);
@@ -337,4 +342,3 @@ int round_setup_tcp(double *rate)
 	*rate = 1e6 / lat_median();
 	return 0;
 }
-

@@ -65,15 +65,16 @@ int main(int argc, char **argv)
 		rc = pvcalls_policy_add_rule(pol, PVCALLS_POLICY_DEFAULT,
 					     "allow connect 127.0.0.0/8 port 80", err, sizeof(err));
 		if (rc == 0)
-			rc = pvcalls_policy_add_rule(pol, PVCALLS_POLICY_DEFAULT, "deny any",
-						     err, sizeof(err));
+			rc = pvcalls_policy_add_rule(pol, PVCALLS_POLICY_DEFAULT, "deny any", err,
+						     sizeof(err));
 		if (rc == 0)
 			rc = pvcalls_back_set_policy(b, pol); /* owns pol, also on failure */
 		else
 			pvcalls_policy_free(pol);
 	}
 	if (rc < 0) {
-		fprintf(stderr, "policy: %s\n", rc == -EINVAL && err[0] ? err : pvcalls_strerror(rc));
+		fprintf(stderr, "policy: %s\n",
+			rc == -EINVAL && err[0] ? err : pvcalls_strerror(rc));
 		pvcalls_back_free(b);
 		pvcalls_transport_close(t);
 		return 1;

@@ -296,7 +296,8 @@ int main(int argc, char **argv)
 
 	/* Connect to the guest's listener from the host, as any client would. */
 	if (ok) {
-		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(lport),
+		struct sockaddr_in a = { .sin_family = AF_INET,
+					 .sin_port = htons(lport),
 					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 		int c = -1;
 
@@ -312,7 +313,8 @@ int main(int argc, char **argv)
 			ssize_t n = read(c, reply, sizeof(reply) - 1);
 
 			reply[n > 0 ? n : 0] = 0;
-			printf("host:    connected to the guest's listener, it answered \"%s\"\n", reply);
+			printf("host:    connected to the guest's listener, it answered \"%s\"\n",
+			       reply);
 			ok = strcmp(reply, "HELLO FROM THE HOST") == 0;
 		} else {
 			ok = 0;
@@ -329,8 +331,8 @@ int main(int argc, char **argv)
 	pthread_join(bt, NULL);
 	printf("backend: %" PRIu64 " commands served, %" PRIu64 " bytes to the guest, "
 	       "%" PRIu64 " from it\n",
-	       st.commands[0] + st.commands[1] + st.commands[2] + st.commands[3] +
-		       st.commands[4] + st.commands[5] + st.commands[6],
+	       st.commands[0] + st.commands[1] + st.commands[2] + st.commands[3] + st.commands[4] +
+		       st.commands[5] + st.commands[6],
 	       st.bytes_to_guest, st.bytes_from_guest);
 	pvcalls_back_free(back);
 	pvcalls_transport_close(hub);

@@ -72,15 +72,16 @@ static void *pump_stdin(void *arg)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: pvcalls-nc [--shm PATH | --xen] [-v] HOST PORT\n"
-		   "       pvcalls-nc [--shm PATH | --xen] [-v] -l [HOST] PORT\n"
-		   "  --shm PATH  the backend's shared-memory hub (default $PVCALLS_SHM,\n"
-		   "              else " PVCALLS_SHM_HUB_DEFAULT ")\n"
-		   "  --xen       use real Xen: this domain's pvcalls device%s\n"
-		   "  -l          listen on HOST (default 0.0.0.0) PORT, accept one connection\n"
-		   "  -v          log the library's debug messages on stderr\n"
-		   "  --version   print the version and exit\n"
-		   "PORT: 1..65535 to connect, 0..65535 to listen (0: any free port).\n",
+	fprintf(f,
+		"usage: pvcalls-nc [--shm PATH | --xen] [-v] HOST PORT\n"
+		"       pvcalls-nc [--shm PATH | --xen] [-v] -l [HOST] PORT\n"
+		"  --shm PATH  the backend's shared-memory hub (default $PVCALLS_SHM,\n"
+		"              else " PVCALLS_SHM_HUB_DEFAULT ")\n"
+		"  --xen       use real Xen: this domain's pvcalls device%s\n"
+		"  -l          listen on HOST (default 0.0.0.0) PORT, accept one connection\n"
+		"  -v          log the library's debug messages on stderr\n"
+		"  --version   print the version and exit\n"
+		"PORT: 1..65535 to connect, 0..65535 to listen (0: any free port).\n",
 #ifdef PVCALLS_HAVE_XEN
 		"");
 #else
@@ -178,13 +179,27 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "s:lvh", opts, NULL)) != -1) {
 		switch (c) {
-		case 's': path = optarg; break;
-		case 'x': use_xen = true; break;
-		case 'l': listen_mode = true; break;
-		case 'v': pvcalls_set_logger(pvcalls_log_stderr, NULL, PVCALLS_LOG_DEBUG); break;
-		case 'h': usage(stdout); return 0;
-		case 'V': printf("pvcalls-nc (libpvcalls) %s\n", pvcalls_version()); return 0;
-		default: usage(stderr); return 2;
+		case 's':
+			path = optarg;
+			break;
+		case 'x':
+			use_xen = true;
+			break;
+		case 'l':
+			listen_mode = true;
+			break;
+		case 'v':
+			pvcalls_set_logger(pvcalls_log_stderr, NULL, PVCALLS_LOG_DEBUG);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("pvcalls-nc (libpvcalls) %s\n", pvcalls_version());
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (argc - optind == 2) {

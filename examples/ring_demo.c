@@ -165,8 +165,8 @@ static int run_guest(const char *path, unsigned order, uint64_t total)
 	rc = pump(&s);
 	printf("frontend: sent %" PRIu64 " bytes, received %" PRIu64 " bytes, %s; "
 	       "%" PRIu64 " notifications, %" PRIu64 " sleeps\n",
-	       s.tx.done, s.rx.done, s.bad ? "CHECKSUM MISMATCH" : "checksum ok",
-	       s.notifies, s.sleeps);
+	       s.tx.done, s.rx.done, s.bad ? "CHECKSUM MISMATCH" : "checksum ok", s.notifies,
+	       s.sleeps);
 	pvcalls_transport_evtchn_close(s.t, s.port);
 	pvcalls_transport_unshare(s.t, data, npages);
 	pvcalls_transport_unshare(s.t, intf, 1);
@@ -175,8 +175,7 @@ static int run_guest(const char *path, unsigned order, uint64_t total)
 }
 
 /* Waits (through a store watch) until the guest published the refs. */
-static int wait_for_guest(pvcalls_transport *t, uint32_t *guest, uint32_t *iref,
-			  uint32_t *port)
+static int wait_for_guest(pvcalls_transport *t, uint32_t *guest, uint32_t *iref, uint32_t *port)
 {
 	char path[256], tok[32], key[128];
 	double deadline = now_s() + 10;
@@ -186,8 +185,8 @@ static int wait_for_guest(pvcalls_transport *t, uint32_t *guest, uint32_t *iref,
 		struct pollfd pfd = { .fd = pvcalls_transport_store_fd(t), .events = POLLIN };
 
 		poll(&pfd, 1, 200);
-		while (pvcalls_transport_store_read_watch(t, path, sizeof(path), tok,
-							  sizeof(tok)) > 0) {
+		while (pvcalls_transport_store_read_watch(t, path, sizeof(path), tok, sizeof(tok)) >
+		       0) {
 			unsigned g;
 
 			if (sscanf(path, "/local/domain/%u/device/pvcalls/0/demo-ref", &g) != 1)
@@ -195,7 +194,8 @@ static int wait_for_guest(pvcalls_transport *t, uint32_t *guest, uint32_t *iref,
 			snprintf(key, sizeof(key), "/local/domain/%u/device/pvcalls/0/demo-ref", g);
 			if (pvcalls_transport_store_read_uint(t, 0, key, iref) < 0)
 				continue;
-			snprintf(key, sizeof(key), "/local/domain/%u/device/pvcalls/0/demo-port", g);
+			snprintf(key, sizeof(key), "/local/domain/%u/device/pvcalls/0/demo-port",
+				 g);
 			if (pvcalls_transport_store_read_uint(t, 0, key, port) < 0)
 				continue;
 			*guest = g;
@@ -243,8 +243,8 @@ static int run_hub(pvcalls_transport *t, unsigned order, uint64_t total, double 
 	*secs = now_s() - t0;
 	printf("backend:  sent %" PRIu64 " bytes, received %" PRIu64 " bytes, %s; "
 	       "%" PRIu64 " notifications, %" PRIu64 " sleeps\n",
-	       s.tx.done, s.rx.done, s.bad ? "CHECKSUM MISMATCH" : "checksum ok",
-	       s.notifies, s.sleeps);
+	       s.tx.done, s.rx.done, s.bad ? "CHECKSUM MISMATCH" : "checksum ok", s.notifies,
+	       s.sleeps);
 	pvcalls_transport_evtchn_close(t, s.port);
 	pvcalls_transport_unmap(t, data, 1u << ro);
 	pvcalls_transport_unmap(t, ip, 1);

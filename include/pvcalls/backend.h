@@ -93,14 +93,16 @@ extern "C" {
  *    ports; the socket stays usable for another CONNECT).
  */
 struct pvcalls_back_limits {
-	uint32_t max_sockets;         /**< active + passive + not yet used ids + released ones still lingering; default 1024 */
+	uint32_t
+		max_sockets; /**< active + passive + not yet used ids + released ones still lingering; default 1024 */
 	uint32_t max_listeners;       /**< passive sockets; default 64 */
 	uint32_t max_pending_accepts; /**< ACCEPTs waiting for a connection; default 32 */
-	uint32_t max_mapped_pages;    /**< ring pages mapped for this frontend; default 65536 (256 MiB) */
-	uint32_t max_ring_order;      /**< advertised as max-page-order; default 9, at most 9 */
-	uint32_t max_backlog;         /**< LISTEN backlog is clamped to this; default 128 */
-	uint32_t connect_rate;        /**< CONNECTs per second; default 0 = unlimited */
-	uint32_t connect_burst;       /**< token bucket depth; default connect_rate */
+	uint32_t
+		max_mapped_pages; /**< ring pages mapped for this frontend; default 65536 (256 MiB) */
+	uint32_t max_ring_order; /**< advertised as max-page-order; default 9, at most 9 */
+	uint32_t max_backlog;    /**< LISTEN backlog is clamped to this; default 128 */
+	uint32_t connect_rate;   /**< CONNECTs per second; default 0 = unlimited */
+	uint32_t connect_burst;  /**< token bucket depth; default connect_rate */
 };
 
 /** Backend options. Zero-initialise and set what you need. */
@@ -173,28 +175,29 @@ PVCALLS_API int pvcalls_back_run(pvcalls_back *b, volatile int *stop);
 #define PVCALLS_BACK_EXT_CMDS 6
 
 struct pvcalls_back_stats {
-	uint32_t frontends;       /**< connected frontends */
+	uint32_t frontends; /**< connected frontends */
 	uint32_t active_sockets;
 	uint32_t passive_sockets;
-	uint64_t commands[7];     /**< per command number */
-	uint64_t bad_commands;    /**< unknown cmd or invalid fields */
-	uint64_t bytes_to_guest;  /**< socket -> in ring */
+	uint64_t commands[7];      /**< per command number */
+	uint64_t bad_commands;     /**< unknown cmd or invalid fields */
+	uint64_t bytes_to_guest;   /**< socket -> in ring */
 	uint64_t bytes_from_guest; /**< out ring -> socket */
 	uint64_t ring_full_stalls; /**< in ring full while the socket had data */
 	uint64_t notifies_sent;
 	uint64_t notifies_suppressed;
-	uint64_t protocol_errors; /**< frontends disconnected for violations */
+	uint64_t protocol_errors;    /**< frontends disconnected for violations */
 	uint64_t commands_failed[7]; /**< per command number: answered with an error */
-	uint64_t policy_denied;   /**< CONNECT/BIND/LISTEN refused by the policy */
-	uint64_t rate_limited;    /**< CONNECTs refused by the token bucket */
-	uint64_t limit_hits;      /**< requests refused by a resource limit */
+	uint64_t policy_denied;      /**< CONNECT/BIND/LISTEN refused by the policy */
+	uint64_t rate_limited;       /**< CONNECTs refused by the token bucket */
+	uint64_t limit_hits;         /**< requests refused by a resource limit */
 	/**
 	 * Extension commands in force (docs/extensions.md), by cmd - 0x6c700001:
 	 * SHUTDOWN, GETSOCKNAME, GETPEERNAME, SETSOCKOPT, GETSOCKOPT, DGRAM_RINGS.
 	 * Extension numbers not in force count as bad_commands (unknown).
 	 */
 	uint64_t ext_commands[PVCALLS_BACK_EXT_CMDS];
-	uint64_t ext_commands_failed[PVCALLS_BACK_EXT_CMDS]; /**< of those, answered with an error */
+	uint64_t
+		ext_commands_failed[PVCALLS_BACK_EXT_CMDS]; /**< of those, answered with an error */
 };
 
 /**
@@ -224,10 +227,10 @@ PVCALLS_API void pvcalls_back_get_stats(pvcalls_back *b, struct pvcalls_back_sta
 
 /** A call put to the policy. */
 struct pvcalls_back_call {
-	uint32_t domid;          /**< the frontend's domain (shm: its peer id) */
+	uint32_t domid; /**< the frontend's domain (shm: its peer id) */
 	uint32_t devid;
-	uint32_t cmd;            /**< PVCALLS_WIRE_CONNECT, _BIND, _LISTEN, or PVCALLS_EXT_SETSOCKOPT */
-	uint64_t id;             /**< the guest's socket id */
+	uint32_t cmd; /**< PVCALLS_WIRE_CONNECT, _BIND, _LISTEN, or PVCALLS_EXT_SETSOCKOPT */
+	uint64_t id;  /**< the guest's socket id */
 	struct sockaddr_in addr; /**< CONNECT: destination; BIND, LISTEN: the bound address */
 	/** SETSOCKOPT (addr unset): the option id (PVCALLS_EXT_OPT_* of
 	 *  <pvcalls/wire_ext.h>) and its value (SO_LINGER: onoff, linger). */
@@ -241,8 +244,8 @@ struct pvcalls_back_call {
  * audited) into @p reason, NUL-terminated, at most @p reason_len bytes.
  * It runs on the backend's thread and must not block.
  */
-typedef int (*pvcalls_back_policy_fn)(void *arg, const struct pvcalls_back_call *call,
-				      char *reason, size_t reason_len);
+typedef int (*pvcalls_back_policy_fn)(void *arg, const struct pvcalls_back_call *call, char *reason,
+				      size_t reason_len);
 
 /** Opaque rule set. */
 typedef struct pvcalls_policy pvcalls_policy;
@@ -325,21 +328,21 @@ enum pvcalls_back_decision {
 };
 
 struct pvcalls_back_audit {
-	int64_t time_us;        /**< CLOCK_REALTIME when the request was taken, in us */
-	uint32_t domid, devid;  /**< the frontend */
+	int64_t time_us;       /**< CLOCK_REALTIME when the request was taken, in us */
+	uint32_t domid, devid; /**< the frontend */
 	uint32_t req_id;
-	uint32_t cmd;           /**< as on the wire (may be unknown) */
-	uint64_t id;            /**< the request's socket id (the 8 bytes at offset 8) */
-	uint64_t id_new;        /**< ACCEPT only */
-	bool has_addr;          /**< CONNECT, BIND: addr and addr_raw are set */
-	bool addr_valid;        /**< addr holds a decoded AF_INET address */
+	uint32_t cmd;    /**< as on the wire (may be unknown) */
+	uint64_t id;     /**< the request's socket id (the 8 bytes at offset 8) */
+	uint64_t id_new; /**< ACCEPT only */
+	bool has_addr;   /**< CONNECT, BIND: addr and addr_raw are set */
+	bool addr_valid; /**< addr holds a decoded AF_INET address */
 	struct sockaddr_in addr;
-	uint8_t addr_raw[28];   /**< the address field as the guest wrote it */
-	uint32_t addr_len;      /**< the guest's len field */
+	uint8_t addr_raw[28]; /**< the address field as the guest wrote it */
+	uint32_t addr_len;    /**< the guest's len field */
 	enum pvcalls_back_decision decision;
-	const char *reason;     /**< the rule or callback's reason; "" if none */
-	int32_t ret;            /**< the wire result: 0 or a negative Linux errno */
-	uint32_t latency_us;    /**< request taken -> response written */
+	const char *reason;  /**< the rule or callback's reason; "" if none */
+	int32_t ret;         /**< the wire result: 0 or a negative Linux errno */
+	uint32_t latency_us; /**< request taken -> response written */
 	/**
 	 * Extension commands (docs/extensions.md, "Policy and audit"):
 	 * SHUTDOWN's how, or SETSOCKOPT/GETSOCKOPT's option id, in ext_arg;

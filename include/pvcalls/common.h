@@ -75,28 +75,27 @@ enum pvcalls_log_level {
  * trailing newline. Called from whatever thread hit the condition; the sink
  * must be thread-safe and must not call back into libpvcalls.
  */
-typedef void (*pvcalls_log_fn)(void *arg, enum pvcalls_log_level level,
-			       const char *msgid, const char *msg);
+typedef void (*pvcalls_log_fn)(void *arg, enum pvcalls_log_level level, const char *msgid,
+			       const char *msg);
 
 /**
  * Installs the process-wide log sink and the most verbose level passed to
  * it. NULL @p fn discards everything (the default). Thread-safe, but
  * messages racing with the call may reach either sink.
  */
-PVCALLS_API void pvcalls_set_logger(pvcalls_log_fn fn, void *arg,
-				    enum pvcalls_log_level max_level);
+PVCALLS_API void pvcalls_set_logger(pvcalls_log_fn fn, void *arg, enum pvcalls_log_level max_level);
 
 /**
  * Sends a message to the installed sink, exactly as the library's own code
  * does. For transports built outside libpvcalls (libpvcalls-xen, third
  * parties) so their diagnostics follow the application's choice of sink.
  */
-PVCALLS_API void pvcalls_log(enum pvcalls_log_level level, const char *msgid,
-			     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+PVCALLS_API void pvcalls_log(enum pvcalls_log_level level, const char *msgid, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /** A ready-made sink that writes "pvcalls: <level>: <msgid>: <msg>" to stderr. */
-PVCALLS_API void pvcalls_log_stderr(void *arg, enum pvcalls_log_level level,
-				    const char *msgid, const char *msg);
+PVCALLS_API void pvcalls_log_stderr(void *arg, enum pvcalls_log_level level, const char *msgid,
+				    const char *msg);
 
 #ifdef __cplusplus
 }

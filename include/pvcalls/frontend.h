@@ -187,8 +187,7 @@ PVCALLS_API ssize_t pvcalls_front_send(pvcalls_front *fe, int s, const void *buf
  * @return bytes read, 0 at EOF, -EAGAIN (non-blocking or timeout), or the
  *         error the backend reported.
  */
-PVCALLS_API ssize_t pvcalls_front_recv(pvcalls_front *fe, int s, void *buf, size_t len,
-				       int flags);
+PVCALLS_API ssize_t pvcalls_front_recv(pvcalls_front *fe, int s, void *buf, size_t len, int flags);
 
 /**
  * Releases the socket (RELEASE) and frees its rings. Threads blocked on it
@@ -215,10 +214,10 @@ PVCALLS_API int pvcalls_front_poll(pvcalls_front *fe, struct pvcalls_pollfd *fds
 
 /** Socket options for pvcalls_front_setopt(). */
 enum pvcalls_front_opt {
-	PVCALLS_OPT_NONBLOCK = 1,   /**< 0 or 1 */
-	PVCALLS_OPT_SNDTIMEO_MS,    /**< send/connect timeout; -1 (default) none */
-	PVCALLS_OPT_RCVTIMEO_MS,    /**< recv/accept timeout; -1 (default) none */
-	PVCALLS_OPT_RING_ORDER,     /**< data-ring order for connect/accept; 0..max */
+	PVCALLS_OPT_NONBLOCK = 1, /**< 0 or 1 */
+	PVCALLS_OPT_SNDTIMEO_MS,  /**< send/connect timeout; -1 (default) none */
+	PVCALLS_OPT_RCVTIMEO_MS,  /**< recv/accept timeout; -1 (default) none */
+	PVCALLS_OPT_RING_ORDER,   /**< data-ring order for connect/accept; 0..max */
 };
 
 /**
@@ -230,12 +229,12 @@ PVCALLS_API int pvcalls_front_setopt(pvcalls_front *fe, int s, enum pvcalls_fron
 
 /** Frontend counters. */
 struct pvcalls_front_stats {
-	uint64_t requests;          /**< commands sent */
-	uint64_t bad_responses;     /**< malformed or unmatched responses */
+	uint64_t requests;      /**< commands sent */
+	uint64_t bad_responses; /**< malformed or unmatched responses */
 	uint64_t notifies_sent;
 	uint64_t notifies_suppressed;
-	uint64_t sleeps;            /**< waits that went to sleep */
-	uint64_t lost_slots;        /**< requests the backend never answered (released listeners) */
+	uint64_t sleeps;     /**< waits that went to sleep */
+	uint64_t lost_slots; /**< requests the backend never answered (released listeners) */
 };
 
 PVCALLS_API void pvcalls_front_get_stats(pvcalls_front *fe, struct pvcalls_front_stats *st);

@@ -55,8 +55,8 @@ extern "C" {
  * @return 0, or -EAFNOSUPPORT (domain), -ESOCKTNOSUPPORT (type),
  *         -EPROTONOSUPPORT (protocol). On failure *req is left zeroed.
  */
-PVCALLS_API int pvcalls_req_socket(struct pvcalls_wire_request *req, uint32_t req_id,
-				   uint64_t id, int domain, int type, int protocol);
+PVCALLS_API int pvcalls_req_socket(struct pvcalls_wire_request *req, uint32_t req_id, uint64_t id,
+				   int domain, int type, int protocol);
 
 /**
  * CONNECT. The address is encoded with pvcalls_addr_encode(); flags is 0.
@@ -69,37 +69,35 @@ PVCALLS_API int pvcalls_req_socket(struct pvcalls_wire_request *req, uint32_t re
  * @return 0, or -EINVAL (addr NULL or addrlen too short), -EAFNOSUPPORT
  *         (not AF_INET). On failure *req is left zeroed.
  */
-PVCALLS_API int pvcalls_req_connect(struct pvcalls_wire_request *req, uint32_t req_id,
-				    uint64_t id, const struct sockaddr *addr,
-				    socklen_t addrlen, uint32_t ref, uint32_t evtchn);
+PVCALLS_API int pvcalls_req_connect(struct pvcalls_wire_request *req, uint32_t req_id, uint64_t id,
+				    const struct sockaddr *addr, socklen_t addrlen, uint32_t ref,
+				    uint32_t evtchn);
 
 /** RELEASE, with reuse = 0 (backends ignore it). Cannot fail. */
 PVCALLS_API void pvcalls_req_release(struct pvcalls_wire_request *req, uint32_t req_id,
 				     uint64_t id);
 
 /** BIND. Same address rules and errors as pvcalls_req_connect(). */
-PVCALLS_API int pvcalls_req_bind(struct pvcalls_wire_request *req, uint32_t req_id,
-				 uint64_t id, const struct sockaddr *addr, socklen_t addrlen);
+PVCALLS_API int pvcalls_req_bind(struct pvcalls_wire_request *req, uint32_t req_id, uint64_t id,
+				 const struct sockaddr *addr, socklen_t addrlen);
 
 /**
  * LISTEN. A negative @p backlog means "as large as allowed", as with
  * listen(2), and is sent as INT32_MAX; the backend clamps it. Cannot fail.
  */
-PVCALLS_API void pvcalls_req_listen(struct pvcalls_wire_request *req, uint32_t req_id,
-				    uint64_t id, int backlog);
+PVCALLS_API void pvcalls_req_listen(struct pvcalls_wire_request *req, uint32_t req_id, uint64_t id,
+				    int backlog);
 
 /**
  * ACCEPT on listener @p id. The accepted socket will be @p id_new, using
  * the indexes page granted as @p ref and the unbound port @p evtchn, all set
  * up before the request is sent. Cannot fail.
  */
-PVCALLS_API void pvcalls_req_accept(struct pvcalls_wire_request *req, uint32_t req_id,
-				    uint64_t id, uint64_t id_new, uint32_t ref,
-				    uint32_t evtchn);
+PVCALLS_API void pvcalls_req_accept(struct pvcalls_wire_request *req, uint32_t req_id, uint64_t id,
+				    uint64_t id_new, uint32_t ref, uint32_t evtchn);
 
 /** POLL on listener @p id. Cannot fail. */
-PVCALLS_API void pvcalls_req_poll(struct pvcalls_wire_request *req, uint32_t req_id,
-				  uint64_t id);
+PVCALLS_API void pvcalls_req_poll(struct pvcalls_wire_request *req, uint32_t req_id, uint64_t id);
 /**@}*/
 
 /** @name Requests (backend side) */
@@ -169,8 +167,7 @@ struct pvcalls_req {
  * @return 0, -PVCALLS_WIRE_ENOTSUPP, -EAFNOSUPPORT or -EINVAL. Any non-zero
  *         result is meant to be answered with pvcalls_rsp_build().
  */
-PVCALLS_API int pvcalls_req_parse(const struct pvcalls_wire_request *req,
-				  struct pvcalls_req *out);
+PVCALLS_API int pvcalls_req_parse(const struct pvcalls_wire_request *req, struct pvcalls_req *out);
 
 /**
  * Builds the response to @p req: zeroes @p rsp, echoes req_id, cmd and the
@@ -204,8 +201,7 @@ struct pvcalls_rsp {
  *         in out->err), or -EPROTO if cmd is not a version 1 command or ret is
  *         neither 0 nor in [-4095, -1].
  */
-PVCALLS_API int pvcalls_rsp_parse(const struct pvcalls_wire_response *rsp,
-				  struct pvcalls_rsp *out);
+PVCALLS_API int pvcalls_rsp_parse(const struct pvcalls_wire_response *rsp, struct pvcalls_rsp *out);
 /**@}*/
 
 /** @name Addresses */

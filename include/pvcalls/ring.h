@@ -70,8 +70,7 @@ typedef struct pvcalls_cmd_back {
 PVCALLS_API void pvcalls_cmd_sring_init(struct pvcalls_wire_cmd_sring *sring);
 
 /** Attaches a frontend to an initialised page; counters start at 0. */
-PVCALLS_API void pvcalls_cmd_front_init(pvcalls_cmd_front *r,
-					struct pvcalls_wire_cmd_sring *sring);
+PVCALLS_API void pvcalls_cmd_front_init(pvcalls_cmd_front *r, struct pvcalls_wire_cmd_sring *sring);
 
 /**
  * Number of requests that may still be queued: 32 minus the requests
@@ -86,8 +85,7 @@ PVCALLS_API unsigned pvcalls_cmd_front_free(const pvcalls_cmd_front *r);
  * @retval 0 queued.
  * @retval -ENOSPC no free slot (32 requests outstanding).
  */
-PVCALLS_API int pvcalls_cmd_front_put(pvcalls_cmd_front *r,
-				      const struct pvcalls_wire_request *req);
+PVCALLS_API int pvcalls_cmd_front_put(pvcalls_cmd_front *r, const struct pvcalls_wire_request *req);
 
 /**
  * Publishes every queued request (write barrier, then req_prod) and tells
@@ -105,8 +103,7 @@ PVCALLS_API bool pvcalls_cmd_front_push(pvcalls_cmd_front *r);
  *         requests were sent (hostile or broken backend); nothing is
  *         consumed and the ring should be considered dead.
  */
-PVCALLS_API int pvcalls_cmd_front_get(pvcalls_cmd_front *r,
-				      struct pvcalls_wire_response *rsp);
+PVCALLS_API int pvcalls_cmd_front_get(pvcalls_cmd_front *r, struct pvcalls_wire_response *rsp);
 
 /**
  * When pvcalls_cmd_front_get() returned 0: asks to be notified of the
@@ -139,8 +136,7 @@ PVCALLS_API uint32_t pvcalls_cmd_front_rsp_cons(const pvcalls_cmd_front *r);
 PVCALLS_API uint32_t pvcalls_cmd_front_rsp_prod(const pvcalls_cmd_front *r);
 
 /** Attaches a backend to a page the frontend initialised; counters start at 0. */
-PVCALLS_API void pvcalls_cmd_back_init(pvcalls_cmd_back *r,
-				       struct pvcalls_wire_cmd_sring *sring);
+PVCALLS_API void pvcalls_cmd_back_init(pvcalls_cmd_back *r, struct pvcalls_wire_cmd_sring *sring);
 
 /**
  * Takes the next request. The request is copied out of the shared slot
@@ -151,8 +147,7 @@ PVCALLS_API void pvcalls_cmd_back_init(pvcalls_cmd_back *r,
  * @retval -EPROTO req_prod claims more requests than the ring can hold
  *         (hostile frontend); nothing is consumed.
  */
-PVCALLS_API int pvcalls_cmd_back_get(pvcalls_cmd_back *r,
-				     struct pvcalls_wire_request *req);
+PVCALLS_API int pvcalls_cmd_back_get(pvcalls_cmd_back *r, struct pvcalls_wire_request *req);
 
 /**
  * Number of requests taken with get but not yet answered with put.
@@ -168,8 +163,7 @@ PVCALLS_API unsigned pvcalls_cmd_back_outstanding(const pvcalls_cmd_back *r);
  * @retval -ENOSPC no request is outstanding: a response would overwrite
  *         a request the backend has not consumed.
  */
-PVCALLS_API int pvcalls_cmd_back_put(pvcalls_cmd_back *r,
-				     const struct pvcalls_wire_response *rsp);
+PVCALLS_API int pvcalls_cmd_back_put(pvcalls_cmd_back *r, const struct pvcalls_wire_response *rsp);
 
 /**
  * Publishes the queued responses and tells whether the frontend wants a
@@ -202,10 +196,10 @@ typedef struct pvcalls_data_ring {
 	uint8_t *tx_buf, *rx_buf;
 	uint32_t *tx_prod_sh, *tx_cons_sh; /* shared indexes, tx direction */
 	uint32_t *rx_prod_sh, *rx_cons_sh; /* shared indexes, rx direction */
-	uint32_t size;    /* bytes per direction, a power of two */
+	uint32_t size;                     /* bytes per direction, a power of two */
 	uint32_t order;
-	uint32_t tx_prod; /* private copy of our producer index */
-	uint32_t rx_cons; /* private copy of our consumer index */
+	uint32_t tx_prod;  /* private copy of our producer index */
+	uint32_t rx_cons;  /* private copy of our consumer index */
 	uint32_t tx_avail; /* free bytes seen by the last tx_spans */
 	uint32_t rx_avail; /* queued bytes seen by the last rx_spans */
 	bool backend;
@@ -233,10 +227,8 @@ enum pvcalls_data_role {
  *
  * @retval -EINVAL a NULL pointer or @p order > PVCALLS_WIRE_MAX_RING_ORDER.
  */
-PVCALLS_API int pvcalls_data_ring_attach(pvcalls_data_ring *r,
-					 struct pvcalls_wire_data_intf *intf,
-					 void *data, unsigned order,
-					 enum pvcalls_data_role role);
+PVCALLS_API int pvcalls_data_ring_attach(pvcalls_data_ring *r, struct pvcalls_wire_data_intf *intf,
+					 void *data, unsigned order, enum pvcalls_data_role role);
 
 /** Bytes per direction (XEN_FLEX_RING_SIZE(order)). */
 PVCALLS_API uint32_t pvcalls_data_ring_size(const pvcalls_data_ring *r);
@@ -293,8 +285,7 @@ PVCALLS_API int pvcalls_data_rx_consume(pvcalls_data_ring *r, uint32_t n);
  * PVCALLS_DATA_PEEK, consumes them.
  * @return bytes copied (0 when empty), or -EPROTO.
  */
-PVCALLS_API ssize_t pvcalls_data_read(pvcalls_data_ring *r, void *buf, size_t len,
-				      unsigned flags);
+PVCALLS_API ssize_t pvcalls_data_read(pvcalls_data_ring *r, void *buf, size_t len, unsigned flags);
 
 /** Bytes queued in rx (for poll); -EPROTO on an impossible index. */
 PVCALLS_API int pvcalls_data_rx_queued(pvcalls_data_ring *r);

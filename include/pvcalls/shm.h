@@ -155,8 +155,7 @@ struct pvcalls_shm_opts {
  *             is still the one this hub created (same device and inode).
  * @retval -EADDRINUSE, -EACCES, -ENAMETOOLONG, -ENOMEM, -EINVAL (bad opts), ...
  */
-PVCALLS_API int pvcalls_shm_listen(const char *path,
-				   const struct pvcalls_shm_opts *opts,
+PVCALLS_API int pvcalls_shm_listen(const char *path, const struct pvcalls_shm_opts *opts,
 				   pvcalls_transport **out);
 
 /**
@@ -166,8 +165,7 @@ PVCALLS_API int pvcalls_shm_listen(const char *path,
  * @retval -ECONNREFUSED / -ENOENT no hub there; -EEXIST the domid asked
  *         for is taken; -ETIMEDOUT the hub did not answer.
  */
-PVCALLS_API int pvcalls_shm_connect(const char *path,
-				    const struct pvcalls_shm_opts *opts,
+PVCALLS_API int pvcalls_shm_connect(const char *path, const struct pvcalls_shm_opts *opts,
 				    pvcalls_transport **out);
 
 /**
@@ -175,8 +173,7 @@ PVCALLS_API int pvcalls_shm_connect(const char *path,
  * joined by a socketpair, no filesystem name.
  */
 PVCALLS_API int pvcalls_shm_pair(const struct pvcalls_shm_opts *hub_opts,
-				 const struct pvcalls_shm_opts *guest_opts,
-				 pvcalls_transport **hub,
+				 const struct pvcalls_shm_opts *guest_opts, pvcalls_transport **hub,
 				 pvcalls_transport **guest);
 
 /**

@@ -89,8 +89,8 @@ struct pvcalls_transport_ops {
 	 * @retval -ENOMEM no memory or no free grant entries.
 	 * @retval -EINVAL count is 0 or too large for this transport.
 	 */
-	int (*share_pages)(void *ctx, uint32_t domid, unsigned count,
-			   bool writable, uint32_t *refs, void **addr);
+	int (*share_pages)(void *ctx, uint32_t domid, unsigned count, bool writable, uint32_t *refs,
+			   void **addr);
 	/**
 	 * Ends the sharing made by share_pages (same @p addr and @p count)
 	 * and unmaps. If the peer still maps the pages, the transport defers
@@ -111,8 +111,8 @@ struct pvcalls_transport_ops {
 	 * @retval -EPERM write access requested on a read-only grant.
 	 * @retval -ESRCH no such domain.
 	 */
-	int (*map_refs)(void *ctx, uint32_t domid, unsigned count,
-			const uint32_t *refs, bool writable, void **addr);
+	int (*map_refs)(void *ctx, uint32_t domid, unsigned count, const uint32_t *refs,
+			bool writable, void **addr);
 	/** Unmaps a mapping made by map_refs (same @p addr and @p count). Required. */
 	int (*unmap)(void *ctx, void *addr, unsigned count);
 
@@ -123,16 +123,15 @@ struct pvcalls_transport_ops {
 	 * Events on it arrive through evtchn_fd/evtchn_pending, masked
 	 * after each delivery until evtchn_unmask. Required.
 	 */
-	int (*evtchn_alloc_unbound)(void *ctx, uint32_t remote_domid,
-				    uint32_t *local_port);
+	int (*evtchn_alloc_unbound)(void *ctx, uint32_t remote_domid, uint32_t *local_port);
 	/**
 	 * Binds a new local port to @p remote_port of @p remote_domid, which
 	 * must be unbound and allocated for the caller's domain. Required.
 	 * @retval -EINVAL the remote port is not unbound-for-us.
 	 * @retval -ESRCH no such domain.
 	 */
-	int (*evtchn_bind)(void *ctx, uint32_t remote_domid,
-			   uint32_t remote_port, uint32_t *local_port);
+	int (*evtchn_bind)(void *ctx, uint32_t remote_domid, uint32_t remote_port,
+			   uint32_t *local_port);
 	/**
 	 * Sets the peer's port pending and, unless it is masked or already
 	 * pending, wakes the peer. Never blocks. Required.
@@ -170,11 +169,9 @@ struct pvcalls_transport_ops {
 	 * @retval -ERANGE @p buf is too small (nothing useful in buf).
 	 * @retval -ENOTCONN the store is unreachable (peer or daemon gone).
 	 */
-	int (*store_read)(void *ctx, uint32_t txn, const char *path, char *buf,
-			  size_t buflen);
+	int (*store_read)(void *ctx, uint32_t txn, const char *path, char *buf, size_t buflen);
 	/** Creates or overwrites @p path with @p value. Required. */
-	int (*store_write)(void *ctx, uint32_t txn, const char *path,
-			   const char *value);
+	int (*store_write)(void *ctx, uint32_t txn, const char *path, const char *value);
 	/** Removes @p path and everything below it; -ENOENT if absent. Required. */
 	int (*store_rm)(void *ctx, uint32_t txn, const char *path);
 	/**
@@ -183,8 +180,7 @@ struct pvcalls_transport_ops {
 	 * @return the number of children.
 	 * @retval -ENOENT no such node; -ERANGE buf too small.
 	 */
-	int (*store_directory)(void *ctx, uint32_t txn, const char *path,
-			       char *buf, size_t buflen);
+	int (*store_directory)(void *ctx, uint32_t txn, const char *path, char *buf, size_t buflen);
 	/**
 	 * Starts a transaction (*@p txn never PVCALLS_STORE_NO_TXN).
 	 * Optional: when NULL the wrappers apply every operation directly
@@ -211,8 +207,8 @@ struct pvcalls_transport_ops {
 	 * @return 1 with an event, 0 if none is queued.
 	 * @retval -ENOTCONN the store connection is gone.
 	 */
-	int (*store_read_watch)(void *ctx, char *path, size_t pathlen,
-				char *token, size_t tokenlen);
+	int (*store_read_watch)(void *ctx, char *path, size_t pathlen, char *token,
+				size_t tokenlen);
 
 	/** Releases the context. Called once by pvcalls_transport_close(). Required. */
 	void (*close)(void *ctx);
@@ -234,8 +230,8 @@ typedef struct pvcalls_transport pvcalls_transport;
  *         (the log names the missing member).
  * @retval -ENOMEM
  */
-PVCALLS_API int pvcalls_transport_new(const struct pvcalls_transport_ops *ops,
-				      void *ctx, pvcalls_transport **out);
+PVCALLS_API int pvcalls_transport_new(const struct pvcalls_transport_ops *ops, void *ctx,
+				      pvcalls_transport **out);
 
 /** Calls ops->close and frees the instance. NULL is accepted. */
 PVCALLS_API void pvcalls_transport_close(pvcalls_transport *t);
@@ -244,8 +240,7 @@ PVCALLS_API void pvcalls_transport_close(pvcalls_transport *t);
 PVCALLS_API const char *pvcalls_transport_name(const pvcalls_transport *t);
 
 /** The ops table and context, for transports that extend the contract. */
-PVCALLS_API const struct pvcalls_transport_ops *
-pvcalls_transport_ops(const pvcalls_transport *t);
+PVCALLS_API const struct pvcalls_transport_ops *pvcalls_transport_ops(const pvcalls_transport *t);
 PVCALLS_API void *pvcalls_transport_ctx(const pvcalls_transport *t);
 
 /*
@@ -258,36 +253,28 @@ PVCALLS_API void *pvcalls_transport_ctx(const pvcalls_transport *t);
 #define PVCALLS_TRANSPORT_MAX_PAGES 512u
 
 PVCALLS_API int pvcalls_transport_local_domid(pvcalls_transport *t, uint32_t *domid);
-PVCALLS_API int pvcalls_transport_share(pvcalls_transport *t, uint32_t domid,
-					unsigned count, bool writable,
-					uint32_t *refs, void **addr);
-PVCALLS_API int pvcalls_transport_unshare(pvcalls_transport *t, void *addr,
-					  unsigned count);
-PVCALLS_API int pvcalls_transport_map(pvcalls_transport *t, uint32_t domid,
-				      unsigned count, const uint32_t *refs,
-				      bool writable, void **addr);
-PVCALLS_API int pvcalls_transport_unmap(pvcalls_transport *t, void *addr,
-					unsigned count);
-PVCALLS_API int pvcalls_transport_evtchn_alloc_unbound(pvcalls_transport *t,
-						       uint32_t remote_domid,
+PVCALLS_API int pvcalls_transport_share(pvcalls_transport *t, uint32_t domid, unsigned count,
+					bool writable, uint32_t *refs, void **addr);
+PVCALLS_API int pvcalls_transport_unshare(pvcalls_transport *t, void *addr, unsigned count);
+PVCALLS_API int pvcalls_transport_map(pvcalls_transport *t, uint32_t domid, unsigned count,
+				      const uint32_t *refs, bool writable, void **addr);
+PVCALLS_API int pvcalls_transport_unmap(pvcalls_transport *t, void *addr, unsigned count);
+PVCALLS_API int pvcalls_transport_evtchn_alloc_unbound(pvcalls_transport *t, uint32_t remote_domid,
 						       uint32_t *local_port);
-PVCALLS_API int pvcalls_transport_evtchn_bind(pvcalls_transport *t,
-					      uint32_t remote_domid,
-					      uint32_t remote_port,
-					      uint32_t *local_port);
+PVCALLS_API int pvcalls_transport_evtchn_bind(pvcalls_transport *t, uint32_t remote_domid,
+					      uint32_t remote_port, uint32_t *local_port);
 PVCALLS_API int pvcalls_transport_evtchn_notify(pvcalls_transport *t, uint32_t port);
 PVCALLS_API int pvcalls_transport_evtchn_close(pvcalls_transport *t, uint32_t port);
 PVCALLS_API int pvcalls_transport_evtchn_fd(pvcalls_transport *t);
 PVCALLS_API int pvcalls_transport_evtchn_pending(pvcalls_transport *t, uint32_t *port);
 PVCALLS_API int pvcalls_transport_evtchn_unmask(pvcalls_transport *t, uint32_t port);
-PVCALLS_API int pvcalls_transport_store_read(pvcalls_transport *t, uint32_t txn,
-					     const char *path, char *buf,
-					     size_t buflen);
-PVCALLS_API int pvcalls_transport_store_write(pvcalls_transport *t, uint32_t txn,
-					      const char *path, const char *value);
+PVCALLS_API int pvcalls_transport_store_read(pvcalls_transport *t, uint32_t txn, const char *path,
+					     char *buf, size_t buflen);
+PVCALLS_API int pvcalls_transport_store_write(pvcalls_transport *t, uint32_t txn, const char *path,
+					      const char *value);
 /** printf-style store_write. */
-PVCALLS_API int pvcalls_transport_store_printf(pvcalls_transport *t, uint32_t txn,
-					       const char *path, const char *fmt, ...)
+PVCALLS_API int pvcalls_transport_store_printf(pvcalls_transport *t, uint32_t txn, const char *path,
+					       const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 /**
  * Reads @p path and parses it as an unsigned decimal number.
@@ -295,22 +282,18 @@ PVCALLS_API int pvcalls_transport_store_printf(pvcalls_transport *t, uint32_t tx
  */
 PVCALLS_API int pvcalls_transport_store_read_uint(pvcalls_transport *t, uint32_t txn,
 						  const char *path, uint32_t *value);
-PVCALLS_API int pvcalls_transport_store_rm(pvcalls_transport *t, uint32_t txn,
-					   const char *path);
+PVCALLS_API int pvcalls_transport_store_rm(pvcalls_transport *t, uint32_t txn, const char *path);
 PVCALLS_API int pvcalls_transport_store_directory(pvcalls_transport *t, uint32_t txn,
-						  const char *path, char *buf,
-						  size_t buflen);
+						  const char *path, char *buf, size_t buflen);
 PVCALLS_API int pvcalls_transport_store_txn_start(pvcalls_transport *t, uint32_t *txn);
-PVCALLS_API int pvcalls_transport_store_txn_end(pvcalls_transport *t, uint32_t txn,
-						bool abort);
+PVCALLS_API int pvcalls_transport_store_txn_end(pvcalls_transport *t, uint32_t txn, bool abort);
 PVCALLS_API int pvcalls_transport_store_watch(pvcalls_transport *t, const char *path,
 					      const char *token);
 PVCALLS_API int pvcalls_transport_store_unwatch(pvcalls_transport *t, const char *path,
 						const char *token);
 PVCALLS_API int pvcalls_transport_store_fd(pvcalls_transport *t);
-PVCALLS_API int pvcalls_transport_store_read_watch(pvcalls_transport *t, char *path,
-						   size_t pathlen, char *token,
-						   size_t tokenlen);
+PVCALLS_API int pvcalls_transport_store_read_watch(pvcalls_transport *t, char *path, size_t pathlen,
+						   char *token, size_t tokenlen);
 
 #ifdef __cplusplus
 }

@@ -214,13 +214,13 @@ extern "C" {
 /** @name Xenstore keys and values of the negotiation (spec, "Xenstore"). */
 /**@{*/
 #define PVCALLS_WIRE_DEVICE_TYPE "pvcalls"
-#define PVCALLS_WIRE_KEY_VERSIONS "versions"           /* backend */
+#define PVCALLS_WIRE_KEY_VERSIONS "versions"             /* backend */
 #define PVCALLS_WIRE_KEY_MAX_PAGE_ORDER "max-page-order" /* backend */
 #define PVCALLS_WIRE_KEY_FUNCTION_CALLS "function-calls" /* backend */
-#define PVCALLS_WIRE_KEY_VERSION "version"             /* frontend */
-#define PVCALLS_WIRE_KEY_RING_REF "ring-ref"           /* frontend */
-#define PVCALLS_WIRE_KEY_PORT "port"                   /* frontend */
-#define PVCALLS_WIRE_KEY_STATE "state"                 /* both */
+#define PVCALLS_WIRE_KEY_VERSION "version"               /* frontend */
+#define PVCALLS_WIRE_KEY_RING_REF "ring-ref"             /* frontend */
+#define PVCALLS_WIRE_KEY_PORT "port"                     /* frontend */
+#define PVCALLS_WIRE_KEY_STATE "state"                   /* both */
 /** Linux's frontend compares "versions" with exactly this string. */
 #define PVCALLS_WIRE_VERSIONS "1"
 /** "function-calls" value meaning the seven commands of version 1. */
@@ -332,8 +332,7 @@ struct pvcalls_wire_cmd_sring {
  * Bytes in each direction of a data ring of @p order (XEN_FLEX_RING_SIZE):
  * 2^order pages hold both halves, so each is 2^(order + 11) bytes.
  */
-#define PVCALLS_WIRE_DATA_RING_SIZE(order) \
-	(1u << ((order) + PVCALLS_WIRE_PAGE_SHIFT - 1))
+#define PVCALLS_WIRE_DATA_RING_SIZE(order) (1u << ((order) + PVCALLS_WIRE_PAGE_SHIFT - 1))
 
 /**
  * The indexes page of an active socket (struct pvcalls_data_intf).
@@ -341,13 +340,13 @@ struct pvcalls_wire_cmd_sring {
  * ref[0 .. 2^ring_order - 1], hold in first and out second.
  */
 struct pvcalls_wire_data_intf {
-	uint32_t in_cons;  /**< written by the frontend */
-	uint32_t in_prod;  /**< written by the backend */
-	int32_t in_error;  /**< backend: 0 or negative errno; -ENOTCONN is EOF */
+	uint32_t in_cons; /**< written by the frontend */
+	uint32_t in_prod; /**< written by the backend */
+	int32_t in_error; /**< backend: 0 or negative errno; -ENOTCONN is EOF */
 	uint8_t pad1[52];
-	uint32_t out_cons;  /**< written by the backend */
-	uint32_t out_prod;  /**< written by the frontend */
-	int32_t out_error;  /**< backend: 0 or negative errno of the last send */
+	uint32_t out_cons; /**< written by the backend */
+	uint32_t out_prod; /**< written by the frontend */
+	int32_t out_error; /**< backend: 0 or negative errno of the last send */
 	uint8_t pad2[52];
 	uint32_t ring_order; /**< written by the frontend */
 	uint32_t ref[];      /**< 2^ring_order grant refs */

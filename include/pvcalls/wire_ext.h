@@ -43,7 +43,7 @@ extern "C" {
  */
 /**@{*/
 #define PVCALLS_EXT_CMD_BASE 0x6c700000u
-#define PVCALLS_EXT_CMD_MASK 0xffff0000u /**< (cmd & MASK) == BASE: ours */
+#define PVCALLS_EXT_CMD_MASK 0xffff0000u    /**< (cmd & MASK) == BASE: ours */
 #define PVCALLS_EXT_SHUTDOWN 0x6c700001u    /**< feature "shutdown" */
 #define PVCALLS_EXT_GETSOCKNAME 0x6c700002u /**< feature "names" */
 #define PVCALLS_EXT_GETPEERNAME 0x6c700003u /**< feature "names" */
@@ -157,7 +157,7 @@ struct pvcalls_ext_sockaddr_in {
 #define PVCALLS_EXT_REPLY_OFFSET 2112u
 #define PVCALLS_EXT_REPLY_SIZE 56u
 #define PVCALLS_EXT_REPLY_AREAS 32u
-#define PVCALLS_EXT_REPLY_AREA_OFFSET(n) (PVCALLS_EXT_REPLY_OFFSET + (n) * PVCALLS_EXT_REPLY_SIZE)
+#define PVCALLS_EXT_REPLY_AREA_OFFSET(n) (PVCALLS_EXT_REPLY_OFFSET + (n)*PVCALLS_EXT_REPLY_SIZE)
 /**@}*/
 
 /** An extension request: the v1 request with the extensions' union members. */
@@ -228,8 +228,8 @@ struct pvcalls_ext_dgram_hdr {
 #define PVCALLS_EXT_DGRAM_MAX_INET 65507u
 #define PVCALLS_EXT_DGRAM_MAX_INET6 65527u
 /** Ring bytes a record of @p len payload bytes takes. */
-#define PVCALLS_EXT_DGRAM_RECORD_LEN(len)                                 \
-	(PVCALLS_EXT_DGRAM_HDR_LEN +                                      \
+#define PVCALLS_EXT_DGRAM_RECORD_LEN(len) \
+	(PVCALLS_EXT_DGRAM_HDR_LEN +      \
 	 (((len) + PVCALLS_EXT_DGRAM_ALIGN - 1u) & ~(PVCALLS_EXT_DGRAM_ALIGN - 1u)))
 /**@}*/
 
@@ -241,8 +241,9 @@ struct pvcalls_ext_dgram_hdr {
 
 /* Compile-time layout checks (C or C++ as wire.h decides). */
 #define PVCALLS_EXT_ASSERT(c, m) PVCALLS_WIRE_ASSERT(c, m)
-#define PVCALLS_EXT_MSZ(m, n) \
-	PVCALLS_EXT_ASSERT(sizeof(((struct pvcalls_ext_request *)0)->u.m) == (n), #m " is " #n " bytes")
+#define PVCALLS_EXT_MSZ(m, n)                                                     \
+	PVCALLS_EXT_ASSERT(sizeof(((struct pvcalls_ext_request *)0)->u.m) == (n), \
+			   #m " is " #n " bytes")
 #define PVCALLS_EXT_OFF(t, f, o) \
 	PVCALLS_EXT_ASSERT(offsetof(struct t, f) == (o), #t "." #f " at " #o)
 
@@ -337,7 +338,8 @@ PVCALLS_EXT_ASSERT(PVCALLS_EXT_HINT_BACK_OFFSET == offsetof(struct pvcalls_wire_
 		   "back hint is the first pad2 word");
 
 PVCALLS_EXT_ASSERT((PVCALLS_EXT_SHUTDOWN & PVCALLS_EXT_CMD_MASK) == PVCALLS_EXT_CMD_BASE &&
-			   (PVCALLS_EXT_DGRAM_RINGS & PVCALLS_EXT_CMD_MASK) == PVCALLS_EXT_CMD_BASE &&
+			   (PVCALLS_EXT_DGRAM_RINGS & PVCALLS_EXT_CMD_MASK) ==
+				   PVCALLS_EXT_CMD_BASE &&
 			   (PVCALLS_EXT_SENDTO & PVCALLS_EXT_CMD_MASK) == PVCALLS_EXT_CMD_BASE,
 		   "commands are in the private range");
 PVCALLS_EXT_ASSERT(PVCALLS_EXT_CMD_BASE < 0x80000000u, "below 2^31");

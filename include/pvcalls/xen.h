@@ -63,8 +63,7 @@ struct pvcalls_xen_opts {
  * @retval -EACCES a device or xenstore refused us (not root?).
  * @retval -ENOMEM, or another negative errno from the Xen libraries.
  */
-PVCALLS_API int pvcalls_xen_open(const struct pvcalls_xen_opts *opts,
-				 pvcalls_transport **out);
+PVCALLS_API int pvcalls_xen_open(const struct pvcalls_xen_opts *opts, pvcalls_transport **out);
 
 /**
  * Tells whether pvcalls_xen_open() can work here, without logging: checks

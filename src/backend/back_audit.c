@@ -64,13 +64,13 @@ size_t pvcalls_json_escape(char *out, size_t out_len, const void *in, size_t in_
 }
 
 /* Appends with snprintf semantics; *off may grow beyond len (overflow). */
-#define PUT(...) \
-	do { \
+#define PUT(...)                                                                            \
+	do {                                                                                \
 		int _n = snprintf(buf + (off < len ? off : len), off < len ? len - off : 0, \
-				  __VA_ARGS__); \
-		if (_n < 0) \
-			return -EINVAL; \
-		off += (size_t)_n; \
+				  __VA_ARGS__);                                             \
+		if (_n < 0)                                                                 \
+			return -EINVAL;                                                     \
+		off += (size_t)_n;                                                          \
 	} while (0)
 
 static size_t put_str(char *buf, size_t len, size_t off, const void *s, size_t n)
@@ -136,7 +136,8 @@ int pvcalls_back_audit_json(const struct pvcalls_back_audit *r, char *buf, size_
 			PUT(",\"linger\":%" PRId32, r->ext_val[1]);
 	}
 	if (r->decision != PVCALLS_BACK_DECISION_NONE) {
-		PUT(",\"decision\":\"%s\",\"rule\":\"", dec[r->decision == PVCALLS_BACK_DECISION_DENY ? 2 : 1]);
+		PUT(",\"decision\":\"%s\",\"rule\":\"",
+		    dec[r->decision == PVCALLS_BACK_DECISION_DENY ? 2 : 1]);
 		off = put_str(buf, len, off, r->reason ? r->reason : "",
 			      r->reason ? strlen(r->reason) : 0);
 		PUT("\"");

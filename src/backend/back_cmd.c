@@ -73,8 +73,8 @@ void pvc_back_respond(struct back_frontend *f, const struct pvcalls_wire_request
 
 	pvcalls_rsp_build(&rsp, req, err);
 	if (pvcalls_cmd_back_put(&f->cmd, &rsp) < 0)
-		pvc_err("back.bug", "frontend %u: response to %s req_id %u without a slot",
-			f->feid, pvcalls_cmd_name(req->cmd), req->req_id);
+		pvc_err("back.bug", "frontend %u: response to %s req_id %u without a slot", f->feid,
+			pvcalls_cmd_name(req->cmd), req->req_id);
 	if (rsp.ret && req->cmd < PVCALLS_WIRE_NR_CMDS)
 		ST_ADD(f, commands_failed[req->cmd], 1);
 	if (f->b->audit_fn)
@@ -569,8 +569,9 @@ static int cmd_release(struct back_frontend *f, const struct pvcalls_req *req)
 static int check_policy(struct back_frontend *f, const struct pvcalls_req *req,
 			struct back_audit_ctx *ax)
 {
-	struct pvcalls_back_call c = { .domid = f->feid, .devid = f->devid, .cmd = req->cmd,
-				       .id = req->id };
+	struct pvcalls_back_call c = {
+		.domid = f->feid, .devid = f->devid, .cmd = req->cmd, .id = req->id
+	};
 	struct back_socket *s;
 
 	switch (req->cmd) {
@@ -614,8 +615,8 @@ static void handle_req(struct back_frontend *f, const struct pvcalls_wire_reques
 		ST_ADD(f, bad_commands, 1);
 		pvc_debug("back.bad-cmd", "frontend %u: %s (cmd %u) req_id %u id %llu: %s", f->feid,
 			  pvcalls_cmd_name(raw->cmd), raw->cmd, raw->req_id,
-			  (unsigned long long)req.id, rc == -PVCALLS_WIRE_ENOTSUPP ? "unknown command"
-										  : strerror(-rc));
+			  (unsigned long long)req.id,
+			  rc == -PVCALLS_WIRE_ENOTSUPP ? "unknown command" : strerror(-rc));
 		pvc_back_respond(f, raw, rc, &ax);
 		return;
 	}

@@ -61,8 +61,10 @@ static void ring_violation(struct back_socket *s, const char *dir)
 {
 	struct back_frontend *f = s->f;
 
-	pvc_warn("back.data-proto", "frontend %u socket %llu: impossible %s ring indexes; "
-		 "socket stopped", f->feid, (unsigned long long)s->id, dir);
+	pvc_warn("back.data-proto",
+		 "frontend %u socket %llu: impossible %s ring indexes; "
+		 "socket stopped",
+		 f->feid, (unsigned long long)s->id, dir);
 	if (!s->rd_stop)
 		pvcalls_data_set_in_error(&s->r.ring, -PVCALLS_WIRE_EPROTO);
 	if (!s->wr_stop)
@@ -166,7 +168,8 @@ static bool do_read(struct back_socket *s)
 			break;
 		}
 		/* End of stream or error, after every byte before it (D5). */
-		pvcalls_data_set_in_error(ring, r == 0 ? -PVCALLS_WIRE_ENOTCONN : pvcalls_errno_to_wire(-errno));
+		pvcalls_data_set_in_error(ring, r == 0 ? -PVCALLS_WIRE_ENOTCONN
+						       : pvcalls_errno_to_wire(-errno));
 		s->rd_stop = true;
 		s->in_full = false;
 		s->notify = true;

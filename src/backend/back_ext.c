@@ -51,11 +51,15 @@ static const struct opt_def {
 	uint8_t kind; /* K_* */
 	bool boolean; /* read back as 0 or 1 */
 } opts[PVCALLS_EXT_OPT_NR] = {
-	[PVCALLS_EXT_OPT_TCP_NODELAY] = { "TCP_NODELAY", IPPROTO_TCP, TCP_NODELAY, 4, K_STREAM, true },
+	[PVCALLS_EXT_OPT_TCP_NODELAY] = { "TCP_NODELAY", IPPROTO_TCP, TCP_NODELAY, 4, K_STREAM,
+					  true },
 	[PVCALLS_EXT_OPT_SO_KEEPALIVE] = { "SO_KEEPALIVE", SOL_SOCKET, SO_KEEPALIVE, 4, 0, true },
-	[PVCALLS_EXT_OPT_TCP_KEEPIDLE] = { "TCP_KEEPIDLE", IPPROTO_TCP, TCP_KEEPIDLE, 4, K_STREAM, false },
-	[PVCALLS_EXT_OPT_TCP_KEEPINTVL] = { "TCP_KEEPINTVL", IPPROTO_TCP, TCP_KEEPINTVL, 4, K_STREAM, false },
-	[PVCALLS_EXT_OPT_TCP_KEEPCNT] = { "TCP_KEEPCNT", IPPROTO_TCP, TCP_KEEPCNT, 4, K_STREAM, false },
+	[PVCALLS_EXT_OPT_TCP_KEEPIDLE] = { "TCP_KEEPIDLE", IPPROTO_TCP, TCP_KEEPIDLE, 4, K_STREAM,
+					   false },
+	[PVCALLS_EXT_OPT_TCP_KEEPINTVL] = { "TCP_KEEPINTVL", IPPROTO_TCP, TCP_KEEPINTVL, 4,
+					    K_STREAM, false },
+	[PVCALLS_EXT_OPT_TCP_KEEPCNT] = { "TCP_KEEPCNT", IPPROTO_TCP, TCP_KEEPCNT, 4, K_STREAM,
+					  false },
 	[PVCALLS_EXT_OPT_SO_LINGER] = { "SO_LINGER", SOL_SOCKET, SO_LINGER, 8, 0, false },
 	[PVCALLS_EXT_OPT_SO_RCVBUF] = { "SO_RCVBUF", SOL_SOCKET, SO_RCVBUF, 4, 0, false },
 	[PVCALLS_EXT_OPT_SO_SNDBUF] = { "SO_SNDBUF", SOL_SOCKET, SO_SNDBUF, 4, 0, false },
@@ -64,8 +68,10 @@ static const struct opt_def {
 	[PVCALLS_EXT_OPT_SO_REUSEADDR] = { "SO_REUSEADDR", SOL_SOCKET, SO_REUSEADDR, 4, 0, true },
 	[PVCALLS_EXT_OPT_SO_REUSEPORT] = { "SO_REUSEPORT", SOL_SOCKET, SO_REUSEPORT, 4, 0, true },
 	[PVCALLS_EXT_OPT_IP_TOS] = { "IP_TOS", IPPROTO_IP, IP_TOS, 4, 0, false },
-	[PVCALLS_EXT_OPT_IPV6_V6ONLY] = { "IPV6_V6ONLY", IPPROTO_IPV6, IPV6_V6ONLY, 4, K_INET6, true },
-	[PVCALLS_EXT_OPT_IPV6_TCLASS] = { "IPV6_TCLASS", IPPROTO_IPV6, IPV6_TCLASS, 4, K_INET6, false },
+	[PVCALLS_EXT_OPT_IPV6_V6ONLY] = { "IPV6_V6ONLY", IPPROTO_IPV6, IPV6_V6ONLY, 4, K_INET6,
+					  true },
+	[PVCALLS_EXT_OPT_IPV6_TCLASS] = { "IPV6_TCLASS", IPPROTO_IPV6, IPV6_TCLASS, 4, K_INET6,
+					  false },
 };
 
 const char *pvc_back_opt_name(uint32_t opt)
@@ -164,8 +170,8 @@ static void respond_val(struct back_frontend *f, const struct pvcalls_wire_reque
 	pvcalls_rsp_build(&rsp, req, err);
 	rsp.pad = err ? 0 : val;
 	if (pvcalls_cmd_back_put(&f->cmd, &rsp) < 0)
-		pvc_err("back.bug", "frontend %u: response to %s req_id %u without a slot",
-			f->feid, pvcalls_cmd_name(req->cmd), req->req_id);
+		pvc_err("back.bug", "frontend %u: response to %s req_id %u without a slot", f->feid,
+			pvcalls_cmd_name(req->cmd), req->req_id);
 	if (i < PVCALLS_BACK_EXT_CMDS) {
 		ST_ADD(f, ext_commands[i], 1);
 		if (rsp.ret)
@@ -362,8 +368,11 @@ static int cmd_setsockopt(struct back_frontend *f, const struct pvcalls_ext_requ
 {
 	const struct pvcalls_ext_setsockopt *so = &req->u.setsockopt;
 	uint32_t opt = so->opt, len = so->len;
-	struct pvcalls_back_call c = { .domid = f->feid, .devid = f->devid,
-				       .cmd = PVCALLS_EXT_SETSOCKOPT, .id = so->id, .opt = opt };
+	struct pvcalls_back_call c = { .domid = f->feid,
+				       .devid = f->devid,
+				       .cmd = PVCALLS_EXT_SETSOCKOPT,
+				       .id = so->id,
+				       .opt = opt };
 	struct back_socket *s;
 	int32_t v[2] = { 0, 0 };
 	int rc;
@@ -494,7 +503,8 @@ int pvc_back_ext_bind_check(struct back_socket *s, const struct sockaddr_in *add
 	}
 	close(probe);
 	if (rc == -EADDRINUSE)
-		pvc_info("back.reuseport", "frontend %u socket %llu: SO_REUSEPORT bind to port %u "
+		pvc_info("back.reuseport",
+			 "frontend %u socket %llu: SO_REUSEPORT bind to port %u "
 			 "refused: held by another frontend or the host",
 			 s->f->feid, (unsigned long long)s->id, ntohs(addr->sin_port));
 	return rc;

@@ -314,7 +314,8 @@ int pvcalls_policy_check(const pvcalls_policy *p, const struct pvcalls_back_call
 	}
 	if (reason && reason_len) {
 		if (dom)
-			snprintf(reason, reason_len, "domain %u rule %zu: %s", c->domid, idx, r->text);
+			snprintf(reason, reason_len, "domain %u rule %zu: %s", c->domid, idx,
+				 r->text);
 		else
 			snprintf(reason, reason_len, "default rule %zu: %s", idx, r->text);
 	}
@@ -326,9 +327,7 @@ int pvcalls_policy_check(const pvcalls_policy *p, const struct pvcalls_back_call
 
 static void overlay(struct pvcalls_back_limits *to, const struct pvcalls_back_limits *from)
 {
-#define OV(x) \
-	if (from->x) \
-		to->x = from->x
+#define OV(x) (to->x = from->x ? from->x : to->x)
 	OV(max_sockets);
 	OV(max_listeners);
 	OV(max_pending_accepts);
@@ -463,9 +462,9 @@ static int sockopt_decide(struct back_frontend *f, const struct pvcalls_back_cal
 	ax->decision = rc ? PVCALLS_BACK_DECISION_DENY : PVCALLS_BACK_DECISION_ALLOW;
 	if (rc) {
 		ST_ADD(f, policy_denied, 1);
-		pvc_info("back.policy-deny", "frontend %u: SETSOCKOPT socket %llu %s = %d denied (%s)",
-			 f->feid, (unsigned long long)c->id, name ? name : "?", c->opt_val[0],
-			 ax->reason);
+		pvc_info("back.policy-deny",
+			 "frontend %u: SETSOCKOPT socket %llu %s = %d denied (%s)", f->feid,
+			 (unsigned long long)c->id, name ? name : "?", c->opt_val[0], ax->reason);
 	}
 	return rc;
 }
@@ -509,9 +508,9 @@ int pvc_back_policy_decide(struct back_frontend *f, const struct pvcalls_back_ca
 rate:
 	if (c->cmd == PVCALLS_WIRE_CONNECT && !rate_take(f)) {
 		ST_ADD(f, rate_limited, 1);
-		pvc_info("back.rate-limit", "frontend %u: CONNECT socket %llu: over %u/s (burst %u)",
-			 f->feid, (unsigned long long)c->id, f->lim.connect_rate,
-			 f->lim.connect_burst);
+		pvc_info("back.rate-limit",
+			 "frontend %u: CONNECT socket %llu: over %u/s (burst %u)", f->feid,
+			 (unsigned long long)c->id, f->lim.connect_rate, f->lim.connect_burst);
 		return -EAGAIN;
 	}
 	return 0;

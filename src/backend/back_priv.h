@@ -35,13 +35,13 @@
 /* The backend's intrusive doubly-linked lists (a frontend's sockets, the
  * lingering closes, the hot sockets): @head is the list's first node,
  * @next/@prev the member names of the links. */
-#define PVC_LIST_PUSH(head, n, next, prev)   \
-	do {                                 \
-		(n)->prev = NULL;            \
-		(n)->next = (head);          \
-		if (head)                    \
-			(head)->prev = (n);  \
-		(head) = (n);                \
+#define PVC_LIST_PUSH(head, n, next, prev)  \
+	do {                                \
+		(n)->prev = NULL;           \
+		(n)->next = (head);         \
+		if (head)                   \
+			(head)->prev = (n); \
+		(head) = (n);               \
 	} while (0)
 #define PVC_LIST_UNLINK(head, n, next, prev)         \
 	do {                                         \
@@ -58,7 +58,7 @@
 #include "common/log.h"
 #include "xenbus/xenbus.h"
 
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
 /* Defaults of struct pvcalls_back_limits (documented in backend.h). */
 #define BACK_DEF_MAX_SOCKETS 1024u
@@ -144,15 +144,15 @@ struct back_ring {
 
 /* What the audit needs of a request until it is answered. */
 struct back_audit_ctx {
-	int64_t t0; /* monotonic us when taken; 0 when not auditing */
+	int64_t t0;       /* monotonic us when taken; 0 when not auditing */
 	uint8_t decision; /* enum pvcalls_back_decision */
 	char reason[96];
 	/* Extension commands (back_ext.c): what their audit record carries. */
-	bool ext;          /* ext_arg (how / option id) is set */
+	bool ext; /* ext_arg (how / option id) is set */
 	uint32_t ext_arg;
-	uint8_t ext_nval;  /* SETSOCKOPT: values in ext_val (1, or 2 for SO_LINGER) */
+	uint8_t ext_nval; /* SETSOCKOPT: values in ext_val (1, or 2 for SO_LINGER) */
 	int32_t ext_val[2];
-	bool has_name;     /* GETSOCKNAME/GETPEERNAME answered: the address */
+	bool has_name; /* GETSOCKNAME/GETPEERNAME answered: the address */
 	struct sockaddr_in name;
 };
 
@@ -179,16 +179,16 @@ struct back_linger {
 struct back_frontend;
 
 struct back_socket {
-	struct ep_tag tag; /* EPK_SOCK */
+	struct ep_tag tag;         /* EPK_SOCK */
 	struct pvc_idmap_node idn; /* key: id, in f->ids */
-	struct back_port pe; /* PORT_SOCK */
+	struct back_port pe;       /* PORT_SOCK */
 	struct back_frontend *f;
 	struct back_socket *next, *prev; /* f->socks */
 	uint64_t id;
 	enum back_sock_state state;
 	int fd;
 	bool in_epoll;
-	bool dead;     /* released; freed at the end of the round */
+	bool dead; /* released; freed at the end of the round */
 	/* Created by a CONNECT or BIND whose id never saw SOCKET (Linux's
 	 * frontends may skip it): forgotten again if that call fails. */
 	bool implicit;
@@ -196,15 +196,15 @@ struct back_socket {
 	/* The deferred CONNECT or ACCEPT (its copy, for the answer). */
 	struct pvcalls_wire_request req;
 	struct back_audit_ctx ax;
-	struct sockaddr_in laddr; /* BIND's address, for LISTEN's policy check */
-	struct sockaddr_in baddr; /* the address bound (getsockname), for BIND's check */
+	struct sockaddr_in laddr;          /* BIND's address, for LISTEN's policy check */
+	struct sockaddr_in baddr;          /* the address bound (getsockname), for BIND's check */
 	struct back_socket *pnext, *pprev; /* b->passive: BOUND or LISTENING */
 	bool starved; /* listening: accept4() hit a host shortage (EMFILE...) */
 
 	/* Extensions (back_ext.c, docs/extensions.md). */
-	bool shut_wr;      /* SHUTDOWN SHUT_WR taken: host shutdown once the out ring drains */
-	bool shut_wr_done; /* host shutdown(SHUT_WR) made: later out bytes are dropped */
-	bool shut_rd;      /* SHUTDOWN SHUT_RD: host data is discarded */
+	bool shut_wr;       /* SHUTDOWN SHUT_WR taken: host shutdown once the out ring drains */
+	bool shut_wr_done;  /* host shutdown(SHUT_WR) made: later out bytes are dropped */
+	bool shut_rd;       /* SHUTDOWN SHUT_RD: host data is discarded */
 	bool reuseaddr_set; /* the frontend set SO_REUSEADDR: BIND keeps its choice */
 	int32_t linger_on, linger_s; /* the SO_LINGER record, applied at RELEASE */
 
@@ -243,17 +243,17 @@ struct back_frontend {
 	uint32_t state; /* ours, as last published */
 	bool connected;
 	bool dead;
-	bool hint; /* both ends use the wait-hint extension */
-	uint32_t ext; /* PVCALLS_FEATURE_* in force (back_ext.c); set at connect */
+	bool hint;     /* both ends use the wait-hint extension */
+	uint32_t ext;  /* PVCALLS_FEATURE_* in force (back_ext.c); set at connect */
 	bool violated; /* disconnected for a violation, not restarted since */
 
 	/* Command ring. */
 	struct back_port pe; /* PORT_CMD */
 	void *cmd_page;
 	pvcalls_cmd_back cmd;
-	bool cmd_hot;   /* polled while spinning; req_event not re-armed */
-	bool cmd_more;  /* the batch limit left requests on the ring */
-	int64_t last_us; /* last request taken */
+	bool cmd_hot;                /* polled while spinning; req_event not re-armed */
+	bool cmd_more;               /* the batch limit left requests on the ring */
+	int64_t last_us;             /* last request taken */
 	struct back_frontend *cnext; /* b->cmd_hot list */
 
 	/* Sockets. */
@@ -289,7 +289,7 @@ struct pvcalls_back {
 	struct pvcalls_back_limits lim;
 	uint32_t spin_us; /* 0: no spinning */
 	bool offer_hint;
-	uint32_t offer_ext; /* PVCALLS_FEATURE_* we offer */
+	uint32_t offer_ext;     /* PVCALLS_FEATURE_* we offer */
 	char root[PVC_XB_PATH]; /* /local/domain/<own>/backend/pvcalls */
 	bool root_watched;
 
@@ -340,15 +340,15 @@ struct pvcalls_back {
 	pvcalls_back_audit_fn audit_fn;
 	void *audit_arg;
 
-	char *pathbuf; /* PVCALLS_STORE_MAX + 1, for watch events */
+	char *pathbuf;    /* PVCALLS_STORE_MAX + 1, for watch events */
 	uint32_t *refbuf; /* 2^9 refs, copied out of an indexes page */
 };
 
 /* Counter helpers: one writer, so a relaxed load + store is enough. */
-#define ST_ADD(f, field, v) \
+#define ST_ADD(f, field, v)                                                                       \
 	__atomic_store_n(&(f)->st.field, __atomic_load_n(&(f)->st.field, __ATOMIC_RELAXED) + (v), \
 			 __ATOMIC_RELAXED)
-#define ST_SUB(f, field, v) \
+#define ST_SUB(f, field, v)                                                                       \
 	__atomic_store_n(&(f)->st.field, __atomic_load_n(&(f)->st.field, __ATOMIC_RELAXED) - (v), \
 			 __ATOMIC_RELAXED)
 

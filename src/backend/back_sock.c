@@ -330,8 +330,8 @@ static void linger_free(pvcalls_back *b, struct back_linger *l)
 static bool linger_send(struct back_linger *l)
 {
 	while (l->off < l->len) {
-		ssize_t w = send(l->fd, l->buf + l->off, l->len - l->off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t w =
+			send(l->fd, l->buf + l->off, l->len - l->off, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (w > 0) {
 			l->off += (size_t)w;
@@ -422,9 +422,10 @@ void pvc_back_sock_finish(struct back_socket *s)
 		return; /* all sent (or the ring is garbage): a plain close */
 	if (b->linger_bytes + (size_t)n > BACK_LINGER_MAX_BYTES ||
 	    b->nlingers >= BACK_LINGER_MAX_SOCKS) {
-		pvc_warn("back.linger", "frontend %u socket %llu: %d unsent bytes dropped at "
-			 "release (linger budget exhausted)", s->f->feid,
-			 (unsigned long long)s->id, n);
+		pvc_warn("back.linger",
+			 "frontend %u socket %llu: %d unsent bytes dropped at "
+			 "release (linger budget exhausted)",
+			 s->f->feid, (unsigned long long)s->id, n);
 		return;
 	}
 	l = calloc(1, sizeof(*l));
@@ -450,7 +451,8 @@ void pvc_back_sock_finish(struct back_socket *s)
 	{
 		struct epoll_event ev = { .events = EPOLLOUT | EPOLLET, .data.ptr = &l->tag };
 
-		if (epoll_ctl(b->epfd, s->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, l->fd, &ev) < 0) {
+		if (epoll_ctl(b->epfd, s->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, l->fd, &ev) <
+		    0) {
 			free(l->buf);
 			free(l);
 			return;

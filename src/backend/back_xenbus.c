@@ -158,8 +158,8 @@ static void front_connect(struct back_frontend *f)
 	}
 	rc = pvcalls_transport_evtchn_bind(b->t, f->feid, r.port, &lport);
 	if (rc < 0) {
-		pvc_warn("back.connect-failed", "frontend %u/%u: cannot bind port %u: %s",
-			 f->feid, f->devid, r.port, pvcalls_strerror(rc));
+		pvc_warn("back.connect-failed", "frontend %u/%u: cannot bind port %u: %s", f->feid,
+			 f->devid, r.port, pvcalls_strerror(rc));
 		pvcalls_transport_unmap(b->t, page, 1);
 		return;
 	}
@@ -170,8 +170,9 @@ static void front_connect(struct back_frontend *f)
 	f->connected = true;
 	ST_ADD(f, frontends, 1);
 	publish(f, PVCALLS_XENBUS_CONNECTED, false);
-	pvc_info("back.connected", "frontend %u/%u connected (ring-ref %u, port %u%s, extensions 0x%x)",
-		 f->feid, f->devid, r.ring_ref, r.port, f->hint ? ", wait hints" : "", f->ext);
+	pvc_info("back.connected",
+		 "frontend %u/%u connected (ring-ref %u, port %u%s, extensions 0x%x)", f->feid,
+		 f->devid, r.ring_ref, r.port, f->hint ? ", wait hints" : "", f->ext);
 	/* Requests sent before we looked; this also arms req_event. */
 	pvc_back_cmd_service(f);
 }
@@ -208,7 +209,8 @@ static void front_changed(struct back_frontend *f)
 	/* Garbage reads as Unknown, as in xenbus (and is not worth a warning:
 	 * only the guest itself can write it). */
 	if (rc == -EINVAL) {
-		pvc_debug("back.front-state", "frontend %u/%u: unparsable state", f->feid, f->devid);
+		pvc_debug("back.front-state", "frontend %u/%u: unparsable state", f->feid,
+			  f->devid);
 		fs = PVCALLS_XENBUS_UNKNOWN;
 		rc = 0;
 	}

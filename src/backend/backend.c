@@ -307,7 +307,8 @@ static int handle_store(pvcalls_back *b)
 		if (rc == 0)
 			break;
 		if (rc < 0) {
-			pvc_err("back.store", "reading watch events failed: %s", pvcalls_strerror(rc));
+			pvc_err("back.store", "reading watch events failed: %s",
+				pvcalls_strerror(rc));
 			return rc;
 		}
 		n++;
@@ -656,8 +657,7 @@ static int ep_add(pvcalls_back *b, int fd, struct ep_tag *tag, enum ep_kind kind
 	return epoll_ctl(b->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
-int pvcalls_back_new(pvcalls_transport *t, const struct pvcalls_back_opts *opts,
-		     pvcalls_back **out)
+int pvcalls_back_new(pvcalls_transport *t, const struct pvcalls_back_opts *opts, pvcalls_back **out)
 {
 	struct pvcalls_back_opts o = { 0 };
 	pvcalls_back *b;
@@ -676,7 +676,8 @@ int pvcalls_back_new(pvcalls_transport *t, const struct pvcalls_back_opts *opts,
 		return -ENOMEM;
 	b->t = t;
 	b->lim = o.limits;
-	b->spin_us = o.spin_us == PVCALLS_BACK_NO_SPIN ? 0 : (o.spin_us ? o.spin_us : BACK_DEF_SPIN_US);
+	b->spin_us =
+		o.spin_us == PVCALLS_BACK_NO_SPIN ? 0 : (o.spin_us ? o.spin_us : BACK_DEF_SPIN_US);
 	b->offer_hint = !o.no_wait_hint;
 	b->offer_ext = PVCALLS_FEATURES_IMPLEMENTED & ~o.ext_off;
 	b->epfd = b->kickfd = -1;
@@ -710,9 +711,11 @@ int pvcalls_back_new(pvcalls_transport *t, const struct pvcalls_back_opts *opts,
 	rc = pvc_back_xb_start(b);
 	if (rc < 0)
 		goto fail;
-	pvc_info("back.start", "backend on %s, domain %u: max-page-order %u, %u sockets, "
-		 "spin %u us%s", pvcalls_transport_name(t), b->domid, b->lim.max_ring_order,
-		 b->lim.max_sockets, b->spin_us, b->offer_hint ? ", wait hints offered" : "");
+	pvc_info("back.start",
+		 "backend on %s, domain %u: max-page-order %u, %u sockets, "
+		 "spin %u us%s",
+		 pvcalls_transport_name(t), b->domid, b->lim.max_ring_order, b->lim.max_sockets,
+		 b->spin_us, b->offer_hint ? ", wait hints offered" : "");
 	*out = b;
 	return 0;
 fail:

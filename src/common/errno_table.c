@@ -24,7 +24,10 @@
 #include "common/errno_table.h"
 
 /* The wire number comes from pvcalls/wire.h, by name. */
-#define E(e, d) { e, PVCALLS_WIRE_##e, #e, d }
+#define E(e, d)                            \
+	{                                  \
+		e, PVCALLS_WIRE_##e, #e, d \
+	}
 
 static const struct pvc_errno_entry errtab[] = {
 	E(EPERM, "operation not permitted"),
@@ -199,7 +202,8 @@ static const struct pvc_errno_entry errtab[] = {
 	E(ENOPROTOOPT, "protocol not available"),
 	E(EPROTONOSUPPORT, "protocol not supported (PV Calls version 1 carries TCP only)"),
 #ifdef ESOCKTNOSUPPORT
-	E(ESOCKTNOSUPPORT, "socket type not supported (PV Calls version 1 carries SOCK_STREAM only)"),
+	E(ESOCKTNOSUPPORT,
+	  "socket type not supported (PV Calls version 1 carries SOCK_STREAM only)"),
 #endif
 	E(EOPNOTSUPP, "operation not supported (by the PV Calls peer, or on this socket)"),
 #ifdef EPFNOSUPPORT

@@ -89,17 +89,15 @@ void pvcalls_log(enum pvcalls_log_level level, const char *msgid, const char *fm
 	pvc_log(level, msgid, "%s", msg);
 }
 
-void pvcalls_log_stderr(void *arg, enum pvcalls_log_level level, const char *msgid,
-			const char *msg)
+void pvcalls_log_stderr(void *arg, enum pvcalls_log_level level, const char *msgid, const char *msg)
 {
 	static const char *const names[] = {
-		[PVCALLS_LOG_ERR] = "error", [PVCALLS_LOG_WARN] = "warning",
+		[PVCALLS_LOG_ERR] = "error",     [PVCALLS_LOG_WARN] = "warning",
 		[PVCALLS_LOG_NOTICE] = "notice", [PVCALLS_LOG_INFO] = "info",
 		[PVCALLS_LOG_DEBUG] = "debug",
 	};
-	const char *name = (level >= PVCALLS_LOG_ERR && level <= PVCALLS_LOG_DEBUG)
-				   ? names[level]
-				   : "log";
+	const char *name =
+		(level >= PVCALLS_LOG_ERR && level <= PVCALLS_LOG_DEBUG) ? names[level] : "log";
 
 	(void)arg;
 	fprintf(stderr, "pvcalls: %s: %s: %s\n", name, msgid, msg);

@@ -114,8 +114,8 @@ void pvc_fe_handle_responses(pvcalls_front *fe, bool arm)
 			if (!sl->busy || sl->gen != gen) {
 				fe->stats.bad_responses++;
 				pvc_warn("front.bad-response",
-					 "response req_id %u cmd %u matches no request",
-					 raw.req_id, raw.cmd);
+					 "response req_id %u cmd %u matches no request", raw.req_id,
+					 raw.cmd);
 				continue;
 			}
 			if (pvc_fe_ext_rsp_parse(&raw, &rsp) < 0 || rsp.cmd != sl->cmd ||

@@ -72,8 +72,8 @@ void pvc_fe_ext_prepare(struct pvcalls_wire_request *req, unsigned slot)
 	}
 }
 
-void pvc_fe_ext_complete(pvcalls_front *fe, uint32_t cmd, struct fsock *s, unsigned slot,
-			 int err, uint32_t val, struct req_waiter *w)
+void pvc_fe_ext_complete(pvcalls_front *fe, uint32_t cmd, struct fsock *s, unsigned slot, int err,
+			 uint32_t val, struct req_waiter *w)
 {
 	if (!is_ext(cmd))
 		return;
@@ -120,8 +120,8 @@ uint32_t pvcalls_front_features(const pvcalls_front *fe)
  * Sends extension request @req (id filled here) for socket @h and waits for
  * its answer into @w. @shut_wr: a SHUTDOWN that ends the write side.
  */
-static int ext_call(pvcalls_front *fe, int h, struct pvcalls_ext_request *req,
-		    struct req_waiter *w, int how)
+static int ext_call(pvcalls_front *fe, int h, struct pvcalls_ext_request *req, struct req_waiter *w,
+		    int how)
 {
 	struct fsock *s;
 	int rc;
@@ -170,7 +170,7 @@ int pvcalls_front_shutdown(pvcalls_front *fe, int s, int how)
 		return -EOPNOTSUPP;
 	memset(&req, 0, sizeof(req));
 	req.cmd = PVCALLS_EXT_SHUTDOWN;
-	req.u.shutdown.how = how == SHUT_RD ? PVCALLS_EXT_SHUT_RD
+	req.u.shutdown.how = how == SHUT_RD   ? PVCALLS_EXT_SHUT_RD
 			     : how == SHUT_WR ? PVCALLS_EXT_SHUT_WR
 					      : PVCALLS_EXT_SHUT_RDWR;
 	return ext_call(fe, s, &req, &w, how);
@@ -208,14 +208,12 @@ static int getname(pvcalls_front *fe, int s, struct sockaddr *addr, socklen_t *a
 	return 0;
 }
 
-int pvcalls_front_getsockname(pvcalls_front *fe, int s, struct sockaddr *addr,
-			      socklen_t *addrlen)
+int pvcalls_front_getsockname(pvcalls_front *fe, int s, struct sockaddr *addr, socklen_t *addrlen)
 {
 	return getname(fe, s, addr, addrlen, PVCALLS_EXT_GETSOCKNAME);
 }
 
-int pvcalls_front_getpeername(pvcalls_front *fe, int s, struct sockaddr *addr,
-			      socklen_t *addrlen)
+int pvcalls_front_getpeername(pvcalls_front *fe, int s, struct sockaddr *addr, socklen_t *addrlen)
 {
 	return getname(fe, s, addr, addrlen, PVCALLS_EXT_GETPEERNAME);
 }
@@ -249,8 +247,8 @@ static uint32_t opt_id(int level, int optname)
 	return 0;
 }
 
-int pvcalls_front_setsockopt(pvcalls_front *fe, int s, int level, int optname,
-			     const void *optval, socklen_t optlen)
+int pvcalls_front_setsockopt(pvcalls_front *fe, int s, int level, int optname, const void *optval,
+			     socklen_t optlen)
 {
 	uint32_t id = opt_id(level, optname);
 	uint32_t len = id == PVCALLS_EXT_OPT_SO_LINGER ? 8u : 4u;

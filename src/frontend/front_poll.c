@@ -35,12 +35,14 @@ static short poll_one(pvcalls_front *fe, struct fsock *s, short events)
 			re |= POLLIN;
 		if (f > 0 || terr)
 			re |= POLLOUT;
-		if ((rerr && rerr != -PVCALLS_WIRE_ENOTCONN) || (terr && terr != -PVCALLS_WIRE_ENOTCONN))
+		if ((rerr && rerr != -PVCALLS_WIRE_ENOTCONN) ||
+		    (terr && terr != -PVCALLS_WIRE_ENOTCONN))
 			re |= POLLERR;
 		/* With SHUTDOWN in force the peer's end of stream is a
 		 * half-close: hung up only once we shut our side too. */
 		if (rerr == -PVCALLS_WIRE_ENOTCONN && q == 0 &&
-		    (!(fe->ext & PVCALLS_FEATURE_SHUTDOWN) || __atomic_load_n(&s->shut_wr, __ATOMIC_SEQ_CST)))
+		    (!(fe->ext & PVCALLS_FEATURE_SHUTDOWN) ||
+		     __atomic_load_n(&s->shut_wr, __ATOMIC_SEQ_CST)))
 			re |= POLLHUP;
 		if (s->connect_done) /* non-blocking connect finished */
 			re |= POLLOUT;
@@ -103,8 +105,7 @@ static bool pred_poll(pvcalls_front *fe, void *arg)
 	return p->ready > 0;
 }
 
-int pvcalls_front_poll(pvcalls_front *fe, struct pvcalls_pollfd *fds, unsigned nfds,
-		       int timeout_ms)
+int pvcalls_front_poll(pvcalls_front *fe, struct pvcalls_pollfd *fds, unsigned nfds, int timeout_ms)
 {
 	struct poll_arg a = { .fds = fds, .n = nfds };
 	struct fe_waiter w = { .pred = pred_poll, .arg = &a };

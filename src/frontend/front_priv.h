@@ -116,8 +116,8 @@ struct pvcalls_front {
 	struct pvc_xb_front *xb; /* the negotiation's results; frontend.c only */
 	uint32_t backend_id;     /* copied from xb: the backend's domain */
 	uint32_t max_order;      /* copied from xb: backend's max-page-order */
-	pthread_mutex_t lock; /* everything below, except data-ring traffic */
-	pthread_cond_t cond;  /* broadcast on every state change */
+	pthread_mutex_t lock;    /* everything below, except data-ring traffic */
+	pthread_cond_t cond;     /* broadcast on every state change */
 	void *cmd_page;
 	uint32_t cmd_ref, cmd_port;
 	pvcalls_cmd_front cmd;
@@ -164,8 +164,8 @@ struct fe_waiter {
 	int64_t deadline;     /* absolute ms; -1: forever */
 	struct fsock **hints; /* active sockets whose wait-hint word to raise while asleep */
 	unsigned nhints;
-	bool spun;            /* the caller already spun (on a data ring): sleep at once */
-	uint32_t *budget;     /* adaptive spin budget to use and learn; NULL: spin_us */
+	bool spun;        /* the caller already spun (on a data ring): sleep at once */
+	uint32_t *budget; /* adaptive spin budget to use and learn; NULL: spin_us */
 };
 
 /* Waits until w->pred() holds. Lock held on entry and exit.
@@ -210,8 +210,8 @@ void pvc_fe_ext_prepare(struct pvcalls_wire_request *req, unsigned slot);
 /* When the response to @cmd (on socket @s) in slot @slot came: applies its
  * effect and keeps val and the reply area for the waiter @w (may be NULL).
  * Lock held. */
-void pvc_fe_ext_complete(pvcalls_front *fe, uint32_t cmd, struct fsock *s, unsigned slot,
-			 int err, uint32_t val, struct req_waiter *w);
+void pvc_fe_ext_complete(pvcalls_front *fe, uint32_t cmd, struct fsock *s, unsigned slot, int err,
+			 uint32_t val, struct req_waiter *w);
 /* Around a send's ring write: false (and nothing to leave) after SHUT_WR. */
 bool pvc_fe_ext_tx_enter(struct fsock *s);
 void pvc_fe_ext_tx_leave(struct fsock *s);

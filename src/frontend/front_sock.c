@@ -133,8 +133,7 @@ static int ring_alloc(pvcalls_front *fe, struct fsock *s)
 	refs = calloc(r->npages, sizeof(*refs));
 	if (!refs)
 		return -ENOMEM;
-	rc = pvcalls_transport_share(fe->t, fe->backend_id, 1, true, &r->intf_ref,
-				     &r->intf_page);
+	rc = pvcalls_transport_share(fe->t, fe->backend_id, 1, true, &r->intf_ref, &r->intf_page);
 	if (rc < 0)
 		goto out;
 	rc = pvcalls_transport_share(fe->t, fe->backend_id, r->npages, true, refs, &r->data);
@@ -199,8 +198,7 @@ out:
 	return rc;
 }
 
-int pvcalls_front_connect(pvcalls_front *fe, int h, const struct sockaddr *addr,
-			  socklen_t addrlen)
+int pvcalls_front_connect(pvcalls_front *fe, int h, const struct sockaddr *addr, socklen_t addrlen)
 {
 	struct pvcalls_wire_request req;
 	struct req_waiter w = { 0 };

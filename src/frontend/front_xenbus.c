@@ -41,17 +41,16 @@ static int close_stale(pvcalls_transport *t, const struct pvc_xb_front *fe, uint
 
 	if (until > deadline)
 		until = deadline;
-	pvc_info("xenbus.stale", "%s was left %s by an earlier frontend: closing it first",
-		   fe->dev, pvc_xb_state_name(state));
+	pvc_info("xenbus.stale", "%s was left %s by an earlier frontend: closing it first", fe->dev,
+		 pvc_xb_state_name(state));
 	rc = pvc_xb_set_state(t, fe->dev, PVCALLS_XENBUS_CLOSING);
 	if (rc < 0)
 		return rc;
-	rc = pvc_xb_wait_state(t, fe->backend,
-			       PVC_XB_MASK(PVCALLS_XENBUS_UNKNOWN) |
-				       PVC_XB_MASK(PVCALLS_XENBUS_INITWAIT) |
-				       PVC_XB_MASK(PVCALLS_XENBUS_CLOSING) |
-				       PVC_XB_MASK(PVCALLS_XENBUS_CLOSED),
-			       until, NULL);
+	rc = pvc_xb_wait_state(
+		t, fe->backend,
+		PVC_XB_MASK(PVCALLS_XENBUS_UNKNOWN) | PVC_XB_MASK(PVCALLS_XENBUS_INITWAIT) |
+			PVC_XB_MASK(PVCALLS_XENBUS_CLOSING) | PVC_XB_MASK(PVCALLS_XENBUS_CLOSED),
+		until, NULL);
 	if (rc < 0 && rc != -ETIMEDOUT)
 		return rc;
 	if (rc == -ETIMEDOUT)
@@ -69,8 +68,7 @@ static int close_stale(pvcalls_transport *t, const struct pvc_xb_front *fe, uint
 }
 
 /* Waits for the backend to be InitWait or Connected (docs/protocol-notes.md, "Negotiation order"). */
-static int wait_initwait(pvcalls_transport *t, const struct pvc_xb_front *fe,
-			 int64_t deadline)
+static int wait_initwait(pvcalls_transport *t, const struct pvc_xb_front *fe, int64_t deadline)
 {
 	int64_t closed_since = 0;
 	uint32_t state;
@@ -87,8 +85,8 @@ static int wait_initwait(pvcalls_transport *t, const struct pvc_xb_front *fe,
 			if (!closed_since) {
 				closed_since = pvc_now_ms();
 			} else if (pvc_now_ms() - closed_since > CLOSED_GRACE_MS) {
-				pvc_err("xenbus.backend-closed", "backend %s stays %s",
-					fe->backend, pvc_xb_state_name(state));
+				pvc_err("xenbus.backend-closed", "backend %s stays %s", fe->backend,
+					pvc_xb_state_name(state));
 				return -ECONNREFUSED;
 			}
 		}
@@ -178,9 +176,8 @@ static int write_initialised(pvcalls_transport *t, uint32_t txn, void *arg)
 	return rc < 0 ? rc : pvc_xb_write_state(t, txn, in->fe->dev, PVCALLS_XENBUS_INITIALISED);
 }
 
-int pvc_xb_front_connect(pvcalls_transport *t, const struct pvc_xb_front *fe,
-			 uint32_t ring_ref, uint32_t port, bool wait_hint, uint32_t ext,
-			 int timeout_ms)
+int pvc_xb_front_connect(pvcalls_transport *t, const struct pvc_xb_front *fe, uint32_t ring_ref,
+			 uint32_t port, bool wait_hint, uint32_t ext, int timeout_ms)
 {
 	int64_t deadline = pvc_now_ms() + timeout_ms;
 	struct initialised in = {
@@ -208,8 +205,8 @@ int pvc_xb_front_connect(pvcalls_transport *t, const struct pvc_xb_front *fe,
 	} else if (rc == 0 && state == PVCALLS_XENBUS_CONNECTED) {
 		rc = pvc_xb_set_state(t, fe->dev, PVCALLS_XENBUS_CONNECTED);
 	} else if (rc == 0) {
-		pvc_err("xenbus.backend-closed", "backend %s went %s while connecting",
-			fe->backend, pvc_xb_state_name(state));
+		pvc_err("xenbus.backend-closed", "backend %s went %s while connecting", fe->backend,
+			pvc_xb_state_name(state));
 		rc = -ECONNREFUSED;
 	}
 	return rc;

@@ -44,8 +44,7 @@ int pvc_xb_front_probe(pvcalls_transport *t, uint32_t devid, int timeout_ms,
  * backend to reach Connected and switches to Connected.
  * -ECONNREFUSED: the backend went to Closing/Closed instead.
  */
-int pvc_xb_front_connect(pvcalls_transport *t, const struct pvc_xb_front *fe,
-			 uint32_t ring_ref, uint32_t port, bool wait_hint,
-			 uint32_t ext, int timeout_ms);
+int pvc_xb_front_connect(pvcalls_transport *t, const struct pvc_xb_front *fe, uint32_t ring_ref,
+			 uint32_t port, bool wait_hint, uint32_t ext, int timeout_ms);
 
 #endif

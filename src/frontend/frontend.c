@@ -87,7 +87,9 @@ int pvcalls_front_open(pvcalls_transport *t, const struct pvcalls_front_opts *op
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&fe->cond, &ca);
 	pthread_condattr_destroy(&ca);
-	fe->spin_us = o.spin_us == PVCALLS_FRONT_NO_SPIN ? 0 : o.spin_us ? o.spin_us : DEFAULT_SPIN_US;
+	fe->spin_us = o.spin_us == PVCALLS_FRONT_NO_SPIN ? 0
+		      : o.spin_us                        ? o.spin_us
+							 : DEFAULT_SPIN_US;
 
 	rc = pvc_xb_front_probe(t, o.devid, timeout, fe->xb);
 	if (rc < 0)
@@ -128,8 +130,7 @@ int pvcalls_front_open(pvcalls_transport *t, const struct pvcalls_front_opts *op
 		rc = -errno;
 		goto fail_port;
 	}
-	rc = pvc_xb_front_connect(t, fe->xb, fe->cmd_ref, fe->cmd_port, fe->hint, fe->ext,
-				  timeout);
+	rc = pvc_xb_front_connect(t, fe->xb, fe->cmd_ref, fe->cmd_port, fe->hint, fe->ext, timeout);
 	if (rc < 0)
 		goto fail_port;
 	/*
@@ -257,7 +258,6 @@ void pvcalls_front_get_stats(pvcalls_front *fe, struct pvcalls_front_stats *st)
 	pthread_mutex_lock(&fe->lock);
 	*st = fe->stats;
 	st->notifies_sent = __atomic_load_n(&fe->stats.notifies_sent, __ATOMIC_RELAXED);
-	st->notifies_suppressed =
-		__atomic_load_n(&fe->stats.notifies_suppressed, __ATOMIC_RELAXED);
+	st->notifies_suppressed = __atomic_load_n(&fe->stats.notifies_suppressed, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&fe->lock);
 }

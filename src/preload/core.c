@@ -79,13 +79,53 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static void init_once(void)
 {
 #define S(n) R.n = (__typeof__(R.n))sym(#n)
-	S(socket); S(socketpair); S(close); S(dup); S(dup2); S(dup3); S(fcntl); S(ioctl);
-	S(poll); S(ppoll); S(epoll_ctl); S(epoll_pwait); S(close_range); S(closefrom);
-	S(read); S(write); S(pread); S(open); S(open64); S(openat); S(openat64); S(pipe);
-	S(pipe2); S(eventfd); S(epoll_create); S(epoll_create1); S(accept); S(accept4);
-	S(connect); S(bind); S(listen); S(shutdown); S(getsockname); S(getpeername);
-	S(getsockopt); S(setsockopt); S(readv); S(writev); S(recv); S(recvfrom); S(recvmsg);
-	S(send); S(sendto); S(sendmsg); S(sendfile); S(select); S(pselect);
+	S(socket);
+	S(socketpair);
+	S(close);
+	S(dup);
+	S(dup2);
+	S(dup3);
+	S(fcntl);
+	S(ioctl);
+	S(poll);
+	S(ppoll);
+	S(epoll_ctl);
+	S(epoll_pwait);
+	S(close_range);
+	S(closefrom);
+	S(read);
+	S(write);
+	S(pread);
+	S(open);
+	S(open64);
+	S(openat);
+	S(openat64);
+	S(pipe);
+	S(pipe2);
+	S(eventfd);
+	S(epoll_create);
+	S(epoll_create1);
+	S(accept);
+	S(accept4);
+	S(connect);
+	S(bind);
+	S(listen);
+	S(shutdown);
+	S(getsockname);
+	S(getpeername);
+	S(getsockopt);
+	S(setsockopt);
+	S(readv);
+	S(writev);
+	S(recv);
+	S(recvfrom);
+	S(recvmsg);
+	S(send);
+	S(sendto);
+	S(sendmsg);
+	S(sendfile);
+	S(select);
+	S(pselect);
 #undef S
 	struct rlimit rl;
 	rlim_t n = 65536;
@@ -208,12 +248,14 @@ static int fe_open_locked(char *why, size_t whylen)
 		 * every other program the shim is preloaded into. */
 		void *lib = dlopen("libpvcalls-xen.so.0", RTLD_NOW | RTLD_LOCAL);
 		int (*xopen)(const void *, pvcalls_transport **) =
-			lib ? (int (*)(const void *, pvcalls_transport **))dlsym(lib, "pvcalls_xen_open")
+			lib ? (int (*)(const void *, pvcalls_transport **))dlsym(lib,
+										 "pvcalls_xen_open")
 			    : NULL;
 
 		if (!xopen) {
 			rc = -ENOTSUP;
-			snprintf(why, whylen, "PVCALLS_XEN set but libpvcalls-xen.so.0 is not usable: %s",
+			snprintf(why, whylen,
+				 "PVCALLS_XEN set but libpvcalls-xen.so.0 is not usable: %s",
 				 dlerror());
 		} else {
 			rc = xopen(NULL, &t);
@@ -223,7 +265,8 @@ static int fe_open_locked(char *why, size_t whylen)
 	} else if (shm && *shm) {
 		/* A program may hold thousands of sockets: room for them in the
 		 * guest pool (grown on demand, so the caps cost nothing). */
-		struct pvcalls_shm_opts so = { .max_pages = 1u << 18, .max_grants = 1u << 18,
+		struct pvcalls_shm_opts so = { .max_pages = 1u << 18,
+					       .max_grants = 1u << 18,
 					       .max_ports = 1u << 15 };
 
 		rc = pvcalls_shm_connect(shm, &so, &t);
@@ -231,8 +274,9 @@ static int fe_open_locked(char *why, size_t whylen)
 			snprintf(why, whylen, "hub %s: %s", shm, pvcalls_strerror(rc));
 	} else {
 		rc = -EINVAL;
-		snprintf(why, whylen, "no transport: set PVCALLS_SHM=PATH or PVCALLS_XEN=1 "
-				      "(pvcalls-run does)");
+		snprintf(why, whylen,
+			 "no transport: set PVCALLS_SHM=PATH or PVCALLS_XEN=1 "
+			 "(pvcalls-run does)");
 	}
 	if (rc == 0) {
 		struct pvcalls_front_opts fo = { 0 };
@@ -240,7 +284,8 @@ static int fe_open_locked(char *why, size_t whylen)
 
 		/* Smaller rings for programs with very many sockets. */
 		if (order && *order)
-			fo.ring_order = atoi(order) == 0 ? PVCALLS_FRONT_ORDER_0 : (uint32_t)atoi(order);
+			fo.ring_order =
+				atoi(order) == 0 ? PVCALLS_FRONT_ORDER_0 : (uint32_t)atoi(order);
 		rc = pvcalls_front_open(t, &fo, &fe);
 		if (rc < 0) {
 			snprintf(why, whylen, "backend negotiation: %s", pvcalls_strerror(rc));
@@ -642,14 +687,14 @@ SHIM_EXPORT void closefrom(int lowfd)
 }
 
 /* Calls that hand out fd numbers: a number we still knew is stale. */
-#define FRESH(call)                         \
-	do {                                \
-		int _fd;                    \
-		shim_init();                \
-		_fd = (call);               \
-		if (_fd >= 0)               \
-			fd_fresh(_fd);      \
-		return _fd;                 \
+#define FRESH(call)                    \
+	do {                           \
+		int _fd;               \
+		shim_init();           \
+		_fd = (call);          \
+		if (_fd >= 0)          \
+			fd_fresh(_fd); \
+		return _fd;            \
 	} while (0)
 
 static mode_t va_mode(int flags, va_list ap)

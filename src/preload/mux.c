@@ -411,7 +411,8 @@ static int do_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ms, const sigse
 	rc = mux_wait(k, nk, p, npv, timeout_ms, mask);
 	if (rc >= 0) {
 		for (nfds_t i = 0; i < n; i++) {
-			fds[i].revents = where[i] >= 0 ? k[where[i]].revents : p[-1 - where[i]].revents;
+			fds[i].revents =
+				where[i] >= 0 ? k[where[i]].revents : p[-1 - where[i]].revents;
 			if (fds[i].revents)
 				ready++;
 		}
@@ -592,12 +593,12 @@ SHIM_EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct 
 
 struct epmember {
 	int fd;
-	struct pvsock *e;     /* no reference: removed before the socket dies */
+	struct pvsock *e; /* no reference: removed before the socket dies */
 	uint32_t events;
 	epoll_data_t data;
-	short last;           /* ET: what was last reported and still held */
+	short last; /* ET: what was last reported and still held */
 	uint32_t seq;
-	bool disabled;        /* EPOLLONESHOT fired */
+	bool disabled; /* EPOLLONESHOT fired */
 	struct epmember *next;
 };
 
@@ -606,8 +607,8 @@ struct pvep {
 	pthread_mutex_t lock;
 	struct epmember *m;
 	unsigned nm;
-	int tagged_fd;        /* the frontend fd registered in the set, or -1 */
-	struct pvep *next;    /* g_eps */
+	int tagged_fd;     /* the frontend fd registered in the set, or -1 */
+	struct pvep *next; /* g_eps */
 };
 
 static pthread_mutex_t g_ep_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -919,7 +920,8 @@ static int ep_collect(struct pvep *p, struct epoll_event *out, int max)
 static int ep_kernel_wait(int epfd, struct epoll_event *evs, int max, int ms, const sigset_t *mask,
 			  bool sl)
 {
-	struct pollfd pf[2] = { { .fd = epfd, .events = POLLIN }, { .fd = t_sl.fd, .events = POLLIN } };
+	struct pollfd pf[2] = { { .fd = epfd, .events = POLLIN },
+				{ .fd = t_sl.fd, .events = POLLIN } };
 	int rc;
 
 	if (!sl)
@@ -943,8 +945,8 @@ static int do_epoll_wait(int epfd, struct epoll_event *evs, int max, int64_t tim
 	int ret;
 
 	if (!p)
-		return R.epoll_pwait(epfd, evs, max, timeout_ms > INT32_MAX ? INT32_MAX : (int)timeout_ms,
-				     mask);
+		return R.epoll_pwait(epfd, evs, max,
+				     timeout_ms > INT32_MAX ? INT32_MAX : (int)timeout_ms, mask);
 	if (max <= 0)
 		return ERR(EINVAL);
 	shim_note_thread();

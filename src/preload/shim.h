@@ -105,17 +105,17 @@ struct pvopt {
 };
 
 struct pvsock {
-	int refs;       /* atomic: fds + calls in flight + epoll users */
-	int nfd;        /* fds naming it (under g_lock) */
-	int h;          /* frontend handle; -1 once released */
-	unsigned gen;   /* fork generation that created it */
+	int refs;             /* atomic: fds + calls in flight + epoll users */
+	int nfd;              /* fds naming it (under g_lock) */
+	int h;                /* frontend handle; -1 once released */
+	unsigned gen;         /* fork generation that created it */
 	pthread_mutex_t lock; /* everything below */
 	enum pvstate state;
 	bool nonblock;
 	bool shut_rd, shut_wr;
 	bool release_pending; /* shutdown(SHUT_RDWR) while other calls were in flight */
 	bool accepted;
-	int so_error;   /* pending error, positive errno */
+	int so_error; /* pending error, positive errno */
 	bool has_local, has_peer;
 	struct sockaddr_in local, peer;
 	int rcvtimeo_ms, sndtimeo_ms; /* -1 none */
@@ -126,23 +126,23 @@ struct pvsock {
 /* fd table (core.c). */
 extern unsigned g_gen;
 extern pthread_mutex_t g_lock;
-struct pvsock *pvs_get(int fd);          /* counted; NULL if not ours */
+struct pvsock *pvs_get(int fd); /* counted; NULL if not ours */
 void pvs_put(struct pvsock *e);
 void pvs_ref(struct pvsock *e);
-bool pvs_is(int fd);                      /* cheap, no count */
+bool pvs_is(int fd);                       /* cheap, no count */
 int pvs_install(int fd, struct pvsock *e); /* new fd names e (counts it) */
-void pvs_forget(int fd);                  /* the kernel closed fd: drop it */
-void fd_fresh(int fd);                    /* the kernel handed out fd */
-int pvs_close(int fd);                    /* close() of a PV fd */
+void pvs_forget(int fd);                   /* the kernel closed fd: drop it */
+void fd_fresh(int fd);                     /* the kernel handed out fd */
+int pvs_close(int fd);                     /* close() of a PV fd */
 unsigned shim_table_size(void);
 struct pvsock *pvs_new(int h, bool nonblock);
-bool pvs_usable(struct pvsock *e);       /* false (errno EBADF, one line) if inherited */
+bool pvs_usable(struct pvsock *e); /* false (errno EBADF, one line) if inherited */
 
 /* The frontend (core.c). */
-pvcalls_front *shim_fe(int *err);         /* opens lazily; NULL: err = errno */
-pvcalls_front *shim_fe_now(void);         /* current one, or NULL */
+pvcalls_front *shim_fe(int *err); /* opens lazily; NULL: err = errno */
+pvcalls_front *shim_fe_now(void); /* current one, or NULL */
 void shim_note_thread(void);
-extern int g_threads;                     /* threads that made PV calls */
+extern int g_threads; /* threads that made PV calls */
 void shim_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool shim_restart_ok(void);
 int64_t shim_now_ms(void);
@@ -169,8 +169,8 @@ bool ep_is(int epfd);
 /* Interposed names that system headers may not declare here. */
 ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen);
 ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags);
-ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
-		       struct sockaddr *a, socklen_t *alen);
+ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags, struct sockaddr *a,
+		       socklen_t *alen);
 int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen);
 int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask,
 		size_t fdslen);

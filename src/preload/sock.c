@@ -35,12 +35,12 @@
  * Command calls: they may sleep inside libpvcalls and handle events other
  * threads were waiting for; those threads look again (mux.c, sleepers).
  */
-#define FEC(expr)                                                       \
-	({                                                              \
-		__typeof__(expr) _c = FE(expr);                         \
+#define FEC(expr)                                                      \
+	({                                                             \
+		__typeof__(expr) _c = FE(expr);                        \
 		if (__atomic_load_n(&g_threads, __ATOMIC_RELAXED) > 1) \
-			shim_kick_sleepers();                           \
-		_c;                                                     \
+			shim_kick_sleepers();                          \
+		_c;                                                    \
 	})
 
 static int placeholder(int type_flags)
@@ -292,7 +292,8 @@ SHIM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 		if (rc == 0 && e->state != PS_NEW)
 			rc = -EINVAL;
 		if (rc == 0)
-			rc = FEC(pvcalls_front_bind(fe, e->h, (struct sockaddr *)&sin, sizeof(sin)));
+			rc = FEC(
+				pvcalls_front_bind(fe, e->h, (struct sockaddr *)&sin, sizeof(sin)));
 		if (rc == 0) {
 			e->state = PS_BOUND;
 			e->local = sin;
@@ -319,7 +320,8 @@ SHIM_EXPORT int listen(int fd, int backlog)
 			/* Linux binds an unbound socket to an ephemeral port. */
 			struct sockaddr_in sin = { .sin_family = AF_INET };
 
-			rc = FEC(pvcalls_front_bind(fe, e->h, (struct sockaddr *)&sin, sizeof(sin)));
+			rc = FEC(
+				pvcalls_front_bind(fe, e->h, (struct sockaddr *)&sin, sizeof(sin)));
 			if (rc == 0) {
 				e->state = PS_BOUND;
 				e->local = sin;
@@ -458,7 +460,8 @@ SHIM_EXPORT int shutdown(int fd, int how)
 		if ((e->shut_rd && e->shut_wr) || (e->state == PS_LISTEN && how != SHUT_WR)) {
 			pthread_mutex_lock(&g_lock);
 			/* Only the fds' references and ours: nobody uses the handle. */
-			if (e->h >= 0 && __atomic_load_n(&e->refs, __ATOMIC_ACQUIRE) == e->nfd + 1) {
+			if (e->h >= 0 &&
+			    __atomic_load_n(&e->refs, __ATOMIC_ACQUIRE) == e->nfd + 1) {
 				h = e->h;
 				e->h = -1;
 				e->state = PS_CLOSED;
@@ -837,8 +840,8 @@ static ssize_t pv_recv(struct pvsock *e, void *buf, size_t len, int flags)
 			return got ? (ssize_t)got : -err;
 		if (len == 0)
 			return 0;
-		ssize_t n = FE(pvcalls_front_recv(fe, h, (char *)buf + got, len - got,
-						  ff | MSG_DONTWAIT));
+		ssize_t n = FE(
+			pvcalls_front_recv(fe, h, (char *)buf + got, len - got, ff | MSG_DONTWAIT));
 		if (n > 0) {
 			got += (size_t)n;
 			if (!waitall || got == len)
@@ -867,8 +870,7 @@ static long syscall_sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
 	return real ? real(fd, v, n, flags) : ERR(ENOSYS);
 }
 
-static long syscall_recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags,
-			     struct timespec *tmo)
+static long syscall_recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags, struct timespec *tmo)
 {
 	static int (*real)(int, struct mmsghdr *, unsigned, int, struct timespec *);
 
@@ -878,9 +880,9 @@ static long syscall_recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags,
 	return real ? real(fd, v, n, flags, tmo) : ERR(ENOSYS);
 }
 
-#define RET(x)                                  \
-	({                                      \
-		ssize_t _x = (x);               \
+#define RET(x)                                        \
+	({                                            \
+		ssize_t _x = (x);                     \
 		_x < 0 ? (errno = (int)-_x, -1) : _x; \
 	})
 
@@ -957,8 +959,8 @@ SHIM_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 	return rc;
 }
 
-SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
-			   const struct sockaddr *a, socklen_t alen)
+SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *a,
+			   socklen_t alen)
 {
 	struct pvsock *e = (shim_init(), pvs_get(fd));
 	ssize_t rc;
@@ -985,7 +987,8 @@ static ssize_t pv_recvv(struct pvsock *e, const struct iovec *iov, int n, int fl
 
 		if (!iov[i].iov_len)
 			continue;
-		r = pv_recv(e, iov[i].iov_base, iov[i].iov_len, total ? flags | MSG_DONTWAIT : flags);
+		r = pv_recv(e, iov[i].iov_base, iov[i].iov_len,
+			    total ? flags | MSG_DONTWAIT : flags);
 		if (r < 0)
 			return total ? total : r;
 		total += r;
@@ -1006,7 +1009,8 @@ static ssize_t pv_sendv(struct pvsock *e, const struct iovec *iov, int n, int fl
 
 		if (!iov[i].iov_len)
 			continue;
-		r = pv_send(e, iov[i].iov_base, iov[i].iov_len, total ? flags | MSG_NOSIGNAL : flags);
+		r = pv_send(e, iov[i].iov_base, iov[i].iov_len,
+			    total ? flags | MSG_NOSIGNAL : flags);
 		if (r < 0)
 			return total ? total : r;
 		total += r;

@@ -13,8 +13,7 @@ _Static_assert(offsetof(struct pvcalls_wire_request, u.socket.id) ==
 		       offsetof(struct pvcalls_wire_request, u.poll.id),
 	       "ids share one offset");
 
-static void req_init(struct pvcalls_wire_request *req, uint32_t req_id, uint32_t cmd,
-		     uint64_t id)
+static void req_init(struct pvcalls_wire_request *req, uint32_t req_id, uint32_t cmd, uint64_t id)
 {
 	memset(req, 0, sizeof(*req));
 	req->req_id = req_id;
@@ -65,8 +64,8 @@ int pvcalls_addr_decode(const uint8_t field[PVCALLS_WIRE_ADDR_LEN], uint32_t len
 	return 0;
 }
 
-int pvcalls_req_socket(struct pvcalls_wire_request *req, uint32_t req_id, uint64_t id,
-		       int domain, int type, int protocol)
+int pvcalls_req_socket(struct pvcalls_wire_request *req, uint32_t req_id, uint64_t id, int domain,
+		       int type, int protocol)
 {
 	memset(req, 0, sizeof(*req));
 	if (domain != AF_INET)
@@ -116,8 +115,7 @@ int pvcalls_req_bind(struct pvcalls_wire_request *req, uint32_t req_id, uint64_t
 	return err;
 }
 
-void pvcalls_req_listen(struct pvcalls_wire_request *req, uint32_t req_id, uint64_t id,
-			int backlog)
+void pvcalls_req_listen(struct pvcalls_wire_request *req, uint32_t req_id, uint64_t id, int backlog)
 {
 	req_init(req, req_id, PVCALLS_WIRE_LISTEN, id);
 	req->u.listen.backlog = backlog < 0 ? (uint32_t)INT32_MAX : (uint32_t)backlog;
@@ -167,9 +165,8 @@ int pvcalls_req_parse(const struct pvcalls_wire_request *req, struct pvcalls_req
 		err = pvcalls_addr_decode(req->u.bind.addr, req->u.bind.len, &tmp.u.bind.addr);
 		break;
 	case PVCALLS_WIRE_LISTEN:
-		tmp.u.listen.backlog = req->u.listen.backlog > INT_MAX
-					       ? INT_MAX
-					       : (int)req->u.listen.backlog;
+		tmp.u.listen.backlog =
+			req->u.listen.backlog > INT_MAX ? INT_MAX : (int)req->u.listen.backlog;
 		break;
 	case PVCALLS_WIRE_ACCEPT:
 		tmp.u.accept.id_new = req->u.accept.id_new;
@@ -190,8 +187,8 @@ int pvcalls_req_parse(const struct pvcalls_wire_request *req, struct pvcalls_req
 	return err;
 }
 
-void pvcalls_rsp_build(struct pvcalls_wire_response *rsp,
-		       const struct pvcalls_wire_request *req, int err)
+void pvcalls_rsp_build(struct pvcalls_wire_response *rsp, const struct pvcalls_wire_request *req,
+		       int err)
 {
 	memset(rsp, 0, sizeof(*rsp));
 	rsp->req_id = req->req_id;
@@ -218,15 +215,15 @@ int pvcalls_rsp_parse(const struct pvcalls_wire_response *rsp, struct pvcalls_rs
 const char *pvcalls_cmd_name(uint32_t cmd)
 {
 	static const char *const names[PVCALLS_WIRE_NR_CMDS] = {
-		[PVCALLS_WIRE_SOCKET] = "SOCKET", [PVCALLS_WIRE_CONNECT] = "CONNECT",
+		[PVCALLS_WIRE_SOCKET] = "SOCKET",   [PVCALLS_WIRE_CONNECT] = "CONNECT",
 		[PVCALLS_WIRE_RELEASE] = "RELEASE", [PVCALLS_WIRE_BIND] = "BIND",
-		[PVCALLS_WIRE_LISTEN] = "LISTEN", [PVCALLS_WIRE_ACCEPT] = "ACCEPT",
+		[PVCALLS_WIRE_LISTEN] = "LISTEN",   [PVCALLS_WIRE_ACCEPT] = "ACCEPT",
 		[PVCALLS_WIRE_POLL] = "POLL",
 	};
 
 	/* docs/extensions.md, "Command numbers". */
-	static const char *const ext[] = { "SHUTDOWN", "GETSOCKNAME", "GETPEERNAME",
-					   "SETSOCKOPT", "GETSOCKOPT", "DGRAM_RINGS" };
+	static const char *const ext[] = { "SHUTDOWN",   "GETSOCKNAME", "GETPEERNAME",
+					   "SETSOCKOPT", "GETSOCKOPT",  "DGRAM_RINGS" };
 
 	if (cmd < PVCALLS_WIRE_NR_CMDS)
 		return names[cmd];

@@ -48,12 +48,11 @@
  * indexes, which TSan follows), so ignoring them cannot cause a false
  * race report. Silence the warning for this one statement.
  */
-#define pvc_mb() \
-	do { \
-		_Pragma("GCC diagnostic push") \
-		_Pragma("GCC diagnostic ignored \"-Wtsan\"") \
-		__atomic_thread_fence(__ATOMIC_SEQ_CST); \
-		_Pragma("GCC diagnostic pop") \
+#define pvc_mb()                                                                            \
+	do {                                                                                \
+		_Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wtsan\"") \
+			__atomic_thread_fence(__ATOMIC_SEQ_CST);                            \
+		_Pragma("GCC diagnostic pop")                                               \
 	} while (0)
 #else
 #define pvc_mb() __atomic_thread_fence(__ATOMIC_SEQ_CST)

@@ -156,8 +156,7 @@ static int back_available(pvcalls_cmd_back *r)
 {
 	uint32_t p = pvc_load_acquire(&r->sring->req_prod); /* C2 */
 
-	if ((uint32_t)(p - r->rsp_prod_pvt) > RING_SIZE ||
-	    (uint32_t)(p - r->req_cons) > RING_SIZE)
+	if ((uint32_t)(p - r->rsp_prod_pvt) > RING_SIZE || (uint32_t)(p - r->req_cons) > RING_SIZE)
 		return -EPROTO;
 	return p != r->req_cons;
 }

@@ -36,8 +36,8 @@
 
 #include "ring/barrier.h"
 
-int pvcalls_data_ring_attach(pvcalls_data_ring *r, struct pvcalls_wire_data_intf *intf,
-			     void *data, unsigned order, enum pvcalls_data_role role)
+int pvcalls_data_ring_attach(pvcalls_data_ring *r, struct pvcalls_wire_data_intf *intf, void *data,
+			     unsigned order, enum pvcalls_data_role role)
 {
 	uint8_t *in, *out;
 

@@ -20,18 +20,25 @@ struct pvcalls_transport {
 };
 
 /* Offsets of the required function pointers, for the validation loop. */
-#define REQ(m) { offsetof(struct pvcalls_transport_ops, m), #m }
+#define REQ(m)                                                \
+	{                                                     \
+		offsetof(struct pvcalls_transport_ops, m), #m \
+	}
 static const struct {
 	size_t off;
 	const char *name;
 } required_ops[] = {
-	REQ(local_domid),      REQ(share_pages),   REQ(unshare_pages),
-	REQ(map_refs),         REQ(unmap),         REQ(evtchn_alloc_unbound),
-	REQ(evtchn_bind),      REQ(evtchn_notify), REQ(evtchn_close),
-	REQ(evtchn_fd),        REQ(evtchn_pending), REQ(evtchn_unmask),
-	REQ(store_read),       REQ(store_write),   REQ(store_rm),
-	REQ(store_directory),  REQ(store_watch),   REQ(store_unwatch),
-	REQ(store_fd),         REQ(store_read_watch), REQ(close),
+	REQ(local_domid),    REQ(share_pages),
+	REQ(unshare_pages),  REQ(map_refs),
+	REQ(unmap),          REQ(evtchn_alloc_unbound),
+	REQ(evtchn_bind),    REQ(evtchn_notify),
+	REQ(evtchn_close),   REQ(evtchn_fd),
+	REQ(evtchn_pending), REQ(evtchn_unmask),
+	REQ(store_read),     REQ(store_write),
+	REQ(store_rm),       REQ(store_directory),
+	REQ(store_watch),    REQ(store_unwatch),
+	REQ(store_fd),       REQ(store_read_watch),
+	REQ(close),
 };
 #undef REQ
 
@@ -44,8 +51,8 @@ static int validate_ops(const struct pvcalls_transport_ops *ops)
 		return -EINVAL;
 	}
 	if (ops->abi != PVCALLS_TRANSPORT_ABI) {
-		pvc_err("transport.invalid", "transport ops abi %u, library expects %u",
-			ops->abi, PVCALLS_TRANSPORT_ABI);
+		pvc_err("transport.invalid", "transport ops abi %u, library expects %u", ops->abi,
+			PVCALLS_TRANSPORT_ABI);
 		return -EINVAL;
 	}
 	if (!ops->name || !ops->name[0]) {
@@ -133,8 +140,8 @@ int pvcalls_transport_local_domid(pvcalls_transport *t, uint32_t *domid)
 	return t->ops->local_domid(t->ctx, domid);
 }
 
-int pvcalls_transport_share(pvcalls_transport *t, uint32_t domid, unsigned count,
-			    bool writable, uint32_t *refs, void **addr)
+int pvcalls_transport_share(pvcalls_transport *t, uint32_t domid, unsigned count, bool writable,
+			    uint32_t *refs, void **addr)
 {
 	if (!t || !refs || !addr || count == 0 || count > PVCALLS_TRANSPORT_MAX_PAGES)
 		return -EINVAL;
@@ -171,8 +178,8 @@ int pvcalls_transport_evtchn_alloc_unbound(pvcalls_transport *t, uint32_t remote
 	return t->ops->evtchn_alloc_unbound(t->ctx, remote_domid, local_port);
 }
 
-int pvcalls_transport_evtchn_bind(pvcalls_transport *t, uint32_t remote_domid,
-				  uint32_t remote_port, uint32_t *local_port)
+int pvcalls_transport_evtchn_bind(pvcalls_transport *t, uint32_t remote_domid, uint32_t remote_port,
+				  uint32_t *local_port)
 {
 	if (!t || !local_port)
 		return -EINVAL;
@@ -214,8 +221,8 @@ int pvcalls_transport_evtchn_unmask(pvcalls_transport *t, uint32_t port)
 	return t->ops->evtchn_unmask(t->ctx, port);
 }
 
-int pvcalls_transport_store_read(pvcalls_transport *t, uint32_t txn, const char *path,
-				 char *buf, size_t buflen)
+int pvcalls_transport_store_read(pvcalls_transport *t, uint32_t txn, const char *path, char *buf,
+				 size_t buflen)
 {
 	if (!t || bad_path(path) || !buf || buflen == 0)
 		return -EINVAL;
@@ -312,8 +319,7 @@ int pvcalls_transport_store_watch(pvcalls_transport *t, const char *path, const 
 	return t->ops->store_watch(t->ctx, path, token);
 }
 
-int pvcalls_transport_store_unwatch(pvcalls_transport *t, const char *path,
-				    const char *token)
+int pvcalls_transport_store_unwatch(pvcalls_transport *t, const char *path, const char *token)
 {
 	if (!t || bad_path(path) || !token)
 		return -EINVAL;

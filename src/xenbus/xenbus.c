@@ -41,8 +41,7 @@ int pvc_xb_back_root(char *out, size_t len, uint32_t be_domid)
 		   len);
 }
 
-int pvc_xb_back_dir(char *out, size_t len, uint32_t be_domid, uint32_t fe_domid,
-		    uint32_t devid)
+int pvc_xb_back_dir(char *out, size_t len, uint32_t be_domid, uint32_t fe_domid, uint32_t devid)
 {
 	return fit(snprintf(out, len, "/local/domain/%u/backend/%s/%u/%u", be_domid,
 			    PVCALLS_WIRE_DEVICE_TYPE, fe_domid, devid),
@@ -69,8 +68,8 @@ bool pvc_xb_parse_u32(const char *s, size_t len, uint32_t *out)
 /* ---------------------------------------------------------------------- */
 /* Nodes                                                                  */
 
-int pvc_xb_read(pvcalls_transport *t, uint32_t txn, const char *dir, const char *key,
-		char *buf, size_t len)
+int pvc_xb_read(pvcalls_transport *t, uint32_t txn, const char *dir, const char *key, char *buf,
+		size_t len)
 {
 	char path[PVC_XB_PATH];
 	int rc = pvc_xb_join(path, sizeof(path), dir, key);
@@ -133,8 +132,8 @@ int pvc_xb_set_state(pvcalls_transport *t, const char *dir, uint32_t state)
 const char *pvc_xb_state_name(uint32_t state)
 {
 	static const char *const names[] = {
-		"Unknown",   "Initialising", "InitWait", "Initialised",   "Connected",
-		"Closing",   "Closed",       "Reconfiguring", "Reconfigured",
+		"Unknown", "Initialising", "InitWait",      "Initialised",  "Connected",
+		"Closing", "Closed",       "Reconfiguring", "Reconfigured",
 	};
 
 	return state < sizeof(names) / sizeof(names[0]) ? names[state] : "Invalid";
@@ -168,8 +167,8 @@ int pvc_xb_wait_event(pvcalls_transport *t, int64_t deadline_ms)
 	}
 }
 
-int pvc_xb_wait_state(pvcalls_transport *t, const char *dir, uint32_t mask,
-		      int64_t deadline_ms, uint32_t *state)
+int pvc_xb_wait_state(pvcalls_transport *t, const char *dir, uint32_t mask, int64_t deadline_ms,
+		      uint32_t *state)
 {
 	uint32_t st;
 	int rc;
@@ -190,8 +189,8 @@ int pvc_xb_wait_state(pvcalls_transport *t, const char *dir, uint32_t mask,
 	}
 }
 
-int pvc_xb_watch_state(pvcalls_transport *t, const char *dir, const char *token,
-		       uint32_t mask, int64_t deadline_ms, uint32_t *state)
+int pvc_xb_watch_state(pvcalls_transport *t, const char *dir, const char *token, uint32_t mask,
+		       int64_t deadline_ms, uint32_t *state)
 {
 	int rc = pvcalls_transport_store_watch(t, dir, token);
 
@@ -292,8 +291,7 @@ int pvc_xb_read_offer(pvcalls_transport *t, const char *bedir, struct pvc_xb_off
 		pvc_err("xenbus.version", "backend versions \"%s\" lack 1", rc < 0 ? "" : buf);
 		return -EPROTONOSUPPORT;
 	}
-	rc = pvc_xb_read_uint(t, PVCALLS_STORE_NO_TXN, bedir, PVCALLS_WIRE_KEY_FUNCTION_CALLS,
-			      &fc);
+	rc = pvc_xb_read_uint(t, PVCALLS_STORE_NO_TXN, bedir, PVCALLS_WIRE_KEY_FUNCTION_CALLS, &fc);
 	if (rc < 0 || fc != 1) {
 		pvc_err("xenbus.version", "backend function-calls is not 1");
 		return -EPROTONOSUPPORT;

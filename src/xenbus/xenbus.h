@@ -66,8 +66,7 @@ int pvc_xb_front_dir(char *out, size_t len, uint32_t fe_domid, uint32_t devid);
 /* /local/domain/<be_domid>/backend/pvcalls (what a backend watches) */
 int pvc_xb_back_root(char *out, size_t len, uint32_t be_domid);
 /* /local/domain/<be_domid>/backend/pvcalls/<fe_domid>/<devid> */
-int pvc_xb_back_dir(char *out, size_t len, uint32_t be_domid, uint32_t fe_domid,
-		    uint32_t devid);
+int pvc_xb_back_dir(char *out, size_t len, uint32_t be_domid, uint32_t fe_domid, uint32_t devid);
 /* Parses a path component: a decimal u32 of exactly @len characters. */
 bool pvc_xb_parse_u32(const char *s, size_t len, uint32_t *out);
 
@@ -75,8 +74,8 @@ bool pvc_xb_parse_u32(const char *s, size_t len, uint32_t *out);
 /* Nodes: "<dir>/<key>", in transaction @txn or PVCALLS_STORE_NO_TXN      */
 
 /* The value's length, or -ENOENT/-ERANGE/... as the transport says. */
-int pvc_xb_read(pvcalls_transport *t, uint32_t txn, const char *dir, const char *key,
-		char *buf, size_t len);
+int pvc_xb_read(pvcalls_transport *t, uint32_t txn, const char *dir, const char *key, char *buf,
+		size_t len);
 /* -EINVAL if the value is not a decimal u32. */
 int pvc_xb_read_uint(pvcalls_transport *t, uint32_t txn, const char *dir, const char *key,
 		     uint32_t *v);
@@ -113,11 +112,11 @@ static inline bool pvc_xb_state_in(uint32_t state, uint32_t mask)
  * last state read, also on -ETIMEDOUT. 0 when reached, -ETIMEDOUT, or
  * the store's error.
  */
-int pvc_xb_wait_state(pvcalls_transport *t, const char *dir, uint32_t mask,
-		      int64_t deadline_ms, uint32_t *state);
+int pvc_xb_wait_state(pvcalls_transport *t, const char *dir, uint32_t mask, int64_t deadline_ms,
+		      uint32_t *state);
 /* The same inside its own watch of @dir (@token: unique on @t). */
-int pvc_xb_watch_state(pvcalls_transport *t, const char *dir, const char *token,
-		       uint32_t mask, int64_t deadline_ms, uint32_t *state);
+int pvc_xb_watch_state(pvcalls_transport *t, const char *dir, const char *token, uint32_t mask,
+		       int64_t deadline_ms, uint32_t *state);
 
 /*
  * Waits until a watch event arrives on the transport's store or the

@@ -37,20 +37,6 @@ struct rawring {
 };
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 static void ring_share(struct rawfe *fe, struct rawring *rr, uint32_t order)
 {
 	uint32_t n = 1u << order, refs[512];
@@ -59,14 +45,15 @@ static void ring_share(struct rawfe *fe, struct rawring *rr, uint32_t order)
 	ck_assert_uint_le(n, 512);
 	memset(rr, 0, sizeof(*rr));
 	rr->order = order;
-	ck_assert_int_eq(pvcalls_transport_share(fe->t, 0, 1, true, &rr->intf_ref, &rr->intf_page), 0);
+	ck_assert_int_eq(pvcalls_transport_share(fe->t, 0, 1, true, &rr->intf_ref, &rr->intf_page),
+			 0);
 	ck_assert_int_eq(pvcalls_transport_share(fe->t, 0, n, true, refs, &rr->data), 0);
 	ck_assert_int_eq(pvcalls_transport_evtchn_alloc_unbound(fe->t, 0, &rr->port), 0);
 	intf = rr->intf_page;
 	intf->ring_order = order;
 	memcpy(intf->ref, refs, n * sizeof(refs[0]));
-	ck_assert_int_eq(pvcalls_data_ring_attach(&rr->r, intf, rr->data, order,
-						  PVCALLS_DATA_FRONTEND), 0);
+	ck_assert_int_eq(
+		pvcalls_data_ring_attach(&rr->r, intf, rr->data, order, PVCALLS_DATA_FRONTEND), 0);
 }
 
 static void ring_unshare(struct rawfe *fe, struct rawring *rr)
@@ -200,7 +187,8 @@ START_TEST(test_frontend_death)
 	fe_connect(&fe, true, true);
 	ring_share(&fe, &rr, 1);
 	ck_assert_int_eq(pvcalls_req_connect(&req, 0, 1, (struct sockaddr *)&a, sizeof(a),
-					     rr.intf_ref, rr.port), 0);
+					     rr.intf_ref, rr.port),
+			 0);
 	ck_assert_int_eq(call(&fe, &req), 0);
 	ck_assert_uint_eq(stats(&fe).active_sockets, 1);
 
@@ -318,7 +306,8 @@ START_TEST(test_limits_pages_and_accepts)
 	ck_assert_int_eq(call(&fe, &req), -105); /* ENOBUFS: one pending ACCEPT */
 	ck_assert_int_eq(do_socket(&fe, 3), 0);
 	ck_assert_int_eq(pvcalls_req_connect(&req, 0, 3, (struct sockaddr *)&a, sizeof(a),
-					     r2.intf_ref, r2.port), 0);
+					     r2.intf_ref, r2.port),
+			 0);
 	ck_assert_int_eq(call(&fe, &req), -105); /* ENOBUFS: no pages left */
 	/* Releasing the listener answers its ACCEPT and frees the pages. */
 	pvcalls_req_release(&req, 0, 1);
@@ -377,7 +366,8 @@ static void active_relay(bool hint)
 	ring_share(&fe, &rr, 1);
 	ck_assert_int_eq(do_socket(&fe, 5), 0);
 	ck_assert_int_eq(pvcalls_req_connect(&req, 0, 5, (struct sockaddr *)&a, sizeof(a),
-					     rr.intf_ref, rr.port), 0);
+					     rr.intf_ref, rr.port),
+			 0);
 	ck_assert_int_eq(call(&fe, &req), 0);
 	c = accept(lfd, NULL, NULL);
 	ck_assert_int_ge(c, 0);
@@ -447,7 +437,8 @@ START_TEST(test_many_ports_pending)
 		ring_share(&fe, &rr[i], 0);
 		ck_assert_int_eq(do_socket(&fe, 100 + i), 0);
 		ck_assert_int_eq(pvcalls_req_connect(&req, 0, 100 + i, (struct sockaddr *)&a,
-						     sizeof(a), rr[i].intf_ref, rr[i].port), 0);
+						     sizeof(a), rr[i].intf_ref, rr[i].port),
+				 0);
 		ck_assert_int_eq(call(&fe, &req), 0);
 		c[i] = accept(lfd, NULL, NULL);
 		ck_assert_int_ge(c[i], 0);
@@ -500,17 +491,20 @@ START_TEST(test_connect_refused_and_bad_rings)
 	ring_share(&fe, &rr, 1);
 	/* Asynchronous failure: the wire errno, and the id is usable again. */
 	ck_assert_int_eq(pvcalls_req_connect(&req, 0, 1, (struct sockaddr *)&a, sizeof(a),
-					     rr.intf_ref, rr.port), 0);
+					     rr.intf_ref, rr.port),
+			 0);
 	ck_assert_int_eq(call(&fe, &req), -111);
 	ck_assert_uint_eq(stats(&fe).active_sockets, 0);
 	/* A ref nobody granted. */
-	ck_assert_int_eq(pvcalls_req_connect(&req, 0, 2, (struct sockaddr *)&a, sizeof(a),
-					     4000, rr.port), 0);
+	ck_assert_int_eq(
+		pvcalls_req_connect(&req, 0, 2, (struct sockaddr *)&a, sizeof(a), 4000, rr.port),
+		0);
 	ck_assert_int_eq(call(&fe, &req), -14);
 	/* ring_order above max-page-order. */
 	((struct pvcalls_wire_data_intf *)rr.intf_page)->ring_order = 3;
 	ck_assert_int_eq(pvcalls_req_connect(&req, 0, 3, (struct sockaddr *)&a, sizeof(a),
-					     rr.intf_ref, rr.port), 0);
+					     rr.intf_ref, rr.port),
+			 0);
 	ck_assert_int_eq(call(&fe, &req), -22);
 	ring_unshare(&fe, &rr);
 	fe_teardown(&fe);
@@ -541,10 +535,12 @@ START_TEST(test_map_budget_enobufs)
 	t = intf->ref[0], intf->ref[0] = intf->ref[3], intf->ref[3] = t;
 	t = intf->ref[1], intf->ref[1] = intf->ref[2], intf->ref[2] = t;
 	ck_assert_int_eq(pvcalls_req_connect(&req, 0, 1, (struct sockaddr *)&a, sizeof(a),
-					     rr.intf_ref, rr.port), 0);
+					     rr.intf_ref, rr.port),
+			 0);
 	ck_assert_int_eq(call(&fe, &req), -105); /* ENOBUFS, not EFAULT */
-	ck_assert_int_eq(pvcalls_req_connect(&req, 0, 2, (struct sockaddr *)&a, sizeof(a),
-					     4000, rr.port), 0);
+	ck_assert_int_eq(
+		pvcalls_req_connect(&req, 0, 2, (struct sockaddr *)&a, sizeof(a), 4000, rr.port),
+		0);
 	ck_assert_int_eq(call(&fe, &req), -14); /* EFAULT: a bad ref */
 	ck_assert_uint_eq(stats(&fe).active_sockets, 0);
 	ring_unshare(&fe, &rr);
@@ -722,7 +718,8 @@ START_TEST(test_release_flushes)
 	fe_connect(&fe, true, true);
 	ring_share(&fe, &rr, 4);
 	ck_assert_int_eq(pvcalls_req_connect(&req, 0, 1, (struct sockaddr *)&a, sizeof(a),
-					     rr.intf_ref, rr.port), 0);
+					     rr.intf_ref, rr.port),
+			 0);
 	ck_assert_int_eq(call(&fe, &req), 0);
 	c = accept(lfd, NULL, NULL);
 	ck_assert_int_ge(c, 0);
@@ -785,7 +782,8 @@ START_TEST(test_linger_counts_in_max_sockets)
 	fe_connect(&fe, false, true);
 	ring_share(&fe, &rr, 4);
 	ck_assert_int_eq(pvcalls_req_connect(&req, 0, 1, (struct sockaddr *)&a, sizeof(a),
-					     rr.intf_ref, rr.port), 0);
+					     rr.intf_ref, rr.port),
+			 0);
 	ck_assert_int_eq(call(&fe, &req), 0);
 	c = accept(lfd, NULL, NULL);
 	ck_assert_int_ge(c, 0);
@@ -898,10 +896,12 @@ START_TEST(test_data_ring_violation)
 	ring_share(&fe, &rr, 1);
 	ring_share(&fe, &rr2, 1);
 	ck_assert_int_eq(pvcalls_req_connect(&req, 0, 1, (struct sockaddr *)&a, sizeof(a),
-					     rr.intf_ref, rr.port), 0);
+					     rr.intf_ref, rr.port),
+			 0);
 	ck_assert_int_eq(call(&fe, &req), 0);
 	ck_assert_int_eq(pvcalls_req_connect(&req, 0, 2, (struct sockaddr *)&a, sizeof(a),
-					     rr2.intf_ref, rr2.port), 0);
+					     rr2.intf_ref, rr2.port),
+			 0);
 	ck_assert_int_eq(call(&fe, &req), 0);
 	/* out_prod far beyond anything written: that socket stops with -EPROTO. */
 	intf = rr.intf_page;
@@ -913,7 +913,8 @@ START_TEST(test_data_ring_violation)
 	/* The frontend and its other socket carry on. */
 	ck_assert_uint_eq(stats(&fe).frontends, 1);
 	ck_assert_uint_eq(be_state(&fe), PVCALLS_XENBUS_CONNECTED);
-	ck_assert_int_eq(pvc_load_acquire(&((struct pvcalls_wire_data_intf *)rr2.intf_page)->in_error), 0);
+	ck_assert_int_eq(
+		pvc_load_acquire(&((struct pvcalls_wire_data_intf *)rr2.intf_page)->in_error), 0);
 	ck_assert_int_eq(do_socket(&fe, 3), 0);
 	ring_unshare(&fe, &rr);
 	ring_unshare(&fe, &rr2);

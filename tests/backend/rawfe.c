@@ -185,7 +185,8 @@ int32_t do_socket(struct rawfe *fe, uint64_t id)
 
 struct sockaddr_in loopback(uint16_t port)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons(port),
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	return a;
 }

@@ -35,8 +35,9 @@ static void cmd_notify(struct tc *tc)
 		if (fe_put(fe, &r) < 0)
 			return;
 		if (!pvcalls_cmd_front_push(&fe->ring)) {
-			tc_fail(tc, "idle backend left req_event at %u with req_prod %u: "
-				    "a conforming frontend would not notify",
+			tc_fail(tc,
+				"idle backend left req_event at %u with req_prod %u: "
+				"a conforming frontend would not notify",
 				RD(fe->sring->req_event), RD(fe->sring->req_prod));
 			pvcalls_transport_evtchn_notify(fe->t, fe->port);
 		} else {
@@ -90,8 +91,8 @@ static void cmd_flood32(struct tc *tc)
 			uint64_t id = 1000 + (uint64_t)(round % 2) * 100 + (uint64_t)i;
 
 			if (round < 2)
-				rq_socket(&r[i], id, PVCALLS_WIRE_AF_INET,
-					  PVCALLS_WIRE_SOCK_STREAM, 0);
+				rq_socket(&r[i], id, PVCALLS_WIRE_AF_INET, PVCALLS_WIRE_SOCK_STREAM,
+					  0);
 			else
 				rq_release(&r[i], 1000 + (uint64_t)i);
 			if (fe_put(fe, &r[i]) < 0)
@@ -156,8 +157,8 @@ static void cmd_garbage_padding(struct tc *tc)
 	memset(r.u.connect.addr + 8, 0xcc, PVCALLS_WIRE_ADDR_LEN - 8);
 	r.u.connect.flags = 0xffffffffu;
 	memset(r.u.connect.pad, 0xff, sizeof(r.u.connect.pad));
-	if (!judge(tc, "CONNECT with garbage sin_zero, tail, flags and pad",
-		   fe_call(fe, &r, T_RSP), 0, 0))
+	if (!judge(tc, "CONNECT with garbage sin_zero, tail, flags and pad", fe_call(fe, &r, T_RSP),
+		   0, 0))
 		return;
 	peerfd = peer_accept(tc, lfd, T_RSP);
 	REQUIRE(tc, peerfd >= 0, "no connection reached the peer");
@@ -257,8 +258,9 @@ static void cmd_violation(struct tc *tc, int kind)
 		st = fe_wait_backend_state(bad, PVCALLS_XENBUS_CLOSING, PVCALLS_XENBUS_CLOSED,
 					   T_RSP);
 		if (st < 0)
-			tc_fail(tc, "backend still in state %d with an impossible req_prod; "
-				    "the %s profile expects it to drop the frontend",
+			tc_fail(tc,
+				"backend still in state %d with an impossible req_prod; "
+				"the %s profile expects it to drop the frontend",
 				fe_backend_state(bad), tc->p->name);
 	} else {
 		fe_events(bad, T_QUIET);

@@ -173,8 +173,9 @@ static void data_half_close(struct tc *tc)
  */
 static void data_index_wrap(struct tc *tc)
 {
-	struct xfer x = { .to_peer = 5 * 4096 + 9, .to_fe = 5 * 4096 + 5, .seed_out = 57,
-			  .seed_in = 58 };
+	struct xfer x = {
+		.to_peer = 5 * 4096 + 9, .to_fe = 5 * 4096 + 5, .seed_out = 57, .seed_in = 58
+	};
 	const uint32_t start = 0xfffff000u + 123;
 	struct fe *fe = fe_open(tc);
 	struct as *s;
@@ -199,8 +200,9 @@ static void data_index_wrap(struct tc *tc)
 /* ring_order and ref[] are read once, at CONNECT; later changes are ignored. */
 static void data_order_changed(struct tc *tc)
 {
-	struct xfer x = { .to_peer = 3 * 4096 + 1, .to_fe = 3 * 4096 + 2, .seed_out = 59,
-			  .seed_in = 60 };
+	struct xfer x = {
+		.to_peer = 3 * 4096 + 1, .to_fe = 3 * 4096 + 2, .seed_out = 59, .seed_in = 60
+	};
 	struct fe *fe = fe_open(tc);
 	struct as *s;
 	int peerfd;
@@ -269,7 +271,9 @@ static void data_many_sockets(struct tc *tc)
 		REQUIRE(tc, peer[i] >= 0, "connection %d did not reach the peer", i + 1);
 	}
 	for (int i = 0; i < N; i++) {
-		struct xfer x = { .to_peer = 3000, .to_fe = 2500, .seed_out = 100 + (uint64_t)i,
+		struct xfer x = { .to_peer = 3000,
+				  .to_fe = 2500,
+				  .seed_out = 100 + (uint64_t)i,
 				  .seed_in = 200 + (uint64_t)i };
 
 		if (pump(s[i], peer[i], &x, T_MS(5000)) < 0)

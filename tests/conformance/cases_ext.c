@@ -134,9 +134,9 @@ static void check(struct tc *tc, bool cond, const char *what)
 /* Without the keys, our command numbers are unknown commands (v1). */
 static void ext_v1_unknown(struct tc *tc)
 {
-	static const uint32_t cmds[] = { PVCALLS_EXT_SHUTDOWN, PVCALLS_EXT_GETSOCKNAME,
+	static const uint32_t cmds[] = { PVCALLS_EXT_SHUTDOWN,    PVCALLS_EXT_GETSOCKNAME,
 					 PVCALLS_EXT_GETPEERNAME, PVCALLS_EXT_SETSOCKOPT,
-					 PVCALLS_EXT_GETSOCKOPT, PVCALLS_EXT_DGRAM_RINGS,
+					 PVCALLS_EXT_GETSOCKOPT,  PVCALLS_EXT_DGRAM_RINGS,
 					 PVCALLS_EXT_SENDTO };
 	struct fe *fe = fe_open(tc);
 	char what[64];
@@ -245,7 +245,8 @@ static void shutdown_rd(struct tc *tc)
 	judge(tc, "SHUTDOWN SHUT_RD", x_shutdown(fe, 1, PVCALLS_EXT_SHUT_RD), 0, 0);
 	for (int i = 0; i < 200 && pvcalls_data_rx_error(&s->ring) == 0; i++)
 		fe_events(fe, 10);
-	judge(tc, "in_error after SHUT_RD", pvcalls_data_rx_error(&s->ring), W_ENOTCONN, W_ENOTCONN);
+	judge(tc, "in_error after SHUT_RD", pvcalls_data_rx_error(&s->ring), W_ENOTCONN,
+	      W_ENOTCONN);
 	/* The out direction is not affected. */
 	if (fe_write_all(s, 9, &pos, 100, T_RSP) < 0)
 		return;
@@ -430,16 +431,18 @@ static void sockopt(struct tc *tc)
 	memcpy(v, area(fe, 9), 8);
 	check(tc, val == 4 && v[0] == 1 && v[1] == 0, "TCP_NODELAY does not read back as 1");
 	check(tc, areas_untouched(fe, 0x77, 9), "GETSOCKOPT wrote outside its area");
-	judge(tc, "GETSOCKOPT SO_LINGER", x_getopt(fe, 1, PVCALLS_EXT_OPT_SO_LINGER, 9, &val), 0, 0);
+	judge(tc, "GETSOCKOPT SO_LINGER", x_getopt(fe, 1, PVCALLS_EXT_OPT_SO_LINGER, 9, &val), 0,
+	      0);
 	memcpy(v, area(fe, 9), 8);
 	check(tc, val == 8 && v[0] == 0 && v[1] == 0, "SO_LINGER does not start {0, 0}");
-	judge(tc, "SETSOCKOPT SO_LINGER {1, 5}", x_setopt(fe, 1, PVCALLS_EXT_OPT_SO_LINGER, 8, 1, 5),
-	      0, 0);
-	judge(tc, "GETSOCKOPT SO_LINGER", x_getopt(fe, 1, PVCALLS_EXT_OPT_SO_LINGER, 9, &val), 0, 0);
+	judge(tc, "SETSOCKOPT SO_LINGER {1, 5}",
+	      x_setopt(fe, 1, PVCALLS_EXT_OPT_SO_LINGER, 8, 1, 5), 0, 0);
+	judge(tc, "GETSOCKOPT SO_LINGER", x_getopt(fe, 1, PVCALLS_EXT_OPT_SO_LINGER, 9, &val), 0,
+	      0);
 	memcpy(v, area(fe, 9), 8);
 	check(tc, val == 8 && v[0] == 1 && v[1] == 5, "SO_LINGER does not read back {1, 5}");
-	judge(tc, "SETSOCKOPT SO_KEEPALIVE 1", x_setopt(fe, 1, PVCALLS_EXT_OPT_SO_KEEPALIVE, 4, 1, 0),
-	      0, 0);
+	judge(tc, "SETSOCKOPT SO_KEEPALIVE 1",
+	      x_setopt(fe, 1, PVCALLS_EXT_OPT_SO_KEEPALIVE, 4, 1, 0), 0, 0);
 	judge(tc, "SETSOCKOPT TCP_KEEPIDLE 0 (host refuses)",
 	      x_setopt(fe, 1, PVCALLS_EXT_OPT_TCP_KEEPIDLE, 4, 0, 0), W_EINVAL, W_EINVAL);
 	judge(tc, "SETSOCKOPT IP_TOS 0x10", x_setopt(fe, 1, PVCALLS_EXT_OPT_IP_TOS, 4, 0x10, 0), 0,
@@ -453,7 +456,8 @@ static void sockopt(struct tc *tc)
 	      x_getopt(fe, 2, PVCALLS_EXT_OPT_TCP_NODELAY, 0, &val), 0, 0);
 	judge(tc, "SETSOCKOPT SO_SNDBUF 65536 ACTIVE",
 	      x_setopt(fe, 2, PVCALLS_EXT_OPT_SO_SNDBUF, 4, 65536, 0), 0, 0);
-	judge(tc, "GETSOCKOPT SO_SNDBUF", x_getopt(fe, 2, PVCALLS_EXT_OPT_SO_SNDBUF, 0, &val), 0, 0);
+	judge(tc, "GETSOCKOPT SO_SNDBUF", x_getopt(fe, 2, PVCALLS_EXT_OPT_SO_SNDBUF, 0, &val), 0,
+	      0);
 	memcpy(v, area(fe, 0), 4);
 	check(tc, val == 4 && v[0] >= 65536, "SO_SNDBUF not read back (the host doubles it)");
 }
@@ -474,10 +478,10 @@ static void sockopt_errors(struct tc *tc)
 	judge(tc, "SETSOCKOPT IPV6_V6ONLY on AF_INET",
 	      x_setopt(fe, 1, PVCALLS_EXT_OPT_IPV6_V6ONLY, 4, 1, 0), W_ENOPROTOOPT, W_ENOPROTOOPT);
 	judge(tc, "GETSOCKOPT opt 0", x_getopt(fe, 1, 0, 0, &val), W_ENOPROTOOPT, W_ENOPROTOOPT);
-	judge(tc, "SETSOCKOPT TCP_NODELAY len 8", x_setopt(fe, 1, PVCALLS_EXT_OPT_TCP_NODELAY, 8, 1, 0),
-	      W_EINVAL, W_EINVAL);
-	judge(tc, "SETSOCKOPT TCP_NODELAY len 0", x_setopt(fe, 1, PVCALLS_EXT_OPT_TCP_NODELAY, 0, 0, 0),
-	      W_EINVAL, W_EINVAL);
+	judge(tc, "SETSOCKOPT TCP_NODELAY len 8",
+	      x_setopt(fe, 1, PVCALLS_EXT_OPT_TCP_NODELAY, 8, 1, 0), W_EINVAL, W_EINVAL);
+	judge(tc, "SETSOCKOPT TCP_NODELAY len 0",
+	      x_setopt(fe, 1, PVCALLS_EXT_OPT_TCP_NODELAY, 0, 0, 0), W_EINVAL, W_EINVAL);
 	judge(tc, "SETSOCKOPT SO_LINGER len 4", x_setopt(fe, 1, PVCALLS_EXT_OPT_SO_LINGER, 4, 1, 0),
 	      W_EINVAL, W_EINVAL);
 	judge(tc, "SETSOCKOPT len 17", x_setopt(fe, 1, PVCALLS_EXT_OPT_TCP_NODELAY, 17, 1, 0),
@@ -506,8 +510,8 @@ static void sockopt_errors(struct tc *tc)
 	judge(tc, "SETSOCKOPT bad len, unknown id",
 	      x_setopt(fe, 55, PVCALLS_EXT_OPT_TCP_NODELAY, 8, 1, 0), W_EINVAL, W_EINVAL);
 	judge(tc, "SETSOCKOPT opt 0, unknown id", x_setopt(fe, 55, 0, 4, 1, 0), W_EBADF, W_EBADF);
-	judge(tc, "SETSOCKOPT SO_LINGER {1, -1}", x_setopt(fe, 1, PVCALLS_EXT_OPT_SO_LINGER, 8, 1, -1),
-	      W_EINVAL, W_EINVAL);
+	judge(tc, "SETSOCKOPT SO_LINGER {1, -1}",
+	      x_setopt(fe, 1, PVCALLS_EXT_OPT_SO_LINGER, 8, 1, -1), W_EINVAL, W_EINVAL);
 	check(tc, areas_untouched(fe, 0x11, -1), "a failed request wrote a reply area");
 }
 
@@ -531,8 +535,8 @@ static void sockopt_reuseport(struct tc *tc)
 		return;
 	}
 	judge(tc, "SOCKET 1", do_socket(fe, 1), 0, 0);
-	judge(tc, "SETSOCKOPT SO_REUSEPORT 1", x_setopt(fe, 1, PVCALLS_EXT_OPT_SO_REUSEPORT, 4, 1, 0),
-	      0, 0);
+	judge(tc, "SETSOCKOPT SO_REUSEPORT 1",
+	      x_setopt(fe, 1, PVCALLS_EXT_OPT_SO_REUSEPORT, 4, 1, 0), 0, 0);
 	judge(tc, "BIND onto a host SO_REUSEPORT port", do_bind(fe, 1, ntohs(a.sin_port)),
 	      W_EADDRINUSE, W_EADDRINUSE);
 	/* Its own port: sharing within one frontend is allowed. */
@@ -579,7 +583,8 @@ static void ext_hostile(struct tc *tc)
 	      W_EBADF, W_EBADF);
 	judge(tc, "GETSOCKOPT ACCEPTING", x_getopt(fe, 2, PVCALLS_EXT_OPT_TCP_NODELAY, 0, &val),
 	      W_EBADF, W_EBADF);
-	judge(tc, "GETSOCKNAME LISTENING", x_getname(fe, PVCALLS_EXT_GETSOCKNAME, 1, 0, &val), 0, 0);
+	judge(tc, "GETSOCKNAME LISTENING", x_getname(fe, PVCALLS_EXT_GETSOCKNAME, 1, 0, &val), 0,
+	      0);
 	/* The listener still works afterwards. */
 	{
 		int c = peer_connect(tc, port, T_MS(2000));

@@ -55,14 +55,15 @@ static void bad_data_indexes(struct tc *tc, bool out_side)
 	as_notify(s1);
 	if (tc->p->data_violation) {
 		err = wait_sock_error(s1, T_RSP);
-		judge(tc, out_side ? "error for out_prod - out_cons > size"
-				   : "error for in_cons ahead of in_prod",
+		judge(tc,
+		      out_side ? "error for out_prod - out_cons > size"
+			       : "error for in_cons ahead of in_prod",
 		      err ? err : X_NONE, tc->p->data_violation, X_UNSPEC);
 		if (out_side) {
 			ssize_t n = recv(p1, junk, sizeof(junk), MSG_DONTWAIT);
 
-			REQUIRE(tc, n <= 0, "the peer received %zd bytes from an impossible out ring",
-				n);
+			REQUIRE(tc, n <= 0,
+				"the peer received %zd bytes from an impossible out ring", n);
 		}
 	} else {
 		fe_events(fe, T_QUIET);
@@ -182,8 +183,8 @@ static void hostile_foreign_refs(struct tc *tc)
 		return;
 	ref = sa->refs[7];
 	REQUIRE(tc, ref > sb->refs[0] && sa->port > sb->port,
-		"suite: cannot arrange foreign numbers (refs %u/%u, ports %u/%u)", ref,
-		sb->refs[0], sa->port, sb->port);
+		"suite: cannot arrange foreign numbers (refs %u/%u, ports %u/%u)", ref, sb->refs[0],
+		sa->port, sb->port);
 	rq_connect(&r, 1, port, ref, sb->port);
 	if (!crash_guard(tc, "CONNECT with another domain's indexes ref", why_map_fail))
 		judge(tc, "CONNECT with another domain's indexes ref", fe_call(b, &r, T_RSP),
@@ -203,7 +204,8 @@ static void lifecycle_ids_per_frontend(struct tc *tc)
 	struct fe *a = fe_open(tc), *b;
 	uint16_t pa, pb;
 
-	if (!a || !(b = fe_open(tc)) || open_listener(a, 1, &pa) < 0 || open_listener(b, 1, &pb) < 0)
+	if (!a || !(b = fe_open(tc)) || open_listener(a, 1, &pa) < 0 ||
+	    open_listener(b, 1, &pb) < 0)
 		return;
 	if (!judge(tc, "RELEASE on the first frontend", do_release(a, 1), 0, 0))
 		return;
@@ -282,7 +284,8 @@ static void lifecycle_vanish(struct tc *tc)
 		if (!st.frontends && !st.active_sockets && !st.passive_sockets)
 			break;
 		REQUIRE(tc, pvc_now_ms() < deadline,
-			"after every guest left: %u frontends, %u active, %u passive sockets remain",
+			"after every guest left: %u frontends, %u active, %u passive sockets "
+			"remain",
 			st.frontends, st.active_sockets, st.passive_sockets);
 		struct pollfd none = { .fd = -1 };
 
@@ -350,8 +353,8 @@ static void limits_max_sockets(struct tc *tc)
 		uint32_t k = n + 1 - base < 32 ? n + 1 - base : 32;
 
 		for (uint32_t i = 0; i < k; i++) {
-			rq_socket(&r[i], base + i, PVCALLS_WIRE_AF_INET,
-				  PVCALLS_WIRE_SOCK_STREAM, 0);
+			rq_socket(&r[i], base + i, PVCALLS_WIRE_AF_INET, PVCALLS_WIRE_SOCK_STREAM,
+				  0);
 			if (fe_put(fe, &r[i]) < 0)
 				return;
 		}
@@ -364,8 +367,7 @@ static void limits_max_sockets(struct tc *tc)
 				xstr(ret, b));
 		}
 	}
-	judge(tc, "SOCKET beyond the limit", do_socket(fe, n + 1), tc->p->limit_err,
-	      X_UNSPEC);
+	judge(tc, "SOCKET beyond the limit", do_socket(fe, n + 1), tc->p->limit_err, X_UNSPEC);
 	judge(tc, "RELEASE of one", do_release(fe, 1), 0, 0);
 	judge(tc, "SOCKET after a RELEASE", do_socket(fe, n + 2), 0, 0);
 }

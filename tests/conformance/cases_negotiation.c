@@ -27,13 +27,16 @@ static void neg_backend_nodes(struct tc *tc)
 		return;
 	st = fe_backend_state(fe);
 	REQUIRE(tc, st == PVCALLS_XENBUS_INITWAIT,
-		"backend state is %d before the frontend is Initialised, expected InitWait (2)", st);
+		"backend state is %d before the frontend is Initialised, expected InitWait (2)",
+		st);
 
 	rc = read_node(fe, PVCALLS_WIRE_KEY_VERSIONS, buf, sizeof(buf));
 	REQUIRE(tc, rc >= 0, "backend node versions missing in InitWait: %s", pvcalls_strerror(rc));
 	REQUIRE(tc, pvc_xb_versions_has_1(buf), "versions \"%s\" does not list 1", buf);
 	if (strcmp(buf, tc->p->versions))
-		tc_fail(tc, "versions is \"%s\", expected exactly \"%s\" (Linux frontends compare the string)",
+		tc_fail(tc,
+			"versions is \"%s\", expected exactly \"%s\" (Linux frontends compare the "
+			"string)",
 			buf, tc->p->versions);
 
 	rc = read_node(fe, PVCALLS_WIRE_KEY_FUNCTION_CALLS, buf, sizeof(buf));
@@ -65,8 +68,8 @@ static void neg_connect(struct tc *tc)
 		return;
 	REQUIRE(tc, fe_backend_state(fe) == PVCALLS_XENBUS_CONNECTED,
 		"backend state %d after connecting", fe_backend_state(fe));
-	REQUIRE(tc, pvc_xb_read_state(fe->t, fe->xb.dev, &st) == 0 &&
-			    st == PVCALLS_XENBUS_CONNECTED,
+	REQUIRE(tc,
+		pvc_xb_read_state(fe->t, fe->xb.dev, &st) == 0 && st == PVCALLS_XENBUS_CONNECTED,
 		"frontend state %u after connecting", st);
 	ret = do_socket(fe, 1);
 	REQUIRE(tc, ret == 0, "SOCKET on a fresh connection returned %s", xstr(ret, b));
@@ -97,8 +100,7 @@ static void bad_transport(struct tc *tc, bool bad_ref)
 	}
 	rc = pvc_xb_front_connect(fe->t, &fe->xb, ref, port, false, 0, T_MS(1000));
 	st = fe_backend_state(fe);
-	REQUIRE(tc, rc < 0 && st != PVCALLS_XENBUS_CONNECTED,
-		"backend went Connected with %s",
+	REQUIRE(tc, rc < 0 && st != PVCALLS_XENBUS_CONNECTED, "backend went Connected with %s",
 		bad_ref ? "an ungranted ring-ref" : "an unbound port");
 	tc_log(tc, "backend state after a bad %s: %d", bad_ref ? "ring-ref" : "port", st);
 

@@ -212,8 +212,8 @@ static void accept_two_pending(struct tc *tc)
 	if (send_accept(fe, &r1, 1, s1) < 0 || send_accept(fe, &r2, 1, s2) < 0)
 		return;
 	if (!tc->p->accept_poll_both) {
-		judge(tc, "second pending ACCEPT", fe_result(fe, &r2, T_RSP),
-		      tc->p->second_pending, X_UNSPEC);
+		judge(tc, "second pending ACCEPT", fe_result(fe, &r2, T_RSP), tc->p->second_pending,
+		      X_UNSPEC);
 		c1 = peer_connect(tc, port, T_MS(1000));
 		if (c1 >= 0 && judge(tc, "first ACCEPT", fe_result(fe, &r1, T_RSP), 0, 0))
 			pump(s1, c1, &x1, T_MS(5000));
@@ -270,7 +270,8 @@ static void accept_and_poll(struct tc *tc, bool accept_first)
 		struct pvcalls_wire_request *first = accept_first ? &ra : &rp;
 
 		judge(tc,
-		      accept_first ? "POLL behind a pending ACCEPT" : "ACCEPT behind a pending POLL",
+		      accept_first ? "POLL behind a pending ACCEPT"
+				   : "ACCEPT behind a pending POLL",
 		      fe_result(fe, second, T_RSP), tc->p->second_pending, X_UNSPEC);
 		c = peer_connect(tc, port, T_MS(1000));
 		REQUIRE(tc, c >= 0, "cannot connect");
@@ -576,8 +577,8 @@ static void release_reuse(struct tc *tc)
 	as_reattach(s);
 	s->id = 2;
 	if ((lfd = peer_listen(tc, 4, &port)) < 0 || !judge(tc, "SOCKET", do_socket(fe, 2), 0, 0) ||
-	    !judge(tc, "CONNECT reusing the released rings and port", do_connect(fe, s, port),
-		   0, 0))
+	    !judge(tc, "CONNECT reusing the released rings and port", do_connect(fe, s, port), 0,
+		   0))
 		return;
 	c = peer_accept(tc, lfd, T_RSP);
 	REQUIRE(tc, c >= 0, "no connection reached the peer");

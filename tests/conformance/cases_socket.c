@@ -42,8 +42,8 @@ static void socket_bad_domain(struct tc *tc)
 		return;
 	judge(tc, "SOCKET AF_INET6", socket_call(fe, 1, 10, 1, 0), W_EAFNOSUPPORT, W_ENOTSUPP);
 	judge(tc, "SOCKET AF_UNIX", socket_call(fe, 2, 1, 1, 0), W_EAFNOSUPPORT, W_ENOTSUPP);
-	judge(tc, "SOCKET domain 0xffffffff", socket_call(fe, 3, 0xffffffffu, 1, 0),
-	      W_EAFNOSUPPORT, W_ENOTSUPP);
+	judge(tc, "SOCKET domain 0xffffffff", socket_call(fe, 3, 0xffffffffu, 1, 0), W_EAFNOSUPPORT,
+	      W_ENOTSUPP);
 }
 
 static void socket_bad_type(struct tc *tc)
@@ -86,8 +86,9 @@ static void socket_duplicate(struct tc *tc)
 
 static void connect_ok_data(struct tc *tc)
 {
-	struct xfer x = { .to_peer = 3 * 4096 + 123, .to_fe = 3 * 4096 + 77,
-			  .seed_out = 11, .seed_in = 12 };
+	struct xfer x = {
+		.to_peer = 3 * 4096 + 123, .to_fe = 3 * 4096 + 77, .seed_out = 11, .seed_in = 12
+	};
 	struct fe *fe = fe_open(tc);
 	struct sockaddr_in sa;
 	socklen_t len = sizeof(sa);
@@ -96,8 +97,9 @@ static void connect_ok_data(struct tc *tc)
 
 	if (!fe || !(s = open_active(fe, 1, 1, &peerfd)))
 		return;
-	REQUIRE(tc, getpeername(peerfd, (struct sockaddr *)&sa, &len) == 0 &&
-			    sa.sin_addr.s_addr == htonl(INADDR_LOOPBACK),
+	REQUIRE(tc,
+		getpeername(peerfd, (struct sockaddr *)&sa, &len) == 0 &&
+			sa.sin_addr.s_addr == htonl(INADDR_LOOPBACK),
 		"the peer's connection does not come from 127.0.0.1");
 	pump(s, peerfd, &x, T_MS(5000));
 }
@@ -106,8 +108,10 @@ static void connect_ok_data(struct tc *tc)
 static void connect_order(struct tc *tc, unsigned order)
 {
 	uint32_t size = PVCALLS_WIRE_DATA_RING_SIZE(order);
-	struct xfer x = { .to_peer = size + size / 2 + 7, .to_fe = size + size / 2 + 3,
-			  .seed_out = 20 + order, .seed_in = 40 + order };
+	struct xfer x = { .to_peer = size + size / 2 + 7,
+			  .to_fe = size + size / 2 + 3,
+			  .seed_out = 20 + order,
+			  .seed_in = 40 + order };
 	bool ok = order <= tc->p->max_order && (order > 0 || tc->p->order0);
 	struct fe *fe = fe_open(tc);
 	struct as *s;
@@ -134,10 +138,10 @@ static void connect_order(struct tc *tc, unsigned order)
 	      order == 0 ? X_UNSPEC : X_ANYERR);
 }
 
-#define ORDER_CASE(n)                              \
+#define ORDER_CASE(n)                               \
 	static void connect_order##n(struct tc *tc) \
-	{                                          \
-		connect_order(tc, n);              \
+	{                                           \
+		connect_order(tc, n);               \
 	}
 ORDER_CASE(0)
 ORDER_CASE(1)
@@ -177,8 +181,9 @@ static void connect_eof(struct tc *tc)
 	judge(tc, "in_error after the peer closed", err, W_ENOTCONN, W_ENOTCONN);
 	/* The error stays; no more data shows up. */
 	fe_events(fe, 50);
-	REQUIRE(tc, pvcalls_data_rx_queued(&s->ring) == 0 &&
-			    pvcalls_data_rx_error(&s->ring) == W_ENOTCONN,
+	REQUIRE(tc,
+		pvcalls_data_rx_queued(&s->ring) == 0 &&
+			pvcalls_data_rx_error(&s->ring) == W_ENOTCONN,
 		"in ring changed after EOF");
 }
 

@@ -49,9 +49,9 @@ enum {
 };
 
 /* Expectations other than a plain wire value. */
-#define X_NONE INT32_MIN          /* no response (within the timeout) */
-#define X_ANYERR (INT32_MIN + 1)  /* any negative errno */
-#define X_UNSPEC (INT32_MIN + 2)  /* spec: nothing said */
+#define X_NONE INT32_MIN            /* no response (within the timeout) */
+#define X_ANYERR (INT32_MIN + 1)    /* any negative errno */
+#define X_UNSPEC (INT32_MIN + 2)    /* spec: nothing said */
 #define X_OK_OR_ERR (INT32_MIN + 3) /* any response */
 
 /* Untorn accesses to shared memory the backend may be using right now. */
@@ -64,7 +64,7 @@ enum {
  * quiet windows ("no response yet") need no stretching.
  */
 extern int tscale;
-#define T_MS(ms) ((ms) * tscale)
+#define T_MS(ms) ((ms)*tscale)
 #define T_RSP T_MS(2000)
 #define T_QUIET 300
 /* How long data may stand still before a lost_eoi profile looks for the wedge. */
@@ -83,21 +83,21 @@ enum viol_policy {
 
 struct profile {
 	const char *name;
-	const char *versions;      /* exact "versions" value */
-	uint32_t max_order;        /* "max-page-order" */
-	bool order0;               /* ring_order 0 accepted */
-	bool connect_async;        /* other commands answered during CONNECT */
-	bool accept_poll_both;     /* ACCEPT+POLL, ACCEPT+ACCEPT pending together */
-	int32_t second_pending;    /* else: ret of the second one */
-	int32_t poll_unknown;      /* POLL on an unknown id */
-	int32_t poll_active;       /* POLL on an active socket */
-	int32_t release_pending;   /* what pending ACCEPT/POLL get on RELEASE */
+	const char *versions;       /* exact "versions" value */
+	uint32_t max_order;         /* "max-page-order" */
+	bool order0;                /* ring_order 0 accepted */
+	bool connect_async;         /* other commands answered during CONNECT */
+	bool accept_poll_both;      /* ACCEPT+POLL, ACCEPT+ACCEPT pending together */
+	int32_t second_pending;     /* else: ret of the second one */
+	int32_t poll_unknown;       /* POLL on an unknown id */
+	int32_t poll_active;        /* POLL on an active socket */
+	int32_t release_pending;    /* what pending ACCEPT/POLL get on RELEASE */
 	int32_t release_connecting; /* what a pending CONNECT gets on RELEASE */
-	int32_t dup_socket;        /* SOCKET on a live id */
-	int32_t dup_connect;       /* CONNECT on an active id */
-	int32_t dup_bind;          /* BIND on a bound id */
-	int32_t dup_bind_active;   /* BIND on an active id */
-	int32_t dup_accept_new;    /* ACCEPT whose id_new is live */
+	int32_t dup_socket;         /* SOCKET on a live id */
+	int32_t dup_connect;        /* CONNECT on an active id */
+	int32_t dup_bind;           /* BIND on a bound id */
+	int32_t dup_bind_active;    /* BIND on an active id */
+	int32_t dup_accept_new;     /* ACCEPT whose id_new is live */
 	int32_t connect_bad_family;
 	int32_t connect_no_socket; /* CONNECT on an id never created */
 	int32_t bind_no_socket;    /* BIND on an id never created */
@@ -105,16 +105,16 @@ struct profile {
 	int32_t bad_order;         /* ring_order > max-page-order */
 	int32_t bind_len_long;     /* BIND len 29 */
 	int32_t accept_not_listening;
-	int32_t listen_active;     /* LISTEN on an active socket */
+	int32_t listen_active; /* LISTEN on an active socket */
 	bool unknown_cmd_echoes_id;
 	enum viol_policy cmd_violation;
-	int32_t data_violation;    /* error set for impossible data indexes; 0 none */
+	int32_t data_violation;     /* error set for impossible data indexes; 0 none */
 	bool writes_after_in_error; /* out ring still served after in_error */
-	bool private_indexes;      /* ignores scribbles on its own shared indexes */
-	uint32_t max_sockets;      /* 0: no limit to test */
-	uint32_t max_listeners;    /* 0: no limit to test */
-	int32_t limit_err;         /* SOCKET or BIND beyond a limit */
-	bool release_flushes;      /* out data written before RELEASE all arrives */
+	bool private_indexes;       /* ignores scribbles on its own shared indexes */
+	uint32_t max_sockets;       /* 0: no limit to test */
+	uint32_t max_listeners;     /* 0: no limit to test */
+	int32_t limit_err;          /* SOCKET or BIND beyond a limit */
+	bool release_flushes;       /* out data written before RELEASE all arrives */
 	/*
 	 * A CONNECT or ACCEPT whose mapping fails (bad ref, ring_order above
 	 * the maximum, bad port) or an ACCEPT before LISTEN takes the
@@ -189,7 +189,7 @@ struct tc {
 	int fds[256];
 	unsigned nfd;
 	int verbose;
-	bool stopped; /* a stall the profile explains ended the case (DIVERGES) */
+	bool stopped;    /* a stall the profile explains ended the case (DIVERGES) */
 	unsigned checks; /* checks that held (judge, pump, tc_ok): PASS needs one */
 };
 
@@ -271,8 +271,8 @@ struct fe {
 	struct pvcalls_wire_response stash[64];
 	uint32_t stash_seq[64]; /* arrival order */
 	unsigned nstash;
-	uint32_t rsp_seq;       /* responses taken off the ring */
-	uint32_t last_seq;      /* arrival number of the last response returned */
+	uint32_t rsp_seq;  /* responses taken off the ring */
+	uint32_t last_seq; /* arrival number of the last response returned */
 	struct {
 		uint32_t port;
 		uint32_t count;
@@ -281,9 +281,9 @@ struct fe {
 	struct as *socks[128];
 	unsigned nsocks;
 	bool connected;
-	bool broken; /* ring deliberately corrupted or backend gone */
-	bool allow_stray; /* unsolicited responses are expected */
-	bool gone;       /* transport closed */
+	bool broken;       /* ring deliberately corrupted or backend gone */
+	bool allow_stray;  /* unsolicited responses are expected */
+	bool gone;         /* transport closed */
 	uint32_t ext_want; /* PVCALLS_FEATURE_* to accept if offered (before fe_connect) */
 	uint32_t ext;      /* PVCALLS_FEATURE_* in force */
 };
@@ -401,8 +401,7 @@ int open_listener(struct fe *fe, uint64_t id, uint16_t *port);
  */
 struct as *open_active(struct fe *fe, uint64_t id, unsigned order, int *peerfd);
 /* The same, with a small receive buffer at the peer. */
-struct as *open_active_rcvbuf(struct fe *fe, uint64_t id, unsigned order, int rcvbuf,
-			      int *peerfd);
+struct as *open_active_rcvbuf(struct fe *fe, uint64_t id, unsigned order, int rcvbuf, int *peerfd);
 
 /* ------------------------------------------------------------------ */
 /* TCP peers and the data pump (peer.c)                                 */
@@ -439,18 +438,17 @@ int full_listener(struct tc *tc, uint16_t *port, int *queued);
 void drain_listener(struct tc *tc, int lfd);
 
 /* Peer sends bytes [pos, pos + n) of stream @seed. 0, or -1 after failing. */
-int peer_send_all(struct tc *tc, int fd, uint64_t seed, uint64_t pos, uint64_t n,
-		  int timeout_ms);
+int peer_send_all(struct tc *tc, int fd, uint64_t seed, uint64_t pos, uint64_t n, int timeout_ms);
 /* Deterministic test data: byte @pos of stream @seed. */
 uint8_t stream_byte(uint64_t seed, uint64_t pos);
 
 struct xfer {
-	uint64_t to_peer;   /* bytes the frontend sends */
-	uint64_t to_fe;     /* bytes the peer sends */
+	uint64_t to_peer; /* bytes the frontend sends */
+	uint64_t to_fe;   /* bytes the peer sends */
 	uint64_t seed_out, seed_in;
-	uint64_t sent_fe, got_peer;   /* fe -> peer progress */
-	uint64_t sent_peer, got_fe;   /* peer -> fe progress */
-	bool shut_peer;     /* peer shuts down its write side when done */
+	uint64_t sent_fe, got_peer; /* fe -> peer progress */
+	uint64_t sent_peer, got_fe; /* peer -> fe progress */
+	bool shut_peer;             /* peer shuts down its write side when done */
 };
 
 /*

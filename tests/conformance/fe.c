@@ -16,11 +16,10 @@
 /* ------------------------------------------------------------------ */
 /* Request builders                                                     */
 
-void put_addr(uint8_t addr[PVCALLS_WIRE_ADDR_LEN], uint16_t family, uint16_t port,
-	      uint32_t ip_host)
+void put_addr(uint8_t addr[PVCALLS_WIRE_ADDR_LEN], uint16_t family, uint16_t port, uint32_t ip_host)
 {
 	memset(addr, 0, PVCALLS_WIRE_ADDR_LEN);
-	memcpy(addr, &family, 2); /* sa_family: the page's byte order */
+	memcpy(addr, &family, 2);       /* sa_family: the page's byte order */
 	addr[2] = (uint8_t)(port >> 8); /* port and address: network order */
 	addr[3] = (uint8_t)port;
 	addr[4] = (uint8_t)(ip_host >> 24);
@@ -378,7 +377,8 @@ int fe_drain(struct fe *fe)
 		if (i == fe->nout) {
 			if (!fe->allow_stray)
 				tc_fail(fe->tc,
-					"unsolicited response: req_id %#x cmd %u ret %d (answered twice?)",
+					"unsolicited response: req_id %#x cmd %u ret %d (answered "
+					"twice?)",
 					rsp.req_id, rsp.cmd, rsp.ret);
 			continue;
 		}
@@ -652,8 +652,7 @@ struct as *open_active(struct fe *fe, uint64_t id, unsigned order, int *peerfd)
 	return open_active_rcvbuf(fe, id, order, 0, peerfd);
 }
 
-struct as *open_active_rcvbuf(struct fe *fe, uint64_t id, unsigned order, int rcvbuf,
-			      int *peerfd)
+struct as *open_active_rcvbuf(struct fe *fe, uint64_t id, unsigned order, int rcvbuf, int *peerfd)
 {
 	struct tc *tc = fe->tc;
 	uint16_t port;

@@ -78,8 +78,8 @@ bool crash_guard(struct tc *tc, const char *what, const char *why)
 {
 	if (!tc->p->map_fail_crashes || unsafe)
 		return false;
-	tc_diverge(tc, "%s: not sent (--unsafe sends it): on the %s backend %s", what,
-		   tc->p->name, why);
+	tc_diverge(tc, "%s: not sent (--unsafe sends it): on the %s backend %s", what, tc->p->name,
+		   why);
 	return true;
 }
 
@@ -201,7 +201,7 @@ bool judge(struct tc *tc, const char *what, int32_t got, int32_t exp, int32_t sp
 
 static const struct case_def *const tables[] = {
 	cases_negotiation, cases_cmdring, cases_socket, cases_passive,
-	cases_data,        cases_hostile, cases_ext, cases_final,
+	cases_data,        cases_hostile, cases_ext,    cases_final,
 };
 
 static const char *current_case;
@@ -251,23 +251,22 @@ static void run_case(const struct case_def *def, struct target *tg, const struct
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: pvcalls-conformance [--self | --self-v1 | --shm PATH | --xen]\n"
-		"                           [--profile libpvcalls|linux] [--only GLOB]...\n"
-		"                           [--timeout-scale N] [--unsafe] [--list] [-v]\n"
-		"  --self          in-process shm hub running our backend (default)\n"
-		"  --self-v1       the same, offering no extension (the ext. cases skip)\n"
-		"  --shm PATH      guests of the shm hub at PATH (e.g. pvcallsd --shm PATH)\n"
-		"  --xen           the Xen transport (this domain, device 0)\n"
-		"  --profile NAME  expected backend behaviour (default libpvcalls)\n"
-		"  --only GLOB     run only the cases whose name matches (repeatable)\n"
-		"  --timeout-scale N  multiply every deadline by N (slow machines)\n"
-		"  --unsafe        also send the requests the profile says crash the\n"
-		"                  backend (linux: CONNECT/ACCEPT whose mapping fails,\n"
-		"                  ACCEPT before LISTEN); without it they are not sent\n"
-		"                  and their cases report DIVERGES\n"
-		"  --list          print the case names and exit\n"
-		"  -v              log details and the library's messages to stderr\n");
+	fprintf(f, "usage: pvcalls-conformance [--self | --self-v1 | --shm PATH | --xen]\n"
+		   "                           [--profile libpvcalls|linux] [--only GLOB]...\n"
+		   "                           [--timeout-scale N] [--unsafe] [--list] [-v]\n"
+		   "  --self          in-process shm hub running our backend (default)\n"
+		   "  --self-v1       the same, offering no extension (the ext. cases skip)\n"
+		   "  --shm PATH      guests of the shm hub at PATH (e.g. pvcallsd --shm PATH)\n"
+		   "  --xen           the Xen transport (this domain, device 0)\n"
+		   "  --profile NAME  expected backend behaviour (default libpvcalls)\n"
+		   "  --only GLOB     run only the cases whose name matches (repeatable)\n"
+		   "  --timeout-scale N  multiply every deadline by N (slow machines)\n"
+		   "  --unsafe        also send the requests the profile says crash the\n"
+		   "                  backend (linux: CONNECT/ACCEPT whose mapping fails,\n"
+		   "                  ACCEPT before LISTEN); without it they are not sent\n"
+		   "                  and their cases report DIVERGES\n"
+		   "  --list          print the case names and exit\n"
+		   "  -v              log details and the library's messages to stderr\n");
 }
 
 static bool selected(const char *name, char **only, int nonly)
@@ -359,7 +358,8 @@ int main(int argc, char **argv)
 	target_close(tg);
 
 	if (counts[V_DIVERGES])
-		printf("(%u of the passed cases diverge from the spec as the %s profile documents)\n",
+		printf("(%u of the passed cases diverge from the spec as the %s profile "
+		       "documents)\n",
 		       counts[V_DIVERGES], p->name);
 	printf("%u passed, %u failed", counts[V_PASS] + counts[V_DIVERGES], counts[V_FAIL]);
 	if (counts[V_SKIP])

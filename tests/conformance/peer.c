@@ -322,8 +322,7 @@ static int fe_rx_step(struct as *s, uint64_t seed, uint64_t *pos, size_t limit)
 	return 1;
 }
 
-int peer_send_all(struct tc *tc, int fd, uint64_t seed, uint64_t pos, uint64_t n,
-		  int timeout_ms)
+int peer_send_all(struct tc *tc, int fd, uint64_t seed, uint64_t pos, uint64_t n, int timeout_ms)
 {
 	int64_t deadline = pvc_now_ms() + timeout_ms;
 	uint64_t end = pos + n;
@@ -467,7 +466,8 @@ bool close_unreported(struct as *s, const struct xfer *x, bool reset)
 			   "pvcalls_sk_state_change() only marks a read and notifies the "
 			   "frontend, and a reset brings no sk_data_ready, so nothing runs "
 			   "pvcalls_back_ioworker() to see the error until the frontend "
-			   "notifies for another reason (docs/protocol-notes.md, \"Linux backend data path\")",
+			   "notifies for another reason (docs/protocol-notes.md, \"Linux backend "
+			   "data path\")",
 			   (unsigned long long)x->got_fe);
 	else
 		tc_diverge(tc,
@@ -529,7 +529,8 @@ int pump(struct as *s, int peerfd, struct xfer *x, int timeout_ms)
 			/* Error seen and ring empty: everything before it is in. */
 			if (err && pvcalls_data_rx_queued(&s->ring) == 0 && x->got_fe < x->to_fe) {
 				tc_fail(tc, "in_error %d after %llu of %llu bytes", err,
-					(unsigned long long)x->got_fe, (unsigned long long)x->to_fe);
+					(unsigned long long)x->got_fe,
+					(unsigned long long)x->to_fe);
 				return -1;
 			}
 		}
@@ -585,8 +586,7 @@ int pump(struct as *s, int peerfd, struct xfer *x, int timeout_ms)
 		}
 
 		if (x->sent_fe == x->to_peer && x->got_peer == x->to_peer &&
-		    x->sent_peer == x->to_fe && x->got_fe == x->to_fe &&
-		    (!x->shut_peer || shut)) {
+		    x->sent_peer == x->to_fe && x->got_fe == x->to_fe && (!x->shut_peer || shut)) {
 			tc_ok(tc); /* every byte arrived, checked, both ways */
 			return 0;
 		}
@@ -602,7 +602,8 @@ int pump(struct as *s, int peerfd, struct xfer *x, int timeout_ms)
 				(unsigned long long)x->got_peer, (unsigned long long)x->sent_peer,
 				(unsigned long long)x->to_fe, (unsigned long long)x->got_fe,
 				RD(s->intf->in_prod), RD(s->intf->in_cons), RD(s->intf->in_error),
-				RD(s->intf->out_prod), RD(s->intf->out_cons), RD(s->intf->out_error));
+				RD(s->intf->out_prod), RD(s->intf->out_cons),
+				RD(s->intf->out_error));
 			return -1;
 		}
 		if (!progress) {

@@ -185,8 +185,10 @@ START_TEST(peek_wrap)
 			e2e_sleep_ms(1);
 		ck_assert_msg(r == (ssize_t)sizeof(buf), "round %u: peek gave %zd", (unsigned)round,
 			      r);
-		ck_assert_msg(!memcmp(buf, src, sizeof(buf)), "round %u (offset %u in the ring): "
-			      "peeked bytes differ", (unsigned)round, (unsigned)(off % 2048));
+		ck_assert_msg(!memcmp(buf, src, sizeof(buf)),
+			      "round %u (offset %u in the ring): "
+			      "peeked bytes differ",
+			      (unsigned)round, (unsigned)(off % 2048));
 		/* Peek a part at an odd length, then take it all in two reads. */
 		ck_assert_int_eq(pvcalls_front_recv(e.fe, s, buf, 555, MSG_PEEK), 555);
 		ck_assert(!memcmp(buf, src, 555));
@@ -258,7 +260,8 @@ START_TEST(nonblocking_and_timeouts)
 	dt = e2e_now() - t0;
 	ck_assert_msg(r == -EAGAIN, "blocking send on a full ring with a timeout: %zd", r);
 	ck_assert_msg(dt >= 0.19 && dt < 2.0 * E2E_SLOW, "200 ms send timeout took %.3f s", dt);
-	ck_assert_int_eq(pvcalls_front_setopt(e.fe, s, PVCALLS_OPT_SNDTIMEO_MS, E2E_SOCK_TIMEO_MS), 0);
+	ck_assert_int_eq(pvcalls_front_setopt(e.fe, s, PVCALLS_OPT_SNDTIMEO_MS, E2E_SOCK_TIMEO_MS),
+			 0);
 	printf("e2e.api[%s]: ring + socket buffers filled with %" PRIu64 " KiB\n", e2e_flavour(),
 	       sent >> 10);
 	/* Everything accepted arrives, in order, and nothing else. */
@@ -329,7 +332,8 @@ START_TEST(connect_refused)
 	/* A ring order above the backend's maximum. */
 	s = e2e_socket(&e, -1);
 	ck_assert_int_eq(pvcalls_front_setopt(e.fe, s, PVCALLS_OPT_RING_ORDER,
-					      (int)pvcalls_front_max_order(e.fe) + 1), -EINVAL);
+					      (int)pvcalls_front_max_order(e.fe) + 1),
+			 -EINVAL);
 	e2e_release(&e, s);
 	finish(&e);
 }
@@ -400,7 +404,8 @@ START_TEST(accept_nonblocking)
 	ck_assert_int_eq(pvcalls_front_recv(e.fe, s, b, 1, 0), -EAGAIN);
 	ck_assert_int_eq(e2e_write_all(fd, "abc", 3), 0);
 	ck_assert_int_eq(pvcalls_front_setopt(e.fe, s, PVCALLS_OPT_NONBLOCK, 0), 0);
-	ck_assert_int_eq(pvcalls_front_setopt(e.fe, s, PVCALLS_OPT_RCVTIMEO_MS, E2E_SOCK_TIMEO_MS), 0);
+	ck_assert_int_eq(pvcalls_front_setopt(e.fe, s, PVCALLS_OPT_RCVTIMEO_MS, E2E_SOCK_TIMEO_MS),
+			 0);
 	ck_assert_int_eq(e2e_frecv_all(&e, s, b, 3), 0);
 	ck_assert(!memcmp(b, "abc", 3));
 	ck_assert_int_eq(pvcalls_front_send(e.fe, s, "defg", 4, 0), 4);
@@ -425,7 +430,8 @@ START_TEST(accept_nonblocking)
 			s = pvcalls_front_accept(e.fe, l, 0);
 			ck_assert_msg(s >= 0, "accept #%d: %s", i, pvcalls_strerror(s));
 			ck_assert_int_eq(pvcalls_front_setopt(e.fe, s, PVCALLS_OPT_RCVTIMEO_MS,
-							      E2E_SOCK_TIMEO_MS), 0);
+							      E2E_SOCK_TIMEO_MS),
+					 0);
 			ck_assert_int_eq(e2e_frecv_all(&e, s, &v, sizeof(v)), 0);
 			ck_assert_msg(v >= 0 && v < 3, "accepted connection carries %d", v);
 			e2e_release(&e, s);
@@ -484,7 +490,8 @@ START_TEST(accept_two_threads)
 			int v = -1;
 
 			ck_assert_int_eq(pvcalls_front_setopt(e.fe, a[i].s, PVCALLS_OPT_RCVTIMEO_MS,
-							      E2E_SOCK_TIMEO_MS), 0);
+							      E2E_SOCK_TIMEO_MS),
+					 0);
 			ck_assert_int_eq(e2e_frecv_all(&e, a[i].s, &v, sizeof(v)), 0);
 			ck_assert_msg(v == 0 || v == 1, "accepted socket carries %d", v);
 			seen |= 1 << v;
@@ -518,7 +525,8 @@ static void *self_send(void *arg)
 		e2e_fill(p->s, off, buf, k);
 		rc = e2e_fsend_all(p->e, p->s, buf, k);
 		if (rc < 0) {
-			e2e_fail("self: send on %d at %" PRIu64 ": %s", p->s, off, pvcalls_strerror(rc));
+			e2e_fail("self: send on %d at %" PRIu64 ": %s", p->s, off,
+				 pvcalls_strerror(rc));
 			return NULL;
 		}
 		off += k;
@@ -545,8 +553,10 @@ START_TEST(self_connect)
 	ck_assert_msg(rc == 0, "connect to our own listener: %s", pvcalls_strerror(rc));
 	a = pvcalls_front_accept(e.fe, l, 0);
 	ck_assert_msg(a >= 0, "accept: %s", pvcalls_strerror(a));
-	ck_assert_int_eq(pvcalls_front_setopt(e.fe, a, PVCALLS_OPT_RCVTIMEO_MS, E2E_SOCK_TIMEO_MS), 0);
-	ck_assert_int_eq(pvcalls_front_setopt(e.fe, a, PVCALLS_OPT_SNDTIMEO_MS, E2E_SOCK_TIMEO_MS), 0);
+	ck_assert_int_eq(pvcalls_front_setopt(e.fe, a, PVCALLS_OPT_RCVTIMEO_MS, E2E_SOCK_TIMEO_MS),
+			 0);
+	ck_assert_int_eq(pvcalls_front_setopt(e.fe, a, PVCALLS_OPT_SNDTIMEO_MS, E2E_SOCK_TIMEO_MS),
+			 0);
 	ps[0] = (struct self_pump){ .e = &e, .s = c, .n = n };
 	ps[1] = (struct self_pump){ .e = &e, .s = a, .n = n };
 	t[0] = e2e_thread(self_send, &ps[0]);
@@ -651,8 +661,9 @@ static void *pump_peer(void *arg)
 	uint64_t in = 0, out = 0;
 
 	while (in < p->n || out < p->n) {
-		struct pollfd pf = { .fd = p->fd, .events = (short)((in < p->n ? POLLIN : 0) |
-								    (out < p->n ? POLLOUT : 0)) };
+		struct pollfd pf = { .fd = p->fd,
+				     .events = (short)((in < p->n ? POLLIN : 0) |
+						       (out < p->n ? POLLOUT : 0)) };
 		ssize_t r;
 
 		if (poll(&pf, 1, 10000) != 1) {
@@ -836,8 +847,9 @@ START_TEST(poll_listener)
 
 		do {
 			rc = pvcalls_front_poll(e.fe, pf, 2, 100);
-			ck_assert_msg(rc >= 1 && pf[1].revents == POLLIN, "poll: %d, revents %#x %#x",
-				      rc, pf[0].revents, pf[1].revents);
+			ck_assert_msg(rc >= 1 && pf[1].revents == POLLIN,
+				      "poll: %d, revents %#x %#x", rc, pf[0].revents,
+				      pf[1].revents);
 		} while (!pf[0].revents && e2e_now_ms() < end);
 	}
 	ck_assert_msg(rc == 2 && pf[0].revents == POLLIN && pf[1].revents == POLLIN,
@@ -890,7 +902,8 @@ static void event_loop(bool hint)
 		t0 = e2e_now();
 		pr = poll(&p, 1, 2000 * E2E_SLOW);
 		ck_assert_int_eq(pvcalls_front_process(e.fe), 0);
-		ck_assert_msg(pr == 1, "round %d: pvcalls_front_fd() stayed quiet for %.1f s after "
+		ck_assert_msg(pr == 1,
+			      "round %d: pvcalls_front_fd() stayed quiet for %.1f s after "
 			      "data arrived (ready now: %d)",
 			      round, e2e_now() - t0, pvcalls_front_poll(e.fe, &pf, 1, 0));
 		/* The backend notifies after it produced: the byte is there. */
@@ -931,7 +944,8 @@ static void *echo_peer(void *arg)
 	uint8_t b;
 
 	for (int i = 0; i < p->rounds; i++) {
-		if (e2e_read_all(p->fd, &b, 1) < 0 || (b ^= 0x5a, e2e_write_all(p->fd, &b, 1) < 0)) {
+		if (e2e_read_all(p->fd, &b, 1) < 0 ||
+		    (b ^= 0x5a, e2e_write_all(p->fd, &b, 1) < 0)) {
 			p->err = errno ? errno : EPIPE;
 			e2e_fail("echo peer: round %d: %s", i, strerror(p->err));
 			return NULL;
@@ -967,7 +981,9 @@ static void pingpong(const char *label, const struct e2e_cfg *cfg)
 		n = pvcalls_front_recv(e.fe, s, &r, 1, 0);
 		ck_assert_msg(n == 1, "%s: round %d: recv %zd (%s)%s", label, i, n,
 			      pvcalls_strerror((int)n),
-			      n == -EAGAIN ? " - lost wakeup: no answer within the safety-net timeout" : "");
+			      n == -EAGAIN
+				      ? " - lost wakeup: no answer within the safety-net timeout"
+				      : "");
 		ck_assert_msg(r == (uint8_t)(b ^ 0x5a), "%s: round %d: wrong byte", label, i);
 		dt = e2e_now() - t0;
 		if (dt > worst)
@@ -977,7 +993,8 @@ static void pingpong(const char *label, const struct e2e_cfg *cfg)
 	t_all = e2e_now() - t_all;
 	e2e_join(t, 10, "the echo peer");
 	e2e_check_failed();
-	printf("e2e.api[%s] ping-pong %s: %d round trips, mean %.1f us, worst %.1f ms, %d over 100 ms\n",
+	printf("e2e.api[%s] ping-pong %s: %d round trips, mean %.1f us, worst %.1f ms, %d over 100 "
+	       "ms\n",
 	       e2e_flavour(), label, rounds, t_all / rounds * 1e6, worst * 1000, slow);
 	/* A lost wakeup that a periodic timer papers over shows as a stall. */
 	ck_assert_msg(worst < 0.5 * (E2E_SLOW > 1 ? 2 : 1),
@@ -1092,7 +1109,8 @@ static void sender_then_receiver(bool hint)
 			      round, lat * 1000);
 	}
 	printf("e2e.api[%s]: receiver wakeup after a sender wakeup on the same socket%s: "
-	       "worst %.1f ms\n", e2e_flavour(), hint ? "" : " (no wait hints)", worst * 1000);
+	       "worst %.1f ms\n",
+	       e2e_flavour(), hint ? "" : " (no wait hints)", worst * 1000);
 	free(buf);
 	close(fd);
 	e2e_release(&e, s);
@@ -1130,8 +1148,11 @@ START_TEST(threads_8x4)
 	e2e_env_start(&e, NULL);
 	e2e_srv_start(&srv, NTHREADS * PER_THREAD);
 	for (int i = 0; i < NTHREADS; i++) {
-		w[i] = (struct e2e_client){ .fe = e.fe, .port = srv.port, .id = i,
-					    .idx0 = (uint32_t)(i * PER_THREAD), .nsock = PER_THREAD,
+		w[i] = (struct e2e_client){ .fe = e.fe,
+					    .port = srv.port,
+					    .id = i,
+					    .idx0 = (uint32_t)(i * PER_THREAD),
+					    .nsock = PER_THREAD,
 					    .bytes = bytes };
 		t[i] = e2e_thread(e2e_client_thread, &w[i]);
 	}

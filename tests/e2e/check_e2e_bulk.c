@@ -26,7 +26,7 @@ struct xfer {
 	struct e2e_pattern up, down; /* up: frontend -> peer; down: peer -> frontend */
 	double t0;
 	double fe_send_end, fe_recv_end, peer_send_end, peer_recv_end;
-	int peer_got_all; /* atomic */
+	int peer_got_all;                    /* atomic */
 	double fe_send_worst, fe_recv_worst; /* longest single call */
 	ssize_t fe_eof_rc;
 	int peer_eof_rc;
@@ -79,8 +79,8 @@ static void *fe_receiver(void *arg)
 			x->fe_recv_worst = t;
 
 		if (r <= 0) {
-			e2e_fail("frontend recv at offset %" PRIu64 " of %" PRIu64 ": %zd (%s)%s", off,
-				 x->n, r, r < 0 ? pvcalls_strerror((int)r) : "EOF",
+			e2e_fail("frontend recv at offset %" PRIu64 " of %" PRIu64 ": %zd (%s)%s",
+				 off, x->n, r, r < 0 ? pvcalls_strerror((int)r) : "EOF",
 				 r == -EAGAIN ? " - the safety-net receive timeout expired" : "");
 			goto out;
 		}
@@ -91,7 +91,8 @@ static void *fe_receiver(void *arg)
 		}
 		bad = e2e_pattern_verify(&x->down, off, buf, (size_t)r);
 		if (bad >= 0) {
-			e2e_fail("frontend: wrong byte at stream offset %" PRIu64 " (recv of %zd at %" PRIu64 ")",
+			e2e_fail("frontend: wrong byte at stream offset %" PRIu64
+				 " (recv of %zd at %" PRIu64 ")",
 				 off + (uint64_t)bad, r, off);
 			goto out;
 		}
@@ -220,8 +221,9 @@ static void transfer(struct e2e_env *e, int s, int fd, uint64_t n, const char *l
 		      label, n, x->fe_eof_rc);
 
 	{
-		double dt = (x->fe_recv_end > x->peer_recv_end ? x->fe_recv_end : x->peer_recv_end) -
-			    x->t0;
+		double dt =
+			(x->fe_recv_end > x->peer_recv_end ? x->fe_recv_end : x->peer_recv_end) -
+			x->t0;
 
 		printf("e2e.bulk[%s] %s: %" PRIu64 " MiB each way in %.2f s: "
 		       "guest->peer %.0f MB/s, peer->guest %.0f MB/s, total %.0f MB/s\n",
@@ -233,10 +235,11 @@ static void transfer(struct e2e_env *e, int s, int fd, uint64_t n, const char *l
 	       e2e_flavour(), label, x->fe_send_worst * 1000, x->fe_recv_worst * 1000);
 	/* The peer is always reading and writing: a call that blocks this long
 	 * slept through its wakeup (fe_wait's 1 s poll timeout rescued it). */
-	ck_assert_msg(x->fe_send_worst < 0.9 * (E2E_SLOW > 1 ? 2 : 1) &&
-			      x->fe_recv_worst < 0.9 * (E2E_SLOW > 1 ? 2 : 1),
-		      "%s: a frontend call blocked for %.0f ms (send) / %.0f ms (recv): lost wakeup?",
-		      label, x->fe_send_worst * 1000, x->fe_recv_worst * 1000);
+	ck_assert_msg(
+		x->fe_send_worst < 0.9 * (E2E_SLOW > 1 ? 2 : 1) &&
+			x->fe_recv_worst < 0.9 * (E2E_SLOW > 1 ? 2 : 1),
+		"%s: a frontend call blocked for %.0f ms (send) / %.0f ms (recv): lost wakeup?",
+		label, x->fe_send_worst * 1000, x->fe_recv_worst * 1000);
 	/* Releasing closes the host socket: the peer sees EOF. */
 	e2e_release(e, s);
 	e2e_join(t[3], 30 * E2E_SLOW, "the peer receiver (waiting for EOF after release)");
@@ -343,8 +346,10 @@ START_TEST(bulk_accept)
 	ck_assert_msg(fd >= 0, "peer connect to the guest's listener: %s", strerror(-fd));
 	s = pvcalls_front_accept(e.fe, l, 0);
 	ck_assert_msg(s >= 0, "accept: %s", pvcalls_strerror(s));
-	ck_assert_int_eq(pvcalls_front_setopt(e.fe, s, PVCALLS_OPT_SNDTIMEO_MS, E2E_SOCK_TIMEO_MS), 0);
-	ck_assert_int_eq(pvcalls_front_setopt(e.fe, s, PVCALLS_OPT_RCVTIMEO_MS, E2E_SOCK_TIMEO_MS), 0);
+	ck_assert_int_eq(pvcalls_front_setopt(e.fe, s, PVCALLS_OPT_SNDTIMEO_MS, E2E_SOCK_TIMEO_MS),
+			 0);
+	ck_assert_int_eq(pvcalls_front_setopt(e.fe, s, PVCALLS_OPT_RCVTIMEO_MS, E2E_SOCK_TIMEO_MS),
+			 0);
 	transfer(&e, s, fd, n, "accept, default order");
 	e2e_release(&e, l);
 	e2e_wait_back(&e, 1, 0, 0, 5000);

@@ -109,9 +109,9 @@ START_TEST(features_default_and_opt_out)
 	ck_assert_int_eq(pvcalls_front_shutdown(e.fe, s, SHUT_WR), -EOPNOTSUPP);
 	ck_assert_int_eq(pvcalls_front_getsockname(e.fe, s, (struct sockaddr *)&a, &al),
 			 -EOPNOTSUPP);
-	ck_assert_int_eq(pvcalls_front_setsockopt(e.fe, s, IPPROTO_TCP, TCP_NODELAY, &one,
-						  sizeof(one)),
-			 -ENOPROTOOPT);
+	ck_assert_int_eq(
+		pvcalls_front_setsockopt(e.fe, s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)),
+		-ENOPROTOOPT);
 	close(fd);
 	e2e_release(&e, s);
 	finish(&e);
@@ -298,9 +298,9 @@ START_TEST(shut_wr_wakes_blocked_sender)
 	setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
 	b.fe = e.fe;
 	b.s = e2e_socket(&e, 0);
-	ck_assert_int_eq(pvcalls_front_setsockopt(e.fe, b.s, SOL_SOCKET, SO_SNDBUF, &small,
-						  sizeof(small)),
-			 0);
+	ck_assert_int_eq(
+		pvcalls_front_setsockopt(e.fe, b.s, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)),
+		0);
 	ck_assert_int_eq(e2e_front_connect(&e, b.s, port), 0);
 	fd = e2e_tcp_accept(lfd, 10000);
 	close(lfd);
@@ -412,8 +412,7 @@ START_TEST(names_agree_with_host)
 	ck_assert_int_eq(getpeername(fd, (struct sockaddr *)&hp, &len), 0);
 	ck_assert_msg(same_addr(&fl, &hp), "getsockname %s, host peer sees %s", astr(&fl),
 		      astr(&hp));
-	ck_assert_msg(same_addr(&fp, &hl), "getpeername %s, host peer is %s", astr(&fp),
-		      astr(&hl));
+	ck_assert_msg(same_addr(&fp, &hl), "getpeername %s, host peer is %s", astr(&fp), astr(&hl));
 	close(fd);
 	e2e_release(&e, s);
 
@@ -455,8 +454,8 @@ START_TEST(names_agree_with_host)
 	ck_assert_int_eq(getsockname(c, (struct sockaddr *)&hl, &len), 0);
 	len = sizeof(hp);
 	ck_assert_int_eq(getpeername(c, (struct sockaddr *)&hp, &len), 0);
-	ck_assert_msg(same_addr(&fl, &hp), "accepted getsockname %s, client's peer %s",
-		      astr(&fl), astr(&hp));
+	ck_assert_msg(same_addr(&fl, &hp), "accepted getsockname %s, client's peer %s", astr(&fl),
+		      astr(&hp));
 	ck_assert_msg(same_addr(&fp, &hl), "accepted getpeername %s, client is %s", astr(&fp),
 		      astr(&hl));
 	/* A short buffer gets a prefix and the full length. */
@@ -469,8 +468,7 @@ START_TEST(names_agree_with_host)
 	close(c);
 	e2e_release(&e, a);
 	e2e_release(&e, l);
-	ck_assert_int_eq(pvcalls_front_getsockname(e.fe, l, (struct sockaddr *)&fl, &len),
-			 -EBADF);
+	ck_assert_int_eq(pvcalls_front_getsockname(e.fe, l, (struct sockaddr *)&fl, &len), -EBADF);
 	finish(&e);
 }
 END_TEST
@@ -485,9 +483,8 @@ START_TEST(nodelay_on_host_socket)
 	e2e_env_start(&e, NULL);
 	/* Set before CONNECT: the host socket made at SOCKET carries it. */
 	s = e2e_socket(&e, -1);
-	ck_assert_int_eq(pvcalls_front_setsockopt(e.fe, s, IPPROTO_TCP, TCP_NODELAY, &one,
-						  sizeof(one)),
-			 0);
+	ck_assert_int_eq(
+		pvcalls_front_setsockopt(e.fe, s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)), 0);
 	{
 		uint16_t port = 0;
 		int lfd = e2e_tcp_listen(&port, 4);
@@ -513,8 +510,7 @@ START_TEST(nodelay_on_host_socket)
 	ck_assert_uint_eq(ol, sizeof(int));
 	/* Off again, seen on the host socket. */
 	v = 0;
-	ck_assert_int_eq(pvcalls_front_setsockopt(e.fe, s, IPPROTO_TCP, TCP_NODELAY, &v,
-						  sizeof(v)),
+	ck_assert_int_eq(pvcalls_front_setsockopt(e.fe, s, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)),
 			 0);
 	v = 1;
 	ol = sizeof(v);
@@ -522,12 +518,12 @@ START_TEST(nodelay_on_host_socket)
 	ck_assert_int_eq(v, 0);
 	/* Others: a host range check, an unsupported option, IP_TOS. */
 	v = 0;
-	ck_assert_int_eq(pvcalls_front_setsockopt(e.fe, s, IPPROTO_TCP, TCP_KEEPIDLE, &v,
-						  sizeof(v)),
-			 -EINVAL);
-	ck_assert_int_eq(pvcalls_front_setsockopt(e.fe, s, IPPROTO_TCP, TCP_MAXSEG, &one,
-						  sizeof(one)),
-			 -ENOPROTOOPT);
+	ck_assert_int_eq(
+		pvcalls_front_setsockopt(e.fe, s, IPPROTO_TCP, TCP_KEEPIDLE, &v, sizeof(v)),
+		-EINVAL);
+	ck_assert_int_eq(
+		pvcalls_front_setsockopt(e.fe, s, IPPROTO_TCP, TCP_MAXSEG, &one, sizeof(one)),
+		-ENOPROTOOPT);
 	v = 0x10;
 	ck_assert_int_eq(pvcalls_front_setsockopt(e.fe, s, IPPROTO_IP, IP_TOS, &v, sizeof(v)), 0);
 	v = 0;

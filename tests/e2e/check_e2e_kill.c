@@ -41,10 +41,10 @@ struct pd {
 	struct e2e_env *e;
 	int s, fd;
 	bool reset;
-	uint64_t limit;      /* peer: bytes to send (or read) before dying */
-	uint64_t fe_got;     /* atomic: frontend progress */
+	uint64_t limit;  /* peer: bytes to send (or read) before dying */
+	uint64_t fe_got; /* atomic: frontend progress */
 	uint64_t peer_bytes;
-	double t_dead;       /* when the peer closed/reset */
+	double t_dead; /* when the peer closed/reset */
 	/* frontend sender results */
 	ssize_t send_rc;
 	uint64_t sent;
@@ -68,7 +68,8 @@ static void *peer_send_then_die(void *arg)
 
 	if (!p->reset) {
 		while (off < p->limit) {
-			size_t k = p->limit - off > sizeof(buf) ? sizeof(buf) : (size_t)(p->limit - off);
+			size_t k = p->limit - off > sizeof(buf) ? sizeof(buf)
+								: (size_t)(p->limit - off);
 			int rc;
 
 			e2e_fill(SEED_DOWN, off, buf, k);
@@ -159,12 +160,12 @@ static void peer_dies_while_receiving(bool reset)
 	t_end = e2e_now();
 	e2e_join(t, 60 * E2E_SLOW, "the peer");
 	e2e_check_failed();
-	ck_assert_msg(r != -EAGAIN, "recv hung: the safety-net timeout expired after %" PRIu64
-		      " bytes", got);
+	ck_assert_msg(r != -EAGAIN,
+		      "recv hung: the safety-net timeout expired after %" PRIu64 " bytes", got);
 	if (!reset) {
 		/* Close: exactly everything, then end of stream, repeatedly. */
-		ck_assert_msg(r == 0, "recv after %" PRIu64 " bytes: %zd (%s), expected EOF", got, r,
-			      pvcalls_strerror((int)r));
+		ck_assert_msg(r == 0, "recv after %" PRIu64 " bytes: %zd (%s), expected EOF", got,
+			      r, pvcalls_strerror((int)r));
 		ck_assert_msg(got == p.limit, "got %" PRIu64 " bytes of %" PRIu64, got, p.limit);
 		ck_assert_int_eq(pvcalls_front_recv(e.fe, p.s, buf, sizeof(buf), 0), 0);
 		ck_assert_int_eq(pvcalls_front_recv(e.fe, p.s, buf, sizeof(buf), MSG_DONTWAIT), 0);
@@ -177,10 +178,12 @@ static void peer_dies_while_receiving(bool reset)
 	} else {
 		/* The peer's send buffer was full: some of it died with the reset. */
 		ck_assert_msg(got < p.peer_bytes,
-			      "all %" PRIu64 " bytes arrived although the peer reset with a full send buffer",
+			      "all %" PRIu64
+			      " bytes arrived although the peer reset with a full send buffer",
 			      p.peer_bytes);
-		ck_assert_msg(r == -ECONNRESET, "recv after a reset, %" PRIu64 " bytes in: %zd (%s)",
-			      got, r, r ? pvcalls_strerror((int)r) : "EOF");
+		ck_assert_msg(r == -ECONNRESET,
+			      "recv after a reset, %" PRIu64 " bytes in: %zd (%s)", got, r,
+			      r ? pvcalls_strerror((int)r) : "EOF");
 	}
 	printf("e2e.kill[%s]: peer %s while receiving: %" PRIu64 " bytes then %s, %.0f ms after "
 	       "the peer died\n",
@@ -197,9 +200,8 @@ static void peer_dies_while_receiving(bool reset)
 			if (w > 0)
 				e2e_sleep_ms(10);
 		} while (w > 0 && e2e_now_ms() < end);
-		ck_assert_msg(w == -EPIPE || w == -ECONNRESET,
-			      "send to a peer that %s: %zd (%s)", reset ? "reset" : "closed", w,
-			      pvcalls_strerror((int)w));
+		ck_assert_msg(w == -EPIPE || w == -ECONNRESET, "send to a peer that %s: %zd (%s)",
+			      reset ? "reset" : "closed", w, pvcalls_strerror((int)w));
 	}
 	e2e_release(&e, p.s);
 	e2e_wait_back(&e, 1, 0, 0, 5000);
@@ -455,8 +457,13 @@ static void *kpeer_receiver(void *arg)
 static pid_t spawn_guest(const char *hub, uint16_t port, uint16_t lport, int status_fd)
 {
 	char a_port[16], a_lport[16], a_fd[16];
-	char *argv[] = { (char *)"check_e2e_kill", (char *)"--e2e-guest", (char *)hub, a_port,
-			 a_lport, a_fd, NULL };
+	char *argv[] = { (char *)"check_e2e_kill",
+			 (char *)"--e2e-guest",
+			 (char *)hub,
+			 a_port,
+			 a_lport,
+			 a_fd,
+			 NULL };
 	pid_t pid;
 	int rc;
 
@@ -546,7 +553,8 @@ START_TEST(guest_killed_mid_transfer)
 			kill(pid, SIGKILL);
 			waitpid(pid, NULL, 0);
 			e2e_check_failed();
-			ck_abort_msg("no traffic: the peer got %" PRIu64 " and sent %" PRIu64 " bytes",
+			ck_abort_msg("no traffic: the peer got %" PRIu64 " and sent %" PRIu64
+				     " bytes",
 				     k.got, k.sent);
 		}
 		e2e_sleep_ms(5);
@@ -565,9 +573,9 @@ START_TEST(guest_killed_mid_transfer)
 	e2e_join(ts, 10 * E2E_SLOW, "the peer's writer to see the guest's death");
 	printf("e2e.kill[%s]: guest killed after %" PRIu64 " MiB up, %" PRIu64
 	       " MiB down: peer read %s after %.0f ms, peer write %s after %.0f ms\n",
-	       e2e_flavour(), k.got >> 20, k.sent >> 20,
-	       k.recv_rc ? strerror(-k.recv_rc) : "EOF", (k.t_recv_end - t_kill) * 1000,
-	       strerror(k.send_err), (k.t_send_end - t_kill) * 1000);
+	       e2e_flavour(), k.got >> 20, k.sent >> 20, k.recv_rc ? strerror(-k.recv_rc) : "EOF",
+	       (k.t_recv_end - t_kill) * 1000, strerror(k.send_err),
+	       (k.t_send_end - t_kill) * 1000);
 	e2e_check_failed();
 	ck_assert_msg(k.recv_rc == 0 || k.recv_rc == -ECONNRESET, "peer read: %s",
 		      strerror(-k.recv_rc));
@@ -849,7 +857,8 @@ START_TEST(backend_freed_under_guest)
 
 		while ((rc = pvcalls_front_process(e.fe)) == 0 && e2e_now_ms() < end)
 			e2e_sleep_ms(10);
-		ck_assert_msg(rc == -ENOTCONN, "pvcalls_front_process after the backend left: %d", rc);
+		ck_assert_msg(rc == -ENOTCONN, "pvcalls_front_process after the backend left: %d",
+			      rc);
 	}
 	ck_assert_int_eq(pvcalls_front_socket(e.fe, AF_INET, SOCK_STREAM, 0), -ENOTCONN);
 	{

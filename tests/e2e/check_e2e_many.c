@@ -49,8 +49,9 @@ static void drive(struct e2e_env *e, struct e2e_srv *srv, int n, uint64_t up, ui
 			      rc, pvcalls_strerror(rc));
 		c[i].connected = rc == 0;
 		{
-			struct e2e_hdr h = { .magic = E2E_SRV_MAGIC, .idx = (uint32_t)i, .up = up,
-					     .down = down };
+			struct e2e_hdr h = {
+				.magic = E2E_SRV_MAGIC, .idx = (uint32_t)i, .up = up, .down = down
+			};
 
 			memcpy(c[i].hdr, &h, sizeof(h));
 		}
@@ -99,7 +100,8 @@ static void drive(struct e2e_env *e, struct e2e_srv *srv, int n, uint64_t up, ui
 			bool tx = c[i].hdr_sent < sizeof(c[i].hdr) || c[i].up_sent < up;
 
 			pf[i].sock = tx || c[i].down_got < down ? c[i].s : -1;
-			pf[i].events = (short)((tx ? POLLOUT : 0) | (c[i].down_got < down ? POLLIN : 0));
+			pf[i].events =
+				(short)((tx ? POLLOUT : 0) | (c[i].down_got < down ? POLLIN : 0));
 			pf[i].revents = 0;
 			pending += pf[i].sock >= 0;
 		}
@@ -130,47 +132,57 @@ static void drive(struct e2e_env *e, struct e2e_srv *srv, int n, uint64_t up, ui
 
 			if (!re)
 				continue;
-			ck_assert_msg(!(re & (POLLERR | POLLNVAL)), "connection %d: revents %#x", i, re);
+			ck_assert_msg(!(re & (POLLERR | POLLNVAL)), "connection %d: revents %#x", i,
+				      re);
 			if (re & POLLOUT) {
 				ssize_t w;
 
 				if (c[i].hdr_sent < sizeof(c[i].hdr)) {
-					w = pvcalls_front_send(e->fe, c[i].s, c[i].hdr + c[i].hdr_sent,
-							       sizeof(c[i].hdr) - c[i].hdr_sent,
-							       MSG_DONTWAIT);
+					w = pvcalls_front_send(
+						e->fe, c[i].s, c[i].hdr + c[i].hdr_sent,
+						sizeof(c[i].hdr) - c[i].hdr_sent, MSG_DONTWAIT);
 					if (w > 0)
 						c[i].hdr_sent += (uint64_t)w;
 				} else {
-					size_t k = up - c[i].up_sent > 65536 ? 65536
-									: (size_t)(up - c[i].up_sent);
+					size_t k = up - c[i].up_sent > 65536
+							   ? 65536
+							   : (size_t)(up - c[i].up_sent);
 
 					e2e_fill(E2E_SEED_UP(i), c[i].up_sent, buf, k);
 					w = pvcalls_front_send(e->fe, c[i].s, buf, k, MSG_DONTWAIT);
 					if (w > 0)
 						c[i].up_sent += (uint64_t)w;
 				}
-				ck_assert_msg(w > 0 || w == -EAGAIN, "connection %d: send: %zd (%s)", i,
-					      w, pvcalls_strerror((int)w));
+				ck_assert_msg(w > 0 || w == -EAGAIN,
+					      "connection %d: send: %zd (%s)", i, w,
+					      pvcalls_strerror((int)w));
 				progress |= w > 0;
 			}
 			if (re & (POLLIN | POLLHUP)) {
-				ssize_t r = pvcalls_front_recv(e->fe, c[i].s, buf, 65536, MSG_DONTWAIT);
+				ssize_t r =
+					pvcalls_front_recv(e->fe, c[i].s, buf, 65536, MSG_DONTWAIT);
 
 				if (r > 0) {
 					ssize_t bad;
 
 					ck_assert_msg(c[i].down_got + (uint64_t)r <= down,
-						      "connection %d: %" PRIu64 " bytes, %" PRIu64 " sent",
+						      "connection %d: %" PRIu64 " bytes, %" PRIu64
+						      " sent",
 						      i, c[i].down_got + (uint64_t)r, down);
-					bad = e2e_verify(E2E_SEED_DOWN(i), c[i].down_got, buf, (size_t)r);
-					ck_assert_msg(bad < 0, "connection %d: wrong byte at offset %" PRIu64,
-						      i, c[i].down_got + (uint64_t)bad);
+					bad = e2e_verify(E2E_SEED_DOWN(i), c[i].down_got, buf,
+							 (size_t)r);
+					ck_assert_msg(
+						bad < 0,
+						"connection %d: wrong byte at offset %" PRIu64, i,
+						c[i].down_got + (uint64_t)bad);
 					c[i].down_got += (uint64_t)r;
 					progress = true;
 				} else {
 					ck_assert_msg(r == -EAGAIN,
-						      "connection %d: recv after %" PRIu64 " bytes: %zd (%s)",
-						      i, c[i].down_got, r, r ? pvcalls_strerror((int)r) : "EOF");
+						      "connection %d: recv after %" PRIu64
+						      " bytes: %zd (%s)",
+						      i, c[i].down_got, r,
+						      r ? pvcalls_strerror((int)r) : "EOF");
 				}
 			}
 		}
@@ -178,7 +190,8 @@ static void drive(struct e2e_env *e, struct e2e_srv *srv, int n, uint64_t up, ui
 			last_progress = e2e_now_ms();
 		e2e_check_failed();
 		ck_assert_msg(e2e_now_ms() - last_progress < stall_ms,
-			      "%d connections stalled for %d s (%" PRIu64 " polls, %" PRIu64 " empty)",
+			      "%d connections stalled for %d s (%" PRIu64 " polls, %" PRIu64
+			      " empty)",
 			      pending, stall_ms / 1000, polls, empty_polls);
 	}
 	{
@@ -186,12 +199,13 @@ static void drive(struct e2e_env *e, struct e2e_srv *srv, int n, uint64_t up, ui
 
 		printf("e2e.many[%s]: %d connections x %" PRIu64 " KiB each way in %.2f s "
 		       "(%.0f MB/s total), %" PRIu64 " polls, %" PRIu64 " empty\n",
-		       e2e_flavour(), n, up >> 10, dt, dt > 0 ? (double)(up + down) * n / dt / 1e6 : 0,
-		       polls, empty_polls);
+		       e2e_flavour(), n, up >> 10, dt,
+		       dt > 0 ? (double)(up + down) * n / dt / 1e6 : 0, polls, empty_polls);
 	}
 	ck_assert_msg(missed == 0,
 		      "event loop: %" PRIu64 " times the frontend's fd stayed quiet for 1 s "
-		      "while sockets were ready (no event for them)", missed);
+		      "while sockets were ready (no event for them)",
+		      missed);
 	/* The server has verified what we sent. */
 	e2e_srv_wait(srv, n, 0, 30000);
 	/* Nothing more arrives: non-blocking recv says EAGAIN, not EOF. */
@@ -324,8 +338,11 @@ START_TEST(many_guests)
 	e2e_srv_start(&srv, GUESTS * THREADS * SOCKS);
 	t0 = e2e_now();
 	for (int i = 0; i < GUESTS * THREADS; i++) {
-		w[i] = (struct e2e_client){ .fe = gf[i / THREADS], .port = srv.port, .id = i,
-					    .idx0 = (uint32_t)(i * SOCKS), .nsock = SOCKS,
+		w[i] = (struct e2e_client){ .fe = gf[i / THREADS],
+					    .port = srv.port,
+					    .id = i,
+					    .idx0 = (uint32_t)(i * SOCKS),
+					    .nsock = SOCKS,
 					    .bytes = bytes };
 		t[i] = e2e_thread(e2e_client_thread, &w[i]);
 	}

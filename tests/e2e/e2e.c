@@ -38,10 +38,20 @@ uint64_t e2e_volume(uint64_t plain, uint64_t sanitized)
 		unsigned long long n = strtoull(v, &end, 0);
 
 		switch (*end) {
-		case 'k': case 'K': n <<= 10; break;
-		case 'm': case 'M': n <<= 20; break;
-		case 'g': case 'G': n <<= 30; break;
-		default: break;
+		case 'k':
+		case 'K':
+			n <<= 10;
+			break;
+		case 'm':
+		case 'M':
+			n <<= 20;
+			break;
+		case 'g':
+		case 'G':
+			n <<= 30;
+			break;
+		default:
+			break;
 		}
 		if (n)
 			return n;
@@ -226,8 +236,7 @@ const uint8_t *e2e_pattern_at(const struct e2e_pattern *p, uint64_t off, size_t 
 	return p->buf + o;
 }
 
-ssize_t e2e_pattern_verify(const struct e2e_pattern *p, uint64_t off, const void *buf,
-			   size_t len)
+ssize_t e2e_pattern_verify(const struct e2e_pattern *p, uint64_t off, const void *buf, size_t len)
 {
 	const uint8_t *b = buf;
 	size_t done = 0;
@@ -355,7 +364,8 @@ int e2e_wait_back(struct e2e_env *e, int frontends, int active, int passive, int
 	for (;;) {
 		e2e_back_stats(e, &st);
 		if ((frontends < 0 || st.frontends == (uint32_t)frontends) &&
-		    st.active_sockets == (uint32_t)active && st.passive_sockets == (uint32_t)passive)
+		    st.active_sockets == (uint32_t)active &&
+		    st.passive_sockets == (uint32_t)passive)
 			return (int)(e2e_now_ms() - t0);
 		if (e2e_now_ms() > end)
 			ck_abort_msg("backend stats: %u frontends, %u active, %u passive sockets "
@@ -371,8 +381,10 @@ int e2e_socket(struct e2e_env *e, int order)
 	int s = pvcalls_front_socket(e->fe, AF_INET, SOCK_STREAM, 0);
 
 	ck_assert_msg(s >= 0, "pvcalls_front_socket: %s", pvcalls_strerror(s));
-	ck_assert_int_eq(pvcalls_front_setopt(e->fe, s, PVCALLS_OPT_SNDTIMEO_MS, E2E_SOCK_TIMEO_MS), 0);
-	ck_assert_int_eq(pvcalls_front_setopt(e->fe, s, PVCALLS_OPT_RCVTIMEO_MS, E2E_SOCK_TIMEO_MS), 0);
+	ck_assert_int_eq(pvcalls_front_setopt(e->fe, s, PVCALLS_OPT_SNDTIMEO_MS, E2E_SOCK_TIMEO_MS),
+			 0);
+	ck_assert_int_eq(pvcalls_front_setopt(e->fe, s, PVCALLS_OPT_RCVTIMEO_MS, E2E_SOCK_TIMEO_MS),
+			 0);
 	if (order >= 0) {
 		int rc = pvcalls_front_setopt(e->fe, s, PVCALLS_OPT_RING_ORDER, order);
 
@@ -384,7 +396,8 @@ int e2e_socket(struct e2e_env *e, int order)
 
 int e2e_front_connect(struct e2e_env *e, int s, uint16_t port)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons(port),
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 
 	return pvcalls_front_connect(e->fe, s, (struct sockaddr *)&a, sizeof(a));
@@ -401,7 +414,8 @@ void e2e_release(struct e2e_env *e, int s)
 
 int e2e_tcp_listen(uint16_t *port, int backlog)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(*port),
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons(*port),
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(a);
 	int one = 1;
@@ -431,7 +445,8 @@ uint16_t e2e_free_port(void)
 
 int e2e_tcp_connect(uint16_t port)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons(port),
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
@@ -596,8 +611,8 @@ static bool srv_read(struct e2e_srv *s, struct sconn *c, uint8_t *buf)
 		if (!c->done) {
 			e2e_fail("server: connection %d: EOF after %" PRIu64 " of %" PRIu64
 				 " bytes up, %" PRIu64 " of %" PRIu64 " down sent",
-				 c->hdr_done ? (int)c->h.idx : -1, c->up_got, c->h.up,
-				 c->down_sent, c->h.down);
+				 c->hdr_done ? (int)c->h.idx : -1, c->up_got, c->h.up, c->down_sent,
+				 c->h.down);
 		} else {
 			pthread_mutex_lock(&s->lock);
 			s->res[c->h.idx].eof = true;
@@ -636,7 +651,8 @@ static bool srv_read(struct e2e_srv *s, struct sconn *c, uint8_t *buf)
 		ssize_t bad;
 
 		if (c->up_got + k > c->h.up) {
-			e2e_fail("server: connection %u: %zu bytes beyond the %" PRIu64 " announced",
+			e2e_fail("server: connection %u: %zu bytes beyond the %" PRIu64
+				 " announced",
 				 c->h.idx, (size_t)(c->up_got + k - c->h.up), c->h.up);
 			return false;
 		}
@@ -653,7 +669,8 @@ static bool srv_read(struct e2e_srv *s, struct sconn *c, uint8_t *buf)
 
 static bool srv_write(struct e2e_srv *s, struct sconn *c, uint8_t *buf)
 {
-	size_t k = c->h.down - c->down_sent > SRV_BUF ? SRV_BUF : (size_t)(c->h.down - c->down_sent);
+	size_t k =
+		c->h.down - c->down_sent > SRV_BUF ? SRV_BUF : (size_t)(c->h.down - c->down_sent);
 	ssize_t n;
 
 	(void)s;
@@ -832,7 +849,8 @@ void *e2e_client_thread(void *arg)
 
 	for (int k = 0; k < n; k++) {
 		struct e2e_hdr h = { .magic = E2E_SRV_MAGIC, .up = w->bytes, .down = w->bytes };
-		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(w->port),
+		struct sockaddr_in a = { .sin_family = AF_INET,
+					 .sin_port = htons(w->port),
 					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 		int rc;
 
@@ -850,7 +868,8 @@ void *e2e_client_thread(void *arg)
 		if (rc == 0)
 			rc = client_send_all(w->fe, c[k].s, &h, sizeof(h));
 		if (rc < 0) {
-			e2e_fail("client %d: connect/send header #%d: %s", w->id, k, pvcalls_strerror(rc));
+			e2e_fail("client %d: connect/send header #%d: %s", w->id, k,
+				 pvcalls_strerror(rc));
 			return NULL;
 		}
 	}
@@ -861,7 +880,9 @@ void *e2e_client_thread(void *arg)
 
 			if (c[k].up < w->bytes) {
 				size_t chunk = 8192 + (size_t)k * 1000;
-				size_t len = w->bytes - c[k].up > chunk ? chunk : (size_t)(w->bytes - c[k].up);
+				size_t len = w->bytes - c[k].up > chunk
+						     ? chunk
+						     : (size_t)(w->bytes - c[k].up);
 				int rc;
 
 				if (len > sizeof(buf))
@@ -884,8 +905,10 @@ void *e2e_client_thread(void *arg)
 				if (r == -EAGAIN && fl)
 					break;
 				if (r <= 0 || c[k].down + (uint64_t)r > w->bytes ||
-				    e2e_verify(E2E_SEED_DOWN(c[k].idx), c[k].down, buf, (size_t)r) >= 0) {
-					e2e_fail("client %d socket %d: recv at %" PRIu64 ": %zd (%s) or bad data",
+				    e2e_verify(E2E_SEED_DOWN(c[k].idx), c[k].down, buf,
+					       (size_t)r) >= 0) {
+					e2e_fail("client %d socket %d: recv at %" PRIu64
+						 ": %zd (%s) or bad data",
 						 w->id, k, c[k].down, r, pvcalls_strerror((int)r));
 					return NULL;
 				}

@@ -103,8 +103,7 @@ void e2e_pattern_free(struct e2e_pattern *p);
 /* Pointer to offset @off and how many bytes are contiguous from there. */
 const uint8_t *e2e_pattern_at(const struct e2e_pattern *p, uint64_t off, size_t *avail);
 /* -1 if @buf matches offset @off of the pattern, else the first bad index. */
-ssize_t e2e_pattern_verify(const struct e2e_pattern *p, uint64_t off, const void *buf,
-			   size_t len);
+ssize_t e2e_pattern_verify(const struct e2e_pattern *p, uint64_t off, const void *buf, size_t len);
 
 /* xorshift for chunk sizes */
 static inline uint64_t e2e_rand(uint64_t *s)
@@ -124,8 +123,8 @@ struct e2e_cfg {
 	struct pvcalls_front_opts front;
 	struct pvcalls_back_opts back;
 	struct pvcalls_shm_opts hub, guest;
-	bool no_front;     /* do not open a frontend (tests that fork guests) */
-	bool listen_hub;   /* hub on a Unix socket path (e->path) instead of a pair */
+	bool no_front;   /* do not open a frontend (tests that fork guests) */
+	bool listen_hub; /* hub on a Unix socket path (e->path) instead of a pair */
 };
 
 struct e2e_env {

@@ -229,7 +229,8 @@ static void *do_socket(void *arg)
  * answer still completes when its real answer comes. */
 static void bogus_response_case(enum mode m)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(9),
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons(9),
 				 .sin_addr.s_addr = htonl(0x7f000001) };
 	struct pvcalls_front_stats st = { 0 };
 	struct sock_thr t;
@@ -341,14 +342,14 @@ START_TEST(test_silent_backend_times_out)
 	ck_assert_int_ge(s, 0);
 	be->mode = SILENT;
 	/* A blocking connect bounded by the send timeout: becomes in-progress. */
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(9),
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons(9),
 				 .sin_addr.s_addr = htonl(0x7f000001) };
 
 	ck_assert_int_eq(pvcalls_front_setopt(fe, s, PVCALLS_OPT_SNDTIMEO_MS, 200), 0);
 	ck_assert_int_eq(pvcalls_front_connect(fe, s, (struct sockaddr *)&a, sizeof(a)),
 			 -EINPROGRESS);
-	ck_assert_int_eq(pvcalls_front_connect(fe, s, (struct sockaddr *)&a, sizeof(a)),
-			 -EALREADY);
+	ck_assert_int_eq(pvcalls_front_connect(fe, s, (struct sockaddr *)&a, sizeof(a)), -EALREADY);
 }
 END_TEST
 

@@ -41,10 +41,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_REQS 128
 #define SENTINEL 0xee
 
-#define must(c)                                                                        \
-	do {                                                                           \
-		if (!(c))                                                              \
-			abort();                                                       \
+#define must(c)                  \
+	do {                     \
+		if (!(c))        \
+			abort(); \
 	} while (0)
 
 struct env {
@@ -109,7 +109,8 @@ static int named_area(const struct pvcalls_wire_request *r)
 	case PVCALLS_EXT_GETPEERNAME:
 		return x->u.getname.area < PVCALLS_EXT_REPLY_AREAS ? (int)x->u.getname.area : -1;
 	case PVCALLS_EXT_GETSOCKOPT:
-		return x->u.getsockopt.area < PVCALLS_EXT_REPLY_AREAS ? (int)x->u.getsockopt.area : -1;
+		return x->u.getsockopt.area < PVCALLS_EXT_REPLY_AREAS ? (int)x->u.getsockopt.area
+								      : -1;
 	default:
 		return -1;
 	}

@@ -59,12 +59,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_OPS 256
 #define NDATA 2 /* shared data rings the guest offers */
 
-#define must(c)                                                                        \
-	do {                                                                           \
-		if (!(c)) {                                                            \
+#define must(c)                                                                               \
+	do {                                                                                  \
+		if (!(c)) {                                                                   \
 			fprintf(stderr, "fuzz_backend: %s:%d: %s\n", __FILE__, __LINE__, #c); \
-			abort();                                                       \
-		}                                                                      \
+			abort();                                                              \
+		}                                                                             \
 	} while (0)
 
 struct input {
@@ -95,8 +95,7 @@ static uint16_t lport, closed_port;
 
 static void host_init(void)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET,
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(a);
 	int fd;
 
@@ -197,8 +196,8 @@ static bool setup(struct guest *g)
 	pvcalls_cmd_front_init(&g->cmd, g->page);
 	must(pvcalls_transport_evtchn_alloc_unbound(g->t, 0, &g->port) == 0);
 	for (int i = 0; i < NDATA; i++) {
-		must(pvcalls_transport_share(g->t, 0, 1, true, &g->iref[i],
-					     (void **)&g->intf[i]) == 0);
+		must(pvcalls_transport_share(g->t, 0, 1, true, &g->iref[i], (void **)&g->intf[i]) ==
+		     0);
 		must(pvcalls_transport_share(g->t, 0, 1, true, &g->dref[i],
 					     (void **)&g->dpage[i]) == 0);
 		g->intf[i]->ring_order = 0;
@@ -232,8 +231,7 @@ static void teardown(struct guest *g)
 		do
 			must(pvcalls_back_process(g->b, 1) >= 0);
 		while (pvc_now_ms() < end &&
-		       (pvc_xb_read_state(g->hub, g->be, &st) != 0 ||
-			st < PVCALLS_XENBUS_CLOSING));
+		       (pvc_xb_read_state(g->hub, g->be, &st) != 0 || st < PVCALLS_XENBUS_CLOSING));
 		pvcalls_transport_close(g->t);
 	}
 	for (int i = 0; i < 3; i++)
@@ -391,10 +389,10 @@ static void raw_request(struct guest *g, struct input *in)
 
 static void store_write(struct guest *g, struct input *in)
 {
-	static const char *const keys[] = { "state", "ring-ref", "port", "version",
-					    "feature-wait-hint", "junk" };
-	static const char *const vals[] = { "1", "2", "3", "4", "5", "6", "0",
-					    "4294967295", "4294967296", "-1", "", "x" };
+	static const char *const keys[] = { "state",   "ring-ref",          "port",
+					    "version", "feature-wait-hint", "junk" };
+	static const char *const vals[] = { "1", "2",          "3",          "4",  "5", "6",
+					    "0", "4294967295", "4294967296", "-1", "",  "x" };
 	uint8_t k = in8(in), v = in8(in);
 	char buf[16];
 	const char *val;
@@ -528,7 +526,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct pvcalls_wire_response rsp;
 
 		switch (code % 16) {
-		case 0: case 1: case 2: case 3: case 4: case 5: case 6:
+		case 0:
+		case 1:
+		case 2:
+		case 3:
+		case 4:
+		case 5:
+		case 6:
 			request(&g, &in, code % 16);
 			break;
 		case 7:

@@ -29,10 +29,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define NSLOT PVCALLS_WIRE_CMD_RING_SIZE
 #define MAX_OPS 4096
 
-#define must(c)                                                                        \
-	do {                                                                           \
-		if (!(c))                                                              \
-			abort();                                                       \
+#define must(c)                  \
+	do {                     \
+		if (!(c))        \
+			abort(); \
 	} while (0)
 
 struct input {
@@ -64,8 +64,8 @@ static struct pvcalls_wire_cmd_sring *page(void)
 	static uint8_t *map;
 
 	if (!map) {
-		map = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-			   -1, 0);
+		map = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+			   0);
 		must(map != MAP_FAILED);
 		must(mprotect(map + PAGE, PAGE, PROT_NONE) == 0);
 	}
@@ -98,11 +98,11 @@ static bool xen_notify(uint32_t old, uint32_t new_prod, uint32_t event)
 /* Model of a well-behaved exchange, valid while "clean". */
 struct model {
 	bool clean;
-	uint32_t next_put;		/* req_id of the next request put */
-	uint32_t next_get;		/* req_id the backend must see next */
-	uint32_t held[NSLOT];		/* requests the backend has not answered */
+	uint32_t next_put;    /* req_id of the next request put */
+	uint32_t next_get;    /* req_id the backend must see next */
+	uint32_t held[NSLOT]; /* requests the backend has not answered */
 	unsigned nheld;
-	uint32_t answered[2 * NSLOT];	/* responses in ring order, not yet got */
+	uint32_t answered[2 * NSLOT]; /* responses in ring order, not yet got */
 	unsigned ans_head, ans_tail;
 };
 
@@ -209,7 +209,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				must(pvcalls_cmd_back_outstanding(&b) == before);
 				must(!memcmp(&rq, &junk_rq, sizeof(rq)));
 				if (m.clean)
-					must(rc == 0 && m.next_get == (uint32_t)(b.req_cons - base) &&
+					must(rc == 0 &&
+					     m.next_get == (uint32_t)(b.req_cons - base) &&
 					     s->req_prod == b.req_cons);
 			}
 			break;
@@ -298,8 +299,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			 * overwrite its own answers (as Xen's macros allow). */
 			must((uint32_t)(b.rsp_prod_pvt - b.rsp_pushed) <= NSLOT);
 			must(pvcalls_cmd_back_outstanding(&b) == m.nheld);
-			must(pvcalls_cmd_front_free(&f) == NSLOT - (m.next_put -
-				(uint32_t)(f.rsp_cons - base)));
+			must(pvcalls_cmd_front_free(&f) ==
+			     NSLOT - (m.next_put - (uint32_t)(f.rsp_cons - base)));
 		}
 	}
 	return 0;

@@ -61,10 +61,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Bytes one input may ask to move, so that no input is slow. */
 #define BUDGET (8u << 20)
 
-#define must(c)                                                                        \
-	do {                                                                           \
-		if (!(c))                                                              \
-			abort();                                                       \
+#define must(c)                  \
+	do {                     \
+		if (!(c))        \
+			abort(); \
 	} while (0)
 
 struct input {
@@ -97,9 +97,12 @@ static uint32_t in_len(struct input *in, uint32_t size)
 	uint32_t v = (uint32_t)in8(in) | (uint32_t)in8(in) << 8 | (uint32_t)in8(in) << 16;
 
 	switch (sel & 3) {
-	case 0: return sel >> 2;			/* 0..63 */
-	case 1: return size + (uint32_t)(int8_t)(v & 0xff) - 64; /* near size */
-	default: return v % (size + 2);			/* anywhere, up to size + 1 */
+	case 0:
+		return sel >> 2; /* 0..63 */
+	case 1:
+		return size + (uint32_t)(int8_t)(v & 0xff) - 64; /* near size */
+	default:
+		return v % (size + 2); /* anywhere, up to size + 1 */
 	}
 }
 
@@ -112,8 +115,8 @@ static void setup(void)
 {
 	if (mem.intf_map)
 		return;
-	mem.intf_map = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE,
-			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	mem.intf_map =
+		mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	must(mem.intf_map != MAP_FAILED);
 	must(mprotect(mem.intf_map + PAGE, PAGE, PROT_NONE) == 0);
 	mem.data_map = mmap(NULL, MAX_DATA + PAGE, PROT_READ | PROT_WRITE,
@@ -163,8 +166,8 @@ NO_COVERAGE static bool smatch(const uint8_t *p, uint32_t n, int dir, uint64_t p
 struct side {
 	pvcalls_data_ring r;
 	uint8_t *tx_half, *rx_half;
-	uint32_t tx_avail, rx_avail;	/* model of what commit/consume accept */
-	uint64_t sent, got;		/* stream positions, while clean */
+	uint32_t tx_avail, rx_avail; /* model of what commit/consume accept */
+	uint64_t sent, got;          /* stream positions, while clean */
 };
 
 struct world {
@@ -173,8 +176,8 @@ struct world {
 	unsigned order;
 	uint32_t size;
 	bool clean;
-	uint64_t budget;		/* bytes still allowed (BUDGET) */
-	struct side s[2];		/* 0: frontend, 1: backend */
+	uint64_t budget;  /* bytes still allowed (BUDGET) */
+	struct side s[2]; /* 0: frontend, 1: backend */
 };
 
 static void check_span(const struct world *w, const struct iovec *v, const uint8_t *half)
@@ -426,11 +429,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct side *sd = &w.s[who];
 
 		switch ((code >> 1) % 10) {
-		case 0: produce(&w, who, 0, &in); break;
-		case 1: produce(&w, who, 1, &in); break;
-		case 2: consume(&w, who, 0, &in); break;
-		case 3: consume(&w, who, 1, &in); break;
-		case 4: consume(&w, who, 2, &in); break;
+		case 0:
+			produce(&w, who, 0, &in);
+			break;
+		case 1:
+			produce(&w, who, 1, &in);
+			break;
+		case 2:
+			consume(&w, who, 0, &in);
+			break;
+		case 3:
+			consume(&w, who, 1, &in);
+			break;
+		case 4:
+			consume(&w, who, 2, &in);
+			break;
 		case 5: { /* queries */
 			int q = pvcalls_data_rx_queued(&sd->r), f = pvcalls_data_tx_free(&sd->r);
 
@@ -444,8 +457,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		case 6: { /* hostile: an index, absolute or near its value */
-			uint32_t *idx[4] = { &w.intf->in_cons, &w.intf->in_prod,
-					     &w.intf->out_cons, &w.intf->out_prod };
+			uint32_t *idx[4] = { &w.intf->in_cons, &w.intf->in_prod, &w.intf->out_cons,
+					     &w.intf->out_prod };
 			uint8_t sel = in8(&in);
 			uint32_t *p = idx[sel & 3];
 

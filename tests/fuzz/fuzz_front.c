@@ -54,12 +54,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define NSOCK 6
 #define MAX_ORDER 1
 
-#define must(c)                                                                        \
-	do {                                                                           \
-		if (!(c)) {                                                            \
+#define must(c)                                                                             \
+	do {                                                                                \
+		if (!(c)) {                                                                 \
 			fprintf(stderr, "fuzz_front: %s:%d: %s\n", __FILE__, __LINE__, #c); \
-			abort();                                                       \
-		}                                                                      \
+			abort();                                                            \
+		}                                                                           \
 	} while (0)
 
 struct input {
@@ -351,7 +351,8 @@ static void app(pvcalls_front *fe, struct input *in)
 	for (unsigned op = 0; in->n && op < MAX_OPS; op++) {
 		uint8_t code = in8(in), k = in8(in);
 		int *s = &socks[k % NSOCK];
-		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(80),
+		struct sockaddr_in a = { .sin_family = AF_INET,
+					 .sin_port = htons(80),
 					 .sin_addr.s_addr = htonl(0x0a000001) };
 		int rc;
 
@@ -359,8 +360,8 @@ static void app(pvcalls_front *fe, struct input *in)
 		case 0:
 			if (*s >= 0)
 				break;
-			rc = pvcalls_front_socket(fe, AF_INET,
-						  SOCK_STREAM | ((k & 0x80) ? SOCK_NONBLOCK : 0), 0);
+			rc = pvcalls_front_socket(
+				fe, AF_INET, SOCK_STREAM | ((k & 0x80) ? SOCK_NONBLOCK : 0), 0);
 			if (rc >= 0) {
 				*s = rc;
 				/* Bounded blocking from here on. */
@@ -435,7 +436,8 @@ static void app(pvcalls_front *fe, struct input *in)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct pvcalls_front_opts o = { .connect_timeout_ms = 5000, .spin_us = PVCALLS_FRONT_NO_SPIN };
+	struct pvcalls_front_opts o = { .connect_timeout_ms = 5000,
+					.spin_us = PVCALLS_FRONT_NO_SPIN };
 	struct pvcalls_shm_opts so = { .max_pages = 256, .max_grants = 256, .max_ports = 128 };
 	static struct fakebe be;
 	struct input in;

@@ -49,12 +49,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_OPS 128
 
-#define must(c)                                                                        \
-	do {                                                                           \
-		if (!(c)) {                                                            \
+#define must(c)                                                                           \
+	do {                                                                              \
+		if (!(c)) {                                                               \
 			fprintf(stderr, "fuzz_hub: %s:%d: %s\n", __FILE__, __LINE__, #c); \
-			abort();                                                       \
-		}                                                                      \
+			abort();                                                          \
+		}                                                                         \
 	} while (0)
 
 struct input {
@@ -95,10 +95,10 @@ static int count_fds(void)
 struct ctx {
 	pvcalls_transport *hub, *nb; /* the hub and the neighbour */
 	uint32_t nb_domid;
-	int s;                       /* our end of the hostile connection */
-	struct shm_dom dom;          /* the hostile guest's own domain */
+	int s;              /* our end of the hostile connection */
+	struct shm_dom dom; /* the hostile guest's own domain */
 	bool have_dom, gone;
-	uint32_t my_domid;           /* from the hello's answer, if any */
+	uint32_t my_domid; /* from the hello's answer, if any */
 };
 
 /* Everything the hub sent, without waiting longer than @ms for the first. */
@@ -128,7 +128,8 @@ static void drain(struct ctx *c, int ms)
 			struct shm_msg_hdr h;
 
 			memcpy(&h, buf, sizeof(h));
-			if (h.type == SHM_MSG_HELLO_ACK && (size_t)n >= sizeof(h) + sizeof(struct shm_hello)) {
+			if (h.type == SHM_MSG_HELLO_ACK &&
+			    (size_t)n >= sizeof(h) + sizeof(struct shm_hello)) {
 				struct shm_hello a;
 
 				memcpy(&a, buf + sizeof(h), sizeof(a));
@@ -141,16 +142,21 @@ static void drain(struct ctx *c, int ms)
 /* A path from a small vocabulary, with an input-chosen tail. */
 static size_t path(struct ctx *c, struct input *in, char *out, size_t cap)
 {
-	static const char *const tails[] = { "", "/state", "/a", "/a/b", "/device/pvcalls/0",
-					     "/device/pvcalls/0/state", "/x/../y", "//",
+	static const char *const tails[] = { "",
+					     "/state",
+					     "/a",
+					     "/a/b",
+					     "/device/pvcalls/0",
+					     "/device/pvcalls/0/state",
+					     "/x/../y",
+					     "//",
 					     "/control/shutdown" };
 	uint8_t s = in8(in);
 	int n;
 
 	switch (s & 7) {
 	case 0:
-		n = snprintf(out, cap, "/local/domain/%u%s", c->my_domid,
-			     tails[(s >> 3) % 9]);
+		n = snprintf(out, cap, "/local/domain/%u%s", c->my_domid, tails[(s >> 3) % 9]);
 		break;
 	case 1:
 		n = snprintf(out, cap, "/local/domain/%u%s", c->nb_domid, tails[(s >> 3) % 9]);
@@ -301,11 +307,16 @@ static void neighbour(struct ctx *c, struct input *in)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct pvcalls_shm_opts ho = { .quota_nodes = 32, .quota_bytes = 8192,
-				       .quota_watches = 4, .quota_txns = 2,
-				       .max_pages = 64, .max_grants = 64, .max_ports = 64 };
-	struct pvcalls_shm_opts go = { .max_pages = 16, .max_grants = 64, .max_ports = 64,
-				       .timeout_ms = 3000 };
+	struct pvcalls_shm_opts ho = { .quota_nodes = 32,
+				       .quota_bytes = 8192,
+				       .quota_watches = 4,
+				       .quota_txns = 2,
+				       .max_pages = 64,
+				       .max_grants = 64,
+				       .max_ports = 64 };
+	struct pvcalls_shm_opts go = {
+		.max_pages = 16, .max_grants = 64, .max_ports = 64, .timeout_ms = 3000
+	};
 	struct input in = { data, size };
 	struct ctx c;
 	char buf[64];
@@ -334,7 +345,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 0:
 			hello(&c, &in);
 			break;
-		case 1: case 2: case 3: case 4:
+		case 1:
+		case 2:
+		case 3:
+		case 4:
 			request(&c, &in);
 			break;
 		case 5:
@@ -371,8 +385,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (c.have_dom)
 		pvc_shm_dom_destroy(&c.dom);
 	if (count_fds() != base) {
-		fprintf(stderr, "fuzz_hub: %d fds before the input, %d after\n", base,
-			count_fds());
+		fprintf(stderr, "fuzz_hub: %d fds before the input, %d after\n", base, count_fds());
 		abort();
 	}
 	return 0;

@@ -22,10 +22,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define REC (sizeof(struct pvcalls_wire_request) + sizeof(struct pvcalls_wire_response))
 #define MAX_RECS 64
 
-#define must(c)                                                                        \
-	do {                                                                           \
-		if (!(c))                                                              \
-			abort();                                                       \
+#define must(c)                  \
+	do {                     \
+		if (!(c))        \
+			abort(); \
 	} while (0)
 
 static void check_err(int err)
@@ -93,9 +93,8 @@ static void one_request(const struct pvcalls_wire_request *req)
 	case PVCALLS_WIRE_LISTEN:
 		must(out.u.listen.backlog >= 0);
 		pvcalls_req_listen(&again, out.req_id, out.id, out.u.listen.backlog);
-		must(again.u.listen.backlog == (req->u.listen.backlog > INT_MAX
-							? (uint32_t)INT_MAX
-							: req->u.listen.backlog));
+		must(again.u.listen.backlog ==
+		     (req->u.listen.backlog > INT_MAX ? (uint32_t)INT_MAX : req->u.listen.backlog));
 		break;
 	case PVCALLS_WIRE_ACCEPT:
 		pvcalls_req_accept(&again, out.req_id, out.id, out.u.accept.id_new,

@@ -37,7 +37,8 @@ static void fe_open(struct rawfe *fe, pvcalls_policy *pol)
 
 static struct sockaddr_in addr4(uint32_t host, uint16_t port)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons(port),
 				 .sin_addr.s_addr = htonl(host) };
 	return a;
 }
@@ -49,8 +50,8 @@ static int32_t do_connect(struct rawfe *fe, uint64_t id, uint32_t host, uint16_t
 	struct pvcalls_wire_request r;
 	struct sockaddr_in a = addr4(host, port);
 
-	ck_assert_int_eq(pvcalls_req_connect(&r, 0, id, (struct sockaddr *)&a, sizeof(a), 99999,
-					     99999), 0);
+	ck_assert_int_eq(
+		pvcalls_req_connect(&r, 0, id, (struct sockaddr *)&a, sizeof(a), 99999, 99999), 0);
 	return call(fe, &r);
 }
 
@@ -70,7 +71,6 @@ static int32_t do_listen(struct rawfe *fe, uint64_t id)
 	pvcalls_req_listen(&r, 0, id, 4);
 	return call(fe, &r);
 }
-
 
 
 #define W_EACCES (-13)
@@ -94,8 +94,8 @@ static pvcalls_policy *pol(const char *const *rules, uint32_t domid)
 	return p;
 }
 
-static int chk(const pvcalls_policy *p, uint32_t domid, uint32_t cmd, uint32_t host,
-	       uint16_t port, char *why)
+static int chk(const pvcalls_policy *p, uint32_t domid, uint32_t cmd, uint32_t host, uint16_t port,
+	       char *why)
 {
 	struct pvcalls_back_call c = { .domid = domid, .cmd = cmd, .addr = addr4(host, port) };
 
@@ -105,9 +105,17 @@ static int chk(const pvcalls_policy *p, uint32_t domid, uint32_t cmd, uint32_t h
 START_TEST(test_rule_syntax)
 {
 	static const char *const bad[] = {
-		"", "allow", "permit connect", "allow send", "allow connect 10.0.0.0/33",
-		"allow connect port 70000", "allow connect port 90-80", "allow connect port",
-		"allow connect 1.2.3.4 5.6.7.8", "allow connect inet6 10.0.0.0/8", "allow connect bogus",
+		"",
+		"allow",
+		"permit connect",
+		"allow send",
+		"allow connect 10.0.0.0/33",
+		"allow connect port 70000",
+		"allow connect port 90-80",
+		"allow connect port",
+		"allow connect 1.2.3.4 5.6.7.8",
+		"allow connect inet6 10.0.0.0/8",
+		"allow connect bogus",
 	};
 	pvcalls_policy *p;
 	char err[128];
@@ -120,7 +128,8 @@ START_TEST(test_rule_syntax)
 		ck_assert_msg(err[0], "no explanation for \"%s\"", bad[i]);
 	}
 	ck_assert_int_eq(pvcalls_policy_add_rule(p, 0, "allow any", NULL, 0), 0);
-	ck_assert_int_eq(pvcalls_policy_add_rule(p, 0, "deny connect inet any port 1-1023", NULL, 0), 0);
+	ck_assert_int_eq(
+		pvcalls_policy_add_rule(p, 0, "deny connect inet any port 1-1023", NULL, 0), 0);
 	ck_assert_int_eq(pvcalls_policy_add_rule(p, 0, "allow listen inet6", NULL, 0), 0);
 	pvcalls_policy_free(p);
 }
@@ -271,7 +280,8 @@ START_TEST(test_backend_listen_policy)
 
 		ck_assert_int_eq(do_socket(&fe, 2), 0);
 		ck_assert_int_eq(do_bind(&fe, 2, free_port()), 0);
-		ck_assert_int_eq(pvcalls_back_set_policy(fe.b, pol(none, PVCALLS_POLICY_DEFAULT)), 0);
+		ck_assert_int_eq(pvcalls_back_set_policy(fe.b, pol(none, PVCALLS_POLICY_DEFAULT)),
+				 0);
 		ck_assert_int_eq(do_listen(&fe, 2), W_EACCES);
 		/* the live listener is left alone */
 		ck_assert_uint_eq(stats(&fe).passive_sockets, 2);
@@ -353,8 +363,7 @@ static int decide(void *arg, const struct pvcalls_back_call *c, char *reason, si
 static unsigned log_lines, log_summaries;
 static unsigned long long log_summarised;
 
-static void count_log(void *arg, enum pvcalls_log_level level, const char *msgid,
-		      const char *msg)
+static void count_log(void *arg, enum pvcalls_log_level level, const char *msgid, const char *msg)
 {
 	(void)arg;
 	(void)level;
@@ -378,8 +387,7 @@ static void count_log(void *arg, enum pvcalls_log_level level, const char *msgid
  */
 START_TEST(test_backend_log_flood)
 {
-	static const char *const rules[] = { "deny connect 10.0.0.0/8", "allow connect any",
-					     NULL };
+	static const char *const rules[] = { "deny connect 10.0.0.0/8", "allow connect any", NULL };
 	struct rawfe fe;
 	int64_t t0;
 	unsigned lines, bound;
@@ -396,7 +404,7 @@ START_TEST(test_backend_log_flood)
 	ck_assert_msg(lines <= bound, "%u guest-triggered lines (at most %u expected)", lines,
 		      bound);
 	ck_assert_uint_ge(lines, 15); /* the burst is logged (less the negotiation's) */
-	pump(fe.b, 2600); /* the periodic summary */
+	pump(fe.b, 2600);             /* the periodic summary */
 	ck_assert_uint_ge(__atomic_load_n(&log_summaries, __ATOMIC_RELAXED), 1);
 	ck_assert_uint_ge(__atomic_load_n(&log_summarised, __ATOMIC_RELAXED), 400 - lines);
 	fe_teardown(&fe);
@@ -431,9 +439,12 @@ END_TEST
 
 START_TEST(test_sockopt_rules)
 {
-	static const char *const bad[] = { "deny sockopt", "deny sockopt FOO", "deny sockopt 1",
+	static const char *const bad[] = { "deny sockopt",
+					   "deny sockopt FOO",
+					   "deny sockopt 1",
 					   "deny sockopt TCP_NODELAY port 80",
-					   "deny sockopt any TCP_NODELAY", NULL };
+					   "deny sockopt any TCP_NODELAY",
+					   NULL };
 	static const char *const rules[] = { "deny sockopt SO_REUSEPORT", "allow sockopt IP_TOS",
 					     "deny sockopt any", "deny any", NULL };
 	struct pvcalls_back_call c = { .domid = 3, .cmd = PVCALLS_EXT_SETSOCKOPT };
@@ -638,7 +649,8 @@ START_TEST(test_audit_hostile)
 	ck_assert_str_eq(json_object_get_string(get(o, "addr")), "10.0.0.1");
 	ck_assert_int_eq(json_object_get_int(get(o, "port")), 80);
 	ck_assert_str_eq(json_object_get_string(get(o, "decision")), "deny");
-	ck_assert_str_eq(json_object_get_string(get(o, "rule")), "default rule 1: deny connect 10.0.0.0/8");
+	ck_assert_str_eq(json_object_get_string(get(o, "rule")),
+			 "default rule 1: deny connect 10.0.0.0/8");
 	ck_assert_str_eq(json_object_get_string(get(o, "errno")), "EACCES");
 	ck_assert(json_object_get_int(get(o, "latency_us")) >= 0);
 	ck_assert_int_eq(strlen(json_object_get_string(get(o, "time"))), 27);
@@ -658,9 +670,18 @@ START_TEST(test_audit_json_ret_range)
 		int32_t ret;
 		const char *name; /* NULL: "errno":null */
 	} cases[] = {
-		{ INT32_MIN, NULL }, { INT32_MIN + 1, NULL }, { -4096, NULL }, { -4095, NULL },
-		{ -524, "ENOTSUPP" }, { -133, "EHWPOISON" }, { -111, "ECONNREFUSED" },
-		{ -41, NULL }, { -11, "EAGAIN" }, { -1, "EPERM" }, { 0, NULL }, { 1, NULL },
+		{ INT32_MIN, NULL },
+		{ INT32_MIN + 1, NULL },
+		{ -4096, NULL },
+		{ -4095, NULL },
+		{ -524, "ENOTSUPP" },
+		{ -133, "EHWPOISON" },
+		{ -111, "ECONNREFUSED" },
+		{ -41, NULL },
+		{ -11, "EAGAIN" },
+		{ -1, "EPERM" },
+		{ 0, NULL },
+		{ 1, NULL },
 		{ INT32_MAX, NULL },
 	};
 

@@ -37,16 +37,16 @@ static int p_echo, p_bye, p_rst, p_late, p_closed;
 static const char *denied_addr = "127.0.0.2";
 static const char *g_case;
 
-#define CHECK(c, ...)                                                              \
-	do {                                                                       \
-		if (!(c)) {                                                        \
-			int _e = errno;                                            \
-			fprintf(stderr, "FAIL %s:%d [%s] %s (errno %d %s): ", __FILE__, \
-				__LINE__, g_case, #c, _e, strerror(_e));           \
-			fprintf(stderr, __VA_ARGS__);                              \
-			fprintf(stderr, "\n");                                     \
-			exit(1);                                                   \
-		}                                                                  \
+#define CHECK(c, ...)                                                                             \
+	do {                                                                                      \
+		if (!(c)) {                                                                       \
+			int _e = errno;                                                           \
+			fprintf(stderr, "FAIL %s:%d [%s] %s (errno %d %s): ", __FILE__, __LINE__, \
+				g_case, #c, _e, strerror(_e));                                    \
+			fprintf(stderr, __VA_ARGS__);                                             \
+			fprintf(stderr, "\n");                                                    \
+			exit(1);                                                                  \
+		}                                                                                 \
 	} while (0)
 
 static struct sockaddr_in addr_of(const char *ip, int port)
@@ -126,7 +126,8 @@ static void case_nbconnect(void)
 	CHECK(poll(&pf, 1, 5000) == 1 && (pf.revents & POLLOUT), "no POLLOUT: %x", pf.revents);
 	CHECK(getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0, "SO_ERROR %d", err);
 	len = sizeof(type);
-	CHECK(getsockopt(s, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM, "SO_TYPE");
+	CHECK(getsockopt(s, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM,
+	      "SO_TYPE");
 	CHECK(getsockopt(s, SOL_SOCKET, SO_DOMAIN, &dom, &len) == 0 && dom == AF_INET, "SO_DOMAIN");
 	fl = fcntl(s, F_GETFL);
 	CHECK(fl >= 0 && (fl & O_NONBLOCK), "F_GETFL %x", fl);
@@ -143,9 +144,11 @@ static void case_nbconnect(void)
 
 		CHECK(setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0, "NODELAY");
 		len = sizeof(v);
-		CHECK(getsockopt(s, IPPROTO_TCP, TCP_NODELAY, &v, &len) == 0 && v == 1, "NODELAY get");
+		CHECK(getsockopt(s, IPPROTO_TCP, TCP_NODELAY, &v, &len) == 0 && v == 1,
+		      "NODELAY get");
 		CHECK(setsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, "lo", 3) == -1 &&
-			      errno == ENOPROTOOPT, "BINDTODEVICE");
+			      errno == ENOPROTOOPT,
+		      "BINDTODEVICE");
 	}
 	echo_roundtrip(s, 300000);
 	{ /* scatter/gather */
@@ -189,7 +192,8 @@ static void case_nbconnect(void)
 		recv_all(s, b, 3);
 		CHECK(memcmp(b, "456", 3) == 0, "sendfile data");
 		CHECK(lseek(f, 1, SEEK_SET) == 1, "seek");
-		CHECK(sendfile(s, f, NULL, 100) == 9 && lseek(f, 0, SEEK_CUR) == 10, "sendfile to EOF");
+		CHECK(sendfile(s, f, NULL, 100) == 9 && lseek(f, 0, SEEK_CUR) == 10,
+		      "sendfile to EOF");
 		recv_all(s, b, 9);
 		CHECK(memcmp(b, "123456789", 9) == 0, "sendfile data 2");
 		close(f);
@@ -402,7 +406,8 @@ static void case_poll_select(void)
 	FD_SET(s, &w);
 	tv = (struct timeval){ 2, 0 };
 	n = select((s > pfd[0] ? s : pfd[0]) + 1, &r, &w, NULL, &tv);
-	CHECK(n == 2 && FD_ISSET(s, &r) && FD_ISSET(s, &w) && !FD_ISSET(pfd[0], &r), "select %d", n);
+	CHECK(n == 2 && FD_ISSET(s, &r) && FD_ISSET(s, &w) && !FD_ISSET(pfd[0], &r), "select %d",
+	      n);
 	recv_all(s, b, 4);
 	FD_ZERO(&r);
 	FD_SET(s, &r);
@@ -428,7 +433,8 @@ static void case_poll_select(void)
 			usleep(10000);
 		}
 		CHECK(q == 5, "FIONREAD %d", q);
-		CHECK(recv(s, b, 5, MSG_PEEK) == 5 && recv(s, b, 5, MSG_DONTWAIT) == 5, "peek+read");
+		CHECK(recv(s, b, 5, MSG_PEEK) == 5 && recv(s, b, 5, MSG_DONTWAIT) == 5,
+		      "peek+read");
 		CHECK(recv(s, b, 5, MSG_DONTWAIT) == -1 && errno == EAGAIN, "MSG_DONTWAIT");
 	}
 	close(s);
@@ -594,7 +600,8 @@ static void case_eintr(void)
 				break;
 			usleep(10000);
 		}
-		CHECK(n == -1 && (errno == EPIPE || errno == ECONNRESET), "send after close: %zd", n);
+		CHECK(n == -1 && (errno == EPIPE || errno == ECONNRESET), "send after close: %zd",
+		      n);
 		if (errno == EPIPE) {
 			struct timespec z = { 0, 0 };
 
@@ -670,20 +677,23 @@ static void case_dup(void)
 		CHECK(setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0, "REUSEADDR");
 		CHECK(bind(l, (struct sockaddr *)&la, sizeof(la)) == 0, "bind");
 		CHECK(listen(l, 8) == 0, "listen");
-		CHECK(getsockname(l, (struct sockaddr *)&got, &len) == 0 && got.sin_port == la.sin_port,
+		CHECK(getsockname(l, (struct sockaddr *)&got, &len) == 0 &&
+			      got.sin_port == la.sin_port,
 		      "getsockname");
 		{
 			int acc = 0;
 
 			len = sizeof(acc);
-			CHECK(getsockopt(l, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) == 0 && acc == 1, "ACCEPTCONN");
+			CHECK(getsockopt(l, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) == 0 && acc == 1,
+			      "ACCEPTCONN");
 		}
 		c = tcp(0);
 		CHECK(connect(c, (struct sockaddr *)&la, sizeof(la)) == 0, "self connect");
 		len = sizeof(got);
 		a = accept4(l, (struct sockaddr *)&got, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		CHECK(a >= 0 && got.sin_family == AF_INET, "accept4");
-		CHECK(fcntl(a, F_GETFD) == FD_CLOEXEC && (fcntl(a, F_GETFL) & O_NONBLOCK), "accept4 flags");
+		CHECK(fcntl(a, F_GETFD) == FD_CLOEXEC && (fcntl(a, F_GETFL) & O_NONBLOCK),
+		      "accept4 flags");
 		send_all(c, "abc", 3);
 		{
 			struct pollfd pf = { .fd = a, .events = POLLIN };

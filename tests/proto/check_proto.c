@@ -44,11 +44,26 @@ static void wr(void *p, size_t off, size_t size, uint64_t val)
 	uint8_t *b = (uint8_t *)p + off;
 
 	switch (size) {
-	case 1: { uint8_t v = (uint8_t)val; memcpy(b, &v, 1); break; }
-	case 2: { uint16_t v = (uint16_t)val; memcpy(b, &v, 2); break; }
-	case 4: { uint32_t v = (uint32_t)val; memcpy(b, &v, 4); break; }
-	case 8: memcpy(b, &val, 8); break;
-	default: ck_abort_msg("bad patch size %zu", size);
+	case 1: {
+		uint8_t v = (uint8_t)val;
+		memcpy(b, &v, 1);
+		break;
+	}
+	case 2: {
+		uint16_t v = (uint16_t)val;
+		memcpy(b, &v, 2);
+		break;
+	}
+	case 4: {
+		uint32_t v = (uint32_t)val;
+		memcpy(b, &v, 4);
+		break;
+	}
+	case 8:
+		memcpy(b, &val, 8);
+		break;
+	default:
+		ck_abort_msg("bad patch size %zu", size);
 	}
 }
 
@@ -124,12 +139,12 @@ static void check_addr_bytes(const struct pvcalls_wire_request *r)
 	static const uint8_t ip[4] = { 192, 0, 2, 1 };
 	const uint8_t *a = (const uint8_t *)r + 16;
 
-	ck_assert_uint_eq(rd16(a, 0), 2);     /* family, page byte order */
-	ck_assert_uint_eq(a[2], 0x1f);        /* port 8080, network order */
+	ck_assert_uint_eq(rd16(a, 0), 2); /* family, page byte order */
+	ck_assert_uint_eq(a[2], 0x1f);    /* port 8080, network order */
 	ck_assert_uint_eq(a[3], 0x90);
 	ck_assert_mem_eq(a + 4, ip, 4);
-	assert_zero(a, 8, 28);                /* sin_zero and the tail */
-	ck_assert_uint_eq(rd32(r, 44), 16);   /* len */
+	assert_zero(a, 8, 28);              /* sin_zero and the tail */
+	ck_assert_uint_eq(rd32(r, 44), 16); /* len */
 }
 
 START_TEST(build_connect)
@@ -138,8 +153,8 @@ START_TEST(build_connect)
 	struct sockaddr_in sin = sin_of("192.0.2.1", 8080);
 
 	memset(&r, JUNK, sizeof(r));
-	ck_assert_int_eq(pvcalls_req_connect(&r, 31, 0xdeadbeefcafef00dull,
-					     (struct sockaddr *)&sin, sizeof(sin), 0x1234, 0x56),
+	ck_assert_int_eq(pvcalls_req_connect(&r, 31, 0xdeadbeefcafef00dull, (struct sockaddr *)&sin,
+					     sizeof(sin), 0x1234, 0x56),
 			 0);
 	ck_assert_uint_eq(rd32(&r, 0), 31);
 	ck_assert_uint_eq(rd32(&r, 4), 1);
@@ -188,14 +203,10 @@ static const struct {
 	int null;
 	int expect;
 } addr_bad[] = {
-	{ AF_INET, 0, 1, -EINVAL },
-	{ AF_INET, 16, 1, -EINVAL },
-	{ AF_INET, 0, 0, -EINVAL },
-	{ AF_INET, 2, 0, -EINVAL },
-	{ AF_INET, 15, 0, -EINVAL },
-	{ AF_INET6, 28, 0, -EAFNOSUPPORT },
-	{ AF_UNIX, 110, 0, -EAFNOSUPPORT },
-	{ AF_UNSPEC, 16, 0, -EAFNOSUPPORT },
+	{ AF_INET, 0, 1, -EINVAL },         { AF_INET, 16, 1, -EINVAL },
+	{ AF_INET, 0, 0, -EINVAL },         { AF_INET, 2, 0, -EINVAL },
+	{ AF_INET, 15, 0, -EINVAL },        { AF_INET6, 28, 0, -EAFNOSUPPORT },
+	{ AF_UNIX, 110, 0, -EAFNOSUPPORT }, { AF_UNSPEC, 16, 0, -EAFNOSUPPORT },
 	{ AF_INET6, 8, 0, -EINVAL }, /* length is checked first */
 };
 #define N_ADDR_BAD (sizeof(addr_bad) / sizeof(addr_bad[0]))
@@ -237,7 +248,8 @@ static const struct {
 	int backlog;
 	uint32_t wire;
 } listen_cases[] = {
-	{ 0, 0 }, { 1, 1 }, { 128, 128 }, { INT_MAX, 0x7fffffff },
+	{ 0, 0 },           { 1, 1 },
+	{ 128, 128 },       { INT_MAX, 0x7fffffff },
 	{ -1, 0x7fffffff }, { INT_MIN, 0x7fffffff },
 };
 
@@ -260,8 +272,7 @@ START_TEST(build_accept)
 	struct pvcalls_wire_request r;
 
 	memset(&r, JUNK, sizeof(r));
-	pvcalls_req_accept(&r, 30, 0x0102030405060708ull, 0x1112131415161718ull, 0xabcd,
-			   0x77);
+	pvcalls_req_accept(&r, 30, 0x0102030405060708ull, 0x1112131415161718ull, 0xabcd, 0x77);
 	ck_assert_uint_eq(rd32(&r, 0), 30);
 	ck_assert_uint_eq(rd32(&r, 4), 5);
 	ck_assert_uint_eq(rd64(&r, 8), 0x0102030405060708ull);
@@ -352,11 +363,17 @@ static const struct parse_case {
 	{ "connect len 0", PVCALLS_WIRE_CONNECT, { { 44, 4, 0 } }, -EINVAL },
 	{ "connect len 29", PVCALLS_WIRE_CONNECT, { { 44, 4, 29 } }, -EINVAL },
 	{ "connect len max", PVCALLS_WIRE_CONNECT, { { 44, 4, ~0u } }, -EINVAL },
-	{ "connect family 10", PVCALLS_WIRE_CONNECT, { { 16, 2, 10 }, { 44, 4, 28 } }, -EAFNOSUPPORT },
+	{ "connect family 10",
+	  PVCALLS_WIRE_CONNECT,
+	  { { 16, 2, 10 }, { 44, 4, 28 } },
+	  -EAFNOSUPPORT },
 	{ "connect family 0", PVCALLS_WIRE_CONNECT, { { 16, 2, 0 } }, -EAFNOSUPPORT },
 	{ "connect family 1", PVCALLS_WIRE_CONNECT, { { 16, 2, 1 } }, -EAFNOSUPPORT },
 	{ "connect family swapped", PVCALLS_WIRE_CONNECT, { { 16, 2, 0x0200 } }, -EAFNOSUPPORT },
-	{ "connect len before family", PVCALLS_WIRE_CONNECT, { { 16, 2, 10 }, { 44, 4, 3 } }, -EINVAL },
+	{ "connect len before family",
+	  PVCALLS_WIRE_CONNECT,
+	  { { 16, 2, 10 }, { 44, 4, 3 } },
+	  -EINVAL },
 	{ "connect tail junk", PVCALLS_WIRE_CONNECT, { { 24, 8, ~0ull }, { 36, 8, ~0ull } }, 0 },
 	{ "connect flags and pad", PVCALLS_WIRE_CONNECT, { { 48, 4, 0x802 }, { 60, 4, ~0u } }, 0 },
 	{ "bind", PVCALLS_WIRE_BIND, { { 0 } }, 0 },
@@ -485,9 +502,8 @@ START_TEST(build_parse_roundtrip)
 	ck_assert_int_eq(pvcalls_req_parse(&r, &out), 0);
 	ck_assert_uint_eq(out.id, 100);
 
-	ck_assert_int_eq(pvcalls_req_connect(&r, 2, 101, (struct sockaddr *)&sin, sizeof(sin), 5,
-					     6),
-			 0);
+	ck_assert_int_eq(
+		pvcalls_req_connect(&r, 2, 101, (struct sockaddr *)&sin, sizeof(sin), 5, 6), 0);
 	ck_assert_int_eq(pvcalls_req_parse(&r, &out), 0);
 	ck_assert_uint_eq(out.u.connect.addr.sin_port, sin.sin_port);
 	ck_assert_uint_eq(out.u.connect.addr.sin_addr.s_addr, sin.sin_addr.s_addr);
@@ -619,8 +635,8 @@ START_TEST(rsp_parse_table)
 	rsp.u.id = 0x123456789ull;
 	memset(&out, JUNK, sizeof(out));
 	err = pvcalls_rsp_parse(&rsp, &out);
-	ck_assert_msg(err == rsp_cases[_i].expect, "cmd %u ret %d: got %d, expected %d",
-		      rsp.cmd, rsp.ret, err, rsp_cases[_i].expect);
+	ck_assert_msg(err == rsp_cases[_i].expect, "cmd %u ret %d: got %d, expected %d", rsp.cmd,
+		      rsp.ret, err, rsp_cases[_i].expect);
 	ck_assert_int_eq(pvcalls_rsp_parse(&rsp, NULL), rsp_cases[_i].expect);
 	if (err)
 		return;
@@ -661,18 +677,18 @@ START_TEST(errno_table_entry)
 			canon_w = &t[k];
 	}
 	/* Two entries for one host value must agree on the wire value. */
-	ck_assert_msg(canon_h->wire == e->wire, "%s: host %d is wire %d and %d", e->name,
-		      e->host, canon_h->wire, e->wire);
+	ck_assert_msg(canon_h->wire == e->wire, "%s: host %d is wire %d and %d", e->name, e->host,
+		      canon_h->wire, e->wire);
 	ck_assert_int_eq(pvcalls_errno_to_wire(-e->host), -e->wire);
 	ck_assert_int_eq(pvcalls_errno_to_wire(e->host), -e->wire);
 	ck_assert_int_eq(pvcalls_errno_from_wire(-e->wire), -canon_w->host);
 	ck_assert_int_eq(pvcalls_errno_to_wire(pvcalls_errno_from_wire(-e->wire)), -e->wire);
 	ck_assert_str_eq(pvcalls_strerror(-e->host), canon_h->desc);
-#if defined(__linux__) && !defined(__mips__) && !defined(__alpha__) && \
-	!defined(__sparc__) && !defined(__hppa__)
+#if defined(__linux__) && !defined(__mips__) && !defined(__alpha__) && !defined(__sparc__) && \
+	!defined(__hppa__)
 	/* The host is the wire here: this checks every number in the table. */
-	ck_assert_msg(e->host == e->wire, "%s: table says %d, <errno.h> says %d", e->name,
-		      e->wire, e->host);
+	ck_assert_msg(e->host == e->wire, "%s: table says %d, <errno.h> says %d", e->name, e->wire,
+		      e->host);
 #endif
 }
 END_TEST
@@ -681,20 +697,62 @@ END_TEST
 static const struct {
 	int host, wire;
 } must_map[] = {
-	{ EAGAIN, 11 }, { EWOULDBLOCK, 11 }, { EPIPE, 32 }, { ECONNRESET, 104 },
-	{ ECONNABORTED, 103 }, { ENOTCONN, 107 }, { EBADF, 9 }, { EINPROGRESS, 115 },
-	{ EALREADY, 114 }, { EADDRINUSE, 98 }, { EADDRNOTAVAIL, 99 }, { ENETDOWN, 100 },
-	{ ENETUNREACH, 101 }, { EHOSTUNREACH, 113 }, { ETIMEDOUT, 110 },
-	{ ECONNREFUSED, 111 }, { EISCONN, 106 }, { EMFILE, 24 }, { ENFILE, 23 },
-	{ ENOBUFS, 105 }, { ENOMEM, 12 }, { EACCES, 13 }, { EPERM, 1 }, { EFAULT, 14 },
-	{ EEXIST, 17 }, { EINVAL, 22 }, { EINTR, 4 }, { ENOENT, 2 }, { EOPNOTSUPP, 95 },
-	{ ENOTSUP, 95 }, { EAFNOSUPPORT, 97 }, { EPROTONOSUPPORT, 93 },
-	{ ESOCKTNOSUPPORT, 94 }, { EMSGSIZE, 90 }, { EPROTO, 71 }, { ENOSPC, 28 },
-	{ E2BIG, 7 }, { ENOTSOCK, 88 }, { EDESTADDRREQ, 89 }, { ENOPROTOOPT, 92 },
-	{ EIO, 5 }, { ENODEV, 19 }, { ESHUTDOWN, 108 }, { ENETRESET, 102 },
-	{ EHOSTDOWN, 112 }, { EPROTOTYPE, 91 }, { ENOSYS, 38 }, { EBUSY, 16 },
-	{ ECANCELED, 125 }, { EOVERFLOW, 75 }, { EBADMSG, 74 }, { ERANGE, 34 },
-	{ EDEADLK, 35 }, { ELOOP, 40 }, { ENAMETOOLONG, 36 }, { ENOTEMPTY, 39 },
+	{ EAGAIN, 11 },
+	{ EWOULDBLOCK, 11 },
+	{ EPIPE, 32 },
+	{ ECONNRESET, 104 },
+	{ ECONNABORTED, 103 },
+	{ ENOTCONN, 107 },
+	{ EBADF, 9 },
+	{ EINPROGRESS, 115 },
+	{ EALREADY, 114 },
+	{ EADDRINUSE, 98 },
+	{ EADDRNOTAVAIL, 99 },
+	{ ENETDOWN, 100 },
+	{ ENETUNREACH, 101 },
+	{ EHOSTUNREACH, 113 },
+	{ ETIMEDOUT, 110 },
+	{ ECONNREFUSED, 111 },
+	{ EISCONN, 106 },
+	{ EMFILE, 24 },
+	{ ENFILE, 23 },
+	{ ENOBUFS, 105 },
+	{ ENOMEM, 12 },
+	{ EACCES, 13 },
+	{ EPERM, 1 },
+	{ EFAULT, 14 },
+	{ EEXIST, 17 },
+	{ EINVAL, 22 },
+	{ EINTR, 4 },
+	{ ENOENT, 2 },
+	{ EOPNOTSUPP, 95 },
+	{ ENOTSUP, 95 },
+	{ EAFNOSUPPORT, 97 },
+	{ EPROTONOSUPPORT, 93 },
+	{ ESOCKTNOSUPPORT, 94 },
+	{ EMSGSIZE, 90 },
+	{ EPROTO, 71 },
+	{ ENOSPC, 28 },
+	{ E2BIG, 7 },
+	{ ENOTSOCK, 88 },
+	{ EDESTADDRREQ, 89 },
+	{ ENOPROTOOPT, 92 },
+	{ EIO, 5 },
+	{ ENODEV, 19 },
+	{ ESHUTDOWN, 108 },
+	{ ENETRESET, 102 },
+	{ EHOSTDOWN, 112 },
+	{ EPROTOTYPE, 91 },
+	{ ENOSYS, 38 },
+	{ EBUSY, 16 },
+	{ ECANCELED, 125 },
+	{ EOVERFLOW, 75 },
+	{ EBADMSG, 74 },
+	{ ERANGE, 34 },
+	{ EDEADLK, 35 },
+	{ ELOOP, 40 },
+	{ ENAMETOOLONG, 36 },
+	{ ENOTEMPTY, 39 },
 };
 
 START_TEST(errno_must_map)
@@ -749,8 +807,8 @@ START_TEST(errno_sweep)
 	for (int h = -5000; h <= 5000; h++) {
 		int32_t w = pvcalls_errno_to_wire(h);
 
-		ck_assert_msg(w <= 0 && w >= -4095 && (w == 0) == (h == 0), "host %d -> wire %d",
-			      h, w);
+		ck_assert_msg(w <= 0 && w >= -4095 && (w == 0) == (h == 0), "host %d -> wire %d", h,
+			      w);
 	}
 }
 END_TEST
@@ -761,8 +819,7 @@ struct capture {
 	enum pvcalls_log_level level;
 };
 
-static void capture_log(void *arg, enum pvcalls_log_level level, const char *msgid,
-			const char *msg)
+static void capture_log(void *arg, enum pvcalls_log_level level, const char *msgid, const char *msg)
 {
 	struct capture *c = arg;
 
@@ -830,7 +887,7 @@ END_TEST
 START_TEST(cmd_names)
 {
 	static const char *const want[] = { "SOCKET", "CONNECT", "RELEASE", "BIND",
-					    "LISTEN", "ACCEPT", "POLL" };
+					    "LISTEN", "ACCEPT",  "POLL" };
 
 	for (uint32_t c = 0; c < 7; c++)
 		ck_assert_str_eq(pvcalls_cmd_name(c), want[c]);
@@ -844,16 +901,23 @@ static const struct {
 	uint32_t order, max;
 	int expect;
 } order_cases[] = {
-	{ 0, 4, 0 }, { 1, 4, 0 }, { 4, 4, 0 }, { 5, 4, -EINVAL }, { 1, 0, -EINVAL },
-	{ 0, 0, 0 }, { 9, 9, 0 }, { 9, 100, 0 }, { 10, 100, -EINVAL },
-	{ 10, UINT32_MAX, -EINVAL }, { UINT32_MAX, UINT32_MAX, -EINVAL },
+	{ 0, 4, 0 },
+	{ 1, 4, 0 },
+	{ 4, 4, 0 },
+	{ 5, 4, -EINVAL },
+	{ 1, 0, -EINVAL },
+	{ 0, 0, 0 },
+	{ 9, 9, 0 },
+	{ 9, 100, 0 },
+	{ 10, 100, -EINVAL },
+	{ 10, UINT32_MAX, -EINVAL },
+	{ UINT32_MAX, UINT32_MAX, -EINVAL },
 	{ 0x80000004u, 4, -EINVAL },
 };
 
 START_TEST(ring_order)
 {
-	ck_assert_int_eq(pvcalls_proto_check_ring_order(order_cases[_i].order,
-							order_cases[_i].max),
+	ck_assert_int_eq(pvcalls_proto_check_ring_order(order_cases[_i].order, order_cases[_i].max),
 			 order_cases[_i].expect);
 }
 END_TEST

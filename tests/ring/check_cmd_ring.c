@@ -23,11 +23,11 @@
  * parent through a pipe; hot loops use this instead, which only talks to
  * Check when it fails.
  */
-#define EQ(a, b) \
-	do { \
-		uint64_t a_ = (uint64_t)(a), b_ = (uint64_t)(b); \
-		if (a_ != b_) \
-			ck_abort_msg("%s == %llu, expected %s == %llu", #a, \
+#define EQ(a, b)                                                                          \
+	do {                                                                              \
+		uint64_t a_ = (uint64_t)(a), b_ = (uint64_t)(b);                          \
+		if (a_ != b_)                                                             \
+			ck_abort_msg("%s == %llu, expected %s == %llu", #a,               \
 				     (unsigned long long)a_, #b, (unsigned long long)b_); \
 	} while (0)
 
@@ -311,18 +311,18 @@ static const struct {
 	uint32_t old, k, event;
 	bool notify;
 } push_cases[] = {
-	{ 0, 1, 1, true },	/* fresh ring, first request */
+	{ 0, 1, 1, true }, /* fresh ring, first request */
 	{ 0, 1, 2, false },
-	{ 0, 1, 0, false },	/* event already passed */
+	{ 0, 1, 0, false }, /* event already passed */
 	{ 0, 32, 32, true },
 	{ 0, 32, 33, false },
 	{ 0, 32, 17, true },
-	{ 5, 0, 6, false },	/* nothing pushed */
-	{ 5, 3, 5, false },	/* event == old: already notified */
+	{ 5, 0, 6, false }, /* nothing pushed */
+	{ 5, 3, 5, false }, /* event == old: already notified */
 	{ 5, 3, 6, true },
 	{ 5, 3, 8, true },
 	{ 5, 3, 9, false },
-	{ UINT32_MAX, 1, 0, true },	/* new wraps to 0 */
+	{ UINT32_MAX, 1, 0, true }, /* new wraps to 0 */
 	{ UINT32_MAX, 2, 1, true },
 	{ UINT32_MAX, 2, UINT32_MAX, false },
 	{ UINT32_MAX - 3, 8, 2, true },
@@ -359,9 +359,15 @@ START_TEST(test_push_notify_random)
 		else
 			old = rnd();
 		switch (rnd() % 3) {
-		case 0: ev = rnd(); break;		     /* anywhere */
-		case 1: ev = old + (rnd() % 80) - 40; break; /* near the window */
-		default: ev = old + k + (rnd() % 3) - 1; break; /* at its edge */
+		case 0:
+			ev = rnd();
+			break; /* anywhere */
+		case 1:
+			ev = old + (rnd() % 80) - 40;
+			break; /* near the window */
+		default:
+			ev = old + k + (rnd() % 3) - 1;
+			break; /* at its edge */
 		}
 		check_push(p, old, k, ev);
 	}
@@ -440,8 +446,8 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
 {
 	(void)sig;
 	(void)uc;
-	if ((uint8_t *)si->si_addr < fault_page ||
-	    (uint8_t *)si->si_addr >= fault_page + PAGE || faults > 0)
+	if ((uint8_t *)si->si_addr < fault_page || (uint8_t *)si->si_addr >= fault_page + PAGE ||
+	    faults > 0)
 		abort();
 	faults++;
 	mprotect(fault_page, PAGE, PROT_READ | PROT_WRITE);
@@ -725,19 +731,19 @@ static const struct hf_case {
 	int32_t delta; /* req_prod - req_cons */
 	int want;      /* get's result */
 } hostile_front_cases[] = {
-	{ 0, 0, 0, NSLOT, 1 },		 /* boundary: 32 outstanding is legal */
+	{ 0, 0, 0, NSLOT, 1 },           /* boundary: 32 outstanding is legal */
 	{ 0, 0, 0, NSLOT + 1, -EPROTO }, /* 33 */
-	{ 0, 0, 0, -1, -EPROTO },	 /* backwards */
+	{ 0, 0, 0, -1, -EPROTO },        /* backwards */
 	{ 0, 0, 0, INT32_MIN, -EPROTO },
 	{ 0, 0, 0, 0x7fffffff, -EPROTO },
-	{ 0, 5, 0, NSLOT - 5, 1 },	 /* 5 taken unanswered + 27 = 32 */
+	{ 0, 5, 0, NSLOT - 5, 1 },       /* 5 taken unanswered + 27 = 32 */
 	{ 0, 5, 0, NSLOT - 4, -EPROTO }, /* 33 */
-	{ 0, 5, 0, -1, -EPROTO },	 /* behind what we consumed */
+	{ 0, 5, 0, -1, -EPROTO },        /* behind what we consumed */
 	{ 0, 5, 0, -5, -EPROTO },
 	{ 0, 5, 5, NSLOT, 1 },
 	{ 0, 5, 5, NSLOT + 1, -EPROTO },
-	{ 0, 32, 0, 0, 0 },		 /* full, nothing new */
-	{ 0, 32, 0, 1, -EPROTO },	 /* a 33rd while 32 are held */
+	{ 0, 32, 0, 0, 0 },       /* full, nothing new */
+	{ 0, 32, 0, 1, -EPROTO }, /* a 33rd while 32 are held */
 	{ 0, 32, 31, 31, 1 },
 	{ 0, 32, 31, 32, -EPROTO },
 	{ UINT32_MAX - 2, 5, 2, NSLOT - 3, 1 },
@@ -810,14 +816,14 @@ static const struct hb_case {
 	int32_t delta;
 	int want;
 } hostile_back_cases[] = {
-	{ 0, 0, 0, 0, 1, -EPROTO },	/* a response to nothing */
-	{ 0, 3, 0, 0, 3, 1 },		/* boundary */
+	{ 0, 0, 0, 0, 1, -EPROTO }, /* a response to nothing */
+	{ 0, 3, 0, 0, 3, 1 },       /* boundary */
 	{ 0, 3, 0, 0, 4, -EPROTO },
-	{ 0, 3, 2, 0, 4, -EPROTO },	/* answers a request not yet pushed */
+	{ 0, 3, 2, 0, 4, -EPROTO }, /* answers a request not yet pushed */
 	{ 0, 3, 2, 0, 5, -EPROTO },
 	{ 0, 3, 0, 2, 1, 1 },
 	{ 0, 3, 0, 2, 2, -EPROTO },
-	{ 0, 3, 0, 2, -1, -EPROTO },	/* backwards */
+	{ 0, 3, 0, 2, -1, -EPROTO }, /* backwards */
 	{ 0, 32, 0, 0, 32, 1 },
 	{ 0, 32, 0, 0, 33, -EPROTO },
 	{ 0, 32, 0, 0, INT32_MIN, -EPROTO },
@@ -997,8 +1003,7 @@ static void *watch_rsp_prod(void *arg)
 	do {
 		now = pvcalls_cmd_front_rsp_prod(w->f);
 		/* Never backwards, never ahead of what could be pushed. */
-		if ((uint32_t)(now - last) > PEEK_ROUNDS ||
-		    (uint32_t)(now - w->base) > PEEK_ROUNDS)
+		if ((uint32_t)(now - last) > PEEK_ROUNDS || (uint32_t)(now - w->base) > PEEK_ROUNDS)
 			w->bad = 1;
 		last = now;
 	} while (!w->bad && now != w->base + PEEK_ROUNDS);

@@ -25,11 +25,11 @@
  * parent through a pipe; hot loops use this instead, which only talks to
  * Check when it fails.
  */
-#define EQ(a, b) \
-	do { \
-		uint64_t a_ = (uint64_t)(a), b_ = (uint64_t)(b); \
-		if (a_ != b_) \
-			ck_abort_msg("%s == %llu, expected %s == %llu", #a, \
+#define EQ(a, b)                                                                          \
+	do {                                                                              \
+		uint64_t a_ = (uint64_t)(a), b_ = (uint64_t)(b);                          \
+		if (a_ != b_)                                                             \
+			ck_abort_msg("%s == %llu, expected %s == %llu", #a,               \
 				     (unsigned long long)a_, #b, (unsigned long long)b_); \
 	} while (0)
 
@@ -80,10 +80,8 @@ static void scheck(const uint8_t *p, size_t n, uint32_t seed, uint64_t pos)
 
 static void env_attach(struct env *e)
 {
-	EQ(pvcalls_data_ring_attach(&e->f, e->intf, e->data, e->order,
-				    PVCALLS_DATA_FRONTEND), 0);
-	EQ(pvcalls_data_ring_attach(&e->b, e->intf, e->data, e->order,
-				    PVCALLS_DATA_BACKEND), 0);
+	EQ(pvcalls_data_ring_attach(&e->f, e->intf, e->data, e->order, PVCALLS_DATA_FRONTEND), 0);
+	EQ(pvcalls_data_ring_attach(&e->b, e->intf, e->data, e->order, PVCALLS_DATA_BACKEND), 0);
 }
 
 /* Sets all four shared indexes (both directions empty at @in / @out) and
@@ -207,27 +205,29 @@ START_TEST(test_attach_invalid)
 	struct env *e = env_new(0);
 	pvcalls_data_ring r;
 
-	ck_assert_int_eq(pvcalls_data_ring_attach(NULL, e->intf, e->data, 0,
-						  PVCALLS_DATA_FRONTEND), -EINVAL);
-	ck_assert_int_eq(pvcalls_data_ring_attach(&r, NULL, e->data, 0,
-						  PVCALLS_DATA_FRONTEND), -EINVAL);
-	ck_assert_int_eq(pvcalls_data_ring_attach(&r, e->intf, NULL, 0,
-						  PVCALLS_DATA_BACKEND), -EINVAL);
-	ck_assert_int_eq(pvcalls_data_ring_attach(&r, e->intf, e->data, 10,
-						  PVCALLS_DATA_FRONTEND), -EINVAL);
-	ck_assert_int_eq(pvcalls_data_ring_attach(&r, e->intf, e->data, 32,
-						  PVCALLS_DATA_FRONTEND), -EINVAL);
-	ck_assert_int_eq(pvcalls_data_ring_attach(&r, e->intf, e->data, ~0u,
-						  PVCALLS_DATA_BACKEND), -EINVAL);
-	ck_assert_int_eq(pvcalls_data_ring_attach(&r, e->intf, e->data, 0,
-						  (enum pvcalls_data_role)2), -EINVAL);
-	ck_assert_int_eq(pvcalls_data_ring_attach(&r, e->intf, e->data, 0,
-						  (enum pvcalls_data_role)-1), -EINVAL);
+	ck_assert_int_eq(pvcalls_data_ring_attach(NULL, e->intf, e->data, 0, PVCALLS_DATA_FRONTEND),
+			 -EINVAL);
+	ck_assert_int_eq(pvcalls_data_ring_attach(&r, NULL, e->data, 0, PVCALLS_DATA_FRONTEND),
+			 -EINVAL);
+	ck_assert_int_eq(pvcalls_data_ring_attach(&r, e->intf, NULL, 0, PVCALLS_DATA_BACKEND),
+			 -EINVAL);
+	ck_assert_int_eq(pvcalls_data_ring_attach(&r, e->intf, e->data, 10, PVCALLS_DATA_FRONTEND),
+			 -EINVAL);
+	ck_assert_int_eq(pvcalls_data_ring_attach(&r, e->intf, e->data, 32, PVCALLS_DATA_FRONTEND),
+			 -EINVAL);
+	ck_assert_int_eq(pvcalls_data_ring_attach(&r, e->intf, e->data, ~0u, PVCALLS_DATA_BACKEND),
+			 -EINVAL);
+	ck_assert_int_eq(
+		pvcalls_data_ring_attach(&r, e->intf, e->data, 0, (enum pvcalls_data_role)2),
+		-EINVAL);
+	ck_assert_int_eq(
+		pvcalls_data_ring_attach(&r, e->intf, e->data, 0, (enum pvcalls_data_role) - 1),
+		-EINVAL);
 	/* Nothing shared was touched by the failed calls. */
-	ck_assert_uint_eq(e->intf->in_prod | e->intf->in_cons |
-			  e->intf->out_prod | e->intf->out_cons, 0);
-	ck_assert_int_eq(pvcalls_data_ring_attach(&r, e->intf, e->data, 0,
-						  PVCALLS_DATA_BACKEND), 0);
+	ck_assert_uint_eq(
+		e->intf->in_prod | e->intf->in_cons | e->intf->out_prod | e->intf->out_cons, 0);
+	ck_assert_int_eq(pvcalls_data_ring_attach(&r, e->intf, e->data, 0, PVCALLS_DATA_BACKEND),
+			 0);
 	env_free(e);
 }
 END_TEST
@@ -243,10 +243,10 @@ START_TEST(test_attach_loads_indexes)
 	e->intf->out_cons = 0xfffffff0u;
 	e->intf->out_prod = 0x10u;
 	e->intf->ring_order = 77;
-	ck_assert_int_eq(pvcalls_data_ring_attach(&f, e->intf, e->data, 2,
-						  PVCALLS_DATA_FRONTEND), 0);
-	ck_assert_int_eq(pvcalls_data_ring_attach(&b, e->intf, e->data, 2,
-						  PVCALLS_DATA_BACKEND), 0);
+	ck_assert_int_eq(pvcalls_data_ring_attach(&f, e->intf, e->data, 2, PVCALLS_DATA_FRONTEND),
+			 0);
+	ck_assert_int_eq(pvcalls_data_ring_attach(&b, e->intf, e->data, 2, PVCALLS_DATA_BACKEND),
+			 0);
 	e->intf->ring_order = 2;
 	ck_assert_uint_eq(pvcalls_data_ring_size(&f), 8192);
 	ck_assert_uint_eq(f.tx_prod, 0x10u);
@@ -337,8 +337,8 @@ static const struct sweep_case {
 	uint32_t step; /* start offsets 0, step, 2 * step, ... (and size - 1) */
 } sweep_cases[] = {
 	{ 0, 0, 1 },
-	{ 0, 0u - 2048, 1 },	/* counters cross 2^32 within the writes */
-	{ 1, 0, 7 },		/* 7 divides 4095: the last offset is hit */
+	{ 0, 0u - 2048, 1 }, /* counters cross 2^32 within the writes */
+	{ 1, 0, 7 },         /* 7 divides 4095: the last offset is hit */
 	{ 1, 0x80000000u - 4096, 7 },
 };
 
@@ -352,8 +352,7 @@ START_TEST(test_wrap_sweep)
 
 	ck_assert_ptr_nonnull(buf);
 	for (uint32_t s = 0; s < size; s += sc->step) {
-		const uint32_t ks[] = { 1, 2, 3, size / 2, size - s, size - s + 1,
-					size - 1, size };
+		const uint32_t ks[] = { 1, 2, 3, size / 2, size - s, size - s + 1, size - 1, size };
 
 		for (int dir = 0; dir < 2; dir++) {
 			uint8_t *half = half_of(e, dir);
@@ -424,12 +423,8 @@ static const struct iwrap_case {
 	unsigned order;
 	uint32_t base;
 } iwrap_cases[] = {
-	{ 0, UINT32_MAX },
-	{ 0, UINT32_MAX - 2047 },
-	{ 0, UINT32_MAX - 5000 },
-	{ 4, UINT32_MAX - 100000 },
-	{ 4, UINT32_MAX - 16383 },
-	{ 9, UINT32_MAX - (1u << 20) - 7 },
+	{ 0, UINT32_MAX },          { 0, UINT32_MAX - 2047 },  { 0, UINT32_MAX - 5000 },
+	{ 4, UINT32_MAX - 100000 }, { 4, UINT32_MAX - 16383 }, { 9, UINT32_MAX - (1u << 20) - 7 },
 };
 
 START_TEST(test_index_wrap)
@@ -702,12 +697,10 @@ END_TEST
  * and move no private counter, while the other direction keeps working.
  */
 static const uint32_t bad_dist_fixed[] = {
-	0, /* size + 1 */
-	1, /* size + 2 */
-	0x80000000u,
-	UINT32_MAX, /* consumer ahead of producer by one */
-	0x7fffffffu,
-	0xfffff000u,
+	0,                       /* size + 1 */
+	1,                       /* size + 2 */
+	0x80000000u, UINT32_MAX, /* consumer ahead of producer by one */
+	0x7fffffffu, 0xfffff000u,
 };
 #define NR_BAD_FIXED NELEM(bad_dist_fixed)
 #define NR_BAD_RANDOM 6
@@ -859,12 +852,12 @@ START_TEST(test_private_copies)
 		uint32_t prod0 = me->tx_prod, cons0 = me->rx_cons;
 
 		ck_assert_int_eq(pvcalls_data_write(me, "0123456789", 10), 10);
-		*me->tx_prod_sh = 5000;	/* hostile */
-		*me->rx_cons_sh = 77;	/* hostile */
+		*me->tx_prod_sh = 5000; /* hostile */
+		*me->rx_cons_sh = 77;   /* hostile */
 		ck_assert_int_eq(pvcalls_data_tx_free(me), (int)e->size - 10);
 		ck_assert_int_eq(pvcalls_data_write(me, "abcde", 5), 5);
-		ck_assert_int_eq(memcmp(me->tx_buf + (prod0 & (e->size - 1)),
-					"0123456789abcde", 15), 0);
+		ck_assert_int_eq(
+			memcmp(me->tx_buf + (prod0 & (e->size - 1)), "0123456789abcde", 15), 0);
 		ck_assert_uint_eq(*me->tx_prod_sh, prod0 + 15);
 		/* The peer reads that word as its consumer index, so it gets
 		 * the true value back to send; then the scribble returns. */

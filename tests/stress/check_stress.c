@@ -91,10 +91,20 @@ static uint64_t env_u64(const char *name, uint64_t def)
 		return def;
 	v = strtoull(s, &end, 0);
 	switch (*end) {
-	case 'k': case 'K': v <<= 10; break;
-	case 'm': case 'M': v <<= 20; break;
-	case 'g': case 'G': v <<= 30; break;
-	default: break;
+	case 'k':
+	case 'K':
+		v <<= 10;
+		break;
+	case 'm':
+	case 'M':
+		v <<= 20;
+		break;
+	case 'g':
+	case 'G':
+		v <<= 30;
+		break;
+	default:
+		break;
 	}
 	return v ? v : def;
 }
@@ -193,10 +203,14 @@ static size_t rand_chunk(uint64_t *rng, uint32_t size)
 	*rng ^= *rng << 17;
 	r = *rng;
 	switch (r & 3) {
-	case 0: return 1 + (r >> 8) % 64;
-	case 1: return 1 + (r >> 8) % 4096;
-	case 2: return 1 + (r >> 8) % size;
-	default: return 1 + (r >> 8) % (2ull * size);
+	case 0:
+		return 1 + (r >> 8) % 64;
+	case 1:
+		return 1 + (r >> 8) % 4096;
+	case 2:
+		return 1 + (r >> 8) % size;
+	default:
+		return 1 + (r >> 8) % (2ull * size);
 	}
 }
 
@@ -221,7 +235,7 @@ struct end {
 
 struct run {
 	unsigned order;
-	uint64_t total;		/* bulk: bytes each way; pingpong: rounds */
+	uint64_t total; /* bulk: bytes each way; pingpong: rounds */
 	bool pingpong;
 	int stall_ms;
 	pvcalls_transport *hub, *guest;
@@ -230,12 +244,12 @@ struct run {
 	/* frontend -> backend hand-off of the ring's coordinates */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int stage;		/* 1: shared, 2: bound, 3: front done, -1: failed */
+	int stage; /* 1: shared, 2: bound, 3: front done, -1: failed */
 	uint32_t intf_ref, front_port;
-	void *front_intf, *front_data;	/* the frontend's mappings (TSan) */
+	void *front_intf, *front_data; /* the frontend's mappings (TSan) */
 
-	int abort;		/* atomic: a thread failed */
-	char err[512];		/* first failure */
+	int abort;     /* atomic: a thread failed */
+	char err[512]; /* first failure */
 	double t0;
 	struct end front, back;
 };
@@ -357,8 +371,10 @@ static int wait_for(struct end *e, bool (*ready)(struct end *))
 		 * is late or lost: give it the stall time to show up. */
 		if (ready(e)) {
 			if (poll_fd(e->fd, e->run->stall_ms) <= 0) {
-				failf(e->run, "%s: lost wakeup: work found after a poll timeout, "
-				      "no event within %d ms", e->name, e->run->stall_ms);
+				failf(e->run,
+				      "%s: lost wakeup: work found after a poll timeout, "
+				      "no event within %d ms",
+				      e->name, e->run->stall_ms);
 				return -1;
 			}
 			e->late_events++;
@@ -471,11 +487,11 @@ fail:
 
 struct bulk {
 	struct end *e;
-	bool spans;			/* in place (backend) or by copy (frontend) */
+	bool spans; /* in place (backend) or by copy (frontend) */
 	struct stream tx, rx;
 	uint64_t sent, got, rng;
 	uint8_t *txbuf, *rxbuf;
-	size_t tx_len, tx_off;		/* copy mode: generated, not yet written */
+	size_t tx_len, tx_off; /* copy mode: generated, not yet written */
 };
 
 static __thread struct bulk *cur_bulk;
@@ -793,8 +809,8 @@ START_TEST(test_bulk)
 	       "%.0f MB/s each way, %.0f MB/s total; waits front %" PRIu64 " back %" PRIu64
 	       ", notifies %" PRIu64 "/%" PRIu64 ", late events %" PRIu64 "\n",
 	       run->order, PVCALLS_WIRE_DATA_RING_SIZE(run->order) >> 10, run->total >> 20, el,
-	       (double)run->total / el / 1e6, 2.0 * (double)run->total / el / 1e6,
-	       run->front.waits, run->back.waits, run->front.notifies, run->back.notifies,
+	       (double)run->total / el / 1e6, 2.0 * (double)run->total / el / 1e6, run->front.waits,
+	       run->back.waits, run->front.notifies, run->back.notifies,
 	       run->front.late_events + run->back.late_events);
 	fflush(stdout);
 	free(run);
@@ -814,8 +830,8 @@ START_TEST(test_pingpong)
 	el = run->front.t_done - run->t0;
 	printf("stress pingpong: %" PRIu64 " one-byte round trips in %.2f s, %.1f us each; "
 	       "polls front %" PRIu64 " back %" PRIu64 ", late events %" PRIu64 "\n",
-	       run->total, el, el * 1e6 / (double)run->total, run->front.polls,
-	       run->back.polls, run->front.late_events + run->back.late_events);
+	       run->total, el, el * 1e6 / (double)run->total, run->front.polls, run->back.polls,
+	       run->front.late_events + run->back.late_events);
 	fflush(stdout);
 	free(run);
 }

@@ -24,31 +24,51 @@
 static struct num nums[] = {
 	/* "Requests and responses" */
 	NUM(sizeof(REQ), 64),
-	OFF(REQ, req_id, 0), SZ(REQ, req_id, 4),
-	OFF(REQ, cmd, 4), SZ(REQ, cmd, 4),
-	OFF(REQ, u, 8), SZ(REQ, u, 56),
+	OFF(REQ, req_id, 0),
+	SZ(REQ, req_id, 4),
+	OFF(REQ, cmd, 4),
+	SZ(REQ, cmd, 4),
+	OFF(REQ, u, 8),
+	SZ(REQ, u, 56),
 	/* SHUTDOWN */
-	OFF(REQ, u.shutdown.id, 8), SZ(REQ, u.shutdown.id, 8),
-	OFF(REQ, u.shutdown.how, 16), SZ(REQ, u.shutdown.how, 4),
-	OFF(REQ, u.shutdown.pad, 20), SZ(REQ, u.shutdown.pad, 4),
+	OFF(REQ, u.shutdown.id, 8),
+	SZ(REQ, u.shutdown.id, 8),
+	OFF(REQ, u.shutdown.how, 16),
+	SZ(REQ, u.shutdown.how, 4),
+	OFF(REQ, u.shutdown.pad, 20),
+	SZ(REQ, u.shutdown.pad, 4),
 	/* GETSOCKNAME, GETPEERNAME */
-	OFF(REQ, u.getname.id, 8), SZ(REQ, u.getname.id, 8),
-	OFF(REQ, u.getname.area, 16), SZ(REQ, u.getname.area, 4),
-	OFF(REQ, u.getname.pad, 20), SZ(REQ, u.getname.pad, 4),
+	OFF(REQ, u.getname.id, 8),
+	SZ(REQ, u.getname.id, 8),
+	OFF(REQ, u.getname.area, 16),
+	SZ(REQ, u.getname.area, 4),
+	OFF(REQ, u.getname.pad, 20),
+	SZ(REQ, u.getname.pad, 4),
 	/* SETSOCKOPT */
-	OFF(REQ, u.setsockopt.id, 8), SZ(REQ, u.setsockopt.id, 8),
-	OFF(REQ, u.setsockopt.opt, 16), SZ(REQ, u.setsockopt.opt, 4),
-	OFF(REQ, u.setsockopt.len, 20), SZ(REQ, u.setsockopt.len, 4),
-	OFF(REQ, u.setsockopt.val, 24), SZ(REQ, u.setsockopt.val, 16),
+	OFF(REQ, u.setsockopt.id, 8),
+	SZ(REQ, u.setsockopt.id, 8),
+	OFF(REQ, u.setsockopt.opt, 16),
+	SZ(REQ, u.setsockopt.opt, 4),
+	OFF(REQ, u.setsockopt.len, 20),
+	SZ(REQ, u.setsockopt.len, 4),
+	OFF(REQ, u.setsockopt.val, 24),
+	SZ(REQ, u.setsockopt.val, 16),
 	/* GETSOCKOPT */
-	OFF(REQ, u.getsockopt.id, 8), SZ(REQ, u.getsockopt.id, 8),
-	OFF(REQ, u.getsockopt.opt, 16), SZ(REQ, u.getsockopt.opt, 4),
-	OFF(REQ, u.getsockopt.area, 20), SZ(REQ, u.getsockopt.area, 4),
+	OFF(REQ, u.getsockopt.id, 8),
+	SZ(REQ, u.getsockopt.id, 8),
+	OFF(REQ, u.getsockopt.opt, 16),
+	SZ(REQ, u.getsockopt.opt, 4),
+	OFF(REQ, u.getsockopt.area, 20),
+	SZ(REQ, u.getsockopt.area, 4),
 	/* DGRAM_RINGS */
-	OFF(REQ, u.dgram_rings.id, 8), SZ(REQ, u.dgram_rings.id, 8),
-	OFF(REQ, u.dgram_rings.ref, 16), SZ(REQ, u.dgram_rings.ref, 4),
-	OFF(REQ, u.dgram_rings.evtchn, 20), SZ(REQ, u.dgram_rings.evtchn, 4),
-	OFF(REQ, u.dummy, 8), SZ(REQ, u.dummy, 56),
+	OFF(REQ, u.dgram_rings.id, 8),
+	SZ(REQ, u.dgram_rings.id, 8),
+	OFF(REQ, u.dgram_rings.ref, 16),
+	SZ(REQ, u.dgram_rings.ref, 4),
+	OFF(REQ, u.dgram_rings.evtchn, 20),
+	SZ(REQ, u.dgram_rings.evtchn, 4),
+	OFF(REQ, u.dummy, 8),
+	SZ(REQ, u.dummy, 56),
 	NUM(sizeof(struct pvcalls_ext_shutdown), 16),
 	NUM(sizeof(struct pvcalls_ext_getname), 16),
 	NUM(sizeof(struct pvcalls_ext_setsockopt), 32),
@@ -56,23 +76,37 @@ static struct num nums[] = {
 	NUM(sizeof(struct pvcalls_ext_dgram_rings), 16),
 	/* the response */
 	NUM(sizeof(RSP), 24),
-	OFF(RSP, req_id, 0), SZ(RSP, req_id, 4),
-	OFF(RSP, cmd, 4), SZ(RSP, cmd, 4),
-	OFF(RSP, ret, 8), SZ(RSP, ret, 4),
-	OFF(RSP, val, 12), SZ(RSP, val, 4),
-	OFF(RSP, u.id, 16), SZ(RSP, u.id, 8),
+	OFF(RSP, req_id, 0),
+	SZ(RSP, req_id, 4),
+	OFF(RSP, cmd, 4),
+	SZ(RSP, cmd, 4),
+	OFF(RSP, ret, 8),
+	SZ(RSP, ret, 4),
+	OFF(RSP, val, 12),
+	SZ(RSP, val, 4),
+	OFF(RSP, u.id, 16),
+	SZ(RSP, u.id, 8),
 	/* addresses */
 	NUM(sizeof(SIN6), 28),
-	OFF(SIN6, family, 0), SZ(SIN6, family, 2),
-	OFF(SIN6, port, 2), SZ(SIN6, port, 2),
-	OFF(SIN6, flowinfo, 4), SZ(SIN6, flowinfo, 4),
-	OFF(SIN6, addr, 8), SZ(SIN6, addr, 16),
-	OFF(SIN6, scope_id, 24), SZ(SIN6, scope_id, 4),
+	OFF(SIN6, family, 0),
+	SZ(SIN6, family, 2),
+	OFF(SIN6, port, 2),
+	SZ(SIN6, port, 2),
+	OFF(SIN6, flowinfo, 4),
+	SZ(SIN6, flowinfo, 4),
+	OFF(SIN6, addr, 8),
+	SZ(SIN6, addr, 16),
+	OFF(SIN6, scope_id, 24),
+	SZ(SIN6, scope_id, 4),
 	NUM(sizeof(SIN), 16),
-	OFF(SIN, family, 0), SZ(SIN, family, 2),
-	OFF(SIN, port, 2), SZ(SIN, port, 2),
-	OFF(SIN, addr, 4), SZ(SIN, addr, 4),
-	OFF(SIN, zero, 8), SZ(SIN, zero, 8),
+	OFF(SIN, family, 0),
+	SZ(SIN, family, 2),
+	OFF(SIN, port, 2),
+	SZ(SIN, port, 2),
+	OFF(SIN, addr, 4),
+	SZ(SIN, addr, 4),
+	OFF(SIN, zero, 8),
+	SZ(SIN, zero, 8),
 	NUM(PVCALLS_EXT_SOCKADDR_IN6_LEN, 28),
 	NUM(PVCALLS_EXT_SOCKADDR_IN6_MIN_LEN, 24),
 	NUM(sizeof(struct pvcalls_ext_linger), 8),
@@ -86,10 +120,14 @@ static struct num nums[] = {
 	NUM(PVCALLS_EXT_REPLY_AREA_OFFSET(32), 3904),
 	/* datagram records */
 	NUM(sizeof(DGH), 40),
-	OFF(DGH, len, 0), SZ(DGH, len, 4),
-	OFF(DGH, full_len, 4), SZ(DGH, full_len, 4),
-	OFF(DGH, err, 8), SZ(DGH, err, 4),
-	OFF(DGH, addr, 12), SZ(DGH, addr, 28),
+	OFF(DGH, len, 0),
+	SZ(DGH, len, 4),
+	OFF(DGH, full_len, 4),
+	SZ(DGH, full_len, 4),
+	OFF(DGH, err, 8),
+	SZ(DGH, err, 4),
+	OFF(DGH, addr, 12),
+	SZ(DGH, addr, 28),
 	NUM(PVCALLS_EXT_DGRAM_HDR_LEN, 40),
 	NUM(PVCALLS_EXT_DGRAM_ALIGN, 8),
 	NUM(PVCALLS_EXT_DGRAM_MAX_INET, 65507),
@@ -141,8 +179,9 @@ static struct num nums[] = {
 
 START_TEST(layout_number)
 {
-	ck_assert_msg(nums[_i].got == nums[_i].want, "%s: wire_ext.h gives %llu, extensions.md %llu",
-		      nums[_i].what, nums[_i].got, nums[_i].want);
+	ck_assert_msg(nums[_i].got == nums[_i].want,
+		      "%s: wire_ext.h gives %llu, extensions.md %llu", nums[_i].what, nums[_i].got,
+		      nums[_i].want);
 }
 END_TEST
 
@@ -151,16 +190,18 @@ END_TEST
 START_TEST(fits_v1)
 {
 	static const size_t members[] = {
-		sizeof(struct pvcalls_ext_shutdown),   sizeof(struct pvcalls_ext_getname),
-		sizeof(struct pvcalls_ext_setsockopt), sizeof(struct pvcalls_ext_getsockopt),
+		sizeof(struct pvcalls_ext_shutdown),    sizeof(struct pvcalls_ext_getname),
+		sizeof(struct pvcalls_ext_setsockopt),  sizeof(struct pvcalls_ext_getsockopt),
 		sizeof(struct pvcalls_ext_dgram_rings),
 	};
 
 	ck_assert_uint_eq(sizeof(struct pvcalls_ext_request), sizeof(struct pvcalls_wire_request));
-	ck_assert_uint_eq(sizeof(struct pvcalls_ext_response), sizeof(struct pvcalls_wire_response));
+	ck_assert_uint_eq(sizeof(struct pvcalls_ext_response),
+			  sizeof(struct pvcalls_wire_response));
 	ck_assert_uint_eq(sizeof(struct pvcalls_ext_request), sizeof(union pvcalls_wire_cmd_slot));
 	for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++)
-		ck_assert_uint_le(offsetof(REQ, u) + members[i], sizeof(struct pvcalls_wire_request));
+		ck_assert_uint_le(offsetof(REQ, u) + members[i],
+				  sizeof(struct pvcalls_wire_request));
 	/* The common words are where v1 has them. */
 	ck_assert_uint_eq(offsetof(REQ, u), offsetof(struct pvcalls_wire_request, u));
 	ck_assert_uint_eq(offsetof(RSP, ret), offsetof(struct pvcalls_wire_response, ret));
@@ -235,8 +276,8 @@ END_TEST
 START_TEST(command_numbers)
 {
 	static const uint32_t cmds[] = {
-		PVCALLS_EXT_SHUTDOWN,	PVCALLS_EXT_GETSOCKNAME, PVCALLS_EXT_GETPEERNAME,
-		PVCALLS_EXT_SETSOCKOPT, PVCALLS_EXT_GETSOCKOPT,	 PVCALLS_EXT_DGRAM_RINGS,
+		PVCALLS_EXT_SHUTDOWN,   PVCALLS_EXT_GETSOCKNAME, PVCALLS_EXT_GETPEERNAME,
+		PVCALLS_EXT_SETSOCKOPT, PVCALLS_EXT_GETSOCKOPT,  PVCALLS_EXT_DGRAM_RINGS,
 		PVCALLS_EXT_SENDTO,
 	};
 	size_t n = sizeof(cmds) / sizeof(cmds[0]);
@@ -256,12 +297,13 @@ START_TEST(store_keys)
 {
 	static const char *const keys[] = {
 		PVCALLS_EXT_KEY_SHUTDOWN, PVCALLS_EXT_KEY_NAMES, PVCALLS_EXT_KEY_SOCKOPT,
-		PVCALLS_EXT_KEY_INET6,	  PVCALLS_EXT_KEY_DGRAM, PVCALLS_EXT_KEY_WAIT_HINT,
+		PVCALLS_EXT_KEY_INET6,    PVCALLS_EXT_KEY_DGRAM, PVCALLS_EXT_KEY_WAIT_HINT,
 	};
 	static const char *const v1[] = {
-		PVCALLS_WIRE_KEY_VERSIONS, PVCALLS_WIRE_KEY_MAX_PAGE_ORDER,
+		PVCALLS_WIRE_KEY_VERSIONS,       PVCALLS_WIRE_KEY_MAX_PAGE_ORDER,
 		PVCALLS_WIRE_KEY_FUNCTION_CALLS, PVCALLS_WIRE_KEY_VERSION,
-		PVCALLS_WIRE_KEY_RING_REF, PVCALLS_WIRE_KEY_PORT, PVCALLS_WIRE_KEY_STATE,
+		PVCALLS_WIRE_KEY_RING_REF,       PVCALLS_WIRE_KEY_PORT,
+		PVCALLS_WIRE_KEY_STATE,
 	};
 	size_t n = sizeof(keys) / sizeof(keys[0]);
 

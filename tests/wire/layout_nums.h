@@ -15,8 +15,17 @@ struct num {
 	unsigned long long got, want;
 };
 
-#define OFF(t, f, w) { #t "." #f " offset", offsetof(t, f), (w) }
-#define SZ(t, f, w) { "sizeof " #t "." #f, sizeof(((t *)0)->f), (w) }
-#define NUM(x, w) { #x, (x), (w) }
+#define OFF(t, f, w)                                     \
+	{                                                \
+#t "." #f " offset", offsetof(t, f), (w) \
+	}
+#define SZ(t, f, w)                                           \
+	{                                                     \
+		"sizeof " #t "." #f, sizeof(((t *)0)->f), (w) \
+	}
+#define NUM(x, w)            \
+	{                    \
+#x, (x), (w) \
+	}
 
 #endif

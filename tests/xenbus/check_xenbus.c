@@ -82,8 +82,8 @@ END_TEST
 
 START_TEST(test_state_masks)
 {
-	uint32_t refused = PVC_XB_MASK(PVCALLS_XENBUS_UNKNOWN) |
-			   PVC_XB_MASK_FROM(PVCALLS_XENBUS_CLOSING);
+	uint32_t refused =
+		PVC_XB_MASK(PVCALLS_XENBUS_UNKNOWN) | PVC_XB_MASK_FROM(PVCALLS_XENBUS_CLOSING);
 
 	ck_assert(pvc_xb_state_in(PVCALLS_XENBUS_UNKNOWN, refused));
 	ck_assert(!pvc_xb_state_in(PVCALLS_XENBUS_CONNECTED, refused));
@@ -107,13 +107,14 @@ START_TEST(test_state_node)
 	ck_assert_uint_eq(st, PVCALLS_XENBUS_UNKNOWN);
 	ck_assert_int_eq(pvc_xb_set_state(hub, be, PVCALLS_XENBUS_INITWAIT), 0);
 	/* On the wire it is the decimal number, nothing else. */
-	ck_assert_int_eq(pvc_xb_read(guest, PVCALLS_STORE_NO_TXN, be, PVCALLS_WIRE_KEY_STATE, v,
-				     sizeof(v)), 1);
+	ck_assert_int_eq(
+		pvc_xb_read(guest, PVCALLS_STORE_NO_TXN, be, PVCALLS_WIRE_KEY_STATE, v, sizeof(v)),
+		1);
 	ck_assert_str_eq(v, "2");
 	ck_assert_int_eq(pvc_xb_read_state(guest, be, &st), 0);
 	ck_assert_uint_eq(st, PVCALLS_XENBUS_INITWAIT);
-	ck_assert_int_eq(pvc_xb_write(hub, PVCALLS_STORE_NO_TXN, be, PVCALLS_WIRE_KEY_STATE,
-				      "garbage"), 0);
+	ck_assert_int_eq(
+		pvc_xb_write(hub, PVCALLS_STORE_NO_TXN, be, PVCALLS_WIRE_KEY_STATE, "garbage"), 0);
 	ck_assert_int_eq(pvc_xb_read_state(guest, be, &st), -EINVAL);
 }
 END_TEST
@@ -124,11 +125,13 @@ START_TEST(test_offer)
 	char v[16];
 
 	ck_assert_int_eq(pvc_xb_write_offer(hub, PVCALLS_STORE_NO_TXN, be, &o), 0);
-	ck_assert_int_eq(pvc_xb_read(guest, PVCALLS_STORE_NO_TXN, be, PVCALLS_WIRE_KEY_VERSIONS,
-				     v, sizeof(v)), 1);
+	ck_assert_int_eq(pvc_xb_read(guest, PVCALLS_STORE_NO_TXN, be, PVCALLS_WIRE_KEY_VERSIONS, v,
+				     sizeof(v)),
+			 1);
 	ck_assert_str_eq(v, "1");
 	ck_assert_int_eq(pvc_xb_read(guest, PVCALLS_STORE_NO_TXN, be,
-				     PVCALLS_WIRE_KEY_FUNCTION_CALLS, v, sizeof(v)), 1);
+				     PVCALLS_WIRE_KEY_FUNCTION_CALLS, v, sizeof(v)),
+			 1);
 	ck_assert_str_eq(v, "1");
 	ck_assert_int_eq(pvc_xb_read_offer(guest, be, &r), 0);
 	ck_assert_uint_eq(r.max_order, 6);
@@ -136,19 +139,21 @@ START_TEST(test_offer)
 
 	/* More than fits the indexes page is clamped. */
 	ck_assert_int_eq(pvc_xb_write_uint(hub, PVCALLS_STORE_NO_TXN, be,
-					   PVCALLS_WIRE_KEY_MAX_PAGE_ORDER, 12), 0);
+					   PVCALLS_WIRE_KEY_MAX_PAGE_ORDER, 12),
+			 0);
 	ck_assert_int_eq(pvc_xb_read_offer(guest, be, &r), 0);
 	ck_assert_uint_eq(r.max_order, PVCALLS_WIRE_MAX_RING_ORDER);
 
 	/* A backend without versions 1 or function-calls 1 is unusable. */
-	ck_assert_int_eq(pvc_xb_write(hub, PVCALLS_STORE_NO_TXN, be, PVCALLS_WIRE_KEY_VERSIONS,
-				      "2"), 0);
+	ck_assert_int_eq(
+		pvc_xb_write(hub, PVCALLS_STORE_NO_TXN, be, PVCALLS_WIRE_KEY_VERSIONS, "2"), 0);
 	ck_assert_int_eq(pvc_xb_read_offer(guest, be, &r), -EPROTONOSUPPORT);
-	ck_assert_int_eq(pvc_xb_write(hub, PVCALLS_STORE_NO_TXN, be, PVCALLS_WIRE_KEY_VERSIONS,
-				      "2,1"), 0);
+	ck_assert_int_eq(
+		pvc_xb_write(hub, PVCALLS_STORE_NO_TXN, be, PVCALLS_WIRE_KEY_VERSIONS, "2,1"), 0);
 	ck_assert_int_eq(pvc_xb_read_offer(guest, be, &r), 0);
-	ck_assert_int_eq(pvc_xb_write(hub, PVCALLS_STORE_NO_TXN, be,
-				      PVCALLS_WIRE_KEY_FUNCTION_CALLS, "2"), 0);
+	ck_assert_int_eq(
+		pvc_xb_write(hub, PVCALLS_STORE_NO_TXN, be, PVCALLS_WIRE_KEY_FUNCTION_CALLS, "2"),
+		0);
 	ck_assert_int_eq(pvc_xb_read_offer(guest, be, &r), -EPROTONOSUPPORT);
 }
 END_TEST
@@ -159,8 +164,9 @@ START_TEST(test_offer_without_hint)
 	char v[16];
 
 	ck_assert_int_eq(pvc_xb_write_offer(hub, PVCALLS_STORE_NO_TXN, be, &o), 0);
-	ck_assert_int_eq(pvc_xb_read(guest, PVCALLS_STORE_NO_TXN, be, PVC_XB_KEY_WAIT_HINT, v,
-				     sizeof(v)), -ENOENT);
+	ck_assert_int_eq(
+		pvc_xb_read(guest, PVCALLS_STORE_NO_TXN, be, PVC_XB_KEY_WAIT_HINT, v, sizeof(v)),
+		-ENOENT);
 	ck_assert_int_eq(pvc_xb_read_offer(guest, be, &r), 0);
 	ck_assert_uint_eq(r.max_order, 4);
 	ck_assert(!r.wait_hint);
@@ -173,8 +179,8 @@ START_TEST(test_ring)
 	uint32_t v;
 
 	ck_assert_int_eq(pvc_xb_write_ring(guest, PVCALLS_STORE_NO_TXN, dev, &w), 0);
-	ck_assert_int_eq(pvc_xb_read_uint(hub, PVCALLS_STORE_NO_TXN, dev, PVCALLS_WIRE_KEY_VERSION,
-					  &v), 0);
+	ck_assert_int_eq(
+		pvc_xb_read_uint(hub, PVCALLS_STORE_NO_TXN, dev, PVCALLS_WIRE_KEY_VERSION, &v), 0);
 	ck_assert_uint_eq(v, 1);
 	ck_assert_int_eq(pvc_xb_read_ring(hub, dev, &r), 0);
 	ck_assert_uint_eq(r.ring_ref, 8);
@@ -184,8 +190,8 @@ START_TEST(test_ring)
 	ck_assert_int_eq(pvc_xb_write_ring(guest, PVCALLS_STORE_NO_TXN, dev, &w), 0);
 	ck_assert_int_eq(pvc_xb_read_ring(hub, dev, &r), 0);
 	ck_assert(r.wait_hint);
-	ck_assert_int_eq(pvc_xb_write(guest, PVCALLS_STORE_NO_TXN, dev, PVCALLS_WIRE_KEY_PORT,
-				      "x"), 0);
+	ck_assert_int_eq(pvc_xb_write(guest, PVCALLS_STORE_NO_TXN, dev, PVCALLS_WIRE_KEY_PORT, "x"),
+			 0);
 	ck_assert_int_eq(pvc_xb_read_ring(hub, dev, &r), -EINVAL);
 }
 END_TEST
@@ -194,25 +200,29 @@ END_TEST
 START_TEST(test_ext_keys)
 {
 	struct pvc_xb_offer o = { .max_order = 4,
-				  .ext = PVCALLS_FEATURE_SHUTDOWN | PVCALLS_FEATURE_SOCKOPT }, r;
+				  .ext = PVCALLS_FEATURE_SHUTDOWN | PVCALLS_FEATURE_SOCKOPT },
+			    r;
 	struct pvc_xb_ring w = { .ring_ref = 8, .port = 5, .ext = PVCALLS_FEATURE_NAMES }, rr;
 	static const char *const no[] = { "0", "2", "1 ", "yes", "", "-1", "4294967297", NULL };
 	char v[16];
 
 	ck_assert_int_eq(pvc_xb_write_offer(hub, PVCALLS_STORE_NO_TXN, be, &o), 0);
 	ck_assert_int_eq(pvc_xb_read(guest, PVCALLS_STORE_NO_TXN, be, "feature-libpvcalls-shutdown",
-				     v, sizeof(v)), 1);
+				     v, sizeof(v)),
+			 1);
 	ck_assert_str_eq(v, "1");
 	/* What is not offered is written "0": a stale "1" must not stay. */
-	ck_assert_int_eq(pvc_xb_read(guest, PVCALLS_STORE_NO_TXN, be, "feature-libpvcalls-names",
-				     v, sizeof(v)), 1);
+	ck_assert_int_eq(pvc_xb_read(guest, PVCALLS_STORE_NO_TXN, be, "feature-libpvcalls-names", v,
+				     sizeof(v)),
+			 1);
 	ck_assert_str_eq(v, "0");
 	ck_assert_int_eq(pvc_xb_read_offer(guest, be, &r), 0);
 	ck_assert_uint_eq(r.ext, PVCALLS_FEATURE_SHUTDOWN | PVCALLS_FEATURE_SOCKOPT);
 	/* Only the value 1 offers. */
 	for (const char *const *n = no; *n; n++) {
 		ck_assert_int_eq(pvc_xb_write(hub, PVCALLS_STORE_NO_TXN, be,
-					      "feature-libpvcalls-shutdown", *n), 0);
+					      "feature-libpvcalls-shutdown", *n),
+				 0);
 		ck_assert_int_eq(pvc_xb_read_offer(guest, be, &r), 0);
 		ck_assert_msg(!(r.ext & PVCALLS_FEATURE_SHUTDOWN), "\"%s\" offers", *n);
 	}
@@ -286,7 +296,8 @@ START_TEST(test_wait_state)
 	/* With its own watch, which it removes: the same token works again. */
 	ck_assert_int_eq(pvc_xb_watch_state(guest, be, "t", want, -1, &st), 0);
 	ck_assert_int_eq(pvc_xb_watch_state(guest, be, "t", PVC_XB_MASK(PVCALLS_XENBUS_CLOSED),
-					    pvc_now_ms() + 50, &st), -ETIMEDOUT);
+					    pvc_now_ms() + 50, &st),
+			 -ETIMEDOUT);
 	ck_assert_uint_eq(st, PVCALLS_XENBUS_CONNECTED);
 }
 END_TEST

@@ -50,8 +50,9 @@ static int find_lib(char *out, size_t len)
 {
 	char self[PATH_MAX], *slash;
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	const char *cand[] = { "/../" PVCALLS_RUN_LIBDIR "/pvcalls/" LIBNAME, "/../lib/pvcalls/" LIBNAME,
-			       "/../../src/preload/" LIBNAME, "/" LIBNAME };
+	const char *cand[] = { "/../" PVCALLS_RUN_LIBDIR "/pvcalls/" LIBNAME,
+			       "/../lib/pvcalls/" LIBNAME, "/../../src/preload/" LIBNAME,
+			       "/" LIBNAME };
 
 	if (n < 0)
 		return -1;
@@ -104,9 +105,12 @@ static int isolate(void)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "shm", required_argument, NULL, 's' }, { "xen", no_argument, NULL, 'x' },
-		{ "isolate", no_argument, NULL, 'i' },   { "preload", required_argument, NULL, 'p' },
-		{ "help", no_argument, NULL, 'h' },      { "version", no_argument, NULL, 'V' },
+		{ "shm", required_argument, NULL, 's' },
+		{ "xen", no_argument, NULL, 'x' },
+		{ "isolate", no_argument, NULL, 'i' },
+		{ "preload", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *shm = NULL, *lib_opt = getenv("PVCALLS_PRELOAD_LIB");
@@ -117,13 +121,26 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "+s:xip:hV", opts, NULL)) != -1) {
 		switch (c) {
-		case 's': shm = optarg; break;
-		case 'x': xen = true; break;
-		case 'i': iso = true; break;
-		case 'p': lib_opt = optarg; break;
-		case 'h': usage(stdout); return 0;
-		case 'V': return pvcalls_tool_version("pvcalls-run");
-		default: usage(stderr); return 2;
+		case 's':
+			shm = optarg;
+			break;
+		case 'x':
+			xen = true;
+			break;
+		case 'i':
+			iso = true;
+			break;
+		case 'p':
+			lib_opt = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			return pvcalls_tool_version("pvcalls-run");
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (optind >= argc) {
@@ -140,8 +157,10 @@ int main(int argc, char **argv)
 			return 127;
 		}
 	} else if (find_lib(lib, sizeof(lib)) < 0) {
-		fprintf(stderr, "pvcalls-run: cannot find %s next to pvcalls-run "
-				"(set PVCALLS_PRELOAD_LIB)\n", LIBNAME);
+		fprintf(stderr,
+			"pvcalls-run: cannot find %s next to pvcalls-run "
+			"(set PVCALLS_PRELOAD_LIB)\n",
+			LIBNAME);
 		return 127;
 	}
 	if (xen) {
@@ -158,7 +177,8 @@ int main(int argc, char **argv)
 			if (realpath(p, abs)) {
 				p = abs;
 			} else if (getcwd(cwd, sizeof(cwd)) &&
-				   (size_t)snprintf(abs, sizeof(abs), "%s/%s", cwd, p) < sizeof(abs)) {
+				   (size_t)snprintf(abs, sizeof(abs), "%s/%s", cwd, p) <
+					   sizeof(abs)) {
 				p = abs;
 			}
 		}

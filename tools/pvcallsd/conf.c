@@ -104,8 +104,7 @@ static bool keep_rule(struct dconf *c, uint32_t domid, const char *text)
 	return c->rules[c->nrules].text != NULL;
 }
 
-static int limit_key(struct pctx *x, uint32_t domid, const char *s, const char *name,
-		     const char *v)
+static int limit_key(struct pctx *x, uint32_t domid, const char *s, const char *name, const char *v)
 {
 	static const struct {
 		const char *name;
@@ -152,8 +151,8 @@ static bool yesno(const char *v, bool *out)
 /* A list of user or group names or numbers, separated by commas or blanks;
  * each resolved now (getpwnam/getgrnam), so a typo fails the load. A list
  * given replaces the earlier one. */
-static int id_list(struct pctx *x, const char *s, const char *name, const char *v,
-		   bool groups, uint32_t **out, uint32_t *nout)
+static int id_list(struct pctx *x, const char *s, const char *name, const char *v, bool groups,
+		   uint32_t **out, uint32_t *nout)
 {
 	char buf[1024], *save = NULL, *tok;
 	uint32_t *ids = NULL, n = 0;
@@ -208,14 +207,10 @@ static int on_shm(struct pctx *x, const char *s, const char *name, const char *v
 		unsigned long max;
 	} keys[] = {
 #define K(n, m) { #n, offsetof(struct dconf_shm, n), m }
-		K(hello_timeout_ms, 3600000),
-		K(max_guests, 1000000),
-		K(max_pending, 1000000),
-		K(quota_nodes, UINT32_MAX),
-		K(quota_bytes, UINT32_MAX),
-		K(quota_watches, UINT32_MAX),
-		K(quota_txns, UINT32_MAX),
-		K(max_maps_per_guest, UINT32_MAX),
+		K(hello_timeout_ms, 3600000), K(max_guests, 1000000),
+		K(max_pending, 1000000),      K(quota_nodes, UINT32_MAX),
+		K(quota_bytes, UINT32_MAX),   K(quota_watches, UINT32_MAX),
+		K(quota_txns, UINT32_MAX),    K(max_maps_per_guest, UINT32_MAX),
 #undef K
 	};
 	struct dconf_shm *h = &x->c->shm;
@@ -317,7 +312,8 @@ static int on_daemon(struct pctx *x, const char *s, const char *name, const char
 		c->spin_us = us ? us : PVCALLS_BACK_NO_SPIN;
 	} else if (!strcmp(name, "extensions")) {
 		if (parse_extensions(v, &c->ext_off) < 0)
-			return bad(x, s, name, "expected all, none, or a list of shutdown, names, sockopt");
+			return bad(x, s, name,
+				   "expected all, none, or a list of shutdown, names, sockopt");
 	} else {
 		return bad(x, s, name, "unknown key");
 	}
@@ -507,11 +503,16 @@ static void print_shm(FILE *f, const struct dconf *c)
 static const char *level_name(int level)
 {
 	switch (level) {
-	case LOG_ERR: return "error";
-	case LOG_WARNING: return "warning";
-	case LOG_NOTICE: return "notice";
-	case LOG_DEBUG: return "debug";
-	default: return "info";
+	case LOG_ERR:
+		return "error";
+	case LOG_WARNING:
+		return "warning";
+	case LOG_NOTICE:
+		return "notice";
+	case LOG_DEBUG:
+		return "debug";
+	default:
+		return "info";
 	}
 }
 
@@ -531,24 +532,24 @@ static void print_limits(FILE *f, const struct pvcalls_back_limits *l, bool defl
 {
 	char sock[48], lis[48], order[48];
 
-	snprintf(sock, sizeof(sock), flags && flags->max_sockets ? "%u (--max-sockets)" :
-		 "1024 (built-in)", flags ? flags->max_sockets : 0);
-	snprintf(lis, sizeof(lis), flags && flags->max_listeners ? "%u (--max-listeners)" :
-		 "64 (built-in)", flags ? flags->max_listeners : 0);
-	snprintf(order, sizeof(order), flags && flags->max_ring_order ?
-		 "%u (--max-ring-order)" : "9 (built-in)", flags ? flags->max_ring_order : 0);
+	snprintf(sock, sizeof(sock),
+		 flags && flags->max_sockets ? "%u (--max-sockets)" : "1024 (built-in)",
+		 flags ? flags->max_sockets : 0);
+	snprintf(lis, sizeof(lis),
+		 flags && flags->max_listeners ? "%u (--max-listeners)" : "64 (built-in)",
+		 flags ? flags->max_listeners : 0);
+	snprintf(order, sizeof(order),
+		 flags && flags->max_ring_order ? "%u (--max-ring-order)" : "9 (built-in)",
+		 flags ? flags->max_ring_order : 0);
 	print_limit(f, "max_sockets", l->max_sockets, deflt ? sock : NULL);
 	print_limit(f, "max_listeners", l->max_listeners, deflt ? lis : NULL);
 	print_limit(f, "max_pending_accepts", l->max_pending_accepts,
 		    deflt ? "32 (built-in)" : NULL);
-	print_limit(f, "max_mapped_pages", l->max_mapped_pages,
-		    deflt ? "65536 (built-in)" : NULL);
+	print_limit(f, "max_mapped_pages", l->max_mapped_pages, deflt ? "65536 (built-in)" : NULL);
 	print_limit(f, "max_ring_order", l->max_ring_order, deflt ? order : NULL);
 	print_limit(f, "max_backlog", l->max_backlog, deflt ? "128 (built-in)" : NULL);
-	print_limit(f, "connect_rate", l->connect_rate,
-		    deflt ? "0 (built-in: unlimited)" : NULL);
-	print_limit(f, "connect_burst", l->connect_burst,
-		    deflt ? "connect_rate (built-in)" : NULL);
+	print_limit(f, "connect_rate", l->connect_rate, deflt ? "0 (built-in: unlimited)" : NULL);
+	print_limit(f, "connect_burst", l->connect_burst, deflt ? "connect_rate (built-in)" : NULL);
 }
 
 void dconf_print(FILE *f, const struct dconf *c)
@@ -581,10 +582,12 @@ void dconf_print(FILE *f, const struct dconf *c)
 	else
 		fprintf(f, "extensions = %s%s%s%s%s\n",
 			c->ext_off & PVCALLS_FEATURE_SHUTDOWN ? "" : "shutdown",
-			(c->ext_off & (PVCALLS_FEATURE_SHUTDOWN | PVCALLS_FEATURE_NAMES)) ? "" : ",",
+			(c->ext_off & (PVCALLS_FEATURE_SHUTDOWN | PVCALLS_FEATURE_NAMES)) ? ""
+											  : ",",
 			c->ext_off & PVCALLS_FEATURE_NAMES ? "" : "names",
 			(c->ext_off & PVCALLS_FEATURE_SOCKOPT) ||
-					(c->ext_off & (PVCALLS_FEATURE_SHUTDOWN | PVCALLS_FEATURE_NAMES)) ==
+					(c->ext_off &
+					 (PVCALLS_FEATURE_SHUTDOWN | PVCALLS_FEATURE_NAMES)) ==
 						(PVCALLS_FEATURE_SHUTDOWN | PVCALLS_FEATURE_NAMES)
 				? ""
 				: ",",
@@ -613,7 +616,8 @@ void dconf_print(FILE *f, const struct dconf *c)
 		if (d == PVCALLS_POLICY_DEFAULT)
 			continue;
 		for (int j = 0; j < i && !seen; j++)
-			seen = (j < c->nrules ? c->rules[j].domid : c->lims[j - c->nrules].domid) == d;
+			seen = (j < c->nrules ? c->rules[j].domid : c->lims[j - c->nrules].domid) ==
+			       d;
 		if (seen)
 			continue;
 		fprintf(f, "\n[domain %u]\n", d);

@@ -121,19 +121,20 @@ static void put_stats(struct out *o, const struct pvcalls_back_stats *st)
 		     (unsigned long long)st->commands_failed[i]);
 	/* The extensions' commands (docs/extensions.md), cmd - 0x6c700001. */
 	for (unsigned i = 0; i < PVCALLS_BACK_EXT_CMDS; i++)
-		outf(o, "  cmd_%s %llu ok %llu failed\n", pvcalls_cmd_name(PVCALLS_EXT_SHUTDOWN + i),
+		outf(o, "  cmd_%s %llu ok %llu failed\n",
+		     pvcalls_cmd_name(PVCALLS_EXT_SHUTDOWN + i),
 		     (unsigned long long)(st->ext_commands[i] - st->ext_commands_failed[i]),
 		     (unsigned long long)st->ext_commands_failed[i]);
-	outf(o, "  bad_commands %llu\n  policy_denied %llu\n  rate_limited %llu\n"
-		"  limit_hits %llu\n  bytes_to_guest %llu\n  bytes_from_guest %llu\n"
-		"  ring_full_stalls %llu\n  notifies_sent %llu\n  notifies_suppressed %llu\n"
-		"  protocol_errors %llu\n",
+	outf(o,
+	     "  bad_commands %llu\n  policy_denied %llu\n  rate_limited %llu\n"
+	     "  limit_hits %llu\n  bytes_to_guest %llu\n  bytes_from_guest %llu\n"
+	     "  ring_full_stalls %llu\n  notifies_sent %llu\n  notifies_suppressed %llu\n"
+	     "  protocol_errors %llu\n",
 	     (unsigned long long)st->bad_commands, (unsigned long long)st->policy_denied,
 	     (unsigned long long)st->rate_limited, (unsigned long long)st->limit_hits,
 	     (unsigned long long)st->bytes_to_guest, (unsigned long long)st->bytes_from_guest,
 	     (unsigned long long)st->ring_full_stalls, (unsigned long long)st->notifies_sent,
-	     (unsigned long long)st->notifies_suppressed,
-	     (unsigned long long)st->protocol_errors);
+	     (unsigned long long)st->notifies_suppressed, (unsigned long long)st->protocol_errors);
 }
 
 static void answer(const char *req, struct out *o, pvcalls_back *b, struct audit_q *aq)
@@ -230,8 +231,7 @@ static void conn_close(struct conn *c)
 static bool conn_step(struct conn *c, pvcalls_back *b, struct audit_q *aq)
 {
 	while (!c->answered) {
-		ssize_t r = recv(c->fd, c->req + c->len, sizeof(c->req) - 1 - c->len,
-				 MSG_DONTWAIT);
+		ssize_t r = recv(c->fd, c->req + c->len, sizeof(c->req) - 1 - c->len, MSG_DONTWAIT);
 
 		if (r < 0 && errno == EINTR)
 			continue;

@@ -41,31 +41,31 @@ struct dconf_shm {
 };
 
 struct dconf {
-	char transport[8];        /* "shm", "xen" or "" */
+	char transport[8]; /* "shm", "xen" or "" */
 	char shm_path[256];
-	char control[256];        /* "" or "none": no control socket */
-	char audit[256];          /* "" or "off", "-" stdout, else a file */
-	bool audit_required;      /* no audit log: refuse to start */
-	uint32_t audit_queue;     /* records */
+	char control[256];    /* "" or "none": no control socket */
+	char audit[256];      /* "" or "off", "-" stdout, else a file */
+	bool audit_required;  /* no audit log: refuse to start */
+	uint32_t audit_queue; /* records */
 	int log_level;
-	uint32_t spin_us;         /* 0 default, PVCALLS_BACK_NO_SPIN off */
-	uint32_t ext_off;         /* PVCALLS_FEATURE_* not offered ("extensions") */
+	uint32_t spin_us;               /* 0 default, PVCALLS_BACK_NO_SPIN off */
+	uint32_t ext_off;               /* PVCALLS_FEATURE_* not offered ("extensions") */
 	struct pvcalls_back_limits lim; /* options-level limits (flags) */
 	struct dconf_shm shm;
-	pvcalls_policy *policy;   /* rules and per-domain limits */
+	pvcalls_policy *policy; /* rules and per-domain limits */
 	int nrules, ndomains;
 	/* What the policy was built from, for --check-config. */
 	bool fallback_allow;
-	bool sandbox_rules;       /* [default] sandbox_rules: the built-in tail */
-	bool file_found;          /* false: a missing default file, defaults */
+	bool sandbox_rules; /* [default] sandbox_rules: the built-in tail */
+	bool file_found;    /* false: a missing default file, defaults */
 	struct dconf_rule {
-		uint32_t domid;   /* PVCALLS_POLICY_DEFAULT: [default] */
+		uint32_t domid; /* PVCALLS_POLICY_DEFAULT: [default] */
 		char *text;
-	} *rules;
+	} * rules;
 	struct dconf_lim {
 		uint32_t domid;
 		struct pvcalls_back_limits lim;
-	} *lims;
+	} * lims;
 	size_t nlims;
 };
 
@@ -102,7 +102,7 @@ void audit_q_free(struct audit_q *q, int flush_ms);
 void audit_q_sink(void *arg, const struct pvcalls_back_audit *rec);
 
 /* ---- ctl.c: the control socket ------------------------------------------ */
-int ctl_open(const char *path);              /* listening fd or -errno */
+int ctl_open(const char *path); /* listening fd or -errno */
 void ctl_close(int fd, const char *path);
 /* Serves every pending client (non-blocking accept). */
 void ctl_serve(int fd, pvcalls_back *b, struct audit_q *aq);

@@ -18,7 +18,7 @@ static enum dlog_mode mode;
 static int max_level = LOG_INFO;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
-static const char *const names[] = { "emerg", "alert", "crit", "error",
+static const char *const names[] = { "emerg",   "alert",  "crit", "error",
 				     "warning", "notice", "info", "debug" };
 
 int dlog_parse_level(const char *s)

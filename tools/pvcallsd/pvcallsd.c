@@ -53,8 +53,10 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: pvcallsd [options]\n"
 		"  -c, --config PATH       configuration file (default " PVCALLSD_CONF ")\n"
-		"      --check-config      check the configuration, print it with the defaults, exit\n"
-		"      --shm PATH          serve guests of a shared-memory hub at PATH ('@name': abstract;\n"
+		"      --check-config      check the configuration, print it with the defaults, "
+		"exit\n"
+		"      --shm PATH          serve guests of a shared-memory hub at PATH ('@name': "
+		"abstract;\n"
 		"                          shm_path's default: " PVCALLS_SHM_HUB_DEFAULT ")\n"
 		"      --xen               serve the pvcalls devices of this Xen domain%s\n"
 		"      --control PATH      control socket (default " PVCALLSD_CTL ", 'none': off)\n"
@@ -98,8 +100,22 @@ static int parse_num(const char *opt, const char *s, unsigned long min, unsigned
 
 static int parse_flags(int argc, char **argv, struct flags *fl)
 {
-	enum { O_CHECK = 256, O_SHM, O_XEN, O_CTL, O_AUDIT, O_AUDIT_REQ, O_LEVEL, O_ORDER, O_SOCKS,
-	       O_LISTENERS, O_SPIN, O_DAEMON, O_FG, O_VERSION };
+	enum {
+		O_CHECK = 256,
+		O_SHM,
+		O_XEN,
+		O_CTL,
+		O_AUDIT,
+		O_AUDIT_REQ,
+		O_LEVEL,
+		O_ORDER,
+		O_SOCKS,
+		O_LISTENERS,
+		O_SPIN,
+		O_DAEMON,
+		O_FG,
+		O_VERSION
+	};
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, O_CHECK },
@@ -155,7 +171,8 @@ static int parse_flags(int argc, char **argv, struct flags *fl)
 		case O_LEVEL:
 			fl->log_level = dlog_parse_level(optarg);
 			if (fl->log_level < 0) {
-				fprintf(stderr, "pvcallsd: --log-level: unknown level \"%s\"\n", optarg);
+				fprintf(stderr, "pvcallsd: --log-level: unknown level \"%s\"\n",
+					optarg);
 				return 2;
 			}
 			break;
@@ -611,9 +628,11 @@ int main(int argc, char **argv)
 
 	/* Stop accepting, release every guest socket, tell the frontends. */
 	sd_notify_send("STOPPING=1");
-	dlog(LOG_NOTICE, "%s: shutting down", stop_signal == SIGINT ? "SIGINT" :
-			 stop_signal == SIGTERM ? "SIGTERM" :
-			 audit_failed ? "audit log failure" : "event loop failure");
+	dlog(LOG_NOTICE, "%s: shutting down",
+	     stop_signal == SIGINT    ? "SIGINT"
+	     : stop_signal == SIGTERM ? "SIGTERM"
+	     : audit_failed           ? "audit log failure"
+				      : "event loop failure");
 	ctl_close(d.ctl, d.ctl_path);
 	pvcalls_back_free(d.b);
 	pvcalls_transport_close(t);

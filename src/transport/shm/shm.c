@@ -195,8 +195,7 @@ static int shm_store_rm(void *c, uint32_t txn, const char *path)
 	return pvc_shm_client_request(ctx, SHM_OP_RM, txn, path, NULL, 0, NULL, 0, NULL);
 }
 
-static int shm_store_directory(void *c, uint32_t txn, const char *path, char *buf,
-			       size_t buflen)
+static int shm_store_directory(void *c, uint32_t txn, const char *path, char *buf, size_t buflen)
 {
 	struct shm_ctx *ctx = c;
 
@@ -262,8 +261,7 @@ static int shm_store_fd(void *c)
 	return ctx->is_hub ? pvc_shm_hub_store_fd(ctx) : pvc_shm_client_store_fd(ctx);
 }
 
-static int shm_store_read_watch(void *c, char *path, size_t pathlen, char *token,
-				size_t tokenlen)
+static int shm_store_read_watch(void *c, char *path, size_t pathlen, char *token, size_t tokenlen)
 {
 	struct shm_ctx *ctx = c;
 

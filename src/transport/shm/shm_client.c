@@ -119,8 +119,7 @@ static void mark_dead(struct shm_ctx *ctx)
 
 	if (is_dead(cl))
 		return;
-	pvc_warn("shm.hub-died", "lost the connection to the hub (domain %u)",
-		 ctx->hubdom->domid);
+	pvc_warn("shm.hub-died", "lost the connection to the hub (domain %u)", ctx->hubdom->domid);
 	for (struct cwatch *w = cl->watches; w; w = w->next)
 		pvc_shm_evq_push(&cl->q, w->path, w->path, w->token);
 	pvc_shm_dom_set_dead(ctx->hubdom);
@@ -207,8 +206,8 @@ static void del_watch(struct shm_client *cl, const char *path, const char *token
 }
 
 /* Copies a response's result into the caller's buffer. io_lock held. */
-static int take_result(struct shm_client *cl, const struct shm_msg_hdr *hdr, uint32_t op,
-		       char *out, size_t outlen, uint32_t *txn_out)
+static int take_result(struct shm_client *cl, const struct shm_msg_hdr *hdr, uint32_t op, char *out,
+		       size_t outlen, uint32_t *txn_out)
 {
 	const char *p = cl->buf + sizeof(*hdr);
 	int rc = hdr->arg;
@@ -239,8 +238,7 @@ static int take_result(struct shm_client *cl, const struct shm_msg_hdr *hdr, uin
 }
 
 int pvc_shm_client_request(struct shm_ctx *ctx, uint32_t op, uint32_t txn, const char *a,
-			   const char *b, int32_t arg, char *out, size_t outlen,
-			   uint32_t *txn_out)
+			   const char *b, int32_t arg, char *out, size_t outlen, uint32_t *txn_out)
 {
 	struct shm_client *cl = ctx->client;
 	size_t la = a ? strlen(a) + 1 : 0, lb = b ? strlen(b) + 1 : 0;

@@ -274,8 +274,8 @@ int pvc_shm_evtchn_bind(void *c, uint32_t remote_domid, uint32_t remote_port, ui
 	rc = port_alloc(ctx, d, &p);
 	if (rc)
 		goto out;
-	ctx->evt.ports[p] = (struct shm_port_priv){ .peer = d, .rport = remote_port,
-						    .state = SHM_LP_BOUND };
+	ctx->evt.ports[p] =
+		(struct shm_port_priv){ .peer = d, .rport = remote_port, .state = SHM_LP_BOUND };
 	v = view_of(ctx, d);
 	/* Our side first, so the peer's notify finds it consistent once it sees theirs. */
 	__atomic_store_n(&v.bind[p], SHM_BIND(SHM_PORT_INTERDOMAIN, remote_domid, remote_port),
@@ -399,8 +399,8 @@ static bool find_deliverable(struct shm_ctx *ctx, const struct view *v, uint32_t
 	for (uint32_t k = 0; k <= nw; k++) {
 		uint32_t w = (w0 + k) % nw;
 		/* D1 */
-		uint64_t cand = __atomic_load_n(&v->pending[w], __ATOMIC_SEQ_CST) &
-				~ctx->evt.lmask[w];
+		uint64_t cand =
+			__atomic_load_n(&v->pending[w], __ATOMIC_SEQ_CST) & ~ctx->evt.lmask[w];
 
 		if (k == 0)
 			cand &= ~0ull << (from % 64);

@@ -74,7 +74,7 @@ struct guest {
 	struct guest *next;
 	int sock;
 	uint32_t domid;
-	struct shm_dom *dom; /* set once the hello succeeded */
+	struct shm_dom *dom;     /* set once the hello succeeded */
 	uint64_t hello_deadline; /* CLOCK_MONOTONIC ms; until ready */
 	bool ready;
 	bool dying;
@@ -105,7 +105,7 @@ struct shm_hub {
 	uint32_t max_guests, max_pending;
 	struct shm_store_quota quota;
 	uint64_t last_cap_warn; /* service thread only */
-	pthread_mutex_t lock; /* guests list, their out-queues, domid allocation, counts */
+	pthread_mutex_t lock;   /* guests list, their out-queues, domid allocation, counts */
 	struct guest *guests;
 	unsigned nr_conns;   /* connections, helloed or not */
 	unsigned nr_pending; /* connections still in their hello */
@@ -386,9 +386,13 @@ static void send_ack(struct shm_hub *h, struct guest *g, int32_t ret, uint32_t d
 		struct shm_hello hello;
 	} m = {
 		.hdr = { .type = SHM_MSG_HELLO_ACK, .arg = ret, .len = sizeof(struct shm_hello) },
-		.hello = { .magic = SHM_HELLO_MAGIC, .version = SHM_HELLO_VERSION, .domid = domid,
-			   .hub_domid = ctx->self.domid, .max_pages = ctx->self.max_pages,
-			   .max_grants = ctx->self.max_grants, .max_ports = ctx->self.max_ports },
+		.hello = { .magic = SHM_HELLO_MAGIC,
+			   .version = SHM_HELLO_VERSION,
+			   .domid = domid,
+			   .hub_domid = ctx->self.domid,
+			   .max_pages = ctx->self.max_pages,
+			   .max_grants = ctx->self.max_grants,
+			   .max_ports = ctx->self.max_ports },
 	};
 	int fds[4] = { ctx->self.pool_fd, ctx->self.gnt_fd, -1, -1 };
 
@@ -513,8 +517,9 @@ static void handle_req(struct shm_hub *h, struct guest *g, const struct shm_msg_
 			rsp->len = (uint32_t)rc + 1;
 		break;
 	case SHM_OP_WRITE:
-		rc = !b ? -EINVAL : !may_write(g, a) ? -EACCES :
-			pvc_shm_store_write(h->store, g, req->txn, a, b);
+		rc = !b                 ? -EINVAL
+		     : !may_write(g, a) ? -EACCES
+					: pvc_shm_store_write(h->store, g, req->txn, a, b);
 		break;
 	case SHM_OP_RM:
 		rc = !may_write(g, a) ? -EACCES : pvc_shm_store_rm(h->store, g, req->txn, a);
@@ -647,8 +652,8 @@ static bool peer_allowed(struct shm_hub *h, int fd)
 	if (id_in((uint32_t)cr.uid, h->allow_uids, h->nr_allow_uids) ||
 	    id_in((uint32_t)cr.gid, h->allow_gids, h->nr_allow_gids))
 		return true;
-	pvc_warn("shm.refused", "refusing a guest: pid %ld uid %u gid %u not allowed",
-		 (long)cr.pid, (unsigned)cr.uid, (unsigned)cr.gid);
+	pvc_warn("shm.refused", "refusing a guest: pid %ld uid %u gid %u not allowed", (long)cr.pid,
+		 (unsigned)cr.uid, (unsigned)cr.gid);
 	return false;
 }
 
@@ -663,8 +668,11 @@ static void refuse_now(struct shm_hub *h, int fd)
 		struct shm_msg_hdr hdr;
 		struct shm_hello hello;
 	} m = {
-		.hdr = { .type = SHM_MSG_HELLO_ACK, .arg = -EACCES, .len = sizeof(struct shm_hello) },
-		.hello = { .magic = SHM_HELLO_MAGIC, .version = SHM_HELLO_VERSION,
+		.hdr = { .type = SHM_MSG_HELLO_ACK,
+			 .arg = -EACCES,
+			 .len = sizeof(struct shm_hello) },
+		.hello = { .magic = SHM_HELLO_MAGIC,
+			   .version = SHM_HELLO_VERSION,
 			   .hub_domid = h->ctx->self.domid },
 	};
 
@@ -795,7 +803,8 @@ static void *hub_thread(void *arg)
 			} else {
 				struct guest *g = tag;
 
-				if (!is_dying(g) && (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+				if (!is_dying(g) &&
+				    (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 					guest_input(h, g, evs[i].events);
 			}
 		}

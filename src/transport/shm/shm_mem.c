@@ -581,8 +581,8 @@ static int vmas_charge(struct shm_ctx *ctx, struct shm_dom *d, unsigned n)
 	if (now > ctx->max_maps) {
 		__atomic_sub_fetch(&d->nr_vmas, n, __ATOMIC_RELAXED);
 		pvc_warn("shm.too-many-maps",
-			 "domain %u: mapping %u more regions would exceed its limit of %u", d->domid,
-			 n, ctx->max_maps);
+			 "domain %u: mapping %u more regions would exceed its limit of %u",
+			 d->domid, n, ctx->max_maps);
 		return -ENOBUFS;
 	}
 	now = __atomic_add_fetch(&ctx->nr_vmas, n, __ATOMIC_RELAXED);
@@ -612,8 +612,8 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-int pvc_shm_share_pages(void *c, uint32_t domid, unsigned count, bool writable,
-			uint32_t *refs, void **addr)
+int pvc_shm_share_pages(void *c, uint32_t domid, unsigned count, bool writable, uint32_t *refs,
+			void **addr)
 {
 	struct shm_ctx *ctx = c;
 	struct shm_mem *m = &ctx->mem;
@@ -667,7 +667,8 @@ int pvc_shm_share_pages(void *c, uint32_t domid, unsigned count, bool writable,
 			memset(base + (size_t)i * SHM_PAGE_SIZE, 0, SHM_PAGE_SIZE);
 			m->page_dirty[pages[i]] = 0;
 		}
-		m->refs[ref] = (struct shm_ref_priv){ .page = pages[i], .domid = (uint16_t)domid,
+		m->refs[ref] = (struct shm_ref_priv){ .page = pages[i],
+						      .domid = (uint16_t)domid,
 						      .state = SHM_REF_LIVE };
 		/*
 		 * Publish the grant. Release pairs with the mapper's acquire
@@ -817,8 +818,8 @@ static int grant_take(struct shm_ctx *ctx, struct shm_dom *d, uint32_t ref, bool
 	return 0;
 }
 
-int pvc_shm_map_refs(void *c, uint32_t domid, unsigned count, const uint32_t *refs,
-		     bool writable, void **addr)
+int pvc_shm_map_refs(void *c, uint32_t domid, unsigned count, const uint32_t *refs, bool writable,
+		     void **addr)
 {
 	struct shm_ctx *ctx = c;
 	uint32_t pages[PVCALLS_TRANSPORT_MAX_PAGES];

@@ -14,8 +14,7 @@
 
 #include "transport/shm/shm_priv.h"
 
-int pvc_shm_send(int fd, const void *buf, size_t len, const int *fds, unsigned nfds,
-		 int flags)
+int pvc_shm_send(int fd, const void *buf, size_t len, const int *fds, unsigned nfds, int flags)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * SHM_MAX_FDS)];
@@ -60,8 +59,10 @@ long pvc_shm_recv(int fd, void *buf, size_t len, int *fds, unsigned *nfds, int f
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-			     .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf) };
 	unsigned got = 0;
 	ssize_t n;
 
@@ -158,8 +159,7 @@ void pvc_shm_evq_fini(struct shm_evq *q)
 	pthread_mutex_destroy(&q->lock);
 }
 
-int pvc_shm_evq_push(struct shm_evq *q, const char *path, const char *wpath,
-		     const char *token)
+int pvc_shm_evq_push(struct shm_evq *q, const char *path, const char *wpath, const char *token)
 {
 	size_t lp = strlen(path) + 1, lw = strlen(wpath) + 1, lt = strlen(token) + 1;
 	struct shm_event *ev = malloc(sizeof(*ev) + lp + lw + lt);
@@ -193,8 +193,7 @@ static void evq_drain_if_empty(struct shm_evq *q)
 	}
 }
 
-int pvc_shm_evq_pop(struct shm_evq *q, char *path, size_t pathlen, char *token,
-		    size_t tokenlen)
+int pvc_shm_evq_pop(struct shm_evq *q, char *path, size_t pathlen, char *token, size_t tokenlen)
 {
 	struct shm_event *ev;
 

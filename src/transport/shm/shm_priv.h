@@ -68,7 +68,7 @@ struct shm_gnt_entry {
 #define SHM_GNT_LIVE (1ull << 63)
 #define SHM_GNT_RO (1ull << 62)
 #define SHM_GNT_DESC(domid, page, ro) \
-	(SHM_GNT_LIVE | ((ro) ? SHM_GNT_RO : 0) | ((uint64_t)((domid) & 0xffffu) << 32) | (page))
+	(SHM_GNT_LIVE | ((ro) ? SHM_GNT_RO : 0) | ((uint64_t)((domid)&0xffffu) << 32) | (page))
 #define SHM_GNT_DOMID(d) ((uint32_t)(((d) >> 32) & 0xffffu))
 #define SHM_GNT_PAGE(d) ((uint32_t)(d))
 
@@ -81,7 +81,7 @@ struct shm_gnt_entry {
 #define SHM_PORT_UNBOUND 1ull
 #define SHM_PORT_INTERDOMAIN 2ull
 #define SHM_BIND(state, domid, port) \
-	(((uint64_t)(state) << 62) | ((uint64_t)((domid) & 0xffffu) << 32) | (uint32_t)(port))
+	(((uint64_t)(state) << 62) | ((uint64_t)((domid)&0xffffu) << 32) | (uint32_t)(port))
 #define SHM_BIND_STATE(w) ((w) >> 62)
 #define SHM_BIND_DOMID(w) ((uint32_t)(((w) >> 32) & 0xffffu))
 #define SHM_BIND_PORT(w) ((uint32_t)(w))
@@ -122,13 +122,13 @@ struct shm_dom {
 	size_t gnt_len;
 	void *evt;
 	size_t evt_len;
-	uint64_t *pending; /* evt + 0 */
-	uint64_t *mask;    /* evt + nwords */
-	uint64_t *bind;    /* evt + 2 * nwords, max_ports entries */
-	int refs;          /* atomic; the local domain is never freed by put */
-	uint32_t nr_vmas;  /* atomic; hub: mmap() regions it holds on this guest's pages */
+	uint64_t *pending;      /* evt + 0 */
+	uint64_t *mask;         /* evt + nwords */
+	uint64_t *bind;         /* evt + 2 * nwords, max_ports entries */
+	int refs;               /* atomic; the local domain is never freed by put */
+	uint32_t nr_vmas;       /* atomic; hub: mmap() regions it holds on this guest's pages */
 	struct shm_evtab *htab; /* hub: its own ports as this guest sees them */
-	bool dead;         /* atomic */
+	bool dead;              /* atomic */
 	bool is_self;
 };
 
@@ -222,9 +222,9 @@ struct shm_client;
 struct shm_ctx {
 	bool is_hub;
 	uint32_t timeout_ms;
-	uint32_t max_maps; /* hub: mmap() regions per guest domain (nr_vmas) */
+	uint32_t max_maps;       /* hub: mmap() regions per guest domain (nr_vmas) */
 	uint32_t max_maps_total; /* hub: all guests together, half vm.max_map_count */
-	uint32_t nr_vmas;  /* atomic; hub: regions held on all guests' pages */
+	uint32_t nr_vmas;        /* atomic; hub: regions held on all guests' pages */
 	struct shm_dom self;
 	struct shm_mem mem;
 	struct shm_evt evt;
@@ -241,19 +241,18 @@ int pvc_shm_mem_init(struct shm_ctx *ctx);
 void pvc_shm_mem_fini(struct shm_ctx *ctx);
 /* A peer died: its mappings of our pages are gone; reclaim deferred grants. */
 void pvc_shm_mem_peer_gone(struct shm_ctx *ctx, uint32_t domid);
-int pvc_shm_share_pages(void *c, uint32_t domid, unsigned count, bool writable,
-			uint32_t *refs, void **addr);
+int pvc_shm_share_pages(void *c, uint32_t domid, unsigned count, bool writable, uint32_t *refs,
+			void **addr);
 int pvc_shm_unshare_pages(void *c, void *addr, unsigned count);
-int pvc_shm_map_refs(void *c, uint32_t domid, unsigned count, const uint32_t *refs,
-		     bool writable, void **addr);
+int pvc_shm_map_refs(void *c, uint32_t domid, unsigned count, const uint32_t *refs, bool writable,
+		     void **addr);
 int pvc_shm_unmap(void *c, void *addr, unsigned count);
 
 /* shm_evtchn.c */
 int pvc_shm_evt_init(struct shm_ctx *ctx);
 void pvc_shm_evt_fini(struct shm_ctx *ctx);
 int pvc_shm_evtchn_alloc_unbound(void *c, uint32_t remote_domid, uint32_t *port);
-int pvc_shm_evtchn_bind(void *c, uint32_t remote_domid, uint32_t remote_port,
-			uint32_t *port);
+int pvc_shm_evtchn_bind(void *c, uint32_t remote_domid, uint32_t remote_port, uint32_t *port);
 int pvc_shm_evtchn_notify(void *c, uint32_t port);
 int pvc_shm_evtchn_close(void *c, uint32_t port);
 int pvc_shm_evtchn_fd(void *c);
@@ -288,7 +287,7 @@ enum {
 
 struct shm_msg_hdr {
 	uint32_t type;
-	uint32_t id;  /* request id, echoed in the response */
+	uint32_t id; /* request id, echoed in the response */
 	uint32_t op;
 	uint32_t txn;
 	int32_t arg;  /* request: buffer size / abort flag; response: result */
@@ -300,8 +299,7 @@ struct shm_msg_hdr {
 #define SHM_MAX_PAYLOAD (64u * 1024u)
 #define SHM_MAX_MSG (sizeof(struct shm_msg_hdr) + SHM_MAX_PAYLOAD)
 
-int pvc_shm_send(int fd, const void *buf, size_t len, const int *fds, unsigned nfds,
-		 int flags);
+int pvc_shm_send(int fd, const void *buf, size_t len, const int *fds, unsigned nfds, int flags);
 /* Returns the message length, 0 on EOF, or -errno. Received fds are CLOEXEC. */
 long pvc_shm_recv(int fd, void *buf, size_t len, int *fds, unsigned *nfds, int flags);
 /* Waits for @events on @fd until @deadline_ms (CLOCK_MONOTONIC ms). */
@@ -320,18 +318,16 @@ struct shm_evq {
 
 int pvc_shm_evq_init(struct shm_evq *q);
 void pvc_shm_evq_fini(struct shm_evq *q);
-int pvc_shm_evq_push(struct shm_evq *q, const char *path, const char *wpath,
-		     const char *token);
+int pvc_shm_evq_push(struct shm_evq *q, const char *path, const char *wpath, const char *token);
 /* 1 with an event, 0 if empty, -ERANGE if a buffer is too small (kept queued). */
-int pvc_shm_evq_pop(struct shm_evq *q, char *path, size_t pathlen, char *token,
-		    size_t tokenlen);
+int pvc_shm_evq_pop(struct shm_evq *q, char *path, size_t pathlen, char *token, size_t tokenlen);
 /* Drops queued events of the watch (@wpath, @token). */
 void pvc_shm_evq_purge(struct shm_evq *q, const char *wpath, const char *token);
 
 /* shm_store.c: the tree the hub serves. owner NULL is the hub itself. */
 struct shm_store;
-typedef void (*shm_watch_fn)(void *arg, void *owner, const char *path,
-			     const char *wpath, const char *token);
+typedef void (*shm_watch_fn)(void *arg, void *owner, const char *path, const char *wpath,
+			     const char *token);
 
 /* Per-owner limits; the hub (owner NULL) has none. */
 struct shm_store_quota {
@@ -343,22 +339,20 @@ struct shm_store_quota {
 
 struct shm_store *pvc_shm_store_new(shm_watch_fn fn, void *arg, const struct shm_store_quota *q);
 void pvc_shm_store_free(struct shm_store *st);
-int pvc_shm_store_read(struct shm_store *st, void *owner, uint32_t txn, const char *path,
-		       char *buf, size_t buflen);
-int pvc_shm_store_write(struct shm_store *st, void *owner, uint32_t txn,
-			const char *path, const char *value);
+int pvc_shm_store_read(struct shm_store *st, void *owner, uint32_t txn, const char *path, char *buf,
+		       size_t buflen);
+int pvc_shm_store_write(struct shm_store *st, void *owner, uint32_t txn, const char *path,
+			const char *value);
 int pvc_shm_store_rm(struct shm_store *st, void *owner, uint32_t txn, const char *path);
-int pvc_shm_store_dir(struct shm_store *st, void *owner, uint32_t txn, const char *path,
-		      char *buf, size_t buflen);
+int pvc_shm_store_dir(struct shm_store *st, void *owner, uint32_t txn, const char *path, char *buf,
+		      size_t buflen);
 int pvc_shm_store_txn_start(struct shm_store *st, void *owner, uint32_t *txn);
 int pvc_shm_store_txn_end(struct shm_store *st, void *owner, uint32_t txn, bool abort);
-int pvc_shm_store_watch(struct shm_store *st, void *owner, const char *path,
-			const char *token);
-int pvc_shm_store_unwatch(struct shm_store *st, void *owner, const char *path,
-			  const char *token);
+int pvc_shm_store_watch(struct shm_store *st, void *owner, const char *path, const char *token);
+int pvc_shm_store_unwatch(struct shm_store *st, void *owner, const char *path, const char *token);
 /* Writes several nodes (NULL value: rm, ENOENT ignored) under one lock hold. */
-int pvc_shm_store_batch(struct shm_store *st, const char *const *paths,
-			const char *const *values, unsigned n);
+int pvc_shm_store_batch(struct shm_store *st, const char *const *paths, const char *const *values,
+			unsigned n);
 /* Forgets an owner's watches and transactions (guest gone). */
 void pvc_shm_store_drop_owner(struct shm_store *st, void *owner);
 bool pvc_shm_path_valid(const char *path);
@@ -379,8 +373,7 @@ void pvc_shm_hub_purge_local(struct shm_ctx *ctx, const char *wpath, const char 
 int pvc_shm_client_new(struct shm_ctx *ctx, int sock);
 void pvc_shm_client_free(struct shm_ctx *ctx);
 int pvc_shm_client_request(struct shm_ctx *ctx, uint32_t op, uint32_t txn, const char *a,
-			   const char *b, int32_t arg, char *out, size_t outlen,
-			   uint32_t *txn_out);
+			   const char *b, int32_t arg, char *out, size_t outlen, uint32_t *txn_out);
 int pvc_shm_client_store_fd(struct shm_ctx *ctx);
 int pvc_shm_client_read_watch(struct shm_ctx *ctx, char *path, size_t pathlen, char *token,
 			      size_t tokenlen);

@@ -642,8 +642,7 @@ static int dir_put(char *buf, size_t buflen, size_t *off, const char *name, size
  * pass over the log: the newest op touching a child decides whether it
  * exists; a removal of @path or above hides every live child.
  */
-static int txn_dir(struct shm_store *st, struct txn *t, const char *path, char *buf,
-		   size_t buflen)
+static int txn_dir(struct shm_store *st, struct txn *t, const char *path, char *buf, size_t buflen)
 {
 	unsigned pc = comps(path), nd = 0;
 	struct dir_dec *dec = NULL;
@@ -764,8 +763,8 @@ static int resolve(struct shm_store *st, void *owner, uint32_t txn, struct txn *
 	return 0;
 }
 
-int pvc_shm_store_read(struct shm_store *st, void *owner, uint32_t txn, const char *path,
-		       char *buf, size_t buflen)
+int pvc_shm_store_read(struct shm_store *st, void *owner, uint32_t txn, const char *path, char *buf,
+		       size_t buflen)
 {
 	const char *val = NULL;
 	struct txn *t;
@@ -888,8 +887,8 @@ out:
 	return rc;
 }
 
-int pvc_shm_store_dir(struct shm_store *st, void *owner, uint32_t txn, const char *path,
-		      char *buf, size_t buflen)
+int pvc_shm_store_dir(struct shm_store *st, void *owner, uint32_t txn, const char *path, char *buf,
+		      size_t buflen)
 {
 	struct node *n;
 	struct txn *t;
@@ -1051,8 +1050,7 @@ out:
 	return rc;
 }
 
-int pvc_shm_store_unwatch(struct shm_store *st, void *owner, const char *path,
-			  const char *token)
+int pvc_shm_store_unwatch(struct shm_store *st, void *owner, const char *path, const char *token)
 {
 	struct watch **pp, *w;
 	int rc = -ENOENT;
@@ -1072,8 +1070,8 @@ int pvc_shm_store_unwatch(struct shm_store *st, void *owner, const char *path,
 	return rc;
 }
 
-int pvc_shm_store_batch(struct shm_store *st, const char *const *paths,
-			const char *const *values, unsigned n)
+int pvc_shm_store_batch(struct shm_store *st, const char *const *paths, const char *const *values,
+			unsigned n)
 {
 	int rc = 0;
 

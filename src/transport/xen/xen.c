@@ -114,7 +114,9 @@ static void set_why(char *why, size_t len, const char *fmt, ...)
 static int probe_devices(const struct pvc_xen_osdep *os, char *why, size_t len)
 {
 	static const char *const devs[] = {
-		PVC_XEN_DEV_EVTCHN, PVC_XEN_DEV_GNTDEV, PVC_XEN_DEV_GNTALLOC,
+		PVC_XEN_DEV_EVTCHN,
+		PVC_XEN_DEV_GNTDEV,
+		PVC_XEN_DEV_GNTALLOC,
 	};
 	char missing[128] = "";
 	size_t i;
@@ -128,7 +130,8 @@ static int probe_devices(const struct pvc_xen_osdep *os, char *why, size_t len)
 	}
 	if (missing[0]) {
 		if (hypervisor_is_xen())
-			set_why(why, len, "%s missing: running on Xen, but the xen-evtchn, "
+			set_why(why, len,
+				"%s missing: running on Xen, but the xen-evtchn, "
 				"xen-gntdev and xen-gntalloc drivers are not all loaded",
 				missing);
 		else
@@ -201,8 +204,7 @@ static int region_add(struct xen_ctx *ctx, void *addr, unsigned count, bool shar
 }
 
 /* Unlinks the region at addr if it has this count and kind. */
-static struct xen_region *region_take(struct xen_ctx *ctx, void *addr, unsigned count,
-				      bool shared)
+static struct xen_region *region_take(struct xen_ctx *ctx, void *addr, unsigned count, bool shared)
 {
 	struct xen_region **pp, *r;
 
@@ -252,8 +254,7 @@ static void watch_free(struct xen_watch *w)
 }
 
 /* Unlinks one watch entry equal to (path, token); lock held. */
-static struct xen_watch *watch_unlink(struct xen_ctx *ctx, const char *path,
-				      const char *token)
+static struct xen_watch *watch_unlink(struct xen_ctx *ctx, const char *path, const char *token)
 {
 	struct xen_watch **pp, *w;
 
@@ -334,8 +335,8 @@ static int xen_local_domid(void *c, uint32_t *domid)
 
 /* --- memory ------------------------------------------------------------- */
 
-static int xen_share_pages(void *c, uint32_t domid, unsigned count, bool writable,
-			   uint32_t *refs, void **addr)
+static int xen_share_pages(void *c, uint32_t domid, unsigned count, bool writable, uint32_t *refs,
+			   void **addr)
 {
 	struct xen_ctx *ctx = c;
 	void *p;
@@ -400,9 +401,8 @@ static int xen_map_refs(void *c, uint32_t domid, unsigned count, const uint32_t 
 		rc = neg_errno();
 		if (rc == -EACCES)
 			rc = -EPERM;
-		pvc_err("xen.map", "mapping %u ref(s) from domain %u (first ref %u)%s: %s",
-			count, domid, refs[0], writable ? " writable" : "",
-			pvcalls_strerror(rc));
+		pvc_err("xen.map", "mapping %u ref(s) from domain %u (first ref %u)%s: %s", count,
+			domid, refs[0], writable ? " writable" : "", pvcalls_strerror(rc));
 		return rc;
 	}
 	rc = region_add(ctx, p, count, false);
@@ -516,8 +516,7 @@ static int xen_evtchn_unmask(void *c, uint32_t port)
 
 /* --- store -------------------------------------------------------------- */
 
-static int xen_store_read(void *c, uint32_t txn, const char *path, char *buf,
-			  size_t buflen)
+static int xen_store_read(void *c, uint32_t txn, const char *path, char *buf, size_t buflen)
 {
 	struct xen_ctx *ctx = c;
 	unsigned int len = 0;
@@ -565,8 +564,7 @@ static int xen_store_rm(void *c, uint32_t txn, const char *path)
 	return 0;
 }
 
-static int xen_store_directory(void *c, uint32_t txn, const char *path, char *buf,
-			       size_t buflen)
+static int xen_store_directory(void *c, uint32_t txn, const char *path, char *buf, size_t buflen)
 {
 	struct xen_ctx *ctx = c;
 	unsigned int num = 0, i;
@@ -675,8 +673,7 @@ static int deliver_stash(struct xen_ctx *ctx, char *path, size_t pathlen, char *
 	return 1;
 }
 
-static int xen_store_read_watch(void *c, char *path, size_t pathlen, char *token,
-				size_t tokenlen)
+static int xen_store_read_watch(void *c, char *path, size_t pathlen, char *token, size_t tokenlen)
 {
 	struct xen_ctx *ctx = c;
 	unsigned int num;
@@ -703,8 +700,8 @@ static int xen_store_read_watch(void *c, char *path, size_t pathlen, char *token
 				pvcalls_strerror(errno ? -errno : -EIO));
 			return rc;
 		}
-		if (num > XS_WATCH_TOKEN && watch_live(ctx, vec[XS_WATCH_PATH],
-						       vec[XS_WATCH_TOKEN]))
+		if (num > XS_WATCH_TOKEN &&
+		    watch_live(ctx, vec[XS_WATCH_PATH], vec[XS_WATCH_TOKEN]))
 			ctx->stash = vec;
 		else
 			free(vec); /* malformed, or for a watch removed since */

@@ -64,12 +64,12 @@ static enum pvcalls_log_level xtl_to_pvc(xentoollog_level level)
 	return PVCALLS_LOG_DEBUG;
 }
 
-static void xtl_vmessage(struct xentoollog_logger *logger, xentoollog_level level,
-			 int errnoval, const char *context, const char *format, va_list al)
+static void xtl_vmessage(struct xentoollog_logger *logger, xentoollog_level level, int errnoval,
+			 const char *context, const char *format, va_list al)
 	__attribute__((format(printf, 5, 0)));
 
-static void xtl_vmessage(struct xentoollog_logger *logger, xentoollog_level level,
-			 int errnoval, const char *context, const char *format, va_list al)
+static void xtl_vmessage(struct xentoollog_logger *logger, xentoollog_level level, int errnoval,
+			 const char *context, const char *format, va_list al)
 {
 	char msg[400];
 

@@ -24,30 +24,26 @@ struct pvc_xen_osdep {
 	/* Environment: access(2), used to look for the device nodes. */
 	int (*access)(const char *path, int mode);
 
-	xenevtchn_handle *(*evtchn_open)(struct xentoollog_logger *logger,
-					 unsigned int flags);
+	xenevtchn_handle *(*evtchn_open)(struct xentoollog_logger *logger, unsigned int flags);
 	int (*evtchn_close)(xenevtchn_handle *xce);
 	int (*evtchn_fd)(xenevtchn_handle *xce);
 	int (*evtchn_notify)(xenevtchn_handle *xce, evtchn_port_t port);
 	xenevtchn_port_or_error_t (*evtchn_bind_unbound_port)(xenevtchn_handle *xce,
 							      uint32_t domid);
-	xenevtchn_port_or_error_t (*evtchn_bind_interdomain)(xenevtchn_handle *xce,
-							     uint32_t domid,
+	xenevtchn_port_or_error_t (*evtchn_bind_interdomain)(xenevtchn_handle *xce, uint32_t domid,
 							     evtchn_port_t remote_port);
 	int (*evtchn_unbind)(xenevtchn_handle *xce, evtchn_port_t port);
 	xenevtchn_port_or_error_t (*evtchn_pending)(xenevtchn_handle *xce);
 	int (*evtchn_unmask)(xenevtchn_handle *xce, evtchn_port_t port);
 
-	xengnttab_handle *(*gnttab_open)(struct xentoollog_logger *logger,
-					 unsigned int flags);
+	xengnttab_handle *(*gnttab_open)(struct xentoollog_logger *logger, unsigned int flags);
 	int (*gnttab_close)(xengnttab_handle *xgt);
 	int (*gnttab_set_max_grants)(xengnttab_handle *xgt, uint32_t nr_grants);
-	void *(*gnttab_map_domain_grant_refs)(xengnttab_handle *xgt, uint32_t count,
-					      uint32_t domid, uint32_t *refs, int prot);
+	void *(*gnttab_map_domain_grant_refs)(xengnttab_handle *xgt, uint32_t count, uint32_t domid,
+					      uint32_t *refs, int prot);
 	int (*gnttab_unmap)(xengnttab_handle *xgt, void *addr, uint32_t count);
 
-	xengntshr_handle *(*gntshr_open)(struct xentoollog_logger *logger,
-					 unsigned int flags);
+	xengntshr_handle *(*gntshr_open)(struct xentoollog_logger *logger, unsigned int flags);
 	int (*gntshr_close)(xengntshr_handle *xgs);
 	void *(*gntshr_share_pages)(xengntshr_handle *xgs, uint32_t domid, int count,
 				    uint32_t *refs, int writable);

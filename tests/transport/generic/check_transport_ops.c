@@ -18,35 +18,107 @@ struct fake {
 
 static int closes; /* counts ops->close across a test */
 
-#define HIT(ctx, name) \
-	do { \
-		struct fake *f_ = (ctx); \
-		f_->calls++; \
+#define HIT(ctx, name)                                         \
+	do {                                                   \
+		struct fake *f_ = (ctx);                       \
+		f_->calls++;                                   \
 		strncpy(f_->last, name, sizeof(f_->last) - 1); \
 	} while (0)
 
-static int f_domid(void *c, uint32_t *d) { HIT(c, "local_domid"); *d = 7; return 0; }
+static int f_domid(void *c, uint32_t *d)
+{
+	HIT(c, "local_domid");
+	*d = 7;
+	return 0;
+}
 static int f_share(void *c, uint32_t d, unsigned n, bool w, uint32_t *r, void **a)
-{ (void)d; (void)w; HIT(c, "share"); for (unsigned i = 0; i < n; i++) r[i] = 8 + i; *a = c; return 0; }
-static int f_unshare(void *c, void *a, unsigned n) { (void)a; (void)n; HIT(c, "unshare"); return 0; }
+{
+	(void)d;
+	(void)w;
+	HIT(c, "share");
+	for (unsigned i = 0; i < n; i++)
+		r[i] = 8 + i;
+	*a = c;
+	return 0;
+}
+static int f_unshare(void *c, void *a, unsigned n)
+{
+	(void)a;
+	(void)n;
+	HIT(c, "unshare");
+	return 0;
+}
 static int f_map(void *c, uint32_t d, unsigned n, const uint32_t *r, bool w, void **a)
-{ (void)d; (void)n; (void)r; (void)w; HIT(c, "map"); *a = c; return 0; }
-static int f_unmap(void *c, void *a, unsigned n) { (void)a; (void)n; HIT(c, "unmap"); return 0; }
-static int f_alloc(void *c, uint32_t d, uint32_t *p) { (void)d; HIT(c, "alloc"); *p = 5; return 0; }
-static int f_bind(void *c, uint32_t d, uint32_t rp, uint32_t *p) { (void)d; (void)rp; HIT(c, "bind"); *p = 6; return 0; }
-static int f_notify(void *c, uint32_t p) { (void)p; HIT(c, "notify"); return 0; }
-static int f_eclose(void *c, uint32_t p) { (void)p; HIT(c, "evtchn_close"); return 0; }
-static int f_efd(void *c) { HIT(c, "evtchn_fd"); return 42; }
-static int f_pending(void *c, uint32_t *p) { HIT(c, "pending"); *p = 5; return 1; }
-static int f_unmask(void *c, uint32_t p) { (void)p; HIT(c, "unmask"); return 0; }
+{
+	(void)d;
+	(void)n;
+	(void)r;
+	(void)w;
+	HIT(c, "map");
+	*a = c;
+	return 0;
+}
+static int f_unmap(void *c, void *a, unsigned n)
+{
+	(void)a;
+	(void)n;
+	HIT(c, "unmap");
+	return 0;
+}
+static int f_alloc(void *c, uint32_t d, uint32_t *p)
+{
+	(void)d;
+	HIT(c, "alloc");
+	*p = 5;
+	return 0;
+}
+static int f_bind(void *c, uint32_t d, uint32_t rp, uint32_t *p)
+{
+	(void)d;
+	(void)rp;
+	HIT(c, "bind");
+	*p = 6;
+	return 0;
+}
+static int f_notify(void *c, uint32_t p)
+{
+	(void)p;
+	HIT(c, "notify");
+	return 0;
+}
+static int f_eclose(void *c, uint32_t p)
+{
+	(void)p;
+	HIT(c, "evtchn_close");
+	return 0;
+}
+static int f_efd(void *c)
+{
+	HIT(c, "evtchn_fd");
+	return 42;
+}
+static int f_pending(void *c, uint32_t *p)
+{
+	HIT(c, "pending");
+	*p = 5;
+	return 1;
+}
+static int f_unmask(void *c, uint32_t p)
+{
+	(void)p;
+	HIT(c, "unmask");
+	return 0;
+}
 static int f_read(void *c, uint32_t t, const char *path, char *buf, size_t len)
 {
 	(void)t;
 	HIT(c, "read");
 	/* A tiny fixed store for the parsing tests. */
-	static const struct { const char *k, *v; } kv[] = {
-		{ "/ok", "4" }, { "/max", "4294967295" }, { "/big", "4294967296" },
-		{ "/neg", "-1" }, { "/hex", "0x10" }, { "/space", " 4" },
+	static const struct {
+		const char *k, *v;
+	} kv[] = {
+		{ "/ok", "4" },   { "/max", "4294967295" }, { "/big", "4294967296" },
+		{ "/neg", "-1" }, { "/hex", "0x10" },       { "/space", " 4" },
 		{ "/empty", "" }, { "/junk", "4a" },
 	};
 	for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
@@ -60,29 +132,102 @@ static int f_read(void *c, uint32_t t, const char *path, char *buf, size_t len)
 	return -ENOENT;
 }
 static int f_write(void *c, uint32_t t, const char *p, const char *v)
-{ (void)t; (void)v; HIT(c, "write"); strncpy(((struct fake *)c)->last, p, 63); return 0; }
-static int f_rm(void *c, uint32_t t, const char *p) { (void)t; (void)p; HIT(c, "rm"); return 0; }
+{
+	(void)t;
+	(void)v;
+	HIT(c, "write");
+	strncpy(((struct fake *)c)->last, p, 63);
+	return 0;
+}
+static int f_rm(void *c, uint32_t t, const char *p)
+{
+	(void)t;
+	(void)p;
+	HIT(c, "rm");
+	return 0;
+}
 static int f_dir(void *c, uint32_t t, const char *p, char *b, size_t l)
-{ (void)t; (void)p; (void)l; HIT(c, "directory"); b[0] = 0; return 0; }
-static int f_tstart(void *c, uint32_t *t) { HIT(c, "txn_start"); *t = 9; return 0; }
-static int f_tend(void *c, uint32_t t, bool a) { (void)t; (void)a; HIT(c, "txn_end"); return 0; }
-static int f_watch(void *c, const char *p, const char *t) { (void)p; (void)t; HIT(c, "watch"); return 0; }
-static int f_unwatch(void *c, const char *p, const char *t) { (void)p; (void)t; HIT(c, "unwatch"); return 0; }
-static int f_sfd(void *c) { HIT(c, "store_fd"); return 43; }
+{
+	(void)t;
+	(void)p;
+	(void)l;
+	HIT(c, "directory");
+	b[0] = 0;
+	return 0;
+}
+static int f_tstart(void *c, uint32_t *t)
+{
+	HIT(c, "txn_start");
+	*t = 9;
+	return 0;
+}
+static int f_tend(void *c, uint32_t t, bool a)
+{
+	(void)t;
+	(void)a;
+	HIT(c, "txn_end");
+	return 0;
+}
+static int f_watch(void *c, const char *p, const char *t)
+{
+	(void)p;
+	(void)t;
+	HIT(c, "watch");
+	return 0;
+}
+static int f_unwatch(void *c, const char *p, const char *t)
+{
+	(void)p;
+	(void)t;
+	HIT(c, "unwatch");
+	return 0;
+}
+static int f_sfd(void *c)
+{
+	HIT(c, "store_fd");
+	return 43;
+}
 static int f_rwatch(void *c, char *p, size_t pl, char *t, size_t tl)
-{ (void)pl; (void)tl; HIT(c, "read_watch"); p[0] = 0; t[0] = 0; return 0; }
-static void f_close(void *c) { ((struct fake *)c)->closed++; closes++; }
+{
+	(void)pl;
+	(void)tl;
+	HIT(c, "read_watch");
+	p[0] = 0;
+	t[0] = 0;
+	return 0;
+}
+static void f_close(void *c)
+{
+	((struct fake *)c)->closed++;
+	closes++;
+}
 
 static const struct pvcalls_transport_ops full_ops = {
-	.abi = PVCALLS_TRANSPORT_ABI, .name = "fake",
-	.local_domid = f_domid, .share_pages = f_share, .unshare_pages = f_unshare,
-	.map_refs = f_map, .unmap = f_unmap, .evtchn_alloc_unbound = f_alloc,
-	.evtchn_bind = f_bind, .evtchn_notify = f_notify, .evtchn_close = f_eclose,
-	.evtchn_fd = f_efd, .evtchn_pending = f_pending, .evtchn_unmask = f_unmask,
-	.store_read = f_read, .store_write = f_write, .store_rm = f_rm,
-	.store_directory = f_dir, .store_txn_start = f_tstart, .store_txn_end = f_tend,
-	.store_watch = f_watch, .store_unwatch = f_unwatch, .store_fd = f_sfd,
-	.store_read_watch = f_rwatch, .close = f_close,
+	.abi = PVCALLS_TRANSPORT_ABI,
+	.name = "fake",
+	.local_domid = f_domid,
+	.share_pages = f_share,
+	.unshare_pages = f_unshare,
+	.map_refs = f_map,
+	.unmap = f_unmap,
+	.evtchn_alloc_unbound = f_alloc,
+	.evtchn_bind = f_bind,
+	.evtchn_notify = f_notify,
+	.evtchn_close = f_eclose,
+	.evtchn_fd = f_efd,
+	.evtchn_pending = f_pending,
+	.evtchn_unmask = f_unmask,
+	.store_read = f_read,
+	.store_write = f_write,
+	.store_rm = f_rm,
+	.store_directory = f_dir,
+	.store_txn_start = f_tstart,
+	.store_txn_end = f_tend,
+	.store_watch = f_watch,
+	.store_unwatch = f_unwatch,
+	.store_fd = f_sfd,
+	.store_read_watch = f_rwatch,
+	.close = f_close,
 };
 
 static pvcalls_transport *new_fake(struct fake *f)
@@ -196,8 +341,9 @@ START_TEST(test_wrappers_reject_bad_args)
 	char buf[16], big[PVCALLS_STORE_MAX + 8];
 
 	ck_assert_int_eq(pvcalls_transport_share(t, 0, 0, true, refs, &addr), -EINVAL);
-	ck_assert_int_eq(pvcalls_transport_share(t, 0, PVCALLS_TRANSPORT_MAX_PAGES + 1, true,
-						 refs, &addr), -EINVAL);
+	ck_assert_int_eq(
+		pvcalls_transport_share(t, 0, PVCALLS_TRANSPORT_MAX_PAGES + 1, true, refs, &addr),
+		-EINVAL);
 	ck_assert_int_eq(pvcalls_transport_share(t, 0, 1, true, NULL, &addr), -EINVAL);
 	ck_assert_int_eq(pvcalls_transport_share(NULL, 0, 1, true, refs, &addr), -EINVAL);
 	ck_assert_int_eq(pvcalls_transport_map(t, 0, 0, refs, true, &addr), -EINVAL);

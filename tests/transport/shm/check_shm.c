@@ -37,8 +37,7 @@
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static char log_buf[16384];
 
-static void capture_log(void *arg, enum pvcalls_log_level level, const char *msgid,
-			const char *msg)
+static void capture_log(void *arg, enum pvcalls_log_level level, const char *msgid, const char *msg)
 {
 	(void)arg;
 	(void)level;
@@ -343,8 +342,9 @@ START_TEST(test_map_errors)
 	ck_assert_int_eq(pvcalls_transport_map(hub, 99, 1, &ref, false, &b), -ESRCH);
 	/* bad counts reach the op directly too */
 	ck_assert_int_eq(pvc_shm_map_refs(ctx_of(guest), 0, 0, &ref, false, &b), -EINVAL);
-	ck_assert_int_eq(pvc_shm_share_pages(hc, 1, PVCALLS_TRANSPORT_MAX_PAGES + 1, true, refs, &a),
-			 -EINVAL);
+	ck_assert_int_eq(
+		pvc_shm_share_pages(hc, 1, PVCALLS_TRANSPORT_MAX_PAGES + 1, true, refs, &a),
+		-EINVAL);
 	pvcalls_set_logger(NULL, NULL, PVCALLS_LOG_ERR);
 	pvcalls_transport_close(guest);
 	pvcalls_transport_close(hub);
@@ -768,8 +768,7 @@ END_TEST
  * Event channels.
  */
 
-static void bind_pair(pvcalls_transport *hub, pvcalls_transport *guest, uint32_t *hp,
-		      uint32_t *gp)
+static void bind_pair(pvcalls_transport *hub, pvcalls_transport *guest, uint32_t *hp, uint32_t *gp)
 {
 	ck_assert_int_eq(pvcalls_transport_evtchn_alloc_unbound(hub, domid_of(guest), hp), 0);
 	ck_assert_uint_ne(*hp, 0);
@@ -947,7 +946,8 @@ static void *pingpong(void *arg)
 			a->err = 3;
 			return NULL;
 		}
-		if ((!a->starter || i + 1 < a->n) && pvcalls_transport_evtchn_notify(a->t, a->port)) {
+		if ((!a->starter || i + 1 < a->n) &&
+		    pvcalls_transport_evtchn_notify(a->t, a->port)) {
 			a->err = 4;
 			return NULL;
 		}
@@ -1150,8 +1150,8 @@ START_TEST(test_store_basic_hub_and_guest)
 	store_basics(guest, "/local/domain/1/test");
 	/* both see the same tree */
 	ck_assert_int_eq(pvcalls_transport_store_write(guest, 0, "/local/domain/1/x", "g"), 0);
-	ck_assert_int_eq(pvcalls_transport_store_read(hub, 0, "/local/domain/1/x", buf, sizeof(buf)),
-			 1);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read(hub, 0, "/local/domain/1/x", buf, sizeof(buf)), 1);
 	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/shared/y", "h"), 0);
 	ck_assert_int_eq(pvcalls_transport_store_read(guest, 0, "/shared/y", buf, sizeof(buf)), 1);
 	ck_assert_str_eq(buf, "h");
@@ -1176,26 +1176,35 @@ START_TEST(test_store_guest_nodes)
 	ck_assert_uint_eq(domid_of(guest), 1);
 	ck_assert_int_eq(pvcalls_transport_store_read_uint(hub, 0, "/local/domain/1/domid", &v), 0);
 	ck_assert_uint_eq(v, 1);
-	ck_assert_int_eq(pvcalls_transport_store_read_uint(guest, 0,
-				"/local/domain/1/device/pvcalls/0/state", &v), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read_uint(
+				 guest, 0, "/local/domain/1/device/pvcalls/0/state", &v),
+			 0);
 	ck_assert_uint_eq(v, 1);
-	ck_assert_int_eq(pvcalls_transport_store_read_uint(guest, 0,
-				"/local/domain/1/device/pvcalls/0/backend-id", &v), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read_uint(
+				 guest, 0, "/local/domain/1/device/pvcalls/0/backend-id", &v),
+			 0);
 	ck_assert_uint_eq(v, 0);
 	ck_assert_int_ge(pvcalls_transport_store_read(guest, 0,
-				"/local/domain/1/device/pvcalls/0/backend", buf, sizeof(buf)), 0);
+						      "/local/domain/1/device/pvcalls/0/backend",
+						      buf, sizeof(buf)),
+			 0);
 	ck_assert_str_eq(buf, "/local/domain/0/backend/pvcalls/1/0");
-	ck_assert_int_eq(pvcalls_transport_store_read_uint(hub, 0,
-				"/local/domain/0/backend/pvcalls/1/0/state", &v), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read_uint(
+				 hub, 0, "/local/domain/0/backend/pvcalls/1/0/state", &v),
+			 0);
 	ck_assert_uint_eq(v, 1);
-	ck_assert_int_eq(pvcalls_transport_store_read_uint(hub, 0,
-				"/local/domain/0/backend/pvcalls/1/0/frontend-id", &v), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read_uint(
+				 hub, 0, "/local/domain/0/backend/pvcalls/1/0/frontend-id", &v),
+			 0);
 	ck_assert_uint_eq(v, 1);
-	ck_assert_int_eq(pvcalls_transport_store_read_uint(hub, 0,
-				"/local/domain/0/backend/pvcalls/1/0/online", &v), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read_uint(
+				 hub, 0, "/local/domain/0/backend/pvcalls/1/0/online", &v),
+			 0);
 	ck_assert_uint_eq(v, 1);
-	ck_assert_int_ge(pvcalls_transport_store_read(hub, 0,
-				"/local/domain/0/backend/pvcalls/1/0/frontend", buf, sizeof(buf)), 0);
+	ck_assert_int_ge(
+		pvcalls_transport_store_read(hub, 0, "/local/domain/0/backend/pvcalls/1/0/frontend",
+					     buf, sizeof(buf)),
+		0);
 	ck_assert_str_eq(buf, "/local/domain/1/device/pvcalls/0");
 	pvcalls_transport_close(guest);
 	pvcalls_transport_close(hub);
@@ -1214,24 +1223,29 @@ START_TEST(test_store_watch_hub)
 	ck_assert_int_eq(pvcalls_transport_store_watch(hub, "/w", "t1"), -EEXIST);
 	/* fires once at once */
 	ck_assert(readable(fd, 0));
-	ck_assert_int_eq(pvcalls_transport_store_read_watch(hub, path, sizeof(path), tok, 2), -ERANGE);
-	ck_assert_int_eq(pvcalls_transport_store_read_watch(hub, path, sizeof(path), tok, sizeof(tok)), 1);
+	ck_assert_int_eq(pvcalls_transport_store_read_watch(hub, path, sizeof(path), tok, 2),
+			 -ERANGE);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read_watch(hub, path, sizeof(path), tok, sizeof(tok)), 1);
 	ck_assert_str_eq(path, "/w");
 	ck_assert_str_eq(tok, "t1");
 	ck_assert(!readable(fd, 0));
-	ck_assert_int_eq(pvcalls_transport_store_read_watch(hub, path, sizeof(path), tok, sizeof(tok)), 0);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read_watch(hub, path, sizeof(path), tok, sizeof(tok)), 0);
 	/* below the path fires with the changed path; elsewhere and "/wx" do not */
 	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/w/a/b", "1"), 0);
 	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/wx", "1"), 0);
 	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/other", "1"), 0);
 	ck_assert_int_eq(wait_watch(hub, path, tok, 1000), 1);
 	ck_assert_str_eq(path, "/w/a/b");
-	ck_assert_int_eq(pvcalls_transport_store_read_watch(hub, path, sizeof(path), tok, sizeof(tok)), 0);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read_watch(hub, path, sizeof(path), tok, sizeof(tok)), 0);
 	/* a guest's change fires the hub's watch */
 	ck_assert_int_eq(pvcalls_transport_store_watch(hub, "/local/domain/1/dev", "t2"), 0);
 	ck_assert_int_eq(wait_watch(hub, path, tok, 1000), 1);
 	ck_assert_str_eq(tok, "t2");
-	ck_assert_int_eq(pvcalls_transport_store_write(guest, 0, "/local/domain/1/dev/state", "3"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_write(guest, 0, "/local/domain/1/dev/state", "3"),
+			 0);
 	ck_assert_int_eq(wait_watch(hub, path, tok, 1000), 1);
 	ck_assert_str_eq(path, "/local/domain/1/dev/state");
 	ck_assert_str_eq(tok, "t2");
@@ -1245,13 +1259,15 @@ START_TEST(test_store_watch_hub)
 	ck_assert_int_eq(wait_watch(hub, path, tok, 1000), 1);
 	ck_assert((!strcmp(tok, "t1") && !strcmp(path, "/w/a")) ||
 		  (!strcmp(tok, "t3") && !strcmp(path, "/w/a/b")));
-	ck_assert_int_eq(pvcalls_transport_store_read_watch(hub, path, sizeof(path), tok, sizeof(tok)), 0);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read_watch(hub, path, sizeof(path), tok, sizeof(tok)), 0);
 	/* unwatch: nothing more, and queued events of that watch are dropped */
 	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/w/z", "1"), 0);
 	ck_assert_int_eq(pvcalls_transport_store_unwatch(hub, "/w", "t1"), 0);
 	ck_assert_int_eq(pvcalls_transport_store_unwatch(hub, "/w", "t1"), -ENOENT);
 	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/w/y", "1"), 0);
-	ck_assert_int_eq(pvcalls_transport_store_read_watch(hub, path, sizeof(path), tok, sizeof(tok)), 0);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read_watch(hub, path, sizeof(path), tok, sizeof(tok)), 0);
 	ck_assert(!readable(fd, 0));
 	pvcalls_transport_close(guest);
 	pvcalls_transport_close(hub);
@@ -1271,10 +1287,12 @@ START_TEST(test_store_watch_guest)
 	ck_assert_int_eq(wait_watch(guest, path, tok, 1000), 1);
 	ck_assert_str_eq(path, "/local/domain/0/backend");
 	ck_assert_str_eq(tok, "be");
-	ck_assert_int_eq(pvcalls_transport_store_read_watch(guest, path, sizeof(path), tok, sizeof(tok)), 0);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read_watch(guest, path, sizeof(path), tok, sizeof(tok)), 0);
 	/* the hub's change reaches the guest through its store fd */
-	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0,
-				"/local/domain/0/backend/pvcalls/1/0/state", "2"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_write(
+				 hub, 0, "/local/domain/0/backend/pvcalls/1/0/state", "2"),
+			 0);
 	ck_assert(readable(fd, 2000));
 	ck_assert_int_eq(wait_watch(guest, path, tok, 1000), 1);
 	ck_assert_str_eq(path, "/local/domain/0/backend/pvcalls/1/0/state");
@@ -1282,16 +1300,22 @@ START_TEST(test_store_watch_guest)
 	 * An event that a store call reads off the socket while waiting for its
 	 * answer must still make store_fd readable.
 	 */
-	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/local/domain/0/backend/x", "1"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/local/domain/0/backend/x", "1"),
+			 0);
 	/* queued for the guest before the write returned, so ahead of the answer */
 	ck_assert_int_eq(pvcalls_transport_store_read(guest, 0, "/local/domain/0/backend/x", buf,
-						      sizeof(buf)), 1);
+						      sizeof(buf)),
+			 1);
 	ck_assert(readable(fd, 0));
-	ck_assert_int_eq(pvcalls_transport_store_read_watch(guest, path, sizeof(path), tok, sizeof(tok)), 1);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read_watch(guest, path, sizeof(path), tok, sizeof(tok)), 1);
 	ck_assert_str_eq(path, "/local/domain/0/backend/x");
-	ck_assert_int_eq(pvcalls_transport_store_read_watch(guest, path, sizeof(path), tok, sizeof(tok)), 0);
-	ck_assert_int_eq(pvcalls_transport_store_unwatch(guest, "/local/domain/0/backend", "be"), 0);
-	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/local/domain/0/backend/y", "1"), 0);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read_watch(guest, path, sizeof(path), tok, sizeof(tok)), 0);
+	ck_assert_int_eq(pvcalls_transport_store_unwatch(guest, "/local/domain/0/backend", "be"),
+			 0);
+	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/local/domain/0/backend/y", "1"),
+			 0);
 	ck_assert_int_eq(wait_watch(guest, path, tok, 100), 0);
 	pvcalls_transport_close(guest);
 	pvcalls_transport_close(hub);
@@ -1346,7 +1370,8 @@ START_TEST(test_store_transactions)
 	txn_checks(guest, hub, "/local/domain/1");
 	/* the guest cannot use the hub's transaction */
 	ck_assert_int_eq(pvcalls_transport_store_txn_start(hub, &tx), 0);
-	ck_assert_int_eq(pvcalls_transport_store_write(guest, tx, "/local/domain/1/q", "1"), -ENOENT);
+	ck_assert_int_eq(pvcalls_transport_store_write(guest, tx, "/local/domain/1/q", "1"),
+			 -ENOENT);
 	ck_assert_int_eq(pvcalls_transport_store_txn_end(guest, tx, false), -ENOENT);
 	ck_assert_int_eq(pvcalls_transport_store_txn_end(hub, tx, true), 0);
 	/* watches fire at commit, not before */
@@ -1354,7 +1379,8 @@ START_TEST(test_store_transactions)
 	ck_assert_int_eq(wait_watch(hub, path, tok, 1000), 1);
 	ck_assert_int_eq(pvcalls_transport_store_txn_start(hub, &tx), 0);
 	ck_assert_int_eq(pvcalls_transport_store_write(hub, tx, "/c/x", "1"), 0);
-	ck_assert_int_eq(pvcalls_transport_store_read_watch(hub, path, sizeof(path), tok, sizeof(tok)), 0);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read_watch(hub, path, sizeof(path), tok, sizeof(tok)), 0);
 	ck_assert_int_eq(pvcalls_transport_store_txn_end(hub, tx, false), 0);
 	ck_assert_int_eq(wait_watch(hub, path, tok, 1000), 1);
 	ck_assert_str_eq(path, "/c/x");
@@ -1416,8 +1442,8 @@ START_TEST(test_listen_connect_errors)
 	snprintf(abs_name, sizeof(abs_name), "@pvcalls-shm-test-%d", (int)getpid());
 	ck_assert_int_eq(pvcalls_shm_listen(abs_name, NULL, &hub), 0);
 	ck_assert_int_eq(pvcalls_shm_connect(abs_name, NULL, &g3), 0);
-	ck_assert_int_eq(pvcalls_transport_store_read(g3, 0, "/local/domain/1/domid", buf,
-						      sizeof(buf)), 1);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read(g3, 0, "/local/domain/1/domid", buf, sizeof(buf)), 1);
 	pvcalls_transport_close(g3);
 	pvcalls_transport_close(hub);
 	tmpd_clean(&d);
@@ -1437,14 +1463,16 @@ START_TEST(test_guest_close_is_death)
 	strcpy(a, "still here");
 	ck_assert_int_eq(pvcalls_transport_map(hub, 1, 1, &ref, true, &b), 0);
 	bind_pair(hub, guest, &hp, &gp);
-	ck_assert_int_eq(pvcalls_transport_store_watch(hub, "/local/domain/0/backend/pvcalls/1", "be"), 0);
+	ck_assert_int_eq(
+		pvcalls_transport_store_watch(hub, "/local/domain/0/backend/pvcalls/1", "be"), 0);
 	ck_assert_int_eq(wait_watch(hub, path, tok, 1000), 1);
 	pvcalls_transport_close(guest);
 	ck_assert_int_eq(wait_watch(hub, path, tok, 2000), 1);
 	ck_assert_str_eq(path, "/local/domain/0/backend/pvcalls/1");
 	ck_assert_int_eq(pvcalls_transport_evtchn_notify(hub, hp), -EPIPE);
-	ck_assert_int_eq(pvcalls_transport_store_read(hub, 0, "/local/domain/1/domid", buf,
-						      sizeof(buf)), -ENOENT);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read(hub, 0, "/local/domain/1/domid", buf, sizeof(buf)),
+		-ENOENT);
 	ck_assert_int_eq(pvcalls_shm_hub_nr_guests(hub), 0);
 	ck_assert_str_eq(b, "still here"); /* the memory outlives the domain */
 	ck_assert_int_eq(pvcalls_transport_map(hub, 1, 1, &ref, true, &a), -ESRCH);
@@ -1537,16 +1565,20 @@ START_TEST(test_fork_rendezvous)
 	ck_assert_int_eq(pvcalls_shm_listen(d.path, NULL, &hub), 0);
 	sync_write(sv[1]);
 	ck_assert_int_gt(wait_node(hub, "/local/domain/1/test/port", buf, sizeof(buf), 5000), 0);
-	ck_assert_int_eq(pvcalls_transport_store_read_uint(hub, 0, "/local/domain/1/test/ref", &ref), 0);
-	ck_assert_int_eq(pvcalls_transport_store_read_uint(hub, 0, "/local/domain/1/test/port", &port), 0);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read_uint(hub, 0, "/local/domain/1/test/ref", &ref), 0);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read_uint(hub, 0, "/local/domain/1/test/port", &port), 0);
 	ck_assert_int_eq(pvcalls_transport_map(hub, 1, 1, &ref, true, &b), 0);
 	ck_assert_str_eq(b, "hello from the child");
 	ck_assert_int_eq(pvcalls_transport_evtchn_bind(hub, 1, port, &hp), 0);
-	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/local/domain/1/test/bound", "1"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/local/domain/1/test/bound", "1"),
+			 0);
 	ck_assert_int_eq(wait_port(hub, &p, 5000), 1);
 	ck_assert_uint_eq(p, hp);
 	strcpy((char *)b + 2048, "reply from the hub");
-	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/local/domain/1/test/done", "1"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/local/domain/1/test/done", "1"),
+			 0);
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert(WIFEXITED(status));
 	ck_assert_int_eq(WEXITSTATUS(status), 0);
@@ -1610,8 +1642,10 @@ START_TEST(test_peer_killed)
 	ck_assert_int_eq(pvcalls_shm_listen(d.path, NULL, &hub), 0);
 	sync_write(sv[1]);
 	ck_assert_int_gt(wait_node(hub, "/local/domain/1/test/port", buf, sizeof(buf), 5000), 0);
-	ck_assert_int_eq(pvcalls_transport_store_read_uint(hub, 0, "/local/domain/1/test/ref", &ref), 0);
-	ck_assert_int_eq(pvcalls_transport_store_read_uint(hub, 0, "/local/domain/1/test/port", &port), 0);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read_uint(hub, 0, "/local/domain/1/test/ref", &ref), 0);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read_uint(hub, 0, "/local/domain/1/test/port", &port), 0);
 	ck_assert_int_eq(pvcalls_transport_map(hub, 1, 1, &ref, false, &b), 0);
 	ck_assert_int_eq(pvcalls_transport_evtchn_bind(hub, 1, port, &hp), 0);
 	ck_assert_int_eq(pvcalls_transport_store_watch(hub, "/local/domain/1", "g"), 0);
@@ -1631,10 +1665,12 @@ START_TEST(test_peer_killed)
 		if (!strcmp(path, "/local/domain/1"))
 			break;
 	}
-	ck_assert_int_eq(pvcalls_transport_store_read(hub, 0, "/local/domain/1/domid", buf,
-						      sizeof(buf)), -ENOENT);
-	ck_assert_int_eq(pvcalls_transport_store_directory(hub, 0,
-				"/local/domain/0/backend/pvcalls/1", buf, sizeof(buf)), -ENOENT);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read(hub, 0, "/local/domain/1/domid", buf, sizeof(buf)),
+		-ENOENT);
+	ck_assert_int_eq(pvcalls_transport_store_directory(
+				 hub, 0, "/local/domain/0/backend/pvcalls/1", buf, sizeof(buf)),
+			 -ENOENT);
 	ck_assert_int_eq(pvcalls_transport_evtchn_notify(hub, hp), -EPIPE);
 	ck_assert_int_eq(pvcalls_shm_hub_nr_guests(hub), 0);
 	seen = __atomic_load_n((uint32_t *)b, __ATOMIC_ACQUIRE);
@@ -1680,7 +1716,8 @@ START_TEST(test_hub_killed)
 	ck_assert_int_eq(pvcalls_transport_store_watch(g, "/elsewhere", "w2"), 0);
 	ck_assert_int_eq(wait_watch(g, path, tok, 1000), 1);
 	ck_assert_int_eq(wait_watch(g, path, tok, 1000), 1);
-	ck_assert_int_eq(pvcalls_transport_store_read_watch(g, path, sizeof(path), tok, sizeof(tok)), 0);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read_watch(g, path, sizeof(path), tok, sizeof(tok)), 0);
 	ck_assert_int_eq(pvcalls_transport_share(g, 0, 1, true, &ref, &a), 0);
 	ck_assert_int_eq(pvcalls_transport_evtchn_alloc_unbound(g, 0, &port), 0);
 	ck_assert_int_eq(pvcalls_transport_evtchn_notify(g, port), 0);
@@ -1696,10 +1733,12 @@ START_TEST(test_hub_killed)
 		got |= !strcmp(tok, "w2") && !strcmp(path, "/elsewhere") ? 2 : 0;
 	}
 	ck_assert_uint_eq(got, 3);
-	ck_assert_int_eq(pvcalls_transport_store_read_watch(g, path, sizeof(path), tok, sizeof(tok)),
-			 -ENOTCONN);
-	ck_assert_int_eq(pvcalls_transport_store_read(g, 0, "/local/domain/1/domid", buf, sizeof(buf)),
-			 -ENOTCONN);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read_watch(g, path, sizeof(path), tok, sizeof(tok)),
+		-ENOTCONN);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read(g, 0, "/local/domain/1/domid", buf, sizeof(buf)),
+		-ENOTCONN);
 	ck_assert_int_eq(pvcalls_transport_store_write(g, 0, "/local/domain/1/x", "1"), -ENOTCONN);
 	ck_assert_int_eq(pvcalls_transport_evtchn_notify(g, port), -EPIPE);
 	ck_assert_int_eq(pvcalls_transport_map(g, 0, 1, &ref, false, &a), -ESRCH);
@@ -1720,10 +1759,12 @@ START_TEST(test_hub_close_seen_by_guest)
 	ck_assert_int_eq(wait_watch(guest, path, tok, 1000), 1);
 	pvcalls_transport_close(hub);
 	ck_assert_int_eq(pvcalls_transport_store_read(guest, 0, "/x", buf, sizeof(buf)), -ENOTCONN);
-	ck_assert_int_eq(pvcalls_transport_store_read_watch(guest, path, sizeof(path), tok, sizeof(tok)), 1);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read_watch(guest, path, sizeof(path), tok, sizeof(tok)), 1);
 	ck_assert_str_eq(path, "/x");
-	ck_assert_int_eq(pvcalls_transport_store_read_watch(guest, path, sizeof(path), tok, sizeof(tok)),
-			 -ENOTCONN);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read_watch(guest, path, sizeof(path), tok, sizeof(tok)),
+		-ENOTCONN);
 	pvcalls_transport_close(guest);
 }
 END_TEST
@@ -1883,8 +1924,7 @@ END_TEST
 /* Attack 7: connections that never say hello cannot pile up. */
 START_TEST(test_hello_timeout_and_caps)
 {
-	struct pvcalls_shm_opts o = { .hello_timeout_ms = 1000, .max_pending = 4,
-				      .max_guests = 6 };
+	struct pvcalls_shm_opts o = { .hello_timeout_ms = 1000, .max_pending = 4, .max_guests = 6 };
 	pvcalls_transport *hub, *g[7];
 	int raw[5];
 	struct tmpd d;
@@ -2022,7 +2062,8 @@ START_TEST(test_store_memory_bounded)
 	ck_assert_int_le(i, 64);
 	h2 = heap_used();
 	if (measurable)
-		ck_assert_msg(h2 < h1 + 1024 * 1024, "the guest grew the hub by %zu bytes", h2 - h1);
+		ck_assert_msg(h2 < h1 + 1024 * 1024, "the guest grew the hub by %zu bytes",
+			      h2 - h1);
 	/* the same inside a transaction, which then commits within quota */
 	ck_assert_int_eq(pvcalls_transport_store_rm(g, 0, "/local/domain/1/v"), 0);
 	ck_assert_int_eq(pvcalls_transport_store_txn_start(g, &tx[0]), 0);
@@ -2035,7 +2076,8 @@ START_TEST(test_store_memory_bounded)
 	ck_assert_int_eq(rc, -ENOSPC);
 	ck_assert_int_le(i, 64);
 	ck_assert_int_eq(pvcalls_transport_store_txn_end(g, tx[0], false), 0);
-	ck_assert_int_eq(pvcalls_transport_store_read(g, 0, "/local/domain/1/v/0", big, 4001), 4000);
+	ck_assert_int_eq(pvcalls_transport_store_read(g, 0, "/local/domain/1/v/0", big, 4001),
+			 4000);
 	pvcalls_transport_close(g);
 	pvcalls_transport_close(hub);
 	free(big);
@@ -2057,35 +2099,49 @@ START_TEST(test_store_txn_overlay)
 	ck_assert_int_eq(pvcalls_transport_store_write(g, tx, "/local/domain/1/t/c/d", "4"), 0);
 	ck_assert_int_eq(pvcalls_transport_store_write(g, tx, "/local/domain/1/t/a", "5"), 0);
 	/* the transaction's view */
-	ck_assert_int_eq(pvcalls_transport_store_read(g, tx, "/local/domain/1/t/b", buf, sizeof(buf)), -ENOENT);
-	ck_assert_int_eq(pvcalls_transport_store_read(g, tx, "/local/domain/1/t", buf, sizeof(buf)), 0);
-	ck_assert_int_eq(pvcalls_transport_store_read(g, tx, "/local/domain/1/t/c", buf, sizeof(buf)), 0);
-	ck_assert_int_eq(pvcalls_transport_store_read(g, tx, "/local/domain/1/t/a", buf, sizeof(buf)), 1);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read(g, tx, "/local/domain/1/t/b", buf, sizeof(buf)),
+		-ENOENT);
+	ck_assert_int_eq(pvcalls_transport_store_read(g, tx, "/local/domain/1/t", buf, sizeof(buf)),
+			 0);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read(g, tx, "/local/domain/1/t/c", buf, sizeof(buf)), 0);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read(g, tx, "/local/domain/1/t/a", buf, sizeof(buf)), 1);
 	ck_assert_str_eq(buf, "5");
 	/* (order unspecified, as with xenstored) */
-	ck_assert_int_eq(pvcalls_transport_store_directory(g, tx, "/local/domain/1/t", buf, sizeof(buf)), 2);
+	ck_assert_int_eq(
+		pvcalls_transport_store_directory(g, tx, "/local/domain/1/t", buf, sizeof(buf)), 2);
 	ck_assert((!strcmp(buf, "c") && !strcmp(buf + 2, "a")) ||
 		  (!strcmp(buf, "a") && !strcmp(buf + 2, "c")));
 	/* the live tree is untouched */
-	ck_assert_int_eq(pvcalls_transport_store_directory(g, 0, "/local/domain/1/t", buf, sizeof(buf)), 2);
+	ck_assert_int_eq(
+		pvcalls_transport_store_directory(g, 0, "/local/domain/1/t", buf, sizeof(buf)), 2);
 	ck_assert_str_eq(buf, "a");
 	ck_assert_str_eq(buf + 2, "b");
 	ck_assert_int_eq(pvcalls_transport_store_txn_end(g, tx, false), 0);
-	ck_assert_int_eq(pvcalls_transport_store_read(g, 0, "/local/domain/1/t/b", buf, sizeof(buf)), -ENOENT);
-	ck_assert_int_eq(pvcalls_transport_store_read(g, 0, "/local/domain/1/t/c/d", buf, sizeof(buf)), 1);
-	ck_assert_int_eq(pvcalls_transport_store_read(g, 0, "/local/domain/1/t/a", buf, sizeof(buf)), 1);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read(g, 0, "/local/domain/1/t/b", buf, sizeof(buf)),
+		-ENOENT);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read(g, 0, "/local/domain/1/t/c/d", buf, sizeof(buf)), 1);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read(g, 0, "/local/domain/1/t/a", buf, sizeof(buf)), 1);
 	ck_assert_str_eq(buf, "5");
 	/* a read after a concurrent commit may see newer data: -EAGAIN */
 	ck_assert_int_eq(pvcalls_transport_store_txn_start(g, &tx), 0);
-	ck_assert_int_eq(pvcalls_transport_store_read(g, tx, "/local/domain/1/t/a", buf, sizeof(buf)), 1);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read(g, tx, "/local/domain/1/t/a", buf, sizeof(buf)), 1);
 	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/other", "1"), 0);
-	ck_assert_int_eq(pvcalls_transport_store_read(g, tx, "/local/domain/1/t/a", buf, sizeof(buf)), 1);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read(g, tx, "/local/domain/1/t/a", buf, sizeof(buf)), 1);
 	ck_assert_int_eq(pvcalls_transport_store_txn_end(g, tx, false), -EAGAIN);
 	/* reservations are returned whatever the outcome */
 	ck_assert_int_eq(pvcalls_transport_store_txn_start(g, &tx), 0);
 	ck_assert_int_eq(pvcalls_transport_store_write(g, tx, "/local/domain/1/u/v/w", "x"), 0);
 	ck_assert_int_eq(pvcalls_transport_store_txn_end(g, tx, true), 0);
-	ck_assert_int_eq(pvcalls_transport_store_read(g, 0, "/local/domain/1/u", buf, sizeof(buf)), -ENOENT);
+	ck_assert_int_eq(pvcalls_transport_store_read(g, 0, "/local/domain/1/u", buf, sizeof(buf)),
+			 -ENOENT);
 	ck_assert_int_eq(pvcalls_transport_store_rm(g, 0, "/local/domain/1/t"), 0);
 	pvcalls_transport_close(g);
 	pvcalls_transport_close(hub);

@@ -138,8 +138,7 @@ static xenevtchn_port_or_error_t f_unbound(xenevtchn_handle *h, uint32_t domid)
 	return 11;
 }
 
-static xenevtchn_port_or_error_t f_bind(xenevtchn_handle *h, uint32_t domid,
-					evtchn_port_t remote)
+static xenevtchn_port_or_error_t f_bind(xenevtchn_handle *h, uint32_t domid, evtchn_port_t remote)
 {
 	(void)h;
 	(void)domid;
@@ -212,8 +211,7 @@ static int f_set_max(xengnttab_handle *h, uint32_t n)
 	return 0;
 }
 
-static void *f_map(xengnttab_handle *h, uint32_t count, uint32_t domid, uint32_t *refs,
-		   int prot)
+static void *f_map(xengnttab_handle *h, uint32_t count, uint32_t domid, uint32_t *refs, int prot)
 {
 	void *p;
 
@@ -257,8 +255,7 @@ static int f_gntshr_close(xengntshr_handle *h)
 	return 0;
 }
 
-static void *f_share(xengntshr_handle *h, uint32_t domid, int count, uint32_t *refs,
-		     int writable)
+static void *f_share(xengntshr_handle *h, uint32_t domid, int count, uint32_t *refs, int writable)
 {
 	void *p;
 
@@ -269,8 +266,8 @@ static void *f_share(xengntshr_handle *h, uint32_t domid, int count, uint32_t *r
 		errno = F.share_err;
 		return NULL;
 	}
-	p = mmap(NULL, (size_t)count * PAGE, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	p = mmap(NULL, (size_t)count * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
 	ck_assert_ptr_ne(p, MAP_FAILED);
 	for (int i = 0; i < count; i++)
 		refs[i] = 100u + (uint32_t)i;
@@ -364,8 +361,7 @@ static void f_xs_close(struct xs_handle *h)
 	F.closes++;
 }
 
-static void *f_xs_read(struct xs_handle *h, xs_transaction_t t, const char *path,
-		       unsigned int *len)
+static void *f_xs_read(struct xs_handle *h, xs_transaction_t t, const char *path, unsigned int *len)
 {
 	int i;
 
@@ -384,8 +380,8 @@ static void *f_xs_read(struct xs_handle *h, xs_transaction_t t, const char *path
 	return strdup(F.val[i]);
 }
 
-static bool f_xs_write(struct xs_handle *h, xs_transaction_t t, const char *path,
-		       const void *data, unsigned int len)
+static bool f_xs_write(struct xs_handle *h, xs_transaction_t t, const char *path, const void *data,
+		       unsigned int len)
 {
 	char v[256];
 
@@ -544,8 +540,7 @@ static const struct pvc_xen_osdep fake_os = {
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static char log_buf[8192];
 
-static void capture_log(void *arg, enum pvcalls_log_level level, const char *msgid,
-			const char *msg)
+static void capture_log(void *arg, enum pvcalls_log_level level, const char *msgid, const char *msg)
 {
 	(void)arg;
 	(void)level;
@@ -764,8 +759,7 @@ START_TEST(test_share_fails)
 
 	F.share_err = ENOSPC; /* gntalloc out of grants */
 	ck_assert_int_eq(pvcalls_transport_share(t, 3, 4, true, refs, &a), -ENOMEM);
-	ck_assert_msg(log_has("xen.share: sharing 4 page(s) with domain 3"), "log:\n%s",
-		      log_buf);
+	ck_assert_msg(log_has("xen.share: sharing 4 page(s) with domain 3"), "log:\n%s", log_buf);
 	F.share_err = ENOMEM;
 	ck_assert_int_eq(pvcalls_transport_share(t, 3, 4, true, refs, &a), -ENOMEM);
 	F.share_err = EINVAL;
@@ -892,8 +886,7 @@ START_TEST(test_evtchn)
 	ck_assert_int_eq(pvcalls_transport_evtchn_alloc_unbound(t, 3, &port), -ESRCH);
 	F.bind_err = EINVAL;
 	ck_assert_int_eq(pvcalls_transport_evtchn_bind(t, 3, 20, &port), -EINVAL);
-	ck_assert_msg(log_has("xen.evtchn: binding to port 20 of domain 3"), "log:\n%s",
-		      log_buf);
+	ck_assert_msg(log_has("xen.evtchn: binding to port 20 of domain 3"), "log:\n%s", log_buf);
 	F.notify_err = EINVAL;
 	ck_assert_int_eq(pvcalls_transport_evtchn_notify(t, 12), -EINVAL);
 	F.notify_err = 0;
@@ -958,8 +951,7 @@ START_TEST(test_store_directory)
 	ck_assert_str_eq(buf + 2, "bb");
 	ck_assert_int_eq(pvcalls_transport_store_directory(t, 0, "/d", buf, 5), 2);
 	ck_assert_int_eq(pvcalls_transport_store_directory(t, 0, "/d", buf, 4), -ERANGE);
-	ck_assert_int_eq(pvcalls_transport_store_directory(t, 0, "/e", buf, sizeof(buf)),
-			 -ENOENT);
+	ck_assert_int_eq(pvcalls_transport_store_directory(t, 0, "/e", buf, sizeof(buf)), -ENOENT);
 	pvcalls_transport_close(t);
 }
 END_TEST
@@ -988,8 +980,8 @@ START_TEST(test_read_watch_never_blocks)
 	char path[64], tok[16];
 
 	/* Nothing queued: the fake's xs_read_watch would fail the test. */
-	ck_assert_int_eq(pvcalls_transport_store_read_watch(t, path, sizeof(path), tok,
-							    sizeof(tok)), 0);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read_watch(t, path, sizeof(path), tok, sizeof(tok)), 0);
 	ck_assert_int_eq(F.read_watch_n, 0);
 	pvcalls_transport_close(t);
 }
@@ -1153,8 +1145,8 @@ static void *watch_reader(void *arg)
 	char path[64], tok[32];
 
 	while (!__atomic_load_n(&stop_reader, __ATOMIC_ACQUIRE))
-		if (pvcalls_transport_store_read_watch(w->t, path, sizeof(path), tok,
-						       sizeof(tok)) < 0)
+		if (pvcalls_transport_store_read_watch(w->t, path, sizeof(path), tok, sizeof(tok)) <
+		    0)
 			w->errors++;
 	return NULL;
 }

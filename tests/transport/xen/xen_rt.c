@@ -33,10 +33,10 @@ static void fail(char *err, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
-#define FAIL(...)                                \
-	do {                                     \
-		fail(err, errlen, __VA_ARGS__);  \
-		goto out;                        \
+#define FAIL(...)                               \
+	do {                                    \
+		fail(err, errlen, __VA_ARGS__); \
+		goto out;                       \
 	} while (0)
 
 /* Opens the transport and reads our domid. */
@@ -95,8 +95,7 @@ static int64_t next_port(pvcalls_transport *t, int ms)
 }
 
 /* Next watch event within ms: 1 (filled), 0 (none) or a negative errno. */
-static int next_event(pvcalls_transport *t, int ms, char *path, size_t plen, char *tok,
-		      size_t tlen)
+static int next_event(pvcalls_transport *t, int ms, char *path, size_t plen, char *tok, size_t tlen)
 {
 	int64_t deadline = now_ms() + ms;
 	int rc;
@@ -114,8 +113,7 @@ static int next_event(pvcalls_transport *t, int ms, char *path, size_t plen, cha
 }
 
 /* Waits for an event on exactly this path and token; others are skipped. */
-static bool wait_event(pvcalls_transport *t, int ms, const char *want_path,
-		       const char *want_tok)
+static bool wait_event(pvcalls_transport *t, int ms, const char *want_path, const char *want_tok)
 {
 	int64_t deadline = now_ms() + ms;
 	char path[PVCALLS_STORE_MAX], tok[64];
@@ -480,8 +478,7 @@ static int rt_store_basic(char *err, size_t errlen)
 		FAIL("read_uint: %d %u", rc, v);
 	snprintf(path, sizeof(path), "%s/b", dir);
 	pvcalls_transport_store_write(t, PVCALLS_STORE_NO_TXN, path, "");
-	rc = pvcalls_transport_store_directory(t, PVCALLS_STORE_NO_TXN, dir, names,
-					       sizeof(names));
+	rc = pvcalls_transport_store_directory(t, PVCALLS_STORE_NO_TXN, dir, names, sizeof(names));
 	if (rc != 2)
 		FAIL("directory %s: %d children, want 2", dir, rc);
 	if (!((!strcmp(names, "a") && !strcmp(names + 2, "b")) ||
@@ -493,8 +490,8 @@ static int rt_store_basic(char *err, size_t errlen)
 	rc = pvcalls_transport_store_rm(t, PVCALLS_STORE_NO_TXN, path);
 	if (rc < 0)
 		FAIL("rm %s: %s", path, pvcalls_strerror(rc));
-	if ((rc = pvcalls_transport_store_read(t, PVCALLS_STORE_NO_TXN, path, buf,
-					       sizeof(buf))) != -ENOENT)
+	if ((rc = pvcalls_transport_store_read(t, PVCALLS_STORE_NO_TXN, path, buf, sizeof(buf))) !=
+	    -ENOENT)
 		FAIL("read after rm: %d, want -ENOENT", rc);
 	if ((rc = pvcalls_transport_store_rm(t, PVCALLS_STORE_NO_TXN, path)) != -ENOENT)
 		FAIL("rm of an absent node: %d, want -ENOENT", rc);
@@ -502,8 +499,8 @@ static int rt_store_basic(char *err, size_t errlen)
 	if (rc < 0)
 		FAIL("rm %s: %s", dir, pvcalls_strerror(rc));
 	snprintf(path, sizeof(path), "%s/a", dir);
-	if ((rc = pvcalls_transport_store_read(t, PVCALLS_STORE_NO_TXN, path, buf,
-					       sizeof(buf))) != -ENOENT)
+	if ((rc = pvcalls_transport_store_read(t, PVCALLS_STORE_NO_TXN, path, buf, sizeof(buf))) !=
+	    -ENOENT)
 		FAIL("child after recursive rm: %d, want -ENOENT", rc);
 	ret = 0;
 out:

@@ -28,8 +28,8 @@
 
 static int failed;
 
-__attribute__((format(printf, 3, 4)))
-static void report(const char *check, int ok, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void report(const char *check, int ok, const char *fmt,
+							 ...)
 {
 	va_list ap;
 

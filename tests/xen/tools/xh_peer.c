@@ -290,7 +290,8 @@ static int cmd_connect(const char *host, const char *port, const struct opts *o)
 
 		close(fd);
 		if (now() - start >= o->retry || (e != ECONNREFUSED && e != ETIMEDOUT)) {
-			printf("PEER rx=0 rxsum=- tx=0 txsum=- status=connect-error:%s\n", strerror(e));
+			printf("PEER rx=0 rxsum=- tx=0 txsum=- status=connect-error:%s\n",
+			       strerror(e));
 			return 1;
 		}
 		usleep(200000);
