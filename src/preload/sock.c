@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libpvcalls-preload: socket calls on PV Calls sockets, with Linux TCP
- * semantics and errnos where protocol version 1 allows
- * (docs/running-programs.md has the table).
+ * semantics and errnos where protocol version 1 allows, and further with
+ * the negotiated extensions the backend offers (shutdown, names, sockopt;
+ * docs/running-programs.md has the table).
  *
  * Every frontend socket is non-blocking; blocking, timeouts, EINTR and
  * SA_RESTART are done here (pv_wait), so a signal interrupts a blocked

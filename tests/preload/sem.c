@@ -5,9 +5,10 @@
  * AF_INET stream socket here is a PV Calls socket. Host-side peers, on
  * 127.0.0.1 (harness.py): ECHO echoes, BYE sends "bye\n" and closes, RST
  * sends "rst\n" and resets, LATE sends "late\n" after 1.5 s, CLOSED has
- * nobody listening, DENIED is refused by pvallsd's policy.
+ * nobody listening, DENIED is refused by pvallsd's policy, TOEOF reads to
+ * the end of the stream and then answers "got N\n".
  *
- *   sem CASE ECHO BYE RST LATE CLOSED DENIED_ADDR
+ *   sem CASE ECHO BYE RST LATE CLOSED DENIED_ADDR [TOEOF]
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -862,7 +863,7 @@ static void exec_child(void)
 int main(int argc, char **argv)
 {
 	if (argc < 7) {
-		fprintf(stderr, "usage: sem CASE ECHO BYE RST LATE CLOSED [DENIED_ADDR]\n");
+		fprintf(stderr, "usage: sem CASE ECHO BYE RST LATE CLOSED [DENIED_ADDR [TOEOF]]\n");
 		return 2;
 	}
 	g_case = argv[1];
