@@ -93,7 +93,7 @@ enum pvstate {
 	PS_LISTEN,
 	PS_CONNECTING,
 	PS_CONNECTED,
-	PS_CLOSED, /* released by shutdown(SHUT_RDWR) */
+	PS_CLOSED, /* released by shutdown(SHUT_RDWR) (v1 emulation) */
 };
 
 #define SHIM_NOPTS 24

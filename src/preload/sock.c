@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libpvcalls-preload: socket calls on PV Calls sockets, with Linux TCP
- * semantics and errnos where protocol version 1 allows
- * (docs/running-programs.md has the table).
+ * semantics and errnos where protocol version 1 allows, and further with
+ * the negotiated extensions the backend offers (shutdown, names, sockopt;
+ * docs/running-programs.md has the table).
  *
  * Every frontend socket is non-blocking; blocking, timeouts, EINTR and
  * SA_RESTART are done here (pv_wait), so a signal interrupts a blocked
@@ -110,6 +111,15 @@ static pvcalls_front *fe_of(struct pvsock *e)
 	if (!fe)
 		errno = EBADF;
 	return fe;
+}
+
+/*
+ * True if extension @bit (PVCALLS_FEATURE_*) is in force on this
+ * connection (docs/extensions.md); without it the v1 emulation applies.
+ */
+static bool ext_on(pvcalls_front *fe, uint32_t bit)
+{
+	return (FE(pvcalls_front_features(fe)) & bit) != 0;
 }
 
 static int addr_in(const struct sockaddr *a, socklen_t len, struct sockaddr_in *out)
@@ -386,8 +396,16 @@ static int do_accept(struct pvsock *e, struct sockaddr *addr, socklen_t *alen, i
 			pvs_put(ne);
 		}
 	}
-	/* The protocol does not carry the peer's address. */
-	addr_out(&any_in, addr, alen);
+	{
+		/* v1 does not carry the peer's address; the names extension does. */
+		struct sockaddr_in peer = any_in;
+		socklen_t pl = sizeof(peer);
+
+		if (ext_on(fe, PVCALLS_FEATURE_NAMES) &&
+		    FEC(pvcalls_front_getpeername(fe, h, (struct sockaddr *)&peer, &pl)) < 0)
+			peer = any_in;
+		addr_out(&peer, addr, alen);
+	}
 	return fd;
 }
 
@@ -426,10 +444,16 @@ SHIM_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *alen)
 }
 
 /*
- * shutdown(): v1 has no half-close. SHUT_RD is local (reads see end of
+ * shutdown(). With the SHUTDOWN extension a connected socket is shut down
+ * on the backend's host socket (the peer sees the end of the stream after
+ * SHUT_WR while this side goes on reading); the flags below keep local
+ * sends failing with EPIPE and reads at end of stream, as Linux.
+ *
+ * Without it (v1 has no half-close): SHUT_RD is local (reads see end of
  * stream); SHUT_WR is local (sends fail with EPIPE; the peer sees the end
  * only at close); SHUT_RDWR releases the PV socket at once (the peer sees
  * the end of the stream) unless another thread is inside a call on it.
+ * Listeners are released in both cases.
  */
 SHIM_EXPORT int shutdown(int fd, int how)
 {
@@ -452,6 +476,17 @@ SHIM_EXPORT int shutdown(int fd, int how)
 		poll_connect(fe, e);
 	if (e->state != PS_CONNECTED && e->state != PS_LISTEN && e->state != PS_CLOSED) {
 		rc = ERR(ENOTCONN);
+	} else if (e->state == PS_CONNECTED && e->h >= 0 && ext_on(fe, PVCALLS_FEATURE_SHUTDOWN)) {
+		int r = FEC(pvcalls_front_shutdown(fe, e->h, how));
+
+		if (r < 0) {
+			rc = ERR(-r);
+		} else {
+			if (how != SHUT_WR)
+				e->shut_rd = true;
+			if (how != SHUT_RD)
+				e->shut_wr = true;
+		}
 	} else {
 		if (how != SHUT_WR)
 			e->shut_rd = true;
@@ -478,13 +513,19 @@ SHIM_EXPORT int shutdown(int fd, int how)
 	return rc;
 }
 
+/*
+ * Names: with the names extension, the backend's host socket answers (the
+ * port a bind to port 0 chose, the local end of a connection, the peer of
+ * an accepted one); without it, what bind and connect recorded.
+ */
 SHIM_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	struct pvsock *e = (shim_init(), pvs_get(fd));
+	pvcalls_front *fe;
 
 	if (!e)
 		return R.getsockname(fd, addr, len);
-	if (!pvs_usable(e)) {
+	if (!(fe = fe_of(e))) {
 		pvs_put(e);
 		return -1;
 	}
@@ -493,7 +534,17 @@ SHIM_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 		return ERR(EFAULT);
 	}
 	pthread_mutex_lock(&e->lock);
-	addr_out(e->has_local ? &e->local : &any_in, addr, len);
+	{
+		struct sockaddr_in sin;
+		socklen_t sl = sizeof(sin);
+
+		if (e->h >= 0 && e->state != PS_CLOSED && ext_on(fe, PVCALLS_FEATURE_NAMES) &&
+		    FEC(pvcalls_front_getsockname(fe, e->h, (struct sockaddr *)&sin, &sl)) == 0 &&
+		    sl == sizeof(sin) && sin.sin_family == AF_INET)
+			addr_out(&sin, addr, len);
+		else
+			addr_out(e->has_local ? &e->local : &any_in, addr, len);
+	}
 	pthread_mutex_unlock(&e->lock);
 	pvs_put(e);
 	return 0;
@@ -513,12 +564,28 @@ SHIM_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 	}
 	pthread_mutex_lock(&e->lock);
 	poll_connect(fe, e);
-	if (e->state != PS_CONNECTED || (e->shut_rd && e->shut_wr))
+	if (e->state == PS_CONNECTED && e->h >= 0 && ext_on(fe, PVCALLS_FEATURE_NAMES)) {
+		struct sockaddr_in sin;
+		socklen_t sl = sizeof(sin);
+		int r;
+
+		if (!addr || !len) {
+			rc = ERR(EFAULT);
+		} else if ((r = FEC(pvcalls_front_getpeername(fe, e->h, (struct sockaddr *)&sin,
+							      &sl))) < 0) {
+			rc = ERR(-r);
+		} else if (sl != sizeof(sin) || sin.sin_family != AF_INET) {
+			rc = ERR(EPROTO);
+		} else {
+			addr_out(&sin, addr, len);
+		}
+	} else if (e->state != PS_CONNECTED || (e->shut_rd && e->shut_wr)) {
 		rc = ERR(ENOTCONN);
-	else if (!addr || !len)
+	} else if (!addr || !len) {
 		rc = ERR(EFAULT);
-	else
+	} else {
 		addr_out(e->has_peer ? &e->peer : &any_in, addr, len);
+	}
 	pthread_mutex_unlock(&e->lock);
 	pvs_put(e);
 	return rc;
@@ -536,7 +603,10 @@ struct odesc {
 	int def; /* default for int options */
 };
 
-/* Recorded, not applied (v1 cannot): getsockopt returns what was set. */
+/*
+ * Without the sockopt extension (or for options outside its set): recorded,
+ * not applied (v1 cannot); getsockopt returns what was set.
+ */
 static const struct odesc g_opts[] = {
 	{ SOL_SOCKET, SO_KEEPALIVE, O_REC, 0 },
 	{ SOL_SOCKET, SO_REUSEADDR, O_REC, 0 },
@@ -561,6 +631,41 @@ static const struct odesc g_opts[] = {
 	{ IPPROTO_IP, IP_TOS, O_REC, 0 },
 	{ IPPROTO_IP, IP_TTL, O_REC, 64 },
 };
+
+/*
+ * The options of the sockopt extension (docs/extensions.md, "Socket
+ * options"): with it in force they are set and read on the backend's host
+ * socket, so the host's values, range checks and errnos apply. The
+ * frontend creates the host socket at socket(), so options set before
+ * connect or bind reach the socket those then use.
+ */
+static bool opt_ext(int level, int name)
+{
+	static const int sol[] = { SO_KEEPALIVE, SO_LINGER,    SO_RCVBUF,
+				   SO_SNDBUF,    SO_REUSEADDR, SO_REUSEPORT };
+	static const int tcp[] = { TCP_NODELAY, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT,
+				   TCP_USER_TIMEOUT };
+
+	if (level == SOL_SOCKET) {
+		for (size_t i = 0; i < sizeof(sol) / sizeof(sol[0]); i++)
+			if (sol[i] == name)
+				return true;
+	} else if (level == IPPROTO_TCP) {
+		for (size_t i = 0; i < sizeof(tcp) / sizeof(tcp[0]); i++)
+			if (tcp[i] == name)
+				return true;
+	} else if (level == IPPROTO_IP) {
+		return name == IP_TOS;
+	}
+	return false;
+}
+
+/* True if option (level, name) of @e goes to the backend. e->lock held. */
+static bool opt_remote(pvcalls_front *fe, struct pvsock *e, int level, int name)
+{
+	return fe && e->h >= 0 && e->state != PS_CLOSED && opt_ext(level, name) &&
+	       ext_on(fe, PVCALLS_FEATURE_SOCKOPT);
+}
 
 static const struct odesc *odesc_find(int level, int name)
 {
@@ -595,6 +700,7 @@ SHIM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen
 {
 	struct pvsock *e = (shim_init(), pvs_get(fd));
 	const struct odesc *d;
+	pvcalls_front *fe;
 	struct pvopt *o;
 	int rc = 0;
 
@@ -605,8 +711,13 @@ SHIM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen
 		return -1;
 	}
 	d = odesc_find(level, name);
+	fe = shim_fe_now();
 	pthread_mutex_lock(&e->lock);
-	if (!d) {
+	if (opt_remote(fe, e, level, name)) {
+		int r = FEC(pvcalls_front_setsockopt(fe, e->h, level, name, val, len));
+
+		rc = r < 0 ? ERR(-r) : 0;
+	} else if (!d) {
 		rc = ERR(ENOPROTOOPT);
 	} else if (!val || len < (socklen_t)sizeof(int) || len > 16) {
 		rc = ERR(EINVAL);
@@ -676,6 +787,15 @@ SHIM_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *le
 		rc = put_int(val, len, IPPROTO_TCP);
 	} else if (level == SOL_SOCKET && name == SO_ACCEPTCONN) {
 		rc = put_int(val, len, e->state == PS_LISTEN);
+	} else if (opt_remote(fe, e, level, name)) {
+		int r;
+
+		if (!val || !len)
+			rc = ERR(EFAULT);
+		else if ((r = FEC(pvcalls_front_getsockopt(fe, e->h, level, name, val, len))) < 0)
+			rc = ERR(-r);
+		else
+			rc = 0;
 	} else if (!(d = odesc_find(level, name))) {
 		rc = ERR(ENOPROTOOPT);
 	} else if (!val || !len) {

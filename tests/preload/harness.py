@@ -22,8 +22,9 @@ ap.add_argument("case")
 A = ap.parse_args()
 CASE = A.case
 SEM_CASES = {"nbconnect", "refused", "denied", "eof-reset", "epoll-lt", "epoll-et",
-             "poll-select", "threads", "fork", "eintr", "dup"}
-PROGRAM_TOOLS = {"curl-get": ["curl"], "curl-keepalive": ["curl"], "curl-post": ["curl"],
+             "poll-select", "threads", "fork", "eintr", "dup", "halfclose", "halfclose-v1",
+             "names", "sockopt"}
+PROGRAM_TOOLS = {"python-halfclose": ["python3"], "curl-get": ["curl"], "curl-keepalive": ["curl"], "curl-post": ["curl"],
                  "python-server": ["curl", "python3"], "asyncio": ["python3"],
                  "redis": ["redis-server", "redis-benchmark"], "iperf3": ["iperf3"],
                  "nodeny": [], "hosts": ["curl"],
@@ -79,6 +80,7 @@ def free_port():
 
 with open(conf, "w") as f:
     f.write(f"""[daemon]
+{"extensions = none" if CASE in ("halfclose-v1", "python-halfclose-v1") else ""}
 transport = shm
 shm_path = {hub}
 control_socket = {os.path.join(d, "ctl")}
@@ -184,6 +186,34 @@ class Rst(socketserver.BaseRequestHandler):
         self.request.close()
 
 
+class ToEof(socketserver.BaseRequestHandler):
+    # Reads to end of stream, then answers "got N\n" and closes: the
+    # half-close client's server. If no end of stream came 1.5 s after the
+    # last byte (-v1 cases; else 20 s, so that a slow machine is not taken
+    # for a missing half-close), it says "noeof\n" once (what a v1 SHUT_WR
+    # looks like) and goes on waiting for the end (the client's close).
+    def handle(self):
+        n, told = 0, False
+        self.request.settimeout(1.5 if CASE.endswith("-v1") else 20)
+        while True:
+            try:
+                b = self.request.recv(65536)
+            except socket.timeout:
+                if not told:
+                    self.request.sendall(b"noeof\n")
+                    told = True
+                continue
+            except OSError:
+                return
+            if not b:
+                break
+            n += len(b)
+        try:
+            self.request.sendall(b"got %d\n" % n)
+        except OSError:
+            pass
+
+
 class Late(socketserver.BaseRequestHandler):
     # Sends "late\n" 1.5 s after the client asks for it ("g"), never unasked:
     # a case that needs a blocked recv does not depend on how fast it got
@@ -256,7 +286,8 @@ def http_server():
 # --- cases -----------------------------------------------------------------
 def case_sem():
     ports = [serve(Echo), serve(Bye), serve(Rst), serve(Late), free_port()]
-    r = run([A.sem, CASE] + [str(p) for p in ports] + ["127.0.0.2"], timeout=90)
+    r = run([A.sem, CASE] + [str(p) for p in ports] + ["127.0.0.2", str(serve(ToEof))],
+            timeout=90)
     out = r.stdout.decode() + r.stderr.decode()
     if r.returncode != 0 or f"ok {CASE}" not in out:
         fail(f"sem {CASE}: exit {r.returncode}\n{out}")
@@ -602,6 +633,29 @@ def case_run_cli():
     print("ok: pvcalls-run --help, --version, usage errors, 127, environment, --isolate")
 
 
+def case_python_halfclose():
+    """Python client: send, shutdown(SHUT_WR), read the answer to EOF."""
+    port = serve(ToEof)
+    src = os.path.join(d, "hc.py")
+    open(src, "w").write(f"""import socket
+s = socket.create_connection(("127.0.0.1", {port}))
+s.sendall(b"x" * 100000)
+s.shutdown(socket.SHUT_WR)
+got = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    got += b
+print(got.decode().strip())
+""")
+    r = run([sys.executable, src], timeout=30)
+    out = r.stdout.decode().strip()
+    if r.returncode or out != "got 100000":
+        fail(f"python half-close: {r.returncode} {out!r} {r.stderr.decode()!r}")
+    print("ok: python client, shutdown(SHUT_WR), peer saw EOF and answered: " + out)
+
+
 def case_nodeny():
     """Fail closed: no backend, socket() fails with ENETDOWN and one line."""
     procs[0].terminate()
@@ -623,7 +677,8 @@ try:
         {"curl-get": case_curl_get, "curl-keepalive": case_curl_keepalive,
          "curl-post": case_curl_post, "python-server": case_python_server,
          "asyncio": case_asyncio, "redis": case_redis, "iperf3": case_iperf3,
-         "nodeny": case_nodeny, "hosts": case_hosts, "nginx": case_nginx, "run-cli": case_run_cli, "many": case_many,
+         "nodeny": case_nodeny, "hosts": case_hosts, "nginx": case_nginx, "run-cli": case_run_cli,
+         "python-halfclose": case_python_halfclose, "many": case_many,
          "idle-threads": case_idle_threads}[CASE]()
 finally:
     cleanup()

@@ -5,9 +5,10 @@
  * AF_INET stream socket here is a PV Calls socket. Host-side peers, on
  * 127.0.0.1 (harness.py): ECHO echoes, BYE sends "bye\n" and closes, RST
  * sends "rst\n" and resets, LATE sends "late\n" after 1.5 s, CLOSED has
- * nobody listening, DENIED is refused by pvallsd's policy.
+ * nobody listening, DENIED is refused by pvallsd's policy, TOEOF reads to
+ * the end of the stream and then answers "got N\n".
  *
- *   sem CASE ECHO BYE RST LATE CLOSED DENIED_ADDR
+ *   sem CASE ECHO BYE RST LATE CLOSED DENIED_ADDR [TOEOF]
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -36,6 +37,7 @@
 static int p_echo, p_bye, p_rst, p_late, p_closed;
 static const char *denied_addr = "127.0.0.2";
 static const char *g_case;
+static int p_toeof; /* reads to EOF, then answers "got N\n" (or "noeof\n" first) */
 
 #define CHECK(c, ...)                                                                             \
 	do {                                                                                      \
@@ -715,6 +717,141 @@ static void case_dup(void)
 	}
 }
 
+/* Reads to end of stream (or @max bytes); returns the count. */
+static size_t recv_eof(int s, char *b, size_t max)
+{
+	size_t n = 0;
+	ssize_t r;
+
+	while (n < max && (r = recv(s, b + n, max - n, 0)) > 0)
+		n += (size_t)r;
+	CHECK(r >= 0 || n == max, "recv");
+	return n;
+}
+
+/*
+ * The classic half-close client: send the request, shutdown(SHUT_WR), read
+ * the answer to EOF. With the SHUTDOWN extension the host peer sees the end
+ * of the stream and answers. Without it (pvcallsd: extensions = none) the
+ * v1 emulation is local: sends fail with EPIPE, but the peer sees no end
+ * of stream (it says "noeof" after 1.5 s of silence) until close().
+ */
+static void case_halfclose(bool ext)
+{
+	int s = dial(p_toeof);
+	char b[64];
+	size_t n;
+
+	CHECK(p_toeof > 0, "no ToEof peer");
+	send_all(s, "hello", 5);
+	CHECK(shutdown(s, SHUT_WR) == 0, "shutdown");
+	CHECK(send(s, "x", 1, MSG_NOSIGNAL) == -1 && errno == EPIPE, "send after SHUT_WR");
+	if (ext) {
+		n = recv_eof(s, b, sizeof(b) - 1);
+		b[n] = 0;
+		CHECK(!strcmp(b, "got 5\n"), "answer %s", b);
+		/* Both directions ended, the socket is still ours to name. */
+		CHECK(shutdown(s, SHUT_RDWR) == 0, "shutdown RDWR");
+	} else {
+		n = recv_eof(s, b, 6);
+		b[n] = 0;
+		CHECK(!strcmp(b, "noeof\n"), "v1: peer should not see EOF before close: %s", b);
+	}
+	close(s);
+}
+
+static bool same_addr(const struct sockaddr_in *a, const struct sockaddr_in *b)
+{
+	return a->sin_family == b->sin_family && a->sin_port == b->sin_port &&
+	       a->sin_addr.s_addr == b->sin_addr.s_addr;
+}
+
+/* getsockname/getpeername through the names extension. */
+static void case_names(void)
+{
+	struct sockaddr_in a = addr_of("127.0.0.1", 0), ln, cl, cpeer, acc, apeer, aloc, want;
+	socklen_t l;
+	int ls = tcp(0), c, as;
+
+	CHECK(bind(ls, (struct sockaddr *)&a, sizeof(a)) == 0, "bind");
+	l = sizeof(ln);
+	CHECK(getsockname(ls, (struct sockaddr *)&ln, &l) == 0 && l == sizeof(ln), "getsockname");
+	CHECK(ln.sin_port != 0 && ln.sin_addr.s_addr == htonl(INADDR_LOOPBACK),
+	      "bind(port 0) should report the chosen port: %s:%d", inet_ntoa(ln.sin_addr),
+	      ntohs(ln.sin_port));
+	CHECK(listen(ls, 4) == 0, "listen");
+	l = sizeof(a);
+	CHECK(getsockname(ls, (struct sockaddr *)&a, &l) == 0 && same_addr(&a, &ln),
+	      "listener name changed");
+
+	c = dial(ntohs(ln.sin_port));
+	l = sizeof(acc);
+	as = accept(ls, (struct sockaddr *)&acc, &l);
+	CHECK(as >= 0, "accept");
+	l = sizeof(cl);
+	CHECK(getsockname(c, (struct sockaddr *)&cl, &l) == 0, "getsockname client");
+	CHECK(cl.sin_port != 0, "connected socket: real local port");
+	l = sizeof(cpeer);
+	CHECK(getpeername(c, (struct sockaddr *)&cpeer, &l) == 0 && same_addr(&cpeer, &ln),
+	      "client's peer is the listener");
+	l = sizeof(apeer);
+	CHECK(getpeername(as, (struct sockaddr *)&apeer, &l) == 0, "getpeername accepted");
+	CHECK(same_addr(&apeer, &cl), "accepted peer %s:%d vs client %d", inet_ntoa(apeer.sin_addr),
+	      ntohs(apeer.sin_port), ntohs(cl.sin_port));
+	CHECK(same_addr(&acc, &cl), "accept()'s address %d vs client %d", ntohs(acc.sin_port),
+	      ntohs(cl.sin_port));
+	l = sizeof(aloc);
+	CHECK(getsockname(as, (struct sockaddr *)&aloc, &l) == 0 && same_addr(&aloc, &ln),
+	      "accepted local end");
+	close(as);
+	close(c);
+	close(ls);
+
+	c = dial(p_echo);
+	want = addr_of("127.0.0.1", p_echo);
+	l = sizeof(cpeer);
+	CHECK(getpeername(c, (struct sockaddr *)&cpeer, &l) == 0 && same_addr(&cpeer, &want),
+	      "peer of a connection to the echo peer");
+	close(c);
+	c = tcp(0);
+	l = sizeof(cpeer);
+	CHECK(getpeername(c, (struct sockaddr *)&cpeer, &l) == -1 && errno == ENOTCONN,
+	      "unconnected getpeername");
+	close(c);
+}
+
+/* setsockopt/getsockopt through the sockopt extension. */
+static void case_sockopt(void)
+{
+	int s = tcp(0), v = 1, c;
+	socklen_t l = sizeof(v);
+	char cc[32];
+
+	CHECK(setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)) == 0, "TCP_NODELAY before");
+	v = 0;
+	CHECK(getsockopt(s, IPPROTO_TCP, TCP_NODELAY, &v, &l) == 0 && v == 1, "get %d", v);
+	c = dial(p_echo);
+	v = 1;
+	CHECK(setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)) == 0, "TCP_NODELAY connected");
+	v = 0;
+	l = sizeof(v);
+	CHECK(getsockopt(c, IPPROTO_TCP, TCP_NODELAY, &v, &l) == 0 && v == 1, "get %d", v);
+	v = 65536;
+	CHECK(setsockopt(c, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v)) == 0, "SO_RCVBUF");
+	l = sizeof(v);
+	CHECK(getsockopt(c, SOL_SOCKET, SO_RCVBUF, &v, &l) == 0 && v == 131072,
+	      "SO_RCVBUF as the host kernel reports it: %d", v);
+	v = 0;
+	CHECK(setsockopt(c, IPPROTO_TCP, TCP_KEEPCNT, &v, sizeof(v)) == -1 && errno == EINVAL,
+	      "the host's range check");
+	l = sizeof(cc);
+	CHECK(getsockopt(c, IPPROTO_TCP, TCP_CONGESTION, cc, &l) == -1 && errno == ENOPROTOOPT,
+	      "TCP_CONGESTION");
+	echo_roundtrip(c, 10000);
+	close(c);
+	close(s);
+}
+
 static void exec_child(void)
 {
 	int s = dial(p_echo);
@@ -726,7 +863,7 @@ static void exec_child(void)
 int main(int argc, char **argv)
 {
 	if (argc < 7) {
-		fprintf(stderr, "usage: sem CASE ECHO BYE RST LATE CLOSED [DENIED_ADDR]\n");
+		fprintf(stderr, "usage: sem CASE ECHO BYE RST LATE CLOSED [DENIED_ADDR [TOEOF]]\n");
 		return 2;
 	}
 	g_case = argv[1];
@@ -737,6 +874,8 @@ int main(int argc, char **argv)
 	p_closed = atoi(argv[6]);
 	if (argc > 7)
 		denied_addr = argv[7];
+	if (argc > 8)
+		p_toeof = atoi(argv[8]);
 	signal(SIGPIPE, SIG_DFL);
 	if (!strcmp(g_case, "nbconnect"))
 		case_nbconnect();
@@ -760,6 +899,14 @@ int main(int argc, char **argv)
 		case_eintr();
 	else if (!strcmp(g_case, "dup"))
 		case_dup();
+	else if (!strcmp(g_case, "halfclose"))
+		case_halfclose(true);
+	else if (!strcmp(g_case, "halfclose-v1"))
+		case_halfclose(false);
+	else if (!strcmp(g_case, "names"))
+		case_names();
+	else if (!strcmp(g_case, "sockopt"))
+		case_sockopt();
 	else if (!strcmp(g_case, "exec-child"))
 		exec_child();
 	else {
