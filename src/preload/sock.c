@@ -1094,21 +1094,24 @@ SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const
 	return rc;
 }
 
-/* Scatter/gather: the first piece with the call's blocking, the rest
- * without, stopping at the first short transfer. */
-static ssize_t pv_recvv(struct pvsock *e, const struct iovec *iov, int n, int flags)
+/* Scatter/gather: the first piece with the call's flags, the rest with
+ * @more added (MSG_DONTWAIT to receive, MSG_NOSIGNAL to send), stopping at
+ * the first short transfer. */
+static ssize_t pv_xferv(struct pvsock *e, const struct iovec *iov, int n, int flags, bool out,
+			int more)
 {
 	ssize_t total = 0;
 
 	if (n < 0 || n > 1024)
 		return -EINVAL;
 	for (int i = 0; i < n; i++) {
+		int f = total ? flags | more : flags;
 		ssize_t r;
 
 		if (!iov[i].iov_len)
 			continue;
-		r = pv_recv(e, iov[i].iov_base, iov[i].iov_len,
-			    total ? flags | MSG_DONTWAIT : flags);
+		r = out ? pv_send(e, iov[i].iov_base, iov[i].iov_len, f)
+			: pv_recv(e, iov[i].iov_base, iov[i].iov_len, f);
 		if (r < 0)
 			return total ? total : r;
 		total += r;
@@ -1118,26 +1121,14 @@ static ssize_t pv_recvv(struct pvsock *e, const struct iovec *iov, int n, int fl
 	return total;
 }
 
+static ssize_t pv_recvv(struct pvsock *e, const struct iovec *iov, int n, int flags)
+{
+	return pv_xferv(e, iov, n, flags, false, MSG_DONTWAIT);
+}
+
 static ssize_t pv_sendv(struct pvsock *e, const struct iovec *iov, int n, int flags)
 {
-	ssize_t total = 0;
-
-	if (n < 0 || n > 1024)
-		return -EINVAL;
-	for (int i = 0; i < n; i++) {
-		ssize_t r;
-
-		if (!iov[i].iov_len)
-			continue;
-		r = pv_send(e, iov[i].iov_base, iov[i].iov_len,
-			    total ? flags | MSG_NOSIGNAL : flags);
-		if (r < 0)
-			return total ? total : r;
-		total += r;
-		if ((size_t)r < iov[i].iov_len)
-			break;
-	}
-	return total;
+	return pv_xferv(e, iov, n, flags, true, MSG_NOSIGNAL);
 }
 
 SHIM_EXPORT ssize_t readv(int fd, const struct iovec *iov, int n)
