@@ -100,8 +100,7 @@ static bool all_zero(const void *p, size_t n)
 	return true;
 }
 
-/* The feature a command number needs; 0: none we implement. */
-static uint32_t cmd_feature(uint32_t cmd)
+uint32_t pvc_back_ext_cmd_feature(uint32_t cmd)
 {
 	switch (cmd) {
 	case PVCALLS_EXT_SHUTDOWN:
@@ -517,7 +516,7 @@ bool pvc_back_ext_request(struct back_frontend *f, const struct pvcalls_wire_req
 {
 	struct pvcalls_ext_request req;
 	struct back_audit_ctx ax;
-	uint32_t feat = cmd_feature(raw->cmd), val = 0;
+	uint32_t feat = pvc_back_ext_cmd_feature(raw->cmd), val = 0;
 	int rc = 0;
 
 	if (!feat || !(f->ext & feat))

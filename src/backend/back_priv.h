@@ -435,6 +435,9 @@ int pvc_back_relay_flush(struct back_socket *s, struct iovec iov[2]);
 bool pvc_back_ext_request(struct back_frontend *f, const struct pvcalls_wire_request *req);
 /* SOCKET with an extension in force: the host socket now. 0 or -errno. */
 int pvc_back_ext_socket(struct back_socket *s);
+/* The PVCALLS_FEATURE_* an extension command number needs; 0: none we
+ * implement. */
+uint32_t pvc_back_ext_cmd_feature(uint32_t cmd);
 /* BIND on a socket that has its host socket: SO_REUSEADDR default and the
  * port-sharing check. 0, 1 (a port-0 bind with SO_REUSEPORT on: bind with
  * it off, then restore it), or the error to answer. */

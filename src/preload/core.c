@@ -587,17 +587,9 @@ SHIM_EXPORT int fcntl(int fd, int cmd, ...)
 	return shim_fcntl(fd, cmd, arg);
 }
 
-SHIM_EXPORT int fcntl64(int fd, int cmd, ...)
-{
-	va_list ap;
-	void *arg;
-
-	va_start(ap, cmd);
-	arg = va_arg(ap, void *);
-	va_end(ap);
-	shim_init();
-	return shim_fcntl(fd, cmd, arg);
-}
+/* The same call: its varargs can only be read where they are passed, so one
+ * body under both names rather than a helper. */
+SHIM_EXPORT int fcntl64(int fd, int cmd, ...) __attribute__((alias("fcntl")));
 
 SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
 {

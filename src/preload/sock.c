@@ -1011,43 +1011,35 @@ static void note(void)
 	shim_note_thread();
 }
 
+/* An I/O interposer's whole body: @real for an @fd that is not ours, else
+ * @call, an expression on `struct pvsock *e` giving a count or -errno,
+ * returned the way libc does. */
+#define SHIM_IO(fd, real, call)                                \
+	do {                                                   \
+		struct pvsock *e = (shim_init(), pvs_get(fd)); \
+		ssize_t rc;                                    \
+                                                               \
+		if (!e)                                        \
+			return real;                           \
+		note();                                        \
+		rc = RET(call);                                \
+		pvs_put(e);                                    \
+		return rc;                                     \
+	} while (0)
+
 SHIM_EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
-	struct pvsock *e = (shim_init(), pvs_get(fd));
-	ssize_t rc;
-
-	if (!e)
-		return R.read(fd, buf, len);
-	note();
-	rc = RET(pv_recv(e, buf, len, 0));
-	pvs_put(e);
-	return rc;
+	SHIM_IO(fd, R.read(fd, buf, len), pv_recv(e, buf, len, 0));
 }
 
 SHIM_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 {
-	struct pvsock *e = (shim_init(), pvs_get(fd));
-	ssize_t rc;
-
-	if (!e)
-		return R.write(fd, buf, len);
-	note();
-	rc = RET(pv_send(e, buf, len, 0));
-	pvs_put(e);
-	return rc;
+	SHIM_IO(fd, R.write(fd, buf, len), pv_send(e, buf, len, 0));
 }
 
 SHIM_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
-	struct pvsock *e = (shim_init(), pvs_get(fd));
-	ssize_t rc;
-
-	if (!e)
-		return R.recv(fd, buf, len, flags);
-	note();
-	rc = RET(pv_recv(e, buf, len, flags));
-	pvs_put(e);
-	return rc;
+	SHIM_IO(fd, R.recv(fd, buf, len, flags), pv_recv(e, buf, len, flags));
 }
 
 SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *a,
@@ -1068,47 +1060,34 @@ SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct so
 
 SHIM_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
-	struct pvsock *e = (shim_init(), pvs_get(fd));
-	ssize_t rc;
-
-	if (!e)
-		return R.send(fd, buf, len, flags);
-	note();
-	rc = RET(pv_send(e, buf, len, flags));
-	pvs_put(e);
-	return rc;
+	SHIM_IO(fd, R.send(fd, buf, len, flags), pv_send(e, buf, len, flags));
 }
 
 SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *a,
 			   socklen_t alen)
 {
-	struct pvsock *e = (shim_init(), pvs_get(fd));
-	ssize_t rc;
-
-	if (!e)
-		return R.sendto(fd, buf, len, flags, a, alen);
-	note();
 	/* TCP ignores the address of a connected socket. */
-	rc = RET(pv_send(e, buf, len, flags));
-	pvs_put(e);
-	return rc;
+	SHIM_IO(fd, R.sendto(fd, buf, len, flags, a, alen), pv_send(e, buf, len, flags));
 }
 
-/* Scatter/gather: the first piece with the call's blocking, the rest
- * without, stopping at the first short transfer. */
-static ssize_t pv_recvv(struct pvsock *e, const struct iovec *iov, int n, int flags)
+/* Scatter/gather: the first piece with the call's flags, the rest with
+ * @more added (MSG_DONTWAIT to receive, MSG_NOSIGNAL to send), stopping at
+ * the first short transfer. */
+static ssize_t pv_xferv(struct pvsock *e, const struct iovec *iov, int n, int flags, bool out,
+			int more)
 {
 	ssize_t total = 0;
 
 	if (n < 0 || n > 1024)
 		return -EINVAL;
 	for (int i = 0; i < n; i++) {
+		int f = total ? flags | more : flags;
 		ssize_t r;
 
 		if (!iov[i].iov_len)
 			continue;
-		r = pv_recv(e, iov[i].iov_base, iov[i].iov_len,
-			    total ? flags | MSG_DONTWAIT : flags);
+		r = out ? pv_send(e, iov[i].iov_base, iov[i].iov_len, f)
+			: pv_recv(e, iov[i].iov_base, iov[i].iov_len, f);
 		if (r < 0)
 			return total ? total : r;
 		total += r;
@@ -1116,54 +1095,26 @@ static ssize_t pv_recvv(struct pvsock *e, const struct iovec *iov, int n, int fl
 			break;
 	}
 	return total;
+}
+
+static ssize_t pv_recvv(struct pvsock *e, const struct iovec *iov, int n, int flags)
+{
+	return pv_xferv(e, iov, n, flags, false, MSG_DONTWAIT);
 }
 
 static ssize_t pv_sendv(struct pvsock *e, const struct iovec *iov, int n, int flags)
 {
-	ssize_t total = 0;
-
-	if (n < 0 || n > 1024)
-		return -EINVAL;
-	for (int i = 0; i < n; i++) {
-		ssize_t r;
-
-		if (!iov[i].iov_len)
-			continue;
-		r = pv_send(e, iov[i].iov_base, iov[i].iov_len,
-			    total ? flags | MSG_NOSIGNAL : flags);
-		if (r < 0)
-			return total ? total : r;
-		total += r;
-		if ((size_t)r < iov[i].iov_len)
-			break;
-	}
-	return total;
+	return pv_xferv(e, iov, n, flags, true, MSG_NOSIGNAL);
 }
 
 SHIM_EXPORT ssize_t readv(int fd, const struct iovec *iov, int n)
 {
-	struct pvsock *e = (shim_init(), pvs_get(fd));
-	ssize_t rc;
-
-	if (!e)
-		return R.readv(fd, iov, n);
-	note();
-	rc = RET(pv_recvv(e, iov, n, 0));
-	pvs_put(e);
-	return rc;
+	SHIM_IO(fd, R.readv(fd, iov, n), pv_recvv(e, iov, n, 0));
 }
 
 SHIM_EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
 {
-	struct pvsock *e = (shim_init(), pvs_get(fd));
-	ssize_t rc;
-
-	if (!e)
-		return R.writev(fd, iov, n);
-	note();
-	rc = RET(pv_sendv(e, iov, n, 0));
-	pvs_put(e);
-	return rc;
+	SHIM_IO(fd, R.writev(fd, iov, n), pv_sendv(e, iov, n, 0));
 }
 
 SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)

@@ -193,14 +193,22 @@ static void ext_independent(struct tc *tc)
 /* ------------------------------------------------------------------ */
 /* SHUTDOWN                                                             */
 
+/* A frontend with the shutdown extension and socket 1 ACTIVE, connected to
+ * @peer; NULL where either failed (the case is then over). */
+static struct as *shut_open(struct tc *tc, struct fe **fe, int *peer)
+{
+	*fe = fe_open_ext(tc, PVCALLS_FEATURE_SHUTDOWN);
+	return *fe ? open_active(*fe, 1, 0, peer) : NULL;
+}
+
 static void shutdown_wr(struct tc *tc)
 {
-	struct fe *fe = fe_open_ext(tc, PVCALLS_FEATURE_SHUTDOWN);
 	uint64_t pos = 0, got = 0;
 	struct as *s;
+	struct fe *fe;
 	int peer;
 
-	if (!fe || !(s = open_active(fe, 1, 0, &peer)))
+	if (!(s = shut_open(tc, &fe, &peer)))
 		return;
 	/* More than the ring holds: the drain comes after the answer. */
 	if (fe_write_all(s, 7, &pos, 3000, T_RSP) < 0)
@@ -240,12 +248,12 @@ static void shutdown_wr(struct tc *tc)
 
 static void shutdown_rd(struct tc *tc)
 {
-	struct fe *fe = fe_open_ext(tc, PVCALLS_FEATURE_SHUTDOWN);
 	uint64_t pos = 0, got = 0;
 	struct as *s;
+	struct fe *fe;
 	int peer;
 
-	if (!fe || !(s = open_active(fe, 1, 0, &peer)))
+	if (!(s = shut_open(tc, &fe, &peer)))
 		return;
 	judge(tc, "SHUTDOWN SHUT_RD", x_shutdown(fe, 1, PVCALLS_EXT_SHUT_RD), 0, 0);
 	for (int i = 0; i < 200 && pvcalls_data_rx_error(&s->ring) == 0; i++)
@@ -262,12 +270,12 @@ static void shutdown_rd(struct tc *tc)
 
 static void shutdown_errors(struct tc *tc)
 {
-	struct fe *fe = fe_open_ext(tc, PVCALLS_FEATURE_SHUTDOWN);
 	struct pvcalls_ext_request r;
 	struct as *s;
+	struct fe *fe;
 	int peer;
 
-	if (!fe || !(s = open_active(fe, 1, 0, &peer)))
+	if (!(s = shut_open(tc, &fe, &peer)))
 		return;
 	judge(tc, "SHUTDOWN how 3", x_shutdown(fe, 1, 3), W_EINVAL, W_EINVAL);
 	judge(tc, "SHUTDOWN how 0xffffffff", x_shutdown(fe, 1, 0xffffffffu), W_EINVAL, W_EINVAL);

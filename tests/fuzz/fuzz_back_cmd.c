@@ -34,6 +34,7 @@
 #include <pvcalls/shm.h>
 #include <pvcalls/wire_ext.h>
 
+#include "backend/back_priv.h"
 #include "xenbus/xenbus.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -83,22 +84,6 @@ static bool is_ext(uint32_t cmd)
 	return (cmd & PVCALLS_EXT_CMD_MASK) == PVCALLS_EXT_CMD_BASE;
 }
 
-static uint32_t cmd_feature(uint32_t cmd)
-{
-	switch (cmd) {
-	case PVCALLS_EXT_SHUTDOWN:
-		return PVCALLS_FEATURE_SHUTDOWN;
-	case PVCALLS_EXT_GETSOCKNAME:
-	case PVCALLS_EXT_GETPEERNAME:
-		return PVCALLS_FEATURE_NAMES;
-	case PVCALLS_EXT_SETSOCKOPT:
-	case PVCALLS_EXT_GETSOCKOPT:
-		return PVCALLS_FEATURE_SOCKOPT;
-	default:
-		return 0;
-	}
-}
-
 /* The reply area a request names, or -1. */
 static int named_area(const struct pvcalls_wire_request *r)
 {
@@ -125,7 +110,7 @@ static void check_rsp(struct env *e, const struct pvcalls_wire_response *rsp, in
 	must(rsp->cmd == e->cmds[i]);
 	must(rsp->u.id == e->ids[i]);
 	must(rsp->ret <= 0 && rsp->ret >= -PVCALLS_WIRE_MAX_ERRNO);
-	if (is_ext(rsp->cmd) && !(e->ext & cmd_feature(rsp->cmd)))
+	if (is_ext(rsp->cmd) && !(e->ext & pvc_back_ext_cmd_feature(rsp->cmd)))
 		must(rsp->ret == -PVCALLS_WIRE_ENOTSUPP);
 	if (!is_ext(rsp->cmd) && rsp->cmd >= PVCALLS_WIRE_NR_CMDS)
 		must(rsp->ret == -PVCALLS_WIRE_ENOTSUPP);

@@ -33,7 +33,6 @@
 #define _GNU_SOURCE
 #endif
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -54,6 +53,8 @@
 #include "common/clock.h"
 #include "xenbus/xenbus.h"
 
+#include "fuzz_input.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_OPS 256
@@ -66,28 +67,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 			abort();                                                              \
 		}                                                                             \
 	} while (0)
-
-struct input {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t in8(struct input *in)
-{
-	if (!in->n)
-		return 0;
-	in->n--;
-	return *in->p++;
-}
-
-static uint32_t in32(struct input *in)
-{
-	uint32_t v = 0;
-
-	for (int i = 0; i < 4; i++)
-		v |= (uint32_t)in8(in) << (8 * i);
-	return v;
-}
 
 /* Host side: a listener CONNECT may reach, and a port nobody listens on. */
 static int lfd = -1;
@@ -133,19 +112,6 @@ static int confine(void *arg, const struct pvcalls_back_call *call, char *reason
 	    ntohs(call->addr.sin_port) != lport && ntohs(call->addr.sin_port) != closed_port)
 		return -EACCES;
 	return 0;
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	must(d);
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n - 1; /* the DIR's own */
 }
 
 struct guest {

@@ -23,6 +23,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "fuzz_input.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define PAGE 4096u
@@ -34,28 +36,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 		if (!(c))        \
 			abort(); \
 	} while (0)
-
-struct input {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t in8(struct input *in)
-{
-	if (!in->n)
-		return 0;
-	in->n--;
-	return *in->p++;
-}
-
-static uint32_t in32(struct input *in)
-{
-	uint32_t v = 0;
-
-	for (int i = 0; i < 4; i++)
-		v |= (uint32_t)in8(in) << (8 * i);
-	return v;
-}
 
 /* The page sits right before a PROT_NONE page, so running off its end
  * faults even without ASan. */

@@ -45,6 +45,8 @@
 #define unpoison(p, n) ((void)(p), (void)(n))
 #endif
 
+#include "fuzz_input.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The stream helpers run over megabytes: keep coverage tracing out of them. */
@@ -66,28 +68,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 		if (!(c))        \
 			abort(); \
 	} while (0)
-
-struct input {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t in8(struct input *in)
-{
-	if (!in->n)
-		return 0;
-	in->n--;
-	return *in->p++;
-}
-
-static uint32_t in32(struct input *in)
-{
-	uint32_t v = 0;
-
-	for (int i = 0; i < 4; i++)
-		v |= (uint32_t)in8(in) << (8 * i);
-	return v;
-}
 
 /* A length for an operation on a ring of @size bytes: small values and
  * values around the size are the interesting ones. */

@@ -339,6 +339,25 @@ def case_curl_post():
     print("ok: 16 MiB POST, sha256 matches")
 
 
+def fetch_when_up(p, name, port, data, why_exited=lambda: ""):
+    """Fetch /f.bin from the server @p started on @port until it answers (it
+    may still be starting) and check that it is @data; fail if @p exits
+    first, with what @why_exited adds to its output."""
+    out = os.path.join(d, "f.out")
+    for _ in range(100):
+        r = subprocess.run(["curl", "-sS", "-o", out, f"http://127.0.0.1:{port}/f.bin"],
+                           capture_output=True, timeout=30)
+        if r.returncode == 0:
+            break
+        if p.poll() is not None:
+            fail(f"{name} exited: {p.stdout.read()!r}{why_exited()}")
+        time.sleep(0.1)
+    else:
+        fail(f"{name} inside never answered: {r.stderr!r}")
+    if open(out, "rb").read() != data:
+        fail("data differs")
+
+
 def case_python_server():
     port = free_port()
     www = os.path.join(d, "www")
@@ -349,19 +368,7 @@ def case_python_server():
                                 "127.0.0.1", "--directory", www]),
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     procs.append(p)
-    out = os.path.join(d, "f.out")
-    for _ in range(100):
-        r = subprocess.run(["curl", "-sS", "-o", out, f"http://127.0.0.1:{port}/f.bin"],
-                           capture_output=True, timeout=30)
-        if r.returncode == 0:
-            break
-        if p.poll() is not None:
-            fail(f"http.server exited: {p.stdout.read()!r}")
-        time.sleep(0.1)
-    else:
-        fail(f"http.server inside never answered: {r.stderr!r}")
-    if open(out, "rb").read() != data:
-        fail("data differs")
+    fetch_when_up(p, "http.server", port, data)
     # A few more, in parallel.
     rs = [subprocess.Popen(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
                             f"http://127.0.0.1:{port}/f.bin"], stdout=subprocess.PIPE)
@@ -584,19 +591,8 @@ http {{
     p = subprocess.Popen(netns(["nginx", "-c", nconf, "-p", d]), stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT)
     procs.append(p)
-    out = os.path.join(d, "f.out")
-    for _ in range(100):
-        r = subprocess.run(["curl", "-sS", "-o", out, f"http://127.0.0.1:{port}/f.bin"],
-                           capture_output=True, timeout=30)
-        if r.returncode == 0:
-            break
-        if p.poll() is not None:
-            fail(f"nginx exited: {p.stdout.read()!r} {open(d + '/nginx.err').read()[-2000:]}")
-        time.sleep(0.1)
-    else:
-        fail(f"nginx inside never answered: {r.stderr!r}")
-    if open(out, "rb").read() != data:
-        fail("data differs")
+    fetch_when_up(p, "nginx", port, data,
+                  lambda: f" {open(d + '/nginx.err').read()[-2000:]}")
     rs = [subprocess.Popen(["curl", "-sS", "-o", "/dev/null", "-o", "/dev/null", "-w", "%{http_code} ",
                             f"http://127.0.0.1:{port}/f.bin", f"http://127.0.0.1:{port}/nope"],
                            stdout=subprocess.PIPE) for _ in range(6)]
