@@ -237,8 +237,7 @@ START_TEST(test_requests)
 
 	pvcalls_req_poll(&req, 0, 555);
 	ck_assert_int_eq(call(&fe, &req), -22);
-	pvcalls_req_listen(&req, 0, 555, 5);
-	ck_assert_int_eq(call(&fe, &req), -22);
+	ck_assert_int_eq(do_listen_backlog(&fe, 555, 5), -22);
 	pvcalls_req_release(&req, 0, 555);
 	ck_assert_int_eq(call(&fe, &req), 0);
 	/* POLL on an id that is not passive. */
@@ -265,11 +264,9 @@ START_TEST(test_limits)
 	fe_setup(&fe, &o);
 	fe_connect(&fe, false, true);
 	ck_assert_int_eq(do_socket(&fe, 1), 0);
-	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 1, (struct sockaddr *)&a, sizeof(a)), 0);
-	ck_assert_int_eq(call(&fe, &req), 0);
+	ck_assert_int_eq(do_bind_addr(&fe, 1, &a), 0);
 	ck_assert_int_eq(do_socket(&fe, 2), 0);
-	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 2, (struct sockaddr *)&a, sizeof(a)), 0);
-	ck_assert_int_eq(call(&fe, &req), -24); /* EMFILE: one listener only */
+	ck_assert_int_eq(do_bind_addr(&fe, 2, &a), -24); /* EMFILE: one listener only */
 	ck_assert_int_eq(do_socket(&fe, 3), 0);
 	ck_assert_int_eq(do_socket(&fe, 4), -24); /* EMFILE: three ids only */
 	pvcalls_req_release(&req, 0, 3);
@@ -293,10 +290,8 @@ START_TEST(test_limits_pages_and_accepts)
 
 	fe_setup(&fe, &o);
 	fe_connect(&fe, false, true);
-	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 1, (struct sockaddr *)&a, sizeof(a)), 0);
-	ck_assert_int_eq(call(&fe, &req), 0);
-	pvcalls_req_listen(&req, 0, 1, 1);
-	ck_assert_int_eq(call(&fe, &req), 0);
+	ck_assert_int_eq(do_bind_addr(&fe, 1, &a), 0);
+	ck_assert_int_eq(do_listen_backlog(&fe, 1, 1), 0);
 	ring_share(&fe, &r1, 1);
 	ring_share(&fe, &r2, 0);
 	pvcalls_req_accept(&req, 0, 1, 2, r1.intf_ref, r1.port);
@@ -601,31 +596,22 @@ START_TEST(test_bind_taken_across_frontends)
 	fe_setup_more(&fb, &fa);
 	fe_connect(&fb, false, true);
 	ck_assert_uint_ne(fa.domid, fb.domid);
-	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 1, (struct sockaddr *)&a, sizeof(a)), 0);
-	ck_assert_int_eq(call(&fa, &req), 0);
+	ck_assert_int_eq(do_bind_addr(&fa, 1, &a), 0);
 	/* B: the same address, then the wildcard: both taken (A only bound). */
-	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 7, (struct sockaddr *)&a, sizeof(a)), 0);
-	ck_assert_int_eq(call(&fb, &req), -98);
-	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 7, (struct sockaddr *)&any, sizeof(any)), 0);
-	ck_assert_int_eq(call(&fb, &req), -98);
+	ck_assert_int_eq(do_bind_addr(&fb, 7, &a), -98);
+	ck_assert_int_eq(do_bind_addr(&fb, 7, &any), -98);
 	/* A's own second socket on its address: refused too. */
-	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 2, (struct sockaddr *)&a, sizeof(a)), 0);
-	ck_assert_int_eq(call(&fa, &req), -98);
-	pvcalls_req_listen(&req, 0, 1, 4);
-	ck_assert_int_eq(call(&fa, &req), 0);
-	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 7, (struct sockaddr *)&a, sizeof(a)), 0);
-	ck_assert_int_eq(call(&fb, &req), -98);
+	ck_assert_int_eq(do_bind_addr(&fa, 2, &a), -98);
+	ck_assert_int_eq(do_listen_backlog(&fa, 1, 4), 0);
+	ck_assert_int_eq(do_bind_addr(&fb, 7, &a), -98);
 	/* Released: B may have it (SO_REUSEADDR: no TIME_WAIT in the way). */
 	pvcalls_req_release(&req, 0, 1);
 	ck_assert_int_eq(call(&fa, &req), 0);
-	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 7, (struct sockaddr *)&a, sizeof(a)), 0);
-	ck_assert_int_eq(call(&fb, &req), 0);
-	pvcalls_req_listen(&req, 0, 7, 4);
-	ck_assert_int_eq(call(&fb, &req), 0);
+	ck_assert_int_eq(do_bind_addr(&fb, 7, &a), 0);
+	ck_assert_int_eq(do_listen_backlog(&fb, 7, 4), 0);
 	/* Port 0: a port nobody holds. */
 	a.sin_port = 0;
-	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 3, (struct sockaddr *)&a, sizeof(a)), 0);
-	ck_assert_int_eq(call(&fa, &req), 0);
+	ck_assert_int_eq(do_bind_addr(&fa, 3, &a), 0);
 	fe_teardown_more(&fb);
 	fe_teardown(&fa);
 }
@@ -644,10 +630,8 @@ START_TEST(test_passive)
 
 	fe_setup(&fe, NULL);
 	fe_connect(&fe, false, true);
-	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 10, (struct sockaddr *)&a, sizeof(a)), 0);
-	ck_assert_int_eq(call(&fe, &req), 0);
-	pvcalls_req_listen(&req, 0, 10, 4);
-	ck_assert_int_eq(call(&fe, &req), 0);
+	ck_assert_int_eq(do_bind_addr(&fe, 10, &a), 0);
+	ck_assert_int_eq(do_listen_backlog(&fe, 10, 4), 0);
 
 	/* POLL waits for a connection. */
 	pvcalls_req_poll(&poll_req, 0, 10);
@@ -837,10 +821,8 @@ START_TEST(test_accept_emfile_retries)
 
 	fe_setup(&fe, NULL);
 	fe_connect(&fe, false, true);
-	ck_assert_int_eq(pvcalls_req_bind(&req, 0, 1, (struct sockaddr *)&a, sizeof(a)), 0);
-	ck_assert_int_eq(call(&fe, &req), 0);
-	pvcalls_req_listen(&req, 0, 1, 4);
-	ck_assert_int_eq(call(&fe, &req), 0);
+	ck_assert_int_eq(do_bind_addr(&fe, 1, &a), 0);
+	ck_assert_int_eq(do_listen_backlog(&fe, 1, 4), 0);
 	ring_share(&fe, &r1, 0);
 	ring_share(&fe, &r2, 0);
 	/* Two ACCEPTs wait; no connection yet. */

@@ -183,6 +183,22 @@ int32_t do_socket(struct rawfe *fe, uint64_t id)
 	return call(fe, &req);
 }
 
+int32_t do_bind_addr(struct rawfe *fe, uint64_t id, const struct sockaddr_in *a)
+{
+	struct pvcalls_wire_request req;
+
+	ck_assert_int_eq(pvcalls_req_bind(&req, 0, id, (const struct sockaddr *)a, sizeof(*a)), 0);
+	return call(fe, &req);
+}
+
+int32_t do_listen_backlog(struct rawfe *fe, uint64_t id, uint32_t backlog)
+{
+	struct pvcalls_wire_request req;
+
+	pvcalls_req_listen(&req, 0, id, backlog);
+	return call(fe, &req);
+}
+
 struct sockaddr_in loopback(uint16_t port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET,

@@ -62,6 +62,9 @@ int get_rsp(struct rawfe *fe, struct pvcalls_wire_response *rsp, int ms);
 /* Sends @req, returns its response's ret after checking the echo. */
 int32_t call(struct rawfe *fe, struct pvcalls_wire_request *req);
 int32_t do_socket(struct rawfe *fe, uint64_t id);
+/* BIND of @id to @a, LISTEN of @id: the backend's answer. */
+int32_t do_bind_addr(struct rawfe *fe, uint64_t id, const struct sockaddr_in *a);
+int32_t do_listen_backlog(struct rawfe *fe, uint64_t id, uint32_t backlog);
 struct sockaddr_in loopback(uint16_t port);
 /* A host TCP listener on an ephemeral loopback port. */
 int host_listen(uint16_t *port);

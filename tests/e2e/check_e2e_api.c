@@ -18,20 +18,6 @@
 
 #include "e2e.h"
 
-/* A frontend socket connected to a plain TCP peer (*fd). */
-static int connected_pair(struct e2e_env *e, int *fd)
-{
-	uint16_t port = 0;
-	int lfd = e2e_tcp_listen(&port, 4), s = e2e_socket(e, -1), rc;
-
-	rc = e2e_front_connect(e, s, port);
-	ck_assert_msg(rc == 0, "connect to 127.0.0.1:%u: %s", port, pvcalls_strerror(rc));
-	*fd = e2e_tcp_accept(lfd, 10000);
-	close(lfd);
-	e2e_tcp_timeouts(*fd, E2E_SOCK_TIMEO_MS);
-	return s;
-}
-
 /* A listening frontend socket on a free 127.0.0.1 port. */
 static int listener(struct e2e_env *e, uint16_t *port)
 {
@@ -66,7 +52,7 @@ START_TEST(eof_exact)
 	for (unsigned i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		size_t n = sizes[i], got = 0;
 		uint8_t *src = malloc(n + 1);
-		int fd, s = connected_pair(&e, &fd);
+		int fd, s = e2e_connected_pair(&e, &fd);
 		ssize_t r;
 
 		e2e_fill(n, 0, src, n);
@@ -111,7 +97,7 @@ START_TEST(peek)
 	int fd, s;
 
 	e2e_env_start(&e, NULL);
-	s = connected_pair(&e, &fd);
+	s = e2e_connected_pair(&e, &fd);
 	/* A blocking peek waits for data. */
 	ck_assert_int_eq(e2e_write_all(fd, "hello world", 11), 0);
 	memset(buf, 0, sizeof(buf));
@@ -214,7 +200,7 @@ START_TEST(nonblocking_and_timeouts)
 	double t0, dt;
 
 	e2e_env_start(&e, NULL);
-	s = connected_pair(&e, &fd);
+	s = e2e_connected_pair(&e, &fd);
 	/* Nothing to read. */
 	ck_assert_int_eq(pvcalls_front_recv(e.fe, s, buf, 10, MSG_DONTWAIT), -EAGAIN);
 	ck_assert_int_eq(pvcalls_front_setopt(e.fe, s, PVCALLS_OPT_NONBLOCK, 1), 0);
@@ -698,7 +684,7 @@ START_TEST(poll_while_sending_and_receiving)
 	unsigned polls = 0;
 
 	e2e_env_start(&e, NULL);
-	p.s = connected_pair(&e, &p.fd);
+	p.s = e2e_connected_pair(&e, &p.fd);
 	t[0] = e2e_thread(pump_peer, &p);
 	t[1] = e2e_thread(pump_fe_send, &p);
 	t[2] = e2e_thread(pump_fe_recv, &p);
@@ -884,7 +870,7 @@ static void event_loop(bool hint)
 	cfg.front.no_wait_hint = !hint;
 	e2e_env_start(&e, &cfg);
 	ck_assert(pvcalls_front_wait_hint(e.fe) == hint);
-	s = connected_pair(&e, &fd);
+	s = e2e_connected_pair(&e, &fd);
 	ck_assert_int_eq(pvcalls_front_setopt(e.fe, s, PVCALLS_OPT_NONBLOCK, 1), 0);
 	for (int round = 0; round < 10; round++) {
 		struct pvcalls_pollfd pf = { .sock = s, .events = POLLIN };
@@ -964,7 +950,7 @@ static void pingpong(const char *label, const struct e2e_cfg *cfg)
 	pthread_t t;
 
 	e2e_env_start(&e, cfg);
-	s = connected_pair(&e, &p.fd);
+	s = e2e_connected_pair(&e, &p.fd);
 	e2e_tcp_nodelay(p.fd);
 	p.rounds = rounds;
 	t = e2e_thread(echo_peer, &p);
@@ -1075,7 +1061,7 @@ static void sender_then_receiver(bool hint)
 
 	cfg.front.no_wait_hint = !hint;
 	e2e_env_start(&e, &cfg);
-	s = connected_pair(&e, &fd);
+	s = e2e_connected_pair(&e, &fd);
 	for (int round = 0; round < rounds; round++) {
 		struct one_call rc = { .e = &e, .s = s, .tx = false };
 		struct one_call sc = { .e = &e, .s = s, .tx = true, .len = len };
@@ -1233,7 +1219,7 @@ static void release_while_blocked(enum blocked_op op, const char *what)
 	if (op == B_ACCEPT)
 		b.s = listener(&e, &port);
 	else
-		b.s = connected_pair(&e, &fd);
+		b.s = e2e_connected_pair(&e, &fd);
 	t = e2e_thread(blocker, &b);
 	while (!__atomic_load_n(&b.started, __ATOMIC_ACQUIRE))
 		e2e_sleep_ms(1);

@@ -20,19 +20,6 @@
 
 #include "e2e.h"
 
-static int connected_pair(struct e2e_env *e, int *fd)
-{
-	uint16_t port = 0;
-	int lfd = e2e_tcp_listen(&port, 4), s = e2e_socket(e, -1), rc;
-
-	rc = e2e_front_connect(e, s, port);
-	ck_assert_msg(rc == 0, "connect to 127.0.0.1:%u: %s", port, pvcalls_strerror(rc));
-	*fd = e2e_tcp_accept(lfd, 10000);
-	close(lfd);
-	e2e_tcp_timeouts(*fd, E2E_SOCK_TIMEO_MS);
-	return s;
-}
-
 static bool same_addr(const struct sockaddr_in *a, const struct sockaddr_in *b)
 {
 	return a->sin_family == b->sin_family && a->sin_port == b->sin_port &&
@@ -105,7 +92,7 @@ START_TEST(features_default_and_opt_out)
 	cfg.front.ext_off = ~0u;
 	e2e_env_start(&e, &cfg);
 	ck_assert_uint_eq(pvcalls_front_features(e.fe), 0);
-	s = connected_pair(&e, &fd);
+	s = e2e_connected_pair(&e, &fd);
 	ck_assert_int_eq(pvcalls_front_shutdown(e.fe, s, SHUT_WR), -EOPNOTSUPP);
 	ck_assert_int_eq(pvcalls_front_getsockname(e.fe, s, (struct sockaddr *)&a, &al),
 			 -EOPNOTSUPP);
@@ -240,7 +227,7 @@ START_TEST(half_close_racing_sender)
 
 	e2e_env_start(&e, NULL);
 	sd.fe = e.fe;
-	sd.s = connected_pair(&e, &fd);
+	sd.s = e2e_connected_pair(&e, &fd);
 	t = e2e_thread(send_until_error, &sd);
 	for (int i = 0; i < 3; i++) { /* read while it sends */
 		r = read(fd, buf, sizeof(buf));
@@ -344,7 +331,7 @@ START_TEST(half_close_peer)
 	ssize_t r;
 
 	e2e_env_start(&e, NULL);
-	s = connected_pair(&e, &fd);
+	s = e2e_connected_pair(&e, &fd);
 	ck_assert_int_eq(e2e_write_all(fd, "hello", 5), 0);
 	ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
 	ck_assert_int_eq(e2e_frecv_all(&e, s, buf, 5), 0);
@@ -378,7 +365,7 @@ START_TEST(shut_rd)
 	int fd, s;
 
 	e2e_env_start(&e, NULL);
-	s = connected_pair(&e, &fd);
+	s = e2e_connected_pair(&e, &fd);
 	ck_assert_int_eq(pvcalls_front_shutdown(e.fe, s, SHUT_RD), 0);
 	ck_assert_int_eq(pvcalls_front_recv(e.fe, s, buf, sizeof(buf), 0), 0);
 	(void)!write(fd, "dropped", 7);
@@ -400,7 +387,7 @@ START_TEST(names_agree_with_host)
 
 	e2e_env_start(&e, NULL);
 	/* Active, from CONNECT. */
-	s = connected_pair(&e, &fd);
+	s = e2e_connected_pair(&e, &fd);
 	len = sizeof(fl);
 	ck_assert_int_eq(pvcalls_front_getsockname(e.fe, s, (struct sockaddr *)&fl, &len), 0);
 	ck_assert_uint_eq(len, sizeof(fl));
@@ -547,7 +534,7 @@ START_TEST(linger_abort)
 	ssize_t r;
 
 	e2e_env_start(&e, NULL);
-	s = connected_pair(&e, &fd);
+	s = e2e_connected_pair(&e, &fd);
 	ck_assert_int_eq(pvcalls_front_getsockopt(e.fe, s, SOL_SOCKET, SO_LINGER, &got, &ol), 0);
 	ck_assert_int_eq(got.l_onoff, 0);
 	ck_assert_int_eq(pvcalls_front_setsockopt(e.fe, s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)),

@@ -952,3 +952,16 @@ int e2e_main(Suite *s)
 	srunner_free(sr);
 	return failed ? 1 : 0;
 }
+
+int e2e_connected_pair(struct e2e_env *e, int *fd)
+{
+	uint16_t port = 0;
+	int lfd = e2e_tcp_listen(&port, 4), s = e2e_socket(e, -1), rc;
+
+	rc = e2e_front_connect(e, s, port);
+	ck_assert_msg(rc == 0, "connect to 127.0.0.1:%u: %s", port, pvcalls_strerror(rc));
+	*fd = e2e_tcp_accept(lfd, 10000);
+	close(lfd);
+	e2e_tcp_timeouts(*fd, E2E_SOCK_TIMEO_MS);
+	return s;
+}

@@ -169,6 +169,9 @@ int e2e_tcp_connect(uint16_t port);
 /* accept() with a timeout; fails the test on timeout (safety-net timeouts set). */
 int e2e_tcp_accept(int lfd, int timeout_ms);
 void e2e_tcp_timeouts(int fd, int ms);
+/* A frontend socket connected to a plain TCP peer on 127.0.0.1 (*fd, with
+ * E2E_SOCK_TIMEO_MS timeouts); fails the test on error. */
+int e2e_connected_pair(struct e2e_env *e, int *fd);
 void e2e_tcp_nodelay(int fd);
 /* write()/read() everything; 0 or -errno (read: -EPIPE on early EOF). */
 int e2e_write_all(int fd, const void *buf, size_t len);

@@ -57,19 +57,14 @@ static int32_t do_connect(struct rawfe *fe, uint64_t id, uint32_t host, uint16_t
 
 static int32_t do_bind(struct rawfe *fe, uint64_t id, uint16_t port)
 {
-	struct pvcalls_wire_request r;
 	struct sockaddr_in a = addr4(INADDR_LOOPBACK, port);
 
-	ck_assert_int_eq(pvcalls_req_bind(&r, 0, id, (struct sockaddr *)&a, sizeof(a)), 0);
-	return call(fe, &r);
+	return do_bind_addr(fe, id, &a);
 }
 
 static int32_t do_listen(struct rawfe *fe, uint64_t id)
 {
-	struct pvcalls_wire_request r;
-
-	pvcalls_req_listen(&r, 0, id, 4);
-	return call(fe, &r);
+	return do_listen_backlog(fe, id, 4);
 }
 
 
