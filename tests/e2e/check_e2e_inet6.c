@@ -359,9 +359,9 @@ START_TEST(policy)
 
 	e2e_env_start(&e, NULL);
 	ck_assert_int_eq(pvcalls_policy_new(&p), 0);
-	ck_assert_int_eq(pvcalls_policy_add_rule(p, PVCALLS_POLICY_DEFAULT, "deny connect ::1/128",
-						 NULL, 0),
-			 0);
+	ck_assert_int_eq(
+		pvcalls_policy_add_rule(p, PVCALLS_POLICY_DEFAULT, "deny connect ::1/128", NULL, 0),
+		0);
 	ck_assert_int_eq(pvcalls_policy_add_rule(p, PVCALLS_POLICY_DEFAULT,
 						 "deny connect 127.0.0.2/32", NULL, 0),
 			 0);
@@ -371,16 +371,13 @@ START_TEST(policy)
 
 	s = fsock6(&e);
 	a = lo6(port6);
-	ck_assert_int_eq(pvcalls_front_connect(e.fe, s, (struct sockaddr *)&a, sizeof(a)),
-			 -EACCES);
+	ck_assert_int_eq(pvcalls_front_connect(e.fe, s, (struct sockaddr *)&a, sizeof(a)), -EACCES);
 	/* :: is ::1 to the host. */
 	memset(&a.sin6_addr, 0, sizeof(a.sin6_addr));
-	ck_assert_int_eq(pvcalls_front_connect(e.fe, s, (struct sockaddr *)&a, sizeof(a)),
-			 -EACCES);
+	ck_assert_int_eq(pvcalls_front_connect(e.fe, s, (struct sockaddr *)&a, sizeof(a)), -EACCES);
 	/* IPv4-mapped: judged as the IPv4 address (127.0.0.2 denied). */
 	a = mapped(0x7f000002, port);
-	ck_assert_int_eq(pvcalls_front_connect(e.fe, s, (struct sockaddr *)&a, sizeof(a)),
-			 -EACCES);
+	ck_assert_int_eq(pvcalls_front_connect(e.fe, s, (struct sockaddr *)&a, sizeof(a)), -EACCES);
 	/* 127.0.0.1 is allowed, mapped or not. */
 	a = mapped(INADDR_LOOPBACK, port);
 	ck_assert_int_eq(pvcalls_front_connect(e.fe, s, (struct sockaddr *)&a, sizeof(a)), 0);
