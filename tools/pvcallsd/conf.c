@@ -37,7 +37,8 @@
  */
 const char *const dconf_sandbox_rules[] = {
 	"deny connect 127.0.0.0/8", /* also 0.0.0.0 and the host's own addresses */
-	"deny listen port 1-1023",
+	"deny connect ::1/128",     /* also ::, and the host's own IPv6 addresses */
+	"deny listen port 1-1023",  /* both families */
 	NULL,
 };
 
@@ -240,16 +241,21 @@ static int on_shm(struct pctx *x, const char *s, const char *name, const char *v
 	return bad(x, s, name, "unknown key");
 }
 
+/* The extensions [daemon] extensions= names (docs/extensions.md), in the
+ * order they are printed. */
+static const struct {
+	const char *name;
+	uint32_t bit;
+} ext_names[] = { { "shutdown", PVCALLS_FEATURE_SHUTDOWN },
+		  { "names", PVCALLS_FEATURE_NAMES },
+		  { "sockopt", PVCALLS_FEATURE_SOCKOPT },
+		  { "inet6", PVCALLS_FEATURE_INET6 } };
+#define NR_EXT_NAMES (sizeof(ext_names) / sizeof(ext_names[0]))
+
 /* "all", "none" or a comma-separated list of extensions to offer
  * (docs/extensions.md); *@off gets the PVCALLS_FEATURE_* bits not offered. */
 static int parse_extensions(const char *v, uint32_t *off)
 {
-	static const struct {
-		const char *name;
-		uint32_t bit;
-	} names[] = { { "shutdown", PVCALLS_FEATURE_SHUTDOWN },
-		      { "names", PVCALLS_FEATURE_NAMES },
-		      { "sockopt", PVCALLS_FEATURE_SOCKOPT } };
 	uint32_t on = 0;
 	char buf[128], *tok, *save = NULL;
 
@@ -267,12 +273,12 @@ static int parse_extensions(const char *v, uint32_t *off)
 	for (tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
 		size_t i;
 
-		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-			if (!strcmp(tok, names[i].name))
+		for (i = 0; i < NR_EXT_NAMES; i++)
+			if (!strcmp(tok, ext_names[i].name))
 				break;
-		if (i == sizeof(names) / sizeof(names[0]))
+		if (i == NR_EXT_NAMES)
 			return -1;
-		on |= names[i].bit;
+		on |= ext_names[i].bit;
 	}
 	if (!on)
 		return -1;
@@ -579,19 +585,18 @@ void dconf_print(FILE *f, const struct dconf *c)
 		fprintf(f, "extensions = all\n");
 	else if ((c->ext_off & PVCALLS_FEATURES_IMPLEMENTED) == PVCALLS_FEATURES_IMPLEMENTED)
 		fprintf(f, "extensions = none\n");
-	else
-		fprintf(f, "extensions = %s%s%s%s%s\n",
-			c->ext_off & PVCALLS_FEATURE_SHUTDOWN ? "" : "shutdown",
-			(c->ext_off & (PVCALLS_FEATURE_SHUTDOWN | PVCALLS_FEATURE_NAMES)) ? ""
-											  : ",",
-			c->ext_off & PVCALLS_FEATURE_NAMES ? "" : "names",
-			(c->ext_off & PVCALLS_FEATURE_SOCKOPT) ||
-					(c->ext_off &
-					 (PVCALLS_FEATURE_SHUTDOWN | PVCALLS_FEATURE_NAMES)) ==
-						(PVCALLS_FEATURE_SHUTDOWN | PVCALLS_FEATURE_NAMES)
-				? ""
-				: ",",
-			c->ext_off & PVCALLS_FEATURE_SOCKOPT ? "" : "sockopt");
+	else {
+		const char *sep = "";
+
+		fprintf(f, "extensions = ");
+		for (size_t i = 0; i < NR_EXT_NAMES; i++) {
+			if (c->ext_off & ext_names[i].bit)
+				continue;
+			fprintf(f, "%s%s", sep, ext_names[i].name);
+			sep = ",";
+		}
+		fprintf(f, "\n");
+	}
 	for (size_t i = 0; i < c->nlims; i++)
 		if (c->lims[i].domid == PVCALLS_POLICY_DEFAULT)
 			dl = &c->lims[i].lim;
