@@ -25,6 +25,7 @@
 #include "conformance.h"
 
 enum {
+	W_EACCES = -13,
 	W_ENOPROTOOPT = -92,
 	W_EPROTONOSUPPORT = -93,
 	W_ENETUNREACH = -101,
@@ -527,6 +528,94 @@ static void inet6_hostile(struct tc *tc)
 	      0);
 }
 
+/* The policy rules that keep IPv4 rules from being walked around over
+ * IPv6 ("IPv6", "Policy"), against a policy this case installs: only with
+ * the in-process backend (--self). */
+static pvcalls_policy *rules(const char *const *r)
+{
+	pvcalls_policy *p;
+
+	if (pvcalls_policy_new(&p) < 0)
+		return NULL;
+	for (; *r; r++)
+		if (pvcalls_policy_add_rule(p, PVCALLS_POLICY_DEFAULT, *r, NULL, 0) < 0) {
+			pvcalls_policy_free(p);
+			return NULL;
+		}
+	return p;
+}
+
+static void bypass_checks(struct tc *tc, struct fe *fe)
+{
+	static const struct {
+		const char *ip;
+		uint32_t scope, len;
+	} dest[] = {
+		{ "::ffff:127.0.0.1", 0, 28 },
+		{ "::ffff:127.9.9.9", 0, 28 },
+		{ "::ffff:0.0.0.0", 0, 28 },
+		{ "::ffff:127.0.0.1", 5, 28 },
+		{ "::ffff:127.0.0.1", 0, 24 },
+		{ "::1", 0, 28 },
+		{ "::", 0, 28 },
+		{ "::1", 0xffffffffu, 28 },
+		{ "fe80::1", 1, 28 },
+		{ "ff02::1", 1, 28 },
+	};
+	static const char *const r2[] = { "deny listen 0.0.0.0/32", "allow any", NULL };
+	struct as *s;
+	char what[96];
+	int32_t ret;
+
+	if (!(s = as_new(fe, 1, 0)) || !judge(tc, "SOCKET", socket6(fe, 1, 1, 0), 0, 0))
+		return;
+	for (unsigned i = 0; i < sizeof(dest) / sizeof(dest[0]); i++) {
+		snprintf(what, sizeof(what), "CONNECT [%s%%%u] len %u", dest[i].ip, dest[i].scope,
+			 dest[i].len);
+		ret = connect6(fe, s, 9, dest[i].ip, dest[i].scope, dest[i].len);
+		judge(tc, what, ret, W_EACCES, W_EACCES);
+	}
+	judge(tc, "BIND [::ffff:127.0.0.1]:80", bind6(fe, 1, 80, "::ffff:127.0.0.1", 28), W_EACCES,
+	      W_EACCES);
+	judge(tc, "BIND [::]:80", bind6(fe, 1, 80, "::", 28), W_EACCES, W_EACCES);
+	judge(tc, "BIND [::1]:443", bind6(fe, 1, 443, "::1", 28), W_EACCES, W_EACCES);
+	/* A dual-stack wildcard is a listen on 0.0.0.0 too. */
+	if (target_set_policy(tc->tg, rules(r2)) < 0) {
+		tc_fail(tc, "cannot install the second policy");
+		return;
+	}
+	judge(tc, "SOCKET", socket6(fe, 2, 1, 0), 0, 0);
+	judge(tc, "IPV6_V6ONLY 0", x_setopt(fe, 2, PVCALLS_EXT_OPT_IPV6_V6ONLY, 0), 0, 0);
+	judge(tc, "BIND [::]:0 dual-stack", bind6(fe, 2, 0, "::", 28), W_EACCES, W_EACCES);
+	judge(tc, "IPV6_V6ONLY 1", x_setopt(fe, 2, PVCALLS_EXT_OPT_IPV6_V6ONLY, 1), 0, 0);
+	judge(tc, "BIND [::]:0 v6-only", bind6(fe, 2, 0, "::", 28), 0, 0);
+	judge(tc, "RELEASE", do_release(fe, 2), 0, 0);
+}
+
+static void inet6_policy_bypass(struct tc *tc)
+{
+	static const char *const r1[] = { "deny connect 127.0.0.0/8", "deny listen port 1-1023",
+					  "allow any", NULL };
+	struct fe *fe = open6(tc, PVCALLS_FEATURE_SOCKOPT, false);
+	int rc;
+
+	if (!fe)
+		return;
+	rc = target_set_policy(tc->tg, rules(r1));
+	if (rc == -EOPNOTSUPP) {
+		tc_skip(tc, "installs a policy: needs the in-process backend (--self)");
+		return;
+	}
+	if (rc < 0) {
+		tc_fail(tc, "cannot install the policy: %d", rc);
+		return;
+	}
+	bypass_checks(tc, fe);
+	/* Every case after this one runs without a policy again. */
+	if (target_set_policy(tc->tg, NULL) < 0)
+		tc_fail(tc, "cannot remove the policy");
+}
+
 const struct case_def cases_inet6[] = {
 	{ "ext.inet6.v1", inet6_v1 },
 	{ "ext.inet6.socket", inet6_socket },
@@ -535,5 +624,6 @@ const struct case_def cases_inet6[] = {
 	{ "ext.inet6.accept_names", inet6_accept_names },
 	{ "ext.inet6.options", inet6_options },
 	{ "ext.inet6.hostile", inet6_hostile },
+	{ "ext.inet6.policy_bypass", inet6_policy_bypass },
 	{ NULL, NULL },
 };
