@@ -193,10 +193,10 @@ static void *back_main(void *arg)
 enum side { FRONT, BACK };
 
 struct outcome {
-	uint64_t ops;        /* fallible operations the wrapped side made */
-	const char *failed;  /* the one that failed, if any */
-	int steps_ok;        /* session steps that succeeded */
-	bool data_bad;       /* a step succeeded with wrong data */
+	uint64_t ops;       /* fallible operations the wrapped side made */
+	const char *failed; /* the one that failed, if any */
+	int steps_ok;       /* session steps that succeeded */
+	bool data_bad;      /* a step succeeded with wrong data */
 	const char *bad_step;
 };
 
@@ -408,7 +408,8 @@ static void sweep(enum side side)
 			pvcalls_set_logger(log_stderr, NULL, PVCALLS_LOG_DEBUG);
 		session(side, n, port, lfd, &o, NULL);
 		fprintf(stderr, "%s: fault %llu (%s): %d steps, %.1f s\n", name,
-			(unsigned long long)n, o.failed ? o.failed : "none", o.steps_ok, now_s() - t0);
+			(unsigned long long)n, o.failed ? o.failed : "none", o.steps_ok,
+			now_s() - t0);
 		close(lfd);
 		return;
 	}
@@ -454,8 +455,8 @@ static void sweep(enum side side)
 				(unsigned long long)n, o.failed ? o.failed : "none", o.steps_ok,
 				t - s0);
 		if (t - t0 > budget) {
-			fprintf(stderr, "%s: time budget reached after %llu of %llu faults\n",
-				name, (unsigned long long)n, (unsigned long long)total);
+			fprintf(stderr, "%s: time budget reached after %llu of %llu faults\n", name,
+				(unsigned long long)n, (unsigned long long)total);
 			break;
 		}
 	}

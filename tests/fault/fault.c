@@ -9,9 +9,9 @@
 struct fault {
 	pvcalls_transport *inner;
 	uint64_t fail_at;
-	uint64_t count;         /* atomic */
-	const char *failed_op;  /* written once, by the thread that failed */
-	uint64_t *sites;        /* fault_record_sites() */
+	uint64_t count;        /* atomic */
+	const char *failed_op; /* written once, by the thread that failed */
+	uint64_t *sites;       /* fault_record_sites() */
 	uint64_t max_sites;
 };
 
