@@ -2571,6 +2571,92 @@ START_TEST(test_hub_pool_sealed)
 }
 END_TEST
 
+/* Sends one store request on a raw guest socket; payload @a (and @b). */
+static int raw_req(int fd, uint32_t id, uint32_t op, int32_t arg, const char *a, const char *b)
+{
+	char buf[8192];
+	struct shm_msg_hdr h = { .type = SHM_MSG_REQ, .id = id, .op = op, .arg = arg };
+	size_t la = strlen(a) + 1, lb = b ? strlen(b) + 1 : 0;
+	int rc;
+
+	ck_assert_uint_le(sizeof(h) + la + lb, sizeof(buf));
+	h.len = (uint32_t)(la + lb);
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), a, la);
+	if (b)
+		memcpy(buf + sizeof(h) + la, b, lb);
+	for (int i = 0; i < 5000; i++) {
+		rc = pvc_shm_send(fd, buf, sizeof(h) + la + lb, NULL, 0, MSG_DONTWAIT);
+		if (rc != -EAGAIN && rc != -EWOULDBLOCK)
+			break;
+		usleep(1000);
+	}
+	return rc;
+}
+
+/* A guest that asks and never reads its answers is cut off at 1 MiB queued. */
+START_TEST(test_hub_slow_reader)
+{
+	struct {
+		struct shm_msg_hdr hdr;
+		struct shm_hello hello;
+	} m = { .hdr = { .type = SHM_MSG_HELLO, .len = sizeof(struct shm_hello) },
+		.hello = { .magic = SHM_HELLO_MAGIC,
+			   .version = SHM_HELLO_VERSION,
+			   .max_pages = 16,
+			   .max_grants = 64,
+			   .max_ports = 64 } };
+	pvcalls_transport *hub, *g;
+	struct shm_dom d;
+	char p[64], big[4001], buf[256];
+	int sv[2], fds[SHM_MAX_FDS], n;
+	unsigned nfds = 0;
+	long r;
+
+	make_pair(&hub, &g);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	ck_assert_int_eq(pvcalls_shm_hub_adopt(hub, sv[0]), 0);
+	ck_assert_int_eq(pvc_shm_dom_create(&d, 16, 64, 64, false), 0);
+	fds[0] = d.pool_fd;
+	fds[1] = d.gnt_fd;
+	fds[2] = d.evt_fd;
+	fds[3] = d.efd;
+	ck_assert_int_eq(pvc_shm_send(sv[1], &m, sizeof(m), fds, 4, 0), 0);
+	ck_assert(readable(sv[1], 2000));
+	r = pvc_shm_recv(sv[1], &m, sizeof(m), fds, &nfds, 0);
+	ck_assert_int_eq(r, (long)sizeof(m));
+	for (unsigned i = 0; i < nfds; i++)
+		close(fds[i]);
+	ck_assert_int_eq(m.hdr.arg, 0);
+	ck_assert_int_eq(pvcalls_shm_hub_nr_guests(hub), 2);
+	/* a 4000-byte node of its own, then read it back, never reading */
+	memset(big, 'b', 4000);
+	big[4000] = '\0';
+	snprintf(p, sizeof(p), "/local/domain/%u/big", m.hello.domid);
+	log_start();
+	ck_assert_int_eq(raw_req(sv[1], 1, SHM_OP_WRITE, 0, p, big), 0);
+	/* sending fails (reset) once the hub has hung up */
+	for (n = 0; n < 2000; n++)
+		if (raw_req(sv[1], (uint32_t)n + 2, SHM_OP_READ, 4097, p, NULL))
+			break;
+	/* cut off after about 1 MiB (plus what the socket buffers) */
+	for (int i = 0; i < 5000 && pvcalls_shm_hub_nr_guests(hub) == 2; i++)
+		usleep(1000);
+	ck_assert_int_eq(pvcalls_shm_hub_nr_guests(hub), 1);
+	ck_assert_int_gt(n, 256);
+	ck_assert(log_has("does not read its messages"));
+	pvcalls_set_logger(NULL, NULL, PVCALLS_LOG_ERR);
+	/* the other guest is served as before */
+	ck_assert_int_eq(pvcalls_transport_store_write(g, 0, "/local/domain/1/ok", "1"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read(g, 0, "/local/domain/1/ok", buf, sizeof(buf)),
+			 1);
+	close(sv[1]);
+	pvc_shm_dom_destroy(&d);
+	pvcalls_transport_close(g);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
 static Suite *shm_suite(void)
 {
 	Suite *s = suite_create("transport.shm");
@@ -2633,6 +2719,7 @@ static Suite *shm_suite(void)
 	tcase_add_test(sec, test_evtchn_guest_isolation);
 	tcase_add_test(sec, test_store_isolation);
 	tcase_add_test(sec, test_hub_pool_sealed);
+	tcase_add_test(sec, test_hub_slow_reader);
 	tcase_set_timeout(sec, 30);
 	suite_add_tcase(s, sec);
 	return s;
