@@ -186,8 +186,11 @@ int pvc_fe_submit(pvcalls_front *fe, struct pvcalls_wire_request *req, struct fs
 		return rc;
 	}
 	fe->stats.requests++;
-	if (pvcalls_cmd_front_push(&fe->cmd))
-		pvcalls_transport_evtchn_notify(fe->t, fe->cmd_port);
+	/* A lost notification leaves the request unseen until the deadline:
+	 * the channel is broken (shm: the backend is gone), so give up now. */
+	if (pvcalls_cmd_front_push(&fe->cmd) &&
+	    pvcalls_transport_evtchn_notify(fe->t, fe->cmd_port))
+		pvc_fe_kill(fe, "cannot notify the command ring");
 	return 0;
 }
 

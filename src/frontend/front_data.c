@@ -23,7 +23,14 @@ static void notify_data(pvcalls_front *fe, struct fsock *s)
 		return;
 	}
 	__atomic_fetch_add(&fe->stats.notifies_sent, 1, __ATOMIC_RELAXED);
-	pvcalls_transport_evtchn_notify(fe->t, s->r.port);
+	/* As for the command ring (front_cmd.c): waiters would sleep until
+	 * their timeout on progress the backend never hears of. The
+	 * direction's lock is held, which comes before fe->lock. */
+	if (pvcalls_transport_evtchn_notify(fe->t, s->r.port)) {
+		pthread_mutex_lock(&fe->lock);
+		pvc_fe_kill(fe, "cannot notify a data ring");
+		pthread_mutex_unlock(&fe->lock);
+	}
 }
 
 /* One direction of one socket's ring: what a data wait watches. */
