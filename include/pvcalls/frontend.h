@@ -269,6 +269,8 @@ struct pvcalls_pollfd {
 /**
  * Waits until one of the sockets is ready. Connected sockets are checked
  * on their rings; listeners use the POLL command (or a queued ACCEPT).
+ * Datagram sockets: POLLIN for a whole datagram (or error) queued, POLLOUT
+ * for at least 2 KiB free in the out ring (see pvcalls_front_ready()).
  * @param timeout_ms -1 forever, 0 check only.
  * @return the number of entries with non-zero revents, 0 on timeout.
  */
@@ -331,6 +333,12 @@ struct pvcalls_ready {
  *    POLLOUT|POLLERR|POLLHUP.
  *  - new or bound: POLLOUT|POLLHUP (as Linux reports a socket that is not
  *    connected).
+ *  - datagram (docs/extensions.md, "Datagram sockets"): POLLIN when a
+ *    whole datagram or an error record is queued; POLLOUT when the out
+ *    ring has at least 2 KiB free (a documented choice: a larger datagram
+ *    may still get -EAGAIN, as on Linux); POLLERR when the backend stopped
+ *    the rings or reported a send error not returned yet. @c seq as for
+ *    connected sockets.
  *  - listening: POLLIN when an accept would not block. Asking for POLLIN
  *    on a listener may queue a POLL command at the backend (as
  *    pvcalls_front_poll() does).
@@ -349,7 +357,9 @@ struct pvcalls_ready {
 PVCALLS_API int pvcalls_front_ready(pvcalls_front *fe, struct pvcalls_ready *r, unsigned nr);
 
 /**
- * Bytes that a recv on @p s would return now without blocking (FIONREAD).
+ * Bytes that a recv on @p s would return now without blocking (FIONREAD);
+ * on a datagram socket the next datagram's length (0 when none is queued,
+ * as FIONREAD on UDP).
  * @return >= 0; -EBADF not a socket; -EINVAL a listener; 0 when not
  *         connected (as Linux).
  */
