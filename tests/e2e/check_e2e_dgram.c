@@ -219,6 +219,18 @@ START_TEST(truncation_and_poll)
 	ck_assert_int_eq(sendto(hfd, out, 10, 0, (struct sockaddr *)&fa, sizeof(fa)), 10);
 	ck_assert_int_eq(fe_recvfrom(&e, s, in, sizeof(in), 0, NULL, &mf), 10);
 	ck_assert_int_eq(mf & MSG_TRUNC, 0);
+	/* Flow control: 40 datagrams into a 4 KiB ring that holds three; the
+	 * rest wait on the host socket and come in order as we consume. */
+	for (int i = 0; i < 40; i++) {
+		e2e_fill(0x900 + (uint64_t)i, 0, out, 1000);
+		ck_assert_int_eq(sendto(hfd, out, 1000, 0, (struct sockaddr *)&fa, sizeof(fa)),
+				 1000);
+	}
+	for (int i = 0; i < 40; i++) {
+		ck_assert_int_eq(fe_recvfrom(&e, s, in, sizeof(in), 0, NULL, &mf), 1000);
+		ck_assert_msg(e2e_verify(0x900 + (uint64_t)i, 0, in, 1000) == -1,
+			      "datagram %d out of order or corrupt", i);
+	}
 	e2e_release(&e, s);
 	close(hfd);
 	finish(&e);
