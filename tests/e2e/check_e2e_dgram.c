@@ -472,6 +472,65 @@ START_TEST(inet6_sizes)
 }
 END_TEST
 
+/* An echo server for echo_rtt: returns every datagram until "stop". */
+static void *udp_echo(void *arg)
+{
+	int fd = *(int *)arg;
+	uint8_t b[2048];
+
+	for (;;) {
+		struct sockaddr_in from;
+		socklen_t fl = sizeof(from);
+		ssize_t n = recvfrom(fd, b, sizeof(b), 0, (struct sockaddr *)&from, &fl);
+
+		if (n < 0) {
+			e2e_fail("echo: recvfrom: %s", strerror(errno));
+			return NULL;
+		}
+		if (n == 4 && !memcmp(b, "stop", 4))
+			return NULL;
+		if (sendto(fd, b, (size_t)n, 0, (struct sockaddr *)&from, fl) != n) {
+			e2e_fail("echo: sendto: %s", strerror(errno));
+			return NULL;
+		}
+	}
+}
+
+/* 512-byte request/response round trips, each reply checked; the mean
+ * round trip is printed (a measurement, not a limit). */
+START_TEST(echo_rtt)
+{
+	enum { N = 2000, LEN = 512 };
+	struct sockaddr_in ha;
+	struct e2e_env e;
+	uint8_t out[LEN], in[LEN + 1];
+	pthread_t th;
+	double t0;
+	int hfd, s;
+
+	e2e_env_start(&e, NULL);
+	hfd = host_udp(&ha);
+	th = e2e_thread(udp_echo, &hfd);
+	s = fe_udp(&e);
+	ck_assert_int_eq(pvcalls_front_connect(e.fe, s, (struct sockaddr *)&ha, sizeof(ha)), 0);
+	t0 = e2e_now();
+	for (int i = 0; i < N; i++) {
+		e2e_fill(0xa00 + (uint64_t)i, 0, out, LEN);
+		ck_assert_int_eq(pvcalls_front_send(e.fe, s, out, LEN, 0), LEN);
+		ck_assert_int_eq(pvcalls_front_recv(e.fe, s, in, sizeof(in), 0), LEN);
+		ck_assert_int_eq(memcmp(in, out, LEN), 0);
+	}
+	fprintf(stderr, "e2e.dgram echo_rtt (%s): %d x %d-byte round trips, mean %.1f us\n",
+		e2e_flavour(), N, LEN, (e2e_now() - t0) * 1e6 / N);
+	ck_assert_int_eq(pvcalls_front_send(e.fe, s, "stop", 4, 0), 4);
+	e2e_join(th, 10 * E2E_SLOW, "echo server");
+	e2e_check_failed();
+	e2e_release(&e, s);
+	close(hfd);
+	finish(&e);
+}
+END_TEST
+
 START_TEST(not_in_force)
 {
 	struct e2e_cfg cfg = { 0 };
@@ -509,6 +568,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, policy_refuses_destination);
 	tcase_add_test(tc, dns_query);
 	tcase_add_test(tc, inet6_sizes);
+	tcase_add_test(tc, echo_rtt);
 	tcase_add_test(tc, not_in_force);
 	suite_add_tcase(s, tc);
 	return s;
