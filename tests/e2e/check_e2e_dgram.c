@@ -17,6 +17,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <pvcalls/wire_ext.h>
+
 #include "e2e.h"
 
 static void finish(struct e2e_env *e)
@@ -325,6 +327,92 @@ START_TEST(policy_refuses_destination)
 }
 END_TEST
 
+/* SENDTO audit records: one when a destination is first used, one per
+ * refusal; limits: the rings count against max_mapped_pages. */
+struct audit_count {
+	pthread_mutex_t lock;
+	int allow, deny, other_sendto;
+	uint16_t allow_port, deny_port;
+};
+
+static void audit_sink(void *arg, const struct pvcalls_back_audit *r)
+{
+	struct audit_count *a = arg;
+	uint16_t port = ntohs(r->addr.sin_port);
+
+	if (r->cmd != PVCALLS_EXT_SENDTO)
+		return;
+	pthread_mutex_lock(&a->lock);
+	if (r->decision == PVCALLS_BACK_DECISION_ALLOW && r->ret == 0 && port == a->allow_port)
+		a->allow++;
+	else if (r->decision == PVCALLS_BACK_DECISION_DENY && r->ret == -13 && port == a->deny_port)
+		a->deny++;
+	else
+		a->other_sendto++;
+	pthread_mutex_unlock(&a->lock);
+}
+
+START_TEST(audit_and_limits)
+{
+	struct audit_count ac = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct e2e_cfg cfg = { 0 };
+	struct sockaddr_in ha, hb;
+	struct e2e_env e;
+	pvcalls_policy *p;
+	char rule[96];
+	uint8_t in[16];
+	int hfd, hfd2, s, rc = 0, n = 0;
+
+	e2e_env_start(&e, NULL);
+	hfd = host_udp(&ha);
+	hfd2 = host_udp(&hb);
+	ac.allow_port = ntohs(ha.sin_port);
+	ac.deny_port = ntohs(hb.sin_port);
+	ck_assert_int_eq(pvcalls_policy_new(&p), 0);
+	snprintf(rule, sizeof(rule), "deny connect udp any port %u", ac.deny_port);
+	ck_assert_int_eq(pvcalls_policy_add_rule(p, PVCALLS_POLICY_DEFAULT, rule, NULL, 0), 0);
+	e2e_back_set_policy(&e, p);
+	e2e_back_set_audit(&e, audit_sink, &ac);
+	s = fe_udp(&e);
+	for (int i = 0; i < 5; i++) {
+		ck_assert_int_eq(fe_sendto(&e, s, "a", 1, &ha), 1);
+		ck_assert_int_eq(recv(hfd, in, sizeof(in), 0), 1);
+	}
+	/* Three refused datagrams (the error shows once on a later send). */
+	while (n < 3) {
+		rc = (int)fe_sendto(&e, s, "b", 1, &hb);
+		if (rc == 1)
+			n++;
+		else
+			ck_assert_int_eq(rc, -EACCES);
+	}
+	for (int i = 0; i < 100; i++) {
+		int d;
+
+		pthread_mutex_lock(&ac.lock);
+		d = ac.deny;
+		pthread_mutex_unlock(&ac.lock);
+		if (d >= 3)
+			break;
+		e2e_sleep_ms(10);
+	}
+	e2e_back_set_audit(&e, NULL, NULL);
+	ck_assert_int_eq(ac.allow, 1);
+	ck_assert_int_ge(ac.deny, 3);
+	ck_assert_int_eq(ac.other_sendto, 0);
+	e2e_release(&e, s);
+	close(hfd);
+	close(hfd2);
+	finish(&e);
+
+	/* 10 mapped pages: no room for a datagram socket's rings. */
+	cfg.back.limits.max_mapped_pages = 10;
+	e2e_env_start(&e, &cfg);
+	ck_assert_int_eq(pvcalls_front_socket(e.fe, AF_INET, SOCK_DGRAM, 0), -ENOBUFS);
+	finish(&e);
+}
+END_TEST
+
 /* --- DNS ---------------------------------------------------------------- */
 
 struct dns_srv {
@@ -567,6 +655,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, connected_refused);
 	tcase_add_test(tc, policy_refuses_destination);
 	tcase_add_test(tc, dns_query);
+	tcase_add_test(tc, audit_and_limits);
 	tcase_add_test(tc, inet6_sizes);
 	tcase_add_test(tc, echo_rtt);
 	tcase_add_test(tc, not_in_force);
