@@ -15,6 +15,13 @@
  * 127.0.0.0/8" cannot be walked around through 0.0.0.0 or the host's LAN
  * address). Whether an address is the host's own is asked of the kernel's
  * routing (see reaches_host()), so interfaces that come and go are seen.
+ *
+ * AF_INET6 (docs/extensions.md, "IPv6"): an IPv4-mapped address is judged
+ * as the IPv4 address; ::, ::1 and the host's own IPv6 addresses also as
+ * ::1 and as 127.0.0.1 (reaches_host6(): a dual-stack host service answers
+ * both); a BIND or LISTEN on :: without IPV6_V6ONLY also as 0.0.0.0; and a
+ * link-local or multicast destination only by a rule that names its
+ * network (scoped_dest()), since its scope id picks a host interface.
  */
 #include <arpa/inet.h>
 #include <ctype.h>

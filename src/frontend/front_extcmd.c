@@ -138,6 +138,7 @@ static int ext_call(pvcalls_front *fe, int h, struct pvcalls_ext_request *req, s
 		goto out;
 	}
 	req->u.shutdown.id = s->id; /* every request carries id at offset 8 */
+	w->family = s->family;
 	if (how >= 0 && how != SHUT_RD && s->state == FS_CONNECTED) {
 		__atomic_store_n(&s->shut_wr, 1, __ATOMIC_SEQ_CST);
 		while (__atomic_load_n(&s->tx_busy, __ATOMIC_SEQ_CST))
@@ -197,11 +198,11 @@ static int getname(pvcalls_front *fe, int s, struct sockaddr *addr, socklen_t *a
 	if (rc < 0)
 		return rc;
 	/* "Hostile peers": val first (16 with family 2, 28 with family 10),
-	 * then the copy. */
+	 * then the copy; the family must be the socket's ("Names"). */
 	if (w.val > sizeof(field))
 		return -EPROTO;
 	memcpy(field, w.area, sizeof(field));
-	if (pvc_sockaddr_from_peer(field, w.val, false, &sa) < 0)
+	if (pvc_sockaddr_from_peer(field, w.val, false, &sa) < 0 || sa.sa.sa_family != w.family)
 		return -EPROTO;
 	len = pvc_sockaddr_len(sa.sa.sa_family);
 	if (*addrlen)

@@ -104,6 +104,7 @@ struct req_waiter {
 	int err;
 	unsigned slot;
 	uint32_t gen;
+	int family; /* extension commands: the socket's (ext_call), to check a name */
 	/* Extension commands: the response's val and, for those that name
 	 * one, the reply area as it was when the response was taken. */
 	uint32_t val;

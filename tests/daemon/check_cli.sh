@@ -154,6 +154,13 @@ if [ -n "${P[pvcalls-nc]:-}" ] && [ -n "${P[pvcallsd]:-}" ]; then
 			done
 			expect 1 "default policy: listen on port 80 denied" -- "${P[pvcalls-nc]}" --shm "$T/hub-$conf" -l 127.0.0.1 80
 			has "$T/err" "refused by the backend's policy" "listen 80: policy named"
+			# The same over IPv6 (the inet6 extension): ::1, ::, IPv4-mapped.
+			for a in ::1 :: ::ffff:127.0.0.1; do
+				expect 1 "default policy: connect [$a] denied" -- "${P[pvcalls-nc]}" --shm "$T/hub-$conf" $a 9
+				has "$T/err" "refused by the backend's policy" "connect [$a]: policy named"
+			done
+			expect 1 "default policy: listen on [::1]:80 denied" -- "${P[pvcalls-nc]}" --shm "$T/hub-$conf" -l ::1 80
+			has "$T/err" "refused by the backend's policy" "listen [::1]:80: policy named"
 		else
 			# Allowed: the CONNECT reaches the host and finds no listener.
 			expect 1 "allow connect 127.0.0.0/8: connect 127.0.0.1 allowed" -- "${P[pvcalls-nc]}" --shm "$T/hub-$conf" 127.0.0.1 9
@@ -164,6 +171,7 @@ if [ -n "${P[pvcalls-nc]:-}" ] && [ -n "${P[pvcallsd]:-}" ]; then
 	done
 	"${P[pvcallsd]}" -c "$T/empty.conf" --check-config >"$T/out" 2>&1
 	has "$T/out" ";rule = deny connect 127.0.0.0/8" "--check-config shows the sandbox rules"
+	has "$T/out" ";rule = deny connect ::1/128" "--check-config shows the IPv6 sandbox rule"
 	printf '[default]\nsandbox_rules = no\n' >"$T/nosb.conf"
 	"${P[pvcallsd]}" -c "$T/nosb.conf" --check-config >"$T/out" 2>&1
 	grep -q ";rule = deny connect" "$T/out" && bad "sandbox_rules = no still shows the rules" ||

@@ -19,8 +19,9 @@
  * (mod 7, including an unassigned one), < 0xf0 not a request but a
  * datagram record (below), else the four cmd bytes as they are. The id is
  * folded to 0..7 so requests meet live sockets; CONNECT and BIND addresses
- * are forced to 127.0.0.1 (family 0 is kept: a datagram CONNECT that
- * dissolves the peer), so nothing leaves the host.
+ * are forced to 127.0.0.1, or ::1 when their family field is AF_INET6
+ * (family 0 is kept: a datagram CONNECT that dissolves the peer), so
+ * nothing leaves the host.
  *
  * Datagram sockets (docs/extensions.md, "Datagram sockets"): a
  * DGRAM_RINGS request gets real rings of order 0 for its id (one set per
@@ -143,7 +144,7 @@ static void check_rsp(struct env *e, const struct pvcalls_wire_response *rsp, in
 		must(rsp->ret == 0 || rsp->pad == 0);
 		must(rsp->pad <= PVCALLS_EXT_REPLY_SIZE);
 		if (rsp->ret == 0 && named >= 0)
-			must(rsp->pad == 4 || rsp->pad == 8 || rsp->pad == 16);
+			must(rsp->pad == 4 || rsp->pad == 8 || rsp->pad == 16 || rsp->pad == 28);
 	}
 	for (uint32_t n = 0; n < PVCALLS_EXT_REPLY_AREAS; n++) {
 		if ((int)n == named && rsp->ret == 0)
@@ -169,7 +170,14 @@ static void fix_request(struct pvcalls_wire_request *r, const uint8_t *raw)
 
 		if (a[0] == 0 && a[1] == 0)
 			return; /* family 0: no address */
-		a[0] = 2;       /* AF_INET, 127.0.0.1, the port as given */
+		if (a[0] == 10 && a[1] == 0) {
+			/* AF_INET6 (inet6): ::1; port, flow information and
+			 * scope id as given (the host ignores a scope on ::1). */
+			memset(a + 8, 0, 16);
+			a[23] = 1;
+			return;
+		}
+		a[0] = 2; /* AF_INET, 127.0.0.1, the port as given */
 		a[1] = 0;
 		a[4] = 127;
 		a[5] = 0;

@@ -37,7 +37,8 @@
  */
 const char *const dconf_sandbox_rules[] = {
 	"deny connect 127.0.0.0/8", /* also 0.0.0.0 and the host's own addresses */
-	"deny listen port 1-1023",
+	"deny connect ::1/128",     /* also ::, and the host's own IPv6 addresses */
+	"deny listen port 1-1023",  /* both families */
 	NULL,
 };
 
@@ -240,14 +241,17 @@ static int on_shm(struct pctx *x, const char *s, const char *name, const char *v
 	return bad(x, s, name, "unknown key");
 }
 
-/* The names of the extensions in [daemon] extensions (docs/extensions.md). */
+/* The extensions [daemon] extensions= names (docs/extensions.md), in the
+ * order they are printed. */
 static const struct {
 	const char *name;
 	uint32_t bit;
 } ext_names[] = { { "shutdown", PVCALLS_FEATURE_SHUTDOWN },
 		  { "names", PVCALLS_FEATURE_NAMES },
 		  { "sockopt", PVCALLS_FEATURE_SOCKOPT },
+		  { "inet6", PVCALLS_FEATURE_INET6 },
 		  { "dgram", PVCALLS_FEATURE_DGRAM } };
+#define NR_EXT_NAMES (sizeof(ext_names) / sizeof(ext_names[0]))
 
 /* "all", "none" or a comma-separated list of extensions to offer
  * (docs/extensions.md); *@off gets the PVCALLS_FEATURE_* bits not offered. */
@@ -270,10 +274,10 @@ static int parse_extensions(const char *v, uint32_t *off)
 	for (tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
 		size_t i;
 
-		for (i = 0; i < sizeof(ext_names) / sizeof(ext_names[0]); i++)
+		for (i = 0; i < NR_EXT_NAMES; i++)
 			if (!strcmp(tok, ext_names[i].name))
 				break;
-		if (i == sizeof(ext_names) / sizeof(ext_names[0]))
+		if (i == NR_EXT_NAMES)
 			return -1;
 		on |= ext_names[i].bit;
 	}
@@ -315,9 +319,9 @@ static int on_daemon(struct pctx *x, const char *s, const char *name, const char
 		c->spin_us = us ? us : PVCALLS_BACK_NO_SPIN;
 	} else if (!strcmp(name, "extensions")) {
 		if (parse_extensions(v, &c->ext_off) < 0)
-			return bad(
-				x, s, name,
-				"expected all, none, or a list of shutdown, names, sockopt, dgram");
+			return bad(x, s, name,
+				   "expected all, none, or a list of shutdown, names, sockopt, "
+				   "inet6, dgram");
 	} else {
 		return bad(x, s, name, "unknown key");
 	}
@@ -587,7 +591,7 @@ void dconf_print(FILE *f, const struct dconf *c)
 		const char *sep = "";
 
 		fprintf(f, "extensions = ");
-		for (size_t i = 0; i < sizeof(ext_names) / sizeof(ext_names[0]); i++) {
+		for (size_t i = 0; i < NR_EXT_NAMES; i++) {
 			if (c->ext_off & ext_names[i].bit)
 				continue;
 			fprintf(f, "%s%s", sep, ext_names[i].name);
