@@ -268,6 +268,31 @@ static void dgram_commands(struct tc *tc)
 	      W_EBADF);
 }
 
+/* SHUTDOWN on a datagram socket; DGRAM_RINGS naming a pending ACCEPT's id. */
+static void dgram_shutdown_accepting(struct tc *tc)
+{
+	struct fe *fe = fe_open_ext(tc, PVCALLS_FEATURE_DGRAM | PVCALLS_FEATURE_SHUTDOWN);
+	struct pvcalls_wire_request acc;
+	struct pvcalls_ext_request r;
+	uint16_t port;
+	struct as *a;
+
+	if (!fe || !open_dgram(fe, 1, 0))
+		return;
+	memset(&r, 0, sizeof(r));
+	r.cmd = PVCALLS_EXT_SHUTDOWN;
+	r.u.shutdown.id = 1;
+	r.u.shutdown.how = PVCALLS_EXT_SHUT_RDWR;
+	judge(tc, "SHUTDOWN datagram", xcall(fe, &r), W_EOPNOTSUPP, W_EOPNOTSUPP);
+	if (open_listener(fe, 2, &port) < 0 || !(a = as_new(fe, 3, 0)))
+		return;
+	rq_accept(&acc, 2, 3, a->ref, a->port);
+	if (fe_send(fe, &acc) < 0)
+		return;
+	judge(tc, "DGRAM_RINGS on an ACCEPTING id", x_rings(fe, 3, a->ref, a->port, 0), W_EBADF,
+	      W_EBADF);
+}
+
 /* Records both ways, the source address, boundaries, and the cut. */
 static void dgram_records(struct tc *tc)
 {
@@ -444,7 +469,11 @@ static void dgram_hostile(struct tc *tc)
 }
 
 const struct case_def cases_dgram[] = {
-	{ "dgram.not_in_force", dgram_not_in_force }, { "dgram.commands", dgram_commands },
-	{ "dgram.records", dgram_records },           { "dgram.out_errors", dgram_out_errors },
-	{ "dgram.hostile", dgram_hostile },           { NULL, NULL },
+	{ "dgram.not_in_force", dgram_not_in_force },
+	{ "dgram.commands", dgram_commands },
+	{ "dgram.shutdown_accepting", dgram_shutdown_accepting },
+	{ "dgram.records", dgram_records },
+	{ "dgram.out_errors", dgram_out_errors },
+	{ "dgram.hostile", dgram_hostile },
+	{ NULL, NULL },
 };
