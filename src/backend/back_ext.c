@@ -19,8 +19,7 @@
  * the address form of CONNECT and BIND (pvc_back_ext_parse()), names and
  * the IPv6 options follow the socket's family.
  *
- * Not implemented yet: SOCK_DGRAM and DGRAM_RINGS; their command and key
- * stay "not in force" (-524).
+ * DGRAM_RINGS is dispatched here and handled by back_dgram.c.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -115,8 +114,10 @@ uint32_t pvc_back_ext_cmd_feature(uint32_t cmd)
 	case PVCALLS_EXT_SETSOCKOPT:
 	case PVCALLS_EXT_GETSOCKOPT:
 		return PVCALLS_FEATURE_SOCKOPT;
+	case PVCALLS_EXT_DGRAM_RINGS:
+		return PVCALLS_FEATURE_DGRAM;
 	default:
-		return 0; /* DGRAM_RINGS (not yet), SENDTO (never on the ring), unassigned */
+		return 0; /* SENDTO (never on the ring), unassigned */
 	}
 }
 
@@ -292,6 +293,8 @@ static int cmd_shutdown(struct back_frontend *f, const struct pvcalls_ext_reques
 	s = ext_sock(f, req->u.shutdown.id);
 	if (!s)
 		return -EBADF;
+	if (s->state == BS_DGRAM)
+		return -EOPNOTSUPP; /* docs/extensions.md, "Commands on a datagram socket" */
 	switch (s->state) {
 	case BS_LISTENING:
 		return how == PVCALLS_EXT_SHUT_WR ? 0 : shutdown_listener(s);
@@ -388,8 +391,8 @@ static int cmd_getname(struct back_frontend *f, const struct pvcalls_ext_request
 	s = ext_sock(f, req->u.getname.id);
 	if (!s)
 		return -EBADF;
-	if (peer && s->state != BS_ACTIVE)
-		return -ENOTCONN;
+	if (peer && s->state != BS_ACTIVE && s->state != BS_DGRAM)
+		return -ENOTCONN; /* a datagram socket: the host knows whether it has a peer */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa.sa_family = (sa_family_t)s->family;
 	if (s->fd < 0) {
@@ -430,6 +433,9 @@ static int opt_known(uint32_t opt)
 static int opt_check(uint32_t opt, const struct back_socket *s)
 {
 	if (opt_known(opt) < 0)
+		return -ENOPROTOOPT;
+	/* "stream" options on a datagram socket ("Kinds and states"). */
+	if (s->state == BS_DGRAM && (opts[opt].kind & K_STREAM))
 		return -ENOPROTOOPT;
 	if ((opts[opt].kind & K_INET6) && s->family != AF_INET6)
 		return -ENOPROTOOPT;
@@ -621,6 +627,9 @@ bool pvc_back_ext_request(struct back_frontend *f, const struct pvcalls_wire_req
 		break;
 	case PVCALLS_EXT_GETSOCKOPT:
 		rc = cmd_getsockopt(f, &req, &ax, &val);
+		break;
+	case PVCALLS_EXT_DGRAM_RINGS:
+		rc = pvc_back_dgram_rings(f, &req);
 		break;
 	}
 	if (rc < 0) {

@@ -41,11 +41,15 @@
 #define RULE_TEXT 80
 
 enum { W_CONNECT = 1, W_LISTEN = 2, W_ANY = 3, W_SOCKOPT = 4 };
+/* "tcp" / "udp" in a rule (docs/extensions.md, "Policy and audit for
+ * datagrams"): stream or datagram sockets only; neither: both. */
+enum { P_BOTH = 0, P_TCP = 1, P_UDP = 2 };
 
 struct prule {
 	bool allow;
 	uint8_t what;   /* W_* */
 	uint8_t family; /* 0 any, 4, 6 */
+	uint8_t proto;  /* P_*: which sockets the rule names (default both) */
 	bool any_addr;
 	uint32_t net, mask; /* family 4: host order */
 	uint8_t net6[16];   /* family 6: network order, masked */
@@ -291,6 +295,10 @@ int pvcalls_policy_add_rule(pvcalls_policy *p, uint32_t domid, const char *rule,
 				return perr(err, err_len, "unexpected", tok);
 			if (strcmp(tok, "any") && !(r.opt = pvc_back_opt_by_name(tok)))
 				return perr(err, err_len, "unknown socket option", tok);
+		} else if (!strcmp(tok, "tcp") && !r.proto) {
+			r.proto = P_TCP;
+		} else if (!strcmp(tok, "udp") && !r.proto) {
+			r.proto = P_UDP;
 		} else if (!strcmp(tok, "inet") && !r.family) {
 			r.family = 4;
 		} else if (!strcmp(tok, "inet6") && !r.family) {
@@ -349,6 +357,8 @@ static bool rule_match(const struct prule *r, const struct pvcalls_back_call *c)
 	if (c->cmd == PVCALLS_EXT_SETSOCKOPT)
 		return r->what == W_SOCKOPT && (!r->opt || r->opt == c->opt);
 	if (!(r->what & what))
+		return false;
+	if (r->proto && r->proto != (c->type == PVCALLS_EXT_SOCK_DGRAM ? P_UDP : P_TCP))
 		return false;
 	if (c->addr.sin_family == AF_INET6) {
 		if (r->family == 4)
@@ -476,6 +486,7 @@ int pvcalls_back_set_policy(pvcalls_back *b, pvcalls_policy *p)
 	}
 	pvcalls_policy_free(b->policy);
 	b->policy = p;
+	b->policy_gen++; /* datagram destination caches start again (back_dgram.c) */
 	b->pol_cb = NULL;
 	b->pol_arg = NULL;
 	pthread_mutex_lock(&b->stats_lock);
@@ -491,6 +502,7 @@ void pvcalls_back_set_policy_cb(pvcalls_back *b, pvcalls_back_policy_fn fn, void
 		return;
 	pvcalls_policy_free(b->policy);
 	b->policy = NULL;
+	b->policy_gen++;
 	b->pol_cb = fn;
 	b->pol_arg = arg;
 	for (struct back_frontend *f = b->fronts; f; f = f->next)

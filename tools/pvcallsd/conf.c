@@ -249,7 +249,8 @@ static const struct {
 } ext_names[] = { { "shutdown", PVCALLS_FEATURE_SHUTDOWN },
 		  { "names", PVCALLS_FEATURE_NAMES },
 		  { "sockopt", PVCALLS_FEATURE_SOCKOPT },
-		  { "inet6", PVCALLS_FEATURE_INET6 } };
+		  { "inet6", PVCALLS_FEATURE_INET6 },
+		  { "dgram", PVCALLS_FEATURE_DGRAM } };
 #define NR_EXT_NAMES (sizeof(ext_names) / sizeof(ext_names[0]))
 
 /* "all", "none" or a comma-separated list of extensions to offer
@@ -319,7 +320,8 @@ static int on_daemon(struct pctx *x, const char *s, const char *name, const char
 	} else if (!strcmp(name, "extensions")) {
 		if (parse_extensions(v, &c->ext_off) < 0)
 			return bad(x, s, name,
-				   "expected all, none, or a list of shutdown, names, sockopt");
+				   "expected all, none, or a list of shutdown, names, sockopt, "
+				   "inet6, dgram");
 	} else {
 		return bad(x, s, name, "unknown key");
 	}
