@@ -104,6 +104,13 @@ struct pvopt {
 	unsigned char val[16];
 };
 
+/* An address of the socket's family (AF_INET or AF_INET6). */
+union pvaddr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
 struct pvsock {
 	int refs;             /* atomic: fds + calls in flight + epoll users */
 	int nfd;              /* fds naming it (under g_lock) */
@@ -111,17 +118,29 @@ struct pvsock {
 	unsigned gen;         /* fork generation that created it */
 	pthread_mutex_t lock; /* everything below */
 	enum pvstate state;
+	int family; /* AF_INET or AF_INET6 (fixed at socket()) */
+	bool dgram; /* SOCK_DGRAM: has_peer says "connected", state stays NEW/BOUND */
 	bool nonblock;
 	bool shut_rd, shut_wr;
 	bool release_pending; /* shutdown(SHUT_RDWR) while other calls were in flight */
 	bool accepted;
 	int so_error; /* pending error, positive errno */
 	bool has_local, has_peer;
-	struct sockaddr_in local, peer;
+	union pvaddr local, peer;
 	int rcvtimeo_ms, sndtimeo_ms; /* -1 none */
 	int nopts;
 	struct pvopt opts[SHIM_NOPTS];
 };
+
+/*
+ * Datagram calls of the frontend (the agreed datagram API). Weak until the
+ * library that defines them is merged in: a shim built against a libpvcalls
+ * without them sees NULL here and leaves UDP to the kernel (sock.c).
+ */
+#pragma weak pvcalls_front_sendmsg
+#pragma weak pvcalls_front_recvmsg
+ssize_t pvcalls_front_sendmsg(pvcalls_front *fe, int s, const struct msghdr *msg, int flags);
+ssize_t pvcalls_front_recvmsg(pvcalls_front *fe, int s, struct msghdr *msg, int flags);
 
 /* fd table (core.c). */
 extern unsigned g_gen;
