@@ -166,6 +166,11 @@ void shim_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool shim_restart_ok(void);
 int64_t shim_now_ms(void);
 
+/* Extensions in force (sock.c). */
+bool shim_dgram_on(pvcalls_front *fe); /* datagram sockets usable */
+bool shim_inet6_on(void);              /* AF_INET6 sockets usable */
+void shim_say_no_dgram(void);          /* once per process, on stderr */
+
 /* Readiness (mux.c). */
 struct mux_pv {
 	struct pvsock *e;

@@ -78,7 +78,27 @@ static int adopt(pvcalls_front *fe, int h, int flags, enum pvstate st, int famil
 }
 
 static bool ext_on(pvcalls_front *fe, uint32_t bit);
-static bool g_said_udp;
+
+bool shim_dgram_on(pvcalls_front *fe)
+{
+	return ext_on(fe, PVCALLS_FEATURE_DGRAM) && pvcalls_front_sendmsg && pvcalls_front_recvmsg;
+}
+
+bool shim_inet6_on(void)
+{
+	pvcalls_front *fe = shim_fe_now();
+
+	return fe && ext_on(fe, PVCALLS_FEATURE_INET6);
+}
+
+void shim_say_no_dgram(void)
+{
+	static bool said;
+
+	if (!__atomic_exchange_n(&said, true, __ATOMIC_RELAXED))
+		shim_say("the backend does not offer datagram sockets: UDP and DNS use the "
+			 "kernel's network (glibc's resolver)");
+}
 
 static int kernel_socket(int domain, int type, int protocol)
 {
@@ -113,11 +133,9 @@ SHIM_EXPORT int socket(int domain, int type, int protocol)
 		return ERR(EINVAL);
 	shim_note_thread();
 	fe = shim_fe(&err);
-	if (dgram && (!fe || !ext_on(fe, PVCALLS_FEATURE_DGRAM) || !pvcalls_front_sendmsg ||
-		      !pvcalls_front_recvmsg)) {
-		if (fe && !__atomic_exchange_n(&g_said_udp, true, __ATOMIC_RELAXED))
-			shim_say("the backend does not offer datagram sockets: UDP goes to "
-				 "the kernel's network");
+	if (dgram && (!fe || !shim_dgram_on(fe))) {
+		if (fe)
+			shim_say_no_dgram();
 		return kernel_socket(domain, type, protocol);
 	}
 	if (!fe)
