@@ -229,13 +229,19 @@ PVCALLS_API void pvcalls_back_get_stats(pvcalls_back *b, struct pvcalls_back_sta
 struct pvcalls_back_call {
 	uint32_t domid; /**< the frontend's domain (shm: its peer id) */
 	uint32_t devid;
-	uint32_t cmd; /**< PVCALLS_WIRE_CONNECT, _BIND, _LISTEN, or PVCALLS_EXT_SETSOCKOPT */
-	uint64_t id;  /**< the guest's socket id */
+	uint32_t
+		cmd; /**< PVCALLS_WIRE_CONNECT, _BIND, _LISTEN, PVCALLS_EXT_SETSOCKOPT or _SENDTO */
+	uint64_t id; /**< the guest's socket id */
 	struct sockaddr_in addr; /**< CONNECT: destination; BIND, LISTEN: the bound address */
 	/** SETSOCKOPT (addr unset): the option id (PVCALLS_EXT_OPT_* of
 	 *  <pvcalls/wire_ext.h>) and its value (SO_LINGER: onoff, linger). */
 	uint32_t opt;
 	int32_t opt_val[2];
+	/** The socket's type: SOCK_STREAM (1) or SOCK_DGRAM (2); 0 is read as
+	 *  SOCK_STREAM. Datagram sockets (docs/extensions.md, "Datagram
+	 *  sockets") put CONNECT, BIND and each addressed datagram's
+	 *  destination (cmd PVCALLS_EXT_SENDTO, judged as a connect). */
+	uint32_t type;
 };
 
 /**
@@ -262,9 +268,12 @@ PVCALLS_API void pvcalls_policy_free(pvcalls_policy *p);
  * frontend's domain are tried first, in order, then the default rules; the
  * first that matches decides. Syntax:
  *
- *     (allow|deny) (connect|listen|any) [inet|inet6] [CIDR|any] [port P[-Q]]
+ *     (allow|deny) (connect|listen|any) [tcp|udp] [inet|inet6] [CIDR|any] [port P[-Q]]
  *     (allow|deny) sockopt (OPTION|any)
  *
+ * "tcp" or "udp" limits a rule to stream or datagram sockets (default:
+ * both). A datagram socket's CONNECT and each destination it sends to
+ * (SENDTO) are judged by "connect" rules, its BIND by "listen" rules.
  * "listen" rules govern BIND (with the address bound) and LISTEN. Version 1
  * of the protocol carries only IPv4, so inet6 rules never match yet.
  * "sockopt" rules govern SETSOCKOPT only (OPTION: TCP_NODELAY, SO_KEEPALIVE,
@@ -273,6 +282,7 @@ PVCALLS_API void pvcalls_policy_free(pvcalls_policy *p);
  * IPV6_TCLASS); "any" rules never match SETSOCKOPT, and a SETSOCKOPT no
  * sockopt rule matches is allowed whatever the fallback.
  * Examples: "allow connect 10.0.0.0/8 port 80-443", "deny listen",
+ * "allow connect udp 127.0.0.53/32 port 53",
  * "allow listen port 8000-8999", "deny any", "deny sockopt SO_REUSEPORT".
  *
  * @retval -EINVAL a syntax error; @p err (if not NULL) says where.

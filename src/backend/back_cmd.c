@@ -114,6 +114,10 @@ static void sock_release(struct back_socket *s, bool answer, bool graceful)
 		if (graceful)
 			pvc_back_sock_finish(s);
 		break;
+	case BS_DGRAM:
+		if (graceful)
+			pvc_back_dgram_finish(s);
+		break;
 	case BS_CONNECTING:
 	case BS_ACCEPTING:
 		if (answer)
@@ -319,7 +323,7 @@ static int cmd_socket(struct back_frontend *f, const struct pvcalls_req *req)
 		return -ENOMEM;
 	/* docs/extensions.md, "Host socket at SOCKET": options and names
 	 * asked before CONNECT or BIND apply to the socket they then use. */
-	if (f->ext & (PVCALLS_FEATURE_NAMES | PVCALLS_FEATURE_SOCKOPT)) {
+	if (f->ext & (PVCALLS_FEATURE_NAMES | PVCALLS_FEATURE_SOCKOPT | PVCALLS_FEATURE_DGRAM)) {
 		rc = pvc_back_ext_socket(s);
 		if (rc < 0) {
 			pvc_back_sock_destroy(s);
@@ -569,9 +573,11 @@ static int cmd_release(struct back_frontend *f, const struct pvcalls_req *req)
 static int check_policy(struct back_frontend *f, const struct pvcalls_req *req,
 			struct back_audit_ctx *ax)
 {
-	struct pvcalls_back_call c = {
-		.domid = f->feid, .devid = f->devid, .cmd = req->cmd, .id = req->id
-	};
+	struct pvcalls_back_call c = { .domid = f->feid,
+				       .devid = f->devid,
+				       .cmd = req->cmd,
+				       .id = req->id,
+				       .type = PVCALLS_WIRE_SOCK_STREAM };
 	struct back_socket *s;
 
 	switch (req->cmd) {
@@ -604,6 +610,9 @@ static void handle_req(struct back_frontend *f, const struct pvcalls_wire_reques
 	 * unknown command v1 answers below. */
 	if ((raw->cmd & PVCALLS_EXT_CMD_MASK) == PVCALLS_EXT_CMD_BASE &&
 	    pvc_back_ext_request(f, raw))
+		return;
+	/* SOCKET of type SOCK_DGRAM and commands naming a datagram socket. */
+	if (pvc_back_dgram_request(f, raw))
 		return;
 	rc = pvcalls_req_parse(raw, &req);
 	ax.t0 = f->b->audit_fn ? pvc_now_us() : 0;

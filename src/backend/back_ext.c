@@ -15,8 +15,8 @@
  * written, whole (result then zeros), before the response is put; the
  * push's write barrier orders the two. We never read the areas.
  *
- * Not implemented yet (the next step): AF_INET6, SOCK_DGRAM and
- * DGRAM_RINGS; their commands and keys stay "not in force" (-524).
+ * DGRAM_RINGS is dispatched here and handled by back_dgram.c. Not
+ * implemented yet: AF_INET6 (its key stays "not in force").
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -111,8 +111,10 @@ uint32_t pvc_back_ext_cmd_feature(uint32_t cmd)
 	case PVCALLS_EXT_SETSOCKOPT:
 	case PVCALLS_EXT_GETSOCKOPT:
 		return PVCALLS_FEATURE_SOCKOPT;
+	case PVCALLS_EXT_DGRAM_RINGS:
+		return PVCALLS_FEATURE_DGRAM;
 	default:
-		return 0; /* DGRAM_RINGS (not yet), SENDTO (never on the ring), unassigned */
+		return 0; /* SENDTO (never on the ring), unassigned */
 	}
 }
 
@@ -227,6 +229,8 @@ static int cmd_shutdown(struct back_frontend *f, const struct pvcalls_ext_reques
 	s = ext_sock(f, req->u.shutdown.id);
 	if (!s)
 		return -EBADF;
+	if (s->state == BS_DGRAM)
+		return -EOPNOTSUPP; /* docs/extensions.md, "Commands on a datagram socket" */
 	switch (s->state) {
 	case BS_LISTENING:
 		return how == PVCALLS_EXT_SHUT_WR ? 0 : shutdown_listener(s);
@@ -323,8 +327,8 @@ static int cmd_getname(struct back_frontend *f, const struct pvcalls_ext_request
 	s = ext_sock(f, req->u.getname.id);
 	if (!s)
 		return -EBADF;
-	if (peer && s->state != BS_ACTIVE)
-		return -ENOTCONN;
+	if (peer && s->state != BS_ACTIVE && s->state != BS_DGRAM)
+		return -ENOTCONN; /* a datagram socket: the host knows whether it has a peer */
 	if (s->fd < 0) {
 		/* A NEW socket whose CONNECT failed: the wildcard, port 0. */
 		if (s->state != BS_NEW)
@@ -351,10 +355,13 @@ static int cmd_getname(struct back_frontend *f, const struct pvcalls_ext_request
 /* ---------------------------------------------------------------------- */
 /* SETSOCKOPT, GETSOCKOPT                                                 */
 
-/* The option for this socket, or -ENOPROTOOPT. */
-static int opt_check(uint32_t opt)
+/* The option for this socket (NULL: any kind), or -ENOPROTOOPT. */
+static int opt_check(uint32_t opt, const struct back_socket *s)
 {
 	if (opt == 0 || opt >= PVCALLS_EXT_OPT_NR || !opts[opt].name)
+		return -ENOPROTOOPT;
+	/* "stream" options on a datagram socket ("Kinds and states"). */
+	if (s && s->state == BS_DGRAM && (opts[opt].kind & K_STREAM))
 		return -ENOPROTOOPT;
 	/* AF_INET6 options on our (AF_INET) host sockets: as Linux answers. */
 	if (opts[opt].kind & K_INET6)
@@ -386,12 +393,12 @@ static int cmd_setsockopt(struct back_frontend *f, const struct pvcalls_ext_requ
 	ax->ext_val[0] = v[0];
 	ax->ext_val[1] = v[1];
 	/* A known option's size is a field range; an unknown one is ENOPROTOOPT below. */
-	if (opt_check(opt) == 0 && len != opts[opt].len)
+	if (opt_check(opt, NULL) == 0 && len != opts[opt].len)
 		return -EINVAL;
 	s = ext_sock(f, so->id);
 	if (!s)
 		return -EBADF;
-	rc = opt_check(opt);
+	rc = opt_check(opt, s);
 	if (rc < 0)
 		return rc;
 	c.opt_val[0] = v[0];
@@ -436,7 +443,7 @@ static int cmd_getsockopt(struct back_frontend *f, const struct pvcalls_ext_requ
 	s = ext_sock(f, go->id);
 	if (!s)
 		return -EBADF;
-	rc = opt_check(opt);
+	rc = opt_check(opt, s);
 	if (rc < 0)
 		return rc;
 	if (opt == PVCALLS_EXT_OPT_SO_LINGER) {
@@ -538,6 +545,9 @@ bool pvc_back_ext_request(struct back_frontend *f, const struct pvcalls_wire_req
 		break;
 	case PVCALLS_EXT_GETSOCKOPT:
 		rc = cmd_getsockopt(f, &req, &ax, &val);
+		break;
+	case PVCALLS_EXT_DGRAM_RINGS:
+		rc = pvc_back_dgram_rings(f, &req);
 		break;
 	}
 	if (rc < 0) {

@@ -33,11 +33,15 @@
 #define RULE_TEXT 80
 
 enum { W_CONNECT = 1, W_LISTEN = 2, W_ANY = 3, W_SOCKOPT = 4 };
+/* "tcp" / "udp" in a rule (docs/extensions.md, "Policy and audit for
+ * datagrams"): stream or datagram sockets only; neither: both. */
+enum { P_BOTH = 0, P_TCP = 1, P_UDP = 2 };
 
 struct prule {
 	bool allow;
 	uint8_t what;   /* W_* */
 	uint8_t family; /* 0 any, 4, 6 */
+	uint8_t proto;  /* P_*: which sockets the rule names (default both) */
 	bool any_addr;
 	uint32_t net, mask; /* host order */
 	uint16_t plo, phi;
@@ -214,6 +218,10 @@ int pvcalls_policy_add_rule(pvcalls_policy *p, uint32_t domid, const char *rule,
 				return perr(err, err_len, "unexpected", tok);
 			if (strcmp(tok, "any") && !(r.opt = pvc_back_opt_by_name(tok)))
 				return perr(err, err_len, "unknown socket option", tok);
+		} else if (!strcmp(tok, "tcp") && !r.proto) {
+			r.proto = P_TCP;
+		} else if (!strcmp(tok, "udp") && !r.proto) {
+			r.proto = P_UDP;
 		} else if (!strcmp(tok, "inet") && !r.family) {
 			r.family = 4;
 		} else if (!strcmp(tok, "inet6") && !r.family) {
@@ -261,11 +269,14 @@ static bool rule_match(const struct prule *r, const struct pvcalls_back_call *c)
 {
 	uint32_t a = ntohl(c->addr.sin_addr.s_addr);
 	uint16_t port = ntohs(c->addr.sin_port);
-	uint8_t what = c->cmd == PVCALLS_WIRE_CONNECT ? W_CONNECT : W_LISTEN;
+	uint8_t what = c->cmd == PVCALLS_WIRE_CONNECT || c->cmd == PVCALLS_EXT_SENDTO ? W_CONNECT
+										      : W_LISTEN;
 
 	if (c->cmd == PVCALLS_EXT_SETSOCKOPT)
 		return r->what == W_SOCKOPT && (!r->opt || r->opt == c->opt);
 	if (!(r->what & what))
+		return false;
+	if (r->proto && r->proto != (c->type == PVCALLS_EXT_SOCK_DGRAM ? P_UDP : P_TCP))
 		return false;
 	if (r->family && r->family != 4) /* version 1 carries only AF_INET */
 		return false;
@@ -368,6 +379,7 @@ int pvcalls_back_set_policy(pvcalls_back *b, pvcalls_policy *p)
 	}
 	pvcalls_policy_free(b->policy);
 	b->policy = p;
+	b->policy_gen++; /* datagram destination caches start again (back_dgram.c) */
 	b->pol_cb = NULL;
 	b->pol_arg = NULL;
 	pthread_mutex_lock(&b->stats_lock);
@@ -383,6 +395,7 @@ void pvcalls_back_set_policy_cb(pvcalls_back *b, pvcalls_back_policy_fn fn, void
 		return;
 	pvcalls_policy_free(b->policy);
 	b->policy = NULL;
+	b->policy_gen++;
 	b->pol_cb = fn;
 	b->pol_arg = arg;
 	for (struct back_frontend *f = b->fronts; f; f = f->next)
@@ -483,7 +496,8 @@ int pvc_back_policy_decide(struct back_frontend *f, const struct pvcalls_back_ca
 		return sockopt_decide(f, c, ax);
 	rc = judge(b, c, ax->reason, sizeof(ax->reason));
 	inet_ntop(AF_INET, &c->addr.sin_addr, addr, sizeof(addr));
-	if (rc == 0 && c->cmd == PVCALLS_WIRE_CONNECT && reaches_host(&c->addr)) {
+	if (rc == 0 && (c->cmd == PVCALLS_WIRE_CONNECT || c->cmd == PVCALLS_EXT_SENDTO) &&
+	    reaches_host(&c->addr)) {
 		struct pvcalls_back_call lo = *c;
 		char why[sizeof(ax->reason)];
 

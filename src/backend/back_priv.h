@@ -10,6 +10,7 @@
  *   back_policy.c rules, limits and the decision callback
  *   back_audit.c  audit records and their JSON
  *   back_ext.c    the extension commands (docs/extensions.md)
+ *   back_dgram.c  datagram sockets: their commands and record relay
  *
  * back_cmd.c and back_data.c never call each other: both work on sockets
  * through back_sock.c, and the loop (backend.c) routes a socket's epoll
@@ -129,6 +130,7 @@ enum back_sock_state {
 	BS_BOUND,      /* passive: bound */
 	BS_LISTENING,  /* passive: listening */
 	BS_ACCEPTING,  /* id_new of a pending ACCEPT: rings mapped, queued */
+	BS_DGRAM,      /* SOCK_DGRAM: host UDP socket; rings after DGRAM_RINGS (back_dgram.c) */
 };
 
 /* The mapped data ring of an active (or accepting/connecting) socket. */
@@ -177,6 +179,7 @@ struct back_linger {
 };
 
 struct back_frontend;
+struct back_dgram;
 
 struct back_socket {
 	struct ep_tag tag;         /* EPK_SOCK */
@@ -207,6 +210,7 @@ struct back_socket {
 	bool shut_rd;       /* SHUTDOWN SHUT_RD: host data is discarded */
 	bool reuseaddr_set; /* the frontend set SO_REUSEADDR: BIND keeps its choice */
 	int32_t linger_on, linger_s; /* the SO_LINGER record, applied at RELEASE */
+	struct back_dgram *dg;       /* BS_DGRAM: the relay's state (back_dgram.c) */
 
 	/* Active relay state. */
 	bool can_read;  /* the socket may have data (edge seen, no EAGAIN since) */
@@ -339,6 +343,7 @@ struct pvcalls_back {
 	void *pol_arg;
 	pvcalls_back_audit_fn audit_fn;
 	void *audit_arg;
+	uint32_t policy_gen; /* bumped whenever the policy is replaced (caches) */
 
 	char *pathbuf;    /* PVCALLS_STORE_MAX + 1, for watch events */
 	uint32_t *refbuf; /* 2^9 refs, copied out of an indexes page */
@@ -447,6 +452,23 @@ const char *pvc_back_opt_name(uint32_t opt);
 uint32_t pvc_back_opt_by_name(const char *name);
 /* back_data.c: the relay's share of SHUTDOWN (drops, host shutdown). */
 void pvc_back_ext_relay(struct back_socket *s);
+
+/* back_dgram.c: datagram sockets (docs/extensions.md, "Datagram sockets") */
+/* A v1 command for a datagram socket (SOCKET of type SOCK_DGRAM, or a
+ * command naming a BS_DGRAM id other than RELEASE), dgram in force:
+ * handled and answered; false: not one. */
+bool pvc_back_dgram_request(struct back_frontend *f, const struct pvcalls_wire_request *raw);
+struct pvcalls_ext_request;
+/* DGRAM_RINGS: 0 or the error to answer. */
+int pvc_back_dgram_rings(struct back_frontend *f, const struct pvcalls_ext_request *req);
+bool pvc_back_is_dgram(const struct back_socket *s);
+/* The relay: as pvc_back_relay_service/has_work/event for BS_DGRAM. */
+bool pvc_back_dgram_service(struct back_socket *s);
+bool pvc_back_dgram_has_work(struct back_socket *s);
+void pvc_back_dgram_event(struct back_socket *s, uint32_t events);
+/* RELEASE: queued complete records are sent once each. */
+void pvc_back_dgram_finish(struct back_socket *s);
+void pvc_back_dgram_free(struct back_socket *s);
 
 /* back_policy.c */
 void pvc_back_front_limits(struct back_frontend *f);

@@ -152,6 +152,7 @@ void pvc_back_sock_destroy(struct back_socket *s)
 	pvc_back_sock_close_fd(s);
 	pvc_back_ring_unmap(f, s);
 	pvc_back_hot_del(b, s);
+	pvc_back_dgram_free(s);
 	while (s->poll_head) {
 		struct back_poll *p = s->poll_head;
 
