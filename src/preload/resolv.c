@@ -33,16 +33,18 @@
 #define LOOKUP_MAX_MS 30000
 
 static struct {
-	int (*getaddrinfo)(const char *, const char *, const struct addrinfo *,
-			   struct addrinfo **);
-	int (*getnameinfo)(const struct sockaddr *, socklen_t, char *, socklen_t, char *,
-			   socklen_t, int);
+	int (*getaddrinfo)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
+	int (*getnameinfo)(const struct sockaddr *, socklen_t, char *, socklen_t, char *, socklen_t,
+			   int);
 	struct hostent *(*gethostbyname)(const char *);
 	struct hostent *(*gethostbyname2)(const char *, int);
 	int (*gethostbyname_r)(const char *, struct hostent *, char *, size_t, struct hostent **,
 			       int *);
 	int (*gethostbyname2_r)(const char *, int, struct hostent *, char *, size_t,
 				struct hostent **, int *);
+	struct hostent *(*gethostbyaddr)(const void *, socklen_t, int);
+	int (*gethostbyaddr_r)(const void *, socklen_t, int, struct hostent *, char *, size_t,
+			       struct hostent **, int *);
 } RN;
 
 static pthread_once_t g_res_once = PTHREAD_ONCE_INIT;
@@ -57,6 +59,8 @@ static void res_init_once(void)
 	S(gethostbyname2);
 	S(gethostbyname_r);
 	S(gethostbyname2_r);
+	S(gethostbyaddr);
+	S(gethostbyaddr_r);
 #undef S
 	g_ares_ok = ares_library_init(ARES_LIB_INIT_ALL) == ARES_SUCCESS;
 }
@@ -226,8 +230,9 @@ static void channel_run(ares_channel ch, const int *done)
 
 			if (!re)
 				continue;
-			ares_process_fd(ch, re & (POLLIN | POLLERR | POLLHUP) ? p[i].fd : ARES_SOCKET_BAD,
-					re & (POLLOUT | POLLERR) ? p[i].fd : ARES_SOCKET_BAD);
+			ares_process_fd(
+				ch, re & (POLLIN | POLLERR | POLLHUP) ? p[i].fd : ARES_SOCKET_BAD,
+				re & (POLLOUT | POLLERR) ? p[i].fd : ARES_SOCKET_BAD);
 		}
 	}
 }
@@ -309,8 +314,7 @@ static const char *canon_of(const struct ares_addrinfo *ai, const char *name)
  * from here are the same kind, and a program that freed with another
  * freeaddrinfo (or linked glibc's statically into a library) stays right.
  */
-static struct addrinfo *ai_new(const struct sockaddr *sa, int family,
-			       const struct addrinfo *proto)
+static struct addrinfo *ai_new(const struct sockaddr *sa, int family, const struct addrinfo *proto)
 {
 	socklen_t sl = family == AF_INET6 ? (socklen_t)sizeof(struct sockaddr_in6)
 					  : (socklen_t)sizeof(struct sockaddr_in);
@@ -458,9 +462,9 @@ SHIM_EXPORT int getaddrinfo(const char *node, const char *service, const struct 
 	if (!RN.getaddrinfo)
 		return EAI_SYSTEM;
 	if (!node || !res || (hints && (hints->ai_flags & AI_NUMERICHOST)) || numeric_host(node) ||
-	    (hints && hints->ai_flags & ~(AI_PASSIVE | AI_CANONNAME | AI_NUMERICHOST |
-					  AI_V4MAPPED | AI_ALL | AI_ADDRCONFIG |
-					  AI_NUMERICSERV | AI_IDN | AI_CANONIDN)) ||
+	    (hints &&
+	     hints->ai_flags & ~(AI_PASSIVE | AI_CANONNAME | AI_NUMERICHOST | AI_V4MAPPED | AI_ALL |
+				 AI_ADDRCONFIG | AI_NUMERICSERV | AI_IDN | AI_CANONIDN)) ||
 	    !use_ares())
 		return RN.getaddrinfo(node, service, hints, res);
 	return gai_ares(node, service, hints, res);
@@ -570,9 +574,9 @@ SHIM_EXPORT int gethostbyname2_r(const char *name, int family, struct hostent *h
 				 size_t len, struct hostent **result, int *herr)
 {
 	if (!ghbn_ours(name))
-		return RN.gethostbyname2_r ? RN.gethostbyname2_r(name, family, he, buf, len, result,
-								 herr)
-					   : ENOSYS;
+		return RN.gethostbyname2_r
+			       ? RN.gethostbyname2_r(name, family, he, buf, len, result, herr)
+			       : ENOSYS;
 	return ghbn_ares(name, family, he, buf, len, result, herr);
 }
 
@@ -619,7 +623,48 @@ SHIM_EXPORT struct hostent *gethostbyname(const char *name)
 struct hba_res {
 	int done, status;
 	char name[NI_MAXHOST];
+	/* gethostbyaddr_r: the answer copied into the caller's buffer */
+	struct hostent *he;
+	char *buf;
+	size_t len;
+	int copy_err;
 };
+
+/* Copies @src (c-ares') into @he and @buf: 0 or ERANGE. */
+static int hostent_copy(const struct hostent *src, struct hostent *he, char *buf, size_t len)
+{
+	size_t nal = 0, nad = 0, need, alen = (size_t)src->h_length;
+	uintptr_t p = ((uintptr_t)buf + sizeof(char *) - 1) & ~(uintptr_t)(sizeof(char *) - 1);
+	uintptr_t end = (uintptr_t)buf + len;
+	char **al, **ad;
+
+	while (src->h_aliases && src->h_aliases[nal])
+		nal++;
+	while (src->h_addr_list && src->h_addr_list[nad])
+		nad++;
+	need = (nal + 1 + nad + 1) * sizeof(char *) + nad * alen + strlen(src->h_name) + 1;
+	for (size_t i = 0; i < nal; i++)
+		need += strlen(src->h_aliases[i]) + 1;
+	if (p > end || end - p < need)
+		return ERANGE;
+	al = (char **)p;
+	ad = al + nal + 1;
+	p = (uintptr_t)(ad + nad + 1);
+	for (size_t i = 0; i < nad; i++, p += alen)
+		ad[i] = memcpy((char *)p, src->h_addr_list[i], alen);
+	ad[nad] = NULL;
+	for (size_t i = 0; i < nal; i++) {
+		al[i] = strcpy((char *)p, src->h_aliases[i]);
+		p += strlen(src->h_aliases[i]) + 1;
+	}
+	al[nal] = NULL;
+	he->h_name = strcpy((char *)p, src->h_name);
+	he->h_aliases = al;
+	he->h_addr_list = ad;
+	he->h_addrtype = src->h_addrtype;
+	he->h_length = src->h_length;
+	return 0;
+}
 
 static void hba_cb(void *arg, int status, int timeouts, struct hostent *he)
 {
@@ -632,8 +677,66 @@ static void hba_cb(void *arg, int status, int timeouts, struct hostent *he)
 			strcpy(r->name, he->h_name);
 		else
 			r->status = ARES_EBADNAME;
+		if (r->he)
+			r->copy_err = hostent_copy(he, r->he, r->buf, r->len);
 	}
 	r->done = 1;
+}
+
+/* A reverse lookup of @addr (@alen bytes, @family): an ARES_* status. */
+static int reverse(const void *addr, socklen_t alen, int family, struct hba_res *r)
+{
+	ares_channel ch;
+	int st = channel_new(&ch);
+
+	if (st != ARES_SUCCESS)
+		return st;
+	ares_gethostbyaddr(ch, addr, (int)alen, family, hba_cb, r);
+	channel_run(ch, &r->done);
+	ares_destroy(ch);
+	return r->status;
+}
+
+SHIM_EXPORT int gethostbyaddr_r(const void *addr, socklen_t alen, int family, struct hostent *he,
+				char *buf, size_t len, struct hostent **result, int *herr)
+{
+	struct hba_res r = { .he = he, .buf = buf, .len = len };
+	int st;
+
+	res_init();
+	if (!addr || (family != AF_INET && family != AF_INET6) ||
+	    alen != (family == AF_INET ? 4u : 16u) || !use_ares())
+		return RN.gethostbyaddr_r
+			       ? RN.gethostbyaddr_r(addr, alen, family, he, buf, len, result, herr)
+			       : ENOSYS;
+	*result = NULL;
+	st = reverse(addr, alen, family, &r);
+	if (st != ARES_SUCCESS) {
+		*herr = herr_of(st);
+		return *herr == TRY_AGAIN ? EAGAIN : ENOENT;
+	}
+	if (r.copy_err) {
+		*herr = NETDB_INTERNAL;
+		return r.copy_err;
+	}
+	*herr = 0;
+	*result = he;
+	return 0;
+}
+
+SHIM_EXPORT struct hostent *gethostbyaddr(const void *addr, socklen_t alen, int family)
+{
+	struct hostent *r = NULL;
+	int herr = 0;
+
+	res_init();
+	if (!addr || (family != AF_INET && family != AF_INET6) ||
+	    alen != (family == AF_INET ? 4u : 16u) || !use_ares())
+		return RN.gethostbyaddr ? RN.gethostbyaddr(addr, alen, family) : NULL;
+	if (gethostbyaddr_r(addr, alen, family, &t_hbn.he, t_hbn.buf, sizeof(t_hbn.buf), &r, &herr))
+		r = NULL;
+	h_errno = herr;
+	return r;
 }
 
 /*
@@ -645,7 +748,6 @@ SHIM_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *ho
 {
 	struct hba_res r = { 0 };
 	const void *addr;
-	ares_channel ch;
 	socklen_t alen;
 	int rc;
 
@@ -671,12 +773,7 @@ SHIM_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *ho
 		if (rc)
 			return rc;
 	}
-	rc = channel_new(&ch);
-	if (rc != ARES_SUCCESS)
-		return eai_of(rc);
-	ares_gethostbyaddr(ch, addr, (int)alen, sa->sa_family, hba_cb, &r);
-	channel_run(ch, &r.done);
-	ares_destroy(ch);
+	r.status = reverse(addr, alen, sa->sa_family, &r);
 	if (r.status != ARES_SUCCESS) {
 		if (flags & NI_NAMEREQD)
 			return eai_of(r.status) == EAI_AGAIN ? EAI_AGAIN : EAI_NONAME;
