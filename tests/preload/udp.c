@@ -121,10 +121,9 @@ static void case_udp(int echo, int closed)
 	/* 3. sendmsg gathers iovs into ONE datagram. */
 	{
 		struct iovec iov[3] = { { "ab", 2 }, { "cd", 2 }, { "e", 1 } };
-		struct msghdr m = { .msg_name = &to,
-				    .msg_namelen = sizeof(to),
-				    .msg_iov = iov,
-				    .msg_iovlen = 3 };
+		struct msghdr m = {
+			.msg_name = &to, .msg_namelen = sizeof(to), .msg_iov = iov, .msg_iovlen = 3
+		};
 
 		CHECK(sendmsg(s, &m, 0) == 5, "sendmsg");
 		wait_ev(s, POLLIN);
@@ -148,8 +147,8 @@ static void case_udp(int echo, int closed)
 
 	/* 5. sendmmsg / recvmmsg. */
 	{
-		struct iovec si[2] = { { "one", 3 }, { "two", 3 } }, ri[2] = { { buf, 16 },
-									      { buf + 16, 16 } };
+		struct iovec si[2] = { { "one", 3 }, { "two", 3 } },
+			     ri[2] = { { buf, 16 }, { buf + 16, 16 } };
 		struct mmsghdr sm[2], rm[2];
 
 		memset(sm, 0, sizeof(sm));
@@ -185,7 +184,8 @@ static void case_udp(int echo, int closed)
 	      "getpeername");
 	CHECK(write(s, "w", 1) == 1 && wait_ev(s, POLLIN) && read(s, buf, 10) == 1 && buf[0] == 'w',
 	      "write/read");
-	CHECK(send(s, "s", 1, 0) == 1 && wait_ev(s, POLLIN) && recv(s, buf, 10, 0) == 1, "send/recv");
+	CHECK(send(s, "s", 1, 0) == 1 && wait_ev(s, POLLIN) && recv(s, buf, 10, 0) == 1,
+	      "send/recv");
 	{
 		struct sockaddr_unspec {
 			sa_family_t f;
@@ -280,7 +280,8 @@ static void case_resolve(const char *name)
 		if (a->ai_family == AF_INET) {
 			struct sockaddr_in *s = (struct sockaddr_in *)a->ai_addr;
 
-			v4 = s->sin_addr.s_addr == htonl(INADDR_LOOPBACK) && ntohs(s->sin_port) == 80;
+			v4 = s->sin_addr.s_addr == htonl(INADDR_LOOPBACK) &&
+			     ntohs(s->sin_port) == 80;
 		} else if (a->ai_family == AF_INET6) {
 			struct sockaddr_in6 *s = (struct sockaddr_in6 *)a->ai_addr;
 

@@ -25,7 +25,8 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: pvcalls-run [--shm PATH | --xen] [--isolate] [--dns ADDR[:PORT]] [--] PROGRAM "
+		"usage: pvcalls-run [--shm PATH | --xen] [--isolate] [--dns ADDR[:PORT]] [--] "
+		"PROGRAM "
 		"[ARGS...]\n"
 		"Runs PROGRAM with its TCP (and, when the backend offers them, UDP and IPv6)\n"
 		"sockets carried by PV Calls.\n"
