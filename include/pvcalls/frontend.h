@@ -134,10 +134,21 @@ PVCALLS_API int pvcalls_front_process(pvcalls_front *fe);
 
 /**
  * Creates a socket (SOCKET command).
- * @param domain AF_INET; @param type SOCK_STREAM, optionally with
- *        SOCK_NONBLOCK; @param protocol 0 or IPPROTO_TCP.
+ * @param domain AF_INET; @param type SOCK_STREAM or SOCK_DGRAM, optionally
+ *        with SOCK_NONBLOCK; @param protocol 0, IPPROTO_TCP (streams) or
+ *        IPPROTO_UDP (datagrams).
+ *
+ * SOCK_DGRAM needs PVCALLS_FEATURE_DGRAM in force (else -EAFNOSUPPORT;
+ * AF_INET6 datagrams are not implemented yet and answer -EAFNOSUPPORT). A
+ * datagram socket attaches its data rings (DGRAM_RINGS, ring order 6 or the
+ * backend's max-page-order if lower) before this call returns, so
+ * PVCALLS_OPT_RING_ORDER then gives -EISCONN. On it: connect sets the peer
+ * (AF_UNSPEC dissolves it) and returns at once; bind binds; listen and
+ * accept give -EOPNOTSUPP; send/recv move one datagram each (recv flags:
+ * MSG_DONTWAIT, MSG_PEEK; see pvcalls_front_recvmsg() for the rest).
  * @return the socket, or -EAFNOSUPPORT, -ESOCKTNOSUPPORT, -EPROTONOSUPPORT,
- *         -EMFILE (backend limit), -ENOTCONN (backend gone).
+ *         -EMFILE (backend limit), -ENOBUFS (datagram rings beyond the
+ *         backend's mapped-page limit), -ENOTCONN (backend gone).
  */
 PVCALLS_API int pvcalls_front_socket(pvcalls_front *fe, int domain, int type, int protocol);
 
@@ -188,6 +199,49 @@ PVCALLS_API ssize_t pvcalls_front_send(pvcalls_front *fe, int s, const void *buf
  *         error the backend reported.
  */
 PVCALLS_API ssize_t pvcalls_front_recv(pvcalls_front *fe, int s, void *buf, size_t len, int flags);
+
+/**
+ * sendmsg(2) for stream and datagram sockets.
+ *
+ * Streams: the @p msg iov is gathered (a bounce copy when it has more than
+ * one piece) and sent with one pvcalls_front_send(); msg_name is ignored.
+ * Datagrams: the iov is ONE datagram (docs/extensions.md, "Datagram
+ * records"), to msg_name (a sockaddr_in) or, without one, to the connected
+ * peer. It counts as sent once it is in the out ring; a blocking socket
+ * waits for room for the whole record (send timeout: -EAGAIN).
+ * msg_control is ignored. @p flags: MSG_DONTWAIT, MSG_NOSIGNAL (no effect).
+ * Same threading as pvcalls_front_send().
+ * @return bytes sent, or -EMSGSIZE (over 65,507 bytes, or a record larger
+ *         than the ring), -EDESTADDRREQ (no address, not connected),
+ *         -EAFNOSUPPORT (an address not AF_INET), -EINVAL (short
+ *         msg_namelen, NULL msg or iov), -EAGAIN, -EBADF, -EOPNOTSUPP
+ *         (other flags); a datagram's out_error once, when the backend
+ *         reports one (-EACCES from its policy, -ECONNREFUSED,
+ *         -ENETUNREACH, ...: the datagram of that call is not sent);
+ *         -EPROTO once the backend broke the record format.
+ */
+PVCALLS_API ssize_t pvcalls_front_sendmsg(pvcalls_front *fe, int s, const struct msghdr *msg,
+					  int flags);
+
+/**
+ * recvmsg(2) for stream and datagram sockets. msg_controllen and
+ * msg_flags are set on return (msg_control is never written).
+ *
+ * Streams: one pvcalls_front_recv() scattered over the iov (a bounce copy
+ * when it has more than one piece), msg_namelen set to 0; MSG_WAITALL
+ * repeats until the iov is full, end of stream or an error; MSG_TRUNC
+ * takes the bytes and discards them.
+ * Datagrams: one datagram, min(iov total, its length) bytes; its source in
+ * msg_name (a sockaddr_in, cut to msg_namelen, which is set to 16);
+ * MSG_TRUNC in msg_flags when the datagram was longer than the iov or cut
+ * by the backend; an error record (e.g. -ECONNREFUSED on a connected
+ * socket) is returned once. @p flags: MSG_DONTWAIT, MSG_PEEK, MSG_TRUNC
+ * (return the datagram's full length), MSG_WAITALL (streams only).
+ * @return bytes (or the full length with MSG_TRUNC), 0 at a stream's end,
+ *         -EAGAIN, -EBADF, -EINVAL, -EOPNOTSUPP, the error of an error
+ *         record, -EPROTO (the backend broke the record format).
+ */
+PVCALLS_API ssize_t pvcalls_front_recvmsg(pvcalls_front *fe, int s, struct msghdr *msg, int flags);
 
 /**
  * Releases the socket (RELEASE) and frees its rings. Threads blocked on it

@@ -546,8 +546,7 @@ bool pvc_back_dgram_has_work(struct back_socket *s)
 	q = pvcalls_data_rx_queued(&s->r.ring);
 	if (q != 0 && s->dg->can_write)
 		return true;
-	return (s->dg->can_read || s->dg->in_full) &&
-	       pvcalls_data_tx_free(&s->r.ring) >= (int)HDR;
+	return (s->dg->can_read || s->dg->in_full) && pvcalls_data_tx_free(&s->r.ring) >= (int)HDR;
 }
 
 void pvc_back_dgram_event(struct back_socket *s, uint32_t ev)
@@ -660,8 +659,8 @@ static int dg_bind(struct back_frontend *f, struct back_socket *s,
 		rc = 0;
 		if (bind(probe, (const struct sockaddr *)&c.addr, sizeof(c.addr)) < 0)
 			rc = errno == EADDRINUSE && !dg_front_holds(s, &c.addr) ? -EADDRINUSE
-			     : errno == EADDRINUSE				 ? 0
-										 : -errno;
+			     : errno == EADDRINUSE                              ? 0
+										: -errno;
 		close(probe);
 		if (rc < 0)
 			return rc;

@@ -19,7 +19,9 @@ static void complete(pvcalls_front *fe, unsigned i, int err, uint32_t val)
 	struct slot *sl = &fe->slots[i];
 	struct fsock *s = sl->sock, *ns = sl->newsock;
 
-	switch (sl->cmd) {
+	/* A datagram socket's BIND and CONNECT change no state here
+	 * (front_dgram.c keeps what it needs). */
+	switch (s && s->dgram ? 0u : sl->cmd) {
 	case PVCALLS_WIRE_CONNECT:
 		if (err) {
 			pvc_fe_ring_free(fe, &s->r);

@@ -116,7 +116,7 @@ static int data_wait(pvcalls_front *fe, struct fsock *s, bool tx, int64_t deadli
 
 /* Socket state a data call needs, read under fe->lock once. */
 struct dsnap {
-	bool connected, nonblock;
+	bool connected, nonblock, dgram;
 	int64_t deadline;
 };
 
@@ -129,6 +129,7 @@ static struct fsock *data_enter(pvcalls_front *fe, int h, bool tx, struct dsnap 
 	s = pvc_fe_sock_get(fe, h);
 	if (s) {
 		d->connected = s->state == FS_CONNECTED && s->r.valid && !(tx && fe->dead);
+		d->dgram = s->dgram;
 		d->nonblock = s->nonblock;
 		d->deadline = pvc_deadline_ms(tx ? s->sndtimeo : s->rcvtimeo);
 	}
@@ -160,6 +161,10 @@ ssize_t pvcalls_front_send(pvcalls_front *fe, int h, const void *buf, size_t len
 	s = data_enter(fe, h, true, &d);
 	if (!s)
 		return -EBADF;
+	if (d.dgram) { /* one datagram: front_dgram.c */
+		data_leave(fe, s, true);
+		return pvc_fe_dgram_send(fe, h, buf, len, flags);
+	}
 	if (!d.connected) {
 		rc = -ENOTCONN;
 		goto out;
@@ -217,6 +222,10 @@ ssize_t pvcalls_front_recv(pvcalls_front *fe, int h, void *buf, size_t len, int 
 	s = data_enter(fe, h, false, &d);
 	if (!s)
 		return -EBADF;
+	if (d.dgram) {
+		data_leave(fe, s, false);
+		return pvc_fe_dgram_recv(fe, h, buf, len, flags);
+	}
 	if (!d.connected) {
 		rc = -ENOTCONN;
 		goto out;

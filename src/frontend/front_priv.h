@@ -9,6 +9,7 @@
  *   front_data.c  send and recv on the data rings
  *   front_poll.c  pvcalls_front_poll()
  *   front_extcmd.c the extensions' calls (docs/extensions.md)
+ *   front_dgram.c datagram sockets, sendmsg and recvmsg
  *
  * Locking: fe->lock guards the socket table, the request slots, the
  * command ring and all socket state. Data-ring traffic is lockless: one
@@ -85,6 +86,14 @@ struct fsock {
 	int shut_wr;
 	int tx_busy;
 	bool shut_rd_sent; /* a SHUTDOWN reading side is outstanding (listener case) */
+	/* Datagram sockets (front_dgram.c): state FS_NEW for good, rings
+	 * attached at creation. dg_connected under fe->lock; dg_err_seen
+	 * (the out_error last reported) under tx_lock; dg_broken (the
+	 * backend broke the record format) under either direction's lock. */
+	bool dgram;
+	bool dg_connected;
+	bool dg_broken;
+	int32_t dg_err_seen;
 };
 
 /* A caller waiting for the answer to its request. */
@@ -227,5 +236,25 @@ void pvc_fe_sock_put(pvcalls_front *fe, struct fsock *s);
 void pvc_fe_sock_destroy(pvcalls_front *fe, struct fsock *s);
 /* Ends the sharing of a socket's data ring and closes its port. */
 void pvc_fe_ring_free(pvcalls_front *fe, struct fring *r);
+/* A new socket (not in the table yet), its ring (no lock needed), and
+ * putting it into the table (returns the handle). */
+struct fsock *pvc_fe_sock_alloc(pvcalls_front *fe);
+int pvc_fe_ring_alloc(pvcalls_front *fe, struct fsock *s);
+int pvc_fe_sock_add(pvcalls_front *fe, struct fsock *s);
+
+/* ---- front_dgram.c --------------------------------------------------- */
+
+/* pvcalls_front_socket() for SOCK_DGRAM. Lock not held. */
+int pvc_fe_dgram_socket(pvcalls_front *fe, int domain, int protocol, bool nonblock);
+/* connect(2) of a datagram socket. Lock held. */
+int pvc_fe_dgram_connect(pvcalls_front *fe, struct fsock *s, const struct sockaddr *addr,
+			 socklen_t addrlen);
+/* send/recv of a datagram socket (no lock held). */
+ssize_t pvc_fe_dgram_send(pvcalls_front *fe, int h, const void *buf, size_t len, int flags);
+ssize_t pvc_fe_dgram_recv(pvcalls_front *fe, int h, void *buf, size_t len, int flags);
+/* Readiness (POLLIN/POLLOUT/POLLERR; *@seq as pvcalls_ready.seq) and
+ * FIONREAD of a datagram socket. Lock held. */
+short pvc_fe_dgram_revents(struct fsock *s, uint32_t *seq);
+int pvc_fe_dgram_nread(struct fsock *s);
 
 #endif

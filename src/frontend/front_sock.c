@@ -173,6 +173,8 @@ int pvcalls_front_socket(pvcalls_front *fe, int domain, int type, int protocol)
 	if (!fe)
 		return -EINVAL;
 	type &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (type == SOCK_DGRAM) /* front_dgram.c */
+		return pvc_fe_dgram_socket(fe, domain, protocol, nonblock);
 	pthread_mutex_lock(&fe->lock);
 	if (fe->dead) {
 		rc = -ENOTCONN;
@@ -208,6 +210,10 @@ int pvcalls_front_connect(pvcalls_front *fe, int h, const struct sockaddr *addr,
 	s = sock_enter(fe, h, &rc);
 	if (!s)
 		return rc;
+	if (s->dgram) {
+		rc = pvc_fe_dgram_connect(fe, s, addr, addrlen);
+		goto out;
+	}
 	switch (s->state) {
 	case FS_CONNECTED:
 		if (s->connect_done) { /* result of a non-blocking connect */
@@ -297,7 +303,9 @@ int pvcalls_front_listen(pvcalls_front *fe, int h, int backlog)
 	s = sock_enter(fe, h, &rc);
 	if (!s)
 		return rc;
-	if (s->state != FS_BOUND && s->state != FS_LISTENING) {
+	if (s->dgram) {
+		rc = -EOPNOTSUPP; /* what Linux's listen answers on UDP */
+	} else if (s->state != FS_BOUND && s->state != FS_LISTENING) {
 		rc = -EINVAL;
 	} else {
 		pvcalls_req_listen(&req, 0, s->id, backlog);
@@ -359,7 +367,7 @@ int pvcalls_front_accept(pvcalls_front *fe, int h, int flags)
 	if (!l)
 		return rc;
 	if (l->state != FS_LISTENING) {
-		rc = -EINVAL;
+		rc = l->dgram ? -EOPNOTSUPP : -EINVAL;
 		goto out;
 	}
 	a.l = l;
@@ -521,8 +529,8 @@ int pvcalls_front_setopt(pvcalls_front *fe, int h, enum pvcalls_front_opt opt, i
 	case PVCALLS_OPT_RING_ORDER:
 		if (value < 0 || (uint32_t)value > fe->max_order)
 			rc = -EINVAL;
-		else if (s->state == FS_CONNECTED || s->state == FS_CONNECTING)
-			rc = -EISCONN;
+		else if (s->state == FS_CONNECTED || s->state == FS_CONNECTING || s->dgram)
+			rc = -EISCONN; /* datagram sockets have their rings from the start */
 		else
 			s->order = (uint32_t)value;
 		break;
@@ -530,4 +538,20 @@ int pvcalls_front_setopt(pvcalls_front *fe, int h, enum pvcalls_front_opt opt, i
 		rc = -ENOPROTOOPT;
 	}
 	return sock_leave(fe, s, rc);
+}
+
+/* For front_dgram.c: the same steps pvcalls_front_socket() takes. */
+struct fsock *pvc_fe_sock_alloc(pvcalls_front *fe)
+{
+	return sock_new(fe);
+}
+
+int pvc_fe_ring_alloc(pvcalls_front *fe, struct fsock *s)
+{
+	return ring_alloc(fe, s);
+}
+
+int pvc_fe_sock_add(pvcalls_front *fe, struct fsock *s)
+{
+	return sock_insert(fe, s);
 }
