@@ -132,16 +132,6 @@ struct pvsock {
 	struct pvopt opts[SHIM_NOPTS];
 };
 
-/*
- * Datagram calls of the frontend (the agreed datagram API). Weak until the
- * library that defines them is merged in: a shim built against a libpvcalls
- * without them sees NULL here and leaves UDP to the kernel (sock.c).
- */
-#pragma weak pvcalls_front_sendmsg
-#pragma weak pvcalls_front_recvmsg
-ssize_t pvcalls_front_sendmsg(pvcalls_front *fe, int s, const struct msghdr *msg, int flags);
-ssize_t pvcalls_front_recvmsg(pvcalls_front *fe, int s, struct msghdr *msg, int flags);
-
 /* fd table (core.c). */
 extern unsigned g_gen;
 extern pthread_mutex_t g_lock;

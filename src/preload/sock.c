@@ -81,7 +81,7 @@ static bool ext_on(pvcalls_front *fe, uint32_t bit);
 
 bool shim_dgram_on(pvcalls_front *fe)
 {
-	return ext_on(fe, PVCALLS_FEATURE_DGRAM) && pvcalls_front_sendmsg && pvcalls_front_recvmsg;
+	return ext_on(fe, PVCALLS_FEATURE_DGRAM);
 }
 
 bool shim_inet6_on(void)
