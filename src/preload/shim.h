@@ -3,7 +3,9 @@
  * libpvcalls-preload internals (docs/running-programs.md).
  *
  * Every AF_INET SOCK_STREAM socket the program creates becomes a PV Calls
- * socket of one per-process frontend. Its fd number is a placeholder, an
+ * socket of one per-process frontend; so do AF_INET6 streams and UDP
+ * sockets when the backend offers the inet6 and dgram extensions, and
+ * names are resolved over PV UDP (resolv.c). Its fd number is a placeholder, an
  * unconnected AF_UNIX stream socket the kernel allocated, so numbers never
  * collide, FD_CLOEXEC and O_NONBLOCK live in the kernel as usual, and
  * fstat() says "socket". The fd table maps such numbers to a refcounted
