@@ -336,16 +336,16 @@ static ssize_t dg_send(pvcalls_front *fe, struct fsock *s, const struct dg_snap 
 		f = pvcalls_data_tx_spans(r, iov);
 		if (f < 0) {
 			s->dg_broken = true;
-			pvc_warn("front.bad-ring", "datagram socket %d: impossible out-ring indexes",
-				 s->handle);
+			pvc_warn("front.bad-ring",
+				 "datagram socket %d: impossible out-ring indexes", s->handle);
 			return -EPROTO;
 		}
 		if ((uint32_t)f >= rec) {
 			span_copy(iov, 0, &h, HDR, true);
 			off = HDR;
 			for (size_t i = 0; i < (size_t)msg->msg_iovlen; i++) {
-				span_copy(iov, off, msg->msg_iov[i].iov_base, msg->msg_iov[i].iov_len,
-					  true);
+				span_copy(iov, off, msg->msg_iov[i].iov_base,
+					  msg->msg_iov[i].iov_len, true);
 				off += msg->msg_iov[i].iov_len;
 			}
 			span_copy(iov, off, NULL, rec - off, true); /* padding */
@@ -403,8 +403,8 @@ static ssize_t dg_recv(pvcalls_front *fe, struct fsock *s, const struct dg_snap 
 	}
 	span_copy(iov, 0, &h, HDR, false); /* the one read of the header */
 	rec = PVCALLS_EXT_DGRAM_RECORD_LEN(h.len);
-	if (h.len > PVCALLS_EXT_DGRAM_MAX_INET6 || h.full_len < h.len ||
-	    rec > (uint32_t)q || (h.err && (h.len || h.err > 0 || h.err < -PVCALLS_WIRE_MAX_ERRNO))) {
+	if (h.len > PVCALLS_EXT_DGRAM_MAX_INET6 || h.full_len < h.len || rec > (uint32_t)q ||
+	    (h.err && (h.len || h.err > 0 || h.err < -PVCALLS_WIRE_MAX_ERRNO))) {
 		dg_fail(s, "bad in-ring record");
 		return -EPROTO;
 	}
@@ -416,7 +416,8 @@ static ssize_t dg_recv(pvcalls_front *fe, struct fsock *s, const struct dg_snap 
 	got = want < h.len ? want : h.len;
 	off = 0;
 	for (size_t i = 0; i < (size_t)msg->msg_iovlen && off < got; i++) {
-		size_t n = msg->msg_iov[i].iov_len < got - off ? msg->msg_iov[i].iov_len : got - off;
+		size_t n =
+			msg->msg_iov[i].iov_len < got - off ? msg->msg_iov[i].iov_len : got - off;
 
 		span_copy(iov, HDR + off, msg->msg_iov[i].iov_base, n, false);
 		off += n;

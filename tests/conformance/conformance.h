@@ -250,6 +250,7 @@ extern const struct case_def cases_passive[];
 extern const struct case_def cases_data[];
 extern const struct case_def cases_hostile[];
 extern const struct case_def cases_ext[];
+extern const struct case_def cases_dgram[];
 extern const struct case_def cases_final[];
 
 /* ------------------------------------------------------------------ */

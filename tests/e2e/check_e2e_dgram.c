@@ -109,8 +109,9 @@ START_TEST(sizes_boundaries_addresses)
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		size_t n = sizes[i];
 		struct iovec v[3];
-		struct msghdr m = { .msg_iov = v, .msg_iovlen = 3, .msg_name = &ha,
-				    .msg_namelen = sizeof(ha) };
+		struct msghdr m = {
+			.msg_iov = v, .msg_iovlen = 3, .msg_name = &ha, .msg_namelen = sizeof(ha)
+		};
 		ssize_t r;
 
 		/* Guest -> host, the datagram gathered from three pieces. */
@@ -347,9 +348,9 @@ static void *dns_responder(void *arg)
 START_TEST(dns_query)
 {
 	/* A query for example.test IN A, id 0x1234, RD. */
-	static const uint8_t query[] = { 0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0,
-					 7,    'e',  'x',  'a',  'm', 'p', 'l', 'e', 4, 't',
-					 'e',  's',  't',  0,    0, 1, 0, 1 };
+	static const uint8_t query[] = { 0x12, 0x34, 0x01, 0x00, 0,   1,   0,   0,   0,   0,
+					 0,    0,    7,    'e',  'x', 'a', 'm', 'p', 'l', 'e',
+					 4,    't',  'e',  's',  't', 0,   0,   1,   0,   1 };
 	struct dns_srv d = { 0 };
 	struct sockaddr_in ha, from;
 	struct e2e_env e;
