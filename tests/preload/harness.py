@@ -3,12 +3,14 @@
 """Runs one libpvcalls-preload test case (ctest pvcalls.preload.*).
 
 Starts pvcallsd --shm in a temp dir (policy: 127.0.0.2 denied, the rest of
-127.0.0.0/8 allowed for connect and listen), host-side peers on 127.0.0.1,
-then the program under test inside `unshare -n` (an empty network
-namespace) through pvcalls-run, so PV Calls is its only way out.
-Exit 0 pass, 1 fail, 77 skip (with the reason printed).
+127.0.0.0/8 allowed for connect and listen, TCP and UDP alike; ::1 too
+for the cases that need every extension), host-side peers on 127.0.0.1
+(and ::1), then the program under test inside `unshare -n` (an empty
+network namespace) through pvcalls-run, so PV Calls is its only way out.
+The resolver cases run a DNS responder on 127.0.0.1 and pass its port with
+pvcalls-run --dns. Exit 0 pass, 1 fail, 77 skip (with the reason printed).
 
-  harness.py --pvcallsd P --run P --sem P [--sanitizer S] CASE
+  harness.py --pvcallsd P --run P --sem P [--udp P] [--sanitizer S] CASE
 """
 import argparse, hashlib, http.server, json, os, shutil, signal, socket, socketserver
 import struct, subprocess, sys, tempfile, threading, time
@@ -105,6 +107,7 @@ fallback = deny
 rule = deny connect 127.0.0.2
 rule = allow connect 127.0.0.0/8
 rule = allow listen 127.0.0.0/8
+{"rule = allow connect ::1" if CASE in EXT_ALL else ""}
 max_sockets = 4096
 max_listeners = 64
 """)
