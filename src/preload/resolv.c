@@ -203,8 +203,12 @@ static void channel_run(ares_channel ch, const int *done)
 			break;
 		}
 		for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
-			short ev = (short)((ARES_GETSOCK_READABLE(bits, i) ? POLLIN : 0) |
-					   (ARES_GETSOCK_WRITABLE(bits, i) ? POLLOUT : 0));
+			/* ARES_GETSOCK_WRITABLE shifts 1 into an int's sign bit for
+			 * the last socket (undefined): the same test, unsigned. */
+			unsigned ub = (unsigned)bits;
+			short ev =
+				(short)((((ub >> i) & 1u) ? POLLIN : 0) |
+					(((ub >> (i + ARES_GETSOCK_MAXNUM)) & 1u) ? POLLOUT : 0));
 
 			if (!ev)
 				continue;

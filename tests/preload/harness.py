@@ -4,7 +4,7 @@
 
 Starts pvcallsd --shm in a temp dir (policy: 127.0.0.2 denied, the rest of
 127.0.0.0/8 allowed for connect and listen, TCP and UDP alike; ::1 too
-for the cases that need every extension), host-side peers on 127.0.0.1
+for the IPv6 case), host-side peers on 127.0.0.1
 (and ::1), then the program under test inside `unshare -n` (an empty
 network namespace) through pvcalls-run, so PV Calls is its only way out.
 The resolver cases run a DNS responder on 127.0.0.1 and pass its port with
@@ -107,7 +107,7 @@ fallback = deny
 rule = deny connect 127.0.0.2
 rule = allow connect 127.0.0.0/8
 rule = allow listen 127.0.0.0/8
-{"rule = allow connect ::1" if CASE in EXT_ALL else ""}
+{"rule = allow connect ::1" if CASE == "inet6-curl" else ""}
 max_sockets = 4096
 max_listeners = 64
 """)
@@ -130,6 +130,8 @@ while True:
     if left <= 0 or procs[0].poll() is not None:
         why = open(os.path.join(d, "pvcallsd.log")).read()[-2000:]
         cleanup()
+        if CASE == "inet6-curl" and 'unexpected "::1"' in why:
+            skip("this pvcallsd has no IPv6 policy rules (no inet6): " + why.strip())
         fail(f"pvcallsd did not become ready (READY=1) in 30 s: {why}")
     notify.settimeout(min(left, 0.5))
     try:
