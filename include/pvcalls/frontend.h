@@ -134,14 +134,16 @@ PVCALLS_API int pvcalls_front_process(pvcalls_front *fe);
 
 /**
  * Creates a socket (SOCKET command).
- * @param domain AF_INET; @param type SOCK_STREAM or SOCK_DGRAM, optionally
- *        with SOCK_NONBLOCK; @param protocol 0, IPPROTO_TCP (streams) or
+ * @param domain AF_INET, or AF_INET6 when PVCALLS_FEATURE_INET6 is in
+ *        force (docs/extensions.md, "IPv6"; -EAFNOSUPPORT otherwise);
+ *        @param type SOCK_STREAM or SOCK_DGRAM, optionally with
+ *        SOCK_NONBLOCK; @param protocol 0, IPPROTO_TCP (streams) or
  *        IPPROTO_UDP (datagrams).
  *
  * SOCK_DGRAM needs PVCALLS_FEATURE_DGRAM in force (else -EAFNOSUPPORT;
- * AF_INET6 datagrams are not implemented yet and answer -EAFNOSUPPORT). A
- * datagram socket attaches its data rings (DGRAM_RINGS, ring order 6 or the
- * backend's max-page-order if lower) before this call returns, so
+ * AF_INET6 datagrams need PVCALLS_FEATURE_INET6 too). A datagram socket
+ * attaches its data rings (DGRAM_RINGS, ring order 6 or the backend's
+ * max-page-order if lower) before this call returns, so
  * PVCALLS_OPT_RING_ORDER then gives -EISCONN. On it: connect sets the peer
  * (AF_UNSPEC dissolves it) and returns at once; bind binds; listen and
  * accept give -EOPNOTSUPP; send/recv move one datagram each (recv flags:
@@ -154,6 +156,11 @@ PVCALLS_API int pvcalls_front_socket(pvcalls_front *fe, int domain, int type, in
 
 /**
  * Connects (CONNECT): sets up the socket's data ring, then asks the backend.
+ * @p addr is a struct sockaddr_in (addrlen >= 16) on an AF_INET socket, a
+ * struct sockaddr_in6 (addrlen 28, or 24 without scope id) on an AF_INET6
+ * one; a shorter @p addrlen is -EINVAL, the other family -EAFNOSUPPORT (IPv4
+ * peers of an AF_INET6 socket are reached as ::ffff:a.b.c.d). A scope id
+ * is an interface index of the backend's host.
  * Non-blocking sockets get -EINPROGRESS; pvcalls_front_poll() then reports
  * POLLOUT when done, and calling connect again returns the result (0 or
  * the error, once) or -EALREADY while pending.
@@ -163,7 +170,9 @@ PVCALLS_API int pvcalls_front_socket(pvcalls_front *fe, int domain, int type, in
 PVCALLS_API int pvcalls_front_connect(pvcalls_front *fe, int s, const struct sockaddr *addr,
 				      socklen_t addrlen);
 
-/** Binds (BIND). @retval -EADDRINUSE, -EACCES, -EINVAL, ... */
+/** Binds (BIND); @p addr as for pvcalls_front_connect(). An AF_INET6 socket
+ * on :: also takes IPv4 unless IPV6_V6ONLY was set (the default is the
+ * backend host's). @retval -EADDRINUSE, -EACCES, -EINVAL, -EAFNOSUPPORT, ... */
 PVCALLS_API int pvcalls_front_bind(pvcalls_front *fe, int s, const struct sockaddr *addr,
 				   socklen_t addrlen);
 
@@ -260,6 +269,8 @@ struct pvcalls_pollfd {
 /**
  * Waits until one of the sockets is ready. Connected sockets are checked
  * on their rings; listeners use the POLL command (or a queued ACCEPT).
+ * Datagram sockets: POLLIN for a whole datagram (or error) queued, POLLOUT
+ * for at least 2 KiB free in the out ring (see pvcalls_front_ready()).
  * @param timeout_ms -1 forever, 0 check only.
  * @return the number of entries with non-zero revents, 0 on timeout.
  */
@@ -322,6 +333,12 @@ struct pvcalls_ready {
  *    POLLOUT|POLLERR|POLLHUP.
  *  - new or bound: POLLOUT|POLLHUP (as Linux reports a socket that is not
  *    connected).
+ *  - datagram (docs/extensions.md, "Datagram sockets"): POLLIN when a
+ *    whole datagram or an error record is queued; POLLOUT when the out
+ *    ring has at least 2 KiB free (a documented choice: a larger datagram
+ *    may still get -EAGAIN, as on Linux); POLLERR when the backend stopped
+ *    the rings or reported a send error not returned yet. @c seq as for
+ *    connected sockets.
  *  - listening: POLLIN when an accept would not block. Asking for POLLIN
  *    on a listener may queue a POLL command at the backend (as
  *    pvcalls_front_poll() does).
@@ -340,7 +357,9 @@ struct pvcalls_ready {
 PVCALLS_API int pvcalls_front_ready(pvcalls_front *fe, struct pvcalls_ready *r, unsigned nr);
 
 /**
- * Bytes that a recv on @p s would return now without blocking (FIONREAD).
+ * Bytes that a recv on @p s would return now without blocking (FIONREAD);
+ * on a datagram socket the next datagram's length (0 when none is queued,
+ * as FIONREAD on UDP).
  * @return >= 0; -EBADF not a socket; -EINVAL a listener; 0 when not
  *         connected (as Linux).
  */
@@ -376,7 +395,9 @@ PVCALLS_API int pvcalls_front_shutdown(pvcalls_front *fe, int s, int how);
 /**
  * getsockname(2)/getpeername(2) of the backend's host socket (GETSOCKNAME,
  * GETPEERNAME): after a bind to port 0, the port the host chose; for an
- * accepted socket, both ends of the connection. At most @p *addrlen bytes
+ * accepted socket, both ends of the connection. A struct sockaddr_in for
+ * an AF_INET socket, a struct sockaddr_in6 for an AF_INET6 one (IPv4 peers
+ * of a dual-stack socket as ::ffff:a.b.c.d). At most @p *addrlen bytes
  * are written; @p *addrlen is set to the address's full size.
  * @retval -EOPNOTSUPP names not in force; -ENOTCONN no peer; -EBADF.
  */
@@ -392,7 +413,8 @@ PVCALLS_API int pvcalls_front_getpeername(pvcalls_front *fe, int s, struct socka
  * struct linger; emulated: release never blocks, {1, 0} resets, {1, N}
  * bounds the background flush to N s), SO_RCVBUF, SO_SNDBUF,
  * TCP_USER_TIMEOUT, SO_REUSEADDR, SO_REUSEPORT (both take effect at bind),
- * IP_TOS. Values are ints; the host's range checks and quirks apply.
+ * IP_TOS, and on AF_INET6 sockets IPV6_V6ONLY (before bind or connect) and
+ * IPV6_TCLASS. Values are ints; the host's range checks and quirks apply.
  * @retval -ENOPROTOOPT any other option, or sockopt not in force;
  *         -EPERM the backend's policy refuses it; -EINVAL short @p optlen
  *         or a value the host refuses; -EBADF.

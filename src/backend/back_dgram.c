@@ -47,6 +47,7 @@
 
 #include "backend/back_priv.h"
 #include "common/log.h"
+#include "common/sockaddr.h"
 #include "ring/wait_hint.h"
 
 #ifndef SO_REUSEPORT
@@ -61,8 +62,7 @@
 #define HDR PVCALLS_EXT_DGRAM_HDR_LEN
 
 struct dg_dest {
-	uint32_t addr; /* network order */
-	uint16_t port; /* network order */
+	union pvc_sockaddr a;
 	bool allow;
 };
 
@@ -150,15 +150,18 @@ static int dg_socket(struct back_frontend *f, const struct pvcalls_wire_request 
 	struct back_socket *s;
 	int fd, rc;
 
-	if (domain != PVCALLS_WIRE_AF_INET)
-		return -EAFNOSUPPORT; /* AF_INET6 datagrams: not implemented yet */
+	/* AF_INET6 datagrams need inet6 in force too ("Rules"). */
+	if (domain != PVCALLS_WIRE_AF_INET &&
+	    (domain != PVCALLS_EXT_AF_INET6 || !(f->ext & PVCALLS_FEATURE_INET6)))
+		return -EAFNOSUPPORT;
 	if (proto != 0 && proto != PVCALLS_EXT_IPPROTO_UDP)
 		return -EPROTONOSUPPORT;
 	if (pvc_back_sock_find(f, raw->u.socket.id))
 		return -EEXIST;
 	if (!pvc_back_sock_budget(f))
 		return -EMFILE;
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(domain == PVCALLS_WIRE_AF_INET ? AF_INET : AF_INET6,
+		    SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	s = pvc_back_sock_new(f, raw->u.socket.id);
@@ -169,6 +172,7 @@ static int dg_socket(struct back_frontend *f, const struct pvcalls_wire_request 
 		return -ENOMEM;
 	}
 	s->fd = fd;
+	s->family = domain == PVCALLS_WIRE_AF_INET ? AF_INET : AF_INET6;
 	pvc_back_sock_set_state(s, BS_DGRAM);
 	rc = pvc_back_sock_epoll(s, DG_EVENTS);
 	if (rc < 0) {
@@ -207,7 +211,7 @@ int pvc_back_dgram_rings(struct back_frontend *f, const struct pvcalls_ext_reque
 /* ---------------------------------------------------------------------- */
 /* Policy                                                                 */
 
-static void dg_audit_sendto(struct back_socket *s, const struct sockaddr_in *a, int ret,
+static void dg_audit_sendto(struct back_socket *s, const union pvc_sockaddr *a, int ret,
 			    const struct back_audit_ctx *ax)
 {
 	struct pvcalls_wire_request req;
@@ -225,7 +229,15 @@ static void dg_audit_sendto(struct back_socket *s, const struct sockaddr_in *a, 
 
 /* 0 or -EACCES for a datagram to @a (docs/extensions.md, "Policy and
  * audit for datagrams"). */
-static int dg_policy(struct back_socket *s, const struct sockaddr_in *a)
+static void call_addr(struct pvcalls_back_call *c, const union pvc_sockaddr *a)
+{
+	if (a->sa.sa_family == AF_INET6)
+		c->addr6 = a->in6;
+	else
+		c->addr = a->in;
+}
+
+static int dg_policy(struct back_socket *s, const union pvc_sockaddr *a)
 {
 	struct back_frontend *f = s->f;
 	struct back_dgram *d = s->dg;
@@ -233,7 +245,6 @@ static int dg_policy(struct back_socket *s, const struct sockaddr_in *a)
 				       .devid = f->devid,
 				       .cmd = PVCALLS_EXT_SENDTO,
 				       .id = s->id,
-				       .addr = *a,
 				       .type = PVCALLS_EXT_SOCK_DGRAM };
 	struct back_audit_ctx ax = { 0 };
 	struct dg_dest *e;
@@ -247,7 +258,7 @@ static int dg_policy(struct back_socket *s, const struct sockaddr_in *a)
 	}
 	for (uint32_t i = 0; i < d->ncache; i++) {
 		e = &d->cache[i];
-		if (e->addr == a->sin_addr.s_addr && e->port == a->sin_port) {
+		if (pvc_sockaddr_same(&e->a, a)) {
 			if (e->allow)
 				return 0;
 			ax.decision = PVCALLS_BACK_DECISION_DENY;
@@ -258,6 +269,7 @@ static int dg_policy(struct back_socket *s, const struct sockaddr_in *a)
 		}
 	}
 	ax.t0 = f->b->audit_fn ? pvc_now_us() : 0;
+	call_addr(&c, a);
 	rc = pvc_back_policy_decide(f, &c, &ax);
 	if (rc < 0)
 		rc = -EACCES;
@@ -267,8 +279,7 @@ static int dg_policy(struct back_socket *s, const struct sockaddr_in *a)
 		e = &d->cache[d->next];
 		d->next = (d->next + 1) % DG_CACHE;
 	}
-	e->addr = a->sin_addr.s_addr;
-	e->port = a->sin_port;
+	e->a = *a;
 	e->allow = rc == 0;
 	dg_audit_sendto(s, a, rc, &ax);
 	return rc;
@@ -290,23 +301,22 @@ static void dg_violation(struct back_socket *s, const char *why)
 /* The wire address of a record as a destination: 0 and *@dst set, or the
  * error that fails the datagram. @fam0: family 0 (the connected peer). */
 static int dg_dest(const struct back_socket *s, const struct pvcalls_ext_dgram_hdr *h,
-		   struct sockaddr_in *dst, bool *fam0)
+		   union pvc_sockaddr *dst, socklen_t *dlen, bool *fam0)
 {
 	uint16_t fam;
+	int rc;
 
 	memcpy(&fam, h->addr, 2);
 	*fam0 = fam == 0;
 	if (fam == 0)
-		return s->dg->connected ? 0 : -EDESTADDRREQ;
-	if (fam != PVCALLS_WIRE_AF_INET)
-		return -EAFNOSUPPORT;
-	if (h->len > PVCALLS_EXT_DGRAM_MAX_INET)
-		return -EMSGSIZE;
-	memset(dst, 0, sizeof(*dst));
-	dst->sin_family = AF_INET;
-	memcpy(&dst->sin_port, h->addr + 2, 2);
-	memcpy(&dst->sin_addr.s_addr, h->addr + 4, 4);
-	return 0;
+		rc = s->dg->connected ? 0 : -EDESTADDRREQ;
+	else if (fam != (s->family == AF_INET ? PVCALLS_WIRE_AF_INET : PVCALLS_EXT_AF_INET6))
+		rc = -EAFNOSUPPORT;
+	else
+		rc = pvc_sockaddr_from_wire(h->addr, PVCALLS_WIRE_ADDR_LEN, s->family, dst, dlen);
+	if (rc == 0 && s->family == AF_INET && h->len > PVCALLS_EXT_DGRAM_MAX_INET)
+		rc = -EMSGSIZE;
+	return rc;
 }
 
 /* Sends one record; 1: consumed, 0: the host is full (retry on EPOLLOUT),
@@ -316,7 +326,8 @@ static int dg_send_one(struct back_socket *s, bool flush, bool *empty)
 	pvcalls_data_ring *ring = &s->r.ring;
 	struct pvcalls_ext_dgram_hdr h;
 	struct iovec iov[2], pl[2];
-	struct sockaddr_in dst;
+	union pvc_sockaddr dst;
+	socklen_t dlen = 0;
 	struct msghdr mh = { 0 };
 	uint32_t rec;
 	bool fam0;
@@ -346,7 +357,7 @@ static int dg_send_one(struct back_socket *s, bool flush, bool *empty)
 		dg_violation(s, "out record extends past out_prod");
 		return -1;
 	}
-	rc = dg_dest(s, &h, &dst, &fam0);
+	rc = dg_dest(s, &h, &dst, &dlen, &fam0);
 	if (rc == 0 && !fam0)
 		rc = dg_policy(s, &dst);
 	if (rc == 0) {
@@ -354,7 +365,7 @@ static int dg_send_one(struct back_socket *s, bool flush, bool *empty)
 		mh.msg_iovlen = (size_t)sub_spans(iov, HDR, h.len, pl);
 		if (!fam0) {
 			mh.msg_name = &dst;
-			mh.msg_namelen = sizeof(dst);
+			mh.msg_namelen = dlen;
 		}
 		do
 			w = sendmsg(s->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -424,9 +435,8 @@ static bool dg_recv_one(struct back_socket *s)
 	pvcalls_data_ring *ring = &s->r.ring;
 	uint32_t size = pvcalls_data_ring_size(ring);
 	struct pvcalls_ext_dgram_hdr h;
-	struct pvcalls_ext_sockaddr_in wa;
 	struct iovec iov[2], pl[2];
-	struct sockaddr_in src;
+	union pvc_sockaddr src;
 	struct msghdr mh = { 0 };
 	uint32_t len, rec;
 	ssize_t full, r;
@@ -473,12 +483,11 @@ static bool dg_recv_one(struct back_socket *s)
 	memset(&h, 0, sizeof(h));
 	h.full_len = (uint32_t)r; /* MSG_TRUNC: the real size */
 	h.len = (uint32_t)r < len ? (uint32_t)r : len;
-	if (mh.msg_namelen >= sizeof(src) && src.sin_family == AF_INET) {
-		memset(&wa, 0, sizeof(wa));
-		wa.family = PVCALLS_WIRE_AF_INET;
-		wa.port = src.sin_port;
-		wa.addr = src.sin_addr.s_addr;
-		memcpy(h.addr, &wa, sizeof(wa));
+	{
+		uint32_t wl; /* the source as the host reports it, in the socket's family */
+
+		if (pvc_sockaddr_to_wire(h.addr, &wl, &src.sa, mh.msg_namelen, s->family) < 0)
+			memset(h.addr, 0, sizeof(h.addr));
 	}
 	rec = PVCALLS_EXT_DGRAM_RECORD_LEN(h.len);
 	copy_in(iov, 0, &h, HDR);
@@ -584,6 +593,8 @@ static int dg_connect(struct back_frontend *f, struct back_socket *s,
 				       .id = s->id,
 				       .type = PVCALLS_EXT_SOCK_DGRAM };
 	uint32_t len = raw->u.connect.len;
+	union pvc_sockaddr a;
+	socklen_t alen;
 	uint16_t fam;
 	int rc;
 
@@ -600,28 +611,30 @@ static int dg_connect(struct back_frontend *f, struct back_socket *s,
 		s->dg->connected = false;
 		return 0;
 	}
-	rc = pvcalls_addr_decode(raw->u.connect.addr, len, &c.addr);
+	rc = pvc_sockaddr_from_wire(raw->u.connect.addr, len, s->family, &a, &alen);
 	if (rc < 0)
 		return rc;
+	call_addr(&c, &a);
 	rc = pvc_back_policy_decide(f, &c, ax);
 	if (rc < 0)
 		return rc;
-	if (connect(s->fd, (const struct sockaddr *)&c.addr, sizeof(c.addr)) < 0)
+	if (connect(s->fd, &a.sa, alen) < 0)
 		return -errno;
 	s->dg->connected = true;
 	return 0;
 }
 
 /* Whether another datagram socket of this frontend is bound to @a's port. */
-static bool dg_front_holds(struct back_socket *self, const struct sockaddr_in *a)
+static bool dg_front_holds(struct back_socket *self, const union pvc_sockaddr *a)
 {
 	for (struct back_socket *o = self->f->socks; o; o = o->next) {
-		struct sockaddr_in b;
+		union pvc_sockaddr b;
 		socklen_t l = sizeof(b);
 
 		if (o == self || o->state != BS_DGRAM || o->fd < 0)
 			continue;
-		if (getsockname(o->fd, (struct sockaddr *)&b, &l) == 0 && b.sin_port == a->sin_port)
+		if (getsockname(o->fd, &b.sa, &l) == 0 &&
+		    pvc_sockaddr_port(&b) == pvc_sockaddr_port(a))
 			return true;
 	}
 	return false;
@@ -635,15 +648,24 @@ static int dg_bind(struct back_frontend *f, struct back_socket *s,
 				       .cmd = PVCALLS_WIRE_BIND,
 				       .id = s->id,
 				       .type = PVCALLS_EXT_SOCK_DGRAM };
-	int on = 0, ra = 0, rp = 0, rc;
+	int on = 0, ra = 0, rp = 0, v6only = 1, rc;
 	socklen_t l = sizeof(on);
+	union pvc_sockaddr a;
+	socklen_t alen;
+	bool dual;
 
-	rc = pvcalls_addr_decode(raw->u.bind.addr, raw->u.bind.len, &c.addr);
+	rc = pvc_sockaddr_from_wire(raw->u.bind.addr, raw->u.bind.len, s->family, &a, &alen);
 	if (rc < 0)
 		return rc;
-	rc = pvc_back_policy_decide(f, &c, ax);
+	call_addr(&c, &a);
+	/* :: with IPV6_V6ONLY off also receives IPv4: judged as both
+	 * (docs/extensions.md, "IPv6", "Policy"). */
+	dual = s->family == AF_INET6 &&
+	       getsockopt(s->fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &l) == 0 && !v6only;
+	rc = pvc_back_policy_judge(f, &c, dual, ax);
 	if (rc < 0)
 		return rc;
+	l = sizeof(on);
 	/* Port sharing (docs/extensions.md, "Options the backend must not
 	 * pass straight through"): on UDP both flags share a port. */
 	if (getsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &ra, &l) == 0 && ra)
@@ -651,16 +673,20 @@ static int dg_bind(struct back_frontend *f, struct back_socket *s,
 	l = sizeof(rp);
 	if (getsockopt(s->fd, SOL_SOCKET, SO_REUSEPORT, &rp, &l) == 0 && rp)
 		on = 1;
-	if (on && c.addr.sin_port) {
-		int probe = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (on && pvc_sockaddr_port(&a)) {
+		int probe = socket(s->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
 		if (probe < 0)
 			return -errno;
+		if (s->family == AF_INET6)
+			setsockopt(probe, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
 		rc = 0;
-		if (bind(probe, (const struct sockaddr *)&c.addr, sizeof(c.addr)) < 0)
-			rc = errno == EADDRINUSE && !dg_front_holds(s, &c.addr) ? -EADDRINUSE
-			     : errno == EADDRINUSE                              ? 0
-										: -errno;
+		if (bind(probe, &a.sa, alen) < 0) {
+			if (errno != EADDRINUSE)
+				rc = -errno;
+			else if (!dg_front_holds(s, &a))
+				rc = -EADDRINUSE; /* held by another frontend or the host */
+		}
 		close(probe);
 		if (rc < 0)
 			return rc;
@@ -671,8 +697,8 @@ static int dg_bind(struct back_frontend *f, struct back_socket *s,
 		setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &off, sizeof(off));
 		setsockopt(s->fd, SOL_SOCKET, SO_REUSEPORT, &off, sizeof(off));
 	}
-	rc = bind(s->fd, (const struct sockaddr *)&c.addr, sizeof(c.addr)) < 0 ? -errno : 0;
-	if (on && !c.addr.sin_port) {
+	rc = bind(s->fd, &a.sa, alen) < 0 ? -errno : 0;
+	if (on && !pvc_sockaddr_port(&a)) {
 		setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &ra, sizeof(ra));
 		setsockopt(s->fd, SOL_SOCKET, SO_REUSEPORT, &rp, sizeof(rp));
 	}

@@ -31,6 +31,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/sockaddr.h"
 #include "frontend/front_priv.h"
 #include "ring/barrier.h"
 #include "ring/wait_hint.h"
@@ -91,8 +92,10 @@ int pvc_fe_dgram_socket(pvcalls_front *fe, int domain, int protocol, bool nonblo
 	struct fsock *s;
 	int rc;
 
-	if (!(fe->ext & PVCALLS_FEATURE_DGRAM) || domain != AF_INET)
-		return -EAFNOSUPPORT; /* AF_INET6 datagrams: not implemented yet */
+	/* AF_INET6 datagrams need both extensions (docs/extensions.md, "Rules"). */
+	if (!(fe->ext & PVCALLS_FEATURE_DGRAM) ||
+	    (domain != AF_INET && (domain != AF_INET6 || !(fe->ext & PVCALLS_FEATURE_INET6))))
+		return -EAFNOSUPPORT;
 	if (protocol != 0 && protocol != IPPROTO_UDP)
 		return -EPROTONOSUPPORT;
 	pthread_mutex_lock(&fe->lock);
@@ -106,11 +109,12 @@ int pvc_fe_dgram_socket(pvcalls_front *fe, int domain, int protocol, bool nonblo
 		goto out;
 	}
 	s->dgram = true;
+	s->family = domain;
 	s->order = fe->max_order < DG_ORDER ? fe->max_order : DG_ORDER;
 	memset(&sreq, 0, sizeof(sreq));
 	sreq.cmd = PVCALLS_WIRE_SOCKET;
 	sreq.u.socket.id = s->id;
-	sreq.u.socket.domain = PVCALLS_WIRE_AF_INET;
+	sreq.u.socket.domain = domain == AF_INET ? PVCALLS_WIRE_AF_INET : PVCALLS_EXT_AF_INET6;
 	sreq.u.socket.type = PVCALLS_EXT_SOCK_DGRAM;
 	sreq.u.socket.protocol = (uint32_t)protocol;
 	rc = pvc_fe_call(fe, &sreq, NULL, NULL, pvc_deadline_ms(RELEASE_TIMEOUT_MS));
@@ -174,7 +178,11 @@ int pvc_fe_dgram_connect(pvcalls_front *fe, struct fsock *s, const struct sockad
 		req.u.connect.id = s->id;
 		req.u.connect.len = 2; /* family 0: no address */
 	} else {
-		rc = pvcalls_req_connect(&req, 0, s->id, addr, addrlen, 0, 0);
+		memset(&req, 0, sizeof(req));
+		req.cmd = PVCALLS_WIRE_CONNECT;
+		req.u.connect.id = s->id;
+		rc = pvc_sockaddr_to_wire(req.u.connect.addr, &req.u.connect.len, addr, addrlen,
+					  s->family);
 		if (rc < 0)
 			return rc;
 	}
@@ -274,30 +282,16 @@ static void dg_leave(pvcalls_front *fe, struct fsock *s, bool tx, bool locked)
 	pthread_mutex_unlock(&fe->lock);
 }
 
-/* The wire form of a destination in @msg (or family 0); 0 or -errno. */
-static int dg_addr(const struct msghdr *msg, bool connected, uint8_t out[28])
+/* The wire form of a destination in @msg (or family 0) for a socket of
+ * @family, with a native socket's length and family checks; 0 or -errno. */
+static int dg_addr(const struct msghdr *msg, bool connected, int family, uint8_t out[28])
 {
-	struct pvcalls_ext_sockaddr_in wa;
-	struct sockaddr_in sin;
-	sa_family_t fam;
+	uint32_t len;
 
 	memset(out, 0, 28);
 	if (!msg->msg_name || msg->msg_namelen == 0)
 		return connected ? 0 : -EDESTADDRREQ;
-	if (msg->msg_namelen < (socklen_t)sizeof(fam))
-		return -EINVAL;
-	memcpy(&fam, msg->msg_name, sizeof(fam));
-	if (fam != AF_INET)
-		return -EAFNOSUPPORT;
-	if (msg->msg_namelen < (socklen_t)sizeof(sin))
-		return -EINVAL;
-	memcpy(&sin, msg->msg_name, sizeof(sin));
-	memset(&wa, 0, sizeof(wa));
-	wa.family = PVCALLS_WIRE_AF_INET;
-	wa.port = sin.sin_port;
-	wa.addr = sin.sin_addr.s_addr;
-	memcpy(out, &wa, sizeof(wa));
-	return 0;
+	return pvc_sockaddr_to_wire(out, &len, msg->msg_name, msg->msg_namelen, family);
 }
 
 static ssize_t dg_send(pvcalls_front *fe, struct fsock *s, const struct dg_snap *d,
@@ -311,13 +305,14 @@ static ssize_t dg_send(pvcalls_front *fe, struct fsock *s, const struct dg_snap 
 
 	if (s->dg_broken)
 		return -EPROTO;
-	if (len > PVCALLS_EXT_DGRAM_MAX_INET)
+	if (len >
+	    (s->family == AF_INET6 ? PVCALLS_EXT_DGRAM_MAX_INET6 : PVCALLS_EXT_DGRAM_MAX_INET))
 		return -EMSGSIZE;
 	rec = PVCALLS_EXT_DGRAM_RECORD_LEN((uint32_t)len);
 	if (rec > pvcalls_data_ring_size(r))
 		return -EMSGSIZE;
 	memset(&h, 0, sizeof(h));
-	rc = dg_addr(msg, d->connected, h.addr);
+	rc = dg_addr(msg, d->connected, s->family, h.addr);
 	if (rc < 0)
 		return rc;
 	h.len = h.full_len = (uint32_t)len;
@@ -423,19 +418,25 @@ static ssize_t dg_recv(pvcalls_front *fe, struct fsock *s, const struct dg_snap 
 		off += n;
 	}
 	if (msg->msg_name) {
-		struct pvcalls_ext_sockaddr_in wa;
-		struct sockaddr_in sin;
+		union pvc_sockaddr src;
+		uint16_t fam;
+		socklen_t sl;
 
-		memcpy(&wa, h.addr, sizeof(wa));
-		memset(&sin, 0, sizeof(sin));
-		if (wa.family == PVCALLS_WIRE_AF_INET) {
-			sin.sin_family = AF_INET;
-			sin.sin_port = wa.port;
-			sin.sin_addr.s_addr = wa.addr;
+		memcpy(&fam, h.addr, sizeof(fam));
+		if (pvc_sockaddr_from_peer(h.addr,
+					   fam == PVCALLS_EXT_AF_INET6
+						   ? PVCALLS_EXT_SOCKADDR_IN6_LEN
+						   : PVCALLS_WIRE_SOCKADDR_IN_LEN,
+					   true, &src) < 0) {
+			dg_fail(s, "bad source address in an in record");
+			return -EPROTO;
 		}
-		memcpy(msg->msg_name, &sin,
-		       msg->msg_namelen < sizeof(sin) ? msg->msg_namelen : sizeof(sin));
-		msg->msg_namelen = sizeof(sin);
+		sl = src.sa.sa_family == AF_UNSPEC ? pvc_sockaddr_len(s->family)
+						   : pvc_sockaddr_len(src.sa.sa_family);
+		if (src.sa.sa_family == AF_UNSPEC)
+			src.sa.sa_family = (sa_family_t)s->family;
+		memcpy(msg->msg_name, &src, msg->msg_namelen < sl ? msg->msg_namelen : sl);
+		msg->msg_namelen = sl;
 	}
 	if (got < h.full_len)
 		msg->msg_flags |= MSG_TRUNC;

@@ -59,6 +59,7 @@ struct fring {
 struct fsock {
 	int handle; /* -1 while not in the table (a socket being accepted) */
 	uint64_t id;
+	int family; /* AF_INET, or AF_INET6 (inet6 in force) */
 	enum fstate state;
 	bool nonblock;
 	int sndtimeo, rcvtimeo; /* ms, -1 none */

@@ -14,8 +14,11 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <pvcalls/wire_ext.h>
+
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/sockaddr.h"
 #include "frontend/front_priv.h"
 
 void pvc_fe_ring_free(pvcalls_front *fe, struct fring *r)
@@ -44,6 +47,7 @@ static struct fsock *sock_new(pvcalls_front *fe)
 		return NULL;
 	s->handle = -1;
 	s->id = fe->next_id++;
+	s->family = AF_INET;
 	s->sndtimeo = s->rcvtimeo = -1;
 	s->order = fe->order_default;
 	pthread_mutex_init(&s->tx_lock, NULL);
@@ -163,6 +167,48 @@ out:
 /* Socket calls                                                           */
 /* ---------------------------------------------------------------------- */
 
+/* SOCKET for AF_INET6 (docs/extensions.md, "IPv6"): v1's request with
+ * domain 10 and protocol 0 or 6; only with inet6 in force. */
+static int req_socket6(pvcalls_front *fe, struct pvcalls_wire_request *req, uint64_t id, int type,
+		       int protocol)
+{
+	int rc;
+
+	if (!(fe->ext & PVCALLS_FEATURE_INET6))
+		return -EAFNOSUPPORT;
+	if (type != SOCK_STREAM)
+		return -ESOCKTNOSUPPORT;
+	if (protocol != 0 && protocol != IPPROTO_TCP)
+		return -EPROTONOSUPPORT;
+	rc = pvcalls_req_socket(req, 0, id, AF_INET, SOCK_STREAM, 0);
+	if (rc == 0) {
+		req->u.socket.domain = PVCALLS_EXT_AF_INET6;
+		req->u.socket.protocol = (uint32_t)protocol;
+	}
+	return rc;
+}
+
+/* CONNECT or BIND's request for @s: v1's encoder for AF_INET, the 28-byte
+ * sockaddr_in6 form for AF_INET6 (same length and family checks as a
+ * native socket of the family; common/sockaddr.h). */
+static int req_addr(struct pvcalls_wire_request *req, uint32_t cmd, const struct fsock *s,
+		    const struct sockaddr *addr, socklen_t addrlen)
+{
+	int rc;
+
+	if (s->family == AF_INET)
+		return cmd == PVCALLS_WIRE_CONNECT
+			       ? pvcalls_req_connect(req, 0, s->id, addr, addrlen, 0, 0)
+			       : pvcalls_req_bind(req, 0, s->id, addr, addrlen);
+	memset(req, 0, sizeof(*req));
+	req->cmd = cmd;
+	req->u.bind.id = s->id; /* CONNECT and BIND lay out id, addr and len alike */
+	rc = pvc_sockaddr_to_wire(req->u.bind.addr, &req->u.bind.len, addr, addrlen, s->family);
+	if (rc < 0)
+		memset(req, 0, sizeof(*req));
+	return rc;
+}
+
 int pvcalls_front_socket(pvcalls_front *fe, int domain, int type, int protocol)
 {
 	struct pvcalls_wire_request req;
@@ -185,7 +231,12 @@ int pvcalls_front_socket(pvcalls_front *fe, int domain, int type, int protocol)
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc = pvcalls_req_socket(&req, 0, s->id, domain, type, protocol);
+	if (domain == AF_INET6) {
+		rc = req_socket6(fe, &req, s->id, type, protocol);
+		s->family = AF_INET6;
+	} else {
+		rc = pvcalls_req_socket(&req, 0, s->id, domain, type, protocol);
+	}
 	if (rc == 0)
 		rc = pvc_fe_call(fe, &req, NULL, NULL, pvc_deadline_ms(RELEASE_TIMEOUT_MS));
 	if (rc == 0)
@@ -242,7 +293,7 @@ int pvcalls_front_connect(pvcalls_front *fe, int h, const struct sockaddr *addr,
 		goto out;
 	}
 	/* Validate the address before sharing memory for the ring. */
-	rc = pvcalls_req_connect(&req, 0, s->id, addr, addrlen, 0, 0);
+	rc = req_addr(&req, PVCALLS_WIRE_CONNECT, s, addr, addrlen);
 	if (rc < 0)
 		goto out;
 	s->state = FS_CONNECTING;
@@ -289,7 +340,7 @@ int pvcalls_front_bind(pvcalls_front *fe, int h, const struct sockaddr *addr, so
 		return rc;
 	if (s->state != FS_NEW)
 		rc = -EINVAL;
-	else if ((rc = pvcalls_req_bind(&req, 0, s->id, addr, addrlen)) == 0)
+	else if ((rc = req_addr(&req, PVCALLS_WIRE_BIND, s, addr, addrlen)) == 0)
 		rc = pvc_fe_call(fe, &req, s, NULL, pvc_deadline_ms(RELEASE_TIMEOUT_MS));
 	return sock_leave(fe, s, rc);
 }
@@ -324,7 +375,8 @@ static int issue_accept(pvcalls_front *fe, struct fsock *l, int64_t deadline)
 	if (!ns)
 		return -ENOMEM;
 	ns->order = l->order;
-	l->accepts_inflight++; /* counted now so a second thread does not double up */
+	ns->family = l->family; /* the backend's accept gives the listener's family */
+	l->accepts_inflight++;  /* counted now so a second thread does not double up */
 	pthread_mutex_unlock(&fe->lock);
 	rc = ring_alloc(fe, ns);
 	pthread_mutex_lock(&fe->lock);

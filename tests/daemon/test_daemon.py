@@ -95,7 +95,7 @@ check(r.returncode == 0 and "ok (2 rules)" in r.stdout, f"--check-config: {r.ret
 # extensions = a list: printed back as read; a bad one is refused.
 ext = os.path.join(d, "ext.conf")
 for val, want in (("names, sockopt", "extensions = names,sockopt"), ("shutdown,sockopt", "extensions = shutdown,sockopt"),
-                  ("shutdown", "extensions = shutdown"), ("none", "extensions = none"), ("all", "extensions = all")):
+                  ("shutdown", "extensions = shutdown"), ("sockopt, dgram", "extensions = sockopt,dgram"), ("none", "extensions = none"), ("all", "extensions = all")):
     with open(ext, "w") as f:
         f.write(f"[daemon]\nextensions = {val}\n")
     r = subprocess.run([pvcallsd, "-c", ext, "--check-config"], capture_output=True, text=True)

@@ -381,6 +381,85 @@ START_TEST(dns_query)
 }
 END_TEST
 
+/* AF_INET6 datagrams (both extensions in force) against a host socket on ::1. */
+START_TEST(inet6_sizes)
+{
+	static const size_t sizes[] = { 1, 512, 1232, 65507, 65527 };
+	struct sockaddr_in6 ha = { .sin6_family = AF_INET6 }, fa, from;
+	struct e2e_env e;
+	socklen_t l = sizeof(ha);
+	uint8_t *out = malloc(65536), *in = malloc(65536);
+	int hfd, s;
+
+	ck_assert_ptr_nonnull(out);
+	ck_assert_ptr_nonnull(in);
+	hfd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ha.sin6_addr = in6addr_loopback;
+	if (hfd < 0 || bind(hfd, (struct sockaddr *)&ha, sizeof(ha)) < 0) {
+		/* No IPv6 loopback here: nothing to test against. */
+		fprintf(stderr, "inet6_sizes: skipped: no ::1 (%s)\n", strerror(errno));
+		if (hfd >= 0)
+			close(hfd);
+		free(out);
+		free(in);
+		return;
+	}
+	ck_assert_int_eq(getsockname(hfd, (struct sockaddr *)&ha, &l), 0);
+	e2e_tcp_timeouts(hfd, 10000 * E2E_SLOW);
+	e2e_env_start(&e, NULL);
+	ck_assert_uint_eq(pvcalls_front_features(e.fe) &
+				  (PVCALLS_FEATURE_DGRAM | PVCALLS_FEATURE_INET6),
+			  PVCALLS_FEATURE_DGRAM | PVCALLS_FEATURE_INET6);
+	s = pvcalls_front_socket(e.fe, AF_INET6, SOCK_DGRAM, 0);
+	ck_assert_msg(s >= 0, "socket(AF_INET6, SOCK_DGRAM): %s", pvcalls_strerror(s));
+	ck_assert_int_eq(pvcalls_front_setopt(e.fe, s, PVCALLS_OPT_RCVTIMEO_MS, 10000 * E2E_SLOW),
+			 0);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t n = sizes[i];
+		struct iovec v = { out, n }, vi = { in, 65536 };
+		struct msghdr m = {
+			.msg_iov = &v, .msg_iovlen = 1, .msg_name = &ha, .msg_namelen = sizeof(ha)
+		};
+		struct msghdr mi = { .msg_iov = &vi,
+				     .msg_iovlen = 1,
+				     .msg_name = &from,
+				     .msg_namelen = sizeof(from) };
+		ssize_t r;
+
+		e2e_fill(0x600 + i, 0, out, n);
+		ck_assert_int_eq(pvcalls_front_sendmsg(e.fe, s, &m, 0), (ssize_t)n);
+		l = sizeof(fa);
+		r = recvfrom(hfd, in, 65536, 0, (struct sockaddr *)&fa, &l);
+		ck_assert_msg(r == (ssize_t)n, "size %zu: host got %zd", n, r);
+		ck_assert_int_eq(e2e_verify(0x600 + i, 0, in, n), -1);
+		ck_assert_int_eq(fa.sin6_family, AF_INET6);
+		e2e_fill(0x700 + i, 0, out, n);
+		ck_assert_int_eq(sendto(hfd, out, n, 0, (struct sockaddr *)&fa, sizeof(fa)),
+				 (ssize_t)n);
+		r = pvcalls_front_recvmsg(e.fe, s, &mi, 0);
+		ck_assert_msg(r == (ssize_t)n, "size %zu: frontend got %zd", n, r);
+		ck_assert_int_eq(e2e_verify(0x700 + i, 0, in, n), -1);
+		ck_assert_uint_eq(mi.msg_namelen, sizeof(from));
+		ck_assert_int_eq(from.sin6_family, AF_INET6);
+		ck_assert_int_eq(from.sin6_port, ha.sin6_port);
+		ck_assert(IN6_IS_ADDR_LOOPBACK(&from.sin6_addr));
+	}
+	{
+		struct iovec v = { out, 65528 };
+		struct msghdr m = {
+			.msg_iov = &v, .msg_iovlen = 1, .msg_name = &ha, .msg_namelen = sizeof(ha)
+		};
+
+		ck_assert_int_eq(pvcalls_front_sendmsg(e.fe, s, &m, 0), -EMSGSIZE);
+	}
+	e2e_release(&e, s);
+	close(hfd);
+	free(out);
+	free(in);
+	finish(&e);
+}
+END_TEST
+
 START_TEST(not_in_force)
 {
 	struct e2e_cfg cfg = { 0 };
@@ -390,6 +469,18 @@ START_TEST(not_in_force)
 	e2e_env_start(&e, &cfg);
 	ck_assert_uint_eq(pvcalls_front_features(e.fe) & PVCALLS_FEATURE_DGRAM, 0);
 	ck_assert_int_eq(pvcalls_front_socket(e.fe, AF_INET, SOCK_DGRAM, 0), -EAFNOSUPPORT);
+	finish(&e);
+	/* dgram without inet6: AF_INET6 datagrams are refused, AF_INET ones work. */
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.front.ext_off = PVCALLS_FEATURE_INET6;
+	e2e_env_start(&e, &cfg);
+	ck_assert_int_eq(pvcalls_front_socket(e.fe, AF_INET6, SOCK_DGRAM, 0), -EAFNOSUPPORT);
+	{
+		int s = pvcalls_front_socket(e.fe, AF_INET, SOCK_DGRAM, 0);
+
+		ck_assert_int_ge(s, 0);
+		e2e_release(&e, s);
+	}
 	finish(&e);
 }
 END_TEST
@@ -405,6 +496,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, connected_refused);
 	tcase_add_test(tc, policy_refuses_destination);
 	tcase_add_test(tc, dns_query);
+	tcase_add_test(tc, inet6_sizes);
 	tcase_add_test(tc, not_in_force);
 	suite_add_tcase(s, tc);
 	return s;

@@ -240,16 +240,19 @@ static int on_shm(struct pctx *x, const char *s, const char *name, const char *v
 	return bad(x, s, name, "unknown key");
 }
 
+/* The names of the extensions in [daemon] extensions (docs/extensions.md). */
+static const struct {
+	const char *name;
+	uint32_t bit;
+} ext_names[] = { { "shutdown", PVCALLS_FEATURE_SHUTDOWN },
+		  { "names", PVCALLS_FEATURE_NAMES },
+		  { "sockopt", PVCALLS_FEATURE_SOCKOPT },
+		  { "dgram", PVCALLS_FEATURE_DGRAM } };
+
 /* "all", "none" or a comma-separated list of extensions to offer
  * (docs/extensions.md); *@off gets the PVCALLS_FEATURE_* bits not offered. */
 static int parse_extensions(const char *v, uint32_t *off)
 {
-	static const struct {
-		const char *name;
-		uint32_t bit;
-	} names[] = { { "shutdown", PVCALLS_FEATURE_SHUTDOWN },
-		      { "names", PVCALLS_FEATURE_NAMES },
-		      { "sockopt", PVCALLS_FEATURE_SOCKOPT } };
 	uint32_t on = 0;
 	char buf[128], *tok, *save = NULL;
 
@@ -267,12 +270,12 @@ static int parse_extensions(const char *v, uint32_t *off)
 	for (tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
 		size_t i;
 
-		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-			if (!strcmp(tok, names[i].name))
+		for (i = 0; i < sizeof(ext_names) / sizeof(ext_names[0]); i++)
+			if (!strcmp(tok, ext_names[i].name))
 				break;
-		if (i == sizeof(names) / sizeof(names[0]))
+		if (i == sizeof(ext_names) / sizeof(ext_names[0]))
 			return -1;
-		on |= names[i].bit;
+		on |= ext_names[i].bit;
 	}
 	if (!on)
 		return -1;
@@ -312,8 +315,9 @@ static int on_daemon(struct pctx *x, const char *s, const char *name, const char
 		c->spin_us = us ? us : PVCALLS_BACK_NO_SPIN;
 	} else if (!strcmp(name, "extensions")) {
 		if (parse_extensions(v, &c->ext_off) < 0)
-			return bad(x, s, name,
-				   "expected all, none, or a list of shutdown, names, sockopt");
+			return bad(
+				x, s, name,
+				"expected all, none, or a list of shutdown, names, sockopt, dgram");
 	} else {
 		return bad(x, s, name, "unknown key");
 	}
@@ -579,19 +583,18 @@ void dconf_print(FILE *f, const struct dconf *c)
 		fprintf(f, "extensions = all\n");
 	else if ((c->ext_off & PVCALLS_FEATURES_IMPLEMENTED) == PVCALLS_FEATURES_IMPLEMENTED)
 		fprintf(f, "extensions = none\n");
-	else
-		fprintf(f, "extensions = %s%s%s%s%s\n",
-			c->ext_off & PVCALLS_FEATURE_SHUTDOWN ? "" : "shutdown",
-			(c->ext_off & (PVCALLS_FEATURE_SHUTDOWN | PVCALLS_FEATURE_NAMES)) ? ""
-											  : ",",
-			c->ext_off & PVCALLS_FEATURE_NAMES ? "" : "names",
-			(c->ext_off & PVCALLS_FEATURE_SOCKOPT) ||
-					(c->ext_off &
-					 (PVCALLS_FEATURE_SHUTDOWN | PVCALLS_FEATURE_NAMES)) ==
-						(PVCALLS_FEATURE_SHUTDOWN | PVCALLS_FEATURE_NAMES)
-				? ""
-				: ",",
-			c->ext_off & PVCALLS_FEATURE_SOCKOPT ? "" : "sockopt");
+	else {
+		const char *sep = "";
+
+		fprintf(f, "extensions = ");
+		for (size_t i = 0; i < sizeof(ext_names) / sizeof(ext_names[0]); i++) {
+			if (c->ext_off & ext_names[i].bit)
+				continue;
+			fprintf(f, "%s%s", sep, ext_names[i].name);
+			sep = ",";
+		}
+		fprintf(f, "\n");
+	}
 	for (size_t i = 0; i < c->nlims; i++)
 		if (c->lims[i].domid == PVCALLS_POLICY_DEFAULT)
 			dl = &c->lims[i].lim;
