@@ -36,10 +36,11 @@ PROGRAM_TOOLS = {"python-halfclose": ["python3"], "curl-get": ["curl"], "curl-ke
                  "dns-getent": ["getent"], "dns-python": ["python3"], "dns-curl": ["curl"],
                  "inet6-curl": ["curl"]}
 # Cases run by the UDP/resolver program (udp.c), instrumented like sem.
-UDP_CASES = {"udp", "resolve", "inet6-off", "udp-off"}
+UDP_CASES = {"udp", "resolve", "inet6", "inet6-off", "udp-off"}
 # Cases that need the datagram and IPv6 extensions offered (extensions =
 # all), and those that check the behaviour without them.
-EXT_ALL = {"udp", "resolve", "dns-getent", "dns-python", "dns-curl", "inet6-curl"}
+EXT_ALL = {"udp", "resolve", "dns-getent", "dns-python", "dns-curl", "inet6", "inet6-curl"}
+INET6_RULES = {"inet6", "inet6-curl"}
 EXT_V1PLUS = {"inet6-off", "udp-off"}
 
 
@@ -107,7 +108,8 @@ fallback = deny
 rule = deny connect 127.0.0.2
 rule = allow connect 127.0.0.0/8
 rule = allow listen 127.0.0.0/8
-{"rule = allow connect ::1" if CASE == "inet6-curl" else ""}
+{"rule = allow connect ::1" if CASE in INET6_RULES else ""}
+{"rule = allow listen ::1" if CASE in INET6_RULES else ""}
 max_sockets = 4096
 max_listeners = 64
 """)
@@ -130,7 +132,7 @@ while True:
     if left <= 0 or procs[0].poll() is not None:
         why = open(os.path.join(d, "pvcallsd.log")).read()[-2000:]
         cleanup()
-        if CASE == "inet6-curl" and 'unexpected "::1"' in why:
+        if CASE in INET6_RULES and 'unexpected "::1"' in why:
             skip("this pvcallsd has no IPv6 policy rules (no inet6): " + why.strip())
         fail(f"pvcallsd did not become ready (READY=1) in 30 s: {why}")
     notify.settimeout(min(left, 0.5))
@@ -790,6 +792,14 @@ def case_resolve():
     print(out.strip())
 
 
+def case_inet6():
+    try:
+        echo = UDPEcho(socket.AF_INET6, "::1")
+    except OSError as e:
+        skip(f"no ::1 on this host: {e}")
+    print(run_udp([str(echo.port)]).strip())
+
+
 def case_inet6_off():
     print(run_udp([]).strip())
 
@@ -905,7 +915,7 @@ try:
          "nodeny": case_nodeny, "hosts": case_hosts, "nginx": case_nginx, "run-cli": case_run_cli,
          "python-halfclose": case_python_halfclose, "many": case_many,
          "idle-threads": case_idle_threads, "udp": case_udp, "resolve": case_resolve,
-         "inet6-off": case_inet6_off, "udp-off": case_udp_off, "dns-getent": case_dns_getent,
+         "inet6": case_inet6, "inet6-off": case_inet6_off, "udp-off": case_udp_off, "dns-getent": case_dns_getent,
          "dns-python": case_dns_python, "dns-curl": case_dns_curl,
          "inet6-curl": case_inet6_curl}[CASE]()
 finally:
