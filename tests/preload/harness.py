@@ -34,12 +34,13 @@ PROGRAM_TOOLS = {"python-halfclose": ["python3"], "curl-get": ["curl"], "curl-ke
                  "nginx": ["nginx", "curl"], "run-cli": [], "many": ["python3"],
                  "idle-threads": ["python3"],
                  "dns-getent": ["getent"], "dns-python": ["python3"], "dns-curl": ["curl"],
-                 "inet6-curl": ["curl"]}
+                 "inet6-curl": ["curl"], "dns-denied": ["python3"]}
 # Cases run by the UDP/resolver program (udp.c), instrumented like sem.
 UDP_CASES = {"udp", "resolve", "inet6", "inet6-off", "udp-off"}
 # Cases that need the datagram and IPv6 extensions offered (extensions =
 # all), and those that check the behaviour without them.
-EXT_ALL = {"udp", "resolve", "dns-getent", "dns-python", "dns-curl", "inet6", "inet6-curl"}
+EXT_ALL = {"udp", "resolve", "dns-getent", "dns-python", "dns-curl", "dns-denied", "inet6",
+           "inet6-curl"}
 INET6_RULES = {"inet6", "inet6-curl"}
 EXT_V1PLUS = {"inet6-off", "udp-off"}
 
@@ -696,9 +697,9 @@ class DNS:
     127.0.0.1 (A) and ::1 (AAAA), 127.0.0.9's PTR is NAME; other names are
     NXDOMAIN, other types of NAME have no data. Counts the questions."""
 
-    def __init__(self):
+    def __init__(self, host="127.0.0.1"):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((host, 0))
         self.port = self.sock.getsockname()[1]
         self.asked = []
         threading.Thread(target=self.loop, daemon=True).start()
@@ -861,6 +862,38 @@ def case_dns_python():
     print("ok: python " + "; ".join(want))
 
 
+def case_dns_denied():
+    """The backend's policy applies to the resolver's queries: a DNS server
+    on 127.0.0.2 (denied) is never asked, and the lookup fails as with an
+    unreachable server (EAI_AGAIN), with the refusal in the audit log."""
+    dns = DNS("127.0.0.2")
+    src = os.path.join(d, "den.py")
+    open(src, "w").write("import socket, sys\n"
+                         "try:\n"
+                         "    socket.getaddrinfo(sys.argv[1], 80)\n"
+                         "    print('resolved')\n"
+                         "except socket.gaierror as e:\n"
+                         "    print('gaierror', e.errno == socket.EAI_AGAIN, e)\n")
+    r = run([sys.executable, src, NAME], timeout=60, dns=f"127.0.0.2:{dns.port}")
+    skip_without_dgram(r)
+    out = r.stdout.decode()
+    if r.returncode or not out.startswith("gaierror True"):
+        fail(f"denied DNS server: {r.returncode} {out!r} {r.stderr!r}")
+    if dns.asked:
+        fail(f"the denied DNS server was asked: {dns.asked}")
+    for _ in range(50):
+        try:
+            recs = [json.loads(l) for l in open(audit)]
+        except (OSError, ValueError):
+            recs = []
+        if any(r.get("decision") == "deny" and r.get("addr") == "127.0.0.2" for r in recs):
+            break
+        time.sleep(0.1)
+    else:
+        fail(f"no denied query to 127.0.0.2 in the audit log: {open(audit).read()[-2000:]}")
+    print("ok: " + out.strip() + "; refused by the policy, in the audit log")
+
+
 def case_dns_curl():
     dns = DNS()
     port = http_server()
@@ -917,6 +950,7 @@ try:
          "idle-threads": case_idle_threads, "udp": case_udp, "resolve": case_resolve,
          "inet6": case_inet6, "inet6-off": case_inet6_off, "udp-off": case_udp_off, "dns-getent": case_dns_getent,
          "dns-python": case_dns_python, "dns-curl": case_dns_curl,
+         "dns-denied": case_dns_denied,
          "inet6-curl": case_inet6_curl}[CASE]()
 finally:
     cleanup()
