@@ -71,7 +71,8 @@ struct back_dgram {
 	bool can_read, can_write;
 	bool stopped; /* protocol violation: the rings are never touched again */
 	bool in_full;
-	uint32_t gen; /* b->policy_gen the cache was filled under */
+	uint32_t need; /* in_full: free bytes the waiting record needs */
+	uint32_t gen;  /* b->policy_gen the cache was filled under */
 	uint32_t ncache, next;
 	struct dg_dest cache[DG_CACHE];
 };
@@ -419,9 +420,11 @@ static void dg_err_record(struct back_socket *s, const struct iovec iov[2], int 
 	pvcalls_data_tx_commit(&s->r.ring, HDR);
 }
 
-/* The in ring has no room for the next record (counted once per stall). */
-static bool dg_stall(struct back_socket *s)
+/* The in ring has no room for the next record of @need bytes (counted
+ * once per stall). */
+static bool dg_stall(struct back_socket *s, uint32_t need)
 {
+	s->dg->need = need;
 	if (!s->dg->in_full) {
 		s->dg->in_full = true;
 		ST_ADD(s->f, ring_full_stalls, 1);
@@ -447,7 +450,7 @@ static bool dg_recv_one(struct back_socket *s)
 		return true;
 	}
 	if ((uint32_t)free_ < HDR)
-		return dg_stall(s);
+		return dg_stall(s, HDR);
 	do
 		full = recv(s->fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
 	while (full < 0 && errno == EINTR);
@@ -464,7 +467,7 @@ static bool dg_recv_one(struct back_socket *s)
 		len = size - HDR; /* cut: the record fills the whole ring */
 	rec = PVCALLS_EXT_DGRAM_RECORD_LEN(len);
 	if (rec > (uint32_t)free_)
-		return dg_stall(s); /* left on the host until the frontend consumes */
+		return dg_stall(s, rec); /* left on the host until the frontend consumes */
 	mh.msg_iov = pl;
 	mh.msg_iovlen = (size_t)sub_spans(iov, HDR, len, pl);
 	mh.msg_name = &src;
@@ -555,7 +558,11 @@ bool pvc_back_dgram_has_work(struct back_socket *s)
 	q = pvcalls_data_rx_queued(&s->r.ring);
 	if (q != 0 && s->dg->can_write)
 		return true;
-	return (s->dg->can_read || s->dg->in_full) && pvcalls_data_tx_free(&s->r.ring) >= (int)HDR;
+	/* A stalled record waits for its whole size: less is no work (a hot
+	 * socket would otherwise spin until the frontend consumes). */
+	if (s->dg->in_full)
+		return pvcalls_data_tx_free(&s->r.ring) >= (int)s->dg->need;
+	return s->dg->can_read && pvcalls_data_tx_free(&s->r.ring) >= (int)HDR;
 }
 
 void pvc_back_dgram_event(struct back_socket *s, uint32_t ev)

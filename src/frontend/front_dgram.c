@@ -303,7 +303,7 @@ static ssize_t dg_send(pvcalls_front *fe, struct fsock *s, const struct dg_snap 
 	uint32_t rec;
 	int rc;
 
-	if (s->dg_broken)
+	if (__atomic_load_n(&s->dg_broken, __ATOMIC_RELAXED))
 		return -EPROTO;
 	if (len >
 	    (s->family == AF_INET6 ? PVCALLS_EXT_DGRAM_MAX_INET6 : PVCALLS_EXT_DGRAM_MAX_INET))
@@ -324,13 +324,14 @@ static ssize_t dg_send(pvcalls_front *fe, struct fsock *s, const struct dg_snap 
 		if (err == -PVCALLS_WIRE_EPROTO)
 			return -EPROTO;
 		if (err != s->dg_err_seen) {
-			s->dg_err_seen = err; /* reported once (docs/extensions.md, "Sending") */
+			/* reported once (docs/extensions.md, "Sending"); poll reads it */
+			__atomic_store_n(&s->dg_err_seen, err, __ATOMIC_RELAXED);
 			if (err)
 				return pvcalls_errno_from_wire(err);
 		}
 		f = pvcalls_data_tx_spans(r, iov);
 		if (f < 0) {
-			s->dg_broken = true;
+			__atomic_store_n(&s->dg_broken, true, __ATOMIC_RELAXED);
 			pvc_warn("front.bad-ring",
 				 "datagram socket %d: impossible out-ring indexes", s->handle);
 			return -EPROTO;
@@ -358,7 +359,7 @@ static ssize_t dg_send(pvcalls_front *fe, struct fsock *s, const struct dg_snap 
 
 static void dg_fail(struct fsock *s, const char *why)
 {
-	s->dg_broken = true;
+	__atomic_store_n(&s->dg_broken, true, __ATOMIC_RELAXED);
 	pvc_warn("front.bad-ring", "datagram socket %d: %s", s->handle, why);
 }
 
@@ -377,7 +378,7 @@ static ssize_t dg_recv(pvcalls_front *fe, struct fsock *s, const struct dg_snap 
 	for (;;) {
 		int32_t err;
 
-		if (s->dg_broken)
+		if (__atomic_load_n(&s->dg_broken, __ATOMIC_RELAXED))
 			return -EPROTO;
 		/* D6: the error first, then the indexes. */
 		err = pvcalls_data_rx_error(r);
@@ -601,13 +602,13 @@ short pvc_fe_dgram_revents(struct fsock *s, uint32_t *seq)
 	f = pvcalls_data_tx_free_shared(r);
 	if (seq)
 		*seq = pvc_load_acquire(r->rx_prod_sh) + pvc_load_acquire(r->tx_cons_sh);
-	if (q < 0 || f < 0 || s->dg_broken)
+	if (q < 0 || f < 0 || __atomic_load_n(&s->dg_broken, __ATOMIC_RELAXED))
 		return POLLERR;
 	if (q >= (int)HDR || rerr)
 		re |= POLLIN; /* a whole record: the backend publishes only whole ones */
 	if ((uint32_t)f >= DG_WRITABLE || (uint32_t)f >= r->size || terr)
 		re |= POLLOUT;
-	if (rerr || (terr && terr != s->dg_err_seen))
+	if (rerr || (terr && terr != __atomic_load_n(&s->dg_err_seen, __ATOMIC_RELAXED)))
 		re |= POLLERR;
 	return re;
 }

@@ -89,8 +89,9 @@ struct fsock {
 	bool shut_rd_sent; /* a SHUTDOWN reading side is outstanding (listener case) */
 	/* Datagram sockets (front_dgram.c): state FS_NEW for good, rings
 	 * attached at creation. dg_connected under fe->lock; dg_err_seen
-	 * (the out_error last reported) under tx_lock; dg_broken (the
-	 * backend broke the record format) under either direction's lock. */
+	 * (the out_error last reported) written under tx_lock; dg_broken (the
+	 * backend broke the record format) written under either direction's
+	 * lock; both read by poll too, so accessed with relaxed atomics. */
 	bool dgram;
 	bool dg_connected;
 	bool dg_broken;

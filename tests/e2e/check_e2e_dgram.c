@@ -17,6 +17,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <pvcalls/wire_ext.h>
+
 #include "e2e.h"
 
 static void finish(struct e2e_env *e)
@@ -219,6 +221,18 @@ START_TEST(truncation_and_poll)
 	ck_assert_int_eq(sendto(hfd, out, 10, 0, (struct sockaddr *)&fa, sizeof(fa)), 10);
 	ck_assert_int_eq(fe_recvfrom(&e, s, in, sizeof(in), 0, NULL, &mf), 10);
 	ck_assert_int_eq(mf & MSG_TRUNC, 0);
+	/* Flow control: 40 datagrams into a 4 KiB ring that holds three; the
+	 * rest wait on the host socket and come in order as we consume. */
+	for (int i = 0; i < 40; i++) {
+		e2e_fill(0x900 + (uint64_t)i, 0, out, 1000);
+		ck_assert_int_eq(sendto(hfd, out, 1000, 0, (struct sockaddr *)&fa, sizeof(fa)),
+				 1000);
+	}
+	for (int i = 0; i < 40; i++) {
+		ck_assert_int_eq(fe_recvfrom(&e, s, in, sizeof(in), 0, NULL, &mf), 1000);
+		ck_assert_msg(e2e_verify(0x900 + (uint64_t)i, 0, in, 1000) == -1,
+			      "datagram %d out of order or corrupt", i);
+	}
 	e2e_release(&e, s);
 	close(hfd);
 	finish(&e);
@@ -309,6 +323,92 @@ START_TEST(policy_refuses_destination)
 	e2e_release(&e, s);
 	close(hfd);
 	close(hfd2);
+	finish(&e);
+}
+END_TEST
+
+/* SENDTO audit records: one when a destination is first used, one per
+ * refusal; limits: the rings count against max_mapped_pages. */
+struct audit_count {
+	pthread_mutex_t lock;
+	int allow, deny, other_sendto;
+	uint16_t allow_port, deny_port;
+};
+
+static void audit_sink(void *arg, const struct pvcalls_back_audit *r)
+{
+	struct audit_count *a = arg;
+	uint16_t port = ntohs(r->addr.sin_port);
+
+	if (r->cmd != PVCALLS_EXT_SENDTO)
+		return;
+	pthread_mutex_lock(&a->lock);
+	if (r->decision == PVCALLS_BACK_DECISION_ALLOW && r->ret == 0 && port == a->allow_port)
+		a->allow++;
+	else if (r->decision == PVCALLS_BACK_DECISION_DENY && r->ret == -13 && port == a->deny_port)
+		a->deny++;
+	else
+		a->other_sendto++;
+	pthread_mutex_unlock(&a->lock);
+}
+
+START_TEST(audit_and_limits)
+{
+	struct audit_count ac = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct e2e_cfg cfg = { 0 };
+	struct sockaddr_in ha, hb;
+	struct e2e_env e;
+	pvcalls_policy *p;
+	char rule[96];
+	uint8_t in[16];
+	int hfd, hfd2, s, rc = 0, n = 0;
+
+	e2e_env_start(&e, NULL);
+	hfd = host_udp(&ha);
+	hfd2 = host_udp(&hb);
+	ac.allow_port = ntohs(ha.sin_port);
+	ac.deny_port = ntohs(hb.sin_port);
+	ck_assert_int_eq(pvcalls_policy_new(&p), 0);
+	snprintf(rule, sizeof(rule), "deny connect udp any port %u", ac.deny_port);
+	ck_assert_int_eq(pvcalls_policy_add_rule(p, PVCALLS_POLICY_DEFAULT, rule, NULL, 0), 0);
+	e2e_back_set_policy(&e, p);
+	e2e_back_set_audit(&e, audit_sink, &ac);
+	s = fe_udp(&e);
+	for (int i = 0; i < 5; i++) {
+		ck_assert_int_eq(fe_sendto(&e, s, "a", 1, &ha), 1);
+		ck_assert_int_eq(recv(hfd, in, sizeof(in), 0), 1);
+	}
+	/* Three refused datagrams (the error shows once on a later send). */
+	while (n < 3) {
+		rc = (int)fe_sendto(&e, s, "b", 1, &hb);
+		if (rc == 1)
+			n++;
+		else
+			ck_assert_int_eq(rc, -EACCES);
+	}
+	for (int i = 0; i < 100; i++) {
+		int d;
+
+		pthread_mutex_lock(&ac.lock);
+		d = ac.deny;
+		pthread_mutex_unlock(&ac.lock);
+		if (d >= 3)
+			break;
+		e2e_sleep_ms(10);
+	}
+	e2e_back_set_audit(&e, NULL, NULL);
+	ck_assert_int_eq(ac.allow, 1);
+	ck_assert_int_ge(ac.deny, 3);
+	ck_assert_int_eq(ac.other_sendto, 0);
+	e2e_release(&e, s);
+	close(hfd);
+	close(hfd2);
+	finish(&e);
+
+	/* 10 mapped pages: no room for a datagram socket's rings. */
+	cfg.back.limits.max_mapped_pages = 10;
+	e2e_env_start(&e, &cfg);
+	ck_assert_int_eq(pvcalls_front_socket(e.fe, AF_INET, SOCK_DGRAM, 0), -ENOBUFS);
 	finish(&e);
 }
 END_TEST
@@ -460,6 +560,65 @@ START_TEST(inet6_sizes)
 }
 END_TEST
 
+/* An echo server for echo_rtt: returns every datagram until "stop". */
+static void *udp_echo(void *arg)
+{
+	int fd = *(int *)arg;
+	uint8_t b[2048];
+
+	for (;;) {
+		struct sockaddr_in from;
+		socklen_t fl = sizeof(from);
+		ssize_t n = recvfrom(fd, b, sizeof(b), 0, (struct sockaddr *)&from, &fl);
+
+		if (n < 0) {
+			e2e_fail("echo: recvfrom: %s", strerror(errno));
+			return NULL;
+		}
+		if (n == 4 && !memcmp(b, "stop", 4))
+			return NULL;
+		if (sendto(fd, b, (size_t)n, 0, (struct sockaddr *)&from, fl) != n) {
+			e2e_fail("echo: sendto: %s", strerror(errno));
+			return NULL;
+		}
+	}
+}
+
+/* 512-byte request/response round trips, each reply checked; the mean
+ * round trip is printed (a measurement, not a limit). */
+START_TEST(echo_rtt)
+{
+	enum { N = 2000, LEN = 512 };
+	struct sockaddr_in ha;
+	struct e2e_env e;
+	uint8_t out[LEN], in[LEN + 1];
+	pthread_t th;
+	double t0;
+	int hfd, s;
+
+	e2e_env_start(&e, NULL);
+	hfd = host_udp(&ha);
+	th = e2e_thread(udp_echo, &hfd);
+	s = fe_udp(&e);
+	ck_assert_int_eq(pvcalls_front_connect(e.fe, s, (struct sockaddr *)&ha, sizeof(ha)), 0);
+	t0 = e2e_now();
+	for (int i = 0; i < N; i++) {
+		e2e_fill(0xa00 + (uint64_t)i, 0, out, LEN);
+		ck_assert_int_eq(pvcalls_front_send(e.fe, s, out, LEN, 0), LEN);
+		ck_assert_int_eq(pvcalls_front_recv(e.fe, s, in, sizeof(in), 0), LEN);
+		ck_assert_int_eq(memcmp(in, out, LEN), 0);
+	}
+	fprintf(stderr, "e2e.dgram echo_rtt (%s): %d x %d-byte round trips, mean %.1f us\n",
+		e2e_flavour(), N, LEN, (e2e_now() - t0) * 1e6 / N);
+	ck_assert_int_eq(pvcalls_front_send(e.fe, s, "stop", 4, 0), 4);
+	e2e_join(th, 10 * E2E_SLOW, "echo server");
+	e2e_check_failed();
+	e2e_release(&e, s);
+	close(hfd);
+	finish(&e);
+}
+END_TEST
+
 START_TEST(not_in_force)
 {
 	struct e2e_cfg cfg = { 0 };
@@ -496,7 +655,9 @@ static Suite *suite(void)
 	tcase_add_test(tc, connected_refused);
 	tcase_add_test(tc, policy_refuses_destination);
 	tcase_add_test(tc, dns_query);
+	tcase_add_test(tc, audit_and_limits);
 	tcase_add_test(tc, inet6_sizes);
+	tcase_add_test(tc, echo_rtt);
 	tcase_add_test(tc, not_in_force);
 	suite_add_tcase(s, tc);
 	return s;

@@ -366,6 +366,16 @@ void e2e_back_set_policy(struct e2e_env *e, pvcalls_policy *p)
 		back_start(e);
 }
 
+void e2e_back_set_audit(struct e2e_env *e, pvcalls_back_audit_fn fn, void *arg)
+{
+	bool was = e->running;
+
+	back_halt(e);
+	pvcalls_back_set_audit(e->be, fn, arg);
+	if (was)
+		back_start(e);
+}
+
 int e2e_wait_back(struct e2e_env *e, int frontends, int active, int passive, int timeout_ms)
 {
 	int64_t t0 = e2e_now_ms(), end = t0 + (int64_t)timeout_ms * E2E_SLOW;
