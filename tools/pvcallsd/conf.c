@@ -10,6 +10,7 @@
  *                 max_guests, max_pending, quota_nodes, quota_bytes,
  *                 quota_watches, quota_txns, max_maps_per_guest
  *   [default]     rule = ..., fallback = allow|deny, sandbox_rules = yes|no,
+ *                 resolv_conf,
  *                 and the limits
  *   [domain N]    rule = ... and the limits, for domain N only
  *
@@ -17,9 +18,11 @@
  * max_mapped_pages, max_ring_order, max_backlog, connect_rate,
  * connect_burst.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
 #include <ini.h>
+#include <netinet/in.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -359,6 +362,12 @@ static int handler(void *user, const char *section, const char *name, const char
 			return bad(x, section, name, "expected yes or no");
 		return 1;
 	}
+	if (!strcmp(name, "resolv_conf") && domid == PVCALLS_POLICY_DEFAULT) {
+		if (!value[0] || strlen(value) >= sizeof(x->c->resolv_conf))
+			return bad(x, section, name, "expected a path");
+		copy(x->c->resolv_conf, sizeof(x->c->resolv_conf), value);
+		return 1;
+	}
 	if (!strcmp(name, "fallback") && domid == PVCALLS_POLICY_DEFAULT) {
 		if (strcmp(value, "allow") && strcmp(value, "deny"))
 			return bad(x, section, name, "expected allow or deny");
@@ -369,15 +378,63 @@ static int handler(void *user, const char *section, const char *name, const char
 	return limit_key(x, domid, section, name, value);
 }
 
+/*
+ * The host's stub resolvers stay reachable on port 53. A sandboxed program
+ * resolves names through the preload shim's resolver, which asks the
+ * nameservers of the host's resolv.conf over PV Calls
+ * (docs/running-programs.md); a stub on loopback (systemd-resolved's
+ * 127.0.0.53, a local dnsmasq) would otherwise be refused by the first
+ * sandbox rule and every lookup would fail. Only loopback nameservers need
+ * the exception (the sandbox rules do not cover the others), and only port
+ * 53, over UDP and TCP (TCP carries truncated answers). Read at each load,
+ * so a reload follows a changed resolv.conf; a missing file adds nothing.
+ */
+static int dns_exceptions(struct dconf *c, char *err, size_t len)
+{
+	char line[512];
+	FILE *f = fopen(c->resolv_conf, "r");
+
+	c->ndns_rules = 0;
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f) && c->ndns_rules < DCONF_DNS_MAX) {
+		char kw[16], addr[64], *rule = c->dns_rules[c->ndns_rules];
+		unsigned char a[16];
+		bool loop = false;
+		int rc;
+
+		if (sscanf(line, " %15s %63s", kw, addr) != 2 || strcmp(kw, "nameserver"))
+			continue;
+		if (inet_pton(AF_INET, addr, a) == 1)
+			loop = a[0] == 127;
+		else if (inet_pton(AF_INET6, addr, a) == 1)
+			loop = IN6_IS_ADDR_LOOPBACK((struct in6_addr *)a);
+		if (!loop)
+			continue;
+		snprintf(rule, sizeof(c->dns_rules[0]), "allow connect %s port 53", addr);
+		rc = pvcalls_policy_add_rule(c->policy, PVCALLS_POLICY_DEFAULT, rule, err, len);
+		if (rc < 0) {
+			fclose(f);
+			return rc;
+		}
+		c->ndns_rules++;
+	}
+	fclose(f);
+	return 0;
+}
+
 /* After the file: the sandbox rules at the end of [default]'s. */
 static int add_sandbox_rules(struct dconf *c, char *err, size_t len)
 {
+	int rc;
+
 	if (!c->sandbox_rules)
 		return 0;
+	if ((rc = dns_exceptions(c, err, len)) < 0)
+		return rc;
 	for (int i = 0; dconf_sandbox_rules[i]; i++) {
-		int rc = pvcalls_policy_add_rule(c->policy, PVCALLS_POLICY_DEFAULT,
-						 dconf_sandbox_rules[i], err, len);
-
+		rc = pvcalls_policy_add_rule(c->policy, PVCALLS_POLICY_DEFAULT,
+					     dconf_sandbox_rules[i], err, len);
 		if (rc < 0)
 			return rc;
 	}
@@ -397,6 +454,7 @@ int dconf_load(struct dconf *c, const char *path, bool must_exist, char *err, si
 	c->sandbox_rules = true;
 	copy(c->control, sizeof(c->control), PVCALLSD_CTL);
 	copy(c->shm_path, sizeof(c->shm_path), PVCALLS_SHM_HUB_DEFAULT);
+	copy(c->resolv_conf, sizeof(c->resolv_conf), "/etc/resolv.conf");
 	if (pvcalls_policy_new(&c->policy) < 0) {
 		snprintf(err, len, "out of memory");
 		return -ENOMEM;
@@ -609,7 +667,10 @@ void dconf_print(FILE *f, const struct dconf *c)
 			fprintf(f, "rule = %s\n", c->rules[i].text);
 	fprintf(f, "sandbox_rules = %s\n", c->sandbox_rules ? "yes" : "no");
 	if (c->sandbox_rules) {
+		fprintf(f, "resolv_conf = %s\n", c->resolv_conf);
 		fprintf(f, "; built in, after every rule above (sandbox_rules = no drops them):\n");
+		for (int i = 0; i < c->ndns_rules; i++)
+			fprintf(f, ";rule = %s\n", c->dns_rules[i]);
 		for (int i = 0; dconf_sandbox_rules[i]; i++)
 			fprintf(f, ";rule = %s\n", dconf_sandbox_rules[i]);
 	}
