@@ -8,17 +8,18 @@
 # to <scratch>/artifacts/. Prints executions, new inputs and findings per
 # target; exits 1 if any target found something.
 #
-#   scripts/fuzz.sh [-t SECONDS | -r RUNS] [--coverage] [--scratch DIR] [TARGET...]
+#   scripts/fuzz.sh [-t SECONDS] [-r RUNS] [--coverage] [--scratch DIR] [TARGET...]
 #
 #   -t SECONDS   run each target this long (default 60)
-#   -r RUNS      or this many executions each
+#   -r RUNS      or this many executions each; with -t too, whichever
+#                comes first (the campaign: -r 10000000 -t 1800)
 #   --coverage   afterwards, replay seeds + merged corpus through a
 #                coverage build (clang -fprofile-instr-generate) and print
 #                the line coverage of src/backend/ and src/transport/shm/.
 #                Needs llvm-profdata and llvm-cov (Debian: apt-get install
 #                llvm; versioned names such as llvm-cov-14 work too).
 #   --scratch    default: build-fuzz/scratch
-#   TARGET       proto cmd_ring data_ring json backend front hub conf
+#   TARGET       proto cmd_ring data_ring json backend back_cmd front hub conf
 #                (default: all)
 #
 # Promote an input worth keeping by copying it into tests/fuzz/corpus/<t>/
@@ -26,13 +27,14 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SECS=60
+SECS_SET=0
 RUNS=
 COV=0
 SCRATCH=
 TARGETS=()
 while [ $# -gt 0 ]; do
 	case "$1" in
-	-t) SECS=$2; RUNS=; shift 2 ;;
+	-t) SECS=$2; SECS_SET=1; shift 2 ;;
 	-r) RUNS=$2; shift 2 ;;
 	--coverage) COV=1; shift ;;
 	--scratch) SCRATCH=$2; shift 2 ;;
@@ -41,7 +43,7 @@ while [ $# -gt 0 ]; do
 	*) TARGETS+=("$1"); shift ;;
 	esac
 done
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(proto cmd_ring data_ring json backend front hub conf)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(proto cmd_ring data_ring json backend back_cmd front hub conf)
 BUILD=$ROOT/build-fuzz
 SCRATCH=${SCRATCH:-$BUILD/scratch}
 JOBS=$(nproc 2>/dev/null || echo 2)
@@ -61,7 +63,10 @@ for t in "${TARGETS[@]}"; do
 	merged=$SCRATCH/merged/$t
 	log=$SCRATCH/$t.log
 	mkdir -p "$run" "$merged"
-	if [ -n "$RUNS" ]; then
+	if [ -n "$RUNS" ] && [ "$SECS_SET" -eq 1 ]; then
+		limit=(-runs="$RUNS" -max_total_time="$SECS")
+		what="$RUNS runs or $SECS s, whichever comes first"
+	elif [ -n "$RUNS" ]; then
 		limit=(-runs="$RUNS")
 		what="$RUNS runs after the corpus"
 	else
@@ -81,8 +86,9 @@ for t in "${TARGETS[@]}"; do
 	nmerged=$(find "$merged" -type f | wc -l)
 	crashes=$((after - before))
 	[ "$crashes" -eq 0 ] || found=1
-	summary+=("$(printf '%-10s executions %-9s findings %-3s merged corpus %s (seeds %s)' \
-		"$t" "${execs:-?}" "$crashes" "$nmerged" "$nseed")")
+	secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -n 1)
+	summary+=("$(printf '%-10s executions %-9s in %-5s s findings %-3s merged corpus %s (seeds %s)' \
+		"$t" "${execs:-?}" "${secs:-?}" "$crashes" "$nmerged" "$nseed")")
 done
 
 echo
