@@ -41,4 +41,10 @@ int round_s1(void);
 int round_setup_pvcalls(double *rate);
 int round_setup_tcp(double *rate);
 
+/* bench_tail.c: LT (small exchanges through the backend to a TCP server
+ * vs direct TCP with TCP_NODELAY): p50, p99, max of the "write, write,
+ * read" pattern, then of "write, read", in us. */
+int round_tail_pvcalls(double out[6]);
+int round_tail_tcp(double out[6]);
+
 #endif

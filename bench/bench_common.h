@@ -91,6 +91,9 @@ struct shared {
 	/* S2 (--verbose): each step of each timed cycle, in us */
 	uint32_t nstep;
 	float step[S2_STEP_MAX][5];
+	/* LT (bench_tail.c): p50, p99, max of wwr then wr, in us; exchanges timed */
+	double tail[6];
+	uint32_t tail_n[2];
 	/* L2 baseline: one word on its own cache line */
 	__attribute__((aligned(64))) uint32_t pp;
 	__attribute__((aligned(64))) uint32_t pp_pad;
