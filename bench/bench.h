@@ -22,7 +22,7 @@ int round_bulk_ring(uint32_t order, uint32_t spin_us, struct bulk_res *r);
 int round_bulk_unix(struct bulk_res *r);
 int round_cmdring(double *us);
 
-/* bench_cmd.c: L1/L2 (SOCKET + RELEASE through the backend vs a 64-byte
+/* bench_cmd.c: L1/L2 (GETSOCKOPT round trips through the backend vs a 64-byte
  * AF_UNIX ping-pong / a shared-atomic ping-pong) and A1/A2 (the same
  * with pvcallsd's audit log on). spin_us: PVCALLS_BACK_NO_SPIN, or 0
  * for the default polling. */

@@ -21,7 +21,7 @@
  *             backend's relay, copying into a 64 KiB buffer as a socket
  *             reader would) vs an AF_UNIX stream with 64 KiB writes.
  *             bench_ring.c, with L2ring (the command ring alone).
- *   L1/L2     SOCKET and RELEASE round trips through the real backend vs
+ *   L1/L2     GETSOCKOPT round trips through the real backend vs
  *             a 64-byte AF_UNIX ping-pong / a shared-atomic ping-pong;
  *             A1/A2, the same with pvcallsd's audit log on. bench_cmd.c.
  *   R1/R2     frontend -> backend -> TCP -> sink vs a direct TCP stream

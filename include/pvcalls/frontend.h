@@ -84,6 +84,29 @@ struct pvcalls_front_opts {
 	 * extension the backend offers; ~0u: exactly version 1).
 	 */
 	uint32_t ext_off;
+	/**
+	 * How long a call waits for the backend, in ms (<= 0: the defaults
+	 * below), so that a backend that never answers cannot block a call
+	 * forever. It bounds the wait for a free request slot and for the
+	 * answer of every command except ACCEPT and POLL, which the backend
+	 * answers when a connection comes (their waits follow the receive
+	 * timeout and the poll timeout). Default 30000; for CONNECT on a
+	 * socket without a send timeout (PVCALLS_OPT_SNDTIMEO_MS, which
+	 * takes precedence) the default is 135000, longer than the host's
+	 * own connect timeout, so that an honest backend always answers
+	 * first.
+	 *
+	 * When it expires the call returns -ETIMEDOUT (connect: -EINPROGRESS,
+	 * as Linux's connect when SO_SNDTIMEO expires; release: see
+	 * pvcalls_front_release()). The request is not taken back: its slot
+	 * stays reserved, and if the answer comes later its effect is
+	 * applied then (a late CONNECT answer connects the socket, and
+	 * pvcalls_front_poll() reports it), a late answer to a released
+	 * socket is dropped. A backend that never answers thus keeps the
+	 * slot; once all 32 are held so, every call times out, and
+	 * pvcalls_front_close() frees them.
+	 */
+	int cmd_timeout_ms;
 };
 
 #define PVCALLS_FRONT_NO_SPIN UINT32_MAX
@@ -133,11 +156,18 @@ PVCALLS_API int pvcalls_front_fd(pvcalls_front *fe);
 PVCALLS_API int pvcalls_front_process(pvcalls_front *fe);
 
 /**
- * Creates a socket (SOCKET command).
+ * Creates a socket (SOCKET command). The call does not wait for the
+ * backend's answer: the backend takes commands in order, so the CONNECT or
+ * BIND that follows reaches it after SOCKET. If the backend refused SOCKET
+ * (-EMFILE for its limit, -ENOMEM, ...), the next call on the socket that
+ * comes after the answer (connect, bind, listen, accept, setopt, the
+ * extension calls) returns that error, and so does every later one but
+ * pvcalls_front_release(), which is all such a socket is good for.
  * @param domain AF_INET; @param type SOCK_STREAM, optionally with
  *        SOCK_NONBLOCK; @param protocol 0 or IPPROTO_TCP.
- * @return the socket, or -EAFNOSUPPORT, -ESOCKTNOSUPPORT, -EPROTONOSUPPORT,
- *         -EMFILE (backend limit), -ENOTCONN (backend gone).
+ * @return the socket, or -EAFNOSUPPORT, -ESOCKTNOSUPPORT, -EPROTONOSUPPORT
+ *         (checked here), -ENOTCONN (backend gone), -ETIMEDOUT (no request
+ *         slot within cmd_timeout_ms).
  */
 PVCALLS_API int pvcalls_front_socket(pvcalls_front *fe, int domain, int type, int protocol);
 
@@ -190,9 +220,23 @@ PVCALLS_API ssize_t pvcalls_front_send(pvcalls_front *fe, int s, const void *buf
 PVCALLS_API ssize_t pvcalls_front_recv(pvcalls_front *fe, int s, void *buf, size_t len, int flags);
 
 /**
- * Releases the socket (RELEASE) and frees its rings. Threads blocked on it
- * return -EBADF. Always frees the handle, even when the backend does not
- * answer (-ETIMEDOUT) or is gone.
+ * Releases the socket (RELEASE). Threads blocked on it return -EBADF. The
+ * handle is free when the call returns, always, even when the backend
+ * does not answer or is gone.
+ *
+ * The call does not wait for the backend's answer (unless the socket is a
+ * listener with accepts in flight): the socket's data ring, its grants and
+ * its event channel stay as they are until the answer comes, and are
+ * reclaimed then (by whichever thread handles responses), so no page the
+ * backend may still map is unshared before it let go. At most 16 releases
+ * are outstanding; a release beyond that waits for the oldest answer,
+ * and after cmd_timeout_ms reclaims the oldest anyway (a backend that
+ * never answers: the transport keeps pages a peer still maps until it
+ * unmaps them, so that costs a request slot, never memory safety).
+ * pvcalls_front_close() reclaims whatever is still outstanding. Releasing
+ * a socket whose CONNECT is in flight waits for that answer first.
+ * @return 0; -EBADF not a socket; -ETIMEDOUT (listener case) the backend
+ *         did not answer in time.
  */
 PVCALLS_API int pvcalls_front_release(pvcalls_front *fe, int s);
 

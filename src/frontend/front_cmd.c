@@ -17,9 +17,17 @@
 static void complete(pvcalls_front *fe, unsigned i, int err, uint32_t val)
 {
 	struct slot *sl = &fe->slots[i];
-	struct fsock *s = sl->sock, *ns = sl->newsock;
+	struct fsock *s = sl->sock, *ns = sl->newsock, *reclaim = NULL;
 
 	switch (sl->cmd) {
+	case PVCALLS_WIRE_SOCKET: /* not waited for: kept for the next call */
+		if (err && s)
+			s->sock_err = err;
+		break;
+	case PVCALLS_WIRE_RELEASE:
+		if (s && s->released) /* asynchronous: the ring goes now */
+			reclaim = s;
+		break;
 	case PVCALLS_WIRE_CONNECT:
 		if (err) {
 			pvc_fe_ring_free(fe, &s->r);
@@ -72,6 +80,8 @@ static void complete(pvcalls_front *fe, unsigned i, int err, uint32_t val)
 	sl->busy = false;
 	sl->w = NULL;
 	fe->slots_busy--;
+	if (reclaim)
+		pvc_fe_sock_reclaim(fe, reclaim);
 	pthread_cond_broadcast(&fe->cond);
 }
 
