@@ -383,6 +383,9 @@ static void run_sweep(void)
 		struct result *r;
 		struct bulk_res cr, br;
 
+		if (!(cfg.sweep_orders & (1u << o)))
+			continue;
+
 		r = result_new(tid[o], "data ring bulk at this order", "GB/s", "AF_UNIX stream",
 			       INFO, 0);
 		INTERLEAVE(
@@ -522,6 +525,7 @@ static void usage(FILE *f)
 		"                   LT: tail latency of small exchanges, six rows)\n"
 		"  --order N        ring order for S1 and S2 (default: the frontend's, %u)\n"
 		"  --sweep          also T, R and S2 at every ring order 0-9 (information)\n"
+		"  --sweep-orders L only these orders, comma-separated (e.g. 0,6,9)\n"
 		"  --verbose        per-round details on stderr\n"
 		"tuning aids (figures then differ from the targets' definitions):\n"
 		"  --no-baseline    run the cases only\n"
@@ -566,6 +570,7 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "sink-cpu", required_argument, NULL, 'S' },
 		{ "sweep", no_argument, NULL, 'W' },
+		{ "sweep-orders", required_argument, NULL, 'w' },
 		{ "front-spin", required_argument, NULL, 'F' },
 		{ "back-spin", required_argument, NULL, 'K' },
 		{ "version", no_argument, NULL, 'V' },
@@ -578,7 +583,7 @@ int main(int argc, char **argv)
 	int64_t t0 = pvc_now_ns();
 	int c;
 
-	while ((c = getopt_long(argc, argv, "qj:r:o:O:hBvS:F:K:W", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "qj:r:o:O:hBvS:F:K:Ww:", lo, NULL)) != -1) {
 		switch (c) {
 		case 'v':
 			cfg.verbose = true;
@@ -586,6 +591,31 @@ int main(int argc, char **argv)
 		case 'W':
 			cfg.sweep = true;
 			break;
+		case 'w': {
+			char *p = optarg, *e;
+
+			cfg.sweep = true;
+			cfg.sweep_orders = 0;
+			for (;;) {
+				long o = strtol(p, &e, 10);
+
+				if (e == p || o < 0 || o > 9) {
+					fprintf(stderr, "pvcalls-bench: --sweep-orders: 0..9, "
+							"comma-separated\n");
+					return 2;
+				}
+				cfg.sweep_orders |= 1u << o;
+				if (*e != ',')
+					break;
+				p = e + 1;
+			}
+			if (*e) {
+				fprintf(stderr,
+					"pvcalls-bench: --sweep-orders: 0..9, comma-separated\n");
+				return 2;
+			}
+			break;
+		}
 		case 'S':
 			sink_cpu = atoi(optarg);
 			break;
