@@ -218,15 +218,21 @@ int pvcalls_front_socket(pvcalls_front *fe, int domain, int type, int protocol)
 		pvc_fe_sock_destroy(fe, s);
 		goto out;
 	}
-	/* Not waited for: the answer lands in s->sock_err (complete()). */
+	/* Not waited for: the answer lands in s->sock_err (complete()). The
+	 * handle is in the table already and the wait for a slot drops the
+	 * lock: as a user, we hold off a release of that handle meanwhile. */
 	s->nonblock = nonblock;
+	s->users++;
 	rc = pvc_fe_submit(fe, &req, s, NULL, NULL, pvc_deadline_ms(fe->cmd_timeout_ms));
-	if (rc < 0) {
+	if (rc < 0 && !s->closing) {
+		s->users--;
 		fe->socks[s->handle] = NULL;
 		pvc_fe_sock_destroy(fe, s);
 		goto out;
 	}
-	rc = s->handle;
+	if (rc == 0)
+		rc = s->handle;
+	pvc_fe_sock_put(fe, s); /* a releaser that came meanwhile frees it */
 out:
 	pthread_mutex_unlock(&fe->lock);
 	return rc;
