@@ -520,9 +520,10 @@ static bool pred_release_room(pvcalls_front *fe, void *arg)
 }
 
 /*
- * Sends RELEASE for @s, which is in no table, and leaves it on
- * fe->releasing until the answer. Lock held. Returns 0, or the error of
- * submitting (then @s is freed already).
+ * Sends RELEASE for @s and puts it on fe->releasing until the answer, once
+ * fewer than MAX_RELEASING wait there (after cmd_timeout_ms the oldest is
+ * reclaimed). Lock held. Returns 0, or -ENOTCONN or the error of
+ * submitting; then @s is the caller's to free.
  */
 static int release_async(pvcalls_front *fe, struct fsock *s, int64_t deadline)
 {
@@ -536,18 +537,12 @@ static int release_async(pvcalls_front *fe, struct fsock *s, int64_t deadline)
 			 (unsigned long long)fe->releasing->id);
 		pvc_fe_sock_reclaim(fe, fe->releasing);
 	}
-	if (fe->dead) {
-		drop_slots(fe, s);
-		pvc_fe_sock_destroy(fe, s);
+	if (fe->dead)
 		return -ENOTCONN;
-	}
 	pvcalls_req_release(&req, 0, s->id);
 	rc = pvc_fe_submit(fe, &req, s, NULL, NULL, deadline);
-	if (rc < 0) {
-		drop_slots(fe, s);
-		pvc_fe_sock_destroy(fe, s);
+	if (rc < 0)
 		return rc;
-	}
 	s->released = true;
 	s->next = NULL;
 	for (pp = &fe->releasing; *pp; pp = &(*pp)->next)
@@ -586,17 +581,26 @@ int pvcalls_front_release(pvcalls_front *fe, int h)
 			pvc_fe_sock_reclaim(fe, fe->releasing);
 	}
 	if (!fe->dead && s->accepts_inflight == 0) {
-		/* Accepted connections nobody picked up, then the socket itself:
-		 * out of the table now, reclaimed when answered (see the top). */
-		fe->socks[h] = NULL;
-		s->users--;
+		/* Accepted connections nobody picked up, then the socket itself,
+		 * reclaimed when answered (see the top). The socket stays in the
+		 * table (closing, our reference) while we may wait, so that
+		 * pvcalls_front_close() waits for us. */
 		while (s->acc_head) {
 			struct fsock *n = s->acc_head;
 
 			s->acc_head = n->next;
-			release_async(fe, n, deadline);
+			if (release_async(fe, n, deadline) < 0) {
+				drop_slots(fe, n);
+				pvc_fe_sock_destroy(fe, n);
+			}
 		}
 		rc = release_async(fe, s, deadline);
+		fe->socks[h] = NULL;
+		s->users--;
+		if (rc < 0) {
+			drop_slots(fe, s);
+			pvc_fe_sock_destroy(fe, s);
+		}
 		if (rc < 0 && rc != -ENOTCONN)
 			pvc_warn("front.release", "RELEASE of socket %d: %s", h,
 				 pvcalls_strerror(rc));

@@ -204,9 +204,11 @@ void pvcalls_front_close(pvcalls_front *fe)
 	}
 	/* Wait for threads still inside calls to leave (they see dead). */
 	for (int i = 0; i < fe->nsocks; i++) {
-		struct fsock *s = fe->socks[i];
+		struct fsock *s;
 
-		while (s && s->users > 0) {
+		/* Re-read each time: a releaser that leaves takes the socket out
+		 * of the table and frees it while we sleep. */
+		while ((s = fe->socks[i]) && s->users > 0) {
 			s->closing = true;
 			pthread_cond_broadcast(&fe->cond);
 			pthread_mutex_unlock(&fe->lock);
