@@ -58,9 +58,22 @@ struct fring {
 	uint32_t intf_ref;
 	void *data;
 	unsigned npages;
+	uint32_t *refs; /* our copy of the data pages' refs (the page's is shared) */
 	uint32_t port;
 	pvcalls_data_ring ring;
 };
+
+/* Shared pages of a released ring, kept for the next socket of that order
+ * (front_sock.c, "Ring cache"). */
+struct fring_cached {
+	void *intf_page;
+	uint32_t intf_ref;
+	void *data;
+	unsigned npages;
+	uint32_t *refs;
+	struct fring_cached *next;
+};
+#define RING_CACHE_MAX 4 /* per order */
 
 struct fsock {
 	int handle; /* -1 while not in the table (a socket being accepted) */
@@ -154,6 +167,8 @@ struct pvcalls_front {
 	uint32_t ext;            /* PVCALLS_FEATURE_* in force (front_extcmd.c) */
 	struct fsock *releasing; /* released sockets awaiting RELEASE's answer, oldest first */
 	unsigned nreleasing;
+	struct fring_cached *ring_cache[PVCALLS_WIRE_MAX_RING_ORDER + 1]; /* by order */
+	unsigned ring_cached[PVCALLS_WIRE_MAX_RING_ORDER + 1];
 	struct pvcalls_front_stats stats;
 };
 
@@ -244,9 +259,12 @@ void pvc_fe_sock_put(pvcalls_front *fe, struct fsock *s);
 void pvc_fe_sock_destroy(pvcalls_front *fe, struct fsock *s);
 /* Ends the sharing of a socket's data ring and closes its port. */
 void pvc_fe_ring_free(pvcalls_front *fe, struct fring *r);
-/* A released socket whose RELEASE was answered, or will never be (backend
- * gone, close, timeout): drops the slots that still name it, takes it off
- * fe->releasing and frees it with its ring. Lock held. */
-void pvc_fe_sock_reclaim(pvcalls_front *fe, struct fsock *s);
+/* A released socket whose RELEASE was answered (@answered), or will never
+ * be (backend gone, close, timeout): drops the slots that still name it,
+ * takes it off fe->releasing and frees it; its ring's pages go to the ring
+ * cache if @answered and there is room, else are unshared. Lock held. */
+void pvc_fe_sock_reclaim(pvcalls_front *fe, struct fsock *s, bool answered);
+/* Unshares every cached ring (close). Lock held. */
+void pvc_fe_ring_cache_drain(pvcalls_front *fe);
 
 #endif

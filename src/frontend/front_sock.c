@@ -44,7 +44,71 @@ void pvc_fe_ring_free(pvcalls_front *fe, struct fring *r)
 	pvcalls_transport_evtchn_close(fe->t, r->port);
 	pvcalls_transport_unshare(fe->t, r->data, r->npages);
 	pvcalls_transport_unshare(fe->t, r->intf_page, 1);
+	free(r->refs);
+	r->refs = NULL;
 	r->valid = false;
+}
+
+/*
+ * Ring cache. A ring whose RELEASE the backend answered is no longer
+ * mapped by it (it said so), and its pages are still granted to that same
+ * backend: the next socket of the same order can use them as they are,
+ * without sharing new pages (one or two mmap()s, the grant entries, the
+ * zeroed pages the backend then faults in) or unsharing these (munmap()s,
+ * hole punching). Nothing is regranted: the grants stay with the one
+ * backend they were made for, and a backend that lied about unmapping
+ * would see only connections it relays anyway. The indexes page is
+ * cleared before reuse; the data pages keep stale bytes of our own. The
+ * event channel is not kept (a port the backend unbound is closed, a new
+ * one allocated). At most RING_CACHE_MAX rings per order are kept,
+ * unshared at close. A Linux backend sees nothing new: a CONNECT or
+ * ACCEPT naming granted pages, as ever. Lock held for all three.
+ */
+static void ring_cache_put(pvcalls_front *fe, uint32_t order, struct fring *r)
+{
+	struct fring_cached *c;
+
+	if (order > PVCALLS_WIRE_MAX_RING_ORDER || fe->ring_cached[order] >= RING_CACHE_MAX ||
+	    !r->refs || !(c = malloc(sizeof(*c)))) {
+		pvc_fe_ring_free(fe, r);
+		return;
+	}
+	pvcalls_transport_evtchn_close(fe->t, r->port);
+	c->intf_page = r->intf_page;
+	c->intf_ref = r->intf_ref;
+	c->data = r->data;
+	c->npages = r->npages;
+	c->refs = r->refs;
+	c->next = fe->ring_cache[order];
+	fe->ring_cache[order] = c;
+	fe->ring_cached[order]++;
+	r->refs = NULL;
+	r->valid = false;
+}
+
+static struct fring_cached *ring_cache_take(pvcalls_front *fe, uint32_t order)
+{
+	struct fring_cached *c;
+
+	if (order > PVCALLS_WIRE_MAX_RING_ORDER || !(c = fe->ring_cache[order]))
+		return NULL;
+	fe->ring_cache[order] = c->next;
+	fe->ring_cached[order]--;
+	return c;
+}
+
+void pvc_fe_ring_cache_drain(pvcalls_front *fe)
+{
+	for (unsigned o = 0; o <= PVCALLS_WIRE_MAX_RING_ORDER; o++) {
+		struct fring_cached *c;
+
+		while ((c = ring_cache_take(fe, o))) {
+			pvcalls_transport_unshare(fe->t, c->data, c->npages);
+			pvcalls_transport_unshare(fe->t, c->intf_page, 1);
+			free(c->refs);
+			free(c);
+		}
+	}
 }
 
 void pvc_fe_sock_destroy(pvcalls_front *fe, struct fsock *s)
@@ -149,41 +213,59 @@ static int sock_leave(pvcalls_front *fe, struct fsock *s, int rc)
 	return rc;
 }
 
-/* Shares the data ring of @s and allocates its event channel. No lock needed. */
+/* Shares the data ring of @s (or takes a cached one) and allocates its
+ * event channel. Called without fe->lock. */
 static int ring_alloc(pvcalls_front *fe, struct fsock *s)
 {
 	struct fring *r = &s->r;
 	struct pvcalls_wire_data_intf *intf;
-	uint32_t *refs;
+	struct fring_cached *c;
 	int rc;
 
 	r->npages = 1u << s->order;
-	refs = calloc(r->npages, sizeof(*refs));
-	if (!refs)
-		return -ENOMEM;
-	rc = pvcalls_transport_share(fe->t, fe->backend_id, 1, true, &r->intf_ref, &r->intf_page);
-	if (rc < 0)
-		goto out;
-	rc = pvcalls_transport_share(fe->t, fe->backend_id, r->npages, true, refs, &r->data);
-	if (rc < 0) {
-		pvcalls_transport_unshare(fe->t, r->intf_page, 1);
-		goto out;
+	pthread_mutex_lock(&fe->lock);
+	c = ring_cache_take(fe, s->order);
+	pthread_mutex_unlock(&fe->lock);
+	if (c) {
+		r->intf_page = c->intf_page;
+		r->intf_ref = c->intf_ref;
+		r->data = c->data;
+		r->refs = c->refs;
+		free(c);
+		/* Indexes, errors, wait hints: as a fresh page's. */
+		memset(r->intf_page, 0, PVCALLS_WIRE_PAGE_SIZE);
+	} else {
+		r->refs = calloc(r->npages, sizeof(*r->refs));
+		if (!r->refs)
+			return -ENOMEM;
+		rc = pvcalls_transport_share(fe->t, fe->backend_id, 1, true, &r->intf_ref,
+					     &r->intf_page);
+		if (rc < 0)
+			goto fail;
+		rc = pvcalls_transport_share(fe->t, fe->backend_id, r->npages, true, r->refs,
+					     &r->data);
+		if (rc < 0) {
+			pvcalls_transport_unshare(fe->t, r->intf_page, 1);
+			goto fail;
+		}
 	}
 	rc = pvcalls_transport_evtchn_alloc_unbound(fe->t, fe->backend_id, &r->port);
 	if (rc < 0) {
 		pvcalls_transport_unshare(fe->t, r->data, r->npages);
 		pvcalls_transport_unshare(fe->t, r->intf_page, 1);
-		goto out;
+		goto fail;
 	}
 	intf = r->intf_page;
 	intf->ring_order = s->order;
-	memcpy(intf->ref, refs, r->npages * sizeof(*refs));
+	memcpy(intf->ref, r->refs, r->npages * sizeof(*r->refs));
 	/* The backend reads the page only after the request that names it is
 	 * published with a release store (cmd ring C1). */
 	pvcalls_data_ring_attach(&r->ring, intf, r->data, s->order, PVCALLS_DATA_FRONTEND);
 	r->valid = true;
-out:
-	free(refs);
+	return 0;
+fail:
+	free(r->refs);
+	r->refs = NULL;
 	return rc;
 }
 
@@ -498,10 +580,12 @@ static void drop_slots(pvcalls_front *fe, struct fsock *s)
 	}
 }
 
-void pvc_fe_sock_reclaim(pvcalls_front *fe, struct fsock *s)
+void pvc_fe_sock_reclaim(pvcalls_front *fe, struct fsock *s, bool answered)
 {
 	struct fsock **pp = &fe->releasing;
 
+	if (answered && s->r.valid && !fe->dead)
+		ring_cache_put(fe, s->order, &s->r);
 	drop_slots(fe, s);
 	while (*pp && *pp != s)
 		pp = &(*pp)->next;
@@ -535,7 +619,7 @@ static int release_async(pvcalls_front *fe, struct fsock *s, int64_t deadline)
 	if (pvc_fe_wait(fe, &w) == -ETIMEDOUT && fe->releasing) {
 		pvc_warn("front.release", "RELEASE of socket %llu never answered: reclaimed",
 			 (unsigned long long)fe->releasing->id);
-		pvc_fe_sock_reclaim(fe, fe->releasing);
+		pvc_fe_sock_reclaim(fe, fe->releasing, false);
 	}
 	if (fe->dead)
 		return -ENOTCONN;
@@ -578,7 +662,7 @@ int pvcalls_front_release(pvcalls_front *fe, int h)
 	}
 	if (fe->dead) { /* nothing will be answered: reclaim what waits */
 		while (fe->releasing)
-			pvc_fe_sock_reclaim(fe, fe->releasing);
+			pvc_fe_sock_reclaim(fe, fe->releasing, false);
 	}
 	if (!fe->dead && s->accepts_inflight == 0) {
 		/* Accepted connections nobody picked up, then the socket itself,

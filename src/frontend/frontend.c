@@ -233,6 +233,7 @@ void pvcalls_front_close(pvcalls_front *fe)
 		pvc_fe_sock_destroy(fe, s);
 	}
 	fe->nreleasing = 0;
+	pvc_fe_ring_cache_drain(fe);
 	for (int i = 0; i < fe->nsocks; i++) {
 		struct fsock *s = fe->socks[i];
 
