@@ -81,7 +81,7 @@ static void complete(pvcalls_front *fe, unsigned i, int err, uint32_t val)
 	sl->w = NULL;
 	fe->slots_busy--;
 	if (reclaim)
-		pvc_fe_sock_reclaim(fe, reclaim, true);
+		pvc_fe_sock_reclaim(fe, reclaim, err == 0); /* an error: maybe still mapped */
 	pthread_cond_broadcast(&fe->cond);
 }
 

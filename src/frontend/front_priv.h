@@ -259,7 +259,7 @@ void pvc_fe_sock_put(pvcalls_front *fe, struct fsock *s);
 void pvc_fe_sock_destroy(pvcalls_front *fe, struct fsock *s);
 /* Ends the sharing of a socket's data ring and closes its port. */
 void pvc_fe_ring_free(pvcalls_front *fe, struct fring *r);
-/* A released socket whose RELEASE was answered (@answered), or will never
+/* A released socket whose RELEASE was answered 0 (@answered), or will never
  * be (backend gone, close, timeout): drops the slots that still name it,
  * takes it off fe->releasing and frees it; its ring's pages go to the ring
  * cache if @answered and there is room, else are unshared. Lock held. */
