@@ -73,7 +73,7 @@ struct pvcalls_front_opts {
 	/**
 	 * Bounded polling before sleeping, in µs (0: 20; PVCALLS_FRONT_NO_SPIN:
 	 * none). It is the starting budget: each socket direction and each
-	 * command then adapts its own between spin_us / 4 and 4 * spin_us,
+	 * command then adapts its own between spin_us / 4 and 8 * spin_us,
 	 * longer when waits just missed it, shorter when they run long.
 	 */
 	uint32_t spin_us;
