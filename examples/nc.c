@@ -117,16 +117,25 @@ static void report(const char *what, const char *host, const char *port, int rc)
 			pvcalls_strerror(rc));
 }
 
-static int resolve(const char *host, const char *port, struct sockaddr_in *a)
+/* @host as an IPv4 address, or as IPv6 (an AF_INET6 socket, which needs
+ * the backend's inet6 extension, docs/extensions.md, "IPv6"). */
+static int resolve(const char *host, const char *port, struct sockaddr_in6 *a, socklen_t *alen)
 {
-	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM }, *res;
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res, *i;
 	int rc = getaddrinfo(host, port, &hints, &res);
 
 	if (rc) {
 		fprintf(stderr, "pvcalls-nc: %s:%s: %s\n", host, port, gai_strerror(rc));
 		return -1;
 	}
-	memcpy(a, res->ai_addr, sizeof(*a));
+	/* IPv4 first when the name has both: it needs no extension. */
+	for (i = res; i && i->ai_family != AF_INET; i = i->ai_next)
+		;
+	if (!i)
+		i = res;
+	memset(a, 0, sizeof(*a));
+	*alen = i->ai_addrlen <= sizeof(*a) ? i->ai_addrlen : sizeof(*a);
+	memcpy(a, i->ai_addr, *alen);
 	freeaddrinfo(res);
 	return 0;
 }
@@ -168,7 +177,8 @@ int main(int argc, char **argv)
 	const char *path = getenv("PVCALLS_SHM") ? getenv("PVCALLS_SHM") : PVCALLS_SHM_HUB_DEFAULT;
 	const char *what = "socket";
 	const char *host, *port;
-	struct sockaddr_in a;
+	struct sockaddr_in6 a;
+	socklen_t alen = 0;
 	struct relay r = { 0 };
 	pvcalls_transport *t;
 	pthread_t th;
@@ -214,7 +224,7 @@ int main(int argc, char **argv)
 	}
 	if (check_port(port, listen_mode) < 0)
 		return 2;
-	if (resolve(host, port, &a) < 0)
+	if (resolve(host, port, &a, &alen) < 0)
 		return 1;
 	if (use_xen) {
 		rc = open_xen(&t);
@@ -233,7 +243,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pvcalls-nc: negotiation: %s\n", pvcalls_strerror(rc));
 		return 1;
 	}
-	s = pvcalls_front_socket(r.fe, AF_INET, SOCK_STREAM, 0);
+	s = pvcalls_front_socket(r.fe, a.sin6_family, SOCK_STREAM, 0);
 	if (s < 0) {
 		rc = s;
 		goto fail;
@@ -242,7 +252,7 @@ int main(int argc, char **argv)
 		int l = s;
 
 		what = "bind";
-		rc = pvcalls_front_bind(r.fe, l, (struct sockaddr *)&a, sizeof(a));
+		rc = pvcalls_front_bind(r.fe, l, (struct sockaddr *)&a, alen);
 		if (rc == 0) {
 			what = "listen";
 			rc = pvcalls_front_listen(r.fe, l, 1);
@@ -256,7 +266,7 @@ int main(int argc, char **argv)
 		pvcalls_front_release(r.fe, l);
 	} else {
 		what = "connect";
-		rc = pvcalls_front_connect(r.fe, s, (struct sockaddr *)&a, sizeof(a));
+		rc = pvcalls_front_connect(r.fe, s, (struct sockaddr *)&a, alen);
 		if (rc < 0)
 			goto fail;
 	}

@@ -5,7 +5,7 @@ PVCALLS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Debian packages the build and the tests need (build-essential for gcc/make;
 # curl, redis, iperf3 and nginx are the real programs tests/preload runs).
 # README.md and .ci/run name the same list (ctest pvcalls.packages checks).
-PVCALLS_PACKAGES="build-essential cmake pkg-config check libsubunit-dev libxen-dev libinih-dev libjson-c-dev python3 curl redis-server redis-tools iperf3 nginx-light"
+PVCALLS_PACKAGES="build-essential cmake pkg-config check libsubunit-dev libxen-dev libinih-dev libjson-c-dev libc-ares-dev python3 curl redis-server redis-tools iperf3 nginx-light"
 
 ensure_packages() {
 	local missing=() p

@@ -235,13 +235,31 @@ PVCALLS_API void pvcalls_back_get_stats(pvcalls_back *b, struct pvcalls_back_sta
 struct pvcalls_back_call {
 	uint32_t domid; /**< the frontend's domain (shm: its peer id) */
 	uint32_t devid;
-	uint32_t cmd; /**< PVCALLS_WIRE_CONNECT, _BIND, _LISTEN, or PVCALLS_EXT_SETSOCKOPT */
-	uint64_t id;  /**< the guest's socket id */
-	struct sockaddr_in addr; /**< CONNECT: destination; BIND, LISTEN: the bound address */
+	uint32_t
+		cmd; /**< PVCALLS_WIRE_CONNECT, _BIND, _LISTEN, PVCALLS_EXT_SETSOCKOPT or _SENDTO */
+	uint64_t id; /**< the guest's socket id */
+	/**
+	 * CONNECT: destination; BIND, LISTEN: the bound address. The family
+	 * (addr.sin_family, the same bytes as addr6.sin6_family) says which
+	 * member is meant: AF_INET, or AF_INET6 with inet6 in force
+	 * (docs/extensions.md, "IPv6"). The backend never asks about an
+	 * IPv4-mapped address (::ffff:a.b.c.d): it asks about the IPv4
+	 * address instead. It may ask more than once for one request (see
+	 * pvcalls_policy_add_rule()); each answer must allow.
+	 */
+	union {
+		struct sockaddr_in addr;
+		struct sockaddr_in6 addr6;
+	};
 	/** SETSOCKOPT (addr unset): the option id (PVCALLS_EXT_OPT_* of
 	 *  <pvcalls/wire_ext.h>) and its value (SO_LINGER: onoff, linger). */
 	uint32_t opt;
 	int32_t opt_val[2];
+	/** The socket's type: SOCK_STREAM (1) or SOCK_DGRAM (2); 0 is read as
+	 *  SOCK_STREAM. Datagram sockets (docs/extensions.md, "Datagram
+	 *  sockets") put CONNECT, BIND and each addressed datagram's
+	 *  destination (cmd PVCALLS_EXT_SENDTO, judged as a connect). */
+	uint32_t type;
 };
 
 /**
@@ -268,18 +286,40 @@ PVCALLS_API void pvcalls_policy_free(pvcalls_policy *p);
  * frontend's domain are tried first, in order, then the default rules; the
  * first that matches decides. Syntax:
  *
- *     (allow|deny) (connect|listen|any) [inet|inet6] [CIDR|any] [port P[-Q]]
+ *     (allow|deny) (connect|listen|any) [tcp|udp] [inet|inet6] [CIDR|any] [port P[-Q]]
  *     (allow|deny) sockopt (OPTION|any)
  *
- * "listen" rules govern BIND (with the address bound) and LISTEN. Version 1
- * of the protocol carries only IPv4, so inet6 rules never match yet.
+ * "tcp" or "udp" limits a rule to stream or datagram sockets (default:
+ * both). A datagram socket's CONNECT and each destination it sends to
+ * (SENDTO) are judged by "connect" rules, its BIND by "listen" rules.
+ * "listen" rules govern BIND (with the address bound) and LISTEN.
+ * CIDR is an IPv4 network ("10.0.0.0/8", "192.0.2.1") or an IPv6 one
+ * ("2001:db8::/32", "::1"); a rule naming one applies to that family only,
+ * "inet" and "inet6" restrict a rule without a network to one family, and
+ * a rule with neither applies to both. An IPv6 network inside
+ * ::ffff:0:0/96 is stored as the IPv4 network it maps ("::ffff:10.0.0.0/104"
+ * is "10.0.0.0/8"), since IPv4-mapped addresses are judged as IPv4
+ * (docs/extensions.md, "IPv6"). How the backend asks about AF_INET6 calls:
+ *  - an IPv4-mapped address is judged as the IPv4 address it maps;
+ *  - a CONNECT to ::, ::1 or an address of the host's own is judged as
+ *    written, as ::1 and as 127.0.0.1 (a host service on a dual-stack
+ *    wildcard answers both), and every answer must allow; an IPv4 CONNECT
+ *    to 0.0.0.0 or a host address is judged as 127.0.0.1 too;
+ *  - a BIND (and LISTEN) on :: with IPV6_V6ONLY off is judged as a listen
+ *    on :: and on 0.0.0.0;
+ *  - a link-local (fe80::/10) or multicast (ff00::/8) CONNECT destination
+ *    is allowed only by an allow rule whose network contains it: a rule
+ *    without a network, or no rule (whatever the fallback), refuses it.
  * "sockopt" rules govern SETSOCKOPT only (OPTION: TCP_NODELAY, SO_KEEPALIVE,
  * TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, SO_LINGER, SO_RCVBUF, SO_SNDBUF,
  * TCP_USER_TIMEOUT, SO_REUSEADDR, SO_REUSEPORT, IP_TOS, IPV6_V6ONLY,
  * IPV6_TCLASS); "any" rules never match SETSOCKOPT, and a SETSOCKOPT no
  * sockopt rule matches is allowed whatever the fallback.
  * Examples: "allow connect 10.0.0.0/8 port 80-443", "deny listen",
- * "allow listen port 8000-8999", "deny any", "deny sockopt SO_REUSEPORT".
+ * "allow connect udp 127.0.0.53/32 port 53",
+ * "allow listen port 8000-8999", "deny any", "deny sockopt SO_REUSEPORT",
+ * "deny connect ::1/128", "allow connect inet6 2001:db8::/32 port 443",
+ * "deny listen inet6".
  *
  * @retval -EINVAL a syntax error; @p err (if not NULL) says where.
  */
@@ -341,8 +381,11 @@ struct pvcalls_back_audit {
 	uint64_t id;     /**< the request's socket id (the 8 bytes at offset 8) */
 	uint64_t id_new; /**< ACCEPT only */
 	bool has_addr;   /**< CONNECT, BIND: addr and addr_raw are set */
-	bool addr_valid; /**< addr holds a decoded AF_INET address */
-	struct sockaddr_in addr;
+	bool addr_valid; /**< addr (AF_INET) or addr6 (AF_INET6) holds a decoded address */
+	union {
+		struct sockaddr_in addr;   /**< sin_family AF_INET */
+		struct sockaddr_in6 addr6; /**< sin6_family AF_INET6 (inet6 in force) */
+	};
 	uint8_t addr_raw[28]; /**< the address field as the guest wrote it */
 	uint32_t addr_len;    /**< the guest's len field */
 	enum pvcalls_back_decision decision;

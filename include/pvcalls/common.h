@@ -47,17 +47,18 @@ PVCALLS_API const char *pvcalls_strerror(int err);
 /**
  * @name Negotiated extensions (docs/extensions.md)
  * Bits of pvcalls_front_features(), pvcalls_front_opts.ext_off and
- * pvcalls_back_opts.ext_off. IPv6 and datagrams have their bits reserved.
+ * pvcalls_back_opts.ext_off.
  */
 /**@{*/
 #define PVCALLS_FEATURE_SHUTDOWN 0x01u /**< feature-libpvcalls-shutdown */
 #define PVCALLS_FEATURE_NAMES 0x02u    /**< feature-libpvcalls-names */
 #define PVCALLS_FEATURE_SOCKOPT 0x04u  /**< feature-libpvcalls-sockopt */
-#define PVCALLS_FEATURE_INET6 0x08u    /**< feature-libpvcalls-inet6 (not implemented yet) */
-#define PVCALLS_FEATURE_DGRAM 0x10u    /**< feature-libpvcalls-dgram (not implemented yet) */
+#define PVCALLS_FEATURE_INET6 0x08u    /**< feature-libpvcalls-inet6 */
+#define PVCALLS_FEATURE_DGRAM 0x10u    /**< feature-libpvcalls-dgram */
 /** The extensions this library implements. */
-#define PVCALLS_FEATURES_IMPLEMENTED \
-	(PVCALLS_FEATURE_SHUTDOWN | PVCALLS_FEATURE_NAMES | PVCALLS_FEATURE_SOCKOPT)
+#define PVCALLS_FEATURES_IMPLEMENTED                                                  \
+	(PVCALLS_FEATURE_SHUTDOWN | PVCALLS_FEATURE_NAMES | PVCALLS_FEATURE_SOCKOPT | \
+	 PVCALLS_FEATURE_INET6 | PVCALLS_FEATURE_DGRAM)
 /**@}*/
 
 /** Log levels, in the order of syslog priorities. */

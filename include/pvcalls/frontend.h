@@ -156,23 +156,45 @@ PVCALLS_API int pvcalls_front_fd(pvcalls_front *fe);
 PVCALLS_API int pvcalls_front_process(pvcalls_front *fe);
 
 /**
- * Creates a socket (SOCKET command). The call does not wait for the
- * backend's answer: the backend takes commands in order, so the CONNECT or
- * BIND that follows reaches it after SOCKET. If the backend refused SOCKET
- * (-EMFILE for its limit, -ENOMEM, ...), the next call on the socket that
- * comes after the answer (connect, bind, listen, accept, setopt, the
- * extension calls) returns that error, and so does every later one but
+ * Creates a socket (SOCKET command).
+ * @param domain AF_INET, or AF_INET6 when PVCALLS_FEATURE_INET6 is in
+ *        force (docs/extensions.md, "IPv6"; -EAFNOSUPPORT otherwise);
+ *        @param type SOCK_STREAM or SOCK_DGRAM, optionally with
+ *        SOCK_NONBLOCK; @param protocol 0, IPPROTO_TCP (streams) or
+ *        IPPROTO_UDP (datagrams).
+ *
+ * A stream socket's call does not wait for the backend's answer: the
+ * backend takes commands in order, so the CONNECT or BIND that follows
+ * reaches it after SOCKET. If the backend refused SOCKET (-EMFILE for its
+ * limit, -ENOMEM, ...), the next call on the socket that comes after the
+ * answer (connect, bind, listen, accept, setopt, the extension calls)
+ * returns that error, and so does every later one but
  * pvcalls_front_release(), which is all such a socket is good for.
- * @param domain AF_INET; @param type SOCK_STREAM, optionally with
- *        SOCK_NONBLOCK; @param protocol 0 or IPPROTO_TCP.
+ *
+ * SOCK_DGRAM needs PVCALLS_FEATURE_DGRAM in force (else -EAFNOSUPPORT;
+ * AF_INET6 datagrams need PVCALLS_FEATURE_INET6 too). A datagram socket
+ * attaches its data rings (DGRAM_RINGS, ring order 6 or the backend's
+ * max-page-order if lower) before this call returns (so its SOCKET is
+ * waited for), so PVCALLS_OPT_RING_ORDER then gives -EISCONN. On it:
+ * connect sets the peer (AF_UNSPEC dissolves it) and returns at once; bind
+ * binds; listen and accept give -EOPNOTSUPP; send/recv move one datagram
+ * each (recv flags: MSG_DONTWAIT, MSG_PEEK; see pvcalls_front_recvmsg()
+ * for the rest).
  * @return the socket, or -EAFNOSUPPORT, -ESOCKTNOSUPPORT, -EPROTONOSUPPORT
  *         (checked here), -ENOTCONN (backend gone), -ETIMEDOUT (no request
- *         slot within cmd_timeout_ms).
+ *         slot within cmd_timeout_ms); for datagram sockets also -EMFILE
+ *         (backend limit), -ENOBUFS (datagram rings beyond the backend's
+ *         mapped-page limit).
  */
 PVCALLS_API int pvcalls_front_socket(pvcalls_front *fe, int domain, int type, int protocol);
 
 /**
  * Connects (CONNECT): sets up the socket's data ring, then asks the backend.
+ * @p addr is a struct sockaddr_in (addrlen >= 16) on an AF_INET socket, a
+ * struct sockaddr_in6 (addrlen 28, or 24 without scope id) on an AF_INET6
+ * one; a shorter @p addrlen is -EINVAL, the other family -EAFNOSUPPORT (IPv4
+ * peers of an AF_INET6 socket are reached as ::ffff:a.b.c.d). A scope id
+ * is an interface index of the backend's host.
  * Non-blocking sockets get -EINPROGRESS; pvcalls_front_poll() then reports
  * POLLOUT when done, and calling connect again returns the result (0 or
  * the error, once) or -EALREADY while pending.
@@ -182,7 +204,9 @@ PVCALLS_API int pvcalls_front_socket(pvcalls_front *fe, int domain, int type, in
 PVCALLS_API int pvcalls_front_connect(pvcalls_front *fe, int s, const struct sockaddr *addr,
 				      socklen_t addrlen);
 
-/** Binds (BIND). @retval -EADDRINUSE, -EACCES, -EINVAL, ... */
+/** Binds (BIND); @p addr as for pvcalls_front_connect(). An AF_INET6 socket
+ * on :: also takes IPv4 unless IPV6_V6ONLY was set (the default is the
+ * backend host's). @retval -EADDRINUSE, -EACCES, -EINVAL, -EAFNOSUPPORT, ... */
 PVCALLS_API int pvcalls_front_bind(pvcalls_front *fe, int s, const struct sockaddr *addr,
 				   socklen_t addrlen);
 
@@ -218,6 +242,49 @@ PVCALLS_API ssize_t pvcalls_front_send(pvcalls_front *fe, int s, const void *buf
  *         error the backend reported.
  */
 PVCALLS_API ssize_t pvcalls_front_recv(pvcalls_front *fe, int s, void *buf, size_t len, int flags);
+
+/**
+ * sendmsg(2) for stream and datagram sockets.
+ *
+ * Streams: the @p msg iov is gathered (a bounce copy when it has more than
+ * one piece) and sent with one pvcalls_front_send(); msg_name is ignored.
+ * Datagrams: the iov is ONE datagram (docs/extensions.md, "Datagram
+ * records"), to msg_name (a sockaddr_in) or, without one, to the connected
+ * peer. It counts as sent once it is in the out ring; a blocking socket
+ * waits for room for the whole record (send timeout: -EAGAIN).
+ * msg_control is ignored. @p flags: MSG_DONTWAIT, MSG_NOSIGNAL (no effect).
+ * Same threading as pvcalls_front_send().
+ * @return bytes sent, or -EMSGSIZE (over 65,507 bytes, or a record larger
+ *         than the ring), -EDESTADDRREQ (no address, not connected),
+ *         -EAFNOSUPPORT (an address not AF_INET), -EINVAL (short
+ *         msg_namelen, NULL msg or iov), -EAGAIN, -EBADF, -EOPNOTSUPP
+ *         (other flags); a datagram's out_error once, when the backend
+ *         reports one (-EACCES from its policy, -ECONNREFUSED,
+ *         -ENETUNREACH, ...: the datagram of that call is not sent);
+ *         -EPROTO once the backend broke the record format.
+ */
+PVCALLS_API ssize_t pvcalls_front_sendmsg(pvcalls_front *fe, int s, const struct msghdr *msg,
+					  int flags);
+
+/**
+ * recvmsg(2) for stream and datagram sockets. msg_controllen and
+ * msg_flags are set on return (msg_control is never written).
+ *
+ * Streams: one pvcalls_front_recv() scattered over the iov (a bounce copy
+ * when it has more than one piece), msg_namelen set to 0; MSG_WAITALL
+ * repeats until the iov is full, end of stream or an error; MSG_TRUNC
+ * takes the bytes and discards them.
+ * Datagrams: one datagram, min(iov total, its length) bytes; its source in
+ * msg_name (a sockaddr_in, cut to msg_namelen, which is set to 16);
+ * MSG_TRUNC in msg_flags when the datagram was longer than the iov or cut
+ * by the backend; an error record (e.g. -ECONNREFUSED on a connected
+ * socket) is returned once. @p flags: MSG_DONTWAIT, MSG_PEEK, MSG_TRUNC
+ * (return the datagram's full length), MSG_WAITALL (streams only).
+ * @return bytes (or the full length with MSG_TRUNC), 0 at a stream's end,
+ *         -EAGAIN, -EBADF, -EINVAL, -EOPNOTSUPP, the error of an error
+ *         record, -EPROTO (the backend broke the record format).
+ */
+PVCALLS_API ssize_t pvcalls_front_recvmsg(pvcalls_front *fe, int s, struct msghdr *msg, int flags);
 
 /**
  * Releases the socket (RELEASE). Threads blocked on it return -EBADF. The
@@ -257,6 +324,8 @@ struct pvcalls_pollfd {
 /**
  * Waits until one of the sockets is ready. Connected sockets are checked
  * on their rings; listeners use the POLL command (or a queued ACCEPT).
+ * Datagram sockets: POLLIN for a whole datagram (or error) queued, POLLOUT
+ * for at least 2 KiB free in the out ring (see pvcalls_front_ready()).
  * @param timeout_ms -1 forever, 0 check only.
  * @return the number of entries with non-zero revents, 0 on timeout.
  */
@@ -319,6 +388,12 @@ struct pvcalls_ready {
  *    POLLOUT|POLLERR|POLLHUP.
  *  - new or bound: POLLOUT|POLLHUP (as Linux reports a socket that is not
  *    connected).
+ *  - datagram (docs/extensions.md, "Datagram sockets"): POLLIN when a
+ *    whole datagram or an error record is queued; POLLOUT when the out
+ *    ring has at least 2 KiB free (a documented choice: a larger datagram
+ *    may still get -EAGAIN, as on Linux); POLLERR when the backend stopped
+ *    the rings or reported a send error not returned yet. @c seq as for
+ *    connected sockets.
  *  - listening: POLLIN when an accept would not block. Asking for POLLIN
  *    on a listener may queue a POLL command at the backend (as
  *    pvcalls_front_poll() does).
@@ -337,7 +412,9 @@ struct pvcalls_ready {
 PVCALLS_API int pvcalls_front_ready(pvcalls_front *fe, struct pvcalls_ready *r, unsigned nr);
 
 /**
- * Bytes that a recv on @p s would return now without blocking (FIONREAD).
+ * Bytes that a recv on @p s would return now without blocking (FIONREAD);
+ * on a datagram socket the next datagram's length (0 when none is queued,
+ * as FIONREAD on UDP).
  * @return >= 0; -EBADF not a socket; -EINVAL a listener; 0 when not
  *         connected (as Linux).
  */
@@ -373,7 +450,9 @@ PVCALLS_API int pvcalls_front_shutdown(pvcalls_front *fe, int s, int how);
 /**
  * getsockname(2)/getpeername(2) of the backend's host socket (GETSOCKNAME,
  * GETPEERNAME): after a bind to port 0, the port the host chose; for an
- * accepted socket, both ends of the connection. At most @p *addrlen bytes
+ * accepted socket, both ends of the connection. A struct sockaddr_in for
+ * an AF_INET socket, a struct sockaddr_in6 for an AF_INET6 one (IPv4 peers
+ * of a dual-stack socket as ::ffff:a.b.c.d). At most @p *addrlen bytes
  * are written; @p *addrlen is set to the address's full size.
  * @retval -EOPNOTSUPP names not in force; -ENOTCONN no peer; -EBADF.
  */
@@ -389,7 +468,8 @@ PVCALLS_API int pvcalls_front_getpeername(pvcalls_front *fe, int s, struct socka
  * struct linger; emulated: release never blocks, {1, 0} resets, {1, N}
  * bounds the background flush to N s), SO_RCVBUF, SO_SNDBUF,
  * TCP_USER_TIMEOUT, SO_REUSEADDR, SO_REUSEPORT (both take effect at bind),
- * IP_TOS. Values are ints; the host's range checks and quirks apply.
+ * IP_TOS, and on AF_INET6 sockets IPV6_V6ONLY (before bind or connect) and
+ * IPV6_TCLASS. Values are ints; the host's range checks and quirks apply.
  * @retval -ENOPROTOOPT any other option, or sockopt not in force;
  *         -EPERM the backend's policy refuses it; -EINVAL short @p optlen
  *         or a value the host refuses; -EBADF.

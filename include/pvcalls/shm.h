@@ -29,9 +29,14 @@
  * lists), how many connections and for how long without a hello, and what
  * one guest may cost (store quotas, mmap() regions) are bounded by
  * struct pvcalls_shm_opts; one guest cannot lock another out of the
- * store or starve its events. Not yet a boundary: a guest receives the
- * hub's page pool fd (it could map any hub page) and may read any store
- * node (docs/ARCHITECTURE.md lists what remains).
+ * store or starve its events. Store permissions are Xen's for a domU: a
+ * guest may read, list and watch only its own /local/domain/<G> subtree
+ * and its devices' backend directory /local/domain/<H>/backend/pvcalls/<G>,
+ * and write only below /local/domain/<G>; anything else gives -EACCES,
+ * whether the node exists or not (a watch on a foreign path is refused).
+ * Every guest receives the hub's page pool fd (fixed in size and sealed):
+ * pages the hub process itself shares are therefore not private to their
+ * grantee; a backend never shares pages (docs/threat-model.md).
  *
  * Store. The hub keeps the tree; guests reach it with requests over the
  * Unix socket and receive their watch events the same way. When a guest

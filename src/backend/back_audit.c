@@ -85,7 +85,7 @@ int pvcalls_back_audit_json(const struct pvcalls_back_audit *r, char *buf, size_
 	static const char *const dec[] = { "none", "allow", "deny" };
 	time_t sec;
 	long us;
-	char ts[32], a[INET_ADDRSTRLEN];
+	char ts[32], a[INET6_ADDRSTRLEN];
 	const char *name;
 	struct tm tm;
 	size_t off = 0;
@@ -111,7 +111,13 @@ int pvcalls_back_audit_json(const struct pvcalls_back_audit *r, char *buf, size_
 	PUT(",\"id\":%" PRIu64, r->id);
 	if (r->cmd == PVCALLS_WIRE_ACCEPT)
 		PUT(",\"id_new\":%" PRIu64, r->id_new);
-	if (r->has_addr && r->addr_valid) {
+	if (r->has_addr && r->addr_valid && r->addr.sin_family == AF_INET6) {
+		inet_ntop(AF_INET6, &r->addr6.sin6_addr, a, sizeof(a));
+		PUT(",\"family\":\"inet6\",\"addr\":\"%s\",\"port\":%u", a,
+		    ntohs(r->addr6.sin6_port));
+		if (r->addr6.sin6_scope_id)
+			PUT(",\"scope_id\":%" PRIu32, (uint32_t)r->addr6.sin6_scope_id);
+	} else if (r->has_addr && r->addr_valid) {
 		inet_ntop(AF_INET, &r->addr.sin_addr, a, sizeof(a));
 		PUT(",\"family\":\"inet\",\"addr\":\"%s\",\"port\":%u", a, ntohs(r->addr.sin_port));
 	} else if (r->has_addr) {
@@ -176,6 +182,7 @@ void pvc_back_audit_emit(struct back_frontend *f, const struct pvcalls_wire_requ
 	int64_t now = pvc_now_us();
 	int64_t t0 = ax && ax->t0 ? ax->t0 : now;
 	struct pvcalls_req pr;
+	union pvc_sockaddr sa;
 
 	memset(&r, 0, sizeof(r));
 	clock_gettime(CLOCK_REALTIME, &rt);
@@ -195,6 +202,11 @@ void pvc_back_audit_emit(struct back_frontend *f, const struct pvcalls_wire_requ
 		if (pvcalls_req_parse(req, &pr) == 0) {
 			r.addr_valid = true;
 			r.addr = pr.u.bind.addr;
+		} else if (pvc_sockaddr_from_wire(req->u.bind.addr, req->u.bind.len, AF_INET6, &sa,
+						  NULL) == 0) {
+			/* docs/extensions.md, "IPv6": the 28-byte form. */
+			r.addr_valid = true;
+			r.addr6 = sa.in6;
 		}
 	}
 	if (ax && ax->ext) {
@@ -206,7 +218,10 @@ void pvc_back_audit_emit(struct back_frontend *f, const struct pvcalls_wire_requ
 	}
 	if (ax && ax->has_name) { /* GETSOCKNAME, GETPEERNAME: the address returned */
 		r.has_addr = r.addr_valid = true;
-		r.addr = ax->name;
+		if (ax->name.sa.sa_family == AF_INET6)
+			r.addr6 = ax->name.in6;
+		else
+			r.addr = ax->name.in;
 	}
 	r.decision = ax ? (enum pvcalls_back_decision)ax->decision : PVCALLS_BACK_DECISION_NONE;
 	r.reason = ax ? ax->reason : "";

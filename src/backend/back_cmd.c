@@ -114,6 +114,10 @@ static void sock_release(struct back_socket *s, bool answer, bool graceful)
 		if (graceful)
 			pvc_back_sock_finish(s);
 		break;
+	case BS_DGRAM:
+		if (graceful)
+			pvc_back_dgram_finish(s);
+		break;
 	case BS_CONNECTING:
 	case BS_ACCEPTING:
 		if (answer)
@@ -212,6 +216,7 @@ static bool accept_one(struct back_socket *l)
 	pvc_back_set_starved(l, false);
 	pvc_back_accept_unlink(s);
 	s->fd = fd;
+	s->family = l->family; /* accept4() gives the listener's family */
 	/* The SO_LINGER record is inherited as the host's options are. */
 	s->linger_on = l->linger_on;
 	s->linger_s = l->linger_s;
@@ -306,7 +311,8 @@ void pvc_back_listener_service(struct back_socket *l)
 /* Commands. Each returns an error to answer now, 0 to answer success, or */
 /* 1 when the answer was or will be given elsewhere.                      */
 
-static int cmd_socket(struct back_frontend *f, const struct pvcalls_req *req)
+static int cmd_socket(struct back_frontend *f, const struct pvcalls_req *req,
+		      const struct back_xreq *x)
 {
 	struct back_socket *s;
 	int rc;
@@ -320,8 +326,9 @@ static int cmd_socket(struct back_frontend *f, const struct pvcalls_req *req)
 		return -ENOMEM;
 	/* docs/extensions.md, "Host socket at SOCKET": options and names
 	 * asked before CONNECT or BIND apply to the socket they then use. */
-	if (f->ext & (PVCALLS_FEATURE_NAMES | PVCALLS_FEATURE_SOCKOPT)) {
-		rc = pvc_back_ext_socket(s);
+	if (f->ext & (PVCALLS_FEATURE_NAMES | PVCALLS_FEATURE_SOCKOPT | PVCALLS_FEATURE_INET6 |
+		      PVCALLS_FEATURE_DGRAM)) {
+		rc = pvc_back_ext_socket(s, x);
 		if (rc < 0) {
 			pvc_back_sock_destroy(s);
 			return rc;
@@ -356,7 +363,8 @@ static void forget_implicit(struct back_socket *s)
 }
 
 static int cmd_connect(struct back_frontend *f, const struct pvcalls_wire_request *raw,
-		       const struct pvcalls_req *req, const struct back_audit_ctx *ax)
+		       const struct pvcalls_req *req, const struct back_xreq *x,
+		       const struct back_audit_ctx *ax)
 {
 	struct back_socket *s = pvc_back_sock_find(f, req->id);
 	int rc;
@@ -374,7 +382,9 @@ static int cmd_connect(struct back_frontend *f, const struct pvcalls_wire_reques
 		return rc;
 	}
 	if (s->fd < 0) {
-		s->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		/* Of the socket's family: an AF_INET6 socket whose earlier
+		 * CONNECT failed stays AF_INET6. */
+		s->fd = socket(s->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (s->fd < 0) {
 			rc = -errno;
 			pvc_back_ring_unmap(f, s);
@@ -387,8 +397,7 @@ static int cmd_connect(struct back_frontend *f, const struct pvcalls_wire_reques
 	s->ax = *ax;
 	rc = pvc_back_sock_epoll(s, SOCK_EVENTS);
 	if (rc == 0) {
-		if (connect(s->fd, (const struct sockaddr *)&req->u.connect.addr,
-			    sizeof(req->u.connect.addr)) == 0) {
+		if (connect(s->fd, &x->addr.sa, x->alen) == 0) {
 			pvc_back_respond(f, raw, 0, ax);
 			pvc_back_sock_activate(s);
 			return 1;
@@ -407,28 +416,45 @@ static int cmd_connect(struct back_frontend *f, const struct pvcalls_wire_reques
 
 /* BIND on the host socket SOCKET made: the options set before it apply;
  * on failure the socket stays NEW with its host socket. */
-static int bind_ext(struct back_socket *s, const struct sockaddr_in *addr)
+static int bind_ext(struct back_socket *s, const struct back_xreq *x)
 {
-	int rc = pvc_back_ext_bind_check(s, addr), off = 0, on = 1;
+	const union pvc_sockaddr *addr = &x->addr;
+	int rc = pvc_back_ext_bind_check(s, addr), off = 0, on = 1, v6only = 0, share = 0;
 	bool restore = rc == 1;
+	socklen_t alen = sizeof(v6only);
 
 	if (rc < 0)
 		return rc;
+	if (s->family == AF_INET6 &&
+	    getsockopt(s->fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &alen) < 0)
+		v6only = 0;
+	alen = sizeof(share);
+	if (getsockopt(s->fd, SOL_SOCKET, SO_REUSEPORT, &share, &alen) < 0)
+		share = 0;
+	/* As v1's BIND: no bound socket of any frontend may hold the address
+	 * (with SO_REUSEPORT, the probe above judged the sharing). */
+	if (!share && pvc_sockaddr_port(addr) && pvc_back_addr_taken(s->f->b, addr, v6only != 0))
+		return -EADDRINUSE;
 	/* A port-0 bind is never shared: the host must not pick a port
 	 * another socket of this host user holds with SO_REUSEPORT. */
 	if (restore)
 		setsockopt(s->fd, SOL_SOCKET, SO_REUSEPORT, &off, sizeof(off));
-	rc = bind(s->fd, (const struct sockaddr *)addr, sizeof(*addr)) < 0 ? -errno : 0;
+	rc = bind(s->fd, &addr->sa, x->alen) < 0 ? -errno : 0;
 	if (restore)
 		setsockopt(s->fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
 	if (rc < 0)
 		return rc;
+	alen = sizeof(s->baddr);
+	if (getsockname(s->fd, &s->baddr.sa, &alen) < 0)
+		s->baddr = *addr;
+	s->v6only = v6only != 0;
 	s->laddr = *addr;
 	pvc_back_sock_set_state(s, BS_BOUND);
 	return 0;
 }
 
-static int cmd_bind(struct back_frontend *f, const struct pvcalls_req *req)
+static int cmd_bind(struct back_frontend *f, const struct pvcalls_req *req,
+		    const struct back_xreq *x)
 {
 	struct back_socket *s = pvc_back_sock_find(f, req->id);
 	socklen_t alen;
@@ -441,8 +467,13 @@ static int cmd_bind(struct back_frontend *f, const struct pvcalls_req *req)
 	rc = sock_for(f, req->id, &s);
 	if (rc < 0)
 		return rc;
+	if (s->fd < 0 && s->family != AF_INET) { /* its CONNECT failed: a new one */
+		rc = pvc_back_ext_ensure_fd(s);
+		if (rc < 0)
+			return rc;
+	}
 	if (s->fd >= 0) /* made at SOCKET (an extension is in force): back_ext.c */
-		return bind_ext(s, &req->u.bind.addr);
+		return bind_ext(s, x);
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		rc = -errno;
@@ -450,7 +481,7 @@ static int cmd_bind(struct back_frontend *f, const struct pvcalls_req *req)
 		return rc;
 	}
 	if (req->u.bind.addr.sin_port) {
-		if (pvc_back_addr_taken(f->b, &req->u.bind.addr)) {
+		if (pvc_back_addr_taken(f->b, &x->addr, false)) {
 			close(fd);
 			forget_implicit(s);
 			return -EADDRINUSE;
@@ -463,11 +494,11 @@ static int cmd_bind(struct back_frontend *f, const struct pvcalls_req *req)
 		forget_implicit(s);
 		return rc;
 	}
-	alen = sizeof(s->baddr);
-	if (getsockname(fd, (struct sockaddr *)&s->baddr, &alen) < 0)
-		s->baddr = req->u.bind.addr;
+	alen = sizeof(s->baddr.in);
+	if (getsockname(fd, &s->baddr.sa, &alen) < 0)
+		s->baddr = x->addr;
 	s->fd = fd;
-	s->laddr = req->u.bind.addr;
+	s->laddr = x->addr;
 	pvc_back_sock_set_state(s, BS_BOUND);
 	return 0;
 }
@@ -567,38 +598,62 @@ static int cmd_release(struct back_frontend *f, const struct pvcalls_req *req)
  * Puts CONNECT, BIND and LISTEN to the policy (and CONNECT to the rate
  * limit). Returns 0 or the error to answer.
  */
-static int check_policy(struct back_frontend *f, const struct pvcalls_req *req,
-			struct back_audit_ctx *ax)
+/* Whether AF_INET6 socket @s would also take IPv4 (IPV6_V6ONLY off, as
+ * the host reports it now): a BIND on :: is then a listen on 0.0.0.0 too. */
+static bool dual_stack(const struct back_socket *s)
 {
-	struct pvcalls_back_call c = {
-		.domid = f->feid, .devid = f->devid, .cmd = req->cmd, .id = req->id
-	};
-	struct back_socket *s;
+	int v6only = 1;
+	socklen_t l = sizeof(v6only);
+
+	if (!s || s->family != AF_INET6 || s->fd < 0)
+		return false;
+	if (s->state == BS_BOUND)
+		return !s->v6only;
+	return getsockopt(s->fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &l) == 0 && !v6only;
+}
+
+/*
+ * Puts CONNECT, BIND and LISTEN to the policy (and CONNECT to the rate
+ * limit). Returns 0 or the error to answer.
+ */
+static int check_policy(struct back_frontend *f, const struct pvcalls_req *req,
+			const struct back_xreq *x, struct back_audit_ctx *ax)
+{
+	struct pvcalls_back_call c = { .domid = f->feid,
+				       .devid = f->devid,
+				       .cmd = req->cmd,
+				       .id = req->id,
+				       .type = PVCALLS_WIRE_SOCK_STREAM };
+	struct back_socket *s = pvc_back_sock_find(f, req->id);
 
 	switch (req->cmd) {
 	case PVCALLS_WIRE_CONNECT:
-		c.addr = req->u.connect.addr;
-		break;
 	case PVCALLS_WIRE_BIND:
-		c.addr = req->u.bind.addr;
+		if (x->addr.sa.sa_family == AF_INET6)
+			c.addr6 = x->addr.in6;
+		else
+			c.addr = x->addr.in;
 		break;
 	case PVCALLS_WIRE_LISTEN:
 		/* Only a bound socket: the rest is answered -EINVAL anyway. */
-		s = pvc_back_sock_find(f, req->id);
 		if (!s || s->state != BS_BOUND)
 			return 0;
-		c.addr = s->laddr;
+		if (s->laddr.sa.sa_family == AF_INET6)
+			c.addr6 = s->laddr.in6;
+		else
+			c.addr = s->laddr.in;
 		break;
 	default:
 		return 0;
 	}
-	return pvc_back_policy_decide(f, &c, ax);
+	return pvc_back_policy_judge(f, &c, req->cmd != PVCALLS_WIRE_CONNECT && dual_stack(s), ax);
 }
 
 static void handle_req(struct back_frontend *f, const struct pvcalls_wire_request *raw)
 {
 	struct back_audit_ctx ax = { 0 };
 	struct pvcalls_req req;
+	struct back_xreq x;
 	int rc;
 
 	/* docs/extensions.md: ours only when in force; otherwise the
@@ -606,7 +661,11 @@ static void handle_req(struct back_frontend *f, const struct pvcalls_wire_reques
 	if ((raw->cmd & PVCALLS_EXT_CMD_MASK) == PVCALLS_EXT_CMD_BASE &&
 	    pvc_back_ext_request(f, raw))
 		return;
+	/* SOCKET of type SOCK_DGRAM and commands naming a datagram socket. */
+	if (pvc_back_dgram_request(f, raw))
+		return;
 	rc = pvcalls_req_parse(raw, &req);
+	rc = pvc_back_ext_parse(f, raw, &req, rc, &x);
 	ax.t0 = f->b->audit_fn ? pvc_now_us() : 0;
 	ax.decision = PVCALLS_BACK_DECISION_NONE;
 	ax.reason[0] = 0;
@@ -621,23 +680,23 @@ static void handle_req(struct back_frontend *f, const struct pvcalls_wire_reques
 		pvc_back_respond(f, raw, rc, &ax);
 		return;
 	}
-	rc = check_policy(f, &req, &ax);
+	rc = check_policy(f, &req, &x, &ax);
 	if (rc < 0) {
 		pvc_back_respond(f, raw, rc, &ax);
 		return;
 	}
 	switch (req.cmd) {
 	case PVCALLS_WIRE_SOCKET:
-		rc = cmd_socket(f, &req);
+		rc = cmd_socket(f, &req, &x);
 		break;
 	case PVCALLS_WIRE_CONNECT:
-		rc = cmd_connect(f, raw, &req, &ax);
+		rc = cmd_connect(f, raw, &req, &x, &ax);
 		break;
 	case PVCALLS_WIRE_RELEASE:
 		rc = cmd_release(f, &req);
 		break;
 	case PVCALLS_WIRE_BIND:
-		rc = cmd_bind(f, &req);
+		rc = cmd_bind(f, &req, &x);
 		break;
 	case PVCALLS_WIRE_LISTEN:
 		rc = cmd_listen(f, &req);

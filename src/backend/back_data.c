@@ -186,6 +186,8 @@ bool pvc_back_relay_service(struct back_socket *s)
 {
 	bool moved;
 
+	if (s->state == BS_DGRAM) /* datagram records: back_dgram.c */
+		return pvc_back_dgram_service(s);
 	if (s->dead || s->state != BS_ACTIVE || !s->r.mapped)
 		return false;
 	/* The frontend may stop our reads by writing in_error (Linux: -EBADF). */
@@ -211,6 +213,8 @@ bool pvc_back_relay_has_work(struct back_socket *s)
 {
 	pvcalls_data_ring *ring = &s->r.ring;
 
+	if (s->state == BS_DGRAM)
+		return pvc_back_dgram_has_work(s);
 	if (s->dead || s->state != BS_ACTIVE || !s->r.mapped)
 		return false;
 	if (!s->wr_stop && s->can_write && pvcalls_data_rx_queued(ring) != 0)

@@ -15,8 +15,11 @@
  * written, whole (result then zeros), before the response is put; the
  * push's write barrier orders the two. We never read the areas.
  *
- * Not implemented yet (the next step): AF_INET6, SOCK_DGRAM and
- * DGRAM_RINGS; their commands and keys stay "not in force" (-524).
+ * AF_INET6 (docs/extensions.md, "IPv6") adds no command: SOCKET's domain,
+ * the address form of CONNECT and BIND (pvc_back_ext_parse()), names and
+ * the IPv6 options follow the socket's family.
+ *
+ * DGRAM_RINGS is dispatched here and handled by back_dgram.c.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -111,8 +114,10 @@ uint32_t pvc_back_ext_cmd_feature(uint32_t cmd)
 	case PVCALLS_EXT_SETSOCKOPT:
 	case PVCALLS_EXT_GETSOCKOPT:
 		return PVCALLS_FEATURE_SOCKOPT;
+	case PVCALLS_EXT_DGRAM_RINGS:
+		return PVCALLS_FEATURE_DGRAM;
 	default:
-		return 0; /* DGRAM_RINGS (not yet), SENDTO (never on the ring), unassigned */
+		return 0; /* SENDTO (never on the ring), unassigned */
 	}
 }
 
@@ -124,31 +129,92 @@ static struct back_socket *ext_sock(struct back_frontend *f, uint64_t id)
 	return s && s->state != BS_ACCEPTING ? s : NULL;
 }
 
-static int new_host_socket(void)
+static int new_host_socket(int family)
 {
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	return fd < 0 ? -errno : fd;
 }
 
 /* NEW sockets lose their host socket when a CONNECT fails (v1's path):
- * names and options then need a new one. */
-static int ensure_fd(struct back_socket *s)
+ * names and options then need a new one, of the same family. */
+int pvc_back_ext_ensure_fd(struct back_socket *s)
 {
 	int fd;
 
 	if (s->fd >= 0)
 		return 0;
-	fd = new_host_socket();
+	fd = new_host_socket(s->family);
 	if (fd < 0)
 		return fd;
 	s->fd = fd;
 	return 0;
 }
 
-int pvc_back_ext_socket(struct back_socket *s)
+static int ensure_fd(struct back_socket *s)
 {
+	return pvc_back_ext_ensure_fd(s);
+}
+
+int pvc_back_ext_socket(struct back_socket *s, const struct back_xreq *x)
+{
+	s->family = x->domain;
 	return ensure_fd(s);
+}
+
+/* SOCKET AF_INET6 (docs/extensions.md, "IPv6"): type 1 with protocol 0 or
+ * 6; another protocol -EPROTONOSUPPORT; a type not in force -EAFNOSUPPORT,
+ * as version 1 answers any parameter it does not support. */
+static int parse_socket6(const struct pvcalls_wire_request *raw, struct back_xreq *x)
+{
+	if (raw->u.socket.type != PVCALLS_WIRE_SOCK_STREAM)
+		return -EAFNOSUPPORT;
+	if (raw->u.socket.protocol != PVCALLS_WIRE_IPPROTO_IP &&
+	    raw->u.socket.protocol != IPPROTO_TCP)
+		return -EPROTONOSUPPORT;
+	x->domain = AF_INET6;
+	x->type = SOCK_STREAM;
+	return 0;
+}
+
+int pvc_back_ext_parse(struct back_frontend *f, const struct pvcalls_wire_request *raw,
+		       struct pvcalls_req *req, int rc, struct back_xreq *x)
+{
+	const struct back_socket *s;
+
+	memset(x, 0, sizeof(*x));
+	x->domain = AF_INET;
+	x->type = SOCK_STREAM;
+	switch (raw->cmd) {
+	case PVCALLS_WIRE_SOCKET:
+		if ((f->ext & PVCALLS_FEATURE_INET6) &&
+		    raw->u.socket.domain == PVCALLS_EXT_AF_INET6)
+			return parse_socket6(raw, x);
+		return rc;
+	case PVCALLS_WIRE_CONNECT:
+	case PVCALLS_WIRE_BIND:
+		/* CONNECT and BIND lay out id, addr and len alike. An id
+		 * without SOCKET is an AF_INET stream socket, as in v1. */
+		s = pvc_back_sock_find(f, raw->u.bind.id);
+		if (!(f->ext & PVCALLS_FEATURE_INET6) || !s || s->family != AF_INET6) {
+			if (rc == 0)
+				x->addr.in = raw->cmd == PVCALLS_WIRE_BIND ? req->u.bind.addr
+									   : req->u.connect.addr;
+			x->alen = rc == 0 ? sizeof(x->addr.in) : 0;
+			return rc;
+		}
+		rc = pvc_sockaddr_from_wire(raw->u.bind.addr, raw->u.bind.len, AF_INET6, &x->addr,
+					    &x->alen);
+		if (rc == 0 && raw->cmd == PVCALLS_WIRE_CONNECT) {
+			/* v1's parse refused the family and kept nothing. */
+			req->u.connect.ref = raw->u.connect.ref;
+			req->u.connect.evtchn = raw->u.connect.evtchn;
+			req->u.connect.flags = raw->u.connect.flags;
+		}
+		return rc;
+	default:
+		return rc;
+	}
 }
 
 /* Writes @len bytes of @res into reply area @area, then zeros to 56. */
@@ -227,6 +293,8 @@ static int cmd_shutdown(struct back_frontend *f, const struct pvcalls_ext_reques
 	s = ext_sock(f, req->u.shutdown.id);
 	if (!s)
 		return -EBADF;
+	if (s->state == BS_DGRAM)
+		return -EOPNOTSUPP; /* docs/extensions.md, "Commands on a datagram socket" */
 	switch (s->state) {
 	case BS_LISTENING:
 		return how == PVCALLS_EXT_SHUT_WR ? 0 : shutdown_listener(s);
@@ -309,9 +377,9 @@ static int cmd_getname(struct back_frontend *f, const struct pvcalls_ext_request
 {
 	bool peer = req->cmd == PVCALLS_EXT_GETPEERNAME;
 	uint32_t area = req->u.getname.area;
-	struct sockaddr_in sa = { .sin_family = AF_INET };
+	union pvc_sockaddr sa;
 	socklen_t sl = sizeof(sa);
-	struct pvcalls_ext_sockaddr_in w;
+	uint8_t w[PVCALLS_WIRE_ADDR_LEN];
 	struct back_socket *s;
 	int rc;
 
@@ -323,41 +391,53 @@ static int cmd_getname(struct back_frontend *f, const struct pvcalls_ext_request
 	s = ext_sock(f, req->u.getname.id);
 	if (!s)
 		return -EBADF;
-	if (peer && s->state != BS_ACTIVE)
-		return -ENOTCONN;
+	if (peer && s->state != BS_ACTIVE && s->state != BS_DGRAM)
+		return -ENOTCONN; /* a datagram socket: the host knows whether it has a peer */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa.sa_family = (sa_family_t)s->family;
 	if (s->fd < 0) {
 		/* A NEW socket whose CONNECT failed: the wildcard, port 0. */
 		if (s->state != BS_NEW)
 			return -EBADF;
 	} else {
-		rc = peer ? getpeername(s->fd, (struct sockaddr *)&sa, &sl)
-			  : getsockname(s->fd, (struct sockaddr *)&sa, &sl);
+		rc = peer ? getpeername(s->fd, &sa.sa, &sl) : getsockname(s->fd, &sa.sa, &sl);
 		if (rc < 0)
 			return -errno;
-		if (sa.sin_family != AF_INET)
-			return -EAFNOSUPPORT; /* cannot happen: our host sockets are AF_INET */
+		/* The host socket's family is the socket's (docs/extensions.md,
+		 * "Names"): an AF_INET6 one reports IPv4 peers as mapped. */
+		if (sa.sa.sa_family != s->family)
+			return -EAFNOSUPPORT;
 	}
-	memset(&w, 0, sizeof(w));
-	w.family = PVCALLS_WIRE_AF_INET;
-	w.port = sa.sin_port;
-	w.addr = sa.sin_addr.s_addr;
-	reply_area(f, area, &w, sizeof(w));
+	rc = pvc_sockaddr_to_wire(w, val, &sa.sa, pvc_sockaddr_len(s->family), s->family);
+	if (rc < 0)
+		return rc;
+	reply_area(f, area, w, *val);
 	ax->has_name = true;
 	ax->name = sa;
-	*val = sizeof(w);
 	return 0;
 }
 
 /* ---------------------------------------------------------------------- */
 /* SETSOCKOPT, GETSOCKOPT                                                 */
 
-/* The option for this socket, or -ENOPROTOOPT. */
-static int opt_check(uint32_t opt)
+/* Whether @opt is a known option id, or -ENOPROTOOPT. */
+static int opt_known(uint32_t opt)
 {
 	if (opt == 0 || opt >= PVCALLS_EXT_OPT_NR || !opts[opt].name)
 		return -ENOPROTOOPT;
-	/* AF_INET6 options on our (AF_INET) host sockets: as Linux answers. */
-	if (opts[opt].kind & K_INET6)
+	return 0;
+}
+
+/* The option for this socket, or -ENOPROTOOPT: AF_INET6 options on an
+ * AF_INET socket, as Linux answers for a level the protocol lacks. */
+static int opt_check(uint32_t opt, const struct back_socket *s)
+{
+	if (opt_known(opt) < 0)
+		return -ENOPROTOOPT;
+	/* "stream" options on a datagram socket ("Kinds and states"). */
+	if (s->state == BS_DGRAM && (opts[opt].kind & K_STREAM))
+		return -ENOPROTOOPT;
+	if ((opts[opt].kind & K_INET6) && s->family != AF_INET6)
 		return -ENOPROTOOPT;
 	return 0;
 }
@@ -386,12 +466,12 @@ static int cmd_setsockopt(struct back_frontend *f, const struct pvcalls_ext_requ
 	ax->ext_val[0] = v[0];
 	ax->ext_val[1] = v[1];
 	/* A known option's size is a field range; an unknown one is ENOPROTOOPT below. */
-	if (opt_check(opt) == 0 && len != opts[opt].len)
+	if (opt_known(opt) == 0 && len != opts[opt].len)
 		return -EINVAL;
 	s = ext_sock(f, so->id);
 	if (!s)
 		return -EBADF;
-	rc = opt_check(opt);
+	rc = opt_check(opt, s);
 	if (rc < 0)
 		return rc;
 	c.opt_val[0] = v[0];
@@ -438,7 +518,7 @@ static int cmd_getsockopt(struct back_frontend *f, const struct pvcalls_ext_requ
 	s = ext_sock(f, go->id);
 	if (!s)
 		return -EBADF;
-	rc = opt_check(opt);
+	rc = opt_check(opt, s);
 	if (rc < 0)
 		return rc;
 	if (opt == PVCALLS_EXT_OPT_SO_LINGER) {
@@ -464,7 +544,7 @@ static int cmd_getsockopt(struct back_frontend *f, const struct pvcalls_ext_requ
 /* Whether another of this frontend's passive sockets holds @a's port with
  * SO_REUSEPORT (docs/extensions.md, "Options the backend must not pass
  * straight through", port sharing). */
-static bool front_holds(struct back_socket *self, const struct sockaddr_in *a)
+static bool front_holds(struct back_socket *self, const union pvc_sockaddr *a)
 {
 	for (struct back_socket *o = self->f->socks; o; o = o->next) {
 		int on = 0;
@@ -472,7 +552,7 @@ static bool front_holds(struct back_socket *self, const struct sockaddr_in *a)
 
 		if (o == self || o->fd < 0 || (o->state != BS_BOUND && o->state != BS_LISTENING))
 			continue;
-		if (o->laddr.sin_port != a->sin_port)
+		if (pvc_sockaddr_port(&o->laddr) != pvc_sockaddr_port(a))
 			continue;
 		if (getsockopt(o->fd, SOL_SOCKET, SO_REUSEPORT, &on, &l) == 0 && on)
 			return true;
@@ -480,7 +560,7 @@ static bool front_holds(struct back_socket *self, const struct sockaddr_in *a)
 	return false;
 }
 
-int pvc_back_ext_bind_check(struct back_socket *s, const struct sockaddr_in *addr)
+int pvc_back_ext_bind_check(struct back_socket *s, const union pvc_sockaddr *addr)
 {
 	int one = 1, on = 0, probe, rc = 0;
 	socklen_t l = sizeof(on);
@@ -489,14 +569,23 @@ int pvc_back_ext_bind_check(struct back_socket *s, const struct sockaddr_in *add
 		setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)); /* v1's default */
 	if (getsockopt(s->fd, SOL_SOCKET, SO_REUSEPORT, &on, &l) < 0 || !on)
 		return 0;
-	if (addr->sin_port == 0)
+	if (pvc_sockaddr_port(addr) == 0)
 		return 1; /* never shared: bound without the flag, which is then restored */
-	/* A probe without the sharing flag: if it binds, nobody holds the port. */
-	probe = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* A probe without the sharing flag: if it binds, nobody holds the port.
+	 * Same family and, for AF_INET6, the same IPV6_V6ONLY, so it meets
+	 * what the real bind would meet. */
+	probe = socket(s->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (probe < 0)
 		return -errno;
 	setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(probe, (const struct sockaddr *)addr, sizeof(*addr)) < 0) {
+	if (s->family == AF_INET6) {
+		int v6only = 0;
+
+		l = sizeof(v6only);
+		if (getsockopt(s->fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &l) == 0)
+			setsockopt(probe, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
+	}
+	if (bind(probe, &addr->sa, pvc_sockaddr_len(s->family)) < 0) {
 		if (errno != EADDRINUSE)
 			rc = -errno;
 		else if (!front_holds(s, addr))
@@ -507,7 +596,7 @@ int pvc_back_ext_bind_check(struct back_socket *s, const struct sockaddr_in *add
 		pvc_info("back.reuseport",
 			 "frontend %u socket %llu: SO_REUSEPORT bind to port %u "
 			 "refused: held by another frontend or the host",
-			 s->f->feid, (unsigned long long)s->id, ntohs(addr->sin_port));
+			 s->f->feid, (unsigned long long)s->id, pvc_sockaddr_port(addr));
 	return rc;
 }
 
@@ -540,6 +629,9 @@ bool pvc_back_ext_request(struct back_frontend *f, const struct pvcalls_wire_req
 		break;
 	case PVCALLS_EXT_GETSOCKOPT:
 		rc = cmd_getsockopt(f, &req, &ax, &val);
+		break;
+	case PVCALLS_EXT_DGRAM_RINGS:
+		rc = pvc_back_dgram_rings(f, &req);
 		break;
 	}
 	if (rc < 0) {

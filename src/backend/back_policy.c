@@ -15,6 +15,13 @@
  * 127.0.0.0/8" cannot be walked around through 0.0.0.0 or the host's LAN
  * address). Whether an address is the host's own is asked of the kernel's
  * routing (see reaches_host()), so interfaces that come and go are seen.
+ *
+ * AF_INET6 (docs/extensions.md, "IPv6"): an IPv4-mapped address is judged
+ * as the IPv4 address; ::, ::1 and the host's own IPv6 addresses also as
+ * ::1 and as 127.0.0.1 (reaches_host6(): a dual-stack host service answers
+ * both); a BIND or LISTEN on :: without IPV6_V6ONLY also as 0.0.0.0; and a
+ * link-local or multicast destination only by a rule that names its
+ * network (scoped_dest()), since its scope id picks a host interface.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -29,17 +36,24 @@
 
 #include "backend/back_priv.h"
 #include "common/log.h"
+#include "common/sockaddr.h"
 
 #define RULE_TEXT 80
 
 enum { W_CONNECT = 1, W_LISTEN = 2, W_ANY = 3, W_SOCKOPT = 4 };
+/* "tcp" / "udp" in a rule (docs/extensions.md, "Policy and audit for
+ * datagrams"): stream or datagram sockets only; neither: both. */
+enum { P_BOTH = 0, P_TCP = 1, P_UDP = 2 };
 
 struct prule {
 	bool allow;
 	uint8_t what;   /* W_* */
 	uint8_t family; /* 0 any, 4, 6 */
+	uint8_t proto;  /* P_*: which sockets the rule names (default both) */
 	bool any_addr;
-	uint32_t net, mask; /* host order */
+	uint32_t net, mask; /* family 4: host order */
+	uint8_t net6[16];   /* family 6: network order, masked */
+	uint8_t bits6;
 	uint16_t plo, phi;
 	uint32_t opt; /* W_SOCKOPT: PVCALLS_EXT_OPT_*, 0 any */
 	char text[RULE_TEXT];
@@ -176,12 +190,79 @@ static bool parse_cidr(const char *s, uint32_t *net, uint32_t *mask)
 	return true;
 }
 
+/* An IPv6 network "ADDR[/BITS]". */
+static bool parse_cidr6(const char *s, uint8_t net[16], uint8_t *bits)
+{
+	char buf[64], *slash;
+	struct in6_addr a;
+	unsigned long n = 128;
+
+	if (strlen(s) >= sizeof(buf))
+		return false;
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (slash) {
+		char *end;
+
+		*slash = 0;
+		if (!isdigit((unsigned char)slash[1]))
+			return false;
+		n = strtoul(slash + 1, &end, 10);
+		if (*end || n > 128)
+			return false;
+	}
+	if (inet_pton(AF_INET6, buf, &a) != 1)
+		return false;
+	for (unsigned i = 0; i < 16; i++) {
+		unsigned keep = n >= 8 * (i + 1) ? 8 : n > 8 * i ? n - 8 * i : 0;
+
+		net[i] = a.s6_addr[i] & (uint8_t)(0xff00u >> keep);
+	}
+	*bits = (uint8_t)n;
+	return true;
+}
+
+/* Whether @a is in the network @net/@bits. */
+static bool in6_match(const uint8_t net[16], unsigned bits, const struct in6_addr *a)
+{
+	for (unsigned i = 0; i < 16 && bits > 8 * i; i++) {
+		unsigned keep = bits >= 8 * (i + 1) ? 8 : bits - 8 * i;
+
+		if ((a->s6_addr[i] & (uint8_t)(0xff00u >> keep)) != net[i])
+			return false;
+	}
+	return true;
+}
+
+/* An IPv6 rule network: as IPv4 when inside ::ffff:0:0/96 (mapped
+ * addresses are judged as IPv4, so an IPv6 network never sees them; a
+ * wider one such as ::/0 simply does not cover them). */
+static void rule_net6(struct prule *r, const uint8_t net[16], uint8_t bits)
+{
+	struct in6_addr a;
+
+	memcpy(a.s6_addr, net, 16);
+	if (bits >= 96 && pvc_in6_v4mapped(&a, NULL)) {
+		uint32_t v4;
+
+		memcpy(&v4, net + 12, 4);
+		r->family = 4;
+		r->mask = bits > 96 ? ~0u << (128 - bits) : 0;
+		r->net = ntohl(v4) & r->mask;
+		return;
+	}
+	r->family = 6;
+	memcpy(r->net6, net, 16);
+	r->bits6 = bits;
+}
+
 int pvcalls_policy_add_rule(pvcalls_policy *p, uint32_t domid, const char *rule, char *err,
 			    size_t err_len)
 {
 	struct prule r = { .any_addr = true, .plo = 0, .phi = 65535 };
 	char buf[256], *tok, *save = NULL;
 	bool have_addr = false, have_port = false;
+	uint8_t net6[16], bits6;
 	struct psect *s;
 	int n = 0;
 
@@ -214,6 +295,10 @@ int pvcalls_policy_add_rule(pvcalls_policy *p, uint32_t domid, const char *rule,
 				return perr(err, err_len, "unexpected", tok);
 			if (strcmp(tok, "any") && !(r.opt = pvc_back_opt_by_name(tok)))
 				return perr(err, err_len, "unknown socket option", tok);
+		} else if (!strcmp(tok, "tcp") && !r.proto) {
+			r.proto = P_TCP;
+		} else if (!strcmp(tok, "udp") && !r.proto) {
+			r.proto = P_UDP;
 		} else if (!strcmp(tok, "inet") && !r.family) {
 			r.family = 4;
 		} else if (!strcmp(tok, "inet6") && !r.family) {
@@ -231,6 +316,12 @@ int pvcalls_policy_add_rule(pvcalls_policy *p, uint32_t domid, const char *rule,
 			if (r.family == 6)
 				return perr(err, err_len, "IPv4 network in an inet6 rule", tok);
 			r.family = 4;
+		} else if (!have_addr && parse_cidr6(tok, net6, &bits6)) {
+			have_addr = true;
+			r.any_addr = false;
+			if (r.family == 4)
+				return perr(err, err_len, "IPv6 network in an inet rule", tok);
+			rule_net6(&r, net6, bits6);
 		} else {
 			return perr(err, err_len, "unexpected", tok);
 		}
@@ -259,19 +350,40 @@ int pvcalls_policy_add_rule(pvcalls_policy *p, uint32_t domid, const char *rule,
 
 static bool rule_match(const struct prule *r, const struct pvcalls_back_call *c)
 {
-	uint32_t a = ntohl(c->addr.sin_addr.s_addr);
-	uint16_t port = ntohs(c->addr.sin_port);
-	uint8_t what = c->cmd == PVCALLS_WIRE_CONNECT ? W_CONNECT : W_LISTEN;
+	uint8_t what =
+		c->cmd == PVCALLS_WIRE_BIND || c->cmd == PVCALLS_WIRE_LISTEN ? W_LISTEN : W_CONNECT;
+	uint16_t port;
 
 	if (c->cmd == PVCALLS_EXT_SETSOCKOPT)
 		return r->what == W_SOCKOPT && (!r->opt || r->opt == c->opt);
 	if (!(r->what & what))
 		return false;
-	if (r->family && r->family != 4) /* version 1 carries only AF_INET */
+	if (r->proto && r->proto != (c->type == PVCALLS_EXT_SOCK_DGRAM ? P_UDP : P_TCP))
 		return false;
-	if (!r->any_addr && (a & r->mask) != r->net)
-		return false;
+	if (c->addr.sin_family == AF_INET6) {
+		if (r->family == 4)
+			return false;
+		if (!r->any_addr && !in6_match(r->net6, r->bits6, &c->addr6.sin6_addr))
+			return false;
+		port = ntohs(c->addr6.sin6_port);
+	} else {
+		if (r->family == 6)
+			return false;
+		if (!r->any_addr && (ntohl(c->addr.sin_addr.s_addr) & r->mask) != r->net)
+			return false;
+		port = ntohs(c->addr.sin_port);
+	}
 	return port >= r->plo && port <= r->phi;
+}
+
+/* A destination with a scope (its scope id names a host interface): only a
+ * rule that names its network may allow it (docs/extensions.md, "IPv6"). */
+static bool scoped_dest(const struct pvcalls_back_call *c)
+{
+	return c->addr.sin_family == AF_INET6 && c->cmd != PVCALLS_WIRE_BIND &&
+	       c->cmd != PVCALLS_WIRE_LISTEN && c->cmd != PVCALLS_EXT_SETSOCKOPT &&
+	       (pvc_in6_is_linklocal(&c->addr6.sin6_addr) ||
+		pvc_in6_is_multicast(&c->addr6.sin6_addr));
 }
 
 static const struct prule *sect_match(const struct psect *s, const struct pvcalls_back_call *c,
@@ -305,6 +417,12 @@ int pvcalls_policy_check(const pvcalls_policy *p, const struct pvcalls_back_call
 		if (reason && reason_len)
 			snprintf(reason, reason_len, "no sockopt rule matched: allow");
 		return 0;
+	}
+	if (scoped_dest(c) && (!r || (r->allow && r->any_addr))) {
+		if (reason && reason_len)
+			snprintf(reason, reason_len,
+				 "link-local or multicast destination not named by a rule: deny");
+		return -EACCES;
 	}
 	if (!r) {
 		if (reason && reason_len)
@@ -368,6 +486,7 @@ int pvcalls_back_set_policy(pvcalls_back *b, pvcalls_policy *p)
 	}
 	pvcalls_policy_free(b->policy);
 	b->policy = p;
+	b->policy_gen++; /* datagram destination caches start again (back_dgram.c) */
 	b->pol_cb = NULL;
 	b->pol_arg = NULL;
 	pthread_mutex_lock(&b->stats_lock);
@@ -383,6 +502,7 @@ void pvcalls_back_set_policy_cb(pvcalls_back *b, pvcalls_back_policy_fn fn, void
 		return;
 	pvcalls_policy_free(b->policy);
 	b->policy = NULL;
+	b->policy_gen++;
 	b->pol_cb = fn;
 	b->pol_arg = arg;
 	for (struct back_frontend *f = b->fronts; f; f = f->next)
@@ -442,6 +562,35 @@ static bool reaches_host(const struct sockaddr_in *a)
 	return local;
 }
 
+/*
+ * The same for IPv6 (never called with an IPv4-mapped address, which is
+ * judged as IPv4): :: (Linux connects it to ::1), ::1 itself, and any
+ * address the routing delivers locally (the host's own addresses, with
+ * the scope id the guest gave for a link-local one).
+ */
+static bool reaches_host6(const struct sockaddr_in6 *a)
+{
+	struct sockaddr_in6 probe = *a, src;
+	socklen_t len = sizeof(src);
+	bool local = false;
+	int fd;
+
+	if (pvc_in6_is_any(&a->sin6_addr) || pvc_in6_is_loopback(&a->sin6_addr))
+		return true;
+	if (pvc_in6_is_multicast(&a->sin6_addr))
+		return false; /* never "this host" as a unicast destination is */
+	if ((fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
+		return true; /* cannot tell: judge it as local too (stricter) */
+	if (!probe.sin6_port)
+		probe.sin6_port = htons(9);
+	probe.sin6_flowinfo = 0;
+	if (connect(fd, (struct sockaddr *)&probe, sizeof(probe)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&src, &len) == 0)
+		local = !memcmp(&src.sin6_addr, &a->sin6_addr, sizeof(src.sin6_addr));
+	close(fd);
+	return local;
+}
+
 /* The installed callback or rule set on one call; > 0 counts as -EACCES. */
 static int judge(pvcalls_back *b, const struct pvcalls_back_call *c, char *reason, size_t len)
 {
@@ -469,48 +618,113 @@ static int sockopt_decide(struct back_frontend *f, const struct pvcalls_back_cal
 	return rc;
 }
 
+/* Whether @c names a destination (CONNECT; a datagram's SENDTO) rather
+ * than an address to bind. */
+static bool is_dest(const struct pvcalls_back_call *c)
+{
+	return c->cmd != PVCALLS_WIRE_BIND && c->cmd != PVCALLS_WIRE_LISTEN;
+}
+
+/*
+ * The other questions a call implies (docs/extensions.md, "IPv6" and
+ * "Policy and audit"): the addresses it also reaches. Fills @alt (at most
+ * 2) and returns how many.
+ */
+static int also_asked(const struct pvcalls_back_call *c, bool dual, struct pvcalls_back_call alt[2])
+{
+	int n = 0;
+
+	if (c->addr.sin_family == AF_INET) {
+		if (is_dest(c) && reaches_host(&c->addr)) {
+			alt[n] = *c;
+			alt[n++].addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		}
+		return n;
+	}
+	if (c->addr.sin_family != AF_INET6)
+		return 0;
+	if (is_dest(c) && reaches_host6(&c->addr6)) {
+		/* As ::1, and as 127.0.0.1: a host service bound to a
+		 * dual-stack wildcard answers both, so "deny connect
+		 * 127.0.0.0/8" must not be walked around over IPv6. */
+		if (!pvc_in6_is_loopback(&c->addr6.sin6_addr)) {
+			alt[n] = *c;
+			memset(&alt[n].addr6.sin6_addr, 0, sizeof(alt[n].addr6.sin6_addr));
+			alt[n].addr6.sin6_addr.s6_addr[15] = 1;
+			alt[n++].addr6.sin6_scope_id = 0;
+		}
+		alt[n] = *c;
+		memset(&alt[n].addr6, 0, sizeof(alt[n].addr6));
+		alt[n].addr.sin_family = AF_INET;
+		alt[n].addr.sin_port = c->addr6.sin6_port;
+		alt[n++].addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	} else if (!is_dest(c) && dual && pvc_in6_is_any(&c->addr6.sin6_addr)) {
+		/* A dual-stack wildcard also listens on 0.0.0.0. */
+		alt[n] = *c;
+		memset(&alt[n].addr6, 0, sizeof(alt[n].addr6));
+		alt[n].addr.sin_family = AF_INET;
+		alt[n++].addr.sin_port = c->addr6.sin6_port;
+	}
+	return n;
+}
+
 int pvc_back_policy_decide(struct back_frontend *f, const struct pvcalls_back_call *c,
 			   struct back_audit_ctx *ax)
 {
+	return pvc_back_policy_judge(f, c, false, ax);
+}
+
+int pvc_back_policy_judge(struct back_frontend *f, const struct pvcalls_back_call *call, bool dual,
+			  struct back_audit_ctx *ax)
+{
 	pvcalls_back *b = f->b;
-	char addr[INET_ADDRSTRLEN];
-	int rc;
+	struct pvcalls_back_call c = *call, alt[2];
+	char addr[PVC_SOCKADDR_STRLEN];
+	int rc, n;
 
 	ax->reason[0] = 0;
 	if (!b->pol_cb && !b->policy)
 		goto rate; /* nothing installed: no decision recorded */
-	if (c->cmd == PVCALLS_EXT_SETSOCKOPT)
-		return sockopt_decide(f, c, ax);
-	rc = judge(b, c, ax->reason, sizeof(ax->reason));
-	inet_ntop(AF_INET, &c->addr.sin_addr, addr, sizeof(addr));
-	if (rc == 0 && c->cmd == PVCALLS_WIRE_CONNECT && reaches_host(&c->addr)) {
-		struct pvcalls_back_call lo = *c;
-		char why[sizeof(ax->reason)];
+	if (c.cmd == PVCALLS_EXT_SETSOCKOPT)
+		return sockopt_decide(f, &c, ax);
+	if (c.addr.sin_family == AF_INET6) {
+		struct sockaddr_in v4;
 
-		lo.addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		rc = judge(b, &lo, why, sizeof(why));
+		/* ::ffff:a.b.c.d is a.b.c.d to the host: judged as such. */
+		if (pvc_sockaddr_unmap(&c.addr6, &v4)) {
+			memset(&c.addr6, 0, sizeof(c.addr6));
+			c.addr = v4;
+		}
+	}
+	rc = judge(b, &c, ax->reason, sizeof(ax->reason));
+	pvc_sockaddr_str((const struct sockaddr *)&call->addr, addr);
+	n = rc ? 0 : also_asked(&c, dual, alt);
+	for (int i = 0; i < n && rc == 0; i++) {
+		char why[sizeof(ax->reason)], as[PVC_SOCKADDR_STRLEN];
+
+		rc = judge(b, &alt[i], why, sizeof(why));
+		pvc_sockaddr_str((const struct sockaddr *)&alt[i].addr, as);
 		/* a long rule's text is cut; the rule number comes first */
-		if (snprintf(ax->reason, sizeof(ax->reason), "%s is this host, as 127.0.0.1: %s",
-			     addr, why) >= (int)sizeof(ax->reason))
+		if (snprintf(ax->reason, sizeof(ax->reason), "%s %s as %s: %s", addr,
+			     is_dest(&c) ? "is this host," : "also listens", as,
+			     why) >= (int)sizeof(ax->reason))
 			pvc_debug("back.policy-reason", "reason cut: %s", why);
 	}
 	ax->decision = rc ? PVCALLS_BACK_DECISION_DENY : PVCALLS_BACK_DECISION_ALLOW;
 	if (rc) {
 		ST_ADD(f, policy_denied, 1);
-		pvc_info("back.policy-deny", "frontend %u: %s socket %llu %s:%u denied (%s)",
-			 f->feid, pvcalls_cmd_name(c->cmd), (unsigned long long)c->id, addr,
-			 ntohs(c->addr.sin_port), ax->reason);
+		pvc_info("back.policy-deny", "frontend %u: %s socket %llu %s denied (%s)", f->feid,
+			 pvcalls_cmd_name(c.cmd), (unsigned long long)c.id, addr, ax->reason);
 		return rc;
 	}
-	pvc_debug("back.policy-allow", "frontend %u: %s socket %llu %s:%u allowed (%s)", f->feid,
-		  pvcalls_cmd_name(c->cmd), (unsigned long long)c->id, addr,
-		  ntohs(c->addr.sin_port), ax->reason);
+	pvc_debug("back.policy-allow", "frontend %u: %s socket %llu %s allowed (%s)", f->feid,
+		  pvcalls_cmd_name(c.cmd), (unsigned long long)c.id, addr, ax->reason);
 rate:
-	if (c->cmd == PVCALLS_WIRE_CONNECT && !rate_take(f)) {
+	if (c.cmd == PVCALLS_WIRE_CONNECT && !rate_take(f)) {
 		ST_ADD(f, rate_limited, 1);
 		pvc_info("back.rate-limit",
 			 "frontend %u: CONNECT socket %llu: over %u/s (burst %u)", f->feid,
-			 (unsigned long long)c->id, f->lim.connect_rate, f->lim.connect_burst);
+			 (unsigned long long)c.id, f->lim.connect_rate, f->lim.connect_burst);
 		return -EAGAIN;
 	}
 	return 0;

@@ -10,6 +10,7 @@
  *   back_policy.c rules, limits and the decision callback
  *   back_audit.c  audit records and their JSON
  *   back_ext.c    the extension commands (docs/extensions.md)
+ *   back_dgram.c  datagram sockets: their commands and record relay
  *
  * back_cmd.c and back_data.c never call each other: both work on sockets
  * through back_sock.c, and the loop (backend.c) routes a socket's epoll
@@ -56,6 +57,7 @@
 #include "common/clock.h"
 #include "common/idmap.h"
 #include "common/log.h"
+#include "common/sockaddr.h"
 #include "xenbus/xenbus.h"
 
 #define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
@@ -129,6 +131,7 @@ enum back_sock_state {
 	BS_BOUND,      /* passive: bound */
 	BS_LISTENING,  /* passive: listening */
 	BS_ACCEPTING,  /* id_new of a pending ACCEPT: rings mapped, queued */
+	BS_DGRAM,      /* SOCK_DGRAM: host UDP socket; rings after DGRAM_RINGS (back_dgram.c) */
 };
 
 /* The mapped data ring of an active (or accepting/connecting) socket. */
@@ -153,7 +156,7 @@ struct back_audit_ctx {
 	uint8_t ext_nval; /* SETSOCKOPT: values in ext_val (1, or 2 for SO_LINGER) */
 	int32_t ext_val[2];
 	bool has_name; /* GETSOCKNAME/GETPEERNAME answered: the address */
-	struct sockaddr_in name;
+	union pvc_sockaddr name;
 };
 
 /* A deferred POLL. */
@@ -177,6 +180,7 @@ struct back_linger {
 };
 
 struct back_frontend;
+struct back_dgram;
 
 struct back_socket {
 	struct ep_tag tag;         /* EPK_SOCK */
@@ -196,8 +200,10 @@ struct back_socket {
 	/* The deferred CONNECT or ACCEPT (its copy, for the answer). */
 	struct pvcalls_wire_request req;
 	struct back_audit_ctx ax;
-	struct sockaddr_in laddr;          /* BIND's address, for LISTEN's policy check */
-	struct sockaddr_in baddr;          /* the address bound (getsockname), for BIND's check */
+	int family;                        /* AF_INET, or AF_INET6 (SOCKET with inet6 in force) */
+	union pvc_sockaddr laddr;          /* BIND's address, for LISTEN's policy check */
+	union pvc_sockaddr baddr;          /* the address bound (getsockname), for BIND's check */
+	bool v6only;                       /* AF_INET6: IPV6_V6ONLY when it was bound */
 	struct back_socket *pnext, *pprev; /* b->passive: BOUND or LISTENING */
 	bool starved; /* listening: accept4() hit a host shortage (EMFILE...) */
 
@@ -208,6 +214,7 @@ struct back_socket {
 	bool reuseaddr_set; /* the frontend set SO_REUSEADDR: BIND keeps its choice */
 	bool nodelay_set;   /* the frontend set TCP_NODELAY: activation keeps its choice */
 	int32_t linger_on, linger_s; /* the SO_LINGER record, applied at RELEASE */
+	struct back_dgram *dg;       /* BS_DGRAM: the relay's state (back_dgram.c) */
 
 	/* Active relay state. */
 	bool can_read;  /* the socket may have data (edge seen, no EAGAIN since) */
@@ -340,6 +347,7 @@ struct pvcalls_back {
 	void *pol_arg;
 	pvcalls_back_audit_fn audit_fn;
 	void *audit_arg;
+	uint32_t policy_gen; /* bumped whenever the policy is replaced (caches) */
 
 	char *pathbuf;    /* PVCALLS_STORE_MAX + 1, for watch events */
 	uint32_t *refbuf; /* 2^9 refs, copied out of an indexes page */
@@ -387,8 +395,10 @@ struct back_socket *pvc_back_sock_find(struct back_frontend *f, uint64_t id);
 struct back_socket *pvc_back_sock_new(struct back_frontend *f, uint64_t id);
 void pvc_back_sock_set_state(struct back_socket *s, enum back_sock_state st);
 /* Whether a BOUND or LISTENING socket of any frontend holds @a's port on
- * @a's address (or either is INADDR_ANY). */
-bool pvc_back_addr_taken(pvcalls_back *b, const struct sockaddr_in *a);
+ * @a's address (or either is its family's wildcard; an AF_INET6 wildcard
+ * without IPV6_V6ONLY holds 0.0.0.0 too; an IPv4-mapped address is the
+ * IPv4 one). @v6only: @a's socket's IPV6_V6ONLY (AF_INET6 only). */
+bool pvc_back_addr_taken(pvcalls_back *b, const union pvc_sockaddr *a, bool v6only);
 /* BS_ACTIVE, and the relay starts. */
 void pvc_back_sock_activate(struct back_socket *s);
 /* Takes an accepting socket off its listener's queue. */
@@ -434,25 +444,66 @@ int pvc_back_relay_flush(struct back_socket *s, struct iovec iov[2]);
 /* Handles @req if it is an extension command in force for @f; false: not
  * one (the caller answers it as v1 does: an unknown command). */
 bool pvc_back_ext_request(struct back_frontend *f, const struct pvcalls_wire_request *req);
-/* SOCKET with an extension in force: the host socket now. 0 or -errno. */
-int pvc_back_ext_socket(struct back_socket *s);
+/* What a v1 command means under the extensions in force (back_ext.c). */
+struct back_xreq {
+	int domain, type;        /* SOCKET: the host's values (AF_INET, SOCK_STREAM in v1) */
+	union pvc_sockaddr addr; /* CONNECT, BIND: the address in the socket's family */
+	socklen_t alen;          /* its host length; 0 for other commands */
+};
+/* Reads @raw again for the extensions in force for @f, given @rc, what
+ * pvcalls_req_parse() said of it (@req): the v1 result unless SOCKET asks
+ * for AF_INET6 or CONNECT/BIND name an AF_INET6 socket (docs/extensions.md,
+ * "IPv6"). Fills @x; returns 0 or the error to answer. */
+int pvc_back_ext_parse(struct back_frontend *f, const struct pvcalls_wire_request *raw,
+		       struct pvcalls_req *req, int rc, struct back_xreq *x);
+/* SOCKET with an extension in force: the host socket now, of @x's domain
+ * and type. 0 or -errno. */
+int pvc_back_ext_socket(struct back_socket *s, const struct back_xreq *x);
+/* @s's host socket of its family (a NEW socket whose CONNECT failed
+ * lost it). 0 or -errno. */
+int pvc_back_ext_ensure_fd(struct back_socket *s);
 /* The PVCALLS_FEATURE_* an extension command number needs; 0: none we
  * implement. */
 uint32_t pvc_back_ext_cmd_feature(uint32_t cmd);
 /* BIND on a socket that has its host socket: SO_REUSEADDR default and the
  * port-sharing check. 0, 1 (a port-0 bind with SO_REUSEPORT on: bind with
  * it off, then restore it), or the error to answer. */
-int pvc_back_ext_bind_check(struct back_socket *s, const struct sockaddr_in *addr);
+int pvc_back_ext_bind_check(struct back_socket *s, const union pvc_sockaddr *addr);
 /* Option names (PVCALLS_EXT_OPT_*): NULL / 0 when unknown. */
 const char *pvc_back_opt_name(uint32_t opt);
 uint32_t pvc_back_opt_by_name(const char *name);
 /* back_data.c: the relay's share of SHUTDOWN (drops, host shutdown). */
 void pvc_back_ext_relay(struct back_socket *s);
 
+/* back_dgram.c: datagram sockets (docs/extensions.md, "Datagram sockets") */
+/* A v1 command for a datagram socket (SOCKET of type SOCK_DGRAM, or a
+ * command naming a BS_DGRAM id other than RELEASE), dgram in force:
+ * handled and answered; false: not one. */
+bool pvc_back_dgram_request(struct back_frontend *f, const struct pvcalls_wire_request *raw);
+struct pvcalls_ext_request;
+/* DGRAM_RINGS: 0 or the error to answer. */
+int pvc_back_dgram_rings(struct back_frontend *f, const struct pvcalls_ext_request *req);
+bool pvc_back_is_dgram(const struct back_socket *s);
+/* The relay: as pvc_back_relay_service/has_work/event for BS_DGRAM. */
+bool pvc_back_dgram_service(struct back_socket *s);
+bool pvc_back_dgram_has_work(struct back_socket *s);
+void pvc_back_dgram_event(struct back_socket *s, uint32_t events);
+/* RELEASE: queued complete records are sent once each. */
+void pvc_back_dgram_finish(struct back_socket *s);
+void pvc_back_dgram_free(struct back_socket *s);
+
 /* back_policy.c */
 void pvc_back_front_limits(struct back_frontend *f);
+/* Puts @c to the installed policy (and a CONNECT to the rate limit): 0 or
+ * the error to answer; records the decision and reason in @ax. An AF_INET6
+ * @c is judged as docs/extensions.md, "IPv6" says: an IPv4-mapped address
+ * as IPv4, a destination on this host also as ::1 and 127.0.0.1. */
 int pvc_back_policy_decide(struct back_frontend *f, const struct pvcalls_back_call *c,
 			   struct back_audit_ctx *ax);
+/* The same, and with @dual (a socket with IPV6_V6ONLY off) a BIND or
+ * LISTEN on :: is also judged as one on 0.0.0.0. */
+int pvc_back_policy_judge(struct back_frontend *f, const struct pvcalls_back_call *c, bool dual,
+			  struct back_audit_ctx *ax);
 
 /* back_audit.c */
 void pvc_back_audit_emit(struct back_frontend *f, const struct pvcalls_wire_request *req,

@@ -58,6 +58,7 @@ struct back_socket *pvc_back_sock_new(struct back_frontend *f, uint64_t id)
 	s->f = f;
 	s->id = id;
 	s->fd = -1;
+	s->family = AF_INET;
 	s->state = BS_NEW;
 	pvc_idmap_insert(&f->ids, &s->idn, id);
 	PVC_LIST_PUSH(f->socks, s, next, prev);
@@ -110,14 +111,42 @@ void pvc_back_sock_set_state(struct back_socket *s, enum back_sock_state st)
 	account(s, 1);
 }
 
-bool pvc_back_addr_taken(pvcalls_back *b, const struct sockaddr_in *a)
+/* @a as the host's binding table sees it: an IPv4-mapped AF_INET6
+ * address is the IPv4 one. */
+static void bound_view(const union pvc_sockaddr *a, union pvc_sockaddr *v)
+{
+	*v = *a;
+	if (a->sa.sa_family == AF_INET6 && pvc_sockaddr_unmap(&a->in6, &v->in))
+		memset((char *)v + sizeof(v->in), 0, sizeof(*v) - sizeof(v->in));
+}
+
+/* Whether bound addresses @a and @b (same port) share an address. */
+static bool overlap(const union pvc_sockaddr *a, bool a6only, const union pvc_sockaddr *b,
+		    bool b6only)
+{
+	union pvc_sockaddr x, y;
+
+	bound_view(a, &x);
+	bound_view(b, &y);
+	if (x.sa.sa_family == y.sa.sa_family) {
+		if (x.sa.sa_family == AF_INET)
+			return x.in.sin_addr.s_addr == y.in.sin_addr.s_addr ||
+			       pvc_sockaddr_is_any(&x) || pvc_sockaddr_is_any(&y);
+		return !memcmp(&x.in6.sin6_addr, &y.in6.sin6_addr, sizeof(x.in6.sin6_addr)) ||
+		       pvc_sockaddr_is_any(&x) || pvc_sockaddr_is_any(&y);
+	}
+	/* One IPv4, one IPv6: only a dual-stack IPv6 wildcard reaches IPv4. */
+	if (x.sa.sa_family == AF_INET6)
+		return pvc_sockaddr_is_any(&x) && !a6only;
+	return pvc_sockaddr_is_any(&y) && !b6only;
+}
+
+bool pvc_back_addr_taken(pvcalls_back *b, const union pvc_sockaddr *a, bool v6only)
 {
 	for (struct back_socket *p = b->passive; p; p = p->pnext) {
-		if (p->baddr.sin_port != a->sin_port)
+		if (pvc_sockaddr_port(&p->baddr) != pvc_sockaddr_port(a))
 			continue;
-		if (p->baddr.sin_addr.s_addr == a->sin_addr.s_addr ||
-		    p->baddr.sin_addr.s_addr == htonl(INADDR_ANY) ||
-		    a->sin_addr.s_addr == htonl(INADDR_ANY))
+		if (overlap(&p->baddr, p->v6only, a, v6only))
 			return true;
 	}
 	return false;
@@ -154,6 +183,7 @@ void pvc_back_sock_destroy(struct back_socket *s)
 	pvc_back_sock_close_fd(s);
 	pvc_back_ring_unmap(f, s);
 	pvc_back_hot_del(b, s);
+	pvc_back_dgram_free(s);
 	while (s->poll_head) {
 		struct back_poll *p = s->poll_head;
 

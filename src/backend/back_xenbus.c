@@ -115,8 +115,10 @@ static int publish(struct back_frontend *f, uint32_t state, bool offer)
 	struct publish pu = { .f = f, .state = state, .offer = offer };
 	int rc = pvc_xb_transact(f->b->t, write_publish, &pu);
 
-	/* A busy store kept conflicting: check, then write, unguarded. */
-	if (rc == -EAGAIN)
+	/* A busy store kept conflicting, or failed once (the frontend would
+	 * wait for this state until its timeout): check, then write,
+	 * unguarded. */
+	if (rc < 0 && rc != -ENOENT)
 		rc = write_publish(f->b->t, PVCALLS_STORE_NO_TXN, &pu);
 	if (rc < 0) {
 		if (rc != -ENOENT)
@@ -205,6 +207,12 @@ static void front_changed(struct back_frontend *f)
 {
 	uint32_t fs;
 	int rc = pvc_xb_read_state(f->b->t, f->fedir, &fs);
+
+	/* The watch event that brought us here does not come again: a
+	 * store failure would leave the change unseen and the frontend
+	 * waiting for its timeout. Try once more. */
+	if (rc < 0 && rc != -ENOENT && rc != -EINVAL)
+		rc = pvc_xb_read_state(f->b->t, f->fedir, &fs);
 
 	/* Garbage reads as Unknown, as in xenbus (and is not worth a warning:
 	 * only the guest itself can write it). */

@@ -344,6 +344,9 @@ static void sock_event(struct back_socket *s, uint32_t ev)
 	case BS_ACTIVE:
 		pvc_back_relay_event(s, ev);
 		break;
+	case BS_DGRAM:
+		pvc_back_dgram_event(s, ev);
+		break;
 	default:
 		break;
 	}

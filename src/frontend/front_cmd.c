@@ -19,15 +19,15 @@ static void complete(pvcalls_front *fe, unsigned i, int err, uint32_t val)
 	struct slot *sl = &fe->slots[i];
 	struct fsock *s = sl->sock, *ns = sl->newsock, *reclaim = NULL;
 
-	switch (sl->cmd) {
-	case PVCALLS_WIRE_SOCKET: /* not waited for: kept for the next call */
-		if (err && s)
-			s->sock_err = err;
-		break;
-	case PVCALLS_WIRE_RELEASE:
-		if (s && s->released) /* asynchronous: the ring goes now */
-			reclaim = s;
-		break;
+	/* SOCKET and RELEASE, of stream and datagram sockets alike. */
+	if (sl->cmd == PVCALLS_WIRE_SOCKET && err && s) /* not waited for: kept for the next call */
+		s->sock_err = err;
+	if (sl->cmd == PVCALLS_WIRE_RELEASE && s &&
+	    s->released) /* asynchronous: the ring goes now */
+		reclaim = s;
+	/* A datagram socket's BIND and CONNECT change no state here
+	 * (front_dgram.c keeps what it needs). */
+	switch (s && s->dgram ? 0u : sl->cmd) {
 	case PVCALLS_WIRE_CONNECT:
 		if (err) {
 			pvc_fe_ring_free(fe, &s->r);
@@ -196,8 +196,11 @@ int pvc_fe_submit(pvcalls_front *fe, struct pvcalls_wire_request *req, struct fs
 		return rc;
 	}
 	fe->stats.requests++;
-	if (pvcalls_cmd_front_push(&fe->cmd))
-		pvcalls_transport_evtchn_notify(fe->t, fe->cmd_port);
+	/* A lost notification leaves the request unseen until the deadline:
+	 * the channel is broken (shm: the backend is gone), so give up now. */
+	if (pvcalls_cmd_front_push(&fe->cmd) &&
+	    pvcalls_transport_evtchn_notify(fe->t, fe->cmd_port))
+		pvc_fe_kill(fe, "cannot notify the command ring");
 	return 0;
 }
 

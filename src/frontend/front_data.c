@@ -23,7 +23,14 @@ static void notify_data(pvcalls_front *fe, struct fsock *s)
 		return;
 	}
 	__atomic_fetch_add(&fe->stats.notifies_sent, 1, __ATOMIC_RELAXED);
-	pvcalls_transport_evtchn_notify(fe->t, s->r.port);
+	/* As for the command ring (front_cmd.c): waiters would sleep until
+	 * their timeout on progress the backend never hears of. The
+	 * direction's lock is held, which comes before fe->lock. */
+	if (pvcalls_transport_evtchn_notify(fe->t, s->r.port)) {
+		pthread_mutex_lock(&fe->lock);
+		pvc_fe_kill(fe, "cannot notify a data ring");
+		pthread_mutex_unlock(&fe->lock);
+	}
 }
 
 /* One direction of one socket's ring: what a data wait watches. */
@@ -116,7 +123,7 @@ static int data_wait(pvcalls_front *fe, struct fsock *s, bool tx, int64_t deadli
 
 /* Socket state a data call needs, read under fe->lock once. */
 struct dsnap {
-	bool connected, nonblock;
+	bool connected, nonblock, dgram;
 	int64_t deadline;
 };
 
@@ -129,6 +136,7 @@ static struct fsock *data_enter(pvcalls_front *fe, int h, bool tx, struct dsnap 
 	s = pvc_fe_sock_get(fe, h);
 	if (s) {
 		d->connected = s->state == FS_CONNECTED && s->r.valid && !(tx && fe->dead);
+		d->dgram = s->dgram;
 		d->nonblock = s->nonblock;
 		d->deadline = pvc_deadline_ms(tx ? s->sndtimeo : s->rcvtimeo);
 	}
@@ -160,6 +168,10 @@ ssize_t pvcalls_front_send(pvcalls_front *fe, int h, const void *buf, size_t len
 	s = data_enter(fe, h, true, &d);
 	if (!s)
 		return -EBADF;
+	if (d.dgram) { /* one datagram: front_dgram.c */
+		data_leave(fe, s, true);
+		return pvc_fe_dgram_send(fe, h, buf, len, flags);
+	}
 	if (!d.connected) {
 		rc = -ENOTCONN;
 		goto out;
@@ -217,6 +229,10 @@ ssize_t pvcalls_front_recv(pvcalls_front *fe, int h, void *buf, size_t len, int 
 	s = data_enter(fe, h, false, &d);
 	if (!s)
 		return -EBADF;
+	if (d.dgram) {
+		data_leave(fe, s, false);
+		return pvc_fe_dgram_recv(fe, h, buf, len, flags);
+	}
 	if (!d.connected) {
 		rc = -ENOTCONN;
 		goto out;

@@ -78,6 +78,8 @@ static int ext_scan(pvcalls_front *fe, struct pvcalls_ready *r, const short *lre
 			re = POLLNVAL;
 		else if (fe->dead || rc == -ENOTCONN)
 			re = POLLERR | POLLHUP;
+		else if (s->dgram)
+			re = pvc_fe_dgram_revents(s, &r[i].seq);
 		else if (s->state == FS_CONNECTED && s->r.valid)
 			re = ext_connected(s, &r[i].seq);
 		else if (s->state == FS_CONNECTING)
@@ -147,7 +149,7 @@ int pvcalls_front_ready(pvcalls_front *fe, struct pvcalls_ready *r, unsigned nr)
 		for (unsigned i = 0; i < nr; i++) {
 			struct fsock *s = ext_sock(fe, r[i].sock);
 
-			if (s && s->state == FS_CONNECTED && s->r.valid)
+			if (s && (s->state == FS_CONNECTED || s->dgram) && s->r.valid)
 				pvc_hint_sleep(s->r.ring.intf, false);
 		}
 		ready = ext_scan(fe, r, lrev, nr, rc);
@@ -175,6 +177,8 @@ int pvcalls_front_nread(pvcalls_front *fe, int h)
 		rc = -EBADF;
 	else if (s->state == FS_LISTENING)
 		rc = -EINVAL;
+	else if (s->dgram)
+		rc = pvc_fe_dgram_nread(s);
 	else if (s->state == FS_CONNECTED && s->r.valid)
 		rc = ext_distance(s->r.ring.rx_prod_sh, s->r.ring.rx_cons_sh, s->r.ring.size);
 	if (rc == -1)

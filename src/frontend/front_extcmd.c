@@ -28,6 +28,7 @@
 #include <pvcalls/wire_ext.h>
 
 #include "common/clock.h"
+#include "common/sockaddr.h"
 #include "frontend/front_priv.h"
 
 #ifndef TCP_USER_TIMEOUT
@@ -137,6 +138,7 @@ static int ext_call(pvcalls_front *fe, int h, struct pvcalls_ext_request *req, s
 		goto out;
 	}
 	req->u.shutdown.id = s->id; /* every request carries id at offset 8 */
+	w->family = s->family;
 	if (how >= 0 && how != SHUT_RD && s->state == FS_CONNECTED) {
 		__atomic_store_n(&s->shut_wr, 1, __ATOMIC_SEQ_CST);
 		while (__atomic_load_n(&s->tx_busy, __ATOMIC_SEQ_CST))
@@ -181,8 +183,9 @@ static int getname(pvcalls_front *fe, int s, struct sockaddr *addr, socklen_t *a
 {
 	struct pvcalls_ext_request req;
 	struct req_waiter w = { 0 };
-	struct pvcalls_ext_sockaddr_in a;
-	struct sockaddr_in sin;
+	uint8_t field[PVCALLS_WIRE_ADDR_LEN];
+	union pvc_sockaddr sa;
+	socklen_t len;
 	int rc;
 
 	if (!fe || !addrlen || (!addr && *addrlen))
@@ -194,17 +197,17 @@ static int getname(pvcalls_front *fe, int s, struct sockaddr *addr, socklen_t *a
 	rc = ext_call(fe, s, &req, &w, -1);
 	if (rc < 0)
 		return rc;
-	/* "Hostile peers": val first, then the copy. */
-	memcpy(&a, w.area, sizeof(a));
-	if (w.val != sizeof(a) || a.family != PVCALLS_WIRE_AF_INET)
+	/* "Hostile peers": val first (16 with family 2, 28 with family 10),
+	 * then the copy; the family must be the socket's ("Names"). */
+	if (w.val > sizeof(field))
 		return -EPROTO;
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = a.port;
-	sin.sin_addr.s_addr = a.addr;
+	memcpy(field, w.area, sizeof(field));
+	if (pvc_sockaddr_from_peer(field, w.val, false, &sa) < 0 || sa.sa.sa_family != w.family)
+		return -EPROTO;
+	len = pvc_sockaddr_len(sa.sa.sa_family);
 	if (*addrlen)
-		memcpy(addr, &sin, *addrlen < sizeof(sin) ? *addrlen : sizeof(sin));
-	*addrlen = sizeof(sin);
+		memcpy(addr, &sa, *addrlen < len ? *addrlen : len);
+	*addrlen = len;
 	return 0;
 }
 

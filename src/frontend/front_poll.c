@@ -19,6 +19,8 @@ static short poll_one(pvcalls_front *fe, struct fsock *s, short events)
 {
 	short re = 0;
 
+	if (s->dgram) /* front_dgram.c */
+		return pvc_fe_dgram_revents(s, NULL) & (events | POLLERR | POLLHUP);
 	switch (s->state) {
 	case FS_CONNECTED: {
 		int32_t rerr = pvcalls_data_rx_error(&s->r.ring);
@@ -128,7 +130,8 @@ int pvcalls_front_poll(pvcalls_front *fe, struct pvcalls_pollfd *fds, unsigned n
 
 		/* Counted as users: a release waits until we let go of them. */
 		if (h >= 0 && h < fe->nsocks && fe->socks[h] && !fe->socks[h]->closing &&
-		    fe->socks[h]->state == FS_CONNECTED && (hs[nhs] = pvc_fe_sock_get(fe, h)))
+		    (fe->socks[h]->state == FS_CONNECTED || fe->socks[h]->dgram) &&
+		    (hs[nhs] = pvc_fe_sock_get(fe, h)))
 			nhs++;
 	}
 	w.hints = hs;

@@ -9,6 +9,7 @@
  *   front_data.c  send and recv on the data rings
  *   front_poll.c  pvcalls_front_poll()
  *   front_extcmd.c the extensions' calls (docs/extensions.md)
+ *   front_dgram.c datagram sockets, sendmsg and recvmsg
  *
  * Locking: fe->lock guards the socket table, the request slots, the
  * command ring and all socket state. Data-ring traffic is lockless: one
@@ -78,6 +79,7 @@ struct fring_cached {
 struct fsock {
 	int handle; /* -1 while not in the table (a socket being accepted) */
 	uint64_t id;
+	int family; /* AF_INET, or AF_INET6 (inet6 in force) */
 	enum fstate state;
 	bool nonblock;
 	int sndtimeo, rcvtimeo; /* ms, -1 none */
@@ -111,6 +113,15 @@ struct fsock {
 	/* RELEASE sent, answer awaited: out of the table, on fe->releasing
 	 * (linked by next); its ring is reclaimed when the answer comes. */
 	bool released;
+	/* Datagram sockets (front_dgram.c): state FS_NEW for good, rings
+	 * attached at creation. dg_connected under fe->lock; dg_err_seen
+	 * (the out_error last reported) written under tx_lock; dg_broken (the
+	 * backend broke the record format) written under either direction's
+	 * lock; both read by poll too, so accessed with relaxed atomics. */
+	bool dgram;
+	bool dg_connected;
+	bool dg_broken;
+	int32_t dg_err_seen;
 };
 
 /* A caller waiting for the answer to its request. */
@@ -119,6 +130,7 @@ struct req_waiter {
 	int err;
 	unsigned slot;
 	uint32_t gen;
+	int family; /* extension commands: the socket's (ext_call), to check a name */
 	/* Extension commands: the response's val and, for those that name
 	 * one, the reply area as it was when the response was taken. */
 	uint32_t val;
@@ -266,5 +278,25 @@ void pvc_fe_ring_free(pvcalls_front *fe, struct fring *r);
 void pvc_fe_sock_reclaim(pvcalls_front *fe, struct fsock *s, bool answered);
 /* Unshares every cached ring (close). Lock held. */
 void pvc_fe_ring_cache_drain(pvcalls_front *fe);
+/* A new socket (not in the table yet), its ring (no lock needed), and
+ * putting it into the table (returns the handle). */
+struct fsock *pvc_fe_sock_alloc(pvcalls_front *fe);
+int pvc_fe_ring_alloc(pvcalls_front *fe, struct fsock *s);
+int pvc_fe_sock_add(pvcalls_front *fe, struct fsock *s);
+
+/* ---- front_dgram.c --------------------------------------------------- */
+
+/* pvcalls_front_socket() for SOCK_DGRAM. Lock not held. */
+int pvc_fe_dgram_socket(pvcalls_front *fe, int domain, int protocol, bool nonblock);
+/* connect(2) of a datagram socket. Lock held. */
+int pvc_fe_dgram_connect(pvcalls_front *fe, struct fsock *s, const struct sockaddr *addr,
+			 socklen_t addrlen);
+/* send/recv of a datagram socket (no lock held). */
+ssize_t pvc_fe_dgram_send(pvcalls_front *fe, int h, const void *buf, size_t len, int flags);
+ssize_t pvc_fe_dgram_recv(pvcalls_front *fe, int h, void *buf, size_t len, int flags);
+/* Readiness (POLLIN/POLLOUT/POLLERR; *@seq as pvcalls_ready.seq) and
+ * FIONREAD of a datagram socket. Lock held. */
+short pvc_fe_dgram_revents(struct fsock *s, uint32_t *seq);
+int pvc_fe_dgram_nread(struct fsock *s);
 
 #endif

@@ -33,8 +33,11 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <pvcalls/wire_ext.h>
+
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/sockaddr.h"
 #include "frontend/front_priv.h"
 
 void pvc_fe_ring_free(pvcalls_front *fe, struct fring *r)
@@ -127,6 +130,7 @@ static struct fsock *sock_new(pvcalls_front *fe)
 		return NULL;
 	s->handle = -1;
 	s->id = fe->next_id++;
+	s->family = AF_INET;
 	s->sndtimeo = s->rcvtimeo = -1;
 	s->order = fe->order_default;
 	pthread_mutex_init(&s->tx_lock, NULL);
@@ -273,6 +277,48 @@ fail:
 /* Socket calls                                                           */
 /* ---------------------------------------------------------------------- */
 
+/* SOCKET for AF_INET6 (docs/extensions.md, "IPv6"): v1's request with
+ * domain 10 and protocol 0 or 6; only with inet6 in force. */
+static int req_socket6(pvcalls_front *fe, struct pvcalls_wire_request *req, uint64_t id, int type,
+		       int protocol)
+{
+	int rc;
+
+	if (!(fe->ext & PVCALLS_FEATURE_INET6))
+		return -EAFNOSUPPORT;
+	if (type != SOCK_STREAM)
+		return -ESOCKTNOSUPPORT;
+	if (protocol != 0 && protocol != IPPROTO_TCP)
+		return -EPROTONOSUPPORT;
+	rc = pvcalls_req_socket(req, 0, id, AF_INET, SOCK_STREAM, 0);
+	if (rc == 0) {
+		req->u.socket.domain = PVCALLS_EXT_AF_INET6;
+		req->u.socket.protocol = (uint32_t)protocol;
+	}
+	return rc;
+}
+
+/* CONNECT or BIND's request for @s: v1's encoder for AF_INET, the 28-byte
+ * sockaddr_in6 form for AF_INET6 (same length and family checks as a
+ * native socket of the family; common/sockaddr.h). */
+static int req_addr(struct pvcalls_wire_request *req, uint32_t cmd, const struct fsock *s,
+		    const struct sockaddr *addr, socklen_t addrlen)
+{
+	int rc;
+
+	if (s->family == AF_INET)
+		return cmd == PVCALLS_WIRE_CONNECT
+			       ? pvcalls_req_connect(req, 0, s->id, addr, addrlen, 0, 0)
+			       : pvcalls_req_bind(req, 0, s->id, addr, addrlen);
+	memset(req, 0, sizeof(*req));
+	req->cmd = cmd;
+	req->u.bind.id = s->id; /* CONNECT and BIND lay out id, addr and len alike */
+	rc = pvc_sockaddr_to_wire(req->u.bind.addr, &req->u.bind.len, addr, addrlen, s->family);
+	if (rc < 0)
+		memset(req, 0, sizeof(*req));
+	return rc;
+}
+
 int pvcalls_front_socket(pvcalls_front *fe, int domain, int type, int protocol)
 {
 	struct pvcalls_wire_request req;
@@ -283,6 +329,8 @@ int pvcalls_front_socket(pvcalls_front *fe, int domain, int type, int protocol)
 	if (!fe)
 		return -EINVAL;
 	type &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (type == SOCK_DGRAM) /* front_dgram.c */
+		return pvc_fe_dgram_socket(fe, domain, protocol, nonblock);
 	pthread_mutex_lock(&fe->lock);
 	if (fe->dead) {
 		rc = -ENOTCONN;
@@ -293,7 +341,12 @@ int pvcalls_front_socket(pvcalls_front *fe, int domain, int type, int protocol)
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc = pvcalls_req_socket(&req, 0, s->id, domain, type, protocol);
+	if (domain == AF_INET6) {
+		rc = req_socket6(fe, &req, s->id, type, protocol);
+		s->family = AF_INET6;
+	} else {
+		rc = pvcalls_req_socket(&req, 0, s->id, domain, type, protocol);
+	}
 	if (rc == 0)
 		rc = sock_insert(fe, s);
 	if (rc < 0) {
@@ -331,6 +384,10 @@ int pvcalls_front_connect(pvcalls_front *fe, int h, const struct sockaddr *addr,
 	s = sock_enter(fe, h, false, &rc);
 	if (!s)
 		return rc;
+	if (s->dgram) {
+		rc = pvc_fe_dgram_connect(fe, s, addr, addrlen);
+		goto out;
+	}
 	switch (s->state) {
 	case FS_CONNECTED:
 		if (s->connect_done) { /* result of a non-blocking connect */
@@ -359,7 +416,7 @@ int pvcalls_front_connect(pvcalls_front *fe, int h, const struct sockaddr *addr,
 		goto out;
 	}
 	/* Validate the address before sharing memory for the ring. */
-	rc = pvcalls_req_connect(&req, 0, s->id, addr, addrlen, 0, 0);
+	rc = req_addr(&req, PVCALLS_WIRE_CONNECT, s, addr, addrlen);
 	if (rc < 0)
 		goto out;
 	s->state = FS_CONNECTING;
@@ -408,7 +465,7 @@ int pvcalls_front_bind(pvcalls_front *fe, int h, const struct sockaddr *addr, so
 		return rc;
 	if (s->state != FS_NEW)
 		rc = -EINVAL;
-	else if ((rc = pvcalls_req_bind(&req, 0, s->id, addr, addrlen)) == 0)
+	else if ((rc = req_addr(&req, PVCALLS_WIRE_BIND, s, addr, addrlen)) == 0)
 		rc = pvc_fe_call(fe, &req, s, NULL, pvc_deadline_ms(fe->cmd_timeout_ms));
 	return sock_leave(fe, s, rc);
 }
@@ -422,7 +479,9 @@ int pvcalls_front_listen(pvcalls_front *fe, int h, int backlog)
 	s = sock_enter(fe, h, false, &rc);
 	if (!s)
 		return rc;
-	if (s->state != FS_BOUND && s->state != FS_LISTENING) {
+	if (s->dgram) {
+		rc = -EOPNOTSUPP; /* what Linux's listen answers on UDP */
+	} else if (s->state != FS_BOUND && s->state != FS_LISTENING) {
 		rc = -EINVAL;
 	} else {
 		pvcalls_req_listen(&req, 0, s->id, backlog);
@@ -441,7 +500,8 @@ static int issue_accept(pvcalls_front *fe, struct fsock *l, int64_t deadline)
 	if (!ns)
 		return -ENOMEM;
 	ns->order = l->order;
-	l->accepts_inflight++; /* counted now so a second thread does not double up */
+	ns->family = l->family; /* the backend's accept gives the listener's family */
+	l->accepts_inflight++;  /* counted now so a second thread does not double up */
 	pthread_mutex_unlock(&fe->lock);
 	rc = ring_alloc(fe, ns);
 	pthread_mutex_lock(&fe->lock);
@@ -484,7 +544,7 @@ int pvcalls_front_accept(pvcalls_front *fe, int h, int flags)
 	if (!l)
 		return rc;
 	if (l->state != FS_LISTENING) {
-		rc = -EINVAL;
+		rc = l->dgram ? -EOPNOTSUPP : -EINVAL;
 		goto out;
 	}
 	a.l = l;
@@ -584,7 +644,7 @@ void pvc_fe_sock_reclaim(pvcalls_front *fe, struct fsock *s, bool answered)
 {
 	struct fsock **pp = &fe->releasing;
 
-	if (answered && s->r.valid && !fe->dead)
+	if (answered && s->r.valid && !fe->dead && !s->dgram)
 		ring_cache_put(fe, s->order, &s->r);
 	drop_slots(fe, s);
 	while (*pp && *pp != s)
@@ -741,8 +801,8 @@ int pvcalls_front_setopt(pvcalls_front *fe, int h, enum pvcalls_front_opt opt, i
 	case PVCALLS_OPT_RING_ORDER:
 		if (value < 0 || (uint32_t)value > fe->max_order)
 			rc = -EINVAL;
-		else if (s->state == FS_CONNECTED || s->state == FS_CONNECTING)
-			rc = -EISCONN;
+		else if (s->state == FS_CONNECTED || s->state == FS_CONNECTING || s->dgram)
+			rc = -EISCONN; /* datagram sockets have their rings from the start */
 		else
 			s->order = (uint32_t)value;
 		break;
@@ -750,4 +810,20 @@ int pvcalls_front_setopt(pvcalls_front *fe, int h, enum pvcalls_front_opt opt, i
 		rc = -ENOPROTOOPT;
 	}
 	return sock_leave(fe, s, rc);
+}
+
+/* For front_dgram.c: the same steps pvcalls_front_socket() takes. */
+struct fsock *pvc_fe_sock_alloc(pvcalls_front *fe)
+{
+	return sock_new(fe);
+}
+
+int pvc_fe_ring_alloc(pvcalls_front *fe, struct fsock *s)
+{
+	return ring_alloc(fe, s);
+}
+
+int pvc_fe_sock_add(pvcalls_front *fe, struct fsock *s)
+{
+	return sock_insert(fe, s);
 }

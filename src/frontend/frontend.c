@@ -189,13 +189,15 @@ void pvcalls_front_close(pvcalls_front *fe)
 	/* Closing makes the backend release every socket and unmap every
 	 * ring (docs/protocol-notes.md, "Negotiation states"); only then are our grants ended. */
 	if (!fe->dead) {
-		pvc_xb_set_state(fe->t, fe->xb->dev, PVCALLS_XENBUS_CLOSING);
+		/* A backend that was never told has nothing to answer: no wait. */
+		bool told = pvc_xb_set_state(fe->t, fe->xb->dev, PVCALLS_XENBUS_CLOSING) == 0;
+
 		pvcalls_transport_store_watch(fe->t, fe->xb->backend, "pvcalls-fe-close");
 		fe->dead = true; /* makes every blocked call leave */
 		pthread_cond_broadcast(&fe->cond);
 		pvc_fe_kick_poller(fe);
 		for (int64_t end = pvc_now_ms() + CLOSE_TIMEOUT_MS;
-		     !pred_backend_closing(fe, NULL) && pvc_now_ms() < end;) {
+		     told && !pred_backend_closing(fe, NULL) && pvc_now_ms() < end;) {
 			pthread_mutex_unlock(&fe->lock);
 			pvc_xb_wait_event(fe->t, pvc_now_ms() + 100);
 			pthread_mutex_lock(&fe->lock);

@@ -3,7 +3,9 @@
  * libpvcalls-preload internals (docs/running-programs.md).
  *
  * Every AF_INET SOCK_STREAM socket the program creates becomes a PV Calls
- * socket of one per-process frontend. Its fd number is a placeholder, an
+ * socket of one per-process frontend; so do AF_INET6 streams and UDP
+ * sockets when the backend offers the inet6 and dgram extensions, and
+ * names are resolved over PV UDP (resolv.c). Its fd number is a placeholder, an
  * unconnected AF_UNIX stream socket the kernel allocated, so numbers never
  * collide, FD_CLOEXEC and O_NONBLOCK live in the kernel as usual, and
  * fstat() says "socket". The fd table maps such numbers to a refcounted
@@ -104,6 +106,13 @@ struct pvopt {
 	unsigned char val[16];
 };
 
+/* An address of the socket's family (AF_INET or AF_INET6). */
+union pvaddr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
 struct pvsock {
 	int refs;             /* atomic: fds + calls in flight + epoll users */
 	int nfd;              /* fds naming it (under g_lock) */
@@ -111,13 +120,15 @@ struct pvsock {
 	unsigned gen;         /* fork generation that created it */
 	pthread_mutex_t lock; /* everything below */
 	enum pvstate state;
+	int family; /* AF_INET or AF_INET6 (fixed at socket()) */
+	bool dgram; /* SOCK_DGRAM: has_peer says "connected", state stays NEW/BOUND */
 	bool nonblock;
 	bool shut_rd, shut_wr;
 	bool release_pending; /* shutdown(SHUT_RDWR) while other calls were in flight */
 	bool accepted;
 	int so_error; /* pending error, positive errno */
 	bool has_local, has_peer;
-	struct sockaddr_in local, peer;
+	union pvaddr local, peer;
 	int rcvtimeo_ms, sndtimeo_ms; /* -1 none */
 	int nopts;
 	struct pvopt opts[SHIM_NOPTS];
@@ -146,6 +157,11 @@ extern int g_threads; /* threads that made PV calls */
 void shim_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool shim_restart_ok(void);
 int64_t shim_now_ms(void);
+
+/* Extensions in force (sock.c). */
+bool shim_dgram_on(pvcalls_front *fe); /* datagram sockets usable */
+bool shim_inet6_on(void);              /* AF_INET6 sockets usable */
+void shim_say_no_dgram(void);          /* once per process, on stderr */
 
 /* Readiness (mux.c). */
 struct mux_pv {

@@ -49,8 +49,9 @@ static int placeholder(int type_flags)
 	return R.socket(AF_UNIX, SOCK_STREAM | (type_flags & (SOCK_CLOEXEC | SOCK_NONBLOCK)), 0);
 }
 
-/* Gives a new PV socket @h an fd. Returns the fd or -1/errno. */
-static int adopt(pvcalls_front *fe, int h, int flags, enum pvstate st)
+/* Gives a new PV socket @h of @family (datagram if @dgram) an fd.
+ * Returns the fd or -1/errno. */
+static int adopt(pvcalls_front *fe, int h, int flags, enum pvstate st, int family, bool dgram)
 {
 	struct pvsock *e;
 	int fd = placeholder(flags);
@@ -71,33 +72,80 @@ static int adopt(pvcalls_front *fe, int h, int flags, enum pvstate st)
 		return ERR(e ? EMFILE : ENOMEM);
 	}
 	e->state = st;
+	e->family = family;
+	e->dgram = dgram;
 	return fd;
 }
 
+static bool ext_on(pvcalls_front *fe, uint32_t bit);
+
+bool shim_dgram_on(pvcalls_front *fe)
+{
+	return ext_on(fe, PVCALLS_FEATURE_DGRAM);
+}
+
+bool shim_inet6_on(void)
+{
+	pvcalls_front *fe = shim_fe_now();
+
+	return fe && ext_on(fe, PVCALLS_FEATURE_INET6);
+}
+
+void shim_say_no_dgram(void)
+{
+	static bool said;
+
+	if (!__atomic_exchange_n(&said, true, __ATOMIC_RELAXED))
+		shim_say("the backend does not offer datagram sockets: UDP and DNS use the "
+			 "kernel's network (glibc's resolver)");
+}
+
+static int kernel_socket(int domain, int type, int protocol)
+{
+	int fd = R.socket(domain, type, protocol);
+
+	if (fd >= 0)
+		fd_fresh(fd);
+	return fd;
+}
+
+/*
+ * AF_INET and AF_INET6 TCP and UDP sockets. TCP: AF_INET always a PV
+ * socket (ENETDOWN without a backend: fail closed); AF_INET6 a PV socket
+ * when the inet6 extension is in force, else EAFNOSUPPORT (never the
+ * kernel: programs fall back to IPv4 on it). UDP: a PV socket when the
+ * dgram extension is in force (and inet6 for AF_INET6, else EAFNOSUPPORT
+ * from the frontend); without dgram, or without a backend, the kernel's, as
+ * before the extension existed (in an empty network namespace it has no
+ * route). docs/running-programs.md.
+ */
 SHIM_EXPORT int socket(int domain, int type, int protocol)
 {
 	pvcalls_front *fe;
-	int err = 0, h;
+	int err = 0, h, base = type & 0xff;
+	bool stream = base == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP);
+	bool dgram = base == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP);
 
 	shim_init();
-	if (t_inlib || domain != AF_INET || (type & 0xff) != SOCK_STREAM ||
-	    (protocol != 0 && protocol != IPPROTO_TCP)) {
-		int fd = R.socket(domain, type, protocol);
-
-		if (fd >= 0)
-			fd_fresh(fd);
-		return fd;
-	}
+	if (t_inlib || (domain != AF_INET && domain != AF_INET6) || (!stream && !dgram))
+		return kernel_socket(domain, type, protocol);
 	if (type & ~(0xff | SOCK_NONBLOCK | SOCK_CLOEXEC))
 		return ERR(EINVAL);
 	shim_note_thread();
 	fe = shim_fe(&err);
+	if (dgram && (!fe || !shim_dgram_on(fe))) {
+		if (fe)
+			shim_say_no_dgram();
+		return kernel_socket(domain, type, protocol);
+	}
 	if (!fe)
 		return ERR(err);
-	h = FEC(pvcalls_front_socket(fe, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0));
+	if (domain == AF_INET6 && !ext_on(fe, PVCALLS_FEATURE_INET6))
+		return ERR(EAFNOSUPPORT);
+	h = FEC(pvcalls_front_socket(fe, domain, base | SOCK_NONBLOCK, 0));
 	if (h < 0)
 		return ERR(h == -ENOTCONN ? ENETDOWN : -h);
-	return adopt(fe, h, type, PS_NEW);
+	return adopt(fe, h, type, PS_NEW, domain, dgram);
 }
 
 /* The socket's frontend, or NULL with errno (inherited, backend gone). */
@@ -122,30 +170,56 @@ static bool ext_on(pvcalls_front *fe, uint32_t bit)
 	return (FE(pvcalls_front_features(fe)) & bit) != 0;
 }
 
-static int addr_in(const struct sockaddr *a, socklen_t len, struct sockaddr_in *out)
+/* The size of an address of @family (sockaddr_in or sockaddr_in6). */
+static socklen_t fam_len(int family)
 {
+	return family == AF_INET6 ? (socklen_t)sizeof(struct sockaddr_in6)
+				  : (socklen_t)sizeof(struct sockaddr_in);
+}
+
+/*
+ * Copies a caller's address for socket @e: its family must be the
+ * socket's (EAFNOSUPPORT, as Linux); an AF_INET6 one may be the 24-byte
+ * form without scope id (then 0).
+ */
+static int addr_in(const struct pvsock *e, const struct sockaddr *a, socklen_t len,
+		   union pvaddr *out)
+{
+	socklen_t need = e->family == AF_INET6 ? 24 : (socklen_t)sizeof(struct sockaddr_in);
+
 	if (!a || len < sizeof(sa_family_t))
 		return -EINVAL;
-	if (a->sa_family != AF_INET)
+	if (a->sa_family != e->family)
 		return -EAFNOSUPPORT;
-	if (len < sizeof(struct sockaddr_in))
+	if (len < need)
 		return -EINVAL;
-	memcpy(out, a, sizeof(*out));
+	memset(out, 0, sizeof(*out));
+	memcpy(out, a, len < fam_len(e->family) ? len : fam_len(e->family));
 	return 0;
 }
 
-static void addr_out(const struct sockaddr_in *in, struct sockaddr *a, socklen_t *len)
+/* Stores @in (of @family) into a caller's buffer, truncated as the kernel
+ * does, with the full length in *len. */
+static void addr_out(const union pvaddr *in, int family, struct sockaddr *a, socklen_t *len)
 {
-	socklen_t n;
+	socklen_t n, full = fam_len(family);
 
 	if (!a || !len)
 		return;
-	n = *len < sizeof(*in) ? *len : (socklen_t)sizeof(*in);
+	n = *len < full ? *len : full;
 	memcpy(a, in, n);
-	*len = sizeof(*in);
+	*len = full;
 }
 
-static const struct sockaddr_in any_in = { .sin_family = AF_INET };
+/* The wildcard address of @family, port 0. */
+static union pvaddr any_of(int family)
+{
+	union pvaddr u;
+
+	memset(&u, 0, sizeof(u));
+	u.sa.sa_family = (sa_family_t)family;
+	return u;
+}
 
 /*
  * Settles a non-blocking connect whose answer came: state and so_error.
@@ -157,7 +231,7 @@ static void settle_connect(pvcalls_front *fe, struct pvsock *e)
 
 	if (e->state != PS_CONNECTING)
 		return;
-	rc = FEC(pvcalls_front_connect(fe, e->h, (struct sockaddr *)&e->peer, sizeof(e->peer)));
+	rc = FEC(pvcalls_front_connect(fe, e->h, &e->peer.sa, fam_len(e->family)));
 	if (rc == -EALREADY || rc == -EINPROGRESS)
 		return;
 	if (rc == 0 || rc == -EISCONN) {
@@ -188,15 +262,52 @@ static void sigpipe(int flags)
 
 /* ---------------------------------------------------------------------- */
 
+/*
+ * connect() on a datagram socket: sets the peer (answered at once, like
+ * UDP's), or with AF_UNSPEC dissolves it (docs/extensions.md, "Datagram
+ * sockets").
+ */
+static int dg_connect(pvcalls_front *fe, struct pvsock *e, const struct sockaddr *addr,
+		      socklen_t len)
+{
+	union pvaddr sin;
+	int rc;
+
+	if (addr && len >= sizeof(sa_family_t) && addr->sa_family == AF_UNSPEC) {
+		sin = any_of(AF_UNSPEC);
+		pthread_mutex_lock(&e->lock);
+		rc = FEC(pvcalls_front_connect(fe, e->h, &sin.sa, sizeof(sa_family_t)));
+		if (rc == 0)
+			e->has_peer = false;
+		pthread_mutex_unlock(&e->lock);
+		return rc < 0 ? ERR(-rc) : 0;
+	}
+	rc = addr_in(e, addr, len, &sin);
+	if (rc < 0)
+		return ERR(-rc);
+	pthread_mutex_lock(&e->lock);
+	rc = e->state == PS_CLOSED || e->h < 0
+		     ? -EBADF
+		     : FEC(pvcalls_front_connect(fe, e->h, &sin.sa, fam_len(e->family)));
+	if (rc == 0) {
+		e->peer = sin;
+		e->has_peer = true;
+	}
+	pthread_mutex_unlock(&e->lock);
+	return rc < 0 ? ERR(rc == -ENOTCONN ? ENETDOWN : -rc) : 0;
+}
+
 static int do_connect(struct pvsock *e, const struct sockaddr *addr, socklen_t len)
 {
 	pvcalls_front *fe = fe_of(e);
-	struct sockaddr_in sin;
+	union pvaddr sin;
 	int rc, tmo;
 
 	if (!fe)
 		return -1;
-	rc = addr_in(addr, len, &sin);
+	if (e->dgram)
+		return dg_connect(fe, e, addr, len);
+	rc = addr_in(e, addr, len, &sin);
 	if (rc < 0)
 		return ERR(-rc);
 	pthread_mutex_lock(&e->lock);
@@ -220,7 +331,7 @@ static int do_connect(struct pvsock *e, const struct sockaddr *addr, socklen_t l
 		}
 		e->peer = sin;
 		e->has_peer = true;
-		rc = FEC(pvcalls_front_connect(fe, e->h, (struct sockaddr *)&sin, sizeof(sin)));
+		rc = FEC(pvcalls_front_connect(fe, e->h, &sin.sa, fam_len(e->family)));
 		if (rc == 0) {
 			e->state = PS_CONNECTED;
 			pthread_mutex_unlock(&e->lock);
@@ -289,7 +400,7 @@ SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 SHIM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	struct pvsock *e = (shim_init(), pvs_get(fd));
-	struct sockaddr_in sin;
+	union pvaddr sin;
 	pvcalls_front *fe;
 	int rc;
 
@@ -297,13 +408,13 @@ SHIM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 		return R.bind(fd, addr, len);
 	rc = -1;
 	if ((fe = fe_of(e))) {
-		rc = addr_in(addr, len, &sin);
+		rc = addr_in(e, addr, len, &sin);
 		pthread_mutex_lock(&e->lock);
-		if (rc == 0 && e->state != PS_NEW)
+		/* A connected UDP socket is bound already (Linux: EINVAL). */
+		if (rc == 0 && (e->state != PS_NEW || (e->dgram && e->has_peer)))
 			rc = -EINVAL;
 		if (rc == 0)
-			rc = FEC(
-				pvcalls_front_bind(fe, e->h, (struct sockaddr *)&sin, sizeof(sin)));
+			rc = FEC(pvcalls_front_bind(fe, e->h, &sin.sa, fam_len(e->family)));
 		if (rc == 0) {
 			e->state = PS_BOUND;
 			e->local = sin;
@@ -324,14 +435,17 @@ SHIM_EXPORT int listen(int fd, int backlog)
 
 	if (!e)
 		return R.listen(fd, backlog);
+	if (e->dgram) {
+		pvs_put(e);
+		return ERR(EOPNOTSUPP); /* as Linux for UDP */
+	}
 	if ((fe = fe_of(e))) {
 		pthread_mutex_lock(&e->lock);
 		if (e->state == PS_NEW) {
 			/* Linux binds an unbound socket to an ephemeral port. */
-			struct sockaddr_in sin = { .sin_family = AF_INET };
+			union pvaddr sin = any_of(e->family);
 
-			rc = FEC(
-				pvcalls_front_bind(fe, e->h, (struct sockaddr *)&sin, sizeof(sin)));
+			rc = FEC(pvcalls_front_bind(fe, e->h, &sin.sa, fam_len(e->family)));
 			if (rc == 0) {
 				e->state = PS_BOUND;
 				e->local = sin;
@@ -360,6 +474,8 @@ static int do_accept(struct pvsock *e, struct sockaddr *addr, socklen_t *alen, i
 		return -1;
 	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
 		return ERR(EINVAL);
+	if (e->dgram)
+		return ERR(EOPNOTSUPP);
 	for (;;) {
 		bool nb;
 		int tmo;
@@ -383,7 +499,7 @@ static int do_accept(struct pvsock *e, struct sockaddr *addr, socklen_t *alen, i
 		if (rc < 0)
 			return ERR(-rc);
 	}
-	fd = adopt(fe, h, flags, PS_CONNECTED);
+	fd = adopt(fe, h, flags, PS_CONNECTED, e->family, false);
 	if (fd < 0)
 		return -1;
 	{
@@ -398,13 +514,14 @@ static int do_accept(struct pvsock *e, struct sockaddr *addr, socklen_t *alen, i
 	}
 	{
 		/* v1 does not carry the peer's address; the names extension does. */
-		struct sockaddr_in peer = any_in;
+		union pvaddr peer = any_of(e->family);
 		socklen_t pl = sizeof(peer);
 
 		if (ext_on(fe, PVCALLS_FEATURE_NAMES) &&
-		    FEC(pvcalls_front_getpeername(fe, h, (struct sockaddr *)&peer, &pl)) < 0)
-			peer = any_in;
-		addr_out(&peer, addr, alen);
+		    (FEC(pvcalls_front_getpeername(fe, h, &peer.sa, &pl)) < 0 ||
+		     pl != fam_len(e->family) || peer.sa.sa_family != e->family))
+			peer = any_of(e->family);
+		addr_out(&peer, e->family, addr, alen);
 	}
 	return fd;
 }
@@ -474,7 +591,17 @@ SHIM_EXPORT int shutdown(int fd, int how)
 	pthread_mutex_lock(&e->lock);
 	if (e->state == PS_CONNECTING)
 		poll_connect(fe, e);
-	if (e->state != PS_CONNECTED && e->state != PS_LISTEN && e->state != PS_CLOSED) {
+	if (e->dgram) {
+		/* UDP: local flags on a connected socket, as Linux. */
+		if (!e->has_peer) {
+			rc = ERR(ENOTCONN);
+		} else {
+			if (how != SHUT_WR)
+				e->shut_rd = true;
+			if (how != SHUT_RD)
+				e->shut_wr = true;
+		}
+	} else if (e->state != PS_CONNECTED && e->state != PS_LISTEN && e->state != PS_CLOSED) {
 		rc = ERR(ENOTCONN);
 	} else if (e->state == PS_CONNECTED && e->h >= 0 && ext_on(fe, PVCALLS_FEATURE_SHUTDOWN)) {
 		int r = FEC(pvcalls_front_shutdown(fe, e->h, how));
@@ -535,15 +662,15 @@ SHIM_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 	}
 	pthread_mutex_lock(&e->lock);
 	{
-		struct sockaddr_in sin;
+		union pvaddr sin, any = any_of(e->family);
 		socklen_t sl = sizeof(sin);
 
 		if (e->h >= 0 && e->state != PS_CLOSED && ext_on(fe, PVCALLS_FEATURE_NAMES) &&
-		    FEC(pvcalls_front_getsockname(fe, e->h, (struct sockaddr *)&sin, &sl)) == 0 &&
-		    sl == sizeof(sin) && sin.sin_family == AF_INET)
-			addr_out(&sin, addr, len);
+		    FEC(pvcalls_front_getsockname(fe, e->h, &sin.sa, &sl)) == 0 &&
+		    sl == fam_len(e->family) && sin.sa.sa_family == e->family)
+			addr_out(&sin, e->family, addr, len);
 		else
-			addr_out(e->has_local ? &e->local : &any_in, addr, len);
+			addr_out(e->has_local ? &e->local : &any, e->family, addr, len);
 	}
 	pthread_mutex_unlock(&e->lock);
 	pvs_put(e);
@@ -564,27 +691,36 @@ SHIM_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 	}
 	pthread_mutex_lock(&e->lock);
 	poll_connect(fe, e);
-	if (e->state == PS_CONNECTED && e->h >= 0 && ext_on(fe, PVCALLS_FEATURE_NAMES)) {
-		struct sockaddr_in sin;
+	if (e->dgram) {
+		/* The peer connect() set, until AF_UNSPEC dissolves it. */
+		if (!e->has_peer)
+			rc = ERR(ENOTCONN);
+		else if (!addr || !len)
+			rc = ERR(EFAULT);
+		else
+			addr_out(&e->peer, e->family, addr, len);
+	} else if (e->state == PS_CONNECTED && e->h >= 0 && ext_on(fe, PVCALLS_FEATURE_NAMES)) {
+		union pvaddr sin;
 		socklen_t sl = sizeof(sin);
 		int r;
 
 		if (!addr || !len) {
 			rc = ERR(EFAULT);
-		} else if ((r = FEC(pvcalls_front_getpeername(fe, e->h, (struct sockaddr *)&sin,
-							      &sl))) < 0) {
+		} else if ((r = FEC(pvcalls_front_getpeername(fe, e->h, &sin.sa, &sl))) < 0) {
 			rc = ERR(-r);
-		} else if (sl != sizeof(sin) || sin.sin_family != AF_INET) {
+		} else if (sl != fam_len(e->family) || sin.sa.sa_family != e->family) {
 			rc = ERR(EPROTO);
 		} else {
-			addr_out(&sin, addr, len);
+			addr_out(&sin, e->family, addr, len);
 		}
 	} else if (e->state != PS_CONNECTED || (e->shut_rd && e->shut_wr)) {
 		rc = ERR(ENOTCONN);
 	} else if (!addr || !len) {
 		rc = ERR(EFAULT);
 	} else {
-		addr_out(e->has_peer ? &e->peer : &any_in, addr, len);
+		union pvaddr any = any_of(e->family);
+
+		addr_out(e->has_peer ? &e->peer : &any, e->family, addr, len);
 	}
 	pthread_mutex_unlock(&e->lock);
 	pvs_put(e);
@@ -630,6 +766,7 @@ static const struct odesc g_opts[] = {
 	{ IPPROTO_TCP, TCP_NOTSENT_LOWAT, O_REC, 0 },
 	{ IPPROTO_IP, IP_TOS, O_REC, 0 },
 	{ IPPROTO_IP, IP_TTL, O_REC, 64 },
+	{ IPPROTO_IPV6, IPV6_V6ONLY, O_REC, 0 },
 };
 
 /*
@@ -656,6 +793,8 @@ static bool opt_ext(int level, int name)
 				return true;
 	} else if (level == IPPROTO_IP) {
 		return name == IP_TOS;
+	} else if (level == IPPROTO_IPV6) {
+		return name == IPV6_V6ONLY || name == IPV6_TCLASS;
 	}
 	return false;
 }
@@ -665,6 +804,13 @@ static bool opt_remote(pvcalls_front *fe, struct pvsock *e, int level, int name)
 {
 	return fe && e->h >= 0 && e->state != PS_CLOSED && opt_ext(level, name) &&
 	       ext_on(fe, PVCALLS_FEATURE_SOCKOPT);
+}
+
+/* Levels a socket's protocol lacks: ENOPROTOOPT, as Linux answers. */
+static bool opt_foreign(const struct pvsock *e, int level)
+{
+	return (level == IPPROTO_TCP && e->dgram) ||
+	       (level == IPPROTO_IPV6 && e->family != AF_INET6);
 }
 
 static const struct odesc *odesc_find(int level, int name)
@@ -713,7 +859,9 @@ SHIM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen
 	d = odesc_find(level, name);
 	fe = shim_fe_now();
 	pthread_mutex_lock(&e->lock);
-	if (opt_remote(fe, e, level, name)) {
+	if (opt_foreign(e, level)) {
+		rc = ERR(ENOPROTOOPT);
+	} else if (opt_remote(fe, e, level, name)) {
 		int r = FEC(pvcalls_front_setsockopt(fe, e->h, level, name, val, len));
 
 		rc = r < 0 ? ERR(-r) : 0;
@@ -780,13 +928,15 @@ SHIM_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *le
 		if (rc == 0)
 			e->so_error = 0;
 	} else if (level == SOL_SOCKET && name == SO_TYPE) {
-		rc = put_int(val, len, SOCK_STREAM);
+		rc = put_int(val, len, e->dgram ? SOCK_DGRAM : SOCK_STREAM);
 	} else if (level == SOL_SOCKET && name == SO_DOMAIN) {
-		rc = put_int(val, len, AF_INET);
+		rc = put_int(val, len, e->family);
 	} else if (level == SOL_SOCKET && name == SO_PROTOCOL) {
-		rc = put_int(val, len, IPPROTO_TCP);
+		rc = put_int(val, len, e->dgram ? IPPROTO_UDP : IPPROTO_TCP);
 	} else if (level == SOL_SOCKET && name == SO_ACCEPTCONN) {
 		rc = put_int(val, len, e->state == PS_LISTEN);
+	} else if (opt_foreign(e, level)) {
+		rc = ERR(ENOPROTOOPT);
 	} else if (opt_remote(fe, e, level, name)) {
 		int r;
 
@@ -861,14 +1011,124 @@ static int data_state(pvcalls_front *fe, struct pvsock *e, bool tx)
 	return 0;
 }
 
+/*
+ * Datagram sockets (docs/extensions.md, "Datagram sockets"): one call, one
+ * datagram, whatever the iov count; the frontend's sendmsg/recvmsg keep the
+ * records, addresses, MSG_TRUNC and MSG_PEEK. As for streams, the frontend
+ * is always asked not to block and the waiting is done here (pv_wait), so
+ * timeouts, EINTR and SA_RESTART behave as on a stream socket.
+ */
+static ssize_t dg_sendmsg(struct pvsock *e, const struct msghdr *m, int flags)
+{
+	pvcalls_front *fe = fe_of(e);
+	struct msghdr mm;
+	bool nb;
+	int tmo, h, rc;
+
+	if (!fe)
+		return -errno;
+	if (flags & MSG_OOB)
+		return -EOPNOTSUPP;
+	if (m->msg_controllen)
+		return -EOPNOTSUPP; /* no ancillary data (IP_PKTINFO...) here */
+	mm = *m;
+	if (!mm.msg_namelen || !mm.msg_name) {
+		mm.msg_name = NULL;
+		mm.msg_namelen = 0;
+	}
+	pthread_mutex_lock(&e->lock);
+	nb = e->nonblock || (flags & MSG_DONTWAIT);
+	tmo = e->sndtimeo_ms;
+	h = e->h;
+	rc = e->shut_wr || e->state == PS_CLOSED || h < 0 ? -EPIPE : 0;
+	pthread_mutex_unlock(&e->lock);
+	if (rc) {
+		sigpipe(flags);
+		return rc;
+	}
+	for (;;) {
+		/* Linux's MSG_CONFIRM, MSG_MORE...: hints that change nothing here. */
+		ssize_t n = FEC(pvcalls_front_sendmsg(fe, h, &mm, MSG_DONTWAIT | MSG_NOSIGNAL));
+
+		if (n != -EAGAIN)
+			return n == -ENOTCONN ? -ENETDOWN : n;
+		if (nb)
+			return -EAGAIN;
+		rc = pv_wait(e, POLLOUT, tmo);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+static ssize_t dg_recvmsg(struct pvsock *e, struct msghdr *m, int flags)
+{
+	pvcalls_front *fe = fe_of(e);
+	bool nb;
+	int tmo, h, rc;
+
+	if (!fe)
+		return -errno;
+	if (flags & MSG_OOB)
+		return -EINVAL;
+	if (flags & MSG_ERRQUEUE)
+		return -EAGAIN;
+	for (;;) {
+		pthread_mutex_lock(&e->lock);
+		nb = e->nonblock || (flags & MSG_DONTWAIT);
+		tmo = e->rcvtimeo_ms;
+		h = e->h;
+		rc = e->shut_rd || e->state == PS_CLOSED || h < 0;
+		pthread_mutex_unlock(&e->lock);
+		if (rc) { /* Linux: 0 after shutdown(SHUT_RD) */
+			m->msg_namelen = 0;
+			m->msg_controllen = 0;
+			m->msg_flags = 0;
+			return 0;
+		}
+		ssize_t n = FE(pvcalls_front_recvmsg(
+			fe, h, m, (flags & (MSG_PEEK | MSG_TRUNC)) | MSG_DONTWAIT));
+
+		if (n != -EAGAIN)
+			return n == -ENOTCONN ? -ENETDOWN : n;
+		if (nb)
+			return -EAGAIN;
+		rc = pv_wait(e, POLLIN, tmo);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+/* One datagram from/to a plain buffer, with an optional address. */
+static ssize_t dg_xfer(struct pvsock *e, void *buf, size_t len, int flags, bool out,
+		       struct sockaddr *a, socklen_t *alen)
+{
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
+
+	if (a && alen) {
+		m.msg_name = a;
+		m.msg_namelen = *alen;
+	}
+	if (out)
+		return dg_sendmsg(e, &m, flags);
+	n = dg_recvmsg(e, &m, flags);
+	if (n >= 0 && a && alen)
+		*alen = m.msg_namelen;
+	return n;
+}
+
 /* send() on a PV socket. Returns bytes or -errno. */
 static ssize_t pv_send(struct pvsock *e, const void *buf, size_t len, int flags)
 {
-	pvcalls_front *fe = fe_of(e);
+	pvcalls_front *fe;
 	size_t done = 0;
 	bool nb;
 	int tmo, err, h;
 
+	if (e->dgram)
+		return dg_xfer(e, (void *)buf, len, flags, true, NULL, NULL);
+	fe = fe_of(e);
 	if (!fe)
 		return -errno;
 	if (flags & MSG_OOB)
@@ -927,11 +1187,14 @@ static ssize_t pv_send(struct pvsock *e, const void *buf, size_t len, int flags)
 /* recv() on a PV socket. Returns bytes or -errno. */
 static ssize_t pv_recv(struct pvsock *e, void *buf, size_t len, int flags)
 {
-	pvcalls_front *fe = fe_of(e);
+	pvcalls_front *fe;
 	size_t got = 0;
 	bool nb, waitall = (flags & MSG_WAITALL) && !(flags & MSG_PEEK);
 	int tmo, err, h, ff = flags & (MSG_PEEK);
 
+	if (e->dgram)
+		return dg_xfer(e, buf, len, flags, false, NULL, NULL);
+	fe = fe_of(e);
 	if (!fe)
 		return -errno;
 	if (flags & MSG_OOB)
@@ -1051,6 +1314,11 @@ SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct so
 	if (!e)
 		return R.recvfrom(fd, buf, len, flags, a, alen);
 	note();
+	if (e->dgram) {
+		rc = RET(dg_xfer(e, buf, len, flags, false, a, alen));
+		pvs_put(e);
+		return rc;
+	}
 	rc = RET(pv_recv(e, buf, len, flags));
 	if (rc >= 0 && a && alen)
 		*alen = 0; /* TCP: no source address, as Linux */
@@ -1066,8 +1334,10 @@ SHIM_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *a,
 			   socklen_t alen)
 {
-	/* TCP ignores the address of a connected socket. */
-	SHIM_IO(fd, R.sendto(fd, buf, len, flags, a, alen), pv_send(e, buf, len, flags));
+	/* TCP ignores the address of a connected socket; UDP sends to it. */
+	SHIM_IO(fd, R.sendto(fd, buf, len, flags, a, alen),
+		e->dgram ? dg_xfer(e, (void *)buf, len, flags, true, (struct sockaddr *)a, &alen)
+			 : pv_send(e, buf, len, flags));
 }
 
 /* Scatter/gather: the first piece with the call's flags, the rest with
@@ -1080,6 +1350,11 @@ static ssize_t pv_xferv(struct pvsock *e, const struct iovec *iov, int n, int fl
 
 	if (n < 0 || n > 1024)
 		return -EINVAL;
+	if (e->dgram) { /* one datagram gathered from / scattered into the iov */
+		struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n };
+
+		return out ? dg_sendmsg(e, &m, flags) : dg_recvmsg(e, &m, flags);
+	}
 	for (int i = 0; i < n; i++) {
 		int f = total ? flags | more : flags;
 		ssize_t r;
@@ -1125,6 +1400,11 @@ SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 	if (!e)
 		return R.recvmsg(fd, m, flags);
 	note();
+	if (e->dgram) {
+		rc = RET(dg_recvmsg(e, m, flags));
+		pvs_put(e);
+		return rc;
+	}
 	rc = RET(pv_recvv(e, m->msg_iov, (int)m->msg_iovlen, flags));
 	if (rc >= 0) {
 		m->msg_namelen = 0;
@@ -1143,7 +1423,9 @@ SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 	if (!e)
 		return R.sendmsg(fd, m, flags);
 	note();
-	if (m->msg_controllen)
+	if (e->dgram)
+		rc = RET(dg_sendmsg(e, m, flags));
+	else if (m->msg_controllen)
 		rc = RET(-EOPNOTSUPP); /* no ancillary data on TCP here */
 	else
 		rc = RET(pv_sendv(e, m->msg_iov, (int)m->msg_iovlen, flags));
@@ -1161,6 +1443,13 @@ SHIM_EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
 		return (int)syscall_sendmmsg(fd, v, n, flags);
 	note();
 	for (; (unsigned)done < n; done++) {
+		if (e->dgram) { /* one datagram per message, as Linux */
+			rc = dg_sendmsg(e, &v[done].msg_hdr, done ? flags | MSG_DONTWAIT : flags);
+			if (rc < 0)
+				break;
+			v[done].msg_len = (unsigned)rc;
+			continue;
+		}
 		if (v[done].msg_hdr.msg_controllen) {
 			rc = -EOPNOTSUPP;
 			break;
@@ -1187,6 +1476,16 @@ SHIM_EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags, struc
 		return (int)syscall_recvmmsg(fd, v, n, flags, tmo);
 	note();
 	for (; (unsigned)done < n; done++) {
+		if (e->dgram) {
+			rc = dg_recvmsg(e, &v[done].msg_hdr,
+					done ? flags | MSG_DONTWAIT : flags & ~MSG_WAITFORONE);
+			if (rc < 0)
+				break;
+			v[done].msg_len = (unsigned)rc;
+			if (flags & MSG_WAITFORONE)
+				flags |= MSG_DONTWAIT;
+			continue;
+		}
 		rc = pv_recvv(e, v[done].msg_hdr.msg_iov, (int)v[done].msg_hdr.msg_iovlen,
 			      done ? flags | MSG_DONTWAIT : flags & ~MSG_WAITFORONE);
 		if (rc <= 0)

@@ -249,6 +249,36 @@ int pvc_xb_write_ext(pvcalls_transport *t, uint32_t txn, const char *dir, uint32
 	return rc;
 }
 
+/*
+ * Reads an optional flag key: *@on when it reads exactly 1. Absent or
+ * garbage is "off"; any other error (the store failed) is returned, for
+ * callers that must not mistake a failed read for a refusal.
+ */
+static int read_flag(pvcalls_transport *t, const char *dir, const char *key, bool *on)
+{
+	uint32_t v;
+	int rc = pvc_xb_read_uint(t, PVCALLS_STORE_NO_TXN, dir, key, &v);
+
+	*on = rc == 0 && v == 1;
+	return rc == -ENOENT || rc == -EINVAL ? 0 : rc;
+}
+
+/* The PVCALLS_FEATURE_* bits on in @dir into *@ext, or a store error. */
+static int read_ext_strict(pvcalls_transport *t, const char *dir, uint32_t *ext)
+{
+	*ext = 0;
+	for (size_t i = 0; i < sizeof(ext_keys) / sizeof(ext_keys[0]); i++) {
+		bool on;
+		int rc = read_flag(t, dir, ext_keys[i].key, &on);
+
+		if (rc < 0)
+			return rc;
+		if (on)
+			*ext |= ext_keys[i].bit;
+	}
+	return 0;
+}
+
 uint32_t pvc_xb_read_ext(pvcalls_transport *t, const char *dir)
 {
 	uint32_t ext = 0, v;
@@ -329,7 +359,6 @@ int pvc_xb_write_ring(pvcalls_transport *t, uint32_t txn, const char *fedir,
 
 int pvc_xb_read_ring(pvcalls_transport *t, const char *fedir, struct pvc_xb_ring *r)
 {
-	uint32_t hint = 0;
 	int rc;
 
 	memset(r, 0, sizeof(*r));
@@ -340,11 +369,18 @@ int pvc_xb_read_ring(pvcalls_transport *t, const char *fedir, struct pvc_xb_ring
 				      &r->port);
 	if (rc < 0)
 		return rc;
-	r->wait_hint = pvc_xb_read_uint(t, PVCALLS_STORE_NO_TXN, fedir, PVC_XB_KEY_WAIT_HINT,
-					&hint) == 0 &&
-		       hint == 1;
-	r->ext = pvc_xb_read_ext(t, fedir);
-	return 0;
+	/*
+	 * What the frontend accepted is in force on its side whatever we
+	 * read: a failed read taken for "not accepted" would leave the two
+	 * ends disagreeing (a frontend waiting for wait hints we never give,
+	 * extension commands we refuse). A store error fails the connect
+	 * instead. (The frontend's reading of the offer may stay lenient:
+	 * an offer it misses is simply not accepted, on both sides.)
+	 */
+	rc = read_flag(t, fedir, PVC_XB_KEY_WAIT_HINT, &r->wait_hint);
+	if (rc == 0)
+		rc = read_ext_strict(t, fedir, &r->ext);
+	return rc;
 }
 
 /* ---------------------------------------------------------------------- */

@@ -173,7 +173,8 @@ struct pvc_xb_ring {
 /* Frontend: writes version, ring-ref, port and, if asked, feature-wait-hint. */
 int pvc_xb_write_ring(pvcalls_transport *t, uint32_t txn, const char *fedir,
 		      const struct pvc_xb_ring *r);
-/* Backend: reads ring-ref and port (their error if unusable) and the hint. */
+/* Backend: reads ring-ref and port (their error if unusable), the hint and
+ * the extensions (absent or garbage: off; a store error fails the call). */
 int pvc_xb_read_ring(pvcalls_transport *t, const char *fedir, struct pvc_xb_ring *r);
 
 /* ---------------------------------------------------------------------- */

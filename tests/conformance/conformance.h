@@ -162,6 +162,9 @@ void target_guest_gone(struct target *tg);
 bool target_guest_can_vanish(struct target *tg);
 /* Backend counters; -EOPNOTSUPP unless the backend runs in-process. */
 int target_stats(struct target *tg, struct pvcalls_back_stats *st);
+/* Installs @p (NULL: none) in the in-process backend; -EOPNOTSUPP (@p
+ * freed) for any other target. */
+int target_set_policy(struct target *tg, pvcalls_policy *p);
 /* Non-zero once the in-process backend's loop has failed. */
 int target_backend_error(struct target *tg);
 
@@ -250,6 +253,8 @@ extern const struct case_def cases_passive[];
 extern const struct case_def cases_data[];
 extern const struct case_def cases_hostile[];
 extern const struct case_def cases_ext[];
+extern const struct case_def cases_inet6[];
+extern const struct case_def cases_dgram[];
 extern const struct case_def cases_final[];
 
 /* ------------------------------------------------------------------ */

@@ -15,8 +15,9 @@ log=$dir/pvcallsd.log
 trap 'rm -rf "$dir"' EXIT
 
 # pvcallsd's default policy keeps guests off this host's loopback; the
-# suite's peers are there, so this run opens it, as pvcallsd.conf(5) says.
-printf '[default]\nrule = allow connect 127.0.0.0/8\n' >"$dir/pvcallsd.conf"
+# suite's peers are there (127.0.0.1 and ::1), so this run opens it, as
+# pvcallsd.conf(5) says.
+printf '[default]\nrule = allow connect 127.0.0.0/8\nrule = allow connect ::1/128\n' >"$dir/pvcallsd.conf"
 "$daemon" -c "$dir/pvcallsd.conf" --shm "$sock" >"$log" 2>&1 &
 pid=$!
 

@@ -229,6 +229,22 @@ int target_stats(struct target *tg, struct pvcalls_back_stats *st)
 	return 0;
 }
 
+int target_set_policy(struct target *tg, pvcalls_policy *p)
+{
+	int rc;
+
+	if (tg->mode != TGT_SELF || !tg->back) {
+		pvcalls_policy_free(p);
+		return -EOPNOTSUPP;
+	}
+	/* pvcalls_back_set_policy() runs on the loop's thread: stop it. */
+	back_stop(tg);
+	rc = pvcalls_back_set_policy(tg->back, p);
+	if (back_start(tg) < 0 && rc == 0)
+		rc = -EAGAIN;
+	return rc;
+}
+
 int target_backend_error(struct target *tg)
 {
 	return __atomic_load_n(&tg->back_rc, __ATOMIC_ACQUIRE);

@@ -154,6 +154,13 @@ if [ -n "${P[pvcalls-nc]:-}" ] && [ -n "${P[pvcallsd]:-}" ]; then
 			done
 			expect 1 "default policy: listen on port 80 denied" -- "${P[pvcalls-nc]}" --shm "$T/hub-$conf" -l 127.0.0.1 80
 			has "$T/err" "refused by the backend's policy" "listen 80: policy named"
+			# The same over IPv6 (the inet6 extension): ::1, ::, IPv4-mapped.
+			for a in ::1 :: ::ffff:127.0.0.1; do
+				expect 1 "default policy: connect [$a] denied" -- "${P[pvcalls-nc]}" --shm "$T/hub-$conf" $a 9
+				has "$T/err" "refused by the backend's policy" "connect [$a]: policy named"
+			done
+			expect 1 "default policy: listen on [::1]:80 denied" -- "${P[pvcalls-nc]}" --shm "$T/hub-$conf" -l ::1 80
+			has "$T/err" "refused by the backend's policy" "listen [::1]:80: policy named"
 		else
 			# Allowed: the CONNECT reaches the host and finds no listener.
 			expect 1 "allow connect 127.0.0.0/8: connect 127.0.0.1 allowed" -- "${P[pvcalls-nc]}" --shm "$T/hub-$conf" 127.0.0.1 9
@@ -164,6 +171,22 @@ if [ -n "${P[pvcalls-nc]:-}" ] && [ -n "${P[pvcallsd]:-}" ]; then
 	done
 	"${P[pvcallsd]}" -c "$T/empty.conf" --check-config >"$T/out" 2>&1
 	has "$T/out" ";rule = deny connect 127.0.0.0/8" "--check-config shows the sandbox rules"
+	has "$T/out" ";rule = deny connect ::1/128" "--check-config shows the IPv6 sandbox rule"
+	# The host's loopback resolvers stay reachable on port 53, only those.
+	printf '# test\nnameserver 127.0.0.53\nnameserver 192.0.2.1\nnameserver ::1\noptions edns0\n' >"$T/resolv.conf"
+	printf '[default]\nresolv_conf = %s\n' "$T/resolv.conf" >"$T/dns.conf"
+	"${P[pvcallsd]}" -c "$T/dns.conf" --check-config >"$T/out" 2>&1
+	has "$T/out" ";rule = allow connect 127.0.0.53 port 53" "sandbox: loopback resolver allowed"
+	has "$T/out" ";rule = allow connect ::1 port 53" "sandbox: IPv6 loopback resolver allowed"
+	grep -q "192.0.2.1" "$T/out" && bad "a non-loopback nameserver got a rule" || ok "only loopback nameservers"
+	"${P[pvcallsd]}" -c "$T/dns.conf" --shm "$T/hub-dns" --control none >"$T/d-dns.log" 2>&1 &
+	dpid=$!
+	for _ in $(seq 100); do [ -S "$T/hub-dns" ] && break; sleep 0.05; done
+	expect 1 "sandbox: connect 127.0.0.53:53 past the policy" -- "${P[pvcalls-nc]}" --shm "$T/hub-dns" 127.0.0.53 53
+	grep -q "policy" "$T/err" && bad "resolver port refused by the policy" || ok "resolver port not refused"
+	expect 1 "sandbox: connect 127.0.0.53:54 still denied" -- "${P[pvcalls-nc]}" --shm "$T/hub-dns" 127.0.0.53 54
+	has "$T/err" "refused by the backend's policy" "other ports of the resolver stay denied"
+	kill -TERM "$dpid"; wait "$dpid"
 	printf '[default]\nsandbox_rules = no\n' >"$T/nosb.conf"
 	"${P[pvcallsd]}" -c "$T/nosb.conf" --check-config >"$T/out" 2>&1
 	grep -q ";rule = deny connect" "$T/out" && bad "sandbox_rules = no still shows the rules" ||

@@ -95,15 +95,16 @@ check(r.returncode == 0 and "ok (2 rules)" in r.stdout, f"--check-config: {r.ret
 # extensions = a list: printed back as read; a bad one is refused.
 ext = os.path.join(d, "ext.conf")
 for val, want in (("names, sockopt", "extensions = names,sockopt"), ("shutdown,sockopt", "extensions = shutdown,sockopt"),
-                  ("shutdown", "extensions = shutdown"), ("none", "extensions = none"), ("all", "extensions = all")):
+                  ("shutdown", "extensions = shutdown"), ("sockopt, dgram", "extensions = sockopt,dgram"), ("none", "extensions = none"), ("all", "extensions = all"),
+                  ("inet6,names", "extensions = names,inet6")):
     with open(ext, "w") as f:
         f.write(f"[daemon]\nextensions = {val}\n")
     r = subprocess.run([pvcallsd, "-c", ext, "--check-config"], capture_output=True, text=True)
     check(r.returncode == 0 and want + "\n" in r.stdout, f"extensions = {val}: {r.returncode} {r.stdout} {r.stderr}")
 with open(ext, "w") as f:
-    f.write("[daemon]\nextensions = inet6\n")
+    f.write("[daemon]\nextensions = inet7\n")
 r = subprocess.run([pvcallsd, "-c", ext, "--check-config"], capture_output=True, text=True)
-check(r.returncode == 1 and "ext.conf:2" in r.stderr, f"extensions = inet6 accepted: {r.returncode} {r.stderr}")
+check(r.returncode == 1 and "ext.conf:2" in r.stderr, f"extensions = inet7 accepted: {r.returncode} {r.stderr}")
 bad = os.path.join(d, "bad.conf")
 with open(bad, "w") as f:
     f.write("[default]\nrule = allow connect 10.0.0.0/99\n")

@@ -356,6 +356,26 @@ void e2e_back_stats(struct e2e_env *e, struct pvcalls_back_stats *st)
 		back_start(e);
 }
 
+void e2e_back_set_policy(struct e2e_env *e, pvcalls_policy *p)
+{
+	bool was = e->running;
+
+	back_halt(e); /* pvcalls_back_set_policy() runs on the backend's thread */
+	ck_assert_int_eq(pvcalls_back_set_policy(e->be, p), 0);
+	if (was)
+		back_start(e);
+}
+
+void e2e_back_set_audit(struct e2e_env *e, pvcalls_back_audit_fn fn, void *arg)
+{
+	bool was = e->running;
+
+	back_halt(e);
+	pvcalls_back_set_audit(e->be, fn, arg);
+	if (was)
+		back_start(e);
+}
+
 int e2e_wait_back(struct e2e_env *e, int frontends, int active, int passive, int timeout_ms)
 {
 	int64_t t0 = e2e_now_ms(), end = t0 + (int64_t)timeout_ms * E2E_SLOW;

@@ -146,6 +146,10 @@ void e2e_env_stop(struct e2e_env *e);
 void e2e_back_kill(struct e2e_env *e);
 /* Backend totals, taken while the backend loop is paused (race-free). */
 void e2e_back_stats(struct e2e_env *e, struct pvcalls_back_stats *st);
+/* Installs @p (owned by the backend) while the backend loop is paused. */
+void e2e_back_set_policy(struct e2e_env *e, pvcalls_policy *p);
+/* Installs the audit sink @fn (called on the backend's thread) the same way. */
+void e2e_back_set_audit(struct e2e_env *e, pvcalls_back_audit_fn fn, void *arg);
 /*
  * Waits up to @timeout_ms for the backend to have exactly @frontends
  * frontends (ignored if negative), @active and @passive sockets; fails

@@ -21,6 +21,7 @@
 #include <pvcalls/proto.h>
 #include <pvcalls/ring.h>
 #include <pvcalls/shm.h>
+#include <pvcalls/wire_ext.h>
 
 #include "xenbus/xenbus.h"
 
@@ -49,7 +50,42 @@ struct rawbe {
 	int held;
 	struct pvcalls_wire_request held_req;
 	pthread_t th;
+	/* Datagram rings the frontend attached (DGRAM_RINGS), mapped here so
+	 * the test can write hostile in records; nrings is published last. */
+	bool offer_dgram;
+	struct {
+		struct pvcalls_wire_data_intf *intf;
+		void *data;
+		uint32_t order, port;
+	} rings[8];
+	_Atomic int nrings;
 };
+
+/* DGRAM_RINGS: maps what the frontend shares, as a backend would. */
+static void map_dgram_rings(struct rawbe *b, const struct pvcalls_wire_request *req)
+{
+	const struct pvcalls_ext_request *x = (const void *)req;
+	int n = atomic_load(&b->nrings);
+	void *intf, *data;
+	uint32_t refs[64], order;
+
+	if (n >= 8 ||
+	    pvcalls_transport_map(b->hub, b->gid, 1, &x->u.dgram_rings.ref, true, &intf) < 0)
+		return;
+	order = ((struct pvcalls_wire_data_intf *)intf)->ring_order;
+	if (order > 6)
+		return;
+	for (uint32_t i = 0; i < (1u << order); i++)
+		refs[i] = ((struct pvcalls_wire_data_intf *)intf)->ref[i];
+	if (pvcalls_transport_map(b->hub, b->gid, 1u << order, refs, true, &data) < 0 ||
+	    pvcalls_transport_evtchn_bind(b->hub, b->gid, x->u.dgram_rings.evtchn,
+					  &b->rings[n].port) < 0)
+		return;
+	b->rings[n].intf = intf;
+	b->rings[n].data = data;
+	b->rings[n].order = order;
+	atomic_store(&b->nrings, n + 1);
+}
 
 static void answer(struct rawbe *b, const struct pvcalls_wire_request *req)
 {
@@ -60,6 +96,8 @@ static void answer(struct rawbe *b, const struct pvcalls_wire_request *req)
 	struct pvcalls_wire_response rsp;
 
 	pvcalls_rsp_build(&rsp, req, 0);
+	if (req->cmd == PVCALLS_EXT_DGRAM_RINGS)
+		map_dgram_rings(b, req);
 	switch (mode) {
 	case STALE_FIRST:
 	case GARBAGE_REQID:
@@ -156,7 +194,8 @@ static void *rawbe_main(void *arg)
 static void *negotiate(void *arg)
 {
 	struct rawbe *b = arg;
-	struct pvc_xb_offer offer = { .max_order = 4 }; /* and no wait hints */
+	struct pvc_xb_offer offer = { .max_order = 4, /* and no wait hints */
+				      .ext = b->offer_dgram ? PVCALLS_FEATURE_DGRAM : 0 };
 	struct pvc_xb_ring r;
 	void *page;
 	int rc;
@@ -180,6 +219,8 @@ static void *negotiate(void *arg)
 static struct rawbe *be;
 static pvcalls_front *fe;
 
+static bool offer_dgram;
+
 static void setup(void)
 {
 	static struct rawbe storage;
@@ -188,6 +229,7 @@ static void setup(void)
 
 	be = &storage;
 	memset(be, 0, sizeof(*be));
+	be->offer_dgram = offer_dgram;
 	ck_assert_int_eq(pvcalls_shm_pair(NULL, NULL, &be->hub, &be->guest), 0);
 	ck_assert_int_eq(pvcalls_transport_local_domid(be->guest, &be->gid), 0);
 	ck_assert_int_eq(pvc_xb_back_dir(be->bedir, sizeof(be->bedir), 0, be->gid, 0), 0);
@@ -340,7 +382,8 @@ START_TEST(test_bad_args_never_reach_backend)
 
 	be->mode = GOOD;
 	ck_assert_int_eq(pvcalls_front_socket(fe, AF_INET6, SOCK_STREAM, 0), -EAFNOSUPPORT);
-	ck_assert_int_eq(pvcalls_front_socket(fe, AF_INET, SOCK_DGRAM, 0), -ESOCKTNOSUPPORT);
+	/* dgram not in force: docs/extensions.md, "Rules" (SOCKET of SOCK_DGRAM). */
+	ck_assert_int_eq(pvcalls_front_socket(fe, AF_INET, SOCK_DGRAM, 0), -EAFNOSUPPORT);
 	ck_assert_int_eq(pvcalls_front_connect(fe, 12345, (struct sockaddr *)&a, sizeof(a)),
 			 -EBADF);
 	int s = pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0);
@@ -467,6 +510,90 @@ START_TEST(test_release_answered_later)
 }
 END_TEST
 
+static void setup_dgram(void)
+{
+	offer_dgram = true;
+	setup();
+}
+
+/*
+ * A backend that breaks the datagram record format (docs/extensions.md,
+ * "Receiving (in ring)", frontend step 1): each makes recv fail with
+ * -EPROTO, and every later call on that socket too; another socket is
+ * unharmed.
+ */
+START_TEST(test_dgram_hostile_records)
+{
+	static const struct {
+		const char *what;
+		uint32_t len, full_len;
+		int32_t err;
+		uint32_t write; /* bytes published */
+	} bad[] = {
+		{ "in_prod not a multiple of 8", 0, 0, 0, 4 },
+		{ "fewer than 40 bytes", 0, 0, 0, 16 },
+		{ "len above 65,527", 65528, 65528, 0, 40 },
+		{ "full_len below len", 8, 7, 0, 48 },
+		{ "record past in_prod", 100, 100, 0, 80 },
+		{ "error record with a payload", 8, 8, -111, 48 },
+		{ "positive err", 0, 0, 5, 40 },
+	};
+	uint8_t buf[256], in[64];
+
+	be->mode = GOOD;
+	ck_assert_uint_ne(pvcalls_front_features(fe) & PVCALLS_FEATURE_DGRAM, 0);
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct pvcalls_ext_dgram_hdr h = { .len = bad[i].len,
+						   .full_len = bad[i].full_len,
+						   .err = bad[i].err };
+		pvcalls_data_ring r;
+		int s = pvcalls_front_socket(fe, AF_INET, SOCK_DGRAM, 0), n;
+
+		ck_assert_int_ge(s, 0);
+		n = atomic_load(&be->nrings);
+		ck_assert_int_eq(n, (int)i + 1);
+		pvcalls_data_ring_attach(&r, be->rings[n - 1].intf, be->rings[n - 1].data,
+					 be->rings[n - 1].order, PVCALLS_DATA_BACKEND);
+		memset(buf, 0, sizeof(buf));
+		memcpy(buf, &h, sizeof(h));
+		ck_assert_int_eq(pvcalls_data_write(&r, buf, bad[i].write), (ssize_t)bad[i].write);
+		ck_assert_msg(pvcalls_front_recv(fe, s, in, sizeof(in), MSG_DONTWAIT) == -EPROTO,
+			      "%s accepted", bad[i].what);
+		ck_assert_int_eq(pvcalls_front_recv(fe, s, in, sizeof(in), MSG_DONTWAIT), -EPROTO);
+		ck_assert_int_eq(pvcalls_front_send(fe, s, "x", 1, MSG_DONTWAIT), -EPROTO);
+	}
+	{
+		/* A good record on a fresh socket still arrives. */
+		struct pvcalls_ext_dgram_hdr h = { .len = 3, .full_len = 3 };
+		struct pvcalls_ext_sockaddr_in a = { .family = 2,
+						     .port = htons(53),
+						     .addr = htonl(0x7f000001) };
+		struct sockaddr_in from;
+		struct iovec v = { in, sizeof(in) };
+		struct msghdr m = { .msg_iov = &v,
+				    .msg_iovlen = 1,
+				    .msg_name = &from,
+				    .msg_namelen = sizeof(from) };
+		pvcalls_data_ring r;
+		int s = pvcalls_front_socket(fe, AF_INET, SOCK_DGRAM, 0), n;
+
+		ck_assert_int_ge(s, 0);
+		n = atomic_load(&be->nrings);
+		pvcalls_data_ring_attach(&r, be->rings[n - 1].intf, be->rings[n - 1].data,
+					 be->rings[n - 1].order, PVCALLS_DATA_BACKEND);
+		memcpy(h.addr, &a, sizeof(a));
+		memset(buf, 0, sizeof(buf));
+		memcpy(buf, &h, sizeof(h));
+		memcpy(buf + sizeof(h), "abc", 3);
+		ck_assert_int_eq(pvcalls_data_write(&r, buf, 48), 48);
+		ck_assert_int_eq(pvcalls_front_recvmsg(fe, s, &m, MSG_DONTWAIT), 3);
+		ck_assert_int_eq(memcmp(in, "abc", 3), 0);
+		ck_assert_int_eq(ntohs(from.sin_port), 53);
+		ck_assert_int_eq(pvcalls_front_recvmsg(fe, s, &m, MSG_DONTWAIT), -EAGAIN);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("frontend");
@@ -489,6 +616,11 @@ int main(void)
 	tcase_add_test(tc, test_command_timeout);
 	tcase_add_test(tc, test_release_outstanding_bounded);
 	tcase_add_test(tc, test_release_answered_later);
+	suite_add_tcase(su, tc);
+	tc = tcase_create("hostile-datagrams");
+	tcase_add_checked_fixture(tc, setup_dgram, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_dgram_hostile_records);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);
 	srunner_run_all(sr, CK_ENV);

@@ -15,10 +15,26 @@
  * Input: byte 0 selects the extensions the frontend accepts (its low
  * bits, PVCALLS_FEATURE_*); then 64-byte requests, a short last one
  * zero-padded. Byte 4 of a request (the low byte of cmd) selects the
- * command: < 0x70 a v1 command (mod 7), < 0xf0 an extension command
- * (mod 7, including an unassigned one), else the four cmd bytes as they
- * are. The id is folded to 0..7 so requests meet live sockets; CONNECT and
- * BIND addresses are forced to 127.0.0.1 (nothing leaves the host).
+ * command: < 0x70 a v1 command (mod 7), < 0xe8 an extension command
+ * (mod 7, including an unassigned one), < 0xf0 not a request but a
+ * datagram record (below), else the four cmd bytes as they are. The id is
+ * folded to 0..7 so requests meet live sockets; CONNECT and BIND addresses
+ * are forced to 127.0.0.1, or ::1 when their family field is AF_INET6
+ * (family 0 is kept: a datagram CONNECT that dissolves the peer), so
+ * nothing leaves the host.
+ *
+ * Datagram sockets (docs/extensions.md, "Datagram sockets"): a
+ * DGRAM_RINGS request gets real rings of order 0 for its id (one set per
+ * id 0..7, kept across releases) unless bit 0 of byte 16 is set (the
+ * fuzzer's ref and port then stay). A record op (byte 4 in 0xe8..0xef)
+ * writes one out record on id byte 8 % 8's rings: byte 5 % 49 payload
+ * bytes from byte 16 on; byte 6's bits make it hostile (1 full_len !=
+ * len, 2 err != 0, 4 only part of it published, 8 out_prod misaligned,
+ * 16 len above 65,527); byte 7 % 4 picks the destination: none (family
+ * 0), 127.0.0.1 (port from bytes 14-15), ::1, or a family that is
+ * neither. After each step the in rings are drained, their producer
+ * index checked to be a multiple of 8 and their error words checked to be
+ * 0 or a negative errno.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -48,6 +64,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 			abort(); \
 	} while (0)
 
+/* One id's datagram rings, as the frontend shares them. */
+struct dring {
+	bool used;
+	struct pvcalls_wire_data_intf *intf;
+	void *data;
+	uint32_t ref, dref, port;
+	pvcalls_data_ring ring;
+};
+
 struct env {
 	pvcalls_back *b;
 	pvcalls_transport *hub, *t;
@@ -60,6 +85,7 @@ struct env {
 	uint32_t cmds[MAX_REQS];
 	uint64_t ids[MAX_REQS];
 	bool pending[MAX_REQS];
+	struct dring rings[8];
 };
 
 static bool pump_state(struct env *e, uint32_t state)
@@ -118,7 +144,7 @@ static void check_rsp(struct env *e, const struct pvcalls_wire_response *rsp, in
 		must(rsp->ret == 0 || rsp->pad == 0);
 		must(rsp->pad <= PVCALLS_EXT_REPLY_SIZE);
 		if (rsp->ret == 0 && named >= 0)
-			must(rsp->pad == 4 || rsp->pad == 8 || rsp->pad == 16);
+			must(rsp->pad == 4 || rsp->pad == 8 || rsp->pad == 16 || rsp->pad == 28);
 	}
 	for (uint32_t n = 0; n < PVCALLS_EXT_REPLY_AREAS; n++) {
 		if ((int)n == named && rsp->ret == 0)
@@ -134,7 +160,7 @@ static void fix_request(struct pvcalls_wire_request *r, const uint8_t *raw)
 
 	if (sel < 0x70)
 		r->cmd = sel % PVCALLS_WIRE_NR_CMDS;
-	else if (sel < 0xf0)
+	else if (sel < 0xe8)
 		r->cmd = PVCALLS_EXT_SHUTDOWN + sel % 7u; /* 0x6c700001..7 */
 	r->u.socket.id %= 8;
 	if (r->cmd == PVCALLS_WIRE_ACCEPT)
@@ -142,12 +168,113 @@ static void fix_request(struct pvcalls_wire_request *r, const uint8_t *raw)
 	if (r->cmd == PVCALLS_WIRE_CONNECT || r->cmd == PVCALLS_WIRE_BIND) {
 		uint8_t *a = r->cmd == PVCALLS_WIRE_CONNECT ? r->u.connect.addr : r->u.bind.addr;
 
+		if (a[0] == 0 && a[1] == 0)
+			return; /* family 0: no address */
+		if (a[0] == 10 && a[1] == 0) {
+			/* AF_INET6 (inet6): ::1; port, flow information and
+			 * scope id as given (the host ignores a scope on ::1). */
+			memset(a + 8, 0, 16);
+			a[23] = 1;
+			return;
+		}
 		a[0] = 2; /* AF_INET, 127.0.0.1, the port as given */
 		a[1] = 0;
 		a[4] = 127;
 		a[5] = 0;
 		a[6] = 0;
 		a[7] = 1;
+	}
+}
+
+/* DGRAM_RINGS: real rings for the id unless the input says otherwise. */
+static void dgram_rings(struct env *e, struct pvcalls_wire_request *r, const uint8_t *raw)
+{
+	struct pvcalls_ext_request *x = (struct pvcalls_ext_request *)r;
+	struct dring *d = &e->rings[x->u.dgram_rings.id % 8];
+	void *p;
+
+	if (!d->used) {
+		must(pvcalls_transport_share(e->t, 0, 1, true, &d->ref, &p) == 0);
+		d->intf = p;
+		must(pvcalls_transport_share(e->t, 0, 1, true, &d->dref, &d->data) == 0);
+		must(pvcalls_transport_evtchn_alloc_unbound(e->t, 0, &d->port) == 0);
+		d->intf->ring_order = 0;
+		d->intf->ref[0] = d->dref;
+		pvcalls_data_ring_attach(&d->ring, d->intf, d->data, 0, PVCALLS_DATA_FRONTEND);
+		d->used = true;
+	}
+	if (!(raw[16] & 1)) {
+		x->u.dgram_rings.ref = d->ref;
+		x->u.dgram_rings.evtchn = d->port;
+	}
+}
+
+/* A record op (see the top comment). */
+static void dgram_record(struct env *e, const uint8_t *raw)
+{
+	struct dring *d = &e->rings[raw[8] % 8];
+	uint8_t rec[PVCALLS_EXT_DGRAM_HDR_LEN + 56] = { 0 };
+	struct pvcalls_ext_dgram_hdr h = { 0 };
+	uint8_t flags = raw[6];
+	uint32_t len = raw[5] % 49u, n;
+
+	if (!d->used)
+		return;
+	h.len = len;
+	h.full_len = flags & 1 ? raw[12] : len;
+	h.err = flags & 2 ? -(int32_t)raw[13] : 0;
+	switch (raw[7] % 4) {
+	case 1: /* 127.0.0.1 */
+		h.addr[0] = 2;
+		memcpy(h.addr + 2, raw + 14, 2);
+		h.addr[4] = 127;
+		h.addr[7] = 1;
+		break;
+	case 2: /* ::1 */
+		h.addr[0] = 10;
+		memcpy(h.addr + 2, raw + 14, 2);
+		h.addr[23] = 1;
+		break;
+	case 3: /* neither family: never sent anywhere */
+		h.addr[0] = raw[9] == 2 || raw[9] == 10 || raw[9] == 0 ? 3 : raw[9];
+		break;
+	default:
+		break;
+	}
+	n = PVCALLS_EXT_DGRAM_RECORD_LEN(len);
+	if (flags & 16) {
+		h.len = h.full_len = 65528u + raw[12];
+		n = PVCALLS_EXT_DGRAM_HDR_LEN;
+	}
+	memcpy(rec, &h, sizeof(h));
+	memcpy(rec + PVCALLS_EXT_DGRAM_HDR_LEN, raw + 16, len);
+	if (flags & 4)
+		n = raw[10] % (n + 1);
+	pvcalls_data_write(&d->ring, rec, n);
+	if (flags & 8)
+		__atomic_store_n(&d->intf->out_prod, d->intf->out_prod + 4, __ATOMIC_RELEASE);
+	pvcalls_transport_evtchn_notify(e->t, d->port);
+}
+
+/* Drains every in ring and checks what the backend wrote there. */
+static void dgram_check(struct env *e)
+{
+	for (int i = 0; i < 8; i++) {
+		struct dring *d = &e->rings[i];
+		int32_t in_err, out_err;
+		struct iovec iov[2];
+		int q;
+
+		if (!d->used)
+			continue;
+		in_err = __atomic_load_n(&d->intf->in_error, __ATOMIC_ACQUIRE);
+		out_err = __atomic_load_n(&d->intf->out_error, __ATOMIC_ACQUIRE);
+		must(in_err <= 0 && in_err >= -PVCALLS_WIRE_MAX_ERRNO);
+		must(out_err <= 0 && out_err >= -PVCALLS_WIRE_MAX_ERRNO);
+		must(__atomic_load_n(&d->intf->in_prod, __ATOMIC_ACQUIRE) % 8 == 0);
+		q = pvcalls_data_rx_spans(&d->ring, iov);
+		if (q > 0)
+			pvcalls_data_rx_consume(&d->ring, (uint32_t)q);
 	}
 }
 
@@ -186,8 +313,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int named, got = 0;
 
 		memcpy(raw, data + off, size - off < 64 ? size - off : 64);
+		if (raw[4] >= 0xe8 && raw[4] < 0xf0) {
+			dgram_record(&e, raw);
+			for (int k = 0; k < 3; k++)
+				must(pvcalls_back_process(e.b, 0) >= 0);
+			dgram_check(&e);
+			continue;
+		}
 		memcpy(&r, raw, sizeof(r));
 		fix_request(&r, raw);
+		if (r.cmd == PVCALLS_EXT_DGRAM_RINGS)
+			dgram_rings(&e, &r, raw);
 		if (pvcalls_cmd_front_free(&e.cmd) == 0)
 			break; /* deferred requests hold every slot */
 		memset(area(&e, 0), SENTINEL, PVCALLS_EXT_REPLY_AREAS * PVCALLS_EXT_REPLY_SIZE);
@@ -211,6 +347,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (is_ext(r.cmd))
 			must(got);
+		dgram_check(&e);
 	}
 	pvcalls_back_free(e.b);
 	pvcalls_transport_close(e.t);

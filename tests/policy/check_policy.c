@@ -111,6 +111,9 @@ START_TEST(test_rule_syntax)
 		"allow connect 1.2.3.4 5.6.7.8",
 		"allow connect inet6 10.0.0.0/8",
 		"allow connect bogus",
+		"allow connect udp tcp",
+		"allow connect udp udp",
+		"allow sockopt udp",
 	};
 	pvcalls_policy *p;
 	char err[128];
@@ -157,6 +160,47 @@ START_TEST(test_rule_fields)
 	ck_assert_int_eq(chk(p, 3, PVCALLS_WIRE_LISTEN, 0, 8000, why), 0);
 	ck_assert_int_eq(chk(p, 3, PVCALLS_WIRE_BIND, 0x7f000001, 8001, why), -EACCES);
 	ck_assert_int_eq(chk(p, 3, PVCALLS_WIRE_CONNECT, 0x7f000001, 8000, why), -EACCES);
+	pvcalls_policy_free(p);
+}
+END_TEST
+
+/* docs/extensions.md, "Policy and audit for datagrams": tcp/udp rules,
+ * SENDTO judged as a connect. */
+static int chk_t(const pvcalls_policy *p, uint32_t cmd, uint32_t type, uint32_t host, uint16_t port,
+		 char *why)
+{
+	struct pvcalls_back_call c = {
+		.domid = 3, .cmd = cmd, .addr = addr4(host, port), .type = type
+	};
+
+	return pvcalls_policy_check(p, &c, why, 128);
+}
+
+START_TEST(test_rule_proto)
+{
+	static const char *const rules[] = {
+		"allow connect udp 127.0.0.53/32 port 53", /* 1 */
+		"deny connect udp",                        /* 2 */
+		"allow listen tcp port 80",                /* 3 */
+		"deny listen udp inet port 80",            /* 4 */
+		"allow connect",                           /* 5: both */
+		NULL,
+	};
+	pvcalls_policy *p = pol(rules, PVCALLS_POLICY_DEFAULT);
+	char why[128];
+
+	ck_assert_int_eq(chk_t(p, PVCALLS_EXT_SENDTO, 2, 0x7f000035, 53, why), 0);
+	ck_assert_str_eq(why, "default rule 1: allow connect udp 127.0.0.53/32 port 53");
+	ck_assert_int_eq(chk_t(p, PVCALLS_WIRE_CONNECT, 2, 0x7f000035, 53, why), 0);
+	ck_assert_int_eq(chk_t(p, PVCALLS_EXT_SENDTO, 2, 0x7f000035, 54, why), -EACCES);
+	ck_assert_str_eq(why, "default rule 2: deny connect udp");
+	/* a stream socket to the same place: rules 1 and 2 name only UDP */
+	ck_assert_int_eq(chk_t(p, PVCALLS_WIRE_CONNECT, 1, 0x7f000035, 54, why), 0);
+	ck_assert_str_eq(why, "default rule 5: allow connect");
+	ck_assert_int_eq(chk_t(p, PVCALLS_WIRE_CONNECT, 0, 0x7f000035, 54, why), 0); /* 0: stream */
+	ck_assert_int_eq(chk_t(p, PVCALLS_WIRE_BIND, 1, 0, 80, why), 0);
+	ck_assert_int_eq(chk_t(p, PVCALLS_WIRE_BIND, 2, 0, 80, why), -EACCES);
+	ck_assert_str_eq(why, "default rule 4: deny listen udp inet port 80");
 	pvcalls_policy_free(p);
 }
 END_TEST
@@ -721,6 +765,7 @@ static Suite *suite(void)
 
 	tcase_add_test(tc, test_rule_syntax);
 	tcase_add_test(tc, test_rule_fields);
+	tcase_add_test(tc, test_rule_proto);
 	tcase_add_test(tc, test_rule_domains_and_fallback);
 	tcase_add_test(tc, test_json_escape);
 	tcase_add_test(tc, test_audit_json_ret_range);

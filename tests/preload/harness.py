@@ -3,12 +3,14 @@
 """Runs one libpvcalls-preload test case (ctest pvcalls.preload.*).
 
 Starts pvcallsd --shm in a temp dir (policy: 127.0.0.2 denied, the rest of
-127.0.0.0/8 allowed for connect and listen), host-side peers on 127.0.0.1,
-then the program under test inside `unshare -n` (an empty network
-namespace) through pvcalls-run, so PV Calls is its only way out.
-Exit 0 pass, 1 fail, 77 skip (with the reason printed).
+127.0.0.0/8 allowed for connect and listen, TCP and UDP alike; ::1 too
+for the IPv6 case), host-side peers on 127.0.0.1
+(and ::1), then the program under test inside `unshare -n` (an empty
+network namespace) through pvcalls-run, so PV Calls is its only way out.
+The resolver cases run a DNS responder on 127.0.0.1 and pass its port with
+pvcalls-run --dns. Exit 0 pass, 1 fail, 77 skip (with the reason printed).
 
-  harness.py --pvcallsd P --run P --sem P [--sanitizer S] CASE
+  harness.py --pvcallsd P --run P --sem P [--udp P] [--sanitizer S] CASE
 """
 import argparse, hashlib, http.server, json, os, shutil, signal, socket, socketserver
 import struct, subprocess, sys, tempfile, threading, time
@@ -18,6 +20,7 @@ ap.add_argument("--pvcallsd", required=True)
 ap.add_argument("--run", required=True)
 ap.add_argument("--sem", required=True)
 ap.add_argument("--sanitizer", default="")
+ap.add_argument("--udp", default="")
 ap.add_argument("case")
 A = ap.parse_args()
 CASE = A.case
@@ -29,7 +32,17 @@ PROGRAM_TOOLS = {"python-halfclose": ["python3"], "curl-get": ["curl"], "curl-ke
                  "redis": ["redis-server", "redis-benchmark"], "iperf3": ["iperf3"],
                  "nodeny": [], "hosts": ["curl"],
                  "nginx": ["nginx", "curl"], "run-cli": [], "many": ["python3"],
-                 "idle-threads": ["python3"]}
+                 "idle-threads": ["python3"],
+                 "dns-getent": ["getent"], "dns-python": ["python3"], "dns-curl": ["curl"],
+                 "inet6-curl": ["curl"], "dns-denied": ["python3"]}
+# Cases run by the UDP/resolver program (udp.c), instrumented like sem.
+UDP_CASES = {"udp", "resolve", "inet6", "inet6-off", "udp-off"}
+# Cases that need the datagram and IPv6 extensions offered (extensions =
+# all), and those that check the behaviour without them.
+EXT_ALL = {"udp", "resolve", "dns-getent", "dns-python", "dns-curl", "dns-denied", "inet6",
+           "inet6-curl"}
+INET6_RULES = {"inet6", "inet6-curl"}
+EXT_V1PLUS = {"inet6-off", "udp-off"}
 
 
 def skip(why):
@@ -50,7 +63,9 @@ if subprocess.run(["unshare", "-n", "true"] if os.geteuid() == 0 else ["unshare"
 for tool in PROGRAM_TOOLS.get(CASE, []):
     if not shutil.which(tool):
         skip(f"{tool} is not installed")
-if A.sanitizer and CASE not in SEM_CASES:
+if CASE in UDP_CASES and not A.udp:
+    skip("the udp test program was not built")
+if A.sanitizer and CASE not in SEM_CASES | UDP_CASES:
     skip(f"sanitizer build ({A.sanitizer}): the instrumented shim cannot be preloaded into "
          "uninstrumented programs (the sanitizer runtime must come first)")
 
@@ -81,6 +96,8 @@ def free_port():
 with open(conf, "w") as f:
     f.write(f"""[daemon]
 {"extensions = none" if CASE in ("halfclose-v1", "python-halfclose-v1") else ""}
+{"extensions = all" if CASE in EXT_ALL else ""}
+{"extensions = shutdown,names,sockopt" if CASE in EXT_V1PLUS else ""}
 transport = shm
 shm_path = {hub}
 control_socket = {os.path.join(d, "ctl")}
@@ -92,6 +109,8 @@ fallback = deny
 rule = deny connect 127.0.0.2
 rule = allow connect 127.0.0.0/8
 rule = allow listen 127.0.0.0/8
+{"rule = allow connect ::1" if CASE in INET6_RULES else ""}
+{"rule = allow listen ::1" if CASE in INET6_RULES else ""}
 max_sockets = 4096
 max_listeners = 64
 """)
@@ -114,6 +133,8 @@ while True:
     if left <= 0 or procs[0].poll() is not None:
         why = open(os.path.join(d, "pvcallsd.log")).read()[-2000:]
         cleanup()
+        if CASE in INET6_RULES and 'unexpected "::1"' in why:
+            skip("this pvcallsd has no IPv6 policy rules (no inet6): " + why.strip())
         fail(f"pvcallsd did not become ready (READY=1) in 30 s: {why}")
     notify.settimeout(min(left, 0.5))
     try:
@@ -124,19 +145,19 @@ while True:
 notify.close()
 
 
-def netns(argv, **kw):
+def netns(argv, dns=None, **kw):
     """argv inside an empty network namespace, through pvcalls-run."""
     pre = ["unshare", "-n"] if os.geteuid() == 0 else ["unshare", "-rn"]
-    return pre + [A.run, "--shm", hub, "--"] + argv
+    return pre + [A.run, "--shm", hub] + (["--dns", dns] if dns else []) + ["--"] + argv
 
 
-def run(argv, timeout=60, **kw):
+def run(argv, timeout=60, dns=None, **kw):
     if A.sanitizer:
         # The shim comes before the runtime in the library list (preloaded);
         # a forked child drops its copy of the parent's frontend on purpose.
         kw["env"] = dict(os.environ, ASAN_OPTIONS="verify_asan_link_order=0:detect_leaks=0")
     try:
-        return subprocess.run(netns(argv), capture_output=True, timeout=timeout, **kw)
+        return subprocess.run(netns(argv, dns), capture_output=True, timeout=timeout, **kw)
     except subprocess.TimeoutExpired as e:
         try:
             dl = open(os.path.join(d, "pvcallsd.log")).read()[-3000:]
@@ -666,6 +687,257 @@ def case_nodeny():
     print("ok: no backend: ENETDOWN and one line: " + err.strip())
 
 
+# --- UDP, IPv6, names -------------------------------------------------------
+NAME = "pvtest.example"
+NO_DGRAM = "does not offer datagram sockets"
+
+
+class DNS:
+    """A tiny DNS responder on 127.0.0.1 (UDP, a free port): NAME is
+    127.0.0.1 (A) and ::1 (AAAA), 127.0.0.9's PTR is NAME; other names are
+    NXDOMAIN, other types of NAME have no data. Counts the questions."""
+
+    def __init__(self, host="127.0.0.1"):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
+        self.port = self.sock.getsockname()[1]
+        self.asked = []
+        threading.Thread(target=self.loop, daemon=True).start()
+
+    def loop(self):
+        while True:
+            try:
+                q, peer = self.sock.recvfrom(4096)
+                r = self.answer(q)
+            except (OSError, ValueError, IndexError, struct.error):
+                continue
+            if r:
+                self.sock.sendto(r, peer)
+
+    def answer(self, q):
+        qid, flags, qd = struct.unpack("!HHH", q[:6])
+        if qd != 1:
+            return None
+        i, labels = 12, []
+        while q[i]:
+            labels.append(q[i + 1:i + 1 + q[i]].decode("ascii", "replace"))
+            i += 1 + q[i]
+        qtype, qclass = struct.unpack("!HH", q[i + 1:i + 5])
+        question = q[12:i + 5]
+        name = ".".join(labels).lower()
+        self.asked.append((name, qtype))
+        ans, rcode = [], 0
+        if name == NAME:
+            if qtype == 1:
+                ans.append((1, socket.inet_aton("127.0.0.1")))
+            elif qtype == 28:
+                ans.append((28, socket.inet_pton(socket.AF_INET6, "::1")))
+        elif name == "9.0.0.127.in-addr.arpa" and qtype == 12:
+            ans.append((12, b"".join(bytes([len(l)]) + l.encode() for l in NAME.split(".")) + b"\0"))
+        else:
+            rcode = 3  # NXDOMAIN
+        rflags = 0x8000 | (flags & 0x0100) | 0x0400 | 0x0080 | rcode  # QR, RD, AA, RA
+        out = struct.pack("!HHHHHH", qid, rflags, 1, len(ans), 0, 0) + question
+        for t, data in ans:
+            out += struct.pack("!HHHIH", 0xC00C, t, 1, 60, len(data)) + data
+        return out
+
+
+def skip_without_dgram(r):
+    err = r.stderr.decode(errors="replace")
+    if NO_DGRAM in err:
+        skip("the backend does not offer datagram sockets (the dgram extension): " + err.strip())
+
+
+def resolved_here(dns):
+    if not any(n == NAME for n, _ in dns.asked):
+        fail(f"the DNS server was never asked for {NAME}: {dns.asked}")
+
+
+class UDPEcho:
+    def __init__(self, family=socket.AF_INET, host="127.0.0.1"):
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self.loop, daemon=True).start()
+
+    def loop(self):
+        while True:
+            try:
+                b, peer = self.sock.recvfrom(65536)
+                self.sock.sendto(b, peer)
+            except OSError:
+                continue
+
+
+def run_udp(args, dns=None):
+    r = run([A.udp, CASE] + args, timeout=90, dns=dns)
+    out = r.stdout.decode() + r.stderr.decode()
+    if r.returncode == 77:
+        skip(out.strip())
+    skip_without_dgram(r) if CASE not in EXT_V1PLUS else None
+    if r.returncode != 0 or f"ok {CASE}" not in out:
+        fail(f"udp {CASE}: exit {r.returncode}\n{out}")
+    return out
+
+
+def case_udp():
+    out = run_udp([str(UDPEcho().port), str(free_port())])
+    print(out.strip())
+
+
+def case_resolve():
+    dns = DNS()
+    out = run_udp([NAME], dns=f"127.0.0.1:{dns.port}")
+    resolved_here(dns)
+    print(out.strip())
+
+
+def case_inet6():
+    try:
+        echo = UDPEcho(socket.AF_INET6, "::1")
+    except OSError as e:
+        skip(f"no ::1 on this host: {e}")
+    print(run_udp([str(echo.port)]).strip())
+
+
+def case_inet6_off():
+    print(run_udp([]).strip())
+
+
+def case_udp_off():
+    r = run([A.udp, CASE, str(UDPEcho().port)], timeout=30)
+    out, err = r.stdout.decode(), r.stderr.decode()
+    if r.returncode or "ok udp-off" not in out:
+        fail(f"udp-off: exit {r.returncode} {out!r} {err!r}")
+    if err.count(NO_DGRAM) != 1:
+        fail(f"udp-off: expected one line saying UDP stays the kernel's: {err!r}")
+    print(out.strip() + "; " + err.strip())
+
+
+def case_dns_getent():
+    dns = DNS()
+    r = run(["getent", "ahosts", NAME], timeout=30, dns=f"127.0.0.1:{dns.port}")
+    skip_without_dgram(r)
+    out = r.stdout.decode()
+    if r.returncode or "127.0.0.1" not in out or "STREAM" not in out:
+        fail(f"getent ahosts: {r.returncode} {out!r} {r.stderr!r}")
+    resolved_here(dns)
+    r = run(["getent", "hosts", "nx.invalid-pvcalls-test"], timeout=30, dns=f"127.0.0.1:{dns.port}")
+    if r.returncode != 2:
+        fail(f"getent hosts of a missing name: exit {r.returncode} (2 expected) {r.stdout!r}")
+    print("ok: getent ahosts " + " ".join(out.split()[:3]))
+
+
+def case_dns_python():
+    dns = DNS()
+    src = os.path.join(d, "res.py")
+    open(src, "w").write(
+        "import socket, sys, threading\n"
+        "ai = socket.getaddrinfo(sys.argv[1], 80, type=socket.SOCK_STREAM)\n"
+        "print(sorted({a[4][0] for a in ai}))\n"
+        "try:\n"
+        "    socket.getaddrinfo('nx.invalid-pvcalls-test', 80)\n"
+        "except socket.gaierror as e:\n"
+        "    print('gaierror', e.errno == socket.EAI_NONAME)\n"
+        "errs = []\n"
+        "def w():\n"
+        "    for _ in range(10):\n"
+        "        try:\n"
+        "            socket.getaddrinfo(sys.argv[1], 80, socket.AF_INET)\n"
+        "        except Exception as e:\n"
+        "            errs.append(e)\n"
+        "ts = [threading.Thread(target=w) for _ in range(8)]\n"
+        "[t.start() for t in ts]\n"
+        "[t.join() for t in ts]\n"
+        "print('threads', len(errs))\n"
+        "print(socket.gethostbyaddr('127.0.0.9')[0])\n")
+    r = run([sys.executable, src, NAME], timeout=60, dns=f"127.0.0.1:{dns.port}")
+    skip_without_dgram(r)
+    out = r.stdout.decode()
+    want = ["['127.0.0.1', '::1']", "gaierror True", "threads 0", NAME]
+    if r.returncode or out.split("\n")[:4] != want:
+        fail(f"python getaddrinfo: {r.returncode} {out!r} (want {want}) {r.stderr!r}")
+    resolved_here(dns)
+    print("ok: python " + "; ".join(want))
+
+
+def case_dns_denied():
+    """The backend's policy applies to the resolver's queries: a DNS server
+    on 127.0.0.2 (denied) is never asked, and the lookup fails as with an
+    unreachable server (EAI_AGAIN), with the refusal in the audit log."""
+    dns = DNS("127.0.0.2")
+    src = os.path.join(d, "den.py")
+    open(src, "w").write("import socket, sys\n"
+                         "try:\n"
+                         "    socket.getaddrinfo(sys.argv[1], 80)\n"
+                         "    print('resolved')\n"
+                         "except socket.gaierror as e:\n"
+                         "    print('gaierror', e.errno == socket.EAI_AGAIN, e)\n")
+    r = run([sys.executable, src, NAME], timeout=60, dns=f"127.0.0.2:{dns.port}")
+    skip_without_dgram(r)
+    out = r.stdout.decode()
+    if r.returncode or not out.startswith("gaierror True"):
+        fail(f"denied DNS server: {r.returncode} {out!r} {r.stderr!r}")
+    if dns.asked:
+        fail(f"the denied DNS server was asked: {dns.asked}")
+    for _ in range(50):
+        try:
+            recs = [json.loads(l) for l in open(audit)]
+        except (OSError, ValueError):
+            recs = []
+        if any(r.get("decision") == "deny" and r.get("addr") == "127.0.0.2" for r in recs):
+            break
+        time.sleep(0.1)
+    else:
+        fail(f"no denied query to 127.0.0.2 in the audit log: {open(audit).read()[-2000:]}")
+    print("ok: " + out.strip() + "; refused by the policy, in the audit log")
+
+
+def case_dns_curl():
+    dns = DNS()
+    port = http_server()
+    r = run(["curl", "-4", "-sS", f"http://{NAME}:{port}/dns"], timeout=60,
+            dns=f"127.0.0.1:{dns.port}")
+    skip_without_dgram(r)
+    if r.returncode or r.stdout != b"hello /dns\n":
+        fail(f"curl {NAME}: {r.returncode} {r.stdout!r} {r.stderr!r}")
+    resolved_here(dns)
+    print(f"ok: curl http://{NAME}:{port}/ through the shim's resolver")
+
+
+def case_inet6_curl():
+    try:
+        srv = http.server.ThreadingHTTPServer(("::1", 0), HTTP, bind_and_activate=False)
+        srv.address_family = socket.AF_INET6
+        srv.socket = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        srv.server_bind()
+        srv.server_activate()
+    except OSError as e:
+        skip(f"no ::1 on this host: {e}")
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    port = srv.server_address[1]
+    r = run(["curl", "-6", "-sS", f"http://[::1]:{port}/six"], timeout=60)
+    if r.returncode and b"Couldn't connect" in r.stderr:
+        probe = run([sys.executable, "-c", "import socket; socket.socket(socket.AF_INET6)"],
+                    timeout=30)
+        if b"Address family not supported" in probe.stderr:
+            skip("the backend does not offer AF_INET6 sockets (the inet6 extension)")
+    if r.returncode or r.stdout != b"hello /six\n":
+        fail(f"curl -6 [::1]: {r.returncode} {r.stdout!r} {r.stderr!r}")
+    src = os.path.join(d, "six.py")
+    open(src, "w").write("import socket, sys\n"
+                         "s = socket.create_connection(('::1', int(sys.argv[1])), timeout=10)\n"
+                         "print(s.getpeername()[0])\n"
+                         "s.sendall(b'GET /py6 HTTP/1.0\\r\\n\\r\\n')\n"
+                         "print(s.recv(100).split()[1].decode())\n")
+    r = run([sys.executable, src, str(port)], timeout=30)
+    if r.returncode or r.stdout.split() != [b"::1", b"200"]:
+        fail(f"python over [::1]: {r.returncode} {r.stdout!r} {r.stderr!r}")
+    print("ok: curl -6 and python over [::1]")
+
+
 try:
     if CASE in SEM_CASES:
         case_sem()
@@ -675,6 +947,10 @@ try:
          "asyncio": case_asyncio, "redis": case_redis, "iperf3": case_iperf3,
          "nodeny": case_nodeny, "hosts": case_hosts, "nginx": case_nginx, "run-cli": case_run_cli,
          "python-halfclose": case_python_halfclose, "many": case_many,
-         "idle-threads": case_idle_threads}[CASE]()
+         "idle-threads": case_idle_threads, "udp": case_udp, "resolve": case_resolve,
+         "inet6": case_inet6, "inet6-off": case_inet6_off, "udp-off": case_udp_off, "dns-getent": case_dns_getent,
+         "dns-python": case_dns_python, "dns-curl": case_dns_curl,
+         "dns-denied": case_dns_denied,
+         "inet6-curl": case_inet6_curl}[CASE]()
 finally:
     cleanup()

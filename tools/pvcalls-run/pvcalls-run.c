@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * pvcalls-run: runs a program with its AF_INET stream sockets on PV Calls
+ * pvcalls-run: runs a program with its TCP and UDP sockets on PV Calls
  * (LD_PRELOAD=libpvcalls-preload.so), optionally in an empty network
  * namespace so that PV Calls is its only way out. docs/man/pvcalls-run.1.
  */
@@ -25,12 +25,18 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: pvcalls-run [--shm PATH | --xen] [--isolate] [--] PROGRAM [ARGS...]\n"
-		"Runs PROGRAM with its IPv4 TCP sockets carried by PV Calls.\n"
+		"usage: pvcalls-run [--shm PATH | --xen] [--isolate] [--dns ADDR[:PORT]] [--] "
+		"PROGRAM "
+		"[ARGS...]\n"
+		"Runs PROGRAM with its TCP (and, when the backend offers them, UDP and IPv6)\n"
+		"sockets carried by PV Calls.\n"
 		"  --shm PATH   the backend's shared-memory hub (default %s)\n"
 		"  --xen        the Xen transport (inside a Xen guest)\n"
 		"  --isolate    run in a new, empty network namespace: PV Calls is the only\n"
 		"               way out (a user namespace too when not root)\n"
+		"  --dns ADDR[:PORT]  the DNS server(s) names are resolved with, instead of\n"
+		"               /etc/resolv.conf's ([V6ADDR]:PORT; comma-separated list);\n"
+		"               needs a backend with datagram sockets (PVCALLS_DNS)\n"
 		"  --preload LIB  the shim to use (default: found next to pvcalls-run)\n"
 		"  -h, --help   this text;  -V, --version  the version\n",
 		DEFAULT_HUB);
@@ -109,6 +115,7 @@ int main(int argc, char **argv)
 		{ "xen", no_argument, NULL, 'x' },
 		{ "isolate", no_argument, NULL, 'i' },
 		{ "preload", required_argument, NULL, 'p' },
+		{ "dns", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -121,6 +128,14 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "+s:xip:hV", opts, NULL)) != -1) {
 		switch (c) {
+		case 'd':
+			/* Read by the shim's resolver (src/preload/resolv.c). */
+			if (!*optarg) {
+				fprintf(stderr, "pvcalls-run: --dns needs ADDR[:PORT]\n");
+				return 2;
+			}
+			setenv("PVCALLS_DNS", optarg, 1);
+			break;
 		case 's':
 			shm = optarg;
 			break;

@@ -10,6 +10,7 @@
  *                 max_guests, max_pending, quota_nodes, quota_bytes,
  *                 quota_watches, quota_txns, max_maps_per_guest
  *   [default]     rule = ..., fallback = allow|deny, sandbox_rules = yes|no,
+ *                 resolv_conf,
  *                 and the limits
  *   [domain N]    rule = ... and the limits, for domain N only
  *
@@ -17,9 +18,11 @@
  * max_mapped_pages, max_ring_order, max_backlog, connect_rate,
  * connect_burst.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
 #include <ini.h>
+#include <netinet/in.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +40,8 @@
  */
 const char *const dconf_sandbox_rules[] = {
 	"deny connect 127.0.0.0/8", /* also 0.0.0.0 and the host's own addresses */
-	"deny listen port 1-1023",
+	"deny connect ::1/128",     /* also ::, and the host's own IPv6 addresses */
+	"deny listen port 1-1023",  /* both families */
 	NULL,
 };
 
@@ -240,16 +244,22 @@ static int on_shm(struct pctx *x, const char *s, const char *name, const char *v
 	return bad(x, s, name, "unknown key");
 }
 
+/* The extensions [daemon] extensions= names (docs/extensions.md), in the
+ * order they are printed. */
+static const struct {
+	const char *name;
+	uint32_t bit;
+} ext_names[] = { { "shutdown", PVCALLS_FEATURE_SHUTDOWN },
+		  { "names", PVCALLS_FEATURE_NAMES },
+		  { "sockopt", PVCALLS_FEATURE_SOCKOPT },
+		  { "inet6", PVCALLS_FEATURE_INET6 },
+		  { "dgram", PVCALLS_FEATURE_DGRAM } };
+#define NR_EXT_NAMES (sizeof(ext_names) / sizeof(ext_names[0]))
+
 /* "all", "none" or a comma-separated list of extensions to offer
  * (docs/extensions.md); *@off gets the PVCALLS_FEATURE_* bits not offered. */
 static int parse_extensions(const char *v, uint32_t *off)
 {
-	static const struct {
-		const char *name;
-		uint32_t bit;
-	} names[] = { { "shutdown", PVCALLS_FEATURE_SHUTDOWN },
-		      { "names", PVCALLS_FEATURE_NAMES },
-		      { "sockopt", PVCALLS_FEATURE_SOCKOPT } };
 	uint32_t on = 0;
 	char buf[128], *tok, *save = NULL;
 
@@ -267,12 +277,12 @@ static int parse_extensions(const char *v, uint32_t *off)
 	for (tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
 		size_t i;
 
-		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-			if (!strcmp(tok, names[i].name))
+		for (i = 0; i < NR_EXT_NAMES; i++)
+			if (!strcmp(tok, ext_names[i].name))
 				break;
-		if (i == sizeof(names) / sizeof(names[0]))
+		if (i == NR_EXT_NAMES)
 			return -1;
-		on |= names[i].bit;
+		on |= ext_names[i].bit;
 	}
 	if (!on)
 		return -1;
@@ -313,7 +323,8 @@ static int on_daemon(struct pctx *x, const char *s, const char *name, const char
 	} else if (!strcmp(name, "extensions")) {
 		if (parse_extensions(v, &c->ext_off) < 0)
 			return bad(x, s, name,
-				   "expected all, none, or a list of shutdown, names, sockopt");
+				   "expected all, none, or a list of shutdown, names, sockopt, "
+				   "inet6, dgram");
 	} else {
 		return bad(x, s, name, "unknown key");
 	}
@@ -351,6 +362,12 @@ static int handler(void *user, const char *section, const char *name, const char
 			return bad(x, section, name, "expected yes or no");
 		return 1;
 	}
+	if (!strcmp(name, "resolv_conf") && domid == PVCALLS_POLICY_DEFAULT) {
+		if (!value[0] || strlen(value) >= sizeof(x->c->resolv_conf))
+			return bad(x, section, name, "expected a path");
+		copy(x->c->resolv_conf, sizeof(x->c->resolv_conf), value);
+		return 1;
+	}
 	if (!strcmp(name, "fallback") && domid == PVCALLS_POLICY_DEFAULT) {
 		if (strcmp(value, "allow") && strcmp(value, "deny"))
 			return bad(x, section, name, "expected allow or deny");
@@ -361,15 +378,63 @@ static int handler(void *user, const char *section, const char *name, const char
 	return limit_key(x, domid, section, name, value);
 }
 
+/*
+ * The host's stub resolvers stay reachable on port 53. A sandboxed program
+ * resolves names through the preload shim's resolver, which asks the
+ * nameservers of the host's resolv.conf over PV Calls
+ * (docs/running-programs.md); a stub on loopback (systemd-resolved's
+ * 127.0.0.53, a local dnsmasq) would otherwise be refused by the first
+ * sandbox rule and every lookup would fail. Only loopback nameservers need
+ * the exception (the sandbox rules do not cover the others), and only port
+ * 53, over UDP and TCP (TCP carries truncated answers). Read at each load,
+ * so a reload follows a changed resolv.conf; a missing file adds nothing.
+ */
+static int dns_exceptions(struct dconf *c, char *err, size_t len)
+{
+	char line[512];
+	FILE *f = fopen(c->resolv_conf, "r");
+
+	c->ndns_rules = 0;
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f) && c->ndns_rules < DCONF_DNS_MAX) {
+		char kw[16], addr[64], *rule = c->dns_rules[c->ndns_rules];
+		unsigned char a[16];
+		bool loop = false;
+		int rc;
+
+		if (sscanf(line, " %15s %63s", kw, addr) != 2 || strcmp(kw, "nameserver"))
+			continue;
+		if (inet_pton(AF_INET, addr, a) == 1)
+			loop = a[0] == 127;
+		else if (inet_pton(AF_INET6, addr, a) == 1)
+			loop = IN6_IS_ADDR_LOOPBACK((struct in6_addr *)a);
+		if (!loop)
+			continue;
+		snprintf(rule, sizeof(c->dns_rules[0]), "allow connect %s port 53", addr);
+		rc = pvcalls_policy_add_rule(c->policy, PVCALLS_POLICY_DEFAULT, rule, err, len);
+		if (rc < 0) {
+			fclose(f);
+			return rc;
+		}
+		c->ndns_rules++;
+	}
+	fclose(f);
+	return 0;
+}
+
 /* After the file: the sandbox rules at the end of [default]'s. */
 static int add_sandbox_rules(struct dconf *c, char *err, size_t len)
 {
+	int rc;
+
 	if (!c->sandbox_rules)
 		return 0;
+	if ((rc = dns_exceptions(c, err, len)) < 0)
+		return rc;
 	for (int i = 0; dconf_sandbox_rules[i]; i++) {
-		int rc = pvcalls_policy_add_rule(c->policy, PVCALLS_POLICY_DEFAULT,
-						 dconf_sandbox_rules[i], err, len);
-
+		rc = pvcalls_policy_add_rule(c->policy, PVCALLS_POLICY_DEFAULT,
+					     dconf_sandbox_rules[i], err, len);
 		if (rc < 0)
 			return rc;
 	}
@@ -389,6 +454,7 @@ int dconf_load(struct dconf *c, const char *path, bool must_exist, char *err, si
 	c->sandbox_rules = true;
 	copy(c->control, sizeof(c->control), PVCALLSD_CTL);
 	copy(c->shm_path, sizeof(c->shm_path), PVCALLS_SHM_HUB_DEFAULT);
+	copy(c->resolv_conf, sizeof(c->resolv_conf), "/etc/resolv.conf");
 	if (pvcalls_policy_new(&c->policy) < 0) {
 		snprintf(err, len, "out of memory");
 		return -ENOMEM;
@@ -579,19 +645,18 @@ void dconf_print(FILE *f, const struct dconf *c)
 		fprintf(f, "extensions = all\n");
 	else if ((c->ext_off & PVCALLS_FEATURES_IMPLEMENTED) == PVCALLS_FEATURES_IMPLEMENTED)
 		fprintf(f, "extensions = none\n");
-	else
-		fprintf(f, "extensions = %s%s%s%s%s\n",
-			c->ext_off & PVCALLS_FEATURE_SHUTDOWN ? "" : "shutdown",
-			(c->ext_off & (PVCALLS_FEATURE_SHUTDOWN | PVCALLS_FEATURE_NAMES)) ? ""
-											  : ",",
-			c->ext_off & PVCALLS_FEATURE_NAMES ? "" : "names",
-			(c->ext_off & PVCALLS_FEATURE_SOCKOPT) ||
-					(c->ext_off &
-					 (PVCALLS_FEATURE_SHUTDOWN | PVCALLS_FEATURE_NAMES)) ==
-						(PVCALLS_FEATURE_SHUTDOWN | PVCALLS_FEATURE_NAMES)
-				? ""
-				: ",",
-			c->ext_off & PVCALLS_FEATURE_SOCKOPT ? "" : "sockopt");
+	else {
+		const char *sep = "";
+
+		fprintf(f, "extensions = ");
+		for (size_t i = 0; i < NR_EXT_NAMES; i++) {
+			if (c->ext_off & ext_names[i].bit)
+				continue;
+			fprintf(f, "%s%s", sep, ext_names[i].name);
+			sep = ",";
+		}
+		fprintf(f, "\n");
+	}
 	for (size_t i = 0; i < c->nlims; i++)
 		if (c->lims[i].domid == PVCALLS_POLICY_DEFAULT)
 			dl = &c->lims[i].lim;
@@ -602,7 +667,10 @@ void dconf_print(FILE *f, const struct dconf *c)
 			fprintf(f, "rule = %s\n", c->rules[i].text);
 	fprintf(f, "sandbox_rules = %s\n", c->sandbox_rules ? "yes" : "no");
 	if (c->sandbox_rules) {
+		fprintf(f, "resolv_conf = %s\n", c->resolv_conf);
 		fprintf(f, "; built in, after every rule above (sandbox_rules = no drops them):\n");
+		for (int i = 0; i < c->ndns_rules; i++)
+			fprintf(f, ";rule = %s\n", c->dns_rules[i]);
 		for (int i = 0; dconf_sandbox_rules[i]; i++)
 			fprintf(f, ";rule = %s\n", dconf_sandbox_rules[i]);
 	}

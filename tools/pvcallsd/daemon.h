@@ -40,6 +40,9 @@ struct dconf_shm {
 	uint32_t max_maps_per_guest;
 };
 
+/* At most this many loopback nameservers get a sandbox exception. */
+#define DCONF_DNS_MAX 8
+
 struct dconf {
 	char transport[8]; /* "shm", "xen" or "" */
 	char shm_path[256];
@@ -56,8 +59,12 @@ struct dconf {
 	int nrules, ndomains;
 	/* What the policy was built from, for --check-config. */
 	bool fallback_allow;
-	bool sandbox_rules; /* [default] sandbox_rules: the built-in tail */
-	bool file_found;    /* false: a missing default file, defaults */
+	bool sandbox_rules;    /* [default] sandbox_rules: the built-in tail */
+	char resolv_conf[256]; /* [default] resolv_conf: the host's resolvers */
+	/* "allow connect <loopback nameserver> port 53", before the tail. */
+	char dns_rules[DCONF_DNS_MAX][96];
+	int ndns_rules;
+	bool file_found; /* false: a missing default file, defaults */
 	struct dconf_rule {
 		uint32_t domid; /* PVCALLS_POLICY_DEFAULT: [default] */
 		char *text;

@@ -127,7 +127,7 @@ static int ctx_new(const struct pvcalls_shm_opts *opts, bool hub, struct shm_ctx
 	ctx->timeout_ms = o.timeout_ms;
 	ctx->max_maps = o.max_maps_per_guest ? o.max_maps_per_guest : SHM_DEF_MAX_MAPS;
 	ctx->max_maps_total = hub ? max_map_count() / 2 : 0;
-	rc = pvc_shm_dom_create(&ctx->self, o.max_pages, o.max_grants, o.max_ports);
+	rc = pvc_shm_dom_create(&ctx->self, o.max_pages, o.max_grants, o.max_ports, hub);
 	if (rc) {
 		free(ctx);
 		return rc;

@@ -39,6 +39,9 @@
  *    asks and never reads is disconnected), mmap() regions (shm_mem.c).
  *  - Each guest gets its own copy of our port table and its own eventfd
  *    in the hello answer, never ours (shm_evtchn.c).
+ *  - Store permissions as Xen gives a domU (may_read(), may_write()): a
+ *    guest reaches only its own subtree and its devices' backend
+ *    directory; everything else is -EACCES.
  *
  * Lock order: store->lock, then hub->lock (watch callbacks run under the
  * store lock and take hub->lock to queue a message).
@@ -485,13 +488,52 @@ static int split(const char *p, size_t len, const char **a, const char **b)
 	return 0;
 }
 
-/* A guest may change only its own subtree, as Xen's toolstack permissions allow. */
+/* @dir (no trailing '/') is @path or one of its ancestors, component-wise. */
+static bool under(const char *dir, size_t n, const char *path)
+{
+	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/*
+ * Store permissions, as Xen's toolstack sets them for a domU. A guest G
+ * may read, list and watch its own /local/domain/<G> subtree and the
+ * backend directory of its own devices, /local/domain/<H>/backend/pvcalls/<G>
+ * (H: the hub); it may write and remove strictly below /local/domain/<G>
+ * (its root and the backend directory are the toolstack's and the
+ * backend's). Everything else is -EACCES whether it exists or not, so a
+ * guest learns nothing of other guests: not their nodes, not their ids
+ * (/local/domain and /local/domain/<H>/backend/pvcalls are not listable),
+ * not even whether a path exists. A watch on a foreign path is refused
+ * at registration; an allowed watch covers only allowed paths (events
+ * fire on the watched path and below), so it never reports a foreign
+ * change. Malformed paths stay -EINVAL (the store's own check first).
+ */
+static bool may_read(struct shm_hub *h, struct guest *g, const char *path)
+{
+	char own[32], be[80];
+	int n = snprintf(own, sizeof(own), "/local/domain/%u", g->domid);
+	int m = snprintf(be, sizeof(be), "/local/domain/%u/backend/pvcalls/%u", h->ctx->self.domid,
+			 g->domid);
+
+	return under(own, (size_t)n, path) || under(be, (size_t)m, path);
+}
+
 static bool may_write(struct guest *g, const char *path)
 {
 	char pre[40];
 	int n = snprintf(pre, sizeof(pre), "/local/domain/%u/", g->domid);
 
 	return path && strncmp(path, pre, (size_t)n) == 0 && path[n] != '\0';
+}
+
+/* -EINVAL for a malformed path, -EACCES for a foreign one, else 0. */
+static int check_access(struct shm_hub *h, struct guest *g, const char *path, bool write)
+{
+	if (!path || !pvc_shm_path_valid(path))
+		return -EINVAL;
+	if (write ? !may_write(g, path) : !may_read(h, g, path))
+		return -EACCES;
+	return 0;
 }
 
 static void handle_req(struct shm_hub *h, struct guest *g, const struct shm_msg_hdr *req,
@@ -512,22 +554,28 @@ static void handle_req(struct shm_hub *h, struct guest *g, const struct shm_msg_
 	case SHM_OP_READ:
 		if (cap > PVCALLS_STORE_MAX + 1)
 			cap = PVCALLS_STORE_MAX + 1;
-		rc = pvc_shm_store_read(h->store, g, req->txn, a, out, cap);
+		rc = check_access(h, g, a, false);
+		if (!rc)
+			rc = pvc_shm_store_read(h->store, g, req->txn, a, out, cap);
 		if (rc >= 0)
 			rsp->len = (uint32_t)rc + 1;
 		break;
 	case SHM_OP_WRITE:
-		rc = !b                 ? -EINVAL
-		     : !may_write(g, a) ? -EACCES
-					: pvc_shm_store_write(h->store, g, req->txn, a, b);
+		rc = !b ? -EINVAL : check_access(h, g, a, true);
+		if (!rc)
+			rc = pvc_shm_store_write(h->store, g, req->txn, a, b);
 		break;
 	case SHM_OP_RM:
-		rc = !may_write(g, a) ? -EACCES : pvc_shm_store_rm(h->store, g, req->txn, a);
+		rc = check_access(h, g, a, true);
+		if (!rc)
+			rc = pvc_shm_store_rm(h->store, g, req->txn, a);
 		break;
 	case SHM_OP_DIR:
 		if (cap > SHM_MAX_PAYLOAD)
 			cap = SHM_MAX_PAYLOAD;
-		rc = pvc_shm_store_dir(h->store, g, req->txn, a, out, cap);
+		rc = check_access(h, g, a, false);
+		if (!rc)
+			rc = pvc_shm_store_dir(h->store, g, req->txn, a, out, cap);
 		for (int i = 0; i < rc; i++)
 			rsp->len += (uint32_t)strlen(out + rsp->len) + 1;
 		break;
@@ -538,7 +586,9 @@ static void handle_req(struct shm_hub *h, struct guest *g, const struct shm_msg_
 		rc = pvc_shm_store_txn_end(h->store, g, req->txn, req->arg != 0);
 		break;
 	case SHM_OP_WATCH:
-		rc = !b ? -EINVAL : pvc_shm_store_watch(h->store, g, a, b);
+		rc = !b ? -EINVAL : check_access(h, g, a, false);
+		if (!rc)
+			rc = pvc_shm_store_watch(h->store, g, a, b);
 		break;
 	case SHM_OP_UNWATCH:
 		rc = !b ? -EINVAL : pvc_shm_store_unwatch(h->store, g, a, b);

@@ -39,7 +39,16 @@
  * Trust: a peer holds the raw pool fd and could mmap any page directly; the
  * grant table emulates Xen's semantics for well-behaved peers and keeps a
  * hostile table from crashing or misleading the mapper, it is not a
- * security boundary between processes.
+ * security boundary between processes. A guest's pool is seen by the hub
+ * alone. The hub's pool and grant table are seen by every guest: a guest
+ * can read and write any page of the hub's pool and any entry of its
+ * grant table. That is a cross-guest channel only for pages the hub
+ * process shares; a backend never shares (it maps the guests' pages), so
+ * under pvcallsd the hub's pool stays empty (tests/transport/shm/
+ * check_shm.c, test_hub_pool_sealed). The hub never trusts its shared
+ * grant table (its private copy is mem->refs; a forged maps count only
+ * defers freeing the hub's own pages), and its pool is fixed in size and
+ * sealed, so what a guest writes there is bounded by the hub's max_pages.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -168,7 +177,7 @@ static void dom_init_fds(struct shm_dom *d)
 }
 
 int pvc_shm_dom_create(struct shm_dom *d, uint32_t max_pages, uint32_t max_grants,
-		       uint32_t max_ports)
+		       uint32_t max_ports, bool fixed_pool)
 {
 	int rc;
 
@@ -181,8 +190,19 @@ int pvc_shm_dom_create(struct shm_dom *d, uint32_t max_pages, uint32_t max_grant
 	d->gnt_len = pvc_shm_gnt_bytes(max_grants);
 	d->evt_len = pvc_shm_evt_bytes(max_ports);
 
-	/* The pool starts empty and grows; it may never shrink. */
-	rc = make_memfd("pvcalls-shm-pool", 0, F_SEAL_SHRINK);
+	/*
+	 * A guest's pool starts empty and grows; it may never shrink. The
+	 * hub's pool is handed to every guest, so it is made at its full size
+	 * (sparse: pages cost memory only once written) and sealed against
+	 * growing too: a guest holding it cannot enlarge it and fill it with
+	 * memory that would outlive the guest, only write pages below
+	 * max_pages (see "Trust" above).
+	 */
+	if (fixed_pool)
+		rc = make_memfd("pvcalls-shm-pool", (size_t)max_pages << SHM_PAGE_SHIFT,
+				F_SEAL_SHRINK | F_SEAL_GROW);
+	else
+		rc = make_memfd("pvcalls-shm-pool", 0, F_SEAL_SHRINK);
 	if (rc < 0)
 		goto fail;
 	d->pool_fd = rc;
@@ -360,6 +380,9 @@ int pvc_shm_mem_init(struct shm_ctx *ctx)
 	m->refs = calloc(ctx->self.max_grants, sizeof(*m->refs));
 	if (!m->free_pages || !m->page_dirty || !m->free_refs || !m->refs)
 		return -ENOMEM;
+	/* The hub's pool is created at its full size (pvc_shm_dom_create()). */
+	if (ctx->is_hub)
+		m->pool_pages = ctx->self.max_pages;
 	/* Stack of free refs, lowest on top; 0..7 are reserved as on Xen. */
 	for (i = ctx->self.max_grants; i-- > SHM_NR_RESERVED_REFS;)
 		m->free_refs[m->nr_free_refs++] = i;

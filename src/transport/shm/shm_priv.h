@@ -158,8 +158,9 @@ struct shm_hello {
 	uint32_t pad;
 };
 
+/* @fixed_pool: the pool is made at max_pages and sealed against growing (hub). */
 int pvc_shm_dom_create(struct shm_dom *d, uint32_t max_pages, uint32_t max_grants,
-		       uint32_t max_ports);
+		       uint32_t max_ports, bool fixed_pool);
 void pvc_shm_dom_destroy(struct shm_dom *d);
 /* Imports a peer from its fds (consumed in all cases). */
 int pvc_shm_dom_import(const int fds[4], uint32_t domid, const struct shm_hello *h,

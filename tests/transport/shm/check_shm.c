@@ -6,6 +6,7 @@
 #include <check.h>
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
@@ -355,24 +356,26 @@ END_TEST
 START_TEST(test_hostile_grant_entry)
 {
 	pvcalls_transport *hub, *guest;
-	struct shm_ctx *hc;
+	struct shm_ctx *hc, *gc;
 	uint32_t ref = 50, ref2 = 51;
 	void *b;
 
 	make_pair(&hub, &guest);
 	hc = ctx_of(hub);
+	gc = ctx_of(guest);
 	/* a page beyond max_pages */
 	__atomic_store_n(&hc->self.gnt[ref].desc, SHM_GNT_DESC(1, 0xfffffffu, false),
 			 __ATOMIC_SEQ_CST);
-	/* a page below max_pages but beyond the pool's current size */
-	__atomic_store_n(&hc->self.gnt[ref2].desc, SHM_GNT_DESC(1, 4000, false), __ATOMIC_SEQ_CST);
+	/* a page below max_pages but beyond the pool's current size (a
+	 * guest's pool grows on demand; the hub's is made at full size) */
+	__atomic_store_n(&gc->self.gnt[ref2].desc, SHM_GNT_DESC(0, 4000, false), __ATOMIC_SEQ_CST);
 	log_start();
 	ck_assert_int_eq(pvcalls_transport_map(guest, 0, 1, &ref, false, &b), -EINVAL);
-	ck_assert_int_eq(pvcalls_transport_map(guest, 0, 1, &ref2, false, &b), -EINVAL);
+	ck_assert_int_eq(pvcalls_transport_map(hub, 1, 1, &ref2, false, &b), -EINVAL);
 	ck_assert(log_has("names page 4000 outside the pool"));
 	pvcalls_set_logger(NULL, NULL, PVCALLS_LOG_ERR);
 	__atomic_store_n(&hc->self.gnt[ref].desc, 0, __ATOMIC_SEQ_CST);
-	__atomic_store_n(&hc->self.gnt[ref2].desc, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&gc->self.gnt[ref2].desc, 0, __ATOMIC_SEQ_CST);
 	pvcalls_transport_close(guest);
 	pvcalls_transport_close(hub);
 }
@@ -628,11 +631,11 @@ START_TEST(test_run_bad_ref_in_middle)
 		ck_assert_uint_eq(maps_of(hub, all[i]), 0);
 	ck_assert_uint_eq(hc->mem.nr_deferred, 0);
 
-	/* a hostile entry in the middle (a page beyond the pool) fails likewise */
+	/* a hostile entry in the middle (a page beyond max_pages) fails likewise */
 	ck_assert_uint_eq(hc->mem.refs[rb].state, SHM_REF_FREE);
-	__atomic_store_n(&hc->self.gnt[rb].desc, SHM_GNT_DESC(1, 4000, false), __ATOMIC_SEQ_CST);
+	__atomic_store_n(&hc->self.gnt[rb].desc, SHM_GNT_DESC(1, 5000, false), __ATOMIC_SEQ_CST);
 	ck_assert_int_eq(pvcalls_transport_map(guest, 0, 9, all, true, &m), -EINVAL);
-	ck_assert(log_has("names page 4000 outside the pool"));
+	ck_assert(log_has("names page 5000 outside the pool"));
 	ck_assert_uint_eq(nr_mmaps(guest) - m0, 0);
 	for (unsigned i = 0; i < 9; i++)
 		ck_assert_uint_eq(maps_of(hub, all[i]), 0);
@@ -1153,8 +1156,13 @@ START_TEST(test_store_basic_hub_and_guest)
 	ck_assert_int_eq(
 		pvcalls_transport_store_read(hub, 0, "/local/domain/1/x", buf, sizeof(buf)), 1);
 	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/shared/y", "h"), 0);
-	ck_assert_int_eq(pvcalls_transport_store_read(guest, 0, "/shared/y", buf, sizeof(buf)), 1);
+	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/local/domain/1/y", "h"), 0);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read(guest, 0, "/local/domain/1/y", buf, sizeof(buf)), 1);
 	ck_assert_str_eq(buf, "h");
+	/* but reads nothing outside its own nodes (test_store_isolation) */
+	ck_assert_int_eq(pvcalls_transport_store_read(guest, 0, "/shared/y", buf, sizeof(buf)),
+			 -EACCES);
 	/* a guest may change only its own subtree */
 	ck_assert_int_eq(pvcalls_transport_store_write(guest, 0, "/shared/y", "evil"), -EACCES);
 	ck_assert_int_eq(pvcalls_transport_store_rm(guest, 0, "/shared"), -EACCES);
@@ -1283,9 +1291,10 @@ START_TEST(test_store_watch_guest)
 	make_pair(&hub, &guest);
 	fd = pvcalls_transport_store_fd(guest);
 	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(pvcalls_transport_store_watch(guest, "/local/domain/0/backend", "be"), 0);
+	ck_assert_int_eq(
+		pvcalls_transport_store_watch(guest, "/local/domain/0/backend/pvcalls/1", "be"), 0);
 	ck_assert_int_eq(wait_watch(guest, path, tok, 1000), 1);
-	ck_assert_str_eq(path, "/local/domain/0/backend");
+	ck_assert_str_eq(path, "/local/domain/0/backend/pvcalls/1");
 	ck_assert_str_eq(tok, "be");
 	ck_assert_int_eq(
 		pvcalls_transport_store_read_watch(guest, path, sizeof(path), tok, sizeof(tok)), 0);
@@ -1300,22 +1309,25 @@ START_TEST(test_store_watch_guest)
 	 * An event that a store call reads off the socket while waiting for its
 	 * answer must still make store_fd readable.
 	 */
-	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/local/domain/0/backend/x", "1"),
-			 0);
+	ck_assert_int_eq(
+		pvcalls_transport_store_write(hub, 0, "/local/domain/0/backend/pvcalls/1/x", "1"),
+		0);
 	/* queued for the guest before the write returned, so ahead of the answer */
-	ck_assert_int_eq(pvcalls_transport_store_read(guest, 0, "/local/domain/0/backend/x", buf,
-						      sizeof(buf)),
+	ck_assert_int_eq(pvcalls_transport_store_read(
+				 guest, 0, "/local/domain/0/backend/pvcalls/1/x", buf, sizeof(buf)),
 			 1);
 	ck_assert(readable(fd, 0));
 	ck_assert_int_eq(
 		pvcalls_transport_store_read_watch(guest, path, sizeof(path), tok, sizeof(tok)), 1);
-	ck_assert_str_eq(path, "/local/domain/0/backend/x");
+	ck_assert_str_eq(path, "/local/domain/0/backend/pvcalls/1/x");
 	ck_assert_int_eq(
 		pvcalls_transport_store_read_watch(guest, path, sizeof(path), tok, sizeof(tok)), 0);
-	ck_assert_int_eq(pvcalls_transport_store_unwatch(guest, "/local/domain/0/backend", "be"),
-			 0);
-	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/local/domain/0/backend/y", "1"),
-			 0);
+	ck_assert_int_eq(
+		pvcalls_transport_store_unwatch(guest, "/local/domain/0/backend/pvcalls/1", "be"),
+		0);
+	ck_assert_int_eq(
+		pvcalls_transport_store_write(hub, 0, "/local/domain/0/backend/pvcalls/1/y", "1"),
+		0);
 	ck_assert_int_eq(wait_watch(guest, path, tok, 100), 0);
 	pvcalls_transport_close(guest);
 	pvcalls_transport_close(hub);
@@ -1366,7 +1378,7 @@ START_TEST(test_store_transactions)
 	uint32_t tx;
 
 	make_pair(&hub, &guest);
-	txn_checks(hub, guest, "/h");
+	txn_checks(hub, guest, "/local/domain/1/h");
 	txn_checks(guest, hub, "/local/domain/1");
 	/* the guest cannot use the hub's transaction */
 	ck_assert_int_eq(pvcalls_transport_store_txn_start(hub, &tx), 0);
@@ -1713,7 +1725,8 @@ START_TEST(test_hub_killed)
 	ck_assert_int_eq(pvcalls_shm_connect(d.path, NULL, &g), 0);
 	fd = pvcalls_transport_store_fd(g);
 	ck_assert_int_eq(pvcalls_transport_store_watch(g, "/local/domain/1", "w1"), 0);
-	ck_assert_int_eq(pvcalls_transport_store_watch(g, "/elsewhere", "w2"), 0);
+	ck_assert_int_eq(
+		pvcalls_transport_store_watch(g, "/local/domain/0/backend/pvcalls/1", "w2"), 0);
 	ck_assert_int_eq(wait_watch(g, path, tok, 1000), 1);
 	ck_assert_int_eq(wait_watch(g, path, tok, 1000), 1);
 	ck_assert_int_eq(
@@ -1730,7 +1743,8 @@ START_TEST(test_hub_killed)
 		r = wait_watch(g, path, tok, 2000);
 		ck_assert_int_eq(r, 1);
 		got |= !strcmp(tok, "w1") && !strcmp(path, "/local/domain/1") ? 1 : 0;
-		got |= !strcmp(tok, "w2") && !strcmp(path, "/elsewhere") ? 2 : 0;
+		got |= !strcmp(tok, "w2") && !strcmp(path, "/local/domain/0/backend/pvcalls/1") ? 2
+												: 0;
 	}
 	ck_assert_uint_eq(got, 3);
 	ck_assert_int_eq(
@@ -1755,13 +1769,15 @@ START_TEST(test_hub_close_seen_by_guest)
 	char path[4096], tok[256], buf[8];
 
 	make_pair(&hub, &guest);
-	ck_assert_int_eq(pvcalls_transport_store_watch(guest, "/x", "t"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_watch(guest, "/local/domain/1/x", "t"), 0);
 	ck_assert_int_eq(wait_watch(guest, path, tok, 1000), 1);
 	pvcalls_transport_close(hub);
-	ck_assert_int_eq(pvcalls_transport_store_read(guest, 0, "/x", buf, sizeof(buf)), -ENOTCONN);
+	ck_assert_int_eq(
+		pvcalls_transport_store_read(guest, 0, "/local/domain/1/x", buf, sizeof(buf)),
+		-ENOTCONN);
 	ck_assert_int_eq(
 		pvcalls_transport_store_read_watch(guest, path, sizeof(path), tok, sizeof(tok)), 1);
-	ck_assert_str_eq(path, "/x");
+	ck_assert_str_eq(path, "/local/domain/1/x");
 	ck_assert_int_eq(
 		pvcalls_transport_store_read_watch(guest, path, sizeof(path), tok, sizeof(tok)),
 		-ENOTCONN);
@@ -1987,11 +2003,13 @@ START_TEST(test_store_quota_two_guests)
 	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/hub/x", "1"), 0);
 	/* watches and transactions are per guest too */
 	for (i = 0; i < 128; i++) {
-		snprintf(p, sizeof(p), "/w/%d", i);
+		snprintf(p, sizeof(p), "/local/domain/%u/w/%d", da, i);
 		ck_assert_int_eq(pvcalls_transport_store_watch(a, p, "t"), 0);
 	}
-	ck_assert_int_eq(pvcalls_transport_store_watch(a, "/w/x", "t"), -ENOSPC);
-	ck_assert_int_eq(pvcalls_transport_store_watch(b, "/w/x", "t"), 0);
+	snprintf(p, sizeof(p), "/local/domain/%u/w/x", da);
+	ck_assert_int_eq(pvcalls_transport_store_watch(a, p, "t"), -ENOSPC);
+	snprintf(p, sizeof(p), "/local/domain/%u/w/x", db);
+	ck_assert_int_eq(pvcalls_transport_store_watch(b, p, "t"), 0);
 	for (i = 0; i < 8; i++)
 		ck_assert_int_eq(pvcalls_transport_store_txn_start(a, &tx[i]), 0);
 	ck_assert_int_eq(pvcalls_transport_store_txn_start(a, &tx[8]), -EBUSY);
@@ -2035,7 +2053,7 @@ START_TEST(test_store_memory_bounded)
 	make_pair(&hub, &g);
 	h0 = heap_used();
 	for (i = 0; i < 15000; i++) {
-		snprintf(p, sizeof(p), "/big/%d", i);
+		snprintf(p, sizeof(p), "/local/domain/1/big/%d", i);
 		ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, p, "value"), 0);
 	}
 	h1 = heap_used();
@@ -2043,7 +2061,9 @@ START_TEST(test_store_memory_bounded)
 	measurable = h1 > h0 + 1000000;
 	for (i = 0; i < 8; i++) {
 		ck_assert_int_eq(pvcalls_transport_store_txn_start(g, &tx[i]), 0);
-		ck_assert_int_eq(pvcalls_transport_store_read(g, tx[i], "/big/7", p, sizeof(p)), 5);
+		ck_assert_int_eq(pvcalls_transport_store_read(g, tx[i], "/local/domain/1/big/7", p,
+							      sizeof(p)),
+				 5);
 	}
 	h2 = heap_used();
 	if (measurable)
@@ -2387,6 +2407,256 @@ START_TEST(test_map_limit_fails_one_connect)
 }
 END_TEST
 
+/* Expects -EACCES for every way guest @t could reach @path. */
+static void no_access(pvcalls_transport *t, const char *path)
+{
+	char buf[256];
+	uint32_t tx;
+
+	ck_assert_int_eq(pvcalls_transport_store_read(t, 0, path, buf, sizeof(buf)), -EACCES);
+	ck_assert_int_eq(pvcalls_transport_store_directory(t, 0, path, buf, sizeof(buf)), -EACCES);
+	ck_assert_int_eq(pvcalls_transport_store_watch(t, path, "spy"), -EACCES);
+	ck_assert_int_eq(pvcalls_transport_store_write(t, 0, path, "x"), -EACCES);
+	ck_assert_int_eq(pvcalls_transport_store_rm(t, 0, path), -EACCES);
+	ck_assert_int_eq(pvcalls_transport_store_txn_start(t, &tx), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read(t, tx, path, buf, sizeof(buf)), -EACCES);
+	ck_assert_int_eq(pvcalls_transport_store_write(t, tx, path, "x"), -EACCES);
+	ck_assert_int_eq(pvcalls_transport_store_txn_end(t, tx, true), 0);
+}
+
+/*
+ * Store permissions: a guest reaches its own /local/domain/<G> and the
+ * backend directory of its devices, nothing else, existing or not.
+ */
+START_TEST(test_store_isolation)
+{
+	pvcalls_transport *hub, *a, *b;
+	char p[128], path[4096], tok[256], buf[256];
+	uint32_t da, db;
+	struct tmpd d;
+
+	tmpd_make(&d);
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, NULL, &hub), 0);
+	ck_assert_int_eq(pvcalls_shm_connect(d.path, NULL, &a), 0);
+	ck_assert_int_eq(pvcalls_shm_connect(d.path, NULL, &b), 0);
+	da = domid_of(a);
+	db = domid_of(b);
+	snprintf(p, sizeof(p), "/local/domain/%u/secret", da);
+	ck_assert_int_eq(pvcalls_transport_store_write(a, 0, p, "s3cret"), 0);
+	/* b watches its own subtree and its backend directory: allowed */
+	snprintf(p, sizeof(p), "/local/domain/%u", db);
+	ck_assert_int_eq(pvcalls_transport_store_watch(b, p, "own"), 0);
+	ck_assert_int_eq(wait_watch(b, path, tok, 1000), 1);
+	snprintf(p, sizeof(p), "/local/domain/0/backend/pvcalls/%u", db);
+	ck_assert_int_eq(pvcalls_transport_store_watch(b, p, "be"), 0);
+	ck_assert_int_eq(wait_watch(b, path, tok, 1000), 1);
+	ck_assert_int_eq(pvcalls_transport_store_directory(b, 0, p, buf, sizeof(buf)), 1);
+	ck_assert_str_eq(buf, "0");
+	snprintf(p, sizeof(p), "/local/domain/0/backend/pvcalls/%u/0/state", db);
+	ck_assert_int_eq(pvcalls_transport_store_read(b, 0, p, buf, sizeof(buf)), 1);
+	/* but may not write the backend's nodes or its own domain's root */
+	ck_assert_int_eq(pvcalls_transport_store_write(b, 0, p, "4"), -EACCES);
+	snprintf(p, sizeof(p), "/local/domain/%u", db);
+	ck_assert_int_eq(pvcalls_transport_store_write(b, 0, p, "x"), -EACCES);
+
+	/* a's nodes, existing or not, are closed to b (no existence oracle) */
+	snprintf(p, sizeof(p), "/local/domain/%u/secret", da);
+	no_access(b, p);
+	snprintf(p, sizeof(p), "/local/domain/%u/no-such-node", da);
+	no_access(b, p);
+	snprintf(p, sizeof(p), "/local/domain/%u", da);
+	no_access(b, p);
+	snprintf(p, sizeof(p), "/local/domain/0/backend/pvcalls/%u/0/state", da);
+	no_access(b, p);
+	/* listings that would reveal other guests' ids */
+	no_access(b, "/");
+	no_access(b, "/local");
+	no_access(b, "/local/domain");
+	no_access(b, "/local/domain/0");
+	no_access(b, "/local/domain/0/backend/pvcalls");
+	no_access(b, "/local/domain/4242/x");
+	/* prefixes compare whole components */
+	snprintf(p, sizeof(p), "/local/domain/%u0/x", db);
+	no_access(b, p);
+	snprintf(p, sizeof(p), "/local/domain/0/backend/pvcalls/%u0", db);
+	no_access(b, p);
+	/* malformed paths stay -EINVAL */
+	ck_assert_int_eq(pvcalls_transport_store_read(b, 0, "/local//x", buf, sizeof(buf)),
+			 -EINVAL);
+	/* a's changes never reach b's watches */
+	snprintf(p, sizeof(p), "/local/domain/%u/secret", da);
+	ck_assert_int_eq(pvcalls_transport_store_write(a, 0, p, "again"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, "/local/domain/0/x", "1"), 0);
+	ck_assert_int_eq(wait_watch(b, path, tok, 100), 0);
+	/* b's own change does, and a reads its own node */
+	snprintf(p, sizeof(p), "/local/domain/%u/data", db);
+	ck_assert_int_eq(pvcalls_transport_store_write(b, 0, p, "1"), 0);
+	ck_assert_int_eq(wait_watch(b, path, tok, 1000), 1);
+	ck_assert_str_eq(path, p);
+	snprintf(p, sizeof(p), "/local/domain/%u/secret", da);
+	ck_assert_int_eq(pvcalls_transport_store_read(a, 0, p, buf, sizeof(buf)), 5);
+	/* the hub reads everything */
+	ck_assert_int_eq(pvcalls_transport_store_read(hub, 0, p, buf, sizeof(buf)), 5);
+	ck_assert_int_ge(
+		pvcalls_transport_store_directory(hub, 0, "/local/domain", buf, sizeof(buf)), 3);
+	pvcalls_transport_close(a);
+	pvcalls_transport_close(b);
+	pvcalls_transport_close(hub);
+	tmpd_clean(&d);
+}
+END_TEST
+
+/*
+ * Every guest holds the hub's page pool fd. It is fixed in size and
+ * sealed, so a guest cannot grow it (and park memory there that outlives
+ * it); and a backend never shares hub pages, so there is nothing of
+ * another guest in it to read.
+ */
+START_TEST(test_hub_pool_sealed)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	struct back_thread bt = { 0 };
+	pvcalls_transport *hub, *g;
+	struct shm_ctx *gc, *hc;
+	pvcalls_front *fe;
+	int lfd, s, peer, seals;
+	struct stat st;
+	char c;
+
+	make_pair(&hub, &g);
+	gc = ctx_of(g);
+	hc = ctx_of(hub);
+	ck_assert_int_eq(fstat(gc->hubdom->pool_fd, &st), 0);
+	ck_assert_int_eq(st.st_size, (off_t)hc->self.max_pages * PAGE);
+	seals = fcntl(gc->hubdom->pool_fd, F_GET_SEALS);
+	ck_assert_int_ge(seals, 0);
+	ck_assert(seals & F_SEAL_GROW);
+	ck_assert(seals & F_SEAL_SEAL);
+	ck_assert_int_eq(ftruncate(gc->hubdom->pool_fd, st.st_size + 64 * (off_t)PAGE), -1);
+	ck_assert_int_eq(errno, EPERM);
+	/* a guest's own pool still grows on demand */
+	ck_assert_int_eq(fstat(gc->self.pool_fd, &st), 0);
+	ck_assert_int_eq(st.st_size, 0);
+
+	/* a whole session: the backend maps the guest's pages, shares none */
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(lfd, 0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(lfd, 4), 0);
+	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+	ck_assert_int_eq(pvcalls_back_new(hub, NULL, &bt.b), 0);
+	ck_assert_int_eq(pthread_create(&bt.th, NULL, back_main, &bt), 0);
+	ck_assert_int_eq(pvcalls_front_open(g, NULL, &fe), 0);
+	s = pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(s, 0);
+	ck_assert_int_eq(pvcalls_front_connect(fe, s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	peer = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(peer, 0);
+	ck_assert_int_eq(pvcalls_front_send(fe, s, "x", 1, 0), 1);
+	ck_assert_int_eq(recv(peer, &c, 1, 0), 1);
+	ck_assert_uint_gt(gc->mem.page_hwm, 0);
+	ck_assert_uint_eq(hc->mem.page_hwm, 0);
+	ck_assert_int_eq(pvcalls_front_release(fe, s), 0);
+	close(peer);
+	pvcalls_front_close(fe);
+	__atomic_store_n(&bt.stop, 1, __ATOMIC_SEQ_CST);
+	pthread_join(bt.th, NULL);
+	pvcalls_back_free(bt.b);
+	ck_assert_uint_eq(hc->mem.page_hwm, 0);
+	pvcalls_transport_close(g);
+	pvcalls_transport_close(hub);
+	close(lfd);
+}
+END_TEST
+
+/* Sends one store request on a raw guest socket; payload @a (and @b). */
+static int raw_req(int fd, uint32_t id, uint32_t op, int32_t arg, const char *a, const char *b)
+{
+	char buf[8192];
+	struct shm_msg_hdr h = { .type = SHM_MSG_REQ, .id = id, .op = op, .arg = arg };
+	size_t la = strlen(a) + 1, lb = b ? strlen(b) + 1 : 0;
+	int rc;
+
+	ck_assert_uint_le(sizeof(h) + la + lb, sizeof(buf));
+	h.len = (uint32_t)(la + lb);
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), a, la);
+	if (b)
+		memcpy(buf + sizeof(h) + la, b, lb);
+	for (int i = 0; i < 5000; i++) {
+		rc = pvc_shm_send(fd, buf, sizeof(h) + la + lb, NULL, 0, MSG_DONTWAIT);
+		if (rc != -EAGAIN && rc != -EWOULDBLOCK)
+			break;
+		usleep(1000);
+	}
+	return rc;
+}
+
+/* A guest that asks and never reads its answers is cut off at 1 MiB queued. */
+START_TEST(test_hub_slow_reader)
+{
+	struct {
+		struct shm_msg_hdr hdr;
+		struct shm_hello hello;
+	} m = { .hdr = { .type = SHM_MSG_HELLO, .len = sizeof(struct shm_hello) },
+		.hello = { .magic = SHM_HELLO_MAGIC,
+			   .version = SHM_HELLO_VERSION,
+			   .max_pages = 16,
+			   .max_grants = 64,
+			   .max_ports = 64 } };
+	pvcalls_transport *hub, *g;
+	struct shm_dom d;
+	char p[64], big[4001], buf[256];
+	int sv[2], fds[SHM_MAX_FDS], n;
+	unsigned nfds = 0;
+	long r;
+
+	make_pair(&hub, &g);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	ck_assert_int_eq(pvcalls_shm_hub_adopt(hub, sv[0]), 0);
+	ck_assert_int_eq(pvc_shm_dom_create(&d, 16, 64, 64, false), 0);
+	fds[0] = d.pool_fd;
+	fds[1] = d.gnt_fd;
+	fds[2] = d.evt_fd;
+	fds[3] = d.efd;
+	ck_assert_int_eq(pvc_shm_send(sv[1], &m, sizeof(m), fds, 4, 0), 0);
+	ck_assert(readable(sv[1], 2000));
+	r = pvc_shm_recv(sv[1], &m, sizeof(m), fds, &nfds, 0);
+	ck_assert_int_eq(r, (long)sizeof(m));
+	for (unsigned i = 0; i < nfds; i++)
+		close(fds[i]);
+	ck_assert_int_eq(m.hdr.arg, 0);
+	ck_assert_int_eq(pvcalls_shm_hub_nr_guests(hub), 2);
+	/* a 4000-byte node of its own, then read it back, never reading */
+	memset(big, 'b', 4000);
+	big[4000] = '\0';
+	snprintf(p, sizeof(p), "/local/domain/%u/big", m.hello.domid);
+	log_start();
+	ck_assert_int_eq(raw_req(sv[1], 1, SHM_OP_WRITE, 0, p, big), 0);
+	/* sending fails (reset) once the hub has hung up */
+	for (n = 0; n < 2000; n++)
+		if (raw_req(sv[1], (uint32_t)n + 2, SHM_OP_READ, 4097, p, NULL))
+			break;
+	/* cut off after about 1 MiB (plus what the socket buffers) */
+	for (int i = 0; i < 5000 && pvcalls_shm_hub_nr_guests(hub) == 2; i++)
+		usleep(1000);
+	ck_assert_int_eq(pvcalls_shm_hub_nr_guests(hub), 1);
+	ck_assert_int_gt(n, 256);
+	ck_assert(log_has("does not read its messages"));
+	pvcalls_set_logger(NULL, NULL, PVCALLS_LOG_ERR);
+	/* the other guest is served as before */
+	ck_assert_int_eq(pvcalls_transport_store_write(g, 0, "/local/domain/1/ok", "1"), 0);
+	ck_assert_int_eq(pvcalls_transport_store_read(g, 0, "/local/domain/1/ok", buf, sizeof(buf)),
+			 1);
+	close(sv[1]);
+	pvc_shm_dom_destroy(&d);
+	pvcalls_transport_close(g);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
 static Suite *shm_suite(void)
 {
 	Suite *s = suite_create("transport.shm");
@@ -2447,6 +2717,9 @@ static Suite *shm_suite(void)
 	tcase_add_test(sec, test_map_regions_per_guest);
 	tcase_add_test(sec, test_map_limit_fails_one_connect);
 	tcase_add_test(sec, test_evtchn_guest_isolation);
+	tcase_add_test(sec, test_store_isolation);
+	tcase_add_test(sec, test_hub_pool_sealed);
+	tcase_add_test(sec, test_hub_slow_reader);
 	tcase_set_timeout(sec, 30);
 	suite_add_tcase(s, sec);
 	return s;

@@ -1,0 +1,397 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pvcalls-isolation: how much one shm guest slows another.
+ *
+ * One process holds a hub (on a Unix socket in a temporary directory), a
+ * backend running in a thread, TCP echo and discard servers on 127.0.0.1,
+ * and two guests, each with its own connection to the hub and its own
+ * frontend. The victim measures the round-trip time of 64-byte echoes
+ * (p50, p99) and its bulk throughput to the discard server; meanwhile the
+ * attacker floods one of:
+ *   commands       SOCKET + RELEASE pairs on its command ring
+ *   notifications  evtchn_notify on its command ring's port (no requests)
+ *   store          writes into its own device directory, which the
+ *                  backend watches (each one makes it read the state)
+ * Every figure is printed next to the victim alone in the same run, as a
+ * ratio. Nothing is asserted: the machine's load decides the numbers.
+ *
+ *   pvcalls-isolation [--quick]
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <pvcalls/backend.h>
+#include <pvcalls/frontend.h>
+#include <pvcalls/shm.h>
+#include <pvcalls/wire.h>
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what, int rc)
+{
+	fprintf(stderr, "pvcalls-isolation: %s: %s\n", what, strerror(rc < 0 ? -rc : rc));
+	exit(1);
+}
+
+/* ------------------------------------------------------------------------
+ * TCP servers on 127.0.0.1: echo and discard, one thread per connection.
+ */
+
+struct server {
+	int lfd;
+	uint16_t port;
+	bool echo;
+	uint64_t received; /* atomic */
+	pthread_t th;
+};
+
+struct conn {
+	struct server *s;
+	int fd;
+};
+
+static void *conn_main(void *arg)
+{
+	struct conn *c = arg;
+	char buf[65536];
+	ssize_t n;
+
+	while ((n = read(c->fd, buf, sizeof(buf))) > 0) {
+		__atomic_fetch_add(&c->s->received, (uint64_t)n, __ATOMIC_RELAXED);
+		if (c->s->echo && write(c->fd, buf, (size_t)n) != n)
+			break;
+	}
+	close(c->fd);
+	free(c);
+	return NULL;
+}
+
+static void *server_main(void *arg)
+{
+	struct server *s = arg;
+
+	for (;;) {
+		int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
+		struct conn *c;
+		pthread_t th;
+		int one = 1;
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			return NULL; /* listener closed */
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c = malloc(sizeof(*c));
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		c->s = s;
+		c->fd = fd;
+		if (pthread_create(&th, NULL, conn_main, c)) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		pthread_detach(th);
+	}
+}
+
+static void server_start(struct server *s, bool echo)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+
+	memset(s, 0, sizeof(*s));
+	s->echo = echo;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s->lfd < 0 || bind(s->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(s->lfd, 64) < 0 || getsockname(s->lfd, (struct sockaddr *)&sa, &sl) < 0)
+		die("server", errno);
+	s->port = ntohs(sa.sin_port);
+	if (pthread_create(&s->th, NULL, server_main, s))
+		die("server thread", EAGAIN);
+}
+
+/* ------------------------------------------------------------------------
+ * Guests.
+ */
+
+struct guest {
+	pvcalls_transport *t;
+	pvcalls_front *fe;
+	uint32_t domid;
+};
+
+static void guest_open(struct guest *g, const char *path)
+{
+	struct pvcalls_front_opts fo = { .connect_timeout_ms = 5000 };
+	int rc = pvcalls_shm_connect(path, NULL, &g->t);
+
+	if (rc)
+		die("connect to the hub", rc);
+	rc = pvcalls_transport_local_domid(g->t, &g->domid);
+	if (!rc)
+		rc = pvcalls_front_open(g->t, &fo, &g->fe);
+	if (rc)
+		die("frontend", rc);
+}
+
+static int front_connect(struct guest *g, uint16_t port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int s = pvcalls_front_socket(g->fe, AF_INET, SOCK_STREAM, 0), rc;
+	int one = 1;
+
+	if (s < 0)
+		die("socket", s);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	rc = pvcalls_front_connect(g->fe, s, (struct sockaddr *)&sa, sizeof(sa));
+	if (rc)
+		die("connect", rc);
+	pvcalls_front_setsockopt(g->fe, s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	pvcalls_front_setopt(g->fe, s, PVCALLS_OPT_SNDTIMEO_MS, 10000);
+	pvcalls_front_setopt(g->fe, s, PVCALLS_OPT_RCVTIMEO_MS, 10000);
+	return s;
+}
+
+/* ------------------------------------------------------------------------
+ * The attacker.
+ */
+
+enum flood { FLOOD_NONE, FLOOD_COMMANDS, FLOOD_NOTIFY, FLOOD_STORE, NR_FLOODS };
+static const char *const flood_names[NR_FLOODS] = { "alone", "commands", "notifications",
+						    "store writes" };
+
+struct attacker {
+	struct guest *g;
+	enum flood kind;
+	int stop; /* atomic */
+	uint64_t ops;
+	uint32_t port; /* its command ring's event channel */
+	pthread_t th;
+};
+
+static void *attack_main(void *arg)
+{
+	struct attacker *a = arg;
+	char path[128];
+	uint64_t n = 0;
+
+	snprintf(path, sizeof(path), "/local/domain/%u/device/pvcalls/0/junk", a->g->domid);
+	while (!__atomic_load_n(&a->stop, __ATOMIC_RELAXED)) {
+		switch (a->kind) {
+		case FLOOD_COMMANDS: {
+			int s = pvcalls_front_socket(a->g->fe, AF_INET, SOCK_STREAM, 0);
+
+			if (s >= 0)
+				pvcalls_front_release(a->g->fe, s);
+			break;
+		}
+		case FLOOD_NOTIFY:
+			pvcalls_transport_evtchn_notify(a->g->t, a->port);
+			break;
+		case FLOOD_STORE: {
+			char v[24];
+
+			snprintf(v, sizeof(v), "%llu", (unsigned long long)n);
+			pvcalls_transport_store_write(a->g->t, PVCALLS_STORE_NO_TXN, path, v);
+			break;
+		}
+		default:
+			return NULL;
+		}
+		n++;
+	}
+	a->ops = n;
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * The victim's measurements.
+ */
+
+struct figures {
+	double p50_us, p99_us, mbps;
+	double attack_rate; /* attacker operations per second */
+};
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Echo round trips for @secs (at most @max of them); p50 and p99 in us. */
+static void measure_rtt(struct guest *v, int s, double secs, unsigned max, struct figures *f)
+{
+	double *rtt = calloc(max, sizeof(*rtt)), end = now_s() + secs;
+	char out[64], in[64];
+	unsigned n = 0;
+
+	if (!rtt)
+		die("memory", ENOMEM);
+	memset(out, 'p', sizeof(out));
+	while (n < max && now_s() < end) {
+		double t0 = now_s();
+		size_t got = 0;
+
+		if (pvcalls_front_send(v->fe, s, out, sizeof(out), 0) != (ssize_t)sizeof(out))
+			die("victim send", EIO);
+		while (got < sizeof(in)) {
+			ssize_t r = pvcalls_front_recv(v->fe, s, in + got, sizeof(in) - got, 0);
+
+			if (r <= 0)
+				die("victim recv", r < 0 ? (int)-r : EPIPE);
+			got += (size_t)r;
+		}
+		rtt[n++] = (now_s() - t0) * 1e6;
+	}
+	qsort(rtt, n, sizeof(*rtt), cmp_double);
+	f->p50_us = n ? rtt[n / 2] : 0;
+	f->p99_us = n ? rtt[(size_t)((double)n * 0.99)] : 0;
+	free(rtt);
+}
+
+/* Bulk send for @secs; MB/s as the discard server counted it. */
+static void measure_bulk(struct guest *v, int s, struct server *sink, double secs,
+			 struct figures *f)
+{
+	static char buf[65536];
+	uint64_t b0 = __atomic_load_n(&sink->received, __ATOMIC_RELAXED), b1;
+	double t0 = now_s(), end = t0 + secs, t1;
+
+	while (now_s() < end)
+		if (pvcalls_front_send(v->fe, s, buf, sizeof(buf), 0) <= 0)
+			die("victim bulk send", EIO);
+	b1 = __atomic_load_n(&sink->received, __ATOMIC_RELAXED);
+	t1 = now_s();
+	f->mbps = (double)(b1 - b0) / (t1 - t0) / 1e6;
+}
+
+struct back_thread {
+	pvcalls_back *b;
+	volatile int stop;
+	pthread_t th;
+};
+
+static void *back_main(void *arg)
+{
+	struct back_thread *bt = arg;
+
+	pvcalls_back_run(bt->b, &bt->stop);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	bool quick = argc > 1 && !strcmp(argv[1], "--quick");
+	double secs = quick ? 0.5 : 2.0;
+	char dir[] = "/tmp/pvcalls-isolation-XXXXXX", path[128], buf[32];
+	struct figures fig[NR_FLOODS] = { { 0 } };
+	struct server echo, sink;
+	struct back_thread bt = { 0 };
+	struct guest victim, attacker;
+	pvcalls_transport *hub;
+	int es, bs, rc;
+
+	if (argc > 2 || (argc == 2 && !quick)) {
+		fprintf(stderr, "usage: pvcalls-isolation [--quick]\n");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (!mkdtemp(dir))
+		die("mkdtemp", errno);
+	snprintf(path, sizeof(path), "%s/hub.sock", dir);
+	server_start(&echo, true);
+	server_start(&sink, false);
+	rc = pvcalls_shm_listen(path, NULL, &hub);
+	if (rc)
+		die("hub", rc);
+	rc = pvcalls_back_new(hub, NULL, &bt.b);
+	if (rc)
+		die("backend", rc);
+	if (pthread_create(&bt.th, NULL, back_main, &bt))
+		die("backend thread", EAGAIN);
+	guest_open(&victim, path);
+	guest_open(&attacker, path);
+	es = front_connect(&victim, echo.port);
+	bs = front_connect(&victim, sink.port);
+
+	for (int k = 0; k < NR_FLOODS; k++) {
+		struct attacker a = { .g = &attacker, .kind = (enum flood)k };
+		double t0;
+
+		if (k == FLOOD_NOTIFY) {
+			char p[128];
+			uint32_t port;
+
+			snprintf(p, sizeof(p), "/local/domain/%u/device/pvcalls/0/%s",
+				 attacker.domid, PVCALLS_WIRE_KEY_PORT);
+			rc = pvcalls_transport_store_read(attacker.t, PVCALLS_STORE_NO_TXN, p, buf,
+							  sizeof(buf));
+			if (rc < 0)
+				die("attacker's port", rc);
+			port = (uint32_t)strtoul(buf, NULL, 10);
+			a.port = port;
+		}
+		t0 = now_s();
+		if (k != FLOOD_NONE && pthread_create(&a.th, NULL, attack_main, &a))
+			die("attacker thread", EAGAIN);
+		usleep(100000); /* let the flood reach its pace */
+		measure_rtt(&victim, es, secs, 200000, &fig[k]);
+		measure_bulk(&victim, bs, &sink, secs, &fig[k]);
+		if (k != FLOOD_NONE) {
+			__atomic_store_n(&a.stop, 1, __ATOMIC_RELAXED);
+			pthread_join(a.th, NULL);
+			fig[k].attack_rate = (double)a.ops / (now_s() - t0);
+		}
+	}
+
+	printf("victim over shm while another guest floods (%s run, %.1f s per figure)\n",
+	       quick ? "quick" : "full", secs);
+	printf("%-14s %10s %10s %10s %12s %8s %8s %8s\n", "attacker", "p50 us", "p99 us", "MB/s",
+	       "attack op/s", "p50 x", "p99 x", "MB/s x");
+	for (int k = 0; k < NR_FLOODS; k++)
+		printf("%-14s %10.1f %10.1f %10.1f %12.0f %8.2f %8.2f %8.2f\n", flood_names[k],
+		       fig[k].p50_us, fig[k].p99_us, fig[k].mbps, fig[k].attack_rate,
+		       fig[0].p50_us > 0 ? fig[k].p50_us / fig[0].p50_us : 0,
+		       fig[0].p99_us > 0 ? fig[k].p99_us / fig[0].p99_us : 0,
+		       fig[0].mbps > 0 ? fig[k].mbps / fig[0].mbps : 0);
+
+	pvcalls_front_release(victim.fe, es);
+	pvcalls_front_release(victim.fe, bs);
+	pvcalls_front_close(victim.fe);
+	pvcalls_front_close(attacker.fe);
+	__atomic_store_n(&bt.stop, 1, __ATOMIC_SEQ_CST);
+	pthread_join(bt.th, NULL);
+	pvcalls_back_free(bt.b);
+	pvcalls_transport_close(victim.t);
+	pvcalls_transport_close(attacker.t);
+	pvcalls_transport_close(hub);
+	/* The servers' threads end with the process. */
+	close(echo.lfd);
+	close(sink.lfd);
+	rmdir(dir);
+	return 0;
+}
