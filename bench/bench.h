@@ -22,7 +22,7 @@ int round_bulk_ring(uint32_t order, uint32_t spin_us, struct bulk_res *r);
 int round_bulk_unix(struct bulk_res *r);
 int round_cmdring(double *us);
 
-/* bench_cmd.c: L1/L2 (SOCKET + RELEASE through the backend vs a 64-byte
+/* bench_cmd.c: L1/L2 (GETSOCKOPT round trips through the backend vs a 64-byte
  * AF_UNIX ping-pong / a shared-atomic ping-pong) and A1/A2 (the same
  * with pvcallsd's audit log on). spin_us: PVCALLS_BACK_NO_SPIN, or 0
  * for the default polling. */
@@ -40,5 +40,11 @@ int round_tcp(double *gbps);
 int round_s1(void);
 int round_setup_pvcalls(double *rate);
 int round_setup_tcp(double *rate);
+
+/* bench_tail.c: LT (small exchanges through the backend to a TCP server
+ * vs direct TCP with TCP_NODELAY): p50, p99, max of the "write, write,
+ * read" pattern, then of "write, read", in us. */
+int round_tail_pvcalls(double out[6]);
+int round_tail_tcp(double out[6]);
 
 #endif

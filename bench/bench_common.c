@@ -33,7 +33,7 @@
 #include "bench_common.h"
 #include "daemon.h" /* pvcallsd's audit queue (A1, A2) */
 
-struct bench_cfg cfg = { .rounds = 0, .order = -1 };
+struct bench_cfg cfg = { .rounds = 0, .order = -1, .sweep_orders = 0x3ff };
 double dur_bulk, dur_lat, dur_conn, dur_s1;
 int cpu_guest, cpu_host, cpu_sink;
 uint32_t tune_front_spin, tune_back_spin;

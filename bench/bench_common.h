@@ -37,10 +37,11 @@ struct bench_cfg {
 	const char *json;
 	int rounds;
 	const char *only;
-	int order;        /* -1: the frontend's default order for S1/S2 */
-	bool no_baseline; /* tuning aid: run the cases only */
-	bool verbose;     /* per-round details on stderr */
-	bool sweep;       /* also: T, R and S2 at every ring order (choosing the default) */
+	int order;             /* -1: the frontend's default order for S1/S2 */
+	bool no_baseline;      /* tuning aid: run the cases only */
+	bool verbose;          /* per-round details on stderr */
+	bool sweep;            /* also: T, R and S2 at every ring order (choosing the default) */
+	uint32_t sweep_orders; /* bit N: order N in the sweep (default all) */
 };
 extern struct bench_cfg cfg; /* rounds 0: 7, or 5 with --quick */
 
@@ -91,6 +92,9 @@ struct shared {
 	/* S2 (--verbose): each step of each timed cycle, in us */
 	uint32_t nstep;
 	float step[S2_STEP_MAX][5];
+	/* LT (bench_tail.c): p50, p99, max of wwr then wr, in us; exchanges timed */
+	double tail[6];
+	uint32_t tail_n[2];
 	/* L2 baseline: one word on its own cache line */
 	__attribute__((aligned(64))) uint32_t pp;
 	__attribute__((aligned(64))) uint32_t pp_pad;

@@ -21,11 +21,14 @@
  *             backend's relay, copying into a 64 KiB buffer as a socket
  *             reader would) vs an AF_UNIX stream with 64 KiB writes.
  *             bench_ring.c, with L2ring (the command ring alone).
- *   L1/L2     SOCKET and RELEASE round trips through the real backend vs
+ *   L1/L2     GETSOCKOPT round trips through the real backend vs
  *             a 64-byte AF_UNIX ping-pong / a shared-atomic ping-pong;
  *             A1/A2, the same with pvcallsd's audit log on. bench_cmd.c.
  *   R1/R2     frontend -> backend -> TCP -> sink vs a direct TCP stream
  *             to the same sink. bench_relay.c.
+ *   LT        small request/response exchanges through the backend to a
+ *             TCP server, p50/p99/max, vs direct TCP with TCP_NODELAY.
+ *             bench_tail.c.
  *   S1        1,000 connections through the backend, all sending, vs one;
  *             backend RSS per idle connection vs its rings + 16 KiB.
  *   S2        socket+connect+accept+release x2 through the protocol vs
@@ -254,6 +257,60 @@ static void run_relay(void)
 	}
 }
 
+/*
+ * LT: the tails of small exchanges through the backend (bench_tail.c).
+ * Six information rows from the same rounds: p50, p99 and max of each
+ * pattern, each against the same statistic over direct TCP.
+ */
+static void run_tail(void)
+{
+	static const char *const id[6] = { "LTwwr.p50", "LTwwr.p99", "LTwwr.max",
+					   "LTwr.p50",  "LTwr.p99",  "LTwr.max" };
+	static const char *const what[6] = {
+		"write 32+32, read 64, through the backend: p50",
+		"write 32+32, read 64, through the backend: p99",
+		"write 32+32, read 64, through the backend: max",
+		"write 64, read 64, through the backend: p50",
+		"write 64, read 64, through the backend: p99",
+		"write 64, read 64, through the backend: max",
+	};
+	struct result *r[6];
+	bool err = false;
+
+	if (!wanted("LT") || nresults + 6 > MAX_RESULTS)
+		return;
+	for (int k = 0; k < 6; k++)
+		r[k] = result_new(id[k], what[k], "us", "direct TCP, TCP_NODELAY, same exchanges",
+				  INFO, 0);
+	for (int i = 0; i < cfg.rounds && !err; i++) {
+		double cv[6], bv[6];
+
+		progress("LT", i, cfg.rounds, "");
+		for (int k = 0; k < 2 && !err; k++) {
+			if ((k == 0) == !(i & 1))
+				err = round_tail_pvcalls(cv) < 0;
+			else if (!cfg.no_baseline)
+				err = round_tail_tcp(bv) < 0;
+			else
+				for (int j = 0; j < 6; j++)
+					bv[j] = NAN;
+		}
+		if (err) {
+			for (int k = 0; k < 6; k++) {
+				r[k]->error = true;
+				snprintf(r[k]->note, sizeof(r[k]->note), "%s", sh->err);
+			}
+			break;
+		}
+		for (int k = 0; k < 6; k++) {
+			r[k]->v[r[k]->n] = cv[k];
+			r[k]->b[r[k]->n++] = bv[k];
+		}
+	}
+	for (int k = 0; k < 6; k++)
+		result_finish(r[k]);
+}
+
 static void run_s1(void)
 {
 	struct result *r, *m;
@@ -325,6 +382,9 @@ static void run_sweep(void)
 	for (uint32_t o = 0; o <= 9 && nresults + 3 <= MAX_RESULTS; o++) {
 		struct result *r;
 		struct bulk_res cr, br;
+
+		if (!(cfg.sweep_orders & (1u << o)))
+			continue;
 
 		r = result_new(tid[o], "data ring bulk at this order", "GB/s", "AF_UNIX stream",
 			       INFO, 0);
@@ -459,11 +519,13 @@ static void usage(FILE *f)
 		"  --quick          short rounds (under 30 s in all), for CI\n"
 		"  --json FILE      also write one JSON object per case (JSON Lines)\n"
 		"  --rounds N       rounds per case and baseline (default 7, --quick 5)\n"
-		"  --only IDS       comma-separated case ids: T1,T3,T2,L1,L2,A1,R1,R2,S1,S2\n"
+		"  --only IDS       comma-separated case ids: T1,T3,T2,L1,L2,A1,R1,R2,LT,S1,S2\n"
 		"                   (S1 also gives S1mem; T1 and T3 come from the same rounds;\n"
-		"                   A1 also gives A2: the cost of pvcallsd's audit log)\n"
+		"                   A1 also gives A2: the cost of pvcallsd's audit log;\n"
+		"                   LT: tail latency of small exchanges, six rows)\n"
 		"  --order N        ring order for S1 and S2 (default: the frontend's, %u)\n"
 		"  --sweep          also T, R and S2 at every ring order 0-9 (information)\n"
+		"  --sweep-orders L only these orders, comma-separated (e.g. 0,6,9)\n"
 		"  --verbose        per-round details on stderr\n"
 		"tuning aids (figures then differ from the targets' definitions):\n"
 		"  --no-baseline    run the cases only\n"
@@ -508,6 +570,7 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "sink-cpu", required_argument, NULL, 'S' },
 		{ "sweep", no_argument, NULL, 'W' },
+		{ "sweep-orders", required_argument, NULL, 'w' },
 		{ "front-spin", required_argument, NULL, 'F' },
 		{ "back-spin", required_argument, NULL, 'K' },
 		{ "version", no_argument, NULL, 'V' },
@@ -520,7 +583,7 @@ int main(int argc, char **argv)
 	int64_t t0 = pvc_now_ns();
 	int c;
 
-	while ((c = getopt_long(argc, argv, "qj:r:o:O:hBvS:F:K:W", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "qj:r:o:O:hBvS:F:K:Ww:", lo, NULL)) != -1) {
 		switch (c) {
 		case 'v':
 			cfg.verbose = true;
@@ -528,6 +591,31 @@ int main(int argc, char **argv)
 		case 'W':
 			cfg.sweep = true;
 			break;
+		case 'w': {
+			char *p = optarg, *e;
+
+			cfg.sweep = true;
+			cfg.sweep_orders = 0;
+			for (;;) {
+				long o = strtol(p, &e, 10);
+
+				if (e == p || o < 0 || o > 9) {
+					fprintf(stderr, "pvcalls-bench: --sweep-orders: 0..9, "
+							"comma-separated\n");
+					return 2;
+				}
+				cfg.sweep_orders |= 1u << o;
+				if (*e != ',')
+					break;
+				p = e + 1;
+			}
+			if (*e) {
+				fprintf(stderr,
+					"pvcalls-bench: --sweep-orders: 0..9, comma-separated\n");
+				return 2;
+			}
+			break;
+		}
 		case 'S':
 			sink_cpu = atoi(optarg);
 			break;
@@ -610,6 +698,7 @@ int main(int argc, char **argv)
 	run_bulk();
 	run_lat();
 	run_relay();
+	run_tail();
 	run_s1();
 	run_s2();
 	run_sweep();

@@ -53,6 +53,12 @@
  * counts against its frontend's max_sockets until it ends, so
  * connect/write/release loops cannot open host sockets without bound.
  *
+ * Every connected or accepted host socket gets TCP_NODELAY (unless the
+ * frontend set TCP_NODELAY itself through the sockopt extension): the
+ * frontend's data ring already gathers an application's small writes,
+ * and Nagle's algorithm on the relay would hold back the second piece of
+ * a request until the peer's delayed ACK.
+ *
  * Log messages a frontend can cause (its requests, its sockets, and what
  * the transport logs while working for it, e.g. a bad grant ref) are
  * rate-limited per frontend: a burst of 20, then 5 a second, at levels

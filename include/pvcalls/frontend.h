@@ -73,7 +73,7 @@ struct pvcalls_front_opts {
 	/**
 	 * Bounded polling before sleeping, in µs (0: 20; PVCALLS_FRONT_NO_SPIN:
 	 * none). It is the starting budget: each socket direction and each
-	 * command then adapts its own between spin_us / 4 and 4 * spin_us,
+	 * command then adapts its own between spin_us / 4 and 8 * spin_us,
 	 * longer when waits just missed it, shorter when they run long.
 	 */
 	uint32_t spin_us;
@@ -84,6 +84,29 @@ struct pvcalls_front_opts {
 	 * extension the backend offers; ~0u: exactly version 1).
 	 */
 	uint32_t ext_off;
+	/**
+	 * How long a call waits for the backend, in ms (<= 0: the defaults
+	 * below), so that a backend that never answers cannot block a call
+	 * forever. It bounds the wait for a free request slot and for the
+	 * answer of every command except ACCEPT and POLL, which the backend
+	 * answers when a connection comes (their waits follow the receive
+	 * timeout and the poll timeout). Default 30000; for CONNECT on a
+	 * socket without a send timeout (PVCALLS_OPT_SNDTIMEO_MS, which
+	 * takes precedence) the default is 135000, longer than the host's
+	 * own connect timeout, so that an honest backend always answers
+	 * first.
+	 *
+	 * When it expires the call returns -ETIMEDOUT (connect: -EINPROGRESS,
+	 * as Linux's connect when SO_SNDTIMEO expires; release: see
+	 * pvcalls_front_release()). The request is not taken back: its slot
+	 * stays reserved, and if the answer comes later its effect is
+	 * applied then (a late CONNECT answer connects the socket, and
+	 * pvcalls_front_poll() reports it), a late answer to a released
+	 * socket is dropped. A backend that never answers thus keeps the
+	 * slot; once all 32 are held so, every call times out, and
+	 * pvcalls_front_close() frees them.
+	 */
+	int cmd_timeout_ms;
 };
 
 #define PVCALLS_FRONT_NO_SPIN UINT32_MAX
@@ -140,17 +163,28 @@ PVCALLS_API int pvcalls_front_process(pvcalls_front *fe);
  *        SOCK_NONBLOCK; @param protocol 0, IPPROTO_TCP (streams) or
  *        IPPROTO_UDP (datagrams).
  *
+ * A stream socket's call does not wait for the backend's answer: the
+ * backend takes commands in order, so the CONNECT or BIND that follows
+ * reaches it after SOCKET. If the backend refused SOCKET (-EMFILE for its
+ * limit, -ENOMEM, ...), the next call on the socket that comes after the
+ * answer (connect, bind, listen, accept, setopt, the extension calls)
+ * returns that error, and so does every later one but
+ * pvcalls_front_release(), which is all such a socket is good for.
+ *
  * SOCK_DGRAM needs PVCALLS_FEATURE_DGRAM in force (else -EAFNOSUPPORT;
  * AF_INET6 datagrams need PVCALLS_FEATURE_INET6 too). A datagram socket
  * attaches its data rings (DGRAM_RINGS, ring order 6 or the backend's
- * max-page-order if lower) before this call returns, so
- * PVCALLS_OPT_RING_ORDER then gives -EISCONN. On it: connect sets the peer
- * (AF_UNSPEC dissolves it) and returns at once; bind binds; listen and
- * accept give -EOPNOTSUPP; send/recv move one datagram each (recv flags:
- * MSG_DONTWAIT, MSG_PEEK; see pvcalls_front_recvmsg() for the rest).
- * @return the socket, or -EAFNOSUPPORT, -ESOCKTNOSUPPORT, -EPROTONOSUPPORT,
- *         -EMFILE (backend limit), -ENOBUFS (datagram rings beyond the
- *         backend's mapped-page limit), -ENOTCONN (backend gone).
+ * max-page-order if lower) before this call returns (so its SOCKET is
+ * waited for), so PVCALLS_OPT_RING_ORDER then gives -EISCONN. On it:
+ * connect sets the peer (AF_UNSPEC dissolves it) and returns at once; bind
+ * binds; listen and accept give -EOPNOTSUPP; send/recv move one datagram
+ * each (recv flags: MSG_DONTWAIT, MSG_PEEK; see pvcalls_front_recvmsg()
+ * for the rest).
+ * @return the socket, or -EAFNOSUPPORT, -ESOCKTNOSUPPORT, -EPROTONOSUPPORT
+ *         (checked here), -ENOTCONN (backend gone), -ETIMEDOUT (no request
+ *         slot within cmd_timeout_ms); for datagram sockets also -EMFILE
+ *         (backend limit), -ENOBUFS (datagram rings beyond the backend's
+ *         mapped-page limit).
  */
 PVCALLS_API int pvcalls_front_socket(pvcalls_front *fe, int domain, int type, int protocol);
 
@@ -253,9 +287,30 @@ PVCALLS_API ssize_t pvcalls_front_sendmsg(pvcalls_front *fe, int s, const struct
 PVCALLS_API ssize_t pvcalls_front_recvmsg(pvcalls_front *fe, int s, struct msghdr *msg, int flags);
 
 /**
- * Releases the socket (RELEASE) and frees its rings. Threads blocked on it
- * return -EBADF. Always frees the handle, even when the backend does not
- * answer (-ETIMEDOUT) or is gone.
+ * Releases the socket (RELEASE). Threads blocked on it return -EBADF. The
+ * handle is free when the call returns, always, even when the backend
+ * does not answer or is gone.
+ *
+ * The call does not wait for the backend's answer (unless the socket is a
+ * listener with accepts in flight): the socket's data ring, its grants and
+ * its event channel stay as they are until the answer comes, and are
+ * reclaimed then (by whichever thread handles responses), so no page the
+ * backend may still map is unshared before it let go. At most 16 releases
+ * are outstanding; a release beyond that waits for the oldest answer,
+ * and after cmd_timeout_ms reclaims the oldest anyway (a backend that
+ * never answers: the transport keeps pages a peer still maps until it
+ * unmaps them, so that costs a request slot, never memory safety).
+ * pvcalls_front_close() reclaims whatever is still outstanding. Releasing
+ * a socket whose CONNECT is in flight waits for that answer first.
+ *
+ * Once answered, a ring's pages are kept (still granted to the same
+ * backend, which said it unmapped them) for the next connect or accept of
+ * the same ring order, up to 4 rings per order, so a frontend that
+ * connected once holds up to 4 rings' memory per order used until
+ * pvcalls_front_close() (order 6: 4 x 260 KiB). Nothing changes on the
+ * wire.
+ * @return 0; -EBADF not a socket; -ETIMEDOUT (listener case) the backend
+ *         did not answer in time.
  */
 PVCALLS_API int pvcalls_front_release(pvcalls_front *fe, int s);
 

@@ -220,6 +220,7 @@ static bool accept_one(struct back_socket *l)
 	/* The SO_LINGER record is inherited as the host's options are. */
 	s->linger_on = l->linger_on;
 	s->linger_s = l->linger_s;
+	s->nodelay_set = l->nodelay_set; /* and so is TCP_NODELAY (back_sock.c) */
 	rc = pvc_back_sock_epoll(s, SOCK_EVENTS);
 	if (rc < 0) {
 		pvc_back_respond(f, &s->req, rc, &s->ax);

@@ -495,6 +495,8 @@ static int cmd_setsockopt(struct back_frontend *f, const struct pvcalls_ext_requ
 		return -errno;
 	if (opt == PVCALLS_EXT_OPT_SO_REUSEADDR)
 		s->reuseaddr_set = true;
+	if (opt == PVCALLS_EXT_OPT_TCP_NODELAY)
+		s->nodelay_set = true;
 	return 0;
 }
 

@@ -212,6 +212,7 @@ struct back_socket {
 	bool shut_wr_done;  /* host shutdown(SHUT_WR) made: later out bytes are dropped */
 	bool shut_rd;       /* SHUTDOWN SHUT_RD: host data is discarded */
 	bool reuseaddr_set; /* the frontend set SO_REUSEADDR: BIND keeps its choice */
+	bool nodelay_set;   /* the frontend set TCP_NODELAY: activation keeps its choice */
 	int32_t linger_on, linger_s; /* the SO_LINGER record, applied at RELEASE */
 	struct back_dgram *dg;       /* BS_DGRAM: the relay's state (back_dgram.c) */
 

@@ -25,6 +25,8 @@
  * unmapped.
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -199,9 +201,21 @@ void pvc_back_sock_destroy(struct back_socket *s)
 	b->socks_to_free = s;
 }
 
-/* A socket just became ACTIVE (connect done or accepted): start relaying. */
+/*
+ * A socket just became ACTIVE (connect done or accepted): start relaying.
+ * The host socket gets TCP_NODELAY unless the frontend chose (SETSOCKOPT,
+ * on it or its listener): the frontend's ring already gathers the
+ * application's small writes, and each relay pass sends what it holds, so
+ * Nagle on top only holds a request's second piece back for the peer's
+ * delayed ACK (40 ms on Linux; pvcalls-bench's LT case, docs/PERFORMANCE.md,
+ * "Tail latency"). Fails harmlessly on a socket that is not TCP.
+ */
 void pvc_back_sock_activate(struct back_socket *s)
 {
+	int one = 1;
+
+	if (!s->nodelay_set)
+		setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	pvc_back_sock_set_state(s, BS_ACTIVE);
 	s->implicit = false;
 	pvc_back_relay_start(s);

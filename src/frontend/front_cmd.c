@@ -17,8 +17,14 @@
 static void complete(pvcalls_front *fe, unsigned i, int err, uint32_t val)
 {
 	struct slot *sl = &fe->slots[i];
-	struct fsock *s = sl->sock, *ns = sl->newsock;
+	struct fsock *s = sl->sock, *ns = sl->newsock, *reclaim = NULL;
 
+	/* SOCKET and RELEASE, of stream and datagram sockets alike. */
+	if (sl->cmd == PVCALLS_WIRE_SOCKET && err && s) /* not waited for: kept for the next call */
+		s->sock_err = err;
+	if (sl->cmd == PVCALLS_WIRE_RELEASE && s &&
+	    s->released) /* asynchronous: the ring goes now */
+		reclaim = s;
 	/* A datagram socket's BIND and CONNECT change no state here
 	 * (front_dgram.c keeps what it needs). */
 	switch (s && s->dgram ? 0u : sl->cmd) {
@@ -74,6 +80,8 @@ static void complete(pvcalls_front *fe, unsigned i, int err, uint32_t val)
 	sl->busy = false;
 	sl->w = NULL;
 	fe->slots_busy--;
+	if (reclaim)
+		pvc_fe_sock_reclaim(fe, reclaim, err == 0); /* an error: maybe still mapped */
 	pthread_cond_broadcast(&fe->cond);
 }
 

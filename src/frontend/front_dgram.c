@@ -117,7 +117,7 @@ int pvc_fe_dgram_socket(pvcalls_front *fe, int domain, int protocol, bool nonblo
 	sreq.u.socket.domain = domain == AF_INET ? PVCALLS_WIRE_AF_INET : PVCALLS_EXT_AF_INET6;
 	sreq.u.socket.type = PVCALLS_EXT_SOCK_DGRAM;
 	sreq.u.socket.protocol = (uint32_t)protocol;
-	rc = pvc_fe_call(fe, &sreq, NULL, NULL, pvc_deadline_ms(RELEASE_TIMEOUT_MS));
+	rc = pvc_fe_call(fe, &sreq, NULL, NULL, pvc_deadline_ms(fe->cmd_timeout_ms));
 	if (rc < 0) {
 		pvc_fe_sock_destroy(fe, s);
 		goto out;
@@ -132,10 +132,10 @@ int pvc_fe_dgram_socket(pvcalls_front *fe, int domain, int protocol, bool nonblo
 		x.u.dgram_rings.ref = s->r.intf_ref;
 		x.u.dgram_rings.evtchn = s->r.port;
 		rc = pvc_fe_submit(fe, (struct pvcalls_wire_request *)&x, NULL, NULL, &w,
-				   pvc_deadline_ms(RELEASE_TIMEOUT_MS));
+				   pvc_deadline_ms(fe->cmd_timeout_ms));
 		if (rc == 0)
 			rc = pvc_fe_await(fe, &w, PVCALLS_EXT_DGRAM_RINGS,
-					  pvc_deadline_ms(RELEASE_TIMEOUT_MS));
+					  pvc_deadline_ms(fe->cmd_timeout_ms));
 	}
 	if (rc == 0)
 		rc = pvc_fe_sock_add(fe, s);
@@ -145,7 +145,7 @@ int pvc_fe_dgram_socket(pvcalls_front *fe, int domain, int protocol, bool nonblo
 		/* The backend knows the id: release it there too. */
 		if (!fe->dead) {
 			pvcalls_req_release(&rel, 0, s->id);
-			pvc_fe_call(fe, &rel, NULL, NULL, pvc_deadline_ms(RELEASE_TIMEOUT_MS));
+			pvc_fe_call(fe, &rel, NULL, NULL, pvc_deadline_ms(fe->cmd_timeout_ms));
 		}
 		pvc_fe_sock_destroy(fe, s);
 		goto out;
@@ -188,7 +188,7 @@ int pvc_fe_dgram_connect(pvcalls_front *fe, struct fsock *s, const struct sockad
 	}
 	/* @s names the slot's socket: front_cmd.c leaves a datagram socket's
 	 * state alone. */
-	rc = pvc_fe_call(fe, &req, s, NULL, pvc_deadline_ms(RELEASE_TIMEOUT_MS));
+	rc = pvc_fe_call(fe, &req, s, NULL, pvc_deadline_ms(fe->cmd_timeout_ms));
 	if (rc == 0)
 		s->dg_connected = !unspec;
 	return rc;

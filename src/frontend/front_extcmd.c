@@ -133,8 +133,8 @@ static int ext_call(pvcalls_front *fe, int h, struct pvcalls_ext_request *req, s
 		pthread_mutex_unlock(&fe->lock);
 		return -EBADF;
 	}
-	if (fe->dead) {
-		rc = -ENOTCONN;
+	if (fe->dead || s->sock_err) {
+		rc = fe->dead ? -ENOTCONN : s->sock_err; /* SOCKET's (front_sock.c) */
 		goto out;
 	}
 	req->u.shutdown.id = s->id; /* every request carries id at offset 8 */
@@ -150,9 +150,9 @@ static int ext_call(pvcalls_front *fe, int h, struct pvcalls_ext_request *req, s
 	if (how >= 0 && how != SHUT_WR && s->state == FS_LISTENING)
 		s->shut_rd_sent = true;
 	rc = pvc_fe_submit(fe, (struct pvcalls_wire_request *)req, s, NULL, w,
-			   pvc_deadline_ms(RELEASE_TIMEOUT_MS));
+			   pvc_deadline_ms(fe->cmd_timeout_ms));
 	if (rc == 0)
-		rc = pvc_fe_await(fe, w, req->cmd, pvc_deadline_ms(RELEASE_TIMEOUT_MS));
+		rc = pvc_fe_await(fe, w, req->cmd, pvc_deadline_ms(fe->cmd_timeout_ms));
 	else
 		s->shut_rd_sent = false;
 out:

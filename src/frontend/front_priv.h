@@ -35,7 +35,14 @@
 #include "common/relax.h"
 
 #define NSLOTS PVCALLS_WIRE_CMD_RING_SIZE
-#define RELEASE_TIMEOUT_MS 30000 /* how long a command may take to be answered */
+/* pvcalls_front_opts.cmd_timeout_ms's defaults: how long a command may
+ * take to be answered; CONNECT without a send timeout longer than the
+ * host's own give-up time (Linux, default tcp_syn_retries: ~127 s). */
+#define DEFAULT_CMD_TIMEOUT_MS 30000
+#define DEFAULT_CONNECT_WAIT_MS 135000
+/* RELEASEs sent and not answered yet (front_sock.c, "Asynchronous release"):
+ * at most half of the slots, so other calls always find one. */
+#define MAX_RELEASING (NSLOTS / 2)
 
 enum fstate {
 	FS_NEW,        /* after SOCKET */
@@ -52,9 +59,22 @@ struct fring {
 	uint32_t intf_ref;
 	void *data;
 	unsigned npages;
+	uint32_t *refs; /* our copy of the data pages' refs (the page's is shared) */
 	uint32_t port;
 	pvcalls_data_ring ring;
 };
+
+/* Shared pages of a released ring, kept for the next socket of that order
+ * (front_sock.c, "Ring cache"). */
+struct fring_cached {
+	void *intf_page;
+	uint32_t intf_ref;
+	void *data;
+	unsigned npages;
+	uint32_t *refs;
+	struct fring_cached *next;
+};
+#define RING_CACHE_MAX 4 /* per order */
 
 struct fsock {
 	int handle; /* -1 while not in the table (a socket being accepted) */
@@ -87,6 +107,12 @@ struct fsock {
 	int shut_wr;
 	int tx_busy;
 	bool shut_rd_sent; /* a SHUTDOWN reading side is outstanding (listener case) */
+	/* SOCKET is not waited for (front_sock.c): its error, once answered,
+	 * is what every later call on the socket but release returns. */
+	int sock_err;
+	/* RELEASE sent, answer awaited: out of the table, on fe->releasing
+	 * (linked by next); its ring is reclaimed when the answer comes. */
+	bool released;
 	/* Datagram sockets (front_dgram.c): state FS_NEW for good, rings
 	 * attached at creation. dg_connected under fe->lock; dg_err_seen
 	 * (the out_error last reported) written under tx_lock; dg_broken (the
@@ -145,10 +171,16 @@ struct pvcalls_front {
 	bool dead;        /* backend gone or protocol violated */
 	int epfd;
 	uint32_t order_default, spin_us;
+	int cmd_timeout_ms;   /* waits for a command's answer (not ACCEPT/POLL) */
+	int connect_wait_ms;  /* CONNECT's, when the socket has no send timeout */
 	char watch_token[32]; /* ours alone: other frontends may share the transport */
 	uint32_t cmd_spin[PVCALLS_WIRE_NR_CMDS]; /* adaptive spin per command, us (0: unset) */
 	bool hint;
-	uint32_t ext; /* PVCALLS_FEATURE_* in force (front_extcmd.c) */
+	uint32_t ext;            /* PVCALLS_FEATURE_* in force (front_extcmd.c) */
+	struct fsock *releasing; /* released sockets awaiting RELEASE's answer, oldest first */
+	unsigned nreleasing;
+	struct fring_cached *ring_cache[PVCALLS_WIRE_MAX_RING_ORDER + 1]; /* by order */
+	unsigned ring_cached[PVCALLS_WIRE_MAX_RING_ORDER + 1];
 	struct pvcalls_front_stats stats;
 };
 
@@ -239,6 +271,13 @@ void pvc_fe_sock_put(pvcalls_front *fe, struct fsock *s);
 void pvc_fe_sock_destroy(pvcalls_front *fe, struct fsock *s);
 /* Ends the sharing of a socket's data ring and closes its port. */
 void pvc_fe_ring_free(pvcalls_front *fe, struct fring *r);
+/* A released socket whose RELEASE was answered 0 (@answered), or will never
+ * be (backend gone, close, timeout): drops the slots that still name it,
+ * takes it off fe->releasing and frees it; its ring's pages go to the ring
+ * cache if @answered and there is room, else are unshared. Lock held. */
+void pvc_fe_sock_reclaim(pvcalls_front *fe, struct fsock *s, bool answered);
+/* Unshares every cached ring (close). Lock held. */
+void pvc_fe_ring_cache_drain(pvcalls_front *fe);
 /* A new socket (not in the table yet), its ring (no lock needed), and
  * putting it into the table (returns the handle). */
 struct fsock *pvc_fe_sock_alloc(pvcalls_front *fe);

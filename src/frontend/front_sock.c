@@ -7,6 +7,25 @@
  * A socket in use by a call is counted in s->users (pvc_fe_sock_get); a
  * release marks it closing, wakes blocked callers and waits until it is
  * the only user before it frees anything.
+ *
+ * Set-up without waiting (docs/PERFORMANCE.md, "S2"). The backend takes
+ * the command ring in order, so:
+ *  - SOCKET is sent and not waited for; the CONNECT or BIND that follows
+ *    reaches the backend after it. Its answer comes before theirs and,
+ *    if it is an error, is kept in s->sock_err: that call and every later
+ *    one on the socket (but release) return it.
+ *  - Asynchronous release: RELEASE of a socket with no ACCEPT in flight
+ *    is sent and not waited for. The socket leaves the table at once and
+ *    waits on fe->releasing, ring, grants and port untouched, until the
+ *    answer comes (complete() in front_cmd.c, then pvc_fe_sock_reclaim):
+ *    a page the backend may still map is never unshared before it said
+ *    it let go. At most MAX_RELEASING wait; a release beyond that waits
+ *    for the oldest, and after cmd_timeout_ms reclaims it anyway (a
+ *    backend that never answers): the transport keeps pages a peer still
+ *    maps until it unmaps them (transport.h, unshare_pages), so that is
+ *    safe for our memory, only the slot is lost. A listener with ACCEPTs
+ *    in flight is released synchronously: an ACCEPT answered just before
+ *    the RELEASE brings a connection that must be released in turn.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -28,7 +47,71 @@ void pvc_fe_ring_free(pvcalls_front *fe, struct fring *r)
 	pvcalls_transport_evtchn_close(fe->t, r->port);
 	pvcalls_transport_unshare(fe->t, r->data, r->npages);
 	pvcalls_transport_unshare(fe->t, r->intf_page, 1);
+	free(r->refs);
+	r->refs = NULL;
 	r->valid = false;
+}
+
+/*
+ * Ring cache. A ring whose RELEASE the backend answered is no longer
+ * mapped by it (it said so), and its pages are still granted to that same
+ * backend: the next socket of the same order can use them as they are,
+ * without sharing new pages (one or two mmap()s, the grant entries, the
+ * zeroed pages the backend then faults in) or unsharing these (munmap()s,
+ * hole punching). Nothing is regranted: the grants stay with the one
+ * backend they were made for, and a backend that lied about unmapping
+ * would see only connections it relays anyway. The indexes page is
+ * cleared before reuse; the data pages keep stale bytes of our own. The
+ * event channel is not kept (a port the backend unbound is closed, a new
+ * one allocated). At most RING_CACHE_MAX rings per order are kept,
+ * unshared at close. A Linux backend sees nothing new: a CONNECT or
+ * ACCEPT naming granted pages, as ever. Lock held for all three.
+ */
+static void ring_cache_put(pvcalls_front *fe, uint32_t order, struct fring *r)
+{
+	struct fring_cached *c;
+
+	if (order > PVCALLS_WIRE_MAX_RING_ORDER || fe->ring_cached[order] >= RING_CACHE_MAX ||
+	    !r->refs || !(c = malloc(sizeof(*c)))) {
+		pvc_fe_ring_free(fe, r);
+		return;
+	}
+	pvcalls_transport_evtchn_close(fe->t, r->port);
+	c->intf_page = r->intf_page;
+	c->intf_ref = r->intf_ref;
+	c->data = r->data;
+	c->npages = r->npages;
+	c->refs = r->refs;
+	c->next = fe->ring_cache[order];
+	fe->ring_cache[order] = c;
+	fe->ring_cached[order]++;
+	r->refs = NULL;
+	r->valid = false;
+}
+
+static struct fring_cached *ring_cache_take(pvcalls_front *fe, uint32_t order)
+{
+	struct fring_cached *c;
+
+	if (order > PVCALLS_WIRE_MAX_RING_ORDER || !(c = fe->ring_cache[order]))
+		return NULL;
+	fe->ring_cache[order] = c->next;
+	fe->ring_cached[order]--;
+	return c;
+}
+
+void pvc_fe_ring_cache_drain(pvcalls_front *fe)
+{
+	for (unsigned o = 0; o <= PVCALLS_WIRE_MAX_RING_ORDER; o++) {
+		struct fring_cached *c;
+
+		while ((c = ring_cache_take(fe, o))) {
+			pvcalls_transport_unshare(fe->t, c->data, c->npages);
+			pvcalls_transport_unshare(fe->t, c->intf_page, 1);
+			free(c->refs);
+			free(c);
+		}
+	}
 }
 
 void pvc_fe_sock_destroy(pvcalls_front *fe, struct fsock *s)
@@ -98,9 +181,10 @@ void pvc_fe_sock_put(pvcalls_front *fe, struct fsock *s)
 /*
  * How every call on a handle starts: takes fe->lock and a user reference
  * on socket @h. NULL (lock not held) with *@rc = -EINVAL without @fe,
- * -EBADF for a handle that names no open socket.
+ * -EBADF for a handle that names no open socket, and unless @any, SOCKET's
+ * error if the backend refused it.
  */
-static struct fsock *sock_enter(pvcalls_front *fe, int h, int *rc)
+static struct fsock *sock_enter(pvcalls_front *fe, int h, bool any, int *rc)
 {
 	struct fsock *s;
 
@@ -113,53 +197,79 @@ static struct fsock *sock_enter(pvcalls_front *fe, int h, int *rc)
 	if (!s) {
 		pthread_mutex_unlock(&fe->lock);
 		*rc = -EBADF;
+	} else if (!any && s->sock_err) {
+		*rc = s->sock_err;
+		pvc_fe_sock_put(fe, s);
+		pthread_mutex_unlock(&fe->lock);
+		s = NULL;
 	}
 	return s;
 }
 
-/* And how it ends: drops the reference and the lock; returns @rc. */
+/* And how it ends: drops the reference and the lock; returns @rc, or
+ * SOCKET's error if its answer came meanwhile (before this call's). */
 static int sock_leave(pvcalls_front *fe, struct fsock *s, int rc)
 {
+	if (s->sock_err && !s->closing)
+		rc = s->sock_err;
 	pvc_fe_sock_put(fe, s);
 	pthread_mutex_unlock(&fe->lock);
 	return rc;
 }
 
-/* Shares the data ring of @s and allocates its event channel. No lock needed. */
+/* Shares the data ring of @s (or takes a cached one) and allocates its
+ * event channel. Called without fe->lock. */
 static int ring_alloc(pvcalls_front *fe, struct fsock *s)
 {
 	struct fring *r = &s->r;
 	struct pvcalls_wire_data_intf *intf;
-	uint32_t *refs;
+	struct fring_cached *c;
 	int rc;
 
 	r->npages = 1u << s->order;
-	refs = calloc(r->npages, sizeof(*refs));
-	if (!refs)
-		return -ENOMEM;
-	rc = pvcalls_transport_share(fe->t, fe->backend_id, 1, true, &r->intf_ref, &r->intf_page);
-	if (rc < 0)
-		goto out;
-	rc = pvcalls_transport_share(fe->t, fe->backend_id, r->npages, true, refs, &r->data);
-	if (rc < 0) {
-		pvcalls_transport_unshare(fe->t, r->intf_page, 1);
-		goto out;
+	pthread_mutex_lock(&fe->lock);
+	c = ring_cache_take(fe, s->order);
+	pthread_mutex_unlock(&fe->lock);
+	if (c) {
+		r->intf_page = c->intf_page;
+		r->intf_ref = c->intf_ref;
+		r->data = c->data;
+		r->refs = c->refs;
+		free(c);
+		/* Indexes, errors, wait hints: as a fresh page's. */
+		memset(r->intf_page, 0, PVCALLS_WIRE_PAGE_SIZE);
+	} else {
+		r->refs = calloc(r->npages, sizeof(*r->refs));
+		if (!r->refs)
+			return -ENOMEM;
+		rc = pvcalls_transport_share(fe->t, fe->backend_id, 1, true, &r->intf_ref,
+					     &r->intf_page);
+		if (rc < 0)
+			goto fail;
+		rc = pvcalls_transport_share(fe->t, fe->backend_id, r->npages, true, r->refs,
+					     &r->data);
+		if (rc < 0) {
+			pvcalls_transport_unshare(fe->t, r->intf_page, 1);
+			goto fail;
+		}
 	}
 	rc = pvcalls_transport_evtchn_alloc_unbound(fe->t, fe->backend_id, &r->port);
 	if (rc < 0) {
 		pvcalls_transport_unshare(fe->t, r->data, r->npages);
 		pvcalls_transport_unshare(fe->t, r->intf_page, 1);
-		goto out;
+		goto fail;
 	}
 	intf = r->intf_page;
 	intf->ring_order = s->order;
-	memcpy(intf->ref, refs, r->npages * sizeof(*refs));
+	memcpy(intf->ref, r->refs, r->npages * sizeof(*r->refs));
 	/* The backend reads the page only after the request that names it is
 	 * published with a release store (cmd ring C1). */
 	pvcalls_data_ring_attach(&r->ring, intf, r->data, s->order, PVCALLS_DATA_FRONTEND);
 	r->valid = true;
-out:
-	free(refs);
+	return 0;
+fail:
+	free(r->refs);
+	r->refs = NULL;
 	return rc;
 }
 
@@ -238,14 +348,26 @@ int pvcalls_front_socket(pvcalls_front *fe, int domain, int type, int protocol)
 		rc = pvcalls_req_socket(&req, 0, s->id, domain, type, protocol);
 	}
 	if (rc == 0)
-		rc = pvc_fe_call(fe, &req, NULL, NULL, pvc_deadline_ms(RELEASE_TIMEOUT_MS));
-	if (rc == 0)
 		rc = sock_insert(fe, s);
 	if (rc < 0) {
 		pvc_fe_sock_destroy(fe, s);
 		goto out;
 	}
+	/* Not waited for: the answer lands in s->sock_err (complete()). The
+	 * handle is in the table already and the wait for a slot drops the
+	 * lock: as a user, we hold off a release of that handle meanwhile. */
 	s->nonblock = nonblock;
+	s->users++;
+	rc = pvc_fe_submit(fe, &req, s, NULL, NULL, pvc_deadline_ms(fe->cmd_timeout_ms));
+	if (rc < 0 && !s->closing) {
+		s->users--;
+		fe->socks[s->handle] = NULL;
+		pvc_fe_sock_destroy(fe, s);
+		goto out;
+	}
+	if (rc == 0)
+		rc = s->handle;
+	pvc_fe_sock_put(fe, s); /* a releaser that came meanwhile frees it */
 out:
 	pthread_mutex_unlock(&fe->lock);
 	return rc;
@@ -256,9 +378,10 @@ int pvcalls_front_connect(pvcalls_front *fe, int h, const struct sockaddr *addr,
 	struct pvcalls_wire_request req;
 	struct req_waiter w = { 0 };
 	struct fsock *s;
+	int64_t deadline;
 	int rc;
 
-	s = sock_enter(fe, h, &rc);
+	s = sock_enter(fe, h, false, &rc);
 	if (!s)
 		return rc;
 	if (s->dgram) {
@@ -306,8 +429,10 @@ int pvcalls_front_connect(pvcalls_front *fe, int h, const struct sockaddr *addr,
 	}
 	req.u.connect.ref = s->r.intf_ref;
 	req.u.connect.evtchn = s->r.port;
+	/* Bounded even without a send timeout (frontend.h, cmd_timeout_ms). */
+	deadline = pvc_deadline_ms(s->sndtimeo >= 0 ? s->sndtimeo : fe->connect_wait_ms);
 	if (s->nonblock) {
-		rc = pvc_fe_submit(fe, &req, s, NULL, NULL, pvc_deadline_ms(s->sndtimeo));
+		rc = pvc_fe_submit(fe, &req, s, NULL, NULL, deadline);
 		if (rc == 0)
 			rc = -EINPROGRESS;
 		else {
@@ -316,13 +441,13 @@ int pvcalls_front_connect(pvcalls_front *fe, int h, const struct sockaddr *addr,
 		}
 		goto out;
 	}
-	rc = pvc_fe_submit(fe, &req, s, NULL, &w, pvc_deadline_ms(s->sndtimeo));
+	rc = pvc_fe_submit(fe, &req, s, NULL, &w, deadline);
 	if (rc < 0) {
 		pvc_fe_ring_free(fe, &s->r);
 		s->state = FS_NEW;
 		goto out;
 	}
-	rc = pvc_fe_await(fe, &w, PVCALLS_WIRE_CONNECT, pvc_deadline_ms(s->sndtimeo));
+	rc = pvc_fe_await(fe, &w, PVCALLS_WIRE_CONNECT, deadline);
 	if (rc == -ETIMEDOUT && !w.done) /* the connect goes on; poll reports when it ends */
 		rc = -EINPROGRESS;
 out:
@@ -335,13 +460,13 @@ int pvcalls_front_bind(pvcalls_front *fe, int h, const struct sockaddr *addr, so
 	struct fsock *s;
 	int rc;
 
-	s = sock_enter(fe, h, &rc);
+	s = sock_enter(fe, h, false, &rc);
 	if (!s)
 		return rc;
 	if (s->state != FS_NEW)
 		rc = -EINVAL;
 	else if ((rc = req_addr(&req, PVCALLS_WIRE_BIND, s, addr, addrlen)) == 0)
-		rc = pvc_fe_call(fe, &req, s, NULL, pvc_deadline_ms(RELEASE_TIMEOUT_MS));
+		rc = pvc_fe_call(fe, &req, s, NULL, pvc_deadline_ms(fe->cmd_timeout_ms));
 	return sock_leave(fe, s, rc);
 }
 
@@ -351,7 +476,7 @@ int pvcalls_front_listen(pvcalls_front *fe, int h, int backlog)
 	struct fsock *s;
 	int rc;
 
-	s = sock_enter(fe, h, &rc);
+	s = sock_enter(fe, h, false, &rc);
 	if (!s)
 		return rc;
 	if (s->dgram) {
@@ -360,7 +485,7 @@ int pvcalls_front_listen(pvcalls_front *fe, int h, int backlog)
 		rc = -EINVAL;
 	} else {
 		pvcalls_req_listen(&req, 0, s->id, backlog);
-		rc = pvc_fe_call(fe, &req, s, NULL, pvc_deadline_ms(RELEASE_TIMEOUT_MS));
+		rc = pvc_fe_call(fe, &req, s, NULL, pvc_deadline_ms(fe->cmd_timeout_ms));
 	}
 	return sock_leave(fe, s, rc);
 }
@@ -415,7 +540,7 @@ int pvcalls_front_accept(pvcalls_front *fe, int h, int flags)
 
 	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
 		return -EINVAL;
-	l = sock_enter(fe, h, &rc);
+	l = sock_enter(fe, h, false, &rc);
 	if (!l)
 		return rc;
 	if (l->state != FS_LISTENING) {
@@ -492,39 +617,11 @@ static bool pred_no_connect(pvcalls_front *fe, void *arg)
 	return ((struct fsock *)arg)->state != FS_CONNECTING;
 }
 
-int pvcalls_front_release(pvcalls_front *fe, int h)
+/* Drops every slot that still names @s: requests the backend will never
+ * answer (Linux leaves a released listener's ACCEPT/POLL unanswered), or
+ * that we stop waiting for. Lock held. */
+static void drop_slots(pvcalls_front *fe, struct fsock *s)
 {
-	struct pvcalls_wire_request req;
-	int64_t deadline = pvc_deadline_ms(RELEASE_TIMEOUT_MS);
-	struct fe_waiter w = { .deadline = deadline };
-	struct fsock *s;
-	int rc = 0;
-
-	s = sock_enter(fe, h, &rc);
-	if (!s)
-		return rc;
-	w.arg = s;
-	s->closing = true;
-	pthread_cond_broadcast(&fe->cond);
-	pvc_fe_kick_poller(fe);
-	/* Blocked callers see closing and leave; wait for them. */
-	w.pred = pred_sole_user;
-	pvc_fe_wait(fe, &w);
-	/* A CONNECT in flight must be answered first: the backend maps the
-	 * ring while connecting. */
-	if (s->state == FS_CONNECTING) {
-		w.pred = pred_no_connect;
-		pvc_fe_wait(fe, &w);
-	}
-	if (!fe->dead) {
-		pvcalls_req_release(&req, 0, s->id);
-		rc = pvc_fe_call(fe, &req, s, NULL, deadline);
-		if (rc < 0)
-			pvc_warn("front.release", "RELEASE of socket %d: %s", h,
-				 pvcalls_strerror(rc));
-	}
-	/* Requests the backend will never answer (Linux leaves a released
-	 * listener's ACCEPT/POLL unanswered): free our side of them. */
 	for (unsigned i = 0; i < NSLOTS; i++) {
 		struct slot *sl = &fe->slots[i];
 
@@ -541,6 +638,128 @@ int pvcalls_front_release(pvcalls_front *fe, int h)
 		sl->w = NULL;
 		fe->slots_busy--;
 	}
+}
+
+void pvc_fe_sock_reclaim(pvcalls_front *fe, struct fsock *s, bool answered)
+{
+	struct fsock **pp = &fe->releasing;
+
+	if (answered && s->r.valid && !fe->dead && !s->dgram)
+		ring_cache_put(fe, s->order, &s->r);
+	drop_slots(fe, s);
+	while (*pp && *pp != s)
+		pp = &(*pp)->next;
+	if (*pp) {
+		*pp = s->next;
+		fe->nreleasing--;
+	}
+	pvc_fe_sock_destroy(fe, s);
+	pthread_cond_broadcast(&fe->cond);
+}
+
+static bool pred_release_room(pvcalls_front *fe, void *arg)
+{
+	(void)arg;
+	return fe->nreleasing < MAX_RELEASING || fe->dead;
+}
+
+/*
+ * Sends RELEASE for @s and puts it on fe->releasing until the answer, once
+ * fewer than MAX_RELEASING wait there (after cmd_timeout_ms the oldest is
+ * reclaimed). Lock held. Returns 0, or -ENOTCONN or the error of
+ * submitting; then @s is the caller's to free.
+ */
+static int release_async(pvcalls_front *fe, struct fsock *s, int64_t deadline)
+{
+	struct fe_waiter w = { .pred = pred_release_room, .deadline = deadline };
+	struct pvcalls_wire_request req;
+	struct fsock **pp;
+	int rc;
+
+	if (pvc_fe_wait(fe, &w) == -ETIMEDOUT && fe->releasing) {
+		pvc_warn("front.release", "RELEASE of socket %llu never answered: reclaimed",
+			 (unsigned long long)fe->releasing->id);
+		pvc_fe_sock_reclaim(fe, fe->releasing, false);
+	}
+	if (fe->dead)
+		return -ENOTCONN;
+	pvcalls_req_release(&req, 0, s->id);
+	rc = pvc_fe_submit(fe, &req, s, NULL, NULL, deadline);
+	if (rc < 0)
+		return rc;
+	s->released = true;
+	s->next = NULL;
+	for (pp = &fe->releasing; *pp; pp = &(*pp)->next)
+		;
+	*pp = s;
+	fe->nreleasing++;
+	return 0;
+}
+
+int pvcalls_front_release(pvcalls_front *fe, int h)
+{
+	struct pvcalls_wire_request req;
+	int64_t deadline = pvc_deadline_ms(fe->cmd_timeout_ms);
+	struct fe_waiter w = { .deadline = deadline };
+	struct fsock *s;
+	int rc = 0;
+
+	s = sock_enter(fe, h, true, &rc);
+	if (!s)
+		return rc;
+	w.arg = s;
+	s->closing = true;
+	pthread_cond_broadcast(&fe->cond);
+	pvc_fe_kick_poller(fe);
+	/* Blocked callers see closing and leave; wait for them. */
+	w.pred = pred_sole_user;
+	pvc_fe_wait(fe, &w);
+	/* A CONNECT in flight must be answered first: the backend maps the
+	 * ring while connecting. */
+	if (s->state == FS_CONNECTING) {
+		w.pred = pred_no_connect;
+		pvc_fe_wait(fe, &w);
+	}
+	if (fe->dead) { /* nothing will be answered: reclaim what waits */
+		while (fe->releasing)
+			pvc_fe_sock_reclaim(fe, fe->releasing, false);
+	}
+	if (!fe->dead && s->accepts_inflight == 0) {
+		/* Accepted connections nobody picked up, then the socket itself,
+		 * reclaimed when answered (see the top). The socket stays in the
+		 * table (closing, our reference) while we may wait, so that
+		 * pvcalls_front_close() waits for us. */
+		while (s->acc_head) {
+			struct fsock *n = s->acc_head;
+
+			s->acc_head = n->next;
+			if (release_async(fe, n, deadline) < 0) {
+				drop_slots(fe, n);
+				pvc_fe_sock_destroy(fe, n);
+			}
+		}
+		rc = release_async(fe, s, deadline);
+		fe->socks[h] = NULL;
+		s->users--;
+		if (rc < 0) {
+			drop_slots(fe, s);
+			pvc_fe_sock_destroy(fe, s);
+		}
+		if (rc < 0 && rc != -ENOTCONN)
+			pvc_warn("front.release", "RELEASE of socket %d: %s", h,
+				 pvcalls_strerror(rc));
+		pthread_cond_broadcast(&fe->cond);
+		pthread_mutex_unlock(&fe->lock);
+		return rc == -ENOTCONN ? 0 : rc;
+	}
+	if (!fe->dead) {
+		pvcalls_req_release(&req, 0, s->id);
+		rc = pvc_fe_call(fe, &req, s, NULL, deadline);
+		if (rc < 0)
+			pvc_warn("front.release", "RELEASE of socket %d: %s", h,
+				 pvcalls_strerror(rc));
+	}
+	drop_slots(fe, s);
 	/* Accepted connections nobody picked up are released too. */
 	while (s->acc_head) {
 		struct fsock *n = s->acc_head;
@@ -550,6 +769,7 @@ int pvcalls_front_release(pvcalls_front *fe, int h)
 			pvcalls_req_release(&req, 0, n->id);
 			pvc_fe_call(fe, &req, n, NULL, deadline);
 		}
+		drop_slots(fe, n);
 		pvc_fe_sock_destroy(fe, n);
 	}
 	fe->socks[h] = NULL;
@@ -565,7 +785,7 @@ int pvcalls_front_setopt(pvcalls_front *fe, int h, enum pvcalls_front_opt opt, i
 	struct fsock *s;
 	int rc = 0;
 
-	s = sock_enter(fe, h, &rc);
+	s = sock_enter(fe, h, false, &rc);
 	if (!s)
 		return rc;
 	switch (opt) {

@@ -187,11 +187,15 @@ static void spin_cmd(pvcalls_front *fe)
  *    raises the budget to cover it next time (a peer that refills or
  *    drains the ring every few tens of microseconds (a backend relaying
  *    an order-4 ring to TCP), or answers a CONNECT after its own
- *    connect(), should not cost us a wakeup, ~45 us across cores here);
+ *    connect(), should not cost us a wakeup, ~45 us across cores here,
+ *    and the backend the wakeup's IPI; 8: a CONNECT's answer also waits
+ *    for the RELEASEs sent before it without waiting, 100-120 us at the
+ *    default spin_us in pvcalls-bench's S2; the cap was 4, then S2 slept
+ *    once a cycle and ran 8% slower);
  *  - a longer wait halves the budget, down to spin_us / SPIN_MIN_DIV, so
  *    an idle socket costs little CPU.
  */
-#define SPIN_MAX_MULT 4u
+#define SPIN_MAX_MULT 8u
 #define SPIN_MIN_DIV 4u
 
 uint32_t pvc_fe_spin_budget(pvcalls_front *fe, uint32_t *budget)

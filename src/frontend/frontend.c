@@ -91,6 +91,9 @@ int pvcalls_front_open(pvcalls_transport *t, const struct pvcalls_front_opts *op
 		      : o.spin_us                        ? o.spin_us
 							 : DEFAULT_SPIN_US;
 
+	fe->cmd_timeout_ms = o.cmd_timeout_ms > 0 ? o.cmd_timeout_ms : DEFAULT_CMD_TIMEOUT_MS;
+	fe->connect_wait_ms = o.cmd_timeout_ms > 0 ? o.cmd_timeout_ms : DEFAULT_CONNECT_WAIT_MS;
+
 	rc = pvc_xb_front_probe(t, o.devid, timeout, fe->xb);
 	if (rc < 0)
 		goto fail;
@@ -203,9 +206,11 @@ void pvcalls_front_close(pvcalls_front *fe)
 	}
 	/* Wait for threads still inside calls to leave (they see dead). */
 	for (int i = 0; i < fe->nsocks; i++) {
-		struct fsock *s = fe->socks[i];
+		struct fsock *s;
 
-		while (s && s->users > 0) {
+		/* Re-read each time: a releaser that leaves takes the socket out
+		 * of the table and frees it while we sleep. */
+		while ((s = fe->socks[i]) && s->users > 0) {
 			s->closing = true;
 			pthread_cond_broadcast(&fe->cond);
 			pthread_mutex_unlock(&fe->lock);
@@ -220,6 +225,17 @@ void pvcalls_front_close(pvcalls_front *fe)
 			pvc_fe_sock_destroy(fe, sl->newsock);
 		sl->busy = false;
 	}
+	/* Released sockets whose RELEASE was not answered (front_sock.c): the
+	 * backend let go of every ring when it followed us to Closing; if it
+	 * did not, the transport keeps what it still maps. */
+	while (fe->releasing) {
+		struct fsock *s = fe->releasing;
+
+		fe->releasing = s->next;
+		pvc_fe_sock_destroy(fe, s);
+	}
+	fe->nreleasing = 0;
+	pvc_fe_ring_cache_drain(fe);
 	for (int i = 0; i < fe->nsocks; i++) {
 		struct fsock *s = fe->socks[i];
 

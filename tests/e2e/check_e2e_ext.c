@@ -526,6 +526,55 @@ START_TEST(nodelay_on_host_socket)
 END_TEST
 
 /* SO_LINGER {1, 0}: RELEASE resets the connection; the record reads back. */
+/*
+ * The backend turns TCP_NODELAY on for the relay (docs/extensions.md,
+ * "Kinds and states"), unless the frontend chose before the socket
+ * became active: a choice of 0 is kept.
+ */
+START_TEST(nodelay_default_and_kept)
+{
+	for (int choose = 0; choose < 2; choose++) {
+		struct sockaddr_in fl, fp;
+		socklen_t len, ol;
+		struct e2e_env e;
+		int fd, s, hs, v, zero = 0;
+		uint16_t port = 0;
+		int lfd;
+
+		e2e_env_start(&e, NULL);
+		s = e2e_socket(&e, -1);
+		if (choose)
+			ck_assert_int_eq(pvcalls_front_setsockopt(e.fe, s, IPPROTO_TCP, TCP_NODELAY,
+								  &zero, sizeof(zero)),
+					 0);
+		lfd = e2e_tcp_listen(&port, 4);
+		ck_assert_int_eq(e2e_front_connect(&e, s, port), 0);
+		fd = e2e_tcp_accept(lfd, 10000);
+		close(lfd);
+		len = sizeof(fl);
+		ck_assert_int_eq(pvcalls_front_getsockname(e.fe, s, (struct sockaddr *)&fl, &len),
+				 0);
+		len = sizeof(fp);
+		ck_assert_int_eq(pvcalls_front_getpeername(e.fe, s, (struct sockaddr *)&fp, &len),
+				 0);
+		hs = host_socket(&fl, &fp);
+		ck_assert_msg(hs >= 0, "no host socket %s -> %s", astr(&fl), astr(&fp));
+		v = -1;
+		ol = sizeof(v);
+		ck_assert_int_eq(getsockopt(hs, IPPROTO_TCP, TCP_NODELAY, &v, &ol), 0);
+		ck_assert_int_eq(v != 0, !choose);
+		v = -1;
+		ol = sizeof(v);
+		ck_assert_int_eq(
+			pvcalls_front_getsockopt(e.fe, s, IPPROTO_TCP, TCP_NODELAY, &v, &ol), 0);
+		ck_assert_int_eq(v, !choose);
+		close(fd);
+		e2e_release(&e, s);
+		finish(&e);
+	}
+}
+END_TEST
+
 START_TEST(linger_abort)
 {
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 }, got;
@@ -624,6 +673,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, shut_rd);
 	tcase_add_test(tc, names_agree_with_host);
 	tcase_add_test(tc, nodelay_on_host_socket);
+	tcase_add_test(tc, nodelay_default_and_kept);
 	tcase_add_test(tc, linger_abort);
 	tcase_add_test(tc, listener_shutdown);
 	suite_add_tcase(s, tc);

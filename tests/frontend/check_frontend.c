@@ -224,7 +224,8 @@ static bool offer_dgram;
 static void setup(void)
 {
 	static struct rawbe storage;
-	struct pvcalls_front_opts o = { .connect_timeout_ms = 5000 };
+	/* cmd_timeout_ms: a silent backend costs the tests 400 ms a wait. */
+	struct pvcalls_front_opts o = { .connect_timeout_ms = 5000, .cmd_timeout_ms = 400 };
 
 	be = &storage;
 	memset(be, 0, sizeof(*be));
@@ -261,6 +262,32 @@ struct sock_thr {
 	int rc;
 };
 
+/* Waits (bounded) until the fake backend has answered @n requests. */
+static void wait_answered(int n)
+{
+	for (int i = 0; i < 400 && atomic_load(&be->answered) < n; i++)
+		usleep(5000);
+	ck_assert_int_ge(atomic_load(&be->answered), n);
+}
+
+/*
+ * SOCKET is not waited for (front_sock.c): its answer's verdict comes
+ * with the next call on the socket. A socket whose SOCKET got the
+ * answer of @m, then a well-formed BIND: the BIND call's result.
+ */
+static int socket_then_bind(enum mode m)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
+	int n = atomic_load(&be->answered), s;
+
+	be->mode = m;
+	s = pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(s, 0);
+	wait_answered(n + 1);
+	be->mode = GOOD;
+	return pvcalls_front_bind(fe, s, (struct sockaddr *)&a, sizeof(a));
+}
+
 static void *do_socket(void *arg)
 {
 	((struct sock_thr *)arg)->rc = pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0);
@@ -281,10 +308,12 @@ static void bogus_response_case(enum mode m)
 	be->mode = GOOD;
 	s = pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0);
 	ck_assert_int_ge(s, 0);
+	wait_answered(1);
 	be->mode = m;
 	pthread_create(&t.th, NULL, do_socket, &t);
 	for (int i = 0; i < 400 && st.bad_responses == 0; i++) {
 		usleep(5000);
+		pvcalls_front_process(fe); /* nobody waits for SOCKET's answer */
 		pvcalls_front_get_stats(fe, &st);
 	}
 	ck_assert_uint_eq(st.bad_responses, 1);
@@ -294,6 +323,8 @@ static void bogus_response_case(enum mode m)
 			 -EINPROGRESS);
 	pthread_join(t.th, NULL);
 	ck_assert_int_ge(t.rc, 0);
+	/* Its real answer came (on CONNECT's credit): the socket is usable. */
+	ck_assert_int_eq(pvcalls_front_setopt(fe, t.rc, PVCALLS_OPT_SNDTIMEO_MS, 300), 0);
 	pvcalls_front_get_stats(fe, &st);
 	ck_assert_uint_eq(st.bad_responses, 1);
 }
@@ -312,38 +343,33 @@ END_TEST
 
 START_TEST(test_wrong_cmd_fails_request)
 {
-	be->mode = WRONG_CMD;
-	ck_assert_int_eq(pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0), -EPROTO);
-	be->mode = GOOD; /* the frontend still works afterwards */
-	ck_assert_int_ge(pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0), 0);
+	ck_assert_int_eq(socket_then_bind(WRONG_CMD), -EPROTO);
+	/* the frontend still works afterwards */
+	ck_assert_int_eq(socket_then_bind(GOOD), 0);
 }
 END_TEST
 
 START_TEST(test_wrong_id_fails_request)
 {
-	be->mode = WRONG_ID;
-	ck_assert_int_eq(pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0), -EPROTO);
+	ck_assert_int_eq(socket_then_bind(WRONG_ID), -EPROTO);
 }
 END_TEST
 
 START_TEST(test_impossible_ret_fails_request)
 {
-	be->mode = BAD_RET;
-	ck_assert_int_eq(pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0), -EPROTO);
+	ck_assert_int_eq(socket_then_bind(BAD_RET), -EPROTO);
 }
 END_TEST
 
 START_TEST(test_wire_enotsupp_maps)
 {
-	be->mode = ENOTSUPP_RET;
-	ck_assert_int_eq(pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0), -EOPNOTSUPP);
+	ck_assert_int_eq(socket_then_bind(ENOTSUPP_RET), -EOPNOTSUPP);
 }
 END_TEST
 
 START_TEST(test_response_overflow_kills_connection)
 {
-	be->mode = OVERFLOW;
-	ck_assert_int_eq(pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0), -ENOTCONN);
+	ck_assert_int_eq(socket_then_bind(OVERFLOW), -ENOTCONN);
 	ck_assert_int_eq(pvcalls_front_process(fe), -ENOTCONN);
 	/* Every later call fails cleanly. */
 	ck_assert_int_eq(pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0), -ENOTCONN);
@@ -372,6 +398,8 @@ START_TEST(test_bad_args_never_reach_backend)
 	ck_assert_int_eq(pvcalls_front_accept(fe, s, 0), -EINVAL); /* not listening */
 	ck_assert_int_eq(pvcalls_front_setopt(fe, s, PVCALLS_OPT_RING_ORDER, 5), -EINVAL);
 	ck_assert_int_eq(pvcalls_front_setopt(fe, s, PVCALLS_OPT_RING_ORDER, 4), 0);
+	wait_answered(1);
+	usleep(20000);
 	ck_assert_int_eq(be->answered, 1); /* only the one good SOCKET */
 }
 END_TEST
@@ -393,6 +421,92 @@ START_TEST(test_silent_backend_times_out)
 	ck_assert_int_eq(pvcalls_front_connect(fe, s, (struct sockaddr *)&a, sizeof(a)),
 			 -EINPROGRESS);
 	ck_assert_int_eq(pvcalls_front_connect(fe, s, (struct sockaddr *)&a, sizeof(a)), -EALREADY);
+}
+END_TEST
+
+/* A backend that never answers: calls come back after cmd_timeout_ms. */
+START_TEST(test_command_timeout)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons(9),
+				 .sin_addr.s_addr = htonl(0x7f000001) };
+	int64_t t0;
+	int s;
+
+	be->mode = GOOD;
+	s = pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(s, 0);
+	wait_answered(1);
+	be->mode = SILENT;
+	t0 = pvc_now_ms();
+	ck_assert_int_eq(pvcalls_front_bind(fe, s, (struct sockaddr *)&a, sizeof(a)), -ETIMEDOUT);
+	ck_assert_int_ge(pvc_now_ms() - t0, 350);
+	/* The BIND's slot stays reserved for a late answer, which (if it
+	 * came) would bind the socket; a second socket connects, with no
+	 * send timeout: in progress after cmd_timeout_ms. */
+	s = pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(s, 0);
+	t0 = pvc_now_ms();
+	ck_assert_int_eq(pvcalls_front_connect(fe, s, (struct sockaddr *)&a, sizeof(a)),
+			 -EINPROGRESS);
+	ck_assert_int_ge(pvc_now_ms() - t0, 350);
+	ck_assert_int_le(pvc_now_ms() - t0, 5000);
+	ck_assert_int_eq(pvcalls_front_connect(fe, s, (struct sockaddr *)&a, sizeof(a)), -EALREADY);
+}
+END_TEST
+
+/*
+ * RELEASE is not waited for, and a backend that never answers it cannot
+ * make the frontend hold unbounded state: 16 releases return at once, the
+ * 17th waits cmd_timeout_ms and then reclaims the oldest (its slot
+ * counted lost). Close reclaims the rest (ASan and LSan check the frees).
+ */
+START_TEST(test_release_outstanding_bounded)
+{
+	struct pvcalls_front_stats st;
+	int s[17];
+	int64_t t0;
+
+	be->mode = GOOD;
+	for (int i = 0; i < 17; i++) {
+		s[i] = pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0);
+		ck_assert_int_ge(s[i], 0);
+	}
+	wait_answered(17);
+	ck_assert_int_eq(pvcalls_front_process(fe), 0);
+	be->mode = SILENT;
+	t0 = pvc_now_ms();
+	for (int i = 0; i < 16; i++)
+		ck_assert_int_eq(pvcalls_front_release(fe, s[i]), 0);
+	ck_assert_int_lt(pvc_now_ms() - t0, 300);
+	/* Handles are free at once. */
+	ck_assert_int_eq(pvcalls_front_setopt(fe, s[0], PVCALLS_OPT_NONBLOCK, 1), -EBADF);
+	pvcalls_front_get_stats(fe, &st);
+	ck_assert_uint_eq(st.lost_slots, 0);
+	t0 = pvc_now_ms();
+	ck_assert_int_eq(pvcalls_front_release(fe, s[16]), 0);
+	ck_assert_int_ge(pvc_now_ms() - t0, 350);
+	pvcalls_front_get_stats(fe, &st);
+	ck_assert_uint_eq(st.lost_slots, 1);
+}
+END_TEST
+
+/* A RELEASE answered later is applied then; the answer frees the slot. */
+START_TEST(test_release_answered_later)
+{
+	struct pvcalls_front_stats st;
+	int s;
+
+	be->mode = GOOD;
+	s = pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(s, 0);
+	ck_assert_int_eq(pvcalls_front_release(fe, s), 0);
+	wait_answered(2);
+	ck_assert_int_eq(pvcalls_front_process(fe), 0);
+	pvcalls_front_get_stats(fe, &st);
+	ck_assert_uint_eq(st.bad_responses, 0);
+	ck_assert_uint_eq(st.lost_slots, 0);
+	ck_assert_uint_eq(st.requests, 2);
 }
 END_TEST
 
@@ -499,6 +613,9 @@ int main(void)
 	tcase_add_test(tc, test_response_overflow_kills_connection);
 	tcase_add_test(tc, test_bad_args_never_reach_backend);
 	tcase_add_test(tc, test_silent_backend_times_out);
+	tcase_add_test(tc, test_command_timeout);
+	tcase_add_test(tc, test_release_outstanding_bounded);
+	tcase_add_test(tc, test_release_answered_later);
 	suite_add_tcase(su, tc);
 	tc = tcase_create("hostile-datagrams");
 	tcase_add_checked_fixture(tc, setup_dgram, teardown);

@@ -794,8 +794,31 @@ static void maps_dec(struct shm_gnt_entry *e, uint32_t ref)
  * the granter from freeing the page meanwhile) or undoes the count with
  * maps_dec().
  */
+/*
+ * Whether page @pg lies inside @d's pool as far as we know (*@pool_bytes),
+ * else after a fresh fstat(), which raises *@pool_bytes and d->pool_seen.
+ * The pool only grows (sealed against shrinking, checked at import), so a
+ * size once seen stays safe to map below.
+ */
+static bool pool_has(struct shm_dom *d, uint32_t pg, off_t *pool_bytes)
+{
+	off_t need = ((off_t)pg + 1) << SHM_PAGE_SHIFT;
+	struct stat st;
+
+	if (need <= *pool_bytes)
+		return true;
+	if (fstat(d->pool_fd, &st) < 0 || st.st_size <= *pool_bytes)
+		return false;
+	*pool_bytes = st.st_size;
+	for (int64_t seen = __atomic_load_n(&d->pool_seen, __ATOMIC_RELAXED); seen < st.st_size;)
+		if (__atomic_compare_exchange_n(&d->pool_seen, &seen, (int64_t)st.st_size, false,
+						__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			break;
+	return need <= *pool_bytes;
+}
+
 static int grant_take(struct shm_ctx *ctx, struct shm_dom *d, uint32_t ref, bool writable,
-		      off_t pool_bytes, uint32_t *page)
+		      off_t *pool_bytes, uint32_t *page)
 {
 	struct shm_gnt_entry *e;
 	uint64_t desc;
@@ -824,7 +847,7 @@ static int grant_take(struct shm_ctx *ctx, struct shm_dom *d, uint32_t ref, bool
 		return -EPERM;
 	}
 	pg = SHM_GNT_PAGE(desc);
-	if (pg >= d->max_pages || ((off_t)pg + 1) << SHM_PAGE_SHIFT > pool_bytes) {
+	if (pg >= d->max_pages || !pool_has(d, pg, pool_bytes)) {
 		pvc_err("shm.bad-ref", "grant ref %u of domain %u names page %u outside the pool",
 			ref, d->domid, pg);
 		return -EINVAL;
@@ -848,7 +871,7 @@ int pvc_shm_map_refs(void *c, uint32_t domid, unsigned count, const uint32_t *re
 	uint32_t pages[PVCALLS_TRANSPORT_MAX_PAGES];
 	struct shm_dom *d = NULL;
 	struct shm_map *mp = NULL;
-	struct stat st;
+	off_t pool;
 	char *base;
 	unsigned i = 0;
 	int rc;
@@ -862,14 +885,12 @@ int pvc_shm_map_refs(void *c, uint32_t domid, unsigned count, const uint32_t *re
 	rc = -ENOMEM;
 	if (!mp)
 		goto fail;
-	/* The pool only grows (sealed), so this size stays a safe bound. */
-	if (fstat(d->pool_fd, &st) < 0) {
-		rc = -errno;
-		goto fail;
-	}
+	/* The pool only grows (sealed), so a size seen before stays a safe
+	 * bound; grant_take() looks again only for a page beyond it. */
+	pool = (off_t)__atomic_load_n(&d->pool_seen, __ATOMIC_RELAXED);
 	/* Every ref is validated and counted before anything is mapped. */
 	for (i = 0; i < count; i++) {
-		rc = grant_take(ctx, d, refs[i], writable, st.st_size, &pages[i]);
+		rc = grant_take(ctx, d, refs[i], writable, &pool, &pages[i]);
 		if (rc)
 			goto fail;
 		mp->refs[i] = refs[i];

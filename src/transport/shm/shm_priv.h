@@ -115,6 +115,10 @@ struct shm_dom {
 	uint32_t max_grants;
 	uint32_t max_ports;
 	int pool_fd;
+	/* atomic: the largest size fstat() showed of pool_fd; the pool is
+	 * sealed against shrinking, so it stays a safe bound (shm_mem.c,
+	 * grant_take) and map_refs need not fstat() on every call */
+	int64_t pool_seen;
 	int gnt_fd;
 	int evt_fd;
 	int efd; /* eventfd woken when one of this domain's ports becomes pending */
