@@ -156,6 +156,9 @@ int pvc_fe_submit(pvcalls_front *fe, struct pvcalls_wire_request *req, struct fs
 	unsigned i;
 	int rc;
 
+	/* A socket of an earlier backend session (frontend.c, pvc_fe_revive()). */
+	if ((sock && sock->orphan) || (newsock && newsock->orphan))
+		return -ENOTCONN;
 	rc = pvc_fe_wait(fe, &fw);
 	if (rc < 0)
 		return rc;

@@ -67,6 +67,7 @@ struct fsock {
 	int users;    /* threads inside a call on this socket */
 	int sleepers; /* threads asleep on this socket's ring (wait hint raised) */
 	bool closing; /* RELEASE started: blocked callers leave with -EBADF */
+	bool orphan;  /* of a backend session that is over (pvc_fe_revive) */
 	pthread_mutex_t tx_lock, rx_lock;
 	/* Adaptive spin budgets of data waits, us (front_wait.c,
 	 * pvc_fe_spin_learn): spin_tx under tx_lock, spin_rx under rx_lock;
@@ -152,6 +153,14 @@ struct pvcalls_front {
 
 /* Store events: re-reads the backend's state. Lock held. */
 void pvc_fe_handle_store(pvcalls_front *fe);
+/*
+ * The backend is gone (fe->dead): if the store shows a backend starting a
+ * new session (a restarted pvcallsd), ends the old session (its sockets
+ * become orphans, its requests fail with -ENOTCONN) and negotiates again
+ * under the lock, bounded by REVIVE_TIMEOUT_MS. 0: alive again;
+ * -ENOTCONN: still gone. Lock held.
+ */
+int pvc_fe_revive(pvcalls_front *fe);
 
 /* ---- front_wait.c ---------------------------------------------------- */
 

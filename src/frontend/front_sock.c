@@ -220,7 +220,8 @@ int pvcalls_front_socket(pvcalls_front *fe, int domain, int type, int protocol)
 		return -EINVAL;
 	type &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
 	pthread_mutex_lock(&fe->lock);
-	if (fe->dead) {
+	/* A restarted backend: a new session (frontend.c). */
+	if (fe->dead && pvc_fe_revive(fe) < 0) {
 		rc = -ENOTCONN;
 		goto out;
 	}
