@@ -173,8 +173,8 @@ START_TEST(restart_under_guest)
 		ck_assert_msg(r == 1 || r == -ECONNRESET, "recv on an old socket: %zd", r);
 		if (r == 1)
 			r = pvcalls_front_recv(fe, s_idle, &c, 1, 0);
-		ck_assert_msg(r == -ECONNRESET, "recv on an old socket after its data: %zd (%s)",
-			      r, pvcalls_strerror((int)r));
+		ck_assert_msg(r == -ECONNRESET, "recv on an old socket after its data: %zd (%s)", r,
+			      pvcalls_strerror((int)r));
 	}
 	rc = (int)pvcalls_front_send(fe, s_busy, "y", 1, 0);
 	ck_assert_msg(rc == -ECONNRESET, "send on an old socket: %d (%s)", rc,

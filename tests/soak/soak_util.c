@@ -61,7 +61,8 @@ bool soak_enter_netns(void)
 	int fd;
 
 	if (unshare(CLONE_NEWUSER | CLONE_NEWNET) < 0) {
-		fprintf(stderr, "soak: no private network namespace (%s): using the host's loopback\n",
+		fprintf(stderr,
+			"soak: no private network namespace (%s): using the host's loopback\n",
 			strerror(errno));
 		return false;
 	}
