@@ -7,6 +7,7 @@
  * up, the next socket() renegotiates: the old connected sockets give
  * -ECONNRESET (after what they had received), the old unconnected ones
  * -ENOTCONN, releasing them works, and a new connection carries data.
+ * Then a second kill and restart: the same once more.
  * argv[1]: the pvcallsd binary.
  */
 #include <arpa/inet.h>
@@ -208,6 +209,22 @@ START_TEST(restart_under_guest)
 		echo_once(fe, s3, "another");
 		ck_assert_int_eq(pvcalls_front_release(fe, s3), 0);
 	}
+	ck_assert_int_eq(pvcalls_front_release(fe, s2), 0);
+
+	/* A second restart: the reconnected transport notices death again. */
+	s2 = soak_front_connect(fe, port);
+	ck_assert_int_ge(s2, 0);
+	soak_daemon_stop(&d, SIGKILL);
+	rc = (int)pvcalls_front_recv(fe, s2, &c, 1, 0);
+	ck_assert_msg(rc == -ENOTCONN || rc == -ECONNRESET, "recv across the second kill: %d", rc);
+	ck_assert_int_eq(soak_daemon_start(&d), 0);
+	rc = -ENOTCONN;
+	for (int64_t end = soak_now_ms() + 10000; rc == -ENOTCONN && soak_now_ms() < end;
+	     soak_sleep_ms(50))
+		rc = soak_front_connect(fe, port);
+	ck_assert_msg(rc >= 0, "no connection after the second restart: %d", rc);
+	echo_once(fe, rc, "second");
+	ck_assert_int_eq(pvcalls_front_release(fe, rc), 0);
 	ck_assert_int_eq(pvcalls_front_release(fe, s2), 0);
 	pvcalls_front_close(fe);
 	pvcalls_transport_close(t);

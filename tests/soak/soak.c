@@ -328,8 +328,13 @@ static int guest_main(char **argv)
 		return 1;
 	}
 	for (uint32_t i = 0; i < nslots; i++) {
-		sa[i] = (struct slot_arg){ .fe = fe, .port = port, .guest = guest, .slot = i,
-					   .round = round, .msg_max = msg_max, .bytes = bytes,
+		sa[i] = (struct slot_arg){ .fe = fe,
+					   .port = port,
+					   .guest = guest,
+					   .slot = i,
+					   .round = round,
+					   .msg_max = msg_max,
+					   .bytes = bytes,
 					   .seed = seed };
 		if (pthread_create(&th[i], NULL, slot_run, &sa[i])) {
 			report("E %u thread\n", guest);
@@ -627,8 +632,17 @@ static pid_t spawn_guest(const struct opts *o, const char *hub, unsigned g, unsi
 			 unsigned nslots, uint64_t per_slot, int *fd_out)
 {
 	char a_port[16], a_g[16], a_r[16], a_n[16], a_b[32], a_s[32], a_m[16];
-	char *argv[] = { (char *)"/proc/self/exe", (char *)"--guest", (char *)hub, a_port, a_g,
-			 a_r, a_n, a_b, a_s, a_m, NULL };
+	char *argv[] = { (char *)"/proc/self/exe",
+			 (char *)"--guest",
+			 (char *)hub,
+			 a_port,
+			 a_g,
+			 a_r,
+			 a_n,
+			 a_b,
+			 a_s,
+			 a_m,
+			 NULL };
 	posix_spawn_file_actions_t fa;
 	int p[2];
 	pid_t pid;
@@ -830,8 +844,7 @@ static int run(const struct opts *o)
 		for (;;) {
 			struct pollfd pfd[MAX_GUESTS];
 			unsigned np = 0;
-			uint64_t done_bytes =
-				__atomic_load_n(&host.bytes, __ATOMIC_RELAXED) - b0;
+			uint64_t done_bytes = __atomic_load_n(&host.bytes, __ATOMIC_RELAXED) - b0;
 			double frac = (double)done_bytes / (double)(round_bytes ? round_bytes : 1);
 
 			alive = 0;
@@ -846,8 +859,8 @@ static int run(const struct opts *o)
 					gp[g].done = true;
 					if (!gp[g].killed &&
 					    !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
-						fail("round %u: guest %u ended with status %d", round,
-						     g, st);
+						fail("round %u: guest %u ended with status %d",
+						     round, g, st);
 					continue;
 				}
 				alive++;
@@ -868,8 +881,8 @@ static int run(const struct opts *o)
 			for (unsigned g = 0; g < o->guests; g++)
 				if (!gp[g].done)
 					drain_guest(&rc, &gp[g]);
-			if (o->kills && !guest_killed && frac >= kill_guest_at && !gp[victim].done &&
-			    (round % 2 == 1)) {
+			if (o->kills && !guest_killed && frac >= kill_guest_at &&
+			    !gp[victim].done && (round % 2 == 1)) {
 				/* Every other round kills a guest: others check a clean run. */
 				gp[victim].killed = true;
 				gp[victim].killed_at = soak_now_ms();
@@ -882,7 +895,8 @@ static int run(const struct opts *o)
 				if (!host_live_of((uint32_t)victim)) {
 					gp[victim].killed_at = 0;
 				} else if (soak_now_ms() - gp[victim].killed_at > PEER_GONE_MS) {
-					fail("round %u: %u host connections of killed guest %d still "
+					fail("round %u: %u host connections of killed guest %d "
+					     "still "
 					     "open after %d ms",
 					     round, host_live_of((uint32_t)victim), victim,
 					     PEER_GONE_MS);
@@ -920,8 +934,8 @@ static int run(const struct opts *o)
 			while (host_live_of((uint32_t)victim) && soak_now_ms() < end)
 				soak_sleep_ms(50);
 			if (host_live_of((uint32_t)victim))
-				fail("round %u: host connections of killed guest %d still open", round,
-				     victim);
+				fail("round %u: host connections of killed guest %d still open",
+				     round, victim);
 		}
 		if (rc.restart_here) {
 			tot.new_after_restart += rc.restart_ok_after;
@@ -945,7 +959,8 @@ static int run(const struct opts *o)
 		if (r.rss_kb > tot.max_rss)
 			tot.max_rss = r.rss_kb;
 		rounds_done++;
-		printf("soak: round %u done at %.1f s: %" PRIu64 " MiB verified so far; pvcallsd idle "
+		printf("soak: round %u done at %.1f s: %" PRIu64
+		       " MiB verified so far; pvcallsd idle "
 		       "at %u fds, %u mappings, %lu KiB RSS%s%s\n",
 		       round, (double)(soak_now_ms() - t_start) / 1000, tot.bytes_ok >> 20, r.fds,
 		       r.maps, r.rss_kb, guest_killed ? "; a guest killed" : "",
@@ -963,7 +978,8 @@ static int run(const struct opts *o)
 			     __atomic_load_n(&host.bad, __ATOMIC_RELAXED));
 		if (rounds_done < o->rounds)
 			fail("--duration reached after %u of %u rounds", rounds_done, o->rounds);
-		printf("soak: summary: %u rounds in %.1f s; %" PRIu64 " bytes verified (%.1f MiB/s); "
+		printf("soak: summary: %u rounds in %.1f s; %" PRIu64
+		       " bytes verified (%.1f MiB/s); "
 		       "connections: %" PRIu64 " ok, %" PRIu64 " failed (%" PRIu64
 		       " host peer resets, %" PRIu64 " across the restart); guests killed %" PRIu64
 		       ", peers reset %" PRIu64 ", pvcallsd restarts %" PRIu64
@@ -998,9 +1014,16 @@ static void usage(const char *argv0)
 
 int main(int argc, char **argv)
 {
-	struct opts o = { .bytes = 10ull << 30, .conns = 64, .guests = 8, .rounds = 16,
-			  .duration_s = 3600, .msg_max = 256 << 10, .rss_tol_kb = 16384,
-			  .restart = true, .kills = true, .netns = true };
+	struct opts o = { .bytes = 10ull << 30,
+			  .conns = 64,
+			  .guests = 8,
+			  .rounds = 16,
+			  .duration_s = 3600,
+			  .msg_max = 256 << 10,
+			  .rss_tol_kb = 16384,
+			  .restart = true,
+			  .kills = true,
+			  .netns = true };
 
 	signal(SIGPIPE, SIG_IGN);
 	if (argc == 10 && !strcmp(argv[1], "--guest")) {
@@ -1051,9 +1074,9 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!o.pvcallsd || !o.conns || !o.guests || o.guests > MAX_GUESTS ||
-	    o.guests > o.conns || !o.rounds || !o.msg_max || o.msg_max > (64u << 20) ||
-	    !o.duration_s || o.bytes < o.rounds) {
+	if (!o.pvcallsd || !o.conns || !o.guests || o.guests > MAX_GUESTS || o.guests > o.conns ||
+	    !o.rounds || !o.msg_max || o.msg_max > (64u << 20) || !o.duration_s ||
+	    o.bytes < o.rounds) {
 		usage(argv[0]);
 		return 2;
 	}
