@@ -228,3 +228,11 @@ int pvc_fe_call(pvcalls_front *fe, struct pvcalls_wire_request *req, struct fsoc
 		return rc;
 	return pvc_fe_await(fe, &w, req->cmd, deadline);
 }
+
+void pvc_fe_fail_requests(pvcalls_front *fe, int err)
+{
+	/* As if each had been answered @err: the same effects, the same wakeups. */
+	for (unsigned i = 0; i < NSLOTS; i++)
+		if (fe->slots[i].busy)
+			complete(fe, i, err, 0);
+}

@@ -206,6 +206,9 @@ int pvc_fe_submit(pvcalls_front *fe, struct pvcalls_wire_request *req, struct fs
  * request's result once w->done; otherwise (timeout, backend gone) the
  * wait's error, and the request completes without a waiter. Lock held. */
 int pvc_fe_await(pvcalls_front *fe, struct req_waiter *w, uint32_t cmd, int64_t deadline);
+/* Completes every request in flight with @err (a backend session that
+ * is over: frontend.c, pvc_fe_revive()). Lock held. */
+void pvc_fe_fail_requests(pvcalls_front *fe, int err);
 /* pvc_fe_submit() then pvc_fe_await(). Lock held. */
 int pvc_fe_call(pvcalls_front *fe, struct pvcalls_wire_request *req, struct fsock *sock,
 		struct fsock *newsock, int64_t deadline);

@@ -170,23 +170,8 @@ int pvc_fe_revive(pvcalls_front *fe)
 
 	/* Everything of the old session ends here. */
 	pvcalls_transport_store_unwatch(fe->t, fe->xb->backend, fe->watch_token);
-	for (unsigned i = 0; i < NSLOTS; i++) {
-		struct slot *sl = &fe->slots[i];
-
-		if (!sl->busy)
-			continue;
-		if (sl->cmd == PVCALLS_WIRE_ACCEPT && sl->newsock)
-			pvc_fe_sock_destroy(fe, sl->newsock);
-		if (sl->w) {
-			sl->w->err = -ENOTCONN;
-			sl->w->done = true;
-		}
-		if (sl->sock && sl->cmd == PVCALLS_WIRE_CONNECT)
-			sl->sock->state = FS_NEW; /* never answered: not connected */
-		sl->busy = false;
-		sl->w = NULL;
-	}
-	fe->slots_busy = 0;
+	/* Their callers get (or got) -ENOTCONN; undo what each began. */
+	pvc_fe_fail_requests(fe, -ENOTCONN);
 	for (int i = 0; i < fe->nsocks; i++) {
 		struct fsock *s = fe->socks[i];
 

@@ -6,7 +6,7 @@
  * path. While it is down socket() fails at once with -ENOTCONN; once it is
  * up, the next socket() renegotiates: the old connected sockets give
  * -ECONNRESET (after what they had received), the old unconnected ones
- * -ENOTCONN, releasing them works, and a new connection carries data.
+ * (a listener whose ACCEPT was in flight included) -ENOTCONN, releasing them works, and a new connection carries data.
  * Then a second kill and restart: the same once more.
  * argv[1]: the pvcallsd binary.
  */
@@ -101,6 +101,14 @@ struct blocked {
 	ssize_t rc;
 };
 
+static void *blocked_accept(void *arg)
+{
+	struct blocked *b = arg;
+
+	b->rc = pvcalls_front_accept(b->fe, b->s, 0);
+	return NULL;
+}
+
 static void *blocked_recv(void *arg)
 {
 	struct blocked *b = arg;
@@ -115,9 +123,9 @@ START_TEST(restart_under_guest)
 	struct soak_daemon d = { .bin = pvcallsd_bin };
 	pvcalls_transport *t;
 	pvcalls_front *fe;
-	struct blocked b = { 0 };
-	pthread_t bt;
-	int s_idle, s_busy, s_new, s2 = -1, rc;
+	struct blocked b = { 0 }, ba = { 0 };
+	pthread_t bt, at;
+	int s_idle, s_busy, s_new, s_lsn, s2 = -1, rc;
 	int64_t t0;
 	char c;
 
@@ -137,6 +145,20 @@ START_TEST(restart_under_guest)
 	echo_once(fe, s_idle, "before");
 	/* Echoed data the guest has not read yet when pvcallsd dies. */
 	ck_assert_int_eq(pvcalls_front_send(fe, s_idle, "x", 1, 0), 1);
+	/* A listener with an ACCEPT in flight at the backend. */
+	s_lsn = pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(s_lsn, 0);
+	{
+		struct sockaddr_in sa = { .sin_family = AF_INET };
+
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		ck_assert_int_eq(pvcalls_front_bind(fe, s_lsn, (struct sockaddr *)&sa, sizeof(sa)),
+				 0);
+		ck_assert_int_eq(pvcalls_front_listen(fe, s_lsn, 8), 0);
+	}
+	ba.fe = fe;
+	ba.s = s_lsn;
+	ck_assert_int_eq(pthread_create(&at, NULL, blocked_accept, &ba), 0);
 	b.fe = fe;
 	b.s = s_busy;
 	ck_assert_int_eq(pthread_create(&bt, NULL, blocked_recv, &b), 0);
@@ -144,6 +166,9 @@ START_TEST(restart_under_guest)
 
 	soak_daemon_stop(&d, SIGKILL);
 	pthread_join(bt, NULL);
+	pthread_join(at, NULL);
+	ck_assert_msg(ba.rc == -ENOTCONN, "accept blocked while pvcallsd died: %zd (%s)", ba.rc,
+		      pvcalls_strerror((int)ba.rc));
 	ck_assert_msg(b.rc == -ENOTCONN || b.rc == -ECONNRESET,
 		      "recv blocked while pvcallsd died: %zd (%s)", b.rc,
 		      pvcalls_strerror((int)b.rc));
@@ -188,6 +213,10 @@ START_TEST(restart_under_guest)
 		ck_assert_msg(rc == -ENOTCONN, "connect of an old socket: %d (%s)", rc,
 			      pvcalls_strerror(rc));
 	}
+	rc = pvcalls_front_accept(fe, s_lsn, 0);
+	ck_assert_msg(rc == -ENOTCONN, "accept on an old listener: %d (%s)", rc,
+		      pvcalls_strerror(rc));
+	ck_assert_int_eq(pvcalls_front_release(fe, s_lsn), 0);
 	ck_assert_int_eq(pvcalls_front_release(fe, s_idle), 0);
 	ck_assert_int_eq(pvcalls_front_release(fe, s_busy), 0);
 	ck_assert_int_eq(pvcalls_front_release(fe, s_new), 0);

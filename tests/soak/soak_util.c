@@ -106,7 +106,7 @@ int soak_daemon_start(struct soak_daemon *d)
 	fprintf(f,
 		"[daemon]\ntransport = shm\nshm_path = %s\ncontrol_socket = none\naudit = off\n"
 		"log_level = warning\n\n[default]\nfallback = deny\n"
-		"rule = allow connect 127.0.0.1 port 1-65535\nrule = deny listen\n"
+		"rule = allow connect 127.0.0.1 port 1-65535\nrule = allow listen\n"
 		"max_sockets = 1024\nmax_mapped_pages = 1048576\n",
 		d->hub);
 	fclose(f);

@@ -37,8 +37,8 @@ struct soak_daemon {
 	pid_t pid;
 };
 
-/* Writes the config (every connect to 127.0.0.1 allowed, no control
- * socket, no audit) and starts pvcallsd; waits until the hub answers.
+/* Writes the config (every connect to 127.0.0.1 and listens on ports
+ * allowed (pvcallsd still denies ports below 1024), no control socket, no audit) and starts pvcallsd; waits until the hub answers.
  * 0, or -1 with a message. */
 int soak_daemon_start(struct soak_daemon *d);
 /* Sends @sig and reaps it (bounded: SIGKILL after 10 s). Returns the
