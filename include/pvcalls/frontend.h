@@ -32,6 +32,28 @@
  * A malformed response from the backend (unknown req_id, wrong cmd or id,
  * impossible ret) never corrupts memory: the request it claims to answer
  * fails with -EPROTO, or the response is dropped and counted.
+ *
+ * Backend restarts. When the backend goes away (its state leaves
+ * Connected, or the store becomes unreachable: over the shm transport,
+ * pvcallsd died) every blocked call returns -ENOTCONN and every call
+ * fails, as on a kernel socket whose network vanished: send -ENOTCONN,
+ * recv the data already received, then -ENOTCONN or -ECONNRESET. The
+ * handle stays valid. The next pvcalls_front_socket() looks for a new
+ * backend session: a shm transport made by pvcalls_shm_connect() first
+ * connects again to a hub at the same path (pvcalls/shm.h), then, if the
+ * backend's state is Initialising or InitWait (a restarted backend), the
+ * frontend negotiates again, under its lock, for at most 5 s (and at most
+ * connect_timeout_ms). Until that works socket() returns -ENOTCONN at
+ * once: callers retry, with their own bound. Afterwards new sockets work
+ * and the sockets of the old session stay failed for good, with errors
+ * that name what happened: a connected one gives -ECONNRESET from send
+ * and, after the data it had received, from recv (as after a TCP reset:
+ * its connection is gone with the old backend); any other call on an old
+ * socket (connect, bind, listen, accept, the extensions' calls) gives
+ * -ENOTCONN; pvcalls_front_release() frees it and returns 0. Requests
+ * in flight when the backend went away never complete: their callers
+ * already got -ENOTCONN. The same holds over any transport whose
+ * backend starts over in the same store nodes.
  */
 #ifndef PVCALLS_FRONTEND_H
 #define PVCALLS_FRONTEND_H
@@ -156,7 +178,8 @@ PVCALLS_API int pvcalls_front_fd(pvcalls_front *fe);
 PVCALLS_API int pvcalls_front_process(pvcalls_front *fe);
 
 /**
- * Creates a socket (SOCKET command).
+ * Creates a socket (SOCKET command). When the backend is gone, first
+ * tries to reach a restarted one (see "Backend restarts" above).
  * @param domain AF_INET, or AF_INET6 when PVCALLS_FEATURE_INET6 is in
  *        force (docs/extensions.md, "IPv6"; -EAFNOSUPPORT otherwise);
  *        @param type SOCK_STREAM or SOCK_DGRAM, optionally with
@@ -181,7 +204,8 @@ PVCALLS_API int pvcalls_front_process(pvcalls_front *fe);
  * each (recv flags: MSG_DONTWAIT, MSG_PEEK; see pvcalls_front_recvmsg()
  * for the rest).
  * @return the socket, or -EAFNOSUPPORT, -ESOCKTNOSUPPORT, -EPROTONOSUPPORT
- *         (checked here), -ENOTCONN (backend gone), -ETIMEDOUT (no request
+ *         (checked here), -ENOTCONN (backend gone, and no new session
+ *         could be negotiated), -ETIMEDOUT (no request
  *         slot within cmd_timeout_ms); for datagram sockets also -EMFILE
  *         (backend limit), -ENOBUFS (datagram rings beyond the backend's
  *         mapped-page limit).

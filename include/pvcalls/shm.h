@@ -58,6 +58,19 @@
  * its store_fd polls readable at the hang-up, so an event loop learns at
  * once. Until then notify still succeeds.)
  *
+ * Hub restarts. A guest made by pvcalls_shm_connect() (not one made from
+ * an fd) whose hub died tries, in each later store call (once per call,
+ * no retry loop, no thread), to connect to a hub at the same path again,
+ * asking for its old domid and taking another if that is taken. Once that
+ * works the call and every later one reach the new hub; store_fd and
+ * evtchn_fd stay the same fds; local_domid may change; the old watches
+ * are gone (the new hub never had them) and transactions of the old hub
+ * fail with -ENOTCONN. Grants and ports made before the death stay valid
+ * handles to end, but their peer is the dead hub: notify on them returns
+ * -EPIPE and they never reach the new hub. While no hub answers, store
+ * calls keep returning -ENOTCONN. (pvcalls_front_socket() relies on this
+ * to renegotiate: pvcalls/frontend.h, "Backend restarts".)
+ *
  * Threads. The hub serves the socket from an internal thread, so guests get
  * store answers whatever the hub's own event loop is doing. Guest handles
  * have no thread of their own.

@@ -166,6 +166,9 @@ int pvc_fe_submit(pvcalls_front *fe, struct pvcalls_wire_request *req, struct fs
 	unsigned i;
 	int rc;
 
+	/* A socket of an earlier backend session (frontend.c, pvc_fe_revive()). */
+	if ((sock && sock->orphan) || (newsock && newsock->orphan))
+		return -ENOTCONN;
 	rc = pvc_fe_wait(fe, &fw);
 	if (rc < 0)
 		return rc;
@@ -234,4 +237,12 @@ int pvc_fe_call(pvcalls_front *fe, struct pvcalls_wire_request *req, struct fsoc
 	if (rc < 0)
 		return rc;
 	return pvc_fe_await(fe, &w, req->cmd, deadline);
+}
+
+void pvc_fe_fail_requests(pvcalls_front *fe, int err)
+{
+	/* As if each had been answered @err: the same effects, the same wakeups. */
+	for (unsigned i = 0; i < NSLOTS; i++)
+		if (fe->slots[i].busy)
+			complete(fe, i, err, 0);
 }

@@ -28,7 +28,10 @@ static void notify_data(pvcalls_front *fe, struct fsock *s)
 	 * direction's lock is held, which comes before fe->lock. */
 	if (pvcalls_transport_evtchn_notify(fe->t, s->r.port)) {
 		pthread_mutex_lock(&fe->lock);
-		pvc_fe_kill(fe, "cannot notify a data ring");
+		/* An orphan's peer is an old backend session, gone for good
+		 * (frontend.c, pvc_fe_revive()): not this session's failure. */
+		if (!s->orphan)
+			pvc_fe_kill(fe, "cannot notify a data ring");
 		pthread_mutex_unlock(&fe->lock);
 	}
 }

@@ -88,6 +88,7 @@ struct fsock {
 	int users;    /* threads inside a call on this socket */
 	int sleepers; /* threads asleep on this socket's ring (wait hint raised) */
 	bool closing; /* RELEASE started: blocked callers leave with -EBADF */
+	bool orphan;  /* of a backend session that is over (pvc_fe_revive) */
 	pthread_mutex_t tx_lock, rx_lock;
 	/* Adaptive spin budgets of data waits, us (front_wait.c,
 	 * pvc_fe_spin_learn): spin_tx under tx_lock, spin_rx under rx_lock;
@@ -194,6 +195,14 @@ struct pvcalls_front {
 
 /* Store events: re-reads the backend's state. Lock held. */
 void pvc_fe_handle_store(pvcalls_front *fe);
+/*
+ * The backend is gone (fe->dead): if the store shows a backend starting a
+ * new session (a restarted pvcallsd), ends the old session (its sockets
+ * become orphans, its requests fail with -ENOTCONN) and negotiates again
+ * under the lock, bounded by REVIVE_TIMEOUT_MS. 0: alive again;
+ * -ENOTCONN: still gone. Lock held.
+ */
+int pvc_fe_revive(pvcalls_front *fe);
 
 /* ---- front_wait.c ---------------------------------------------------- */
 
@@ -239,6 +248,9 @@ int pvc_fe_submit(pvcalls_front *fe, struct pvcalls_wire_request *req, struct fs
  * request's result once w->done; otherwise (timeout, backend gone) the
  * wait's error, and the request completes without a waiter. Lock held. */
 int pvc_fe_await(pvcalls_front *fe, struct req_waiter *w, uint32_t cmd, int64_t deadline);
+/* Completes every request in flight with @err (a backend session that
+ * is over: frontend.c, pvc_fe_revive()). Lock held. */
+void pvc_fe_fail_requests(pvcalls_front *fe, int err);
 /* pvc_fe_submit() then pvc_fe_await(). Lock held. */
 int pvc_fe_call(pvcalls_front *fe, struct pvcalls_wire_request *req, struct fsock *sock,
 		struct fsock *newsock, int64_t deadline);

@@ -332,7 +332,8 @@ int pvcalls_front_socket(pvcalls_front *fe, int domain, int type, int protocol)
 	if (type == SOCK_DGRAM) /* front_dgram.c */
 		return pvc_fe_dgram_socket(fe, domain, protocol, nonblock);
 	pthread_mutex_lock(&fe->lock);
-	if (fe->dead) {
+	/* A restarted backend: a new session (frontend.c). */
+	if (fe->dead && pvc_fe_revive(fe) < 0) {
 		rc = -ENOTCONN;
 		goto out;
 	}

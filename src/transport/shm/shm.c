@@ -43,11 +43,15 @@ int pvc_shm_lookup_dom(struct shm_ctx *ctx, uint32_t domid, struct shm_dom **out
 	}
 	if (ctx->is_hub)
 		return pvc_shm_hub_lookup(ctx, domid, out);
+	/* hub_lock: a reconnection (pvc_shm_reconnect) may replace hubdom. */
+	pthread_mutex_lock(&ctx->hub_lock);
 	if (ctx->hubdom && domid == ctx->hubdom->domid && !pvc_shm_dom_dead(ctx->hubdom)) {
 		pvc_shm_dom_get(ctx->hubdom);
 		*out = ctx->hubdom;
+		pthread_mutex_unlock(&ctx->hub_lock);
 		return 0;
 	}
+	pthread_mutex_unlock(&ctx->hub_lock);
 	return -ESRCH;
 }
 
@@ -77,6 +81,8 @@ static void ctx_free(struct shm_ctx *ctx)
 	pvc_shm_client_free(ctx);
 	pvc_shm_dom_put(ctx->hubdom);
 	pvc_shm_dom_destroy(&ctx->self);
+	pthread_mutex_destroy(&ctx->hub_lock);
+	free(ctx->path);
 	free(ctx);
 }
 
@@ -124,6 +130,7 @@ static int ctx_new(const struct pvcalls_shm_opts *opts, bool hub, struct shm_ctx
 	if (!ctx)
 		return -ENOMEM;
 	ctx->is_hub = hub;
+	pthread_mutex_init(&ctx->hub_lock, NULL);
 	ctx->timeout_ms = o.timeout_ms;
 	ctx->max_maps = o.max_maps_per_guest ? o.max_maps_per_guest : SHM_DEF_MAX_MAPS;
 	ctx->max_maps_total = hub ? max_map_count() / 2 : 0;
@@ -152,7 +159,8 @@ static int shm_local_domid(void *c, uint32_t *domid)
 {
 	struct shm_ctx *ctx = c;
 
-	*domid = ctx->self.domid;
+	/* Atomic: a reconnection (pvc_shm_reconnect) may change it. */
+	*domid = __atomic_load_n(&ctx->self.domid, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -333,8 +341,9 @@ int pvcalls_shm_listen(const char *path, const struct pvcalls_shm_opts *opts,
 	return hub_create(path, opts, out);
 }
 
-/* Sends our hello and takes the hub's answer. */
-static int rendezvous(struct shm_ctx *ctx, int fd, uint32_t want)
+/* Sends our hello and takes the hub's answer: the hub's domain and our domid. */
+static int rendezvous(struct shm_ctx *ctx, int fd, uint32_t want, struct shm_dom **hubdom,
+		      uint32_t *domid)
 {
 	struct {
 		struct shm_msg_hdr hdr;
@@ -400,10 +409,10 @@ static int rendezvous(struct shm_ctx *ctx, int fd, uint32_t want)
 	    ack.hello.hub_domid > SHM_DOMID_MAX || ack.hello.domid == ack.hello.hub_domid ||
 	    (want && ack.hello.domid != want))
 		goto fail;
-	rc = pvc_shm_dom_import(fds, ack.hello.hub_domid, &ack.hello, &ctx->hubdom);
+	rc = pvc_shm_dom_import(fds, ack.hello.hub_domid, &ack.hello, hubdom);
 	if (rc)
 		return rc;
-	ctx->self.domid = ack.hello.domid;
+	*domid = ack.hello.domid;
 	return 0;
 fail:
 	for (unsigned i = 0; i < nfds; i++)
@@ -449,7 +458,7 @@ int pvcalls_shm_connect_fd(int fd, const struct pvcalls_shm_opts *opts, pvcalls_
 		ctx_free(ctx);
 		return rc;
 	}
-	rc = rendezvous(ctx, fd, opts ? opts->domid : 0);
+	rc = rendezvous(ctx, fd, opts ? opts->domid : 0, &ctx->hubdom, &ctx->self.domid);
 	if (rc) {
 		close(fd);
 		ctx_free(ctx);
@@ -465,16 +474,14 @@ int pvcalls_shm_connect_fd(int fd, const struct pvcalls_shm_opts *opts, pvcalls_
 	return pvcalls_transport_new(&shm_ops, ctx, out);
 }
 
-int pvcalls_shm_connect(const char *path, const struct pvcalls_shm_opts *opts,
-			pvcalls_transport **out)
+/* A SOCK_SEQPACKET connection to the hub at @path, in *@fd. */
+static int open_path(const char *path, int *fdp)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	size_t len;
 	socklen_t alen;
 	int fd, rc;
 
-	if (!path || !*path || !out)
-		return -EINVAL;
 	len = strlen(path);
 	if (path[0] == '@') {
 		if (len > sizeof(sa.sun_path))
@@ -507,7 +514,83 @@ int pvcalls_shm_connect(const char *path, const struct pvcalls_shm_opts *opts,
 			return rc;
 		}
 	}
-	return pvcalls_shm_connect_fd(fd, opts, out);
+	*fdp = fd;
+	return 0;
+}
+
+int pvcalls_shm_connect(const char *path, const struct pvcalls_shm_opts *opts,
+			pvcalls_transport **out)
+{
+	pvcalls_transport *t;
+	char *copy;
+	int fd, rc;
+
+	if (!path || !*path || !out)
+		return -EINVAL;
+	copy = strdup(path);
+	if (!copy)
+		return -ENOMEM;
+	rc = open_path(path, &fd);
+	if (rc == 0)
+		rc = pvcalls_shm_connect_fd(fd, opts, &t);
+	if (rc) {
+		free(copy);
+		return rc;
+	}
+	/* Remembered for pvc_shm_reconnect(); set before anyone else sees t. */
+	((struct shm_ctx *)pvcalls_transport_ctx(t))->path = copy;
+	*out = t;
+	return 0;
+}
+
+/*
+ * The hub died (shm_client.c noticed): a hello to whatever hub listens at
+ * the path now. Our own pool, grant table and port table are offered
+ * again as they are: grants and ports of the old session stay ours, to
+ * be ended by their owners; their peer is the old, dead hub domain, which
+ * they keep referenced, so they fail (-EPIPE) instead of reaching the new
+ * hub. We ask for our old domid, so that store paths stay the same, and
+ * take any if it is taken. The caller (shm_client.c, io_lock held) swaps
+ * in the socket returned in *@fdp.
+ */
+int pvc_shm_reconnect(struct shm_ctx *ctx, int *fdp)
+{
+	uint32_t old_domid = __atomic_load_n(&ctx->self.domid, __ATOMIC_RELAXED), domid = 0;
+	struct shm_dom *hubdom = NULL, *old;
+	int fd = -1, rc = -ENOTCONN;
+
+	if (!ctx->path)
+		return -ENOTCONN; /* a guest made from an fd has nowhere to go */
+	for (int attempt = 0; attempt < 2; attempt++) {
+		int fl;
+
+		rc = open_path(ctx->path, &fd);
+		if (rc)
+			return rc;
+		fl = fcntl(fd, F_GETFL);
+		if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+			rc = -errno;
+		else
+			rc = rendezvous(ctx, fd, attempt ? 0 : old_domid, &hubdom, &domid);
+		if (rc == 0)
+			break;
+		close(fd);
+		fd = -1;
+		if (rc != -EEXIST)
+			return rc;
+	}
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&ctx->hub_lock);
+	old = ctx->hubdom;
+	ctx->hubdom = hubdom;
+	__atomic_store_n(&ctx->self.domid, domid, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&ctx->hub_lock);
+	pvc_shm_dom_put(old); /* ports and mappings of the old session hold their own */
+	pvc_info("shm.reconnected", "reconnected to %s as domain %u (was %u), hub domain %u",
+		 ctx->path, domid, old_domid, hubdom->domid);
+	*fdp = fd;
+	return 0;
 }
 
 int pvcalls_shm_pair(const struct pvcalls_shm_opts *hub_opts,

@@ -19,6 +19,14 @@
  * return -ENOTCONN, and the hub's domain is marked dead so notify returns
  * -EPIPE.
  *
+ * A guest made by pvcalls_shm_connect() (it knows the hub's path) then
+ * tries, once per store call and only when that call comes, to connect
+ * to a hub at that path again (reconnect()): a pvcallsd restarted in
+ * place. On success the call goes ahead on the new hub; store_fd stays
+ * the same fd. The old session's watches are forgotten (they had their
+ * final event; the new hub never knew them), its ports and grants keep
+ * the old, dead hub domain as their peer (shm.c, pvc_shm_reconnect()).
+ *
  * Lock order: io_lock, then the queue's lock.
  */
 #include <errno.h>
@@ -125,6 +133,44 @@ static void mark_dead(struct shm_ctx *ctx)
 	pvc_shm_dom_set_dead(ctx->hubdom);
 	pvc_shm_mem_peer_gone(ctx, ctx->hubdom->domid);
 	__atomic_store_n(&cl->dead, true, __ATOMIC_RELEASE);
+}
+
+/*
+ * The hub is dead: tries once to reach a hub at the same path again.
+ * 0: connected, the client is live again; else -ENOTCONN. io_lock held.
+ */
+static int reconnect(struct shm_ctx *ctx)
+{
+	struct shm_client *cl = ctx->client;
+	struct epoll_event ev = { .events = EPOLLIN };
+	int fd, rc;
+
+	rc = pvc_shm_reconnect(ctx, &fd);
+	if (rc) {
+		pvc_debug("shm.reconnect", "no hub to reconnect to: %d", rc);
+		return -ENOTCONN;
+	}
+	epoll_ctl(cl->epfd, EPOLL_CTL_DEL, cl->sock, NULL);
+	close(cl->sock);
+	cl->sock = fd;
+	ev.data.fd = fd;
+	if (epoll_ctl(cl->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		/* store_fd would never wake for this hub: stay dead. */
+		pvc_err("shm.reconnect", "cannot poll the new hub connection: %d", -errno);
+		return -ENOTCONN;
+	}
+	while (cl->watches) {
+		struct cwatch *w = cl->watches;
+
+		cl->watches = w->next;
+		free(w->path);
+		free(w->token);
+		free(w);
+	}
+	cl->next_id = 0;
+	/* Release pairs with the acquire in is_dead(). */
+	__atomic_store_n(&cl->dead, false, __ATOMIC_RELEASE);
+	return 0;
 }
 
 /* A watch event from the hub: path, token, watch path. */
@@ -249,13 +295,14 @@ int pvc_shm_client_request(struct shm_ctx *ctx, uint32_t op, uint32_t txn, const
 
 	if (la + lb > SHM_MAX_PAYLOAD)
 		return -EINVAL;
-	if (is_dead(cl))
+	if (is_dead(cl) && !ctx->path)
 		return -ENOTCONN;
 	msg = malloc(sizeof(hdr) + la + lb);
 	if (!msg)
 		return -ENOMEM;
 	pthread_mutex_lock(&cl->io_lock);
-	if (is_dead(cl)) {
+	/* A transaction of the dead hub means nothing to a new one. */
+	if (is_dead(cl) && (txn != PVCALLS_STORE_NO_TXN || reconnect(ctx) < 0)) {
 		rc = -ENOTCONN;
 		goto out;
 	}

@@ -235,7 +235,9 @@ struct shm_ctx {
 	struct shm_evt evt;
 	struct shm_hub *hub;       /* hub only */
 	struct shm_client *client; /* guest only */
-	struct shm_dom *hubdom;    /* guest only: the hub's domain */
+	struct shm_dom *hubdom;    /* guest only: the hub's domain (hub_lock) */
+	pthread_mutex_t hub_lock;  /* guest: hubdom, replaced by pvc_shm_reconnect() */
+	char *path;                /* guest made by pvcalls_shm_connect(): the hub's path */
 };
 
 /* Finds a live domain by id and takes a reference (self included). */
@@ -382,6 +384,10 @@ int pvc_shm_client_request(struct shm_ctx *ctx, uint32_t op, uint32_t txn, const
 int pvc_shm_client_store_fd(struct shm_ctx *ctx);
 int pvc_shm_client_read_watch(struct shm_ctx *ctx, char *path, size_t pathlen, char *token,
 			      size_t tokenlen);
+
+/* shm.c: after the hub died, a new rendezvous at ctx->path; the new
+ * socket in *@fd. -ENOTCONN: no path (made from an fd). io_lock held. */
+int pvc_shm_reconnect(struct shm_ctx *ctx, int *fd);
 
 /* Tests: the context behind a shm transport, NULL for any other. */
 struct shm_ctx *pvc_shm_ctx(pvcalls_transport *t);
