@@ -399,7 +399,10 @@ int pvcalls_front_connect(pvcalls_front *fe, int h, const struct sockaddr *addr,
 		}
 		goto out;
 	case FS_CONNECTING:
-		rc = -EALREADY;
+		/* A backend that went away will never answer: say so, or a
+		 * caller polling for the end of the connect (which poll reports
+		 * as POLLERR | POLLHUP) would ask again forever. */
+		rc = fe->dead ? -ENOTCONN : -EALREADY;
 		goto out;
 	case FS_NEW:
 		if (s->connect_done) {

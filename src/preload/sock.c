@@ -238,7 +238,9 @@ static void settle_connect(pvcalls_front *fe, struct pvsock *e)
 		e->state = PS_CONNECTED;
 	} else {
 		e->state = PS_NEW;
-		e->so_error = -rc;
+		/* The backend went away (frontend.h, "Backend restarts"): the
+		 * network is down, as socket() says in that case too. */
+		e->so_error = rc == -ENOTCONN ? ENETDOWN : -rc;
 		e->has_peer = false;
 	}
 }

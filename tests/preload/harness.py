@@ -34,7 +34,7 @@ PROGRAM_TOOLS = {"python-halfclose": ["python3"], "curl-get": ["curl"], "curl-ke
                  "nginx": ["nginx", "curl"], "run-cli": [], "many": ["python3"],
                  "idle-threads": ["python3"],
                  "dns-getent": ["getent"], "dns-python": ["python3"], "dns-curl": ["curl"],
-                 "inet6-curl": ["curl"], "dns-denied": ["python3"]}
+                 "inet6-curl": ["curl"], "dns-denied": ["python3"], "restart": ["python3"]}
 # Cases run by the UDP/resolver program (udp.c), instrumented like sem.
 UDP_CASES = {"udp", "resolve", "inet6", "inet6-off", "udp-off"}
 # Cases that need the datagram and IPv6 extensions offered (extensions =
@@ -938,6 +938,92 @@ def case_inet6_curl():
     print("ok: curl -6 and python over [::1]")
 
 
+
+RESTART_CLIENT = r"""
+import errno, socket, sys, time
+port = int(sys.argv[1])
+def get():
+    c = socket.create_connection(("127.0.0.1", port), timeout=10)
+    c.sendall(b"GET /restart HTTP/1.0\r\n\r\n")
+    data = c.recv(100)
+    c.close()
+    return data.split()[1].decode()
+first = get()
+old = socket.create_connection(("127.0.0.1", port), timeout=10)
+print("up", first, flush=True)
+sys.stdin.readline()  # pvcallsd was killed
+try:
+    get()
+    print("down: a new connection worked", flush=True)
+except OSError as e:
+    print("down", errno.errorcode.get(e.errno, e.errno), flush=True)
+sys.stdin.readline()  # pvcallsd runs again
+for _ in range(100):
+    try:
+        print("again", get(), flush=True)
+        break
+    except OSError as e:
+        time.sleep(0.1)
+else:
+    print("never again", flush=True)
+try:
+    old.sendall(b"GET /old HTTP/1.0\r\n\r\n")
+    print("old", "sent", old.recv(100)[:1], flush=True)
+except OSError as e:
+    print("old", errno.errorcode.get(e.errno, e.errno), flush=True)
+"""
+
+
+def case_restart():
+    """pvcallsd killed and started again under a running program: new
+    sockets fail with ENETDOWN while it is down, work again once it is back
+    (the program is not restarted), and a socket of the old session fails
+    cleanly (docs/running-programs.md, "Backend restarts")."""
+    port = http_server()
+    src = os.path.join(d, "restart.py")
+    open(src, "w").write(RESTART_CLIENT)
+    p = subprocess.Popen(netns([sys.executable, src, str(port)]), stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    procs.append(p)
+
+    def line():
+        out = p.stdout.readline().decode().split()
+        if not out:
+            fail(f"the program ended early: {p.stderr.read()!r}")
+        return out
+
+    if line() != ["up", "200"]:
+        fail("first fetch failed")
+    procs[0].kill()
+    procs[0].wait(10)
+    p.stdin.write(b"killed\n")
+    p.stdin.flush()
+    got = line()
+    if got != ["down", "ENETDOWN"]:
+        fail(f"with pvcallsd gone, a new connection gave {got}, not ENETDOWN")
+    note = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    note.bind(os.path.join(d, "notify2"))
+    note.settimeout(30)
+    env2 = dict(env, NOTIFY_SOCKET=os.path.join(d, "notify2"))
+    procs.append(subprocess.Popen([A.pvcallsd, "-c", conf], stdout=dlog, stderr=dlog, env=env2))
+    try:
+        while b"READY=1" not in note.recv(4096).split(b"\n"):
+            pass
+    except socket.timeout:
+        fail("the second pvcallsd did not become ready in 30 s")
+    p.stdin.write(b"restarted\n")
+    p.stdin.flush()
+    got = line()
+    if got != ["again", "200"]:
+        fail(f"after the restart: {got}")
+    got = line()
+    if got[0] != "old" or got[1] not in ("ECONNRESET", "ENOTCONN", "ENETDOWN", "EPIPE"):
+        fail(f"a socket of the old session: {got}")
+    if p.wait(30) != 0:
+        fail(f"the program failed: {p.stderr.read()!r}")
+    print(f"ok: down ENETDOWN, up again without restarting, old socket {got[1]}")
+
+
 try:
     if CASE in SEM_CASES:
         case_sem()
@@ -951,6 +1037,6 @@ try:
          "inet6": case_inet6, "inet6-off": case_inet6_off, "udp-off": case_udp_off, "dns-getent": case_dns_getent,
          "dns-python": case_dns_python, "dns-curl": case_dns_curl,
          "dns-denied": case_dns_denied,
-         "inet6-curl": case_inet6_curl}[CASE]()
+         "inet6-curl": case_inet6_curl, "restart": case_restart}[CASE]()
 finally:
     cleanup()
