@@ -55,6 +55,7 @@ void pvc_back_port_add(pvcalls_back *b, struct back_port *pe, enum port_kind kin
 {
 	pe->kind = kind;
 	pe->bound = true;
+	pe->idle = 0; /* a reconnected frontend starts afresh */
 	pvc_idmap_insert(&b->ports, &pe->n, port);
 }
 
