@@ -26,6 +26,8 @@
  * --rounds N runs the whole sequence N times (interleaved, so a change in
  * the machine's load hits every row alike) and prints per-row medians.
  * --pin CPU pins the attacker's (and the spinner's) thread to one CPU.
+ * "back CPU" is the backend thread's CPU time over the row's wall time:
+ * the victim's own traffic plus what the flood makes the backend do.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -261,6 +263,7 @@ static void *attack_main(void *arg)
 struct figures {
 	double p50_us, p99_us, mbps;
 	double attack_rate; /* attacker operations per second */
+	double back_cpu;    /* the backend thread's CPU time / wall time, % */
 };
 
 static int cmp_double(const void *a, const void *b)
@@ -322,6 +325,17 @@ struct back_thread {
 	volatile int stop;
 	pthread_t th;
 };
+
+/* CPU time @th has used, in seconds. */
+static double thread_cpu_s(pthread_t th)
+{
+	struct timespec ts;
+	clockid_t cid;
+
+	if (pthread_getcpuclockid(th, &cid) || clock_gettime(cid, &ts))
+		return 0;
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static void *back_main(void *arg)
 {
@@ -401,7 +415,7 @@ int main(int argc, char **argv)
 		for (int k = 0; k < NR_FLOODS; k++) {
 			struct attacker a = { .g = &attacker, .kind = (enum flood)k, .cpu = pin };
 			struct figures *f = &all[(size_t)k * rounds + r];
-			double t0;
+			double t0, c0;
 
 			if (k == FLOOD_NOTIFY) {
 				char p[128];
@@ -415,6 +429,7 @@ int main(int argc, char **argv)
 				a.port = (uint32_t)strtoul(buf, NULL, 10);
 			}
 			t0 = now_s();
+			c0 = thread_cpu_s(bt.th);
 			if (k != FLOOD_NONE && pthread_create(&a.th, NULL, attack_main, &a))
 				die("attacker thread", EAGAIN);
 			usleep(100000); /* let the flood reach its pace */
@@ -425,6 +440,7 @@ int main(int argc, char **argv)
 				pthread_join(a.th, NULL);
 				f->attack_rate = (double)a.ops / (now_s() - t0);
 			}
+			f->back_cpu = 100 * (thread_cpu_s(bt.th) - c0) / (now_s() - t0);
 		}
 	}
 	for (int k = 0; k < NR_FLOODS; k++) {
@@ -434,6 +450,7 @@ int main(int argc, char **argv)
 		fig[k].p99_us = median(r, rounds, offsetof(struct figures, p99_us));
 		fig[k].mbps = median(r, rounds, offsetof(struct figures, mbps));
 		fig[k].attack_rate = median(r, rounds, offsetof(struct figures, attack_rate));
+		fig[k].back_cpu = median(r, rounds, offsetof(struct figures, back_cpu));
 	}
 
 	printf("victim over shm while another guest floods (%s run, %.1f s per figure, "
@@ -442,11 +459,12 @@ int main(int argc, char **argv)
 	       rounds > 1 ? ", medians" : "", pin >= 0 ? "pinned" : "not pinned");
 	if (pin >= 0)
 		printf("attacker and spinner pinned to CPU %d\n", pin);
-	printf("%-14s %10s %10s %10s %12s %8s %8s %8s\n", "attacker", "p50 us", "p99 us", "MB/s",
-	       "attack op/s", "p50 x", "p99 x", "MB/s x");
+	printf("%-14s %10s %10s %10s %12s %8s %8s %8s %8s\n", "attacker", "p50 us", "p99 us",
+	       "MB/s", "attack op/s", "back CPU", "p50 x", "p99 x", "MB/s x");
 	for (int k = 0; k < NR_FLOODS; k++)
-		printf("%-14s %10.1f %10.1f %10.1f %12.0f %8.2f %8.2f %8.2f\n", flood_names[k],
-		       fig[k].p50_us, fig[k].p99_us, fig[k].mbps, fig[k].attack_rate,
+		printf("%-14s %10.1f %10.1f %10.1f %12.0f %7.0f%% %8.2f %8.2f %8.2f\n",
+		       flood_names[k], fig[k].p50_us, fig[k].p99_us, fig[k].mbps,
+		       fig[k].attack_rate, fig[k].back_cpu,
 		       fig[0].p50_us > 0 ? fig[k].p50_us / fig[0].p50_us : 0,
 		       fig[0].p99_us > 0 ? fig[k].p99_us / fig[0].p99_us : 0,
 		       fig[0].mbps > 0 ? fig[k].mbps / fig[0].mbps : 0);
