@@ -12,10 +12,22 @@
  *   notifications  evtchn_notify on its command ring's port (no requests)
  *   store          writes into its own device directory, which the
  *                  backend watches (each one makes it read the state)
+ *   cpu spinner    (control) a thread that only burns CPU and never
+ *                  talks to the hub or the backend
  * Every figure is printed next to the victim alone in the same run, as a
- * ratio. Nothing is asserted: the machine's load decides the numbers.
+ * ratio. Nothing is asserted: the machine's load decides the numbers. The
+ * attacker runs in this process, on the same CPUs as the backend and the
+ * victim: the "cpu spinner" row is what one busy thread costs the victim
+ * with no backend involved, so a flood's ratio beyond the spinner's is
+ * what the backend (or the hub) lets one guest take from another.
  *
- *   pvcalls-isolation [--quick]
+ *   pvcalls-isolation [--quick] [--rounds N] [--pin CPU]
+ *
+ * --rounds N runs the whole sequence N times (interleaved, so a change in
+ * the machine's load hits every row alike) and prints per-row medians.
+ * --pin CPU pins the attacker's (and the spinner's) thread to one CPU.
+ * "back CPU" is the backend thread's CPU time over the row's wall time:
+ * the victim's own traffic plus what the flood makes the backend do.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,7 +35,9 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,9 +192,9 @@ static int front_connect(struct guest *g, uint16_t port)
  * The attacker.
  */
 
-enum flood { FLOOD_NONE, FLOOD_COMMANDS, FLOOD_NOTIFY, FLOOD_STORE, NR_FLOODS };
-static const char *const flood_names[NR_FLOODS] = { "alone", "commands", "notifications",
-						    "store writes" };
+enum flood { FLOOD_NONE, FLOOD_SPIN, FLOOD_COMMANDS, FLOOD_NOTIFY, FLOOD_STORE, NR_FLOODS };
+static const char *const flood_names[NR_FLOODS] = { "alone", "cpu spinner", "commands",
+						    "notifications", "store writes" };
 
 struct attacker {
 	struct guest *g;
@@ -188,8 +202,12 @@ struct attacker {
 	int stop; /* atomic */
 	uint64_t ops;
 	uint32_t port; /* its command ring's event channel */
+	int cpu;       /* pinned there if >= 0 */
 	pthread_t th;
 };
+
+/* Keeps the spinner's loop from being optimised away. */
+static volatile uint64_t spin_sink;
 
 static void *attack_main(void *arg)
 {
@@ -197,9 +215,21 @@ static void *attack_main(void *arg)
 	char path[128];
 	uint64_t n = 0;
 
+	if (a->cpu >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(a->cpu, &set);
+		if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set))
+			fprintf(stderr, "pvcalls-isolation: cannot pin to CPU %d\n", a->cpu);
+	}
 	snprintf(path, sizeof(path), "/local/domain/%u/device/pvcalls/0/junk", a->g->domid);
 	while (!__atomic_load_n(&a->stop, __ATOMIC_RELAXED)) {
 		switch (a->kind) {
+		case FLOOD_SPIN:
+			for (unsigned i = 0; i < 1000; i++)
+				spin_sink = spin_sink * 6364136223846793005ull + 1;
+			break;
 		case FLOOD_COMMANDS: {
 			int s = pvcalls_front_socket(a->g->fe, AF_INET, SOCK_STREAM, 0);
 
@@ -233,6 +263,7 @@ static void *attack_main(void *arg)
 struct figures {
 	double p50_us, p99_us, mbps;
 	double attack_rate; /* attacker operations per second */
+	double back_cpu;    /* the backend thread's CPU time / wall time, % */
 };
 
 static int cmp_double(const void *a, const void *b)
@@ -295,6 +326,17 @@ struct back_thread {
 	pthread_t th;
 };
 
+/* CPU time @th has used, in seconds. */
+static double thread_cpu_s(pthread_t th)
+{
+	struct timespec ts;
+	clockid_t cid;
+
+	if (pthread_getcpuclockid(th, &cid) || clock_gettime(cid, &ts))
+		return 0;
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void *back_main(void *arg)
 {
 	struct back_thread *bt = arg;
@@ -303,22 +345,53 @@ static void *back_main(void *arg)
 	return NULL;
 }
 
+/* The median of @n rounds' @off field (a struct figures member). */
+static double median(struct figures *r, unsigned n, size_t off)
+{
+	double v[n];
+
+	for (unsigned i = 0; i < n; i++)
+		v[i] = *(double *)((char *)&r[i] + off);
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: pvcalls-isolation [--quick] [--rounds N] [--pin CPU]\n");
+	exit(2);
+}
+
 int main(int argc, char **argv)
 {
-	bool quick = argc > 1 && !strcmp(argv[1], "--quick");
-	double secs = quick ? 0.5 : 2.0;
+	bool quick = false;
+	unsigned rounds = 1;
+	int pin = -1;
+	double secs;
 	char dir[] = "/tmp/pvcalls-isolation-XXXXXX", path[128], buf[32];
-	struct figures fig[NR_FLOODS] = { { 0 } };
+	struct figures *all, fig[NR_FLOODS];
 	struct server echo, sink;
 	struct back_thread bt = { 0 };
 	struct guest victim, attacker;
 	pvcalls_transport *hub;
 	int es, bs, rc;
 
-	if (argc > 2 || (argc == 2 && !quick)) {
-		fprintf(stderr, "usage: pvcalls-isolation [--quick]\n");
-		return 2;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--quick"))
+			quick = true;
+		else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
+			rounds = (unsigned)strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--pin") && i + 1 < argc)
+			pin = (int)strtol(argv[++i], NULL, 10);
+		else
+			usage();
 	}
+	if (rounds < 1 || rounds > 100 || pin < -1 || pin >= CPU_SETSIZE)
+		usage();
+	secs = quick ? 0.5 : 2.0;
+	all = calloc((size_t)rounds * NR_FLOODS, sizeof(*all));
+	if (!all)
+		die("memory", ENOMEM);
 	signal(SIGPIPE, SIG_IGN);
 	if (!mkdtemp(dir))
 		die("mkdtemp", errno);
@@ -338,46 +411,64 @@ int main(int argc, char **argv)
 	es = front_connect(&victim, echo.port);
 	bs = front_connect(&victim, sink.port);
 
-	for (int k = 0; k < NR_FLOODS; k++) {
-		struct attacker a = { .g = &attacker, .kind = (enum flood)k };
-		double t0;
+	for (unsigned r = 0; r < rounds; r++) {
+		for (int k = 0; k < NR_FLOODS; k++) {
+			struct attacker a = { .g = &attacker, .kind = (enum flood)k, .cpu = pin };
+			struct figures *f = &all[(size_t)k * rounds + r];
+			double t0, c0;
 
-		if (k == FLOOD_NOTIFY) {
-			char p[128];
-			uint32_t port;
+			if (k == FLOOD_NOTIFY) {
+				char p[128];
 
-			snprintf(p, sizeof(p), "/local/domain/%u/device/pvcalls/0/%s",
-				 attacker.domid, PVCALLS_WIRE_KEY_PORT);
-			rc = pvcalls_transport_store_read(attacker.t, PVCALLS_STORE_NO_TXN, p, buf,
-							  sizeof(buf));
-			if (rc < 0)
-				die("attacker's port", rc);
-			port = (uint32_t)strtoul(buf, NULL, 10);
-			a.port = port;
-		}
-		t0 = now_s();
-		if (k != FLOOD_NONE && pthread_create(&a.th, NULL, attack_main, &a))
-			die("attacker thread", EAGAIN);
-		usleep(100000); /* let the flood reach its pace */
-		measure_rtt(&victim, es, secs, 200000, &fig[k]);
-		measure_bulk(&victim, bs, &sink, secs, &fig[k]);
-		if (k != FLOOD_NONE) {
-			__atomic_store_n(&a.stop, 1, __ATOMIC_RELAXED);
-			pthread_join(a.th, NULL);
-			fig[k].attack_rate = (double)a.ops / (now_s() - t0);
+				snprintf(p, sizeof(p), "/local/domain/%u/device/pvcalls/0/%s",
+					 attacker.domid, PVCALLS_WIRE_KEY_PORT);
+				rc = pvcalls_transport_store_read(attacker.t, PVCALLS_STORE_NO_TXN,
+								  p, buf, sizeof(buf));
+				if (rc < 0)
+					die("attacker's port", rc);
+				a.port = (uint32_t)strtoul(buf, NULL, 10);
+			}
+			t0 = now_s();
+			c0 = thread_cpu_s(bt.th);
+			if (k != FLOOD_NONE && pthread_create(&a.th, NULL, attack_main, &a))
+				die("attacker thread", EAGAIN);
+			usleep(100000); /* let the flood reach its pace */
+			measure_rtt(&victim, es, secs, 200000, f);
+			measure_bulk(&victim, bs, &sink, secs, f);
+			if (k != FLOOD_NONE) {
+				__atomic_store_n(&a.stop, 1, __ATOMIC_RELAXED);
+				pthread_join(a.th, NULL);
+				f->attack_rate = (double)a.ops / (now_s() - t0);
+			}
+			f->back_cpu = 100 * (thread_cpu_s(bt.th) - c0) / (now_s() - t0);
 		}
 	}
+	for (int k = 0; k < NR_FLOODS; k++) {
+		struct figures *r = &all[(size_t)k * rounds];
 
-	printf("victim over shm while another guest floods (%s run, %.1f s per figure)\n",
-	       quick ? "quick" : "full", secs);
-	printf("%-14s %10s %10s %10s %12s %8s %8s %8s\n", "attacker", "p50 us", "p99 us", "MB/s",
-	       "attack op/s", "p50 x", "p99 x", "MB/s x");
+		fig[k].p50_us = median(r, rounds, offsetof(struct figures, p50_us));
+		fig[k].p99_us = median(r, rounds, offsetof(struct figures, p99_us));
+		fig[k].mbps = median(r, rounds, offsetof(struct figures, mbps));
+		fig[k].attack_rate = median(r, rounds, offsetof(struct figures, attack_rate));
+		fig[k].back_cpu = median(r, rounds, offsetof(struct figures, back_cpu));
+	}
+
+	printf("victim over shm while another guest floods (%s run, %.1f s per figure, "
+	       "%u round%s%s, attacker %s)\n",
+	       quick ? "quick" : "full", secs, rounds, rounds > 1 ? "s" : "",
+	       rounds > 1 ? ", medians" : "", pin >= 0 ? "pinned" : "not pinned");
+	if (pin >= 0)
+		printf("attacker and spinner pinned to CPU %d\n", pin);
+	printf("%-14s %10s %10s %10s %12s %8s %8s %8s %8s\n", "attacker", "p50 us", "p99 us",
+	       "MB/s", "attack op/s", "back CPU", "p50 x", "p99 x", "MB/s x");
 	for (int k = 0; k < NR_FLOODS; k++)
-		printf("%-14s %10.1f %10.1f %10.1f %12.0f %8.2f %8.2f %8.2f\n", flood_names[k],
-		       fig[k].p50_us, fig[k].p99_us, fig[k].mbps, fig[k].attack_rate,
+		printf("%-14s %10.1f %10.1f %10.1f %12.0f %7.0f%% %8.2f %8.2f %8.2f\n",
+		       flood_names[k], fig[k].p50_us, fig[k].p99_us, fig[k].mbps,
+		       fig[k].attack_rate, fig[k].back_cpu,
 		       fig[0].p50_us > 0 ? fig[k].p50_us / fig[0].p50_us : 0,
 		       fig[0].p99_us > 0 ? fig[k].p99_us / fig[0].p99_us : 0,
 		       fig[0].mbps > 0 ? fig[k].mbps / fig[0].mbps : 0);
+	free(all);
 
 	pvcalls_front_release(victim.fe, es);
 	pvcalls_front_release(victim.fe, bs);

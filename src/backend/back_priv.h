@@ -74,8 +74,22 @@
 /* How often a listener starved of host fds retries accept4(). */
 #define BACK_STARVED_US 100000
 
-/* Requests taken from one frontend's command ring per round (fairness). */
-#define BACK_CMD_BATCH 32u
+/* Requests taken from one frontend's command ring per round (fairness):
+ * a frontend with more pending stays hot and gets this many again in
+ * every following round, after every other busy frontend got as many
+ * (issue 13; docs/threat-model.md, "Isolation under abuse"). A quarter of
+ * the ring, so one frontend that keeps its ring full costs another at
+ * most this many commands of latency per round. */
+#define BACK_CMD_BATCH 8u
+/* Notification storms (docs/threat-model.md, "Isolation under abuse"):
+ * after this many events in a row on one port that found no work, the
+ * port is unmasked only BACK_IDLE_DEFER_US later. Events that come
+ * meanwhile coalesce into one, so a guest that notifies in a loop costs
+ * the loop one pass per BACK_IDLE_DEFER_US, not one per notification;
+ * its work is delayed at most that long, never dropped. Any event that
+ * finds work resets the count. */
+#define BACK_IDLE_EVENTS 8u
+#define BACK_IDLE_DEFER_US 1000
 /* Store events handled per round (event-channel ports: one per round);
  * the fds are level-triggered, so the rest come in the next round. */
 #define BACK_STORE_BATCH 64u
@@ -106,6 +120,7 @@ enum ep_kind {
 	EPK_KICK,
 	EPK_SOCK,
 	EPK_LINGER,
+	EPK_TIMER,
 };
 
 struct ep_tag {
@@ -122,6 +137,10 @@ struct back_port {
 	struct pvc_idmap_node n; /* key: local port, in b->ports */
 	enum port_kind kind;
 	bool bound;
+	bool deferred;           /* masked until unmask_us, on b->deferred */
+	uint32_t idle;           /* events in a row that found no work */
+	int64_t unmask_us;       /* when a deferred port is unmasked */
+	struct back_port *dnext; /* b->deferred, oldest first */
 };
 
 enum back_sock_state {
@@ -261,6 +280,7 @@ struct back_frontend {
 	pvcalls_cmd_back cmd;
 	bool cmd_hot;                /* polled while spinning; req_event not re-armed */
 	bool cmd_more;               /* the batch limit left requests on the ring */
+	unsigned cmd_round;          /* b->round when last serviced */
 	int64_t last_us;             /* last request taken */
 	struct back_frontend *cnext; /* b->cmd_hot list */
 
@@ -302,8 +322,9 @@ struct pvcalls_back {
 	bool root_watched;
 
 	int epfd;
-	int kickfd; /* eventfd: "work is pending" for pvcalls_back_fd() pollers */
-	struct ep_tag evt_tag, store_tag, kick_tag;
+	int kickfd;  /* eventfd: "work is pending" for pvcalls_back_fd() pollers */
+	int timerfd; /* timerfd: the first deferred unmask is due */
+	struct ep_tag evt_tag, store_tag, kick_tag, timer_tag;
 	bool kicked;
 	bool work_pending; /* something is left to do without waiting */
 
@@ -322,6 +343,9 @@ struct pvcalls_back {
 	struct back_socket *hot_head, *hot_tail;
 	uint32_t nhot;
 	struct back_frontend *cmd_hot;
+	unsigned round; /* counts pvcalls_back_process() rounds */
+	/* Ports whose unmask waits (BACK_IDLE_DEFER_US), oldest first. */
+	struct back_port *deferred, *deferred_tail;
 
 	/* Some frontend has suppressed messages not reported yet; when the
 	 * loop looks next. */

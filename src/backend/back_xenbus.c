@@ -465,6 +465,25 @@ static void root_event(pvcalls_back *b, const char *path)
 		check_device(b, feid, devid);
 }
 
+/*
+ * Does a watch event on @path concern the frontend's state? Only its
+ * "state" node drives us (front_changed() reads nothing else; the ring
+ * details are read when the state says Initialised), and the directory
+ * itself or an ancestor fires when it is removed or the watch is set. A
+ * guest that writes other nodes of its own directory in a loop (issue 13,
+ * store flood) then costs a string comparison per event, not a store read
+ * on the loop thread.
+ */
+static bool state_event(const char *fedir, const char *path)
+{
+	size_t n = strlen(fedir), m = strlen(path);
+
+	if (m <= n) /* the directory or an ancestor */
+		return !strncmp(fedir, path, m) && (m == n || fedir[m] == '/' || m == 1);
+	return !strncmp(fedir, path, n) && path[n] == '/' &&
+	       !strcmp(path + n + 1, PVCALLS_WIRE_KEY_STATE);
+}
+
 int pvc_back_xb_watch_event(pvcalls_back *b, const char *path, const char *token)
 {
 	if (!strcmp(token, ROOT_TOKEN)) {
@@ -479,7 +498,7 @@ int pvc_back_xb_watch_event(pvcalls_back *b, const char *path, const char *token
 		    !pvc_xb_parse_u32(p + n + 1, strlen(p + n + 1), &devid))
 			return 0;
 		f = front_find(b, feid, devid);
-		if (f && f->watching) {
+		if (f && f->watching && state_event(f->fedir, path)) {
 			/* What the frontend wrote is its input: its log gate
 			 * (f is freed at the end of the round at the earliest). */
 			struct pvc_log_gate *g = pvc_back_gate(f);

@@ -21,6 +21,15 @@
  *
  * Objects released during a round (sockets, frontends) are not freed
  * until the round's epoll events have all been dispatched.
+ *
+ * Fairness between frontends (issue 13; docs/threat-model.md, "Isolation
+ * under abuse"): a round takes at most BACK_CMD_BATCH requests from each
+ * frontend's command ring, and each frontend at most once per round (an
+ * event-channel wakeup and the hot list do not both serve it); the rest
+ * waits for the next round, after every other hot frontend's turn. A port
+ * whose events keep finding no work is unmasked only BACK_IDLE_DEFER_US
+ * later (a timerfd in the epoll set, so pvcalls_back_fd() pollers wake
+ * for it too): a notification storm costs a round per interval.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,6 +37,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "backend/back_priv.h"
@@ -45,11 +55,15 @@ void pvc_back_port_add(pvcalls_back *b, struct back_port *pe, enum port_kind kin
 {
 	pe->kind = kind;
 	pe->bound = true;
+	pe->idle = 0; /* a reconnected frontend starts afresh */
 	pvc_idmap_insert(&b->ports, &pe->n, port);
 }
 
+static void defer_unlink(pvcalls_back *b, struct back_port *pe);
+
 void pvc_back_port_del(pvcalls_back *b, struct back_port *pe)
 {
+	defer_unlink(b, pe);
 	if (!pe->bound)
 		return;
 	pvc_idmap_remove(&b->ports, &pe->n);
@@ -190,6 +204,14 @@ static int poll_hot(pvcalls_back *b)
 			pvc_back_cmd_hot_del(b, f);
 			continue;
 		}
+		if (f->cmd_round == b->round) {
+			/* Its event already served it this round: one batch per
+			 * frontend per round. */
+			if (f->cmd_more)
+				b->work_pending = true;
+			continue;
+		}
+		f->cmd_round = b->round;
 		g = pvc_back_gate(f);
 		n = pvc_back_cmd_service(f);
 		pvc_back_ungate(f, g);
@@ -245,6 +267,78 @@ static void go_idle(pvcalls_back *b)
 }
 
 /* ---------------------------------------------------------------------- */
+/* Deferred unmasks (notification storms)                                 */
+
+static void timer_arm(pvcalls_back *b)
+{
+	struct itimerspec its = { { 0, 0 }, { 0, 0 } };
+
+	if (b->deferred) {
+		int64_t left = b->deferred->unmask_us - pvc_now_us();
+
+		if (left < 1)
+			left = 1; /* 0 would disarm */
+		its.it_value.tv_sec = left / 1000000;
+		its.it_value.tv_nsec = (long)(left % 1000000) * 1000;
+	}
+	timerfd_settime(b->timerfd, 0, &its, NULL);
+}
+
+static void defer_unlink(pvcalls_back *b, struct back_port *pe)
+{
+	struct back_port **pp, *prev = NULL;
+
+	if (!pe->deferred)
+		return;
+	for (pp = &b->deferred; *pp; prev = *pp, pp = &(*pp)->dnext) {
+		if (*pp == pe) {
+			*pp = pe->dnext;
+			if (b->deferred_tail == pe)
+				b->deferred_tail = prev;
+			break;
+		}
+	}
+	pe->dnext = NULL;
+	pe->deferred = false;
+}
+
+/* Leaves @pe masked for BACK_IDLE_DEFER_US (a constant: the list stays
+ * sorted by appending). */
+static void defer_unmask(pvcalls_back *b, struct back_port *pe)
+{
+	bool first = !b->deferred;
+
+	pe->deferred = true;
+	pe->unmask_us = pvc_now_us() + BACK_IDLE_DEFER_US;
+	pe->dnext = NULL;
+	if (b->deferred_tail)
+		b->deferred_tail->dnext = pe;
+	else
+		b->deferred = pe;
+	b->deferred_tail = pe;
+	if (first)
+		timer_arm(b);
+}
+
+/* The timerfd fired: unmask what is due. Events that waited are
+ * delivered again by the unmask (transport.h, evtchn_unmask). */
+static void timer_event(pvcalls_back *b)
+{
+	int64_t now = pvc_now_us();
+	uint64_t v;
+
+	while (read(b->timerfd, &v, sizeof(v)) < 0 && errno == EINTR)
+		;
+	while (b->deferred && b->deferred->unmask_us <= now) {
+		struct back_port *pe = b->deferred;
+
+		defer_unlink(b, pe);
+		pvcalls_transport_evtchn_unmask(b->t, (uint32_t)pe->n.key);
+	}
+	timer_arm(b);
+}
+
+/* ---------------------------------------------------------------------- */
 /* Dispatch                                                               */
 
 /*
@@ -261,21 +355,23 @@ static int handle_evtchn(pvcalls_back *b)
 	struct pvc_idmap_node *hn;
 	uint32_t port;
 	int rc = pvcalls_transport_evtchn_pending(b->t, &port);
+	struct back_port *pe = NULL;
+	bool did = false;
 
 	if (rc <= 0)
 		return 0;
 	hn = pvc_idmap_find(&b->ports, port);
 	if (hn) {
-		struct back_port *pe = container_of(hn, struct back_port, n);
-
 		struct pvc_log_gate *g;
 
+		pe = container_of(hn, struct back_port, n);
 		if (pe->kind == PORT_CMD) {
 			struct back_frontend *f = container_of(pe, struct back_frontend, pe);
 
 			if (!f->dead && f->connected) {
 				g = pvc_back_gate(f);
-				pvc_back_cmd_service(f);
+				f->cmd_round = b->round;
+				did = pvc_back_cmd_service(f) > 0;
 				pvc_back_ungate(f, g);
 			}
 		} else {
@@ -283,11 +379,20 @@ static int handle_evtchn(pvcalls_back *b)
 
 			if (!s->dead) {
 				g = pvc_back_gate(s->f);
-				pvc_back_relay_service(s);
+				did = pvc_back_relay_service(s);
 				pvc_back_ungate(s->f, g);
 			}
 		}
 	}
+	/* The work may have closed the port (a violation, a RELEASE): its
+	 * back_port is still allocated (freed at the end of the round) but
+	 * no longer bound, and must not be deferred. */
+	if (pe && pe->bound && !did && !pe->deferred && ++pe->idle >= BACK_IDLE_EVENTS) {
+		defer_unmask(b, pe);
+		return 1;
+	}
+	if (pe && did)
+		pe->idle = 0;
 	/* After the work, as lateeoi: events that came meanwhile were
 	 * coalesced and are delivered again now, so a storm costs one
 	 * pass per port, not one per event. */
@@ -380,6 +485,9 @@ static int dispatch(pvcalls_back *b, const struct epoll_event *evs, int n)
 			break;
 		case EPK_LINGER:
 			pvc_back_linger_event(b, container_of(tag, struct back_linger, tag));
+			break;
+		case EPK_TIMER:
+			timer_event(b);
 			break;
 		}
 	}
@@ -500,6 +608,7 @@ int pvcalls_back_process(pvcalls_back *b, int timeout_ms)
 				rc = -errno;
 			break; /* a signal: let the caller look at its flags */
 		}
+		b->round++;
 		n = dispatch(b, evs, n);
 		if (n < 0) {
 			rc = n;
@@ -683,7 +792,7 @@ int pvcalls_back_new(pvcalls_transport *t, const struct pvcalls_back_opts *opts,
 		o.spin_us == PVCALLS_BACK_NO_SPIN ? 0 : (o.spin_us ? o.spin_us : BACK_DEF_SPIN_US);
 	b->offer_hint = !o.no_wait_hint;
 	b->offer_ext = PVCALLS_FEATURES_IMPLEMENTED & ~o.ext_off;
-	b->epfd = b->kickfd = -1;
+	b->epfd = b->kickfd = b->timerfd = -1;
 	pthread_mutex_init(&b->stats_lock, NULL);
 	b->pathbuf = malloc(PVCALLS_STORE_MAX + 1);
 	b->refbuf = malloc(sizeof(uint32_t) << PVCALLS_WIRE_MAX_RING_ORDER);
@@ -696,7 +805,8 @@ int pvcalls_back_new(pvcalls_transport *t, const struct pvcalls_back_opts *opts,
 		goto fail;
 	b->epfd = epoll_create1(EPOLL_CLOEXEC);
 	b->kickfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (b->epfd < 0 || b->kickfd < 0) {
+	b->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (b->epfd < 0 || b->kickfd < 0 || b->timerfd < 0) {
 		rc = -errno;
 		goto fail;
 	}
@@ -709,6 +819,9 @@ int pvcalls_back_new(pvcalls_transport *t, const struct pvcalls_back_opts *opts,
 	if (rc < 0)
 		goto fail;
 	rc = ep_add(b, b->kickfd, &b->kick_tag, EPK_KICK);
+	if (rc < 0)
+		goto fail;
+	rc = ep_add(b, b->timerfd, &b->timer_tag, EPK_TIMER);
 	if (rc < 0)
 		goto fail;
 	rc = pvc_back_xb_start(b);
@@ -740,6 +853,8 @@ void pvcalls_back_free(pvcalls_back *b)
 		close(b->epfd);
 	if (b->kickfd >= 0)
 		close(b->kickfd);
+	if (b->timerfd >= 0)
+		close(b->timerfd);
 	pvc_idmap_fini(&b->ports);
 	pthread_mutex_destroy(&b->stats_lock);
 	pvcalls_policy_free(b->policy);

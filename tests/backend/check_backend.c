@@ -905,6 +905,131 @@ START_TEST(test_data_ring_violation)
 }
 END_TEST
 
+/* ---------------------------------------------------------------------- */
+/* Fairness between frontends (issue 13)                                  */
+
+/* Pushes @n SOCKET requests (ids from @id0) without waiting for answers. */
+static void push_sockets(struct rawfe *fe, uint64_t id0, unsigned n)
+{
+	struct pvcalls_wire_request req;
+
+	for (unsigned i = 0; i < n; i++) {
+		ck_assert_int_eq(pvcalls_req_socket(&req, 0, id0 + i, AF_INET, SOCK_STREAM, 0), 0);
+		send_req(fe, &req);
+	}
+}
+
+/* Takes the answers that arrived; checks each is a SOCKET's success, in
+ * order (req_id counts from @first). Returns how many arrived so far. */
+static unsigned take_answers(struct rawfe *fe, uint32_t first, unsigned *got)
+{
+	struct pvcalls_wire_response rsp;
+
+	while (pvcalls_cmd_front_get(&fe->cmd, &rsp) == 1) {
+		ck_assert_uint_eq(rsp.req_id, first + *got);
+		ck_assert_uint_eq(rsp.cmd, PVCALLS_WIRE_SOCKET);
+		ck_assert_int_eq(rsp.ret, 0);
+		(*got)++;
+	}
+	return *got;
+}
+
+/*
+ * A full command ring is more than one round's budget: the first round
+ * answers only part of it, and the rest is answered in the following
+ * rounds without another notification.
+ */
+START_TEST(test_cmd_budget_all_answered)
+{
+	struct rawfe fe;
+	unsigned got = 0, rounds = 0;
+	uint32_t first;
+
+	fe_setup(&fe, NULL);
+	fe_connect(&fe, false, true);
+	first = fe.next_req;
+	push_sockets(&fe, 1, PVCALLS_WIRE_CMD_RING_SIZE);
+	ck_assert_int_gt(pvcalls_back_process(fe.b, 0), 0);
+	take_answers(&fe, first, &got);
+	ck_assert_uint_gt(got, 0);
+	ck_assert_uint_lt(got, PVCALLS_WIRE_CMD_RING_SIZE);
+	while (take_answers(&fe, first, &got) < PVCALLS_WIRE_CMD_RING_SIZE) {
+		ck_assert_uint_lt(rounds++, 1000);
+		ck_assert_int_ge(pvcalls_back_process(fe.b, 0), 0);
+	}
+	ck_assert_uint_eq(stats(&fe).commands[PVCALLS_WIRE_SOCKET], PVCALLS_WIRE_CMD_RING_SIZE);
+	fe_teardown(&fe);
+}
+END_TEST
+
+/*
+ * Two frontends with many requests each are served in turns: neither is
+ * finished before the other got answers, and they never drift apart by
+ * more than two rounds' budgets.
+ */
+START_TEST(test_cmd_budget_interleave)
+{
+	enum { N = 24 };
+	struct rawfe fa, fb;
+	unsigned ga = 0, gb = 0, rounds = 0;
+	uint32_t a0, b0;
+
+	fe_setup(&fa, NULL);
+	fe_connect(&fa, false, true);
+	fe_setup_more(&fb, &fa);
+	fe_connect(&fb, false, true);
+	pump(fa.b, 20);
+	a0 = fa.next_req;
+	b0 = fb.next_req;
+	push_sockets(&fa, 1, N);
+	push_sockets(&fb, 1, N);
+	while (ga < N || gb < N) {
+		ck_assert_uint_lt(rounds++, 1000);
+		ck_assert_int_ge(pvcalls_back_process(fa.b, 0), 0);
+		take_answers(&fa, a0, &ga);
+		take_answers(&fb, b0, &gb);
+		if (ga == N)
+			ck_assert_uint_gt(gb, 0);
+		if (gb == N)
+			ck_assert_uint_gt(ga, 0);
+		ck_assert_uint_le(ga > gb ? ga - gb : gb - ga, 16);
+	}
+	fe_teardown_more(&fb);
+	fe_teardown(&fa);
+}
+END_TEST
+
+/*
+ * A frontend notifying its command ring in a loop with nothing on it:
+ * after a few empty events its port stays masked for a while, so most
+ * notifications cost the backend nothing; a request it then sends is
+ * still answered.
+ */
+START_TEST(test_notify_storm_deferred)
+{
+	struct rawfe fe;
+	int handled = 0;
+
+	fe_setup(&fe, NULL);
+	fe_connect(&fe, false, true);
+	pump(fe.b, 20);
+	for (unsigned i = 0; i < 200; i++) {
+		int n;
+
+		ck_assert_int_eq(pvcalls_transport_evtchn_notify(fe.t, fe.port), 0);
+		n = pvcalls_back_process(fe.b, 0);
+		ck_assert_int_ge(n, 0);
+		handled += n;
+	}
+	/* Without deferral every notification is one event handled. */
+	ck_assert_int_lt(handled, 100);
+	ck_assert_int_eq(do_socket(&fe, 7), 0);
+	/* Work resets the count: the next request is answered too. */
+	ck_assert_int_eq(do_socket(&fe, 8), 0);
+	fe_teardown(&fe);
+}
+END_TEST
+
 static Suite *backend_suite(void)
 {
 	Suite *s = suite_create("backend");
@@ -922,6 +1047,9 @@ static Suite *backend_suite(void)
 	tcase_add_test(cmd, test_limits);
 	tcase_add_test(cmd, test_limits_pages_and_accepts);
 	tcase_add_test(cmd, test_cmd_ring_violation);
+	tcase_add_test(cmd, test_cmd_budget_all_answered);
+	tcase_add_test(cmd, test_cmd_budget_interleave);
+	tcase_add_test(cmd, test_notify_storm_deferred);
 	suite_add_tcase(s, cmd);
 	tcase_add_test(data, test_active_relay);
 	tcase_add_test(data, test_active_relay_hint);
