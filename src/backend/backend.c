@@ -565,6 +565,8 @@ static void stats_add(struct pvcalls_back_stats *to, const struct pvcalls_back_s
 		to->ext_commands[i] += LD(from->ext_commands[i]);
 		to->ext_commands_failed[i] += LD(from->ext_commands_failed[i]);
 	}
+	to->rings_parked += LD(from->rings_parked);
+	to->rings_reused += LD(from->rings_reused);
 }
 
 void pvcalls_back_get_stats(pvcalls_back *b, struct pvcalls_back_stats *st)
