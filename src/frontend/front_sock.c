@@ -141,13 +141,19 @@ static void ring_cache_put(pvcalls_front *fe, uint32_t order, struct fring *r)
 	fe->rf_list = c;
 }
 
-static struct fring_cached *ring_cache_take(pvcalls_front *fe, uint32_t order)
+/* The first cached ring of @order; with @stream false (a datagram
+ * socket, whose DGRAM_RINGS never takes a parked ring) not a parked one. */
+static struct fring_cached *ring_cache_take(pvcalls_front *fe, uint32_t order, bool stream)
 {
-	struct fring_cached *c;
+	struct fring_cached **pp, *c;
 
-	if (order > PVCALLS_WIRE_MAX_RING_ORDER || !(c = fe->ring_cache[order]))
+	if (order > PVCALLS_WIRE_MAX_RING_ORDER)
 		return NULL;
-	fe->ring_cache[order] = c->next;
+	for (pp = &fe->ring_cache[order]; (c = *pp) && c->parked && !stream; pp = &c->next)
+		;
+	if (!c)
+		return NULL;
+	*pp = c->next;
 	fe->ring_cached[order]--;
 	fe->nparked -= c->parked;
 	return c;
@@ -199,7 +205,7 @@ void pvc_fe_ring_cache_drain(pvcalls_front *fe)
 	for (unsigned o = 0; o <= PVCALLS_WIRE_MAX_RING_ORDER; o++) {
 		struct fring_cached *c;
 
-		while ((c = ring_cache_take(fe, o)))
+		while ((c = ring_cache_take(fe, o, true)))
 			cached_unshare(fe, c);
 	}
 	while (fe->rf_list) {
@@ -324,7 +330,7 @@ static int ring_alloc(pvcalls_front *fe, struct fsock *s)
 
 	r->npages = 1u << s->order;
 	pthread_mutex_lock(&fe->lock);
-	c = ring_cache_take(fe, s->order);
+	c = ring_cache_take(fe, s->order, !s->dgram);
 	pthread_mutex_unlock(&fe->lock);
 	if (c) {
 		r->intf_page = c->intf_page;

@@ -16,7 +16,7 @@
  * bits, PVCALLS_FEATURE_*); then 64-byte requests, a short last one
  * zero-padded. Byte 4 of a request (the low byte of cmd) selects the
  * command: < 0x70 a v1 command (mod 7), < 0xe8 an extension command
- * (mod 7, including an unassigned one), < 0xf0 not a request but a
+ * (mod 8, including an unassigned one), < 0xf0 not a request but a
  * datagram record (below), else the four cmd bytes as they are. The id is
  * folded to 0..7 so requests meet live sockets; CONNECT and BIND addresses
  * are forced to 127.0.0.1, or ::1 when their family field is AF_INET6
@@ -140,6 +140,10 @@ static void check_rsp(struct env *e, const struct pvcalls_wire_response *rsp, in
 		must(rsp->ret == -PVCALLS_WIRE_ENOTSUPP);
 	if (!is_ext(rsp->cmd) && rsp->cmd >= PVCALLS_WIRE_NR_CMDS)
 		must(rsp->ret == -PVCALLS_WIRE_ENOTSUPP);
+	/* RELEASE's val: 1 (parked) only with ring reuse in force. */
+	if (rsp->cmd == PVCALLS_WIRE_RELEASE)
+		must(rsp->pad == 0 ||
+		     (rsp->pad == 1 && rsp->ret == 0 && (e->ext & PVCALLS_FEATURE_RING_REUSE)));
 	if (is_ext(rsp->cmd)) {
 		must(rsp->ret == 0 || rsp->pad == 0);
 		must(rsp->pad <= PVCALLS_EXT_REPLY_SIZE);
@@ -161,7 +165,7 @@ static void fix_request(struct pvcalls_wire_request *r, const uint8_t *raw)
 	if (sel < 0x70)
 		r->cmd = sel % PVCALLS_WIRE_NR_CMDS;
 	else if (sel < 0xe8)
-		r->cmd = PVCALLS_EXT_SHUTDOWN + sel % 7u; /* 0x6c700001..7 */
+		r->cmd = PVCALLS_EXT_SHUTDOWN + sel % 8u; /* 0x6c700001..8 */
 	r->u.socket.id %= 8;
 	if (r->cmd == PVCALLS_WIRE_ACCEPT)
 		r->u.accept.id_new %= 8;
