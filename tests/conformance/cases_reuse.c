@@ -117,7 +117,8 @@ static bool park(struct fe *fe, uint64_t id, struct as **out)
 	if (!judge(tc, "RELEASE of an ACTIVE socket", release_val(fe, id, &val), 0, 0))
 		return false;
 	if (val != 1) {
-		tc_fail(tc, "RELEASE of an ACTIVE socket answered val %u, expected 1 (parked)", val);
+		tc_fail(tc, "RELEASE of an ACTIVE socket answered val %u, expected 1 (parked)",
+			val);
 		return false;
 	}
 	tc_ok(tc);
@@ -176,7 +177,7 @@ static void reuse_connect(struct tc *tc)
 	if (write(pfd, "new", 3) != 3)
 		return;
 	REQUIRE(tc, wait_in_prod(s, 3), "in_prod after reuse is %u, expected 3 (not reset?)",
-	      s->intf->in_prod);
+		s->intf->in_prod);
 	REQUIRE(tc, memcmp(s->data, "new", 3) == 0, "the reused ring's bytes are not the new ones");
 	/* In use: neither CONNECT nor ACCEPT may name it. */
 	judge(tc, "SOCKET", do_socket(fe, 3), 0, 0);
@@ -284,8 +285,8 @@ static void reuse_hostile(struct tc *tc)
 		usleep(1000);
 	}
 	REQUIRE(tc, s->intf->out_error == W_EPROTO,
-	      "impossible out_prod on a reused ring: out_error %d, expected -71",
-	      s->intf->out_error);
+		"impossible out_prod on a reused ring: out_error %d, expected -71",
+		s->intf->out_error);
 	/* The frontend itself is unharmed. */
 	judge(tc, "SOCKET after the stopped ring", do_socket(fe, 3), 0, 0);
 	tc_close_fd(tc, pfd);
@@ -322,7 +323,7 @@ static void reuse_limit(struct tc *tc)
 			gone++;
 	}
 	REQUIRE(tc, parked == 64 && gone == N - 64, "%u parked and %u not; expected 64 and %u",
-	      parked, gone, N - 64);
+		parked, gone, N - 64);
 	drain_listener(tc, lfd);
 	for (unsigned i = 0; i < N; i++)
 		ring_free(fe, 0, s[i]->ref, s[i]->port, 0);
