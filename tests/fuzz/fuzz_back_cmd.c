@@ -23,6 +23,9 @@
  * (family 0 is kept: a datagram CONNECT that dissolves the peer), so
  * nothing leaves the host.
  *
+ * CONNECT, ACCEPT and RING_FREE with a ref of 1..8 and port 0 name real
+ * rings (real_ring(), below), so ring reuse's parking and taking happen.
+ *
  * Datagram sockets (docs/extensions.md, "Datagram sockets"): a
  * DGRAM_RINGS request gets real rings of order 0 for its id (one set per
  * id 0..7, kept across releases) unless bit 0 of byte 16 is set (the
@@ -190,11 +193,10 @@ static void fix_request(struct pvcalls_wire_request *r, const uint8_t *raw)
 	}
 }
 
-/* DGRAM_RINGS: real rings for the id unless the input says otherwise. */
-static void dgram_rings(struct env *e, struct pvcalls_wire_request *r, const uint8_t *raw)
+/* Ring @i (0..7) of the input's eight, shared on first use. */
+static struct dring *ring_get(struct env *e, unsigned i)
 {
-	struct pvcalls_ext_request *x = (struct pvcalls_ext_request *)r;
-	struct dring *d = &e->rings[x->u.dgram_rings.id % 8];
+	struct dring *d = &e->rings[i % 8];
 	void *p;
 
 	if (!d->used) {
@@ -207,10 +209,37 @@ static void dgram_rings(struct env *e, struct pvcalls_wire_request *r, const uin
 		pvcalls_data_ring_attach(&d->ring, d->intf, d->data, 0, PVCALLS_DATA_FRONTEND);
 		d->used = true;
 	}
+	return d;
+}
+
+/* DGRAM_RINGS: real rings for the id unless the input says otherwise. */
+static void dgram_rings(struct env *e, struct pvcalls_wire_request *r, const uint8_t *raw)
+{
+	struct pvcalls_ext_request *x = (struct pvcalls_ext_request *)r;
+	struct dring *d = ring_get(e, (unsigned)(x->u.dgram_rings.id % 8));
+
 	if (!(raw[16] & 1)) {
 		x->u.dgram_rings.ref = d->ref;
 		x->u.dgram_rings.evtchn = d->port;
 	}
+}
+
+/*
+ * Ring reuse (docs/extensions.md, "Ring reuse"): a CONNECT, ACCEPT or
+ * RING_FREE whose ref is 1..8 and whose port is 0 names real ring ref - 1
+ * instead, the same ones DGRAM_RINGS uses, so that rings are mapped,
+ * parked, taken again, freed, and named twice. (Ref 0 stays: the seeds'
+ * datagram CONNECTs carry ref 0, which must stay 0.)
+ */
+static void real_ring(struct env *e, uint32_t *ref, uint32_t *evtchn)
+{
+	struct dring *d;
+
+	if (*ref < 1 || *ref > 8 || *evtchn != 0)
+		return;
+	d = ring_get(e, *ref - 1);
+	*ref = d->ref;
+	*evtchn = d->port;
 }
 
 /* A record op (see the top comment). */
@@ -328,6 +357,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fix_request(&r, raw);
 		if (r.cmd == PVCALLS_EXT_DGRAM_RINGS)
 			dgram_rings(&e, &r, raw);
+		if (r.cmd == PVCALLS_WIRE_CONNECT)
+			real_ring(&e, &r.u.connect.ref, &r.u.connect.evtchn);
+		if (r.cmd == PVCALLS_WIRE_ACCEPT)
+			real_ring(&e, &r.u.accept.ref, &r.u.accept.evtchn);
+		if (r.cmd == PVCALLS_EXT_RING_FREE) {
+			struct pvcalls_ext_request *x = (struct pvcalls_ext_request *)&r;
+
+			real_ring(&e, &x->u.ring_free.ref, &x->u.ring_free.evtchn);
+		}
 		if (pvcalls_cmd_front_free(&e.cmd) == 0)
 			break; /* deferred requests hold every slot */
 		memset(area(&e, 0), SENTINEL, PVCALLS_EXT_REPLY_AREAS * PVCALLS_EXT_REPLY_SIZE);
