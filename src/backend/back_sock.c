@@ -405,12 +405,26 @@ int pvc_back_ring_take(struct back_frontend *f, struct back_socket *s, uint32_t 
 		return pvc_back_ring_map(f, s, ref, evtchn);
 	p = parked_find(f, ref);
 	if (!p) {
+		int rc;
+
 		/* One mapping per ref: a ring in use is never mapped twice,
 		 * so a ref names at most one ring of this frontend. */
 		for (struct back_socket *o = f->socks; o; o = o->next)
 			if (o->r.mapped && o->r.ref == ref)
 				return -EINVAL;
-		return pvc_back_ring_map(f, s, ref, evtchn);
+		/* Parked rings yield to a ring in use ("Limits"): when our page
+		 * limit or the transport's mapping budget refuses the new one,
+		 * the oldest parked ring is ended and the mapping tried again.
+		 * The frontend learns it from RING_FREE's -ENOENT, or its reuse
+		 * maps anew: both are what the spec lets a parked ring become. */
+		while ((rc = pvc_back_ring_map(f, s, ref, evtchn)) == -ENOBUFS && f->parked) {
+			struct back_parked *old = f->parked;
+
+			while (old->next)
+				old = old->next;
+			parked_end(f, old);
+		}
+		return rc;
 	}
 	if (p->r.evtchn != evtchn)
 		return -EINVAL; /* the ring keeps its state */
