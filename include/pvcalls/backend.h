@@ -178,7 +178,7 @@ PVCALLS_API int pvcalls_back_run(pvcalls_back *b, volatile int *stop);
 
 /** Counters for one frontend (or, summed, for the backend). */
 /** Extension command counters in struct pvcalls_back_stats. */
-#define PVCALLS_BACK_EXT_CMDS 6
+#define PVCALLS_BACK_EXT_CMDS 7
 
 struct pvcalls_back_stats {
 	uint32_t frontends; /**< connected frontends */
@@ -198,12 +198,17 @@ struct pvcalls_back_stats {
 	uint64_t limit_hits;         /**< requests refused by a resource limit */
 	/**
 	 * Extension commands in force (docs/extensions.md), by cmd - 0x6c700001:
-	 * SHUTDOWN, GETSOCKNAME, GETPEERNAME, SETSOCKOPT, GETSOCKOPT, DGRAM_RINGS.
+	 * SHUTDOWN, GETSOCKNAME, GETPEERNAME, SETSOCKOPT, GETSOCKOPT, DGRAM_RINGS,
+	 * RING_FREE.
 	 * Extension numbers not in force count as bad_commands (unknown).
 	 */
 	uint64_t ext_commands[PVCALLS_BACK_EXT_CMDS];
 	uint64_t
 		ext_commands_failed[PVCALLS_BACK_EXT_CMDS]; /**< of those, answered with an error */
+	/** Ring reuse (docs/extensions.md): RELEASEs that parked their ring,
+	 * and CONNECTs and ACCEPTs that took a parked ring. */
+	uint64_t rings_parked;
+	uint64_t rings_reused;
 };
 
 /**

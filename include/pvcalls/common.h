@@ -50,15 +50,16 @@ PVCALLS_API const char *pvcalls_strerror(int err);
  * pvcalls_back_opts.ext_off.
  */
 /**@{*/
-#define PVCALLS_FEATURE_SHUTDOWN 0x01u /**< feature-libpvcalls-shutdown */
-#define PVCALLS_FEATURE_NAMES 0x02u    /**< feature-libpvcalls-names */
-#define PVCALLS_FEATURE_SOCKOPT 0x04u  /**< feature-libpvcalls-sockopt */
-#define PVCALLS_FEATURE_INET6 0x08u    /**< feature-libpvcalls-inet6 */
-#define PVCALLS_FEATURE_DGRAM 0x10u    /**< feature-libpvcalls-dgram */
+#define PVCALLS_FEATURE_SHUTDOWN 0x01u   /**< feature-libpvcalls-shutdown */
+#define PVCALLS_FEATURE_NAMES 0x02u      /**< feature-libpvcalls-names */
+#define PVCALLS_FEATURE_SOCKOPT 0x04u    /**< feature-libpvcalls-sockopt */
+#define PVCALLS_FEATURE_INET6 0x08u      /**< feature-libpvcalls-inet6 */
+#define PVCALLS_FEATURE_DGRAM 0x10u      /**< feature-libpvcalls-dgram */
+#define PVCALLS_FEATURE_RING_REUSE 0x20u /**< feature-libpvcalls-ring-reuse */
 /** The extensions this library implements. */
 #define PVCALLS_FEATURES_IMPLEMENTED                                                  \
 	(PVCALLS_FEATURE_SHUTDOWN | PVCALLS_FEATURE_NAMES | PVCALLS_FEATURE_SOCKOPT | \
-	 PVCALLS_FEATURE_INET6 | PVCALLS_FEATURE_DGRAM)
+	 PVCALLS_FEATURE_INET6 | PVCALLS_FEATURE_DGRAM | PVCALLS_FEATURE_RING_REUSE)
 /**@}*/
 
 /** Log levels, in the order of syslog priorities. */

@@ -332,7 +332,12 @@ PVCALLS_API ssize_t pvcalls_front_recvmsg(pvcalls_front *fe, int s, struct msghd
  * the same ring order, up to 4 rings per order, so a frontend that
  * connected once holds up to 4 rings' memory per order used until
  * pvcalls_front_close() (order 6: 4 x 260 KiB). Nothing changes on the
- * wire.
+ * wire, unless ring reuse (PVCALLS_FEATURE_RING_REUSE, docs/extensions.md,
+ * "Ring reuse") is in force: then the backend keeps the ring mapped too
+ * (RELEASE answered val 1), the cache keeps the event-channel port with
+ * it (at most 8 such rings in all), and the next connect or accept reuses
+ * both; parked rings beyond those are ended with RING_FREE, sent with a
+ * later release, before their pages are unshared.
  * @return 0; -EBADF not a socket; -ETIMEDOUT (listener case) the backend
  *         did not answer in time.
  */

@@ -269,7 +269,8 @@ PVCALLS_API int pvcalls_errno_from_wire(int32_t wire);
 /**
  * Name of a command: "SOCKET", "CONNECT", "RELEASE", "BIND", "LISTEN",
  * "ACCEPT", "POLL", the extensions' "SHUTDOWN", "GETSOCKNAME",
- * "GETPEERNAME", "SETSOCKOPT", "GETSOCKOPT", "DGRAM_RINGS", "SENDTO"
+ * "GETPEERNAME", "SETSOCKOPT", "GETSOCKOPT", "DGRAM_RINGS", "RING_FREE",
+ * "SENDTO"
  * (<pvcalls/wire_ext.h>), or "UNKNOWN" for anything else. Never NULL; static.
  */
 PVCALLS_API const char *pvcalls_cmd_name(uint32_t cmd);

@@ -50,6 +50,7 @@ extern "C" {
 #define PVCALLS_EXT_SETSOCKOPT 0x6c700004u  /**< feature "sockopt" */
 #define PVCALLS_EXT_GETSOCKOPT 0x6c700005u  /**< feature "sockopt" */
 #define PVCALLS_EXT_DGRAM_RINGS 0x6c700006u /**< feature "dgram" */
+#define PVCALLS_EXT_RING_FREE 0x6c700007u   /**< feature "ring-reuse" */
 /** Never on the ring: the command number policy and audit use for a datagram's destination. */
 #define PVCALLS_EXT_SENDTO 0x6c708001u
 /**@}*/
@@ -66,6 +67,7 @@ extern "C" {
 #define PVCALLS_EXT_KEY_SOCKOPT "feature-libpvcalls-sockopt"
 #define PVCALLS_EXT_KEY_INET6 "feature-libpvcalls-inet6"
 #define PVCALLS_EXT_KEY_DGRAM "feature-libpvcalls-dgram"
+#define PVCALLS_EXT_KEY_RING_REUSE "feature-libpvcalls-ring-reuse"
 /** The wait-hint extension predates the prefix; its key keeps its name. */
 #define PVCALLS_EXT_KEY_WAIT_HINT "feature-wait-hint"
 /** The only value that offers or accepts an extension. */
@@ -163,7 +165,7 @@ struct pvcalls_ext_sockaddr_in {
 /** An extension request: the v1 request with the extensions' union members. */
 struct pvcalls_ext_request {
 	uint32_t req_id; /**< as in v1 */
-	uint32_t cmd;    /**< PVCALLS_EXT_SHUTDOWN .. PVCALLS_EXT_DGRAM_RINGS */
+	uint32_t cmd;    /**< PVCALLS_EXT_SHUTDOWN .. PVCALLS_EXT_RING_FREE */
 	union {
 		struct pvcalls_ext_shutdown {
 			uint64_t id;
@@ -192,6 +194,12 @@ struct pvcalls_ext_request {
 			uint32_t ref;    /**< grant ref of the indexes page */
 			uint32_t evtchn; /**< frontend's unbound port */
 		} dgram_rings;
+		/** RING_FREE (docs/extensions.md, "Ring reuse"). */
+		struct pvcalls_ext_ring_free {
+			uint64_t id;     /**< MUST be 0 (names no socket) */
+			uint32_t ref;    /**< the parked ring's indexes-page grant ref */
+			uint32_t evtchn; /**< the parked ring's port (the frontend's) */
+		} ring_free;
 		uint8_t dummy[56]; /**< the v1 size */
 	} u;
 };
@@ -269,12 +277,16 @@ PVCALLS_EXT_OFF(pvcalls_ext_request, u.getsockopt.area, 20);
 PVCALLS_EXT_OFF(pvcalls_ext_request, u.dgram_rings.id, 8);
 PVCALLS_EXT_OFF(pvcalls_ext_request, u.dgram_rings.ref, 16);
 PVCALLS_EXT_OFF(pvcalls_ext_request, u.dgram_rings.evtchn, 20);
+PVCALLS_EXT_OFF(pvcalls_ext_request, u.ring_free.id, 8);
+PVCALLS_EXT_OFF(pvcalls_ext_request, u.ring_free.ref, 16);
+PVCALLS_EXT_OFF(pvcalls_ext_request, u.ring_free.evtchn, 20);
 PVCALLS_EXT_ASSERT(sizeof(((struct pvcalls_ext_request *)0)->u) == 56, "union is 56 bytes");
 PVCALLS_EXT_MSZ(shutdown, 16);
 PVCALLS_EXT_MSZ(getname, 16);
 PVCALLS_EXT_MSZ(setsockopt, 32);
 PVCALLS_EXT_MSZ(getsockopt, 16);
 PVCALLS_EXT_MSZ(dgram_rings, 16);
+PVCALLS_EXT_MSZ(ring_free, 16);
 
 PVCALLS_EXT_ASSERT(sizeof(struct pvcalls_ext_response) == sizeof(struct pvcalls_wire_response),
 		   "extension responses are v1-sized");

@@ -69,9 +69,16 @@
 void pvc_back_respond(struct back_frontend *f, const struct pvcalls_wire_request *req, int err,
 		      const struct back_audit_ctx *ax)
 {
+	pvc_back_respond_val(f, req, err, 0, ax);
+}
+
+void pvc_back_respond_val(struct back_frontend *f, const struct pvcalls_wire_request *req, int err,
+			  uint32_t val, const struct back_audit_ctx *ax)
+{
 	struct pvcalls_wire_response rsp;
 
 	pvcalls_rsp_build(&rsp, req, err);
+	rsp.pad = err ? 0 : val;
 	if (pvcalls_cmd_back_put(&f->cmd, &rsp) < 0)
 		pvc_err("back.bug", "frontend %u: response to %s req_id %u without a slot", f->feid,
 			pvcalls_cmd_name(req->cmd), req->req_id);
@@ -105,14 +112,18 @@ void pvc_back_flush(struct back_frontend *f)
  * teardown (@answer false: the ring is going away, nothing is sent).
  * @graceful: what the out ring holds is still sent (not after a violation).
  */
-static void sock_release(struct back_socket *s, bool answer, bool graceful)
+static bool sock_release(struct back_socket *s, bool answer, bool graceful)
 {
 	struct back_frontend *f = s->f;
+	bool parked = false;
 
 	switch (s->state) {
 	case BS_ACTIVE:
 		if (graceful)
 			pvc_back_sock_finish(s);
+		/* Ring reuse: only a RELEASE parks (docs/extensions.md). */
+		if (answer && graceful)
+			parked = pvc_back_ring_park(s);
 		break;
 	case BS_DGRAM:
 		if (graceful)
@@ -142,12 +153,15 @@ static void sock_release(struct back_socket *s, bool answer, bool graceful)
 		break;
 	}
 	pvc_back_sock_destroy(s);
+	return parked;
 }
 
 void pvc_back_release_all(struct back_frontend *f, bool graceful)
 {
 	while (f->socks)
 		sock_release(f->socks, false, graceful);
+	/* After the sockets: a failing reuse parks its ring again. */
+	pvc_back_parked_free_all(f);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -376,7 +390,7 @@ static int cmd_connect(struct back_frontend *f, const struct pvcalls_wire_reques
 	rc = sock_for(f, req->id, &s);
 	if (rc < 0)
 		return rc;
-	rc = pvc_back_ring_map(f, s, req->u.connect.ref, req->u.connect.evtchn);
+	rc = pvc_back_ring_take(f, s, req->u.connect.ref, req->u.connect.evtchn);
 	if (rc < 0) {
 		forget_implicit(s);
 		return rc;
@@ -545,7 +559,7 @@ static int cmd_accept(struct back_frontend *f, const struct pvcalls_wire_request
 	if (!s)
 		return -ENOMEM;
 	/* Mapped now, so a bad ref fails at once instead of losing a connection. */
-	rc = pvc_back_ring_map(f, s, req->u.accept.ref, req->u.accept.evtchn);
+	rc = pvc_back_ring_take(f, s, req->u.accept.ref, req->u.accept.evtchn);
 	if (rc < 0) {
 		pvc_back_sock_destroy(s);
 		return rc;
@@ -585,13 +599,17 @@ static int cmd_poll(struct back_frontend *f, const struct pvcalls_wire_request *
 	return 1;
 }
 
-static int cmd_release(struct back_frontend *f, const struct pvcalls_req *req)
+/* RELEASE answers val 1 when it parked the socket's ring (ring reuse). */
+static int cmd_release(struct back_frontend *f, const struct pvcalls_wire_request *raw,
+		       const struct pvcalls_req *req, const struct back_audit_ctx *ax)
 {
 	struct back_socket *s = pvc_back_sock_find(f, req->id);
 
-	if (s)
-		sock_release(s, true, true);
-	return 0;
+	if (!s || !sock_release(s, true, true))
+		return 0;
+	ST_ADD(f, rings_parked, 1);
+	pvc_back_respond_val(f, raw, 0, 1, ax);
+	return 1;
 }
 
 /*
@@ -693,7 +711,7 @@ static void handle_req(struct back_frontend *f, const struct pvcalls_wire_reques
 		rc = cmd_connect(f, raw, &req, &x, &ax);
 		break;
 	case PVCALLS_WIRE_RELEASE:
-		rc = cmd_release(f, &req);
+		rc = cmd_release(f, raw, &req, &ax);
 		break;
 	case PVCALLS_WIRE_BIND:
 		rc = cmd_bind(f, &req, &x);

@@ -116,6 +116,8 @@ uint32_t pvc_back_ext_cmd_feature(uint32_t cmd)
 		return PVCALLS_FEATURE_SOCKOPT;
 	case PVCALLS_EXT_DGRAM_RINGS:
 		return PVCALLS_FEATURE_DGRAM;
+	case PVCALLS_EXT_RING_FREE:
+		return PVCALLS_FEATURE_RING_REUSE;
 	default:
 		return 0; /* SENDTO (never on the ring), unassigned */
 	}
@@ -601,6 +603,18 @@ int pvc_back_ext_bind_check(struct back_socket *s, const union pvc_sockaddr *add
 }
 
 /* ---------------------------------------------------------------------- */
+/* RING_FREE (docs/extensions.md, "Ring reuse")                           */
+
+static int cmd_ring_free(struct back_frontend *f, const struct pvcalls_ext_request *req)
+{
+	const struct pvcalls_ext_ring_free *rf = &req->u.ring_free;
+
+	if (rf->id != 0 || !all_zero(req->u.dummy + sizeof(*rf), sizeof(req->u) - sizeof(*rf)))
+		return -EINVAL;
+	return pvc_back_ring_free(f, rf->ref, rf->evtchn);
+}
+
+/* ---------------------------------------------------------------------- */
 /* Dispatch                                                               */
 
 bool pvc_back_ext_request(struct back_frontend *f, const struct pvcalls_wire_request *raw)
@@ -632,6 +646,9 @@ bool pvc_back_ext_request(struct back_frontend *f, const struct pvcalls_wire_req
 		break;
 	case PVCALLS_EXT_DGRAM_RINGS:
 		rc = pvc_back_dgram_rings(f, &req);
+		break;
+	case PVCALLS_EXT_RING_FREE:
+		rc = cmd_ring_free(f, &req);
 		break;
 	}
 	if (rc < 0) {

@@ -70,6 +70,8 @@
 #define BACK_DEF_MAX_RING_ORDER 9u
 #define BACK_DEF_MAX_BACKLOG 128u
 #define BACK_DEF_SPIN_US 20u
+/* Parked data rings per frontend (docs/extensions.md, "Ring reuse"). */
+#define BACK_MAX_PARKED 64u
 
 /* How often a listener starved of host fds retries accept4(). */
 #define BACK_STARVED_US 100000
@@ -162,6 +164,19 @@ struct back_ring {
 	bool mapped;
 	uint32_t port; /* local port bound to the frontend's */
 	pvcalls_data_ring ring;
+	/* What the frontend named: its indexes-page ref and its port (the
+	 * keys of ring reuse, docs/extensions.md, "Ring reuse"). */
+	uint32_t ref, evtchn;
+	/* Taken from the parked rings by a CONNECT or ACCEPT not answered 0
+	 * yet: parked again if that request fails (back_sock.c). */
+	bool from_park;
+};
+
+/* A parked data ring (back_sock.c): mapped and its port bound, no socket;
+ * its port is not in b->ports, so its notifications are ignored. */
+struct back_parked {
+	struct back_parked *next, *prev; /* f->parked */
+	struct back_ring r;
 };
 
 /* What the audit needs of a request until it is answered. */
@@ -287,12 +302,14 @@ struct back_frontend {
 	/* Sockets. */
 	struct pvc_idmap ids;
 	struct back_socket *socks;
-	uint32_t nsocks;     /* every id in ids */
-	uint32_t npassive;   /* BOUND + LISTENING */
-	uint32_t nactive;    /* ACTIVE */
-	uint32_t naccepting; /* pending ACCEPTs */
-	uint32_t npages;     /* mapped pages, command page included */
-	uint32_t nlinger;    /* released sockets still lingering (back_sock.c) */
+	uint32_t nsocks;            /* every id in ids */
+	uint32_t npassive;          /* BOUND + LISTENING */
+	uint32_t nactive;           /* ACTIVE */
+	uint32_t naccepting;        /* pending ACCEPTs */
+	uint32_t npages;            /* mapped pages, command page included */
+	uint32_t nlinger;           /* released sockets still lingering (back_sock.c) */
+	struct back_parked *parked; /* ring reuse: parked rings (back_sock.c) */
+	uint32_t nparked;
 
 	/* Limits for this frontend (policy over options) and the CONNECT
 	 * token bucket, in millionths of a token. */
@@ -397,6 +414,10 @@ void pvc_back_log_summary(pvcalls_back *b, bool all);
 void pvc_back_log_summary_front(struct back_frontend *f);
 void pvc_back_port_add(pvcalls_back *b, struct back_port *pe, enum port_kind kind, uint32_t port);
 void pvc_back_port_del(pvcalls_back *b, struct back_port *pe);
+/* Takes @pe out of the loop's ports (and off the deferred-unmask list,
+ * unmasking it if it was waiting there) but leaves the port bound: a
+ * parked ring's (back_sock.c, "Ring reuse"). */
+void pvc_back_port_forget(pvcalls_back *b, struct back_port *pe);
 void pvc_back_mark_work(pvcalls_back *b);
 void pvc_back_hot_add(pvcalls_back *b, struct back_socket *s);
 void pvc_back_hot_del(pvcalls_back *b, struct back_socket *s);
@@ -433,7 +454,24 @@ void pvc_back_sock_finish(struct back_socket *s);
 void pvc_back_sock_destroy(struct back_socket *s);
 int pvc_back_ring_map(struct back_frontend *f, struct back_socket *s, uint32_t ref,
 		      uint32_t evtchn);
+/* Unmaps @s's ring; a ring taken from the parked ones by a CONNECT or
+ * ACCEPT that has not succeeded is parked again instead. */
 void pvc_back_ring_unmap(struct back_frontend *f, struct back_socket *s);
+/* CONNECT and ACCEPT (docs/extensions.md, "Ring reuse"): with ring reuse
+ * in force, a parked ring named by @ref and @evtchn is taken as it is
+ * mapped; a parked ring's @ref with another port, or the @ref of a ring in
+ * use, is -EINVAL. Otherwise (and without the extension) as
+ * pvc_back_ring_map(). */
+int pvc_back_ring_take(struct back_frontend *f, struct back_socket *s, uint32_t ref,
+		       uint32_t evtchn);
+/* RELEASE of an ACTIVE socket, after pvc_back_sock_finish(): parks its
+ * ring if ring reuse is in force and the limits allow. True: parked (the
+ * socket has no ring any more; RELEASE answers val 1). */
+bool pvc_back_ring_park(struct back_socket *s);
+/* RING_FREE: 0, or -ENOENT when no parked ring has @ref and @evtchn. */
+int pvc_back_ring_free(struct back_frontend *f, uint32_t ref, uint32_t evtchn);
+/* Ends every parked ring of @f (its disconnection). */
+void pvc_back_parked_free_all(struct back_frontend *f);
 int pvc_back_sock_epoll(struct back_socket *s, uint32_t events);
 void pvc_back_sock_epoll_del(struct back_socket *s);
 void pvc_back_sock_close_fd(struct back_socket *s);
@@ -449,6 +487,9 @@ bool pvc_back_sock_budget(const struct back_frontend *f);
 int pvc_back_cmd_service(struct back_frontend *f);
 void pvc_back_respond(struct back_frontend *f, const struct pvcalls_wire_request *req, int err,
 		      const struct back_audit_ctx *ax);
+/* The same with @val in the response's val word (0 when @err). */
+void pvc_back_respond_val(struct back_frontend *f, const struct pvcalls_wire_request *req, int err,
+			  uint32_t val, const struct back_audit_ctx *ax);
 void pvc_back_flush(struct back_frontend *f);
 void pvc_back_release_all(struct back_frontend *f, bool graceful);
 void pvc_back_connect_done(struct back_socket *s);

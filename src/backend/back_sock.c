@@ -218,6 +218,7 @@ void pvc_back_sock_activate(struct back_socket *s)
 		setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	pvc_back_sock_set_state(s, BS_ACTIVE);
 	s->implicit = false;
+	s->r.from_park = false; /* answered 0: parked again only by RELEASE */
 	pvc_back_relay_start(s);
 }
 
@@ -292,6 +293,9 @@ int pvc_back_ring_map(struct back_frontend *f, struct back_socket *s, uint32_t r
 	r->npages = npages;
 	r->port = port;
 	r->mapped = true;
+	r->ref = ref;
+	r->evtchn = evtchn;
+	r->from_park = false;
 	pvcalls_data_ring_attach(&r->ring, intf, data, order, PVCALLS_DATA_BACKEND);
 	pvc_back_port_add(b, &s->pe, PORT_SOCK, port);
 	f->npages += 1 + npages;
@@ -307,6 +311,16 @@ unmap_intf:
 	return rc;
 }
 
+static void ring_unmap(struct back_frontend *f, struct back_ring *r)
+{
+	pvcalls_back *b = f->b;
+
+	pvcalls_transport_unmap(b->t, r->data, r->npages);
+	pvcalls_transport_unmap(b->t, r->intf, 1);
+	f->npages -= 1 + r->npages;
+	memset(r, 0, sizeof(*r));
+}
+
 void pvc_back_ring_unmap(struct back_frontend *f, struct back_socket *s)
 {
 	pvcalls_back *b = f->b;
@@ -314,12 +328,138 @@ void pvc_back_ring_unmap(struct back_frontend *f, struct back_socket *s)
 
 	if (!r->mapped)
 		return;
+	/* docs/extensions.md, "Ring reuse": a CONNECT or ACCEPT that took a
+	 * parked ring and fails (whatever the reason, a RELEASE that cancels
+	 * it included) leaves the ring parked, as the frontend expects. */
+	if (r->from_park && f->connected && pvc_back_ring_park(s))
+		return;
 	pvc_back_hot_del(b, s);
 	pvc_back_port_del(b, &s->pe);
-	pvcalls_transport_unmap(b->t, r->data, r->npages);
-	pvcalls_transport_unmap(b->t, r->intf, 1);
-	f->npages -= 1 + r->npages;
-	memset(r, 0, sizeof(*r));
+	ring_unmap(f, r);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Ring reuse (docs/extensions.md, "Ring reuse")                          */
+
+/*
+ * Parked rings are few (BACK_MAX_PARKED per frontend) and keyed by the
+ * frontend's indexes-page ref, so lists searched linearly do. A parked
+ * ring's port leaves b->ports but stays bound: the loop finds no owner for
+ * its notifications and drops them, and we never touch its pages. It still
+ * counts in f->npages, so it weighs against max_mapped_pages as a mapped
+ * ring does.
+ */
+static struct back_parked *parked_find(struct back_frontend *f, uint32_t ref)
+{
+	for (struct back_parked *p = f->parked; p; p = p->next)
+		if (p->r.ref == ref)
+			return p;
+	return NULL;
+}
+
+bool pvc_back_ring_park(struct back_socket *s)
+{
+	struct back_frontend *f = s->f;
+	pvcalls_back *b = f->b;
+	struct back_parked *p;
+
+	if (!(f->ext & PVCALLS_FEATURE_RING_REUSE) || !s->r.mapped)
+		return false;
+	/* A parked ring is one more only when it did not come from parking. */
+	if ((!s->r.from_park && f->nparked >= BACK_MAX_PARKED) ||
+	    f->npages > f->lim.max_mapped_pages)
+		return false;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return false;
+	pvc_back_hot_del(b, s);
+	/* Out of b->ports and off the deferred-unmask list (s is freed at
+	 * the end of the round), still bound (closed in parked_end()). */
+	pvc_back_port_forget(b, &s->pe);
+	p->r = s->r;
+	p->r.from_park = false;
+	memset(&s->r, 0, sizeof(s->r));
+	PVC_LIST_PUSH(f->parked, p, next, prev);
+	f->nparked++;
+	return true;
+}
+
+static void parked_end(struct back_frontend *f, struct back_parked *p)
+{
+	PVC_LIST_UNLINK(f->parked, p, next, prev);
+	f->nparked--;
+	pvcalls_transport_evtchn_close(f->b->t, p->r.port);
+	ring_unmap(f, &p->r);
+	free(p);
+}
+
+int pvc_back_ring_take(struct back_frontend *f, struct back_socket *s, uint32_t ref,
+		       uint32_t evtchn)
+{
+	struct back_parked *p;
+	struct back_ring *r = &s->r;
+
+	if (!(f->ext & PVCALLS_FEATURE_RING_REUSE))
+		return pvc_back_ring_map(f, s, ref, evtchn);
+	p = parked_find(f, ref);
+	if (!p) {
+		int rc;
+
+		/* One mapping per ref: a ring in use is never mapped twice,
+		 * so a ref names at most one ring of this frontend. */
+		for (struct back_socket *o = f->socks; o; o = o->next)
+			if (o->r.mapped && o->r.ref == ref)
+				return -EINVAL;
+		/* Parked rings yield to a ring in use ("Limits"): when our page
+		 * limit or the transport's mapping budget refuses the new one,
+		 * the oldest parked ring is ended and the mapping tried again.
+		 * The frontend learns it from RING_FREE's -ENOENT, or its reuse
+		 * maps anew: both are what the spec lets a parked ring become. */
+		while ((rc = pvc_back_ring_map(f, s, ref, evtchn)) == -ENOBUFS && f->parked) {
+			struct back_parked *old = f->parked;
+
+			while (old->next)
+				old = old->next;
+			parked_end(f, old);
+		}
+		return rc;
+	}
+	if (p->r.evtchn != evtchn)
+		return -EINVAL; /* the ring keeps its state */
+	/* As it is mapped: ring_order and the data refs are those copied at
+	 * the first mapping; nothing is read from the indexes page but the
+	 * indexes, which the data ring checks as for any ring. */
+	*r = p->r;
+	r->from_park = true;
+	ST_ADD(f, rings_reused, 1);
+	PVC_LIST_UNLINK(f->parked, p, next, prev);
+	f->nparked--;
+	free(p);
+	/* Our private indexes start again from the shared ones (which the
+	 * frontend zeroed before sending the request). */
+	pvcalls_data_ring_attach(&r->ring, r->intf, r->data, r->order, PVCALLS_DATA_BACKEND);
+	pvc_back_port_add(f->b, &s->pe, PORT_SOCK, r->port);
+	/* As after a fresh mapping: the frontend must notify us (H1 in
+	 * wait_hint.h); it zeroed the hint words too. */
+	if (f->hint)
+		pvc_hint_sleep(r->intf, true);
+	return 0;
+}
+
+int pvc_back_ring_free(struct back_frontend *f, uint32_t ref, uint32_t evtchn)
+{
+	struct back_parked *p = parked_find(f, ref);
+
+	if (!p || p->r.evtchn != evtchn)
+		return -ENOENT;
+	parked_end(f, p);
+	return 0;
+}
+
+void pvc_back_parked_free_all(struct back_frontend *f)
+{
+	while (f->parked)
+		parked_end(f, f->parked);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -71,6 +71,21 @@ void pvc_back_port_del(pvcalls_back *b, struct back_port *pe)
 	pe->bound = false;
 }
 
+void pvc_back_port_forget(pvcalls_back *b, struct back_port *pe)
+{
+	bool was_deferred = pe->deferred;
+
+	defer_unlink(b, pe);
+	if (!pe->bound)
+		return;
+	pvc_idmap_remove(&b->ports, &pe->n);
+	pe->bound = false;
+	/* A port left masked here would stay masked when the ring is taken
+	 * again: its next user would never be notified. */
+	if (was_deferred)
+		pvcalls_transport_evtchn_unmask(b->t, (uint32_t)pe->n.key);
+}
+
 void pvc_back_kick(pvcalls_back *b)
 {
 	uint64_t one = 1;
@@ -674,6 +689,8 @@ static void stats_add(struct pvcalls_back_stats *to, const struct pvcalls_back_s
 		to->ext_commands[i] += LD(from->ext_commands[i]);
 		to->ext_commands_failed[i] += LD(from->ext_commands_failed[i]);
 	}
+	to->rings_parked += LD(from->rings_parked);
+	to->rings_reused += LD(from->rings_reused);
 }
 
 void pvcalls_back_get_stats(pvcalls_back *b, struct pvcalls_back_stats *st)

@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <pthread.h>
 
+#include <pvcalls/wire_ext.h>
+
 #include "common/log.h"
 #include "frontend/front_priv.h"
 
@@ -25,6 +27,12 @@ static void complete(pvcalls_front *fe, unsigned i, int err, uint32_t val)
 	if (sl->cmd == PVCALLS_WIRE_RELEASE && s &&
 	    s->released) /* asynchronous: the ring goes now */
 		reclaim = s;
+	/* Ring reuse (docs/extensions.md): val 1 parked the ring, so it is
+	 * not unshared but cached or freed with RING_FREE (front_sock.c). */
+	if (sl->cmd == PVCALLS_WIRE_RELEASE && s && !err && !s->dgram && s->r.valid)
+		s->r.parked = val == 1 && (fe->ext & PVCALLS_FEATURE_RING_REUSE);
+	if (sl->cmd == PVCALLS_EXT_RING_FREE && sl->rfree)
+		pvc_fe_ring_free_done(fe, sl->rfree, err);
 	/* A datagram socket's BIND and CONNECT change no state here
 	 * (front_dgram.c keeps what it needs). */
 	switch (s && s->dgram ? 0u : sl->cmd) {
@@ -34,6 +42,7 @@ static void complete(pvcalls_front *fe, unsigned i, int err, uint32_t val)
 			s->state = FS_NEW;
 		} else {
 			s->state = FS_CONNECTED;
+			s->r.parked = false; /* in use */
 		}
 		if (!sl->w) { /* non-blocking connect: kept for the next connect() */
 			s->connect_done = true;
@@ -56,6 +65,7 @@ static void complete(pvcalls_front *fe, unsigned i, int err, uint32_t val)
 			pvc_fe_sock_destroy(fe, ns);
 		} else {
 			ns->state = FS_CONNECTED;
+			ns->r.parked = false; /* in use */
 			ns->next = NULL;
 			if (s->acc_tail)
 				s->acc_tail->next = ns;
@@ -183,6 +193,7 @@ int pvc_fe_submit(pvcalls_front *fe, struct pvcalls_wire_request *req, struct fs
 	sl->id = req->u.socket.id; /* every request carries id at offset 8 */
 	sl->sock = sock;
 	sl->newsock = newsock;
+	sl->rfree = NULL;
 	sl->w = w;
 	fe->slots_busy++;
 	req->req_id = sl->gen << 5 | i;

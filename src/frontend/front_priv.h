@@ -62,6 +62,11 @@ struct fring {
 	uint32_t *refs; /* our copy of the data pages' refs (the page's is shared) */
 	uint32_t port;
 	pvcalls_data_ring ring;
+	/* Ring reuse (docs/extensions.md, "Ring reuse"): the backend holds
+	 * it parked, i.e. RELEASE answered val 1, or it was taken parked and
+	 * the CONNECT or ACCEPT naming it has not been answered 0. A parked
+	 * ring is never unshared before RING_FREE is answered. */
+	bool parked;
 };
 
 /* Shared pages of a released ring, kept for the next socket of that order
@@ -73,8 +78,14 @@ struct fring_cached {
 	unsigned npages;
 	uint32_t *refs;
 	struct fring_cached *next;
+	/* Ring reuse: parked at the backend, with its port still bound. */
+	bool parked;
+	uint32_t port;
+	bool sent; /* on fe->rf_list: RING_FREE sent */
 };
 #define RING_CACHE_MAX 4 /* per order */
+/* Parked rings kept for reuse, all orders (docs/extensions.md, "Limits"). */
+#define PARKED_MAX 8
 
 struct fsock {
 	int handle; /* -1 while not in the table (a socket being accepted) */
@@ -143,9 +154,10 @@ struct slot {
 	uint32_t gen;
 	uint32_t cmd;
 	uint64_t id;
-	struct fsock *sock;    /* CONNECT: the socket; ACCEPT/POLL: the listener */
-	struct fsock *newsock; /* ACCEPT: the socket being accepted */
-	struct req_waiter *w;  /* NULL when nobody waits (asynchronous) */
+	struct fsock *sock;         /* CONNECT: the socket; ACCEPT/POLL: the listener */
+	struct fsock *newsock;      /* ACCEPT: the socket being accepted */
+	struct req_waiter *w;       /* NULL when nobody waits (asynchronous) */
+	struct fring_cached *rfree; /* RING_FREE: the parked ring it ends (on fe->rf_list) */
 };
 
 struct pvc_xb_front;
@@ -182,6 +194,8 @@ struct pvcalls_front {
 	unsigned nreleasing;
 	struct fring_cached *ring_cache[PVCALLS_WIRE_MAX_RING_ORDER + 1]; /* by order */
 	unsigned ring_cached[PVCALLS_WIRE_MAX_RING_ORDER + 1];
+	unsigned nparked;             /* parked rings among them */
+	struct fring_cached *rf_list; /* parked rings not kept: RING_FREE queued or sent */
 	struct pvcalls_front_stats stats;
 };
 
@@ -288,8 +302,13 @@ void pvc_fe_ring_free(pvcalls_front *fe, struct fring *r);
  * takes it off fe->releasing and frees it; its ring's pages go to the ring
  * cache if @answered and there is room, else are unshared. Lock held. */
 void pvc_fe_sock_reclaim(pvcalls_front *fe, struct fsock *s, bool answered);
-/* Unshares every cached ring (close). Lock held. */
+/* Unshares every cached ring (close), parked ones and those awaiting
+ * RING_FREE's answer included (the backend ends them at Closing). Lock
+ * held. */
 void pvc_fe_ring_cache_drain(pvcalls_front *fe);
+/* RING_FREE answered (@c from its slot): ends the grants and the port on 0
+ * or -ENOENT; other answers keep them until close. Lock held. */
+void pvc_fe_ring_free_done(pvcalls_front *fe, struct fring_cached *c, int err);
 /* A new socket (not in the table yet), its ring (no lock needed), and
  * putting it into the table (returns the handle). */
 struct fsock *pvc_fe_sock_alloc(pvcalls_front *fe);

@@ -40,16 +40,42 @@
 #include "common/sockaddr.h"
 #include "frontend/front_priv.h"
 
-void pvc_fe_ring_free(pvcalls_front *fe, struct fring *r)
+static void ring_unshare(pvcalls_front *fe, struct fring *r)
 {
-	if (!r->valid)
-		return;
 	pvcalls_transport_evtchn_close(fe->t, r->port);
 	pvcalls_transport_unshare(fe->t, r->data, r->npages);
 	pvcalls_transport_unshare(fe->t, r->intf_page, 1);
 	free(r->refs);
 	r->refs = NULL;
 	r->valid = false;
+	r->parked = false;
+}
+
+static void ring_cache_put(pvcalls_front *fe, uint32_t order, struct fring *r);
+
+void pvc_fe_ring_free(pvcalls_front *fe, struct fring *r)
+{
+	if (!r->valid)
+		return;
+	/* A parked ring (a failed reuse, or a RELEASE answered val 1 on the
+	 * synchronous path) goes to the cache or to RING_FREE; once we are
+	 * dead the backend has ended it (or the transport keeps what it still
+	 * maps). */
+	if (r->parked && !fe->dead) {
+		ring_cache_put(fe, (uint32_t)__builtin_ctz(r->npages), r);
+		return;
+	}
+	ring_unshare(fe, r);
+}
+
+static void cached_unshare(pvcalls_front *fe, struct fring_cached *c)
+{
+	if (c->parked)
+		pvcalls_transport_evtchn_close(fe->t, c->port);
+	pvcalls_transport_unshare(fe->t, c->data, c->npages);
+	pvcalls_transport_unshare(fe->t, c->intf_page, 1);
+	free(c->refs);
+	free(c);
 }
 
 /*
@@ -66,38 +92,112 @@ void pvc_fe_ring_free(pvcalls_front *fe, struct fring *r)
  * one allocated). At most RING_CACHE_MAX rings per order are kept,
  * unshared at close. A Linux backend sees nothing new: a CONNECT or
  * ACCEPT naming granted pages, as ever. Lock held for all three.
+ *
+ * With ring reuse in force (docs/extensions.md, "Ring reuse") a RELEASE
+ * answered val 1 left the ring parked: mapped by the backend, its port
+ * bound. It is cached with its port (at most PARKED_MAX of them), and the
+ * next CONNECT or ACCEPT naming it costs the backend no mapping at all.
+ * A parked ring not kept goes on fe->rf_list; RING_FREE is sent for it
+ * by ring_free_flush() and only its answer lets the grants and the port
+ * go (pvc_fe_ring_free_done).
  */
 static void ring_cache_put(pvcalls_front *fe, uint32_t order, struct fring *r)
 {
+	bool parked = r->parked && !fe->dead;
 	struct fring_cached *c;
 
-	if (order > PVCALLS_WIRE_MAX_RING_ORDER || fe->ring_cached[order] >= RING_CACHE_MAX ||
-	    !r->refs || !(c = malloc(sizeof(*c)))) {
-		pvc_fe_ring_free(fe, r);
+	if (!r->refs || !(c = malloc(sizeof(*c)))) {
+		/* A parked ring we cannot track: the transport keeps pages the
+		 * backend still maps, and our disconnection ends its side. */
+		ring_unshare(fe, r);
 		return;
 	}
-	pvcalls_transport_evtchn_close(fe->t, r->port);
+	if (!parked)
+		pvcalls_transport_evtchn_close(fe->t, r->port);
 	c->intf_page = r->intf_page;
 	c->intf_ref = r->intf_ref;
 	c->data = r->data;
 	c->npages = r->npages;
 	c->refs = r->refs;
-	c->next = fe->ring_cache[order];
-	fe->ring_cache[order] = c;
-	fe->ring_cached[order]++;
+	c->parked = parked;
+	c->port = r->port;
+	c->sent = false;
 	r->refs = NULL;
 	r->valid = false;
+	r->parked = false;
+	if (order <= PVCALLS_WIRE_MAX_RING_ORDER && fe->ring_cached[order] < RING_CACHE_MAX &&
+	    (!parked || fe->nparked < PARKED_MAX)) {
+		c->next = fe->ring_cache[order];
+		fe->ring_cache[order] = c;
+		fe->ring_cached[order]++;
+		fe->nparked += parked;
+		return;
+	}
+	if (!parked) {
+		cached_unshare(fe, c);
+		return;
+	}
+	c->next = fe->rf_list;
+	fe->rf_list = c;
 }
 
-static struct fring_cached *ring_cache_take(pvcalls_front *fe, uint32_t order)
+/* The first cached ring of @order; with @stream false (a datagram
+ * socket, whose DGRAM_RINGS never takes a parked ring) not a parked one. */
+static struct fring_cached *ring_cache_take(pvcalls_front *fe, uint32_t order, bool stream)
 {
-	struct fring_cached *c;
+	struct fring_cached **pp, *c;
 
-	if (order > PVCALLS_WIRE_MAX_RING_ORDER || !(c = fe->ring_cache[order]))
+	if (order > PVCALLS_WIRE_MAX_RING_ORDER)
 		return NULL;
-	fe->ring_cache[order] = c->next;
+	for (pp = &fe->ring_cache[order]; (c = *pp) && c->parked && !stream; pp = &c->next)
+		;
+	if (!c)
+		return NULL;
+	*pp = c->next;
 	fe->ring_cached[order]--;
+	fe->nparked -= c->parked;
 	return c;
+}
+
+/* Sends RING_FREE for the parked rings on fe->rf_list not sent yet (not
+ * waited for). Lock held. */
+static void ring_free_flush(pvcalls_front *fe, int64_t deadline)
+{
+	for (struct fring_cached *c = fe->rf_list; c && !fe->dead; c = c->next) {
+		struct pvcalls_ext_request x;
+		struct pvcalls_wire_request req;
+
+		if (c->sent)
+			continue;
+		memset(&x, 0, sizeof(x));
+		x.cmd = PVCALLS_EXT_RING_FREE;
+		x.u.ring_free.ref = c->intf_ref;
+		x.u.ring_free.evtchn = c->port;
+		memcpy(&req, &x, sizeof(req));
+		if (pvc_fe_submit(fe, &req, NULL, NULL, NULL, deadline) < 0)
+			return;
+		/* Still under the lock: the answer cannot have come yet. */
+		fe->slots[req.req_id & (NSLOTS - 1)].rfree = c;
+		c->sent = true;
+	}
+}
+
+void pvc_fe_ring_free_done(pvcalls_front *fe, struct fring_cached *c, int err)
+{
+	struct fring_cached **pp;
+
+	if (err && err != -ENOENT) {
+		pvc_warn("front.ring-free", "RING_FREE of ring %u: %s: kept until close",
+			 c->intf_ref, pvcalls_strerror(err));
+		return;
+	}
+	/* -ENOENT: the backend has no such parked ring, i.e. it is gone. */
+	for (pp = &fe->rf_list; *pp && *pp != c; pp = &(*pp)->next)
+		;
+	if (!*pp)
+		return;
+	*pp = c->next;
+	cached_unshare(fe, c);
 }
 
 void pvc_fe_ring_cache_drain(pvcalls_front *fe)
@@ -105,12 +205,14 @@ void pvc_fe_ring_cache_drain(pvcalls_front *fe)
 	for (unsigned o = 0; o <= PVCALLS_WIRE_MAX_RING_ORDER; o++) {
 		struct fring_cached *c;
 
-		while ((c = ring_cache_take(fe, o))) {
-			pvcalls_transport_unshare(fe->t, c->data, c->npages);
-			pvcalls_transport_unshare(fe->t, c->intf_page, 1);
-			free(c->refs);
-			free(c);
-		}
+		while ((c = ring_cache_take(fe, o, true)))
+			cached_unshare(fe, c);
+	}
+	while (fe->rf_list) {
+		struct fring_cached *c = fe->rf_list;
+
+		fe->rf_list = c->next;
+		cached_unshare(fe, c);
 	}
 }
 
@@ -228,16 +330,27 @@ static int ring_alloc(pvcalls_front *fe, struct fsock *s)
 
 	r->npages = 1u << s->order;
 	pthread_mutex_lock(&fe->lock);
-	c = ring_cache_take(fe, s->order);
+	c = ring_cache_take(fe, s->order, !s->dgram);
 	pthread_mutex_unlock(&fe->lock);
 	if (c) {
 		r->intf_page = c->intf_page;
 		r->intf_ref = c->intf_ref;
 		r->data = c->data;
 		r->refs = c->refs;
+		/* Parked: its port is still bound at the backend, so it is
+		 * kept; a notification left pending on it only wakes us once
+		 * for nothing (every wakeup looks at the indexes). */
+		r->parked = c->parked;
+		r->port = c->port;
 		free(c);
-		/* Indexes, errors, wait hints: as a fresh page's. */
+		/* Indexes, errors, wait hints: as a fresh page's. A parked ring
+		 * needs it (docs/extensions.md, "Ring reuse", step 2): stale
+		 * indexes would replay the last socket's bytes or its EOF. The
+		 * request that names the ring is published after this with a
+		 * release store (cmd ring C1). */
 		memset(r->intf_page, 0, PVCALLS_WIRE_PAGE_SIZE);
+		if (r->parked)
+			goto attach;
 	} else {
 		r->refs = calloc(r->npages, sizeof(*r->refs));
 		if (!r->refs)
@@ -259,6 +372,7 @@ static int ring_alloc(pvcalls_front *fe, struct fsock *s)
 		pvcalls_transport_unshare(fe->t, r->intf_page, 1);
 		goto fail;
 	}
+attach:
 	intf = r->intf_page;
 	intf->ring_order = s->order;
 	memcpy(intf->ref, r->refs, r->npages * sizeof(*r->refs));
@@ -680,6 +794,7 @@ static int release_async(pvcalls_front *fe, struct fsock *s, int64_t deadline)
 	struct fsock **pp;
 	int rc;
 
+	ring_free_flush(fe, deadline);
 	if (pvc_fe_wait(fe, &w) == -ETIMEDOUT && fe->releasing) {
 		pvc_warn("front.release", "RELEASE of socket %llu never answered: reclaimed",
 			 (unsigned long long)fe->releasing->id);

@@ -222,12 +222,12 @@ const char *pvcalls_cmd_name(uint32_t cmd)
 	};
 
 	/* docs/extensions.md, "Command numbers". */
-	static const char *const ext[] = { "SHUTDOWN",   "GETSOCKNAME", "GETPEERNAME",
-					   "SETSOCKOPT", "GETSOCKOPT",  "DGRAM_RINGS" };
+	static const char *const ext[] = { "SHUTDOWN",   "GETSOCKNAME", "GETPEERNAME", "SETSOCKOPT",
+					   "GETSOCKOPT", "DGRAM_RINGS", "RING_FREE" };
 
 	if (cmd < PVCALLS_WIRE_NR_CMDS)
 		return names[cmd];
-	if (cmd >= PVCALLS_EXT_SHUTDOWN && cmd <= PVCALLS_EXT_DGRAM_RINGS)
+	if (cmd >= PVCALLS_EXT_SHUTDOWN && cmd <= PVCALLS_EXT_RING_FREE)
 		return ext[cmd - PVCALLS_EXT_SHUTDOWN];
 	if (cmd == PVCALLS_EXT_SENDTO)
 		return "SENDTO";

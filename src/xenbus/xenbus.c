@@ -235,6 +235,7 @@ static const struct {
 	{ PVCALLS_FEATURE_SOCKOPT, PVCALLS_EXT_KEY_SOCKOPT },
 	{ PVCALLS_FEATURE_INET6, PVCALLS_EXT_KEY_INET6 },
 	{ PVCALLS_FEATURE_DGRAM, PVCALLS_EXT_KEY_DGRAM },
+	{ PVCALLS_FEATURE_RING_REUSE, PVCALLS_EXT_KEY_RING_REUSE },
 };
 
 int pvc_xb_write_ext(pvcalls_transport *t, uint32_t txn, const char *dir, uint32_t ext)

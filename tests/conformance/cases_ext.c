@@ -142,7 +142,7 @@ static void ext_v1_unknown(struct tc *tc)
 	static const uint32_t cmds[] = { PVCALLS_EXT_SHUTDOWN,    PVCALLS_EXT_GETSOCKNAME,
 					 PVCALLS_EXT_GETPEERNAME, PVCALLS_EXT_SETSOCKOPT,
 					 PVCALLS_EXT_GETSOCKOPT,  PVCALLS_EXT_DGRAM_RINGS,
-					 PVCALLS_EXT_SENDTO };
+					 PVCALLS_EXT_RING_FREE,   PVCALLS_EXT_SENDTO };
 	struct fe *fe = fe_open(tc);
 	char what[64];
 
@@ -172,7 +172,7 @@ static void ext_offer_keys(struct tc *tc)
 	}
 	/* pvc_xb_read_ext() takes a key as offered only when it reads 1. */
 	tc_log(tc, "offered: %#x", fe->xb.ext);
-	check(tc, (fe->xb.ext & ~0x1fu) == 0, "unknown offer bits");
+	check(tc, (fe->xb.ext & ~0x3fu) == 0, "unknown offer bits");
 }
 
 /* Accepting one extension leaves the others at v1. */
@@ -567,7 +567,7 @@ static void ext_hostile(struct tc *tc)
 {
 	struct fe *fe = fe_open_ext(tc, PVCALLS_FEATURES_IMPLEMENTED);
 	/* DGRAM_RINGS: cases_dgram.c (in force here, -524 when not). */
-	static const uint32_t unknown[] = { PVCALLS_EXT_SENDTO, 0x6c700000u, 0x6c700007u,
+	static const uint32_t unknown[] = { PVCALLS_EXT_SENDTO, 0x6c700000u, 0x6c700008u,
 					    0x6c70ffffu };
 	struct pvcalls_wire_request acc;
 	uint16_t port;

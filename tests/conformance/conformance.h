@@ -255,6 +255,7 @@ extern const struct case_def cases_hostile[];
 extern const struct case_def cases_ext[];
 extern const struct case_def cases_inet6[];
 extern const struct case_def cases_dgram[];
+extern const struct case_def cases_reuse[];
 extern const struct case_def cases_final[];
 
 /* ------------------------------------------------------------------ */

@@ -200,8 +200,8 @@ bool judge(struct tc *tc, const char *what, int32_t got, int32_t exp, int32_t sp
 /* Runner                                                               */
 
 static const struct case_def *const tables[] = {
-	cases_negotiation, cases_cmdring, cases_socket, cases_passive, cases_data,
-	cases_hostile,     cases_ext,     cases_inet6,  cases_dgram,   cases_final,
+	cases_negotiation, cases_cmdring, cases_socket, cases_passive, cases_data,  cases_hostile,
+	cases_ext,         cases_inet6,   cases_dgram,  cases_reuse,   cases_final,
 };
 
 static const char *current_case;

@@ -96,7 +96,7 @@ check(r.returncode == 0 and "ok (2 rules)" in r.stdout, f"--check-config: {r.ret
 ext = os.path.join(d, "ext.conf")
 for val, want in (("names, sockopt", "extensions = names,sockopt"), ("shutdown,sockopt", "extensions = shutdown,sockopt"),
                   ("shutdown", "extensions = shutdown"), ("sockopt, dgram", "extensions = sockopt,dgram"), ("none", "extensions = none"), ("all", "extensions = all"),
-                  ("inet6,names", "extensions = names,inet6")):
+                  ("inet6,names", "extensions = names,inet6"), ("ring-reuse, shutdown", "extensions = shutdown,ring-reuse")):
     with open(ext, "w") as f:
         f.write(f"[daemon]\nextensions = {val}\n")
     r = subprocess.run([pvcallsd, "-c", ext, "--check-config"], capture_output=True, text=True)

@@ -16,12 +16,15 @@
  * bits, PVCALLS_FEATURE_*); then 64-byte requests, a short last one
  * zero-padded. Byte 4 of a request (the low byte of cmd) selects the
  * command: < 0x70 a v1 command (mod 7), < 0xe8 an extension command
- * (mod 7, including an unassigned one), < 0xf0 not a request but a
+ * (mod 8, including an unassigned one), < 0xf0 not a request but a
  * datagram record (below), else the four cmd bytes as they are. The id is
  * folded to 0..7 so requests meet live sockets; CONNECT and BIND addresses
  * are forced to 127.0.0.1, or ::1 when their family field is AF_INET6
  * (family 0 is kept: a datagram CONNECT that dissolves the peer), so
  * nothing leaves the host.
+ *
+ * CONNECT, ACCEPT and RING_FREE with a ref of 1..8 and port 0 name real
+ * rings (real_ring(), below), so ring reuse's parking and taking happen.
  *
  * Datagram sockets (docs/extensions.md, "Datagram sockets"): a
  * DGRAM_RINGS request gets real rings of order 0 for its id (one set per
@@ -140,6 +143,10 @@ static void check_rsp(struct env *e, const struct pvcalls_wire_response *rsp, in
 		must(rsp->ret == -PVCALLS_WIRE_ENOTSUPP);
 	if (!is_ext(rsp->cmd) && rsp->cmd >= PVCALLS_WIRE_NR_CMDS)
 		must(rsp->ret == -PVCALLS_WIRE_ENOTSUPP);
+	/* RELEASE's val: 1 (parked) only with ring reuse in force. */
+	if (rsp->cmd == PVCALLS_WIRE_RELEASE)
+		must(rsp->pad == 0 ||
+		     (rsp->pad == 1 && rsp->ret == 0 && (e->ext & PVCALLS_FEATURE_RING_REUSE)));
 	if (is_ext(rsp->cmd)) {
 		must(rsp->ret == 0 || rsp->pad == 0);
 		must(rsp->pad <= PVCALLS_EXT_REPLY_SIZE);
@@ -161,7 +168,7 @@ static void fix_request(struct pvcalls_wire_request *r, const uint8_t *raw)
 	if (sel < 0x70)
 		r->cmd = sel % PVCALLS_WIRE_NR_CMDS;
 	else if (sel < 0xe8)
-		r->cmd = PVCALLS_EXT_SHUTDOWN + sel % 7u; /* 0x6c700001..7 */
+		r->cmd = PVCALLS_EXT_SHUTDOWN + sel % 8u; /* 0x6c700001..8 */
 	r->u.socket.id %= 8;
 	if (r->cmd == PVCALLS_WIRE_ACCEPT)
 		r->u.accept.id_new %= 8;
@@ -186,11 +193,10 @@ static void fix_request(struct pvcalls_wire_request *r, const uint8_t *raw)
 	}
 }
 
-/* DGRAM_RINGS: real rings for the id unless the input says otherwise. */
-static void dgram_rings(struct env *e, struct pvcalls_wire_request *r, const uint8_t *raw)
+/* Ring @i (0..7) of the input's eight, shared on first use. */
+static struct dring *ring_get(struct env *e, unsigned i)
 {
-	struct pvcalls_ext_request *x = (struct pvcalls_ext_request *)r;
-	struct dring *d = &e->rings[x->u.dgram_rings.id % 8];
+	struct dring *d = &e->rings[i % 8];
 	void *p;
 
 	if (!d->used) {
@@ -203,10 +209,37 @@ static void dgram_rings(struct env *e, struct pvcalls_wire_request *r, const uin
 		pvcalls_data_ring_attach(&d->ring, d->intf, d->data, 0, PVCALLS_DATA_FRONTEND);
 		d->used = true;
 	}
+	return d;
+}
+
+/* DGRAM_RINGS: real rings for the id unless the input says otherwise. */
+static void dgram_rings(struct env *e, struct pvcalls_wire_request *r, const uint8_t *raw)
+{
+	struct pvcalls_ext_request *x = (struct pvcalls_ext_request *)r;
+	struct dring *d = ring_get(e, (unsigned)(x->u.dgram_rings.id % 8));
+
 	if (!(raw[16] & 1)) {
 		x->u.dgram_rings.ref = d->ref;
 		x->u.dgram_rings.evtchn = d->port;
 	}
+}
+
+/*
+ * Ring reuse (docs/extensions.md, "Ring reuse"): a CONNECT, ACCEPT or
+ * RING_FREE whose ref is 1..8 and whose port is 0 names real ring ref - 1
+ * instead, the same ones DGRAM_RINGS uses, so that rings are mapped,
+ * parked, taken again, freed, and named twice. (Ref 0 stays: the seeds'
+ * datagram CONNECTs carry ref 0, which must stay 0.)
+ */
+static void real_ring(struct env *e, uint32_t *ref, uint32_t *evtchn)
+{
+	struct dring *d;
+
+	if (*ref < 1 || *ref > 8 || *evtchn != 0)
+		return;
+	d = ring_get(e, *ref - 1);
+	*ref = d->ref;
+	*evtchn = d->port;
 }
 
 /* A record op (see the top comment). */
@@ -324,6 +357,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fix_request(&r, raw);
 		if (r.cmd == PVCALLS_EXT_DGRAM_RINGS)
 			dgram_rings(&e, &r, raw);
+		if (r.cmd == PVCALLS_WIRE_CONNECT)
+			real_ring(&e, &r.u.connect.ref, &r.u.connect.evtchn);
+		if (r.cmd == PVCALLS_WIRE_ACCEPT)
+			real_ring(&e, &r.u.accept.ref, &r.u.accept.evtchn);
+		if (r.cmd == PVCALLS_EXT_RING_FREE) {
+			struct pvcalls_ext_request *x = (struct pvcalls_ext_request *)&r;
+
+			real_ring(&e, &x->u.ring_free.ref, &x->u.ring_free.evtchn);
+		}
 		if (pvcalls_cmd_front_free(&e.cmd) == 0)
 			break; /* deferred requests hold every slot */
 		memset(area(&e, 0), SENTINEL, PVCALLS_EXT_REPLY_AREAS * PVCALLS_EXT_REPLY_SIZE);

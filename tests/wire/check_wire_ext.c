@@ -67,6 +67,12 @@ static struct num nums[] = {
 	SZ(REQ, u.dgram_rings.ref, 4),
 	OFF(REQ, u.dgram_rings.evtchn, 20),
 	SZ(REQ, u.dgram_rings.evtchn, 4),
+	OFF(REQ, u.ring_free.id, 8),
+	SZ(REQ, u.ring_free.id, 8),
+	OFF(REQ, u.ring_free.ref, 16),
+	SZ(REQ, u.ring_free.ref, 4),
+	OFF(REQ, u.ring_free.evtchn, 20),
+	SZ(REQ, u.ring_free.evtchn, 4),
 	OFF(REQ, u.dummy, 8),
 	SZ(REQ, u.dummy, 56),
 	NUM(sizeof(struct pvcalls_ext_shutdown), 16),
@@ -74,6 +80,7 @@ static struct num nums[] = {
 	NUM(sizeof(struct pvcalls_ext_setsockopt), 32),
 	NUM(sizeof(struct pvcalls_ext_getsockopt), 16),
 	NUM(sizeof(struct pvcalls_ext_dgram_rings), 16),
+	NUM(sizeof(struct pvcalls_ext_ring_free), 16),
 	/* the response */
 	NUM(sizeof(RSP), 24),
 	OFF(RSP, req_id, 0),
@@ -150,6 +157,7 @@ static struct num nums[] = {
 	NUM(PVCALLS_EXT_SETSOCKOPT, 0x6c700004u),
 	NUM(PVCALLS_EXT_GETSOCKOPT, 0x6c700005u),
 	NUM(PVCALLS_EXT_DGRAM_RINGS, 0x6c700006u),
+	NUM(PVCALLS_EXT_RING_FREE, 0x6c700007u),
 	NUM(PVCALLS_EXT_SENDTO, 0x6c708001u),
 	/* constants */
 	NUM(PVCALLS_EXT_AF_UNSPEC, 0),
@@ -278,7 +286,7 @@ START_TEST(command_numbers)
 	static const uint32_t cmds[] = {
 		PVCALLS_EXT_SHUTDOWN,   PVCALLS_EXT_GETSOCKNAME, PVCALLS_EXT_GETPEERNAME,
 		PVCALLS_EXT_SETSOCKOPT, PVCALLS_EXT_GETSOCKOPT,  PVCALLS_EXT_DGRAM_RINGS,
-		PVCALLS_EXT_SENDTO,
+		PVCALLS_EXT_RING_FREE,  PVCALLS_EXT_SENDTO,
 	};
 	size_t n = sizeof(cmds) / sizeof(cmds[0]);
 
@@ -296,8 +304,9 @@ END_TEST
 START_TEST(store_keys)
 {
 	static const char *const keys[] = {
-		PVCALLS_EXT_KEY_SHUTDOWN, PVCALLS_EXT_KEY_NAMES, PVCALLS_EXT_KEY_SOCKOPT,
-		PVCALLS_EXT_KEY_INET6,    PVCALLS_EXT_KEY_DGRAM, PVCALLS_EXT_KEY_WAIT_HINT,
+		PVCALLS_EXT_KEY_SHUTDOWN,  PVCALLS_EXT_KEY_NAMES, PVCALLS_EXT_KEY_SOCKOPT,
+		PVCALLS_EXT_KEY_INET6,     PVCALLS_EXT_KEY_DGRAM, PVCALLS_EXT_KEY_RING_REUSE,
+		PVCALLS_EXT_KEY_WAIT_HINT, /* last: the one without the prefix */
 	};
 	static const char *const v1[] = {
 		PVCALLS_WIRE_KEY_VERSIONS,       PVCALLS_WIRE_KEY_MAX_PAGE_ORDER,

@@ -249,11 +249,11 @@ static int on_shm(struct pctx *x, const char *s, const char *name, const char *v
 static const struct {
 	const char *name;
 	uint32_t bit;
-} ext_names[] = { { "shutdown", PVCALLS_FEATURE_SHUTDOWN },
-		  { "names", PVCALLS_FEATURE_NAMES },
-		  { "sockopt", PVCALLS_FEATURE_SOCKOPT },
-		  { "inet6", PVCALLS_FEATURE_INET6 },
-		  { "dgram", PVCALLS_FEATURE_DGRAM } };
+} ext_names[] = {
+	{ "shutdown", PVCALLS_FEATURE_SHUTDOWN }, { "names", PVCALLS_FEATURE_NAMES },
+	{ "sockopt", PVCALLS_FEATURE_SOCKOPT },   { "inet6", PVCALLS_FEATURE_INET6 },
+	{ "dgram", PVCALLS_FEATURE_DGRAM },       { "ring-reuse", PVCALLS_FEATURE_RING_REUSE }
+};
 #define NR_EXT_NAMES (sizeof(ext_names) / sizeof(ext_names[0]))
 
 /* "all", "none" or a comma-separated list of extensions to offer

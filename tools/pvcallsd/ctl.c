@@ -135,6 +135,9 @@ static void put_stats(struct out *o, const struct pvcalls_back_stats *st)
 	     (unsigned long long)st->bytes_to_guest, (unsigned long long)st->bytes_from_guest,
 	     (unsigned long long)st->ring_full_stalls, (unsigned long long)st->notifies_sent,
 	     (unsigned long long)st->notifies_suppressed, (unsigned long long)st->protocol_errors);
+	/* Ring reuse (docs/extensions.md, "Ring reuse"). */
+	outf(o, "  rings_parked %llu\n  rings_reused %llu\n", (unsigned long long)st->rings_parked,
+	     (unsigned long long)st->rings_reused);
 }
 
 static void answer(const char *req, struct out *o, pvcalls_back *b, struct audit_q *aq)

@@ -3,7 +3,7 @@
 """Writes the seed inputs of fuzz_back_cmd into corpus/back_cmd/.
 
 Byte 0: the extensions the frontend accepts (1 shutdown, 2 names,
-4 sockopt, 8 inet6, 16 dgram); then 64-byte requests. Byte 4 of a request
+4 sockopt, 8 inet6, 16 dgram, 32 ring-reuse); then 64-byte requests. Byte 4 of a request
 selects the command (fuzz_back_cmd.c): 0..6 the v1 command, 0x70 + j the
 extension command 0x6c700001 + j, 0xe8..0xef a datagram record op,
 >= 0xf0 the raw cmd word.
@@ -13,8 +13,8 @@ import struct
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "back_cmd")
 SOCKET, CONNECT, RELEASE, BIND, LISTEN, ACCEPT, POLL = range(7)
-SHUTDOWN, GETSOCKNAME, GETPEERNAME, SETSOCKOPT, GETSOCKOPT, DGRAM_RINGS, UNASSIGNED = (
-    0x70 + j for j in range(7))
+SHUTDOWN, GETSOCKNAME, GETPEERNAME, SETSOCKOPT, GETSOCKOPT, DGRAM_RINGS, RING_FREE, UNASSIGNED = (
+    0x70 + j for j in range(8))
 
 
 def req(sel, body=b""):
@@ -78,10 +78,40 @@ def record(id_, length, dest, port=9, flags=0, fam=0, cut=0, full=0, err=0, payl
     return (head + struct.pack(">H", port) + payload).ljust(64, b"\0")
 
 
+def rconnect(id_, port, ring):
+    """CONNECT over real ring ring-1 (fuzz_back_cmd.c, real_ring)."""
+    addr = struct.pack("<H", 2) + struct.pack(">H", port) + bytes([127, 0, 0, 1])
+    return req(CONNECT, struct.pack("<Q", id_) + addr.ljust(28, b"\0") + struct.pack("<IIII", 16, 0, ring, 0))
+
+
+def raccept(id_, id_new, ring):
+    return req(ACCEPT, struct.pack("<QQII", id_, id_new, ring, 0))
+
+
+def ring_free(ring, id_=0, evtchn=0, bad=0):
+    return req(RING_FREE, struct.pack("<QII", id_, ring, evtchn) + bytes([bad]))
+
+
+def release(id_):
+    return req(RELEASE, struct.pack("<Q", id_))
+
+
+# Ring reuse: a listener on a fixed port, an accepted and a connected
+# socket on real rings, both parked by RELEASE, taken again, named while in
+# use, freed (and the errors of RING_FREE).
+RPORT = 47123
 SEEDS = {
+    "ring_reuse": bytes([0x27]) + socket_(1) + bind(1, RPORT) + listen(1) + raccept(1, 2, 1)
+    + socket_(3) + rconnect(3, RPORT, 2) + release(2) + release(3) + raccept(1, 5, 1)
+    + socket_(4) + rconnect(4, RPORT, 2) + socket_(6) + rconnect(6, RPORT, 2) + ring_free(2)
+    + ring_free(1, id_=1) + ring_free(1, bad=1) + ring_free(2, evtchn=9) + release(4)
+    + ring_free(2) + ring_free(2) + release(5) + release(1) + ring_free(1),
+    "ring_reuse_off": bytes([7]) + socket_(1) + bind(1, RPORT + 1) + listen(1) + raccept(1, 2, 1)
+    + socket_(3) + rconnect(3, RPORT + 1, 2) + release(2) + release(3) + ring_free(1),
     "v1_only_ext_cmds": bytes([0]) + socket_(1) + b"".join(
         req(s, struct.pack("<Q", 1)) for s in (SHUTDOWN, GETSOCKNAME, GETPEERNAME, SETSOCKOPT,
-                                                 GETSOCKOPT, DGRAM_RINGS, UNASSIGNED)),
+                                                 GETSOCKOPT, DGRAM_RINGS, RING_FREE,
+                                                 UNASSIGNED)),
     "shutdown": bytes([7]) + socket_(1) + shutdown(1, 1) + shutdown(1, 3) + shutdown(1, 1, 1)
     + shutdown(5, 2) + bind(1, 0) + shutdown(1, 0) + listen(1) + shutdown(1, 1) + shutdown(1, 0)
     + listen(1) + req(POLL, struct.pack("<Q", 1)) + shutdown(1, 2) + req(RELEASE, struct.pack("<Q", 1))
