@@ -363,8 +363,9 @@ static int handler(void *user, const char *section, const char *name, const char
 		return 1;
 	}
 	if (!strcmp(name, "resolv_conf") && domid == PVCALLS_POLICY_DEFAULT) {
-		if (!value[0] || strlen(value) >= sizeof(x->c->resolv_conf))
-			return bad(x, section, name, "expected a path");
+		/* Absolute, so that what --check-config prints reads back. */
+		if (value[0] != '/' || strlen(value) >= sizeof(x->c->resolv_conf))
+			return bad(x, section, name, "expected an absolute path");
 		copy(x->c->resolv_conf, sizeof(x->c->resolv_conf), value);
 		return 1;
 	}
