@@ -153,8 +153,8 @@ check_stream() {
 
 # pvcallsd_conf FILE [RULE...]: writes a pvcallsd config for tests whose
 # peers listen on dom0's loopback: the RULEs first, then connects to
-# 127.0.0.0/8 allowed by name (a daemon's built-in default may deny
-# loopback), and anything else allowed (fallback).
+# 127.0.0.0/8 and ::1 allowed by name (pvcallsd's built-in sandbox rules
+# deny loopback in both families), and anything else allowed (fallback).
 pvcallsd_conf() {
 	local f=$1 r
 	shift
@@ -162,6 +162,7 @@ pvcallsd_conf() {
 		printf '[daemon]\nlog_level = info\n[default]\nfallback = allow\n'
 		for r in "$@"; do echo "rule = $r"; done
 		echo "rule = allow connect 127.0.0.0/8"
+		echo "rule = allow connect ::1/128"
 	} > "$f"
 }
 
