@@ -163,15 +163,17 @@ static bool parse_port(const char *s, uint16_t *lo, uint16_t *hi)
 	return true;
 }
 
-static bool parse_cidr(const char *s, uint32_t *net, uint32_t *mask)
+/* "ADDR[/BITS]" of either family: ADDR copied into @buf, BITS (default
+ * @max_bits, at most @max_bits) into *@bits. */
+static bool split_cidr(const char *s, char *buf, size_t len, unsigned long max_bits,
+		       unsigned long *bits)
 {
-	char buf[32], *slash;
-	struct in_addr a;
-	unsigned long bits = 32;
+	char *slash;
 
-	if (strlen(s) >= sizeof(buf))
+	if (strlen(s) >= len)
 		return false;
 	strcpy(buf, s);
+	*bits = max_bits;
 	slash = strchr(buf, '/');
 	if (slash) {
 		char *end;
@@ -179,11 +181,20 @@ static bool parse_cidr(const char *s, uint32_t *net, uint32_t *mask)
 		*slash = 0;
 		if (!isdigit((unsigned char)slash[1]))
 			return false;
-		bits = strtoul(slash + 1, &end, 10);
-		if (*end || bits > 32)
+		*bits = strtoul(slash + 1, &end, 10);
+		if (*end || *bits > max_bits)
 			return false;
 	}
-	if (inet_pton(AF_INET, buf, &a) != 1)
+	return true;
+}
+
+static bool parse_cidr(const char *s, uint32_t *net, uint32_t *mask)
+{
+	char buf[32];
+	struct in_addr a;
+	unsigned long bits;
+
+	if (!split_cidr(s, buf, sizeof(buf), 32, &bits) || inet_pton(AF_INET, buf, &a) != 1)
 		return false;
 	*mask = bits ? ~0u << (32 - bits) : 0;
 	*net = ntohl(a.s_addr) & *mask;
@@ -193,25 +204,11 @@ static bool parse_cidr(const char *s, uint32_t *net, uint32_t *mask)
 /* An IPv6 network "ADDR[/BITS]". */
 static bool parse_cidr6(const char *s, uint8_t net[16], uint8_t *bits)
 {
-	char buf[64], *slash;
+	char buf[64];
 	struct in6_addr a;
-	unsigned long n = 128;
+	unsigned long n;
 
-	if (strlen(s) >= sizeof(buf))
-		return false;
-	strcpy(buf, s);
-	slash = strchr(buf, '/');
-	if (slash) {
-		char *end;
-
-		*slash = 0;
-		if (!isdigit((unsigned char)slash[1]))
-			return false;
-		n = strtoul(slash + 1, &end, 10);
-		if (*end || n > 128)
-			return false;
-	}
-	if (inet_pton(AF_INET6, buf, &a) != 1)
+	if (!split_cidr(s, buf, sizeof(buf), 128, &n) || inet_pton(AF_INET6, buf, &a) != 1)
 		return false;
 	for (unsigned i = 0; i < 16; i++) {
 		unsigned keep = n >= 8 * (i + 1) ? 8 : n > 8 * i ? n - 8 * i : 0;
