@@ -43,7 +43,7 @@
 /* ---------------------------------------------------------------------- */
 /* Relay                                                                  */
 
-static void notify_front(struct back_socket *s)
+void pvc_back_notify_front(struct back_socket *s)
 {
 	struct back_frontend *f = s->f;
 
@@ -200,7 +200,7 @@ bool pvc_back_relay_service(struct back_socket *s)
 	if (s->shut_wr || s->shut_rd)
 		pvc_back_ext_relay(s);
 	if (s->notify)
-		notify_front(s);
+		pvc_back_notify_front(s);
 	if (moved) {
 		s->last_us = pvc_now_us();
 		pvc_back_hot_add(s->f->b, s);

@@ -516,20 +516,6 @@ static bool dg_read(struct back_socket *s)
 	return moved;
 }
 
-static void dg_notify(struct back_socket *s)
-{
-	struct back_frontend *f = s->f;
-
-	s->notify = false;
-	/* H2 (ring/wait_hint.h): an index moved; notify only a sleeper. */
-	if (f->hint && !pvc_hint_peer_waiting(s->r.intf, true)) {
-		ST_ADD(f, notifies_suppressed, 1);
-		return;
-	}
-	ST_ADD(f, notifies_sent, 1);
-	pvcalls_transport_evtchn_notify(f->b->t, s->r.port);
-}
-
 bool pvc_back_dgram_service(struct back_socket *s)
 {
 	bool moved;
@@ -541,7 +527,7 @@ bool pvc_back_dgram_service(struct back_socket *s)
 	moved = dg_write(s);
 	moved |= dg_read(s);
 	if (s->notify)
-		dg_notify(s);
+		pvc_back_notify_front(s);
 	if (moved) {
 		s->last_us = pvc_now_us();
 		pvc_back_hot_add(s->f->b, s);

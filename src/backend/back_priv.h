@@ -414,6 +414,10 @@ void pvc_back_log_summary(pvcalls_back *b, bool all);
 void pvc_back_log_summary_front(struct back_frontend *f);
 void pvc_back_port_add(pvcalls_back *b, struct back_port *pe, enum port_kind kind, uint32_t port);
 void pvc_back_port_del(pvcalls_back *b, struct back_port *pe);
+/* back_data.c: notifies @s's frontend that an index moved, only if it
+ * sleeps when wait hints are in force (H2, ring/wait_hint.h); clears
+ * s->notify. Streams and datagram sockets alike. */
+void pvc_back_notify_front(struct back_socket *s);
 /* Takes @pe out of the loop's ports (and off the deferred-unmask list,
  * unmasking it if it was waiting there) but leaves the port bound: a
  * parked ring's (back_sock.c, "Ring reuse"). */
