@@ -16,6 +16,7 @@
 #   --no-programs  skip bench/programs/run.sh (it needs root: netns, servers)
 #
 # DIR gets bench.jsonl, sweep.jsonl, programs.jsonl, their .svg charts,
+# results.md (their tables in docs/PERFORMANCE.md's form, bench/table.py),
 # the console output of each step (*.log) and info.txt (date, uptime at
 # the start and the end, nproc, kernel). Figures never fail the run; the
 # exit status is 1 if a step broke (a child failed, a plot failed).
@@ -31,7 +32,7 @@ while [ $# -gt 0 ]; do
 	--no-programs) programs=0 ;;
 	--out) out=$2; shift ;;
 	--build) build=$2; shift ;;
-	-h | --help) sed -n '3,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '3,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "full-run.sh: unknown option $1 (--help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -77,6 +78,9 @@ if [ -s "$out/bench.jsonl" ]; then
 fi
 [ -s "$out/programs.jsonl" ] &&
 	step plot-programs python3 "$here/programs/plot.py" "$out/programs.jsonl" -o "$out/programs.svg"
+tables=()
+for f in bench programs; do [ -s "$out/$f.jsonl" ] && tables+=("$out/$f.jsonl"); done
+[ ${#tables[@]} -gt 0 ] && step table python3 "$here/table.py" "${tables[@]}" -o "$out/results.md"
 cat "$out/info.txt" >&2
 ls "$out" >&2
 exit $status
