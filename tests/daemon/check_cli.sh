@@ -133,6 +133,14 @@ if [ -n "${P[pvcalls-nc]:-}" ] && [ -n "${P[pvcallsd]:-}" ]; then
 	has "$T/err" "connect 127.0.0.1:9: refused by the backend's policy" "connect: policy named"
 	expect 1 "pvcalls-nc -l, denied" -- "${P[pvcalls-nc]}" --shm "$T/hub" -l 127.0.0.1 0
 	has "$T/err" "bind 127.0.0.1:0: refused by the backend's policy" "bind: policy named"
+	# A second pvcallsd on the live hub's path refuses to start and leaves
+	# the first one's hub in place (issue 13, attack 9).
+	expect 1 "second pvcallsd on a live hub refuses" -- \
+		"${P[pvcallsd]}" -c "$T/deny.conf" --shm "$T/hub" --control none
+	has "$T/err" "in use" "second pvcallsd: the reason is named"
+	[ -S "$T/hub" ] && ok "the live hub's socket is still there" || bad "the live hub's socket was removed"
+	expect 1 "first pvcallsd still answers after the refusal" -- "${P[pvcalls-nc]}" --shm "$T/hub" 127.0.0.1 9
+	has "$T/err" "refused by the backend's policy" "the first pvcallsd's policy answered"
 	kill -TERM "$dpid"
 	wait "$dpid" && ok "pvcallsd stopped cleanly" || { bad "pvcallsd exit status"; cat "$T/d.log"; }
 fi
@@ -148,7 +156,7 @@ if [ -n "${P[pvcalls-nc]:-}" ] && [ -n "${P[pvcallsd]:-}" ]; then
 		dpid=$!
 		for _ in $(seq 100); do [ -S "$T/hub-$conf" ] && break; sleep 0.05; done
 		if [ $conf = empty ]; then
-			for a in 127.0.0.1 127.1.2.3 0.0.0.0; do
+			for a in 127.0.0.1 127.1.2.3 0.0.0.0 169.254.169.254; do
 				expect 1 "default policy: connect $a denied" -- "${P[pvcalls-nc]}" --shm "$T/hub-$conf" $a 9
 				has "$T/err" "refused by the backend's policy" "connect $a: policy named"
 			done
@@ -172,6 +180,7 @@ if [ -n "${P[pvcalls-nc]:-}" ] && [ -n "${P[pvcallsd]:-}" ]; then
 	"${P[pvcallsd]}" -c "$T/empty.conf" --check-config >"$T/out" 2>&1
 	has "$T/out" ";rule = deny connect 127.0.0.0/8" "--check-config shows the sandbox rules"
 	has "$T/out" ";rule = deny connect ::1/128" "--check-config shows the IPv6 sandbox rule"
+	has "$T/out" ";rule = deny connect 169.254.0.0/16" "--check-config shows the link-local (cloud metadata) rule"
 	# The host's loopback resolvers stay reachable on port 53, only those.
 	printf '# test\nnameserver 127.0.0.53\nnameserver 192.0.2.1\nnameserver ::1\noptions edns0\n' >"$T/resolv.conf"
 	printf '[default]\nresolv_conf = %s\n' "$T/resolv.conf" >"$T/dns.conf"

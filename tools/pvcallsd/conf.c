@@ -41,6 +41,10 @@
 const char *const dconf_sandbox_rules[] = {
 	"deny connect 127.0.0.0/8", /* also 0.0.0.0 and the host's own addresses */
 	"deny connect ::1/128",     /* also ::, and the host's own IPv6 addresses */
+	/* IPv4 link-local: cloud metadata services (169.254.169.254) hand out
+	 * the host's credentials. IPv6 link-local already needs a rule that
+	 * names it (docs/extensions.md, "IPv6"). */
+	"deny connect 169.254.0.0/16",
 	"deny listen port 1-1023",  /* both families */
 	NULL,
 };
