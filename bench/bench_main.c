@@ -543,9 +543,9 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: pvcalls-bench [--quick] [--json FILE] [--rounds N] [--only IDS] [options]\n"
-		"  --quick          short rounds (under 30 s in all), for CI\n"
+		"  --quick          short rounds (under 15 s in all), for CI\n"
 		"  --json FILE      also write one JSON object per case (JSON Lines)\n"
-		"  --rounds N       rounds per case and baseline (default 7, --quick 5)\n"
+		"  --rounds N       rounds per case and baseline (default 7, --quick 3)\n"
 		"  --only IDS       comma-separated case ids: T1,T3,T2,L1,L2,A1,R1,R6,R2,LT,S1,S2\n"
 		"                   (S1 also gives S1mem; T1 and T3 come from the same rounds;\n"
 		"                   A1 also gives A2: the cost of pvcallsd's audit log;\n"
@@ -689,7 +689,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!cfg.rounds)
-		cfg.rounds = cfg.quick ? 5 : 7;
+		cfg.rounds = cfg.quick ? 3 : 7;
 	if (cfg.quick) {
 		dur_bulk = 0.08;
 		dur_lat = 0.05;

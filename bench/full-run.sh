@@ -41,6 +41,13 @@ done
 bench="$build/bench/pvcalls-bench"
 [ -x "$bench" ] || { echo "full-run.sh: $bench not built (cmake --build $build)" >&2; exit 2; }
 mkdir -p "$out" || exit 2
+# The charts need gnuplot (Debian: gnuplot-nox); bench/programs/run.sh
+# installs its own programs.
+if ! command -v gnuplot >/dev/null && [ "$(id -u)" = 0 ] && [ $quick = 0 ]; then
+	echo "== installing gnuplot-nox" >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null ||
+		echo "full-run.sh: could not install gnuplot-nox: no charts" >&2
+fi
 status=0
 step() { # name, command...: runs it, keeps its output, notes a failure
 	local name=$1

@@ -8,7 +8,8 @@ host's 127.0.0.1, through each way a user would pick:
   direct       the same client, no namespace, host loopback (the limit)
   pvcalls      pvcalls-run --shm HUB --isolate (pvcallsd on the host)
   pasta        pasta --config-net -T PORTS (passt's; loopback forwarding)
-  slirp4netns  if installed: unshare -n + slirp4netns, host as 10.0.2.2
+  slirp4netns  unshare -n + slirp4netns, host as 10.0.2.2 (skipped if
+               missing with --no-install)
 
 Method as pvcalls-bench (docs/PERFORMANCE.md): every variant in the same run,
 N interleaved rounds in a rotating order, medians and min-max, ratios of
@@ -39,7 +40,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 # command -> Debian package; installed with --no-install-recommends when missing.
 PACKAGES = {"iperf3": "iperf3", "redis-server": "redis-server",
             "redis-benchmark": "redis-tools", "nginx": "nginx-light",
-            "wrk": "wrk", "pasta": "passt"}
+            "wrk": "wrk", "pasta": "passt", "slirp4netns": "slirp4netns"}
 # Packages whose postinst starts a distro service we do not use.
 SERVICES = {"redis-server": "redis-server", "nginx-light": "nginx"}
 
