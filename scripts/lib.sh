@@ -23,6 +23,22 @@ ensure_packages() {
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	# Their install starts Debian's redis and nginx services (nginx on
+	# 0.0.0.0:80); the tests start their own instances. Stop and disable
+	# only the services just installed, never one someone already ran.
+	local svc
+	for p in "${missing[@]}"; do
+		case "$p" in
+		redis-server) svc=redis-server ;;
+		nginx-light) svc=nginx ;;
+		*) continue ;;
+		esac
+		if [ -d /run/systemd/system ]; then
+			systemctl disable --now "$svc" >/dev/null 2>&1 || true
+		else
+			service "$svc" stop >/dev/null 2>&1 || true
+		fi
+	done
 }
 
 # configure_and_build BUILD_DIR [extra cmake args...]
