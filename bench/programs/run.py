@@ -117,6 +117,31 @@ def wait_port(port, proc, what, secs=10):
     die("%s does not listen on 127.0.0.1:%d after %ds" % (what, port, secs))
 
 
+def cpu_busy(cpus):
+    """Busy and total jiffies of each CPU in cpus, from /proc/stat."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu") and line[3:4].isdigit():
+                name, *v = line.split()
+                n = int(name[3:])
+                if n in cpus:
+                    v = [int(x) for x in v]
+                    idle = v[3] + (v[4] if len(v) > 4 else 0)   # idle + iowait
+                    out[n] = (sum(v) - idle, sum(v))
+    return out
+
+
+def proc_cpu(pid):
+    """utime + stime of a process, in jiffies (0 if it is gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            v = f.read().rsplit(")", 1)[1].split()
+        return int(v[11]) + int(v[12])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 def killpg(p):
     """SIGKILL a child's process group (it was started in a new session)."""
     try:
@@ -135,6 +160,7 @@ class Env:
     def __init__(self, a):
         self.a = a
         self.procs = []
+        self.pvcallsd_pid = 0
         self.dir = tempfile.mkdtemp(prefix="pvcalls-progbench.")
         ncpu = len(os.sched_getaffinity(0))
         self.pin = (not a.no_pin) and ncpu >= 2 and shutil.which("taskset")
@@ -195,6 +221,7 @@ max_ring_order = 9
 connect_rate = 0
 """ % (self.hub, os.path.join(d, "ctl")))
         p = self.spawn("pvcallsd", [self.a.pvcallsd, "-c", conf])
+        self.pvcallsd_pid = p.pid
         for _ in range(200):
             if os.path.exists(self.hub):
                 return
@@ -328,6 +355,7 @@ class Row:
         self.vals = {}          # variant -> [values]
         self.errors = {}        # variant -> [messages]
         self.prog = {"P1": "iperf3", "P2": "redis", "P3": "redis", "P4": "http"}[rid[:2]]
+        self.cpu = {}           # variant -> [(guest CPU %, host CPU %, pvcallsd %)]
 
 
 def iperf3(env, v, reverse, secs):
@@ -435,6 +463,18 @@ def result(row, v, b, target, rid, what):
     note = "%s: %d error(s): %s" % ("/".join(sorted({v, b})), len(errs), errs[0][:300]) if errs else ""
     warn = [w for (var, prog), w in sorted(NOTES.items()) if var in (v, b) and prog == row.prog]
     note = "; ".join([note] + warn if note else warn)
+    # Where the time went: how busy the client's CPU and the host side's CPU
+    # were (medians over the rounds), and pvcallsd's share of the latter.
+    busy = []
+    for var in (v, b):
+        c = row.cpu.get(var)
+        if c:
+            g, h, d = (statistics.median(x[i] for x in c) for i in range(3))
+            busy.append("%s %.0f%%/%.0f%%%s" % (var, g, h, " (pvcallsd %.0f%%)" % d
+                                                 if var == "pvcalls" else ""))
+    if busy:
+        note = "; ".join(([note] if note else []) +
+                         ["CPU busy, client/host side: " + ", ".join(busy)])
     return {"id": rid, "what": what, "value": vm, "unit": row.unit,
             "baseline": VDESC[b], "baseline_value": bm, "ratio": ratio,
             "target": (">=%.1f" % target) if target else "none",
@@ -561,10 +601,19 @@ def main():
                             row.errors.setdefault(v, []).append("run deadline passed")
                         continue
                     t0 = time.monotonic()
+                    cpus = [env.guest_cpu, env.host_cpu] if env.pin else []
+                    c0, d0 = cpu_busy(cpus), proc_cpu(env.pvcallsd_pid)
                     try:
                         got = fn(env, v)
+                        c1, d1 = cpu_busy(cpus), proc_cpu(env.pvcallsd_pid)
                         for row in rows:
                             row.vals.setdefault(v, []).append(got[row.id])
+                            if len(c0) == 2 and len(c1) == 2:
+                                pct = [100.0 * (c1[n][0] - c0[n][0]) / max(1, c1[n][1] - c0[n][1])
+                                       for n in cpus]
+                                tot = max(1, c1[env.host_cpu][1] - c0[env.host_cpu][1])
+                                row.cpu.setdefault(v, []).append(
+                                    (pct[0], pct[1], 100.0 * (d1 - d0) / tot))
                         if a.verbose:
                             log("  %s round %d %-11s %s (%.1fs)" % (c, rnd + 1, v, " ".join(
                                 "%s=%.4g" % kv for kv in got.items()), time.monotonic() - t0))
