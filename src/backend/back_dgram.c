@@ -81,6 +81,8 @@ struct back_dgram {
 /* Ring spans                                                             */
 
 /* The sub-spans [off, off + len) of the (up to two) spans @iov. */
+static void dg_violation(struct back_socket *s, const char *why);
+
 static int sub_spans(const struct iovec iov[2], size_t off, size_t len, struct iovec out[2])
 {
 	int n = 0;
@@ -204,6 +206,16 @@ int pvc_back_dgram_rings(struct back_frontend *f, const struct pvcalls_ext_reque
 		ST_ADD(f, limit_hits, 1);
 	if (rc < 0)
 		return rc;
+	/* Every record starts at a multiple of 8 (docs/extensions.md,
+	 * "Datagram sockets", Alignment). Indexes the frontend left elsewhere
+	 * (a ring it used for a stream, a parked ring it did not reset) would
+	 * make our records start off it: a violation, found by fuzz_back_cmd. */
+	if (s->r.ring.tx_prod % PVCALLS_EXT_DGRAM_ALIGN ||
+	    s->r.ring.rx_cons % PVCALLS_EXT_DGRAM_ALIGN) {
+		dg_violation(s, "ring indexes not multiples of 8 at DGRAM_RINGS");
+		pvc_back_notify_front(s);
+		return 0;
+	}
 	s->dg->can_read = s->dg->can_write = true;
 	pvc_back_dgram_service(s);
 	return 0;

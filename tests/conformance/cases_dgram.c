@@ -455,6 +455,29 @@ static void dgram_hostile(struct tc *tc)
 		snprintf(what, sizeof(what), "out_error, %s", bad[i].what);
 		judge(tc, what, RD(s->intf->out_error), W_EPROTO, W_EPROTO);
 	}
+	/* Indexes not multiples of 8 when the rings are handed over (a ring
+	 * used for a stream before): records could not start on 8. */
+	for (unsigned i = 0; i < 2; i++) {
+		static const char *const what[2] = { "in_prod 3 at DGRAM_RINGS",
+						     "out_cons 5 at DGRAM_RINGS" };
+		struct as *s;
+		int64_t end = pvc_now_ms() + T_RSP;
+		char w[96];
+
+		if (!judge(tc, "SOCKET SOCK_DGRAM", d_socket(fe, 20 + i, PVCALLS_WIRE_AF_INET, 0),
+			   0, 0) ||
+		    !(s = as_new(fe, 20 + i, 0)))
+			return;
+		if (i == 0)
+			__atomic_store_n(&s->intf->in_prod, 3, __ATOMIC_RELEASE);
+		else
+			__atomic_store_n(&s->intf->out_cons, 5, __ATOMIC_RELEASE);
+		judge(tc, "DGRAM_RINGS answers", x_rings(fe, 20 + i, s->ref, s->port, 0), 0, 0);
+		while (RD(s->intf->in_error) == 0 && pvc_now_ms() < end)
+			usleep(1000);
+		snprintf(w, sizeof(w), "in_error, %s", what[i]);
+		judge(tc, w, RD(s->intf->in_error), W_EPROTO, W_EPROTO);
+	}
 	/* The frontend and its other sockets carry on. */
 	{
 		struct as *s = open_dgram(fe, 1, 0);

@@ -45,7 +45,7 @@ const char *const dconf_sandbox_rules[] = {
 	 * the host's credentials. IPv6 link-local already needs a rule that
 	 * names it (docs/extensions.md, "IPv6"). */
 	"deny connect 169.254.0.0/16",
-	"deny listen port 1-1023",  /* both families */
+	"deny listen port 1-1023", /* both families */
 	NULL,
 };
 
