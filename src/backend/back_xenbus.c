@@ -538,8 +538,8 @@ void pvc_back_front_shutdown(struct back_frontend *f)
 	unlink_front(f);
 }
 
-/* pvcalls_back_close_frontend(): as after a violation, without blame. */
-void pvc_back_front_kick_out(struct back_frontend *f)
+/* As after a violation, without blame. */
+static void close_front(struct back_frontend *f)
 {
 	bool was = f->connected;
 
@@ -547,7 +547,19 @@ void pvc_back_front_kick_out(struct back_frontend *f)
 	f->violated = true; /* not served again until it closes or restarts */
 	if (was || f->state == PVCALLS_XENBUS_CONNECTED)
 		publish(f, PVCALLS_XENBUS_CLOSING, false);
+}
+
+/* pvcalls_back_close_frontend() */
+void pvc_back_front_kick_out(struct back_frontend *f)
+{
+	close_front(f);
 	pvc_info("back.closed-by-admin", "frontend %u/%u closed on request", f->feid, f->devid);
+}
+
+/* Notifications kept failing (back_data.c): it would only stall. */
+void pvc_back_front_unreachable(struct back_frontend *f)
+{
+	close_front(f);
 }
 
 void pvc_back_front_free(struct back_frontend *f)

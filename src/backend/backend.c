@@ -287,9 +287,13 @@ static void go_idle(pvcalls_back *b)
 static void timer_arm(pvcalls_back *b)
 {
 	struct itimerspec its = { { 0, 0 }, { 0, 0 } };
+	int64_t due = b->deferred ? b->deferred->unmask_us : 0;
 
-	if (b->deferred) {
-		int64_t left = b->deferred->unmask_us - pvc_now_us();
+	/* Owed notifications share the timer (back_data.c). */
+	if (b->owed_us && (!due || b->owed_us < due))
+		due = b->owed_us;
+	if (due) {
+		int64_t left = due - pvc_now_us();
 
 		if (left < 1)
 			left = 1; /* 0 would disarm */
@@ -331,7 +335,7 @@ static void defer_unmask(pvcalls_back *b, struct back_port *pe)
 	else
 		b->deferred = pe;
 	b->deferred_tail = pe;
-	if (first)
+	if (first && (!b->owed_us || b->owed_us > pe->unmask_us))
 		timer_arm(b);
 }
 
@@ -350,6 +354,16 @@ static void timer_event(pvcalls_back *b)
 		defer_unlink(b, pe);
 		pvcalls_transport_evtchn_unmask(b->t, (uint32_t)pe->n.key);
 	}
+	if (b->owed_us && b->owed_us <= now)
+		pvc_back_notify_retry(b);
+	timer_arm(b);
+}
+
+void pvc_back_notify_due(pvcalls_back *b, int64_t when)
+{
+	if (b->owed_us && b->owed_us <= when)
+		return;
+	b->owed_us = when;
 	timer_arm(b);
 }
 
