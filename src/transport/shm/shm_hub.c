@@ -500,7 +500,10 @@ static bool under(const char *dir, size_t n, const char *path)
  * backend directory of its own devices, /local/domain/<H>/backend/pvcalls/<G>
  * (H: the hub); it may write and remove strictly below /local/domain/<G>
  * (its root and the backend directory are the toolstack's and the
- * backend's). Everything else is -EACCES whether it exists or not, so a
+ * backend's), except the nodes the hub wrote there for it (hub_owned[]:
+ * its domid, its device's backend and backend-id), which it may neither
+ * change nor remove, not even by removing a directory above them, as
+ * Xen's toolstack makes them read-only to a domU. Everything else is -EACCES whether it exists or not, so a
  * guest learns nothing of other guests: not their nodes, not their ids
  * (/local/domain and /local/domain/<H>/backend/pvcalls are not listable),
  * not even whether a path exists. A watch on a foreign path is refused
@@ -518,20 +521,53 @@ static bool may_read(struct shm_hub *h, struct guest *g, const char *path)
 	return under(own, (size_t)n, path) || under(be, (size_t)m, path);
 }
 
-static bool may_write(struct guest *g, const char *path)
+/* The nodes of a guest's own directory that write_device_nodes() writes
+ * for it and that it may read but not change (relative to its root): its
+ * identity and where its device's backend is. Its device's "state" is
+ * the frontend's to drive. */
+static const char *const hub_owned[] = {
+	"domid",
+	"device/pvcalls/0/backend",
+	"device/pvcalls/0/backend-id",
+};
+
+/*
+ * Whether @rel (a path below the guest's root, relative to it) is a node
+ * the hub wrote for the guest or below one, or (@rm) one whose removal would take such
+ * a node with it (an ancestor of one).
+ */
+static bool hub_owned_node(const char *rel, bool rm)
+{
+	size_t n = strlen(rel);
+
+	for (size_t i = 0; i < sizeof(hub_owned) / sizeof(hub_owned[0]); i++) {
+		size_t k = strlen(hub_owned[i]);
+
+		/* The node itself or below it (a child would hang off it). */
+		if (!strncmp(rel, hub_owned[i], k) && (rel[k] == '\0' || rel[k] == '/'))
+			return true;
+		if (rm && !strncmp(hub_owned[i], rel, n) && hub_owned[i][n] == '/')
+			return true;
+	}
+	return false;
+}
+
+static bool may_write(struct guest *g, const char *path, bool rm)
 {
 	char pre[40];
 	int n = snprintf(pre, sizeof(pre), "/local/domain/%u/", g->domid);
 
-	return path && strncmp(path, pre, (size_t)n) == 0 && path[n] != '\0';
+	return path && strncmp(path, pre, (size_t)n) == 0 && path[n] != '\0' &&
+	       !hub_owned_node(path + n, rm);
 }
 
-/* -EINVAL for a malformed path, -EACCES for a foreign one, else 0. */
-static int check_access(struct shm_hub *h, struct guest *g, const char *path, bool write)
+/* -EINVAL for a malformed path, -EACCES for a foreign one (or, @write, a
+ * node the hub owns; @rm: also an ancestor of one), else 0. */
+static int check_access(struct shm_hub *h, struct guest *g, const char *path, bool write, bool rm)
 {
 	if (!path || !pvc_shm_path_valid(path))
 		return -EINVAL;
-	if (write ? !may_write(g, path) : !may_read(h, g, path))
+	if (write ? !may_write(g, path, rm) : !may_read(h, g, path))
 		return -EACCES;
 	return 0;
 }
@@ -554,26 +590,26 @@ static void handle_req(struct shm_hub *h, struct guest *g, const struct shm_msg_
 	case SHM_OP_READ:
 		if (cap > PVCALLS_STORE_MAX + 1)
 			cap = PVCALLS_STORE_MAX + 1;
-		rc = check_access(h, g, a, false);
+		rc = check_access(h, g, a, false, false);
 		if (!rc)
 			rc = pvc_shm_store_read(h->store, g, req->txn, a, out, cap);
 		if (rc >= 0)
 			rsp->len = (uint32_t)rc + 1;
 		break;
 	case SHM_OP_WRITE:
-		rc = !b ? -EINVAL : check_access(h, g, a, true);
+		rc = !b ? -EINVAL : check_access(h, g, a, true, false);
 		if (!rc)
 			rc = pvc_shm_store_write(h->store, g, req->txn, a, b);
 		break;
 	case SHM_OP_RM:
-		rc = check_access(h, g, a, true);
+		rc = check_access(h, g, a, true, true);
 		if (!rc)
 			rc = pvc_shm_store_rm(h->store, g, req->txn, a);
 		break;
 	case SHM_OP_DIR:
 		if (cap > SHM_MAX_PAYLOAD)
 			cap = SHM_MAX_PAYLOAD;
-		rc = check_access(h, g, a, false);
+		rc = check_access(h, g, a, false, false);
 		if (!rc)
 			rc = pvc_shm_store_dir(h->store, g, req->txn, a, out, cap);
 		for (int i = 0; i < rc; i++)
@@ -586,7 +622,7 @@ static void handle_req(struct shm_hub *h, struct guest *g, const struct shm_msg_
 		rc = pvc_shm_store_txn_end(h->store, g, req->txn, req->arg != 0);
 		break;
 	case SHM_OP_WATCH:
-		rc = !b ? -EINVAL : check_access(h, g, a, false);
+		rc = !b ? -EINVAL : check_access(h, g, a, false, false);
 		if (!rc)
 			rc = pvc_shm_store_watch(h->store, g, a, b);
 		break;

@@ -2425,6 +2425,66 @@ static void no_access(pvcalls_transport *t, const char *path)
 }
 
 /*
+ * The nodes the hub writes for a guest in its own directory (its domid,
+ * its device's backend and backend-id) are read-only to it: no write, no
+ * removal (not even of a directory above them), in a transaction or not.
+ * The rest of its directory stays its own.
+ */
+START_TEST(test_store_hub_nodes_readonly)
+{
+	static const char *const owned[] = { "domid", "device/pvcalls/0/backend",
+					     "device/pvcalls/0/backend-id" };
+	static const char *const above[] = { "device", "device/pvcalls", "device/pvcalls/0" };
+	pvcalls_transport *hub, *g;
+	char p[128], want[3][128], buf[128];
+	uint32_t dg, tx;
+	struct tmpd d;
+
+	tmpd_make(&d);
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, NULL, &hub), 0);
+	ck_assert_int_eq(pvcalls_shm_connect(d.path, NULL, &g), 0);
+	dg = domid_of(g);
+	for (int i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "/local/domain/%u/%s", dg, owned[i]);
+		ck_assert_int_gt(pvcalls_transport_store_read(g, 0, p, want[i], sizeof(want[i])),
+				 0);
+		ck_assert_int_eq(pvcalls_transport_store_write(g, 0, p, "7"), -EACCES);
+		ck_assert_int_eq(pvcalls_transport_store_rm(g, 0, p), -EACCES);
+		ck_assert_int_eq(pvcalls_transport_store_txn_start(g, &tx), 0);
+		ck_assert_int_eq(pvcalls_transport_store_write(g, tx, p, "7"), -EACCES);
+		ck_assert_int_eq(pvcalls_transport_store_rm(g, tx, p), -EACCES);
+		ck_assert_int_eq(pvcalls_transport_store_txn_end(g, tx, false), 0);
+		snprintf(p, sizeof(p), "/local/domain/%u/%s/child", dg, owned[i]);
+		ck_assert_int_eq(pvcalls_transport_store_write(g, 0, p, "7"), -EACCES);
+	}
+	for (int i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "/local/domain/%u/%s", dg, above[i]);
+		ck_assert_int_eq(pvcalls_transport_store_rm(g, 0, p), -EACCES);
+	}
+	for (int i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "/local/domain/%u/%s", dg, owned[i]);
+		ck_assert_int_gt(pvcalls_transport_store_read(g, 0, p, buf, sizeof(buf)), 0);
+		ck_assert_str_eq(buf, want[i]);
+	}
+	/* its own nodes: the device's state, and anything it makes */
+	snprintf(p, sizeof(p), "/local/domain/%u/device/pvcalls/0/state", dg);
+	ck_assert_int_eq(pvcalls_transport_store_write(g, 0, p, "1"), 0);
+	snprintf(p, sizeof(p), "/local/domain/%u/device/mine/x", dg);
+	ck_assert_int_eq(pvcalls_transport_store_write(g, 0, p, "1"), 0);
+	snprintf(p, sizeof(p), "/local/domain/%u/device/mine", dg);
+	ck_assert_int_eq(pvcalls_transport_store_rm(g, 0, p), 0);
+	snprintf(p, sizeof(p), "/local/domain/%u/domid2", dg); /* whole components */
+	ck_assert_int_eq(pvcalls_transport_store_write(g, 0, p, "1"), 0);
+	/* the hub itself may */
+	snprintf(p, sizeof(p), "/local/domain/%u/domid", dg);
+	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, p, want[0]), 0);
+	pvcalls_transport_close(g);
+	pvcalls_transport_close(hub);
+	tmpd_clean(&d);
+}
+END_TEST
+
+/*
  * Store permissions: a guest reaches its own /local/domain/<G> and the
  * backend directory of its devices, nothing else, existing or not.
  */
@@ -2718,6 +2778,7 @@ static Suite *shm_suite(void)
 	tcase_add_test(sec, test_map_limit_fails_one_connect);
 	tcase_add_test(sec, test_evtchn_guest_isolation);
 	tcase_add_test(sec, test_store_isolation);
+	tcase_add_test(sec, test_store_hub_nodes_readonly);
 	tcase_add_test(sec, test_hub_pool_sealed);
 	tcase_add_test(sec, test_hub_slow_reader);
 	tcase_set_timeout(sec, 30);
