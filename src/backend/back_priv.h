@@ -335,9 +335,8 @@ struct back_frontend {
 	 * read by pvcalls_back_get_stats() from any thread. */
 	struct pvcalls_back_stats st;
 
-	/* Rate limit of the messages this frontend causes (pvc_back_gate). */
-	struct pvc_log_gate log_gate;
-	int64_t log_summary_us; /* last "suppressed" summary */
+	/* The messages this frontend causes pass its domain's gate in
+	 * b->log_keys (pvc_back_gate), which outlives it. */
 
 	struct back_frontend *free_next; /* b->fronts_to_free */
 };
@@ -382,7 +381,11 @@ struct pvcalls_back {
 	 * (0: none). The timerfd fires for it too. */
 	int64_t owed_us;
 
-	/* Some frontend has suppressed messages not reported yet; when the
+	/* Rate limits of the messages each guest causes, by domid: its
+	 * frontends' work and the creation and removal of its devices
+	 * (back_xenbus.c), which a guest that reconnects repeats. */
+	struct pvc_log_keyed log_keys;
+	/* Some guest has suppressed messages not reported yet; when the
 	 * loop looks next. */
 	bool log_pending;
 	int64_t log_check_us;
@@ -421,15 +424,19 @@ struct pvcalls_back {
 			 __ATOMIC_RELAXED)
 
 /* backend.c: the loop's services */
-/* Installs @f's log gate on this thread (work done for @f from here on
- * is rate-limited); returns the previous gate for pvc_log_gate_swap(). */
+/* Installs @f's log gate (its domain's) on this thread (work done for @f
+ * from here on is rate-limited); returns the previous gate for
+ * pvc_back_ungate(). */
 struct pvc_log_gate *pvc_back_gate(struct back_frontend *f);
+/* The same for work on domain @feid's devices without a frontend object
+ * (their creation and removal). */
+struct pvc_log_gate *pvc_back_gate_dom(pvcalls_back *b, uint32_t feid);
 /* Puts @prev back; notes whether @f has messages to report. */
 void pvc_back_ungate(struct back_frontend *f, struct pvc_log_gate *prev);
+void pvc_back_ungate_dom(pvcalls_back *b, struct pvc_log_gate *prev);
 /* Reports suppressed messages ("frontend N: M messages suppressed"):
- * those due (@all: every frontend's now). */
+ * those due (@all: every domain's now). */
 void pvc_back_log_summary(pvcalls_back *b, bool all);
-void pvc_back_log_summary_front(struct back_frontend *f);
 void pvc_back_port_add(pvcalls_back *b, struct back_port *pe, enum port_kind kind, uint32_t port);
 void pvc_back_port_del(pvcalls_back *b, struct back_port *pe);
 /* back_data.c: notifies @s's frontend that an index moved, only if it

@@ -115,7 +115,45 @@ struct shm_hub {
 	uint32_t next_domid;
 	char *rbuf; /* service thread only */
 	char *sbuf;
+	/* What each guest makes us log, by domid (hub_gate()); the service
+	 * thread's, and pvc_shm_hub_stop()'s after it ended. */
+	struct pvc_log_keyed log_keys;
+	bool log_pending;     /* some domain has suppressed messages */
+	int64_t log_check_us; /* when service_guests() looks next */
 };
+
+/* Messages a guest's hellos, disconnections and violations cause: a
+ * bucket of this many, refilled at this rate, per domid (common/log.h);
+ * the rest are summarised at most every HUB_LOG_SUMMARY_US. A guest that
+ * reconnects in a loop logs "connected" and "disconnected" each time. */
+#define HUB_LOG_BURST 20u
+#define HUB_LOG_RATE 5u
+#define HUB_LOG_SUMMARY_US (2 * 1000000LL)
+
+/* Installs domain @domid's log gate on this thread; returns the old one. */
+static struct pvc_log_gate *hub_gate(struct shm_hub *h, uint32_t domid)
+{
+	if (!h->log_keys.rate) {
+		h->log_keys.rate = HUB_LOG_RATE;
+		h->log_keys.burst = HUB_LOG_BURST;
+	}
+	return pvc_log_gate_swap(pvc_log_keyed_gate(&h->log_keys, domid));
+}
+
+static void hub_ungate(struct shm_hub *h, struct pvc_log_gate *prev)
+{
+	struct pvc_log_gate *g = pvc_log_gate_swap(prev);
+
+	if (g && g->suppressed)
+		h->log_pending = true;
+}
+
+static void hub_log_report(void *arg, uint32_t key, bool shared, uint64_t n)
+{
+	(void)arg;
+	pvc_notice("shm.log-suppressed", "domain %u%s: %llu messages suppressed", key,
+		   shared ? " (and others sharing its limit)" : "", (unsigned long long)n);
+}
 
 /* Distinct addresses tag the non-guest fds in epoll. */
 static char tag_kick, tag_listen;
@@ -289,7 +327,10 @@ static void drop_guest(struct shm_hub *h, struct guest *g)
 		/* Dead first, so watchers reacting to the removal get -EPIPE. */
 		pvc_shm_dom_set_dead(g->dom);
 		pvc_shm_evt_del_guest(ctx, g->dom);
+		struct pvc_log_gate *lg = hub_gate(h, g->domid);
+
 		pvc_info("shm.peer-died", "domain %u disconnected", g->domid);
+		hub_ungate(h, lg);
 		snprintf(fe, sizeof(fe), "/local/domain/%u", g->domid);
 		snprintf(be, sizeof(be), "/local/domain/%u/backend/pvcalls/%u", ctx->self.domid,
 			 g->domid);
@@ -414,6 +455,7 @@ static void handle_hello(struct shm_hub *h, struct guest *g, const char *payload
 {
 	struct shm_hello hello;
 	struct shm_dom *d = NULL;
+	struct pvc_log_gate *lg;
 	uint32_t domid = 0;
 	int rc;
 
@@ -458,16 +500,20 @@ static void handle_hello(struct shm_hub *h, struct guest *g, const char *payload
 	h->nr_pending--;
 	pthread_mutex_unlock(&h->lock);
 	rc = write_device_nodes(h, domid);
+	lg = hub_gate(h, domid);
 	if (rc)
 		pvc_err("shm.store", "cannot write the device nodes of domain %u: %d", domid, rc);
 	pvc_info("shm.guest", "domain %u connected", domid);
+	hub_ungate(h, lg);
 	send_ack(h, g, 0, domid);
 	return;
 refuse:
 	for (unsigned i = 0; i < nfds; i++)
 		close(fds[i]);
+	lg = hub_gate(h, hello.domid);
 	pvc_warn("shm.refused", "refusing a guest (domid %u requested): %s", hello.domid,
 		 strerror(-rc));
+	hub_ungate(h, lg);
 	send_ack(h, g, rc, 0);
 }
 
@@ -662,7 +708,12 @@ static void handle_msg(struct shm_hub *h, struct guest *g, long n, int *fds, uns
 bad:
 	for (unsigned i = 0; i < nfds; i++)
 		close(fds[i]);
-	pvc_err("shm.bad-peer", "protocol violation by domain %u: disconnecting", g->domid);
+	{
+		struct pvc_log_gate *lg = hub_gate(h, g->domid);
+
+		pvc_err("shm.bad-peer", "protocol violation by domain %u: disconnecting", g->domid);
+		hub_ungate(h, lg);
+	}
 	set_dying(g);
 }
 
@@ -853,6 +904,19 @@ static int service_guests(struct shm_hub *h)
 		pthread_mutex_lock(&h->lock);
 	}
 	pthread_mutex_unlock(&h->lock);
+	if (h->log_pending) {
+		int64_t us = pvc_now_us();
+
+		if (us >= h->log_check_us) {
+			h->log_check_us = us + 100000;
+			h->log_pending =
+				pvc_log_keyed_summary(&h->log_keys, false, HUB_LOG_SUMMARY_US,
+						      UINT32_MAX, hub_log_report, NULL);
+		}
+		/* Reported even if nothing else happens. */
+		if (h->log_pending && (next == UINT64_MAX || next > now + 500))
+			next = now + 500;
+	}
 	if (next == UINT64_MAX)
 		return -1;
 	return next - now > INT32_MAX ? INT32_MAX : (int)(next - now);
@@ -1124,6 +1188,7 @@ void pvc_shm_hub_stop(struct shm_ctx *ctx)
 	}
 	while (h->guests)
 		drop_guest(h, h->guests);
+	pvc_log_keyed_summary(&h->log_keys, true, 0, UINT32_MAX, hub_log_report, NULL);
 	if (h->lfd >= 0)
 		close(h->lfd);
 	unlink_own(h);
