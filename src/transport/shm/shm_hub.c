@@ -214,31 +214,39 @@ static void guest_queue(struct shm_hub *h, struct guest *g, const struct shm_msg
 }
 
 /* Store watch callback; the store lock is held. */
-static void hub_watch_cb(void *arg, void *owner, const char *path, const char *wpath,
-			 const char *token)
+static int hub_watch_cb(void *arg, void *owner, const char *path, const char *wpath,
+			const char *token)
 {
 	struct shm_hub *h = arg;
 	size_t lp = strlen(path) + 1, lt = strlen(token) + 1, lw = strlen(wpath) + 1;
 	struct shm_msg_hdr hdr = { .type = SHM_MSG_WATCH };
 	char *buf;
 
+	/* Out of memory: the store fires the watch again, from
+	 * service_guests() (pvc_shm_store_refire()); the kick makes sure the
+	 * service thread looks soon. */
 	if (!owner) {
-		if (pvc_shm_evq_push(&h->local, path, wpath, token))
+		if (pvc_shm_evq_push(&h->local, path, wpath, token)) {
 			pvc_err("shm.watch", "out of memory queueing a watch event for %s", path);
-		return;
+			kick(h);
+			return -ENOMEM;
+		}
+		return 0;
 	}
 	buf = malloc(lp + lt + lw);
 	if (!buf) {
 		pvc_err("shm.watch", "out of memory queueing a watch event for %s", path);
-		return;
+		kick(h);
+		return -ENOMEM;
 	}
 	/* Payload: path, token, watch path; each NUL-terminated. */
 	memcpy(buf, path, lp);
 	memcpy(buf + lp, token, lt);
 	memcpy(buf + lp + lt, wpath, lw);
 	hdr.len = (uint32_t)(lp + lt + lw);
-	guest_queue(h, owner, &hdr, buf);
+	guest_queue(h, owner, &hdr, buf); /* no memory there: the guest is disconnected */
 	free(buf);
+	return 0;
 }
 
 static void guest_free(struct guest *g)
@@ -904,6 +912,9 @@ static int service_guests(struct shm_hub *h)
 		pthread_mutex_lock(&h->lock);
 	}
 	pthread_mutex_unlock(&h->lock);
+	/* Watch events that found no memory: again, every 10 ms until they go. */
+	if (pvc_shm_store_refire(h->store) && (next == UINT64_MAX || next > now + 10))
+		next = now + 10;
 	if (h->log_pending) {
 		int64_t us = pvc_now_us();
 

@@ -102,6 +102,7 @@ struct watch {
 	struct acct *acct;
 	char *path;
 	char *token;
+	bool missed; /* an event could not be delivered: fired again */
 };
 
 struct shm_store {
@@ -115,6 +116,7 @@ struct shm_store {
 	struct shm_store_quota q;
 	shm_watch_fn fn;
 	void *arg;
+	bool missed; /* some watch is missed */
 };
 
 bool pvc_shm_path_valid(const char *path)
@@ -372,9 +374,34 @@ static void tree_unlink(struct node *n)
 	n->next = NULL;
 }
 
+/*
+ * An event the callback could not queue (no memory) is not lost: the
+ * watch is marked and pvc_shm_store_refire() fires it again with its own
+ * path, which tells the watcher "something at or below changed", as the
+ * event it stands for did (watchers re-read what they watch).
+ */
 static void fire(struct shm_store *st, struct watch *w, const char *path)
 {
-	st->fn(st->arg, w->owner, path, w->path, w->token);
+	if (st->fn(st->arg, w->owner, path, w->path, w->token) < 0)
+		w->missed = st->missed = true;
+}
+
+bool pvc_shm_store_refire(struct shm_store *st)
+{
+	bool left = false;
+
+	pthread_mutex_lock(&st->lock);
+	if (st->missed) {
+		for (struct watch *w = st->watches; w; w = w->next) {
+			if (!w->missed)
+				continue;
+			w->missed = st->fn(st->arg, w->owner, w->path, w->path, w->token) < 0;
+			left |= w->missed;
+		}
+		st->missed = left;
+	}
+	pthread_mutex_unlock(&st->lock);
+	return left;
 }
 
 static void fire_write(struct shm_store *st, const char *path)

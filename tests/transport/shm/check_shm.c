@@ -2288,11 +2288,61 @@ START_TEST(test_evtchn_guest_isolation)
 }
 END_TEST
 
-static void nop_watch(void *arg, void *owner, const char *path, const char *wpath,
-		      const char *token)
+static int nop_watch(void *arg, void *owner, const char *path, const char *wpath, const char *token)
 {
 	(void)arg, (void)owner, (void)path, (void)wpath, (void)token;
+	return 0;
 }
+
+/* Events seen by flaky_watch(); it refuses the first @fail of them. */
+static struct {
+	int fail, seen;
+	char last[128];
+} flaky;
+
+static int flaky_watch(void *arg, void *owner, const char *path, const char *wpath,
+		       const char *token)
+{
+	(void)arg, (void)owner, (void)wpath, (void)token;
+	if (flaky.fail > 0) {
+		flaky.fail--;
+		return -ENOMEM;
+	}
+	flaky.seen++;
+	snprintf(flaky.last, sizeof(flaky.last), "%s", path);
+	return 0;
+}
+
+/*
+ * A watch event the hub could not queue (no memory) is not lost: the
+ * watch fires again, with its own path, once memory is back (found by
+ * check_fault_alloc: a lost "state" event left a frontend's close waiting
+ * for its 5 s timeout).
+ */
+START_TEST(test_store_watch_event_refired)
+{
+	struct shm_store_quota q = { .nodes = 16, .bytes = 1 << 20, .watches = 4, .txns = 2 };
+	struct shm_store *st = pvc_shm_store_new(flaky_watch, NULL, &q);
+
+	ck_assert_ptr_nonnull(st);
+	memset(&flaky, 0, sizeof(flaky));
+	ck_assert_int_eq(pvc_shm_store_watch(st, NULL, "/fe", "tok"), 0);
+	ck_assert_int_eq(flaky.seen, 1); /* at registration */
+	ck_assert(!pvc_shm_store_refire(st));
+	flaky.fail = 1;
+	ck_assert_int_eq(pvc_shm_store_write(st, NULL, 0, "/fe/state", "5"), 0);
+	ck_assert_int_eq(flaky.seen, 1); /* refused */
+	flaky.fail = 1;
+	ck_assert(pvc_shm_store_refire(st)); /* still no memory */
+	ck_assert_int_eq(flaky.seen, 1);
+	ck_assert(!pvc_shm_store_refire(st));
+	ck_assert_int_eq(flaky.seen, 2);
+	ck_assert_str_eq(flaky.last, "/fe");
+	ck_assert(!pvc_shm_store_refire(st)); /* once */
+	ck_assert_int_eq(flaky.seen, 2);
+	pvc_shm_store_free(st);
+}
+END_TEST
 
 /* A logged write reserves only the nodes its commit can create. */
 START_TEST(test_store_txn_reservation)
@@ -2883,6 +2933,7 @@ static Suite *shm_suite(void)
 	tcase_add_test(sec, test_store_isolation);
 	tcase_add_test(sec, test_store_hub_nodes_readonly);
 	tcase_add_test(sec, test_device_churn_log_bounded);
+	tcase_add_test(sec, test_store_watch_event_refired);
 	tcase_add_test(sec, test_hub_pool_sealed);
 	tcase_add_test(sec, test_hub_slow_reader);
 	tcase_set_timeout(sec, 30);
