@@ -37,6 +37,30 @@
 #include <pvcalls/shm.h>
 
 #include "fault.h"
+#ifdef FAULT_ALLOC
+#include "alloc.h"
+#define ALLOC_MODE 1
+#else
+#define ALLOC_MODE 0
+/* Not linked in this binary (no allocation injector): never called. */
+static void alloc_arm(uint64_t n, uint64_t *s, uint64_t max)
+{
+	(void)n;
+	(void)s;
+	(void)max;
+}
+static void alloc_disarm(void)
+{
+}
+static uint64_t alloc_count(void)
+{
+	return 0;
+}
+static const char *alloc_failed_op(void)
+{
+	return NULL;
+}
+#endif
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define SLOW 3
@@ -64,6 +88,8 @@
  * time out (STEP_MS). */
 #define FRONT_BUDGET_S 25
 #define BACK_BUDGET_S 25
+/* Allocation faults (check_fault_alloc): one sweep, both drivers at once. */
+#define ALLOC_BUDGET_S 30
 /* Timeouts that bound every blocking step of one session, ms. */
 #define STEP_MS (1500 * SLOW)
 /* One session may take this long at most (a few steps may time out). */
@@ -294,15 +320,19 @@ static void session(enum side side, uint64_t fail_at, uint16_t port, int lfd, st
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	ck_assert_int_eq(pvcalls_shm_pair(NULL, NULL, &hub, &guest), 0);
 	if (side == FRONT) {
-		ft = fault_wrap(guest, fail_at, &f);
+		ft = fault_wrap(guest, ALLOC_MODE ? 0 : fail_at, &f);
 		bt_t = hub;
 		ck_assert_ptr_nonnull(ft);
 	} else {
-		bt_t = fault_wrap(hub, fail_at, &f);
+		bt_t = fault_wrap(hub, ALLOC_MODE ? 0 : fail_at, &f);
 		ft = guest;
 		ck_assert_ptr_nonnull(bt_t);
 	}
-	if (sites)
+	/* Allocation faults: the library's Nth allocation from here on, on
+	 * any thread (both drivers and the hub), teardown included. */
+	if (ALLOC_MODE)
+		alloc_arm(fail_at, sites, MAX_OPS);
+	else if (sites)
 		fault_record_sites(f, sites, MAX_OPS);
 	if (pvcalls_back_new(bt_t, NULL, &bt.b) != 0)
 		goto out;
@@ -364,6 +394,11 @@ out:
 	o->failed = fault_failed_op(f);
 	pvcalls_transport_close(ft);
 	pvcalls_transport_close(bt_t);
+	if (ALLOC_MODE) {
+		alloc_disarm();
+		o->ops = alloc_count();
+		o->failed = alloc_failed_op();
+	}
 }
 
 /* A listener's queue may hold connections a failed session left behind. */
@@ -383,7 +418,7 @@ static void log_stderr(void *arg, enum pvcalls_log_level level, const char *msgi
 
 static void sweep(enum side side)
 {
-	const char *name = side == FRONT ? "frontend" : "backend";
+	const char *name = ALLOC_MODE ? "alloc" : side == FRONT ? "frontend" : "backend";
 	static uint64_t sites[MAX_OPS], run_sites[MAX_OPS], covered[MAX_OPS];
 	unsigned ncovered = 0, nsites = 0;
 	bool full = getenv("FAULT_FULL") != NULL;
@@ -391,7 +426,10 @@ static void sweep(enum side side)
 	uint16_t port;
 	int lfd = tcp_listen(&port), fds0, maps0, ours0, ran = 0, failed_sessions = 0;
 	uint64_t total, n;
-	double t0 = now_s(), t, budget = side == FRONT ? FRONT_BUDGET_S : BACK_BUDGET_S;
+	double t0 = now_s(), t;
+	double budget = ALLOC_MODE      ? ALLOC_BUDGET_S
+			: side == FRONT ? FRONT_BUDGET_S
+					: BACK_BUDGET_S;
 
 	/* FAULT_BUDGET=seconds overrides the budget. */
 	if (getenv("FAULT_BUDGET"))
@@ -439,7 +477,7 @@ static void sweep(enum side side)
 	 * as covered is the site each faulted run really failed. Past the
 	 * last operation by a few: those runs inject nothing.
 	 */
-	for (n = 1; n <= total + 2; n++) {
+	for (n = 1; n <= total + 2 && n <= MAX_OPS; n++) {
 		double s0 = now_s();
 		unsigned i;
 		int fds;
@@ -477,6 +515,9 @@ static void sweep(enum side side)
 			fprintf(stderr, "%s: fault %llu (%s): %d steps, %.2f s\n", name,
 				(unsigned long long)n, o.failed ? o.failed : "none", o.steps_ok,
 				t - s0);
+		/* Past the clean run's count, a run that did not reach N: done. */
+		if (n > total && !o.failed)
+			break;
 		if (t - t0 > budget) {
 			fprintf(stderr, "%s: time budget reached after %llu of %llu faults\n", name,
 				(unsigned long long)n, (unsigned long long)total);
@@ -668,6 +709,12 @@ START_TEST(test_back_faults)
 }
 END_TEST
 
+START_TEST(test_alloc_faults)
+{
+	sweep(BACK); /* the side only names which transport is wrapped (unfailed) */
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fault");
@@ -678,9 +725,13 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	pvcalls_set_logger(NULL, NULL, PVCALLS_LOG_ERR);
 	tcase_set_timeout(tc, 120 * SLOW);
-	tcase_add_test(tc, test_back_notify_lost);
-	tcase_add_test(tc, test_front_faults);
-	tcase_add_test(tc, test_back_faults);
+	if (ALLOC_MODE) {
+		tcase_add_test(tc, test_alloc_faults);
+	} else {
+		tcase_add_test(tc, test_back_notify_lost);
+		tcase_add_test(tc, test_front_faults);
+		tcase_add_test(tc, test_back_faults);
+	}
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
