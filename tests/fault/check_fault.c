@@ -39,6 +39,7 @@
 #include "fault.h"
 #ifdef FAULT_ALLOC
 #include "alloc.h"
+#include "transport/shm/shm_priv.h"
 #define ALLOC_MODE 1
 #else
 #define ALLOC_MODE 0
@@ -709,6 +710,66 @@ START_TEST(test_back_faults)
 }
 END_TEST
 
+#ifdef FAULT_ALLOC
+static int no_watch(void *arg, void *owner, const char *path, const char *wpath, const char *token)
+{
+	(void)arg, (void)owner, (void)path, (void)wpath, (void)token;
+	return 0;
+}
+
+/*
+ * A store transaction commits whole or not at all when an allocation
+ * fails at commit (its replay used to allocate as it went: a failure
+ * half-applied it and still answered success).
+ */
+START_TEST(test_alloc_txn_atomic)
+{
+	static const char *const paths[] = { "/a/b/c", "/a/d", "/e/f/g/h" };
+	struct shm_store_quota q = { .nodes = 64, .bytes = 1 << 20, .watches = 4, .txns = 4 };
+	static int owner;
+	uint64_t n;
+
+	for (n = 1; n < 200; n++) {
+		struct shm_store *st = pvc_shm_store_new(no_watch, NULL, &q);
+		unsigned found = 0;
+		uint32_t tx;
+		char buf[16];
+		int rc;
+
+		ck_assert_ptr_nonnull(st);
+		ck_assert_int_eq(pvc_shm_store_write(st, &owner, 0, "/a/x", "0"), 0);
+		ck_assert_int_eq(pvc_shm_store_txn_start(st, &owner, &tx), 0);
+		for (unsigned i = 0; i < 3; i++)
+			ck_assert_int_eq(pvc_shm_store_write(st, &owner, tx, paths[i], "v"), 0);
+		ck_assert_int_eq(pvc_shm_store_rm(st, &owner, tx, "/a/x"), 0);
+		alloc_arm(n, NULL, 0);
+		rc = pvc_shm_store_txn_end(st, &owner, tx, false);
+		alloc_disarm();
+		for (unsigned i = 0; i < 3; i++)
+			found += pvc_shm_store_read(st, &owner, 0, paths[i], buf, sizeof(buf)) == 1;
+		if (rc == 0) {
+			ck_assert_msg(found == 3, "allocation %llu failed: committed with %u of 3",
+				      (unsigned long long)n, found);
+			ck_assert_int_eq(
+				pvc_shm_store_read(st, &owner, 0, "/a/x", buf, sizeof(buf)),
+				-ENOENT);
+		} else {
+			ck_assert_int_eq(rc, -ENOMEM);
+			ck_assert_msg(found == 0, "allocation %llu failed: -ENOMEM with %u of 3",
+				      (unsigned long long)n, found);
+			ck_assert_int_eq(
+				pvc_shm_store_read(st, &owner, 0, "/a/x", buf, sizeof(buf)), 1);
+		}
+		pvc_shm_store_free(st);
+		if (!alloc_failed_op())
+			break; /* the commit no longer reaches allocation n */
+	}
+	ck_assert_uint_lt(n, 200);
+	ck_assert_uint_gt(n, 3);
+}
+END_TEST
+#endif
+
 START_TEST(test_alloc_faults)
 {
 	sweep(BACK); /* the side only names which transport is wrapped (unfailed) */
@@ -726,6 +787,9 @@ int main(void)
 	pvcalls_set_logger(NULL, NULL, PVCALLS_LOG_ERR);
 	tcase_set_timeout(tc, 120 * SLOW);
 	if (ALLOC_MODE) {
+#ifdef FAULT_ALLOC
+		tcase_add_test(tc, test_alloc_txn_atomic);
+#endif
 		tcase_add_test(tc, test_alloc_faults);
 	} else {
 		tcase_add_test(tc, test_back_notify_lost);
