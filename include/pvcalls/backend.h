@@ -59,13 +59,16 @@
  * and Nagle's algorithm on the relay would hold back the second piece of
  * a request until the peer's delayed ACK.
  *
- * Log messages a frontend can cause (its requests, its sockets, and what
- * the transport logs while working for it, e.g. a bad grant ref) are
- * rate-limited per frontend: a burst of 20, then 5 a second, at levels
+ * Log messages a frontend can cause (its requests, its sockets, what the
+ * transport logs while working for it, e.g. a bad grant ref, and the
+ * creation and removal of its device directories) are rate-limited per
+ * guest domain (N, its domid; the limit outlives the frontend, so a guest
+ * that reconnects keeps it): a burst of 20, then 5 a second, at levels
  * ERR..INFO (DEBUG is not limited); the rest are counted and reported at
  * most every 2 s as one NOTICE "frontend N: M messages suppressed"
- * (msgid back.log-suppressed), and once more when the frontend goes. So a
- * guest's flood of bad requests cannot flood the log or slow the loop.
+ * (msgid back.log-suppressed), and once more by pvcalls_back_free(). So
+ * a guest's flood of bad requests or reconnections cannot flood the log
+ * or slow the loop.
  *
  * Threading: a backend object is used by one thread at a time (its event
  * loop), except pvcalls_back_get_stats(), which any thread may call.

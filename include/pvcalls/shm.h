@@ -32,8 +32,15 @@
  * store or starve its events. Store permissions are Xen's for a domU: a
  * guest may read, list and watch only its own /local/domain/<G> subtree
  * and its devices' backend directory /local/domain/<H>/backend/pvcalls/<G>,
- * and write only below /local/domain/<G>; anything else gives -EACCES,
- * whether the node exists or not (a watch on a foreign path is refused).
+ * and write only below /local/domain/<G>, except the nodes the hub wrote
+ * there for it (its domid, device/pvcalls/0/backend and backend-id), which
+ * it may neither change nor remove (nor a directory above them); anything
+ * else gives -EACCES, whether the node exists or not (a watch on a foreign
+ * path is refused). What a guest's hellos, disconnections and violations
+ * make the hub log is rate-limited per domid (a burst of 20, then 5 a
+ * second; the rest summarised as NOTICE "domain N: M messages
+ * suppressed", msgid shm.log-suppressed, at most every 2 s and when the
+ * hub stops).
  * Every guest receives the hub's page pool fd (fixed in size and sealed):
  * pages the hub process itself shares are therefore not private to their
  * grantee; a backend never shares pages (docs/threat-model.md).

@@ -100,8 +100,7 @@ void pvc_back_flush(struct back_frontend *f)
 {
 	if (!f->connected || !pvcalls_cmd_back_push(&f->cmd))
 		return;
-	ST_ADD(f, notifies_sent, 1);
-	pvcalls_transport_evtchn_notify(f->b->t, (uint32_t)f->pe.n.key);
+	pvc_back_notify_cmd(f); /* retried if it fails (back_data.c) */
 }
 
 /* ---------------------------------------------------------------------- */

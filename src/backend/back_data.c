@@ -43,6 +43,22 @@
 /* ---------------------------------------------------------------------- */
 /* Relay                                                                  */
 
+/*
+ * Failed notifications (docs/threat-model.md, "What pvcallsd and the backend enforce"): a
+ * frontend that sleeps on an index we moved wakes only for our
+ * notification, so one the transport failed to send is owed: the socket
+ * (or the command port) is marked and the frontend retried from the
+ * timer, BACK_NOTIFY_RETRY_US later at first.
+ */
+static void notify_failed(struct back_frontend *f)
+{
+	if (f->notify_owed)
+		return; /* its retry is already due at some time */
+	f->notify_owed = true;
+	f->notify_retry_us = pvc_now_us() + BACK_NOTIFY_RETRY_US;
+	pvc_back_notify_due(f->b, f->notify_retry_us);
+}
+
 void pvc_back_notify_front(struct back_socket *s)
 {
 	struct back_frontend *f = s->f;
@@ -50,11 +66,89 @@ void pvc_back_notify_front(struct back_socket *s)
 	s->notify = false;
 	/* H2: we moved an index; tell the frontend only if it sleeps. */
 	if (f->hint && !pvc_hint_peer_waiting(s->r.intf, true)) {
+		s->notify_owed = false; /* awake: it looks at the indexes itself */
 		ST_ADD(f, notifies_suppressed, 1);
 		return;
 	}
 	ST_ADD(f, notifies_sent, 1);
-	pvcalls_transport_evtchn_notify(f->b->t, s->r.port);
+	s->notify_owed = pvcalls_transport_evtchn_notify(f->b->t, s->r.port) < 0;
+	if (s->notify_owed)
+		notify_failed(f);
+}
+
+void pvc_back_notify_cmd(struct back_frontend *f)
+{
+	ST_ADD(f, notifies_sent, 1);
+	f->cmd_notify_owed = pvcalls_transport_evtchn_notify(f->b->t, (uint32_t)f->pe.n.key) < 0;
+	if (f->cmd_notify_owed)
+		notify_failed(f);
+}
+
+/* One frontend's owed notifications, again. True if all went. */
+static bool notify_again(struct back_frontend *f)
+{
+	bool ok = true;
+
+	if (f->cmd_notify_owed) {
+		pvc_back_notify_cmd(f);
+		ok = !f->cmd_notify_owed;
+	}
+	for (struct back_socket *s = f->socks; s; s = s->next) {
+		if (!s->notify_owed)
+			continue;
+		if (s->dead || !s->r.mapped) {
+			s->notify_owed = false; /* nobody left to wake on that ring */
+			continue;
+		}
+		pvc_back_notify_front(s);
+		ok &= !s->notify_owed;
+	}
+	return ok;
+}
+
+void pvc_back_notify_retry(pvcalls_back *b)
+{
+	int64_t now = pvc_now_us(), next = 0;
+	struct back_frontend *f, *fn;
+
+	b->owed_us = 0;
+	for (f = b->fronts; f; f = fn) {
+		struct pvc_log_gate *g;
+
+		fn = f->next;
+		if (!f->notify_owed)
+			continue;
+		if (f->dead || !f->connected) {
+			f->notify_owed = f->cmd_notify_owed = false;
+			f->notify_fails = 0;
+			continue;
+		}
+		if (now >= f->notify_retry_us) {
+			g = pvc_back_gate(f);
+			/* notify_again() may fail anew: the frontend stays owed,
+			 * with the time set here. */
+			if (notify_again(f)) {
+				f->notify_owed = false;
+				f->notify_fails = 0;
+			} else if (++f->notify_fails >= BACK_NOTIFY_TRIES) {
+				pvc_warn("back.notify",
+					 "frontend %u/%u: notifications keep failing; "
+					 "disconnecting it",
+					 f->feid, f->devid);
+				f->notify_owed = f->cmd_notify_owed = false;
+				f->notify_fails = 0;
+				pvc_back_front_unreachable(f);
+			} else {
+				f->notify_retry_us =
+					now + ((int64_t)BACK_NOTIFY_RETRY_US << f->notify_fails);
+			}
+			pvc_back_ungate(f, g);
+		}
+		if (f->notify_owed && (!next || f->notify_retry_us < next))
+			next = f->notify_retry_us;
+	}
+	if (next)
+		pvc_back_notify_due(b, next);
 }
 
 static void ring_violation(struct back_socket *s, const char *dir)

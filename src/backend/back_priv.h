@@ -112,6 +112,13 @@
 #define BACK_LOG_BURST 20u
 #define BACK_LOG_RATE 5u
 #define BACK_LOG_SUMMARY_US (2 * 1000000LL)
+/* A notification the transport failed to send is owed and retried
+ * (docs/threat-model.md, "What pvcallsd and the backend enforce"): first after
+ * BACK_NOTIFY_RETRY_US, then twice as long after each retry that still
+ * failed; after BACK_NOTIFY_TRIES such retries in a row (about 0.5 s) the
+ * frontend is disconnected. */
+#define BACK_NOTIFY_RETRY_US 1000
+#define BACK_NOTIFY_TRIES 9u
 
 /* ---------------------------------------------------------------------- */
 
@@ -251,13 +258,14 @@ struct back_socket {
 	struct back_dgram *dg;       /* BS_DGRAM: the relay's state (back_dgram.c) */
 
 	/* Active relay state. */
-	bool can_read;  /* the socket may have data (edge seen, no EAGAIN since) */
-	bool can_write; /* the socket may take data */
-	bool rd_stop;   /* in_error is set (by us or the frontend): no more reads */
-	bool wr_stop;   /* out_error is set: no more writes */
-	bool rdhup;     /* the peer closed or failed: read until 0 or an error */
-	bool in_full;   /* stalled on a full in ring (counted once) */
-	bool notify;    /* an index moved since the last notification */
+	bool can_read;    /* the socket may have data (edge seen, no EAGAIN since) */
+	bool can_write;   /* the socket may take data */
+	bool rd_stop;     /* in_error is set (by us or the frontend): no more reads */
+	bool wr_stop;     /* out_error is set: no more writes */
+	bool rdhup;       /* the peer closed or failed: read until 0 or an error */
+	bool in_full;     /* stalled on a full in ring (counted once) */
+	bool notify;      /* an index moved since the last notification */
+	bool notify_owed; /* the last notification failed: retried (back_data.c) */
 
 	/* Wait policy: polled while hot (our back_waiting word is 0). */
 	bool hot;
@@ -299,6 +307,12 @@ struct back_frontend {
 	int64_t last_us;             /* last request taken */
 	struct back_frontend *cnext; /* b->cmd_hot list */
 
+	/* Failed notifications (back_data.c, pvc_back_notify_retry()). */
+	bool notify_owed;        /* the command port or a socket's is owed */
+	bool cmd_notify_owed;    /* the command port's */
+	uint32_t notify_fails;   /* retries in a row that still failed */
+	int64_t notify_retry_us; /* when the next retry is due */
+
 	/* Sockets. */
 	struct pvc_idmap ids;
 	struct back_socket *socks;
@@ -321,9 +335,8 @@ struct back_frontend {
 	 * read by pvcalls_back_get_stats() from any thread. */
 	struct pvcalls_back_stats st;
 
-	/* Rate limit of the messages this frontend causes (pvc_back_gate). */
-	struct pvc_log_gate log_gate;
-	int64_t log_summary_us; /* last "suppressed" summary */
+	/* The messages this frontend causes pass its domain's gate in
+	 * b->log_keys (pvc_back_gate), which outlives it. */
 
 	struct back_frontend *free_next; /* b->fronts_to_free */
 };
@@ -364,7 +377,15 @@ struct pvcalls_back {
 	/* Ports whose unmask waits (BACK_IDLE_DEFER_US), oldest first. */
 	struct back_port *deferred, *deferred_tail;
 
-	/* Some frontend has suppressed messages not reported yet; when the
+	/* Some frontend owes a notification: when the first retry is due
+	 * (0: none). The timerfd fires for it too. */
+	int64_t owed_us;
+
+	/* Rate limits of the messages each guest causes, by domid: its
+	 * frontends' work and the creation and removal of its devices
+	 * (back_xenbus.c), which a guest that reconnects repeats. */
+	struct pvc_log_keyed log_keys;
+	/* Some guest has suppressed messages not reported yet; when the
 	 * loop looks next. */
 	bool log_pending;
 	int64_t log_check_us;
@@ -403,21 +424,32 @@ struct pvcalls_back {
 			 __ATOMIC_RELAXED)
 
 /* backend.c: the loop's services */
-/* Installs @f's log gate on this thread (work done for @f from here on
- * is rate-limited); returns the previous gate for pvc_log_gate_swap(). */
+/* Installs @f's log gate (its domain's) on this thread (work done for @f
+ * from here on is rate-limited); returns the previous gate for
+ * pvc_back_ungate(). */
 struct pvc_log_gate *pvc_back_gate(struct back_frontend *f);
+/* The same for work on domain @feid's devices without a frontend object
+ * (their creation and removal). */
+struct pvc_log_gate *pvc_back_gate_dom(pvcalls_back *b, uint32_t feid);
 /* Puts @prev back; notes whether @f has messages to report. */
 void pvc_back_ungate(struct back_frontend *f, struct pvc_log_gate *prev);
+void pvc_back_ungate_dom(pvcalls_back *b, struct pvc_log_gate *prev);
 /* Reports suppressed messages ("frontend N: M messages suppressed"):
- * those due (@all: every frontend's now). */
+ * those due (@all: every domain's now). */
 void pvc_back_log_summary(pvcalls_back *b, bool all);
-void pvc_back_log_summary_front(struct back_frontend *f);
 void pvc_back_port_add(pvcalls_back *b, struct back_port *pe, enum port_kind kind, uint32_t port);
 void pvc_back_port_del(pvcalls_back *b, struct back_port *pe);
 /* back_data.c: notifies @s's frontend that an index moved, only if it
  * sleeps when wait hints are in force (H2, ring/wait_hint.h); clears
  * s->notify. Streams and datagram sockets alike. */
 void pvc_back_notify_front(struct back_socket *s);
+/* back_data.c: notifies @f's command port (responses were pushed). */
+void pvc_back_notify_cmd(struct back_frontend *f);
+/* back_data.c: retries the owed notifications that are due; disconnects
+ * a frontend whose retries kept failing (BACK_NOTIFY_TRIES). */
+void pvc_back_notify_retry(pvcalls_back *b);
+/* backend.c: a notification retry is due at @when (arms the timer). */
+void pvc_back_notify_due(pvcalls_back *b, int64_t when);
 /* Takes @pe out of the loop's ports (and off the deferred-unmask list,
  * unmasking it if it was waiting there) but leaves the port bound: a
  * parked ring's (back_sock.c, "Ring reuse"). */
@@ -437,6 +469,8 @@ void pvc_back_front_disconnect(struct back_frontend *f, bool violation);
 void pvc_back_front_shutdown(struct back_frontend *f); /* pvcalls_back_free */
 void pvc_back_front_free(struct back_frontend *f);
 void pvc_back_front_kick_out(struct back_frontend *f);
+/* As kick_out, for a frontend the backend cannot notify any more. */
+void pvc_back_front_unreachable(struct back_frontend *f);
 
 /* back_sock.c: the socket table, socket state, mapping, fds and epoll */
 struct back_socket *pvc_back_sock_find(struct back_frontend *f, uint64_t id);

@@ -365,7 +365,7 @@ static void front_remove(struct back_frontend *f)
 }
 
 /* Brings our view of one device in line with the store. */
-static void check_device(pvcalls_back *b, uint32_t feid, uint32_t devid)
+static void check_device_gated(pvcalls_back *b, uint32_t feid, uint32_t devid)
 {
 	struct back_frontend *f = front_find(b, feid, devid);
 	char bedir[PVC_XB_PATH];
@@ -390,6 +390,19 @@ static void check_device(pvcalls_back *b, uint32_t feid, uint32_t devid)
 		return;
 	if (!f->watching)
 		front_watch(f);
+}
+
+/*
+ * A guest creates and removes its device directories as often as it
+ * reconnects (the shm hub writes them at each hello): what that logs
+ * passes its domain's gate, like the rest of what it causes.
+ */
+static void check_device(pvcalls_back *b, uint32_t feid, uint32_t devid)
+{
+	struct pvc_log_gate *g = pvc_back_gate_dom(b, feid);
+
+	check_device_gated(b, feid, devid);
+	pvc_back_ungate_dom(b, g);
 }
 
 static void rescan_fe(pvcalls_back *b, uint32_t feid)
@@ -538,8 +551,8 @@ void pvc_back_front_shutdown(struct back_frontend *f)
 	unlink_front(f);
 }
 
-/* pvcalls_back_close_frontend(): as after a violation, without blame. */
-void pvc_back_front_kick_out(struct back_frontend *f)
+/* As after a violation, without blame. */
+static void close_front(struct back_frontend *f)
 {
 	bool was = f->connected;
 
@@ -547,12 +560,25 @@ void pvc_back_front_kick_out(struct back_frontend *f)
 	f->violated = true; /* not served again until it closes or restarts */
 	if (was || f->state == PVCALLS_XENBUS_CONNECTED)
 		publish(f, PVCALLS_XENBUS_CLOSING, false);
+}
+
+/* pvcalls_back_close_frontend() */
+void pvc_back_front_kick_out(struct back_frontend *f)
+{
+	close_front(f);
 	pvc_info("back.closed-by-admin", "frontend %u/%u closed on request", f->feid, f->devid);
+}
+
+/* Notifications kept failing (back_data.c): it would only stall. */
+void pvc_back_front_unreachable(struct back_frontend *f)
+{
+	close_front(f);
 }
 
 void pvc_back_front_free(struct back_frontend *f)
 {
-	pvc_back_log_summary_front(f); /* what was suppressed, said once more */
+	/* What it had suppressed is its domain's: reported on schedule, not
+	 * here (a guest that reconnects in a loop would get a line a time). */
 	pvc_back_linger_orphan(f);
 	pvc_idmap_fini(&f->ids);
 	free(f);

@@ -287,9 +287,13 @@ static void go_idle(pvcalls_back *b)
 static void timer_arm(pvcalls_back *b)
 {
 	struct itimerspec its = { { 0, 0 }, { 0, 0 } };
+	int64_t due = b->deferred ? b->deferred->unmask_us : 0;
 
-	if (b->deferred) {
-		int64_t left = b->deferred->unmask_us - pvc_now_us();
+	/* Owed notifications share the timer (back_data.c). */
+	if (b->owed_us && (!due || b->owed_us < due))
+		due = b->owed_us;
+	if (due) {
+		int64_t left = due - pvc_now_us();
 
 		if (left < 1)
 			left = 1; /* 0 would disarm */
@@ -331,7 +335,7 @@ static void defer_unmask(pvcalls_back *b, struct back_port *pe)
 	else
 		b->deferred = pe;
 	b->deferred_tail = pe;
-	if (first)
+	if (first && (!b->owed_us || b->owed_us > pe->unmask_us))
 		timer_arm(b);
 }
 
@@ -350,6 +354,16 @@ static void timer_event(pvcalls_back *b)
 		defer_unlink(b, pe);
 		pvcalls_transport_evtchn_unmask(b->t, (uint32_t)pe->n.key);
 	}
+	if (b->owed_us && b->owed_us <= now)
+		pvc_back_notify_retry(b);
+	timer_arm(b);
+}
+
+void pvc_back_notify_due(pvcalls_back *b, int64_t when)
+{
+	if (b->owed_us && b->owed_us <= when)
+		return;
+	b->owed_us = when;
 	timer_arm(b);
 }
 
@@ -512,32 +526,43 @@ static int dispatch(pvcalls_back *b, const struct epoll_event *evs, int n)
 /* ---------------------------------------------------------------------- */
 /* Guest-triggered messages                                               */
 
+struct pvc_log_gate *pvc_back_gate_dom(pvcalls_back *b, uint32_t feid)
+{
+	if (!b->log_keys.rate) {
+		b->log_keys.rate = BACK_LOG_RATE;
+		b->log_keys.burst = BACK_LOG_BURST;
+	}
+	return pvc_log_gate_swap(pvc_log_keyed_gate(&b->log_keys, feid));
+}
+
+void pvc_back_ungate_dom(pvcalls_back *b, struct pvc_log_gate *prev)
+{
+	struct pvc_log_gate *g = pvc_log_gate_swap(prev);
+
+	if (g && g->suppressed)
+		b->log_pending = true;
+}
+
 struct pvc_log_gate *pvc_back_gate(struct back_frontend *f)
 {
-	if (!f->log_gate.rate) {
-		f->log_gate.rate = BACK_LOG_RATE;
-		f->log_gate.burst = BACK_LOG_BURST;
-	}
-	return pvc_log_gate_swap(&f->log_gate);
+	return pvc_back_gate_dom(f->b, f->feid);
 }
 
 void pvc_back_ungate(struct back_frontend *f, struct pvc_log_gate *prev)
 {
-	pvc_log_gate_swap(prev);
-	if (f->log_gate.suppressed)
-		f->b->log_pending = true;
+	pvc_back_ungate_dom(f->b, prev);
 }
 
-void pvc_back_log_summary_front(struct back_frontend *f)
+static void log_report(void *arg, uint32_t key, bool shared, uint64_t n)
 {
-	uint64_t n = f->log_gate.suppressed;
-
-	if (!n)
-		return;
-	f->log_gate.suppressed = 0;
-	f->log_summary_us = pvc_now_us();
-	pvc_notice("back.log-suppressed", "frontend %u: %llu messages suppressed", f->feid,
-		   (unsigned long long)n);
+	(void)arg;
+	if (shared)
+		pvc_notice("back.log-suppressed",
+			   "frontend %u (and others sharing its limit): %llu messages suppressed",
+			   key, (unsigned long long)n);
+	else
+		pvc_notice("back.log-suppressed", "frontend %u: %llu messages suppressed", key,
+			   (unsigned long long)n);
 }
 
 void pvc_back_log_summary(pvcalls_back *b, bool all)
@@ -547,15 +572,8 @@ void pvc_back_log_summary(pvcalls_back *b, bool all)
 	if (!b->log_pending || (!all && now < b->log_check_us))
 		return;
 	b->log_check_us = now + 100000;
-	b->log_pending = false;
-	for (struct back_frontend *f = b->fronts; f; f = f->next) {
-		if (!f->log_gate.suppressed)
-			continue;
-		if (all || now - f->log_summary_us >= BACK_LOG_SUMMARY_US)
-			pvc_back_log_summary_front(f);
-		else
-			b->log_pending = true;
-	}
+	b->log_pending = pvc_log_keyed_summary(&b->log_keys, all, BACK_LOG_SUMMARY_US, UINT32_MAX,
+					       log_report, NULL);
 }
 
 static void reap(pvcalls_back *b)
@@ -863,6 +881,7 @@ void pvcalls_back_free(pvcalls_back *b)
 	while (b->fronts)
 		pvc_back_front_shutdown(b->fronts);
 	pvc_back_linger_sweep(b, true);
+	pvc_back_log_summary(b, true); /* what was suppressed, said once more */
 	if (b->root_watched)
 		pvcalls_transport_store_unwatch(b->t, b->root, "pvcalls-back");
 	reap(b);

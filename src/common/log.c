@@ -107,3 +107,64 @@ const char *pvcalls_version(void)
 {
 	return PVCALLS_VERSION_STRING; /* from project(VERSION), CMakeLists.txt */
 }
+
+/* A slot that refilled since its last use and has nothing to report is
+ * as good as new: another key may have it. */
+static bool slot_idle(const struct pvc_log_keyed *k, const struct pvc_log_key *sl, int64_t now)
+{
+	return !sl->used || (!sl->g.suppressed && k->rate &&
+			     now - sl->last_us >= (int64_t)k->burst * 1000000 / k->rate);
+}
+
+struct pvc_log_gate *pvc_log_keyed_gate(struct pvc_log_keyed *k, uint32_t key)
+{
+	struct pvc_log_key *sl = NULL;
+	int64_t now = pvc_now_us();
+
+	for (unsigned i = 0; i < PVC_LOG_KEYS; i++) {
+		if (k->slot[i].used && k->slot[i].key == key) {
+			sl = &k->slot[i];
+			break;
+		}
+		if (!sl && slot_idle(k, &k->slot[i], now))
+			sl = &k->slot[i]; /* the first free one, unless key has one */
+	}
+	if (sl && (!sl->used || sl->key != key)) {
+		/* For another key: a full bucket, nothing to report. */
+		memset(sl, 0, sizeof(*sl));
+		sl->used = true;
+		sl->key = key;
+	}
+	if (!sl) {
+		sl = &k->slot[PVC_LOG_KEYS];
+		sl->used = true;
+		sl->key = key;
+	}
+	sl->g.rate = k->rate;
+	sl->g.burst = k->burst;
+	sl->last_us = now;
+	return &sl->g;
+}
+
+bool pvc_log_keyed_summary(struct pvc_log_keyed *k, bool all, int64_t every_us, uint32_t key,
+			   pvc_log_keyed_report_fn fn, void *arg)
+{
+	int64_t now = pvc_now_us();
+	bool left = false;
+
+	for (unsigned i = 0; i <= PVC_LOG_KEYS; i++) {
+		struct pvc_log_key *sl = &k->slot[i];
+		uint64_t n = sl->g.suppressed;
+
+		if (!sl->used || !n || (key != UINT32_MAX && sl->key != key))
+			continue;
+		if (!all && now - sl->summary_us < every_us) {
+			left = true;
+			continue;
+		}
+		sl->g.suppressed = 0;
+		sl->summary_us = now;
+		fn(arg, sl->key, i == PVC_LOG_KEYS, n);
+	}
+	return left;
+}

@@ -4,6 +4,7 @@
 #ifndef PVCALLS_INTERNAL_LOG_H
 #define PVCALLS_INTERNAL_LOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <pvcalls/common.h>
@@ -30,6 +31,41 @@ struct pvc_log_gate {
 
 /* Installs @g (NULL: none) for this thread's messages; returns the old one. */
 struct pvc_log_gate *pvc_log_gate_swap(struct pvc_log_gate *g);
+
+/*
+ * Gates by key (a guest's domid), for guests whose objects come and go: a
+ * guest that reconnects or re-creates its device gets new objects but
+ * the same key, so the same bucket. PVC_LOG_KEYS slots, one per key in
+ * use; a slot unused long enough to have refilled (burst / rate) and with
+ * nothing to report goes to another key, as it would have been full
+ * anyway; beyond that the keys share one more slot. Bounded memory, and
+ * the messages of all keys together at most (PVC_LOG_KEYS + 1) * rate a
+ * second after the bursts. One thread uses a pvc_log_keyed.
+ */
+#define PVC_LOG_KEYS 64u
+struct pvc_log_keyed {
+	uint32_t rate, burst;
+	struct pvc_log_key {
+		uint32_t key;
+		bool used;
+		int64_t last_us;    /* last handed out */
+		int64_t summary_us; /* last reported */
+		struct pvc_log_gate g;
+	} slot[PVC_LOG_KEYS + 1]; /* the last: shared by the keys left over */
+};
+
+/* @key's gate (to install with pvc_log_gate_swap()); never NULL. */
+struct pvc_log_gate *pvc_log_keyed_gate(struct pvc_log_keyed *k, uint32_t key);
+/* Called with what a slot suppressed; @shared: the slot of the keys left
+ * over (@key is the last one that used it). */
+typedef void (*pvc_log_keyed_report_fn)(void *arg, uint32_t key, bool shared, uint64_t n);
+/*
+ * Reports, through @fn, the slots with suppressed messages whose last
+ * report is @every_us old (@all: every one now; @key != UINT32_MAX: only
+ * that key's slot). Returns true if some are left to report later.
+ */
+bool pvc_log_keyed_summary(struct pvc_log_keyed *k, bool all, int64_t every_us, uint32_t key,
+			   pvc_log_keyed_report_fn fn, void *arg);
 
 #define pvc_err(id, ...) pvc_log(PVCALLS_LOG_ERR, id, __VA_ARGS__)
 #define pvc_warn(id, ...) pvc_log(PVCALLS_LOG_WARN, id, __VA_ARGS__)

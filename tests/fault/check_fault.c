@@ -37,6 +37,31 @@
 #include <pvcalls/shm.h>
 
 #include "fault.h"
+#ifdef FAULT_ALLOC
+#include "alloc.h"
+#include "transport/shm/shm_priv.h"
+#define ALLOC_MODE 1
+#else
+#define ALLOC_MODE 0
+/* Not linked in this binary (no allocation injector): never called. */
+static void alloc_arm(uint64_t n, uint64_t *s, uint64_t max)
+{
+	(void)n;
+	(void)s;
+	(void)max;
+}
+static void alloc_disarm(void)
+{
+}
+static uint64_t alloc_count(void)
+{
+	return 0;
+}
+static const char *alloc_failed_op(void)
+{
+	return NULL;
+}
+#endif
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define SLOW 3
@@ -61,10 +86,11 @@
 
 /* Wall-clock budgets of the sweeps, seconds (sanitizers too). Plain
  * builds need a few seconds each; the slowest faults are the steps that
- * time out (STEP_MS) and the backend's lost notifications (up to 1 s,
- * docs/threat-model.md, "Known gaps"). */
+ * time out (STEP_MS). */
 #define FRONT_BUDGET_S 25
 #define BACK_BUDGET_S 25
+/* Allocation faults (check_fault_alloc): one sweep, both drivers at once. */
+#define ALLOC_BUDGET_S 30
 /* Timeouts that bound every blocking step of one session, ms. */
 #define STEP_MS (1500 * SLOW)
 /* One session may take this long at most (a few steps may time out). */
@@ -295,15 +321,19 @@ static void session(enum side side, uint64_t fail_at, uint16_t port, int lfd, st
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	ck_assert_int_eq(pvcalls_shm_pair(NULL, NULL, &hub, &guest), 0);
 	if (side == FRONT) {
-		ft = fault_wrap(guest, fail_at, &f);
+		ft = fault_wrap(guest, ALLOC_MODE ? 0 : fail_at, &f);
 		bt_t = hub;
 		ck_assert_ptr_nonnull(ft);
 	} else {
-		bt_t = fault_wrap(hub, fail_at, &f);
+		bt_t = fault_wrap(hub, ALLOC_MODE ? 0 : fail_at, &f);
 		ft = guest;
 		ck_assert_ptr_nonnull(bt_t);
 	}
-	if (sites)
+	/* Allocation faults: the library's Nth allocation from here on, on
+	 * any thread (both drivers and the hub), teardown included. */
+	if (ALLOC_MODE)
+		alloc_arm(fail_at, sites, MAX_OPS);
+	else if (sites)
 		fault_record_sites(f, sites, MAX_OPS);
 	if (pvcalls_back_new(bt_t, NULL, &bt.b) != 0)
 		goto out;
@@ -365,6 +395,11 @@ out:
 	o->failed = fault_failed_op(f);
 	pvcalls_transport_close(ft);
 	pvcalls_transport_close(bt_t);
+	if (ALLOC_MODE) {
+		alloc_disarm();
+		o->ops = alloc_count();
+		o->failed = alloc_failed_op();
+	}
 }
 
 /* A listener's queue may hold connections a failed session left behind. */
@@ -384,7 +419,7 @@ static void log_stderr(void *arg, enum pvcalls_log_level level, const char *msgi
 
 static void sweep(enum side side)
 {
-	const char *name = side == FRONT ? "frontend" : "backend";
+	const char *name = ALLOC_MODE ? "alloc" : side == FRONT ? "frontend" : "backend";
 	static uint64_t sites[MAX_OPS], run_sites[MAX_OPS], covered[MAX_OPS];
 	unsigned ncovered = 0, nsites = 0;
 	bool full = getenv("FAULT_FULL") != NULL;
@@ -392,7 +427,10 @@ static void sweep(enum side side)
 	uint16_t port;
 	int lfd = tcp_listen(&port), fds0, maps0, ours0, ran = 0, failed_sessions = 0;
 	uint64_t total, n;
-	double t0 = now_s(), t, budget = side == FRONT ? FRONT_BUDGET_S : BACK_BUDGET_S;
+	double t0 = now_s(), t;
+	double budget = ALLOC_MODE      ? ALLOC_BUDGET_S
+			: side == FRONT ? FRONT_BUDGET_S
+					: BACK_BUDGET_S;
 
 	/* FAULT_BUDGET=seconds overrides the budget. */
 	if (getenv("FAULT_BUDGET"))
@@ -440,7 +478,7 @@ static void sweep(enum side side)
 	 * as covered is the site each faulted run really failed. Past the
 	 * last operation by a few: those runs inject nothing.
 	 */
-	for (n = 1; n <= total + 2; n++) {
+	for (n = 1; n <= total + 2 && n <= MAX_OPS; n++) {
 		double s0 = now_s();
 		unsigned i;
 		int fds;
@@ -478,6 +516,9 @@ static void sweep(enum side side)
 			fprintf(stderr, "%s: fault %llu (%s): %d steps, %.2f s\n", name,
 				(unsigned long long)n, o.failed ? o.failed : "none", o.steps_ok,
 				t - s0);
+		/* Past the clean run's count, a run that did not reach N: done. */
+		if (n > total && !o.failed)
+			break;
 		if (t - t0 > budget) {
 			fprintf(stderr, "%s: time budget reached after %llu of %llu faults\n", name,
 				(unsigned long long)n, (unsigned long long)total);
@@ -498,6 +539,165 @@ static void sweep(enum side side)
 	close(lfd);
 }
 
+/* ------------------------------------------------------------------------
+ * Lost notifications (docs/threat-model.md, "What pvcallsd and the backend enforce"): the
+ * backend's transport fails one notification of the frontend; what it was
+ * for still arrives promptly. Failing every one ends that frontend.
+ */
+
+/* Retry and margin: far below the frontend's 1 s periodic re-check. */
+#define NOTIFY_LATE_S (0.3 * SLOW)
+
+struct delayed_write {
+	int fd;
+	const char *msg;
+	pthread_t th;
+};
+
+static void *delayed_write_main(void *arg)
+{
+	struct delayed_write *d = arg;
+	struct timespec ts = { 0, 100 * 1000 * 1000 };
+
+	/* Late enough that the frontend sleeps in recv() by then. */
+	nanosleep(&ts, NULL);
+	if (write(d->fd, d->msg, strlen(d->msg)) < 0)
+		perror("write");
+	return NULL;
+}
+
+struct delayed_connect {
+	uint16_t port;
+	int fd;
+	pthread_t th;
+};
+
+static void *delayed_connect_main(void *arg)
+{
+	struct delayed_connect *d = arg;
+	struct timespec ts = { 0, 100 * 1000 * 1000 };
+
+	nanosleep(&ts, NULL); /* the frontend sleeps in accept() by then */
+	d->fd = tcp_connect_nb(d->port);
+	return NULL;
+}
+
+static bool front_connected(pvcalls_back *b)
+{
+	struct pvcalls_back_frontend fr[4];
+	int n = pvcalls_back_list_frontends(b, fr, 4);
+
+	return n > 0 && fr[0].connected;
+}
+
+START_TEST(test_back_notify_lost)
+{
+	struct pvcalls_front_opts fo = { .connect_timeout_ms = STEP_MS,
+					 .ring_order = PVCALLS_FRONT_ORDER_0 };
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	pvcalls_transport *hub, *guest, *bt_t;
+	struct back_thread bt = { 0 };
+	struct fault *f = NULL;
+	pvcalls_front *fe = NULL;
+	struct outcome o = { 0 };
+	uint16_t port;
+	int lfd = tcp_listen(&port), s, l, peer, tries, x;
+	double t0, dt = 0;
+	char buf[8];
+
+	ck_assert_int_eq(pvcalls_shm_pair(NULL, NULL, &hub, &guest), 0);
+	bt_t = fault_wrap(hub, 0, &f);
+	ck_assert_ptr_nonnull(bt_t);
+	ck_assert_int_eq(pvcalls_back_new(bt_t, NULL, &bt.b), 0);
+	ck_assert_int_eq(pthread_create(&bt.th, NULL, back_main, &bt), 0);
+	ck_assert_int_eq(pvcalls_front_open(guest, &fo, &fe), 0);
+	s = pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(s, 0);
+	timeouts(fe, s);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = htons(port);
+	ck_assert_int_eq(pvcalls_front_connect(fe, s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	peer = tcp_accept(lfd);
+	ck_assert_int_ge(peer, 0);
+	ck_assert(exchange(fe, s, peer, &o, "warm-up"));
+
+	/* Data: the notification of the bytes that came is lost. A try in
+	 * which the frontend did not sleep (nothing to notify) is retried. */
+	for (tries = 0; tries < 5; tries++) {
+		struct delayed_write d = { .fd = peer, .msg = "pong" };
+
+		fault_fail_next(f, "evtchn_notify", 1);
+		ck_assert_int_eq(pthread_create(&d.th, NULL, delayed_write_main, &d), 0);
+		t0 = now_s();
+		ck_assert(frecv(fe, s, buf, 4));
+		dt = now_s() - t0 - 0.1;
+		pthread_join(d.th, NULL);
+		ck_assert_int_eq(memcmp(buf, "pong", 4), 0);
+		if (!fault_armed_left(f))
+			break;
+	}
+	fault_fail_next(f, "evtchn_notify", 0);
+	ck_assert_msg(tries < 5, "the frontend never waited for a notification");
+	ck_assert_msg(dt < NOTIFY_LATE_S, "data %.3f s late after a lost notification", dt);
+
+	/* The command ring: the notification of a deferred ACCEPT's answer
+	 * is lost (an answer that comes at once is found by spinning). */
+	l = pvcalls_front_socket(fe, AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(l, 0);
+	timeouts(fe, l);
+	sa.sin_port = htons(free_port());
+	ck_assert_int_eq(pvcalls_front_bind(fe, l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(pvcalls_front_listen(fe, l, 4), 0);
+	for (tries = 0; tries < 5; tries++) {
+		struct delayed_connect d = { .port = ntohs(sa.sin_port), .fd = -1 };
+
+		fault_fail_next(f, "evtchn_notify", 1);
+		ck_assert_int_eq(pthread_create(&d.th, NULL, delayed_connect_main, &d), 0);
+		t0 = now_s();
+		x = pvcalls_front_accept(fe, l, 0);
+		dt = now_s() - t0 - 0.1;
+		pthread_join(d.th, NULL);
+		ck_assert_int_ge(x, 0);
+		pvcalls_front_release(fe, x);
+		if (d.fd >= 0)
+			close(d.fd);
+		if (!fault_armed_left(f))
+			break;
+	}
+	fault_fail_next(f, "evtchn_notify", 0);
+	pvcalls_front_release(fe, l);
+	ck_assert_msg(tries < 5, "the frontend never waited for an answer");
+	ck_assert_msg(dt < NOTIFY_LATE_S, "answer %.3f s late after a lost notification", dt);
+	ck_assert(exchange(fe, s, peer, &o, "after"));
+
+	/* Every notification fails: the backend gives up on this frontend
+	 * (about 0.5 s of retries) instead of retrying for ever. */
+	fault_fail_next(f, "evtchn_notify", 1000000);
+	{
+		struct delayed_write d = { .fd = peer, .msg = "pong" };
+
+		ck_assert_int_eq(pthread_create(&d.th, NULL, delayed_write_main, &d), 0);
+		frecv(fe, s, buf, 4); /* may fail: the backend gives up */
+		pthread_join(d.th, NULL);
+	}
+	for (t0 = now_s(); front_connected(bt.b) && now_s() - t0 < 5.0 * SLOW;)
+		usleep(10000);
+	ck_assert_msg(!front_connected(bt.b), "still connected after %.1f s of failures",
+		      now_s() - t0);
+	ck_assert_uint_gt(1000000 - fault_armed_left(f), 5); /* it did retry */
+	fault_fail_next(f, "evtchn_notify", 0);
+	pvcalls_front_release(fe, s);
+	pvcalls_front_close(fe);
+	__atomic_store_n(&bt.stop, 1, __ATOMIC_SEQ_CST);
+	pthread_join(bt.th, NULL);
+	pvcalls_back_free(bt.b);
+	close(peer);
+	close(lfd);
+	pvcalls_transport_close(guest);
+	pvcalls_transport_close(bt_t);
+}
+END_TEST
+
 START_TEST(test_front_faults)
 {
 	sweep(FRONT);
@@ -507,6 +707,72 @@ END_TEST
 START_TEST(test_back_faults)
 {
 	sweep(BACK);
+}
+END_TEST
+
+#ifdef FAULT_ALLOC
+static int no_watch(void *arg, void *owner, const char *path, const char *wpath, const char *token)
+{
+	(void)arg, (void)owner, (void)path, (void)wpath, (void)token;
+	return 0;
+}
+
+/*
+ * A store transaction commits whole or not at all when an allocation
+ * fails at commit (its replay used to allocate as it went: a failure
+ * half-applied it and still answered success).
+ */
+START_TEST(test_alloc_txn_atomic)
+{
+	static const char *const paths[] = { "/a/b/c", "/a/d", "/e/f/g/h" };
+	struct shm_store_quota q = { .nodes = 64, .bytes = 1 << 20, .watches = 4, .txns = 4 };
+	static int owner;
+	uint64_t n;
+
+	for (n = 1; n < 200; n++) {
+		struct shm_store *st = pvc_shm_store_new(no_watch, NULL, &q);
+		unsigned found = 0;
+		uint32_t tx;
+		char buf[16];
+		int rc;
+
+		ck_assert_ptr_nonnull(st);
+		ck_assert_int_eq(pvc_shm_store_write(st, &owner, 0, "/a/x", "0"), 0);
+		ck_assert_int_eq(pvc_shm_store_txn_start(st, &owner, &tx), 0);
+		for (unsigned i = 0; i < 3; i++)
+			ck_assert_int_eq(pvc_shm_store_write(st, &owner, tx, paths[i], "v"), 0);
+		ck_assert_int_eq(pvc_shm_store_rm(st, &owner, tx, "/a/x"), 0);
+		alloc_arm(n, NULL, 0);
+		rc = pvc_shm_store_txn_end(st, &owner, tx, false);
+		alloc_disarm();
+		for (unsigned i = 0; i < 3; i++)
+			found += pvc_shm_store_read(st, &owner, 0, paths[i], buf, sizeof(buf)) == 1;
+		if (rc == 0) {
+			ck_assert_msg(found == 3, "allocation %llu failed: committed with %u of 3",
+				      (unsigned long long)n, found);
+			ck_assert_int_eq(
+				pvc_shm_store_read(st, &owner, 0, "/a/x", buf, sizeof(buf)),
+				-ENOENT);
+		} else {
+			ck_assert_int_eq(rc, -ENOMEM);
+			ck_assert_msg(found == 0, "allocation %llu failed: -ENOMEM with %u of 3",
+				      (unsigned long long)n, found);
+			ck_assert_int_eq(
+				pvc_shm_store_read(st, &owner, 0, "/a/x", buf, sizeof(buf)), 1);
+		}
+		pvc_shm_store_free(st);
+		if (!alloc_failed_op())
+			break; /* the commit no longer reaches allocation n */
+	}
+	ck_assert_uint_lt(n, 200);
+	ck_assert_uint_gt(n, 3);
+}
+END_TEST
+#endif
+
+START_TEST(test_alloc_faults)
+{
+	sweep(BACK); /* the side only names which transport is wrapped (unfailed) */
 }
 END_TEST
 
@@ -520,8 +786,16 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	pvcalls_set_logger(NULL, NULL, PVCALLS_LOG_ERR);
 	tcase_set_timeout(tc, 120 * SLOW);
-	tcase_add_test(tc, test_front_faults);
-	tcase_add_test(tc, test_back_faults);
+	if (ALLOC_MODE) {
+#ifdef FAULT_ALLOC
+		tcase_add_test(tc, test_alloc_txn_atomic);
+#endif
+		tcase_add_test(tc, test_alloc_faults);
+	} else {
+		tcase_add_test(tc, test_back_notify_lost);
+		tcase_add_test(tc, test_front_faults);
+		tcase_add_test(tc, test_back_faults);
+	}
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

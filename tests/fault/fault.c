@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <execinfo.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct fault {
 	pvcalls_transport *inner;
@@ -13,6 +14,8 @@ struct fault {
 	const char *failed_op; /* written once, by the thread that failed */
 	uint64_t *sites;       /* fault_record_sites() */
 	uint64_t max_sites;
+	const char *arm_op; /* fault_fail_next(): written before arm_n */
+	unsigned arm_n;     /* atomic */
 };
 
 /* True (and the op recorded) when this call is the one to fail. */
@@ -30,6 +33,16 @@ static bool hit(struct fault *f, const char *op)
 			h *= 1099511628211ull;
 		}
 		f->sites[n - 1] = h; /* each n is one thread's */
+	}
+	if (__atomic_load_n(&f->arm_n, __ATOMIC_ACQUIRE) &&
+	    !strcmp(__atomic_load_n(&f->arm_op, __ATOMIC_RELAXED), op)) {
+		unsigned left = __atomic_load_n(&f->arm_n, __ATOMIC_RELAXED);
+
+		while (left && !__atomic_compare_exchange_n(&f->arm_n, &left, left - 1, false,
+							    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			;
+		if (left)
+			return true;
 	}
 	if (n != f->fail_at)
 		return false;
@@ -262,4 +275,16 @@ uint64_t fault_count(const struct fault *f)
 const char *fault_failed_op(const struct fault *f)
 {
 	return __atomic_load_n(&f->failed_op, __ATOMIC_ACQUIRE);
+}
+
+void fault_fail_next(struct fault *f, const char *op, unsigned n)
+{
+	__atomic_store_n(&f->arm_n, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&f->arm_op, op, __ATOMIC_RELAXED);
+	__atomic_store_n(&f->arm_n, n, __ATOMIC_RELEASE); /* pairs with hit()'s acquire */
+}
+
+unsigned fault_armed_left(const struct fault *f)
+{
+	return __atomic_load_n(&f->arm_n, __ATOMIC_ACQUIRE);
 }

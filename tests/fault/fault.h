@@ -45,6 +45,14 @@ pvcalls_transport *fault_wrap(pvcalls_transport *inner, uint64_t fail_at, struct
 #define FAULT_SITE_DEPTH 10
 void fault_record_sites(struct fault *f, uint64_t *sites, uint64_t max);
 
+/*
+ * Arms @f to fail the next @n calls of operation @op (a name above, e.g.
+ * "evtchn_notify"), whatever fail_at says; n = 0 disarms. Any thread.
+ */
+void fault_fail_next(struct fault *f, const char *op, unsigned n);
+/* Calls fault_fail_next() armed that were not failed yet. */
+unsigned fault_armed_left(const struct fault *f);
+
 /* Fallible operations seen so far (including the failed one). */
 uint64_t fault_count(const struct fault *f);
 /* The operation that was failed, or NULL if none was. */

@@ -115,7 +115,45 @@ struct shm_hub {
 	uint32_t next_domid;
 	char *rbuf; /* service thread only */
 	char *sbuf;
+	/* What each guest makes us log, by domid (hub_gate()); the service
+	 * thread's, and pvc_shm_hub_stop()'s after it ended. */
+	struct pvc_log_keyed log_keys;
+	bool log_pending;     /* some domain has suppressed messages */
+	int64_t log_check_us; /* when service_guests() looks next */
 };
+
+/* Messages a guest's hellos, disconnections and violations cause: a
+ * bucket of this many, refilled at this rate, per domid (common/log.h);
+ * the rest are summarised at most every HUB_LOG_SUMMARY_US. A guest that
+ * reconnects in a loop logs "connected" and "disconnected" each time. */
+#define HUB_LOG_BURST 20u
+#define HUB_LOG_RATE 5u
+#define HUB_LOG_SUMMARY_US (2 * 1000000LL)
+
+/* Installs domain @domid's log gate on this thread; returns the old one. */
+static struct pvc_log_gate *hub_gate(struct shm_hub *h, uint32_t domid)
+{
+	if (!h->log_keys.rate) {
+		h->log_keys.rate = HUB_LOG_RATE;
+		h->log_keys.burst = HUB_LOG_BURST;
+	}
+	return pvc_log_gate_swap(pvc_log_keyed_gate(&h->log_keys, domid));
+}
+
+static void hub_ungate(struct shm_hub *h, struct pvc_log_gate *prev)
+{
+	struct pvc_log_gate *g = pvc_log_gate_swap(prev);
+
+	if (g && g->suppressed)
+		h->log_pending = true;
+}
+
+static void hub_log_report(void *arg, uint32_t key, bool shared, uint64_t n)
+{
+	(void)arg;
+	pvc_notice("shm.log-suppressed", "domain %u%s: %llu messages suppressed", key,
+		   shared ? " (and others sharing its limit)" : "", (unsigned long long)n);
+}
 
 /* Distinct addresses tag the non-guest fds in epoll. */
 static char tag_kick, tag_listen;
@@ -176,31 +214,39 @@ static void guest_queue(struct shm_hub *h, struct guest *g, const struct shm_msg
 }
 
 /* Store watch callback; the store lock is held. */
-static void hub_watch_cb(void *arg, void *owner, const char *path, const char *wpath,
-			 const char *token)
+static int hub_watch_cb(void *arg, void *owner, const char *path, const char *wpath,
+			const char *token)
 {
 	struct shm_hub *h = arg;
 	size_t lp = strlen(path) + 1, lt = strlen(token) + 1, lw = strlen(wpath) + 1;
 	struct shm_msg_hdr hdr = { .type = SHM_MSG_WATCH };
 	char *buf;
 
+	/* Out of memory: the store fires the watch again, from
+	 * service_guests() (pvc_shm_store_refire()); the kick makes sure the
+	 * service thread looks soon. */
 	if (!owner) {
-		if (pvc_shm_evq_push(&h->local, path, wpath, token))
+		if (pvc_shm_evq_push(&h->local, path, wpath, token)) {
 			pvc_err("shm.watch", "out of memory queueing a watch event for %s", path);
-		return;
+			kick(h);
+			return -ENOMEM;
+		}
+		return 0;
 	}
 	buf = malloc(lp + lt + lw);
 	if (!buf) {
 		pvc_err("shm.watch", "out of memory queueing a watch event for %s", path);
-		return;
+		kick(h);
+		return -ENOMEM;
 	}
 	/* Payload: path, token, watch path; each NUL-terminated. */
 	memcpy(buf, path, lp);
 	memcpy(buf + lp, token, lt);
 	memcpy(buf + lp + lt, wpath, lw);
 	hdr.len = (uint32_t)(lp + lt + lw);
-	guest_queue(h, owner, &hdr, buf);
+	guest_queue(h, owner, &hdr, buf); /* no memory there: the guest is disconnected */
 	free(buf);
+	return 0;
 }
 
 static void guest_free(struct guest *g)
@@ -289,7 +335,10 @@ static void drop_guest(struct shm_hub *h, struct guest *g)
 		/* Dead first, so watchers reacting to the removal get -EPIPE. */
 		pvc_shm_dom_set_dead(g->dom);
 		pvc_shm_evt_del_guest(ctx, g->dom);
+		struct pvc_log_gate *lg = hub_gate(h, g->domid);
+
 		pvc_info("shm.peer-died", "domain %u disconnected", g->domid);
+		hub_ungate(h, lg);
 		snprintf(fe, sizeof(fe), "/local/domain/%u", g->domid);
 		snprintf(be, sizeof(be), "/local/domain/%u/backend/pvcalls/%u", ctx->self.domid,
 			 g->domid);
@@ -414,6 +463,7 @@ static void handle_hello(struct shm_hub *h, struct guest *g, const char *payload
 {
 	struct shm_hello hello;
 	struct shm_dom *d = NULL;
+	struct pvc_log_gate *lg;
 	uint32_t domid = 0;
 	int rc;
 
@@ -458,16 +508,20 @@ static void handle_hello(struct shm_hub *h, struct guest *g, const char *payload
 	h->nr_pending--;
 	pthread_mutex_unlock(&h->lock);
 	rc = write_device_nodes(h, domid);
+	lg = hub_gate(h, domid);
 	if (rc)
 		pvc_err("shm.store", "cannot write the device nodes of domain %u: %d", domid, rc);
 	pvc_info("shm.guest", "domain %u connected", domid);
+	hub_ungate(h, lg);
 	send_ack(h, g, 0, domid);
 	return;
 refuse:
 	for (unsigned i = 0; i < nfds; i++)
 		close(fds[i]);
+	lg = hub_gate(h, hello.domid);
 	pvc_warn("shm.refused", "refusing a guest (domid %u requested): %s", hello.domid,
 		 strerror(-rc));
+	hub_ungate(h, lg);
 	send_ack(h, g, rc, 0);
 }
 
@@ -500,7 +554,10 @@ static bool under(const char *dir, size_t n, const char *path)
  * backend directory of its own devices, /local/domain/<H>/backend/pvcalls/<G>
  * (H: the hub); it may write and remove strictly below /local/domain/<G>
  * (its root and the backend directory are the toolstack's and the
- * backend's). Everything else is -EACCES whether it exists or not, so a
+ * backend's), except the nodes the hub wrote there for it (hub_owned[]:
+ * its domid, its device's backend and backend-id), which it may neither
+ * change nor remove, not even by removing a directory above them, as
+ * Xen's toolstack makes them read-only to a domU. Everything else is -EACCES whether it exists or not, so a
  * guest learns nothing of other guests: not their nodes, not their ids
  * (/local/domain and /local/domain/<H>/backend/pvcalls are not listable),
  * not even whether a path exists. A watch on a foreign path is refused
@@ -518,20 +575,53 @@ static bool may_read(struct shm_hub *h, struct guest *g, const char *path)
 	return under(own, (size_t)n, path) || under(be, (size_t)m, path);
 }
 
-static bool may_write(struct guest *g, const char *path)
+/* The nodes of a guest's own directory that write_device_nodes() writes
+ * for it and that it may read but not change (relative to its root): its
+ * identity and where its device's backend is. Its device's "state" is
+ * the frontend's to drive. */
+static const char *const hub_owned[] = {
+	"domid",
+	"device/pvcalls/0/backend",
+	"device/pvcalls/0/backend-id",
+};
+
+/*
+ * Whether @rel (a path below the guest's root, relative to it) is a node
+ * the hub wrote for the guest or below one, or (@rm) one whose removal would take such
+ * a node with it (an ancestor of one).
+ */
+static bool hub_owned_node(const char *rel, bool rm)
+{
+	size_t n = strlen(rel);
+
+	for (size_t i = 0; i < sizeof(hub_owned) / sizeof(hub_owned[0]); i++) {
+		size_t k = strlen(hub_owned[i]);
+
+		/* The node itself or below it (a child would hang off it). */
+		if (!strncmp(rel, hub_owned[i], k) && (rel[k] == '\0' || rel[k] == '/'))
+			return true;
+		if (rm && !strncmp(hub_owned[i], rel, n) && hub_owned[i][n] == '/')
+			return true;
+	}
+	return false;
+}
+
+static bool may_write(struct guest *g, const char *path, bool rm)
 {
 	char pre[40];
 	int n = snprintf(pre, sizeof(pre), "/local/domain/%u/", g->domid);
 
-	return path && strncmp(path, pre, (size_t)n) == 0 && path[n] != '\0';
+	return path && strncmp(path, pre, (size_t)n) == 0 && path[n] != '\0' &&
+	       !hub_owned_node(path + n, rm);
 }
 
-/* -EINVAL for a malformed path, -EACCES for a foreign one, else 0. */
-static int check_access(struct shm_hub *h, struct guest *g, const char *path, bool write)
+/* -EINVAL for a malformed path, -EACCES for a foreign one (or, @write, a
+ * node the hub owns; @rm: also an ancestor of one), else 0. */
+static int check_access(struct shm_hub *h, struct guest *g, const char *path, bool write, bool rm)
 {
 	if (!path || !pvc_shm_path_valid(path))
 		return -EINVAL;
-	if (write ? !may_write(g, path) : !may_read(h, g, path))
+	if (write ? !may_write(g, path, rm) : !may_read(h, g, path))
 		return -EACCES;
 	return 0;
 }
@@ -554,26 +644,26 @@ static void handle_req(struct shm_hub *h, struct guest *g, const struct shm_msg_
 	case SHM_OP_READ:
 		if (cap > PVCALLS_STORE_MAX + 1)
 			cap = PVCALLS_STORE_MAX + 1;
-		rc = check_access(h, g, a, false);
+		rc = check_access(h, g, a, false, false);
 		if (!rc)
 			rc = pvc_shm_store_read(h->store, g, req->txn, a, out, cap);
 		if (rc >= 0)
 			rsp->len = (uint32_t)rc + 1;
 		break;
 	case SHM_OP_WRITE:
-		rc = !b ? -EINVAL : check_access(h, g, a, true);
+		rc = !b ? -EINVAL : check_access(h, g, a, true, false);
 		if (!rc)
 			rc = pvc_shm_store_write(h->store, g, req->txn, a, b);
 		break;
 	case SHM_OP_RM:
-		rc = check_access(h, g, a, true);
+		rc = check_access(h, g, a, true, true);
 		if (!rc)
 			rc = pvc_shm_store_rm(h->store, g, req->txn, a);
 		break;
 	case SHM_OP_DIR:
 		if (cap > SHM_MAX_PAYLOAD)
 			cap = SHM_MAX_PAYLOAD;
-		rc = check_access(h, g, a, false);
+		rc = check_access(h, g, a, false, false);
 		if (!rc)
 			rc = pvc_shm_store_dir(h->store, g, req->txn, a, out, cap);
 		for (int i = 0; i < rc; i++)
@@ -586,7 +676,7 @@ static void handle_req(struct shm_hub *h, struct guest *g, const struct shm_msg_
 		rc = pvc_shm_store_txn_end(h->store, g, req->txn, req->arg != 0);
 		break;
 	case SHM_OP_WATCH:
-		rc = !b ? -EINVAL : check_access(h, g, a, false);
+		rc = !b ? -EINVAL : check_access(h, g, a, false, false);
 		if (!rc)
 			rc = pvc_shm_store_watch(h->store, g, a, b);
 		break;
@@ -626,7 +716,12 @@ static void handle_msg(struct shm_hub *h, struct guest *g, long n, int *fds, uns
 bad:
 	for (unsigned i = 0; i < nfds; i++)
 		close(fds[i]);
-	pvc_err("shm.bad-peer", "protocol violation by domain %u: disconnecting", g->domid);
+	{
+		struct pvc_log_gate *lg = hub_gate(h, g->domid);
+
+		pvc_err("shm.bad-peer", "protocol violation by domain %u: disconnecting", g->domid);
+		hub_ungate(h, lg);
+	}
 	set_dying(g);
 }
 
@@ -817,6 +912,22 @@ static int service_guests(struct shm_hub *h)
 		pthread_mutex_lock(&h->lock);
 	}
 	pthread_mutex_unlock(&h->lock);
+	/* Watch events that found no memory: again, every 10 ms until they go. */
+	if (pvc_shm_store_refire(h->store) && (next == UINT64_MAX || next > now + 10))
+		next = now + 10;
+	if (h->log_pending) {
+		int64_t us = pvc_now_us();
+
+		if (us >= h->log_check_us) {
+			h->log_check_us = us + 100000;
+			h->log_pending =
+				pvc_log_keyed_summary(&h->log_keys, false, HUB_LOG_SUMMARY_US,
+						      UINT32_MAX, hub_log_report, NULL);
+		}
+		/* Reported even if nothing else happens. */
+		if (h->log_pending && (next == UINT64_MAX || next > now + 500))
+			next = now + 500;
+	}
 	if (next == UINT64_MAX)
 		return -1;
 	return next - now > INT32_MAX ? INT32_MAX : (int)(next - now);
@@ -1088,6 +1199,7 @@ void pvc_shm_hub_stop(struct shm_ctx *ctx)
 	}
 	while (h->guests)
 		drop_guest(h, h->guests);
+	pvc_log_keyed_summary(&h->log_keys, true, 0, UINT32_MAX, hub_log_report, NULL);
 	if (h->lfd >= 0)
 		close(h->lfd);
 	unlink_own(h);

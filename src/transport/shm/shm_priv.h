@@ -333,8 +333,10 @@ void pvc_shm_evq_purge(struct shm_evq *q, const char *wpath, const char *token);
 
 /* shm_store.c: the tree the hub serves. owner NULL is the hub itself. */
 struct shm_store;
-typedef void (*shm_watch_fn)(void *arg, void *owner, const char *path, const char *wpath,
-			     const char *token);
+/* Delivers a watch event; < 0 (-ENOMEM): it could not be queued, and the
+ * store fires that watch again later (pvc_shm_store_refire()). */
+typedef int (*shm_watch_fn)(void *arg, void *owner, const char *path, const char *wpath,
+			    const char *token);
 
 /* Per-owner limits; the hub (owner NULL) has none. */
 struct shm_store_quota {
@@ -346,6 +348,12 @@ struct shm_store_quota {
 
 struct shm_store *pvc_shm_store_new(shm_watch_fn fn, void *arg, const struct shm_store_quota *q);
 void pvc_shm_store_free(struct shm_store *st);
+/*
+ * Fires again, with their own path (something at or below it changed),
+ * the watches whose last event could not be delivered. Returns true if
+ * some still could not (call it again soon).
+ */
+bool pvc_shm_store_refire(struct shm_store *st);
 int pvc_shm_store_read(struct shm_store *st, void *owner, uint32_t txn, const char *path, char *buf,
 		       size_t buflen);
 int pvc_shm_store_write(struct shm_store *st, void *owner, uint32_t txn, const char *path,

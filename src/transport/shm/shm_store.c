@@ -35,8 +35,10 @@
  * succeeds (it saw a consistent snapshot); one that changed something
  * fails with -EAGAIN if the generation moved, otherwise its log is
  * replayed on the live tree, which fires the watches. Replay cannot fail:
- * it acts on the very tree the log was checked against, and the quota the
- * changes need was reserved when they were logged. Conflicts are detected
+ * it acts on the very tree the log was checked against, the quota the
+ * changes need was reserved when they were logged, and the memory (values,
+ * a node per path component) is allocated before the first change, so a
+ * shortage fails the commit (-ENOMEM) with nothing applied. Conflicts are detected
  * on any concurrent commit, not per node, so callers may retry more than
  * with xenstored; correctness (serialisability) is the same.
  */
@@ -102,6 +104,7 @@ struct watch {
 	struct acct *acct;
 	char *path;
 	char *token;
+	bool missed; /* an event could not be delivered: fired again */
 };
 
 struct shm_store {
@@ -115,6 +118,7 @@ struct shm_store {
 	struct shm_store_quota q;
 	shm_watch_fn fn;
 	void *arg;
+	bool missed; /* some watch is missed */
 };
 
 bool pvc_shm_path_valid(const char *path)
@@ -320,21 +324,29 @@ static void write_delta(struct node *root, const char *path, const char *value,
 }
 
 /* Writes @value at @path, creating missing nodes, charging @a. */
-static int tree_write(struct node *root, const char *path, const char *value, struct acct *a)
+/*
+ * Writes @v (taken over) at @path. With @pool (one node per component of
+ * @path, from prep_write()), missing nodes are taken from it and nothing
+ * is allocated, so it cannot fail; without, they are allocated here.
+ */
+static int tree_put(struct node *root, const char *path, char *v, struct node **pool,
+		    struct acct *a)
 {
 	struct node *n = root;
 	const char *s = path + 1;
-	char *v = strdup(value);
 
-	if (!v)
-		return -ENOMEM;
-	while (*s) {
+	for (unsigned k = 0; *s; k++) {
 		const char *e = strchr(s, '/');
 		size_t len = e ? (size_t)(e - s) : strlen(s);
 		struct node *c = child_find(n, s, len);
 
 		if (!c) {
-			c = node_new(s, len, "");
+			if (pool) {
+				c = pool[k];
+				pool[k] = NULL;
+			} else {
+				c = node_new(s, len, "");
+			}
 			if (!c) {
 				free(v);
 				return -ENOMEM;
@@ -360,6 +372,67 @@ static int tree_write(struct node *root, const char *path, const char *value, st
 	return 0;
 }
 
+static int tree_write(struct node *root, const char *path, const char *value, struct acct *a)
+{
+	char *v = strdup(value);
+
+	return v ? tree_put(root, path, v, NULL, a) : -ENOMEM;
+}
+
+/* What one logged write needs to be replayed without allocating. */
+struct prepared {
+	char *v;
+	struct node **pool; /* a node per component of the path */
+	unsigned np;
+};
+
+static void prep_free(struct prepared *p)
+{
+	for (unsigned k = 0; k < p->np; k++) {
+		if (p->pool[k]) {
+			free(p->pool[k]->value);
+			free(p->pool[k]);
+		}
+	}
+	free(p->pool);
+	free(p->v);
+	p->pool = NULL;
+	p->v = NULL;
+	p->np = 0;
+}
+
+/* Allocates @p for writing @value at @path: 0 or -ENOMEM (then nothing
+ * is left allocated). */
+static int prep_write(struct prepared *p, const char *path, const char *value)
+{
+	const char *s = path + 1;
+
+	for (const char *c = s; *c; c++)
+		p->np += *c == '/';
+	p->np += *s != '\0';
+	p->v = strdup(value);
+	p->pool = calloc(p->np ? p->np : 1, sizeof(*p->pool));
+	if (!p->v || !p->pool)
+		goto fail;
+	for (unsigned k = 0; *s; k++) {
+		const char *e = strchr(s, '/');
+		size_t len = e ? (size_t)(e - s) : strlen(s);
+
+		p->pool[k] = node_new(s, len, "");
+		if (!p->pool[k])
+			goto fail;
+		s += len;
+		if (*s == '/')
+			s++;
+	}
+	return 0;
+fail:
+	if (!p->pool)
+		p->np = 0;
+	prep_free(p);
+	return -ENOMEM;
+}
+
 static void tree_unlink(struct node *n)
 {
 	struct node *p = n->parent, **pp, *prev = NULL;
@@ -372,9 +445,34 @@ static void tree_unlink(struct node *n)
 	n->next = NULL;
 }
 
+/*
+ * An event the callback could not queue (no memory) is not lost: the
+ * watch is marked and pvc_shm_store_refire() fires it again with its own
+ * path, which tells the watcher "something at or below changed", as the
+ * event it stands for did (watchers re-read what they watch).
+ */
 static void fire(struct shm_store *st, struct watch *w, const char *path)
 {
-	st->fn(st->arg, w->owner, path, w->path, w->token);
+	if (st->fn(st->arg, w->owner, path, w->path, w->token) < 0)
+		w->missed = st->missed = true;
+}
+
+bool pvc_shm_store_refire(struct shm_store *st)
+{
+	bool left = false;
+
+	pthread_mutex_lock(&st->lock);
+	if (st->missed) {
+		for (struct watch *w = st->watches; w; w = w->next) {
+			if (!w->missed)
+				continue;
+			w->missed = st->fn(st->arg, w->owner, w->path, w->path, w->token) < 0;
+			left |= w->missed;
+		}
+		st->missed = left;
+	}
+	pthread_mutex_unlock(&st->lock);
+	return left;
 }
 
 static void fire_write(struct shm_store *st, const char *path)
@@ -965,6 +1063,7 @@ out:
 
 int pvc_shm_store_txn_end(struct shm_store *st, void *owner, uint32_t txn, bool abort)
 {
+	struct prepared *pr;
 	struct txn **pp, *t;
 	struct acct *a;
 	int rc = 0;
@@ -987,13 +1086,38 @@ int pvc_shm_store_txn_end(struct shm_store *st, void *owner, uint32_t txn, bool 
 		rc = -EAGAIN;
 		goto done;
 	}
-	for (unsigned i = 0; i < t->nr_ops; i++) {
+	/* Replay cannot fail but for memory: everything the writes need is
+	 * allocated first, and a shortage fails the commit with nothing
+	 * applied (found by check_fault_alloc: a half-replayed transaction
+	 * lost a state write and answered success). */
+	pr = calloc(t->nr_ops ? t->nr_ops : 1, sizeof(*pr));
+	if (!pr) {
+		rc = -ENOMEM;
+		goto done;
+	}
+	for (unsigned i = 0; i < t->nr_ops && !rc; i++)
+		if (t->ops[i].value)
+			rc = prep_write(&pr[i], t->ops[i].path, t->ops[i].value);
+	for (unsigned i = 0; i < t->nr_ops && !rc; i++) {
 		const struct txn_op *o = &t->ops[i];
-		int r = o->value ? live_write(st, o->path, o->value, a) : live_rm(st, o->path);
+		int r;
 
+		if (o->value) {
+			r = tree_put(st->root, o->path, pr[i].v, pr[i].pool, a);
+			pr[i].v = NULL; /* taken over (freed on failure) */
+			if (!r) {
+				st->gen++;
+				fire_write(st, o->path);
+			}
+		} else {
+			r = live_rm(st, o->path);
+		}
 		if (r)
 			pvc_err("shm.store", "transaction replay of %s failed: %d", o->path, r);
 	}
+	for (unsigned i = 0; i < t->nr_ops; i++)
+		prep_free(&pr[i]);
+	free(pr);
 done:
 	txn_destroy(t);
 out:

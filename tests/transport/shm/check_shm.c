@@ -2288,11 +2288,61 @@ START_TEST(test_evtchn_guest_isolation)
 }
 END_TEST
 
-static void nop_watch(void *arg, void *owner, const char *path, const char *wpath,
-		      const char *token)
+static int nop_watch(void *arg, void *owner, const char *path, const char *wpath, const char *token)
 {
 	(void)arg, (void)owner, (void)path, (void)wpath, (void)token;
+	return 0;
 }
+
+/* Events seen by flaky_watch(); it refuses the first @fail of them. */
+static struct {
+	int fail, seen;
+	char last[128];
+} flaky;
+
+static int flaky_watch(void *arg, void *owner, const char *path, const char *wpath,
+		       const char *token)
+{
+	(void)arg, (void)owner, (void)wpath, (void)token;
+	if (flaky.fail > 0) {
+		flaky.fail--;
+		return -ENOMEM;
+	}
+	flaky.seen++;
+	snprintf(flaky.last, sizeof(flaky.last), "%s", path);
+	return 0;
+}
+
+/*
+ * A watch event the hub could not queue (no memory) is not lost: the
+ * watch fires again, with its own path, once memory is back (found by
+ * check_fault_alloc: a lost "state" event left a frontend's close waiting
+ * for its 5 s timeout).
+ */
+START_TEST(test_store_watch_event_refired)
+{
+	struct shm_store_quota q = { .nodes = 16, .bytes = 1 << 20, .watches = 4, .txns = 2 };
+	struct shm_store *st = pvc_shm_store_new(flaky_watch, NULL, &q);
+
+	ck_assert_ptr_nonnull(st);
+	memset(&flaky, 0, sizeof(flaky));
+	ck_assert_int_eq(pvc_shm_store_watch(st, NULL, "/fe", "tok"), 0);
+	ck_assert_int_eq(flaky.seen, 1); /* at registration */
+	ck_assert(!pvc_shm_store_refire(st));
+	flaky.fail = 1;
+	ck_assert_int_eq(pvc_shm_store_write(st, NULL, 0, "/fe/state", "5"), 0);
+	ck_assert_int_eq(flaky.seen, 1); /* refused */
+	flaky.fail = 1;
+	ck_assert(pvc_shm_store_refire(st)); /* still no memory */
+	ck_assert_int_eq(flaky.seen, 1);
+	ck_assert(!pvc_shm_store_refire(st));
+	ck_assert_int_eq(flaky.seen, 2);
+	ck_assert_str_eq(flaky.last, "/fe");
+	ck_assert(!pvc_shm_store_refire(st)); /* once */
+	ck_assert_int_eq(flaky.seen, 2);
+	pvc_shm_store_free(st);
+}
+END_TEST
 
 /* A logged write reserves only the nodes its commit can create. */
 START_TEST(test_store_txn_reservation)
@@ -2342,6 +2392,109 @@ static void *back_main(void *arg)
 	pvcalls_back_run(bt->b, &bt->stop);
 	return NULL;
 }
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Lines by msgid (counted, not kept), and what summaries say was dropped. */
+static struct {
+	unsigned hub_lines, hub_sum, back_lines, back_sum;
+	unsigned long long hub_suppressed, back_suppressed;
+} churn;
+
+static void count_log(void *arg, enum pvcalls_log_level level, const char *msgid, const char *msg)
+{
+	unsigned d;
+	unsigned long long n;
+
+	(void)arg;
+	(void)level;
+	pthread_mutex_lock(&log_mu);
+	if (!strcmp(msgid, "shm.guest") || !strcmp(msgid, "shm.peer-died")) {
+		churn.hub_lines++;
+	} else if (!strcmp(msgid, "back.new-device") || !strcmp(msgid, "back.device-gone")) {
+		churn.back_lines++;
+	} else if (!strcmp(msgid, "shm.log-suppressed") &&
+		   sscanf(msg, "domain %u: %llu messages suppressed", &d, &n) == 2) {
+		churn.hub_sum++;
+		churn.hub_suppressed += n;
+	} else if (!strcmp(msgid, "back.log-suppressed") &&
+		   sscanf(msg, "frontend %u: %llu messages suppressed", &d, &n) == 2) {
+		churn.back_sum++;
+		churn.back_suppressed += n;
+	}
+	pthread_mutex_unlock(&log_mu);
+}
+
+/*
+ * A guest that re-creates its device directory in a loop (it reconnects:
+ * the hub writes the directory at each hello and removes it when the
+ * guest goes) gets a bounded number of log lines, from the hub and from
+ * the backend: its domain's bucket (20, then 5 a second), and the rest
+ * summarised as "N messages suppressed", at the latest when they stop.
+ */
+START_TEST(test_device_churn_log_bounded)
+{
+	enum { ROUNDS = 150 };
+	struct pvcalls_shm_opts go = { .domid = 7 };
+	struct back_thread bt = { 0 };
+	pvcalls_transport *hub, *g;
+	unsigned done = 0, bound;
+	double t0, t;
+	struct tmpd d;
+
+	tmpd_make(&d);
+	memset(&churn, 0, sizeof(churn));
+	pvcalls_set_logger(count_log, NULL, PVCALLS_LOG_INFO);
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, NULL, &hub), 0);
+	ck_assert_int_eq(pvcalls_back_new(hub, NULL, &bt.b), 0);
+	ck_assert_int_eq(pthread_create(&bt.th, NULL, back_main, &bt), 0);
+	t0 = now_s();
+	/* Bounded in count and time; a domid still held by the last
+	 * connection (its drop is asynchronous) is asked for again. */
+	for (int i = 0; done < ROUNDS && i < ROUNDS * 50 && now_s() - t0 < 20; i++) {
+		int rc = pvcalls_shm_connect(d.path, &go, &g);
+
+		if (rc == -EEXIST) {
+			usleep(1000);
+			continue;
+		}
+		ck_assert_int_eq(rc, 0);
+		ck_assert_uint_eq(domid_of(g), 7);
+		if (done % 8 == 0)
+			usleep(20000); /* now and then, let the backend see the device */
+		pvcalls_transport_close(g);
+		done++;
+	}
+	ck_assert_uint_eq(done, ROUNDS);
+	usleep(300000);
+	__atomic_store_n(&bt.stop, 1, __ATOMIC_SEQ_CST);
+	pthread_join(bt.th, NULL);
+	pvcalls_back_free(bt.b);
+	pvcalls_transport_close(hub); /* the hub's summaries come now at the latest */
+	t = now_s() - t0;
+	pvcalls_set_logger(NULL, NULL, PVCALLS_LOG_ERR);
+	/* The bucket's burst, its refill over the run, and a margin. */
+	bound = 20 + (unsigned)(5 * t) + 2;
+	ck_assert_msg(churn.hub_lines <= bound, "hub: %u lines for %u reconnections in %.1f s",
+		      churn.hub_lines, ROUNDS, t);
+	ck_assert_msg(churn.back_lines <= bound, "backend: %u lines for %u reconnections in %.1f s",
+		      churn.back_lines, ROUNDS, t);
+	/* Nothing is lost silently: the hub logs one line per connection
+	 * and one per disconnection, shown or counted in a summary; the
+	 * summaries themselves are few. */
+	ck_assert_uint_eq(churn.hub_lines + churn.hub_suppressed, 2 * ROUNDS);
+	ck_assert_uint_le(churn.hub_sum, 2 + (unsigned)(t / 2));
+	ck_assert_uint_gt(churn.back_lines, 0);
+	ck_assert_uint_le(churn.back_sum, 2 + (unsigned)(t / 2));
+	tmpd_clean(&d);
+}
+END_TEST
 
 /* Attack 6 end to end: the region limit fails one CONNECT, nothing else. */
 START_TEST(test_map_limit_fails_one_connect)
@@ -2423,6 +2576,66 @@ static void no_access(pvcalls_transport *t, const char *path)
 	ck_assert_int_eq(pvcalls_transport_store_write(t, tx, path, "x"), -EACCES);
 	ck_assert_int_eq(pvcalls_transport_store_txn_end(t, tx, true), 0);
 }
+
+/*
+ * The nodes the hub writes for a guest in its own directory (its domid,
+ * its device's backend and backend-id) are read-only to it: no write, no
+ * removal (not even of a directory above them), in a transaction or not.
+ * The rest of its directory stays its own.
+ */
+START_TEST(test_store_hub_nodes_readonly)
+{
+	static const char *const owned[] = { "domid", "device/pvcalls/0/backend",
+					     "device/pvcalls/0/backend-id" };
+	static const char *const above[] = { "device", "device/pvcalls", "device/pvcalls/0" };
+	pvcalls_transport *hub, *g;
+	char p[128], want[3][128], buf[128];
+	uint32_t dg, tx;
+	struct tmpd d;
+
+	tmpd_make(&d);
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, NULL, &hub), 0);
+	ck_assert_int_eq(pvcalls_shm_connect(d.path, NULL, &g), 0);
+	dg = domid_of(g);
+	for (int i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "/local/domain/%u/%s", dg, owned[i]);
+		ck_assert_int_gt(pvcalls_transport_store_read(g, 0, p, want[i], sizeof(want[i])),
+				 0);
+		ck_assert_int_eq(pvcalls_transport_store_write(g, 0, p, "7"), -EACCES);
+		ck_assert_int_eq(pvcalls_transport_store_rm(g, 0, p), -EACCES);
+		ck_assert_int_eq(pvcalls_transport_store_txn_start(g, &tx), 0);
+		ck_assert_int_eq(pvcalls_transport_store_write(g, tx, p, "7"), -EACCES);
+		ck_assert_int_eq(pvcalls_transport_store_rm(g, tx, p), -EACCES);
+		ck_assert_int_eq(pvcalls_transport_store_txn_end(g, tx, false), 0);
+		snprintf(p, sizeof(p), "/local/domain/%u/%s/child", dg, owned[i]);
+		ck_assert_int_eq(pvcalls_transport_store_write(g, 0, p, "7"), -EACCES);
+	}
+	for (int i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "/local/domain/%u/%s", dg, above[i]);
+		ck_assert_int_eq(pvcalls_transport_store_rm(g, 0, p), -EACCES);
+	}
+	for (int i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "/local/domain/%u/%s", dg, owned[i]);
+		ck_assert_int_gt(pvcalls_transport_store_read(g, 0, p, buf, sizeof(buf)), 0);
+		ck_assert_str_eq(buf, want[i]);
+	}
+	/* its own nodes: the device's state, and anything it makes */
+	snprintf(p, sizeof(p), "/local/domain/%u/device/pvcalls/0/state", dg);
+	ck_assert_int_eq(pvcalls_transport_store_write(g, 0, p, "1"), 0);
+	snprintf(p, sizeof(p), "/local/domain/%u/device/mine/x", dg);
+	ck_assert_int_eq(pvcalls_transport_store_write(g, 0, p, "1"), 0);
+	snprintf(p, sizeof(p), "/local/domain/%u/device/mine", dg);
+	ck_assert_int_eq(pvcalls_transport_store_rm(g, 0, p), 0);
+	snprintf(p, sizeof(p), "/local/domain/%u/domid2", dg); /* whole components */
+	ck_assert_int_eq(pvcalls_transport_store_write(g, 0, p, "1"), 0);
+	/* the hub itself may */
+	snprintf(p, sizeof(p), "/local/domain/%u/domid", dg);
+	ck_assert_int_eq(pvcalls_transport_store_write(hub, 0, p, want[0]), 0);
+	pvcalls_transport_close(g);
+	pvcalls_transport_close(hub);
+	tmpd_clean(&d);
+}
+END_TEST
 
 /*
  * Store permissions: a guest reaches its own /local/domain/<G> and the
@@ -2718,6 +2931,9 @@ static Suite *shm_suite(void)
 	tcase_add_test(sec, test_map_limit_fails_one_connect);
 	tcase_add_test(sec, test_evtchn_guest_isolation);
 	tcase_add_test(sec, test_store_isolation);
+	tcase_add_test(sec, test_store_hub_nodes_readonly);
+	tcase_add_test(sec, test_device_churn_log_bounded);
+	tcase_add_test(sec, test_store_watch_event_refired);
 	tcase_add_test(sec, test_hub_pool_sealed);
 	tcase_add_test(sec, test_hub_slow_reader);
 	tcase_set_timeout(sec, 30);
