@@ -775,7 +775,9 @@ static bool cmd_admit(struct back_frontend *f)
 
 	if (rate == PVCALLS_BACK_UNLIMITED)
 		return true;
-	now = pvc_now_us();
+	/* The round's clock, not a clock read per request: the bucket then
+	 * fills late by at most one round, which only matters when held. */
+	now = b->round_us;
 	cap = (uint64_t)f->lim.cmd_burst * TOKEN;
 	if (now > f->cmd_tokens_us) {
 		/* Clamped so that the product cannot overflow (2^32 * 10^9 < 2^64). */
@@ -872,7 +874,7 @@ int pvc_back_cmd_service(struct back_frontend *f)
 		n++;
 	}
 	if (n > 0)
-		pvc_back_active(b, f, pvc_now_us());
+		pvc_back_active(b, f, b->round_us);
 	pvc_back_flush(f);
 	return n;
 }

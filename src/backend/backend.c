@@ -229,6 +229,10 @@ static bool cool_cmd(pvcalls_back *b, struct back_frontend *f)
 {
 	int rc;
 
+	/* Held by its command rate: the timerfd serves it, and what waits on
+	 * its ring must not keep the loop polling. */
+	if (f->cmd_held)
+		return false;
 	if (f->cmd_more)
 		return true;
 	rc = pvcalls_cmd_back_final_check(&f->cmd);
