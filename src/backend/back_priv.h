@@ -70,7 +70,12 @@
 #define BACK_DEF_MAX_RING_ORDER 9u
 #define BACK_DEF_MAX_BACKLOG 128u
 #define BACK_DEF_SPIN_US 20u
-#define BACK_DEF_CMD_RATE 20000u
+/* cmd_rate's default (docs/PERFORMANCE.md, "Isolation under abuse"):
+ * above what a real program's connection churn sends (wrk against nginx,
+ * a new connection per request, through pvcalls-run: 4 requests per
+ * connection, about 23000/s), well below a SOCKET+RELEASE flood (over
+ * 100000/s). A lone frontend is never held, whatever the rate. */
+#define BACK_DEF_CMD_RATE 30000u
 #define BACK_DEF_CMD_BURST 256u
 /* Parked data rings per frontend (docs/extensions.md, "Ring reuse"). */
 #define BACK_MAX_PARKED 64u

@@ -113,7 +113,7 @@ if [ -n "${P[pvcallsd]:-}" ]; then
 	expect 0 "pvcallsd --check-config of cmd_rate's output" -- "$d" -c "$T/cr2.conf" --check-config
 	has "$T/out" "cmd_rate = unlimited" "cmd_rate unlimited reads back"
 	expect 0 "pvcallsd --check-config (default file)" -- "$d" -c "$T/a.conf" --check-config
-	has "$T/out" ";cmd_rate = 20000 (built-in)" "--check-config shows the built-in cmd_rate"
+	has "$T/out" ";cmd_rate = 30000 (built-in)" "--check-config shows the built-in cmd_rate"
 	for v in -1 1000001 fast "" 12x; do
 		printf '[default]\ncmd_rate = %s\n' "$v" >"$T/cr-bad.conf"
 		expect 1 "pvcallsd --check-config (cmd_rate = '$v')" -- "$d" -c "$T/cr-bad.conf" --check-config

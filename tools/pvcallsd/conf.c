@@ -627,7 +627,7 @@ static void print_limits(FILE *f, const struct pvcalls_back_limits *l, bool defl
 	if (l->cmd_rate == PVCALLS_BACK_UNLIMITED)
 		fprintf(f, "cmd_rate = unlimited\n");
 	else
-		print_limit(f, "cmd_rate", l->cmd_rate, deflt ? "20000 (built-in)" : NULL);
+		print_limit(f, "cmd_rate", l->cmd_rate, deflt ? "30000 (built-in)" : NULL);
 	print_limit(f, "cmd_burst", l->cmd_burst, deflt ? "256 (built-in)" : NULL);
 }
 
