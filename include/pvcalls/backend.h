@@ -97,7 +97,6 @@ extern "C" {
  *  - connect_rate/connect_burst: -EAGAIN (CONNECT beyond the token bucket:
  *    "try again later", what connect(2) says when it is out of local
  *    ports; the socket stays usable for another CONNECT).
-
  *
  * cmd_rate/cmd_burst is not an error either: it never refuses a request.
  * It is a token bucket over every request of the frontend's command ring
@@ -105,12 +104,13 @@ extern "C" {
  * while another frontend of the same backend had work done (a request
  * taken, a socket relayed) within the last 10 ms. A frontend whose bucket
  * is empty then has its requests left on its ring, in order, and taken
- * again as tokens come (within about 1/cmd_rate s, or at once when the
- * others are idle), with no new notification needed. A lone frontend, or
+ * again as tokens come: it is looked at again when its next token is due
+ * (at most once per millisecond), and then served without a token if the
+ * others have been idle for 10 ms; no new notification is needed. A lone frontend, or
  * frontends all under their rate, are never held back: the limit only
  * decides who goes first when the backend's one thread has more than one
  * frontend's work (docs/threat-model.md, "Isolation under abuse").
- * Held-back requests count in the stats field cmd_held.
+ * Each time a frontend is held back counts in the stats field cmd_held.
  */
 struct pvcalls_back_limits {
 	uint32_t
@@ -126,8 +126,8 @@ struct pvcalls_back_limits {
 	/** Requests per second under contention; default 30000,
 	 *  PVCALLS_BACK_UNLIMITED: never held back. */
 	uint32_t cmd_rate;
-	/** Requests saved up (bucket depth); default 256, raised to 1 if
-	 *  smaller; ignored when cmd_rate is unlimited. */
+	/** Requests saved up (bucket depth); default 256; ignored when
+	 *  cmd_rate is unlimited. */
 	uint32_t cmd_burst;
 };
 
