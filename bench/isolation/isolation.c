@@ -25,11 +25,13 @@
  * with no backend involved, so a flood's ratio beyond the spinner's is
  * what the backend (or the hub) lets one guest take from another.
  *
- *   pvcalls-isolation [--quick] [--rounds N] [--pin CPU]
+ *   pvcalls-isolation [--quick] [--rounds N] [--pin CPU] [--cmd-rate N|unlimited]
  *
  * --rounds N runs the whole sequence N times (interleaved, so a change in
  * the machine's load hits every row alike) and prints per-row medians.
  * --pin CPU pins the attacker's (and the spinner's) thread to one CPU.
+ * --cmd-rate sets the backend's cmd_rate (struct pvcalls_back_limits;
+ * default: the library's), to compare a build with itself unlimited.
  * "back CPU" is the backend thread's CPU time over the row's wall time:
  * the victim's own traffic plus what the flood makes the backend do.
  */
@@ -299,6 +301,7 @@ static void *attack_main(void *arg)
 struct figures {
 	double p50_us, p99_us, max_us, mbps;
 	double attack_rate; /* attacker operations per second */
+	double cmd_rate;    /* requests the backend took per second (both guests) */
 	double back_cpu;    /* the backend thread's CPU time / wall time, % */
 };
 
@@ -382,6 +385,20 @@ static void *back_main(void *arg)
 	return NULL;
 }
 
+/* Requests the backend has taken so far, every command and extension. */
+static uint64_t back_cmds(pvcalls_back *b)
+{
+	struct pvcalls_back_stats st;
+	uint64_t n = 0;
+
+	pvcalls_back_get_stats(b, &st);
+	for (unsigned i = 0; i < PVCALLS_WIRE_NR_CMDS; i++)
+		n += st.commands[i];
+	for (unsigned i = 0; i < PVCALLS_BACK_EXT_CMDS; i++)
+		n += st.ext_commands[i];
+	return n;
+}
+
 /* The median of @n rounds' @off field (a struct figures member). */
 static double median(struct figures *r, unsigned n, size_t off)
 {
@@ -395,7 +412,8 @@ static double median(struct figures *r, unsigned n, size_t off)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: pvcalls-isolation [--quick] [--rounds N] [--pin CPU]\n");
+	fprintf(stderr, "usage: pvcalls-isolation [--quick] [--rounds N] [--pin CPU] "
+			"[--cmd-rate N|unlimited]\n");
 	exit(2);
 }
 
@@ -404,6 +422,7 @@ int main(int argc, char **argv)
 	bool quick = false;
 	unsigned rounds = 1;
 	int pin = -1;
+	struct pvcalls_back_opts bo = { 0 };
 	double secs;
 	char dir[] = "/tmp/pvcalls-isolation-XXXXXX", path[128], buf[32];
 	struct figures *all, fig[NR_FLOODS];
@@ -420,6 +439,11 @@ int main(int argc, char **argv)
 			rounds = (unsigned)strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--pin") && i + 1 < argc)
 			pin = (int)strtol(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--cmd-rate") && i + 1 < argc &&
+			 !strcmp(argv[i + 1], "unlimited"))
+			bo.limits.cmd_rate = PVCALLS_BACK_UNLIMITED, i++;
+		else if (!strcmp(argv[i], "--cmd-rate") && i + 1 < argc)
+			bo.limits.cmd_rate = (uint32_t)strtoul(argv[++i], NULL, 10);
 		else
 			usage();
 	}
@@ -438,7 +462,7 @@ int main(int argc, char **argv)
 	rc = pvcalls_shm_listen(path, NULL, &hub);
 	if (rc)
 		die("hub", rc);
-	rc = pvcalls_back_new(hub, NULL, &bt.b);
+	rc = pvcalls_back_new(hub, &bo, &bt.b);
 	if (rc)
 		die("backend", rc);
 	if (pthread_create(&bt.th, NULL, back_main, &bt))
@@ -453,6 +477,7 @@ int main(int argc, char **argv)
 			struct attacker a = { .g = &attacker, .kind = (enum flood)k, .cpu = pin };
 			struct figures *f = &all[(size_t)k * rounds + r];
 			double t0, c0;
+			uint64_t n0;
 
 			if (k == FLOOD_NOTIFY) {
 				char p[128];
@@ -467,6 +492,7 @@ int main(int argc, char **argv)
 			}
 			t0 = now_s();
 			c0 = thread_cpu_s(bt.th);
+			n0 = back_cmds(bt.b);
 			if (k != FLOOD_NONE && pthread_create(&a.th, NULL, attack_main, &a))
 				die("attacker thread", EAGAIN);
 			usleep(100000); /* let the flood reach its pace */
@@ -478,6 +504,7 @@ int main(int argc, char **argv)
 				f->attack_rate = (double)a.ops / (now_s() - t0);
 			}
 			f->back_cpu = 100 * (thread_cpu_s(bt.th) - c0) / (now_s() - t0);
+			f->cmd_rate = (double)(back_cmds(bt.b) - n0) / (now_s() - t0);
 		}
 	}
 	for (int k = 0; k < NR_FLOODS; k++) {
@@ -489,6 +516,7 @@ int main(int argc, char **argv)
 		fig[k].mbps = median(r, rounds, offsetof(struct figures, mbps));
 		fig[k].attack_rate = median(r, rounds, offsetof(struct figures, attack_rate));
 		fig[k].back_cpu = median(r, rounds, offsetof(struct figures, back_cpu));
+		fig[k].cmd_rate = median(r, rounds, offsetof(struct figures, cmd_rate));
 	}
 
 	printf("victim over shm while another guest floods (%s run, %.1f s per figure, "
@@ -497,12 +525,13 @@ int main(int argc, char **argv)
 	       rounds > 1 ? ", medians" : "", pin >= 0 ? "pinned" : "not pinned");
 	if (pin >= 0)
 		printf("attacker and spinner pinned to CPU %d\n", pin);
-	printf("%-14s %10s %10s %10s %10s %12s %8s %8s %8s %8s\n", "attacker", "p50 us", "p99 us",
-	       "max us", "MB/s", "attack op/s", "back CPU", "p50 x", "p99 x", "MB/s x");
+	printf("%-14s %10s %10s %10s %10s %12s %9s %8s %8s %8s %8s\n", "attacker", "p50 us",
+	       "p99 us", "max us", "MB/s", "attack op/s", "cmds/s", "back CPU", "p50 x", "p99 x",
+	       "MB/s x");
 	for (int k = 0; k < NR_FLOODS; k++)
-		printf("%-14s %10.1f %10.1f %10.1f %10.1f %12.0f %7.0f%% %8.2f %8.2f %8.2f\n",
+		printf("%-14s %10.1f %10.1f %10.1f %10.1f %12.0f %9.0f %7.0f%% %8.2f %8.2f %8.2f\n",
 		       flood_names[k], fig[k].p50_us, fig[k].p99_us, fig[k].max_us, fig[k].mbps,
-		       fig[k].attack_rate, fig[k].back_cpu,
+		       fig[k].attack_rate, fig[k].cmd_rate, fig[k].back_cpu,
 		       fig[0].p50_us > 0 ? fig[k].p50_us / fig[0].p50_us : 0,
 		       fig[0].p99_us > 0 ? fig[k].p99_us / fig[0].p99_us : 0,
 		       fig[0].mbps > 0 ? fig[k].mbps / fig[0].mbps : 0);

@@ -100,6 +100,20 @@ extern "C" {
  *  - connect_rate/connect_burst: -EAGAIN (CONNECT beyond the token bucket:
  *    "try again later", what connect(2) says when it is out of local
  *    ports; the socket stays usable for another CONNECT).
+ *
+ * cmd_rate/cmd_burst is not an error either: it never refuses a request.
+ * It is a token bucket over every request of the frontend's command ring
+ * (cmd_rate requests a second, at most cmd_burst saved up), consulted only
+ * while another frontend of the same backend had work done (a request
+ * taken, a socket relayed) within the last 10 ms. A frontend whose bucket
+ * is empty then has its requests left on its ring, in order, and taken
+ * again as tokens come: it is looked at again when its next token is due
+ * (at most once per millisecond), and then served without a token if the
+ * others have been idle for 10 ms; no new notification is needed. A lone frontend, or
+ * frontends all under their rate, are never held back: the limit only
+ * decides who goes first when the backend's one thread has more than one
+ * frontend's work (docs/threat-model.md, "Isolation under abuse").
+ * Each time a frontend is held back counts in the stats field cmd_held.
  */
 struct pvcalls_back_limits {
 	uint32_t
@@ -112,7 +126,16 @@ struct pvcalls_back_limits {
 	uint32_t max_backlog;    /**< LISTEN backlog is clamped to this; default 128 */
 	uint32_t connect_rate;   /**< CONNECTs per second; default 0 = unlimited */
 	uint32_t connect_burst;  /**< token bucket depth; default connect_rate */
+	/** Requests per second under contention; default 30000,
+	 *  PVCALLS_BACK_UNLIMITED: never held back. */
+	uint32_t cmd_rate;
+	/** Requests saved up (bucket depth); default 256; ignored when
+	 *  cmd_rate is unlimited. */
+	uint32_t cmd_burst;
 };
+
+/** A cmd_rate that never holds a frontend back. */
+#define PVCALLS_BACK_UNLIMITED UINT32_MAX
 
 /** Backend options. Zero-initialise and set what you need. */
 struct pvcalls_back_opts {
@@ -212,6 +235,9 @@ struct pvcalls_back_stats {
 	 * and CONNECTs and ACCEPTs that took a parked ring. */
 	uint64_t rings_parked;
 	uint64_t rings_reused;
+	/** Times the frontend's requests were left on its ring by cmd_rate
+	 *  (struct pvcalls_back_limits): deferred, never refused. */
+	uint64_t cmd_held;
 };
 
 /**

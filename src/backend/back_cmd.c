@@ -736,9 +736,87 @@ static void handle_req(struct back_frontend *f, const struct pvcalls_wire_reques
 	}
 }
 
+/* ---------------------------------------------------------------------- */
+/* Command rate (backend.h, cmd_rate; docs/threat-model.md, "Isolation    */
+/* under abuse")                                                          */
+
+#define TOKEN 1000000u /* the bucket counts millionths of a request */
+
+void pvc_back_cmd_rate_init(struct back_frontend *f)
+{
+	if (!f->lim.cmd_burst)
+		f->lim.cmd_burst = 1;
+	f->cmd_tokens = (uint64_t)f->lim.cmd_burst * TOKEN; /* a fresh bucket is full */
+	f->cmd_tokens_us = pvc_now_us();
+}
+
+/* Whether another frontend than @f had work done lately (b->act_f). */
+static bool contended(const pvcalls_back *b, const struct back_frontend *f, int64_t now)
+{
+	int i = b->act_f[0] == f ? 1 : 0;
+
+	return b->act_f[i] && now - b->act_us[i] < BACK_CMD_CONTEND_US;
+}
+
+/*
+ * Whether @f's next request may be served now. A token is spent whenever
+ * there is one, contended or not, so a frontend that flooded while alone
+ * meets a contention with an empty bucket; without a token it is served
+ * anyway unless another frontend has work (work-conserving). Otherwise @f
+ * is held until its next token is due and false is returned.
+ */
+static bool cmd_admit(struct back_frontend *f)
+{
+	pvcalls_back *b = f->b;
+	uint32_t rate = f->lim.cmd_rate;
+	uint64_t cap, add, need;
+	int64_t now, wake;
+
+	if (rate == PVCALLS_BACK_UNLIMITED)
+		return true;
+	/* The round's clock, not a clock read per request: the bucket then
+	 * fills late by at most one round, which only matters when held. */
+	now = b->round_us;
+	cap = (uint64_t)f->lim.cmd_burst * TOKEN;
+	if (now > f->cmd_tokens_us) {
+		/* Clamped so that the product cannot overflow (2^32 * 10^9 < 2^64). */
+		int64_t dt = now - f->cmd_tokens_us;
+
+		add = (uint64_t)(dt > 1000000000 ? 1000000000 : dt) * rate;
+		f->cmd_tokens = add >= cap - f->cmd_tokens ? cap : f->cmd_tokens + add;
+	}
+	f->cmd_tokens_us = now;
+	if (f->cmd_tokens >= TOKEN) {
+		f->cmd_tokens -= TOKEN;
+		return true;
+	}
+	if (!contended(b, f, now))
+		return true;
+	need = TOKEN - f->cmd_tokens;
+	wake = now + (int64_t)((need + rate - 1) / rate);
+	if (wake < now + BACK_CMD_HOLD_MIN_US)
+		wake = now + BACK_CMD_HOLD_MIN_US;
+	ST_ADD(f, cmd_held, 1);
+	pvc_back_cmd_held_add(b, f, wake);
+	return false;
+}
+
+/* The frontend's ring is going away: nothing of it stays scheduled. */
+void pvc_back_cmd_sched_stop(pvcalls_back *b, struct back_frontend *f)
+{
+	pvc_back_cmd_hot_del(b, f);
+	pvc_back_cmd_held_del(b, f);
+	f->cmd_stashed = false;
+}
+
 /*
  * Takes up to BACK_CMD_BATCH requests off @f's ring and answers what can
  * be answered. Returns the number of requests taken.
+ *
+ * A request held back by the command rate was already copied off the ring
+ * (there is no peek): it waits in f->cmd_stash and is the next one served,
+ * so the order of @f's requests never changes. It keeps its ring slot
+ * until answered, like a pending ACCEPT.
  */
 int pvc_back_cmd_service(struct back_frontend *f)
 {
@@ -748,6 +826,8 @@ int pvc_back_cmd_service(struct back_frontend *f)
 
 	f->cmd_more = false;
 	while (f->connected) {
+		if (f->cmd_held)
+			break; /* its timer serves it (backend.c, held_run) */
 		if (n == (int)BACK_CMD_BATCH) {
 			/* Fairness: the rest waits for the next round. */
 			f->cmd_more = true;
@@ -756,7 +836,12 @@ int pvc_back_cmd_service(struct back_frontend *f)
 			pvc_back_mark_work(b);
 			break;
 		}
-		rc = pvcalls_cmd_back_get(&f->cmd, &req);
+		if (f->cmd_stashed) {
+			req = f->cmd_stash;
+			rc = 1;
+		} else {
+			rc = pvcalls_cmd_back_get(&f->cmd, &req);
+		}
 		if (rc == 0) {
 			if (f->cmd_hot)
 				break; /* polled: req_event stays unarmed */
@@ -778,9 +863,17 @@ int pvc_back_cmd_service(struct back_frontend *f)
 			pvc_back_front_disconnect(f, true);
 			return n;
 		}
+		if (!cmd_admit(f)) {
+			f->cmd_stash = req;
+			f->cmd_stashed = true;
+			break;
+		}
+		f->cmd_stashed = false;
 		handle_req(f, &req);
 		n++;
 	}
+	if (n > 0)
+		pvc_back_active(b, f, b->round_us);
 	pvc_back_flush(f);
 	return n;
 }

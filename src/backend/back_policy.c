@@ -451,6 +451,8 @@ static void overlay(struct pvcalls_back_limits *to, const struct pvcalls_back_li
 	OV(max_backlog);
 	OV(connect_rate);
 	OV(connect_burst);
+	OV(cmd_rate);
+	OV(cmd_burst);
 #undef OV
 }
 
@@ -473,6 +475,7 @@ void pvc_back_front_limits(struct back_frontend *f)
 	/* A fresh bucket is full. */
 	f->tokens = (uint64_t)f->lim.connect_burst * 1000000u;
 	f->tokens_us = pvc_now_us();
+	pvc_back_cmd_rate_init(f);
 }
 
 int pvcalls_back_set_policy(pvcalls_back *b, pvcalls_policy *p)

@@ -70,6 +70,13 @@
 #define BACK_DEF_MAX_RING_ORDER 9u
 #define BACK_DEF_MAX_BACKLOG 128u
 #define BACK_DEF_SPIN_US 20u
+/* cmd_rate's default (docs/PERFORMANCE.md, "Isolation under abuse"):
+ * above what a real program's connection churn sends (wrk against nginx,
+ * a new connection per request, through pvcalls-run: 4 requests per
+ * connection, about 23000/s), well below a SOCKET+RELEASE flood (over
+ * 100000/s). A lone frontend is never held, whatever the rate. */
+#define BACK_DEF_CMD_RATE 30000u
+#define BACK_DEF_CMD_BURST 256u
 /* Parked data rings per frontend (docs/extensions.md, "Ring reuse"). */
 #define BACK_MAX_PARKED 64u
 
@@ -83,6 +90,14 @@
  * the ring, so one frontend that keeps its ring full costs another at
  * most this many commands of latency per round. */
 #define BACK_CMD_BATCH 8u
+/* The command rate (cmd_rate in backend.h; docs/threat-model.md,
+ * "Isolation under abuse") holds a frontend back only while another
+ * frontend had work done within this window: a lone frontend, or one
+ * whose neighbours are idle, is never held. */
+#define BACK_CMD_CONTEND_US 10000
+/* A held frontend is looked at again when its next token is due, but
+ * not sooner than this (one timer wakeup per this long at most). */
+#define BACK_CMD_HOLD_MIN_US 1000
 /* Notification storms (docs/threat-model.md, "Isolation under abuse"):
  * after this many events in a row on one port that found no work, the
  * port is unmasked only BACK_IDLE_DEFER_US later. Events that come
@@ -306,6 +321,15 @@ struct back_frontend {
 	unsigned cmd_round;          /* b->round when last serviced */
 	int64_t last_us;             /* last request taken */
 	struct back_frontend *cnext; /* b->cmd_hot list */
+	/* Command rate (lim.cmd_rate): a token bucket in millionths of a
+	 * request, consulted only under contention (back_cmd.c, cmd_admit). */
+	uint64_t cmd_tokens;
+	int64_t cmd_tokens_us;
+	bool cmd_held;                         /* on b->cmd_held: requests wait for a token */
+	bool cmd_stashed;                      /* cmd_stash was taken off the ring, not served */
+	struct pvcalls_wire_request cmd_stash; /* the copy (taken once) */
+	int64_t cmd_wake_us;                   /* when the held frontend is looked at again */
+	struct back_frontend *hldnext;         /* b->cmd_held list */
 
 	/* Failed notifications (back_data.c, pvc_back_notify_retry()). */
 	bool notify_owed;        /* the command port or a socket's is owed */
@@ -373,7 +397,16 @@ struct pvcalls_back {
 	struct back_socket *hot_head, *hot_tail;
 	uint32_t nhot;
 	struct back_frontend *cmd_hot;
-	unsigned round; /* counts pvcalls_back_process() rounds */
+	unsigned round;   /* counts pvcalls_back_process() rounds */
+	int64_t round_us; /* when the round's epoll_wait() returned */
+	int64_t timer_us; /* when timerfd is armed to fire; 0: disarmed */
+	/* Frontends held back by their command rate (unordered), served again
+	 * from the timerfd (backend.c, timer_arm). */
+	struct back_frontend *cmd_held;
+	/* The two frontends that last had work done, distinct, most recent
+	 * first, and when: "does another frontend have work?" for cmd_rate. */
+	struct back_frontend *act_f[2];
+	int64_t act_us[2];
 	/* Ports whose unmask waits (BACK_IDLE_DEFER_US), oldest first. */
 	struct back_port *deferred, *deferred_tail;
 
@@ -459,6 +492,22 @@ void pvc_back_hot_add(pvcalls_back *b, struct back_socket *s);
 void pvc_back_hot_del(pvcalls_back *b, struct back_socket *s);
 void pvc_back_cmd_hot_add(pvcalls_back *b, struct back_frontend *f);
 void pvc_back_cmd_hot_del(pvcalls_back *b, struct back_frontend *f);
+void pvc_back_cmd_held_add(pvcalls_back *b, struct back_frontend *f, int64_t wake_us);
+void pvc_back_cmd_held_del(pvcalls_back *b, struct back_frontend *f);
+void pvc_back_cmd_rate_init(struct back_frontend *f);
+void pvc_back_cmd_sched_stop(pvcalls_back *b, struct back_frontend *f);
+
+/* @f had work done at @now (a request taken, a socket relayed or
+ * answered): kept in b->act_f for cmd_rate's contention test. */
+static inline void pvc_back_active(pvcalls_back *b, struct back_frontend *f, int64_t now)
+{
+	if (b->act_f[0] != f) {
+		b->act_f[1] = b->act_f[0];
+		b->act_us[1] = b->act_us[0];
+		b->act_f[0] = f;
+	}
+	b->act_us[0] = now;
+}
 void pvc_back_kick(pvcalls_back *b);
 void pvc_back_stats_retire(pvcalls_back *b, struct back_frontend *f);
 

@@ -186,7 +186,7 @@ void pvc_back_front_disconnect(struct back_frontend *f, bool violation)
 	if (!f->connected)
 		return;
 	pvc_back_release_all(f, !violation);
-	pvc_back_cmd_hot_del(b, f);
+	pvc_back_cmd_sched_stop(b, f);
 	pvc_back_port_del(b, &f->pe);
 	pvcalls_transport_unmap(b->t, f->cmd_page, 1);
 	f->cmd_page = NULL;

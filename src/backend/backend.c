@@ -30,6 +30,13 @@
  * whose events keep finding no work is unmasked only BACK_IDLE_DEFER_US
  * later (a timerfd in the epoll set, so pvcalls_back_fd() pollers wake
  * for it too): a notification storm costs a round per interval.
+ *
+ * The command rate (cmd_rate in backend.h; back_cmd.c, cmd_admit) holds a
+ * frontend back only while another one had work done lately (act_f): a
+ * held frontend leaves the hot list and sits on b->cmd_held until its
+ * next token is due, and the same timerfd brings the loop back to serve
+ * it (held_run), since its requests are already on the ring and no
+ * notification will come for them.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -60,6 +67,7 @@ void pvc_back_port_add(pvcalls_back *b, struct back_port *pe, enum port_kind kin
 }
 
 static void defer_unlink(pvcalls_back *b, struct back_port *pe);
+static void timer_arm(pvcalls_back *b);
 
 void pvc_back_port_del(pvcalls_back *b, struct back_port *pe)
 {
@@ -158,6 +166,40 @@ void pvc_back_cmd_hot_del(pvcalls_back *b, struct back_frontend *f)
 	f->cmd_hot = false;
 }
 
+/* @f waits for a command token until @wake_us (back_cmd.c, cmd_admit):
+ * not polled meanwhile, so a held frontend costs no spinning. */
+void pvc_back_cmd_held_add(pvcalls_back *b, struct back_frontend *f, int64_t wake_us)
+{
+	pvc_back_cmd_hot_del(b, f);
+	f->cmd_more = false;
+	if (!f->cmd_held) {
+		f->cmd_held = true;
+		f->cmd_wake_us = wake_us;
+		f->hldnext = b->cmd_held;
+		b->cmd_held = f;
+	} else if (wake_us < f->cmd_wake_us) {
+		f->cmd_wake_us = wake_us;
+	}
+	if (!b->timer_us || wake_us < b->timer_us)
+		timer_arm(b);
+}
+
+void pvc_back_cmd_held_del(pvcalls_back *b, struct back_frontend *f)
+{
+	struct back_frontend **pp;
+
+	if (!f->cmd_held)
+		return;
+	for (pp = &b->cmd_held; *pp; pp = &(*pp)->hldnext) {
+		if (*pp == f) {
+			*pp = f->hldnext;
+			break;
+		}
+	}
+	f->hldnext = NULL;
+	f->cmd_held = false;
+}
+
 /*
  * Stops polling @s: raise back_waiting, then look at the ring again (H1
  * in wait_hint.h, pairs with the frontend's H2 after it moves an index).
@@ -187,6 +229,10 @@ static bool cool_cmd(pvcalls_back *b, struct back_frontend *f)
 {
 	int rc;
 
+	/* Held by its command rate: the timerfd serves it, and what waits on
+	 * its ring must not keep the loop polling. */
+	if (f->cmd_held)
+		return false;
 	if (f->cmd_more)
 		return true;
 	rc = pvcalls_cmd_back_final_check(&f->cmd);
@@ -249,6 +295,7 @@ static int poll_hot(pvcalls_back *b)
 		pvc_back_ungate(s->f, g);
 		if (did) {
 			done++;
+			pvc_back_active(b, s->f, now);
 		} else if (s->hot && now - s->last_us >= (int64_t)b->spin_us) {
 			if (cool_sock(b, s))
 				b->work_pending = true;
@@ -284,16 +331,21 @@ static void go_idle(pvcalls_back *b)
 /* ---------------------------------------------------------------------- */
 /* Deferred unmasks (notification storms)                                 */
 
+/* Arms the timerfd for the first deferred unmask or held frontend due. */
 static void timer_arm(pvcalls_back *b)
 {
 	struct itimerspec its = { { 0, 0 }, { 0, 0 } };
-	int64_t due = b->deferred ? b->deferred->unmask_us : 0;
+	int64_t at = b->deferred ? b->deferred->unmask_us : 0;
 
+	for (struct back_frontend *f = b->cmd_held; f; f = f->hldnext)
+		if (!at || f->cmd_wake_us < at)
+			at = f->cmd_wake_us;
 	/* Owed notifications share the timer (back_data.c). */
-	if (b->owed_us && (!due || b->owed_us < due))
-		due = b->owed_us;
-	if (due) {
-		int64_t left = due - pvc_now_us();
+	if (b->owed_us && (!at || b->owed_us < at))
+		at = b->owed_us;
+	b->timer_us = at;
+	if (at) {
+		int64_t left = at - pvc_now_us();
 
 		if (left < 1)
 			left = 1; /* 0 would disarm */
@@ -335,8 +387,36 @@ static void defer_unmask(pvcalls_back *b, struct back_port *pe)
 	else
 		b->deferred = pe;
 	b->deferred_tail = pe;
-	if (first && (!b->owed_us || b->owed_us > pe->unmask_us))
+	if (first && (!b->timer_us || pe->unmask_us < b->timer_us))
 		timer_arm(b);
+}
+
+/* Serves the held frontends whose token is due (their requests wait on
+ * their rings: no notification comes for them). Serving one may hold it
+ * again, onto the list being rebuilt. */
+static void held_run(pvcalls_back *b, int64_t now)
+{
+	struct back_frontend *f = b->cmd_held, *fn;
+
+	b->cmd_held = NULL;
+	for (; f; f = fn) {
+		struct pvc_log_gate *g;
+
+		fn = f->hldnext;
+		f->hldnext = NULL;
+		if (f->cmd_wake_us > now && !f->dead && f->connected) {
+			f->hldnext = b->cmd_held; /* not yet: back on the list */
+			b->cmd_held = f;
+			continue;
+		}
+		f->cmd_held = false;
+		if (f->dead || !f->connected)
+			continue;
+		f->cmd_round = b->round;
+		g = pvc_back_gate(f);
+		pvc_back_cmd_service(f);
+		pvc_back_ungate(f, g);
+	}
 }
 
 /* The timerfd fired: unmask what is due. Events that waited are
@@ -354,6 +434,7 @@ static void timer_event(pvcalls_back *b)
 		defer_unlink(b, pe);
 		pvcalls_transport_evtchn_unmask(b->t, (uint32_t)pe->n.key);
 	}
+	held_run(b, now);
 	if (b->owed_us && b->owed_us <= now)
 		pvc_back_notify_retry(b);
 	timer_arm(b);
@@ -410,6 +491,8 @@ static int handle_evtchn(pvcalls_back *b)
 				g = pvc_back_gate(s->f);
 				did = pvc_back_relay_service(s);
 				pvc_back_ungate(s->f, g);
+				if (did)
+					pvc_back_active(b, s->f, b->round_us);
 			}
 		}
 	}
@@ -458,6 +541,7 @@ static void sock_event(struct back_socket *s, uint32_t ev)
 
 	if (s->dead)
 		return;
+	pvc_back_active(s->f->b, s->f, s->f->b->round_us);
 	g = pvc_back_gate(s->f);
 	switch (s->state) {
 	case BS_CONNECTING:
@@ -588,6 +672,14 @@ static void reap(pvcalls_back *b)
 		struct back_frontend *f = b->fronts_to_free;
 
 		b->fronts_to_free = f->free_next;
+		pvc_back_cmd_sched_stop(b, f);
+		if (b->act_f[0] == f) {
+			b->act_f[0] = b->act_f[1];
+			b->act_us[0] = b->act_us[1];
+			b->act_f[1] = NULL;
+		} else if (b->act_f[1] == f) {
+			b->act_f[1] = NULL;
+		}
 		pvc_back_front_free(f);
 	}
 }
@@ -642,6 +734,7 @@ int pvcalls_back_process(pvcalls_back *b, int timeout_ms)
 			break; /* a signal: let the caller look at its flags */
 		}
 		b->round++;
+		b->round_us = pvc_now_us();
 		n = dispatch(b, evs, n);
 		if (n < 0) {
 			rc = n;
@@ -709,6 +802,7 @@ static void stats_add(struct pvcalls_back_stats *to, const struct pvcalls_back_s
 	}
 	to->rings_parked += LD(from->rings_parked);
 	to->rings_reused += LD(from->rings_reused);
+	to->cmd_held += LD(from->cmd_held);
 }
 
 void pvcalls_back_get_stats(pvcalls_back *b, struct pvcalls_back_stats *st)
@@ -793,6 +887,10 @@ static int check_limits(struct pvcalls_back_limits *l)
 		l->max_backlog = INT32_MAX;
 	if (l->connect_rate && !l->connect_burst)
 		l->connect_burst = l->connect_rate;
+	if (!l->cmd_rate)
+		l->cmd_rate = BACK_DEF_CMD_RATE;
+	if (!l->cmd_burst)
+		l->cmd_burst = BACK_DEF_CMD_BURST;
 	return 0;
 }
 

@@ -1030,6 +1030,169 @@ START_TEST(test_notify_storm_deferred)
 }
 END_TEST
 
+/*
+ * Command rate (backend.h, cmd_rate). A frontend sending SOCKET and
+ * RELEASE of one id, alternately: any request dropped, repeated or taken
+ * out of order shows as a wrong req_id, a wrong command or -EEXIST.
+ */
+static void push_pairs(struct rawfe *fe, unsigned n)
+{
+	struct pvcalls_wire_request req;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (i % 2 == 0)
+			ck_assert_int_eq(pvcalls_req_socket(&req, 0, 1, AF_INET, SOCK_STREAM, 0),
+					 0);
+		else
+			pvcalls_req_release(&req, 0, 1);
+		send_req(fe, &req);
+	}
+}
+
+static unsigned take_pairs(struct rawfe *fe, uint32_t first, unsigned *got)
+{
+	struct pvcalls_wire_response rsp;
+
+	while (pvcalls_cmd_front_get(&fe->cmd, &rsp) == 1) {
+		ck_assert_uint_eq(rsp.req_id, first + *got);
+		ck_assert_uint_eq(rsp.cmd, *got % 2 ? PVCALLS_WIRE_RELEASE : PVCALLS_WIRE_SOCKET);
+		ck_assert_int_eq(rsp.ret, 0);
+		(*got)++;
+	}
+	return *got;
+}
+
+/* The held-back count of the frontend of domain @domid. */
+static uint64_t held_of(struct rawfe *fe, uint32_t domid)
+{
+	struct pvcalls_back_frontend l[4];
+	int n = pvcalls_back_list_frontends(fe->b, l, 4);
+
+	for (int i = 0; i < n; i++)
+		if (l[i].domid == domid)
+			return l[i].st.cmd_held;
+	ck_abort_msg("no frontend of domain %u", domid);
+	return 0;
+}
+
+/*
+ * A flooding frontend (cmd_rate 20/s, burst 2) against a busy one
+ * (unlimited, by the policy's limits for its domain): every request of
+ * the busy one is answered at once while the flooder's wait on its ring;
+ * when the busy one stops, the flooder's are all answered, in order,
+ * without another notification. Counts only: the flooder may get a few
+ * more than its rate says when this thread is descheduled for longer
+ * than the contention window, never all of them.
+ */
+START_TEST(test_cmd_rate_holds_flooder)
+{
+	enum { N = 30, BUSY = 150 };
+	struct pvcalls_back_opts o = { .limits = { .cmd_rate = 20, .cmd_burst = 2 } };
+	struct pvcalls_back_limits unl = { .cmd_rate = PVCALLS_BACK_UNLIMITED };
+	struct pvcalls_wire_request req;
+	struct pvcalls_wire_response rsp;
+	struct rawfe fa, fb;
+	pvcalls_policy *p;
+	unsigned ga = 0, rounds = 0;
+	uint32_t a0;
+
+	fe_setup(&fa, &o);
+	fe_connect(&fa, false, true);
+	fe_setup_more(&fb, &fa);
+	fe_connect(&fb, false, true);
+	ck_assert_int_eq(pvcalls_policy_new(&p), 0);
+	ck_assert_int_eq(pvcalls_policy_set_limits(p, fb.domid, &unl), 0);
+	ck_assert_int_eq(pvcalls_back_set_policy(fa.b, p), 0);
+	pump(fa.b, 20);
+	a0 = fa.next_req;
+	ck_assert_int_eq(do_socket(&fb, 1), 0); /* fb has work: contention */
+	push_pairs(&fa, N);
+	for (unsigned i = 0; i < BUSY; i++) {
+		if (i % 2 == 0)
+			ck_assert_int_eq(pvcalls_req_socket(&req, 0, 2, AF_INET, SOCK_STREAM, 0),
+					 0);
+		else
+			pvcalls_req_release(&req, 0, 2);
+		send_req(&fb, &req);
+		ck_assert_int_eq(get_rsp(&fb, &rsp, T_MS), 1);
+		ck_assert_int_eq(rsp.ret, 0);
+		take_pairs(&fa, a0, &ga);
+	}
+	/* 2 saved up, 20/s: a handful in a few ms, not 30. */
+	ck_assert_uint_lt(ga, N);
+	ck_assert_uint_gt(held_of(&fa, fa.domid), 0);
+	ck_assert_uint_eq(held_of(&fa, fb.domid), 0);
+	/* fb is idle now: the rest comes within one token interval (50 ms)
+	 * after the contention window (10 ms). */
+	while (take_pairs(&fa, a0, &ga) < N) {
+		ck_assert_uint_lt(rounds++, 10000);
+		ck_assert_int_ge(pvcalls_back_process(fa.b, 10), 0);
+	}
+	ck_assert_uint_eq(stats(&fa).commands[PVCALLS_WIRE_SOCKET], N / 2 + BUSY / 2 + 1);
+	fe_teardown_more(&fb);
+	fe_teardown(&fa);
+}
+END_TEST
+
+/*
+ * Work-conserving: a lone frontend far over its rate (1/s, burst 1) is
+ * never held, and a full ring is answered in as many rounds as without
+ * a rate (BACK_CMD_BATCH each).
+ */
+START_TEST(test_cmd_rate_lone_not_held)
+{
+	struct pvcalls_back_opts o = { .limits = { .cmd_rate = 1, .cmd_burst = 1 } };
+	struct rawfe fe;
+	unsigned got = 0, rounds = 0;
+	uint32_t first;
+
+	fe_setup(&fe, &o);
+	fe_connect(&fe, false, true);
+	pump(fe.b, 20);
+	for (unsigned k = 0; k < 3; k++) {
+		first = fe.next_req;
+		got = rounds = 0;
+		push_pairs(&fe, PVCALLS_WIRE_CMD_RING_SIZE);
+		while (take_pairs(&fe, first, &got) < PVCALLS_WIRE_CMD_RING_SIZE) {
+			ck_assert_uint_lt(rounds++, 1000);
+			ck_assert_int_ge(pvcalls_back_process(fe.b, 0), 0);
+		}
+		/* 32 requests, 8 a round: 4 rounds and the one that found none. */
+		ck_assert_uint_le(rounds, 6);
+	}
+	ck_assert_uint_eq(stats(&fe).cmd_held, 0);
+	fe_teardown(&fe);
+}
+END_TEST
+
+/* Two frontends both under their rate are never held either. */
+START_TEST(test_cmd_rate_under_share)
+{
+	enum { N = 24 };
+	struct pvcalls_back_opts o = { .limits = { .cmd_rate = 100000, .cmd_burst = 64 } };
+	struct rawfe fa, fb;
+	unsigned ga = 0, gb = 0, rounds = 0;
+	uint32_t a0, b0;
+
+	fe_setup(&fa, &o);
+	fe_connect(&fa, false, true);
+	fe_setup_more(&fb, &fa);
+	fe_connect(&fb, false, true);
+	pump(fa.b, 20);
+	a0 = fa.next_req;
+	b0 = fb.next_req;
+	push_pairs(&fa, N);
+	push_pairs(&fb, N);
+	while (take_pairs(&fa, a0, &ga) < N || take_pairs(&fb, b0, &gb) < N) {
+		ck_assert_uint_lt(rounds++, 1000);
+		ck_assert_int_ge(pvcalls_back_process(fa.b, 0), 0);
+	}
+	ck_assert_uint_eq(stats(&fa).cmd_held, 0);
+	fe_teardown_more(&fb);
+	fe_teardown(&fa);
+}
+END_TEST
+
 static Suite *backend_suite(void)
 {
 	Suite *s = suite_create("backend");
@@ -1050,6 +1213,9 @@ static Suite *backend_suite(void)
 	tcase_add_test(cmd, test_cmd_budget_all_answered);
 	tcase_add_test(cmd, test_cmd_budget_interleave);
 	tcase_add_test(cmd, test_notify_storm_deferred);
+	tcase_add_test(cmd, test_cmd_rate_holds_flooder);
+	tcase_add_test(cmd, test_cmd_rate_lone_not_held);
+	tcase_add_test(cmd, test_cmd_rate_under_share);
 	suite_add_tcase(s, cmd);
 	tcase_add_test(data, test_active_relay);
 	tcase_add_test(data, test_active_relay_hint);

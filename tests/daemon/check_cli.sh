@@ -103,6 +103,25 @@ if [ -n "${P[pvcallsd]:-}" ]; then
 	expect 1 "pvcallsd --check-config (audit off, required)" -- "$d" -c "$T/ar.conf" --check-config
 	expect 1 "pvcallsd --audit-required (unopenable) does not start" -- "$d" --shm "$T/hub-ar" --control none --audit "$T/no/dir/a.log" --audit-required
 	[ ! -e "$T/hub-ar" ] && ok "no hub without the required audit log" || bad "hub created"
+	# cmd_rate (issue 13): a number, "unlimited", or refused.
+	printf '[default]\ncmd_rate = 500\ncmd_burst = 16\n[domain 4]\ncmd_rate = unlimited\n' >"$T/cr.conf"
+	expect 0 "pvcallsd --check-config (cmd_rate)" -- "$d" -c "$T/cr.conf" --check-config
+	has "$T/out" "cmd_rate = 500" "[default] cmd_rate"
+	has "$T/out" "cmd_burst = 16" "[default] cmd_burst"
+	has "$T/out" "cmd_rate = unlimited" "[domain N] cmd_rate unlimited"
+	cp "$T/out" "$T/cr2.conf"
+	expect 0 "pvcallsd --check-config of cmd_rate's output" -- "$d" -c "$T/cr2.conf" --check-config
+	has "$T/out" "cmd_rate = unlimited" "cmd_rate unlimited reads back"
+	expect 0 "pvcallsd --check-config (default file)" -- "$d" -c "$T/a.conf" --check-config
+	has "$T/out" ";cmd_rate = 30000 (built-in)" "--check-config shows the built-in cmd_rate"
+	for v in -1 1000001 fast "" 12x; do
+		printf '[default]\ncmd_rate = %s\n' "$v" >"$T/cr-bad.conf"
+		expect 1 "pvcallsd --check-config (cmd_rate = '$v')" -- "$d" -c "$T/cr-bad.conf" --check-config
+		has "$T/err" "cmd_rate: bad number" "cmd_rate '$v' refused"
+	done
+	printf '[default]\ncmd_burst = unlimited\n' >"$T/cr-bad.conf"
+	expect 1 "pvcallsd --check-config (cmd_burst = unlimited)" -- "$d" -c "$T/cr-bad.conf" --check-config
+	has "$T/err" "cmd_burst: bad number" "cmd_burst unlimited refused"
 	expect 2 "pvcallsd --shm P --xen" -- "$d" --shm "$T/hub" --xen
 	has "$T/err" "exclude each other" "--shm/--xen message"
 	expect 2 "pvcallsd extra argument" -- "$d" extra

@@ -16,7 +16,7 @@
  *
  * Limits: max_sockets, max_listeners, max_pending_accepts,
  * max_mapped_pages, max_ring_order, max_backlog, connect_rate,
- * connect_burst.
+ * connect_burst, cmd_rate (a number or "unlimited"), cmd_burst.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -128,6 +128,8 @@ static int limit_key(struct pctx *x, uint32_t domid, const char *s, const char *
 		K(max_backlog, INT32_MAX),
 		K(connect_rate, 1000000),
 		K(connect_burst, 1000000),
+		K(cmd_rate, 1000000),
+		K(cmd_burst, 1000000),
 #undef K
 	};
 	struct pvcalls_back_limits *l;
@@ -138,6 +140,11 @@ static int limit_key(struct pctx *x, uint32_t domid, const char *s, const char *
 		l = lim_for(x, domid);
 		if (!l)
 			return bad(x, s, name, "out of memory");
+		/* backend.h: PVCALLS_BACK_UNLIMITED, never held back. */
+		if (!strcmp(name, "cmd_rate") && !strcmp(v, "unlimited")) {
+			l->cmd_rate = PVCALLS_BACK_UNLIMITED;
+			return 1;
+		}
 		if (!num(v, keys[i].max, (uint32_t *)((char *)l + keys[i].off)))
 			return bad(x, s, name, "bad number");
 		return 1;
@@ -621,6 +628,11 @@ static void print_limits(FILE *f, const struct pvcalls_back_limits *l, bool defl
 	print_limit(f, "max_backlog", l->max_backlog, deflt ? "128 (built-in)" : NULL);
 	print_limit(f, "connect_rate", l->connect_rate, deflt ? "0 (built-in: unlimited)" : NULL);
 	print_limit(f, "connect_burst", l->connect_burst, deflt ? "connect_rate (built-in)" : NULL);
+	if (l->cmd_rate == PVCALLS_BACK_UNLIMITED)
+		fprintf(f, "cmd_rate = unlimited\n");
+	else
+		print_limit(f, "cmd_rate", l->cmd_rate, deflt ? "30000 (built-in)" : NULL);
+	print_limit(f, "cmd_burst", l->cmd_burst, deflt ? "256 (built-in)" : NULL);
 }
 
 void dconf_print(FILE *f, const struct dconf *c)
