@@ -181,7 +181,7 @@ void pvc_back_connect_done(struct back_socket *s)
 		pvc_debug("back.connect", "frontend %u socket %llu connected", f->feid,
 			  (unsigned long long)s->id);
 		pvc_back_respond(f, &s->req, 0, &s->ax);
-		pvc_back_sock_activate(s);
+		pvc_back_sock_activate(s, true);
 	} else {
 		pvc_debug("back.connect", "frontend %u socket %llu: connect: %s", f->feid,
 			  (unsigned long long)s->id, strerror(err));
@@ -244,7 +244,7 @@ static bool accept_one(struct back_socket *l)
 	pvc_debug("back.accept", "frontend %u listener %llu: accepted socket %llu", f->feid,
 		  (unsigned long long)l->id, (unsigned long long)s->id);
 	pvc_back_respond(f, &s->req, 0, &s->ax);
-	pvc_back_sock_activate(s);
+	pvc_back_sock_activate(s, false);
 	return true;
 }
 
@@ -413,7 +413,7 @@ static int cmd_connect(struct back_frontend *f, const struct pvcalls_wire_reques
 	if (rc == 0) {
 		if (connect(s->fd, &x->addr.sa, x->alen) == 0) {
 			pvc_back_respond(f, raw, 0, ax);
-			pvc_back_sock_activate(s);
+			pvc_back_sock_activate(s, false);
 			return 1;
 		}
 		/*
@@ -428,7 +428,7 @@ static int cmd_connect(struct back_frontend *f, const struct pvcalls_wire_reques
 		if (errno == EINPROGRESS &&
 		    (connect(s->fd, &x->addr.sa, x->alen) == 0 || errno == EISCONN)) {
 			pvc_back_respond(f, raw, 0, ax);
-			pvc_back_sock_activate(s);
+			pvc_back_sock_activate(s, false);
 			return 1;
 		}
 		if (errno == EINPROGRESS || errno == EALREADY || errno == EINTR)
