@@ -348,8 +348,14 @@ int round_setup_pvcalls(double *rate)
 				v[i] = sh->step[i][k];
 			fprintf(stderr, "%s %s %.1f", k ? "," : "", name[k], median(v, n));
 		}
-		fprintf(stderr, "; frontend %.2f sleeps per cycle\n",
-			(double)sh->fe_sleeps / (double)(sh->nstep + 20));
+		double cyc = (double)(sh->nstep + 20);
+
+		fprintf(stderr,
+			"; per cycle: frontend %.2f sleeps, %.2f notifies; backend %.2f notifies, "
+			"%.2f read() and %.2f write() calls\n",
+			(double)sh->fe_sleeps / cyc, (double)sh->fe_notifies / cyc,
+			(double)sh->peer_notifies / cyc, (double)sh->b_syscr / cyc,
+			(double)sh->b_syscw / cyc);
 	}
 	return rc ? -1 : 0;
 }
