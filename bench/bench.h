@@ -13,14 +13,15 @@
 #include <stdint.h>
 
 /* bench_ring.c: T1/T2/T3 (pvcalls_front_send -> data ring -> ring peer
- * vs AF_UNIX) and L2ring (the command ring alone). */
+ * vs AF_UNIX), L2ring (the command ring alone) and L2area (the same with
+ * GETSOCKOPT's reply area). */
 struct bulk_res {
 	double gbps;
 	double cpu_per_gb;
 };
 int round_bulk_ring(uint32_t order, uint32_t spin_us, struct bulk_res *r);
 int round_bulk_unix(struct bulk_res *r);
-int round_cmdring(double *us);
+int round_cmdring(bool area, double *us); /* area: L2area */
 
 /* bench_cmd.c: L1/L2 (GETSOCKOPT round trips through the backend vs a 64-byte
  * AF_UNIX ping-pong / a shared-atomic ping-pong) and A1/A2 (the same

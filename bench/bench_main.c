@@ -20,7 +20,8 @@
  *             backend from the public ring API that consumes like the
  *             backend's relay, copying into a 64 KiB buffer as a socket
  *             reader would) vs an AF_UNIX stream with 64 KiB writes.
- *             bench_ring.c, with L2ring (the command ring alone).
+ *             bench_ring.c, with L2ring (the command ring alone) and
+ *             L2area (the same, plus GETSOCKOPT's reply area, vs L2ring).
  *   L1/L2     GETSOCKOPT round trips through the real backend vs
  *             a 64-byte AF_UNIX ping-pong / a shared-atomic ping-pong;
  *             A1/A2, the same with pvcallsd's audit log on. bench_cmd.c.
@@ -231,7 +232,10 @@ static void run_lat(void)
 		INTERLEAVE(r, round_lat_pvcalls(0, false, &cv_), round_cmdring(&bv_));
 		r = result_new("L2ring", "the command ring alone (ring API, no work)", "us",
 			       "shared-atomic ping-pong", INFO, 0);
-		INTERLEAVE(r, round_cmdring(&cv_), round_pp_atomic(&bv_));
+		INTERLEAVE(r, round_cmdring(false, &cv_), round_pp_atomic(&bv_));
+		r = result_new("L2area", "the command ring with a reply area (information)", "us",
+			       "the command ring alone", INFO, 0);
+		INTERLEAVE(r, round_cmdring(true, &cv_), round_cmdring(false, &bv_));
 	}
 	if (wanted("A1")) {
 		/* Issue 5: what auditing costs a command round trip, measured

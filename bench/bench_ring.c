@@ -21,6 +21,7 @@
 #include <pvcalls/ring.h>
 #include <pvcalls/shm.h>
 #include <pvcalls/wire.h>
+#include <pvcalls/wire_ext.h>
 
 #include "bench.h"
 #include "bench_common.h"
@@ -402,8 +403,18 @@ int round_bulk_unix(struct bulk_res *r)
  * public ring API and doing nothing else (SOCKET requests answered with
  * 0), on one shared page. What the frontend and the backend add to this
  * is their own work.
+ *
+ * With @arg pointing to true (L2area), the server also writes a 56-byte
+ * reply into the request's reply area and the client copies it out, as
+ * GETSOCKOPT does (docs/extensions.md, "Reply areas"): the wire's own
+ * cost of L2's command beyond the bare ring.
  */
 static struct pvcalls_wire_cmd_sring *cmdring_page;
+
+static uint8_t *reply_area(uint32_t id)
+{
+	return (uint8_t *)cmdring_page + PVCALLS_EXT_REPLY_AREA_OFFSET(id & 31u);
+}
 
 static int side_cmdring_client(void *arg)
 {
@@ -411,9 +422,10 @@ static int side_cmdring_client(void *arg)
 	struct pvcalls_wire_response p;
 	pvcalls_cmd_front f;
 	struct timed_loop l = { .warm = 20, .dur = dur_lat };
-	uint32_t id = 0;
+	uint8_t area[PVCALLS_EXT_REPLY_SIZE];
+	bool with_area = *(const bool *)arg;
+	uint32_t id = 0, sum = 0;
 
-	(void)arg;
 	pvcalls_cmd_front_init(&f, cmdring_page);
 	for (;;) {
 		int64_t t0 = tl_start(&l);
@@ -424,12 +436,16 @@ static int side_cmdring_client(void *arg)
 			pvcalls_cmd_front_push(&f);
 			while (pvcalls_cmd_front_get(&f, &p) <= 0)
 				cpu_relax();
+			if (with_area) {
+				memcpy(area, reply_area(id), sizeof(area));
+				sum += area[id % sizeof(area)];
+			}
 		}
 		if (tl_end(&l, t0, pvc_now_ns(), 64))
 			break;
 	}
 	STORE(&sh->stop, 1);
-	return 0;
+	return sum == UINT32_MAX; /* uses the copies; never true */
 }
 
 static int side_cmdring_server(void *arg)
@@ -437,11 +453,16 @@ static int side_cmdring_server(void *arg)
 	struct pvcalls_wire_request q;
 	struct pvcalls_wire_response p;
 	pvcalls_cmd_back r;
+	uint8_t area[PVCALLS_EXT_REPLY_SIZE];
+	bool with_area = *(const bool *)arg;
 
-	(void)arg;
 	pvcalls_cmd_back_init(&r, cmdring_page);
 	while (!__atomic_load_n(&sh->stop, __ATOMIC_RELAXED)) {
 		if (pvcalls_cmd_back_get(&r, &q) > 0) {
+			if (with_area) {
+				memset(area, (int)q.req_id, sizeof(area));
+				memcpy(reply_area(q.req_id), area, sizeof(area));
+			}
 			pvcalls_rsp_build(&p, &q, 0);
 			pvcalls_cmd_back_put(&r, &p);
 			pvcalls_cmd_back_push(&r);
@@ -452,8 +473,9 @@ static int side_cmdring_server(void *arg)
 	return 0;
 }
 
-int round_cmdring(double *us)
+int round_cmdring(bool area, double *us)
 {
+	static bool with_area;
 	int rc;
 
 	if (!cmdring_page) {
@@ -466,8 +488,9 @@ int round_cmdring(double *us)
 	}
 	round_reset();
 	pvcalls_cmd_sring_init(cmdring_page);
-	rc = host_then_guest(cpu_host, side_cmdring_server, NULL, "command ring server",
-			     side_cmdring_client, NULL, "command ring client");
+	with_area = area;
+	rc = host_then_guest(cpu_host, side_cmdring_server, &with_area, "command ring server",
+			     side_cmdring_client, &with_area, "command ring client");
 	*us = lat_median();
 	return rc ? -1 : 0;
 }

@@ -319,10 +319,20 @@ bool pvc_back_relay_has_work(struct back_socket *s)
 }
 
 
-/* A socket just became ACTIVE: both directions may move. */
-void pvc_back_relay_start(struct back_socket *s)
+/*
+ * A socket just became ACTIVE: both directions may move. Reading waits
+ * for its EPOLLIN edge unless @readable: a socket whose epoll entry was
+ * added before the connection could carry data (CONNECT registers before
+ * connect(); ADD after accept4() reports data already queued) gets that
+ * edge from the next epoll_wait(), so a read now would only find EAGAIN
+ * (one readv() per connection saved). When the edge that completed a
+ * deferred connect was consumed (pvc_back_connect_done), it may have
+ * said EPOLLIN too: read at once.
+ */
+void pvc_back_relay_start(struct back_socket *s, bool readable)
 {
-	s->can_read = s->can_write = true;
+	s->can_read = readable;
+	s->can_write = true;
 	pvc_back_relay_service(s);
 }
 

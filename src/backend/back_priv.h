@@ -531,8 +531,9 @@ void pvc_back_sock_set_state(struct back_socket *s, enum back_sock_state st);
  * without IPV6_V6ONLY holds 0.0.0.0 too; an IPv4-mapped address is the
  * IPv4 one). @v6only: @a's socket's IPV6_V6ONLY (AF_INET6 only). */
 bool pvc_back_addr_taken(pvcalls_back *b, const union pvc_sockaddr *a, bool v6only);
-/* BS_ACTIVE, and the relay starts. */
-void pvc_back_sock_activate(struct back_socket *s);
+/* BS_ACTIVE, and the relay starts. @readable: an epoll edge that may have
+ * said EPOLLIN was consumed already (pvc_back_relay_start). */
+void pvc_back_sock_activate(struct back_socket *s, bool readable);
 /* Takes an accepting socket off its listener's queue. */
 void pvc_back_accept_unlink(struct back_socket *s);
 /* Before destroying an ACTIVE socket gracefully: flush, linger the rest. */
@@ -588,7 +589,7 @@ void pvc_back_starved_retry(pvcalls_back *b);
 /* back_data.c: the relay of ACTIVE sockets */
 bool pvc_back_relay_service(struct back_socket *s);
 bool pvc_back_relay_has_work(struct back_socket *s);
-void pvc_back_relay_start(struct back_socket *s);
+void pvc_back_relay_start(struct back_socket *s, bool readable);
 void pvc_back_relay_event(struct back_socket *s, uint32_t events);
 int pvc_back_relay_flush(struct back_socket *s, struct iovec iov[2]);
 

@@ -210,7 +210,7 @@ void pvc_back_sock_destroy(struct back_socket *s)
  * delayed ACK (40 ms on Linux; pvcalls-bench's LT case, docs/PERFORMANCE.md,
  * "Tail latency"). Fails harmlessly on a socket that is not TCP.
  */
-void pvc_back_sock_activate(struct back_socket *s)
+void pvc_back_sock_activate(struct back_socket *s, bool readable)
 {
 	int one = 1;
 
@@ -219,7 +219,7 @@ void pvc_back_sock_activate(struct back_socket *s)
 	pvc_back_sock_set_state(s, BS_ACTIVE);
 	s->implicit = false;
 	s->r.from_park = false; /* answered 0: parked again only by RELEASE */
-	pvc_back_relay_start(s);
+	pvc_back_relay_start(s, readable);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -1323,6 +1323,63 @@ START_TEST(release_async_delivers)
 }
 END_TEST
 
+/*
+ * A peer that speaks first: its bytes reach the guest although the
+ * backend does not read a new connection at once (it waits for the
+ * EPOLLIN edge, back_data.c, pvc_back_relay_start). Accepted: the host
+ * client's bytes are queued before the backend's accept4(), so only
+ * the epoll ADD can report them. Connected: the host server writes as
+ * soon as it accepts. A lost edge fails the poll, it does not hang.
+ */
+static void expect_bytes(struct e2e_env *e, int s, const char *what)
+{
+	struct pvcalls_pollfd pf = { .sock = s, .events = POLLIN };
+	char b[8] = { 0 };
+	ssize_t r;
+
+	ck_assert_msg(pvcalls_front_poll(e->fe, &pf, 1, 5000 * E2E_SLOW) == 1,
+		      "%s: the peer's first bytes never became readable", what);
+	r = pvcalls_front_recv(e->fe, s, b, sizeof(b), MSG_DONTWAIT);
+	ck_assert_msg(r == 5 && !memcmp(b, "hello", 5), "%s: recv %zd '%.8s'", what, r, b);
+}
+
+START_TEST(peer_speaks_first)
+{
+	struct e2e_env e;
+	uint16_t port;
+	int l, s, fd, lfd;
+
+	e2e_env_start(&e, NULL);
+	l = listener(&e, &port);
+	for (int k = 0; k < 20; k++) {
+		fd = e2e_tcp_connect(port);
+		ck_assert_int_eq(e2e_write_all(fd, "hello", 5), 0);
+		if (k % 2)
+			e2e_sleep_ms(5); /* surely queued before the ACCEPT */
+		s = pvcalls_front_accept(e.fe, l, 0);
+		ck_assert_msg(s >= 0, "accept: %s", pvcalls_strerror(s));
+		expect_bytes(&e, s, "accepted");
+		e2e_release(&e, s);
+		close(fd);
+	}
+	e2e_release(&e, l);
+	port = 0;
+	lfd = e2e_tcp_listen(&port, 8);
+	for (int k = 0; k < 20; k++) {
+		s = e2e_socket(&e, -1);
+		ck_assert_int_eq(e2e_front_connect(&e, s, port), 0);
+		fd = e2e_tcp_accept(lfd, 5000);
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(e2e_write_all(fd, "hello", 5), 0);
+		expect_bytes(&e, s, "connected");
+		e2e_release(&e, s);
+		close(fd);
+	}
+	close(lfd);
+	finish(&e);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("e2e.api");
@@ -1344,6 +1401,7 @@ int main(void)
 	tcase_add_test(tc, event_loop_fd_wakes);
 	tcase_add_test(tc, event_loop_fd_wakes_nohint);
 	tcase_add_test(tc, release_async_delivers);
+	tcase_add_test(tc, peer_speaks_first);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("wakeups");
