@@ -229,7 +229,7 @@ static void run_lat(void)
 			result_new("L2", "command round trip, polling (default spin)", "us",
 				   "the command ring alone (L2ring)", AT_MOST, 1.3);
 
-		INTERLEAVE(r, round_lat_pvcalls(0, false, &cv_), round_cmdring(&bv_));
+		INTERLEAVE(r, round_lat_pvcalls(0, false, &cv_), round_cmdring(false, &bv_));
 		r = result_new("L2ring", "the command ring alone (ring API, no work)", "us",
 			       "shared-atomic ping-pong", INFO, 0);
 		INTERLEAVE(r, round_cmdring(false, &cv_), round_pp_atomic(&bv_));
