@@ -276,7 +276,7 @@ START_TEST(v6only)
 	struct sockaddr_in6 a, p;
 	socklen_t al;
 	struct e2e_env e;
-	uint16_t port;
+	uint16_t port = 0; /* e2e_tcp_listen binds *port: 0 picks one */
 	int on = 1, off = 0, v = -1, lfd, s, fd;
 	socklen_t vl = sizeof(v);
 
@@ -354,7 +354,7 @@ START_TEST(policy)
 	struct sockaddr_in6 a;
 	struct e2e_env e;
 	pvcalls_policy *p;
-	uint16_t port, port6;
+	uint16_t port = 0, port6;
 	int lfd, lfd6, s, fd;
 
 	e2e_env_start(&e, NULL);
