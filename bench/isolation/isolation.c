@@ -25,11 +25,18 @@
  * with no backend involved, so a flood's ratio beyond the spinner's is
  * what the backend (or the hub) lets one guest take from another.
  *
- *   pvcalls-isolation [--quick] [--rounds N] [--pin CPU] [--cmd-rate N|unlimited]
+ *   pvcalls-isolation [--quick] [--rounds N] [--pin CPU] [--idle-attacker]
+ *                     [--cmd-rate N|unlimited]
  *
  * --rounds N runs the whole sequence N times (interleaved, so a change in
  * the machine's load hits every row alike) and prints per-row medians.
  * --pin CPU pins the attacker's (and the spinner's) thread to one CPU.
+ * --idle-attacker runs the attacker's (and the spinner's) thread under
+ * SCHED_IDLE: it gets only CPU time the victim, the backend and the
+ * servers leave idle, as a Xen guest's own vCPUs would not take the
+ * backend's. The spinner row then shows what is left of the attacker's
+ * own CPU cost (close to nothing), and a flood row what the backend and
+ * the hub let it take; its "attack op/s" says how hard it still flooded.
  * --cmd-rate sets the backend's cmd_rate (struct pvcalls_back_limits;
  * default: the library's), to compare a build with itself unlimited.
  * "back CPU" is the backend thread's CPU time over the row's wall time:
@@ -221,6 +228,7 @@ struct attacker {
 	uint64_t ops;
 	uint32_t port; /* its command ring's event channel */
 	int cpu;       /* pinned there if >= 0 */
+	bool idle;     /* SCHED_IDLE (--idle-attacker) */
 	pthread_t th;
 };
 
@@ -240,6 +248,13 @@ static void *attack_main(void *arg)
 		CPU_SET(a->cpu, &set);
 		if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set))
 			fprintf(stderr, "pvcalls-isolation: cannot pin to CPU %d\n", a->cpu);
+	}
+	if (a->idle) {
+		struct sched_param sp = { .sched_priority = 0 };
+		int e = pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+
+		if (e)
+			die("SCHED_IDLE", e);
 	}
 	snprintf(path, sizeof(path), "/local/domain/%u/device/pvcalls/0/junk", a->g->domid);
 	while (!__atomic_load_n(&a->stop, __ATOMIC_RELAXED)) {
@@ -413,7 +428,7 @@ static double median(struct figures *r, unsigned n, size_t off)
 static void usage(void)
 {
 	fprintf(stderr, "usage: pvcalls-isolation [--quick] [--rounds N] [--pin CPU] "
-			"[--cmd-rate N|unlimited]\n");
+			"[--idle-attacker] [--cmd-rate N|unlimited]\n");
 	exit(2);
 }
 
@@ -422,6 +437,7 @@ int main(int argc, char **argv)
 	bool quick = false;
 	unsigned rounds = 1;
 	int pin = -1;
+	bool idle = false;
 	struct pvcalls_back_opts bo = { 0 };
 	double secs;
 	char dir[] = "/tmp/pvcalls-isolation-XXXXXX", path[128], buf[32];
@@ -439,6 +455,8 @@ int main(int argc, char **argv)
 			rounds = (unsigned)strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--pin") && i + 1 < argc)
 			pin = (int)strtol(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--idle-attacker"))
+			idle = true;
 		else if (!strcmp(argv[i], "--cmd-rate") && i + 1 < argc &&
 			 !strcmp(argv[i + 1], "unlimited"))
 			bo.limits.cmd_rate = PVCALLS_BACK_UNLIMITED, i++;
@@ -474,7 +492,9 @@ int main(int argc, char **argv)
 
 	for (unsigned r = 0; r < rounds; r++) {
 		for (int k = 0; k < NR_FLOODS; k++) {
-			struct attacker a = { .g = &attacker, .kind = (enum flood)k, .cpu = pin };
+			struct attacker a = {
+				.g = &attacker, .kind = (enum flood)k, .cpu = pin, .idle = idle
+			};
 			struct figures *f = &all[(size_t)k * rounds + r];
 			double t0, c0;
 			uint64_t n0;
@@ -520,9 +540,10 @@ int main(int argc, char **argv)
 	}
 
 	printf("victim over shm while another guest floods (%s run, %.1f s per figure, "
-	       "%u round%s%s, attacker %s)\n",
+	       "%u round%s%s, attacker %s%s)\n",
 	       quick ? "quick" : "full", secs, rounds, rounds > 1 ? "s" : "",
-	       rounds > 1 ? ", medians" : "", pin >= 0 ? "pinned" : "not pinned");
+	       rounds > 1 ? ", medians" : "", pin >= 0 ? "pinned" : "not pinned",
+	       idle ? ", SCHED_IDLE" : "");
 	if (pin >= 0)
 		printf("attacker and spinner pinned to CPU %d\n", pin);
 	printf("%-14s %10s %10s %10s %10s %12s %9s %8s %8s %8s %8s\n", "attacker", "p50 us",
