@@ -145,6 +145,20 @@ static void orphan_sock(pvcalls_front *fe, struct fsock *s)
 	}
 }
 
+/* Frees released sockets whose RELEASE was never answered and empties the
+ * ring cache (front_sock.c): both hold rings of a session that is over. */
+static void drop_released(pvcalls_front *fe)
+{
+	while (fe->releasing) {
+		struct fsock *s = fe->releasing;
+
+		fe->releasing = s->next;
+		pvc_fe_sock_destroy(fe, s);
+	}
+	fe->nreleasing = 0;
+	pvc_fe_ring_cache_drain(fe);
+}
+
 int pvc_fe_revive(pvcalls_front *fe)
 {
 	struct front_alloc *a = (struct front_alloc *)fe; /* fe is its first member */
@@ -183,14 +197,7 @@ int pvc_fe_revive(pvcalls_front *fe)
 	}
 	/* Rings of the old session: releases it never answered, and the ring
 	 * cache (front_sock.c), whose grants name the old backend. */
-	while (fe->releasing) {
-		struct fsock *s = fe->releasing;
-
-		fe->releasing = s->next;
-		pvc_fe_sock_destroy(fe, s);
-	}
-	fe->nreleasing = 0;
-	pvc_fe_ring_cache_drain(fe);
+	drop_released(fe);
 	if (fe->cmd_page) { /* NULL: an earlier attempt failed after ending it */
 		pvcalls_transport_evtchn_close(fe->t, fe->cmd_port);
 		pvcalls_transport_unshare(fe->t, fe->cmd_page, 1);
@@ -339,14 +346,7 @@ void pvcalls_front_close(pvcalls_front *fe)
 	/* Released sockets whose RELEASE was not answered (front_sock.c): the
 	 * backend let go of every ring when it followed us to Closing; if it
 	 * did not, the transport keeps what it still maps. */
-	while (fe->releasing) {
-		struct fsock *s = fe->releasing;
-
-		fe->releasing = s->next;
-		pvc_fe_sock_destroy(fe, s);
-	}
-	fe->nreleasing = 0;
-	pvc_fe_ring_cache_drain(fe);
+	drop_released(fe);
 	for (int i = 0; i < fe->nsocks; i++) {
 		struct fsock *s = fe->socks[i];
 

@@ -90,12 +90,10 @@ int pvc_shm_client_new(struct shm_ctx *ctx, int sock)
 	return 0;
 }
 
-void pvc_shm_client_free(struct shm_ctx *ctx)
+/* Forgets every watch this client registered (the hub's side of them is
+ * gone with the connection). */
+static void free_watches(struct shm_client *cl)
 {
-	struct shm_client *cl = ctx->client;
-
-	if (!cl)
-		return;
 	while (cl->watches) {
 		struct cwatch *w = cl->watches;
 
@@ -104,6 +102,15 @@ void pvc_shm_client_free(struct shm_ctx *ctx)
 		free(w->token);
 		free(w);
 	}
+}
+
+void pvc_shm_client_free(struct shm_ctx *ctx)
+{
+	struct shm_client *cl = ctx->client;
+
+	if (!cl)
+		return;
+	free_watches(cl);
 	if (cl->epfd >= 0)
 		close(cl->epfd);
 	close(cl->sock);
@@ -159,14 +166,7 @@ static int reconnect(struct shm_ctx *ctx)
 		pvc_err("shm.reconnect", "cannot poll the new hub connection: %d", -errno);
 		return -ENOTCONN;
 	}
-	while (cl->watches) {
-		struct cwatch *w = cl->watches;
-
-		cl->watches = w->next;
-		free(w->path);
-		free(w->token);
-		free(w);
-	}
+	free_watches(cl);
 	cl->next_id = 0;
 	/* Release pairs with the acquire in is_dead(). */
 	__atomic_store_n(&cl->dead, false, __ATOMIC_RELEASE);
