@@ -754,14 +754,11 @@ static void handle_req(struct back_frontend *f, const struct pvcalls_wire_reques
 /* Command rate (backend.h, cmd_rate; docs/threat-model.md, "Isolation    */
 /* under abuse")                                                          */
 
-#define TOKEN 1000000u /* the bucket counts millionths of a request */
-
 void pvc_back_cmd_rate_init(struct back_frontend *f)
 {
 	if (!f->lim.cmd_burst)
 		f->lim.cmd_burst = 1;
-	f->cmd_tokens = (uint64_t)f->lim.cmd_burst * TOKEN; /* a fresh bucket is full */
-	f->cmd_tokens_us = pvc_now_us();
+	pvc_bucket_fill(&f->cmd_bucket, f->lim.cmd_burst, pvc_now_us()); /* fresh: full */
 }
 
 /* Whether another frontend than @f had work done lately (b->act_f). */
@@ -783,7 +780,6 @@ static bool cmd_admit(struct back_frontend *f)
 {
 	pvcalls_back *b = f->b;
 	uint32_t rate = f->lim.cmd_rate;
-	uint64_t cap, add, need;
 	int64_t now, wake;
 
 	if (rate == PVCALLS_BACK_UNLIMITED)
@@ -791,23 +787,11 @@ static bool cmd_admit(struct back_frontend *f)
 	/* The round's clock, not a clock read per request: the bucket then
 	 * fills late by at most one round, which only matters when held. */
 	now = b->round_us;
-	cap = (uint64_t)f->lim.cmd_burst * TOKEN;
-	if (now > f->cmd_tokens_us) {
-		/* Clamped so that the product cannot overflow (2^32 * 10^9 < 2^64). */
-		int64_t dt = now - f->cmd_tokens_us;
-
-		add = (uint64_t)(dt > 1000000000 ? 1000000000 : dt) * rate;
-		f->cmd_tokens = add >= cap - f->cmd_tokens ? cap : f->cmd_tokens + add;
-	}
-	f->cmd_tokens_us = now;
-	if (f->cmd_tokens >= TOKEN) {
-		f->cmd_tokens -= TOKEN;
+	if (pvc_bucket_take(&f->cmd_bucket, rate, f->lim.cmd_burst, now))
 		return true;
-	}
 	if (!contended(b, f, now))
 		return true;
-	need = TOKEN - f->cmd_tokens;
-	wake = now + (int64_t)((need + rate - 1) / rate);
+	wake = now + pvc_bucket_wait_us(&f->cmd_bucket, rate);
 	if (wake < now + BACK_CMD_HOLD_MIN_US)
 		wake = now + BACK_CMD_HOLD_MIN_US;
 	ST_ADD(f, cmd_held, 1);

@@ -473,8 +473,7 @@ void pvc_back_front_limits(struct back_frontend *f)
 	if (f->lim.connect_rate && !f->lim.connect_burst)
 		f->lim.connect_burst = f->lim.connect_rate;
 	/* A fresh bucket is full. */
-	f->tokens = (uint64_t)f->lim.connect_burst * 1000000u;
-	f->tokens_us = pvc_now_us();
+	pvc_bucket_fill(&f->connect_bucket, f->lim.connect_burst, pvc_now_us());
 	pvc_back_cmd_rate_init(f);
 }
 
@@ -512,23 +511,8 @@ void pvcalls_back_set_policy_cb(pvcalls_back *b, pvcalls_back_policy_fn fn, void
 /* One token per CONNECT; false when the bucket is empty. */
 static bool rate_take(struct back_frontend *f)
 {
-	int64_t now;
-	uint64_t cap;
-
-	if (!f->lim.connect_rate)
-		return true;
-	now = pvc_now_us();
-	cap = (uint64_t)f->lim.connect_burst * 1000000u;
-	if (now > f->tokens_us) {
-		f->tokens += (uint64_t)(now - f->tokens_us) * f->lim.connect_rate;
-		if (f->tokens > cap)
-			f->tokens = cap;
-	}
-	f->tokens_us = now;
-	if (f->tokens < 1000000u)
-		return false;
-	f->tokens -= 1000000u;
-	return true;
+	return !f->lim.connect_rate || pvc_bucket_take(&f->connect_bucket, f->lim.connect_rate,
+						       f->lim.connect_burst, pvc_now_us());
 }
 
 /*

@@ -54,6 +54,7 @@
 			(n)->next->prev = (n)->prev; \
 	} while (0)
 
+#include "common/bucket.h"
 #include "common/clock.h"
 #include "common/idmap.h"
 #include "common/log.h"
@@ -323,8 +324,7 @@ struct back_frontend {
 	struct back_frontend *cnext; /* b->cmd_hot list */
 	/* Command rate (lim.cmd_rate): a token bucket in millionths of a
 	 * request, consulted only under contention (back_cmd.c, cmd_admit). */
-	uint64_t cmd_tokens;
-	int64_t cmd_tokens_us;
+	struct pvc_bucket cmd_bucket;
 	bool cmd_held;                         /* on b->cmd_held: requests wait for a token */
 	bool cmd_stashed;                      /* cmd_stash was taken off the ring, not served */
 	struct pvcalls_wire_request cmd_stash; /* the copy (taken once) */
@@ -352,8 +352,7 @@ struct back_frontend {
 	/* Limits for this frontend (policy over options) and the CONNECT
 	 * token bucket, in millionths of a token. */
 	struct pvcalls_back_limits lim;
-	uint64_t tokens;
-	int64_t tokens_us;
+	struct pvc_bucket connect_bucket;
 
 	/* Counters: written by the loop thread only (relaxed atomic stores),
 	 * read by pvcalls_back_get_stats() from any thread. */
