@@ -126,7 +126,7 @@ struct pvcalls_back_limits {
 	uint32_t max_backlog;    /**< LISTEN backlog is clamped to this; default 128 */
 	uint32_t connect_rate;   /**< CONNECTs per second; default 0 = unlimited */
 	uint32_t connect_burst;  /**< token bucket depth; default connect_rate */
-	/** Requests per second under contention; default 30000,
+	/** Requests per second under contention; default 20000,
 	 *  PVCALLS_BACK_UNLIMITED: never held back. */
 	uint32_t cmd_rate;
 	/** Requests saved up (bucket depth); default 256; ignored when

@@ -165,7 +165,24 @@ struct pvcalls_shm_opts {
 	 * fails with -ENOBUFS and maps nothing.
 	 */
 	uint32_t max_maps_per_guest;
+	/**
+	 * Store requests per second one guest may make once its hello is
+	 * done (default 2000; PVCALLS_SHM_UNLIMITED: no limit), with bursts
+	 * of up to @p store_burst (default 512). Beyond, the hub stops
+	 * reading that guest's socket until the rate allows the next
+	 * request: its requests wait, in order, and none is refused (a
+	 * guest's store call may then take longer, up to its timeout_ms).
+	 * What one guest's store flood costs the hub's thread, and the
+	 * watchers its writes wake (the backend among them), is bounded by
+	 * this rate; other guests are not held (docs/threat-model.md).
+	 */
+	uint32_t store_rate;
+	/** See @p store_rate (default 512; PVCALLS_SHM_UNLIMITED is invalid). */
+	uint32_t store_burst;
 };
+
+/** store_rate: no limit (0 means the default, as for every field). */
+#define PVCALLS_SHM_UNLIMITED UINT32_MAX
 
 /**
  * Creates a hub listening on the Unix socket @p path (a leading '@' means

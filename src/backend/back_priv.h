@@ -71,12 +71,15 @@
 #define BACK_DEF_MAX_RING_ORDER 9u
 #define BACK_DEF_MAX_BACKLOG 128u
 #define BACK_DEF_SPIN_US 20u
-/* cmd_rate's default (docs/PERFORMANCE.md, "Isolation under abuse"):
- * above what a real program's connection churn sends (wrk against nginx,
- * a new connection per request, through pvcalls-run: 4 requests per
- * connection, about 23000/s), well below a SOCKET+RELEASE flood (over
- * 100000/s). A lone frontend is never held, whatever the rate. */
-#define BACK_DEF_CMD_RATE 30000u
+/* cmd_rate's default (docs/PERFORMANCE.md, "Command rate"): the most
+ * that keeps a command flood's cost to another guest's throughput within
+ * 10% as measured (pvcalls-isolation --victim-cpu 0 --pin 1: 30000 cost
+ * 12%, 20000 7-8%). It only applies while another frontend has work; a
+ * lone frontend is never held, whatever the rate. A program churning
+ * connections as fast as wrk against nginx with a new connection per
+ * request (4 requests each, about 23000/s through pvcalls-run) is slowed
+ * to about 5000 connections/s only while sharing the backend. */
+#define BACK_DEF_CMD_RATE 20000u
 #define BACK_DEF_CMD_BURST 256u
 /* Parked data rings per frontend (docs/extensions.md, "Ring reuse"). */
 #define BACK_MAX_PARKED 64u

@@ -2,7 +2,8 @@
 /*
  * A token bucket counted in millionths of a token, refilled from the
  * monotonic clock (clock.h): the backend's CONNECT rate (back_policy.c)
- * and command rate (back_cmd.c). One thread uses a bucket.
+ * and command rate (back_cmd.c), and the shm hub's store request rate
+ * (shm_hub.c). One thread uses a bucket.
  */
 #ifndef PVCALLS_COMMON_BUCKET_H
 #define PVCALLS_COMMON_BUCKET_H
@@ -25,11 +26,11 @@ static inline void pvc_bucket_fill(struct pvc_bucket *b, uint32_t burst, int64_t
 }
 
 /*
- * Refills @b at @rate tokens per second up to @burst, then spends one
- * token if there is one: true if it did. The time step is clamped to
+ * Refills @b at @rate tokens per second up to @burst, as of @now_us, and
+ * says whether it holds a whole token. The time step is clamped to
  * 1000 s so that the product cannot overflow (2^32 * 10^9 < 2^64).
  */
-static inline bool pvc_bucket_take(struct pvc_bucket *b, uint32_t rate, uint32_t burst,
+static inline bool pvc_bucket_peek(struct pvc_bucket *b, uint32_t rate, uint32_t burst,
 				   int64_t now_us)
 {
 	uint64_t cap = (uint64_t)burst * PVC_BUCKET_ONE;
@@ -41,7 +42,14 @@ static inline bool pvc_bucket_take(struct pvc_bucket *b, uint32_t rate, uint32_t
 		b->tokens = b->tokens >= cap || add >= cap - b->tokens ? cap : b->tokens + add;
 	}
 	b->at_us = now_us;
-	if (b->tokens < PVC_BUCKET_ONE)
+	return b->tokens >= PVC_BUCKET_ONE;
+}
+
+/* pvc_bucket_peek(), then spends one token if there is one: true if it did. */
+static inline bool pvc_bucket_take(struct pvc_bucket *b, uint32_t rate, uint32_t burst,
+				   int64_t now_us)
+{
+	if (!pvc_bucket_peek(b, rate, burst, now_us))
 		return false;
 	b->tokens -= PVC_BUCKET_ONE;
 	return true;

@@ -82,6 +82,25 @@ if [ -n "${P[pvcallsd]:-}" ]; then
 	has "$T/out" "quota_nodes = 50" "[shm] quota_nodes"
 	has "$T/out" ";quota_bytes = 262144 (built-in)" "[shm] built-in quota shown"
 	has "$T/out" "max_maps_per_guest = 100" "[shm] max_maps_per_guest"
+	has "$T/out" ";store_rate = 2000 (built-in)" "[shm] built-in store_rate shown"
+	# store_rate (issue 13): a number or "unlimited"; store_burst a number.
+	printf '[shm]\nstore_rate = 300\nstore_burst = 40\n' >"$T/sr.conf"
+	expect 0 "pvcallsd --check-config (store_rate)" -- "$d" -c "$T/sr.conf" --check-config
+	has "$T/out" "store_rate = 300" "[shm] store_rate"
+	has "$T/out" "store_burst = 40" "[shm] store_burst"
+	printf '[shm]\nstore_rate = unlimited\n' >"$T/sr.conf"
+	expect 0 "pvcallsd --check-config (store_rate unlimited)" -- "$d" -c "$T/sr.conf" --check-config
+	has "$T/out" "store_rate = unlimited" "[shm] store_rate unlimited"
+	cp "$T/out" "$T/sr2.conf"
+	expect 0 "pvcallsd --check-config of store_rate's output" -- "$d" -c "$T/sr2.conf" --check-config
+	has "$T/out" "store_rate = unlimited" "store_rate unlimited reads back"
+	for v in -1 10000001 fast 12x; do
+		printf '[shm]\nstore_rate = %s\n' "$v" >"$T/sr-bad.conf"
+		expect 1 "pvcallsd --check-config (store_rate = '$v')" -- "$d" -c "$T/sr-bad.conf" --check-config
+		has "$T/err" "store_rate: bad number" "store_rate '$v' refused"
+	done
+	printf '[shm]\nstore_burst = unlimited\n' >"$T/sr-bad.conf"
+	expect 1 "pvcallsd --check-config (store_burst = unlimited)" -- "$d" -c "$T/sr-bad.conf" --check-config
 	printf '[shm]\nallow_users = no-such-user-pvcalls\n' >"$T/shm-bad.conf"
 	expect 1 "pvcallsd --check-config (unknown user)" -- "$d" -c "$T/shm-bad.conf" --check-config
 	has "$T/err" "allow_users: unknown user" "unknown user named"
@@ -113,7 +132,7 @@ if [ -n "${P[pvcallsd]:-}" ]; then
 	expect 0 "pvcallsd --check-config of cmd_rate's output" -- "$d" -c "$T/cr2.conf" --check-config
 	has "$T/out" "cmd_rate = unlimited" "cmd_rate unlimited reads back"
 	expect 0 "pvcallsd --check-config (default file)" -- "$d" -c "$T/a.conf" --check-config
-	has "$T/out" ";cmd_rate = 30000 (built-in)" "--check-config shows the built-in cmd_rate"
+	has "$T/out" ";cmd_rate = 20000 (built-in)" "--check-config shows the built-in cmd_rate"
 	for v in -1 1000001 fast "" 12x; do
 		printf '[default]\ncmd_rate = %s\n' "$v" >"$T/cr-bad.conf"
 		expect 1 "pvcallsd --check-config (cmd_rate = '$v')" -- "$d" -c "$T/cr-bad.conf" --check-config

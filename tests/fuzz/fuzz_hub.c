@@ -279,7 +279,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				       .quota_txns = 2,
 				       .max_pages = 64,
 				       .max_grants = 64,
-				       .max_ports = 64 };
+				       .max_ports = 64,
+				       /* Held after 32 requests, let go every ms or two. */
+				       .store_rate = 20000,
+				       .store_burst = 32 };
 	struct pvcalls_shm_opts go = {
 		.max_pages = 16, .max_grants = 64, .max_ports = 64, .timeout_ms = 3000
 	};

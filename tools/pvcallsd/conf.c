@@ -8,7 +8,8 @@
  *   [shm]         the hub's access controls (struct pvcalls_shm_opts):
  *                 socket_mode, allow_users, allow_groups, hello_timeout_ms,
  *                 max_guests, max_pending, quota_nodes, quota_bytes,
- *                 quota_watches, quota_txns, max_maps_per_guest
+ *                 quota_watches, quota_txns, max_maps_per_guest,
+ *                 store_rate (a number or "unlimited"), store_burst
  *   [default]     rule = ..., fallback = allow|deny, sandbox_rules = yes|no,
  *                 resolv_conf,
  *                 and the limits
@@ -226,6 +227,7 @@ static int on_shm(struct pctx *x, const char *s, const char *name, const char *v
 		K(max_pending, 1000000),      K(quota_nodes, UINT32_MAX),
 		K(quota_bytes, UINT32_MAX),   K(quota_watches, UINT32_MAX),
 		K(quota_txns, UINT32_MAX),    K(max_maps_per_guest, UINT32_MAX),
+		K(store_rate, 10000000),      K(store_burst, 1000000),
 #undef K
 	};
 	struct dconf_shm *h = &x->c->shm;
@@ -239,6 +241,10 @@ static int on_shm(struct pctx *x, const char *s, const char *name, const char *v
 		if (errno || !*v || *end || (m & ~0660ul) || (m & 0600) != 0600)
 			return bad(x, s, name, "expected 0600, 0620, 0640 or 0660 (octal)");
 		h->socket_mode = (uint32_t)m;
+		return 1;
+	}
+	if (!strcmp(name, "store_rate") && !strcmp(v, "unlimited")) {
+		h->store_rate = PVCALLS_SHM_UNLIMITED;
 		return 1;
 	}
 	if (!strcmp(name, "allow_users"))
@@ -536,6 +542,8 @@ void dconf_shm_opts(const struct dconf *c, struct pvcalls_shm_opts *o)
 	o->quota_watches = h->quota_watches;
 	o->quota_txns = h->quota_txns;
 	o->max_maps_per_guest = h->max_maps_per_guest;
+	o->store_rate = h->store_rate;
+	o->store_burst = h->store_burst;
 }
 
 static void print_limit(FILE *f, const char *name, uint32_t v, const char *builtin);
@@ -576,6 +584,11 @@ static void print_shm(FILE *f, const struct dconf *c)
 	print_limit(f, "quota_watches", h->quota_watches, "128 (built-in)");
 	print_limit(f, "quota_txns", h->quota_txns, "8 (built-in)");
 	print_limit(f, "max_maps_per_guest", h->max_maps_per_guest, "4096 (built-in)");
+	if (h->store_rate == PVCALLS_SHM_UNLIMITED)
+		fprintf(f, "store_rate = unlimited\n");
+	else
+		print_limit(f, "store_rate", h->store_rate, "2000 (built-in)");
+	print_limit(f, "store_burst", h->store_burst, "512 (built-in)");
 }
 
 static const char *level_name(int level)
@@ -631,7 +644,7 @@ static void print_limits(FILE *f, const struct pvcalls_back_limits *l, bool defl
 	if (l->cmd_rate == PVCALLS_BACK_UNLIMITED)
 		fprintf(f, "cmd_rate = unlimited\n");
 	else
-		print_limit(f, "cmd_rate", l->cmd_rate, deflt ? "30000 (built-in)" : NULL);
+		print_limit(f, "cmd_rate", l->cmd_rate, deflt ? "20000 (built-in)" : NULL);
 	print_limit(f, "cmd_burst", l->cmd_burst, deflt ? "256 (built-in)" : NULL);
 }
 

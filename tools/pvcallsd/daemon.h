@@ -38,6 +38,7 @@ struct dconf_shm {
 	uint32_t hello_timeout_ms, max_guests, max_pending;
 	uint32_t quota_nodes, quota_bytes, quota_watches, quota_txns;
 	uint32_t max_maps_per_guest;
+	uint32_t store_rate, store_burst; /* store_rate PVCALLS_SHM_UNLIMITED: no limit */
 };
 
 /* At most this many loopback nameservers get a sandbox exception. */

@@ -58,6 +58,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/bucket.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "transport/shm/shm_priv.h"
 
@@ -81,7 +83,12 @@ struct guest {
 	uint64_t hello_deadline; /* CLOCK_MONOTONIC ms; until ready */
 	bool ready;
 	bool dying;
-	bool out_armed;
+	uint32_t armed; /* the epoll events its socket is registered for */
+	/* Store requests (pvcalls_shm_opts.store_rate): while the bucket is
+	 * empty the socket is not read until held_until (CLOCK_MONOTONIC us;
+	 * 0: not held). Service thread only. */
+	struct pvc_bucket store_bucket;
+	int64_t held_until;
 	struct outmsg *out_head, *out_tail;
 	unsigned out_n;
 	size_t out_bytes;
@@ -107,8 +114,9 @@ struct shm_hub {
 	uint32_t hello_timeout_ms;
 	uint32_t max_guests, max_pending;
 	struct shm_store_quota quota;
-	uint64_t last_cap_warn; /* service thread only */
-	pthread_mutex_t lock;   /* guests list, their out-queues, domid allocation, counts */
+	uint32_t store_rate, store_burst; /* store_rate 0: unlimited */
+	uint64_t last_cap_warn;           /* service thread only */
+	pthread_mutex_t lock; /* guests list, their out-queues, domid allocation, counts */
 	struct guest *guests;
 	unsigned nr_conns;   /* connections, helloed or not */
 	unsigned nr_pending; /* connections still in their hello */
@@ -276,7 +284,9 @@ static int add_guest(struct shm_hub *h, int fd, bool capped)
 		return -ENOMEM;
 	}
 	g->sock = fd;
+	g->armed = EPOLLIN;
 	g->hello_deadline = (uint64_t)pvc_now_ms() + h->hello_timeout_ms;
+	pvc_bucket_fill(&g->store_bucket, h->store_burst, pvc_now_us()); /* fresh: full */
 	ev.data.ptr = g;
 	pthread_mutex_lock(&h->lock);
 	if (capped && (h->nr_conns >= h->max_guests || h->nr_pending >= h->max_pending)) {
@@ -725,12 +735,61 @@ bad:
 	set_dying(g);
 }
 
+/*
+ * Registers @g's socket for what we wait for now: input unless its store
+ * requests are held, room to write while something is queued. h->lock
+ * held (out_head).
+ */
+static void guest_arm(struct shm_hub *h, struct guest *g)
+{
+	struct epoll_event ev = { .events = (g->held_until ? 0 : EPOLLIN) |
+					    (g->out_head ? EPOLLOUT : 0),
+				  .data.ptr = g };
+
+	if (is_dying(g) || ev.events == g->armed)
+		return;
+	g->armed = ev.events;
+	epoll_ctl(h->epfd, EPOLL_CTL_MOD, g->sock, &ev);
+}
+
+/*
+ * May a ready guest's next store request be read now? If its bucket is
+ * empty, no: its socket stops being read until a token is due, and
+ * service_guests() lets it go then. A request waits in the socket, in
+ * order; nothing is refused. Only the service thread.
+ */
+static bool store_admit(struct shm_hub *h, struct guest *g)
+{
+	int64_t now;
+
+	if (!g->ready || !h->store_rate)
+		return true;
+	now = pvc_now_us();
+	if (pvc_bucket_peek(&g->store_bucket, h->store_rate, h->store_burst, now))
+		return true;
+	g->held_until = now + pvc_bucket_wait_us(&g->store_bucket, h->store_rate);
+	pthread_mutex_lock(&h->lock);
+	guest_arm(h, g);
+	pthread_mutex_unlock(&h->lock);
+	return false;
+}
+
 static void guest_input(struct shm_hub *h, struct guest *g, uint32_t events)
 {
+	/* Held: a hang-up still ends it; its unread requests die with it. */
+	if (g->held_until) {
+		if (events & (EPOLLHUP | EPOLLERR))
+			set_dying(g);
+		return;
+	}
 	for (int i = 0; i < MSGS_PER_WAKEUP && !is_dying(g); i++) {
 		int fds[SHM_MAX_FDS];
 		unsigned nfds;
-		long n = pvc_shm_recv(g->sock, h->rbuf, SHM_MAX_MSG, fds, &nfds, MSG_DONTWAIT);
+		long n;
+
+		if (!store_admit(h, g))
+			return;
+		n = pvc_shm_recv(g->sock, h->rbuf, SHM_MAX_MSG, fds, &nfds, MSG_DONTWAIT);
 
 		if (n == -EAGAIN || n == -EWOULDBLOCK) {
 			if (events & (EPOLLHUP | EPOLLERR))
@@ -741,6 +800,9 @@ static void guest_input(struct shm_hub *h, struct guest *g, uint32_t events)
 			set_dying(g); /* EOF, reset, or an oversized message */
 			return;
 		}
+		if (g->ready && h->store_rate) /* admitted: the token is there */
+			pvc_bucket_take(&g->store_bucket, h->store_rate, h->store_burst,
+					g->store_bucket.at_us);
 		handle_msg(h, g, n, fds, nfds);
 	}
 }
@@ -765,14 +827,7 @@ static void guest_flush(struct shm_hub *h, struct guest *g)
 		g->out_bytes -= m->len - sizeof(struct shm_msg_hdr);
 		free(m);
 	}
-	/* Wait for room only while something is queued. */
-	if (!is_dying(g) && !!g->out_head != g->out_armed) {
-		struct epoll_event ev = { .events = EPOLLIN | (g->out_head ? EPOLLOUT : 0),
-					  .data.ptr = g };
-
-		g->out_armed = !!g->out_head;
-		epoll_ctl(h->epfd, EPOLL_CTL_MOD, g->sock, &ev);
-	}
+	guest_arm(h, g);
 	pthread_mutex_unlock(&h->lock);
 }
 
@@ -895,6 +950,14 @@ static int service_guests(struct shm_hub *h)
 			}
 			if (g->hello_deadline < next)
 				next = g->hello_deadline;
+		}
+		if (g->held_until && !is_dying(g)) {
+			if ((uint64_t)g->held_until <= now * 1000) {
+				g->held_until = 0;
+				guest_arm(h, g); /* level-triggered: waiting input fires again */
+			} else if ((uint64_t)(g->held_until + 999) / 1000 < next) {
+				next = (uint64_t)(g->held_until + 999) / 1000;
+			}
 		}
 		if (g->out_head && !is_dying(g)) {
 			pthread_mutex_unlock(&h->lock);
@@ -1122,6 +1185,12 @@ static int hub_config(struct shm_hub *h, const struct pvcalls_shm_opts *o)
 	h->quota.bytes = o->quota_bytes ? o->quota_bytes : SHM_DEF_QUOTA_BYTES;
 	h->quota.watches = o->quota_watches ? o->quota_watches : SHM_DEF_QUOTA_WATCHES;
 	h->quota.txns = o->quota_txns ? o->quota_txns : SHM_DEF_QUOTA_TXNS;
+	h->store_rate = !o->store_rate                           ? SHM_DEF_STORE_RATE
+			: o->store_rate == PVCALLS_SHM_UNLIMITED ? 0
+								 : o->store_rate;
+	h->store_burst = o->store_burst ? o->store_burst : SHM_DEF_STORE_BURST;
+	if (h->store_burst == PVCALLS_SHM_UNLIMITED)
+		return -EINVAL;
 	return 0;
 }
 
@@ -1180,6 +1249,8 @@ int pvc_shm_hub_start(struct shm_ctx *ctx, const char *path, const struct pvcall
 	rc = pthread_create(&h->thread, NULL, hub_thread, h);
 	if (rc)
 		return -rc;
+	/* Named so that top -H and /proc/PID/task tell its CPU apart. */
+	pthread_setname_np(h->thread, "pvcalls-hub");
 	h->started = true;
 	return 0;
 }

@@ -41,6 +41,8 @@
 #define SHM_DEF_QUOTA_BYTES (256u * 1024u)
 #define SHM_DEF_QUOTA_WATCHES 128u
 #define SHM_DEF_QUOTA_TXNS 8u
+#define SHM_DEF_STORE_RATE 2000u /* requests per second per guest */
+#define SHM_DEF_STORE_BURST 512u
 /* Two regions per socket (indexes page, data ring) at the backend's
  * default of 1024 sockets per frontend, plus slack. */
 #define SHM_DEF_MAX_MAPS 4096u

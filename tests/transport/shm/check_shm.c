@@ -2807,8 +2807,12 @@ static int raw_req(int fd, uint32_t id, uint32_t op, int32_t arg, const char *a,
 	return rc;
 }
 
-/* A guest that asks and never reads its answers is cut off at 1 MiB queued. */
-START_TEST(test_hub_slow_reader)
+/*
+ * A guest whose socket the test drives by hand (@sock), so requests can be
+ * sent without waiting for answers: adopted by @hub, hello done with the
+ * domain @d (pvc_shm_dom_destroy() it). Returns its domid.
+ */
+static uint32_t raw_guest(pvcalls_transport *hub, int *sock, struct shm_dom *d)
 {
 	struct {
 		struct shm_msg_hdr hdr;
@@ -2819,21 +2823,17 @@ START_TEST(test_hub_slow_reader)
 			   .max_pages = 16,
 			   .max_grants = 64,
 			   .max_ports = 64 } };
-	pvcalls_transport *hub, *g;
-	struct shm_dom d;
-	char p[64], big[4001], buf[256];
-	int sv[2], fds[SHM_MAX_FDS], n;
+	int sv[2], fds[SHM_MAX_FDS];
 	unsigned nfds = 0;
 	long r;
 
-	make_pair(&hub, &g);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
 	ck_assert_int_eq(pvcalls_shm_hub_adopt(hub, sv[0]), 0);
-	ck_assert_int_eq(pvc_shm_dom_create(&d, 16, 64, 64, false), 0);
-	fds[0] = d.pool_fd;
-	fds[1] = d.gnt_fd;
-	fds[2] = d.evt_fd;
-	fds[3] = d.efd;
+	ck_assert_int_eq(pvc_shm_dom_create(d, 16, 64, 64, false), 0);
+	fds[0] = d->pool_fd;
+	fds[1] = d->gnt_fd;
+	fds[2] = d->evt_fd;
+	fds[3] = d->efd;
 	ck_assert_int_eq(pvc_shm_send(sv[1], &m, sizeof(m), fds, 4, 0), 0);
 	ck_assert(readable(sv[1], 2000));
 	r = pvc_shm_recv(sv[1], &m, sizeof(m), fds, &nfds, 0);
@@ -2841,16 +2841,31 @@ START_TEST(test_hub_slow_reader)
 	for (unsigned i = 0; i < nfds; i++)
 		close(fds[i]);
 	ck_assert_int_eq(m.hdr.arg, 0);
+	*sock = sv[1];
+	return m.hello.domid;
+}
+
+/* A guest that asks and never reads its answers is cut off at 1 MiB queued. */
+START_TEST(test_hub_slow_reader)
+{
+	pvcalls_transport *hub, *g;
+	struct shm_dom d;
+	char p[64], big[4001], buf[256];
+	int sock, n;
+	uint32_t domid;
+
+	make_pair(&hub, &g);
+	domid = raw_guest(hub, &sock, &d);
 	ck_assert_int_eq(pvcalls_shm_hub_nr_guests(hub), 2);
 	/* a 4000-byte node of its own, then read it back, never reading */
 	memset(big, 'b', 4000);
 	big[4000] = '\0';
-	snprintf(p, sizeof(p), "/local/domain/%u/big", m.hello.domid);
+	snprintf(p, sizeof(p), "/local/domain/%u/big", domid);
 	log_start();
-	ck_assert_int_eq(raw_req(sv[1], 1, SHM_OP_WRITE, 0, p, big), 0);
+	ck_assert_int_eq(raw_req(sock, 1, SHM_OP_WRITE, 0, p, big), 0);
 	/* sending fails (reset) once the hub has hung up */
 	for (n = 0; n < 2000; n++)
-		if (raw_req(sv[1], (uint32_t)n + 2, SHM_OP_READ, 4097, p, NULL))
+		if (raw_req(sock, (uint32_t)n + 2, SHM_OP_READ, 4097, p, NULL))
 			break;
 	/* cut off after about 1 MiB (plus what the socket buffers) */
 	for (int i = 0; i < 5000 && pvcalls_shm_hub_nr_guests(hub) == 2; i++)
@@ -2863,10 +2878,154 @@ START_TEST(test_hub_slow_reader)
 	ck_assert_int_eq(pvcalls_transport_store_write(g, 0, "/local/domain/1/ok", "1"), 0);
 	ck_assert_int_eq(pvcalls_transport_store_read(g, 0, "/local/domain/1/ok", buf, sizeof(buf)),
 			 1);
-	close(sv[1]);
+	close(sock);
 	pvc_shm_dom_destroy(&d);
 	pvcalls_transport_close(g);
 	pvcalls_transport_close(hub);
+}
+END_TEST
+
+/* Reads answers on a raw guest's socket until @n came or @ms passed; each
+ * must answer request id *@next (then incremented) with @arg. */
+static unsigned raw_answers(int sock, unsigned n, uint32_t *next, int32_t arg, int ms)
+{
+	double end = now_s() + ms / 1000.0;
+	unsigned got = 0;
+
+	while (got < n && now_s() < end) {
+		char buf[SHM_MAX_MSG];
+		struct shm_msg_hdr h;
+		int fds[SHM_MAX_FDS];
+		unsigned nfds = 0;
+		long r;
+
+		if (readable(sock, 50) <= 0)
+			continue;
+		r = pvc_shm_recv(sock, buf, sizeof(buf), fds, &nfds, MSG_DONTWAIT);
+		if (r == -EAGAIN)
+			continue;
+		ck_assert_int_ge(r, (long)sizeof(h));
+		ck_assert_uint_eq(nfds, 0);
+		memcpy(&h, buf, sizeof(h));
+		if (h.type != SHM_MSG_RSP)
+			continue; /* a watch event */
+		ck_assert_uint_eq(h.id, *next);
+		ck_assert_int_eq(h.arg, arg);
+		(*next)++;
+		got++;
+	}
+	return got;
+}
+
+/*
+ * Store rate (issue 13, "Isolation under abuse"): a guest pipelining
+ * requests beyond store_rate is held, its requests answered in order and
+ * none refused, while another guest's requests go through at once.
+ */
+START_TEST(test_store_rate_holds_flooder)
+{
+	struct pvcalls_shm_opts ho = { .store_rate = 200, .store_burst = 20 };
+	pvcalls_transport *hub, *g;
+	struct shm_dom d;
+	char p[64], v[16], buf[16];
+	uint32_t domid, next = 1;
+	unsigned got;
+	double t0, t1;
+	int sock;
+
+	ck_assert_int_eq(pvcalls_shm_pair(&ho, NULL, &hub, &g), 0);
+	domid = raw_guest(hub, &sock, &d);
+	snprintf(p, sizeof(p), "/local/domain/%u/n", domid);
+	t0 = now_s();
+	for (unsigned i = 1; i <= 120; i++) {
+		snprintf(v, sizeof(v), "%u", i);
+		ck_assert_int_eq(raw_req(sock, i, SHM_OP_WRITE, 0, p, v), 0);
+	}
+	/* The burst is answered at once, then 200 a second: 100 more take 0.5 s. */
+	got = raw_answers(sock, 20, &next, 0, 2000);
+	ck_assert_uint_eq(got, 20);
+	/* Meanwhile the other guest is not held: 15 round trips, each its own. */
+	t1 = now_s();
+	for (int i = 0; i < 15; i++)
+		ck_assert_int_eq(pvcalls_transport_store_read(g, 0, "/local/domain/1/domid", buf,
+							      sizeof(buf)),
+				 1);
+	t1 = now_s() - t1;
+	got += raw_answers(sock, 100, &next, 0, 10000);
+	t0 = now_s() - t0;
+	ck_assert_uint_eq(got, 120);
+	ck_assert_msg(t0 >= 0.4, "120 requests at 200/s (burst 20) took only %.3f s", t0);
+	/* ... and well before the flooder's last answer. */
+	ck_assert_msg(t1 < t0 / 2, "the other guest's 15 reads took %.3f s of %.3f", t1, t0);
+	/* The last write won: nothing refused, nothing reordered. */
+	ck_assert_int_eq(pvcalls_transport_store_read(hub, 0, p, buf, sizeof(buf)), 3);
+	ck_assert_str_eq(buf, "120");
+	close(sock);
+	pvc_shm_dom_destroy(&d);
+	pvcalls_transport_close(g);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
+/* A held guest that hangs up is dropped at once, its unread requests with it. */
+START_TEST(test_store_rate_held_hangup)
+{
+	struct pvcalls_shm_opts ho = { .store_rate = 1, .store_burst = 1 };
+	pvcalls_transport *hub, *g;
+	struct shm_dom d;
+	uint32_t domid, next = 1;
+	char p[64];
+	int sock;
+
+	ck_assert_int_eq(pvcalls_shm_pair(&ho, NULL, &hub, &g), 0);
+	domid = raw_guest(hub, &sock, &d);
+	snprintf(p, sizeof(p), "/local/domain/%u/n", domid);
+	for (unsigned i = 1; i <= 50; i++)
+		ck_assert_int_eq(raw_req(sock, i, SHM_OP_WRITE, 0, p, "x"), 0);
+	ck_assert_uint_eq(raw_answers(sock, 1, &next, 0, 2000), 1);
+	ck_assert_int_eq(pvcalls_shm_hub_nr_guests(hub), 2);
+	/* 49 requests unread; at 1/s they would take 49 s. Dropped within
+	 * 0.6 s, before its first release (1 s), when answering would have
+	 * found the socket closed too. */
+	close(sock);
+	for (int i = 0; i < 600 && pvcalls_shm_hub_nr_guests(hub) == 2; i++)
+		usleep(1000);
+	ck_assert_int_eq(pvcalls_shm_hub_nr_guests(hub), 1);
+	/* its domain went, as any guest's that dies */
+	ck_assert_int_eq(wait_node(hub, p, NULL, 0, 0), -ENOENT);
+	pvc_shm_dom_destroy(&d);
+	pvcalls_transport_close(g);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
+/* store_rate unlimited holds nobody; an unlimited burst is refused. */
+START_TEST(test_store_rate_unlimited)
+{
+	struct pvcalls_shm_opts ho = { .store_rate = PVCALLS_SHM_UNLIMITED, .store_burst = 1 };
+	pvcalls_transport *hub, *g;
+	struct shm_dom d;
+	uint32_t domid, next = 1;
+	char p[64];
+	double t0;
+	int sock;
+
+	ck_assert_int_eq(pvcalls_shm_pair(&ho, NULL, &hub, &g), 0);
+	domid = raw_guest(hub, &sock, &d);
+	snprintf(p, sizeof(p), "/local/domain/%u/n", domid);
+	t0 = now_s();
+	for (unsigned i = 1; i <= 200; i++)
+		ck_assert_int_eq(raw_req(sock, i, SHM_OP_WRITE, 0, p, "x"), 0);
+	ck_assert_uint_eq(raw_answers(sock, 200, &next, 0, 10000), 200);
+	/* With a rate, burst 1 would hold 199 of them. */
+	ck_assert_msg(now_s() - t0 < 5, "200 requests took %.3f s", now_s() - t0);
+	close(sock);
+	pvc_shm_dom_destroy(&d);
+	pvcalls_transport_close(g);
+	pvcalls_transport_close(hub);
+	ho.store_rate = 0;
+	ho.store_burst = PVCALLS_SHM_UNLIMITED;
+	ck_assert_int_eq(pvcalls_shm_pair(&ho, NULL, &hub, &g), -EINVAL);
 }
 END_TEST
 
@@ -2936,6 +3095,9 @@ static Suite *shm_suite(void)
 	tcase_add_test(sec, test_store_watch_event_refired);
 	tcase_add_test(sec, test_hub_pool_sealed);
 	tcase_add_test(sec, test_hub_slow_reader);
+	tcase_add_test(sec, test_store_rate_holds_flooder);
+	tcase_add_test(sec, test_store_rate_held_hangup);
+	tcase_add_test(sec, test_store_rate_unlimited);
 	tcase_set_timeout(sec, 30);
 	suite_add_tcase(s, sec);
 	return s;
