@@ -26,23 +26,39 @@
  * what the backend (or the hub) lets one guest take from another.
  *
  *   pvcalls-isolation [--quick] [--rounds N] [--pin CPU] [--idle-attacker]
- *                     [--cmd-rate N|unlimited]
+ *                     [--victim-cpu CPU] [--cmd-rate N|unlimited]
+ *                     [--store-rate N|unlimited] [--rows LIST]
  *
  * --rounds N runs the whole sequence N times (interleaved, so a change in
  * the machine's load hits every row alike) and prints per-row medians.
  * --pin CPU pins the attacker's (and the spinner's) thread to one CPU.
+ * --victim-cpu CPU pins every other thread (the victim, the backend, the
+ * hub's service thread, the servers) to one CPU. With --pin on another
+ * CPU this is the deployment the isolation target is about: the attacker
+ * runs on a CPU of its own (a Xen guest's vCPU, a sandboxed process's
+ * core), so what it costs the victim is what the backend and the hub do
+ * for it, not its own CPU time. Unpinned on two CPUs, the scheduler's
+ * placement moves the victim's figures by 2x from one round to the next.
  * --idle-attacker runs the attacker's (and the spinner's) thread under
  * SCHED_IDLE: it gets only CPU time the victim, the backend and the
  * servers leave idle, as a Xen guest's own vCPUs would not take the
  * backend's. The spinner row then shows what is left of the attacker's
  * own CPU cost (close to nothing), and a flood row what the backend and
  * the hub let it take; its "attack op/s" says how hard it still flooded.
+ * --rows runs only the rows named (alone, spin, commands, notify, store,
+ * txns; "alone" always runs, as the baseline).
  * --cmd-rate sets the backend's cmd_rate (struct pvcalls_back_limits;
- * default: the library's), to compare a build with itself unlimited.
- * "back CPU" is the backend thread's CPU time over the row's wall time:
- * the victim's own traffic plus what the flood makes the backend do.
+ * default: the library's), --store-rate the hub's store_rate (struct
+ * pvcalls_shm_opts), to compare a build with itself unlimited.
+ * "back%" is the backend thread's CPU time over the row's wall time: the
+ * victim's own traffic plus what the flood makes the backend do; "hub%"
+ * the same for the hub's service thread. The "x" columns are medians of
+ * each round's figure over the same round's "alone", with their
+ * quartiles: rounds pair up in time, so a change in the machine's state
+ * between rounds cancels.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -138,6 +154,7 @@ static void *server_main(void *arg)
 			free(c);
 			continue;
 		}
+		pthread_setname_np(th, s->echo ? "echo-conn" : "sink-conn");
 		pthread_detach(th);
 	}
 }
@@ -157,6 +174,7 @@ static void server_start(struct server *s, bool echo)
 	s->port = ntohs(sa.sin_port);
 	if (pthread_create(&s->th, NULL, server_main, s))
 		die("server thread", EAGAIN);
+	pthread_setname_np(s->th, echo ? "echo-accept" : "sink-accept");
 }
 
 /* ------------------------------------------------------------------------
@@ -241,6 +259,7 @@ static void *attack_main(void *arg)
 	char path[128];
 	uint64_t n = 0;
 
+	pthread_setname_np(pthread_self(), "attacker");
 	if (a->cpu >= 0) {
 		cpu_set_t set;
 
@@ -318,6 +337,9 @@ struct figures {
 	double attack_rate; /* attacker operations per second */
 	double cmd_rate;    /* requests the backend took per second (both guests) */
 	double back_cpu;    /* the backend thread's CPU time / wall time, % */
+	double hub_cpu;     /* the hub's service thread's, % */
+	double p99_x;       /* p99 over the same round's "alone" p99 */
+	double mbps_x;      /* throughput over the same round's "alone" */
 };
 
 static int cmp_double(const void *a, const void *b)
@@ -392,6 +414,46 @@ static double thread_cpu_s(pthread_t th)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/*
+ * The CPU clock of the hub's service thread, which the library names
+ * "pvcalls-hub": found by its name in /proc/self/task, and read through
+ * the kernel's per-thread CPU clock id for a thread id (the encoding
+ * of MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED), Linux ABI).
+ */
+static clockid_t hub_clock(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	clockid_t cid = (clockid_t)-1;
+
+	while (d && (e = readdir(d))) {
+		char p[300], comm[32] = "";
+		FILE *f;
+
+		snprintf(p, sizeof(p), "/proc/self/task/%s/comm", e->d_name);
+		f = e->d_name[0] != '.' ? fopen(p, "r") : NULL;
+		if (!f)
+			continue;
+		if (!fgets(comm, sizeof(comm), f))
+			comm[0] = 0;
+		fclose(f);
+		if (!strcmp(comm, "pvcalls-hub\n"))
+			cid = (clockid_t)((~(unsigned)atoi(e->d_name) << 3) | 6);
+	}
+	if (d)
+		closedir(d);
+	return cid;
+}
+
+static double clock_s(clockid_t cid)
+{
+	struct timespec ts;
+
+	if (cid == (clockid_t)-1 || clock_gettime(cid, &ts))
+		return 0;
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void *back_main(void *arg)
 {
 	struct back_thread *bt = arg;
@@ -425,10 +487,51 @@ static double median(struct figures *r, unsigned n, size_t off)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/*
+ * The quartiles of @n rounds' @off field: returns the upper one (75%),
+ * stores the lower (25%) in @lo. With one round both are that round.
+ */
+static double spread_of(struct figures *r, unsigned n, size_t off, double *lo)
+{
+	double v[n];
+
+	for (unsigned i = 0; i < n; i++)
+		v[i] = *(double *)((char *)&r[i] + off);
+	qsort(v, n, sizeof(*v), cmp_double);
+	*lo = v[(n - 1) / 4];
+	return v[(3 * (n - 1) + 3) / 4];
+}
+
+/* Short names for --rows, in enum flood's order. */
+static const char *const row_keys[NR_FLOODS] = { "alone",  "spin",  "commands",
+						 "notify", "store", "txns" };
+
+/* "spin,notify" etc.: a bit per row named; 0 if a name is unknown. */
+static unsigned parse_rows(const char *list)
+{
+	char buf[128], *tok, *save = NULL;
+	unsigned rows = 0;
+
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		int k = 0;
+
+		while (k < NR_FLOODS && strcmp(tok, row_keys[k]))
+			k++;
+		if (k == NR_FLOODS)
+			return 0;
+		rows |= 1u << k;
+	}
+	return rows;
+}
+
 static void usage(void)
 {
-	fprintf(stderr, "usage: pvcalls-isolation [--quick] [--rounds N] [--pin CPU] "
-			"[--idle-attacker] [--cmd-rate N|unlimited]\n");
+	fprintf(stderr,
+		"usage: pvcalls-isolation [--quick] [--rounds N] [--pin CPU] "
+		"[--victim-cpu CPU] [--idle-attacker]\n"
+		"                         [--cmd-rate N|unlimited] [--store-rate N|unlimited]\n"
+		"                         [--rows alone,spin,commands,notify,store,txns]\n");
 	exit(2);
 }
 
@@ -436,12 +539,18 @@ int main(int argc, char **argv)
 {
 	bool quick = false;
 	unsigned rounds = 1;
-	int pin = -1;
+	int pin = -1, vcpu = -1;
 	bool idle = false;
+	unsigned rows = ~0u; /* bit k: row k runs ("alone" always does) */
 	struct pvcalls_back_opts bo = { 0 };
+	struct pvcalls_shm_opts ho = { 0 };
 	double secs;
 	char dir[] = "/tmp/pvcalls-isolation-XXXXXX", path[128], buf[32];
 	struct figures *all, fig[NR_FLOODS];
+	struct {
+		double p99_lo, p99_x, mbps_lo, mbps_x;
+	} spread[NR_FLOODS];
+	clockid_t hubclk;
 	struct server echo, sink;
 	struct back_thread bt = { 0 };
 	struct guest victim, attacker;
@@ -455,18 +564,39 @@ int main(int argc, char **argv)
 			rounds = (unsigned)strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--pin") && i + 1 < argc)
 			pin = (int)strtol(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--victim-cpu") && i + 1 < argc)
+			vcpu = (int)strtol(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--idle-attacker"))
 			idle = true;
+		else if (!strcmp(argv[i], "--rows") && i + 1 < argc)
+			rows = parse_rows(argv[++i]);
 		else if (!strcmp(argv[i], "--cmd-rate") && i + 1 < argc &&
 			 !strcmp(argv[i + 1], "unlimited"))
 			bo.limits.cmd_rate = PVCALLS_BACK_UNLIMITED, i++;
 		else if (!strcmp(argv[i], "--cmd-rate") && i + 1 < argc)
 			bo.limits.cmd_rate = (uint32_t)strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--store-rate") && i + 1 < argc &&
+			 !strcmp(argv[i + 1], "unlimited"))
+			ho.store_rate = PVCALLS_SHM_UNLIMITED, i++;
+		else if (!strcmp(argv[i], "--store-rate") && i + 1 < argc)
+			ho.store_rate = (uint32_t)strtoul(argv[++i], NULL, 10);
 		else
 			usage();
 	}
-	if (rounds < 1 || rounds > 100 || pin < -1 || pin >= CPU_SETSIZE)
+	if (rounds < 1 || rounds > 100 || pin < -1 || pin >= CPU_SETSIZE || vcpu < -1 ||
+	    vcpu >= CPU_SETSIZE || !rows)
 		usage();
+	if (vcpu >= 0) {
+		/* Before any thread starts: they all inherit it, but the attacker's
+		 * (--pin moves it). */
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(vcpu, &set);
+		if (sched_setaffinity(0, sizeof(set), &set))
+			die("--victim-cpu", errno);
+	}
+	rows |= 1u << FLOOD_NONE;
 	secs = quick ? 0.5 : 2.0;
 	all = calloc((size_t)rounds * NR_FLOODS, sizeof(*all));
 	if (!all)
@@ -477,14 +607,16 @@ int main(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/hub.sock", dir);
 	server_start(&echo, true);
 	server_start(&sink, false);
-	rc = pvcalls_shm_listen(path, NULL, &hub);
+	rc = pvcalls_shm_listen(path, &ho, &hub);
 	if (rc)
 		die("hub", rc);
+	hubclk = hub_clock();
 	rc = pvcalls_back_new(hub, &bo, &bt.b);
 	if (rc)
 		die("backend", rc);
 	if (pthread_create(&bt.th, NULL, back_main, &bt))
 		die("backend thread", EAGAIN);
+	pthread_setname_np(bt.th, "backend");
 	guest_open(&victim, path);
 	guest_open(&attacker, path);
 	es = front_connect(&victim, echo.port);
@@ -496,9 +628,11 @@ int main(int argc, char **argv)
 				.g = &attacker, .kind = (enum flood)k, .cpu = pin, .idle = idle
 			};
 			struct figures *f = &all[(size_t)k * rounds + r];
-			double t0, c0;
+			double t0, c0, h0;
 			uint64_t n0;
 
+			if (!(rows & (1u << k)))
+				continue;
 			if (k == FLOOD_NOTIFY) {
 				char p[128];
 
@@ -512,6 +646,7 @@ int main(int argc, char **argv)
 			}
 			t0 = now_s();
 			c0 = thread_cpu_s(bt.th);
+			h0 = clock_s(hubclk);
 			n0 = back_cmds(bt.b);
 			if (k != FLOOD_NONE && pthread_create(&a.th, NULL, attack_main, &a))
 				die("attacker thread", EAGAIN);
@@ -524,6 +659,9 @@ int main(int argc, char **argv)
 				f->attack_rate = (double)a.ops / (now_s() - t0);
 			}
 			f->back_cpu = 100 * (thread_cpu_s(bt.th) - c0) / (now_s() - t0);
+			f->hub_cpu = 100 * (clock_s(hubclk) - h0) / (now_s() - t0);
+			f->p99_x = f->p99_us / all[r].p99_us; /* row 0 ran first */
+			f->mbps_x = f->mbps / all[r].mbps;
 			f->cmd_rate = (double)(back_cmds(bt.b) - n0) / (now_s() - t0);
 		}
 	}
@@ -537,6 +675,13 @@ int main(int argc, char **argv)
 		fig[k].attack_rate = median(r, rounds, offsetof(struct figures, attack_rate));
 		fig[k].back_cpu = median(r, rounds, offsetof(struct figures, back_cpu));
 		fig[k].cmd_rate = median(r, rounds, offsetof(struct figures, cmd_rate));
+		fig[k].hub_cpu = median(r, rounds, offsetof(struct figures, hub_cpu));
+		fig[k].p99_x = median(r, rounds, offsetof(struct figures, p99_x));
+		fig[k].mbps_x = median(r, rounds, offsetof(struct figures, mbps_x));
+		spread[k].p99_x =
+			spread_of(r, rounds, offsetof(struct figures, p99_x), &spread[k].p99_lo);
+		spread[k].mbps_x =
+			spread_of(r, rounds, offsetof(struct figures, mbps_x), &spread[k].mbps_lo);
 	}
 
 	printf("victim over shm while another guest floods (%s run, %.1f s per figure, "
@@ -546,16 +691,22 @@ int main(int argc, char **argv)
 	       idle ? ", SCHED_IDLE" : "");
 	if (pin >= 0)
 		printf("attacker and spinner pinned to CPU %d\n", pin);
-	printf("%-14s %10s %10s %10s %10s %12s %9s %8s %8s %8s %8s\n", "attacker", "p50 us",
-	       "p99 us", "max us", "MB/s", "attack op/s", "cmds/s", "back CPU", "p50 x", "p99 x",
-	       "MB/s x");
+	if (vcpu >= 0)
+		printf("victim, backend, hub and servers pinned to CPU %d\n", vcpu);
+	printf("%-14s %8s %8s %8s %8s %11s %8s %5s %5s %6s %-11s %6s %-11s\n", "attacker", "p50 us",
+	       "p99 us", "max us", "MB/s", "attack op/s", "cmds/s", "back%", "hub%", "p99 x",
+	       "(quartiles)", "MB/s x", "(quartiles)");
 	for (int k = 0; k < NR_FLOODS; k++)
-		printf("%-14s %10.1f %10.1f %10.1f %10.1f %12.0f %9.0f %7.0f%% %8.2f %8.2f %8.2f\n",
-		       flood_names[k], fig[k].p50_us, fig[k].p99_us, fig[k].max_us, fig[k].mbps,
-		       fig[k].attack_rate, fig[k].cmd_rate, fig[k].back_cpu,
-		       fig[0].p50_us > 0 ? fig[k].p50_us / fig[0].p50_us : 0,
-		       fig[0].p99_us > 0 ? fig[k].p99_us / fig[0].p99_us : 0,
-		       fig[0].mbps > 0 ? fig[k].mbps / fig[0].mbps : 0);
+		if (rows & (1u << k))
+			printf("%-14s %8.1f %8.1f %8.0f %8.1f %11.0f %8.0f %5.0f %5.0f %6.2f "
+			       "%4.2f-%-6.2f "
+			       "%6.2f %4.2f-%-6.2f\n",
+			       flood_names[k], fig[k].p50_us, fig[k].p99_us, fig[k].max_us,
+			       fig[k].mbps, fig[k].attack_rate, fig[k].cmd_rate, fig[k].back_cpu,
+			       fig[k].hub_cpu, fig[k].p99_x, spread[k].p99_lo, spread[k].p99_x,
+			       fig[k].mbps_x, spread[k].mbps_lo, spread[k].mbps_x);
+	printf("x: the median over rounds of each round's figure over that round's \"alone\";\n"
+	       "back%%, hub%%: CPU time of the backend's and the hub's threads over wall time\n");
 	free(all);
 
 	pvcalls_front_release(victim.fe, es);
