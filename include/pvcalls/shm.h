@@ -27,7 +27,8 @@
  * Security. The hub is meant to be a security boundary: guests may be
  * hostile processes. Who may connect (socket mode, SO_PEERCRED allow
  * lists), how many connections and for how long without a hello, and what
- * one guest may cost (store quotas, mmap() regions) are bounded by
+ * one guest may cost (store quotas, mmap() regions, store requests per
+ * second) are bounded by
  * struct pvcalls_shm_opts; one guest cannot lock another out of the
  * store or starve its events. Store permissions are Xen's for a domU: a
  * guest may read, list and watch only its own /local/domain/<G> subtree

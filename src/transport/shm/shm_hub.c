@@ -37,6 +37,11 @@
  *  - What a guest makes the hub keep is bounded per guest: store quotas
  *    (shm_store.c), bytes queued for it (OUTQ_MAX_BYTES: a guest that
  *    asks and never reads is disconnected), mmap() regions (shm_mem.c).
+ *  - What a guest makes the hub do is bounded too: store_rate requests a
+ *    second (store_admit()), so a store flood costs this thread, and the
+ *    watchers its writes wake (the backend among them), a bounded share
+ *    of a CPU. A held guest's socket is simply not read: its requests
+ *    wait in the kernel, in order, and the hello is never held.
  *  - Each guest gets its own copy of our port table and its own eventfd
  *    in the hello answer, never ours (shm_evtchn.c).
  *  - Store permissions as Xen gives a domU (may_read(), may_write()): a
