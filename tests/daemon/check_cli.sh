@@ -32,6 +32,17 @@ expect() {
 has() { # has FILE STRING DESCRIPTION
 	if grep -qF -- "$2" "$1"; then ok "$3"; else bad "$3: no \"$2\" in"; sed 's/^/     | /' "$1"; fi
 }
+# bad_numbers PVCALLSD SECTION KEY VALUE...: --check-config refuses each
+# value of KEY in [SECTION] as a bad number.
+bad_numbers() {
+	local exe=$1 sec=$2 key=$3 v
+	shift 3
+	for v in "$@"; do
+		printf '[%s]\n%s = %s\n' "$sec" "$key" "$v" >"$T/bad-num.conf"
+		expect 1 "pvcallsd --check-config ($key = '$v')" -- "$exe" -c "$T/bad-num.conf" --check-config
+		has "$T/err" "$key: bad number" "$key '$v' refused"
+	done
+}
 
 for name in "${!P[@]}"; do
 	exe=${P[$name]}
@@ -94,13 +105,8 @@ if [ -n "${P[pvcallsd]:-}" ]; then
 	cp "$T/out" "$T/sr2.conf"
 	expect 0 "pvcallsd --check-config of store_rate's output" -- "$d" -c "$T/sr2.conf" --check-config
 	has "$T/out" "store_rate = unlimited" "store_rate unlimited reads back"
-	for v in -1 10000001 fast 12x; do
-		printf '[shm]\nstore_rate = %s\n' "$v" >"$T/sr-bad.conf"
-		expect 1 "pvcallsd --check-config (store_rate = '$v')" -- "$d" -c "$T/sr-bad.conf" --check-config
-		has "$T/err" "store_rate: bad number" "store_rate '$v' refused"
-	done
-	printf '[shm]\nstore_burst = unlimited\n' >"$T/sr-bad.conf"
-	expect 1 "pvcallsd --check-config (store_burst = unlimited)" -- "$d" -c "$T/sr-bad.conf" --check-config
+	bad_numbers "$d" shm store_rate -1 10000001 fast 12x
+	bad_numbers "$d" shm store_burst unlimited
 	printf '[shm]\nallow_users = no-such-user-pvcalls\n' >"$T/shm-bad.conf"
 	expect 1 "pvcallsd --check-config (unknown user)" -- "$d" -c "$T/shm-bad.conf" --check-config
 	has "$T/err" "allow_users: unknown user" "unknown user named"
@@ -133,14 +139,8 @@ if [ -n "${P[pvcallsd]:-}" ]; then
 	has "$T/out" "cmd_rate = unlimited" "cmd_rate unlimited reads back"
 	expect 0 "pvcallsd --check-config (default file)" -- "$d" -c "$T/a.conf" --check-config
 	has "$T/out" ";cmd_rate = 20000 (built-in)" "--check-config shows the built-in cmd_rate"
-	for v in -1 1000001 fast "" 12x; do
-		printf '[default]\ncmd_rate = %s\n' "$v" >"$T/cr-bad.conf"
-		expect 1 "pvcallsd --check-config (cmd_rate = '$v')" -- "$d" -c "$T/cr-bad.conf" --check-config
-		has "$T/err" "cmd_rate: bad number" "cmd_rate '$v' refused"
-	done
-	printf '[default]\ncmd_burst = unlimited\n' >"$T/cr-bad.conf"
-	expect 1 "pvcallsd --check-config (cmd_burst = unlimited)" -- "$d" -c "$T/cr-bad.conf" --check-config
-	has "$T/err" "cmd_burst: bad number" "cmd_burst unlimited refused"
+	bad_numbers "$d" default cmd_rate -1 1000001 fast "" 12x
+	bad_numbers "$d" default cmd_burst unlimited
 	expect 2 "pvcallsd --shm P --xen" -- "$d" --shm "$T/hub" --xen
 	has "$T/err" "exclude each other" "--shm/--xen message"
 	expect 2 "pvcallsd extra argument" -- "$d" extra
