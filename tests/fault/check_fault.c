@@ -768,6 +768,56 @@ START_TEST(test_alloc_txn_atomic)
 	ck_assert_uint_gt(n, 3);
 }
 END_TEST
+
+/*
+ * A plain store write that runs out of memory creating the nodes of its
+ * path leaves the tree as it was: no empty intermediate nodes, nothing
+ * charged to the writer's quota.
+ */
+START_TEST(test_alloc_write_atomic)
+{
+	struct shm_store_quota q = { .nodes = 64, .bytes = 1 << 20, .watches = 4, .txns = 4 };
+	static int owner;
+	uint64_t n;
+
+	for (n = 1; n < 200; n++) {
+		struct shm_store *st = pvc_shm_store_new(no_watch, NULL, &q);
+		char buf[16];
+		int rc, i;
+
+		ck_assert_ptr_nonnull(st);
+		ck_assert_int_eq(pvc_shm_store_write(st, &owner, 0, "/a/x", "0"), 0);
+		alloc_arm(n, NULL, 0);
+		rc = pvc_shm_store_write(st, &owner, 0, "/a/b/c/d/e", "v");
+		alloc_disarm();
+		if (rc == 0) {
+			ck_assert_int_eq(
+				pvc_shm_store_read(st, &owner, 0, "/a/b/c/d/e", buf, sizeof(buf)),
+				1);
+		} else {
+			ck_assert_int_eq(rc, -ENOMEM);
+			ck_assert_msg(pvc_shm_store_read(st, &owner, 0, "/a/b", buf, sizeof(buf)) ==
+					      -ENOENT,
+				      "allocation %llu failed: /a/b was left behind",
+				      (unsigned long long)n);
+			/* The quota saw nothing: 62 more nodes fit (64, /a and /a/x taken). */
+			for (i = 0; i < 62; i++) {
+				char p[32];
+
+				snprintf(p, sizeof(p), "/a/n%d", i);
+				ck_assert_int_eq(pvc_shm_store_write(st, &owner, 0, p, "1"), 0);
+			}
+			ck_assert_int_eq(pvc_shm_store_write(st, &owner, 0, "/a/full", "1"),
+					 -ENOSPC);
+		}
+		pvc_shm_store_free(st);
+		if (!alloc_failed_op())
+			break; /* the write no longer reaches allocation n */
+	}
+	ck_assert_uint_lt(n, 200);
+	ck_assert_uint_gt(n, 3);
+}
+END_TEST
 #endif
 
 START_TEST(test_alloc_faults)
@@ -789,6 +839,7 @@ int main(void)
 	if (ALLOC_MODE) {
 #ifdef FAULT_ALLOC
 		tcase_add_test(tc, test_alloc_txn_atomic);
+		tcase_add_test(tc, test_alloc_write_atomic);
 #endif
 		tcase_add_test(tc, test_alloc_faults);
 	} else {

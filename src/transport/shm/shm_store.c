@@ -323,16 +323,29 @@ static void write_delta(struct node *root, const char *path, const char *value,
 	}
 }
 
-/* Writes @value at @path, creating missing nodes, charging @a. */
+/* Takes @n, with its subtree, out of its parent's children. */
+static void tree_unlink(struct node *n)
+{
+	struct node *p = n->parent, **pp, *prev = NULL;
+
+	for (pp = &p->child; *pp != n; pp = &(*pp)->next)
+		prev = *pp;
+	*pp = n->next;
+	if (p->last == n)
+		p->last = prev;
+	n->next = NULL;
+}
+
 /*
  * Writes @v (taken over) at @path. With @pool (one node per component of
  * @path, from prep_write()), missing nodes are taken from it and nothing
- * is allocated, so it cannot fail; without, they are allocated here.
+ * is allocated, so it cannot fail; without, they are allocated here, and
+ * a failure removes the ones this call added.
  */
 static int tree_put(struct node *root, const char *path, char *v, struct node **pool,
 		    struct acct *a)
 {
-	struct node *n = root;
+	struct node *n = root, *top = NULL; /* top: the first node this call added */
 	const char *s = path + 1;
 
 	for (unsigned k = 0; *s; k++) {
@@ -348,6 +361,12 @@ static int tree_put(struct node *root, const char *path, char *v, struct node **
 				c = node_new(s, len, "");
 			}
 			if (!c) {
+				/* Whole or not at all: the nodes added so far hang
+				 * from top alone; they go, uncharged. */
+				if (top) {
+					tree_unlink(top);
+					node_free(top);
+				}
 				free(v);
 				return -ENOMEM;
 			}
@@ -358,6 +377,8 @@ static int tree_put(struct node *root, const char *path, char *v, struct node **
 				n->child = c;
 			n->last = c;
 			charge(c, a);
+			if (!top)
+				top = c;
 		}
 		n = c;
 		s += len;
@@ -372,6 +393,8 @@ static int tree_put(struct node *root, const char *path, char *v, struct node **
 	return 0;
 }
 
+/* Writes @value at @path, creating missing nodes, charging @a; on -ENOMEM
+ * the tree is as it was. */
 static int tree_write(struct node *root, const char *path, const char *value, struct acct *a)
 {
 	char *v = strdup(value);
@@ -431,18 +454,6 @@ fail:
 		p->np = 0;
 	prep_free(p);
 	return -ENOMEM;
-}
-
-static void tree_unlink(struct node *n)
-{
-	struct node *p = n->parent, **pp, *prev = NULL;
-
-	for (pp = &p->child; *pp != n; pp = &(*pp)->next)
-		prev = *pp;
-	*pp = n->next;
-	if (p->last == n)
-		p->last = prev;
-	n->next = NULL;
 }
 
 /*
