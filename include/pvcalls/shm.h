@@ -167,15 +167,21 @@ struct pvcalls_shm_opts {
 	 */
 	uint32_t max_maps_per_guest;
 	/**
-	 * Store requests per second one guest may make once its hello is
-	 * done (default 2000; PVCALLS_SHM_UNLIMITED: no limit), with bursts
-	 * of up to @p store_burst (default 512). Beyond, the hub stops
-	 * reading that guest's socket until the rate allows the next
-	 * request: its requests wait, in order, and none is refused (a
-	 * guest's store call may then take longer, up to its timeout_ms).
-	 * What one guest's store flood costs the hub's thread, and the
-	 * watchers its writes wake (the backend among them), is bounded by
-	 * this rate; other guests are not held (docs/threat-model.md).
+	 * Store requests per second one guest may make (default 2000;
+	 * PVCALLS_SHM_UNLIMITED: no limit), with bursts of up to
+	 * @p store_burst (default 512). Beyond, the hub stops reading that
+	 * guest's socket until the rate allows the next request: its
+	 * requests wait, in order, and none is refused (a guest's store
+	 * call may then take longer, up to its timeout_ms). The guests that
+	 * connected with one uid (SO_PEERCRED) share one bucket, refilled
+	 * at this rate for each of their live connections and charged 16
+	 * tokens (at most the burst) for each hello, so reconnecting gets
+	 * no fresh burst; it outlives their connections until full again.
+	 * Adopted guests (pvcalls_shm_hub_adopt(), pvcalls_shm_pair()) have
+	 * a bucket each and free hellos. What one guest's store flood costs
+	 * the hub's thread, and the watchers its writes wake (the backend
+	 * among them), is bounded by this rate; other uids are not held
+	 * (docs/threat-model.md).
 	 */
 	uint32_t store_rate;
 	/** See @p store_rate (default 512; PVCALLS_SHM_UNLIMITED is invalid). */

@@ -45,6 +45,31 @@ static inline bool pvc_bucket_peek(struct pvc_bucket *b, uint32_t rate, uint32_t
 	return b->tokens >= PVC_BUCKET_ONE;
 }
 
+/* Refills as pvc_bucket_peek() and says whether @n whole tokens are there. */
+static inline bool pvc_bucket_peek_n(struct pvc_bucket *b, uint32_t rate, uint32_t burst,
+				     int64_t now_us, uint32_t n)
+{
+	pvc_bucket_peek(b, rate, burst, now_us);
+	return b->tokens >= (uint64_t)n * PVC_BUCKET_ONE;
+}
+
+/* Spends @n tokens that pvc_bucket_peek_n() found there. */
+static inline void pvc_bucket_spend_n(struct pvc_bucket *b, uint32_t n)
+{
+	uint64_t c = (uint64_t)n * PVC_BUCKET_ONE;
+
+	b->tokens = b->tokens >= c ? b->tokens - c : 0;
+}
+
+/* Microseconds until @b holds @n whole tokens at @rate (> 0) tokens/s. */
+static inline int64_t pvc_bucket_wait_us_n(const struct pvc_bucket *b, uint32_t rate, uint32_t n)
+{
+	uint64_t want = (uint64_t)n * PVC_BUCKET_ONE;
+	uint64_t need = b->tokens >= want ? 0 : want - b->tokens;
+
+	return (int64_t)((need + rate - 1) / rate);
+}
+
 /* pvc_bucket_peek(), then spends one token if there is one: true if it did. */
 static inline bool pvc_bucket_take(struct pvc_bucket *b, uint32_t rate, uint32_t burst,
 				   int64_t now_us)

@@ -41,7 +41,10 @@
  *    second (store_admit()), so a store flood costs this thread, and the
  *    watchers its writes wake (the backend among them), a bounded share
  *    of a CPU. A held guest's socket is simply not read: its requests
- *    wait in the kernel, in order, and the hello is never held.
+ *    wait in the kernel, in order. The budget belongs to the connecting
+ *    uid (struct uid_acct), not to the connection, and a hello is
+ *    charged to it: a loop of connect, burst, close gets one guest's
+ *    rate, and n connections at once n times it (bounded by max_guests).
  *  - Each guest gets its own copy of our port table and its own eventfd
  *    in the hello answer, never ours (shm_evtchn.c).
  *  - Store permissions as Xen gives a domU (may_read(), may_write()): a
@@ -80,6 +83,21 @@ struct outmsg {
 	char data[];
 };
 
+/*
+ * Store requests of the guests that connected with one uid (SO_PEERCRED):
+ * one bucket for all of them, refilled at store_rate for each of its live
+ * connections and charged for their hellos, so that closing and
+ * reconnecting gets no fresh burst (a guest's bucket used to be its
+ * connection's). Kept after its last connection until full again.
+ * Service thread only.
+ */
+struct uid_acct {
+	struct uid_acct *next;
+	uint32_t uid;
+	unsigned live; /* connections with this uid */
+	struct pvc_bucket b;
+};
+
 struct guest {
 	struct guest *next;
 	int sock;
@@ -92,7 +110,8 @@ struct guest {
 	/* Store requests (pvcalls_shm_opts.store_rate): while the bucket is
 	 * empty the socket is not read until held_until (CLOCK_MONOTONIC us;
 	 * 0: not held). Service thread only. */
-	struct pvc_bucket store_bucket;
+	struct pvc_bucket store_bucket; /* adopted guests (ua NULL) only */
+	struct uid_acct *ua;            /* accepted guests: their uid's */
 	int64_t held_until;
 	struct outmsg *out_head, *out_tail;
 	unsigned out_n;
@@ -120,6 +139,8 @@ struct shm_hub {
 	uint32_t max_guests, max_pending;
 	struct shm_store_quota quota;
 	uint32_t store_rate, store_burst; /* store_rate 0: unlimited */
+	struct uid_acct *uids;            /* service thread only */
+	uint64_t holds;                   /* times a guest was held (tests) */
 	uint64_t last_cap_warn;           /* service thread only */
 	pthread_mutex_t lock; /* guests list, their out-queues, domid allocation, counts */
 	struct guest *guests;
@@ -276,8 +297,10 @@ static void guest_free(struct guest *g)
 /*
  * Adds a connection. @capped: refuse it (-EUSERS, fd closed) when the
  * connection caps are reached; adopted fds are the caller's and uncapped.
+ * @ua: the account of the connecting uid (accepted connections, on the
+ * service thread), NULL for adopted fds (their own bucket each).
  */
-static int add_guest(struct shm_hub *h, int fd, bool capped)
+static int add_guest(struct shm_hub *h, int fd, bool capped, struct uid_acct *ua)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct guest *g = calloc(1, sizeof(*g));
@@ -289,6 +312,7 @@ static int add_guest(struct shm_hub *h, int fd, bool capped)
 		return -ENOMEM;
 	}
 	g->sock = fd;
+	g->ua = ua;
 	g->armed = EPOLLIN;
 	g->hello_deadline = (uint64_t)pvc_now_ms() + h->hello_timeout_ms;
 	pvc_bucket_fill(&g->store_bucket, h->store_burst, pvc_now_us()); /* fresh: full */
@@ -320,7 +344,9 @@ static int add_guest(struct shm_hub *h, int fd, bool capped)
 		guest_free(g);
 		return rc;
 	}
-	kick(h); /* the service thread recomputes its hello deadline */
+	if (ua)
+		ua->live++; /* service thread: the connection is ours now */
+	kick(h);            /* the service thread recomputes its hello deadline */
 	return 0;
 }
 
@@ -340,6 +366,8 @@ static void drop_guest(struct shm_hub *h, struct guest *g)
 	if (!g->ready)
 		h->nr_pending--;
 	pthread_mutex_unlock(&h->lock);
+	if (g->ua)
+		g->ua->live--; /* its account stays until full again (uid_prune()) */
 	/* After this the store never calls back for g. */
 	pvc_shm_store_drop_owner(h->store, g);
 	if (g->dom) {
@@ -757,26 +785,92 @@ static void guest_arm(struct shm_hub *h, struct guest *g)
 	epoll_ctl(h->epfd, EPOLL_CTL_MOD, g->sock, &ev);
 }
 
-/*
- * May a ready guest's next store request be read now? If its bucket is
- * empty, no: its socket stops being read until a token is due, and
- * service_guests() lets it go then. A request waits in the socket, in
- * order; nothing is refused. Only the service thread.
- */
-static bool store_admit(struct shm_hub *h, struct guest *g)
+/* What a hello costs its uid's bucket: about a session's worth of the
+ * hub's own work (device nodes written, watches fired, removed at the end). */
+#define HELLO_COST 16u
+
+/* The rate @ua refills at: store_rate for each live connection (at least
+ * one, so that an account without connections fills up and goes). */
+static uint32_t uid_rate(const struct shm_hub *h, const struct uid_acct *ua)
 {
+	uint64_t r = (uint64_t)h->store_rate * (ua->live ? ua->live : 1);
+
+	return r > UINT32_MAX ? UINT32_MAX : (uint32_t)r;
+}
+
+static struct pvc_bucket *bucket_of(struct guest *g)
+{
+	return g->ua ? &g->ua->b : &g->store_bucket;
+}
+
+/*
+ * May @g's next message be read now? A ready guest's store request costs
+ * a token, an accepted connection's hello HELLO_COST (capped at the
+ * burst), from its uid's bucket; an adopted guest's hello is free. If the
+ * bucket is short, no: the socket stops being read until the tokens are
+ * due, and service_guests() lets it go then. A request waits in the
+ * socket, in order; nothing is refused. *@cost: what to spend once the
+ * message is read. Only the service thread.
+ */
+static bool store_admit(struct shm_hub *h, struct guest *g, uint32_t *cost)
+{
+	struct pvc_bucket *b = bucket_of(g);
+	uint32_t n, rate;
 	int64_t now;
 
-	if (!g->ready || !h->store_rate)
+	*cost = 0;
+	if (!h->store_rate || (!g->ready && !g->ua))
 		return true;
+	n = g->ready ? 1 : HELLO_COST < h->store_burst ? HELLO_COST : h->store_burst;
+	rate = g->ua ? uid_rate(h, g->ua) : h->store_rate;
 	now = pvc_now_us();
-	if (pvc_bucket_peek(&g->store_bucket, h->store_rate, h->store_burst, now))
+	if (pvc_bucket_peek_n(b, rate, h->store_burst, now, n)) {
+		*cost = n;
 		return true;
-	g->held_until = now + pvc_bucket_wait_us(&g->store_bucket, h->store_rate);
+	}
+	g->held_until = now + pvc_bucket_wait_us_n(b, rate, n);
+	__atomic_fetch_add(&h->holds, 1, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&h->lock);
 	guest_arm(h, g);
 	pthread_mutex_unlock(&h->lock);
 	return false;
+}
+
+/* The account of @uid, made full if it has none; NULL without memory. */
+static struct uid_acct *uid_get(struct shm_hub *h, uint32_t uid)
+{
+	struct uid_acct *ua;
+
+	for (ua = h->uids; ua; ua = ua->next)
+		if (ua->uid == uid)
+			return ua;
+	ua = calloc(1, sizeof(*ua));
+	if (!ua)
+		return NULL;
+	ua->uid = uid;
+	pvc_bucket_fill(&ua->b, h->store_burst, pvc_now_us());
+	ua->next = h->uids;
+	h->uids = ua;
+	return ua;
+}
+
+/* Frees the accounts without connections whose bucket is full again: a
+ * new connection would get a full one anyway. @all: every one (stop). */
+static void uid_prune(struct shm_hub *h, bool all)
+{
+	int64_t now = pvc_now_us();
+
+	for (struct uid_acct **pp = &h->uids; *pp;) {
+		struct uid_acct *ua = *pp;
+
+		if (all || (!ua->live && pvc_bucket_peek_n(&ua->b, uid_rate(h, ua), h->store_burst,
+							   now, h->store_burst))) {
+			*pp = ua->next;
+			free(ua);
+		} else {
+			pp = &ua->next;
+		}
+	}
 }
 
 static void guest_input(struct shm_hub *h, struct guest *g, uint32_t events)
@@ -790,9 +884,10 @@ static void guest_input(struct shm_hub *h, struct guest *g, uint32_t events)
 	for (int i = 0; i < MSGS_PER_WAKEUP && !is_dying(g); i++) {
 		int fds[SHM_MAX_FDS];
 		unsigned nfds;
+		uint32_t cost;
 		long n;
 
-		if (!store_admit(h, g))
+		if (!store_admit(h, g, &cost))
 			return;
 		n = pvc_shm_recv(g->sock, h->rbuf, SHM_MAX_MSG, fds, &nfds, MSG_DONTWAIT);
 
@@ -805,9 +900,7 @@ static void guest_input(struct shm_hub *h, struct guest *g, uint32_t events)
 			set_dying(g); /* EOF, reset, or an oversized message */
 			return;
 		}
-		if (g->ready && h->store_rate) /* admitted: the token is there */
-			pvc_bucket_take(&g->store_bucket, h->store_rate, h->store_burst,
-					g->store_bucket.at_us);
+		pvc_bucket_spend_n(bucket_of(g), cost); /* admitted: the tokens are there */
 		handle_msg(h, g, n, fds, nfds);
 	}
 }
@@ -845,7 +938,7 @@ static bool id_in(uint32_t id, const uint32_t *list, uint32_t n)
 }
 
 /* SO_PEERCRED: the credentials of the process that connected. */
-static bool peer_allowed(struct shm_hub *h, int fd)
+static bool peer_allowed(struct shm_hub *h, int fd, uint32_t *uid)
 {
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
@@ -854,6 +947,7 @@ static bool peer_allowed(struct shm_hub *h, int fd)
 		pvc_warn("shm.peercred", "cannot read a connecting peer's credentials: refused");
 		return false;
 	}
+	*uid = (uint32_t)cr.uid;
 	if (id_in((uint32_t)cr.uid, h->allow_uids, h->nr_allow_uids) ||
 	    id_in((uint32_t)cr.gid, h->allow_gids, h->nr_allow_gids))
 		return true;
@@ -903,13 +997,22 @@ static void accept_all(struct shm_hub *h)
 		int fd = accept4(h->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 		if (fd >= 0) {
+			struct uid_acct *ua;
+			uint32_t uid;
 			int rc;
 
-			if (!peer_allowed(h, fd)) {
+			if (!peer_allowed(h, fd, &uid)) {
 				refuse_now(h, fd);
 				continue;
 			}
-			rc = add_guest(h, fd, true);
+			ua = uid_get(h, uid);
+			if (!ua) {
+				close(fd);
+				pvc_warn("shm.accept",
+					 "cannot add a connecting guest: out of memory");
+				continue;
+			}
+			rc = add_guest(h, fd, true, ua);
 			if (rc == -EUSERS)
 				cap_warn(h);
 			else if (rc)
@@ -980,6 +1083,7 @@ static int service_guests(struct shm_hub *h)
 		pthread_mutex_lock(&h->lock);
 	}
 	pthread_mutex_unlock(&h->lock);
+	uid_prune(h, false);
 	/* Watch events that found no memory: again, every 10 ms until they go. */
 	if (pvc_shm_store_refire(h->store) && (next == UINT64_MAX || next > now + 10))
 		next = now + 10;
@@ -1275,6 +1379,7 @@ void pvc_shm_hub_stop(struct shm_ctx *ctx)
 	}
 	while (h->guests)
 		drop_guest(h, h->guests);
+	uid_prune(h, true);
 	pvc_log_keyed_summary(&h->log_keys, true, 0, UINT32_MAX, hub_log_report, NULL);
 	if (h->lfd >= 0)
 		close(h->lfd);
@@ -1296,7 +1401,12 @@ void pvc_shm_hub_stop(struct shm_ctx *ctx)
 
 int pvc_shm_hub_adopt_fd(struct shm_ctx *ctx, int fd)
 {
-	return add_guest(ctx->hub, fd, false);
+	return add_guest(ctx->hub, fd, false, NULL);
+}
+
+uint64_t pvc_shm_hub_holds(struct shm_ctx *ctx)
+{
+	return ctx->hub ? __atomic_load_n(&ctx->hub->holds, __ATOMIC_RELAXED) : 0;
 }
 
 int pvc_shm_hub_nr_guests_ctx(struct shm_ctx *ctx)

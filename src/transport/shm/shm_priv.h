@@ -379,6 +379,8 @@ int pvc_shm_hub_start(struct shm_ctx *ctx, const char *path, const struct pvcall
 void pvc_shm_hub_stop(struct shm_ctx *ctx);
 int pvc_shm_hub_adopt_fd(struct shm_ctx *ctx, int fd);
 int pvc_shm_hub_nr_guests_ctx(struct shm_ctx *ctx);
+/* Times a guest's reading was held by store_rate (tests). */
+uint64_t pvc_shm_hub_holds(struct shm_ctx *ctx);
 int pvc_shm_hub_lookup(struct shm_ctx *ctx, uint32_t domid, struct shm_dom **out);
 int pvc_shm_hub_store_fd(struct shm_ctx *ctx);
 int pvc_shm_hub_read_watch(struct shm_ctx *ctx, char *path, size_t pathlen, char *token,

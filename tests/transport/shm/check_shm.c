@@ -5,6 +5,7 @@
  */
 #include <check.h>
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -2960,6 +2961,7 @@ START_TEST(test_store_rate_holds_flooder)
 	/* The last write won: nothing refused, nothing reordered. */
 	ck_assert_int_eq(pvcalls_transport_store_read(hub, 0, p, buf, sizeof(buf)), 3);
 	ck_assert_str_eq(buf, "120");
+	ck_assert_uint_gt(pvc_shm_hub_holds(ctx_of(hub)), 0);
 	close(sock);
 	pvc_shm_dom_destroy(&d);
 	pvcalls_transport_close(g);
@@ -2999,6 +3001,112 @@ START_TEST(test_store_rate_held_hangup)
 }
 END_TEST
 
+
+/* CPU seconds the hub's service thread (named "pvcalls-hub") has used. */
+static double hub_thread_cpu(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	double cpu = -1;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d))) {
+		char p[300], comm[32] = "";
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "/proc/self/task/%s/comm", e->d_name);
+		f = fopen(p, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f) && !strcmp(comm, "pvcalls-hub\n")) {
+			/* The per-thread CPU clock of a tid (Linux's clockid encoding). */
+			clockid_t cid = (clockid_t)((~(unsigned)atoi(e->d_name) << 3) | 6);
+			struct timespec ts;
+
+			ck_assert_int_eq(clock_gettime(cid, &ts), 0);
+			cpu = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+		}
+		fclose(f);
+	}
+	closedir(d);
+	ck_assert_msg(cpu >= 0, "no pvcalls-hub thread");
+	return cpu;
+}
+
+/* A held guest's waiting requests cost the hub nothing: its socket is not
+ * polled for input meanwhile (level-triggered, it would spin). */
+START_TEST(test_store_rate_held_no_spin)
+{
+	struct pvcalls_shm_opts ho = { .store_rate = 1, .store_burst = 1 };
+	pvcalls_transport *hub, *g;
+	struct shm_dom d;
+	uint32_t domid, next = 1;
+	double c0, c1;
+	char p[64];
+	int sock;
+
+	ck_assert_int_eq(pvcalls_shm_pair(&ho, NULL, &hub, &g), 0);
+	domid = raw_guest(hub, &sock, &d);
+	snprintf(p, sizeof(p), "/local/domain/%u/n", domid);
+	for (unsigned i = 1; i <= 5; i++)
+		ck_assert_int_eq(raw_req(sock, i, SHM_OP_WRITE, 0, p, "x"), 0);
+	ck_assert_uint_eq(raw_answers(sock, 1, &next, 0, 2000), 1);
+	c0 = hub_thread_cpu();
+	usleep(700000); /* held: the next token is due 1 s after the first */
+	c1 = hub_thread_cpu();
+	ck_assert_msg(c1 - c0 < 0.1, "the hub used %.3f s of CPU holding a guest", c1 - c0);
+	ck_assert_uint_gt(pvc_shm_hub_holds(ctx_of(hub)), 0);
+	close(sock);
+	pvc_shm_dom_destroy(&d);
+	pvcalls_transport_close(g);
+	pvcalls_transport_close(hub);
+}
+END_TEST
+
+/*
+ * Reconnecting gets no fresh burst: the guests of one uid share their
+ * bucket, refilled at store_rate per live connection and charged for
+ * each hello (a guest's bucket used to be its connection's, and a loop of
+ * connect, burst, close got about 130 times the rate).
+ */
+START_TEST(test_store_rate_reconnect)
+{
+	struct pvcalls_shm_opts ho = { .store_rate = 200, .store_burst = 100 };
+	pvcalls_transport *hub, *g;
+	unsigned writes = 0, conns = 0;
+	double t0, el;
+	struct tmpd d;
+	char p[64];
+
+	tmpd_make(&d);
+	ck_assert_int_eq(pvcalls_shm_listen(d.path, &ho, &hub), 0);
+	t0 = now_s();
+	while (now_s() - t0 < 1.5) {
+		uint32_t domid;
+
+		ck_assert_int_eq(pvcalls_shm_connect(d.path, NULL, &g), 0);
+		domid = domid_of(g);
+		conns++;
+		snprintf(p, sizeof(p), "/local/domain/%u/n", domid);
+		for (int i = 0; i < 50 && now_s() - t0 < 1.5; i++) {
+			ck_assert_int_eq(pvcalls_transport_store_write(g, 0, p, "x"), 0);
+			writes++;
+		}
+		pvcalls_transport_close(g);
+	}
+	el = now_s() - t0;
+	/* The burst, then 200/s for one live connection, hellos included. */
+	ck_assert_msg(writes <= 100 + 200 * el + 50, "%u writes over %u connections in %.2f s",
+		      writes, conns, el);
+	ck_assert_uint_ge(writes, 100);
+	ck_assert_uint_gt(pvc_shm_hub_holds(ctx_of(hub)), 0);
+	pvcalls_transport_close(hub);
+	tmpd_clean(&d);
+}
+END_TEST
+
 /* store_rate unlimited holds nobody; an unlimited burst is refused. */
 START_TEST(test_store_rate_unlimited)
 {
@@ -3017,8 +3125,9 @@ START_TEST(test_store_rate_unlimited)
 	for (unsigned i = 1; i <= 200; i++)
 		ck_assert_int_eq(raw_req(sock, i, SHM_OP_WRITE, 0, p, "x"), 0);
 	ck_assert_uint_eq(raw_answers(sock, 200, &next, 0, 10000), 200);
-	/* With a rate, burst 1 would hold 199 of them. */
+	/* With any rate, burst 1 would hold it 199 times. */
 	ck_assert_msg(now_s() - t0 < 5, "200 requests took %.3f s", now_s() - t0);
+	ck_assert_uint_eq(pvc_shm_hub_holds(ctx_of(hub)), 0);
 	close(sock);
 	pvc_shm_dom_destroy(&d);
 	pvcalls_transport_close(g);
@@ -3097,6 +3206,8 @@ static Suite *shm_suite(void)
 	tcase_add_test(sec, test_hub_slow_reader);
 	tcase_add_test(sec, test_store_rate_holds_flooder);
 	tcase_add_test(sec, test_store_rate_held_hangup);
+	tcase_add_test(sec, test_store_rate_held_no_spin);
+	tcase_add_test(sec, test_store_rate_reconnect);
 	tcase_add_test(sec, test_store_rate_unlimited);
 	tcase_set_timeout(sec, 30);
 	suite_add_tcase(s, sec);
