@@ -2846,6 +2846,15 @@ static uint32_t raw_guest(pvcalls_transport *hub, int *sock, struct shm_dom *d)
 	return m.hello.domid;
 }
 
+/* Ends what raw_guest() began, then the pair @hub, @g. */
+static void raw_guest_end(pvcalls_transport *hub, pvcalls_transport *g, int sock, struct shm_dom *d)
+{
+	close(sock);
+	pvc_shm_dom_destroy(d);
+	pvcalls_transport_close(g);
+	pvcalls_transport_close(hub);
+}
+
 /* A guest that asks and never reads its answers is cut off at 1 MiB queued. */
 START_TEST(test_hub_slow_reader)
 {
@@ -2879,10 +2888,7 @@ START_TEST(test_hub_slow_reader)
 	ck_assert_int_eq(pvcalls_transport_store_write(g, 0, "/local/domain/1/ok", "1"), 0);
 	ck_assert_int_eq(pvcalls_transport_store_read(g, 0, "/local/domain/1/ok", buf, sizeof(buf)),
 			 1);
-	close(sock);
-	pvc_shm_dom_destroy(&d);
-	pvcalls_transport_close(g);
-	pvcalls_transport_close(hub);
+	raw_guest_end(hub, g, sock, &d);
 }
 END_TEST
 
@@ -2962,29 +2968,36 @@ START_TEST(test_store_rate_holds_flooder)
 	ck_assert_int_eq(pvcalls_transport_store_read(hub, 0, p, buf, sizeof(buf)), 3);
 	ck_assert_str_eq(buf, "120");
 	ck_assert_uint_gt(pvc_shm_hub_holds(ctx_of(hub)), 0);
-	close(sock);
-	pvc_shm_dom_destroy(&d);
-	pvcalls_transport_close(g);
-	pvcalls_transport_close(hub);
+	raw_guest_end(hub, g, sock, &d);
 }
 END_TEST
+
+/*
+ * A hub at 1 request/s, burst 1, and a raw guest that sent @n writes to
+ * @p and got the first answer: the rest wait, the next one 1 s later.
+ */
+static void held_guest(pvcalls_transport **hub, pvcalls_transport **g, int *sock, struct shm_dom *d,
+		       unsigned n, char *p, size_t plen)
+{
+	struct pvcalls_shm_opts ho = { .store_rate = 1, .store_burst = 1 };
+	uint32_t next = 1;
+
+	ck_assert_int_eq(pvcalls_shm_pair(&ho, NULL, hub, g), 0);
+	snprintf(p, plen, "/local/domain/%u/n", raw_guest(*hub, sock, d));
+	for (unsigned i = 1; i <= n; i++)
+		ck_assert_int_eq(raw_req(*sock, i, SHM_OP_WRITE, 0, p, "x"), 0);
+	ck_assert_uint_eq(raw_answers(*sock, 1, &next, 0, 2000), 1);
+}
 
 /* A held guest that hangs up is dropped at once, its unread requests with it. */
 START_TEST(test_store_rate_held_hangup)
 {
-	struct pvcalls_shm_opts ho = { .store_rate = 1, .store_burst = 1 };
 	pvcalls_transport *hub, *g;
 	struct shm_dom d;
-	uint32_t domid, next = 1;
 	char p[64];
 	int sock;
 
-	ck_assert_int_eq(pvcalls_shm_pair(&ho, NULL, &hub, &g), 0);
-	domid = raw_guest(hub, &sock, &d);
-	snprintf(p, sizeof(p), "/local/domain/%u/n", domid);
-	for (unsigned i = 1; i <= 50; i++)
-		ck_assert_int_eq(raw_req(sock, i, SHM_OP_WRITE, 0, p, "x"), 0);
-	ck_assert_uint_eq(raw_answers(sock, 1, &next, 0, 2000), 1);
+	held_guest(&hub, &g, &sock, &d, 50, p, sizeof(p));
 	ck_assert_int_eq(pvcalls_shm_hub_nr_guests(hub), 2);
 	/* 49 requests unread; at 1/s they would take 49 s. Dropped within
 	 * 0.6 s, before its first release (1 s), when answering would have
@@ -3039,29 +3052,19 @@ static double hub_thread_cpu(void)
  * polled for input meanwhile (level-triggered, it would spin). */
 START_TEST(test_store_rate_held_no_spin)
 {
-	struct pvcalls_shm_opts ho = { .store_rate = 1, .store_burst = 1 };
 	pvcalls_transport *hub, *g;
 	struct shm_dom d;
-	uint32_t domid, next = 1;
 	double c0, c1;
 	char p[64];
 	int sock;
 
-	ck_assert_int_eq(pvcalls_shm_pair(&ho, NULL, &hub, &g), 0);
-	domid = raw_guest(hub, &sock, &d);
-	snprintf(p, sizeof(p), "/local/domain/%u/n", domid);
-	for (unsigned i = 1; i <= 5; i++)
-		ck_assert_int_eq(raw_req(sock, i, SHM_OP_WRITE, 0, p, "x"), 0);
-	ck_assert_uint_eq(raw_answers(sock, 1, &next, 0, 2000), 1);
+	held_guest(&hub, &g, &sock, &d, 5, p, sizeof(p));
 	c0 = hub_thread_cpu();
 	usleep(700000); /* held: the next token is due 1 s after the first */
 	c1 = hub_thread_cpu();
 	ck_assert_msg(c1 - c0 < 0.1, "the hub used %.3f s of CPU holding a guest", c1 - c0);
 	ck_assert_uint_gt(pvc_shm_hub_holds(ctx_of(hub)), 0);
-	close(sock);
-	pvc_shm_dom_destroy(&d);
-	pvcalls_transport_close(g);
-	pvcalls_transport_close(hub);
+	raw_guest_end(hub, g, sock, &d);
 }
 END_TEST
 
@@ -3128,10 +3131,7 @@ START_TEST(test_store_rate_unlimited)
 	/* With any rate, burst 1 would hold it 199 times. */
 	ck_assert_msg(now_s() - t0 < 5, "200 requests took %.3f s", now_s() - t0);
 	ck_assert_uint_eq(pvc_shm_hub_holds(ctx_of(hub)), 0);
-	close(sock);
-	pvc_shm_dom_destroy(&d);
-	pvcalls_transport_close(g);
-	pvcalls_transport_close(hub);
+	raw_guest_end(hub, g, sock, &d);
 	ho.store_rate = 0;
 	ho.store_burst = PVCALLS_SHM_UNLIMITED;
 	ck_assert_int_eq(pvcalls_shm_pair(&ho, NULL, &hub, &g), -EINVAL);
