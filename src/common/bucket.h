@@ -27,11 +27,11 @@ static inline void pvc_bucket_fill(struct pvc_bucket *b, uint32_t burst, int64_t
 
 /*
  * Refills @b at @rate tokens per second up to @burst, as of @now_us, and
- * says whether it holds a whole token. The time step is clamped to
+ * says whether it holds @n whole tokens. The time step is clamped to
  * 1000 s so that the product cannot overflow (2^32 * 10^9 < 2^64).
  */
-static inline bool pvc_bucket_peek(struct pvc_bucket *b, uint32_t rate, uint32_t burst,
-				   int64_t now_us)
+static inline bool pvc_bucket_peek_n(struct pvc_bucket *b, uint32_t rate, uint32_t burst,
+				     int64_t now_us, uint32_t n)
 {
 	uint64_t cap = (uint64_t)burst * PVC_BUCKET_ONE;
 
@@ -42,14 +42,6 @@ static inline bool pvc_bucket_peek(struct pvc_bucket *b, uint32_t rate, uint32_t
 		b->tokens = b->tokens >= cap || add >= cap - b->tokens ? cap : b->tokens + add;
 	}
 	b->at_us = now_us;
-	return b->tokens >= PVC_BUCKET_ONE;
-}
-
-/* Refills as pvc_bucket_peek() and says whether @n whole tokens are there. */
-static inline bool pvc_bucket_peek_n(struct pvc_bucket *b, uint32_t rate, uint32_t burst,
-				     int64_t now_us, uint32_t n)
-{
-	pvc_bucket_peek(b, rate, burst, now_us);
 	return b->tokens >= (uint64_t)n * PVC_BUCKET_ONE;
 }
 
@@ -70,22 +62,20 @@ static inline int64_t pvc_bucket_wait_us_n(const struct pvc_bucket *b, uint32_t 
 	return (int64_t)((need + rate - 1) / rate);
 }
 
-/* pvc_bucket_peek(), then spends one token if there is one: true if it did. */
+/* Refills, then spends one token if there is one: true if it did. */
 static inline bool pvc_bucket_take(struct pvc_bucket *b, uint32_t rate, uint32_t burst,
 				   int64_t now_us)
 {
-	if (!pvc_bucket_peek(b, rate, burst, now_us))
+	if (!pvc_bucket_peek_n(b, rate, burst, now_us, 1))
 		return false;
-	b->tokens -= PVC_BUCKET_ONE;
+	pvc_bucket_spend_n(b, 1);
 	return true;
 }
 
 /* Microseconds until @b holds a whole token at @rate (> 0) tokens/s. */
 static inline int64_t pvc_bucket_wait_us(const struct pvc_bucket *b, uint32_t rate)
 {
-	uint64_t need = b->tokens >= PVC_BUCKET_ONE ? 0 : PVC_BUCKET_ONE - b->tokens;
-
-	return (int64_t)((need + rate - 1) / rate);
+	return pvc_bucket_wait_us_n(b, rate, 1);
 }
 
 #endif

@@ -88,8 +88,9 @@ struct outmsg {
  * one bucket for all of them, refilled at store_rate for each of its live
  * connections and charged for their hellos, so that closing and
  * reconnecting gets no fresh burst (a guest's bucket used to be its
- * connection's). Kept after its last connection until full again.
- * Service thread only.
+ * connection's). Kept after its last connection until full again. An
+ * adopted guest (no uid: in-process, trusted) has one of its own in
+ * struct guest, with live 1 and a free hello. Service thread only.
  */
 struct uid_acct {
 	struct uid_acct *next;
@@ -110,8 +111,8 @@ struct guest {
 	/* Store requests (pvcalls_shm_opts.store_rate): while the bucket is
 	 * empty the socket is not read until held_until (CLOCK_MONOTONIC us;
 	 * 0: not held). Service thread only. */
-	struct pvc_bucket store_bucket; /* adopted guests (ua NULL) only */
-	struct uid_acct *ua;            /* accepted guests: their uid's */
+	struct uid_acct *ua; /* its uid's (accepted), or &own (adopted) */
+	struct uid_acct own; /* an adopted guest's account of its own */
 	int64_t held_until;
 	struct outmsg *out_head, *out_tail;
 	unsigned out_n;
@@ -298,7 +299,7 @@ static void guest_free(struct guest *g)
  * Adds a connection. @capped: refuse it (-EUSERS, fd closed) when the
  * connection caps are reached; adopted fds are the caller's and uncapped.
  * @ua: the account of the connecting uid (accepted connections, on the
- * service thread), NULL for adopted fds (their own bucket each).
+ * service thread), NULL for adopted fds (an account of their own each).
  */
 static int add_guest(struct shm_hub *h, int fd, bool capped, struct uid_acct *ua)
 {
@@ -312,10 +313,14 @@ static int add_guest(struct shm_hub *h, int fd, bool capped, struct uid_acct *ua
 		return -ENOMEM;
 	}
 	g->sock = fd;
-	g->ua = ua;
 	g->armed = EPOLLIN;
 	g->hello_deadline = (uint64_t)pvc_now_ms() + h->hello_timeout_ms;
-	pvc_bucket_fill(&g->store_bucket, h->store_burst, pvc_now_us()); /* fresh: full */
+	if (!ua) {
+		ua = &g->own; /* live stays 1: the rate of one connection */
+		ua->live = 1;
+		pvc_bucket_fill(&ua->b, h->store_burst, pvc_now_us()); /* fresh: full */
+	}
+	g->ua = ua;
 	ev.data.ptr = g;
 	pthread_mutex_lock(&h->lock);
 	if (capped && (h->nr_conns >= h->max_guests || h->nr_pending >= h->max_pending)) {
@@ -344,7 +349,7 @@ static int add_guest(struct shm_hub *h, int fd, bool capped, struct uid_acct *ua
 		guest_free(g);
 		return rc;
 	}
-	if (ua)
+	if (ua != &g->own)
 		ua->live++; /* service thread: the connection is ours now */
 	kick(h);            /* the service thread recomputes its hello deadline */
 	return 0;
@@ -366,7 +371,7 @@ static void drop_guest(struct shm_hub *h, struct guest *g)
 	if (!g->ready)
 		h->nr_pending--;
 	pthread_mutex_unlock(&h->lock);
-	if (g->ua)
+	if (g->ua != &g->own)
 		g->ua->live--; /* its account stays until full again (uid_prune()) */
 	/* After this the store never calls back for g. */
 	pvc_shm_store_drop_owner(h->store, g);
@@ -798,11 +803,6 @@ static uint32_t uid_rate(const struct shm_hub *h, const struct uid_acct *ua)
 	return r > UINT32_MAX ? UINT32_MAX : (uint32_t)r;
 }
 
-static struct pvc_bucket *bucket_of(struct guest *g)
-{
-	return g->ua ? &g->ua->b : &g->store_bucket;
-}
-
 /*
  * May @g's next message be read now? A ready guest's store request costs
  * a token, an accepted connection's hello HELLO_COST (capped at the
@@ -814,21 +814,19 @@ static struct pvc_bucket *bucket_of(struct guest *g)
  */
 static bool store_admit(struct shm_hub *h, struct guest *g, uint32_t *cost)
 {
-	struct pvc_bucket *b = bucket_of(g);
-	uint32_t n, rate;
+	uint32_t n, rate = uid_rate(h, g->ua);
 	int64_t now;
 
 	*cost = 0;
-	if (!h->store_rate || (!g->ready && !g->ua))
+	if (!h->store_rate || (!g->ready && g->ua == &g->own))
 		return true;
 	n = g->ready ? 1 : HELLO_COST < h->store_burst ? HELLO_COST : h->store_burst;
-	rate = g->ua ? uid_rate(h, g->ua) : h->store_rate;
 	now = pvc_now_us();
-	if (pvc_bucket_peek_n(b, rate, h->store_burst, now, n)) {
+	if (pvc_bucket_peek_n(&g->ua->b, rate, h->store_burst, now, n)) {
 		*cost = n;
 		return true;
 	}
-	g->held_until = now + pvc_bucket_wait_us_n(b, rate, n);
+	g->held_until = now + pvc_bucket_wait_us_n(&g->ua->b, rate, n);
 	__atomic_fetch_add(&h->holds, 1, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&h->lock);
 	guest_arm(h, g);
@@ -858,8 +856,11 @@ static struct uid_acct *uid_get(struct shm_hub *h, uint32_t uid)
  * new connection would get a full one anyway. @all: every one (stop). */
 static void uid_prune(struct shm_hub *h, bool all)
 {
-	int64_t now = pvc_now_us();
+	int64_t now;
 
+	if (!h->uids)
+		return;
+	now = pvc_now_us();
 	for (struct uid_acct **pp = &h->uids; *pp;) {
 		struct uid_acct *ua = *pp;
 
@@ -900,7 +901,7 @@ static void guest_input(struct shm_hub *h, struct guest *g, uint32_t events)
 			set_dying(g); /* EOF, reset, or an oversized message */
 			return;
 		}
-		pvc_bucket_spend_n(bucket_of(g), cost); /* admitted: the tokens are there */
+		pvc_bucket_spend_n(&g->ua->b, cost); /* admitted: the tokens are there */
 		handle_msg(h, g, n, fds, nfds);
 	}
 }
