@@ -78,6 +78,41 @@ static bool num(const char *v, unsigned long max, uint32_t *out)
 	return true;
 }
 
+/*
+ * A section's number-valued key: its uint32_t at @off in the section's
+ * struct, at most @max; @unl: "unlimited" is accepted too and stored as
+ * UINT32_MAX, which both PVCALLS_BACK_UNLIMITED and PVCALLS_SHM_UNLIMITED
+ * are.
+ */
+struct numkey {
+	const char *name;
+	size_t off;
+	unsigned long max;
+	bool unl;
+};
+_Static_assert(PVCALLS_BACK_UNLIMITED == UINT32_MAX && PVCALLS_SHM_UNLIMITED == UINT32_MAX,
+	       "\"unlimited\" is stored as UINT32_MAX");
+
+static const struct numkey *numkey_find(const struct numkey *keys, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(name, keys[i].name))
+			return &keys[i];
+	return NULL;
+}
+
+/* Stores @v for @k into the struct at @base; false if it is not valid. */
+static bool numkey_set(const struct numkey *k, void *base, const char *v)
+{
+	uint32_t *out = (uint32_t *)((char *)base + k->off);
+
+	if (k->unl && !strcmp(v, "unlimited")) {
+		*out = UINT32_MAX;
+		return true;
+	}
+	return num(v, k->max, out);
+}
+
 static void copy(char *to, size_t len, const char *v)
 {
 	snprintf(to, len, "%s", v);
@@ -115,12 +150,8 @@ static bool keep_rule(struct dconf *c, uint32_t domid, const char *text)
 
 static int limit_key(struct pctx *x, uint32_t domid, const char *s, const char *name, const char *v)
 {
-	static const struct {
-		const char *name;
-		size_t off;
-		unsigned long max;
-	} keys[] = {
-#define K(n, m) { #n, offsetof(struct pvcalls_back_limits, n), m }
+	static const struct numkey keys[] = {
+#define K(n, m) { #n, offsetof(struct pvcalls_back_limits, n), m, false }
 		K(max_sockets, UINT32_MAX),
 		K(max_listeners, UINT32_MAX),
 		K(max_pending_accepts, UINT32_MAX),
@@ -129,28 +160,22 @@ static int limit_key(struct pctx *x, uint32_t domid, const char *s, const char *
 		K(max_backlog, INT32_MAX),
 		K(connect_rate, 1000000),
 		K(connect_burst, 1000000),
-		K(cmd_rate, 1000000),
+		{ "cmd_rate", offsetof(struct pvcalls_back_limits, cmd_rate), 1000000, true },
 		K(cmd_burst, 1000000),
 #undef K
 	};
+	const struct numkey *k;
 	struct pvcalls_back_limits *l;
 
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		if (strcmp(name, keys[i].name))
-			continue;
-		l = lim_for(x, domid);
-		if (!l)
-			return bad(x, s, name, "out of memory");
-		/* backend.h: PVCALLS_BACK_UNLIMITED, never held back. */
-		if (!strcmp(name, "cmd_rate") && !strcmp(v, "unlimited")) {
-			l->cmd_rate = PVCALLS_BACK_UNLIMITED;
-			return 1;
-		}
-		if (!num(v, keys[i].max, (uint32_t *)((char *)l + keys[i].off)))
-			return bad(x, s, name, "bad number");
-		return 1;
-	}
-	return bad(x, s, name, "unknown key");
+	k = numkey_find(keys, sizeof(keys) / sizeof(keys[0]), name);
+	if (!k)
+		return bad(x, s, name, "unknown key");
+	l = lim_for(x, domid);
+	if (!l)
+		return bad(x, s, name, "out of memory");
+	if (!numkey_set(k, l, v))
+		return bad(x, s, name, "bad number");
+	return 1;
 }
 
 static bool yesno(const char *v, bool *out)
@@ -217,20 +242,22 @@ static int id_list(struct pctx *x, const char *s, const char *name, const char *
 
 static int on_shm(struct pctx *x, const char *s, const char *name, const char *v)
 {
-	static const struct {
-		const char *name;
-		size_t off;
-		unsigned long max;
-	} keys[] = {
-#define K(n, m) { #n, offsetof(struct dconf_shm, n), m }
-		K(hello_timeout_ms, 3600000), K(max_guests, 1000000),
-		K(max_pending, 1000000),      K(quota_nodes, UINT32_MAX),
-		K(quota_bytes, UINT32_MAX),   K(quota_watches, UINT32_MAX),
-		K(quota_txns, UINT32_MAX),    K(max_maps_per_guest, UINT32_MAX),
-		K(store_rate, 10000000),      K(store_burst, 1000000),
+	static const struct numkey keys[] = {
+#define K(n, m) { #n, offsetof(struct dconf_shm, n), m, false }
+		K(hello_timeout_ms, 3600000),
+		K(max_guests, 1000000),
+		K(max_pending, 1000000),
+		K(quota_nodes, UINT32_MAX),
+		K(quota_bytes, UINT32_MAX),
+		K(quota_watches, UINT32_MAX),
+		K(quota_txns, UINT32_MAX),
+		K(max_maps_per_guest, UINT32_MAX),
+		{ "store_rate", offsetof(struct dconf_shm, store_rate), 10000000, true },
+		K(store_burst, 1000000),
 #undef K
 	};
 	struct dconf_shm *h = &x->c->shm;
+	const struct numkey *k;
 
 	if (!strcmp(name, "socket_mode")) {
 		char *end;
@@ -243,22 +270,16 @@ static int on_shm(struct pctx *x, const char *s, const char *name, const char *v
 		h->socket_mode = (uint32_t)m;
 		return 1;
 	}
-	if (!strcmp(name, "store_rate") && !strcmp(v, "unlimited")) {
-		h->store_rate = PVCALLS_SHM_UNLIMITED;
-		return 1;
-	}
 	if (!strcmp(name, "allow_users"))
 		return id_list(x, s, name, v, false, &h->uids, &h->nuids);
 	if (!strcmp(name, "allow_groups"))
 		return id_list(x, s, name, v, true, &h->gids, &h->ngids);
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		if (strcmp(name, keys[i].name))
-			continue;
-		if (!num(v, keys[i].max, (uint32_t *)((char *)h + keys[i].off)))
-			return bad(x, s, name, "bad number");
-		return 1;
-	}
-	return bad(x, s, name, "unknown key");
+	k = numkey_find(keys, sizeof(keys) / sizeof(keys[0]), name);
+	if (!k)
+		return bad(x, s, name, "unknown key");
+	if (!numkey_set(k, h, v))
+		return bad(x, s, name, "bad number");
+	return 1;
 }
 
 /* The extensions [daemon] extensions= names (docs/extensions.md), in the
@@ -547,6 +568,7 @@ void dconf_shm_opts(const struct dconf *c, struct pvcalls_shm_opts *o)
 }
 
 static void print_limit(FILE *f, const char *name, uint32_t v, const char *builtin);
+static void print_rate(FILE *f, const char *name, uint32_t v, const char *builtin);
 
 static void print_ids(FILE *f, const char *name, const uint32_t *ids, uint32_t n)
 {
@@ -584,10 +606,7 @@ static void print_shm(FILE *f, const struct dconf *c)
 	print_limit(f, "quota_watches", h->quota_watches, "128 (built-in)");
 	print_limit(f, "quota_txns", h->quota_txns, "8 (built-in)");
 	print_limit(f, "max_maps_per_guest", h->max_maps_per_guest, "4096 (built-in)");
-	if (h->store_rate == PVCALLS_SHM_UNLIMITED)
-		fprintf(f, "store_rate = unlimited\n");
-	else
-		print_limit(f, "store_rate", h->store_rate, "2000 (built-in)");
+	print_rate(f, "store_rate", h->store_rate, "2000 (built-in)");
 	print_limit(f, "store_burst", h->store_burst, "512 (built-in)");
 }
 
@@ -617,6 +636,15 @@ static void print_limit(FILE *f, const char *name, uint32_t v, const char *built
 		fprintf(f, ";%s = %s\n", name, builtin);
 }
 
+/* print_limit() for a key that may be "unlimited" (struct numkey). */
+static void print_rate(FILE *f, const char *name, uint32_t v, const char *builtin)
+{
+	if (v == UINT32_MAX)
+		fprintf(f, "%s = unlimited\n", name);
+	else
+		print_limit(f, name, v, builtin);
+}
+
 /* @flags: --max-* (the backend's options), under [default]'s own values. */
 static void print_limits(FILE *f, const struct pvcalls_back_limits *l, bool deflt,
 			 const struct pvcalls_back_limits *flags)
@@ -641,10 +669,7 @@ static void print_limits(FILE *f, const struct pvcalls_back_limits *l, bool defl
 	print_limit(f, "max_backlog", l->max_backlog, deflt ? "128 (built-in)" : NULL);
 	print_limit(f, "connect_rate", l->connect_rate, deflt ? "0 (built-in: unlimited)" : NULL);
 	print_limit(f, "connect_burst", l->connect_burst, deflt ? "connect_rate (built-in)" : NULL);
-	if (l->cmd_rate == PVCALLS_BACK_UNLIMITED)
-		fprintf(f, "cmd_rate = unlimited\n");
-	else
-		print_limit(f, "cmd_rate", l->cmd_rate, deflt ? "20000 (built-in)" : NULL);
+	print_rate(f, "cmd_rate", l->cmd_rate, deflt ? "20000 (built-in)" : NULL);
 	print_limit(f, "cmd_burst", l->cmd_burst, deflt ? "256 (built-in)" : NULL);
 }
 
