@@ -332,6 +332,7 @@ static void *attack_main(void *arg)
  * The victim's measurements.
  */
 
+/* Only doubles: main() takes the median of each member by offset. */
 struct figures {
 	double p50_us, p99_us, max_us, mbps;
 	double attack_rate; /* attacker operations per second */
@@ -341,6 +342,8 @@ struct figures {
 	double p99_x;       /* p99 over the same round's "alone" p99 */
 	double mbps_x;      /* throughput over the same round's "alone" */
 };
+_Static_assert(sizeof(struct figures) == 10 * sizeof(double),
+	       "struct figures: doubles only (a new member: a double, and count it here)");
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -404,14 +407,21 @@ struct back_thread {
 };
 
 /* CPU time @th has used, in seconds. */
-static double thread_cpu_s(pthread_t th)
+/* Seconds on clock @cid (a thread's CPU clock); 0 for none, (clockid_t)-1. */
+static double clock_s(clockid_t cid)
 {
 	struct timespec ts;
-	clockid_t cid;
 
-	if (pthread_getcpuclockid(th, &cid) || clock_gettime(cid, &ts))
+	if (cid == (clockid_t)-1 || clock_gettime(cid, &ts))
 		return 0;
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double thread_cpu_s(pthread_t th)
+{
+	clockid_t cid;
+
+	return pthread_getcpuclockid(th, &cid) ? 0 : clock_s(cid);
 }
 
 /*
@@ -445,15 +455,6 @@ static clockid_t hub_clock(void)
 	return cid;
 }
 
-static double clock_s(clockid_t cid)
-{
-	struct timespec ts;
-
-	if (cid == (clockid_t)-1 || clock_gettime(cid, &ts))
-		return 0;
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void *back_main(void *arg)
 {
 	struct back_thread *bt = arg;
@@ -476,30 +477,23 @@ static uint64_t back_cmds(pvcalls_back *b)
 	return n;
 }
 
-/* The median of @n rounds' @off field (a struct figures member). */
-static double median(struct figures *r, unsigned n, size_t off)
-{
-	double v[n];
-
-	for (unsigned i = 0; i < n; i++)
-		v[i] = *(double *)((char *)&r[i] + off);
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /*
- * The quartiles of @n rounds' @off field: returns the upper one (75%),
- * stores the lower (25%) in @lo. With one round both are that round.
+ * The median of @n rounds' @off field (a struct figures member); its
+ * quartiles in *@lo (25%) and *@hi (75%) if not NULL. With one round all
+ * three are that round.
  */
-static double spread_of(struct figures *r, unsigned n, size_t off, double *lo)
+static double quantiles(struct figures *r, unsigned n, size_t off, double *lo, double *hi)
 {
 	double v[n];
 
 	for (unsigned i = 0; i < n; i++)
 		v[i] = *(double *)((char *)&r[i] + off);
 	qsort(v, n, sizeof(*v), cmp_double);
-	*lo = v[(n - 1) / 4];
-	return v[(3 * (n - 1) + 3) / 4];
+	if (lo)
+		*lo = v[(n - 1) / 4];
+	if (hi)
+		*hi = v[(3 * (n - 1) + 3) / 4];
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* Short names for --rows, in enum flood's order. */
@@ -548,7 +542,7 @@ int main(int argc, char **argv)
 	char dir[] = "/tmp/pvcalls-isolation-XXXXXX", path[128], buf[32];
 	struct figures *all, fig[NR_FLOODS];
 	struct {
-		double p99_lo, p99_x, mbps_lo, mbps_x;
+		double p99_lo, p99_hi, mbps_lo, mbps_hi; /* quartiles of the ratios */
 	} spread[NR_FLOODS];
 	clockid_t hubclk;
 	struct server echo, sink;
@@ -668,20 +662,13 @@ int main(int argc, char **argv)
 	for (int k = 0; k < NR_FLOODS; k++) {
 		struct figures *r = &all[(size_t)k * rounds];
 
-		fig[k].p50_us = median(r, rounds, offsetof(struct figures, p50_us));
-		fig[k].p99_us = median(r, rounds, offsetof(struct figures, p99_us));
-		fig[k].max_us = median(r, rounds, offsetof(struct figures, max_us));
-		fig[k].mbps = median(r, rounds, offsetof(struct figures, mbps));
-		fig[k].attack_rate = median(r, rounds, offsetof(struct figures, attack_rate));
-		fig[k].back_cpu = median(r, rounds, offsetof(struct figures, back_cpu));
-		fig[k].cmd_rate = median(r, rounds, offsetof(struct figures, cmd_rate));
-		fig[k].hub_cpu = median(r, rounds, offsetof(struct figures, hub_cpu));
-		fig[k].p99_x = median(r, rounds, offsetof(struct figures, p99_x));
-		fig[k].mbps_x = median(r, rounds, offsetof(struct figures, mbps_x));
-		spread[k].p99_x =
-			spread_of(r, rounds, offsetof(struct figures, p99_x), &spread[k].p99_lo);
-		spread[k].mbps_x =
-			spread_of(r, rounds, offsetof(struct figures, mbps_x), &spread[k].mbps_lo);
+		/* Every member is a double (struct figures): the median of each. */
+		for (size_t off = 0; off < sizeof(struct figures); off += sizeof(double))
+			*(double *)((char *)&fig[k] + off) = quantiles(r, rounds, off, NULL, NULL);
+		quantiles(r, rounds, offsetof(struct figures, p99_x), &spread[k].p99_lo,
+			  &spread[k].p99_hi);
+		quantiles(r, rounds, offsetof(struct figures, mbps_x), &spread[k].mbps_lo,
+			  &spread[k].mbps_hi);
 	}
 
 	printf("victim over shm while another guest floods (%s run, %.1f s per figure, "
@@ -703,8 +690,8 @@ int main(int argc, char **argv)
 			       "%6.2f %4.2f-%-6.2f\n",
 			       flood_names[k], fig[k].p50_us, fig[k].p99_us, fig[k].max_us,
 			       fig[k].mbps, fig[k].attack_rate, fig[k].cmd_rate, fig[k].back_cpu,
-			       fig[k].hub_cpu, fig[k].p99_x, spread[k].p99_lo, spread[k].p99_x,
-			       fig[k].mbps_x, spread[k].mbps_lo, spread[k].mbps_x);
+			       fig[k].hub_cpu, fig[k].p99_x, spread[k].p99_lo, spread[k].p99_hi,
+			       fig[k].mbps_x, spread[k].mbps_lo, spread[k].mbps_hi);
 	printf("x: the median over rounds of each round's figure over that round's \"alone\";\n"
 	       "back%%, hub%%: CPU time of the backend's and the hub's threads over wall time\n");
 	free(all);
