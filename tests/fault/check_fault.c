@@ -717,6 +717,64 @@ static int no_watch(void *arg, void *owner, const char *path, const char *wpath,
 	return 0;
 }
 
+static int store_owner; /* the writer the stores below charge */
+
+/*
+ * Runs @one on a fresh store holding /a/x = "0" (quota: 64 nodes), with
+ * the Nth allocation of @one's operation failing, N = 1, 2, ... until it
+ * no longer reaches N; @one arms and disarms around its operation and
+ * checks what it left.
+ */
+static void store_sweep(void (*one)(struct shm_store *st, uint64_t n))
+{
+	struct shm_store_quota q = { .nodes = 64, .bytes = 1 << 20, .watches = 4, .txns = 4 };
+	uint64_t n;
+
+	for (n = 1; n < 200; n++) {
+		struct shm_store *st = pvc_shm_store_new(no_watch, NULL, &q);
+
+		ck_assert_ptr_nonnull(st);
+		ck_assert_int_eq(pvc_shm_store_write(st, &store_owner, 0, "/a/x", "0"), 0);
+		one(st, n);
+		pvc_shm_store_free(st);
+		if (!alloc_failed_op())
+			break; /* the operation no longer reaches allocation n */
+	}
+	ck_assert_uint_lt(n, 200);
+	ck_assert_uint_gt(n, 3);
+}
+
+static void txn_commit_once(struct shm_store *st, uint64_t n)
+{
+	static const char *const paths[] = { "/a/b/c", "/a/d", "/e/f/g/h" };
+	unsigned found = 0;
+	uint32_t tx;
+	char buf[16];
+	int rc;
+
+	ck_assert_int_eq(pvc_shm_store_txn_start(st, &store_owner, &tx), 0);
+	for (unsigned i = 0; i < 3; i++)
+		ck_assert_int_eq(pvc_shm_store_write(st, &store_owner, tx, paths[i], "v"), 0);
+	ck_assert_int_eq(pvc_shm_store_rm(st, &store_owner, tx, "/a/x"), 0);
+	alloc_arm(n, NULL, 0);
+	rc = pvc_shm_store_txn_end(st, &store_owner, tx, false);
+	alloc_disarm();
+	for (unsigned i = 0; i < 3; i++)
+		found += pvc_shm_store_read(st, &store_owner, 0, paths[i], buf, sizeof(buf)) == 1;
+	if (rc == 0) {
+		ck_assert_msg(found == 3, "allocation %llu failed: committed with %u of 3",
+			      (unsigned long long)n, found);
+		ck_assert_int_eq(pvc_shm_store_read(st, &store_owner, 0, "/a/x", buf, sizeof(buf)),
+				 -ENOENT);
+	} else {
+		ck_assert_int_eq(rc, -ENOMEM);
+		ck_assert_msg(found == 0, "allocation %llu failed: -ENOMEM with %u of 3",
+			      (unsigned long long)n, found);
+		ck_assert_int_eq(pvc_shm_store_read(st, &store_owner, 0, "/a/x", buf, sizeof(buf)),
+				 1);
+	}
+}
+
 /*
  * A store transaction commits whole or not at all when an allocation
  * fails at commit (its replay used to allocate as it went: a failure
@@ -724,50 +782,35 @@ static int no_watch(void *arg, void *owner, const char *path, const char *wpath,
  */
 START_TEST(test_alloc_txn_atomic)
 {
-	static const char *const paths[] = { "/a/b/c", "/a/d", "/e/f/g/h" };
-	struct shm_store_quota q = { .nodes = 64, .bytes = 1 << 20, .watches = 4, .txns = 4 };
-	static int owner;
-	uint64_t n;
-
-	for (n = 1; n < 200; n++) {
-		struct shm_store *st = pvc_shm_store_new(no_watch, NULL, &q);
-		unsigned found = 0;
-		uint32_t tx;
-		char buf[16];
-		int rc;
-
-		ck_assert_ptr_nonnull(st);
-		ck_assert_int_eq(pvc_shm_store_write(st, &owner, 0, "/a/x", "0"), 0);
-		ck_assert_int_eq(pvc_shm_store_txn_start(st, &owner, &tx), 0);
-		for (unsigned i = 0; i < 3; i++)
-			ck_assert_int_eq(pvc_shm_store_write(st, &owner, tx, paths[i], "v"), 0);
-		ck_assert_int_eq(pvc_shm_store_rm(st, &owner, tx, "/a/x"), 0);
-		alloc_arm(n, NULL, 0);
-		rc = pvc_shm_store_txn_end(st, &owner, tx, false);
-		alloc_disarm();
-		for (unsigned i = 0; i < 3; i++)
-			found += pvc_shm_store_read(st, &owner, 0, paths[i], buf, sizeof(buf)) == 1;
-		if (rc == 0) {
-			ck_assert_msg(found == 3, "allocation %llu failed: committed with %u of 3",
-				      (unsigned long long)n, found);
-			ck_assert_int_eq(
-				pvc_shm_store_read(st, &owner, 0, "/a/x", buf, sizeof(buf)),
-				-ENOENT);
-		} else {
-			ck_assert_int_eq(rc, -ENOMEM);
-			ck_assert_msg(found == 0, "allocation %llu failed: -ENOMEM with %u of 3",
-				      (unsigned long long)n, found);
-			ck_assert_int_eq(
-				pvc_shm_store_read(st, &owner, 0, "/a/x", buf, sizeof(buf)), 1);
-		}
-		pvc_shm_store_free(st);
-		if (!alloc_failed_op())
-			break; /* the commit no longer reaches allocation n */
-	}
-	ck_assert_uint_lt(n, 200);
-	ck_assert_uint_gt(n, 3);
+	store_sweep(txn_commit_once);
 }
 END_TEST
+
+static void deep_write_once(struct shm_store *st, uint64_t n)
+{
+	char buf[16];
+	int rc;
+
+	alloc_arm(n, NULL, 0);
+	rc = pvc_shm_store_write(st, &store_owner, 0, "/a/b/c/d/e", "v");
+	alloc_disarm();
+	if (rc == 0) {
+		ck_assert_int_eq(
+			pvc_shm_store_read(st, &store_owner, 0, "/a/b/c/d/e", buf, sizeof(buf)), 1);
+		return;
+	}
+	ck_assert_int_eq(rc, -ENOMEM);
+	ck_assert_msg(pvc_shm_store_read(st, &store_owner, 0, "/a/b", buf, sizeof(buf)) == -ENOENT,
+		      "allocation %llu failed: /a/b was left behind", (unsigned long long)n);
+	/* The quota saw nothing: 62 more nodes fit (64, /a and /a/x taken). */
+	for (int i = 0; i < 62; i++) {
+		char p[32];
+
+		snprintf(p, sizeof(p), "/a/n%d", i);
+		ck_assert_int_eq(pvc_shm_store_write(st, &store_owner, 0, p, "1"), 0);
+	}
+	ck_assert_int_eq(pvc_shm_store_write(st, &store_owner, 0, "/a/full", "1"), -ENOSPC);
+}
 
 /*
  * A plain store write that runs out of memory creating the nodes of its
@@ -776,46 +819,7 @@ END_TEST
  */
 START_TEST(test_alloc_write_atomic)
 {
-	struct shm_store_quota q = { .nodes = 64, .bytes = 1 << 20, .watches = 4, .txns = 4 };
-	static int owner;
-	uint64_t n;
-
-	for (n = 1; n < 200; n++) {
-		struct shm_store *st = pvc_shm_store_new(no_watch, NULL, &q);
-		char buf[16];
-		int rc, i;
-
-		ck_assert_ptr_nonnull(st);
-		ck_assert_int_eq(pvc_shm_store_write(st, &owner, 0, "/a/x", "0"), 0);
-		alloc_arm(n, NULL, 0);
-		rc = pvc_shm_store_write(st, &owner, 0, "/a/b/c/d/e", "v");
-		alloc_disarm();
-		if (rc == 0) {
-			ck_assert_int_eq(
-				pvc_shm_store_read(st, &owner, 0, "/a/b/c/d/e", buf, sizeof(buf)),
-				1);
-		} else {
-			ck_assert_int_eq(rc, -ENOMEM);
-			ck_assert_msg(pvc_shm_store_read(st, &owner, 0, "/a/b", buf, sizeof(buf)) ==
-					      -ENOENT,
-				      "allocation %llu failed: /a/b was left behind",
-				      (unsigned long long)n);
-			/* The quota saw nothing: 62 more nodes fit (64, /a and /a/x taken). */
-			for (i = 0; i < 62; i++) {
-				char p[32];
-
-				snprintf(p, sizeof(p), "/a/n%d", i);
-				ck_assert_int_eq(pvc_shm_store_write(st, &owner, 0, p, "1"), 0);
-			}
-			ck_assert_int_eq(pvc_shm_store_write(st, &owner, 0, "/a/full", "1"),
-					 -ENOSPC);
-		}
-		pvc_shm_store_free(st);
-		if (!alloc_failed_op())
-			break; /* the write no longer reaches allocation n */
-	}
-	ck_assert_uint_lt(n, 200);
-	ck_assert_uint_gt(n, 3);
+	store_sweep(deep_write_once);
 }
 END_TEST
 #endif
